@@ -1,0 +1,29 @@
+/*
+ * The HTTP/1.1 API (DESIGN.md §7), served by libmicrohttpd driven from the libuv loop
+ * through its epoll descriptor: `PUT /<z32>` and `GET /<z32>` (the pkarr relay interface),
+ * `GET /v1/status`. Writes are accepted from loopback, or from anywhere with the bearer
+ * token of the `api-token` option. Loop thread only.
+ */
+#pragma once
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "resolver/resolver.h"
+#include "store/store.h"
+
+typedef struct api api_t;
+
+typedef struct {
+	resolver_t *resolver;
+	store_t *store;
+	const char *token; /* empty: writes from loopback only */
+	const char *data_dir;
+	uint64_t started_ms; /* uv_now() at start, for uptime */
+} api_ctx_t;
+
+/* Starts listening on addr. ctx must outlive the API. Returns 0 or -errno / SW_ENOMEM. */
+int api_start(uv_loop_t *loop, const struct sockaddr *addr, const api_ctx_t *ctx,
+	      api_t **out);
+/* Stops and frees. NULL is a no-op. */
+void api_stop(api_t *a);

@@ -1,0 +1,60 @@
+/*
+ * swarmdns: a decentralized DNS. Names owned by Ed25519 keys, zones signed by their owners,
+ * served over DNS. This file dispatches the subcommands.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/err.h"
+#include "crypto/crypto.h"
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{"keygen", cli_keygen, "make a key: the owner of a zone"},
+	{"sign", cli_sign, "sign a zone file into the pkarr relay form"},
+	{"publish", cli_publish, "sign a zone file and send it to a running node"},
+	{"serve", cli_serve, "run a node"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: swarmdns COMMAND [OPTIONS]\n\n"
+		   "A decentralized DNS: names owned by keys, records signed by their owners.\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\n'swarmdns COMMAND --help' describes each command.\n"
+		   "Try it: swarmdns keygen -o my.key, write a zone file, swarmdns serve, then\n"
+		   "swarmdns publish -k my.key my.zone and dig @127.0.0.1 -p 5300 www.<key>.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("swarmdns %s\n", SWARMDNS_VERSION);
+		return 0;
+	}
+	if (sw_crypto_init() != 0) {
+		fprintf(stderr, "swarmdns: cannot initialise libsodium\n");
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "swarmdns: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

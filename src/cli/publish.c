@@ -1,0 +1,97 @@
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/codec.h"
+#include "common/err.h"
+#include "crypto/crypto.h"
+#include "zone/item.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: swarmdns publish -k KEYFILE [--api URL] ZONEFILE\n\n"
+		   "Signs the zone file with the key and sends it to a running node, which stores\n"
+		   "it and serves it over DNS. The seq is the current time in microseconds, or one\n"
+		   "more than the node's, if that is newer.\n\n"
+		   "  -k, --key KEYFILE   key file made by 'swarmdns keygen'\n"
+		   "  -a, --api URL       the node's API [default: " CLI_DEFAULT_API "]\n"
+		   "  -h, --help          show this help\n");
+}
+
+static void no_node(const char *api)
+{
+	fprintf(stderr,
+		"swarmdns publish: no swarmdns node is running at %s.\n"
+		"Start one with 'swarmdns serve' (or 'make run'), or point --api at a running node.\n",
+		api);
+}
+
+int cli_publish(int argc, char **argv)
+{
+	static const struct option lopts[] = {{"key", required_argument, NULL, 'k'},
+					      {"api", required_argument, NULL, 'a'},
+					      {"help", no_argument, NULL, 'h'},
+					      {0}};
+	const char *key = NULL, *api = CLI_DEFAULT_API;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "k:a:h", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'k': key = optarg; break;
+		case 'a': api = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (key == NULL || optind != argc - 1) {
+		fprintf(stderr, "swarmdns publish: %s\n",
+			key == NULL ? "a key file is needed (-k KEYFILE)" : "give exactly one zone file");
+		usage(stderr);
+		return 2;
+	}
+	uint8_t pk[32], sk[64], body[ZONE_RELAY_MAX], resp[4096];
+	char z32[SW_Z32_KEY_LEN + 1], path[64];
+	int ret = cli_key_read(key, pk, sk);
+	sw_memzero(sk, sizeof(sk));
+	if (ret) {
+		fprintf(stderr, "swarmdns publish: cannot read key %s: %s\n", key, sw_strerror(ret));
+		return 1;
+	}
+	sw_z32_encode_key(pk, z32);
+	snprintf(path, sizeof(path), "/%s", z32);
+
+	/* DESIGN.md §2: seq = max(now_us, last_seen_seq + 1). */
+	uint64_t seq = cli_now_us();
+	int status = 0;
+	size_t rlen = 0;
+	ret = cli_http(api, "GET", path, NULL, 0, &status, resp, sizeof(resp), &rlen);
+	if (ret == SW_EINVAL) {
+		fprintf(stderr, "swarmdns publish: '%s' is not an http://host:port URL\n", api);
+		return 2;
+	}
+	if (ret) {
+		no_node(api);
+		return 1;
+	}
+	zone_item_t cur;
+	if (status == 200 && zone_relay_parse(resp, rlen, &cur) == 0 && cur.seq >= seq)
+		seq = cur.seq + 1;
+
+	size_t len, plen;
+	if (cli_zone_sign(key, argv[optind], seq, pk, body, &len, &plen))
+		return 1;
+	ret = cli_http(api, "PUT", path, body, len, &status, resp, sizeof(resp) - 1, &rlen);
+	if (ret) {
+		no_node(api);
+		return 1;
+	}
+	if (status != 204 && status != 200) {
+		fprintf(stderr, "swarmdns publish: the node refused the zone (HTTP %d): %s", status,
+			rlen ? (char *)resp : "no reason given\n");
+		return 1;
+	}
+	printf("published %s: seq %" PRIu64 ", packet %zu of %d bytes, stored by the node at %s\n",
+	       z32, seq, plen, ZONE_PACKET_MAX, api);
+	return 0;
+}

@@ -1,0 +1,109 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/err.h"
+#include "conf/conf.h"
+#include "daemon/daemon.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: swarmdns serve [-c FILE] [--check-config] [--OPTION VALUE ...]\n\n"
+		   "Runs a node: serves its own zones over DNS (UDP and TCP) and the HTTP API.\n"
+		   "Every option can be given as --name value here or as a 'name value' line in\n"
+		   "the config file; the command line wins.\n\n"
+		   "  -c, --config FILE   read options from FILE\n"
+		   "      --check-config  validate the configuration and exit\n"
+		   "  -h, --help          show this help\n\nOptions:\n");
+	conf_print_help(f);
+}
+
+int cli_serve(int argc, char **argv)
+{
+	conf_t c;
+	char err[1200];
+	const char *config = NULL;
+	bool check = false;
+	conf_init(&c);
+	/* First pass: the config file, so that the command line can override it. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "swarmdns serve: %s needs a file name\n", argv[i]);
+				return 2;
+			}
+			config = argv[++i];
+		}
+	}
+	if (config) {
+		char *text = NULL;
+		size_t len;
+		int ret = cli_file_read(config, 1024 * 1024, &text, &len);
+		if (ret) {
+			fprintf(stderr, "swarmdns serve: cannot read config file %s: %s\n", config,
+				sw_strerror(ret));
+			return 1;
+		}
+		ret = conf_parse_text(&c, text, len, config, err, sizeof(err));
+		free(text);
+		if (ret) {
+			fprintf(stderr, "swarmdns serve: %s\n", err);
+			return 1;
+		}
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			i++;
+			continue;
+		}
+		if (strcmp(a, "--check-config") == 0) {
+			check = true;
+			continue;
+		}
+		if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+			fprintf(stderr, "swarmdns serve: unexpected argument '%s' (see --help)\n", a);
+			return 2;
+		}
+		char name[64];
+		const char *value;
+		const char *eq = strchr(a + 2, '=');
+		size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+		if (nl >= sizeof(name)) {
+			fprintf(stderr, "swarmdns serve: unknown option '%s' (see --help)\n", a);
+			return 2;
+		}
+		memcpy(name, a + 2, nl);
+		name[nl] = '\0';
+		if (eq) {
+			value = eq + 1;
+		} else if (!conf_known(name)) {
+			fprintf(stderr, "swarmdns serve: unknown option '--%s' (see --help)\n", name);
+			return 2;
+		} else if (i + 1 >= argc) {
+			fprintf(stderr, "swarmdns serve: --%s needs a value\n", name);
+			return 2;
+		} else {
+			value = argv[++i];
+		}
+		if (conf_set(&c, name, value, CONF_SRC_CLI, err, sizeof(err)) != 0) {
+			fprintf(stderr, "swarmdns serve: %s\n", err);
+			return 2;
+		}
+	}
+	if (conf_check(&c, err, sizeof(err)) != 0) {
+		fprintf(stderr, "swarmdns serve: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("configuration is valid\n");
+		return 0;
+	}
+	return daemon_run(&c) == 0 ? 0 : 1;
+}

@@ -1,0 +1,256 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "conf/conf.h"
+
+typedef enum { T_STR, T_UINT, T_ADDR, T_LOGLEVEL } type_t;
+
+typedef struct {
+	const char *name;
+	type_t type;
+	size_t off;
+	size_t size;     /* of one value, for strings */
+	size_t count_off; /* repeatable: offset of the counter; else (size_t)-1 */
+	unsigned max;    /* repeatable: max values; for T_UINT the maximum value */
+	unsigned min;    /* T_UINT: minimum value */
+	const char *def;
+	const char *help;
+} opt_t;
+
+#define NOREP ((size_t)-1)
+#define STR(f) offsetof(conf_t, f), sizeof(((conf_t *)0)->f)
+
+static const opt_t opts[] = {
+	{"data-dir", T_STR, STR(data_dir), NOREP, 0, 0, "./swarmdns-data",
+	 "directory of the node's LMDB storage (own zones)"},
+	{"listen-dns", T_ADDR, offsetof(conf_t, listen_dns), CONF_ADDR_LEN,
+	 offsetof(conf_t, n_listen_dns), CONF_LISTEN_MAX, 0, "127.0.0.1:5300",
+	 "address:port for DNS over UDP and TCP (repeatable)"},
+	{"listen-api", T_ADDR, STR(listen_api), NOREP, 0, 0, "127.0.0.1:8053",
+	 "address:port of the HTTP API and pkarr relay"},
+	{"api-token", T_STR, STR(api_token), NOREP, 0, 0, "",
+	 "bearer token that allows API writes from beyond loopback (empty: loopback only)"},
+	{"log-level", T_LOGLEVEL, offsetof(conf_t, log_level), 0, NOREP, 0, 0, "info",
+	 "error, warn, info or debug"},
+	{"min-ttl", T_UINT, offsetof(conf_t, min_ttl), 0, NOREP, 86400 * 7, 0, "300",
+	 "lowest TTL served, seconds; also the negative-answer TTL"},
+	{"max-ttl", T_UINT, offsetof(conf_t, max_ttl), 0, NOREP, 86400 * 7, 1, "86400",
+	 "highest TTL served, seconds"},
+	{"udp-payload", T_UINT, offsetof(conf_t, udp_payload), 0, NOREP, 4096, 512, "1232",
+	 "EDNS(0) UDP payload size offered and honoured, bytes"},
+	{"tcp-idle-timeout", T_UINT, offsetof(conf_t, tcp_idle_timeout), 0, NOREP, 3600000, 100,
+	 "10000", "milliseconds before an idle DNS-over-TCP connection is closed"},
+	{"tcp-max-clients", T_UINT, offsetof(conf_t, tcp_max_clients), 0, NOREP, 1000000, 1,
+	 "1024", "most DNS-over-TCP connections open at once"},
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static const opt_t *find(const char *name)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (strcmp(opts[i].name, name) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+bool conf_known(const char *name)
+{
+	return find(name) != NULL;
+}
+
+int conf_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port)
+{
+	const char *colon;
+	size_t hlen;
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (end == NULL || end[1] != ':')
+			return SW_ECONF;
+		hlen = (size_t)(end - s - 1);
+		s++;
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return SW_ECONF;
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || hlen >= hostcap)
+		return SW_ECONF;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	char *end;
+	errno = 0;
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (errno || *end || colon[1] == '\0' || p > 65535)
+		return SW_ECONF;
+	*port = (uint16_t)p;
+	uint8_t buf[16];
+	if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
+		return SW_ECONF;
+	return 0;
+}
+
+static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t src, char *err,
+		   size_t errcap)
+{
+	char *base = (char *)c + o->off;
+	size_t idx = (size_t)(o - opts);
+	switch (o->type) {
+	case T_ADDR: {
+		char host[CONF_ADDR_LEN];
+		uint16_t port;
+		if (conf_addr_split(value, host, sizeof(host), &port) != 0) {
+			snprintf(err, errcap,
+				 "%s: '%s' is not an address:port (e.g. 127.0.0.1:5300 or [::1]:5300)",
+				 o->name, value);
+			return SW_ECONF;
+		}
+	}
+		/* fall through */
+	case T_STR:
+		if (strlen(value) >= o->size) {
+			snprintf(err, errcap, "%s: value is longer than %zu characters", o->name,
+				 o->size - 1);
+			return SW_ECONF;
+		}
+		if (o->count_off != NOREP) {
+			unsigned *n = (unsigned *)((char *)c + o->count_off);
+			if (c->source[idx] != src)
+				*n = 0; /* a later source replaces the list */
+			if (*n >= o->max) {
+				snprintf(err, errcap, "%s: at most %u values", o->name, o->max);
+				return SW_ECONF;
+			}
+			base += (*n)++ * o->size;
+		}
+		strcpy(base, value);
+		break;
+	case T_UINT: {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(value, &end, 10);
+		if (errno || *end || value[0] == '\0' || value[0] == '-' || v < o->min ||
+		    v > o->max) {
+			snprintf(err, errcap, "%s: '%s' is not a whole number from %u to %u", o->name,
+				 value, o->min, o->max);
+			return SW_ECONF;
+		}
+		*(uint32_t *)base = (uint32_t)v;
+		break;
+	}
+	case T_LOGLEVEL:
+		if (sw_log_level_from_str(value, (sw_log_level_t *)base) != 0) {
+			snprintf(err, errcap, "%s: '%s' is not one of error, warn, info, debug",
+				 o->name, value);
+			return SW_ECONF;
+		}
+		break;
+	}
+	c->source[idx] = (uint8_t)src;
+	return 0;
+}
+
+void conf_init(conf_t *c)
+{
+	char err[256];
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < NOPTS; i++)
+		set_one(c, &opts[i], opts[i].def, CONF_SRC_DEFAULT, err, sizeof(err));
+}
+
+int conf_set(conf_t *c, const char *name, const char *value, conf_source_t src, char *err,
+	     size_t errcap)
+{
+	const opt_t *o = find(name);
+	if (o == NULL) {
+		snprintf(err, errcap, "unknown option '%s' (swarmdns serve --help lists them)", name);
+		return SW_ECONF;
+	}
+	return set_one(c, o, value, src, err, errcap);
+}
+
+int conf_parse_text(conf_t *c, const char *text, size_t len, const char *filename, char *err,
+		    size_t errcap)
+{
+	size_t pos = 0;
+	unsigned line = 0;
+	while (pos < len) {
+		char buf[2048], msg[1024];
+		size_t end = pos;
+		while (end < len && text[end] != '\n')
+			end++;
+		line++;
+		size_t n = end - pos;
+		if (n >= sizeof(buf)) {
+			snprintf(err, errcap, "%s:%u: line is too long", filename, line);
+			return SW_ECONF;
+		}
+		memcpy(buf, text + pos, n);
+		buf[n] = '\0';
+		pos = end + 1;
+		if (memchr(buf, '\0', n)) {
+			snprintf(err, errcap, "%s:%u: line contains a NUL byte", filename, line);
+			return SW_ECONF;
+		}
+		char *hash = strchr(buf, '#');
+		if (hash)
+			*hash = '\0';
+		char *p = buf;
+		while (*p == ' ' || *p == '\t' || *p == '\r')
+			p++;
+		char *name = p;
+		while (*p && *p != ' ' && *p != '\t' && *p != '\r')
+			p++;
+		if (p == name)
+			continue; /* blank or comment */
+		if (*p)
+			*p++ = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		char *value = p;
+		size_t vl = strlen(value);
+		while (vl > 0 && (value[vl - 1] == ' ' || value[vl - 1] == '\t' ||
+				  value[vl - 1] == '\r'))
+			value[--vl] = '\0';
+		if (vl == 0) {
+			snprintf(err, errcap, "%s:%u: option '%s' needs a value", filename, line, name);
+			return SW_ECONF;
+		}
+		if (conf_set(c, name, value, CONF_SRC_FILE, msg, sizeof(msg)) != 0) {
+			snprintf(err, errcap, "%s:%u: %s", filename, line, msg);
+			return SW_ECONF;
+		}
+	}
+	return 0;
+}
+
+int conf_check(const conf_t *c, char *err, size_t errcap)
+{
+	if (c->min_ttl > c->max_ttl) {
+		snprintf(err, errcap, "min-ttl (%u) is larger than max-ttl (%u)", c->min_ttl,
+			 c->max_ttl);
+		return SW_ECONF;
+	}
+	if (c->data_dir[0] == '\0') {
+		snprintf(err, errcap, "data-dir must not be empty");
+		return SW_ECONF;
+	}
+	return 0;
+}
+
+void conf_print_help(FILE *f)
+{
+	for (size_t i = 0; i < NOPTS; i++) {
+		char head[64];
+		snprintf(head, sizeof(head), "--%s %s", opts[i].name,
+			 opts[i].type == T_UINT ? "N" : opts[i].type == T_ADDR ? "ADDR:PORT" : "VALUE");
+		fprintf(f, "  %-32s %s", head, opts[i].help);
+		if (opts[i].def[0])
+			fprintf(f, " [default: %s]", opts[i].def);
+		fputc('\n', f);
+	}
+}

@@ -1,0 +1,54 @@
+/*
+ * Configuration: one table of options (conf.c). Each option has one name, used as
+ * `--name value` on the command line and as a `name value` line in the config file.
+ * Precedence: built-in default < config file < command line; for a repeatable option the
+ * values of the later source replace the earlier ones. No I/O: the caller reads the file.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/log.h"
+
+#define CONF_LISTEN_MAX 8
+#define CONF_ADDR_LEN 64
+#define CONF_PATH_LEN 1024
+
+typedef struct {
+	char data_dir[CONF_PATH_LEN];
+	char listen_dns[CONF_LISTEN_MAX][CONF_ADDR_LEN];
+	unsigned n_listen_dns;
+	char listen_api[CONF_ADDR_LEN];
+	char api_token[128];
+	sw_log_level_t log_level;
+	uint32_t min_ttl;
+	uint32_t max_ttl;
+	uint32_t udp_payload;
+	uint32_t tcp_idle_timeout; /* milliseconds */
+	uint32_t tcp_max_clients;
+	/* Internal: which source last set each option (for repeatable replacement). */
+	uint8_t source[32];
+} conf_t;
+
+typedef enum { CONF_SRC_DEFAULT = 0, CONF_SRC_FILE, CONF_SRC_CLI } conf_source_t;
+
+/* Fills every option with its default. */
+void conf_init(conf_t *c);
+/* Sets option `name` from text. Returns 0, or SW_ECONF with a message in err (unknown
+ * option, bad value, too many values). */
+int conf_set(conf_t *c, const char *name, const char *value, conf_source_t src, char *err,
+	     size_t errcap);
+/* Parses config-file text: `name value` per line, `#` comments, blank lines. Messages carry
+ * "FILE:LINE:". Returns 0 or SW_ECONF. */
+int conf_parse_text(conf_t *c, const char *text, size_t len, const char *filename, char *err,
+		    size_t errcap);
+/* Checks the options together (e.g. min-ttl <= max-ttl). Returns 0 or SW_ECONF. */
+int conf_check(const conf_t *c, char *err, size_t errcap);
+/* Is `name` an option of the table? */
+bool conf_known(const char *name);
+/* Prints every option with its default and help text. */
+void conf_print_help(FILE *f);
+/* Parses "ip:port", "[ipv6]:port" into host and port (text). Returns 0 or SW_ECONF. */
+int conf_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port);

@@ -1,0 +1,33 @@
+/*
+ * Cryptography used by swarmdns: Ed25519 (BEP 44 "Signature Verification"), SHA-1 (the BEP 44
+ * target and BEP 5 node IDs) and random bytes. One backend file per library: sodium.c wraps
+ * libsodium, gnutls.c wraps GnuTLS's hash. Thread-safe after sw_crypto_init().
+ */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#define SW_ED25519_SEED_LEN 32
+#define SW_ED25519_PK_LEN 32
+#define SW_ED25519_SK_LEN 64 /* libsodium form: seed || public key */
+#define SW_ED25519_SIG_LEN 64
+#define SW_SHA1_LEN 20
+
+/* Returns 0 or SW_ECRYPTO when the library cannot initialise. */
+int sw_crypto_init(void);
+
+/* Derives the key pair from a 32-byte seed. sk receives seed||pk (may be NULL). */
+void sw_ed25519_from_seed(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]);
+/* Signs msg with sk (seed||pk). */
+void sw_ed25519_sign(const uint8_t sk[64], const uint8_t *msg, size_t len, uint8_t sig[64]);
+/* Returns 0 when sig is a valid signature of msg under pk, else SW_EBADSIG. */
+int sw_ed25519_verify(const uint8_t pk[32], const uint8_t *msg, size_t len, const uint8_t sig[64]);
+
+/* Fills buf with len cryptographically random bytes. */
+void sw_random_bytes(void *buf, size_t len);
+
+/* SHA-1 of the concatenation of up to two buffers (b may be NULL). */
+void sw_sha1(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t out[20]);
+
+/* Wipes secret memory so the compiler cannot elide it. */
+void sw_memzero(void *buf, size_t len);

@@ -1,0 +1,40 @@
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/err.h"
+#include "crypto/crypto.h"
+
+int sw_crypto_init(void)
+{
+	return sodium_init() < 0 ? SW_ECRYPTO : 0;
+}
+
+void sw_ed25519_from_seed(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64])
+{
+	uint8_t tmp[crypto_sign_SECRETKEYBYTES];
+	crypto_sign_seed_keypair(pk, tmp, seed);
+	if (sk)
+		memcpy(sk, tmp, sizeof(tmp));
+	sodium_memzero(tmp, sizeof(tmp));
+}
+
+void sw_ed25519_sign(const uint8_t sk[64], const uint8_t *msg, size_t len, uint8_t sig[64])
+{
+	crypto_sign_detached(sig, NULL, msg, len, sk);
+}
+
+int sw_ed25519_verify(const uint8_t pk[32], const uint8_t *msg, size_t len, const uint8_t sig[64])
+{
+	return crypto_sign_verify_detached(sig, msg, len, pk) == 0 ? 0 : SW_EBADSIG;
+}
+
+void sw_random_bytes(void *buf, size_t len)
+{
+	randombytes_buf(buf, len);
+}
+
+void sw_memzero(void *buf, size_t len)
+{
+	sodium_memzero(buf, len);
+}

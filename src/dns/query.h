@@ -1,0 +1,46 @@
+/*
+ * Parsing of incoming DNS queries (RFC 1035 §4.1, EDNS(0) RFC 6891) and writing of the
+ * header, question and OPT of the response. Hostile input: every field is bounded; the
+ * parser never reads past `len`. No allocation. Any thread.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dns/wire.h"
+
+/* Result of dns_query_parse(): either answer with `rcode` or drop the datagram. */
+enum { DNS_QUERY_OK = 0, DNS_QUERY_DROP = 1, DNS_QUERY_ERROR = 2 };
+
+typedef struct {
+	uint16_t id;
+	uint16_t flags;   /* header flags of the query as received */
+	uint8_t opcode;
+	uint8_t rcode;    /* with DNS_QUERY_ERROR: the rcode to answer (may be extended) */
+	bool has_question;
+	uint8_t qname[DNS_NAME_MAX];       /* as received, case preserved */
+	uint8_t qname_lower[DNS_NAME_MAX]; /* lower-cased, for lookups */
+	size_t qname_len;
+	uint16_t qtype;
+	uint16_t qclass;
+	bool has_edns;
+	uint8_t edns_version;
+	bool edns_do;
+	uint16_t edns_payload; /* as the client advertised it */
+} dns_query_t;
+
+/* Parses a query. Returns DNS_QUERY_OK, DNS_QUERY_DROP (too short for a header, or QR=1:
+ * never answer a response), or DNS_QUERY_ERROR with q->rcode set (FORMERR, NOTIMP, BADVERS)
+ * and as much of the question as could be read. */
+int dns_query_parse(const uint8_t *wire, size_t len, dns_query_t *q);
+
+/* Writes the response header and, if the query had one, its question (name in the case the
+ * client sent). Flags: QR=1, opcode and RD copied, RA=0; `aa` sets AA. Registers the qname
+ * for compression. Leaves the counts of the other sections at zero. */
+void dns_resp_begin(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, bool aa);
+/* Appends the OPT record (RFC 6891 §6.1.2) if the query had EDNS; increments ARCOUNT.
+ * `payload` is our UDP payload size. The extended rcode bits come from `rcode` >> 4. */
+void dns_resp_opt(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, uint16_t payload);
+/* Sets the section counts in the header. */
+void dns_resp_counts(dns_wr_t *w, uint16_t an, uint16_t ns, uint16_t ar);

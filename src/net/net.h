@@ -1,0 +1,40 @@
+/*
+ * DNS transports on libuv. Each is a thin layer that frames messages and ends in
+ * resolver_handle(): UDP (RFC 1035 §4.2.1, batched with recvmmsg/sendmmsg) and TCP
+ * (RFC 1035 §4.2.2, RFC 7766: several queries per connection, pipelining, idle timeout,
+ * connection limit). All calls from the loop thread. Buffers are per listener or per
+ * connection; nothing is allocated per query.
+ */
+#pragma once
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "resolver/resolver.h"
+
+/* Parses "ip:port" or "[ipv6]:port". Returns 0 or SW_ECONF. */
+int net_addr_parse(const char *s, struct sockaddr_storage *ss);
+/* Formats an address as "ip:port" / "[ipv6]:port". */
+void net_addr_to_str(const struct sockaddr *sa, char *out, size_t cap);
+/* Is the address a loopback one (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)? */
+int net_addr_is_loopback(const struct sockaddr *sa);
+
+typedef struct net_udp net_udp_t;
+typedef struct net_tcp net_tcp_t;
+
+typedef struct {
+	uint32_t idle_timeout_ms;
+	uint32_t max_clients;
+} net_tcp_opts_t;
+
+/* Binds and starts serving. Returns 0 or -errno (e.g. UV_EADDRINUSE). */
+int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r,
+		  net_udp_t **out);
+/* Stops and frees (asynchronously, in libuv's close callback). NULL is a no-op. */
+void net_udp_stop(net_udp_t *u);
+
+int net_tcp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r,
+		  const net_tcp_opts_t *opts, net_tcp_t **out);
+/* Stops listening and closes every connection. NULL is a no-op. */
+void net_tcp_stop(net_tcp_t *t);

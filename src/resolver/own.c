@@ -1,0 +1,78 @@
+#include <string.h>
+
+#include "common/codec.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "resolver/own.h"
+#include "zone/packet.h"
+
+/* Decodes, verifies and builds a snapshot; nothing is changed. */
+static int make_zone(resolver_t *r, const uint8_t pk[32], const uint8_t *body, size_t len,
+		     zone_item_t *item, zone_t **out)
+{
+	int ret = zone_relay_parse(body, len, item);
+	if (ret)
+		return ret;
+	if ((ret = zone_item_verify(item, pk)))
+		return ret;
+	return zone_build(pk, item, &resolver_opts(r)->zone, out);
+}
+
+int own_zone_accept(resolver_t *r, store_t *st, const uint8_t pk[32], const uint8_t *body,
+		    size_t len)
+{
+	zone_item_t item;
+	zone_t *z = NULL;
+	int ret = make_zone(r, pk, body, len, &item, &z);
+	if (ret)
+		return ret;
+	const zone_t *cur = resolver_zone_find(r, pk);
+	if (cur) {
+		size_t clen;
+		const uint8_t *cbody = zone_relay(cur, &clen);
+		uint64_t cseq = zone_seq(cur);
+		/* DESIGN.md §3 step 2: never replace with a lower seq. */
+		if (item.seq < cseq)
+			ret = SW_EOLDSEQ;
+		else if (item.seq == cseq && clen == len && memcmp(cbody, body, len) == 0)
+			ret = 0; /* the same item again: nothing to change */
+		else if (item.seq == cseq) {
+			/* Same seq, different packet: the bytewise larger value wins. */
+			size_t pl = clen - ZONE_RELAY_HDR, n = pl < item.packet_len ? pl : item.packet_len;
+			int cmp = memcmp(item.packet, cbody + ZONE_RELAY_HDR, n);
+			if (cmp < 0 || (cmp == 0 && item.packet_len <= pl))
+				ret = SW_EOLDSEQ;
+		}
+		if (ret || (item.seq == cseq && clen == len && memcmp(cbody, body, len) == 0)) {
+			zone_free(z);
+			return ret;
+		}
+	}
+	/* Durable first, then served: what is served was acknowledged and survives a crash. */
+	if ((ret = store_zone_put(st, pk, body, len))) {
+		zone_free(z);
+		return ret;
+	}
+	return resolver_zone_put(r, z);
+}
+
+static int load_one(const uint8_t pk[32], const uint8_t *body, size_t len, void *ctx)
+{
+	resolver_t *r = ctx;
+	zone_item_t item;
+	zone_t *z = NULL;
+	int ret = make_zone(r, pk, body, len, &item, &z);
+	if (ret) {
+		char z32[SW_Z32_KEY_LEN + 1];
+		sw_z32_encode_key(pk, z32);
+		sw_warn("stored zone %s is not loaded: %s", z32, sw_strerror(ret));
+		return 0;
+	}
+	return resolver_zone_put(r, z);
+}
+
+int own_zones_load(resolver_t *r, store_t *st)
+{
+	int ret = store_zone_foreach(st, load_one, r);
+	return ret ? ret : (int)resolver_zone_count(r);
+}

@@ -1,0 +1,24 @@
+/*
+ * Own zones: accepting a signed zone item (from the API or the CLI), persisting it, and
+ * loading every stored zone at start. The rules of DESIGN.md §2 and §3: the signature must
+ * verify, the packet must parse and fit 996 bytes, and a lower seq never replaces a higher
+ * one (rollback protection). Loop thread only.
+ */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "resolver/resolver.h"
+#include "store/store.h"
+
+/* Verifies the relay-form item of pk, stores it durably, then serves it. Equal seq with the
+ * same packet is accepted again (idempotent); equal seq with a different packet is accepted
+ * only if it is bytewise larger (BEP 44 tie rule of DESIGN.md §4).
+ * Returns 0, SW_EMALF (body or packet malformed), SW_ETOOBIG, SW_EBADSIG, SW_EOLDSEQ,
+ * SW_ESTORE or SW_ENOMEM. Nothing is stored or served on failure. */
+int own_zone_accept(resolver_t *r, store_t *st, const uint8_t pk[32], const uint8_t *body,
+		    size_t len);
+
+/* Loads every stored own zone into r. Items that no longer verify are skipped with a
+ * warning. Returns the number loaded, or a negative error code. */
+int own_zones_load(resolver_t *r, store_t *st);

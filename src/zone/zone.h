@@ -1,0 +1,47 @@
+/*
+ * A zone snapshot: the records of one signed zone packet, indexed and pre-rendered so that
+ * answering a query is a hash lookup and a copy (DESIGN.md §5 "Hot path"). Built once from
+ * a verified item, then read-only: it may be read from any thread; it is freed by its owner
+ * when replaced. Implements authoritative answering (RFC 1034 §4.3.2): exact match, CNAME
+ * chase inside the zone, `*` wildcards (RFC 4592), NODATA and NXDOMAIN with a SOA in the
+ * authority section (RFC 2308 §3), TTLs clamped as DESIGN.md §3 step 4 says.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dns/query.h"
+#include "zone/item.h"
+
+typedef struct zone zone_t;
+
+typedef struct {
+	uint32_t min_ttl; /* DESIGN.md §3.4: default 300; also the negative TTL */
+	uint32_t max_ttl; /* default 86400 */
+} zone_opts_t;
+
+typedef struct {
+	uint8_t rcode;
+	uint16_t an, ns;
+} zone_result_t;
+
+/* Builds a snapshot of the zone of `pk` from `item` (its signature is not checked here:
+ * callers verify first). Records whose owner is outside `<z32>.` are ignored.
+ * Returns 0, SW_EMALF (the packet does not parse) or SW_ENOMEM. */
+int zone_build(const uint8_t pk[32], const zone_item_t *item, const zone_opts_t *opts,
+	       zone_t **out);
+void zone_free(zone_t *z);
+
+const uint8_t *zone_key(const zone_t *z);
+uint64_t zone_seq(const zone_t *z);
+/* The apex `<z32>.` in wire form, lower case. */
+const uint8_t *zone_apex(const zone_t *z);
+/* The signed item in relay form, as it was published. */
+const uint8_t *zone_relay(const zone_t *z, size_t *len);
+/* Number of records in the zone that are served. */
+size_t zone_rr_count(const zone_t *z);
+
+/* Appends the answer and authority sections for q (whose name is in this zone) to w, which
+ * already holds the response header and question. Sets res; w->err reports SW_ENOSPC. */
+void zone_answer(const zone_t *z, const dns_query_t *q, dns_wr_t *w, zone_result_t *res);
