@@ -6,7 +6,8 @@ set -eu
 
 BUILD="meson ninja-build pkg-config gcc clang libknot-dev libuv1-dev libsodium-dev \
 libgnutls28-dev libnghttp2-dev libmicrohttpd-dev liblmdb-dev libjansson-dev libcmocka-dev"
-TEST="python3-pytest python3-dnspython python3-libtorrent dnsutils knot-dnsutils curl \
+TEST="python3-pytest python3-dnspython python3-libtorrent python3-cryptography dnsutils \
+knot-dnsutils curl \
 libclang-rt-14-dev"
 BENCH="knot nsd dnsperf unbound"
 

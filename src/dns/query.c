@@ -50,13 +50,22 @@ int dns_query_parse(const uint8_t *wire, size_t len, dns_query_t *q)
 		uint16_t type = dns_rd_u16(&r), cls = dns_rd_u16(&r);
 		uint32_t ttl = dns_rd_u32(&r);
 		uint16_t rdlen = dns_rd_u16(&r);
-		dns_rd_bytes(&r, rdlen);
+		const uint8_t *rdata = dns_rd_bytes(&r, rdlen);
 		if (r.err)
 			goto formerr;
 		if (type != DNS_T_OPT)
 			continue; /* TSIG and others: not supported, ignored */
 		/* RFC 6891 §6.1.1: one OPT, owner is the root. */
 		if (q->has_edns || olen != 1)
+			goto formerr;
+		/* RFC 6891 §6.1.2: options are {code, length, data}; they must fill the rdata. */
+		dns_rd_t opt;
+		dns_rd_init(&opt, rdata, rdlen, 0);
+		while (opt.pos < rdlen && !opt.err) {
+			dns_rd_u16(&opt);
+			dns_rd_bytes(&opt, dns_rd_u16(&opt));
+		}
+		if (opt.err)
 			goto formerr;
 		q->has_edns = true;
 		q->edns_payload = cls;

@@ -327,7 +327,12 @@ static int make_soa(zone_t *z, const zone_opts_t *o)
 	}
 	z->soa_rd.data = rd;
 	z->soa_rd.len = (uint16_t)len;
-	return 0;
+	/* The apex answers SOA queries with it too, as any authoritative server does. */
+	zone_rr_t rr = {z->apex, DNS_T_SOA, DNS_C_IN, o->min_ttl, (uint16_t)len, rd};
+	int ret = apex ? node_add_rr(z, apex, &rr, o) : SW_ENOMEM;
+	if (ret == 0)
+		z->nrr--; /* synthesised, not one of the owner's records */
+	return ret;
 }
 
 int zone_build(const uint8_t pk[32], const zone_item_t *item, const zone_opts_t *opts,
