@@ -77,6 +77,10 @@ int conf_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port)
 		if (colon == NULL)
 			return SW_ECONF;
 		hlen = (size_t)(colon - s);
+		/* An IPv6 address needs brackets: "::1:53" could be either ::1 port 53 or the
+		 * address ::1:53 with no port. */
+		if (memchr(s, ':', hlen))
+			return SW_ECONF;
 	}
 	if (hlen == 0 || hlen >= hostcap)
 		return SW_ECONF;

@@ -64,6 +64,16 @@ int zone_rdata_check(uint16_t type, const uint8_t *rdata, size_t rdlen)
 			return SW_EMALF;
 		n = dns_name_check(rdata + off, rdlen - off);
 		return (n && off + n == rdlen) ? 0 : SW_EMALF;
+	case DNS_T_SRV:
+		if (rdlen < 7)
+			return SW_EMALF;
+		n = dns_name_check(rdata + 6, rdlen - 6);
+		return (n && 6 + n == rdlen) ? 0 : SW_EMALF;
+	case DNS_T_SVCB:
+	case DNS_T_HTTPS:
+		if (rdlen < 3)
+			return SW_EMALF;
+		return dns_name_check(rdata + 2, rdlen - 2) ? 0 : SW_EMALF;
 	case DNS_T_SOA:
 		n = dns_name_check(rdata, rdlen);
 		if (n == 0)
@@ -78,9 +88,39 @@ int zone_rdata_check(uint16_t type, const uint8_t *rdata, size_t rdlen)
 
 /* Reads rdata of `type` at r->pos, decompressing the names RFC 3597 §4 lets be compressed.
  * Names of other types are taken as they are and must then be uncompressed. */
+/* Types whose rdata is a fixed-size head and then one name. Compressing that name is
+ * forbidden for SRV (RFC 2782) and SVCB/HTTPS (RFC 9460 §2.2), but some encoders do it and
+ * RFC 3597 §4 asks receivers to decompress SRV, so all three are decompressed on input. */
+static size_t name_head(uint16_t type)
+{
+	switch (type) {
+	case DNS_T_SRV: return 6;
+	case DNS_T_SVCB:
+	case DNS_T_HTTPS: return 2;
+	default: return 0;
+	}
+}
+
 static size_t read_rdata(dns_rd_t *r, uint16_t type, uint16_t rdlen, uint8_t *out)
 {
-	size_t end = r->pos + rdlen, olen = 0;
+	size_t end = r->pos + rdlen, olen = 0, head = name_head(type);
+	if (head && rdlen > head) {
+		const uint8_t *p = dns_rd_bytes(r, head);
+		if (p)
+			memcpy(out, p, head);
+		olen = head + dns_rd_name(r, out + head, true);
+		/* SVCB parameters follow the target; they hold no names. */
+		if (!r->err && r->pos <= end) {
+			size_t rest = end - r->pos;
+			p = dns_rd_bytes(r, rest);
+			if (p)
+				memcpy(out + olen, p, rest);
+			olen += rest;
+		} else {
+			r->err = SW_EMALF;
+		}
+		return olen;
+	}
 	if (!dns_type_compressible(type)) {
 		const uint8_t *p = dns_rd_bytes(r, rdlen);
 		if (p)
@@ -121,7 +161,7 @@ int zone_packet_parse(const uint8_t *pkt, size_t len, zone_rrlist_t *l)
 		dns_rd_bytes(&r, 4);
 	}
 	for (uint16_t i = 0; i < an && !r.err; i++) {
-		uint8_t rdata[2 * DNS_NAME_MAX + 22];
+		uint8_t rdata[2 * DNS_NAME_MAX + 1024];
 		dns_rd_name(&r, name, true);
 		uint16_t type = dns_rd_u16(&r), cls = dns_rd_u16(&r);
 		uint32_t ttl = dns_rd_u32(&r);
@@ -130,17 +170,19 @@ int zone_packet_parse(const uint8_t *pkt, size_t len, zone_rrlist_t *l)
 			r.err = SW_EMALF;
 			break;
 		}
-		/* Only compressible types can grow when decompressed, and they hold two names at
-		 * most; anything else is copied as is and fits in rdlen. */
+		/* Decompression grows rdata by at most two names (SOA holds two). */
+		size_t need = (size_t)rdlen + 2 * DNS_NAME_MAX;
 		uint8_t *big = NULL;
 		uint8_t *out = rdata;
-		if (!dns_type_compressible(type) && rdlen > sizeof(rdata)) {
-			big = malloc(rdlen);
+		if (need > sizeof(rdata)) {
+			big = malloc(need);
 			if (big == NULL)
 				return SW_ENOMEM;
 			out = big;
 		}
 		size_t olen = read_rdata(&r, type, rdlen, out);
+		if (olen > UINT16_MAX)
+			r.err = SW_EMALF;
 		if (!r.err && zone_rdata_check(type, out, olen) != 0)
 			r.err = SW_EMALF;
 		int ret = 0;
@@ -150,11 +192,15 @@ int zone_packet_parse(const uint8_t *pkt, size_t len, zone_rrlist_t *l)
 		if (ret)
 			return ret;
 	}
-	/* Authority and additional sections are not part of a zone; the packet must end after
-	 * the answers, and `an` records must be present. */
-	if (r.err)
-		return SW_EMALF;
-	if (dns_get_u16(pkt + 8) == 0 && dns_get_u16(pkt + 10) == 0 && r.pos != len)
+	/* Authority and additional records are not part of a zone (DESIGN.md §2): they must be
+	 * well formed, and are skipped. Nothing may follow them. */
+	uint32_t rest = r.err ? 0 : (uint32_t)dns_get_u16(pkt + 8) + dns_get_u16(pkt + 10);
+	for (uint32_t i = 0; i < rest && !r.err; i++) {
+		dns_rd_name(&r, name, true);
+		dns_rd_bytes(&r, 8);
+		dns_rd_bytes(&r, dns_rd_u16(&r));
+	}
+	if (r.err || r.pos != len)
 		return SW_EMALF;
 	return 0;
 }

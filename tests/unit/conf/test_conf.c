@@ -1,0 +1,337 @@
+/*
+ * Unit tests of src/conf: defaults, setting options from text with messages a user can act
+ * on, the config-file parser ("FILE:LINE:" messages), replacement of repeatable options by a
+ * later source (file, then command line), and the checks across options.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "conf/conf.h"
+
+#define ERRCAP 512
+
+static void expect_ok(int ret, const char *err)
+{
+	if (ret != 0)
+		fail_msg("expected success, got %d: %s", ret, err);
+}
+
+static void expect_msg(const char *err, const char *part)
+{
+	if (strstr(err, part) == NULL)
+		fail_msg("message '%s' does not contain '%s'", err, part);
+}
+
+static void test_defaults(void **state)
+{
+	conf_t c;
+	char err[ERRCAP] = "";
+	memset(&c, 0x5a, sizeof(c));
+	conf_init(&c);
+	assert_string_equal(c.data_dir, "./swarmdns-data");
+	assert_int_equal(c.n_listen_dns, 1);
+	assert_string_equal(c.listen_dns[0], "127.0.0.1:5300");
+	assert_string_equal(c.listen_api, "127.0.0.1:8053");
+	assert_string_equal(c.api_token, "");
+	assert_int_equal(c.log_level, SW_LOG_INFO);
+	assert_int_equal(c.min_ttl, 300);   /* DESIGN.md §3 step 4 */
+	assert_int_equal(c.max_ttl, 86400);
+	assert_int_equal(c.udp_payload, 1232); /* DESIGN.md §5 */
+	assert_int_equal(c.tcp_idle_timeout, 10000);
+	assert_int_equal(c.tcp_max_clients, 1024);
+	expect_ok(conf_check(&c, err, sizeof(err)), err);
+	assert_true(conf_known("min-ttl"));
+	assert_true(conf_known("listen-dns"));
+	assert_false(conf_known("min_ttl"));
+	assert_false(conf_known(""));
+}
+
+static void test_set_good_values(void **state)
+{
+	conf_t c;
+	char err[ERRCAP] = "";
+	conf_init(&c);
+	expect_ok(conf_set(&c, "min-ttl", "60", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(c.min_ttl, 60);
+	expect_ok(conf_set(&c, "max-ttl", "604800", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(c.max_ttl, 604800);
+	expect_ok(conf_set(&c, "udp-payload", "512", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(c.udp_payload, 512);
+	expect_ok(conf_set(&c, "udp-payload", "4096", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(c.udp_payload, 4096);
+	expect_ok(conf_set(&c, "log-level", "debug", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(c.log_level, SW_LOG_DEBUG);
+	expect_ok(conf_set(&c, "log-level", "error", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(c.log_level, SW_LOG_ERROR);
+	expect_ok(conf_set(&c, "listen-api", "[::1]:8080", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_string_equal(c.listen_api, "[::1]:8080");
+	expect_ok(conf_set(&c, "data-dir", "/var/lib/swarmdns", CONF_SRC_CLI, err, sizeof(err)),
+		  err);
+	assert_string_equal(c.data_dir, "/var/lib/swarmdns");
+	expect_ok(conf_set(&c, "api-token", "s3cret", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_string_equal(c.api_token, "s3cret");
+	expect_ok(conf_set(&c, "tcp-idle-timeout", "100", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(c.tcp_idle_timeout, 100);
+	expect_ok(conf_set(&c, "tcp-max-clients", "1", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(c.tcp_max_clients, 1);
+	expect_ok(conf_check(&c, err, sizeof(err)), err);
+}
+
+static void expect_bad(conf_t *c, const char *name, const char *value, const char *part)
+{
+	char err[ERRCAP] = "";
+	conf_t before;
+	memcpy(&before, c, sizeof(before));
+	int ret = conf_set(c, name, value, CONF_SRC_CLI, err, sizeof(err));
+	if (ret != SW_ECONF)
+		fail_msg("%s '%s': expected SW_ECONF, got %d", name, value, ret);
+	assert_true(strlen(err) > 0);
+	expect_msg(err, part);
+	/* A rejected value leaves the option as it was. */
+	assert_memory_equal(c, &before, offsetof(conf_t, source));
+}
+
+static void test_set_bad_values(void **state)
+{
+	conf_t c;
+	conf_init(&c);
+	expect_bad(&c, "no-such-option", "1", "no-such-option");
+	expect_bad(&c, "min-ttl", "abc", "min-ttl");
+	expect_bad(&c, "min-ttl", "", "min-ttl");
+	expect_bad(&c, "min-ttl", "-1", "min-ttl");
+	expect_bad(&c, "min-ttl", "10x", "'10x'");
+	expect_bad(&c, "min-ttl", "99999999999999999999", "min-ttl");
+	expect_bad(&c, "min-ttl", "604801", "604800"); /* names the range */
+	expect_bad(&c, "max-ttl", "0", "max-ttl");
+	expect_bad(&c, "udp-payload", "511", "512");
+	expect_bad(&c, "udp-payload", "4097", "4096");
+	expect_bad(&c, "tcp-max-clients", "0", "tcp-max-clients");
+	expect_bad(&c, "log-level", "loud", "loud");
+	expect_bad(&c, "log-level", "", "log-level");
+	expect_bad(&c, "listen-dns", "localhost:53", "listen-dns");
+	expect_bad(&c, "listen-dns", "127.0.0.1", "127.0.0.1");
+	expect_bad(&c, "listen-dns", "127.0.0.1:", "listen-dns");
+	expect_bad(&c, "listen-dns", "127.0.0.1:65536", "listen-dns");
+	expect_bad(&c, "listen-dns", "127.0.0.1:53x", "listen-dns");
+	expect_bad(&c, "listen-dns", "[::1]53", "listen-dns");
+	expect_bad(&c, "listen-dns", ":53", "listen-dns");
+	expect_bad(&c, "listen-api", "999.1.1.1:80", "listen-api");
+	char longpath[CONF_PATH_LEN + 10];
+	memset(longpath, 'p', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = '\0';
+	expect_bad(&c, "data-dir", longpath, "data-dir");
+}
+
+static void test_addr_split(void **state)
+{
+	char host[64];
+	uint16_t port = 0;
+	assert_int_equal(conf_addr_split("127.0.0.1:53", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 53);
+	assert_int_equal(conf_addr_split("[::1]:5300", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 5300);
+	assert_int_equal(conf_addr_split("[2001:db8::1]:0", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "2001:db8::1");
+	assert_int_equal(port, 0);
+	assert_int_equal(conf_addr_split("0.0.0.0:65535", host, sizeof(host), &port), 0);
+	assert_int_equal(port, 65535);
+	assert_int_equal(conf_addr_split("[::1:53", host, sizeof(host), &port), SW_ECONF);
+	assert_int_equal(conf_addr_split("[]:53", host, sizeof(host), &port), SW_ECONF);
+	assert_int_equal(conf_addr_split("127.0.0.1:53", host, 9, &port), SW_ECONF);
+}
+
+static void test_repeatable_replacement(void **state)
+{
+	conf_t c;
+	char err[ERRCAP] = "";
+	conf_init(&c);
+	/* The file's values replace the default... */
+	const char *file = "listen-dns 127.0.0.1:53\n"
+			   "listen-dns [::1]:53\n";
+	expect_ok(conf_parse_text(&c, file, strlen(file), "f.conf", err, sizeof(err)), err);
+	assert_int_equal(c.n_listen_dns, 2);
+	assert_string_equal(c.listen_dns[0], "127.0.0.1:53");
+	assert_string_equal(c.listen_dns[1], "[::1]:53");
+	/* ...and the command line's replace the file's. */
+	expect_ok(conf_set(&c, "listen-dns", "0.0.0.0:5353", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(c.n_listen_dns, 1);
+	assert_string_equal(c.listen_dns[0], "0.0.0.0:5353");
+	expect_ok(conf_set(&c, "listen-dns", "[::]:5353", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(c.n_listen_dns, 2);
+	assert_string_equal(c.listen_dns[0], "0.0.0.0:5353");
+	assert_string_equal(c.listen_dns[1], "[::]:5353");
+	/* A single-valued option is simply overwritten by the later source. */
+	const char *file2 = "min-ttl 100\n";
+	expect_ok(conf_parse_text(&c, file2, strlen(file2), "f.conf", err, sizeof(err)), err);
+	assert_int_equal(c.min_ttl, 100);
+	expect_ok(conf_set(&c, "min-ttl", "200", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(c.min_ttl, 200);
+}
+
+static void test_repeatable_limit(void **state)
+{
+	conf_t c;
+	char err[ERRCAP] = "";
+	conf_init(&c);
+	for (int i = 0; i < CONF_LISTEN_MAX; i++) {
+		char v[32];
+		snprintf(v, sizeof(v), "127.0.0.%d:53", i + 1);
+		expect_ok(conf_set(&c, "listen-dns", v, CONF_SRC_CLI, err, sizeof(err)), err);
+	}
+	assert_int_equal(c.n_listen_dns, CONF_LISTEN_MAX);
+	assert_int_equal(conf_set(&c, "listen-dns", "127.0.0.99:53", CONF_SRC_CLI, err, sizeof(err)),
+			 SW_ECONF);
+	expect_msg(err, "listen-dns");
+	expect_msg(err, "8");
+	assert_int_equal(c.n_listen_dns, CONF_LISTEN_MAX);
+	assert_string_equal(c.listen_dns[CONF_LISTEN_MAX - 1], "127.0.0.8:53");
+}
+
+static void test_parse_text(void **state)
+{
+	conf_t c;
+	char err[ERRCAP] = "";
+	conf_init(&c);
+	const char *text = "# swarmdns configuration\n"
+			   "\n"
+			   "   # an indented comment\n"
+			   "data-dir /srv/swarmdns   # where the zones live\n"
+			   "\tmin-ttl\t60\n"
+			   "max-ttl 3600   \n"
+			   "log-level warn\r\n"
+			   "api-token abc#def\n" /* '#' starts a comment anywhere */
+			   "udp-payload 1400"; /* no final newline */
+	expect_ok(conf_parse_text(&c, text, strlen(text), "swarmdns.conf", err, sizeof(err)), err);
+	assert_string_equal(c.data_dir, "/srv/swarmdns");
+	assert_int_equal(c.min_ttl, 60);
+	assert_int_equal(c.max_ttl, 3600);
+	assert_int_equal(c.log_level, SW_LOG_WARN);
+	assert_string_equal(c.api_token, "abc");
+	assert_int_equal(c.udp_payload, 1400);
+	/* Untouched options keep their defaults. */
+	assert_int_equal(c.tcp_max_clients, 1024);
+	assert_string_equal(c.listen_dns[0], "127.0.0.1:5300");
+	/* An empty file is fine. */
+	expect_ok(conf_parse_text(&c, "", 0, "empty.conf", err, sizeof(err)), err);
+}
+
+static void expect_parse_error(const char *text, const char *prefix, const char *part)
+{
+	conf_t c;
+	char err[ERRCAP] = "";
+	conf_init(&c);
+	int ret = conf_parse_text(&c, text, strlen(text), "test.conf", err, sizeof(err));
+	if (ret != SW_ECONF)
+		fail_msg("expected SW_ECONF, got %d for:\n%s", ret, text);
+	if (strncmp(err, prefix, strlen(prefix)) != 0)
+		fail_msg("message '%s' does not start with '%s'", err, prefix);
+	expect_msg(err, part);
+}
+
+static void test_parse_text_errors(void **state)
+{
+	expect_parse_error("# ok\n"
+			   "\n"
+			   "min-ttl 60\n"
+			   "min-ttl abc\n",
+			   "test.conf:4: ", "min-ttl");
+	expect_parse_error("data-dir /x\n"
+			   "colour blue\n",
+			   "test.conf:2: ", "colour");
+	expect_parse_error("data-dir /x\n"
+			   "# comment\n"
+			   "max-ttl\n",
+			   "test.conf:3: ", "max-ttl");
+	expect_parse_error("max-ttl    # the value is only a comment\n", "test.conf:1: ", "max-ttl");
+	expect_parse_error("\r\n\r\nlisten-dns nowhere\r\n", "test.conf:3: ", "nowhere");
+	/* A NUL byte inside a line. */
+	conf_t c;
+	char err[ERRCAP] = "";
+	conf_init(&c);
+	const char nul[] = "min-ttl 60\nmax-ttl 6\0000\n";
+	assert_int_equal(conf_parse_text(&c, nul, sizeof(nul) - 1, "n.conf", err, sizeof(err)),
+			 SW_ECONF);
+	assert_int_equal(strncmp(err, "n.conf:2:", 9), 0);
+	/* A line longer than the parser's buffer. */
+	size_t big = 5000;
+	char *lng = malloc(big + 20);
+	assert_non_null(lng);
+	strcpy(lng, "min-ttl 1\ndata-dir ");
+	memset(lng + strlen(lng), 'd', big);
+	lng[big + 19] = '\0';
+	assert_int_equal(conf_parse_text(&c, lng, strlen(lng), "l.conf", err, sizeof(err)),
+			 SW_ECONF);
+	assert_int_equal(strncmp(err, "l.conf:2:", 9), 0);
+	free(lng);
+}
+
+static void test_check(void **state)
+{
+	conf_t c;
+	char err[ERRCAP] = "";
+	conf_init(&c);
+	expect_ok(conf_set(&c, "min-ttl", "500", CONF_SRC_FILE, err, sizeof(err)), err);
+	expect_ok(conf_set(&c, "max-ttl", "400", CONF_SRC_FILE, err, sizeof(err)), err);
+	err[0] = '\0';
+	assert_int_equal(conf_check(&c, err, sizeof(err)), SW_ECONF);
+	expect_msg(err, "min-ttl");
+	expect_msg(err, "max-ttl");
+	expect_msg(err, "500");
+	expect_msg(err, "400");
+	/* Equal is allowed. */
+	expect_ok(conf_set(&c, "max-ttl", "500", CONF_SRC_FILE, err, sizeof(err)), err);
+	expect_ok(conf_check(&c, err, sizeof(err)), err);
+	/* An empty data-dir is not. */
+	expect_ok(conf_set(&c, "data-dir", "", CONF_SRC_FILE, err, sizeof(err)), err);
+	assert_int_equal(conf_check(&c, err, sizeof(err)), SW_ECONF);
+	expect_msg(err, "data-dir");
+}
+
+static void test_print_help(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	conf_print_help(f);
+	fclose(f);
+	const char *names[] = {"data-dir", "listen-dns", "listen-api", "api-token", "log-level",
+			       "min-ttl", "max-ttl", "udp-payload", "tcp-idle-timeout",
+			       "tcp-max-clients"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char opt[64];
+		snprintf(opt, sizeof(opt), "--%s ", names[i]);
+		expect_msg(buf, opt);
+		assert_true(conf_known(names[i]));
+	}
+	expect_msg(buf, "[default: 300]");
+	expect_msg(buf, "[default: 127.0.0.1:5300]");
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_set_good_values),
+		cmocka_unit_test(test_set_bad_values),
+		cmocka_unit_test(test_addr_split),
+		cmocka_unit_test(test_repeatable_replacement),
+		cmocka_unit_test(test_repeatable_limit),
+		cmocka_unit_test(test_parse_text),
+		cmocka_unit_test(test_parse_text_errors),
+		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_print_help),
+	};
+	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
+}

@@ -1,0 +1,522 @@
+/*
+ * Unit tests of src/resolver: resolver_handle() as every transport calls it (DESIGN.md §5):
+ * REFUSED outside own zones, AA for own zones, truncation over UDP (RFC 1035 §4.2.1,
+ * RFC 6891 §6.2.5, RFC 2181 §9), the OPT record of the response, error responses, dropped
+ * datagrams, and replacing an own zone. Responses are read back with libknot's parser.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "resolver/resolver.h"
+#include "util.h"
+#include "zonefix.h"
+
+#define BIG_TXT 6  /* records at big.<z32>. */
+#define BIG_LEN 80 /* characters in each */
+
+typedef struct {
+	fx_key_t k, other;
+	resolver_t *r;
+	uint8_t out[65535];
+} world_t;
+
+static void make_zone(const fx_key_t *k, zone_rrlist_t *l, const char *www_addr)
+{
+	fx_add(l, k, "www", DNS_T_A, 300, www_addr, 4);
+	/* An answer of about 630 bytes: over 512, under 1232; the packet stays under 996. */
+	for (int i = 0; i < BIG_TXT; i++) {
+		char text[BIG_LEN + 1];
+		memset(text, 'a' + i, BIG_LEN);
+		text[BIG_LEN] = '\0';
+		fx_add_txt(l, k, "big", 300, text);
+	}
+}
+
+static resolver_t *new_resolver(uint16_t payload)
+{
+	resolver_opts_t o = {.udp_payload = payload, .zone = {.min_ttl = 300, .max_ttl = 86400}};
+	resolver_t *r = NULL;
+	assert_int_equal(resolver_new(&o, &r), 0);
+	assert_non_null(r);
+	return r;
+}
+
+static void put_zone(resolver_t *r, const fx_key_t *k, uint64_t seq, const char *www_addr)
+{
+	zone_rrlist_t l;
+	zone_rrlist_init(&l);
+	make_zone(k, &l, www_addr);
+	zone_t *z = fx_build(k, &l, seq, 300, 86400);
+	zone_rrlist_deinit(&l);
+	assert_int_equal(resolver_zone_put(r, z), 0);
+}
+
+static int setup(void **state)
+{
+	if (sw_crypto_init() != 0)
+		return -1;
+	world_t *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return -1;
+	fx_key(&w->k, 0);
+	fx_key(&w->other, 1);
+	w->r = new_resolver(1232);
+	put_zone(w->r, &w->k, 1, "\x01\x02\x03\x04");
+	*state = w;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	world_t *w = *state;
+	resolver_free(w->r);
+	free(w);
+	return 0;
+}
+
+/* Sends a query built from t; returns the parsed response (or NULL when nothing is sent). */
+static fx_resp_t *send_q(world_t *w, resolver_t *r, const tu_query_t *t, sw_transport_t tp,
+			 size_t cap, size_t *len)
+{
+	uint8_t q[1024];
+	size_t ql = tu_query(t, q);
+	size_t n = resolver_handle(r, q, ql, tp, w->out, cap);
+	if (len)
+		*len = n;
+	if (n == 0)
+		return NULL;
+	assert_true(n <= cap);
+	fx_resp_t *resp = fx_resp_parse(w->out, n);
+	assert_true(resp->qr);
+	assert_int_equal(resp->id, t->id);
+	return resp;
+}
+
+static tu_query_t query(const char *qname, uint16_t qtype, int edns, uint16_t payload)
+{
+	tu_query_t t = {.id = 0x4242, .flags = 0x0100, .qdcount = 1, .qname = qname,
+			.qtype = qtype, .qclass = DNS_C_IN, .edns = edns, .edns_payload = payload};
+	return t;
+}
+
+/* ---- REFUSED / AA ---- */
+
+static void test_refused_outside_zones(void **state)
+{
+	world_t *w = *state;
+	char other[300], notkey[300];
+	fx_text(&w->other, "www", other, sizeof(other));
+	/* A 52-character label that is not z-base32 at all. */
+	snprintf(notkey, sizeof(notkey), "www.%.*s.", SW_Z32_KEY_LEN,
+		 "llllllllllllllllllllllllllllllllllllllllllllllllllllllllllll");
+	const char *names[] = {"www.example.com.", other, notkey, ".", "com."};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		tu_query_t t = query(names[i], DNS_T_A, 0, 0);
+		fx_resp_t *r = send_q(w, w->r, &t, SW_TP_UDP, 512, NULL);
+		assert_non_null(r);
+		assert_int_equal(r->rcode, DNS_RCODE_REFUSED);
+		assert_false(r->aa);
+		assert_true(r->rd); /* copied */
+		assert_int_equal(r->qd, 1);
+		assert_int_equal(r->an, 0);
+		assert_int_equal(r->ns, 0);
+		assert_int_equal(r->ar, 0);
+		fx_resp_free(r);
+	}
+}
+
+static void test_refused_class_and_axfr(void **state)
+{
+	world_t *w = *state;
+	char www[300];
+	fx_text(&w->k, "www", www, sizeof(www));
+	tu_query_t t = query(www, DNS_T_TXT, 0, 0);
+	t.qclass = 3; /* CH */
+	fx_resp_t *r = send_q(w, w->r, &t, SW_TP_UDP, 512, NULL);
+	assert_int_equal(r->rcode, DNS_RCODE_REFUSED);
+	fx_resp_free(r);
+	t = query(www, DNS_T_AXFR, 0, 0);
+	r = send_q(w, w->r, &t, SW_TP_TCP, 65535, NULL);
+	assert_int_equal(r->rcode, DNS_RCODE_REFUSED);
+	assert_int_equal(r->an, 0);
+	fx_resp_free(r);
+	/* Class ANY is served. */
+	t = query(www, DNS_T_A, 0, 0);
+	t.qclass = DNS_C_ANY;
+	r = send_q(w, w->r, &t, SW_TP_UDP, 512, NULL);
+	assert_int_equal(r->rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(r->an, 1);
+	fx_resp_free(r);
+}
+
+static void test_aa_own_zone(void **state)
+{
+	world_t *w = *state;
+	char www[300];
+	uint8_t owner[DNS_NAME_MAX];
+	fx_text(&w->k, "www", www, sizeof(www));
+	fx_name(&w->k, "www", owner);
+	tu_query_t t = query(www, DNS_T_A, 0, 0);
+	fx_resp_t *r = send_q(w, w->r, &t, SW_TP_UDP, 512, NULL);
+	assert_int_equal(r->rcode, DNS_RCODE_NOERROR);
+	assert_true(r->aa);
+	assert_false(r->tc);
+	assert_int_equal(r->an, 1);
+	assert_int_equal(r->ar, 0);
+	assert_null(r->pkt->opt_rr); /* no EDNS in the query, none in the response */
+	fx_expect_rr(fx_rr(r, KNOT_ANSWER, 0), owner, DNS_T_A, 300, "\x01\x02\x03\x04", 4);
+	fx_resp_free(r);
+	/* Negative answers from an own zone are authoritative too. */
+	char nope[300];
+	fx_text(&w->k, "nope", nope, sizeof(nope));
+	t = query(nope, DNS_T_A, 0, 0);
+	r = send_q(w, w->r, &t, SW_TP_UDP, 512, NULL);
+	assert_int_equal(r->rcode, DNS_RCODE_NXDOMAIN);
+	assert_true(r->aa);
+	assert_int_equal(r->ns, 1);
+	fx_resp_free(r);
+	/* The bare key name (the apex). */
+	char apex[80];
+	snprintf(apex, sizeof(apex), "%s.", w->k.z32);
+	t = query(apex, DNS_T_SOA, 0, 0);
+	r = send_q(w, w->r, &t, SW_TP_UDP, 512, NULL);
+	assert_int_equal(r->rcode, DNS_RCODE_NOERROR);
+	assert_true(r->aa);
+	assert_int_equal(r->an, 1);
+	fx_resp_free(r);
+}
+
+/* ---- truncation ---- */
+
+static void expect_big_complete(const fx_resp_t *r, const fx_key_t *k)
+{
+	uint8_t owner[DNS_NAME_MAX];
+	fx_name(k, "big", owner);
+	assert_int_equal(r->rcode, DNS_RCODE_NOERROR);
+	assert_false(r->tc);
+	assert_true(r->aa);
+	assert_int_equal(r->an, BIG_TXT);
+	for (uint16_t i = 0; i < BIG_TXT; i++) {
+		uint8_t rd[BIG_LEN + 1];
+		rd[0] = BIG_LEN;
+		memset(rd + 1, 'a' + i, BIG_LEN);
+		fx_expect_rr(fx_rr(r, KNOT_ANSWER, i), owner, DNS_T_TXT, 300, rd, sizeof(rd));
+	}
+}
+
+static void test_tc_udp_without_edns(void **state)
+{
+	world_t *w = *state;
+	char big[300];
+	fx_text(&w->k, "big", big, sizeof(big));
+	tu_query_t t = query(big, DNS_T_TXT, 0, 0);
+	size_t len = 0;
+	uint64_t truncated = resolver_stats(w->r)->truncated;
+	/* The transport gives a large buffer; without EDNS the limit is still 512. */
+	fx_resp_t *r = send_q(w, w->r, &t, SW_TP_UDP, 65535, &len);
+	assert_non_null(r);
+	assert_true(len <= 512);
+	assert_true(r->tc);
+	assert_true(r->aa);
+	assert_int_equal(r->rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(r->qd, 1);
+	/* RFC 2181 §9: no partial RRsets. */
+	assert_int_equal(r->an, 0);
+	assert_int_equal(r->ns, 0);
+	assert_int_equal(resolver_stats(w->r)->truncated, truncated + 1);
+	fx_resp_free(r);
+
+	/* The same with the exact minimum buffer. */
+	r = send_q(w, w->r, &t, SW_TP_UDP, 512, &len);
+	assert_true(r->tc);
+	assert_true(len <= 512);
+	fx_resp_free(r);
+
+	/* Over TCP the whole answer goes out. */
+	r = send_q(w, w->r, &t, SW_TP_TCP, 65535, &len);
+	assert_true(len > 512);
+	expect_big_complete(r, &w->k);
+	fx_resp_free(r);
+}
+
+static void test_edns_payload(void **state)
+{
+	world_t *w = *state;
+	char big[300];
+	size_t len = 0;
+	fx_text(&w->k, "big", big, sizeof(big));
+
+	/* EDNS with 1232: the answer fits, and the OPT says 1232. */
+	tu_query_t t = query(big, DNS_T_TXT, 1, 1232);
+	fx_resp_t *r = send_q(w, w->r, &t, SW_TP_UDP, 65535, &len);
+	assert_true(len > 512 && len <= 1232);
+	expect_big_complete(r, &w->k);
+	assert_non_null(r->pkt->opt_rr);
+	assert_int_equal(knot_edns_get_payload(r->pkt->opt_rr), 1232);
+	assert_int_equal(knot_edns_get_version(r->pkt->opt_rr), 0);
+	assert_int_equal(r->ar, 1);
+	fx_resp_free(r);
+
+	/* A client that offers 4096 gets at most our 1232 in the OPT. */
+	t = query(big, DNS_T_TXT, 1, 4096);
+	r = send_q(w, w->r, &t, SW_TP_UDP, 65535, &len);
+	expect_big_complete(r, &w->k);
+	assert_int_equal(knot_edns_get_payload(r->pkt->opt_rr), 1232);
+	fx_resp_free(r);
+
+	/* EDNS with 512, and below 512 (RFC 6891 §6.2.5: treated as 512): truncated, with OPT. */
+	const uint16_t small[] = {512, 100, 0};
+	for (int i = 0; i < 3; i++) {
+		t = query(big, DNS_T_TXT, 1, small[i]);
+		r = send_q(w, w->r, &t, SW_TP_UDP, 65535, &len);
+		assert_true(len <= 512);
+		assert_true(r->tc);
+		assert_int_equal(r->an, 0);
+		assert_non_null(r->pkt->opt_rr);
+		assert_int_equal(knot_edns_get_payload(r->pkt->opt_rr), 1232);
+		fx_resp_free(r);
+	}
+
+	/* A small answer carries the OPT too. */
+	char www[300];
+	fx_text(&w->k, "www", www, sizeof(www));
+	t = query(www, DNS_T_A, 1, 1232);
+	r = send_q(w, w->r, &t, SW_TP_UDP, 512, &len);
+	assert_int_equal(r->an, 1);
+	assert_int_equal(r->ar, 1);
+	assert_non_null(r->pkt->opt_rr);
+	assert_int_equal(knot_edns_get_payload(r->pkt->opt_rr), 1232);
+	fx_resp_free(r);
+
+	/* REFUSED keeps the OPT as well. */
+	t = query("www.example.com.", DNS_T_A, 1, 1232);
+	r = send_q(w, w->r, &t, SW_TP_UDP, 512, &len);
+	assert_int_equal(r->rcode, DNS_RCODE_REFUSED);
+	assert_non_null(r->pkt->opt_rr);
+	fx_resp_free(r);
+}
+
+static void test_udp_payload_option(void **state)
+{
+	/* Our own udp-payload bounds what the client may ask for. */
+	world_t *w = *state;
+	resolver_t *r600 = new_resolver(600);
+	put_zone(r600, &w->k, 1, "\x01\x02\x03\x04");
+	char big[300];
+	size_t len = 0;
+	fx_text(&w->k, "big", big, sizeof(big));
+	tu_query_t t = query(big, DNS_T_TXT, 1, 4096);
+	fx_resp_t *r = send_q(w, r600, &t, SW_TP_UDP, 65535, &len);
+	assert_true(len <= 600);
+	assert_true(r->tc);
+	assert_int_equal(r->an, 0);
+	assert_int_equal(knot_edns_get_payload(r->pkt->opt_rr), 600);
+	fx_resp_free(r);
+	/* Over TCP it is complete. */
+	r = send_q(w, r600, &t, SW_TP_TCP, 65535, &len);
+	expect_big_complete(r, &w->k);
+	fx_resp_free(r);
+	resolver_free(r600);
+}
+
+/* ---- errors and drops ---- */
+
+static void test_error_responses(void **state)
+{
+	world_t *w = *state;
+	char www[300];
+	size_t len = 0;
+	fx_text(&w->k, "www", www, sizeof(www));
+
+	/* BADVERS (RFC 6891 §6.1.3): extended rcode 16 through the OPT. */
+	tu_query_t t = query(www, DNS_T_A, 1, 1232);
+	t.edns_version = 1;
+	fx_resp_t *r = send_q(w, w->r, &t, SW_TP_UDP, 512, &len);
+	assert_int_equal(r->rcode, DNS_RCODE_BADVERS);
+	assert_int_equal(r->an, 0);
+	assert_non_null(r->pkt->opt_rr);
+	assert_int_equal(knot_edns_get_version(r->pkt->opt_rr), 0);
+	fx_resp_free(r);
+
+	/* NOTIMP for an unknown opcode, with the opcode echoed. */
+	t = query(www, DNS_T_A, 0, 0);
+	t.flags = 2 << 11;
+	r = send_q(w, w->r, &t, SW_TP_UDP, 512, &len);
+	assert_int_equal(r->rcode, DNS_RCODE_NOTIMP);
+	assert_int_equal(knot_wire_get_opcode(r->wire), 2);
+	fx_resp_free(r);
+
+	/* FORMERR for two questions; the header is answered. */
+	t = query(www, DNS_T_A, 0, 0);
+	t.qdcount = 2;
+	uint8_t q[512];
+	size_t ql = tu_query(&t, q);
+	size_t n = resolver_handle(w->r, q, ql, SW_TP_UDP, w->out, 512);
+	assert_true(n >= 12);
+	assert_int_equal(dns_get_u16(w->out), 0x4242);
+	assert_true(w->out[2] & 0x80);
+	assert_int_equal(w->out[3] & 0xf, DNS_RCODE_FORMERR);
+	assert_int_equal(dns_get_u16(w->out + 6), 0);
+
+	/* FORMERR for a header alone: the response is a bare header. */
+	n = resolver_handle(w->r, q, 12, SW_TP_TCP, w->out, 65535);
+	assert_int_equal(n, 12);
+	assert_int_equal(w->out[3] & 0xf, DNS_RCODE_FORMERR);
+	assert_int_equal(dns_get_u16(w->out + 4), 0);
+}
+
+static void test_no_response_to_responses(void **state)
+{
+	world_t *w = *state;
+	char www[300];
+	fx_text(&w->k, "www", www, sizeof(www));
+	tu_query_t t = query(www, DNS_T_A, 0, 0);
+	t.flags = 0x8100; /* QR=1 */
+	uint8_t q[512];
+	size_t ql = tu_query(&t, q);
+	uint64_t dropped = resolver_stats(w->r)->dropped;
+	memset(w->out, 0xee, 64);
+	assert_int_equal(resolver_handle(w->r, q, ql, SW_TP_UDP, w->out, 512), 0);
+	assert_int_equal(resolver_handle(w->r, q, ql, SW_TP_TCP, w->out, 65535), 0);
+	/* Too short for a header. */
+	assert_int_equal(resolver_handle(w->r, q, 11, SW_TP_UDP, w->out, 512), 0);
+	assert_int_equal(resolver_handle(w->r, q, 0, SW_TP_UDP, w->out, 512), 0);
+	assert_int_equal(resolver_stats(w->r)->dropped, dropped + 4);
+}
+
+static void test_stats(void **state)
+{
+	world_t *w = *state;
+	resolver_t *r = new_resolver(1232);
+	put_zone(r, &w->k, 1, "\x01\x02\x03\x04");
+	char www[300], nope[300];
+	fx_text(&w->k, "www", www, sizeof(www));
+	fx_text(&w->k, "nope", nope, sizeof(nope));
+	tu_query_t t = query(www, DNS_T_A, 0, 0);
+	fx_resp_free(send_q(w, r, &t, SW_TP_UDP, 512, NULL));
+	fx_resp_free(send_q(w, r, &t, SW_TP_TCP, 65535, NULL));
+	t = query(nope, DNS_T_A, 0, 0);
+	fx_resp_free(send_q(w, r, &t, SW_TP_UDP, 512, NULL));
+	t = query("example.", DNS_T_A, 0, 0);
+	fx_resp_free(send_q(w, r, &t, SW_TP_UDP, 512, NULL));
+	const resolver_stats_t *s = resolver_stats(r);
+	assert_int_equal(s->queries[SW_TP_UDP], 3);
+	assert_int_equal(s->queries[SW_TP_TCP], 1);
+	assert_int_equal(s->rcodes[DNS_RCODE_NOERROR], 2);
+	assert_int_equal(s->rcodes[DNS_RCODE_NXDOMAIN], 1);
+	assert_int_equal(s->rcodes[DNS_RCODE_REFUSED], 1);
+	assert_int_equal(resolver_opts(r)->udp_payload, 1232);
+	resolver_free(r);
+}
+
+/* ---- own zones ---- */
+
+static void count_cb(const zone_t *z, void *ctx)
+{
+	(*(size_t *)ctx)++;
+	assert_non_null(zone_key(z));
+}
+
+static void test_zone_replace(void **state)
+{
+	world_t *w = *state;
+	resolver_t *r = new_resolver(1232);
+	char www[300];
+	uint8_t owner[DNS_NAME_MAX];
+	fx_text(&w->k, "www", www, sizeof(www));
+	fx_name(&w->k, "www", owner);
+	tu_query_t t = query(www, DNS_T_A, 0, 0);
+
+	assert_null(resolver_zone_find(r, w->k.pk));
+	fx_resp_t *resp = send_q(w, r, &t, SW_TP_UDP, 512, NULL);
+	assert_int_equal(resp->rcode, DNS_RCODE_REFUSED);
+	fx_resp_free(resp);
+
+	put_zone(r, &w->k, 1000, "\x01\x01\x01\x01");
+	assert_int_equal(resolver_zone_count(r), 1);
+	resp = send_q(w, r, &t, SW_TP_UDP, 512, NULL);
+	fx_expect_rr(fx_rr(resp, KNOT_ANSWER, 0), owner, DNS_T_A, 300, "\x01\x01\x01\x01", 4);
+	fx_resp_free(resp);
+
+	/* A newer snapshot of the same key replaces the old one. */
+	put_zone(r, &w->k, 2000, "\x02\x02\x02\x02");
+	assert_int_equal(resolver_zone_count(r), 1);
+	const zone_t *z = resolver_zone_find(r, w->k.pk);
+	assert_non_null(z);
+	assert_true(zone_seq(z) == 2000);
+	resp = send_q(w, r, &t, SW_TP_UDP, 512, NULL);
+	assert_int_equal(resp->an, 1);
+	fx_expect_rr(fx_rr(resp, KNOT_ANSWER, 0), owner, DNS_T_A, 300, "\x02\x02\x02\x02", 4);
+	fx_resp_free(resp);
+
+	/* A second key is a second zone; the first one is untouched. */
+	put_zone(r, &w->other, 1, "\x03\x03\x03\x03");
+	assert_int_equal(resolver_zone_count(r), 2);
+	assert_true(zone_seq(resolver_zone_find(r, w->k.pk)) == 2000);
+	assert_true(zone_seq(resolver_zone_find(r, w->other.pk)) == 1);
+	size_t seen = 0;
+	resolver_zone_foreach(r, count_cb, &seen);
+	assert_int_equal(seen, 2);
+	resolver_free(r);
+}
+
+static void test_many_zones(void **state)
+{
+	/* Enough zones to make the table grow several times; every one stays reachable. */
+	world_t *w = *state;
+	resolver_t *r = new_resolver(1232);
+	enum { N = 150 };
+	static fx_key_t keys[N];
+	for (int i = 0; i < N; i++) {
+		fx_key(&keys[i], 1000 + i);
+		uint8_t addr[4] = {10, 0, (uint8_t)(i >> 8), (uint8_t)i};
+		put_zone(r, &keys[i], (uint64_t)i + 1, (const char *)addr);
+	}
+	assert_int_equal(resolver_zone_count(r), N);
+	size_t seen = 0;
+	resolver_zone_foreach(r, count_cb, &seen);
+	assert_int_equal(seen, N);
+	for (int i = 0; i < N; i++) {
+		const zone_t *z = resolver_zone_find(r, keys[i].pk);
+		assert_non_null(z);
+		assert_memory_equal(zone_key(z), keys[i].pk, 32);
+		char www[300];
+		fx_text(&keys[i], "www", www, sizeof(www));
+		tu_query_t t = query(www, DNS_T_A, 0, 0);
+		fx_resp_t *resp = send_q(w, r, &t, SW_TP_UDP, 512, NULL);
+		assert_int_equal(resp->rcode, DNS_RCODE_NOERROR);
+		assert_int_equal(resp->an, 1);
+		const knot_rrset_t *rr = fx_rr(resp, KNOT_ANSWER, 0);
+		assert_int_equal(rr->rrs.rdata->data[3], (uint8_t)i);
+		assert_int_equal(rr->rrs.rdata->data[2], (uint8_t)(i >> 8));
+		fx_resp_free(resp);
+	}
+	assert_null(resolver_zone_find(r, w->k.pk));
+	resolver_free(r);
+	resolver_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_refused_outside_zones),
+		cmocka_unit_test(test_refused_class_and_axfr),
+		cmocka_unit_test(test_aa_own_zone),
+		cmocka_unit_test(test_tc_udp_without_edns),
+		cmocka_unit_test(test_edns_payload),
+		cmocka_unit_test(test_udp_payload_option),
+		cmocka_unit_test(test_error_responses),
+		cmocka_unit_test(test_no_response_to_responses),
+		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_zone_replace),
+		cmocka_unit_test(test_many_zones),
+	};
+	return cmocka_run_group_tests_name("resolver", tests, setup, teardown);
+}
