@@ -209,10 +209,15 @@ static const node_t *resolve_node(const zone_t *z, const uint8_t *qname)
 	return NULL;
 }
 
+/* `chain` holds the nodes already answered on the way here, so that a CNAME loop ends at
+ * the first repetition (RFC 1034 §3.6.2) instead of repeating records until the limit. */
 static void render(const zone_t *z, const uint8_t *qname, uint16_t qtype, dns_wr_t *w,
-		   zone_result_t *res, int depth)
+		   zone_result_t *res, const node_t **chain, int depth)
 {
 	const node_t *n = resolve_node(z, qname);
+	for (int i = 0; i < depth && n; i++)
+		if (chain[i] == n)
+			return;
 	if (n == NULL) {
 		res->rcode = DNS_RCODE_NXDOMAIN;
 		write_soa(z, w, res);
@@ -235,10 +240,11 @@ static void render(const zone_t *z, const uint8_t *qname, uint16_t qtype, dns_wr
 		write_rrset(w, qname, cname, &res->an);
 		const uint8_t *target = cname->rd[0].data;
 		/* Chase inside the zone only; a resolver follows the rest (RFC 1034 §4.3.2). */
-		if (depth < CNAME_DEPTH_MAX && dns_name_in(target, z->apex)) {
+		if (depth + 1 < CNAME_DEPTH_MAX && dns_name_in(target, z->apex)) {
 			uint8_t lower[DNS_NAME_MAX];
 			dns_name_lower(lower, target);
-			render(z, lower, qtype, w, res, depth + 1);
+			chain[depth] = n;
+			render(z, lower, qtype, w, res, chain, depth + 1);
 		}
 		return;
 	}
@@ -256,7 +262,8 @@ static int prerender_one(zone_t *z, node_t *n, uint16_t qtype, uint8_t *buf)
 	dns_wr_mark_name(&w, qpos);
 	size_t start = w.len;
 	zone_result_t res = {0, 0, 0};
-	render(z, n->owner, qtype, &w, &res, 0);
+	const node_t *chain[CNAME_DEPTH_MAX];
+	render(z, n->owner, qtype, &w, &res, chain, 0);
 	if (w.err) /* larger than any DNS message: left to render at query time */
 		return 0;
 	pre_t *p = &n->pre[n->npre++];
@@ -478,5 +485,6 @@ void zone_answer(const zone_t *z, const dns_query_t *q, dns_wr_t *w, zone_result
 			return;
 		}
 	}
-	render(z, q->qname_lower, q->qtype, w, res, 0);
+	const node_t *chain[CNAME_DEPTH_MAX];
+	render(z, q->qname_lower, q->qtype, w, res, chain, 0);
 }
