@@ -13,12 +13,16 @@
 #include "net/net.h"
 #include "resolver/own.h"
 #include "zone/item.h"
+#include "zone/packet.h"
 
 #define BODY_MAX ZONE_RELAY_MAX
 #define RELAY_TYPE "application/pkarr.org/relays#payload"
 
+typedef struct req req_t;
+
 struct api {
 	struct MHD_Daemon *mhd;
+	req_t *waiting; /* suspended requests, waiting for the DHT */
 	uv_poll_t poll;
 	uv_timer_t timer;
 	uv_loop_t *loop;
@@ -26,12 +30,28 @@ struct api {
 	int open_handles;
 };
 
-/* Per-request state: the body of a PUT, read in pieces. */
-typedef struct {
+/* Per-request state: the body of a PUT, read in pieces, and what a request suspended for a
+ * DHT operation waits for. */
+typedef enum { REQ_NEW = 0, REQ_WAITING, REQ_DONE, REQ_ABORTED } req_state_t;
+
+struct req {
+	api_t *api;
+	struct MHD_Connection *conn;
+	req_t *prev, *next; /* in api->waiting while REQ_WAITING */
+	req_state_t state;
 	uint8_t body[BODY_MAX];
 	size_t len;
 	bool too_big;
-} req_t;
+	/* Results of the DHT operation. */
+	dht_put_result_t put;
+	bool got_item;
+	dht_item_t item;
+	dht_addr_t from[32];
+	size_t from_n;
+	int get_err;
+	dht_lookup_stats_t stats;
+	uint8_t target[DHT_ID_LEN];
+};
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
 			     const void *data, size_t len)
@@ -111,12 +131,88 @@ static enum MHD_Result get_status(api_t *a, struct MHD_Connection *c)
 		"dropped", (json_int_t)st->dropped);
 	if (j == NULL)
 		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot build status");
+	if (a->ctx.dht) {
+		dht_t *d = net_dht_node(a->ctx.dht);
+		dht_counters_t dc;
+		uint8_t id[DHT_ID_LEN];
+		char hex[2 * DHT_ID_LEN + 1], addr[80];
+		struct sockaddr_storage ss;
+		dht_counters(d, &dc);
+		dht_id(d, id);
+		sw_hex_encode(id, DHT_ID_LEN, hex, sizeof(hex));
+		net_dht_local(a->ctx.dht, &ss);
+		net_addr_to_str((struct sockaddr *)&ss, addr, sizeof(addr));
+		json_object_set_new(
+			j, "dht",
+			json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "node_id", hex, "listen",
+				  addr, "routing_table", (json_int_t)dc.rt_nodes, "good_nodes",
+				  (json_int_t)dc.rt_good, "stored_items", (json_int_t)dc.items,
+				  "lookups", (json_int_t)dc.lookups_started, "messages_in",
+				  (json_int_t)(dc.in_reply + dc.in_error), "srtt_ms",
+				  (json_int_t)dc.srtt_ms));
+	}
 	return reply_json(c, MHD_HTTP_OK, j);
 }
 
-static enum MHD_Result put_zone(api_t *a, struct MHD_Connection *c, const uint8_t pk[32],
-				const req_t *rq)
+static void schedule(api_t *a);
+static void run(api_t *a);
+
+static void wait_begin(api_t *a, req_t *rq)
 {
+	rq->state = REQ_WAITING;
+	rq->next = a->waiting;
+	if (a->waiting)
+		a->waiting->prev = rq;
+	a->waiting = rq;
+	MHD_suspend_connection(rq->conn);
+}
+
+/* The DHT operation ended (or was aborted): answer the request on MHD's next run. */
+static void wait_end(req_t *rq, req_state_t state)
+{
+	api_t *a = rq->api;
+	if (rq->state != REQ_WAITING)
+		return;
+	rq->state = state;
+	if (rq->prev)
+		rq->prev->next = rq->next;
+	else
+		a->waiting = rq->next;
+	if (rq->next)
+		rq->next->prev = rq->prev;
+	rq->prev = rq->next = NULL;
+	MHD_resume_connection(rq->conn);
+}
+
+static void on_put_done(void *ctx, const dht_put_result_t *res)
+{
+	req_t *rq = ctx;
+	rq->put = *res;
+	wait_end(rq, REQ_DONE);
+	run(rq->api);
+}
+
+static enum MHD_Result reply_stored(struct MHD_Connection *c, const req_t *rq)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	char n[16];
+	snprintf(n, sizeof(n), "%d", rq->state == REQ_DONE ? rq->put.stored : 0);
+	MHD_add_response_header(r, "X-DHT-Stored", n);
+	snprintf(n, sizeof(n), "%d", rq->state == REQ_DONE ? rq->put.asked : 0);
+	MHD_add_response_header(r, "X-DHT-Asked", n);
+	MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result put_zone(api_t *a, struct MHD_Connection *c, const uint8_t pk[32],
+				req_t *rq)
+{
+	if (rq->state == REQ_DONE || rq->state == REQ_ABORTED)
+		return reply_stored(c, rq);
 	if (!write_allowed(a, c))
 		return reply_text(c, MHD_HTTP_FORBIDDEN,
 				  "writes are allowed from loopback only; set api-token on the node "
@@ -128,7 +224,7 @@ static enum MHD_Result put_zone(api_t *a, struct MHD_Connection *c, const uint8_
 	char msg[256];
 	switch (ret) {
 	case 0:
-		return reply(c, MHD_HTTP_NO_CONTENT, NULL, "", 0);
+		break;
 	case SW_EBADSIG:
 		return reply_text(c, MHD_HTTP_BAD_REQUEST, "signature does not verify for this key");
 	case SW_EMALF:
@@ -143,6 +239,122 @@ static enum MHD_Result put_zone(api_t *a, struct MHD_Connection *c, const uint8_
 		snprintf(msg, sizeof(msg), "cannot store the zone: %s", sw_strerror(ret));
 		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, msg);
 	}
+	const zone_t *z = resolver_zone_find(a->ctx.resolver, pk);
+	if (a->ctx.dht == NULL || z == NULL)
+		return reply_stored(c, rq);
+	/* Stored and served; now into the DHT, answering when the put is done so that the
+	 * publisher learns how many nodes hold it (DESIGN.md §7). */
+	dht_item_t it;
+	own_zone_dht_item(z, &it);
+	if (dht_put(net_dht_node(a->ctx.dht), &it, on_put_done, rq) != 0)
+		return reply_stored(c, rq);
+	wait_begin(a, rq);
+	net_dht_kick(a->ctx.dht);
+	return MHD_YES;
+}
+
+static void on_get_done(void *ctx, const dht_get_result_t *res)
+{
+	req_t *rq = ctx;
+	if (res->item) {
+		rq->got_item = true;
+		rq->item = *res->item;
+		rq->from_n = res->from_n < 32 ? res->from_n : 32;
+		memcpy(rq->from, res->from, rq->from_n * sizeof(*rq->from));
+	}
+	rq->stats = res->stats;
+	if (!res->done)
+		return;
+	rq->get_err = res->err;
+	wait_end(rq, REQ_DONE);
+	run(rq->api);
+}
+
+/* The records of a zone packet as text, for people reading `swarmdns dht get`. */
+static json_t *records_json(const uint8_t *packet, size_t len)
+{
+	zone_rrlist_t l;
+	json_t *arr = json_array();
+	zone_rrlist_init(&l);
+	if (zone_packet_parse(packet, len, &l) == 0) {
+		for (size_t i = 0; i < l.count; i++) {
+			char owner[1024], type[32], line[1200];
+			dns_name_to_str(l.rrs[i].owner, owner, sizeof(owner));
+			snprintf(type, sizeof(type), "TYPE%u", l.rrs[i].type);
+			snprintf(line, sizeof(line), "%s %u %s (%u bytes)", owner, l.rrs[i].ttl, type,
+				 l.rrs[i].rdlen);
+			json_array_append_new(arr, json_string(line));
+		}
+	}
+	zone_rrlist_deinit(&l);
+	return arr;
+}
+
+static enum MHD_Result dht_get_reply(api_t *a, struct MHD_Connection *c, req_t *rq)
+{
+	char hex[2 * DHT_ITEM_V_MAX + 1], addr[64];
+	json_t *j = json_object();
+	sw_hex_encode(rq->target, DHT_ID_LEN, hex, sizeof(hex));
+	json_object_set_new(j, "target", json_string(hex));
+	json_object_set_new(j, "found", json_boolean(rq->got_item));
+	json_object_set_new(j, "elapsed_ms", json_integer((json_int_t)rq->stats.elapsed_ms));
+	json_object_set_new(j, "queries", json_integer(rq->stats.queries));
+	json_object_set_new(j, "replies", json_integer(rq->stats.replies));
+	if (rq->state == REQ_ABORTED)
+		json_object_set_new(j, "error", json_string("the node is stopping"));
+	else if (!rq->got_item)
+		json_object_set_new(j, "error", json_string(rq->get_err == SW_ECONN
+							? "no DHT node answered"
+							: "no node holds this item"));
+	if (rq->got_item) {
+		const dht_item_t *it = &rq->item;
+		json_object_set_new(j, "mutable", json_boolean(it->is_mutable));
+		if (it->is_mutable) {
+			char z32[SW_Z32_KEY_LEN + 1];
+			sw_z32_encode_key(it->k, z32);
+			json_object_set_new(j, "key", json_string(z32));
+			json_object_set_new(j, "seq", json_integer((json_int_t)it->seq));
+			sw_hex_encode(it->sig, 64, hex, sizeof(hex));
+			json_object_set_new(j, "sig", json_string(hex));
+			/* dht_get reports only items whose signature verified. */
+			json_object_set_new(j, "signature", json_string("valid"));
+		}
+		sw_hex_encode(it->v, it->v_len, hex, sizeof(hex));
+		json_object_set_new(j, "v", json_string(hex));
+		/* A zone is a bencoded string holding a DNS packet. */
+		const uint8_t *colon = memchr(it->v, ':', it->v_len);
+		if (it->is_mutable && colon)
+			json_object_set_new(j, "records",
+					    records_json(colon + 1, (size_t)(it->v + it->v_len - colon - 1)));
+		json_t *nodes = json_array();
+		for (size_t i = 0; i < rq->from_n; i++) {
+			dht_addr_to_str(&rq->from[i], addr, sizeof(addr));
+			json_array_append_new(nodes, json_string(addr));
+		}
+		json_object_set_new(j, "nodes", nodes);
+	}
+	return reply_json(c, rq->got_item ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND, j);
+}
+
+static enum MHD_Result dht_get_start(api_t *a, struct MHD_Connection *c, req_t *rq,
+				     const char *what)
+{
+	uint8_t pk[32];
+	const char *imm = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "immutable");
+	bool is_mutable = !(imm && strcmp(imm, "1") == 0);
+	if (sw_z32_decode_key(what, strlen(what), pk) == 0)
+		zone_item_target(pk, NULL, 0, rq->target);
+	else if (sw_hex_decode(what, strlen(what), rq->target, DHT_ID_LEN) != 0)
+		return reply_text(c, MHD_HTTP_BAD_REQUEST,
+				  "give a 52-character z-base32 key or a 40-hex-digit target");
+	if (a->ctx.dht == NULL)
+		return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the DHT node is not running");
+	if (dht_get(net_dht_node(a->ctx.dht), rq->target, NULL, 0, is_mutable, on_get_done, rq) != 0)
+		return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "too many DHT lookups are running; try again");
+	wait_begin(a, rq);
+	net_dht_kick(a->ctx.dht);
+	return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -151,16 +363,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	api_t *a = cls;
 	bool is_put = strcmp(method, "PUT") == 0;
-	if (*con_cls == NULL && is_put) {
+	if (*con_cls == NULL) {
 		req_t *rq = calloc(1, sizeof(*rq));
 		if (rq == NULL)
 			return MHD_NO;
+		rq->api = a;
+		rq->conn = c;
 		*con_cls = rq;
-		return MHD_YES; /* MHD calls again with the body */
+		return MHD_YES; /* MHD calls again, with the body if there is one */
 	}
-	if (is_put && *upload_size > 0) {
-		req_t *rq = *con_cls;
-		if (rq->len + *upload_size > BODY_MAX)
+	req_t *rq = *con_cls;
+	if (*upload_size > 0) {
+		if (!is_put || rq->len + *upload_size > BODY_MAX)
 			rq->too_big = true;
 		else
 			memcpy(rq->body + rq->len, upload, *upload_size);
@@ -174,10 +388,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
 		return get_status(a, c);
 	}
+	if (strncmp(url, "/v1/dht/", 8) == 0) {
+		if (strcmp(method, "GET") != 0)
+			return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+		if (rq->state == REQ_DONE || rq->state == REQ_ABORTED)
+			return dht_get_reply(a, c, rq);
+		return dht_get_start(a, c, rq, url + 8);
+	}
 	uint8_t pk[32];
 	if (url[0] == '/' && sw_z32_decode_key(url + 1, strlen(url + 1), pk) == 0) {
 		if (is_put)
-			return put_zone(a, c, pk, *con_cls);
+			return put_zone(a, c, pk, rq);
 		if (strcmp(method, "GET") != 0)
 			return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or PUT");
 		const zone_t *z = resolver_zone_find(a->ctx.resolver, pk);
@@ -188,17 +409,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return reply(c, MHD_HTTP_OK, RELAY_TYPE, body, len);
 	}
 	return reply_text(c, MHD_HTTP_NOT_FOUND,
-			  "unknown path; try GET /v1/status, GET or PUT /<z-base32 key>");
+			  "unknown path; try GET /v1/status, GET or PUT /<z-base32 key>, "
+			  "GET /v1/dht/<key or target>");
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	free(*con_cls);
+	api_t *a = cls;
+	req_t *rq = *con_cls;
+	if (rq && rq->state == REQ_WAITING && a->ctx.dht)
+		dht_cancel(net_dht_node(a->ctx.dht), rq);
+	free(rq);
 	*con_cls = NULL;
 }
-
-static void schedule(api_t *a);
 
 static void run(api_t *a)
 {
@@ -241,7 +465,7 @@ int api_start(uv_loop_t *loop, const struct sockaddr *addr, const api_ctx_t *ctx
 		return SW_ENOMEM;
 	a->loop = loop;
 	a->ctx = *ctx;
-	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (addr->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	errno = 0;
@@ -269,6 +493,14 @@ void api_stop(api_t *a)
 {
 	if (a == NULL)
 		return;
+	/* Suspended requests must be resumed before MHD stops; their DHT work is dropped. */
+	while (a->waiting) {
+		req_t *rq = a->waiting;
+		if (a->ctx.dht)
+			dht_cancel(net_dht_node(a->ctx.dht), rq);
+		wait_end(rq, REQ_ABORTED);
+	}
+	MHD_run(a->mhd);
 	uv_poll_stop(&a->poll);
 	MHD_stop_daemon(a->mhd);
 	uv_close((uv_handle_t *)&a->poll, on_closed);

@@ -9,6 +9,7 @@
 
 #include <uv.h>
 
+#include "net/dht_host.h"
 #include "resolver/resolver.h"
 #include "store/store.h"
 
@@ -17,6 +18,7 @@ typedef struct api api_t;
 typedef struct {
 	resolver_t *resolver;
 	store_t *store;
+	net_dht_t *dht;    /* NULL while the DHT is not running */
 	const char *token; /* empty: writes from loopback only */
 	const char *data_dir;
 	uint64_t started_ms; /* uv_now() at start, for uptime */

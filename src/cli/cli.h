@@ -36,3 +36,8 @@ uint64_t cli_now_us(void);
  * body, NUL-terminated if there is room. */
 int cli_http(const char *base_url, const char *method, const char *path, const uint8_t *body,
 	     size_t body_len, int *status, uint8_t *resp, size_t cap, size_t *resp_len);
+/* A header of the last response of cli_http(). Returns 0, SW_ENOTFOUND or SW_ENOSPC. */
+int cli_http_header(const char *name, char *out, size_t cap);
+
+int cli_testnet(int argc, char **argv);
+int cli_dht(int argc, char **argv);

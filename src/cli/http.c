@@ -4,13 +4,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/err.h"
 
-#define TIMEOUT_MS 10000
+#define TIMEOUT_MS 60000 /* a publish waits for the DHT put: seconds on a real network */
+
+/* The header block of the last response, for cli_http_header(). */
+static char last_headers[8192];
+
+int cli_http_header(const char *name, char *out, size_t cap)
+{
+	size_t nl = strlen(name);
+	for (const char *p = strstr(last_headers, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n")) {
+		const char *line = p + 2;
+		if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+			const char *v = line + nl + 1;
+			while (*v == ' ')
+				v++;
+			size_t vl = strcspn(v, "\r\n");
+			if (vl >= cap)
+				return SW_ENOSPC;
+			memcpy(out, v, vl);
+			out[vl] = '\0';
+			return 0;
+		}
+	}
+	return SW_ENOTFOUND;
+}
 
 /* Splits http://host:port[/...] into host and port. */
 static int parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap)
@@ -106,6 +130,10 @@ int cli_http(const char *base_url, const char *method, const char *path, const u
 	if (sep == NULL)
 		goto out;
 	size_t off = (size_t)(sep + 4 - buf), n = blen - off;
+	size_t hdl = (size_t)(sep + 2 - buf) < sizeof(last_headers) ? (size_t)(sep + 2 - buf)
+								  : sizeof(last_headers) - 1;
+	memcpy(last_headers, buf, hdl);
+	last_headers[hdl] = 0;
 	if (n > cap)
 		n = cap;
 	memcpy(resp, buf + off, n);

@@ -18,6 +18,8 @@ static const struct {
 	{"sign", cli_sign, "sign a zone file into the pkarr relay form"},
 	{"publish", cli_publish, "sign a zone file and send it to a running node"},
 	{"serve", cli_serve, "run a node"},
+	{"testnet", cli_testnet, "run many DHT nodes on 127.0.0.1: a private DHT to try things on"},
+	{"dht", cli_dht, "look an item up in the DHT through a running node (dht get)"},
 };
 
 static void usage(FILE *f)

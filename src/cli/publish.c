@@ -81,6 +81,8 @@ int cli_publish(int argc, char **argv)
 	size_t len, plen;
 	if (cli_zone_sign(key, argv[optind], seq, pk, body, &len, &plen))
 		return 1;
+	fprintf(stderr, "swarmdns: sending %s (seq %" PRIu64 ") to %s and waiting for the DHT...\n",
+		z32, seq, api);
 	ret = cli_http(api, "PUT", path, body, len, &status, resp, sizeof(resp) - 1, &rlen);
 	if (ret) {
 		no_node(api);
@@ -91,7 +93,15 @@ int cli_publish(int argc, char **argv)
 			rlen ? (char *)resp : "no reason given\n");
 		return 1;
 	}
-	printf("published %s: seq %" PRIu64 ", packet %zu of %d bytes, stored by the node at %s\n",
-	       z32, seq, plen, ZONE_PACKET_MAX, api);
+	char stored[16] = "0", asked[16] = "0";
+	cli_http_header("X-DHT-Stored", stored, sizeof(stored));
+	cli_http_header("X-DHT-Asked", asked, sizeof(asked));
+	printf("published %s: seq %" PRIu64 ", packet %zu of %d bytes, stored by the node at %s "
+	       "and by %s of %s DHT nodes asked\n",
+	       z32, seq, plen, ZONE_PACKET_MAX, api, stored, asked);
+	if (strcmp(stored, "0") == 0)
+		fprintf(stderr, "swarmdns publish: no DHT node stored it yet; the node will put it "
+				"again when it has joined the DHT (see 'bootstrap' in swarmdns serve "
+				"--help)\n");
 	return 0;
 }

@@ -6,7 +6,8 @@
 #include "common/err.h"
 #include "conf/conf.h"
 
-typedef enum { T_STR, T_UINT, T_ADDR, T_LOGLEVEL } type_t;
+/* T_HOSTPORT: "host:port" where host may be a name (resolved later), or "none". */
+typedef enum { T_STR, T_UINT, T_ADDR, T_HOSTPORT, T_LOGLEVEL } type_t;
 
 typedef struct {
 	const char *name;
@@ -45,6 +46,16 @@ static const opt_t opts[] = {
 	 "10000", "milliseconds before an idle DNS-over-TCP connection is closed"},
 	{"tcp-max-clients", T_UINT, offsetof(conf_t, tcp_max_clients), 0, NOREP, 1000000, 1,
 	 "1024", "most DNS-over-TCP connections open at once"},
+	{"dht-listen", T_ADDR, STR(dht_listen), NOREP, 0, 0, "0.0.0.0:6881",
+	 "address:port of the Mainline DHT node (UDP; port 0 picks a free one)"},
+	/* DESIGN.md §4: the default bootstrap routers of the Mainline DHT. */
+	{"bootstrap", T_HOSTPORT, offsetof(conf_t, bootstrap), CONF_ADDR_LEN,
+	 offsetof(conf_t, n_bootstrap), CONF_BOOTSTRAP_MAX, 0,
+	 "router.bittorrent.com:6881 dht.transmissionbt.com:6881 dht.libtorrent.org:25401 "
+	 "router.utorrent.com:6881",
+	 "DHT node to join through, host:port (repeatable); 'none' for a private network"},
+	{"dht-rate-limit", T_UINT, offsetof(conf_t, dht_rate_limit), 0, NOREP, 10000000, 1, "20",
+	 "DHT queries per second accepted from one IP address"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -104,6 +115,20 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 	char *base = (char *)c + o->off;
 	size_t idx = (size_t)(o - opts);
 	switch (o->type) {
+	case T_HOSTPORT: {
+		const char *colon = strrchr(value, ':');
+		char *end = NULL;
+		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+		if (strcmp(value, "none") != 0 &&
+		    (colon == NULL || colon == value || colon[1] == '\0' || *end || port == 0 ||
+		     port > 65535)) {
+			snprintf(err, errcap, "%s: '%s' is not host:port (e.g. 127.0.0.1:6881 or "
+					      "router.bittorrent.com:6881) or 'none'",
+				 o->name, value);
+			return SW_ECONF;
+		}
+		goto store_str;
+	}
 	case T_ADDR: {
 		char host[CONF_ADDR_LEN];
 		uint16_t port;
@@ -116,6 +141,7 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 	}
 		/* fall through */
 	case T_STR:
+	store_str:
 		if (strlen(value) >= o->size) {
 			snprintf(err, errcap, "%s: value is longer than %zu characters", o->name,
 				 o->size - 1);
@@ -160,10 +186,26 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 
 void conf_init(conf_t *c)
 {
-	char err[256];
+	char err[256], one[CONF_PATH_LEN];
 	memset(c, 0, sizeof(*c));
-	for (size_t i = 0; i < NOPTS; i++)
-		set_one(c, &opts[i], opts[i].def, CONF_SRC_DEFAULT, err, sizeof(err));
+	for (size_t i = 0; i < NOPTS; i++) {
+		if (opts[i].count_off == NOREP) {
+			set_one(c, &opts[i], opts[i].def, CONF_SRC_DEFAULT, err, sizeof(err));
+			continue;
+		}
+		/* A repeatable option's default may list several values, separated by spaces. */
+		for (const char *p = opts[i].def; *p;) {
+			size_t n = strcspn(p, " ");
+			if (n > 0 && n < sizeof(one)) {
+				memcpy(one, p, n);
+				one[n] = '\0';
+				set_one(c, &opts[i], one, CONF_SRC_DEFAULT, err, sizeof(err));
+			}
+			p += n;
+			while (*p == ' ')
+				p++;
+		}
+	}
 }
 
 int conf_set(conf_t *c, const char *name, const char *value, conf_source_t src, char *err,
@@ -251,7 +293,10 @@ void conf_print_help(FILE *f)
 	for (size_t i = 0; i < NOPTS; i++) {
 		char head[64];
 		snprintf(head, sizeof(head), "--%s %s", opts[i].name,
-			 opts[i].type == T_UINT ? "N" : opts[i].type == T_ADDR ? "ADDR:PORT" : "VALUE");
+			 opts[i].type == T_UINT		? "N"
+			 : opts[i].type == T_ADDR	? "ADDR:PORT"
+			 : opts[i].type == T_HOSTPORT ? "HOST:PORT"
+						      : "VALUE");
 		fprintf(f, "  %-32s %s", head, opts[i].help);
 		if (opts[i].def[0])
 			fprintf(f, " [default: %s]", opts[i].def);

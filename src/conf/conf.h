@@ -13,6 +13,7 @@
 #include "common/log.h"
 
 #define CONF_LISTEN_MAX 8
+#define CONF_BOOTSTRAP_MAX 16
 #define CONF_ADDR_LEN 64
 #define CONF_PATH_LEN 1024
 
@@ -28,6 +29,10 @@ typedef struct {
 	uint32_t udp_payload;
 	uint32_t tcp_idle_timeout; /* milliseconds */
 	uint32_t tcp_max_clients;
+	char dht_listen[CONF_ADDR_LEN];
+	char bootstrap[CONF_BOOTSTRAP_MAX][CONF_ADDR_LEN]; /* host:port, or "none" */
+	unsigned n_bootstrap;
+	uint32_t dht_rate_limit; /* KRPC queries per second per IP */
 	/* Internal: which source last set each option (for repeatable replacement). */
 	uint8_t source[32];
 } conf_t;

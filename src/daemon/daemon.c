@@ -1,6 +1,8 @@
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include <uv.h>
 
@@ -9,6 +11,8 @@
 #include "common/log.h"
 #include "crypto/crypto.h"
 #include "daemon/daemon.h"
+#include "net/dht_host.h"
+#include "net/hostlookup.h"
 #include "net/net.h"
 #include "resolver/own.h"
 #include "resolver/resolver.h"
@@ -23,18 +27,248 @@ typedef struct {
 	net_tcp_t *tcp[CONF_LISTEN_MAX];
 	api_t *api;
 	api_ctx_t api_ctx;
+	net_dht_t *dht;
+	uv_timer_t republish, persist;
+	const conf_t *conf;
 } node_t;
+
+#define REPUBLISH_FIRST_MS 3000
+#define REPUBLISH_RETRY_MS 30000
+#define REPUBLISH_EVERY_MS (3600 * 1000) /* DESIGN.md §4: own zones are re-put every hour */
+#define PERSIST_EVERY_MS (5 * 60 * 1000)
+#define NODES_KEY "dht_nodes"
+#define NODES_MAX 1024
+
+/* A stored DHT item: wall-clock ms of storing (8, big-endian), then the item fields. The
+ * wall clock, not the loop's, so that expiry counts across restarts. */
+#define ITEM_REC_HDR (8 + 1 + 32 + 64 + 8 + 1 + 2)
+
+static uint64_t wall_ms(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void on_item_stored(void *ctx, const dht_item_t *it)
+{
+	node_t *n = ctx;
+	uint8_t rec[ITEM_REC_HDR + DHT_ITEM_SALT_MAX + DHT_ITEM_V_MAX], *p = rec;
+	put_be(p, wall_ms(), 8);
+	p[8] = it->is_mutable;
+	memcpy(p + 9, it->k, 32);
+	memcpy(p + 41, it->sig, 64);
+	put_be(p + 105, (uint64_t)it->seq, 8);
+	p[113] = it->salt_len;
+	put_be(p + 114, it->v_len, 2);
+	p += ITEM_REC_HDR;
+	memcpy(p, it->salt, it->salt_len);
+	memcpy(p + it->salt_len, it->v, it->v_len);
+	/* Committed before the put is answered: a stored item survives kill -9. */
+	if (store_put(n->store, STORE_DHT_ITEMS, it->target, DHT_ID_LEN, rec,
+		      ITEM_REC_HDR + it->salt_len + it->v_len))
+		sw_warn("a DHT item could not be persisted; it is served from memory only");
+}
+
+static void on_item_removed(void *ctx, const dht_item_t *it)
+{
+	node_t *n = ctx;
+	store_del(n->store, STORE_DHT_ITEMS, it->target, DHT_ID_LEN);
+}
+
+static int load_item(const void *key, size_t klen, const void *val, size_t vlen, void *ctx)
+{
+	node_t *n = ctx;
+	const uint8_t *p = val;
+	dht_item_t it;
+	if (klen != DHT_ID_LEN || vlen < ITEM_REC_HDR)
+		return 0;
+	memset(&it, 0, sizeof(it));
+	memcpy(it.target, key, DHT_ID_LEN);
+	uint64_t stored = get_be(p, 8), now = wall_ms(), loop_now = uv_now(&n->loop);
+	it.is_mutable = p[8] != 0;
+	memcpy(it.k, p + 9, 32);
+	memcpy(it.sig, p + 41, 64);
+	it.seq = (int64_t)get_be(p + 105, 8);
+	it.salt_len = p[113];
+	it.v_len = (uint16_t)get_be(p + 114, 2);
+	if (it.salt_len > DHT_ITEM_SALT_MAX || it.v_len > DHT_ITEM_V_MAX ||
+	    vlen != (size_t)ITEM_REC_HDR + it.salt_len + it.v_len)
+		return 0;
+	memcpy(it.salt, p + ITEM_REC_HDR, it.salt_len);
+	memcpy(it.v, p + ITEM_REC_HDR + it.salt_len, it.v_len);
+	uint64_t age = now > stored ? now - stored : 0;
+	dht_item_load(net_dht_node(n->dht), &it, loop_now > age ? loop_now - age : 0);
+	return 0;
+}
+
+static void persist_nodes(node_t *n)
+{
+	static uint8_t buf[NODES_MAX * DHT_NODE6_LEN];
+	size_t len = 0;
+	dht_nodes_export(net_dht_node(n->dht), buf, sizeof(buf), &len);
+	if (len > 0)
+		store_put(n->store, STORE_META, NODES_KEY, strlen(NODES_KEY), buf, len);
+}
+
+static void on_persist(uv_timer_t *t)
+{
+	persist_nodes(t->data);
+}
+
+static void republish_one(const zone_t *z, void *ctx);
+
+static void on_republished(void *ctx, const dht_put_result_t *res)
+{
+	node_t *n = ctx;
+	sw_debug("own zone re-put: stored by %d of %d DHT nodes", res->stored, res->asked);
+	(void)n;
+}
+
+static void republish_one(const zone_t *z, void *ctx)
+{
+	node_t *n = ctx;
+	dht_item_t it;
+	own_zone_dht_item(z, &it);
+	dht_put(net_dht_node(n->dht), &it, on_republished, n);
+}
+
+static void on_republish(uv_timer_t *t)
+{
+	node_t *n = t->data;
+	dht_counters_t c;
+	dht_counters(net_dht_node(n->dht), &c);
+	if (c.rt_nodes == 0) {
+		/* Not joined yet: try again soon rather than put to nobody. */
+		uv_timer_start(&n->republish, on_republish, REPUBLISH_RETRY_MS, 0);
+		return;
+	}
+	resolver_zone_foreach(n->resolver, republish_one, n);
+	net_dht_kick(n->dht);
+	uv_timer_start(&n->republish, on_republish, REPUBLISH_EVERY_MS, 0);
+}
+
+static void on_bootstrap_resolved(void *ctx, const struct sockaddr_in *addrs, size_t cnt, int err)
+{
+	node_t *n = ctx;
+	dht_addr_t da[16];
+	size_t k = 0;
+	for (size_t i = 0; i < cnt && k < 16; i++)
+		if (dht_addr_from_sockaddr(&da[k], (const struct sockaddr *)&addrs[i],
+					   sizeof(addrs[i])) == 0)
+			k++;
+	if (k > 0 && n->dht) {
+		dht_bootstrap(net_dht_node(n->dht), da, k);
+		net_dht_kick(n->dht);
+	}
+}
+
+static void start_bootstrap(node_t *n, const conf_t *c)
+{
+	dht_addr_t lits[CONF_BOOTSTRAP_MAX];
+	size_t nlits = 0, nups = 0;
+	struct sockaddr_storage ups[8], self[CONF_LISTEN_MAX];
+	for (unsigned i = 0; i < c->n_listen_dns; i++)
+		net_addr_parse(c->listen_dns[i], &self[i]);
+	for (unsigned i = 0; i < c->n_bootstrap; i++) {
+		const char *b = c->bootstrap[i];
+		if (strcmp(b, "none") == 0)
+			continue;
+		struct sockaddr_storage ss;
+		if (net_addr_parse(b, &ss) == 0) {
+			socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								 : sizeof(struct sockaddr_in);
+			if (dht_addr_from_sockaddr(&lits[nlits], (struct sockaddr *)&ss, len) == 0)
+				nlits++;
+			continue;
+		}
+		/* A host name: ask the upstream servers, never the system resolver. */
+		char host[CONF_ADDR_LEN];
+		const char *colon = strrchr(b, ':');
+		size_t hl = (size_t)(colon - b);
+		memcpy(host, b, hl);
+		host[hl] = '\0';
+		if (nups == 0)
+			nups = net_upstreams_from_resolv_conf("/etc/resolv.conf", self,
+							      c->n_listen_dns, ups, 8);
+		if (nups == 0 || net_hostlookup(&n->loop, ups, nups, host,
+						(uint16_t)atoi(colon + 1), on_bootstrap_resolved,
+						n) != 0)
+			sw_warn("cannot resolve bootstrap host %s: no upstream DNS server", host);
+	}
+	if (nlits > 0)
+		dht_bootstrap(net_dht_node(n->dht), lits, nlits);
+}
+
+static int start_dht(node_t *n, const conf_t *c)
+{
+	struct sockaddr_storage ss;
+	int ret = net_addr_parse(c->dht_listen, &ss);
+	dht_opts_t o;
+	memset(&o, 0, sizeof(o));
+	o.rate_qps = c->dht_rate_limit;
+	o.rate_burst = c->dht_rate_limit * 5 / 2 + 1;
+	net_dht_hooks_t hooks = {n, on_item_stored, on_item_removed};
+	if (ret == 0)
+		ret = net_dht_start(&n->loop, (struct sockaddr *)&ss, &o, &hooks, &n->dht);
+	if (ret) {
+		sw_err("cannot start the DHT node on %s: %s (choose another with --dht-listen)",
+		       c->dht_listen, sw_strerror(ret));
+		return ret;
+	}
+	store_foreach(n->store, STORE_DHT_ITEMS, load_item, n);
+	/* DESIGN.md §4: persisted nodes first, then the bootstrap hosts. */
+	static uint8_t buf[NODES_MAX * DHT_NODE6_LEN];
+	size_t len = 0;
+	if (store_get(n->store, STORE_META, NODES_KEY, strlen(NODES_KEY), buf, sizeof(buf),
+		      &len) == 0)
+		dht_nodes_import(net_dht_node(n->dht), buf, len);
+	start_bootstrap(n, c);
+	net_dht_kick(n->dht);
+	char addr[80];
+	net_dht_local(n->dht, &ss);
+	net_addr_to_str((struct sockaddr *)&ss, addr, sizeof(addr));
+	sw_info("DHT node on %s (UDP), %zu nodes remembered", addr, len / DHT_NODE4_LEN);
+	uv_timer_init(&n->loop, &n->republish);
+	uv_timer_init(&n->loop, &n->persist);
+	n->republish.data = n->persist.data = n;
+	uv_timer_start(&n->republish, on_republish, REPUBLISH_FIRST_MS, 0);
+	uv_timer_start(&n->persist, on_persist, PERSIST_EVERY_MS, PERSIST_EVERY_MS);
+	return 0;
+}
 
 static void node_stop(node_t *n)
 {
+	/* The API first: its requests waiting on the DHT are answered before the DHT goes. */
+	api_stop(n->api);
+	n->api = NULL;
+	if (n->dht) {
+		persist_nodes(n);
+		uv_close((uv_handle_t *)&n->republish, NULL);
+		uv_close((uv_handle_t *)&n->persist, NULL);
+		net_dht_stop(n->dht);
+		n->dht = NULL;
+	}
 	for (unsigned i = 0; i < CONF_LISTEN_MAX; i++) {
 		net_udp_stop(n->udp[i]);
 		net_tcp_stop(n->tcp[i]);
 		n->udp[i] = NULL;
 		n->tcp[i] = NULL;
 	}
-	api_stop(n->api);
-	n->api = NULL;
 	if (!uv_is_closing((uv_handle_t *)&n->sigint)) {
 		uv_close((uv_handle_t *)&n->sigint, NULL);
 		uv_close((uv_handle_t *)&n->sigterm, NULL);
@@ -68,7 +302,11 @@ static int start_listeners(node_t *n, const conf_t *c)
 		sw_info("serving DNS over UDP and TCP on %s", c->listen_dns[i]);
 	}
 	struct sockaddr_storage ss;
-	int ret = net_addr_parse(c->listen_api, &ss);
+	int ret = start_dht(n, c);
+	if (ret)
+		return ret;
+	n->api_ctx.dht = n->dht;
+	ret = net_addr_parse(c->listen_api, &ss);
 	if (ret == 0)
 		ret = api_start(&n->loop, (struct sockaddr *)&ss, &n->api_ctx, &n->api);
 	if (ret) {
@@ -106,7 +344,8 @@ int daemon_run(const conf_t *c)
 	if (ret < 0)
 		goto out;
 	sw_info("loaded %d own zone%s from %s", ret, ret == 1 ? "" : "s", c->data_dir);
-	n.api_ctx = (api_ctx_t){n.resolver, n.store, c->api_token, c->data_dir,
+	n.conf = c;
+	n.api_ctx = (api_ctx_t){n.resolver, n.store, NULL, c->api_token, c->data_dir,
 				uv_now(&n.loop)};
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sigterm);

@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 
 #include "common/codec.h"
@@ -75,4 +76,21 @@ int own_zones_load(resolver_t *r, store_t *st)
 {
 	int ret = store_zone_foreach(st, load_one, r);
 	return ret ? ret : (int)resolver_zone_count(r);
+}
+
+void own_zone_dht_item(const zone_t *z, dht_item_t *item)
+{
+	size_t len;
+	const uint8_t *body = zone_relay(z, &len);
+	zone_item_t zi;
+	memset(item, 0, sizeof(*item));
+	zone_relay_parse(body, len, &zi); /* it parsed when the zone was built */
+	item->is_mutable = true;
+	memcpy(item->k, zone_key(z), 32);
+	memcpy(item->sig, zi.sig, 64);
+	item->seq = (int64_t)zi.seq;
+	int n = snprintf((char *)item->v, sizeof(item->v), "%zu:", zi.packet_len);
+	memcpy(item->v + n, zi.packet, zi.packet_len);
+	item->v_len = (uint16_t)((size_t)n + zi.packet_len);
+	zone_item_target(item->k, NULL, 0, item->target);
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dht/storage.h"
 #include "resolver/resolver.h"
 #include "store/store.h"
 
@@ -22,3 +23,7 @@ int own_zone_accept(resolver_t *r, store_t *st, const uint8_t pk[32], const uint
 /* Loads every stored own zone into r. Items that no longer verify are skipped with a
  * warning. Returns the number loaded, or a negative error code. */
 int own_zones_load(resolver_t *r, store_t *st);
+
+/* The BEP 44 mutable item of an own zone, ready for dht_put(): k, seq, sig, no salt, and v
+ * the packet as a bencoded string (DESIGN.md §2). */
+void own_zone_dht_item(const zone_t *z, dht_item_t *item);

@@ -12,10 +12,11 @@
 #define SCHEMA_VERSION 1
 #define MAP_SIZE ((size_t)1 << 30) /* 1 GiB of address space; the file grows as used */
 
+static const char *const db_names[STORE_DB_COUNT] = {"meta", "zones", "dht_items"};
+
 struct store {
 	MDB_env *env;
-	MDB_dbi meta;
-	MDB_dbi zones;
+	MDB_dbi dbi[STORE_DB_COUNT];
 };
 
 /* Translates LMDB's error space at the border (STYLE.md "Errors"). */
@@ -51,11 +52,12 @@ int store_open(const char *dir, store_t **out)
 	}
 	if ((ret = map_err("begin", mdb_txn_begin(s->env, NULL, 0, &txn))))
 		goto fail;
-	if ((ret = map_err("open meta", mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta))) ||
-	    (ret = map_err("open zones", mdb_dbi_open(txn, "zones", MDB_CREATE, &s->zones))))
-		goto fail;
+	for (int i = 0; i < STORE_DB_COUNT; i++)
+		if ((ret = map_err(db_names[i], mdb_dbi_open(txn, db_names[i], MDB_CREATE,
+							     &s->dbi[i]))))
+			goto fail;
 	MDB_val k = {6, "schema"}, v;
-	if (mdb_get(txn, s->meta, &k, &v) == 0) {
+	if (mdb_get(txn, s->dbi[STORE_META], &k, &v) == 0) {
 		uint32_t ver = 0;
 		if (v.mv_size == 4)
 			memcpy(&ver, v.mv_data, 4);
@@ -69,7 +71,7 @@ int store_open(const char *dir, store_t **out)
 		uint32_t ver = SCHEMA_VERSION;
 		v.mv_size = 4;
 		v.mv_data = &ver;
-		if ((ret = map_err("write schema", mdb_put(txn, s->meta, &k, &v, 0))))
+		if ((ret = map_err("write schema", mdb_put(txn, s->dbi[STORE_META], &k, &v, 0))))
 			goto fail;
 	}
 	ret = map_err("commit", mdb_txn_commit(txn));
@@ -94,47 +96,109 @@ void store_close(store_t *s)
 	free(s);
 }
 
-int store_zone_put(store_t *s, const uint8_t pk[32], const uint8_t *relay, size_t len)
+int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
+	      size_t vlen)
 {
 	MDB_txn *txn;
 	int ret = map_err("begin", mdb_txn_begin(s->env, NULL, 0, &txn));
 	if (ret)
 		return ret;
-	MDB_val k = {32, (void *)pk}, v = {len, (void *)relay};
-	ret = map_err("put zone", mdb_put(txn, s->zones, &k, &v, 0));
+	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+	ret = map_err("put", mdb_put(txn, s->dbi[db], &k, &v, 0));
 	if (ret) {
 		mdb_txn_abort(txn);
 		return ret;
 	}
-	return map_err("commit zone", mdb_txn_commit(txn));
+	return map_err("commit", mdb_txn_commit(txn));
 }
 
-int store_zone_foreach(store_t *s,
-		       int (*cb)(const uint8_t pk[32], const uint8_t *relay, size_t len, void *ctx),
-		       void *ctx)
+int store_del(store_t *s, store_db_t db, const void *key, size_t klen)
+{
+	MDB_txn *txn;
+	int ret = map_err("begin", mdb_txn_begin(s->env, NULL, 0, &txn));
+	if (ret)
+		return ret;
+	MDB_val k = {klen, (void *)key};
+	int rc = mdb_del(txn, s->dbi[db], &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return map_err("delete", rc);
+	}
+	return map_err("commit", mdb_txn_commit(txn));
+}
+
+int store_get(store_t *s, store_db_t db, const void *key, size_t klen, void *out, size_t cap,
+	      size_t *len)
+{
+	MDB_txn *txn;
+	int ret = map_err("begin", mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn));
+	if (ret)
+		return ret;
+	MDB_val k = {klen, (void *)key}, v;
+	int rc = mdb_get(txn, s->dbi[db], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		ret = SW_ENOTFOUND;
+	else if (rc != 0)
+		ret = map_err("get", rc);
+	else if (v.mv_size > cap)
+		ret = SW_ENOSPC;
+	else {
+		/* LMDB's memory is valid only inside the transaction: copy out. */
+		memcpy(out, v.mv_data, v.mv_size);
+		*len = v.mv_size;
+	}
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+int store_foreach(store_t *s, store_db_t db,
+		  int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *ctx),
+		  void *ctx)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	int ret = map_err("begin", mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn));
 	if (ret)
 		return ret;
-	if ((ret = map_err("cursor", mdb_cursor_open(txn, s->zones, &cur)))) {
+	if ((ret = map_err("cursor", mdb_cursor_open(txn, s->dbi[db], &cur)))) {
 		mdb_txn_abort(txn);
 		return ret;
 	}
 	MDB_val k, v;
 	int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	while (rc == 0) {
-		if (k.mv_size == 32) {
-			ret = cb(k.mv_data, v.mv_data, v.mv_size, ctx);
-			if (ret)
-				break;
-		}
+		ret = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, ctx);
+		if (ret)
+			break;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		ret = map_err("read zones", rc);
+		ret = map_err("read", rc);
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	return ret;
+}
+
+int store_zone_put(store_t *s, const uint8_t pk[32], const uint8_t *relay, size_t len)
+{
+	return store_put(s, STORE_ZONES, pk, 32, relay, len);
+}
+
+typedef struct {
+	int (*cb)(const uint8_t pk[32], const uint8_t *relay, size_t len, void *ctx);
+	void *ctx;
+} zone_walk_t;
+
+static int zone_walk(const void *key, size_t klen, const void *val, size_t vlen, void *ctx)
+{
+	zone_walk_t *w = ctx;
+	return klen == 32 ? w->cb(key, val, vlen, w->ctx) : 0;
+}
+
+int store_zone_foreach(store_t *s,
+		       int (*cb)(const uint8_t pk[32], const uint8_t *relay, size_t len, void *ctx),
+		       void *ctx)
+{
+	zone_walk_t w = {cb, ctx};
+	return store_foreach(s, STORE_ZONES, zone_walk, &w);
 }

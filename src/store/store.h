@@ -1,7 +1,8 @@
 /*
  * Persistent storage in one LMDB environment under data-dir (DESIGN.md §8). Owns the
- * environment and its databases: `meta` (schema version) and `zones` (own zones: key ->
- * relay form). A write returns only after its transaction committed to disk, so whatever
+ * environment and its databases: `meta` (schema version, routing table snapshot), `zones`
+ * (own zones: key -> relay form) and `dht_items` (BEP 44 items stored for others: target ->
+ * item record). A write returns only after its transaction committed to disk, so whatever
  * was acknowledged survives `kill -9`. Private keys are never stored.
  * Called from the loop thread; never on the answer path.
  */
@@ -15,6 +16,22 @@ typedef struct store store_t;
  * the reason logged). */
 int store_open(const char *dir, store_t **out);
 void store_close(store_t *s);
+
+typedef enum { STORE_META = 0, STORE_ZONES, STORE_DHT_ITEMS, STORE_DB_COUNT } store_db_t;
+
+/* Writes key -> val durably (committed before it returns). Returns 0 or SW_ESTORE. */
+int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
+	      size_t vlen);
+/* Deletes key; a missing key is not an error. Returns 0 or SW_ESTORE. */
+int store_del(store_t *s, store_db_t db, const void *key, size_t klen);
+/* Copies the value of key into out. Returns 0, SW_ENOTFOUND, SW_ENOSPC or SW_ESTORE. */
+int store_get(store_t *s, store_db_t db, const void *key, size_t klen, void *out, size_t cap,
+	      size_t *len);
+/* Calls cb for each entry; data is valid only during the call. A non-zero return from cb
+ * stops the walk and is returned. Returns 0 or SW_ESTORE. */
+int store_foreach(store_t *s, store_db_t db,
+		  int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *ctx),
+		  void *ctx);
 
 /* Stores the own zone of pk (relay form) durably. Returns 0 or SW_ESTORE. */
 int store_zone_put(store_t *s, const uint8_t pk[32], const uint8_t *relay, size_t len);

@@ -408,6 +408,9 @@ class Node:
             "--listen-dns", f"127.0.0.1:{self.dns_port}",
             "--listen-api", f"127.0.0.1:{self.api_port}",
             "--log-level", "debug",
+            # Tests stay on this machine: no DHT bootstrap routers, a free port.
+            "--dht-listen", "127.0.0.1:0",
+            "--bootstrap", "none",
             *self.extra_args,
         ]
 

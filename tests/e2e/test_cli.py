@@ -365,6 +365,9 @@ def good_config(tmp_path, dns_port, api_port) -> str:
         f"listen-dns 127.0.0.1:{dns_port}\n"
         f"listen-api 127.0.0.1:{api_port}\n"
         "log-level info\n"
+        "# a private DHT: no bootstrap routers, any free port\n"
+        "dht-listen 127.0.0.1:0\n"
+        "bootstrap none\n"
     )
 
 
