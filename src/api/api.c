@@ -278,12 +278,11 @@ static json_t *records_json(const uint8_t *packet, size_t len)
 	zone_rrlist_init(&l);
 	if (zone_packet_parse(packet, len, &l) == 0) {
 		for (size_t i = 0; i < l.count; i++) {
-			char owner[1024], type[32], line[1200];
-			dns_name_to_str(l.rrs[i].owner, owner, sizeof(owner));
-			snprintf(type, sizeof(type), "TYPE%u", l.rrs[i].type);
-			snprintf(line, sizeof(line), "%s %u %s (%u bytes)", owner, l.rrs[i].ttl, type,
-				 l.rrs[i].rdlen);
-			json_array_append_new(arr, json_string(line));
+			char line[2048];
+			const zone_rr_t *rr = &l.rrs[i];
+			if (dns_rr_to_str(rr->owner, rr->type, rr->ttl, rr->rdata, rr->rdlen, line,
+					  sizeof(line)) == 0)
+				json_array_append_new(arr, json_string(line));
 		}
 	}
 	zone_rrlist_deinit(&l);

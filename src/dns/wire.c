@@ -1,6 +1,9 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include <libknot/dname.h>
+#include <libknot/rrset-dump.h>
+#include <libknot/rrset.h>
 
 #include "common/err.h"
 #include "dns/wire.h"
@@ -320,4 +323,38 @@ int dns_name_from_str(const char *s, uint8_t out[DNS_NAME_MAX], size_t *len)
 int dns_name_to_str(const uint8_t *name, char *out, size_t cap)
 {
 	return knot_dname_to_str(out, name, cap) == NULL ? SW_ENOSPC : 0;
+}
+
+int dns_rr_to_str(const uint8_t *owner, uint16_t type, uint32_t ttl, const uint8_t *rdata,
+		  uint16_t rdlen, char *out, size_t cap)
+{
+	knot_rrset_t rr;
+	uint8_t name[DNS_NAME_MAX];
+	memcpy(name, owner, dns_name_len(owner));
+	knot_rrset_init(&rr, name, type, DNS_C_IN, ttl);
+	if (knot_rrset_add_rdata(&rr, rdata, rdlen, NULL) != 0)
+		return SW_ENOMEM;
+	/* libknot grows the buffer it is given as needed. */
+	size_t bufsize = 1024;
+	char *buf = malloc(bufsize);
+	if (buf == NULL) {
+		knot_rdataset_clear(&rr.rrs, NULL);
+		return SW_ENOMEM;
+	}
+	int ret = knot_rrset_txt_dump(&rr, &buf, &bufsize, &KNOT_DUMP_STYLE_DEFAULT);
+	knot_rdataset_clear(&rr.rrs, NULL);
+	if (ret < 0) {
+		free(buf);
+		return SW_EMALF;
+	}
+	/* One line, without the trailing newline. */
+	size_t len = strcspn(buf, "\n");
+	if (len >= cap) {
+		free(buf);
+		return SW_ENOSPC;
+	}
+	memcpy(out, buf, len);
+	out[len] = '\0';
+	free(buf);
+	return 0;
 }

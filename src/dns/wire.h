@@ -124,3 +124,9 @@ static inline bool dns_type_compressible(uint16_t t)
 	return t == DNS_T_NS || t == DNS_T_CNAME || t == DNS_T_PTR || t == DNS_T_MX ||
 	       t == DNS_T_SOA;
 }
+
+/* One record in zone-file presentation form ("owner TTL IN TYPE rdata"), through libknot's
+ * dumper. Returns 0, SW_ENOSPC or SW_EMALF (rdata libknot cannot print). Not for the hot
+ * path: it allocates. */
+int dns_rr_to_str(const uint8_t *owner, uint16_t type, uint32_t ttl, const uint8_t *rdata,
+		  uint16_t rdlen, char *out, size_t cap);
