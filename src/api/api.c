@@ -25,6 +25,7 @@ struct api {
 	req_t *waiting; /* suspended requests, waiting for the DHT */
 	uv_poll_t poll;
 	uv_timer_t timer;
+	uv_timer_t waker; /* runs MHD soon after a DHT operation ended */
 	uv_loop_t *loop;
 	api_ctx_t ctx;
 	int open_handles;
@@ -154,8 +155,15 @@ static enum MHD_Result get_status(api_t *a, struct MHD_Connection *c)
 	return reply_json(c, MHD_HTTP_OK, j);
 }
 
-static void schedule(api_t *a);
-static void run(api_t *a);
+static void on_timer(uv_timer_t *t);
+
+/* Runs MHD on the loop's next turn. DHT callbacks call this instead of MHD_run(): they may
+ * fire inside dht_tick(), itself called from inside an MHD request handler, and MHD must
+ * not be re-entered. */
+static void wake(api_t *a)
+{
+	uv_timer_start(&a->waker, on_timer, 0, 0);
+}
 
 static void wait_begin(api_t *a, req_t *rq)
 {
@@ -189,7 +197,7 @@ static void on_put_done(void *ctx, const dht_put_result_t *res)
 	req_t *rq = ctx;
 	rq->put = *res;
 	wait_end(rq, REQ_DONE);
-	run(rq->api);
+	wake(rq->api);
 }
 
 static enum MHD_Result reply_stored(struct MHD_Connection *c, const req_t *rq)
@@ -267,7 +275,7 @@ static void on_get_done(void *ctx, const dht_get_result_t *res)
 		return;
 	rq->get_err = res->err;
 	wait_end(rq, REQ_DONE);
-	run(rq->api);
+	wake(rq->api);
 }
 
 /* The records of a zone packet as text, for people reading `swarmdns dht get`. */
@@ -423,6 +431,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+static void schedule(api_t *a);
+
 static void run(api_t *a)
 {
 	MHD_run(a->mhd);
@@ -480,8 +490,9 @@ int api_start(uv_loop_t *loop, const struct sockaddr *addr, const api_ctx_t *ctx
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	uv_poll_init(loop, &a->poll, di->epoll_fd);
 	uv_timer_init(loop, &a->timer);
-	a->poll.data = a->timer.data = a;
-	a->open_handles = 2;
+	uv_timer_init(loop, &a->waker);
+	a->poll.data = a->timer.data = a->waker.data = a;
+	a->open_handles = 3;
 	uv_poll_start(&a->poll, UV_READABLE, on_poll);
 	schedule(a);
 	*out = a;
@@ -504,4 +515,5 @@ void api_stop(api_t *a)
 	MHD_stop_daemon(a->mhd);
 	uv_close((uv_handle_t *)&a->poll, on_closed);
 	uv_close((uv_handle_t *)&a->timer, on_closed);
+	uv_close((uv_handle_t *)&a->waker, on_closed);
 }

@@ -1506,7 +1506,8 @@ int dht_get(dht_t *dht, const uint8_t target[DHT_ID_LEN], const uint8_t *salt, s
 	const dht_item_t *own = dht_storage_find(dht->st, target);
 	if (own && own->is_mutable == is_mutable &&
 	    (!is_mutable ||
-	     (own->salt_len == salt_len && memcmp(own->salt, salt, salt_len) == 0))) {
+	     (own->salt_len == salt_len &&
+	      (salt_len == 0 || memcmp(own->salt, salt, salt_len) == 0)))) {
 		lk->best = *own;
 		lk->has_best = true;
 		lk->report = true;
