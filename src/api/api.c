@@ -257,7 +257,7 @@ static enum MHD_Result put_zone(api_t *a, struct MHD_Connection *c, const uint8_
 	if (dht_put(net_dht_node(a->ctx.dht), &it, on_put_done, rq) != 0)
 		return reply_stored(c, rq);
 	wait_begin(a, rq);
-	net_dht_kick(a->ctx.dht);
+	net_dht_kick_soon(a->ctx.dht);
 	return MHD_YES;
 }
 
@@ -360,7 +360,7 @@ static enum MHD_Result dht_get_start(api_t *a, struct MHD_Connection *c, req_t *
 		return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 				  "too many DHT lookups are running; try again");
 	wait_begin(a, rq);
-	net_dht_kick(a->ctx.dht);
+	net_dht_kick_soon(a->ctx.dht);
 	return MHD_YES;
 }
 

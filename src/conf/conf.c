@@ -4,10 +4,13 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/codec.h"
 #include "conf/conf.h"
+#include "dns/wire.h"
 
 /* T_HOSTPORT: "host:port" where host may be a name (resolved later), or "none". */
-typedef enum { T_STR, T_UINT, T_ADDR, T_HOSTPORT, T_LOGLEVEL } type_t;
+/* T_PAIR: "NAME=VALUE" (forward, root). */
+typedef enum { T_STR, T_UINT, T_ADDR, T_HOSTPORT, T_PAIR, T_LOGLEVEL } type_t;
 
 typedef struct {
 	const char *name;
@@ -56,6 +59,24 @@ static const opt_t opts[] = {
 	 "DHT node to join through, host:port (repeatable); 'none' for a private network"},
 	{"dht-rate-limit", T_UINT, offsetof(conf_t, dht_rate_limit), 0, NOREP, 10000000, 1, "20",
 	 "DHT queries per second accepted from one IP address"},
+	{"upstream", T_STR, offsetof(conf_t, upstream), CONF_ADDR_LEN, offsetof(conf_t, n_upstream),
+	 CONF_LISTEN_MAX, 0, "",
+	 "DNS server for names outside the swarm, addr[:port] (repeatable; default: the "
+	 "nameservers of /etc/resolv.conf; 'none': refuse them)"},
+	{"forward", T_PAIR, offsetof(conf_t, forward), CONF_PAIR_LEN, offsetof(conf_t, n_forward),
+	 CONF_BOOTSTRAP_MAX, 0, "", "send a suffix to its own server: SUFFIX=addr[:port] (repeatable)"},
+	{"root", T_PAIR, offsetof(conf_t, root), CONF_PAIR_LEN, offsetof(conf_t, n_root),
+	 CONF_BOOTSTRAP_MAX, 0, "",
+	 "a petname: SUFFIX=<z32> makes x.SUFFIX resolve as x.<z32> (repeatable)"},
+	{"key-suffix", T_STR, offsetof(conf_t, key_suffix), CONF_ADDR_LEN,
+	 offsetof(conf_t, n_key_suffix), CONF_BOOTSTRAP_MAX, 0, "",
+	 "also accept <z32>.SUFFIX for key names, e.g. key (repeatable)"},
+	{"pin", T_STR, offsetof(conf_t, pin), CONF_ADDR_LEN, offsetof(conf_t, n_pin), CONF_PIN_MAX,
+	 0, "", "keep this zone (<z32>) alive in the DHT from this node (repeatable)"},
+	{"stale-max", T_UINT, offsetof(conf_t, stale_max), 0, NOREP, 86400 * 30, 0, "86400",
+	 "seconds an expired zone may still be served when the DHT has nothing newer"},
+	{"cache-size", T_UINT, offsetof(conf_t, cache_size), 0, NOREP, 10000000, 1, "10000",
+	 "zones of other keys kept in the cache"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -109,6 +130,19 @@ int conf_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port)
 	return 0;
 }
 
+int conf_addr_split_default(const char *s, uint16_t defport, char *host, size_t hostcap,
+			    uint16_t *port)
+{
+	uint8_t buf[16];
+	/* A bare address (IPv4, or IPv6 without brackets) takes the default port. */
+	if (strlen(s) < hostcap && (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1)) {
+		strcpy(host, s);
+		*port = defport;
+		return 0;
+	}
+	return conf_addr_split(s, host, hostcap, port);
+}
+
 static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t src, char *err,
 		   size_t errcap)
 {
@@ -125,6 +159,14 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 			snprintf(err, errcap, "%s: '%s' is not host:port (e.g. 127.0.0.1:6881 or "
 					      "router.bittorrent.com:6881) or 'none'",
 				 o->name, value);
+			return SW_ECONF;
+		}
+		goto store_str;
+	}
+	case T_PAIR: {
+		const char *eq = strchr(value, '=');
+		if (eq == NULL || eq == value || eq[1] == '\0') {
+			snprintf(err, errcap, "%s: '%s' is not NAME=VALUE", o->name, value);
 			return SW_ECONF;
 		}
 		goto store_str;
@@ -280,6 +322,45 @@ int conf_check(const conf_t *c, char *err, size_t errcap)
 		snprintf(err, errcap, "min-ttl (%u) is larger than max-ttl (%u)", c->min_ttl,
 			 c->max_ttl);
 		return SW_ECONF;
+	}
+	for (unsigned i = 0; i < c->n_root; i++) {
+		const char *eq = strchr(c->root[i], '=');
+		uint8_t pk[32], name[DNS_NAME_MAX];
+		size_t len;
+		char suffix[CONF_PAIR_LEN + 2];
+		snprintf(suffix, sizeof(suffix), "%.*s.", (int)(eq - c->root[i]), c->root[i]);
+		if (sw_z32_decode_key(eq + 1, strlen(eq + 1), pk) != 0 ||
+		    dns_name_from_str(suffix, name, &len) != 0) {
+			snprintf(err, errcap, "root %s: needs SUFFIX=<52-character z-base32 key>",
+				 c->root[i]);
+			return SW_ECONF;
+		}
+	}
+	for (unsigned i = 0; i < c->n_pin; i++) {
+		uint8_t pk[32];
+		if (sw_z32_decode_key(c->pin[i], strlen(c->pin[i]), pk) != 0) {
+			snprintf(err, errcap, "pin %s: not a 52-character z-base32 key", c->pin[i]);
+			return SW_ECONF;
+		}
+	}
+	for (unsigned i = 0; i < c->n_forward; i++) {
+		const char *eq = strchr(c->forward[i], '=');
+		char host[CONF_ADDR_LEN];
+		uint16_t port;
+		if (conf_addr_split_default(eq + 1, 53, host, sizeof(host), &port) != 0) {
+			snprintf(err, errcap, "forward %s: needs SUFFIX=address[:port]", c->forward[i]);
+			return SW_ECONF;
+		}
+	}
+	for (unsigned i = 0; i < c->n_upstream; i++) {
+		char host[CONF_ADDR_LEN];
+		uint16_t port;
+		if (strcmp(c->upstream[i], "none") != 0 &&
+		    conf_addr_split_default(c->upstream[i], 53, host, sizeof(host), &port) != 0) {
+			snprintf(err, errcap, "upstream %s: needs address[:port] or none",
+				 c->upstream[i]);
+			return SW_ECONF;
+		}
 	}
 	if (c->data_dir[0] == '\0') {
 		snprintf(err, errcap, "data-dir must not be empty");

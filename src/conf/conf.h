@@ -14,6 +14,8 @@
 
 #define CONF_LISTEN_MAX 8
 #define CONF_BOOTSTRAP_MAX 16
+#define CONF_PAIR_LEN 320
+#define CONF_PIN_MAX 64
 #define CONF_ADDR_LEN 64
 #define CONF_PATH_LEN 1024
 
@@ -33,8 +35,20 @@ typedef struct {
 	char bootstrap[CONF_BOOTSTRAP_MAX][CONF_ADDR_LEN]; /* host:port, or "none" */
 	unsigned n_bootstrap;
 	uint32_t dht_rate_limit; /* KRPC queries per second per IP */
+	char upstream[CONF_LISTEN_MAX][CONF_ADDR_LEN]; /* addr[:port]; none: empty list */
+	unsigned n_upstream;
+	char forward[CONF_BOOTSTRAP_MAX][CONF_PAIR_LEN]; /* SUFFIX=addr[:port] */
+	unsigned n_forward;
+	char root[CONF_BOOTSTRAP_MAX][CONF_PAIR_LEN]; /* SUFFIX=<z32> */
+	unsigned n_root;
+	char key_suffix[CONF_BOOTSTRAP_MAX][CONF_ADDR_LEN];
+	unsigned n_key_suffix;
+	char pin[CONF_PIN_MAX][CONF_ADDR_LEN]; /* <z32> */
+	unsigned n_pin;
+	uint32_t stale_max;
+	uint32_t cache_size;
 	/* Internal: which source last set each option (for repeatable replacement). */
-	uint8_t source[32];
+	uint8_t source[64];
 } conf_t;
 
 typedef enum { CONF_SRC_DEFAULT = 0, CONF_SRC_FILE, CONF_SRC_CLI } conf_source_t;
@@ -57,3 +71,6 @@ bool conf_known(const char *name);
 void conf_print_help(FILE *f);
 /* Parses "ip:port", "[ipv6]:port" into host and port (text). Returns 0 or SW_ECONF. */
 int conf_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port);
+/* The same, where the port may be left out (then defport). */
+int conf_addr_split_default(const char *s, uint16_t defport, char *host, size_t hostcap,
+			    uint16_t *port);

@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -9,7 +10,10 @@
 #include "api/api.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/codec.h"
 #include "crypto/crypto.h"
+#include "dns/wire.h"
+#include "zone/item.h"
 #include "daemon/daemon.h"
 #include "net/dht_host.h"
 #include "net/hostlookup.h"
@@ -30,7 +34,132 @@ typedef struct {
 	net_dht_t *dht;
 	uv_timer_t republish, persist;
 	const conf_t *conf;
+	struct lookup *lookups; /* DHT lookups the resolver asked for */
 } node_t;
+
+/* ---- the resolver's view of the DHT (resolver_io_t) ---- */
+
+typedef struct lookup {
+	struct lookup *prev, *next;
+	node_t *node;
+	resolver_dht_cb cb;
+	void *cbctx;
+} lookup_t;
+
+static uint64_t io_now_ms(void *ctx)
+{
+	node_t *n = ctx;
+	return uv_now(&n->loop);
+}
+
+static void lookup_unlink(node_t *n, lookup_t *l)
+{
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		n->lookups = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+}
+
+static void on_zone_get(void *ctx, const dht_get_result_t *res)
+{
+	lookup_t *l = ctx;
+	resolver_dht_result_t rr;
+	memset(&rr, 0, sizeof(rr));
+	rr.done = res->done;
+	rr.err = res->err;
+	if (res->item && res->item->is_mutable) {
+		/* v is the packet as a bencoded string: "<len>:<bytes>" (DESIGN.md §2). */
+		const dht_item_t *it = res->item;
+		size_t i = 0, len = 0;
+		while (i < it->v_len && it->v[i] >= '0' && it->v[i] <= '9' && i < 5)
+			len = len * 10 + (size_t)(it->v[i++] - '0');
+		if (i > 0 && i < it->v_len && it->v[i] == ':' && i + 1 + len == it->v_len) {
+			rr.has_item = true;
+			rr.seq = (uint64_t)it->seq;
+			rr.sig = it->sig;
+			rr.packet = it->v + i + 1;
+			rr.packet_len = len;
+			rr.nodes = (uint32_t)res->from_n;
+		}
+	}
+	node_t *n = l->node;
+	if (res->done)
+		lookup_unlink(n, l);
+	l->cb(l->cbctx, &rr);
+	if (res->done)
+		free(l);
+}
+
+static int io_dht_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbctx)
+{
+	node_t *n = ctx;
+	if (n->dht == NULL)
+		return SW_ECONN;
+	lookup_t *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return SW_ENOMEM;
+	l->node = n;
+	l->cb = cb;
+	l->cbctx = cbctx;
+	uint8_t target[DHT_ID_LEN];
+	zone_item_target(pk, NULL, 0, target);
+	int ret = dht_get(net_dht_node(n->dht), target, NULL, 0, true, on_zone_get, l);
+	if (ret) {
+		free(l);
+		return ret;
+	}
+	l->next = n->lookups;
+	if (n->lookups)
+		n->lookups->prev = l;
+	n->lookups = l;
+	/* Not now: the resolver must not see its callbacks inside its own call. */
+	net_dht_kick_soon(n->dht);
+	return 0;
+}
+
+static void io_dht_cancel(void *ctx, void *cbctx)
+{
+	node_t *n = ctx;
+	for (lookup_t *l = n->lookups, *next; l; l = next) {
+		next = l->next;
+		if (l->cbctx != cbctx)
+			continue;
+		if (n->dht)
+			dht_cancel(net_dht_node(n->dht), l);
+		lookup_unlink(n, l);
+		free(l);
+	}
+}
+
+/* Roots and key suffixes from the options (validated by conf_check). */
+static void name_maps(const conf_t *c, resolver_opts_t *o)
+{
+	for (unsigned i = 0; i < c->n_root && o->n_roots < RESOLVER_ROOTS_MAX; i++) {
+		const char *eq = strchr(c->root[i], '=');
+		char suffix[CONF_PAIR_LEN + 2];
+		size_t len;
+		snprintf(suffix, sizeof(suffix), "%.*s.", (int)(eq - c->root[i]), c->root[i]);
+		resolver_name_map_t *m = &o->roots[o->n_roots];
+		if (dns_name_from_str(suffix, m->suffix, &len) == 0 &&
+		    sw_z32_decode_key(eq + 1, strlen(eq + 1), m->key) == 0) {
+			dns_name_lower(m->suffix, m->suffix);
+			o->n_roots++;
+		}
+	}
+	for (unsigned i = 0; i < c->n_key_suffix && o->n_key_suffixes < RESOLVER_ROOTS_MAX; i++) {
+		char suffix[CONF_ADDR_LEN + 2];
+		size_t len;
+		const char *k = c->key_suffix[i];
+		snprintf(suffix, sizeof(suffix), "%s%s", k, k[strlen(k) - 1] == '.' ? "" : ".");
+		resolver_name_map_t *m = &o->key_suffixes[o->n_key_suffixes];
+		if (dns_name_from_str(suffix, m->suffix, &len) == 0) {
+			dns_name_lower(m->suffix, m->suffix);
+			o->n_key_suffixes++;
+		}
+	}
+}
 
 #define REPUBLISH_FIRST_MS 3000
 #define REPUBLISH_RETRY_MS 30000
@@ -262,6 +391,13 @@ static void node_stop(node_t *n)
 		uv_close((uv_handle_t *)&n->persist, NULL);
 		net_dht_stop(n->dht);
 		n->dht = NULL;
+		/* Its lookups end without callbacks; the resolver answers their waiters when it
+		 * is freed. */
+		while (n->lookups) {
+			lookup_t *l = n->lookups;
+			lookup_unlink(n, l);
+			free(l);
+		}
 	}
 	for (unsigned i = 0; i < CONF_LISTEN_MAX; i++) {
 		net_udp_stop(n->udp[i]);
@@ -335,7 +471,12 @@ int daemon_run(const conf_t *c)
 	resolver_opts_t ropts = {
 		.udp_payload = (uint16_t)c->udp_payload,
 		.zone = {.min_ttl = c->min_ttl, .max_ttl = c->max_ttl},
+		.stale_max = c->stale_max,
+		.cache_size = c->cache_size,
+		.io = {.ctx = &n, .now_ms = io_now_ms, .dht_get = io_dht_get,
+		       .dht_cancel = io_dht_cancel},
 	};
+	name_maps(c, &ropts);
 	if ((ret = store_open(c->data_dir, &n.store)))
 		goto out;
 	if ((ret = resolver_new(&ropts, &n.resolver)))

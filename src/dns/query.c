@@ -105,15 +105,25 @@ void dns_resp_begin(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, bool aa)
 		dns_wr_mark_name(w, pos);
 }
 
-void dns_resp_opt(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, uint16_t payload)
+void dns_resp_opt(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, uint16_t payload,
+		  uint16_t ede, const char *text)
 {
 	if (!q->has_edns || w->err)
 		return;
+	size_t tlen = ede != DNS_EDE_NONE && text ? strlen(text) : 0;
 	dns_wr_u8(w, 0);
 	dns_wr_u16(w, DNS_T_OPT);
 	dns_wr_u16(w, payload);
 	dns_wr_u32(w, (uint32_t)(rcode >> 4) << 24); /* version 0, DO clear: no DNSSEC */
-	dns_wr_u16(w, 0);
+	if (ede == DNS_EDE_NONE) {
+		dns_wr_u16(w, 0);
+	} else {
+		dns_wr_u16(w, (uint16_t)(4 + 2 + tlen));
+		dns_wr_u16(w, 15); /* EDE option code, RFC 8914 §2 */
+		dns_wr_u16(w, (uint16_t)(2 + tlen));
+		dns_wr_u16(w, ede);
+		dns_wr_bytes(w, text, tlen);
+	}
 	if (!w->err)
 		dns_wr_put_u16_at(w->buf, 10, (uint16_t)(dns_get_u16(w->buf + 10) + 1));
 }

@@ -39,8 +39,21 @@ int dns_query_parse(const uint8_t *wire, size_t len, dns_query_t *q);
  * client sent). Flags: QR=1, opcode and RD copied, RA=0; `aa` sets AA. Registers the qname
  * for compression. Leaves the counts of the other sections at zero. */
 void dns_resp_begin(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, bool aa);
+#define DNS_EDE_NONE 0xFFFF
+/* Extended DNS Error codes used here (RFC 8914 §4). */
+enum {
+	DNS_EDE_OTHER = 0,
+	DNS_EDE_DNSSEC_BOGUS = 6,
+	DNS_EDE_STALE = 3,
+	DNS_EDE_NO_REACHABLE_AUTHORITY = 22,
+	DNS_EDE_NETWORK_ERROR = 23,
+};
+
 /* Appends the OPT record (RFC 6891 §6.1.2) if the query had EDNS; increments ARCOUNT.
- * `payload` is our UDP payload size. The extended rcode bits come from `rcode` >> 4. */
-void dns_resp_opt(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, uint16_t payload);
+ * `payload` is our UDP payload size. The extended rcode bits come from `rcode` >> 4. With
+ * ede other than DNS_EDE_NONE, an Extended DNS Error option (RFC 8914 §2) with `text` as its
+ * EXTRA-TEXT is included. */
+void dns_resp_opt(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, uint16_t payload,
+		  uint16_t ede, const char *text);
 /* Sets the section counts in the header. */
 void dns_resp_counts(dns_wr_t *w, uint16_t an, uint16_t ns, uint16_t ar);

@@ -64,6 +64,11 @@ void net_dht_kick(net_dht_t *d)
 	uv_timer_start(&d->timer, on_timer, ms < 1 ? 1 : (uint64_t)ms, 0);
 }
 
+void net_dht_kick_soon(net_dht_t *d)
+{
+	uv_timer_start(&d->timer, on_timer, 0, 0);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
 	net_dht_t *d = h->data;

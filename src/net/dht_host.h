@@ -27,6 +27,9 @@ int net_dht_start(uv_loop_t *loop, const struct sockaddr *addr, const dht_opts_t
 dht_t *net_dht_node(net_dht_t *d);
 /* Runs the node's timers now and re-arms the timer for the next. */
 void net_dht_kick(net_dht_t *d);
+/* Runs the node's timers on the loop's next turn: for callers that must not see callbacks
+ * run inside their own call. */
+void net_dht_kick_soon(net_dht_t *d);
 /* The address the socket is bound to (with the real port). */
 void net_dht_local(const net_dht_t *d, struct sockaddr_storage *ss);
 /* Stops and frees (asynchronously). NULL is a no-op. */

@@ -37,6 +37,7 @@ struct conn {
 	buf_t rbuf, wbuf, pbuf;
 	bool writing, reading, closing;
 	int open_handles;
+	uint32_t pending; /* answers the resolver still owes this connection */
 };
 
 static int buf_reserve(buf_t *b, size_t need)
@@ -54,15 +55,21 @@ static int buf_reserve(buf_t *b, size_t need)
 	return 0;
 }
 
-static void conn_free_cb(uv_handle_t *h)
+static void conn_release(conn_t *c)
 {
-	conn_t *c = h->data;
-	if (--c->open_handles > 0)
+	if (c->open_handles > 0 || c->pending > 0)
 		return;
 	free(c->rbuf.data);
 	free(c->wbuf.data);
 	free(c->pbuf.data);
 	free(c);
+}
+
+static void conn_free_cb(uv_handle_t *h)
+{
+	conn_t *c = h->data;
+	c->open_handles--;
+	conn_release(c);
 }
 
 static void conn_close(conn_t *c)
@@ -86,7 +93,7 @@ static void on_idle(uv_timer_t *t)
 {
 	conn_t *c = t->data;
 	/* RFC 7766 §6.2.3: the server closes idle connections. Wait for output to drain. */
-	if (c->writing || c->pbuf.len)
+	if (c->writing || c->pbuf.len || c->pending)
 		uv_timer_again(&c->idle);
 	else
 		conn_close(c);
@@ -149,6 +156,36 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	*b = uv_buf_init((char *)c->rbuf.data + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
 }
 
+static int queue_answer(conn_t *c, const uint8_t *resp, size_t rlen)
+{
+	if (buf_reserve(&c->pbuf, rlen + 2) != 0)
+		return UV_ENOMEM;
+	c->pbuf.data[c->pbuf.len] = (uint8_t)(rlen >> 8);
+	c->pbuf.data[c->pbuf.len + 1] = (uint8_t)rlen;
+	memcpy(c->pbuf.data + c->pbuf.len + 2, resp, rlen);
+	c->pbuf.len += rlen + 2;
+	return 0;
+}
+
+/* A late answer. The connection stays allocated while answers are owed, even if closed. */
+static void tcp_reply(const resolver_client_t *cl, const uint8_t *resp, size_t len,
+		      const resolver_trace_t *trace)
+{
+	conn_t *c = cl->conn;
+	c->pending--;
+	if (c->closing) {
+		conn_release(c);
+		return;
+	}
+	if (len == 0)
+		return;
+	if (queue_answer(c, resp, len) != 0) {
+		conn_close(c);
+		return;
+	}
+	flush(c);
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
 	conn_t *c = st->data;
@@ -166,19 +203,25 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		size_t qlen = (size_t)(c->rbuf.data[pos] << 8 | c->rbuf.data[pos + 1]);
 		if (c->rbuf.len - pos - 2 < qlen)
 			break;
-		size_t rlen = resolver_handle(s->resolver, c->rbuf.data + pos + 2, qlen, SW_TP_TCP,
-					      s->out + 2, sizeof(s->out) - 2);
+		resolver_client_t cl;
+		cl.tp = SW_TP_TCP;
+		cl.reply = tcp_reply;
+		cl.conn = c;
+		cl.trace = NULL;
+		cl.peer_len = 0;
+		size_t rlen = resolver_handle_client(s->resolver, c->rbuf.data + pos + 2, qlen, &cl,
+						     s->out + 2, sizeof(s->out) - 2);
 		pos += 2 + qlen;
+		if (rlen == RESOLVER_ASYNC) {
+			c->pending++; /* RFC 7766 §6.2.1.1: answers may come out of order */
+			continue;
+		}
 		if (rlen == 0)
 			continue;
-		if (buf_reserve(&c->pbuf, rlen + 2) != 0) {
+		if (queue_answer(c, s->out + 2, rlen) != 0) {
 			conn_close(c);
 			return;
 		}
-		c->pbuf.data[c->pbuf.len] = (uint8_t)(rlen >> 8);
-		c->pbuf.data[c->pbuf.len + 1] = (uint8_t)rlen;
-		memcpy(c->pbuf.data + c->pbuf.len + 2, s->out + 2, rlen);
-		c->pbuf.len += rlen + 2;
 	}
 	if (pos > 0) {
 		memmove(c->rbuf.data, c->rbuf.data + pos, c->rbuf.len - pos);

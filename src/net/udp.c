@@ -31,6 +31,16 @@ static void on_close(uv_handle_t *h)
 	free(u);
 }
 
+/* A late answer (the DHT or the upstream had to be asked). */
+static void udp_reply(const resolver_client_t *c, const uint8_t *resp, size_t len,
+		      const resolver_trace_t *trace)
+{
+	if (len == 0)
+		return; /* nothing to send; the listener may be gone already */
+	net_udp_t *u = c->conn;
+	sendto(u->fd, resp, len, MSG_DONTWAIT, (const struct sockaddr *)&c->peer, c->peer_len);
+}
+
 static void on_readable(uv_poll_t *p, int status, int events)
 {
 	net_udp_t *u = p->data;
@@ -48,9 +58,17 @@ static void on_readable(uv_poll_t *p, int status, int events)
 		for (int i = 0; i < n; i++) {
 			if (u->in[i].msg_hdr.msg_flags & MSG_TRUNC)
 				continue;
-			size_t len = resolver_handle(u->resolver, u->inbuf[i], u->in[i].msg_len,
-						     SW_TP_UDP, u->outbuf[nout], OUT_MAX);
-			if (len == 0)
+			resolver_client_t cl;
+			cl.tp = SW_TP_UDP;
+			cl.reply = udp_reply;
+			cl.conn = u;
+			cl.trace = NULL;
+			cl.peer_len = u->in[i].msg_hdr.msg_namelen;
+			memcpy(&cl.peer, &u->peers[i], cl.peer_len);
+			size_t len = resolver_handle_client(u->resolver, u->inbuf[i],
+							    u->in[i].msg_len, &cl, u->outbuf[nout],
+							    OUT_MAX);
+			if (len == 0 || len == RESOLVER_ASYNC)
 				continue;
 			struct msghdr *m = &u->out[nout].msg_hdr;
 			/* Replies are built in outbuf[nout] and addressed to peer i. */

@@ -8,7 +8,55 @@
 #include "resolver/resolver.h"
 
 #define UDP_PLAIN_MAX 512 /* RFC 1035 §4.2.1 */
-#define OPT_LEN 11
+#define OPT_LEN 11	  /* an OPT record without options */
+#define HOPS_MAX 8	  /* DESIGN.md §1: chains stop at depth 8 */
+#define STALE_TTL 30	  /* RFC 8767 §4: TTL of a stale answer */
+#define PENDING_MAX 4096
+#define CACHE_BUCKETS 4096
+
+typedef struct centry centry_t;
+typedef struct req req_t;
+
+/* The state of one query's resolution; on the stack while it runs at once, copied into a
+ * req_t when it has to wait. */
+typedef struct {
+	resolver_client_t client;
+	dns_query_t q;
+	uint8_t name[DNS_NAME_MAX];  /* what is looked up now, lower case */
+	uint8_t owner[DNS_NAME_MAX]; /* the owner written for it */
+	int hops;
+	bool aa, stale, mapped;
+	size_t limit, qend;
+	uint16_t an, ns;
+	uint8_t rcode;
+	dns_wr_t w;
+	resolver_trace_t trace;
+} ctx_t;
+
+struct req {
+	ctx_t c;
+	resolver_t *r;
+	req_t *next;		 /* waiters of a cache entry */
+	req_t *all_prev, *all_next; /* every pending request */
+	centry_t *entry;	 /* the entry waited for, or NULL when waiting for upstream */
+	uint8_t *raw;
+	size_t rawlen;
+	uint8_t *buf;
+};
+
+/* A zone in the cache: fresh until expires_ms, then servable stale for stale_max. */
+struct centry {
+	centry_t *next;
+	uint64_t hash;
+	uint8_t pk[32];
+	uint8_t label[SW_Z32_KEY_LEN];
+	zone_t *zone;
+	uint64_t expires_ms, last_used;
+	uint32_t hits, nodes;
+	bool fetching;
+	req_t *waiters;
+	resolver_t *r;
+};
 
 typedef struct {
 	uint8_t label[SW_Z32_KEY_LEN]; /* lower-case key label */
@@ -19,10 +67,20 @@ typedef struct {
 struct resolver {
 	resolver_opts_t opts;
 	resolver_stats_t stats;
-	slot_t *slots;
+	slot_t *slots; /* own zones */
 	size_t mask, count;
 	uint64_t seed;
+	centry_t *cache[CACHE_BUCKETS];
+	size_t ncache;
+	uint64_t evict_cursor;
+	req_t *pending;
+	size_t npending;
 };
+
+static uint64_t now_ms(const resolver_t *r)
+{
+	return r->opts.io.now_ms ? r->opts.io.now_ms(r->opts.io.ctx) : 0;
+}
 
 int resolver_new(const resolver_opts_t *opts, resolver_t **out)
 {
@@ -30,6 +88,8 @@ int resolver_new(const resolver_opts_t *opts, resolver_t **out)
 	if (r == NULL)
 		return SW_ENOMEM;
 	r->opts = *opts;
+	if (r->opts.cache_size == 0)
+		r->opts.cache_size = 10000;
 	r->mask = 63;
 	r->slots = calloc(r->mask + 1, sizeof(*r->slots));
 	if (r->slots == NULL) {
@@ -41,15 +101,37 @@ int resolver_new(const resolver_opts_t *opts, resolver_t **out)
 	return 0;
 }
 
+static void req_free(resolver_t *r, req_t *rq);
+static void req_reply(resolver_t *r, req_t *rq, size_t len);
+
 void resolver_free(resolver_t *r)
 {
 	if (r == NULL)
 		return;
+	while (r->pending) {
+		req_t *rq = r->pending;
+		if (rq->entry == NULL && r->opts.io.fwd_cancel)
+			r->opts.io.fwd_cancel(r->opts.io.ctx, rq);
+		rq->entry = NULL;
+		req_reply(r, rq, 0);
+	}
+	for (size_t i = 0; i < CACHE_BUCKETS; i++) {
+		while (r->cache[i]) {
+			centry_t *e = r->cache[i];
+			r->cache[i] = e->next;
+			if (e->fetching && r->opts.io.dht_cancel)
+				r->opts.io.dht_cancel(r->opts.io.ctx, e);
+			zone_free(e->zone);
+			free(e);
+		}
+	}
 	for (size_t i = 0; i <= r->mask; i++)
 		zone_free(r->slots[i].zone);
 	free(r->slots);
 	free(r);
 }
+
+/* ---- own zones ---- */
 
 static slot_t *slot_find(const resolver_t *r, const uint8_t *label, uint64_t h)
 {
@@ -110,6 +192,11 @@ size_t resolver_zone_count(const resolver_t *r)
 	return r->count;
 }
 
+size_t resolver_cache_count(const resolver_t *r)
+{
+	return r->ncache;
+}
+
 void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx),
 			   void *ctx)
 {
@@ -128,79 +215,552 @@ const resolver_opts_t *resolver_opts(const resolver_t *r)
 	return &r->opts;
 }
 
-/* The own zone whose key label is the rightmost label of qname (DESIGN.md §1), or NULL. */
-static const zone_t *zone_for(const resolver_t *r, const uint8_t *qname)
+/* ---- the zone cache ---- */
+
+static centry_t *cache_find(const resolver_t *r, const uint8_t *label, uint64_t h)
 {
-	const uint8_t *last = NULL;
-	for (const uint8_t *p = qname; *p; p += 1 + (size_t)*p)
-		last = p;
-	if (last == NULL || *last != SW_Z32_KEY_LEN)
-		return NULL;
-	uint64_t h = sw_hash(last + 1, SW_Z32_KEY_LEN, r->seed);
-	return slot_find(r, last + 1, h)->zone;
+	for (centry_t *e = r->cache[h % CACHE_BUCKETS]; e; e = e->next)
+		if (e->hash == h && memcmp(e->label, label, SW_Z32_KEY_LEN) == 0)
+			return e;
+	return NULL;
 }
 
-static size_t finish(resolver_t *r, dns_wr_t *w, const dns_query_t *q, uint8_t rcode,
-		     size_t limit)
+static void cache_remove(resolver_t *r, centry_t *e)
 {
-	w->cap = limit;
-	dns_resp_opt(w, q, rcode, r->opts.udp_payload);
-	r->stats.rcodes[rcode < 24 ? rcode : 23]++;
+	centry_t **pp = &r->cache[e->hash % CACHE_BUCKETS];
+	while (*pp != e)
+		pp = &(*pp)->next;
+	*pp = e->next;
+	zone_free(e->zone);
+	free(e);
+	r->ncache--;
+}
+
+/* Makes room: the least recently used idle entry of a window of buckets goes. */
+static void cache_evict(resolver_t *r)
+{
+	centry_t *victim = NULL;
+	for (int i = 0; i < 64; i++) {
+		size_t b = (size_t)(r->evict_cursor++ % CACHE_BUCKETS);
+		for (centry_t *e = r->cache[b]; e; e = e->next)
+			if (!e->fetching && !e->waiters &&
+			    (victim == NULL || e->last_used < victim->last_used))
+				victim = e;
+	}
+	if (victim)
+		cache_remove(r, victim);
+}
+
+static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
+{
+	if (r->ncache >= r->opts.cache_size)
+		cache_evict(r);
+	centry_t *e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return NULL;
+	memcpy(e->label, label, SW_Z32_KEY_LEN);
+	if (sw_z32_decode_key((const char *)label, SW_Z32_KEY_LEN, e->pk) != 0) {
+		free(e);
+		return NULL;
+	}
+	e->hash = h;
+	e->r = r;
+	e->next = r->cache[h % CACHE_BUCKETS];
+	r->cache[h % CACHE_BUCKETS] = e;
+	r->ncache++;
+	return e;
+}
+
+static void on_dht(void *cbctx, const resolver_dht_result_t *res);
+
+static int start_fetch(resolver_t *r, centry_t *e)
+{
+	if (e->fetching)
+		return 0;
+	if (r->opts.io.dht_get == NULL)
+		return SW_ECONN;
+	int ret = r->opts.io.dht_get(r->opts.io.ctx, e->pk, on_dht, e);
+	if (ret == 0) {
+		e->fetching = true;
+		r->stats.dht_lookups++;
+	}
+	return ret;
+}
+
+/* ---- answering ---- */
+
+enum { STEP_DONE, STEP_WAIT_DHT, STEP_WAIT_UPSTREAM };
+
+/* The key whose zone holds `name` (DESIGN.md §1): the rightmost label, or a key label before
+ * a key-suffix, or a root. A root or suffix rewrites c->name onto the key. */
+static bool find_key(resolver_t *r, ctx_t *c, const uint8_t **label)
+{
+	const uint8_t *last = NULL, *prev = NULL;
+	for (const uint8_t *p = c->name; *p; p += 1 + (size_t)*p) {
+		prev = last;
+		last = p;
+	}
+	uint8_t pk[32];
+	if (last && *last == SW_Z32_KEY_LEN &&
+	    sw_z32_decode_key((const char *)last + 1, SW_Z32_KEY_LEN, pk) == 0) {
+		*label = last + 1;
+		return true;
+	}
+	if (c->mapped)
+		return false;
+	for (size_t i = 0; i < r->opts.n_key_suffixes; i++) {
+		const uint8_t *suf = r->opts.key_suffixes[i].suffix;
+		int sl = dns_name_labels(suf), nl = dns_name_labels(c->name);
+		if (nl < sl + 1 || !dns_name_equal(dns_name_suffix(c->name, sl), suf))
+			continue;
+		const uint8_t *k = dns_name_suffix(c->name, sl + 1);
+		if (*k != SW_Z32_KEY_LEN || sw_z32_decode_key((const char *)k + 1, SW_Z32_KEY_LEN,
+							      pk) != 0)
+			continue;
+		/* `x.<z32>.<suffix>.` is `x.<z32>.`: cut the suffix off. */
+		size_t keep = (size_t)(k - c->name) + 1 + SW_Z32_KEY_LEN;
+		c->name[keep] = 0;
+		c->mapped = true;
+		*label = c->name + (k - c->name) + 1;
+		return true;
+	}
+	for (size_t i = 0; i < r->opts.n_roots; i++) {
+		const resolver_name_map_t *m = &r->opts.roots[i];
+		int sl = dns_name_labels(m->suffix), nl = dns_name_labels(c->name);
+		if (nl < sl || !dns_name_equal(dns_name_suffix(c->name, sl), m->suffix))
+			continue;
+		/* `x.<root>.` is `x.<z32>.` (GNS "zone top-level domains"). */
+		size_t prefix = (size_t)(dns_name_suffix(c->name, sl) - c->name);
+		if (prefix + 2 + SW_Z32_KEY_LEN > DNS_NAME_MAX)
+			return false;
+		c->name[prefix] = SW_Z32_KEY_LEN;
+		sw_z32_encode_key(m->key, (char *)c->name + prefix + 1);
+		c->name[prefix + 1 + SW_Z32_KEY_LEN] = 0;
+		c->mapped = true;
+		*label = c->name + prefix + 1;
+		(void)prev;
+		return true;
+	}
+	return false;
+}
+
+static void fail(ctx_t *c, uint8_t rcode, uint16_t ede, const char *text)
+{
+	c->rcode = rcode;
+	c->trace.ede = ede;
+	c->trace.ede_text = text;
+}
+
+/* Runs the resolution as far as it can go without waiting. *wait_for gets the cache entry
+ * when a DHT lookup must finish first. */
+static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
+{
+	uint64_t now = now_ms(r);
+	for (;;) {
+		if (c->hops > HOPS_MAX) {
+			fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "delegation too deep");
+			return STEP_DONE;
+		}
+		const uint8_t *label = NULL;
+		if (!find_key(r, c, &label)) {
+			if (c->hops > 0) /* a CNAME out of the swarm: the client follows it */
+				return STEP_DONE;
+			if (r->opts.io.fwd_query == NULL) {
+				fail(c, DNS_RCODE_REFUSED, DNS_EDE_NONE, NULL);
+				return STEP_DONE;
+			}
+			return STEP_WAIT_UPSTREAM;
+		}
+		uint64_t h = sw_hash(label, SW_Z32_KEY_LEN, r->seed);
+		const zone_t *z = slot_find(r, label, h)->zone;
+		resolver_source_t src = RES_SRC_LOCAL;
+		if (z) {
+			if (c->hops == 0)
+				c->aa = true;
+		} else {
+			centry_t *e = cache_find(r, label, h);
+			if (e && e->zone && (now < e->expires_ms || c->stale)) {
+				z = e->zone;
+				e->last_used = now;
+				e->hits++;
+				src = c->stale ? RES_SRC_STALE
+				      : c->trace.source == RES_SRC_DHT ? RES_SRC_DHT
+									: RES_SRC_CACHE;
+				c->trace.dht_nodes = e->nodes;
+				r->stats.cache_hits++;
+				/* DESIGN.md §3 step 6: a popular entry is refreshed before it expires,
+				 * so hot names never wait on the DHT. */
+				uint64_t ttl = (uint64_t)zone_min_ttl(e->zone) * 1000;
+				if (!c->stale && e->hits >= 2 && e->expires_ms - now < ttl / 10 &&
+				    start_fetch(r, e) == 0)
+					r->stats.prefetches++;
+			} else if (r->opts.io.dht_get == NULL) {
+				fail(c, DNS_RCODE_REFUSED, DNS_EDE_NONE, NULL);
+				return STEP_DONE;
+			} else {
+				r->stats.cache_misses++;
+				if (e == NULL && (e = cache_add(r, label, h)) == NULL) {
+					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
+					return STEP_DONE;
+				}
+				if (start_fetch(r, e) != 0) {
+					if (e->zone == NULL)
+						cache_remove(r, e);
+					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_NO_REACHABLE_AUTHORITY,
+					     "no DHT peers");
+					return STEP_DONE;
+				}
+				*wait_for = e;
+				return STEP_WAIT_DHT;
+			}
+		}
+		c->trace.source = src;
+		c->trace.has_key = true;
+		memcpy(c->trace.key, zone_key(z), 32);
+		c->trace.seq = zone_seq(z);
+
+		uint8_t next[DNS_NAME_MAX];
+		if (zone_delegation(z, c->name, next)) {
+			memcpy(c->name, next, dns_name_len(next));
+			c->hops++;
+			continue;
+		}
+		zone_result_t res;
+		if (c->hops == 0 && !c->mapped && !c->stale)
+			zone_answer(z, &c->q, &c->w, &res); /* pre-rendered: the hot path */
+		else
+			zone_answer_name(z, c->name, c->owner, c->q.qtype, c->stale ? STALE_TTL : 0,
+					 &c->w, &res);
+		c->an = (uint16_t)(c->an + res.an);
+		c->ns = (uint16_t)(c->ns + res.ns);
+		c->rcode = res.rcode;
+		if (res.too_deep) {
+			fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "delegation too deep");
+			return STEP_DONE;
+		}
+		if (c->stale)
+			c->trace.ede = DNS_EDE_STALE, c->trace.ede_text = "Stale Answer";
+		if (!res.has_next || c->w.err)
+			return STEP_DONE;
+		memcpy(c->name, res.next, dns_name_len(res.next));
+		memcpy(c->owner, res.next, dns_name_len(res.next));
+		c->mapped = false;
+		c->hops++;
+		c->trace.hops = c->hops;
+	}
+}
+
+/* Header flags and counts, the OPT, and truncation over UDP (RFC 2181 §9). */
+static size_t finish(resolver_t *r, ctx_t *c)
+{
+	dns_wr_t *w = &c->w;
+	size_t opt = 0;
+	if (c->q.has_edns) {
+		opt = OPT_LEN;
+		if (c->trace.ede != DNS_EDE_NONE)
+			opt += 6 + (c->trace.ede_text ? strlen(c->trace.ede_text) : 0);
+	}
+	bool failed = c->rcode != DNS_RCODE_NOERROR && c->rcode != DNS_RCODE_NXDOMAIN;
+	if (w->err || failed || w->len + opt > c->limit) {
+		if (!failed) {
+			w->buf[2] |= 0x02; /* TC: the client retries over TCP */
+			r->stats.truncated++;
+		}
+		/* A failure or a truncation carries no partial sections. */
+		w->err = 0;
+		w->len = c->qend;
+		c->an = c->ns = 0;
+	}
+	w->buf[2] = (uint8_t)((w->buf[2] & ~0x04) | (c->aa ? 0x04 : 0));
+	/* RA: we resolve key names and forward the rest for the client. */
+	if (r->opts.io.dht_get || r->opts.io.fwd_query)
+		w->buf[3] |= 0x80;
+	w->buf[3] = (uint8_t)((w->buf[3] & 0xF0) | (c->rcode & 0xF));
+	dns_resp_counts(w, c->an, c->ns, 0);
+	w->cap = c->limit;
+	dns_resp_opt(w, &c->q, c->rcode, r->opts.udp_payload, c->trace.ede, c->trace.ede_text);
+	r->stats.rcodes[c->rcode < 24 ? c->rcode : 23]++;
+	r->stats.sources[c->trace.source]++;
+	c->trace.elapsed_ms = now_ms(r) - c->trace.started_ms;
 	return w->err ? 0 : w->len;
+}
+
+/* ---- waiting ---- */
+
+static void req_free(resolver_t *r, req_t *rq)
+{
+	if (rq->all_prev)
+		rq->all_prev->all_next = rq->all_next;
+	else
+		r->pending = rq->all_next;
+	if (rq->all_next)
+		rq->all_next->all_prev = rq->all_prev;
+	r->npending--;
+	r->stats.pending = r->npending;
+	free(rq->raw);
+	free(rq->buf);
+	free(rq);
+}
+
+static void req_reply(resolver_t *r, req_t *rq, size_t len)
+{
+	resolver_client_t cl = rq->c.client;
+	if (cl.reply)
+		cl.reply(&cl, rq->buf, len, &rq->c.trace);
+	req_free(r, rq);
+}
+
+/* Copies the state of a resolution that must wait, with the response built so far. */
+static req_t *req_new(resolver_t *r, const ctx_t *c, const uint8_t *raw, size_t rawlen)
+{
+	if (r->npending >= PENDING_MAX)
+		return NULL;
+	req_t *rq = calloc(1, sizeof(*rq));
+	if (rq == NULL)
+		return NULL;
+	rq->buf = malloc(c->limit);
+	rq->raw = malloc(rawlen);
+	if (rq->buf == NULL || rq->raw == NULL) {
+		free(rq->buf);
+		free(rq->raw);
+		free(rq);
+		return NULL;
+	}
+	rq->c = *c;
+	memcpy(rq->buf, c->w.buf, c->w.len);
+	rq->c.w.buf = rq->buf;
+	memcpy(rq->raw, raw, rawlen);
+	rq->rawlen = rawlen;
+	rq->r = r;
+	rq->all_next = r->pending;
+	if (r->pending)
+		r->pending->all_prev = rq;
+	r->pending = rq;
+	r->npending++;
+	r->stats.pending = r->npending;
+	return rq;
+}
+
+static void on_upstream(void *cbctx, const uint8_t *resp, size_t len, int err);
+
+/* Resolution went as far as it could: answer, or park the request until it can go on. */
+static void advance(resolver_t *r, req_t *rq)
+{
+	centry_t *e = NULL;
+	int st = resolve(r, &rq->c, &e);
+	if (st == STEP_DONE) {
+		req_reply(r, rq, finish(r, &rq->c));
+		return;
+	}
+	if (st == STEP_WAIT_DHT) {
+		rq->entry = e;
+		rq->next = e->waiters;
+		e->waiters = rq;
+		return;
+	}
+	rq->entry = NULL;
+	if (r->opts.io.fwd_query(r->opts.io.ctx, rq->raw, rq->rawlen, on_upstream, rq) != 0) {
+		fail(&rq->c, DNS_RCODE_SERVFAIL, DNS_EDE_NETWORK_ERROR, "upstream failed");
+		req_reply(r, rq, finish(r, &rq->c));
+	}
+}
+
+static void on_upstream(void *cbctx, const uint8_t *resp, size_t len, int err)
+{
+	req_t *rq = cbctx;
+	resolver_t *r = rq->r;
+	ctx_t *c = &rq->c;
+	c->trace.source = RES_SRC_UPSTREAM;
+	if (err || len < DNS_HDR_LEN) {
+		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_NETWORK_ERROR, "upstream failed");
+		req_reply(r, rq, finish(r, c));
+		return;
+	}
+	r->stats.sources[RES_SRC_UPSTREAM]++;
+	r->stats.rcodes[resp[3] & 0xF]++;
+	c->trace.elapsed_ms = now_ms(r) - c->trace.started_ms;
+	if (len <= c->limit) {
+		memcpy(rq->buf, resp, len);
+		req_reply(r, rq, len);
+		return;
+	}
+	/* Too large for the client's UDP payload: TC=1 with the question only (RFC 2181 §9). */
+	memcpy(rq->buf, resp, DNS_HDR_LEN);
+	size_t qlen = c->qend - DNS_HDR_LEN;
+	memcpy(rq->buf + DNS_HDR_LEN, c->w.buf + DNS_HDR_LEN, qlen);
+	rq->buf[2] |= 0x02;
+	memset(rq->buf + 6, 0, 6);
+	r->stats.truncated++;
+	req_reply(r, rq, c->qend);
+}
+
+/* A DHT lookup reported (DESIGN.md §3 step 2): verify, never go back to a lower seq, answer
+ * the waiters at the first good item, keep improving in the background. */
+static void on_dht(void *cbctx, const resolver_dht_result_t *res)
+{
+	centry_t *e = cbctx;
+	resolver_t *r = e->r;
+	uint64_t now = now_ms(r);
+	bool fresh = false;
+	if (res->has_item) {
+		zone_item_t it = {.seq = res->seq, .packet = res->packet,
+				  .packet_len = res->packet_len};
+		memcpy(it.sig, res->sig, 64);
+		zone_t *z = NULL;
+		if (e->zone && res->seq < zone_seq(e->zone)) {
+			r->stats.rollbacks_refused++;
+		} else if (e->zone && res->seq == zone_seq(e->zone)) {
+			e->expires_ms = now + (uint64_t)zone_min_ttl(e->zone) * 1000;
+			e->nodes = res->nodes;
+			fresh = true;
+		} else if (zone_item_verify(&it, e->pk) != 0 ||
+			   zone_build(e->pk, &it, &r->opts.zone, &z) != 0) {
+			r->stats.bad_items++;
+		} else {
+			zone_free(e->zone);
+			e->zone = z;
+			e->expires_ms = now + (uint64_t)zone_min_ttl(z) * 1000;
+			e->nodes = res->nodes;
+			fresh = true;
+		}
+	}
+	if (res->done)
+		e->fetching = false;
+	if (!fresh && !res->done)
+		return;
+	/* Everyone waiting goes on: with the fresh zone, or stale, or with an error. */
+	req_t *w = e->waiters;
+	e->waiters = NULL;
+	while (w) {
+		req_t *rq = w;
+		w = w->next;
+		rq->entry = NULL;
+		ctx_t *c = &rq->c;
+		if (fresh) {
+			c->trace.source = RES_SRC_DHT;
+		} else if (e->zone && now - e->expires_ms <= (uint64_t)r->opts.stale_max * 1000) {
+			c->stale = true; /* RFC 8767 §4: the DHT gave nothing newer */
+		} else {
+			if (res->err == SW_ECONN)
+				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_NO_REACHABLE_AUTHORITY,
+				     "no DHT peers");
+			else
+				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "zone not found in the DHT");
+			req_reply(r, rq, finish(r, c));
+			continue;
+		}
+		advance(r, rq);
+	}
+	if (res->done && e->zone == NULL && e->waiters == NULL)
+		cache_remove(r, e);
+}
+
+/* ---- the entry point ---- */
+
+size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
+			      const resolver_client_t *client, uint8_t *out, size_t cap)
+{
+	ctx_t c;
+	sw_transport_t tp = client->tp;
+	r->stats.queries[tp]++;
+	int pr = dns_query_parse(query, qlen, &c.q);
+	if (pr == DNS_QUERY_DROP) {
+		r->stats.dropped++;
+		return 0;
+	}
+	c.limit = cap;
+	if (tp == SW_TP_UDP) {
+		/* RFC 6891 §6.2.5: payload sizes below 512 are treated as 512. */
+		size_t adv = UDP_PLAIN_MAX;
+		if (c.q.has_edns) {
+			adv = c.q.edns_payload < UDP_PLAIN_MAX ? UDP_PLAIN_MAX : c.q.edns_payload;
+			if (adv > r->opts.udp_payload)
+				adv = r->opts.udp_payload < UDP_PLAIN_MAX ? UDP_PLAIN_MAX
+									  : r->opts.udp_payload;
+		}
+		if (adv < c.limit)
+			c.limit = adv;
+	}
+	c.client = *client;
+	c.hops = 0;
+	c.aa = c.stale = c.mapped = false;
+	c.an = c.ns = 0;
+	c.rcode = DNS_RCODE_NOERROR;
+	memset(&c.trace, 0, sizeof(c.trace));
+	c.trace.ede = DNS_EDE_NONE;
+	c.trace.started_ms = now_ms(r);
+	dns_wr_init(&c.w, out, c.limit - (c.q.has_edns ? OPT_LEN : 0), 0);
+	size_t ret;
+	if (pr == DNS_QUERY_ERROR) {
+		dns_resp_begin(&c.w, &c.q, c.q.rcode, false);
+		c.qend = c.w.len;
+		c.rcode = c.q.rcode;
+		ret = finish(r, &c);
+		goto out;
+	}
+	dns_resp_begin(&c.w, &c.q, DNS_RCODE_NOERROR, false);
+	c.qend = c.w.len;
+	memcpy(c.name, c.q.qname_lower, c.q.qname_len);
+	memcpy(c.owner, c.q.qname_lower, c.q.qname_len);
+	/* Zone transfers are not offered (DESIGN.md §9); other classes hold nothing here. */
+	if (c.q.qtype == DNS_T_AXFR || c.q.qtype == DNS_T_IXFR ||
+	    (c.q.qclass != DNS_C_IN && c.q.qclass != DNS_C_ANY)) {
+		fail(&c, DNS_RCODE_REFUSED, DNS_EDE_NONE, NULL);
+		ret = finish(r, &c);
+		goto out;
+	}
+	centry_t *e = NULL;
+	int st = resolve(r, &c, &e);
+	if (st == STEP_WAIT_UPSTREAM && r->opts.io.fwd_cache) {
+		/* The forwarder's cache answers without waiting (TC when too large for UDP). */
+		size_t n = r->opts.io.fwd_cache(r->opts.io.ctx, query, qlen, out, cap);
+		if (n > 0 && n <= c.limit) {
+			r->stats.sources[RES_SRC_UPSTREAM]++;
+			c.trace.source = RES_SRC_UPSTREAM;
+			ret = n;
+			goto out;
+		}
+	}
+	if (st == STEP_DONE) {
+		ret = finish(r, &c);
+		goto out;
+	}
+	if (client->reply == NULL) {
+		fail(&c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "cannot wait for an answer here");
+		ret = finish(r, &c);
+		goto out;
+	}
+	req_t *rq = req_new(r, &c, query, qlen);
+	if (rq == NULL) {
+		if (st == STEP_WAIT_DHT && e->zone == NULL && e->waiters == NULL && !e->fetching)
+			cache_remove(r, e);
+		fail(&c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "too many queries waiting");
+		ret = finish(r, &c);
+		goto out;
+	}
+	if (st == STEP_WAIT_DHT) {
+		rq->entry = e;
+		rq->next = e->waiters;
+		e->waiters = rq;
+	} else if (r->opts.io.fwd_query(r->opts.io.ctx, rq->raw, rq->rawlen, on_upstream, rq) !=
+		   0) {
+		req_free(r, rq);
+		fail(&c, DNS_RCODE_SERVFAIL, DNS_EDE_NETWORK_ERROR, "upstream failed");
+		ret = finish(r, &c);
+		goto out;
+	}
+	return RESOLVER_ASYNC;
+out:
+	if (client->trace)
+		*client->trace = c.trace;
+	return ret;
 }
 
 size_t resolver_handle(resolver_t *r, const uint8_t *query, size_t qlen, sw_transport_t tp,
 		       uint8_t *out, size_t cap)
 {
-	dns_query_t q;
-	dns_wr_t w;
-	r->stats.queries[tp]++;
-	int pr = dns_query_parse(query, qlen, &q);
-	if (pr == DNS_QUERY_DROP) {
-		r->stats.dropped++;
-		return 0;
-	}
-	size_t limit = cap;
-	if (tp == SW_TP_UDP) {
-		/* RFC 6891 §6.2.5: payload sizes below 512 are treated as 512. */
-		size_t adv = q.has_edns ? (q.edns_payload < UDP_PLAIN_MAX ? UDP_PLAIN_MAX
-									: q.edns_payload)
-					: UDP_PLAIN_MAX;
-		if (q.has_edns && adv > r->opts.udp_payload)
-			adv = r->opts.udp_payload < UDP_PLAIN_MAX ? UDP_PLAIN_MAX
-								  : r->opts.udp_payload;
-		if (adv < limit)
-			limit = adv;
-	}
-	size_t room = limit - (q.has_edns ? OPT_LEN : 0);
-	dns_wr_init(&w, out, room, 0);
-	if (pr == DNS_QUERY_ERROR) {
-		dns_resp_begin(&w, &q, q.rcode, false);
-		return finish(r, &w, &q, q.rcode, limit);
-	}
-	const zone_t *z = NULL;
-	/* Zone transfers are not offered (DESIGN.md §9); other classes hold nothing here. */
-	if ((q.qclass == DNS_C_IN || q.qclass == DNS_C_ANY) && q.qtype != DNS_T_AXFR &&
-	    q.qtype != DNS_T_IXFR)
-		z = zone_for(r, q.qname_lower);
-	if (z == NULL) {
-		dns_resp_begin(&w, &q, DNS_RCODE_REFUSED, false);
-		return finish(r, &w, &q, DNS_RCODE_REFUSED, limit);
-	}
-	dns_resp_begin(&w, &q, DNS_RCODE_NOERROR, true);
-	size_t qend = w.len;
-	zone_result_t res;
-	zone_answer(z, &q, &w, &res);
-	w.buf[3] = (uint8_t)((w.buf[3] & 0xF0) | (res.rcode & 0xF));
-	if (w.err) {
-		/* RFC 2181 §9: a truncated answer is marked TC and carries no partial RRsets; the
-		 * client retries over TCP. */
-		w.err = 0;
-		w.len = qend;
-		w.buf[2] |= 0x02;
-		r->stats.truncated++;
-		return finish(r, &w, &q, res.rcode, limit);
-	}
-	dns_resp_counts(&w, res.an, res.ns, 0);
-	return finish(r, &w, &q, res.rcode, limit);
+	resolver_client_t c;
+	memset(&c, 0, sizeof(c));
+	c.tp = tp;
+	return resolver_handle_client(r, query, qlen, &c, out, cap);
 }

@@ -1,37 +1,132 @@
 /*
- * The query pipeline: one function, resolver_handle(), turns a query into a response for
- * every transport (DESIGN.md §5: "Transports are layers that all end in one handle query ->
- * response function"). Today it answers from own zones (authoritatively, AA=1) and refuses
- * everything else; the DHT, the cache and the forwarder join here later.
+ * The query pipeline (DESIGN.md §3, §5, §6): one function, resolver_handle_client(), turns a
+ * query into a response for every transport. Own zones are answered authoritatively (AA=1);
+ * other key names from the verified zone cache, else through a DHT lookup; names under a
+ * `root` or a `key-suffix` are rewritten onto their key; NS and CNAME records that point at
+ * key names are followed (depth 8); everything else goes to the upstream forwarder.
  *
- * Hot path: no allocation, no storage access, no logging per query. Owned by the loop
- * thread: all calls from that thread.
+ * The DHT and the forwarder are injected (resolver_io_t), so this module does no I/O and can
+ * be driven by tests and fuzzers. Answers that need the network are completed later through
+ * the client's reply callback. Hot path (own zone or fresh cache): no allocation, no storage
+ * access, no logging. Owned by the loop thread: all calls from that thread.
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "zone/zone.h"
 
 typedef struct resolver resolver_t;
 
-typedef enum { SW_TP_UDP = 0, SW_TP_TCP, SW_TP_COUNT } sw_transport_t;
+typedef enum { SW_TP_UDP = 0, SW_TP_TCP, SW_TP_API, SW_TP_COUNT } sw_transport_t;
+
+/* Where an answer came from (DESIGN.md §7 "/v1/resolve"). */
+typedef enum {
+	RES_SRC_NONE = 0, /* refused, malformed, failed */
+	RES_SRC_LOCAL,	  /* an own zone */
+	RES_SRC_CACHE,	  /* a verified zone from the cache */
+	RES_SRC_DHT,	  /* a zone fetched from the DHT for this query */
+	RES_SRC_STALE,	  /* an expired zone served stale (RFC 8767) */
+	RES_SRC_UPSTREAM, /* ordinary DNS */
+	RES_SRC_COUNT
+} resolver_source_t;
+
+/* The audit trail of one answer. */
+typedef struct {
+	resolver_source_t source;
+	bool has_key;
+	uint8_t key[32]; /* the zone that answered (the last one of a chain) */
+	uint64_t seq;
+	uint32_t dht_nodes; /* nodes that returned the item, when fetched */
+	uint64_t started_ms, elapsed_ms;
+	int hops; /* delegations and CNAMEs followed into other zones */
+	uint16_t ede; /* Extended DNS Error code (RFC 8914), 0xFFFF: none */
+	const char *ede_text;
+} resolver_trace_t;
+
+typedef struct resolver_client resolver_client_t;
+/* Delivers a response produced later (len 0: nothing to send). Called exactly once for each
+ * request that resolver_handle_client() left pending, also when the resolver is freed. */
+typedef void (*resolver_reply_cb)(const resolver_client_t *c, const uint8_t *resp, size_t len,
+				  const resolver_trace_t *trace);
+
+/* Who asked; copied by the resolver when the answer must wait. */
+struct resolver_client {
+	sw_transport_t tp;
+	resolver_reply_cb reply; /* NULL: answer now or fail (no waiting) */
+	void *conn;		 /* the transport's own */
+	uint64_t gen;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	resolver_trace_t *trace; /* filled for answers given at once, if not NULL */
+};
+
+/* A DHT lookup result, as the host's DHT reports it (signature already verified there; the
+ * resolver verifies again and parses the packet). */
+typedef struct {
+	bool done;    /* the last report of this lookup */
+	int err;      /* when done without item: SW_ENOTFOUND or SW_ECONN (no node answered) */
+	bool has_item;
+	uint64_t seq;
+	const uint8_t *sig;
+	const uint8_t *packet; /* the DNS packet (the bencoded string's content) */
+	size_t packet_len;
+	uint32_t nodes;
+} resolver_dht_result_t;
+
+typedef void (*resolver_dht_cb)(void *cbctx, const resolver_dht_result_t *res);
+typedef void (*resolver_fwd_cb)(void *cbctx, const uint8_t *resp, size_t len, int err);
+
+typedef struct {
+	void *ctx;
+	uint64_t (*now_ms)(void *ctx);
+	/* Starts a DHT get of the zone of pk; cb reports improvements, then once with done.
+	 * NULL: no DHT. Returns 0 or an error. */
+	int (*dht_get)(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbctx);
+	void (*dht_cancel)(void *ctx, void *cbctx);
+	/* The forwarder (DESIGN.md §6). NULL: names outside the swarm are REFUSED. */
+	size_t (*fwd_cache)(void *ctx, const uint8_t *q, size_t qlen, uint8_t *out, size_t cap);
+	int (*fwd_query)(void *ctx, const uint8_t *q, size_t qlen, resolver_fwd_cb cb, void *cbctx);
+	void (*fwd_cancel)(void *ctx, void *cbctx);
+} resolver_io_t;
+
+#define RESOLVER_ROOTS_MAX 16
+typedef struct {
+	uint8_t suffix[DNS_NAME_MAX]; /* wire, lower case */
+	uint8_t key[32];	      /* for a root; unused for a key-suffix */
+} resolver_name_map_t;
 
 typedef struct {
 	uint16_t udp_payload; /* our EDNS payload size (RFC 6891 §6.2.5), default 1232 */
 	zone_opts_t zone;
+	uint32_t stale_max;     /* seconds an expired zone may still be served (RFC 8767) */
+	size_t cache_size;      /* zones kept in the cache */
+	resolver_name_map_t roots[RESOLVER_ROOTS_MAX]; /* DESIGN.md §1 "Roots" */
+	size_t n_roots;
+	resolver_name_map_t key_suffixes[RESOLVER_ROOTS_MAX]; /* `<z32>.<suffix>.` */
+	size_t n_key_suffixes;
+	resolver_io_t io;
 } resolver_opts_t;
 
 /* Per-node counters, read by the API. */
 typedef struct {
 	uint64_t queries[SW_TP_COUNT];
 	uint64_t rcodes[24];
+	uint64_t sources[RES_SRC_COUNT];
 	uint64_t dropped;
 	uint64_t truncated;
+	uint64_t cache_hits, cache_misses, prefetches, dht_lookups, pending;
+	uint64_t rollbacks_refused; /* items older than the cached one */
+	uint64_t bad_items;	    /* items that did not verify or parse */
 } resolver_stats_t;
+
+#define RESOLVER_ASYNC ((size_t)-1)
 
 /* Returns 0 or SW_ENOMEM. */
 int resolver_new(const resolver_opts_t *opts, resolver_t **out);
+/* Pending requests are answered with nothing (reply len 0) first. */
 void resolver_free(resolver_t *r);
 
 /* Adds or replaces the own zone of zone_key(z). Takes ownership of z (also on failure,
@@ -40,13 +135,18 @@ int resolver_zone_put(resolver_t *r, zone_t *z);
 /* Returns the own zone of pk, or NULL. */
 const zone_t *resolver_zone_find(const resolver_t *r, const uint8_t pk[32]);
 size_t resolver_zone_count(const resolver_t *r);
+size_t resolver_cache_count(const resolver_t *r);
 /* Calls cb for every own zone (order unspecified). */
 void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx),
 			   void *ctx);
 const resolver_stats_t *resolver_stats(const resolver_t *r);
 const resolver_opts_t *resolver_opts(const resolver_t *r);
 
-/* Answers one query. `cap` is the room in out (at least 512; 65535 for stream
- * transports). Returns the length of the response to send, or 0 to send nothing. */
+/* Answers one query. `cap` is the room in out (at least 512; 65535 for stream transports).
+ * Returns the length of the response to send now, 0 to send nothing, or RESOLVER_ASYNC when
+ * the answer will come through client->reply. */
+size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
+			      const resolver_client_t *client, uint8_t *out, size_t cap);
+/* The same for a caller that cannot wait (tests, fuzzers): what needs the network fails. */
 size_t resolver_handle(resolver_t *r, const uint8_t *query, size_t qlen, sw_transport_t tp,
 		       uint8_t *out, size_t cap);

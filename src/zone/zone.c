@@ -29,6 +29,8 @@ typedef struct {
 	uint8_t rcode;
 	uint16_t an, ns;
 	uint16_t len;
+	bool too_deep;
+	const uint8_t *next; /* a CNAME target in another key's zone, or NULL */
 	const uint8_t *body;
 } pre_t;
 
@@ -52,6 +54,7 @@ struct zone {
 	node_t **table;
 	size_t mask;
 	size_t nrr;
+	uint32_t min_ttl;
 	rrset_t soa;
 	rdata_t soa_rd;
 	uint16_t types[64];
@@ -172,16 +175,27 @@ static int node_add_rr(zone_t *z, node_t *n, const zone_rr_t *rr, const zone_opt
 	return 0;
 }
 
-static void write_rrset(dns_wr_t *w, const uint8_t *owner, const rrset_t *s, uint16_t *count)
+/* What one rendering writes and how: shared by every step of a CNAME chain. */
+typedef struct {
+	const zone_t *z;
+	dns_wr_t *w;
+	zone_result_t *res;
+	uint16_t qtype;
+	uint32_t ttl; /* 0: the records' own TTLs; else every TTL (serve-stale, RFC 8767 §4) */
+	const node_t *chain[CNAME_DEPTH_MAX];
+} render_t;
+
+static void write_rrset(render_t *rc, const uint8_t *owner, const rrset_t *s, uint16_t *count)
 {
+	uint32_t ttl = rc->ttl ? rc->ttl : s->ttl;
 	for (uint16_t i = 0; i < s->count; i++)
-		dns_wr_rr(w, owner, s->type, DNS_C_IN, s->ttl, s->rd[i].data, s->rd[i].len);
+		dns_wr_rr(rc->w, owner, s->type, DNS_C_IN, ttl, s->rd[i].data, s->rd[i].len);
 	*count = (uint16_t)(*count + s->count);
 }
 
-static void write_soa(const zone_t *z, dns_wr_t *w, zone_result_t *res)
+static void write_soa(render_t *rc)
 {
-	write_rrset(w, z->apex, &z->soa, &res->ns);
+	write_rrset(rc, rc->z->apex, &rc->z->soa, &rc->res->ns);
 }
 
 /* Finds the node that answers `qname`: the exact node, or the wildcard of the closest
@@ -209,46 +223,64 @@ static const node_t *resolve_node(const zone_t *z, const uint8_t *qname)
 	return NULL;
 }
 
-/* `chain` holds the nodes already answered on the way here, so that a CNAME loop ends at
- * the first repetition (RFC 1034 §3.6.2) instead of repeating records until the limit. */
-static void render(const zone_t *z, const uint8_t *qname, uint16_t qtype, dns_wr_t *w,
-		   zone_result_t *res, const node_t **chain, int depth)
+/* Is name a key name, `<z32>.`, with a rightmost label that decodes to a key? */
+static bool is_key_name(const uint8_t *name)
 {
-	const node_t *n = resolve_node(z, qname);
+	uint8_t pk[32];
+	return name[0] == SW_Z32_KEY_LEN && name[1 + SW_Z32_KEY_LEN] == 0 &&
+	       sw_z32_decode_key((const char *)name + 1, SW_Z32_KEY_LEN, pk) == 0;
+}
+
+/* Writes the answer for `lookup` (lower case, in this zone) with `owner` as the owner name of
+ * the records found there. A CNAME to a name outside this zone ends the rendering with the
+ * target in res->next, for the caller to follow (DESIGN.md §1). */
+static void render(render_t *rc, const uint8_t *lookup, const uint8_t *owner, int depth)
+{
+	const zone_t *z = rc->z;
+	zone_result_t *res = rc->res;
+	const node_t *n = resolve_node(z, lookup);
 	for (int i = 0; i < depth && n; i++)
-		if (chain[i] == n)
-			return;
+		if (rc->chain[i] == n)
+			return; /* a loop ends at the first repetition (RFC 1034 §3.6.2) */
 	if (n == NULL) {
 		res->rcode = DNS_RCODE_NXDOMAIN;
-		write_soa(z, w, res);
+		write_soa(rc);
 		return;
 	}
-	if (qtype == DNS_T_ANY) {
+	if (rc->qtype == DNS_T_ANY) {
 		for (uint16_t i = 0; i < n->nsets; i++)
-			write_rrset(w, qname, &n->sets[i], &res->an);
+			write_rrset(rc, owner, &n->sets[i], &res->an);
 		if (n->nsets == 0)
-			write_soa(z, w, res);
+			write_soa(rc);
 		return;
 	}
-	const rrset_t *s = node_rrset(n, qtype);
+	const rrset_t *s = node_rrset(n, rc->qtype);
 	if (s) {
-		write_rrset(w, qname, s, &res->an);
+		write_rrset(rc, owner, s, &res->an);
 		return;
 	}
 	const rrset_t *cname = node_rrset(n, DNS_T_CNAME);
 	if (cname && cname->count > 0) {
-		write_rrset(w, qname, cname, &res->an);
+		write_rrset(rc, owner, cname, &res->an);
 		const uint8_t *target = cname->rd[0].data;
-		/* Chase inside the zone only; a resolver follows the rest (RFC 1034 §4.3.2). */
-		if (depth + 1 < CNAME_DEPTH_MAX && dns_name_in(target, z->apex)) {
-			uint8_t lower[DNS_NAME_MAX];
-			dns_name_lower(lower, target);
-			chain[depth] = n;
-			render(z, lower, qtype, w, res, chain, depth + 1);
+		if (depth + 1 >= CNAME_DEPTH_MAX) {
+			res->too_deep = true;
+			return;
+		}
+		uint8_t lower[DNS_NAME_MAX];
+		dns_name_lower(lower, target);
+		if (dns_name_in(lower, z->apex)) {
+			rc->chain[depth] = n;
+			render(rc, lower, lower, depth + 1);
+		} else if (is_key_name(dns_name_suffix(lower, 1))) {
+			/* Another key's zone: the resolver goes on there. Other names are left to
+			 * the client's resolver (RFC 1034 §4.3.2). */
+			memcpy(res->next, lower, dns_name_len(lower));
+			res->has_next = true;
 		}
 		return;
 	}
-	write_soa(z, w, res); /* NODATA: RFC 2308 §2.2 */
+	write_soa(rc); /* NODATA: RFC 2308 §2.2 */
 }
 
 static int prerender_one(zone_t *z, node_t *n, uint16_t qtype, uint8_t *buf)
@@ -261,13 +293,16 @@ static int prerender_one(zone_t *z, node_t *n, uint16_t qtype, uint8_t *buf)
 	dns_wr_u16(&w, DNS_C_IN);
 	dns_wr_mark_name(&w, qpos);
 	size_t start = w.len;
-	zone_result_t res = {0, 0, 0};
-	const node_t *chain[CNAME_DEPTH_MAX];
-	render(z, n->owner, qtype, &w, &res, chain, 0);
+	zone_result_t res;
+	memset(&res, 0, sizeof(res));
+	render_t rc = {.z = z, .w = &w, .res = &res, .qtype = qtype};
+	render(&rc, n->owner, n->owner, 0);
 	if (w.err) /* larger than any DNS message: left to render at query time */
 		return 0;
 	pre_t *p = &n->pre[n->npre++];
 	p->qtype = qtype;
+	p->next = res.has_next ? sw_arena_dup(&z->arena, res.next, dns_name_len(res.next)) : NULL;
+	p->too_deep = res.too_deep;
 	p->rcode = res.rcode;
 	p->an = res.an;
 	p->ns = res.ns;
@@ -383,6 +418,12 @@ int zone_build(const uint8_t pk[32], const zone_item_t *item, const zone_opts_t 
 	}
 	if (make_soa(z, opts))
 		goto fail;
+	/* How long a cached copy is fresh: the lowest TTL of the zone (DESIGN.md §3). */
+	z->min_ttl = opts->max_ttl;
+	for (size_t i = 0; i < z->nnodes; i++)
+		for (uint16_t j = 0; j < z->nodes[i].nsets; j++)
+			if (z->nodes[i].sets[j].ttl < z->min_ttl)
+				z->min_ttl = z->nodes[i].sets[j].ttl;
 
 	size_t size = 4;
 	while (size < 2 * z->nnodes)
@@ -464,8 +505,7 @@ size_t zone_rr_count(const zone_t *z)
 
 void zone_answer(const zone_t *z, const dns_query_t *q, dns_wr_t *w, zone_result_t *res)
 {
-	res->rcode = DNS_RCODE_NOERROR;
-	res->an = res->ns = 0;
+	memset(res, 0, sizeof(*res));
 	const node_t *n = node_find(z, q->qname_lower, q->qname_len);
 	if (n) {
 		const pre_t *p = NULL;
@@ -482,9 +522,53 @@ void zone_answer(const zone_t *z, const dns_query_t *q, dns_wr_t *w, zone_result
 			res->rcode = p->rcode;
 			res->an = p->an;
 			res->ns = p->ns;
+			res->too_deep = p->too_deep;
+			if (p->next) {
+				memcpy(res->next, p->next, dns_name_len(p->next));
+				res->has_next = true;
+			}
 			return;
 		}
 	}
-	const node_t *chain[CNAME_DEPTH_MAX];
-	render(z, q->qname_lower, q->qtype, w, res, chain, 0);
+	zone_answer_name(z, q->qname_lower, q->qname_lower, q->qtype, 0, w, res);
+}
+
+void zone_answer_name(const zone_t *z, const uint8_t *lookup, const uint8_t *owner,
+		      uint16_t qtype, uint32_t ttl, dns_wr_t *w, zone_result_t *res)
+{
+	render_t rc = {.z = z, .w = w, .res = res, .qtype = qtype, .ttl = ttl};
+	memset(res, 0, sizeof(*res));
+	render(&rc, lookup, owner, 0);
+}
+
+bool zone_delegation(const zone_t *z, const uint8_t *name, uint8_t out[DNS_NAME_MAX])
+{
+	/* The closest ancestor (below the apex) with an NS record whose target is a key name
+	 * delegates the rest of the name to that key (DESIGN.md §1). */
+	int labels = dns_name_labels(name), apex_labels = dns_name_labels(z->apex);
+	for (int keep = apex_labels + 1; keep <= labels; keep++) {
+		const uint8_t *anc = dns_name_suffix(name, keep);
+		const node_t *n = node_find(z, anc, dns_name_len(anc));
+		const rrset_t *ns = n ? node_rrset(n, DNS_T_NS) : NULL;
+		if (ns == NULL)
+			continue;
+		for (uint16_t i = 0; i < ns->count; i++) {
+			uint8_t target[DNS_NAME_MAX];
+			dns_name_lower(target, ns->rd[i].data);
+			if (!is_key_name(target))
+				continue;
+			size_t prefix = (size_t)(anc - name), tlen = dns_name_len(target);
+			if (prefix + tlen > DNS_NAME_MAX)
+				return false;
+			memcpy(out, name, prefix);
+			memcpy(out + prefix, target, tlen);
+			return true;
+		}
+	}
+	return false;
+}
+
+uint32_t zone_min_ttl(const zone_t *z)
+{
+	return z->min_ttl;
 }

@@ -24,6 +24,9 @@ typedef struct {
 typedef struct {
 	uint8_t rcode;
 	uint16_t an, ns;
+	bool too_deep;  /* a CNAME chain reached the depth limit (DESIGN.md §1) */
+	bool has_next;  /* the answer ends with a CNAME into another key's zone: */
+	uint8_t next[DNS_NAME_MAX]; /* its target, lower case, to be followed there */
 } zone_result_t;
 
 /* Builds a snapshot of the zone of `pk` from `item` (its signature is not checked here:
@@ -45,3 +48,18 @@ size_t zone_rr_count(const zone_t *z);
 /* Appends the answer and authority sections for q (whose name is in this zone) to w, which
  * already holds the response header and question. Sets res; w->err reports SW_ENOSPC. */
 void zone_answer(const zone_t *z, const dns_query_t *q, dns_wr_t *w, zone_result_t *res);
+
+/* The same for any name of this zone: `lookup` (lower case) is looked up, `owner` is written
+ * as the owner of what is found there (the name the client asked, under a root or a
+ * delegation). ttl 0 keeps the records' TTLs; another value replaces them all. Rendered at
+ * query time: no pre-rendered shortcut. */
+void zone_answer_name(const zone_t *z, const uint8_t *lookup, const uint8_t *owner,
+		      uint16_t qtype, uint32_t ttl, dns_wr_t *w, zone_result_t *res);
+
+/* If an ancestor of name (below the apex) has an NS record whose target is a key name, writes
+ * the name rewritten into that key's zone (`www.alice.<a>.` with `alice NS <b>.` gives
+ * `www.<b>.`) and returns true (DESIGN.md §1 "Delegation"). */
+bool zone_delegation(const zone_t *z, const uint8_t *name, uint8_t out[DNS_NAME_MAX]);
+
+/* The lowest TTL in the zone after clamping: how long a cached copy stays fresh. */
+uint32_t zone_min_ttl(const zone_t *z);

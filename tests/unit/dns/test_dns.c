@@ -655,7 +655,7 @@ static void test_resp_header_and_opt(void **state)
 	dns_wr_t w;
 	dns_wr_init(&w, out, sizeof(out), 0);
 	dns_resp_begin(&w, &q, q.rcode, true);
-	dns_resp_opt(&w, &q, q.rcode, 1232);
+	dns_resp_opt(&w, &q, q.rcode, 1232, DNS_EDE_NONE, NULL);
 	assert_int_equal(w.err, 0);
 	/* header (12) + question as sent (12 + 4) + OPT (11) */
 	assert_int_equal(w.len, 12 + 16 + 11);
@@ -689,7 +689,7 @@ static void test_resp_header_and_opt(void **state)
 	dns_wr_init(&w, out, sizeof(out), 0);
 	dns_resp_begin(&w, &q, DNS_RCODE_REFUSED, false);
 	size_t l = w.len;
-	dns_resp_opt(&w, &q, DNS_RCODE_REFUSED, 1232);
+	dns_resp_opt(&w, &q, DNS_RCODE_REFUSED, 1232, DNS_EDE_NONE, NULL);
 	assert_int_equal(w.len, l);
 	assert_int_equal(dns_get_u16(out + 10), 0);
 	assert_int_equal(out[3] & 0xf, DNS_RCODE_REFUSED);

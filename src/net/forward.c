@@ -1,0 +1,888 @@
+/*
+ * The ordinary-DNS forwarder: see forward.h.
+ *
+ * A query in flight (fwd_query_t) owns a timer and at most one socket (fwd_sock_t), UDP for
+ * a try or TCP after TC=1. A socket that is replaced is detached from its query (sock->q =
+ * NULL) before it is closed, so that late callbacks find nothing to act on; its memory is
+ * freed in its close callback, the query's in its timer's close callback (libuv's rule).
+ * Queries in flight are on a doubly linked list for cancel and free.
+ *
+ * The cache is a hash table of whole responses keyed by the lower-cased name, type, class
+ * and the EDNS, DO and CD bits of the query, with an LRU list for eviction. Each entry
+ * remembers where the TTL fields of its records are, so that an answer from the cache is
+ * one copy and a few stores.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "crypto/crypto.h"
+#include "dns/query.h"
+#include "dns/wire.h"
+#include "net/forward.h"
+
+#define FLAG_QR 0x8000
+#define FLAG_TC 0x0200
+#define FLAG_RD 0x0100
+#define FLAG_CD 0x0010
+#define OPCODE_MASK 0x7800
+
+#define DEFAULT_TIMEOUT_MS 800
+#define DEFAULT_CACHE_ENTRIES 10000
+#define DEFAULT_CACHE_MAX_TTL 86400
+#define DEFAULT_MAX_PENDING 4096
+#define CACHE_BYTES_PER_ENTRY 2048 /* the cache's memory budget, per allowed entry */
+#define MSG_MAX 65535              /* RFC 1035 §4.2.2: a two-byte length over TCP */
+
+/* Parts of the cache key beyond name, type and class. */
+#define KEY_EDNS 1
+#define KEY_DO 2
+#define KEY_CD 4
+
+typedef struct fwd_query fwd_query_t;
+
+typedef struct {
+	union {
+		uv_handle_t handle;
+		uv_udp_t udp;
+		uv_tcp_t tcp;
+	} u;
+	fwd_query_t *q;    /* NULL once detached: callbacks then do nothing */
+	net_forward_t *f;  /* for the shared UDP receive buffer */
+	union {
+		uv_udp_send_t send;
+		uv_write_t write;
+	} req;
+	uv_connect_t connect;
+	uint8_t *in;       /* TCP: the length-prefixed response being read */
+	size_t in_len;
+	size_t out_len;
+	uint8_t out[];     /* the query as sent (TCP: with its length prefix) */
+} fwd_sock_t;
+
+struct fwd_query {
+	net_forward_t *f;
+	fwd_query_t *prev, *next; /* the list of queries in flight */
+	uv_timer_t timer;
+	fwd_sock_t *sock;
+	net_forward_cb cb;
+	void *ctx;
+	const struct sockaddr_storage *servers;
+	size_t nservers;
+	size_t tries, ntries; /* tries started, tries allowed */
+	size_t cur;           /* the server of the current try */
+	uint16_t id_orig, id_sent;
+	uint16_t qtype, qclass;
+	uint8_t kflags;
+	bool done;
+	uint8_t qname[DNS_NAME_MAX]; /* as the client sent it */
+	uint8_t qname_lower[DNS_NAME_MAX];
+	size_t qname_len;
+	uint8_t *servfail; /* the last SERVFAIL, passed on when every server has failed */
+	size_t servfail_len;
+	size_t qlen;
+	uint8_t query[];
+};
+
+typedef struct fwd_entry fwd_entry_t;
+struct fwd_entry {
+	fwd_entry_t *hnext;         /* hash chain */
+	fwd_entry_t *lprev, *lnext; /* LRU list, most recently used first */
+	uint64_t hash;
+	uint64_t stored_ms, expires_ms;
+	size_t size; /* bytes of this allocation */
+	uint16_t qtype, qclass;
+	uint8_t kflags;
+	uint16_t name_len;
+	uint8_t name[DNS_NAME_MAX]; /* lower case */
+	uint16_t len;
+	uint32_t nttl;
+	uint16_t *ttl_off; /* positions of the TTL fields, in this allocation */
+	uint8_t *resp;     /* the response, in this allocation */
+};
+
+struct net_forward {
+	uv_loop_t *loop;
+	net_forward_opts_t opts;
+	fwd_query_t *pending;
+	size_t npending;
+	net_forward_stats_t stats;
+	/* The cache. */
+	fwd_entry_t **buckets;
+	size_t nbuckets; /* a power of two */
+	fwd_entry_t *lru_head, *lru_tail;
+	size_t nentries, bytes, max_bytes;
+	uint64_t seed;
+	/* UDP datagrams are read here: the loop thread handles one at a time. */
+	uint8_t rbuf[MSG_MAX];
+};
+
+static void try_next(fwd_query_t *q);
+
+/* ---- small helpers ---- */
+
+void net_forward_opts_init(net_forward_opts_t *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->timeout_ms = DEFAULT_TIMEOUT_MS;
+	opts->cache_entries = DEFAULT_CACHE_ENTRIES;
+	opts->cache_max_ttl = DEFAULT_CACHE_MAX_TTL;
+	opts->max_pending = DEFAULT_MAX_PENDING;
+}
+
+static socklen_t addr_len(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return sizeof(struct sockaddr_in6);
+	if (ss->ss_family == AF_INET)
+		return sizeof(struct sockaddr_in);
+	return 0;
+}
+
+/* Is `from` the server we asked (RFC 5452 §9.1: the answer comes from the queried address
+ * and port)? */
+static bool addr_equal(const struct sockaddr *from, const struct sockaddr_storage *server)
+{
+	if (from == NULL || from->sa_family != server->ss_family)
+		return false;
+	if (from->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)from, *b = (const void *)server;
+		return a->sin_port == b->sin_port &&
+		       a->sin_addr.s_addr == b->sin_addr.s_addr;
+	}
+	if (from->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)from, *b = (const void *)server;
+		return a->sin6_port == b->sin6_port &&
+		       memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+static uint8_t key_flags(const dns_query_t *dq)
+{
+	return (uint8_t)((dq->has_edns ? KEY_EDNS : 0) | (dq->edns_do ? KEY_DO : 0) |
+			 ((dq->flags & FLAG_CD) ? KEY_CD : 0));
+}
+
+static uint64_t key_hash(const net_forward_t *f, const uint8_t *name, size_t name_len,
+			 uint16_t qtype, uint16_t qclass, uint8_t kflags)
+{
+	uint64_t h = sw_hash(name, name_len, f->seed);
+	uint64_t extra = (uint64_t)qtype << 24 | (uint64_t)qclass << 8 | kflags;
+	return sw_hash(&extra, sizeof(extra), h);
+}
+
+/* Walks the records of a response. Collects the position of each record's TTL field (OPT's
+ * is not a TTL: RFC 6891 §6.1.3) into offs when offs is not NULL, and the lowest TTL; neg_ttl
+ * gets the negative-caching TTL of the first SOA in the authority section, the lower of its
+ * TTL and its MINIMUM field (RFC 2308 §5), or UINT32_MAX without one. Returns 0 or
+ * SW_EMALF. */
+static int resp_scan(const uint8_t *msg, size_t len, uint16_t *offs, uint32_t *noffs,
+		     uint32_t *min_ttl, uint32_t *neg_ttl)
+{
+	dns_rd_t r;
+	uint8_t name[DNS_NAME_MAX];
+	dns_rd_init(&r, msg, len, 4);
+	uint16_t qd = dns_rd_u16(&r), an = dns_rd_u16(&r), ns = dns_rd_u16(&r),
+		 ar = dns_rd_u16(&r);
+	uint32_t n = 0;
+	*min_ttl = UINT32_MAX;
+	*neg_ttl = UINT32_MAX;
+	for (uint16_t i = 0; i < qd; i++) {
+		dns_rd_name(&r, name, true);
+		dns_rd_u32(&r);
+	}
+	uint32_t total = (uint32_t)an + ns + ar;
+	for (uint32_t i = 0; i < total && !r.err; i++) {
+		dns_rd_name(&r, name, true);
+		uint16_t type = dns_rd_u16(&r);
+		dns_rd_u16(&r);
+		size_t ttl_pos = r.pos;
+		uint32_t ttl = dns_rd_u32(&r);
+		uint16_t rdlen = dns_rd_u16(&r);
+		size_t rd_pos = r.pos;
+		dns_rd_bytes(&r, rdlen);
+		if (r.err || type == DNS_T_OPT)
+			continue;
+		if (ttl > 0x7FFFFFFF)
+			ttl = 0; /* RFC 2181 §8: a TTL with the top bit set counts as zero */
+		if (offs != NULL)
+			offs[n] = (uint16_t)ttl_pos;
+		n++;
+		if (ttl < *min_ttl)
+			*min_ttl = ttl;
+		if (type == DNS_T_SOA && i >= an && i < (uint32_t)an + ns &&
+		    *neg_ttl == UINT32_MAX) {
+			/* The names in SOA rdata may be compressed (RFC 1035 §4.1.4). */
+			dns_rd_t s;
+			dns_rd_init(&s, msg, rd_pos + rdlen, rd_pos);
+			dns_rd_name(&s, name, true);
+			dns_rd_name(&s, name, true);
+			dns_rd_bytes(&s, 16); /* serial, refresh, retry, expire */
+			uint32_t minimum = dns_rd_u32(&s);
+			if (s.err || s.pos != rd_pos + rdlen) {
+				r.err = SW_EMALF;
+				continue;
+			}
+			*neg_ttl = minimum < ttl ? minimum : ttl;
+		}
+	}
+	*noffs = n;
+	return r.err ? SW_EMALF : 0;
+}
+
+/* ---- the cache ---- */
+
+static void lru_unlink(net_forward_t *f, fwd_entry_t *e)
+{
+	if (e->lprev)
+		e->lprev->lnext = e->lnext;
+	else
+		f->lru_head = e->lnext;
+	if (e->lnext)
+		e->lnext->lprev = e->lprev;
+	else
+		f->lru_tail = e->lprev;
+	e->lprev = e->lnext = NULL;
+}
+
+static void lru_push(net_forward_t *f, fwd_entry_t *e)
+{
+	e->lprev = NULL;
+	e->lnext = f->lru_head;
+	if (f->lru_head)
+		f->lru_head->lprev = e;
+	f->lru_head = e;
+	if (f->lru_tail == NULL)
+		f->lru_tail = e;
+}
+
+static fwd_entry_t *cache_find(net_forward_t *f, uint64_t hash, const uint8_t *name,
+			       size_t name_len, uint16_t qtype, uint16_t qclass, uint8_t kflags)
+{
+	for (fwd_entry_t *e = f->buckets[hash & (f->nbuckets - 1)]; e; e = e->hnext)
+		if (e->hash == hash && e->qtype == qtype && e->qclass == qclass &&
+		    e->kflags == kflags && e->name_len == name_len &&
+		    memcmp(e->name, name, name_len) == 0)
+			return e;
+	return NULL;
+}
+
+static void cache_remove(net_forward_t *f, fwd_entry_t *e)
+{
+	fwd_entry_t **pp = &f->buckets[e->hash & (f->nbuckets - 1)];
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	lru_unlink(f, e);
+	f->nentries--;
+	f->bytes -= e->size;
+	free(e);
+}
+
+/* Stores a response (ID and question already those of the query) for ttl seconds. Failure
+ * to allocate only means the answer is not cached. */
+static void cache_insert(net_forward_t *f, const fwd_query_t *q, const uint8_t *msg, size_t len,
+			 uint32_t ttl)
+{
+	uint32_t nttl, min_ttl, neg_ttl;
+	if (resp_scan(msg, len, NULL, &nttl, &min_ttl, &neg_ttl) != 0)
+		return;
+	size_t size = sizeof(fwd_entry_t) + (size_t)nttl * sizeof(uint16_t) + len;
+	if (size > f->max_bytes)
+		return;
+	fwd_entry_t *e = malloc(size);
+	if (e == NULL)
+		return;
+	memset(e, 0, sizeof(*e));
+	e->ttl_off = (uint16_t *)(e + 1);
+	e->resp = (uint8_t *)(e->ttl_off + nttl);
+	resp_scan(msg, len, e->ttl_off, &e->nttl, &min_ttl, &neg_ttl);
+	memcpy(e->resp, msg, len);
+	e->len = (uint16_t)len;
+	e->size = size;
+	e->qtype = q->qtype;
+	e->qclass = q->qclass;
+	e->kflags = q->kflags;
+	e->name_len = (uint16_t)q->qname_len;
+	memcpy(e->name, q->qname_lower, q->qname_len);
+	e->hash = key_hash(f, e->name, e->name_len, e->qtype, e->qclass, e->kflags);
+	e->stored_ms = uv_now(f->loop);
+	e->expires_ms = e->stored_ms + (uint64_t)ttl * 1000;
+
+	fwd_entry_t *old = cache_find(f, e->hash, e->name, e->name_len, e->qtype, e->qclass,
+				      e->kflags);
+	if (old)
+		cache_remove(f, old);
+	while (f->lru_tail &&
+	       (f->nentries >= f->opts.cache_entries || f->bytes + size > f->max_bytes))
+		cache_remove(f, f->lru_tail);
+	fwd_entry_t **bucket = &f->buckets[e->hash & (f->nbuckets - 1)];
+	e->hnext = *bucket;
+	*bucket = e;
+	lru_push(f, e);
+	f->nentries++;
+	f->bytes += size;
+}
+
+size_t net_forward_cache_answer(net_forward_t *f, const uint8_t *query, size_t qlen,
+				uint8_t *out, size_t cap)
+{
+	dns_query_t dq;
+	if (f->buckets == NULL || dns_query_parse(query, qlen, &dq) != DNS_QUERY_OK ||
+	    !dq.has_question)
+		goto miss;
+	uint8_t kflags = key_flags(&dq);
+	uint64_t hash = key_hash(f, dq.qname_lower, dq.qname_len, dq.qtype, dq.qclass, kflags);
+	fwd_entry_t *e = cache_find(f, hash, dq.qname_lower, dq.qname_len, dq.qtype, dq.qclass,
+				    kflags);
+	uint64_t now = uv_now(f->loop);
+	if (e == NULL || now >= e->expires_ms || e->len > cap)
+		goto miss;
+	memcpy(out, e->resp, e->len);
+	dns_wr_put_u16_at(out, 0, dq.id);
+	uint16_t flags = (uint16_t)((dns_get_u16(out + 2) & ~(FLAG_RD | FLAG_CD)) |
+				    (dq.flags & (FLAG_RD | FLAG_CD)));
+	dns_wr_put_u16_at(out, 2, flags);
+	/* The question at offset 12 has the query's name length (it was checked uncompressed
+	 * and equal when stored), so the client's case can be written over it. */
+	memcpy(out + DNS_HDR_LEN, dq.qname, dq.qname_len);
+	uint32_t age = (uint32_t)((now - e->stored_ms) / 1000);
+	for (uint32_t i = 0; i < e->nttl; i++) {
+		uint8_t *p = out + e->ttl_off[i];
+		uint32_t ttl = dns_get_u32(p);
+		ttl = ttl > age ? ttl - age : 0; /* RFC 1035 §7.4: TTLs count down in a cache */
+		dns_wr_put_u16_at(p, 0, (uint16_t)(ttl >> 16));
+		dns_wr_put_u16_at(p, 2, (uint16_t)ttl);
+	}
+	lru_unlink(f, e);
+	lru_push(f, e);
+	f->stats.cache_hits++;
+	return e->len;
+miss:
+	f->stats.cache_misses++;
+	return 0;
+}
+
+size_t net_forward_cache_size(const net_forward_t *f)
+{
+	return f->nentries;
+}
+
+/* ---- queries in flight ---- */
+
+static void on_sock_closed(uv_handle_t *h)
+{
+	fwd_sock_t *s = h->data;
+	free(s->in);
+	free(s);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	fwd_query_t *q = h->data;
+	free(q->servfail);
+	free(q);
+}
+
+/* Detaches the current socket from its query and closes it. */
+static void sock_drop(fwd_query_t *q)
+{
+	fwd_sock_t *s = q->sock;
+	if (s == NULL)
+		return;
+	q->sock = NULL;
+	s->q = NULL;
+	uv_close(&s->u.handle, on_sock_closed);
+}
+
+static void pending_unlink(fwd_query_t *q)
+{
+	net_forward_t *f = q->f;
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		f->pending = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	q->prev = q->next = NULL;
+	f->npending--;
+}
+
+/* Ends a query without a callback: its handles close, its memory goes with the timer. */
+static void query_release(fwd_query_t *q)
+{
+	q->done = true;
+	sock_drop(q);
+	uv_close((uv_handle_t *)&q->timer, on_timer_closed);
+}
+
+static void finish(fwd_query_t *q, const uint8_t *resp, size_t len, int err)
+{
+	if (q->done)
+		return;
+	q->done = true;
+	pending_unlink(q);
+	uv_timer_stop(&q->timer);
+	/* The callback may free the forwarder or start queries: touch nothing of f after it. */
+	q->cb(q->ctx, resp, len, err);
+	query_release(q);
+}
+
+static void on_exhausted(uv_timer_t *t)
+{
+	fwd_query_t *q = t->data;
+	q->f->stats.failures++;
+	if (q->servfail)
+		finish(q, q->servfail, q->servfail_len, 0);
+	else
+		finish(q, NULL, 0, SW_ECONN);
+}
+
+/* The current try failed: on to the next server. */
+static void try_failed(fwd_query_t *q)
+{
+	sock_drop(q);
+	if (q->tries < q->ntries)
+		q->f->stats.failovers++;
+	try_next(q);
+}
+
+static void on_try_timeout(uv_timer_t *t)
+{
+	fwd_query_t *q = t->data;
+	q->f->stats.timeouts++;
+	try_failed(q);
+}
+
+/* Checks an answer against the question we asked (RFC 5452 §9.1): our ID, QR=1, a standard
+ * query, one question equal to ours. The question name must be uncompressed so that the
+ * client's case can be written back over it. */
+static bool resp_matches(const fwd_query_t *q, const uint8_t *msg, size_t len)
+{
+	dns_rd_t r;
+	uint8_t name[DNS_NAME_MAX];
+	dns_rd_init(&r, msg, len, 0);
+	uint16_t id = dns_rd_u16(&r), flags = dns_rd_u16(&r), qd = dns_rd_u16(&r);
+	dns_rd_init(&r, msg, len, DNS_HDR_LEN);
+	size_t nl = dns_rd_name(&r, name, false);
+	uint16_t qtype = dns_rd_u16(&r), qclass = dns_rd_u16(&r);
+	return !r.err && len >= DNS_HDR_LEN && id == q->id_sent && (flags & FLAG_QR) &&
+	       (flags & OPCODE_MASK) == 0 && qd == 1 && nl == q->qname_len &&
+	       dns_name_equal(name, q->qname_lower) && qtype == q->qtype && qclass == q->qclass;
+}
+
+/* Writes the client's ID and question case into an accepted response. */
+static void resp_restore(const fwd_query_t *q, uint8_t *msg)
+{
+	dns_wr_put_u16_at(msg, 0, q->id_orig);
+	memcpy(msg + DNS_HDR_LEN, q->qname, q->qname_len);
+}
+
+/* How long a response may be cached, or 0 for not at all; min_ttl and neg_ttl come from
+ * resp_scan(). */
+static uint32_t resp_cache_ttl(const net_forward_t *f, const uint8_t *msg, uint32_t min_ttl,
+			       uint32_t neg_ttl)
+{
+	uint16_t flags = dns_get_u16(msg + 2), an = dns_get_u16(msg + 6);
+	uint8_t rcode = flags & 0xF;
+	uint32_t ttl;
+	if (f->buckets == NULL || (flags & FLAG_TC))
+		return 0;
+	if (rcode == DNS_RCODE_NOERROR && an > 0)
+		ttl = min_ttl;
+	else if (rcode == DNS_RCODE_NXDOMAIN || rcode == DNS_RCODE_NOERROR)
+		ttl = neg_ttl; /* RFC 2308 §5: without an SOA, a negative answer is not cached */
+	else
+		return 0;
+	if (ttl == UINT32_MAX)
+		return 0;
+	return ttl < f->opts.cache_max_ttl ? ttl : f->opts.cache_max_ttl;
+}
+
+static void start_tcp(fwd_query_t *q);
+
+/* A response that came from the current server over the current socket. msg is writable
+ * (the shared UDP buffer or the socket's TCP buffer). */
+static void on_response(fwd_query_t *q, uint8_t *msg, size_t len, bool tcp)
+{
+	net_forward_t *f = q->f;
+	if (!resp_matches(q, msg, len)) {
+		/* Over UDP it may be forged or stale: keep waiting (RFC 5452 §9.1). Over TCP
+		 * the server itself answered wrongly. */
+		if (tcp)
+			try_failed(q);
+		return;
+	}
+	uint16_t flags = dns_get_u16(msg + 2);
+	uint8_t rcode = flags & 0xF;
+	if (!tcp && (flags & FLAG_TC)) {
+		f->stats.tcp_retries++;
+		start_tcp(q); /* RFC 7766 §5: retry the truncated answer over TCP */
+		return;
+	}
+	uint32_t n, min_ttl, neg_ttl;
+	if (rcode == DNS_RCODE_SERVFAIL || rcode == DNS_RCODE_REFUSED ||
+	    resp_scan(msg, len, NULL, &n, &min_ttl, &neg_ttl) != 0) {
+		if (rcode == DNS_RCODE_SERVFAIL) {
+			uint8_t *copy = malloc(len);
+			if (copy) {
+				memcpy(copy, msg, len);
+				resp_restore(q, copy);
+				free(q->servfail);
+				q->servfail = copy;
+				q->servfail_len = len;
+			}
+		}
+		try_failed(q);
+		return;
+	}
+	resp_restore(q, msg);
+	uint32_t ttl = resp_cache_ttl(f, msg, min_ttl, neg_ttl);
+	if (ttl > 0)
+		cache_insert(f, q, msg, len, ttl);
+	finish(q, msg, len, 0);
+}
+
+/* ---- UDP ---- */
+
+static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	fwd_sock_t *s = h->data;
+	*buf = uv_buf_init((char *)s->f->rbuf, sizeof(s->f->rbuf));
+}
+
+static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
+			const struct sockaddr *from, unsigned flags)
+{
+	fwd_sock_t *s = u->data;
+	fwd_query_t *q = s->q;
+	if (q == NULL)
+		return;
+	if (nread < 0) {
+		/* An ICMP error on the connected socket (port unreachable): the server is not
+		 * there, so there is no point waiting for the timeout. */
+		try_failed(q);
+		return;
+	}
+	if (nread < DNS_HDR_LEN || (flags & UV_UDP_PARTIAL) ||
+	    !addr_equal(from, &q->servers[q->cur]))
+		return;
+	on_response(q, (uint8_t *)buf->base, (size_t)nread, false);
+}
+
+static void on_udp_sent(uv_udp_send_t *req, int status)
+{
+	fwd_sock_t *s = req->handle->data;
+	if (status < 0 && s->q != NULL)
+		try_failed(s->q);
+}
+
+static fwd_sock_t *sock_new(fwd_query_t *q, size_t out_len)
+{
+	fwd_sock_t *s = calloc(1, sizeof(*s) + out_len);
+	if (s == NULL)
+		return NULL;
+	s->q = q;
+	s->f = q->f;
+	s->out_len = out_len;
+	return s;
+}
+
+/* A fresh random ID for this try (RFC 5452 §9.2), written into the query. */
+static void new_id(fwd_query_t *q)
+{
+	sw_random_bytes(&q->id_sent, sizeof(q->id_sent));
+	dns_wr_put_u16_at(q->query, 0, q->id_sent);
+}
+
+/* Starts a UDP try to q->servers[q->cur] on a fresh socket. Its implicit bind gives it a
+ * random ephemeral port (RFC 5452 §9.2), and connecting it makes the kernel drop datagrams
+ * from anyone but the server and report ICMP errors. */
+static int start_udp(fwd_query_t *q)
+{
+	net_forward_t *f = q->f;
+	const struct sockaddr_storage *server = &q->servers[q->cur];
+	int err;
+	fwd_sock_t *s = sock_new(q, q->qlen);
+	if (s == NULL)
+		return SW_ENOMEM;
+	err = uv_udp_init(f->loop, &s->u.udp);
+	if (err) {
+		free(s);
+		return err;
+	}
+	s->u.handle.data = s;
+	q->sock = s;
+	err = uv_udp_connect(&s->u.udp, (const struct sockaddr *)server);
+	if (err)
+		goto fail;
+	err = uv_udp_recv_start(&s->u.udp, on_udp_alloc, on_udp_recv);
+	if (err)
+		goto fail;
+	new_id(q);
+	memcpy(s->out, q->query, q->qlen);
+	uv_buf_t b = uv_buf_init((char *)s->out, (unsigned)s->out_len);
+	err = uv_udp_send(&s->req.send, &s->u.udp, &b, 1, NULL, on_udp_sent);
+	if (err)
+		goto fail;
+	uv_timer_start(&q->timer, on_try_timeout, f->opts.timeout_ms, 0);
+	return 0;
+fail:
+	sock_drop(q);
+	return err;
+}
+
+static void try_next(fwd_query_t *q)
+{
+	while (q->tries < q->ntries) {
+		q->cur = q->tries % q->nservers;
+		q->tries++;
+		int err = start_udp(q);
+		if (err == 0)
+			return;
+		sw_debug("forward: cannot send to upstream %zu: %s", q->cur, sw_strerror(err));
+	}
+	/* Never call back from inside net_forward_query(): report on the next loop turn. */
+	uv_timer_start(&q->timer, on_exhausted, 0, 0);
+}
+
+/* ---- TCP ---- */
+
+static void on_tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	fwd_sock_t *s = h->data;
+	*buf = uv_buf_init((char *)s->in + s->in_len, (unsigned)(2 + MSG_MAX - s->in_len));
+}
+
+static void on_tcp_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	fwd_sock_t *s = st->data;
+	fwd_query_t *q = s->q;
+	if (q == NULL || nread == 0)
+		return;
+	if (nread < 0) {
+		try_failed(q); /* closed or reset before the whole response came */
+		return;
+	}
+	s->in_len += (size_t)nread;
+	if (s->in_len < 2)
+		return;
+	size_t len = dns_get_u16(s->in); /* RFC 1035 §4.2.2: two-byte length prefix */
+	if (len < DNS_HDR_LEN) {
+		try_failed(q);
+		return;
+	}
+	if (s->in_len < 2 + len) {
+		if (s->in_len == 2 + MSG_MAX)
+			try_failed(q);
+		return;
+	}
+	uv_read_stop(st);
+	on_response(q, s->in + 2, len, true);
+}
+
+static void on_tcp_written(uv_write_t *req, int status)
+{
+	fwd_sock_t *s = req->handle->data;
+	if (status < 0 && s->q != NULL)
+		try_failed(s->q);
+}
+
+static void on_tcp_connect(uv_connect_t *req, int status)
+{
+	fwd_sock_t *s = req->handle->data;
+	fwd_query_t *q = s->q;
+	int err = status;
+	if (q == NULL)
+		return;
+	if (err)
+		goto fail;
+	s->in = malloc(2 + MSG_MAX);
+	if (s->in == NULL) {
+		err = SW_ENOMEM;
+		goto fail;
+	}
+	uv_buf_t b = uv_buf_init((char *)s->out, (unsigned)s->out_len);
+	err = uv_write(&s->req.write, (uv_stream_t *)&s->u.tcp, &b, 1, on_tcp_written);
+	if (err)
+		goto fail;
+	err = uv_read_start((uv_stream_t *)&s->u.tcp, on_tcp_alloc, on_tcp_read);
+	if (err)
+		goto fail;
+	return;
+fail:
+	sw_debug("forward: TCP to upstream %zu failed: %s", q->cur, sw_strerror(err));
+	try_failed(q);
+}
+
+/* Replaces the UDP try with a TCP connection to the same server. A failure to start is a
+ * failed try. */
+static void start_tcp(fwd_query_t *q)
+{
+	net_forward_t *f = q->f;
+	int err;
+	sock_drop(q);
+	fwd_sock_t *s = sock_new(q, 2 + q->qlen);
+	if (s == NULL) {
+		try_failed(q);
+		return;
+	}
+	err = uv_tcp_init(f->loop, &s->u.tcp);
+	if (err) {
+		free(s);
+		try_failed(q);
+		return;
+	}
+	s->u.handle.data = s;
+	q->sock = s;
+	new_id(q);
+	dns_wr_put_u16_at(s->out, 0, (uint16_t)q->qlen);
+	memcpy(s->out + 2, q->query, q->qlen);
+	err = uv_tcp_connect(&s->connect, &s->u.tcp,
+			     (const struct sockaddr *)&q->servers[q->cur], on_tcp_connect);
+	if (err) {
+		try_failed(q);
+		return;
+	}
+	uv_timer_start(&q->timer, on_try_timeout, 2 * (uint64_t)f->opts.timeout_ms, 0);
+}
+
+/* ---- the public functions ---- */
+
+int net_forward_new(uv_loop_t *loop, const net_forward_opts_t *opts, net_forward_t **out)
+{
+	int err = SW_EINVAL;
+	net_forward_t *f = NULL;
+	*out = NULL;
+	if (opts->n_upstreams > NET_FORWARD_UPSTREAMS_MAX || opts->n_rules > NET_FORWARD_RULES_MAX)
+		goto fail;
+	for (size_t i = 0; i < opts->n_upstreams; i++)
+		if (addr_len(&opts->upstreams[i]) == 0)
+			goto fail;
+	for (size_t i = 0; i < opts->n_rules; i++) {
+		if (opts->rules[i].n == 0 || opts->rules[i].n > NET_FORWARD_RULE_ADDRS_MAX ||
+		    dns_name_check(opts->rules[i].suffix, DNS_NAME_MAX) == 0)
+			goto fail;
+		for (size_t j = 0; j < opts->rules[i].n; j++)
+			if (addr_len(&opts->rules[i].addrs[j]) == 0)
+				goto fail;
+	}
+	err = SW_ENOMEM;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		goto fail;
+	f->loop = loop;
+	f->opts = *opts;
+	for (size_t i = 0; i < f->opts.n_rules; i++)
+		dns_name_lower(f->opts.rules[i].suffix, f->opts.rules[i].suffix);
+	if (f->opts.timeout_ms == 0)
+		f->opts.timeout_ms = DEFAULT_TIMEOUT_MS;
+	if (f->opts.cache_max_ttl == 0)
+		f->opts.cache_max_ttl = DEFAULT_CACHE_MAX_TTL;
+	if (f->opts.max_pending == 0)
+		f->opts.max_pending = DEFAULT_MAX_PENDING;
+	sw_random_bytes(&f->seed, sizeof(f->seed));
+	if (f->opts.cache_entries > 0) {
+		f->nbuckets = 16;
+		while (f->nbuckets < f->opts.cache_entries)
+			f->nbuckets *= 2;
+		f->buckets = calloc(f->nbuckets, sizeof(*f->buckets));
+		if (f->buckets == NULL)
+			goto fail;
+		f->max_bytes = f->opts.cache_entries * CACHE_BYTES_PER_ENTRY;
+	}
+	*out = f;
+	return 0;
+fail:
+	free(f);
+	return err;
+}
+
+void net_forward_free(net_forward_t *f)
+{
+	if (f == NULL)
+		return;
+	while (f->pending) {
+		fwd_query_t *q = f->pending;
+		pending_unlink(q);
+		query_release(q);
+	}
+	while (f->lru_head)
+		cache_remove(f, f->lru_head);
+	free(f->buckets);
+	free(f);
+}
+
+int net_forward_query(net_forward_t *f, const uint8_t *query, size_t qlen, net_forward_cb cb,
+		      void *ctx)
+{
+	dns_query_t dq;
+	if (cb == NULL || qlen > MSG_MAX || dns_query_parse(query, qlen, &dq) != DNS_QUERY_OK ||
+	    !dq.has_question)
+		return SW_EINVAL;
+	if (f->npending >= f->opts.max_pending)
+		return SW_ELIMIT;
+	fwd_query_t *q = calloc(1, sizeof(*q) + qlen);
+	if (q == NULL)
+		return SW_ENOMEM;
+	q->f = f;
+	q->cb = cb;
+	q->ctx = ctx;
+	q->qlen = qlen;
+	memcpy(q->query, query, qlen);
+	q->id_orig = dq.id;
+	q->qtype = dq.qtype;
+	q->qclass = dq.qclass;
+	q->kflags = key_flags(&dq);
+	q->qname_len = dq.qname_len;
+	memcpy(q->qname, dq.qname, dq.qname_len);
+	memcpy(q->qname_lower, dq.qname_lower, dq.qname_len);
+
+	/* The longest rule suffix that contains the name wins; otherwise the defaults. */
+	size_t best = 0;
+	q->servers = f->opts.upstreams;
+	q->nservers = f->opts.n_upstreams;
+	for (size_t i = 0; i < f->opts.n_rules; i++) {
+		size_t sl = dns_name_len(f->opts.rules[i].suffix);
+		if (sl > best && dns_name_in(q->qname_lower, f->opts.rules[i].suffix)) {
+			best = sl;
+			q->servers = f->opts.rules[i].addrs;
+			q->nservers = f->opts.rules[i].n;
+		}
+	}
+	/* Each server once; a lone server twice, as a lost datagram is not a dead server. */
+	q->ntries = q->nservers == 1 ? 2 : q->nservers;
+
+	uv_timer_init(f->loop, &q->timer);
+	q->timer.data = q;
+	q->next = f->pending;
+	if (f->pending)
+		f->pending->prev = q;
+	f->pending = q;
+	f->npending++;
+	f->stats.queries++;
+	try_next(q);
+	return 0;
+}
+
+void net_forward_cancel(net_forward_t *f, void *ctx)
+{
+	fwd_query_t *q = f->pending;
+	while (q) {
+		fwd_query_t *next = q->next;
+		if (q->ctx == ctx) {
+			pending_unlink(q);
+			query_release(q);
+		}
+		q = next;
+	}
+}
+
+void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out)
+{
+	*out = f->stats;
+}

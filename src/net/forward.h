@@ -1,0 +1,98 @@
+/*
+ * The ordinary-DNS forwarder (DESIGN.md §6): names outside the swarm are sent to upstream
+ * recursive servers, and their answers are cached. It owns its cache and one UDP socket (or,
+ * after TC=1, one TCP connection) per query in flight; nothing else.
+ *
+ * Each try uses a fresh UDP socket connected to the server, so the kernel picks a random
+ * source port and drops datagrams from any other address, and a fresh random 16-bit ID
+ * (RFC 5452 §9.2). An answer is accepted only with our ID, QR=1 and the question we asked
+ * (RFC 5452 §9.1). TC=1 is retried over TCP to the same server (RFC 7766 §5); SERVFAIL,
+ * REFUSED, a malformed answer, an ICMP error or a timeout move on to the next server. Complete
+ * answers are cached: positive ones for the lowest TTL of their records, NXDOMAIN and NODATA
+ * for the SOA's negative TTL (RFC 2308 §5). The client's OPT record goes upstream unchanged
+ * (RFC 6891 §7 leaves payload size and DO to the requestor).
+ *
+ * libuv; loop thread only.
+ */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#define NET_FORWARD_UPSTREAMS_MAX 8
+#define NET_FORWARD_RULES_MAX 16
+#define NET_FORWARD_RULE_ADDRS_MAX 4
+
+typedef struct net_forward net_forward_t;
+
+typedef struct {
+	/* Default servers, in order of preference. */
+	struct sockaddr_storage upstreams[NET_FORWARD_UPSTREAMS_MAX];
+	size_t n_upstreams;
+	/* `forward SUFFIX=addr`: the longest suffix that contains the query name wins. */
+	struct {
+		uint8_t suffix[255]; /* wire name, lower case */
+		struct sockaddr_storage addrs[NET_FORWARD_RULE_ADDRS_MAX];
+		size_t n;
+	} rules[NET_FORWARD_RULES_MAX];
+	size_t n_rules;
+	uint32_t timeout_ms;    /* per UDP try; 0 means 800 (a dead first server costs < 1 s);
+				 * a TCP try gets twice this (connect, then the exchange) */
+	size_t cache_entries;   /* 0 disables the cache; net_forward_opts_init() sets 10000 */
+	uint32_t cache_max_ttl; /* seconds; 0 means 86400 */
+	size_t max_pending;     /* queries in flight; 0 means 4096 */
+} net_forward_opts_t;
+
+/* Fills opts with the defaults: no servers, no rules, 800 ms, 10000 entries, 86400 s,
+ * 4096 queries in flight. */
+void net_forward_opts_init(net_forward_opts_t *opts);
+
+/* Called exactly once per query, never from inside net_forward_query(). resp is the
+ * upstream's response with the ID and the question case of the original query restored;
+ * it is valid only during the call. It may be larger than the client's UDP payload size
+ * (it may have come over TCP): truncating is the caller's job. err is 0, or SW_ECONN when
+ * every server failed or timed out (resp is then NULL). When every server failed and the
+ * last one to answer said SERVFAIL, that SERVFAIL is passed on with err 0, so that its
+ * Extended DNS Error reaches the client. */
+typedef void (*net_forward_cb)(void *ctx, const uint8_t *resp, size_t len, int err);
+
+/* Creates a forwarder on loop; opts is copied. Returns 0, SW_EINVAL (a rule or an address
+ * of an unknown family) or SW_ENOMEM. */
+int net_forward_new(uv_loop_t *loop, const net_forward_opts_t *opts, net_forward_t **out);
+/* Frees the forwarder. Queries in flight end without callbacks; their sockets close
+ * asynchronously (the loop must run once more to release them). NULL is a no-op. */
+void net_forward_free(net_forward_t *f);
+
+/* Answers from the cache: copies the cached response to a query with the same name
+ * (case-insensitively), type, class and EDNS presence, DO and CD bits into out, with the
+ * query's ID, RD and CD bits and question case, and every TTL lowered by the entry's age.
+ * Returns its length, or 0 on a miss, an expired entry, an unparsable query, or when the
+ * response does not fit in cap (a UDP caller passes the client's payload size, and on a
+ * miss forwards the query). Allocates nothing. */
+size_t net_forward_cache_answer(net_forward_t *f, const uint8_t *query, size_t qlen,
+				uint8_t *out, size_t cap);
+
+/* Sends the query upstream: to the servers of the longest matching rule, else to the
+ * defaults, each once in order (a single server is tried twice). Returns 0 (cb then runs
+ * exactly once, later), SW_EINVAL (not a standard query with one question), SW_ELIMIT (too
+ * many queries in flight) or SW_ENOMEM. Having no server at all is reported through cb with
+ * SW_ECONN. */
+int net_forward_query(net_forward_t *f, const uint8_t *query, size_t qlen, net_forward_cb cb,
+		      void *ctx);
+
+/* Cancels every query whose ctx is ctx; their callbacks do not run. */
+void net_forward_cancel(net_forward_t *f, void *ctx);
+
+/* Counters for metrics. queries: accepted by net_forward_query(); cache_hits/cache_misses:
+ * outcomes of net_forward_cache_answer(); timeouts: tries that got no answer in time;
+ * tcp_retries: TC=1 answers retried over TCP; failovers: moves to another server after a
+ * failed try; failures: queries that ended with SW_ECONN or a passed-on SERVFAIL. */
+typedef struct {
+	uint64_t queries, cache_hits, cache_misses, timeouts, tcp_retries, failovers, failures;
+} net_forward_stats_t;
+void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out);
+
+/* Entries in the cache now (for metrics and tests). */
+size_t net_forward_cache_size(const net_forward_t *f);
