@@ -52,6 +52,13 @@ struct req {
 	int get_err;
 	dht_lookup_stats_t stats;
 	uint8_t target[DHT_ID_LEN];
+	/* /v1/resolve */
+	uint8_t *answer;
+	size_t answer_len;
+	resolver_trace_t trace;
+	char qname[DNS_NAME_MAX * 4 + 2];
+	uint16_t qtype;
+	bool resolving; /* the resolver still owes an answer to this request */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
@@ -364,6 +371,113 @@ static enum MHD_Result dht_get_start(api_t *a, struct MHD_Connection *c, req_t *
 	return MHD_YES;
 }
 
+
+static const char *const source_names[RES_SRC_COUNT] = {"none", "local", "cache", "dht",
+							"stale", "upstream"};
+
+static void on_resolved(const resolver_client_t *cl, const uint8_t *resp, size_t len,
+			const resolver_trace_t *trace)
+{
+	req_t *rq = cl->conn;
+	rq->resolving = false;
+	if (rq->api == NULL) { /* the HTTP request went away meanwhile */
+		free(rq);
+		return;
+	}
+	if (rq->state != REQ_WAITING)
+		return;
+	rq->trace = *trace;
+	rq->answer = len ? malloc(len) : NULL;
+	if (rq->answer) {
+		memcpy(rq->answer, resp, len);
+		rq->answer_len = len;
+	}
+	wait_end(rq, REQ_DONE);
+	wake(rq->api);
+}
+
+static enum MHD_Result resolve_reply(struct MHD_Connection *c, req_t *rq)
+{
+	if (rq->answer == NULL || rq->answer_len < DNS_HDR_LEN)
+		return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the node gave no answer");
+	const resolver_trace_t *t = &rq->trace;
+	char type[32], rcode_txt[16];
+	static const char *const rcodes[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+					     "NOTIMP", "REFUSED"};
+	uint8_t rcode = rq->answer[3] & 0xF;
+	snprintf(rcode_txt, sizeof(rcode_txt), "%s", rcode < 6 ? rcodes[rcode] : "RCODE");
+	dns_type_to_str(rq->qtype, type, sizeof(type));
+	json_t *j = json_object();
+	json_object_set_new(j, "name", json_string(rq->qname));
+	json_object_set_new(j, "type", json_string(type));
+	json_object_set_new(j, "rcode", json_string(rcode_txt));
+	json_object_set_new(j, "answer", records_json(rq->answer, rq->answer_len));
+	json_object_set_new(j, "source", json_string(source_names[t->source]));
+	if (t->has_key) {
+		char z32[SW_Z32_KEY_LEN + 1];
+		sw_z32_encode_key(t->key, z32);
+		json_object_set_new(j, "zone", json_string(z32));
+		json_object_set_new(j, "seq", json_integer((json_int_t)t->seq));
+		/* Every zone served was verified when it was stored or fetched. */
+		json_object_set_new(j, "signature", json_string("valid"));
+		if (t->source == RES_SRC_DHT || t->source == RES_SRC_CACHE ||
+		    t->source == RES_SRC_STALE)
+			json_object_set_new(j, "dht_nodes", json_integer(t->dht_nodes));
+	}
+	json_object_set_new(j, "hops", json_integer(t->hops));
+	json_object_set_new(j, "elapsed_ms", json_integer((json_int_t)t->elapsed_ms));
+	if (t->ede != DNS_EDE_NONE)
+		json_object_set_new(j, "ede", json_pack("{s:i, s:s}", "code", t->ede, "text",
+							t->ede_text ? t->ede_text : ""));
+	return reply_json(c, MHD_HTTP_OK, j);
+}
+
+static enum MHD_Result resolve_start(api_t *a, struct MHD_Connection *c, req_t *rq)
+{
+	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+	const char *type = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type");
+	uint8_t wire[DNS_NAME_MAX], query[DNS_NAME_MAX + 32];
+	size_t nl;
+	if (name == NULL || name[0] == '\0' || strlen(name) > DNS_NAME_MAX * 4)
+		return reply_text(c, MHD_HTTP_BAD_REQUEST, "give ?name=NAME[&type=TYPE]");
+	snprintf(rq->qname, sizeof(rq->qname), "%s%s", name,
+		 name[strlen(name) - 1] == '.' ? "" : ".");
+	rq->qtype = DNS_T_A;
+	if (type && dns_type_from_str(type, &rq->qtype) != 0)
+		return reply_text(c, MHD_HTTP_BAD_REQUEST, "unknown record type");
+	if (dns_name_from_str(rq->qname, wire, &nl) != 0)
+		return reply_text(c, MHD_HTTP_BAD_REQUEST, "not a valid domain name");
+	dns_wr_t w;
+	dns_wr_init(&w, query, sizeof(query), 0);
+	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, 0x0100); /* RD */
+	dns_wr_u16(&w, 1);
+	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, 0);
+	dns_wr_bytes(&w, wire, nl);
+	dns_wr_u16(&w, rq->qtype);
+	dns_wr_u16(&w, DNS_C_IN);
+	static uint8_t out[65535];
+	resolver_client_t cl;
+	memset(&cl, 0, sizeof(cl));
+	cl.tp = SW_TP_API;
+	cl.reply = on_resolved;
+	cl.conn = rq;
+	cl.trace = &rq->trace;
+	size_t n = resolver_handle_client(a->ctx.resolver, query, w.len, &cl, out, sizeof(out));
+	if (n == RESOLVER_ASYNC) {
+		rq->resolving = true;
+		wait_begin(a, rq);
+		return MHD_YES;
+	}
+	rq->answer = malloc(n ? n : 1);
+	if (rq->answer)
+		memcpy(rq->answer, out, n);
+	rq->answer_len = n;
+	return resolve_reply(c, rq);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -394,6 +508,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (strcmp(method, "GET") != 0)
 			return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
 		return get_status(a, c);
+	}
+	if (strcmp(url, "/v1/resolve") == 0) {
+		if (strcmp(method, "GET") != 0)
+			return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+		if (rq->state == REQ_DONE)
+			return resolve_reply(c, rq);
+		if (rq->state == REQ_ABORTED)
+			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the node is stopping");
+		return resolve_start(a, c, rq);
 	}
 	if (strncmp(url, "/v1/dht/", 8) == 0) {
 		if (strcmp(method, "GET") != 0)
@@ -427,6 +550,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	req_t *rq = *con_cls;
 	if (rq && rq->state == REQ_WAITING && a->ctx.dht)
 		dht_cancel(net_dht_node(a->ctx.dht), rq);
+	/* A resolution still running answers into a request that is gone: on_resolved()
+	 * frees it then. */
+	if (rq && rq->resolving) {
+		rq->api = NULL;
+		*con_cls = NULL;
+		return;
+	}
+	if (rq)
+		free(rq->answer);
 	free(rq);
 	*con_cls = NULL;
 }

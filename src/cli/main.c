@@ -19,6 +19,7 @@ static const struct {
 	{"publish", cli_publish, "sign a zone file and send it to a running node"},
 	{"serve", cli_serve, "run a node"},
 	{"testnet", cli_testnet, "run many DHT nodes on 127.0.0.1: a private DHT to try things on"},
+	{"resolve", cli_resolve, "resolve a name through a running node and say how"},
 	{"dht", cli_dht, "look an item up in the DHT through a running node (dht get)"},
 };
 

@@ -1,6 +1,8 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libknot/descriptor.h>
 #include <libknot/dname.h>
 #include <libknot/rrset-dump.h>
 #include <libknot/rrset.h>
@@ -357,4 +359,15 @@ int dns_rr_to_str(const uint8_t *owner, uint16_t type, uint32_t ttl, const uint8
 	out[len] = '\0';
 	free(buf);
 	return 0;
+}
+
+int dns_type_from_str(const char *s, uint16_t *type)
+{
+	return knot_rrtype_from_string(s, type) == 0 ? 0 : SW_EINVAL;
+}
+
+void dns_type_to_str(uint16_t type, char *out, size_t cap)
+{
+	if (knot_rrtype_to_string(type, out, cap) < 0)
+		snprintf(out, cap, "TYPE%u", type);
 }

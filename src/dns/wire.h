@@ -130,3 +130,8 @@ static inline bool dns_type_compressible(uint16_t t)
  * path: it allocates. */
 int dns_rr_to_str(const uint8_t *owner, uint16_t type, uint32_t ttl, const uint8_t *rdata,
 		  uint16_t rdlen, char *out, size_t cap);
+
+/* RR type mnemonic ("A", "HTTPS", "TYPE65") to number and back, through libknot.
+ * from_str returns 0 or SW_EINVAL; to_str writes at least "TYPEnnn". */
+int dns_type_from_str(const char *s, uint16_t *type);
+void dns_type_to_str(uint16_t type, char *out, size_t cap);

@@ -411,6 +411,7 @@ class Node:
             # Tests stay on this machine: no DHT bootstrap routers, a free port.
             "--dht-listen", "127.0.0.1:0",
             "--bootstrap", "none",
+            "--upstream", "none",
             *self.extra_args,
         ]
 

@@ -368,6 +368,7 @@ def good_config(tmp_path, dns_port, api_port) -> str:
         "# a private DHT: no bootstrap routers, any free port\n"
         "dht-listen 127.0.0.1:0\n"
         "bootstrap none\n"
+        "upstream none\n"
     )
 
 
