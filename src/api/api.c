@@ -115,6 +115,9 @@ static bool write_allowed(const api_t *a, struct MHD_Connection *c)
 	return diff == 0;
 }
 
+static const char *const source_names[RES_SRC_COUNT] = {"none", "local", "cache", "dht",
+							"stale", "upstream"};
+
 static void status_zone(const zone_t *z, void *ctx)
 {
 	json_t *arr = ctx;
@@ -139,6 +142,18 @@ static enum MHD_Result get_status(api_t *a, struct MHD_Connection *c)
 		"dropped", (json_int_t)st->dropped);
 	if (j == NULL)
 		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot build status");
+	json_object_set_new(
+		j, "cache",
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "zones",
+			  (json_int_t)resolver_cache_count(a->ctx.resolver), "hits",
+			  (json_int_t)st->cache_hits, "misses", (json_int_t)st->cache_misses,
+			  "prefetches", (json_int_t)st->prefetches, "dht_lookups",
+			  (json_int_t)st->dht_lookups, "pending", (json_int_t)st->pending,
+			  "rollbacks_refused", (json_int_t)st->rollbacks_refused));
+	json_t *srcs = json_object();
+	for (int i = 0; i < RES_SRC_COUNT; i++)
+		json_object_set_new(srcs, source_names[i], json_integer((json_int_t)st->sources[i]));
+	json_object_set_new(j, "answers_by_source", srcs);
 	if (a->ctx.dht) {
 		dht_t *d = net_dht_node(a->ctx.dht);
 		dht_counters_t dc;
@@ -371,9 +386,6 @@ static enum MHD_Result dht_get_start(api_t *a, struct MHD_Connection *c, req_t *
 	return MHD_YES;
 }
 
-
-static const char *const source_names[RES_SRC_COUNT] = {"none", "local", "cache", "dht",
-							"stale", "upstream"};
 
 static void on_resolved(const resolver_client_t *cl, const uint8_t *resp, size_t len,
 			const resolver_trace_t *trace)

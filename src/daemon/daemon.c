@@ -276,6 +276,33 @@ static void republish_one(const zone_t *z, void *ctx)
 	dht_put(net_dht_node(n->dht), &it, on_republished, n);
 }
 
+/* DESIGN.md §4: zones named by `pin` are kept alive by this node: fetched from the DHT and
+ * put again (anyone may re-put a signed item). */
+static void on_pin_put(void *ctx, const dht_put_result_t *res)
+{
+	sw_debug("pinned zone re-put: stored by %d of %d DHT nodes", res->stored, res->asked);
+}
+
+static void on_pin_get(void *ctx, const dht_get_result_t *res)
+{
+	node_t *n = ctx;
+	if (!res->done || res->item == NULL || n->dht == NULL)
+		return;
+	dht_put(net_dht_node(n->dht), res->item, on_pin_put, n);
+	net_dht_kick_soon(n->dht);
+}
+
+static void republish_pins(node_t *n)
+{
+	for (unsigned i = 0; i < n->conf->n_pin; i++) {
+		uint8_t pk[32], target[DHT_ID_LEN];
+		if (sw_z32_decode_key(n->conf->pin[i], strlen(n->conf->pin[i]), pk) != 0)
+			continue;
+		zone_item_target(pk, NULL, 0, target);
+		dht_get(net_dht_node(n->dht), target, NULL, 0, true, on_pin_get, n);
+	}
+}
+
 static void on_republish(uv_timer_t *t)
 {
 	node_t *n = t->data;
@@ -287,6 +314,7 @@ static void on_republish(uv_timer_t *t)
 		return;
 	}
 	resolver_zone_foreach(n->resolver, republish_one, n);
+	republish_pins(n);
 	net_dht_kick(n->dht);
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_EVERY_MS, 0);
 }
