@@ -16,6 +16,7 @@
 #include "zone/item.h"
 #include "daemon/daemon.h"
 #include "net/dht_host.h"
+#include "net/forward.h"
 #include "net/hostlookup.h"
 #include "net/net.h"
 #include "resolver/own.h"
@@ -35,6 +36,7 @@ typedef struct {
 	uv_timer_t republish, persist;
 	const conf_t *conf;
 	struct lookup *lookups; /* DHT lookups the resolver asked for */
+	net_forward_t *fwd;	/* NULL: ordinary names are refused */
 } node_t;
 
 /* ---- the resolver's view of the DHT (resolver_io_t) ---- */
@@ -131,6 +133,89 @@ static void io_dht_cancel(void *ctx, void *cbctx)
 		lookup_unlink(n, l);
 		free(l);
 	}
+}
+
+static size_t io_fwd_cache(void *ctx, const uint8_t *q, size_t qlen, uint8_t *out, size_t cap)
+{
+	node_t *n = ctx;
+	return n->fwd ? net_forward_cache_answer(n->fwd, q, qlen, out, cap) : 0;
+}
+
+static int io_fwd_query(void *ctx, const uint8_t *q, size_t qlen, resolver_fwd_cb cb, void *cbctx)
+{
+	node_t *n = ctx;
+	return n->fwd ? net_forward_query(n->fwd, q, qlen, cb, cbctx) : SW_ECONN;
+}
+
+static void io_fwd_cancel(void *ctx, void *cbctx)
+{
+	node_t *n = ctx;
+	if (n->fwd)
+		net_forward_cancel(n->fwd, cbctx);
+}
+
+static int parse_server(const char *s, struct sockaddr_storage *ss)
+{
+	char host[CONF_ADDR_LEN], addr[CONF_ADDR_LEN + 16];
+	uint16_t port;
+	if (conf_addr_split_default(s, 53, host, sizeof(host), &port) != 0)
+		return SW_ECONF;
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+	return net_addr_parse(addr, ss);
+}
+
+/* DESIGN.md §6: `upstream` servers (default: /etc/resolv.conf without ourselves) and
+ * `forward SUFFIX=addr` rules. No upstream at all (or `upstream none`): names outside the
+ * swarm are refused. */
+static int start_forwarder(node_t *n, const conf_t *c)
+{
+	net_forward_opts_t o;
+	net_forward_opts_init(&o);
+	bool none = false;
+	for (unsigned i = 0; i < c->n_upstream; i++) {
+		if (strcmp(c->upstream[i], "none") == 0) {
+			none = true;
+			continue;
+		}
+		if (o.n_upstreams < 8 && parse_server(c->upstream[i], &o.upstreams[o.n_upstreams]) == 0)
+			o.n_upstreams++;
+	}
+	if (c->n_upstream == 0) {
+		struct sockaddr_storage self[CONF_LISTEN_MAX];
+		for (unsigned i = 0; i < c->n_listen_dns; i++)
+			net_addr_parse(c->listen_dns[i], &self[i]);
+		o.n_upstreams = net_upstreams_from_resolv_conf("/etc/resolv.conf", self,
+							       c->n_listen_dns, o.upstreams, 8);
+	}
+	for (unsigned i = 0; i < c->n_forward && o.n_rules < 16; i++) {
+		const char *eq = strchr(c->forward[i], '=');
+		char suffix[CONF_PAIR_LEN + 2];
+		size_t len;
+		snprintf(suffix, sizeof(suffix), "%.*s%s", (int)(eq - c->forward[i]), c->forward[i],
+			 eq[-1] == '.' ? "" : ".");
+		if (dns_name_from_str(suffix, o.rules[o.n_rules].suffix, &len) != 0 ||
+		    parse_server(eq + 1, &o.rules[o.n_rules].addrs[0]) != 0) {
+			sw_err("forward %s: needs SUFFIX=address[:port]", c->forward[i]);
+			return SW_ECONF;
+		}
+		o.rules[o.n_rules].n = 1;
+		o.n_rules++;
+	}
+	if ((none && o.n_rules == 0) || (o.n_upstreams == 0 && o.n_rules == 0)) {
+		sw_info("no upstream DNS server: names outside the swarm are refused");
+		return 0;
+	}
+	int ret = net_forward_new(&n->loop, &o, &n->fwd);
+	if (ret) {
+		sw_err("cannot start the forwarder: %s", sw_strerror(ret));
+		return ret;
+	}
+	char addr[80] = "none";
+	if (o.n_upstreams)
+		net_addr_to_str((struct sockaddr *)&o.upstreams[0], addr, sizeof(addr));
+	sw_info("forwarding names outside the swarm to %s%s (%zu rule%s)", addr,
+		o.n_upstreams > 1 ? " and others" : "", o.n_rules, o.n_rules == 1 ? "" : "s");
+	return 0;
 }
 
 /* Roots and key suffixes from the options (validated by conf_check). */
@@ -427,6 +512,10 @@ static void node_stop(node_t *n)
 			free(l);
 		}
 	}
+	/* Queries in flight end without callbacks; the resolver answers their clients with
+	 * nothing when it is freed. */
+	net_forward_free(n->fwd);
+	n->fwd = NULL;
 	for (unsigned i = 0; i < CONF_LISTEN_MAX; i++) {
 		net_udp_stop(n->udp[i]);
 		net_tcp_stop(n->tcp[i]);
@@ -502,11 +591,19 @@ int daemon_run(const conf_t *c)
 		.stale_max = c->stale_max,
 		.cache_size = c->cache_size,
 		.io = {.ctx = &n, .now_ms = io_now_ms, .dht_get = io_dht_get,
-		       .dht_cancel = io_dht_cancel},
+		       .dht_cancel = io_dht_cancel, .fwd_cache = io_fwd_cache,
+		       .fwd_query = io_fwd_query, .fwd_cancel = io_fwd_cancel},
 	};
 	name_maps(c, &ropts);
 	if ((ret = store_open(c->data_dir, &n.store)))
 		goto out;
+	if ((ret = start_forwarder(&n, c)))
+		goto out;
+	if (n.fwd == NULL) {
+		ropts.io.fwd_cache = NULL;
+		ropts.io.fwd_query = NULL;
+		ropts.io.fwd_cancel = NULL;
+	}
 	if ((ret = resolver_new(&ropts, &n.resolver)))
 		goto out;
 	ret = own_zones_load(n.resolver, n.store);
@@ -530,6 +627,11 @@ int daemon_run(const conf_t *c)
 	uv_run(&n.loop, UV_RUN_DEFAULT);
 	ret = 0;
 out:
+	if (n.fwd) { /* a start that failed part-way: close what was opened */
+		net_forward_free(n.fwd);
+		n.fwd = NULL;
+		uv_run(&n.loop, UV_RUN_DEFAULT);
+	}
 	uv_loop_close(&n.loop);
 	resolver_free(n.resolver);
 	store_close(n.store);

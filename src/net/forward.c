@@ -35,7 +35,7 @@
 #define DEFAULT_CACHE_MAX_TTL 86400
 #define DEFAULT_MAX_PENDING 4096
 #define CACHE_BYTES_PER_ENTRY 2048 /* the cache's memory budget, per allowed entry */
-#define MSG_MAX 65535              /* RFC 1035 §4.2.2: a two-byte length over TCP */
+#define MSG_MAX 65535		   /* RFC 1035 §4.2.2: a two-byte length over TCP */
 
 /* Parts of the cache key beyond name, type and class. */
 #define KEY_EDNS 1
@@ -50,17 +50,17 @@ typedef struct {
 		uv_udp_t udp;
 		uv_tcp_t tcp;
 	} u;
-	fwd_query_t *q;    /* NULL once detached: callbacks then do nothing */
-	net_forward_t *f;  /* for the shared UDP receive buffer */
+	fwd_query_t *q;	  /* NULL once detached: callbacks then do nothing */
+	net_forward_t *f; /* for the shared UDP receive buffer */
 	union {
 		uv_udp_send_t send;
 		uv_write_t write;
 	} req;
 	uv_connect_t connect;
-	uint8_t *in;       /* TCP: the length-prefixed response being read */
+	uint8_t *in; /* TCP: the length-prefixed response being read */
 	size_t in_len;
 	size_t out_len;
-	uint8_t out[];     /* the query as sent (TCP: with its length prefix) */
+	uint8_t out[]; /* the query as sent (TCP: with its length prefix) */
 } fwd_sock_t;
 
 struct fwd_query {
@@ -73,7 +73,7 @@ struct fwd_query {
 	const struct sockaddr_storage *servers;
 	size_t nservers;
 	size_t tries, ntries; /* tries started, tries allowed */
-	size_t cur;           /* the server of the current try */
+	size_t cur;	      /* the server of the current try */
 	uint16_t id_orig, id_sent;
 	uint16_t qtype, qclass;
 	uint8_t kflags;
@@ -89,7 +89,7 @@ struct fwd_query {
 
 typedef struct fwd_entry fwd_entry_t;
 struct fwd_entry {
-	fwd_entry_t *hnext;         /* hash chain */
+	fwd_entry_t *hnext;	    /* hash chain */
 	fwd_entry_t *lprev, *lnext; /* LRU list, most recently used first */
 	uint64_t hash;
 	uint64_t stored_ms, expires_ms;
@@ -101,7 +101,7 @@ struct fwd_entry {
 	uint16_t len;
 	uint32_t nttl;
 	uint16_t *ttl_off; /* positions of the TTL fields, in this allocation */
-	uint8_t *resp;     /* the response, in this allocation */
+	uint8_t *resp;	   /* the response, in this allocation */
 };
 
 struct net_forward {
@@ -150,8 +150,7 @@ static bool addr_equal(const struct sockaddr *from, const struct sockaddr_storag
 		return false;
 	if (from->sa_family == AF_INET) {
 		const struct sockaddr_in *a = (const void *)from, *b = (const void *)server;
-		return a->sin_port == b->sin_port &&
-		       a->sin_addr.s_addr == b->sin_addr.s_addr;
+		return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
 	}
 	if (from->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const void *)from, *b = (const void *)server;
@@ -186,8 +185,7 @@ static int resp_scan(const uint8_t *msg, size_t len, uint16_t *offs, uint32_t *n
 	dns_rd_t r;
 	uint8_t name[DNS_NAME_MAX];
 	dns_rd_init(&r, msg, len, 4);
-	uint16_t qd = dns_rd_u16(&r), an = dns_rd_u16(&r), ns = dns_rd_u16(&r),
-		 ar = dns_rd_u16(&r);
+	uint16_t qd = dns_rd_u16(&r), an = dns_rd_u16(&r), ns = dns_rd_u16(&r), ar = dns_rd_u16(&r);
 	uint32_t n = 0;
 	*min_ttl = UINT32_MAX;
 	*neg_ttl = UINT32_MAX;
@@ -313,8 +311,8 @@ static void cache_insert(net_forward_t *f, const fwd_query_t *q, const uint8_t *
 	e->stored_ms = uv_now(f->loop);
 	e->expires_ms = e->stored_ms + (uint64_t)ttl * 1000;
 
-	fwd_entry_t *old = cache_find(f, e->hash, e->name, e->name_len, e->qtype, e->qclass,
-				      e->kflags);
+	fwd_entry_t *old =
+	    cache_find(f, e->hash, e->name, e->name_len, e->qtype, e->qclass, e->kflags);
 	if (old)
 		cache_remove(f, old);
 	while (f->lru_tail &&
@@ -328,8 +326,8 @@ static void cache_insert(net_forward_t *f, const fwd_query_t *q, const uint8_t *
 	f->bytes += size;
 }
 
-size_t net_forward_cache_answer(net_forward_t *f, const uint8_t *query, size_t qlen,
-				uint8_t *out, size_t cap)
+size_t net_forward_cache_answer(net_forward_t *f, const uint8_t *query, size_t qlen, uint8_t *out,
+				size_t cap)
 {
 	dns_query_t dq;
 	if (f->buckets == NULL || dns_query_parse(query, qlen, &dq) != DNS_QUERY_OK ||
@@ -337,10 +335,14 @@ size_t net_forward_cache_answer(net_forward_t *f, const uint8_t *query, size_t q
 		goto miss;
 	uint8_t kflags = key_flags(&dq);
 	uint64_t hash = key_hash(f, dq.qname_lower, dq.qname_len, dq.qtype, dq.qclass, kflags);
-	fwd_entry_t *e = cache_find(f, hash, dq.qname_lower, dq.qname_len, dq.qtype, dq.qclass,
-				    kflags);
+	fwd_entry_t *e =
+	    cache_find(f, hash, dq.qname_lower, dq.qname_len, dq.qtype, dq.qclass, kflags);
 	uint64_t now = uv_now(f->loop);
-	if (e == NULL || now >= e->expires_ms || e->len > cap)
+	if (e != NULL && now >= e->expires_ms) {
+		cache_remove(f, e);
+		e = NULL;
+	}
+	if (e == NULL || e->len > cap)
 		goto miss;
 	memcpy(out, e->resp, e->len);
 	dns_wr_put_u16_at(out, 0, dq.id);
@@ -676,11 +678,8 @@ static void on_tcp_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		try_failed(q);
 		return;
 	}
-	if (s->in_len < 2 + len) {
-		if (s->in_len == 2 + MSG_MAX)
-			try_failed(q);
-		return;
-	}
+	if (s->in_len < 2 + len)
+		return; /* the buffer holds 2 + MSG_MAX bytes: there is room for the rest */
 	uv_read_stop(st);
 	on_response(q, s->in + 2, len, true);
 }
@@ -724,31 +723,26 @@ fail:
 static void start_tcp(fwd_query_t *q)
 {
 	net_forward_t *f = q->f;
-	int err;
 	sock_drop(q);
 	fwd_sock_t *s = sock_new(q, 2 + q->qlen);
-	if (s == NULL) {
-		try_failed(q);
-		return;
-	}
-	err = uv_tcp_init(f->loop, &s->u.tcp);
-	if (err) {
+	if (s == NULL)
+		goto fail;
+	if (uv_tcp_init(f->loop, &s->u.tcp) != 0) {
 		free(s);
-		try_failed(q);
-		return;
+		goto fail;
 	}
 	s->u.handle.data = s;
 	q->sock = s;
 	new_id(q);
 	dns_wr_put_u16_at(s->out, 0, (uint16_t)q->qlen);
 	memcpy(s->out + 2, q->query, q->qlen);
-	err = uv_tcp_connect(&s->connect, &s->u.tcp,
-			     (const struct sockaddr *)&q->servers[q->cur], on_tcp_connect);
-	if (err) {
-		try_failed(q);
-		return;
-	}
+	if (uv_tcp_connect(&s->connect, &s->u.tcp, (const struct sockaddr *)&q->servers[q->cur],
+			   on_tcp_connect) != 0)
+		goto fail;
 	uv_timer_start(&q->timer, on_try_timeout, 2 * (uint64_t)f->opts.timeout_ms, 0);
+	return;
+fail:
+	try_failed(q);
 }
 
 /* ---- the public functions ---- */

@@ -38,11 +38,12 @@ typedef struct {
 		size_t n;
 	} rules[NET_FORWARD_RULES_MAX];
 	size_t n_rules;
-	uint32_t timeout_ms;    /* per UDP try; 0 means 800 (a dead first server costs < 1 s);
+	uint32_t timeout_ms;	/* per UDP try; 0 means 800 (a dead first server costs < 1 s);
 				 * a TCP try gets twice this (connect, then the exchange) */
-	size_t cache_entries;   /* 0 disables the cache; net_forward_opts_init() sets 10000 */
+	size_t cache_entries;	/* 0 disables the cache; net_forward_opts_init() sets 10000;
+				 * memory is bounded too, at 2 KiB per entry on average */
 	uint32_t cache_max_ttl; /* seconds; 0 means 86400 */
-	size_t max_pending;     /* queries in flight; 0 means 4096 */
+	size_t max_pending;	/* queries in flight; 0 means 4096 */
 } net_forward_opts_t;
 
 /* Fills opts with the defaults: no servers, no rules, 800 ms, 10000 entries, 86400 s,
@@ -71,8 +72,8 @@ void net_forward_free(net_forward_t *f);
  * Returns its length, or 0 on a miss, an expired entry, an unparsable query, or when the
  * response does not fit in cap (a UDP caller passes the client's payload size, and on a
  * miss forwards the query). Allocates nothing. */
-size_t net_forward_cache_answer(net_forward_t *f, const uint8_t *query, size_t qlen,
-				uint8_t *out, size_t cap);
+size_t net_forward_cache_answer(net_forward_t *f, const uint8_t *query, size_t qlen, uint8_t *out,
+				size_t cap);
 
 /* Sends the query upstream: to the servers of the longest matching rule, else to the
  * defaults, each once in order (a single server is tried twice). Returns 0 (cb then runs

@@ -4,7 +4,7 @@
  * on a real libuv loop. The fake servers build their answers with their own code, not with
  * src/dns, so that a bug there cannot hide itself. Checked: a normal answer (ID and question
  * case restored, the client's OPT passed on), forged answers ignored (wrong ID, wrong
- * question, QR=0, another source port), TC=1 then TCP, failover on a silent server, a closed
+ * name or type, QR=0, another source port), TC=1 then TCP, failover on a silent server, a closed
  * port and SERVFAIL, suffix rules, the cache (ID, case, TTL decrease, key, NXDOMAIN by the
  * SOA minimum), every server dead, cancel, free with queries in flight, the limits, and
  * random source ports and IDs.
@@ -30,8 +30,8 @@ typedef enum {
 	UP_ANSWER,   /* one A record */
 	UP_SILENT,   /* never answers */
 	UP_FORGE,    /* forged answers first, then the right one */
-	UP_TC,       /* TC=1 over UDP, a 2000-byte answer over TCP */
-	UP_NXDOMAIN, /* NXDOMAIN with an SOA: TTL 600, MINIMUM 300 */
+	UP_TC,	     /* TC=1 over UDP, a 2000-byte answer over TCP */
+	UP_NXDOMAIN, /* NXDOMAIN with an SOA: TTL soa_ttl, MINIMUM soa_min */
 	UP_SERVFAIL,
 	UP_NODATA_NOSOA, /* NOERROR, no answer, no SOA: not cacheable (RFC 2308 §5) */
 } up_mode_t;
@@ -43,6 +43,7 @@ typedef struct {
 	up_mode_t mode;
 	uint8_t a[4];
 	uint32_t ttl;
+	uint32_t soa_ttl, soa_min;
 	int udp_queries, tcp_queries;
 	int nseen;
 	uint16_t ports[32], ids[32]; /* source port and ID of each UDP query */
@@ -128,7 +129,7 @@ static void put_name(uint8_t *b, size_t *o, const char *text)
 	*o += tu_name(text, b + *o);
 }
 
-enum { R_A, R_TC, R_BIG, R_NX, R_SERVFAIL, R_NODATA, R_WRONG_NAME, R_NOT_QR };
+enum { R_A, R_TC, R_BIG, R_NX, R_SERVFAIL, R_NODATA, R_WRONG_NAME, R_WRONG_TYPE, R_NOT_QR };
 
 /* Builds an answer to query q. The question is echoed in lower case, as some servers do, so
  * that the forwarder has to restore the client's case. An OPT is added when the query had
@@ -150,14 +151,16 @@ static size_t build_resp(const upstream_t *u, const uint8_t *q, int kind, uint8_
 	put16(out, &o, flags);
 	o += 8; /* counts, below */
 	if (kind == R_WRONG_NAME) {
-		put_name(out, &o, "evil.example.net");
+		put_name(out, &o, "www.example.net"); /* as long as the name asked */
 		memcpy(out + o, q + qend - 4, 4);
 		o += 4;
 	} else {
 		for (size_t i = 12; i < qend; i++)
 			out[o++] = (q[i] >= 'A' && q[i] <= 'Z') ? (uint8_t)(q[i] + 32) : q[i];
+		if (kind == R_WRONG_TYPE)
+			out[o - 3] ^= 1; /* A (1) becomes type 0 */
 	}
-	if (kind == R_A || kind == R_WRONG_NAME || kind == R_NOT_QR) {
+	if (kind == R_A || kind == R_WRONG_NAME || kind == R_WRONG_TYPE || kind == R_NOT_QR) {
 		put16(out, &o, 0xC00C);
 		put16(out, &o, 1);
 		put16(out, &o, 1);
@@ -182,7 +185,7 @@ static size_t build_resp(const upstream_t *u, const uint8_t *q, int kind, uint8_
 		put_name(out, &o, "example.com");
 		put16(out, &o, 6); /* SOA */
 		put16(out, &o, 1);
-		put32(out, &o, 600);
+		put32(out, &o, u->soa_ttl);
 		size_t rdlen_at = o;
 		o += 2;
 		put_name(out, &o, "ns.example.com");
@@ -191,7 +194,7 @@ static size_t build_resp(const upstream_t *u, const uint8_t *q, int kind, uint8_
 		put32(out, &o, 3600);
 		put32(out, &o, 600);
 		put32(out, &o, 86400);
-		put32(out, &o, 300);
+		put32(out, &o, u->soa_min);
 		size_t end = o;
 		o = rdlen_at;
 		put16(out, &o, (uint16_t)(end - rdlen_at - 2));
@@ -256,6 +259,7 @@ static void up_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		out[1] ^= 1; /* wrong ID */
 		up_send(h, out, n, from);
 		up_send(h, out, build_resp(u, q, R_WRONG_NAME, out), from);
+		up_send(h, out, build_resp(u, q, R_WRONG_TYPE, out), from);
 		up_send(h, out, build_resp(u, q, R_NOT_QR, out), from);
 		/* Right ID and question, from another port: the wrong source (RFC 5452 §9.1). */
 		up_send(&u->spoof, out, build_resp(u, q, R_A, out), from);
@@ -347,6 +351,8 @@ static void upstream_start(env_t *e, int i, up_mode_t mode)
 	u->a[2] = 3;
 	u->a[3] = (uint8_t)(4 + i); /* 1.2.3.4, 1.2.3.5, 1.2.3.6: who answered */
 	u->ttl = 300;
+	u->soa_ttl = 600;
+	u->soa_min = 300;
 	for (int attempt = 0;; attempt++) {
 		assert_true(attempt < 20);
 		struct sockaddr_storage any;
@@ -484,8 +490,14 @@ static void opts_with(net_forward_opts_t *o, const struct sockaddr_storage *a, s
 static size_t make_query(const char *name, uint16_t id, uint16_t qtype, bool edns, bool dnssec_ok,
 			 uint8_t *out)
 {
-	tu_query_t q = {.id = id, .flags = 0x0100, .qdcount = 1, .qname = name, .qtype = qtype,
-			.qclass = 1, .edns = edns ? 1 : 0, .edns_payload = 1232,
+	tu_query_t q = {.id = id,
+			.flags = 0x0100,
+			.qdcount = 1,
+			.qname = name,
+			.qtype = qtype,
+			.qclass = 1,
+			.edns = edns ? 1 : 0,
+			.edns_payload = 1232,
 			.edns_do = dnssec_ok};
 	return tu_query(&q, out);
 }
@@ -529,10 +541,10 @@ static void test_normal_answer(void **state)
 	run_until(e, &e->res[0].ncalls, 1, 2000);
 	assert_a(&e->res[0], 4);
 	const uint8_t *r = e->res[0].resp;
-	assert_int_equal(get16(r), 0x1234);             /* the client's ID */
-	assert_true(get16(r + 2) & 0x8000);             /* QR */
+	assert_int_equal(get16(r), 0x1234); /* the client's ID */
+	assert_true(get16(r + 2) & 0x8000); /* QR */
 	size_t nl = tu_name("WwW.ExAmPlE.CoM", qname);
-	assert_memory_equal(r + 12, qname, nl);         /* the client's case, not the server's */
+	assert_memory_equal(r + 12, qname, nl); /* the client's case, not the server's */
 	/* The upstream saw the client's OPT with its payload size, and not the client's ID. */
 	const upstream_t *u = &e->up[0];
 	assert_int_equal(u->last_qlen, qlen);
@@ -556,7 +568,7 @@ static void test_forged_answers_ignored(void **state)
 	size_t qlen = make_query("www.example.com", 0x1234, 1, false, false, q);
 	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[0]), 0);
 	run_until(e, &e->res[0].ncalls, 1, 2000);
-	/* Wrong ID, wrong name, QR=0 and the other port carried 6.6.6.6. */
+	/* Wrong ID, name or type, QR=0, and the other port carried 6.6.6.6. */
 	assert_a(&e->res[0], 4);
 	assert_int_equal(get16(e->res[0].resp), 0x1234);
 	net_forward_stats_t st;
@@ -703,10 +715,10 @@ static void test_suffix_rules(void **state)
 		const char *name;
 		uint8_t last_octet;
 	} cases[] = {
-		{"www.example.com", 4}, /* no rule: the default */
-		{"A.Bit", 5},           /* bit. */
-		{"www.example.bit", 6}, /* the longer suffix wins */
-		{"xbit", 4},            /* suffixes match whole labels */
+	    {"www.example.com", 4}, /* no rule: the default */
+	    {"A.Bit", 5},	    /* bit. */
+	    {"www.example.bit", 6}, /* the longer suffix wins */
+	    {"xbit", 4},	    /* suffixes match whole labels */
 	};
 	for (size_t i = 0; i < 4; i++) {
 		size_t qlen = make_query(cases[i].name, 0x1234, 1, false, false, q);
@@ -837,6 +849,26 @@ static void test_nxdomain_cached(void **state)
 	assert_int_equal(get16(out + 2) & 0xF, 3);
 	assert_int_equal(get16(out + 8), 1); /* the SOA is there */
 	assert_int_equal(e->up[0].udp_queries, 1);
+
+	/* RFC 2308 §5: the negative TTL is the lower of the SOA's TTL and its MINIMUM. */
+	e->up[0].soa_ttl = 600;
+	e->up[0].soa_min = 1;
+	size_t qa = make_query("a.example.com", 1, 1, true, false, q);
+	assert_int_equal(net_forward_query(e->f, q, qa, on_result, &e->res[1]), 0);
+	run_until(e, &e->res[1].ncalls, 1, 2000);
+	e->up[0].soa_ttl = 1;
+	e->up[0].soa_min = 600;
+	uint8_t qb_wire[512];
+	size_t qb = make_query("b.example.com", 1, 1, true, false, qb_wire);
+	assert_int_equal(net_forward_query(e->f, qb_wire, qb, on_result, &e->res[2]), 0);
+	run_until(e, &e->res[2].ncalls, 1, 2000);
+	assert_true(net_forward_cache_answer(e->f, q, qa, out, sizeof(out)) > 0);
+	assert_true(net_forward_cache_answer(e->f, qb_wire, qb, out, sizeof(out)) > 0);
+	run_until(e, NULL, 0, 1100);
+	assert_int_equal(net_forward_cache_answer(e->f, q, qa, out, sizeof(out)), 0);
+	assert_int_equal(net_forward_cache_answer(e->f, qb_wire, qb, out, sizeof(out)), 0);
+	qlen = make_query("nope.example.com", 0x7777, 1, true, false, q);
+	assert_true(net_forward_cache_answer(e->f, q, qlen, out, sizeof(out)) > 0);
 }
 
 static void test_all_upstreams_dead(void **state)
@@ -995,21 +1027,21 @@ static void test_random_ports_and_ids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_normal_answer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_forged_answers_ignored, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tc_retried_over_tcp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failover_silent_server, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failover_closed_port, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failover_servfail, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_suffix_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cache_hit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cache_disabled_and_ttl_zero, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nxdomain_cached, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_all_upstreams_dead, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_free_with_queries_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_invalid_and_limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_ports_and_ids, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_normal_answer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_forged_answers_ignored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tc_retried_over_tcp, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failover_silent_server, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failover_closed_port, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failover_servfail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_suffix_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_hit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_disabled_and_ttl_zero, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nxdomain_cached, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_all_upstreams_dead, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_free_with_queries_in_flight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_and_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_random_ports_and_ids, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("forward", tests, NULL, NULL);
 }
