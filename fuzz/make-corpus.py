@@ -1,13 +1,16 @@
 #!/usr/bin/python3
-"""Writes the seed corpora of the fuzz targets (fuzz/corpus/query, fuzz/corpus/zone_packet).
+"""Writes the seed corpora of the fuzz targets (fuzz/corpus/query, fuzz/corpus/zone_packet,
+fuzz/corpus/bencode, fuzz/corpus/krpc_node).
 
 Run from anywhere with the system Python (dnspython needed): /usr/bin/python3 fuzz/make-corpus.py
 Inputs are deterministic: running it again rewrites the same bytes. Files it does not
 write (regression inputs added by hand) are left alone.
 
 The names used match the two zones of fuzz/query.c: the pkarr test vector and the "rich"
-zone whose key is the bytes 0xa0..0xbf.
+zone whose key is the bytes 0xa0..0xbf. The DHT datagrams match the node of
+fuzz/krpc_node.c: its sources, the key and targets of its items, and its placeholders.
 """
+import hashlib
 import os
 import struct
 
@@ -299,11 +302,335 @@ def zone_packet_corpus():
     return z
 
 
+# ---- the DHT: bencode and KRPC datagrams (fuzz/bencode.c, fuzz/krpc_node.c) ----
+
+class Raw(bytes):
+    """An already bencoded value, written as it is (a BEP 44 v)."""
+
+
+def benc(x):
+    """Canonical bencode (BEP 3): dictionary keys sorted as raw strings."""
+    if isinstance(x, Raw):
+        return bytes(x)
+    if isinstance(x, int):
+        return b"i%de" % x
+    if isinstance(x, str):
+        x = x.encode()
+    if isinstance(x, bytes):
+        return b"%d:" % len(x) + x
+    if isinstance(x, list):
+        return b"l" + b"".join(benc(i) for i in x) + b"e"
+    if isinstance(x, dict):
+        items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in x.items())
+        return b"d" + b"".join(benc(k) + benc(v) for k, v in items) + b"e"
+    raise TypeError(x)
+
+
+def bstr(text):
+    """A bencoded string value, for v."""
+    return Raw(benc(text))
+
+
+# The key of every signed item in fuzz/krpc_node.c: Ed25519 from the seed 32 * 0x5a.
+DHT_PK = bytes.fromhex("0d7550754e0800a5d237eef5826035766b9b3e5a15868a940ab289958788e3b0")
+DHT_TARGET = hashlib.sha1(DHT_PK).digest()  # BEP 44: SHA-1(k || salt)
+DHT_SALT = b"fuzz"
+DHT_TARGET_SALTED = hashlib.sha1(DHT_PK + DHT_SALT).digest()
+DHT_IMMUTABLE_V = b"l4:spami42ee"
+DHT_TARGET_IMMUTABLE = hashlib.sha1(DHT_IMMUTABLE_V).digest()
+DHT_SELF = b"swarmdns-fuzz-node!!"
+DHT_INFO_HASH = b"info-hash-of-fuzzing"
+# Placeholders the target replaces: the ID of the last query (of a method), the last token,
+# a real signature.
+TXID = b"TXID"
+TX_PING, TX_FIND, TX_PEERS, TX_ANNOUNCE, TX_GET, TX_PUT = (b"TXpg", b"TXfn", b"TXgp", b"TXap",
+                                                           b"TXgt", b"TXpt")
+TOKEN = b"TOKEN-PLACEHOLDER-20"
+SIG = b"SIG-PLACEHOLDER-" * 4
+# Indices into clock_steps of fuzz/krpc_node.c.
+NOW, MS100, S5, MIN5, MIN15, H24 = 0, 7, 18, 23, 25, 30
+
+
+def src_id(i):
+    """The ID of source i: the item's target with the last byte changed."""
+    return DHT_TARGET[:19] + bytes([DHT_TARGET[19] ^ (i + 1)])
+
+
+def compact(ip, port):
+    return bytes(int(x) for x in ip.split(".")) + struct.pack("!H", port)
+
+
+def node_entry(fill, ip, port):
+    return bytes([fill]) * 20 + compact(ip, port)
+
+
+def krpc_query(method, args, tid=b"aa", **top):
+    msg = {"t": tid, "y": "q", "q": method, "a": args}
+    msg.update(top)
+    return benc(msg)
+
+
+def krpc_reply(body, tid=TXID, **top):
+    msg = {"t": tid, "y": "r", "r": body}
+    msg.update(top)
+    return benc(msg)
+
+
+def krpc_error(code, text, tid=TXID):
+    return benc({"t": tid, "y": "e", "e": [code, text]})
+
+
+def dht_queries():
+    """Every query kind, well formed and not, as a source of fuzz/krpc_node.c sends them."""
+    i0, i1 = src_id(0), src_id(1)
+    q = {}
+    q["ping"] = krpc_query("ping", {"id": i0})
+    q["ping-ro"] = krpc_query("ping", {"id": src_id(2)}, ro=1)
+    # libtorrent adds ip (BEP 42), v (client version), and unknown argument keys.
+    q["ping-libtorrent-extras"] = krpc_query(
+        "ping", {"id": i1, "p": 6881}, ip=compact("198.18.0.1", 6881), v=b"LT\x02\x00")
+    q["ping-no-id"] = krpc_query("ping", {})
+    q["ping-id-int"] = krpc_query("ping", {"id": 20})
+    q["ping-id-19-bytes"] = krpc_query("ping", {"id": i0[:19]})
+    q["ping-tid-32-bytes"] = krpc_query("ping", {"id": i0}, tid=b"T" * 32)
+    q["ping-tid-33-bytes"] = krpc_query("ping", {"id": i0}, tid=b"T" * 33)
+    q["ping-tid-empty"] = krpc_query("ping", {"id": i0}, tid=b"")
+    q["find-node"] = krpc_query("find_node", {"id": i0, "target": DHT_TARGET})
+    q["find-node-want-n4-n6"] = krpc_query(
+        "find_node", {"id": i1, "target": DHT_SELF, "want": [b"n4", b"n6"]})
+    q["find-node-no-target"] = krpc_query("find_node", {"id": i0})
+    q["find-node-target-list"] = krpc_query("find_node", {"id": i0, "target": [1, 2]})
+    q["get-peers"] = krpc_query("get_peers", {"id": i1, "info_hash": DHT_INFO_HASH})
+    q["get-peers-no-info-hash"] = krpc_query("get_peers", {"id": i1})
+    q["announce-peer"] = krpc_query("announce_peer", {
+        "id": i1, "info_hash": DHT_INFO_HASH, "port": 6883, "token": TOKEN})
+    q["announce-peer-implied-port"] = krpc_query("announce_peer", {
+        "id": i1, "info_hash": DHT_INFO_HASH, "implied_port": 1, "port": 0, "token": TOKEN})
+    q["announce-peer-bad-token"] = krpc_query("announce_peer", {
+        "id": i1, "info_hash": DHT_INFO_HASH, "port": 6883, "token": b"nope"})
+    q["announce-peer-port-0"] = krpc_query("announce_peer", {
+        "id": i1, "info_hash": DHT_INFO_HASH, "port": 0, "token": TOKEN})
+    q["announce-peer-port-65536"] = krpc_query("announce_peer", {
+        "id": i1, "info_hash": DHT_INFO_HASH, "port": 65536, "token": TOKEN})
+    q["get-mutable"] = krpc_query("get", {"id": i0, "target": DHT_TARGET})
+    q["get-mutable-seq-known"] = krpc_query("get", {"id": i0, "target": DHT_TARGET, "seq": 5})
+    q["get-salted"] = krpc_query("get", {"id": i0, "target": DHT_TARGET_SALTED})
+    q["get-immutable"] = krpc_query("get", {"id": i0, "target": DHT_TARGET_IMMUTABLE})
+    q["get-unknown-target"] = krpc_query("get", {"id": i0, "target": b"\x00" * 20})
+
+    def put(v, seq=None, salt=None, cas=None, sig=SIG, k=DHT_PK, token=TOKEN, **extra):
+        a = {"id": i0, "v": v, "token": token}
+        if seq is not None:
+            a.update(k=k, seq=seq)
+            if sig is not None:
+                a["sig"] = sig
+        if salt is not None:
+            a["salt"] = salt
+        if cas is not None:
+            a["cas"] = cas
+        a.update(extra)
+        return krpc_query("put", a)
+
+    q["put-mutable"] = put(bstr("mutable two"), seq=6)
+    q["put-mutable-cas"] = put(bstr("mutable three"), seq=7, cas=6)
+    q["put-mutable-cas-mismatch-301"] = put(bstr("mutable four"), seq=8, cas=1)
+    q["put-mutable-seq-lower-302"] = put(bstr("mutable old"), seq=1)
+    q["put-mutable-dict-v"] = put(Raw(benc({"a": [1, 2], "b": b"x"})), seq=50)
+    # The same seq with a bytewise smaller v: refused (DESIGN.md §4, docs/dht.md).
+    q["put-mutable-equal-seq-smaller-302"] = put(bstr(""), seq=50)
+    q["put-salted"] = put(bstr("salted two"), seq=3, salt=DHT_SALT)
+    q["put-salt-65-bytes-207"] = put(bstr("x"), seq=1, salt=b"s" * 65)
+    q["put-salt-64-bytes"] = put(bstr("x"), seq=1, salt=b"s" * 64)
+    q["put-v-1001-bytes-205"] = put(Raw(b"997:" + b"v" * 997), seq=10)
+    q["put-mutable-v-1000-bytes"] = put(Raw(b"996:" + b"V" * 996), seq=100)
+    q["put-bad-sig-206"] = put(bstr("forged"), seq=200, sig=b"\x01" * 64)
+    q["put-other-key-206"] = put(bstr("other key"), seq=1, k=b"\x02" * 32)
+    q["put-missing-sig-203"] = put(bstr("unsigned"), seq=11, sig=None)
+    q["put-negative-seq"] = put(bstr("negative"), seq=-1)
+    q["put-immutable"] = put(Raw(b"d3:foo3:bare"))
+    q["put-immutable-salt"] = put(Raw(b"i42e"), salt=DHT_SALT)
+    q["put-no-token"] = krpc_query("put", {"id": i0, "v": Raw(b"i1e")})
+    q["put-bad-token"] = put(Raw(b"i2e"), token=b"\x00" * 20)
+    q["put-no-v"] = krpc_query("put", {"id": i0, "token": TOKEN})
+    q["unknown-method-204"] = krpc_query("vote", {"id": i0, "target": DHT_TARGET})
+    q["a-not-dict-203"] = krpc_query("ping", [i0])
+    q["no-a-203"] = benc({"t": b"aa", "y": "q", "q": "ping"})
+    q["no-q-203"] = benc({"t": b"aa", "y": "q", "a": {"id": i0}})
+    return q
+
+
+def dht_replies(src):
+    """Replies and errors to the node's queries from source src: t is the placeholder of the
+    last query of the method answered."""
+    i = src_id(src)
+    nodes = (node_entry(0x31, "203.0.113.77", 6881) + node_entry(0x32, "198.51.100.78", 6881) +
+             bytes(DHT_TARGET[:19]) + b"\x77" + compact("192.0.2.79", 6881))
+    r = {}
+    r["ping"] = krpc_reply({"id": i}, tid=TX_PING, ip=compact("198.18.0.1", 6881))
+    r["ping-other-ip-vote"] = krpc_reply({"id": i}, tid=TX_PING, ip=compact("198.18.0.99", 1))
+    r["find-node-nodes"] = krpc_reply({"id": i, "nodes": nodes}, tid=TX_FIND)
+    r["find-node-nodes-partial-entry"] = krpc_reply({"id": i, "nodes": nodes[:40]}, tid=TX_FIND)
+    r["find-node-nodes-zero-addr"] = krpc_reply(
+        {"id": i, "nodes": node_entry(0x33, "0.0.0.0", 0)}, tid=TX_FIND)
+    r["find-node-nodes6"] = krpc_reply({"id": i, "nodes6": b"\x34" * 20 + b"\x20\x01\x0d\xb8" +
+                                        b"\x00" * 11 + b"\x01\x1a\xe1"}, tid=TX_FIND)
+    r["get-peers-values"] = krpc_reply({
+        "id": i, "token": b"tok1", "nodes": nodes[:26],
+        "values": [compact("203.0.113.5", 6881), compact("203.0.113.6", 6882), b"bad", 5]},
+        tid=TX_PEERS)
+    r["get-peers-token-64-bytes"] = krpc_reply({"id": i, "token": b"k" * 64}, tid=TX_PEERS)
+    # Newer than every seq put by the queries: the get lookup reports it.
+    r["get-mutable-seq-1000"] = krpc_reply({
+        "id": i, "token": b"tokA", "k": DHT_PK, "sig": SIG, "seq": 1000,
+        "v": bstr("from a peer"), "nodes": nodes}, tid=TX_GET)
+    # After it, from the same source: newer still, but forged; never reported.
+    r["get-mutable-seq-2000-bad-sig"] = krpc_reply({
+        "id": i, "token": b"tokB", "k": DHT_PK, "sig": b"\x05" * 64, "seq": 2000,
+        "v": bstr("forged")}, tid=TX_GET)
+    r["get-mutable-no-v"] = krpc_reply({"id": i, "token": b"tokC", "seq": 12}, tid=TX_GET)
+    r["get-immutable-v"] = krpc_reply({"id": i, "token": b"tokD", "v": Raw(DHT_IMMUTABLE_V)},
+                                      tid=TX_GET)
+    r["put-ok"] = krpc_reply({"id": i}, tid=TX_PUT)
+    r["announce-ok"] = krpc_reply({"id": i}, tid=TX_ANNOUNCE)
+    r["no-id"] = krpc_reply({}, tid=TXID)
+    r["our-own-id"] = krpc_reply({"id": DHT_SELF}, tid=TX_PING)
+    r["changed-id"] = krpc_reply({"id": b"\x44" * 20}, tid=TX_GET)
+    r["unmatched-tid"] = krpc_reply({"id": i}, tid=b"\x00\x05ab")
+    # libtorrent's extras: ip, client version v, ro, an unknown key in r.
+    r["libtorrent-extras"] = krpc_reply({"id": i, "p": 6881}, tid=TXID,
+                                        ip=compact("198.18.0.1", 6881), v=b"LT\x02\x00", ro=1)
+    for code, text, tid in [
+            (201, "Generic Error", TXID), (202, "Server Error", TX_GET),
+            (203, "Protocol Error", TX_PEERS), (204, "Method Unknown", TX_FIND),
+            (205, "message (v field) too big", TX_PUT), (206, "invalid signature", TX_PUT),
+            (207, "salt (salt field) too big", TX_PUT),
+            (301, "the CAS hash mismatched, re-read value and try again", TX_PUT),
+            (302, "sequence number less than current", TX_PUT)]:
+        r["error-%d" % code] = krpc_error(code, text, tid)
+    r["error-code-only"] = benc({"t": TXID, "y": "e", "e": [201]})
+    r["error-empty-list"] = benc({"t": TXID, "y": "e", "e": []})
+    r["error-string-first"] = benc({"t": TXID, "y": "e", "e": ["oops", 201]})
+    return r
+
+
+def dht_noncanonical():
+    """Bencode a strict decoder refuses (BEP 3), and its edges."""
+    ping = krpc_query("ping", {"id": src_id(0)})
+    n = {}
+    n["unsorted-keys"] = (b"d1:t2:aa1:y1:q1:q4:ping1:ad2:id20:" + src_id(0) + b"ee")
+    n["duplicate-key"] = (b"d1:ad2:id20:" + src_id(0) + b"e1:q4:ping1:t2:aa1:t2:bb1:y1:qe")
+    n["leading-zero-int"] = krpc_query("find_node", {"id": src_id(0), "target": DHT_TARGET,
+                                                     "port": 5}).replace(b"i5e", b"i05e")
+    n["leading-zero-length"] = ping.replace(b"1:t2:aa", b"1:t02:aa")
+    n["minus-zero"] = krpc_query("ping", {"id": src_id(0), "x": 0}).replace(b"i0e", b"i-0e")
+    n["int-overflow"] = krpc_query("ping", {"id": src_id(0), "x": 1}).replace(
+        b"i1e", b"i9223372036854775808e")
+    n["trailing-bytes"] = ping + b"x"
+    n["two-values"] = ping + ping
+    deep = b"l" * 40 + b"e" * 40
+    n["deep-nesting-40"] = krpc_query("ping", {"id": src_id(0), "x": Raw(deep)})
+    n["nesting-32"] = krpc_query("ping", {"id": src_id(0), "x": Raw(b"l" * 30 + b"e" * 30)})
+    n["nesting-33"] = krpc_query("ping", {"id": src_id(0), "x": Raw(b"l" * 31 + b"e" * 31)})
+    n["too-many-nodes"] = krpc_query("ping", {"id": src_id(0),
+                                              "x": Raw(b"l" + b"i0e" * 700 + b"e")})
+    n["not-a-dict"] = benc([b"aa", b"q", b"ping"])
+    n["truncated"] = ping[:len(ping) // 2]
+    n["string-past-end"] = b"d1:t2:aa1:y1:q1:q4:ping1:ad2:id99:" + src_id(0) + b"ee"
+    n["key-not-string"] = b"di1ei2ee"
+    n["empty"] = b""
+    return n
+
+
+def bencode_corpus():
+    b = {}
+    for prefix, msgs in (("query-", dht_queries()), ("reply-", dht_replies(0)),
+                         ("noncanonical-", dht_noncanonical())):
+        for name, data in msgs.items():
+            b[prefix + name] = data
+    v = {}
+    v["int-zero"] = b"i0e"
+    v["int-max"] = b"i9223372036854775807e"
+    v["int-min"] = b"i-9223372036854775808e"
+    v["int-min-minus-one"] = b"i-9223372036854775809e"
+    v["int-empty"] = b"ie"
+    v["int-minus-only"] = b"i-e"
+    v["int-unterminated"] = b"i1"
+    v["string-empty"] = b"0:"
+    v["string-binary"] = b"4:\x00\xff\x00e"
+    v["string-length-overflow"] = b"4294967296:"
+    v["string-short"] = b"5:spam"
+    v["list-empty"] = b"le"
+    v["list-unterminated"] = b"l4:spam"
+    v["dict-empty"] = b"de"
+    v["dict-prefix-order"] = b"d0:i1e1:ai2e2:aai3e1:bli1eli2eee1:cdee"
+    v["dict-prefix-reversed"] = b"d2:aai1e1:ai2ee"
+    v["dict-key-without-value"] = b"d1:ae"
+    v["dict-nul-keys"] = b"d1:\x00i1e1:\x01i2ee"
+    v["dict-nested-32"] = b"d1:a" * 31 + b"de" + b"e" * 31
+    v["list-nested-32"] = b"l" * 32 + b"e" * 32
+    v["list-nested-33"] = b"l" * 33 + b"e" * 33
+    v["nodes-640"] = b"l" + b"i0e" * 639 + b"e"
+    v["nodes-641"] = b"l" + b"i0e" * 640 + b"e"
+    v["nodes-1001"] = b"l" + b"0:" * 1000 + b"e"
+    v["bep44-signed-buffer"] = b"4:salt6:foobar3:seqi1e1:v12:Hello World!"
+    v["bep44-vector-v"] = b"12:Hello World!"
+    for name, data in v.items():
+        b["value-" + name] = data
+    return b
+
+
+def krpc_node_corpus():
+    """Byte 0: source (bits 0-2) and clock step (bits 3-7, see fuzz/krpc_node.c); then the
+    datagram. The replay runs them in name order on one node, so the numbers order a story:
+    replies to the lookups the node starts with (1-reply-put-ok answers the put that the
+    replies before it let go out), queries (tokens, puts), bad bencode, time, late answers."""
+    def hdr(src, step=MS100):
+        return bytes([src | step << 3])
+
+    k = {}
+    srcs = {"announce-peer": 1, "get-peers": 1, "find-node-want-n4-n6": 1,
+            "ping-libtorrent-extras": 1, "ping-ro": 2}
+    for name, data in dht_queries().items():
+        k["2-query-" + name] = hdr(srcs.get(name, 0)) + data
+    k["2-query-ping-from-v4-mapped"] = hdr(6) + dht_queries()["ping"]
+    k["2-query-ping-from-ipv6"] = hdr(7) + dht_queries()["ping"]
+    k["2-query-ping-from-local"] = hdr(4, NOW) + krpc_query("ping", {"id": src_id(4)})
+    k["2-query-ping-from-loopback"] = hdr(5, NOW) + krpc_query("ping", {"id": src_id(5)})
+    # After put-mutable-v-1000-bytes: the largest reply, with a 32-byte transaction ID.
+    k["3-query-get-mutable-v-1000-tid-32"] = hdr(0) + krpc_query(
+        "get", {"id": src_id(0), "target": DHT_TARGET}, tid=b"T" * 32)
+    # Replies from the three sources the get asks first, in turn; the two newer items from
+    # the same one, so that the second answers the get that the first one's answer restarts.
+    for n, name in enumerate(dht_replies(0)):
+        src = 0 if name.startswith("get-mutable-seq-") else n % 3
+        k["1-reply-" + name] = hdr(src) + dht_replies(src)[name]
+    for name, data in dht_noncanonical().items():
+        k["4-noncanonical-" + name] = hdr(0) + data
+    k["5-clock-5s-timeouts"] = hdr(0, S5) + dht_queries()["ping"]
+    k["5-clock-5min-token-rotation"] = hdr(1, MIN5) + dht_queries()["get-peers"]
+    k["5-clock-15min-refresh"] = hdr(2, MIN15) + krpc_query("ping", {"id": src_id(2)})
+    k["5-clock-24h-expiry"] = hdr(0, H24) + dht_queries()["get-mutable"]
+    k["5-clock-24h-then-put"] = hdr(0, NOW) + dht_queries()["put-salted"]
+    k["6-empty"] = b""
+    k["6-header-only"] = hdr(0)
+    # Answers to puts and announces long after: none is in flight, so the target has the node
+    # ping the source first and they answer that (query_source() in fuzz/krpc_node.c).
+    for src in range(3):
+        k["7-reply-put-ok-%d" % src] = hdr(src) + dht_replies(src)["put-ok"]
+        k["7-reply-announce-ok-%d" % src] = hdr(src) + dht_replies(src)["announce-ok"]
+    k["7-reply-error-302-to-put"] = hdr(0) + dht_replies(0)["error-302"]
+    return k
+
+
 def main():
     for name, data in query_corpus().items():
         write("query", name, data)
     for name, data in zone_packet_corpus().items():
         write("zone_packet", name, data)
+    for name, data in bencode_corpus().items():
+        write("bencode", name, data)
+    for name, data in krpc_node_corpus().items():
+        write("krpc_node", name, data)
 
 
 if __name__ == "__main__":

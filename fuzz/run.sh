@@ -32,7 +32,8 @@ status=0
 summary=""
 
 # target name, corpus directory under fuzz/corpus, -max_len
-for spec in "query query 65535" "zone-packet zone_packet 2048"; do
+for spec in "query query 65535" "zone-packet zone_packet 2048" "bencode bencode 2048" \
+	"krpc-node krpc_node 2049"; do
 	# shellcheck disable=SC2086 # split on purpose
 	set -- $spec
 	name=$1

@@ -376,12 +376,9 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 				return SW_EOLDSEQ;
 			}
 		}
-		st->bytes -= entry_bytes(e);
-		e->item = item;
-		st->bytes += entry_bytes(e);
-		entry_refresh(st, e, now);
-		notify_stored(st, e);
-		return 0;
+		/* The new value may be larger: it goes in as a new entry, so that the byte limit
+		 * evicts others as for any insert (DESIGN.md §4 "Bound the store"). */
+		entry_remove(st, e, false);
 	}
 insert:
 	ret = entry_insert(st, &item, now, &e);
