@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,14 +350,28 @@ int dns_rr_to_str(const uint8_t *owner, uint16_t type, uint32_t ttl, const uint8
 		free(buf);
 		return SW_EMALF;
 	}
-	/* One line, without the trailing newline. */
-	size_t len = strcspn(buf, "\n");
-	if (len >= cap) {
-		free(buf);
-		return SW_ENOSPC;
+	/* One line, without the trailing newline; libknot's column padding (runs of spaces and
+	 * tabs outside quoted strings) becomes one space. */
+	size_t len = strcspn(buf, "\n"), o = 0;
+	bool quoted = false, space = false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = buf[i];
+		if (ch == '"' && (i == 0 || buf[i - 1] != '\\'))
+			quoted = !quoted;
+		if (!quoted && (ch == ' ' || ch == '\t')) {
+			space = true;
+			continue;
+		}
+		if (space && o + 1 < cap)
+			out[o++] = ' ';
+		space = false;
+		if (o + 1 >= cap) {
+			free(buf);
+			return SW_ENOSPC;
+		}
+		out[o++] = ch;
 	}
-	memcpy(out, buf, len);
-	out[len] = '\0';
+	out[o] = '\0';
 	free(buf);
 	return 0;
 }

@@ -121,7 +121,7 @@ int net_dht_start(uv_loop_t *loop, const struct sockaddr *addr, const dht_opts_t
 	uv_timer_init(loop, &d->timer);
 	d->udp.data = d->timer.data = d;
 	d->open_handles = 2;
-	if ((ret = uv_udp_bind(&d->udp, addr, UV_UDP_REUSEADDR)) != 0 ||
+	if ((ret = uv_udp_bind(&d->udp, addr, 0)) != 0 ||
 	    (ret = uv_udp_recv_start(&d->udp, on_alloc, on_recv)) != 0) {
 		net_dht_stop(d);
 		return ret;

@@ -102,8 +102,9 @@ int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r, n
 		free(u);
 		return ret;
 	}
+	/* No SO_REUSEADDR: on UDP it would let a second process bind the same port and take
+	 * half of the queries. */
 	int one = 1;
-	setsockopt(u->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (addr->sa_family == AF_INET6)
 		setsockopt(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	socklen_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)

@@ -423,6 +423,7 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 		if (zone_delegation(z, c->name, next)) {
 			memcpy(c->name, next, dns_name_len(next));
 			c->hops++;
+			c->trace.hops = c->hops;
 			continue;
 		}
 		zone_result_t res;
@@ -565,6 +566,13 @@ static void advance(resolver_t *r, req_t *rq)
 	}
 }
 
+/* A forwarded answer is ours as a recursive resolver: RA=1, AA=0 (RFC 1035 §4.1.1). */
+static void recursive_flags(uint8_t *resp)
+{
+	resp[2] &= (uint8_t)~0x04;
+	resp[3] |= 0x80;
+}
+
 static void on_upstream(void *cbctx, const uint8_t *resp, size_t len, int err)
 {
 	req_t *rq = cbctx;
@@ -581,6 +589,7 @@ static void on_upstream(void *cbctx, const uint8_t *resp, size_t len, int err)
 	c->trace.elapsed_ms = now_ms(r) - c->trace.started_ms;
 	if (len <= c->limit) {
 		memcpy(rq->buf, resp, len);
+		recursive_flags(rq->buf);
 		req_reply(r, rq, len);
 		return;
 	}
@@ -589,6 +598,7 @@ static void on_upstream(void *cbctx, const uint8_t *resp, size_t len, int err)
 	size_t qlen = c->qend - DNS_HDR_LEN;
 	memcpy(rq->buf + DNS_HDR_LEN, c->w.buf + DNS_HDR_LEN, qlen);
 	rq->buf[2] |= 0x02;
+	recursive_flags(rq->buf);
 	memset(rq->buf + 6, 0, 6);
 	r->stats.truncated++;
 	req_reply(r, rq, c->qend);
@@ -715,6 +725,7 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 		/* The forwarder's cache answers without waiting (TC when too large for UDP). */
 		size_t n = r->opts.io.fwd_cache(r->opts.io.ctx, query, qlen, out, cap);
 		if (n > 0 && n <= c.limit) {
+			recursive_flags(out);
 			r->stats.sources[RES_SRC_UPSTREAM]++;
 			c.trace.source = RES_SRC_UPSTREAM;
 			ret = n;
