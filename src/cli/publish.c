@@ -7,6 +7,8 @@
 #include "common/codec.h"
 #include "common/err.h"
 #include "crypto/crypto.h"
+#include "daemon/oneshot.h"
+#include "resolver/own.h"
 #include "zone/item.h"
 
 static void usage(FILE *f)
@@ -17,6 +19,9 @@ static void usage(FILE *f)
 		   "more than the node's, if that is newer.\n\n"
 		   "  -k, --key KEYFILE   key file made by 'swarmdns keygen'\n"
 		   "  -a, --api URL       the node's API [default: " CLI_DEFAULT_API "]\n"
+		   "  -b, --bootstrap HOST:PORT\n"
+		   "                      no node: join the DHT through HOST:PORT and put the zone\n"
+		   "                      there directly\n"
 		   "  -h, --help          show this help\n");
 }
 
@@ -28,18 +33,62 @@ static void no_node(const char *api)
 		api);
 }
 
+/* `--bootstrap`: no node; a short-lived DHT node of our own puts the zone. */
+static int publish_direct(const char *key, const char *zonefile, const char *boot,
+			  const uint8_t pk[32], const char *z32)
+{
+	oneshot_t *o = NULL;
+	uint8_t body[ZONE_RELAY_MAX], target[20], pkk[32];
+	size_t len, plen;
+	uint64_t last = 0, seq = cli_now_us();
+	fprintf(stderr, "swarmdns: joining the DHT through %s...\n", boot);
+	int ret = oneshot_join(boot, 10000, &o);
+	if (ret) {
+		fprintf(stderr, "swarmdns publish: no DHT node answered through %s: %s\n", boot,
+			sw_strerror(ret));
+		return 1;
+	}
+	/* DESIGN.md §2: seq = max(now_us, last_seen_seq + 1). */
+	fprintf(stderr, "swarmdns: looking up the current seq of %s...\n", z32);
+	zone_item_target(pk, NULL, 0, target);
+	if (oneshot_get_seq(o, target, &last) == 0 && last >= seq)
+		seq = last + 1;
+	if (cli_zone_sign(key, zonefile, seq, pkk, body, &len, &plen)) {
+		oneshot_close(o);
+		return 1;
+	}
+	zone_item_t zi;
+	dht_item_t item;
+	zone_relay_parse(body, len, &zi);
+	own_item_to_dht(&zi, pk, &item);
+	fprintf(stderr, "swarmdns: putting seq %" PRIu64 " to the closest DHT nodes...\n", seq);
+	int stored = 0, asked = 0;
+	ret = oneshot_put(o, &item, &stored, &asked);
+	oneshot_close(o);
+	if (ret && stored == 0) {
+		fprintf(stderr, "swarmdns publish: the put failed: %s\n", sw_strerror(ret));
+		return 1;
+	}
+	printf("published %s: seq %" PRIu64 ", packet %zu of %d bytes, stored by %d of %d DHT "
+	       "nodes asked (through %s)\n",
+	       z32, seq, plen, ZONE_PACKET_MAX, stored, asked, boot);
+	return stored > 0 ? 0 : 1;
+}
+
 int cli_publish(int argc, char **argv)
 {
 	static const struct option lopts[] = {{"key", required_argument, NULL, 'k'},
 					      {"api", required_argument, NULL, 'a'},
+					      {"bootstrap", required_argument, NULL, 'b'},
 					      {"help", no_argument, NULL, 'h'},
 					      {0}};
-	const char *key = NULL, *api = CLI_DEFAULT_API;
+	const char *key = NULL, *api = CLI_DEFAULT_API, *boot = NULL;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "k:a:h", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "k:a:b:h", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'k': key = optarg; break;
 		case 'a': api = optarg; break;
+		case 'b': boot = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -60,6 +109,8 @@ int cli_publish(int argc, char **argv)
 	}
 	sw_z32_encode_key(pk, z32);
 	snprintf(path, sizeof(path), "/%s", z32);
+	if (boot)
+		return publish_direct(key, argv[optind], boot, pk, z32);
 
 	/* DESIGN.md §2: seq = max(now_us, last_seen_seq + 1). */
 	uint64_t seq = cli_now_us();

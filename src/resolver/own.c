@@ -78,19 +78,24 @@ int own_zones_load(resolver_t *r, store_t *st)
 	return ret ? ret : (int)resolver_zone_count(r);
 }
 
+void own_item_to_dht(const zone_item_t *zi, const uint8_t pk[32], dht_item_t *item)
+{
+	memset(item, 0, sizeof(*item));
+	item->is_mutable = true;
+	memcpy(item->k, pk, 32);
+	memcpy(item->sig, zi->sig, 64);
+	item->seq = (int64_t)zi->seq;
+	int n = snprintf((char *)item->v, sizeof(item->v), "%zu:", zi->packet_len);
+	memcpy(item->v + n, zi->packet, zi->packet_len);
+	item->v_len = (uint16_t)((size_t)n + zi->packet_len);
+	zone_item_target(item->k, NULL, 0, item->target);
+}
+
 void own_zone_dht_item(const zone_t *z, dht_item_t *item)
 {
 	size_t len;
 	const uint8_t *body = zone_relay(z, &len);
 	zone_item_t zi;
-	memset(item, 0, sizeof(*item));
 	zone_relay_parse(body, len, &zi); /* it parsed when the zone was built */
-	item->is_mutable = true;
-	memcpy(item->k, zone_key(z), 32);
-	memcpy(item->sig, zi.sig, 64);
-	item->seq = (int64_t)zi.seq;
-	int n = snprintf((char *)item->v, sizeof(item->v), "%zu:", zi.packet_len);
-	memcpy(item->v + n, zi.packet, zi.packet_len);
-	item->v_len = (uint16_t)((size_t)n + zi.packet_len);
-	zone_item_target(item->k, NULL, 0, item->target);
+	own_item_to_dht(&zi, zone_key(z), item);
 }

@@ -27,3 +27,5 @@ int own_zones_load(resolver_t *r, store_t *st);
 /* The BEP 44 mutable item of an own zone, ready for dht_put(): k, seq, sig, no salt, and v
  * the packet as a bencoded string (DESIGN.md §2). */
 void own_zone_dht_item(const zone_t *z, dht_item_t *item);
+/* The same from a signed zone item of key pk. */
+void own_item_to_dht(const zone_item_t *zi, const uint8_t pk[32], dht_item_t *item);
