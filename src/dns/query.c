@@ -136,3 +136,21 @@ void dns_resp_counts(dns_wr_t *w, uint16_t an, uint16_t ns, uint16_t ar)
 	dns_wr_put_u16_at(w->buf, 8, ns);
 	dns_wr_put_u16_at(w->buf, 10, ar);
 }
+
+void dns_resp_pad(dns_wr_t *w, size_t opt_pos, size_t block)
+{
+	/* OPT: name(1) type(2) class(2) ttl(4) rdlen(2) rdata; the option adds 4 + n bytes. */
+	if (w->err || w->len < opt_pos + 11 || block == 0)
+		return;
+	size_t len = w->len + 4, pad = (block - len % block) % block;
+	if (len + pad > w->cap)
+		pad = w->cap > len ? w->cap - len : 0;
+	if (len + pad > w->cap)
+		return;
+	dns_wr_u16(w, 12); /* Padding option, RFC 7830 §3 */
+	dns_wr_u16(w, (uint16_t)pad);
+	memset(w->buf + w->len, 0, pad);
+	w->len += pad;
+	size_t rdl = opt_pos + 9;
+	dns_wr_put_u16_at(w->buf, rdl, (uint16_t)(dns_get_u16(w->buf + rdl) + 4 + pad));
+}

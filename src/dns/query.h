@@ -55,5 +55,9 @@ enum {
  * EXTRA-TEXT is included. */
 void dns_resp_opt(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, uint16_t payload,
 		  uint16_t ede, const char *text);
+/* Appends a Padding option (RFC 7830) to the OPT record that ends the message in w, so that
+ * the message length becomes a multiple of `block` (RFC 8467 §4.1: 468 for responses), as far
+ * as w->cap allows. The message must end with the OPT (dns_resp_opt() last). */
+void dns_resp_pad(dns_wr_t *w, size_t opt_pos, size_t block);
 /* Sets the section counts in the header. */
 void dns_resp_counts(dns_wr_t *w, uint16_t an, uint16_t ns, uint16_t ar);

@@ -63,6 +63,7 @@ static void on_readable(uv_poll_t *p, int status, int events)
 			cl.reply = udp_reply;
 			cl.conn = u;
 			cl.trace = NULL;
+			cl.pad = false;
 			cl.peer_len = u->in[i].msg_hdr.msg_namelen;
 			memcpy(&cl.peer, &u->peers[i], cl.peer_len);
 			size_t len = resolver_handle_client(u->resolver, u->inbuf[i],

@@ -479,7 +479,10 @@ static size_t finish(resolver_t *r, ctx_t *c)
 	w->buf[3] = (uint8_t)((w->buf[3] & 0xF0) | (c->rcode & 0xF));
 	dns_resp_counts(w, c->an, c->ns, 0);
 	w->cap = c->limit;
+	size_t opt_pos = w->len;
 	dns_resp_opt(w, &c->q, c->rcode, r->opts.udp_payload, c->trace.ede, c->trace.ede_text);
+	if (c->client.pad && c->q.has_edns)
+		dns_resp_pad(w, opt_pos, 468);
 	r->stats.rcodes[c->rcode < 24 ? c->rcode : 23]++;
 	r->stats.sources[c->trace.source]++;
 	c->trace.elapsed_ms = now_ms(r) - c->trace.started_ms;

@@ -61,6 +61,7 @@ struct resolver_client {
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	resolver_trace_t *trace; /* filled for answers given at once, if not NULL */
+	bool pad; /* encrypted transport: pad responses to 468-byte blocks (RFC 8467 §4.1) */
 };
 
 /* A DHT lookup result, as the host's DHT reports it (signature already verified there; the
