@@ -2,21 +2,27 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
 
 #include "api/api.h"
+#include "api/dnsmsg.h"
+#include "api/metrics.h"
 #include "common/codec.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "dns/query.h"
 #include "net/net.h"
 #include "resolver/own.h"
 #include "zone/item.h"
-#include "zone/packet.h"
 
 #define BODY_MAX ZONE_RELAY_MAX
 #define RELAY_TYPE "application/pkarr.org/relays#payload"
+#define DNS_MESSAGE_TYPE "application/dns-message" /* RFC 8484 §6 */
+#define DNS_JSON_TYPE "application/dns-json"	   /* Google's and Cloudflare's JSON form */
+#define DNS_MESSAGE_MAX 65535			   /* RFC 1035 §4.2.2: the largest message */
 
 typedef struct req req_t;
 
@@ -59,10 +65,26 @@ struct req {
 	char qname[DNS_NAME_MAX * 4 + 2];
 	uint16_t qtype;
 	bool resolving; /* the resolver still owes an answer to this request */
+	/* /dns-query */
+	bool doh;	/* a /dns-query request */
+	bool doh_post;	/* a POST to /dns-query: the body is a DNS message */
+	bool doh_json;	/* answer in the JSON form */
+	uint8_t *msg;	/* the query: the POST body, or decoded from ?dns= */
+	size_t msg_len;
 };
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
-			     const void *data, size_t len)
+static void req_free(req_t *rq)
+{
+	if (rq == NULL)
+		return;
+	free(rq->msg);
+	free(rq->answer);
+	free(rq);
+}
+
+/* Queues a response; `extra` is one more header ("Name: value") or NULL. */
+static enum MHD_Result reply_ext(struct MHD_Connection *c, unsigned status, const char *type,
+				 const void *data, size_t len, const char *extra)
 {
 	struct MHD_Response *r =
 		MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
@@ -70,11 +92,27 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 		return MHD_NO;
 	if (type)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (extra) {
+		char name[64];
+		const char *colon = strchr(extra, ':');
+		size_t nl = colon ? (size_t)(colon - extra) : 0;
+		if (nl > 0 && nl < sizeof(name)) {
+			memcpy(name, extra, nl);
+			name[nl] = '\0';
+			MHD_add_response_header(r, name, colon + 1 + strspn(colon + 1, " "));
+		}
+	}
 	/* pkarr clients in browsers read relays cross-origin. */
 	MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
 	enum MHD_Result ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+			     const void *data, size_t len)
+{
+	return reply_ext(c, status, type, data, len, NULL);
 }
 
 static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, const char *msg)
@@ -115,9 +153,6 @@ static bool write_allowed(const api_t *a, struct MHD_Connection *c)
 	return diff == 0;
 }
 
-static const char *const source_names[RES_SRC_COUNT] = {"none", "local", "cache", "dht",
-							"stale", "upstream"};
-
 static void status_zone(const zone_t *z, void *ctx)
 {
 	json_t *arr = ctx;
@@ -128,53 +163,120 @@ static void status_zone(const zone_t *z, void *ctx)
 					     (json_int_t)zone_rr_count(z)));
 }
 
+static unsigned api_connections(const api_t *a)
+{
+	const union MHD_DaemonInfo *di =
+		MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return di ? di->num_connections : 0;
+}
+
+static json_t *json_u64(uint64_t v)
+{
+	return json_integer((json_int_t)v);
+}
+
 static enum MHD_Result get_status(api_t *a, struct MHD_Connection *c)
 {
 	const resolver_stats_t *st = resolver_stats(a->ctx.resolver);
+	char name[16];
 	json_t *zones = json_array();
 	resolver_zone_foreach(a->ctx.resolver, status_zone, zones);
-	json_t *j = json_pack(
-		"{s:s, s:I, s:s, s:I, s:o, s:{s:I, s:I, s:I, s:I}}", "version", SWARMDNS_VERSION,
-		"uptime_s", (json_int_t)((uv_now(a->loop) - a->ctx.started_ms) / 1000), "data_dir",
-		a->ctx.data_dir, "zones", (json_int_t)resolver_zone_count(a->ctx.resolver),
-		"own_zones", zones, "queries", "udp", (json_int_t)st->queries[SW_TP_UDP], "tcp",
-		(json_int_t)st->queries[SW_TP_TCP], "truncated", (json_int_t)st->truncated,
-		"dropped", (json_int_t)st->dropped);
+	json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:o}", "version", SWARMDNS_VERSION,
+			      "uptime_s",
+			      (json_int_t)((uv_now(a->loop) - a->ctx.started_ms) / 1000),
+			      "data_dir", a->ctx.data_dir, "zones",
+			      (json_int_t)resolver_zone_count(a->ctx.resolver), "own_zones", zones);
 	if (j == NULL)
 		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot build status");
+	/* Sections of plain numbers, one level deep: scripts read them as section.key. */
+	json_t *q = json_object();
+	for (int tp = 0; tp < SW_TP_COUNT; tp++)
+		json_object_set_new(q, api_transport_name(tp, name), json_u64(st->queries[tp]));
+	json_object_set_new(q, "truncated", json_u64(st->truncated));
+	json_object_set_new(q, "dropped", json_u64(st->dropped));
+	json_object_set_new(q, "pending", json_u64(st->pending));
+	json_object_set_new(j, "queries", q);
 	json_object_set_new(
 		j, "cache",
-		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "zones",
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "zones",
 			  (json_int_t)resolver_cache_count(a->ctx.resolver), "hits",
 			  (json_int_t)st->cache_hits, "misses", (json_int_t)st->cache_misses,
 			  "prefetches", (json_int_t)st->prefetches, "dht_lookups",
 			  (json_int_t)st->dht_lookups, "pending", (json_int_t)st->pending,
-			  "rollbacks_refused", (json_int_t)st->rollbacks_refused));
+			  "rollbacks_refused", (json_int_t)st->rollbacks_refused, "bad_items",
+			  (json_int_t)st->bad_items));
 	json_t *srcs = json_object();
 	for (int i = 0; i < RES_SRC_COUNT; i++)
-		json_object_set_new(srcs, source_names[i], json_integer((json_int_t)st->sources[i]));
+		json_object_set_new(srcs, api_source_name(i), json_u64(st->sources[i]));
 	json_object_set_new(j, "answers_by_source", srcs);
+	json_t *rcodes = json_object();
+	for (int rc = 0; rc < 24; rc++)
+		if (st->rcodes[rc] || rc == DNS_RCODE_NOERROR)
+			json_object_set_new(rcodes, api_rcode_name(rc, name), json_u64(st->rcodes[rc]));
+	json_object_set_new(j, "responses_by_rcode", rcodes);
+	if (a->ctx.fwd) {
+		net_forward_stats_t fs;
+		net_forward_stats(a->ctx.fwd, &fs);
+		json_object_set_new(
+			j, "upstream",
+			json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queries",
+				  (json_int_t)fs.queries, "cache_entries",
+				  (json_int_t)net_forward_cache_size(a->ctx.fwd), "cache_hits",
+				  (json_int_t)fs.cache_hits, "cache_misses",
+				  (json_int_t)fs.cache_misses, "timeouts", (json_int_t)fs.timeouts,
+				  "tcp_retries", (json_int_t)fs.tcp_retries, "failovers",
+				  (json_int_t)fs.failovers, "failures", (json_int_t)fs.failures));
+	}
+	json_object_set_new(j, "connections",
+			    json_pack("{s:I, s:I, s:I}", "api", (json_int_t)api_connections(a), "dot",
+				      (json_int_t)api_tls_connections(&a->ctx, NET_TLS_DOT), "doh",
+				      (json_int_t)api_tls_connections(&a->ctx, NET_TLS_DOH)));
 	if (a->ctx.dht) {
 		dht_t *d = net_dht_node(a->ctx.dht);
 		dht_counters_t dc;
 		uint8_t id[DHT_ID_LEN];
 		char hex[2 * DHT_ID_LEN + 1], addr[80];
 		struct sockaddr_storage ss;
+		uint64_t in, out;
 		dht_counters(d, &dc);
+		in = dc.in_reply + dc.in_error;
+		out = dc.out_reply + dc.out_error;
+		for (int m = 0; m < DHT_KRPC_METHOD_COUNT; m++) {
+			in += dc.in_query[m];
+			out += dc.out_query[m];
+		}
 		dht_id(d, id);
 		sw_hex_encode(id, DHT_ID_LEN, hex, sizeof(hex));
 		net_dht_local(a->ctx.dht, &ss);
 		net_addr_to_str((struct sockaddr *)&ss, addr, sizeof(addr));
-		json_object_set_new(
-			j, "dht",
-			json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "node_id", hex, "listen",
-				  addr, "routing_table", (json_int_t)dc.rt_nodes, "good_nodes",
-				  (json_int_t)dc.rt_good, "stored_items", (json_int_t)dc.items,
-				  "lookups", (json_int_t)dc.lookups_started, "messages_in",
-				  (json_int_t)(dc.in_reply + dc.in_error), "srtt_ms",
-				  (json_int_t)dc.srtt_ms));
+		json_t *dj = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "node_id",
+				       hex, "listen", addr, "routing_table", (json_int_t)dc.rt_nodes,
+				       "good_nodes", (json_int_t)dc.rt_good, "buckets",
+				       (json_int_t)dc.rt_buckets, "stored_items",
+				       (json_int_t)dc.items, "stored_bytes",
+				       (json_int_t)dc.item_bytes, "lookups",
+				       (json_int_t)dc.lookups_started, "lookups_active",
+				       (json_int_t)dc.lookups_active, "srtt_ms",
+				       (json_int_t)dc.srtt_ms);
+		json_object_set_new(dj, "messages_in", json_u64(in));
+		json_object_set_new(dj, "messages_out", json_u64(out));
+		json_object_set_new(dj, "timeouts", json_u64(dc.timeouts));
+		json_object_set_new(dj, "puts_accepted", json_u64(dc.puts_accepted));
+		json_object_set_new(j, "dht", dj);
 	}
 	return reply_json(c, MHD_HTTP_OK, j);
+}
+
+static enum MHD_Result get_metrics(api_t *a, struct MHD_Connection *c)
+{
+	api_metrics_extra_t x = {uv_now(a->loop) - a->ctx.started_ms, api_connections(a)};
+	size_t len = 0;
+	char *text = api_metrics_render(&a->ctx, &x, &len);
+	if (text == NULL)
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	enum MHD_Result ret = reply(c, MHD_HTTP_OK, API_METRICS_TYPE, text, len);
+	free(text);
+	return ret;
 }
 
 static void on_timer(uv_timer_t *t);
@@ -300,23 +402,13 @@ static void on_get_done(void *ctx, const dht_get_result_t *res)
 	wake(rq->api);
 }
 
-/* The records of a zone packet as text, for people reading `swarmdns dht get`. */
+/* The answer records of a zone packet or a response as text, for people reading `swarmdns
+ * dht get` and `swarmdns resolve`. Both may come from anyone: rdata that is not well formed
+ * for its type is shown in the generic form, never given to libknot's printer. */
 static json_t *records_json(const uint8_t *packet, size_t len)
 {
-	zone_rrlist_t l;
-	json_t *arr = json_array();
-	zone_rrlist_init(&l);
-	if (zone_packet_parse(packet, len, &l) == 0) {
-		for (size_t i = 0; i < l.count; i++) {
-			char line[2048];
-			const zone_rr_t *rr = &l.rrs[i];
-			if (dns_rr_to_str(rr->owner, rr->type, rr->ttl, rr->rdata, rr->rdlen, line,
-					  sizeof(line)) == 0)
-				json_array_append_new(arr, json_string(line));
-		}
-	}
-	zone_rrlist_deinit(&l);
-	return arr;
+	json_t *arr = api_dnsmsg_answer_lines(packet, len);
+	return arr ? arr : json_array();
 }
 
 static enum MHD_Result dht_get_reply(api_t *a, struct MHD_Connection *c, req_t *rq)
@@ -393,7 +485,7 @@ static void on_resolved(const resolver_client_t *cl, const uint8_t *resp, size_t
 	req_t *rq = cl->conn;
 	rq->resolving = false;
 	if (rq->api == NULL) { /* the HTTP request went away meanwhile */
-		free(rq);
+		req_free(rq);
 		return;
 	}
 	if (rq->state != REQ_WAITING)
@@ -424,7 +516,7 @@ static enum MHD_Result resolve_reply(struct MHD_Connection *c, req_t *rq)
 	json_object_set_new(j, "type", json_string(type));
 	json_object_set_new(j, "rcode", json_string(rcode_txt));
 	json_object_set_new(j, "answer", records_json(rq->answer, rq->answer_len));
-	json_object_set_new(j, "source", json_string(source_names[t->source]));
+	json_object_set_new(j, "source", json_string(api_source_name(t->source)));
 	if (t->has_key) {
 		char z32[SW_Z32_KEY_LEN + 1];
 		sw_z32_encode_key(t->key, z32);
@@ -444,40 +536,61 @@ static enum MHD_Result resolve_reply(struct MHD_Connection *c, req_t *rq)
 	return reply_json(c, MHD_HTTP_OK, j);
 }
 
-static enum MHD_Result resolve_start(api_t *a, struct MHD_Connection *c, req_t *rq)
+/* A query for name and type with RD=1, and with flags (CD) and an OPT with DO when asked.
+ * Also sets rq->qname and rq->qtype. Returns 0 or SW_EMALF. */
+static int query_build(req_t *rq, const char *name, uint16_t qtype, bool cd, bool dnssec_ok,
+		       uint8_t *query, size_t cap, size_t *len)
 {
-	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
-	const char *type = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type");
-	uint8_t wire[DNS_NAME_MAX], query[DNS_NAME_MAX + 32];
+	uint8_t wire[DNS_NAME_MAX];
 	size_t nl;
-	if (name == NULL || name[0] == '\0' || strlen(name) > DNS_NAME_MAX * 4)
-		return reply_text(c, MHD_HTTP_BAD_REQUEST, "give ?name=NAME[&type=TYPE]");
+	if (name[0] == '\0' || strlen(name) > DNS_NAME_MAX * 4)
+		return SW_EMALF;
 	snprintf(rq->qname, sizeof(rq->qname), "%s%s", name,
 		 name[strlen(name) - 1] == '.' ? "" : ".");
-	rq->qtype = DNS_T_A;
-	if (type && dns_type_from_str(type, &rq->qtype) != 0)
-		return reply_text(c, MHD_HTTP_BAD_REQUEST, "unknown record type");
+	rq->qtype = qtype;
 	if (dns_name_from_str(rq->qname, wire, &nl) != 0)
-		return reply_text(c, MHD_HTTP_BAD_REQUEST, "not a valid domain name");
+		return SW_EMALF;
 	dns_wr_t w;
-	dns_wr_init(&w, query, sizeof(query), 0);
+	dns_wr_init(&w, query, cap, 0);
 	dns_wr_u16(&w, 0);
-	dns_wr_u16(&w, 0x0100); /* RD */
+	dns_wr_u16(&w, (uint16_t)(0x0100 | (cd ? 0x0010 : 0))); /* RD, CD */
 	dns_wr_u16(&w, 1);
 	dns_wr_u16(&w, 0);
 	dns_wr_u16(&w, 0);
-	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, dnssec_ok ? 1 : 0);
 	dns_wr_bytes(&w, wire, nl);
-	dns_wr_u16(&w, rq->qtype);
+	dns_wr_u16(&w, qtype);
 	dns_wr_u16(&w, DNS_C_IN);
-	static uint8_t out[65535];
+	if (dnssec_ok) {
+		/* RFC 6891 §6.1.2: root owner, type OPT, class = payload size, TTL = extended
+		 * rcode, version and flags (DO, RFC 3225 §3), no options. */
+		dns_wr_u8(&w, 0);
+		dns_wr_u16(&w, DNS_T_OPT);
+		dns_wr_u16(&w, 1232);
+		dns_wr_u32(&w, 0x8000);
+		dns_wr_u16(&w, 0);
+	}
+	*len = w.len;
+	return w.err ? SW_EMALF : 0;
+}
+
+static enum MHD_Result resolve_reply(struct MHD_Connection *c, req_t *rq);
+static enum MHD_Result doh_reply(struct MHD_Connection *c, req_t *rq);
+
+/* Runs a query through the one query handler, as every transport does (tp SW_TP_API). An
+ * answer that must wait for the DHT or an upstream server arrives in on_resolved() while
+ * the request is suspended; MHD then calls on_request() again, which answers. */
+static enum MHD_Result query_run(api_t *a, struct MHD_Connection *c, req_t *rq,
+				 const uint8_t *query, size_t qlen)
+{
+	static uint8_t out[DNS_MESSAGE_MAX];
 	resolver_client_t cl;
 	memset(&cl, 0, sizeof(cl));
 	cl.tp = SW_TP_API;
 	cl.reply = on_resolved;
 	cl.conn = rq;
 	cl.trace = &rq->trace;
-	size_t n = resolver_handle_client(a->ctx.resolver, query, w.len, &cl, out, sizeof(out));
+	size_t n = resolver_handle_client(a->ctx.resolver, query, qlen, &cl, out, sizeof(out));
 	if (n == RESOLVER_ASYNC) {
 		rq->resolving = true;
 		wait_begin(a, rq);
@@ -486,8 +599,168 @@ static enum MHD_Result resolve_start(api_t *a, struct MHD_Connection *c, req_t *
 	rq->answer = malloc(n ? n : 1);
 	if (rq->answer)
 		memcpy(rq->answer, out, n);
-	rq->answer_len = n;
-	return resolve_reply(c, rq);
+	rq->answer_len = rq->answer ? n : 0;
+	return rq->doh ? doh_reply(c, rq) : resolve_reply(c, rq);
+}
+
+static enum MHD_Result resolve_start(api_t *a, struct MHD_Connection *c, req_t *rq)
+{
+	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+	const char *type = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type");
+	uint8_t query[DNS_NAME_MAX + 32];
+	size_t qlen;
+	uint16_t qtype = DNS_T_A;
+	if (name == NULL || name[0] == '\0')
+		return reply_text(c, MHD_HTTP_BAD_REQUEST, "give ?name=NAME[&type=TYPE]");
+	if (type && dns_type_from_str(type, &qtype) != 0)
+		return reply_text(c, MHD_HTTP_BAD_REQUEST, "unknown record type");
+	if (query_build(rq, name, qtype, false, false, query, sizeof(query), &qlen) != 0)
+		return reply_text(c, MHD_HTTP_BAD_REQUEST, "not a valid domain name");
+	return query_run(a, c, rq, query, qlen);
+}
+
+/* ---- /dns-query: DNS over HTTP/1.1 (RFC 8484) and the JSON form ---- */
+
+/* Is the header value this media type, parameters aside (RFC 9110 §8.3.1)? */
+static bool media_type_is(const char *v, const char *want)
+{
+	size_t n = strlen(want);
+	if (v == NULL)
+		return false;
+	v += strspn(v, " \t");
+	if (strncasecmp(v, want, n) != 0)
+		return false;
+	v += n;
+	v += strspn(v, " \t");
+	return *v == '\0' || *v == ';';
+}
+
+static bool arg_true(struct MHD_Connection *c, const char *key)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+	return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0);
+}
+
+/* A record type as Google's and Cloudflare's JSON APIs take it: a number or a mnemonic. */
+static int json_qtype(const char *s, uint16_t *type)
+{
+	if (s == NULL || s[0] == '\0') {
+		*type = DNS_T_A;
+		return 0;
+	}
+	if (strspn(s, "0123456789") == strlen(s)) {
+		unsigned long v = strlen(s) <= 5 ? strtoul(s, NULL, 10) : 70000;
+		if (v > UINT16_MAX)
+			return SW_EINVAL;
+		*type = (uint16_t)v;
+		return 0;
+	}
+	return dns_type_from_str(s, type);
+}
+
+static enum MHD_Result doh_reply(struct MHD_Connection *c, req_t *rq)
+{
+	if (rq->answer == NULL || rq->answer_len < DNS_HDR_LEN)
+		return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the node gave no answer");
+	/* RFC 8484 §5.1: fresh no longer than the smallest TTL of the answer; a negative
+	 * answer as long as its SOA says (RFC 2308 §5); a failure not at all. */
+	char cache[48];
+	uint32_t ttl = 0;
+	if (api_dnsmsg_ttl(rq->answer, rq->answer_len, &ttl) != 0)
+		ttl = 0;
+	snprintf(cache, sizeof(cache), "Cache-Control: max-age=%u", ttl);
+	if (!rq->doh_json)
+		return reply_ext(c, MHD_HTTP_OK, DNS_MESSAGE_TYPE, rq->answer, rq->answer_len, cache);
+	const char *comment = rq->trace.ede != DNS_EDE_NONE ? rq->trace.ede_text : NULL;
+	json_t *j = api_dnsmsg_to_json(rq->answer, rq->answer_len, comment);
+	if (j == NULL)
+		return reply_text(c, MHD_HTTP_BAD_GATEWAY, "the answer could not be read");
+	char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (text == NULL)
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	enum MHD_Result ret =
+		reply_ext(c, MHD_HTTP_OK, DNS_JSON_TYPE, text, strlen(text), cache);
+	free(text);
+	return ret;
+}
+
+/* The first call for a POST to /dns-query, before the body: a wrong content type or a
+ * declared length over the limit is answered at once, without reading the body. Returns
+ * MHD_YES to go on reading, or the result of queueing the error. */
+static enum MHD_Result doh_post_begin(struct MHD_Connection *c, req_t *rq, bool *answered)
+{
+	rq->doh_post = true;
+	*answered = true;
+	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!media_type_is(ct, DNS_MESSAGE_TYPE))
+		return reply_text(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+				  "POST a DNS message with 'Content-Type: " DNS_MESSAGE_TYPE "'");
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl && (strlen(cl) > 9 || strtoul(cl, NULL, 10) > DNS_MESSAGE_MAX))
+		return reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE,
+				  "a DNS message is at most 65535 bytes");
+	*answered = false;
+	return MHD_YES;
+}
+
+static enum MHD_Result doh_start(api_t *a, struct MHD_Connection *c, req_t *rq)
+{
+	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_ACCEPT);
+	rq->doh = true;
+	rq->doh_json = accept && strcasestr(accept, DNS_JSON_TYPE) != NULL;
+	if (rq->doh_post) {
+		if (rq->too_big)
+			return reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE,
+					  "a DNS message is at most 65535 bytes");
+	} else {
+		const char *dns = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dns");
+		const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+		if (dns) {
+			/* RFC 8484 §4.1: base64url (RFC 4648 §5) without padding. */
+			size_t dl = strlen(dns), cap = dl / 4 * 3 + 3;
+			if (cap > DNS_MESSAGE_MAX + 3)
+				return reply_text(c, MHD_HTTP_URI_TOO_LONG,
+						  "a DNS message is at most 65535 bytes");
+			rq->msg = malloc(cap);
+			if (rq->msg == NULL)
+				return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+			if (sw_b64url_decode(dns, dl, rq->msg, cap, &rq->msg_len) != 0 ||
+			    rq->msg_len > DNS_MESSAGE_MAX)
+				return reply_text(c, MHD_HTTP_BAD_REQUEST,
+						  "?dns= must be a DNS message in base64url "
+						  "without padding (RFC 8484 §4.1)");
+		} else if (name) {
+			/* The JSON API of Google and Cloudflare: ?name=&type=[&cd=][&do=]; ct
+			 * asks for the wire form instead. */
+			uint8_t query[DNS_NAME_MAX + 64];
+			size_t qlen;
+			uint16_t qtype;
+			const char *ct = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ct");
+			rq->doh_json = !media_type_is(ct, DNS_MESSAGE_TYPE);
+			if (json_qtype(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type"),
+				       &qtype) != 0)
+				return reply_text(c, MHD_HTTP_BAD_REQUEST, "unknown record type");
+			if (query_build(rq, name, qtype, arg_true(c, "cd"), arg_true(c, "do"), query,
+					sizeof(query), &qlen) != 0)
+				return reply_text(c, MHD_HTTP_BAD_REQUEST, "not a valid domain name");
+			return query_run(a, c, rq, query, qlen);
+		} else {
+			return reply_text(c, MHD_HTTP_BAD_REQUEST,
+					  "give ?dns=<base64url DNS message> (RFC 8484) or "
+					  "?name=NAME[&type=TYPE] (JSON)");
+		}
+	}
+	/* A message that is no query is the client's error, not a DNS answer's (the resolver
+	 * would drop it or say FORMERR); other DNS errors are answered in DNS. */
+	dns_query_t q;
+	int pr = rq->msg ? dns_query_parse(rq->msg, rq->msg_len, &q) : DNS_QUERY_DROP;
+	if (pr == DNS_QUERY_DROP || (pr == DNS_QUERY_ERROR && q.rcode == DNS_RCODE_FORMERR))
+		return reply_text(c, MHD_HTTP_BAD_REQUEST, "the body is not a well-formed DNS query");
+	return query_run(a, c, rq, rq->msg, rq->msg_len);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -503,9 +776,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		rq->api = a;
 		rq->conn = c;
 		*con_cls = rq;
+		if (strcmp(url, "/dns-query") == 0 && strcmp(method, "POST") == 0) {
+			bool answered;
+			enum MHD_Result ret = doh_post_begin(c, rq, &answered);
+			if (answered)
+				return ret;
+		}
 		return MHD_YES; /* MHD calls again, with the body if there is one */
 	}
 	req_t *rq = *con_cls;
+	if (*upload_size > 0 && rq->doh_post) {
+		/* A body sent chunked has no Content-Length to refuse it by. */
+		if (rq->too_big || rq->msg_len + *upload_size > DNS_MESSAGE_MAX) {
+			rq->too_big = true;
+		} else {
+			uint8_t *m = realloc(rq->msg, rq->msg_len + *upload_size);
+			if (m == NULL)
+				return MHD_NO;
+			memcpy(m + rq->msg_len, upload, *upload_size);
+			rq->msg = m;
+			rq->msg_len += *upload_size;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
 	if (*upload_size > 0) {
 		if (!is_put || rq->len + *upload_size > BODY_MAX)
 			rq->too_big = true;
@@ -520,6 +814,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (strcmp(method, "GET") != 0)
 			return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
 		return get_status(a, c);
+	}
+	if (strcmp(url, "/metrics") == 0) {
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+			return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+		return get_metrics(a, c);
+	}
+	if (strcmp(url, "/dns-query") == 0) {
+		static const char use[] = "use GET or POST (RFC 8484 §4.1)\n";
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+		    strcmp(method, "POST") != 0)
+			return reply_ext(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+					 use, sizeof(use) - 1, "Allow: GET, HEAD, POST");
+		if (rq->state == REQ_DONE)
+			return doh_reply(c, rq);
+		if (rq->state == REQ_ABORTED)
+			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the node is stopping");
+		return doh_start(a, c, rq);
 	}
 	if (strcmp(url, "/v1/resolve") == 0) {
 		if (strcmp(method, "GET") != 0)
@@ -552,7 +863,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	return reply_text(c, MHD_HTTP_NOT_FOUND,
 			  "unknown path; try GET /v1/status, GET or PUT /<z-base32 key>, "
-			  "GET /v1/dht/<key or target>");
+			  "GET /v1/resolve?name=, GET /v1/dht/<key or target>, GET or POST "
+			  "/dns-query, GET /metrics");
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -569,9 +881,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		*con_cls = NULL;
 		return;
 	}
-	if (rq)
-		free(rq->answer);
-	free(rq);
+	req_free(rq);
 	*con_cls = NULL;
 }
 

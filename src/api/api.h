@@ -1,8 +1,10 @@
 /*
  * The HTTP/1.1 API (DESIGN.md §7), served by libmicrohttpd driven from the libuv loop
  * through its epoll descriptor: `PUT /<z32>` and `GET /<z32>` (the pkarr relay interface),
- * `GET /v1/status`. Writes are accepted from loopback, or from anywhere with the bearer
- * token of the `api-token` option. Loop thread only.
+ * `GET /v1/status`, `GET /v1/resolve`, `GET /v1/dht/<key>`, `/dns-query` (DNS over HTTP/1.1,
+ * RFC 8484, and the JSON form of Google's and Cloudflare's resolvers) and `GET /metrics`
+ * (Prometheus). Writes are accepted from loopback, or from anywhere with the bearer token of
+ * the `api-token` option. Loop thread only.
  */
 #pragma once
 #include <sys/socket.h>
@@ -10,6 +12,8 @@
 #include <uv.h>
 
 #include "net/dht_host.h"
+#include "net/forward.h"
+#include "net/tls.h"
 #include "resolver/resolver.h"
 #include "store/store.h"
 
@@ -22,6 +26,11 @@ typedef struct {
 	const char *token; /* empty: writes from loopback only */
 	const char *data_dir;
 	uint64_t started_ms; /* uv_now() at start, for uptime */
+	net_forward_t *fwd;  /* NULL: no forwarder (names outside the swarm are refused) */
+	/* The DoT and DoH listeners (tls_slots of each; NULL entries are not listening), for
+	 * their open connections. */
+	net_tls_t *const *dot, *const *doh;
+	size_t tls_slots;
 } api_ctx_t;
 
 /* Starts listening on addr. ctx must outlive the API. Returns 0 or -errno / SW_ENOMEM. */

@@ -42,3 +42,5 @@ int cli_http_header(const char *name, char *out, size_t cap);
 int cli_testnet(int argc, char **argv);
 int cli_dht(int argc, char **argv);
 int cli_resolve(int argc, char **argv);
+int cli_cert(int argc, char **argv);
+int cli_status(int argc, char **argv);

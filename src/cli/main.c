@@ -21,6 +21,8 @@ static const struct {
 	{"testnet", cli_testnet, "run many DHT nodes on 127.0.0.1: a private DHT to try things on"},
 	{"resolve", cli_resolve, "resolve a name through a running node and say how"},
 	{"dht", cli_dht, "look an item up in the DHT through a running node (dht get)"},
+	{"cert", cli_cert, "make a self-signed certificate for trying DNS over TLS and HTTPS"},
+	{"status", cli_status, "show a running node's state: zones, cache, DHT, query counts"},
 };
 
 static void usage(FILE *f)

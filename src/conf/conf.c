@@ -77,6 +77,24 @@ static const opt_t opts[] = {
 	 "seconds an expired zone may still be served when the DHT has nothing newer"},
 	{"cache-size", T_UINT, offsetof(conf_t, cache_size), 0, NOREP, 10000000, 1, "10000",
 	 "zones of other keys kept in the cache"},
+	{"listen-dot", T_ADDR, offsetof(conf_t, listen_dot), CONF_ADDR_LEN,
+	 offsetof(conf_t, n_listen_dot), CONF_LISTEN_MAX, 0, "",
+	 "address:port for DNS over TLS, RFC 7858 (repeatable; needs tls-cert and tls-key)"},
+	{"listen-doh", T_ADDR, offsetof(conf_t, listen_doh), CONF_ADDR_LEN,
+	 offsetof(conf_t, n_listen_doh), CONF_LISTEN_MAX, 0, "",
+	 "address:port for DNS over HTTPS, RFC 8484, HTTP/2 at /dns-query (repeatable; needs "
+	 "tls-cert and tls-key)"},
+	{"tls-cert", T_STR, STR(tls_cert), NOREP, 0, 0, "",
+	 "PEM certificate (chain) for DNS over TLS and HTTPS ('swarmdns cert' makes one)"},
+	{"tls-key", T_STR, STR(tls_key), NOREP, 0, 0, "", "PEM private key of tls-cert"},
+	{"tls-max-clients", T_UINT, offsetof(conf_t, tls_max_clients), 0, NOREP, 1000000, 1,
+	 "1024", "most DNS-over-TLS or DNS-over-HTTPS connections open at once, per listener"},
+	{"tls-idle-timeout", T_UINT, offsetof(conf_t, tls_idle_timeout), 0, NOREP, 3600000, 100,
+	 "10000",
+	 "milliseconds before an idle TLS connection is closed; a handshake must also finish "
+	 "in this time (at most 10 s)"},
+	{"doh-max-streams", T_UINT, offsetof(conf_t, doh_max_streams), 0, NOREP, 10000, 1, "100",
+	 "concurrent requests (HTTP/2 streams) per DNS-over-HTTPS connection"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -361,6 +379,12 @@ int conf_check(const conf_t *c, char *err, size_t errcap)
 				 c->upstream[i]);
 			return SW_ECONF;
 		}
+	}
+	if ((c->n_listen_dot || c->n_listen_doh) && (!c->tls_cert[0] || !c->tls_key[0])) {
+		snprintf(err, errcap, "%s needs tls-cert and tls-key (for trying it out, "
+				      "'swarmdns cert -o DIR' makes a pair)",
+			 c->n_listen_dot ? "listen-dot" : "listen-doh");
+		return SW_ECONF;
 	}
 	if (c->data_dir[0] == '\0') {
 		snprintf(err, errcap, "data-dir must not be empty");

@@ -47,6 +47,16 @@ typedef struct {
 	unsigned n_pin;
 	uint32_t stale_max;
 	uint32_t cache_size;
+	/* Encrypted DNS (RFC 7858, RFC 8484): off while no listen-dot / listen-doh is given. */
+	char listen_dot[CONF_LISTEN_MAX][CONF_ADDR_LEN];
+	unsigned n_listen_dot;
+	char listen_doh[CONF_LISTEN_MAX][CONF_ADDR_LEN];
+	unsigned n_listen_doh;
+	char tls_cert[CONF_PATH_LEN]; /* PEM certificate chain */
+	char tls_key[CONF_PATH_LEN];  /* PEM private key */
+	uint32_t tls_max_clients;
+	uint32_t tls_idle_timeout; /* milliseconds */
+	uint32_t doh_max_streams;
 	/* Internal: which source last set each option (for repeatable replacement). */
 	uint8_t source[64];
 } conf_t;

@@ -19,6 +19,7 @@
 #include "net/forward.h"
 #include "net/hostlookup.h"
 #include "net/net.h"
+#include "net/tls.h"
 #include "resolver/own.h"
 #include "resolver/resolver.h"
 #include "store/store.h"
@@ -30,6 +31,8 @@ typedef struct {
 	resolver_t *resolver;
 	net_udp_t *udp[CONF_LISTEN_MAX];
 	net_tcp_t *tcp[CONF_LISTEN_MAX];
+	net_tls_t *dot[CONF_LISTEN_MAX], *doh[CONF_LISTEN_MAX];
+	net_tls_creds_t *tls_creds; /* freed after the loop: the TLS listeners use it */
 	api_t *api;
 	api_ctx_t api_ctx;
 	net_dht_t *dht;
@@ -521,6 +524,10 @@ static void node_stop(node_t *n)
 		net_tcp_stop(n->tcp[i]);
 		n->udp[i] = NULL;
 		n->tcp[i] = NULL;
+		net_tls_stop(n->dot[i]);
+		net_tls_stop(n->doh[i]);
+		n->dot[i] = NULL;
+		n->doh[i] = NULL;
 	}
 	if (!uv_is_closing((uv_handle_t *)&n->sigint)) {
 		uv_close((uv_handle_t *)&n->sigint, NULL);
@@ -533,6 +540,51 @@ static void on_signal(uv_signal_t *s, int signum)
 	node_t *n = s->data;
 	sw_info("stopping on signal %d", signum);
 	node_stop(n);
+}
+
+/* DNS over TLS and DNS over HTTPS (RFC 7858, RFC 8484), when listen-dot or listen-doh is
+ * given (conf_check() has made sure tls-cert and tls-key are then set too). */
+static int start_tls(node_t *n, const conf_t *c)
+{
+	char err[CONF_PATH_LEN * 2 + 256];
+	if (c->n_listen_dot == 0 && c->n_listen_doh == 0)
+		return 0;
+	int ret = net_tls_creds_new(c->tls_cert, c->tls_key, &n->tls_creds, err, sizeof(err));
+	if (ret) {
+		sw_err("cannot serve DNS over TLS or HTTPS: %s", err);
+		return ret;
+	}
+	net_tls_opts_t o = {
+		.idle_timeout_ms = c->tls_idle_timeout,
+		/* A handshake takes round trips, not seconds: a client that stalls is dropped. */
+		.handshake_timeout_ms = c->tls_idle_timeout < 10000 ? c->tls_idle_timeout : 10000,
+		.max_clients = c->tls_max_clients,
+		.max_streams = c->doh_max_streams,
+	};
+	for (int proto = NET_TLS_DOT; proto <= NET_TLS_DOH; proto++) {
+		unsigned cnt = proto == NET_TLS_DOT ? c->n_listen_dot : c->n_listen_doh;
+		for (unsigned i = 0; i < cnt; i++) {
+			const char *a = proto == NET_TLS_DOT ? c->listen_dot[i] : c->listen_doh[i];
+			net_tls_t **slot = proto == NET_TLS_DOT ? &n->dot[i] : &n->doh[i];
+			struct sockaddr_storage ss;
+			ret = net_addr_parse(a, &ss);
+			if (ret == 0)
+				ret = net_tls_start(&n->loop, (struct sockaddr *)&ss, proto,
+						    n->tls_creds, n->resolver, &o, slot);
+			if (ret) {
+				sw_err("cannot listen for DNS over %s on %s: %s (is another server "
+				       "using it? choose another with --listen-%s)",
+				       proto == NET_TLS_DOT ? "TLS" : "HTTPS", a, sw_strerror(ret),
+				       proto == NET_TLS_DOT ? "dot" : "doh");
+				return ret;
+			}
+			if (proto == NET_TLS_DOT)
+				sw_info("serving DNS over TLS on %s", a);
+			else
+				sw_info("serving DNS over HTTPS on https://%s/dns-query (HTTP/2)", a);
+		}
+	}
+	return 0;
 }
 
 static int start_listeners(node_t *n, const conf_t *c)
@@ -554,8 +606,11 @@ static int start_listeners(node_t *n, const conf_t *c)
 		}
 		sw_info("serving DNS over UDP and TCP on %s", c->listen_dns[i]);
 	}
+	int ret = start_tls(n, c);
+	if (ret)
+		return ret;
 	struct sockaddr_storage ss;
-	int ret = start_dht(n, c);
+	ret = start_dht(n, c);
 	if (ret)
 		return ret;
 	n->api_ctx.dht = n->dht;
@@ -612,7 +667,7 @@ int daemon_run(const conf_t *c)
 	sw_info("loaded %d own zone%s from %s", ret, ret == 1 ? "" : "s", c->data_dir);
 	n.conf = c;
 	n.api_ctx = (api_ctx_t){n.resolver, n.store, NULL, c->api_token, c->data_dir,
-				uv_now(&n.loop)};
+				uv_now(&n.loop), n.fwd, n.dot, n.doh, CONF_LISTEN_MAX};
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sigterm);
 	n.sigint.data = n.sigterm.data = &n;
@@ -634,6 +689,7 @@ out:
 	}
 	uv_loop_close(&n.loop);
 	resolver_free(n.resolver);
+	net_tls_creds_free(n.tls_creds);
 	store_close(n.store);
 	return ret;
 }

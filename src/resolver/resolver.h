@@ -20,7 +20,14 @@
 
 typedef struct resolver resolver_t;
 
-typedef enum { SW_TP_UDP = 0, SW_TP_TCP, SW_TP_API, SW_TP_COUNT } sw_transport_t;
+typedef enum {
+	SW_TP_UDP = 0,
+	SW_TP_TCP,
+	SW_TP_API,
+	SW_TP_DOT, /* DNS over TLS, RFC 7858 */
+	SW_TP_DOH, /* DNS over HTTPS (HTTP/2), RFC 8484 */
+	SW_TP_COUNT
+} sw_transport_t;
 
 /* Where an answer came from (DESIGN.md §7 "/v1/resolve"). */
 typedef enum {

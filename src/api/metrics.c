@@ -1,0 +1,254 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "api/metrics.h"
+#include "dht/krpc.h"
+
+/* Indexed by sw_transport_t. A transport without a name here gets "transport<N>". */
+static const char *const transport_names[SW_TP_COUNT] = {
+    [SW_TP_UDP] = "udp", [SW_TP_TCP] = "tcp", [SW_TP_API] = "api",
+    [SW_TP_DOT] = "dot", [SW_TP_DOH] = "doh",
+};
+
+static const char *const source_names[RES_SRC_COUNT] = {
+    [RES_SRC_NONE] = "none", [RES_SRC_LOCAL] = "local", [RES_SRC_CACHE] = "cache",
+    [RES_SRC_DHT] = "dht",   [RES_SRC_STALE] = "stale", [RES_SRC_UPSTREAM] = "upstream",
+};
+
+/* IANA "DNS RCODEs" (RFC 6895 §2.3). */
+static const char *const rcode_names[24] = {
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",  "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+    "NXRRSET", "NOTAUTH", "NOTZONE",  "DSOTYPENI", NULL,      NULL,	 NULL,	     NULL,
+    "BADVERS", "BADKEY",  "BADTIME",  "BADMODE",   "BADNAME", "BADALG",	 "BADTRUNC", "BADCOOKIE",
+};
+
+const char *api_transport_name(int tp, char out[16])
+{
+	if (tp >= 0 && tp < SW_TP_COUNT && transport_names[tp])
+		return transport_names[tp];
+	snprintf(out, 16, "transport%d", tp);
+	return out;
+}
+
+const char *api_source_name(int source)
+{
+	if (source >= 0 && source < RES_SRC_COUNT && source_names[source])
+		return source_names[source];
+	return "none";
+}
+
+const char *api_rcode_name(int rcode, char out[16])
+{
+	if (rcode >= 0 && rcode < 24 && rcode_names[rcode])
+		return rcode_names[rcode];
+	snprintf(out, 16, "RCODE%d", rcode);
+	return out;
+}
+
+unsigned api_tls_connections(const api_ctx_t *ctx, net_tls_proto_t proto)
+{
+	net_tls_t *const *l = proto == NET_TLS_DOT ? ctx->dot : ctx->doh;
+	unsigned n = 0;
+	for (size_t i = 0; l && i < ctx->tls_slots; i++)
+		if (l[i])
+			n += net_tls_clients(l[i]);
+	return n;
+}
+
+/* ---- the exposition format ---- */
+
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A metric with one sample and no labels. */
+static void single(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+{
+	family(f, name, type, help);
+	fprintf(f, "%s %" PRIu64 "\n", name, v);
+}
+
+static void counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	single(f, name, "counter", help, v);
+}
+
+static void gauge(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	single(f, name, "gauge", help, v);
+}
+
+static void labelled(FILE *f, const char *name, const char *label, const char *value, uint64_t v)
+{
+	/* Our label values are fixed identifiers: nothing to escape. */
+	fprintf(f, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label, value, v);
+}
+
+static void resolver_metrics(FILE *f, const api_ctx_t *ctx)
+{
+	const resolver_stats_t *st = resolver_stats(ctx->resolver);
+	char buf[16];
+	family(f, "swarmdns_queries_total", "counter",
+	       "DNS queries received, by transport (every transport ends in one query handler).");
+	for (int tp = 0; tp < SW_TP_COUNT; tp++)
+		labelled(f, "swarmdns_queries_total", "transport", api_transport_name(tp, buf),
+			 st->queries[tp]);
+	family(f, "swarmdns_responses_total", "counter",
+	       "DNS responses, by response code (forwarded ones included).");
+	for (int rc = 0; rc < 24; rc++) {
+		/* The common codes always, so that rates start from zero; the rest once seen. */
+		if (rc <= DNS_RCODE_REFUSED || rc == DNS_RCODE_BADVERS || st->rcodes[rc])
+			labelled(f, "swarmdns_responses_total", "rcode", api_rcode_name(rc, buf),
+				 st->rcodes[rc]);
+	}
+	family(f, "swarmdns_answers_total", "counter",
+	       "Answers by where they came from: an own zone (local), the verified zone cache, a "
+	       "DHT lookup, a zone served stale (RFC 8767), ordinary DNS (upstream), or none "
+	       "(refused, malformed, failed).");
+	for (int s = 0; s < RES_SRC_COUNT; s++)
+		labelled(f, "swarmdns_answers_total", "source", api_source_name(s), st->sources[s]);
+	counter(f, "swarmdns_cache_hits_total",
+		"Key-name queries answered from a fresh cached zone.", st->cache_hits);
+	counter(f, "swarmdns_cache_misses_total",
+		"Key-name queries whose zone was not cached or had expired.", st->cache_misses);
+	counter(f, "swarmdns_cache_prefetches_total",
+		"Cached zones refreshed from the DHT before they expired.", st->prefetches);
+	counter(f, "swarmdns_dht_zone_lookups_total",
+		"DHT lookups the resolver started to fetch a zone.", st->dht_lookups);
+	gauge(f, "swarmdns_queries_pending",
+	      "Queries waiting for the DHT or an upstream server now.", st->pending);
+	counter(f, "swarmdns_responses_truncated_total",
+		"Responses sent with TC=1 because they did not fit.", st->truncated);
+	counter(f, "swarmdns_queries_dropped_total",
+		"Messages dropped without an answer (too short, or not a query).", st->dropped);
+	counter(f, "swarmdns_zone_rollbacks_refused_total",
+		"Zones from the DHT refused because a higher seq was already cached.",
+		st->rollbacks_refused);
+	counter(f, "swarmdns_zone_bad_items_total",
+		"Zones from the DHT that did not verify or parse.", st->bad_items);
+	gauge(f, "swarmdns_own_zones", "Zones this node publishes and serves authoritatively.",
+	      resolver_zone_count(ctx->resolver));
+	gauge(f, "swarmdns_cache_zones", "Verified zones in the cache.",
+	      resolver_cache_count(ctx->resolver));
+}
+
+static void dht_metrics(FILE *f, net_dht_t *nd)
+{
+	dht_counters_t dc;
+	dht_counters(net_dht_node(nd), &dc);
+	static const char *const names[2] = {"swarmdns_dht_messages_received_total",
+					     "swarmdns_dht_messages_sent_total"};
+	static const char *const helps[2] = {
+	    "KRPC messages received, by kind (query, reply, error) and query method.",
+	    "KRPC messages sent, by kind (query, reply, error) and query method."};
+	const uint64_t *queries[2] = {dc.in_query, dc.out_query};
+	const uint64_t replies[2] = {dc.in_reply, dc.out_reply};
+	const uint64_t errors[2] = {dc.in_error, dc.out_error};
+	for (int d = 0; d < 2; d++) {
+		family(f, names[d], "counter", helps[d]);
+		for (int m = 0; m < DHT_KRPC_METHOD_COUNT; m++)
+			fprintf(f, "%s{kind=\"query\",method=\"%s\"} %" PRIu64 "\n", names[d],
+				dht_krpc_method_name(m), queries[d][m]);
+		labelled(f, names[d], "kind", "reply", replies[d]);
+		labelled(f, names[d], "kind", "error", errors[d]);
+	}
+	counter(f, "swarmdns_dht_malformed_received_total",
+		"Datagrams on the DHT socket that were not KRPC messages.", dc.in_malformed);
+	counter(f, "swarmdns_dht_unmatched_replies_total", "Replies that matched no query of ours.",
+		dc.in_unmatched);
+	counter(f, "swarmdns_dht_rate_limited_queries_total",
+		"Queries dropped by the per-IP rate limit.", dc.in_rate_limited);
+	counter(f, "swarmdns_dht_send_failures_total", "Datagrams the socket did not send.",
+		dc.send_failed);
+	counter(f, "swarmdns_dht_query_timeouts_total", "Queries of ours never answered.",
+		dc.timeouts);
+	counter(f, "swarmdns_dht_late_replies_total",
+		"Replies that came after their lookup had stopped waiting.", dc.late_replies);
+	counter(f, "swarmdns_dht_lookups_started_total",
+		"Iterative lookups started (find_node, get, put, get_peers, announce).",
+		dc.lookups_started);
+	counter(f, "swarmdns_dht_lookups_done_total", "Iterative lookups finished.",
+		dc.lookups_done);
+	gauge(f, "swarmdns_dht_lookups_active", "Iterative lookups running now.",
+	      dc.lookups_active);
+	counter(f, "swarmdns_dht_puts_accepted_total", "BEP 44 puts of others stored here.",
+		dc.puts_accepted);
+	counter(f, "swarmdns_dht_puts_rejected_total", "BEP 44 puts of others refused.",
+		dc.puts_rejected);
+	counter(f, "swarmdns_dht_id_changes_total",
+		"Node ID regenerations to match the external address (BEP 42).", dc.id_changes);
+	gauge(f, "swarmdns_dht_stored_items", "BEP 44 items this node stores for the DHT.",
+	      dc.items);
+	gauge(f, "swarmdns_dht_stored_bytes", "Bytes of the stored BEP 44 items.", dc.item_bytes);
+	gauge(f, "swarmdns_dht_routing_table_nodes", "Nodes in the routing table.", dc.rt_nodes);
+	gauge(f, "swarmdns_dht_routing_table_good_nodes",
+	      "Nodes in the routing table that answered recently (BEP 5 \"good\").", dc.rt_good);
+	gauge(f, "swarmdns_dht_routing_table_buckets", "Buckets of the routing table.",
+	      dc.rt_buckets);
+	family(f, "swarmdns_dht_rtt_seconds", "gauge",
+	       "Smoothed round-trip time of DHT queries, over all nodes.");
+	fprintf(f, "swarmdns_dht_rtt_seconds %u.%03u\n", dc.srtt_ms / 1000, dc.srtt_ms % 1000);
+}
+
+static void forward_metrics(FILE *f, const net_forward_t *fwd)
+{
+	net_forward_stats_t fs;
+	net_forward_stats(fwd, &fs);
+	counter(f, "swarmdns_upstream_queries_total",
+		"Queries for names outside the swarm sent to upstream servers.", fs.queries);
+	counter(f, "swarmdns_upstream_cache_hits_total",
+		"Queries for names outside the swarm answered from the forwarder's cache.",
+		fs.cache_hits);
+	counter(f, "swarmdns_upstream_cache_misses_total",
+		"Queries for names outside the swarm not found in the forwarder's cache.",
+		fs.cache_misses);
+	counter(f, "swarmdns_upstream_timeouts_total", "Upstream tries that got no answer in time.",
+		fs.timeouts);
+	counter(f, "swarmdns_upstream_tcp_retries_total",
+		"Truncated upstream answers retried over TCP.", fs.tcp_retries);
+	counter(f, "swarmdns_upstream_failovers_total",
+		"Moves to another upstream server after a failed try.", fs.failovers);
+	counter(f, "swarmdns_upstream_failures_total",
+		"Forwarded queries that no upstream server answered.", fs.failures);
+	gauge(f, "swarmdns_upstream_cache_entries", "Answers in the forwarder's cache.",
+	      net_forward_cache_size(fwd));
+}
+
+char *api_metrics_render(const api_ctx_t *ctx, const api_metrics_extra_t *x, size_t *len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	if (f == NULL)
+		return NULL;
+	family(f, "swarmdns_build_info", "gauge", "The version of swarmdns running (always 1).");
+	fprintf(f, "swarmdns_build_info{version=\"%s\"} 1\n", SWARMDNS_VERSION);
+	family(f, "swarmdns_uptime_seconds", "gauge", "Seconds since the node started.");
+	fprintf(f, "swarmdns_uptime_seconds %" PRIu64 ".%03u\n", x->uptime_ms / 1000,
+		(unsigned)(x->uptime_ms % 1000));
+	resolver_metrics(f, ctx);
+	if (ctx->dht)
+		dht_metrics(f, ctx->dht);
+	if (ctx->fwd)
+		forward_metrics(f, ctx->fwd);
+	family(f, "swarmdns_open_connections", "gauge",
+	       "Client connections open now, by transport (the HTTP API, the DoT and DoH listeners).");
+	labelled(f, "swarmdns_open_connections", "transport", "api", x->api_connections);
+	labelled(f, "swarmdns_open_connections", "transport", "dot",
+		 api_tls_connections(ctx, NET_TLS_DOT));
+	labelled(f, "swarmdns_open_connections", "transport", "doh",
+		 api_tls_connections(ctx, NET_TLS_DOH));
+	if (ferror(f)) {
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
