@@ -15,6 +15,7 @@ Run it with Debian's interpreter (python3-libtorrent is a Debian package):
 import argparse
 import atexit
 import ctypes
+import hashlib
 import http.client
 import json
 import os
@@ -27,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -71,28 +73,6 @@ def spawn(argv, log_path: Path) -> subprocess.Popen:
     return p
 
 
-def stop_process(p: subprocess.Popen, grace: float = 3.0):
-    if p.poll() is not None:
-        return
-    try:
-        os.killpg(p.pid, signal.SIGCONT)  # a stopped process handles SIGTERM only when resumed
-        os.killpg(p.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while p.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-
-
 def cleanup():
     global _cleaned
     if _cleaned:
@@ -120,6 +100,21 @@ def cleanup():
                 p.wait(5)
             except subprocess.TimeoutExpired:
                 log(f"warning: process {p.pid} did not end")
+
+
+def stop_node(node):
+    """Stops one node we started (TERM, then KILL after 3 s)."""
+    p = node.proc
+    if p is None or p.poll() is not None:
+        return
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(3)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(5)
+    except ProcessLookupError:
+        pass
 
 
 def _on_signal(signum, frame):
@@ -184,6 +179,19 @@ def free_udp_range(n: int) -> int:
     raise BenchError(f"no {n} consecutive free UDP ports")
 
 
+def cpu_busy(seconds: float = 1.0):
+    """Share of all cores busy over `seconds` (from /proc/stat), in percent."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + v[4]
+        return sum(v[:8]) - idle, sum(v[:8])
+    b0, t0 = sample()
+    time.sleep(seconds)
+    b1, t1 = sample()
+    return round(100.0 * (b1 - b0) / max(1, t1 - t0), 1)
+
+
 def percentile(values, p: float):
     """Linear interpolation between closest ranks (numpy's default); None when empty."""
     v = sorted(values)
@@ -192,6 +200,10 @@ def percentile(values, p: float):
     k = (len(v) - 1) * p / 100.0
     lo = int(k)
     hi = min(lo + 1, len(v) - 1)
+    if k == lo or v[hi] == v[lo]:
+        return v[lo]
+    if v[hi] == float("inf"):  # between a value and a failure: above any measured value
+        return v[hi]
     return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
 
@@ -221,7 +233,6 @@ class ServeNode:
         self.dht_port = None
         self.proc = None
         self.stopped = False  # SIGSTOPped or SIGKILLed by the benchmark
-        self._conn = None
 
     def start(self):
         self.api_port = free_port()
@@ -253,64 +264,72 @@ class ServeNode:
         except OSError:
             return "(no log)"
 
-    def _request(self, path: str, timeout: float):
-        """(status, body bytes) of GET path on a kept-alive connection; raises on errors."""
-        if self._conn is None:
-            self._conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=timeout)
-        self._conn.timeout = timeout
-        if self._conn.sock is not None:
-            self._conn.sock.settimeout(timeout)
+    def _request(self, path: str, timeout: float, timed: bool = False):
+        """(status, body bytes, ms) of GET path on a new connection; raises on errors. The
+        time runs from sending the request to the end of the answer: the TCP handshake is
+        made before, so only the node's own work and one loopback exchange are timed."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=timeout)
         try:
-            self._conn.request("GET", path)
-            r = self._conn.getresponse()
-            body = r.read()
-            if r.getheader("Connection", "").lower() == "close":
-                self._close()
-            return r.status, body
-        except BaseException:
-            self._close()
-            raise
-
-    def _close(self):
-        if self._conn is not None:
+            conn.connect()
+            t = time.perf_counter()
             try:
-                self._conn.close()
-            except Exception:
-                pass
-            self._conn = None
+                conn.request("GET", path)
+                r = conn.getresponse()
+                body = r.read()
+            except (socket.timeout, TimeoutError) as e:
+                e.elapsed_ms = (time.perf_counter() - t) * 1000
+                raise
+            return r.status, body, (time.perf_counter() - t) * 1000
+        finally:
+            conn.close()
 
     def status(self, timeout: float = 2.0):
-        st, body = self._request("/v1/status", timeout)
+        st, body, _ = self._request("/v1/status", timeout)
         if st != 200:
             raise BenchError(f"{self.name}: /v1/status answered {st}")
         return json.loads(body)
 
     def dht_get(self, z32: str, timeout: float):
-        """(wall ms, JSON or None, error string or None) of GET /v1/dht/<z32>."""
-        t = time.perf_counter()
+        """(ms, JSON or None, error string or None) of GET /v1/dht/<z32>."""
         try:
-            st, body = self._request(f"/v1/dht/{z32}", timeout)
-        except (socket.timeout, TimeoutError):
-            return (time.perf_counter() - t) * 1000, None, "timeout"
+            st, body, ms = self._request(f"/v1/dht/{z32}", timeout)
+        except (socket.timeout, TimeoutError) as e:
+            return getattr(e, "elapsed_ms", timeout * 1000), None, "timeout"
         except (OSError, http.client.HTTPException) as e:
-            return (time.perf_counter() - t) * 1000, None, f"http error: {e!r}"
-        wall = (time.perf_counter() - t) * 1000
+            return None, None, f"http error: {e!r}"
         try:
             j = json.loads(body)
         except ValueError:
-            return wall, None, f"HTTP {st}: {body[:200]!r}"
+            return ms, None, f"HTTP {st}: {body[:200]!r}"
         if st not in (200, 404):
-            return wall, j, f"HTTP {st}: {j}"
-        return wall, j, None
+            return ms, j, f"HTTP {st}: {j}"
+        return ms, j, None
+
+    def has_resolve(self) -> bool:
+        """Whether this build has GET /v1/resolve (it answers 400 without ?name=)."""
+        try:
+            return self._request("/v1/resolve", 2.0)[0] != 404
+        except (OSError, http.client.HTTPException):
+            return False
+
+    def resolve(self, name: str, timeout: float):
+        """(ms, JSON or None, error or None) of GET /v1/resolve?name=NAME&type=A: swarmdns's
+        resolver, which answers at the first verified item (DESIGN.md section 3)."""
+        try:
+            st, body, ms = self._request(f"/v1/resolve?name={name}&type=A", timeout)
+        except (socket.timeout, TimeoutError) as e:
+            return getattr(e, "elapsed_ms", timeout * 1000), None, "timeout"
+        except (OSError, http.client.HTTPException) as e:
+            return None, None, f"http error: {e!r}"
+        try:
+            j = json.loads(body)
+        except ValueError:
+            return ms, None, f"HTTP {st}: {body[:200]!r}"
+        return ms, j, None if st == 200 else f"HTTP {st}: {j}"
 
     def api_overhead(self, n: int = 20):
         """Median ms of an HTTP round trip that does no DHT work (GET of an unknown path)."""
-        times = []
-        for _ in range(n):
-            t = time.perf_counter()
-            self._request("/v1/none", 2.0)
-            times.append((time.perf_counter() - t) * 1000)
-        return statistics.median(times)
+        return statistics.median(self._request("/v1/none", 2.0)[2] for _ in range(n))
 
 
 class TestnetSwarm:
@@ -369,6 +388,10 @@ def lt_settings(lt, port: int) -> dict:
 
 
 class LtClient:
+    """A libtorrent session whose alerts a thread of its own takes as they come, each stamped
+    with time.perf_counter() then: a lookup's times do not depend on what the main thread is
+    doing (an HTTP request to node B) when libtorrent posts them."""
+
     def __init__(self, port: int):
         import libtorrent as lt
 
@@ -376,8 +399,37 @@ class LtClient:
         self.port = port
         self.ses = lt.session(lt_settings(lt, port))
         self.version = lt.__version__
+        self.cv = threading.Condition()
+        self.events = {}     # pk -> [(perf_counter, seq, authoritative)]
+        self.started = {}    # pk -> perf_counter at dht_get_mutable_item
+        self.stats = None    # (perf_counter, nodes, replacements) of the latest dht_stats
+        self.running = True
+        self.thread = threading.Thread(target=self._pump, name="lt-alerts", daemon=True)
+        self.thread.start()
+
+    def _pump(self):
+        while self.running:
+            self.ses.wait_for_alert(50)
+            alerts = self.ses.pop_alerts()
+            now = time.perf_counter()
+            if not alerts:
+                continue
+            with self.cv:
+                for a in alerts:
+                    w = a.what()
+                    if w == "dht_mutable_item":
+                        self.events.setdefault(bytes(a.key), []).append(
+                            (now, int(a.seq), bool(a.authoritative)))
+                    elif w == "dht_stats":
+                        rt = a.routing_table
+                        self.stats = (now, sum(b["num_nodes"] for b in rt),
+                                      sum(b["num_replacements"] for b in rt))
+                self.cv.notify_all()
 
     def close(self):
+        self.running = False
+        if self.thread.is_alive():
+            self.thread.join(2)
         if self.ses is not None:
             try:
                 self.ses.pause()
@@ -389,43 +441,58 @@ class LtClient:
         self.ses.add_dht_node(("127.0.0.1", port))
 
     def routing_table(self, timeout: float = 2.0):
-        """(nodes, replacements) from dht_stats_alert, or None."""
+        """(nodes, replacements) from a fresh dht_stats_alert, or None."""
+        t = time.perf_counter()
         self.ses.post_dht_stats()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.ses.wait_for_alert(100)
-            for a in self.ses.pop_alerts():
-                if a.what() == "dht_stats":
-                    rt = a.routing_table
-                    return (sum(b["num_nodes"] for b in rt), sum(b["num_replacements"] for b in rt))
-        return None
+        with self.cv:
+            self.cv.wait_for(lambda: self.stats is not None and self.stats[0] >= t, timeout)
+            if self.stats is None or self.stats[0] < t:
+                return None
+            return self.stats[1], self.stats[2]
+
+    def start_get(self, pk: bytes):
+        with self.cv:
+            self.events.pop(pk, None)
+            self.started[pk] = time.perf_counter()
+        self.ses.dht_get_mutable_item(pk, b"")
+
+    def wait(self, pk: bytes, expect_seq, until: float, first_is_enough: bool):
+        """Waits until the lookup of pk is done (its authoritative alert) or, with
+        first_is_enough, has returned the expected item; at most until perf_counter()."""
+        def ready():
+            for _, seq, auth in self.events.get(pk, ()):
+                if auth or (first_is_enough and expect_seq is not None and seq == expect_seq):
+                    return True
+            return False
+
+        with self.cv:
+            while not ready():
+                left = until - time.perf_counter()
+                if left <= 0:
+                    return False
+                self.cv.wait(min(left, 0.5))
+            return True
+
+    def result(self, pk: bytes, expect_seq):
+        """first_ms: the first alert with the expected item; done_ms and seq: the
+        authoritative alert (None when it has not come yet)."""
+        with self.cv:
+            t0 = self.started[pk]
+            ev = list(self.events.get(pk, ()))
+        res = {"done_ms": None, "first_ms": None, "seq": None, "alerts": len(ev)}
+        for t, seq, auth in ev:
+            if res["first_ms"] is None and expect_seq is not None and seq == expect_seq:
+                res["first_ms"] = (t - t0) * 1000
+            if auth and res["done_ms"] is None:
+                res["done_ms"] = (t - t0) * 1000
+                res["seq"] = seq
+        return res
 
     def get(self, pk: bytes, expect_seq, timeout: float):
-        """dht_get_mutable_item(pk). Returns dict: done_ms (authoritative alert), first_ms
-        (first alert with the expected item), seq (of the authoritative alert), alerts."""
-        self.ses.pop_alerts()  # drop what earlier, timed-out lookups posted late
-        t = time.perf_counter()
-        self.ses.dht_get_mutable_item(pk, b"")
-        deadline = t + timeout
-        res = {"done_ms": None, "first_ms": None, "seq": None, "alerts": 0, "error": None}
-        while True:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                res["error"] = "timeout"
-                return res
-            self.ses.wait_for_alert(max(1, int(left * 1000)))
-            now = time.perf_counter()
-            for a in self.ses.pop_alerts():
-                if a.what() != "dht_mutable_item" or bytes(a.key) != pk:
-                    continue
-                res["alerts"] += 1
-                seq = int(a.seq)
-                if res["first_ms"] is None and expect_seq is not None and seq == expect_seq:
-                    res["first_ms"] = (now - t) * 1000
-                if a.authoritative:
-                    res["done_ms"] = (now - t) * 1000
-                    res["seq"] = seq
-                    return res
+        """A whole lookup, waited for until done or timeout (the warm-up)."""
+        self.start_get(pk)
+        self.wait(pk, expect_seq, time.perf_counter() + timeout, False)
+        return self.result(pk, expect_seq)
 
 
 # --------------------------------------------------------------------------------------------
@@ -457,6 +524,10 @@ def parse_args(argv):
                          "(healthy case only, a cross-check)")
     ap.add_argument("--timeout", type=float, default=10.0,
                     help="seconds after which a lookup counts as failed (default 10)")
+    ap.add_argument("--observe", type=float, default=30.0,
+                    help="seconds a libtorrent lookup's authoritative alert is waited for in "
+                         "the background, to report when it comes even after --timeout "
+                         "(default 30)")
     ap.add_argument("--warmup", type=int, default=10,
                     help="unmeasured lookups of absent keys per client before measuring "
                          "(default 10)")
@@ -495,7 +566,8 @@ class Bench:
         self.swarm = []       # ServeNode of the swarm (--swarm serve)
         self.testnet = None   # TestnetSwarm (--swarm testnet)
         self.swarm_ports = []
-        self.A = self.B = self.L = None
+        self.A = self.B = self.C = self.L = None
+        self.resolver = False
         self.notes = []       # oddities, for the log, the table and the JSON
         self.report = {}
 
@@ -512,6 +584,16 @@ class Bench:
                              "(ninja -C build) or set SWARMDNS_BIN")
         copy = self.tmp / "swarmdns"
         shutil.copy2(self.binary, copy)
+        st = os.stat(self.binary)
+        git = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%h %cI"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        self.report["binary"] = {
+            "path": str(self.binary),
+            "sha256": hashlib.sha256(copy.read_bytes()).hexdigest(),
+            "modified": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.st_mtime)),
+            "git_head": git, "src_modified_since_head": bool(dirty)}
         self.binary = copy
         v = subprocess.run([copy, "serve", "--help"], capture_output=True, timeout=10)
         if v.returncode != 0:
@@ -520,11 +602,11 @@ class Bench:
     def start_serve_swarm(self):
         n = self.a.nodes
         batch = 20
-        log(f"starting {n} `swarmdns serve` nodes in batches of {batch}, each joining through "
-            "the first node and 3 random earlier ones")
-        for start in range(0, n, batch):
+        log(f"starting {n} `swarmdns serve` nodes: the first alone, then in batches of {batch}, "
+            "each joining through the first node and 3 random ones started before")
+        for start in [0] + list(range(1, n, batch)):
             nodes = []
-            for i in range(start, min(start + batch, n)):
+            for i in range(start, min(start + (batch if start else 1), n)):
                 started = [x.dht_port for x in self.swarm]
                 boot = []
                 if started:
@@ -564,19 +646,34 @@ class Bench:
                 time.sleep(0.02)
 
     def wait_swarm_ready(self, timeout: float = 60, want: int = 8):
-        """Every node's routing table holds at least `want` nodes (as testnet's 'ready')."""
+        """Every node's routing table holds at least `want` nodes (as testnet's 'ready').
+        A node that joined early, when few others were there, learns of the later ones only
+        as they query it or when it refreshes a bucket (one per second); after 5 s, such a
+        node is made to look up a few random keys through its API, which fills its table."""
         t = time.monotonic()
         deadline = t + timeout
+        nudged = {}
         while True:
-            sizes = [x.status()["dht"]["routing_table"] for x in self.swarm]
-            if min(sizes) >= want or time.monotonic() > deadline:
+            sizes = {x.name: x.status()["dht"]["routing_table"] for x in self.swarm}
+            low = [x for x in self.swarm if sizes[x.name] < want]
+            if not low or time.monotonic() > deadline:
                 break
+            if time.monotonic() - t > 5:
+                def nudge(x):
+                    for _ in range(3):
+                        x.dht_get(z32_encode(os.urandom(32)), 5)
+                with ThreadPoolExecutor(8) as ex:
+                    list(ex.map(nudge, low))
+                for x in low:
+                    nudged[x.name] = nudged.get(x.name, 0) + 1
             time.sleep(0.5)
-        info = {"min": min(sizes), "mean": round(statistics.mean(sizes), 1), "max": max(sizes),
-                "waited_s": round(time.monotonic() - t, 1)}
-        if min(sizes) < want:
-            self.note(f"after {timeout} s some swarm nodes know fewer than {want} others "
-                      f"(routing tables {info})")
+        v = list(sizes.values())
+        info = {"min": min(v), "mean": round(statistics.mean(v), 1), "max": max(v),
+                "waited_s": round(time.monotonic() - t, 1),
+                "nodes_made_to_look_up": len(nudged)}
+        if low:
+            self.note(f"after {timeout} s some swarm nodes know fewer than {want} others: "
+                      + ", ".join(f"{x.name} {sizes[x.name]}" for x in low))
         log(f"swarm ready: routing tables {info['min']} to {info['max']} nodes "
             f"(mean {info['mean']})")
         return info
@@ -598,8 +695,9 @@ class Bench:
             if z32_encode(pk) != z32:
                 raise BenchError(f"key {key}: keygen says {z32}, the seed gives {z32_encode(pk)}")
             zone = d / f"z{i}.zone"
-            zone.write_text(f"www IN A 198.18.{i // 256}.{i % 256}\n")
-            return {"i": i, "z32": z32, "pk": pk, "key": key, "zone": zone}
+            addr = f"198.18.{i // 256}.{i % 256}"
+            zone.write_text(f"www IN A {addr}\n")
+            return {"i": i, "z32": z32, "pk": pk, "key": key, "zone": zone, "addr": addr}
 
         with ThreadPoolExecutor(8) as ex:
             return list(ex.map(one, range(count)))
@@ -636,99 +734,189 @@ class Bench:
         out = {"swarmdns_ms": [], "libtorrent_ms": []}
         for _ in range(n):
             pk = os.urandom(32)
-            wall, j, err = self.B.dht_get(z32_encode(pk), self.a.timeout)
-            out["swarmdns_ms"].append(rnd3(wall))
+            ms, j, err = self.B.dht_get(z32_encode(pk), self.a.timeout)
+            out["swarmdns_ms"].append(rnd3(ms))
+            if self.C is not None:  # the resolver's node: the same warm-up as B
+                self.C.dht_get(z32_encode(os.urandom(32)), self.a.timeout)
             r = self.L.get(pk, None, self.a.timeout)
             out["libtorrent_ms"].append(rnd3(r["done_ms"]))
-        log(f"warm-up: {n} lookups of absent keys each; median swarmdns "
-            f"{statistics.median([x for x in out['swarmdns_ms'] if x is not None] or [0]):.1f} ms, "
-            f"libtorrent {statistics.median([x for x in out['libtorrent_ms'] if x is not None] or [0]):.1f} ms")
+
+        def med(v):
+            v = [x for x in v if x is not None]
+            return f"{statistics.median(v):.1f} ms" if v else "n/a"
+
+        log(f"warm-up: {n} lookups of absent keys by each client; median swarmdns "
+            f"{med(out['swarmdns_ms'])}, libtorrent {med(out['libtorrent_ms'])}")
         return out
 
     def client_state(self):
+        keys = ("routing_table", "good_nodes", "stored_items", "lookups", "srtt_ms")
         st = self.B.status()["dht"]
         lt_rt = self.L.routing_table()
-        return {"swarmdns_B_routing_table": st["routing_table"],
-                "swarmdns_B_stored_items": st["stored_items"],
-                "libtorrent_L_routing_table": lt_rt[0] if lt_rt else None,
-                "libtorrent_L_replacements": lt_rt[1] if lt_rt else None}
+        out = {"swarmdns_B": {k: st.get(k) for k in keys},
+               "libtorrent_L": {"routing_table": lt_rt[0] if lt_rt else None,
+                                "replacements": lt_rt[1] if lt_rt else None}}
+        if self.C is not None:
+            st = self.C.status()["dht"]
+            out["swarmdns_C"] = {k: st.get(k) for k in keys}
+        return out
 
-    def measure(self, case: str, items, deadline: float):
-        """Each item once by each client, the order alternating item by item."""
-        s_rows, l_rows = [], []
+    def measure(self, case: str, items, res_items, deadline: float):
+        """Each item of `items` once by each client, and, when this build has a resolver, an
+        item of `res_items` through node C's resolver, in turn item by item. A
+        libtorrent lookup is waited for until its authoritative alert, or for at most 1 s
+        more once it returned the item (it then only waits for its 15 s timeouts, sending
+        little): the alert thread records its end in the background, up to --observe
+        seconds."""
+        to = self.a.timeout
+        s_rows, l_rows, r_rows = [], [], []
+        clients = ["swarmdns", "libtorrent"] + (["resolve"] if res_items else [])
         for k, it in enumerate(items):
             if time.monotonic() > deadline:
                 self.note(f"{case}: time budget spent after {k} of {len(items)} items; "
                           "the rest were not measured")
                 break
-            order = ("swarmdns", "libtorrent") if k % 2 == 0 else ("libtorrent", "swarmdns")
+            # swarmdns and libtorrent alternate in first place (the first lookup after a
+            # wait is a few tenths of a millisecond slower here); the resolver comes last.
+            order = (["swarmdns", "libtorrent"] if k % 2 == 0 else ["libtorrent", "swarmdns"])
+            order += clients[2:]
             for pos, client in enumerate(order):
                 if client == "swarmdns":
-                    wall, j, err = self.B.dht_get(it["z32"], self.a.timeout)
-                    ok = (err is None and j is not None and j.get("found")
-                          and j.get("seq") == it["seq"] and wall <= self.a.timeout * 1000)
+                    ms, j, err = self.B.dht_get(it["z32"], to)
+                    found = bool(j and j.get("found"))
+                    ok = err is None and found and j.get("seq") == it["seq"] and ms <= to * 1000
                     if err is None and not ok:
-                        err = ("not found" if not (j or {}).get("found")
+                        err = ("not found" if not found
                                else f"seq {j.get('seq')} instead of {it['seq']}")
                     s_rows.append({
                         "item": it["i"], "position": pos, "ok": bool(ok), "error": err,
-                        "wall_ms": rnd3(wall),
+                        "ms": rnd3(ms),
                         "elapsed_ms": j.get("elapsed_ms") if j else None,
                         "queries": j.get("queries") if j else None,
                         "replies": j.get("replies") if j else None,
                         "sources": len(j.get("nodes", [])) if j else None})
-                else:
-                    r = self.L.get(it["pk"], it["seq"], self.a.timeout)
-                    err = r["error"]
-                    ok = err is None and r["seq"] == it["seq"]
+                elif client == "resolve":
+                    rit = res_items[k]
+                    ms, j, err = self.C.resolve(f"www.{rit['z32']}.", to)
+                    answer = " ".join((j or {}).get("answer", []))
+                    ok = (err is None and j.get("rcode") == "NOERROR"
+                          and rit["addr"] in answer and j.get("source") == "dht"
+                          and j.get("seq") == rit["seq"] and ms <= to * 1000)
                     if err is None and not ok:
-                        err = "not found" if not r["seq"] else \
-                            f"seq {r['seq']} instead of {it['seq']}"
-                    l_rows.append({
-                        "item": it["i"], "position": pos, "ok": bool(ok), "error": err,
-                        "done_ms": rnd3(r["done_ms"]), "first_ms": rnd3(r["first_ms"]),
-                        "alerts": r["alerts"]})
-        return s_rows, l_rows
+                        err = (f"rcode {j.get('rcode')}, source {j.get('source')}, "
+                               f"answer {answer!r}, ede {j.get('ede')}")
+                    r_rows.append({
+                        "item": rit["i"], "position": pos, "ok": bool(ok), "error": err,
+                        "ms": rnd3(ms), "elapsed_ms": j.get("elapsed_ms") if j else None,
+                        "source": j.get("source") if j else None,
+                        "dht_nodes": j.get("dht_nodes") if j else None})
+                else:
+                    pk = it["pk"]
+                    self.L.start_get(pk)
+                    t0 = self.L.started[pk]
+                    if self.L.wait(pk, it["seq"], t0 + to, True):
+                        r = self.L.result(pk, it["seq"])
+                        if r["done_ms"] is None:
+                            self.L.wait(pk, it["seq"],
+                                        min(t0 + to, t0 + r["first_ms"] / 1000 + 1.0), False)
+                    l_rows.append({"item": it["i"], "position": pos, "pk": pk,
+                                   "seq": it["seq"]})
+        # The ends of libtorrent's lookups, as the alert thread saw them.
+        observe = max(to, self.a.observe)
+        for row in l_rows:
+            t0 = self.L.started[row["pk"]]
+            left = deadline + 20 - time.monotonic()
+            self.L.wait(row["pk"], row["seq"], min(t0 + observe, time.perf_counter() + left),
+                        False)
+        if any(r["error"] and r["error"].startswith("http error") for r in s_rows + r_rows):
+            self.note(f"{case}: some requests to node B failed at the HTTP level; "
+                      f"{self.health()}")
+        for row in l_rows:
+            pk, seq = row.pop("pk"), row.pop("seq")
+            r = self.L.result(pk, seq)
+            done = r["done_ms"]
+            ok = done is not None and done <= to * 1000 and r["seq"] == seq
+            if ok:
+                err = None
+            elif done is None or done > to * 1000:
+                err = "timeout"
+            else:
+                err = "not found" if not r["seq"] else f"seq {r['seq']} instead of {seq}"
+            first = r["first_ms"]
+            row.update({"ok": ok, "error": err, "ms": rnd3(done) if ok else None,
+                        "done_ms_observed": rnd3(done),
+                        "first_ms": rnd3(first) if first is not None and first <= to * 1000
+                        else None, "alerts": r["alerts"]})
+        return s_rows, l_rows, r_rows
 
-    def summarize(self, s_rows, l_rows):
+    def summarize(self, s_rows, l_rows, r_rows):
         to = self.a.timeout * 1000
+        inf = float("inf")
 
-        def summ(rows, key, okkey="ok"):
-            ok = [r[key] for r in rows if r[okkey] and r[key] is not None]
-            with_fail = [r[key] if (r[okkey] and r[key] is not None) else to for r in rows]
-            return {"lookups": len(rows), "failures": len(rows) - len(ok),
-                    "p50_ms": rnd3(percentile(ok, 50)), "p99_ms": rnd3(percentile(ok, 99)),
-                    "max_ms": rnd3(max(ok) if ok else None),
-                    "mean_ms": rnd3(statistics.mean(ok) if ok else None),
-                    "p99_ms_failures_as_timeout": rnd3(percentile(with_fail, 99))}
+        def lat(rows, key, okf):
+            """Percentiles over every lookup, a failed one counting as infinitely slow
+            (null in the JSON, '>timeout' in the table), and over the successful ones."""
+            allv = [r[key] if okf(r) else inf for r in rows]
+            okv = [r[key] for r in rows if okf(r)]
+            p50, p99 = percentile(allv, 50), percentile(allv, 99)
+            return {"lookups": len(rows), "failures": len(rows) - len(okv),
+                    "p50_ms": rnd3(p50) if p50 not in (inf, None) else None,
+                    "p99_ms": rnd3(p99) if p99 not in (inf, None) else None,
+                    "p50_above_timeout": p50 == inf, "p99_above_timeout": p99 == inf,
+                    "successful_only": {"p50_ms": rnd3(percentile(okv, 50)),
+                                        "p99_ms": rnd3(percentile(okv, 99)),
+                                        "mean_ms": rnd3(statistics.mean(okv)) if okv else None,
+                                        "max_ms": rnd3(max(okv)) if okv else None}}
 
-        s = summ(s_rows, "wall_ms")
-        for r in s_rows:
-            r["ok_elapsed"] = r["ok"]
-        s["elapsed_ms"] = summ(s_rows, "elapsed_ms")
+        def rat(a, b):
+            """a/b for p50 and p99; when one side is above the timeout, a bound."""
+            out = {}
+            for p in ("p50", "p99"):
+                sv, sa = a[f"{p}_ms"], a[f"{p}_above_timeout"]
+                lv, la = b[f"{p}_ms"], b[f"{p}_above_timeout"]
+                if sv is not None and lv is not None:
+                    out[p] = {"value": ratio(sv, lv)}
+                elif sv is not None and la:
+                    out[p] = {"value": None, "below": ratio(sv, to)}
+                elif lv is not None and sa:
+                    out[p] = {"value": None, "above": ratio(to, lv)}
+                else:
+                    out[p] = {"value": None}
+            return out
+
+        s = lat(s_rows, "ms", lambda r: r["ok"])
+        s["what"] = "GET /v1/dht/<key> on node B, request sent to answer read (lookup done)"
+        s["elapsed_ms_reported"] = lat(s_rows, "elapsed_ms", lambda r: r["ok"])
         qs = [r["queries"] for r in s_rows if r["queries"] is not None]
         s["queries_mean"] = rnd3(statistics.mean(qs)) if qs else None
         s["errors"] = sorted({r["error"] for r in s_rows if r["error"]})
-        for r in l_rows:
-            r["ok_first"] = r["first_ms"] is not None
-        lsum = summ(l_rows, "done_ms")
-        lsum["first_item"] = summ(l_rows, "first_ms", "ok_first")
+        lsum = lat(l_rows, "ms", lambda r: r["ok"])
+        lsum["what"] = "dht_get_mutable_item to its authoritative dht_mutable_item_alert"
+        lsum["first_item"] = lat(l_rows, "first_ms", lambda r: r["first_ms"] is not None)
+        lsum["first_item"]["what"] = "to the first alert carrying the published item"
+        lsum["done_observed"] = lat(l_rows, "done_ms_observed",
+                                    lambda r: r["done_ms_observed"] is not None)
+        lsum["done_observed"]["what"] = (f"to the authoritative alert, waited for up to "
+                                         f"{max(self.a.timeout, self.a.observe):g} s")
         lsum["errors"] = sorted({r["error"] for r in l_rows if r["error"]})
+        out = {"swarmdns": s, "libtorrent": lsum,
+               "ratio_swarmdns_over_libtorrent": rat(s, lsum)}
+        if r_rows:
+            rs = lat(r_rows, "ms", lambda r: r["ok"])
+            rs["what"] = ("GET /v1/resolve?name=www.<key>.&type=A on node C, other items: its "
+                          "resolver answers at the first verified item")
+            rs["elapsed_ms_reported"] = lat(r_rows, "elapsed_ms", lambda r: r["ok"])
+            rs["errors"] = sorted({r["error"] for r in r_rows if r["error"]})
+            out["swarmdns_resolve"] = rs
+            out["ratio_resolve_over_libtorrent_first_item"] = rat(rs, lsum["first_item"])
         by_pos = {}
-        for name, rows, key in (("swarmdns", s_rows, "wall_ms"), ("libtorrent", l_rows, "done_ms")):
-            for pos in (0, 1):
-                v = [r[key] for r in rows if r["ok"] and r["position"] == pos]
-                by_pos[f"{name}_{'first' if pos == 0 else 'second'}"] = rnd3(percentile(v, 50))
-        for r in s_rows:
-            del r["ok_elapsed"]
-        for r in l_rows:
-            del r["ok_first"]
-        return {"swarmdns": s, "libtorrent": lsum,
-                "ratio_swarmdns_over_libtorrent": {
-                    "p50": ratio(s["p50_ms"], lsum["p50_ms"]),
-                    "p99": ratio(s["p99_ms"], lsum["p99_ms"])},
-                "p50_ms_by_order_in_pair": by_pos,
-                "samples": {"swarmdns": s_rows, "libtorrent": l_rows}}
+        for name, rows in (("swarmdns", s_rows), ("libtorrent", l_rows), ("resolve", r_rows)):
+            for pos in sorted({r["position"] for r in rows}):
+                v = [r["ms"] for r in rows if r["ok"] and r["position"] == pos]
+                by_pos[f"{name}_position_{pos}"] = rnd3(percentile(v, 50))
+        out["p50_ms_by_position_in_round"] = by_pos
+        out["samples"] = {"swarmdns": s_rows, "libtorrent": l_rows, "swarmdns_resolve": r_rows}
+        return out
 
     def stored_copies(self):
         """Items stored per swarm node now (to say what share of the copies a kill removes)."""
@@ -759,7 +947,8 @@ class Bench:
     def run(self):
         a = self.a
         t_start = time.monotonic()
-        deadline = t_start + a.time_limit - 25  # leave time to stop everything and report
+        # Leave time for the last libtorrent alerts (up to 20 s), stopping and reporting.
+        deadline = t_start + a.time_limit - 45
         self.private_binary()
         log(f"swarm of {a.nodes} nodes ({a.swarm}); {a.items} items per case; lookup timeout "
             f"{a.timeout:g} s; seed {a.seed}; time limit {a.time_limit} s; work dir {self.tmp}")
@@ -780,21 +969,31 @@ class Bench:
             self.swarm_ports = self.testnet.ports
             log(rep["swarm"]["ready"])
 
-        # A publishes, B and L look up; B and L join at the same time through the same nodes.
+        # A publishes; B, L and C look up (C through its resolver: a lookup of its own that
+        # goes on after the answer must not overlap B's). They join at the same time through
+        # the same nodes.
         boot_a = self.rnd.sample(self.swarm_ports, 4)
         boot_bl = self.rnd.sample(self.swarm_ports, 4)
         self.A = ServeNode(self.binary, "A", self.tmp, boot_a, 1000000)
         self.B = ServeNode(self.binary, "B", self.tmp, boot_bl, 1000000)
-        self.A.start()
-        self.B.start()
+        self.C = ServeNode(self.binary, "C", self.tmp, boot_bl, 1000000)
+        for x in (self.A, self.B, self.C):
+            x.start()
         self.L = LtClient(free_udp_range(1))
         for p in boot_bl:
             self.L.add_node(p)
-        self.wait_started([self.A, self.B])
+        self.wait_started([self.A, self.B, self.C])
         rep["libtorrent_version"] = self.L.version
 
-        log(f"making {2 * a.items} keys and zones")
-        items = self.make_items(2 * a.items)
+        self.resolver = self.C.has_resolve()
+        nsets = 4 if self.resolver else 2
+        if not self.resolver:
+            self.note("this build has no GET /v1/resolve: swarmdns's time to the first "
+                      "verified item was not measured")
+            stop_node(self.C)
+            self.C = None
+        log(f"making {nsets * a.items} keys and zones")
+        items = self.make_items(nsets * a.items)
         # Both clients need a routing table before anything is measured.
         t = time.monotonic()
         while time.monotonic() - t < 30:
@@ -802,13 +1001,15 @@ class Bench:
             b_rt = self.B.status()["dht"]["routing_table"]
             if lt_rt and lt_rt[0] >= 8 and b_rt >= 8:
                 break
-            time.sleep(0.5)
+            log(f"waiting for the clients to join: libtorrent knows {lt_rt} nodes, "
+                f"swarmdns B {b_rt}")
+            time.sleep(1)
         else:
             self.note(f"after 30 s libtorrent knows {lt_rt} nodes, swarmdns B {b_rt}")
         rep["clients_joined_after_s"] = round(time.monotonic() - t, 1)
 
-        log(f"publishing {2 * a.items} zones through node A (set 1 for the healthy case, "
-            "set 2 for the case with nodes silenced)")
+        log(f"publishing {len(items)} zones through node A (half for the healthy case, half "
+            "for the case with nodes silenced)")
         t = time.monotonic()
         items = self.publish(items)
         stored = [it["stored"] for it in items]
@@ -819,7 +1020,9 @@ class Bench:
             f"(mean {rep['publish']['stored_mean']})")
         if min(stored) < 4:
             self.note(f"some items were stored by only {min(stored)} nodes")
-        set1, set2 = items[:a.items], items[a.items:]
+        m = a.items
+        set1, set2 = items[:m], items[m:2 * m]
+        res1, res2 = (items[2 * m:3 * m], items[3 * m:]) if self.resolver else (None, None)
 
         rep["warmup"] = self.warm_up()
         rep["api_overhead_ms"] = rnd3(self.B.api_overhead())
@@ -827,13 +1030,19 @@ class Bench:
 
         cases = {}
         rep["cases"] = cases
+        # The swarm idles at a few percent; more means other work shares the cores and the
+        # sub-millisecond figures of the healthy case are skewed.
+        rep["cpu_busy_pct_before_measuring"] = busy = cpu_busy()
+        log(f"CPU busy while the swarm idles: {busy}% of {os.cpu_count()} cores")
+        if busy > 25:
+            self.note(f"the machine was {busy}% busy before measuring (other processes?): the "
+                      "figures, the healthy case's above all, are skewed")
         state = self.client_state()
         log(f"healthy: measuring {len(set1)} items x 2 clients ({state})")
         # The healthy case may take 40% of the time left; the other case gets the rest.
         now = time.monotonic()
         budget = deadline if a.swarm == "testnet" else now + (deadline - now) * 0.4
-        s_rows, l_rows = self.measure("healthy", set1, budget)
-        cases["healthy"] = self.summarize(s_rows, l_rows)
+        cases["healthy"] = self.summarize(*self.measure("healthy", set1, res1, budget))
         cases["healthy"]["clients_before"] = state
         self.log_case("healthy", cases["healthy"])
 
@@ -850,11 +1059,10 @@ class Bench:
             log(f"silenced {len(victims)} of {len(self.swarm)} swarm nodes "
                 f"({'SIGSTOP' if a.kill_mode == 'stop' else 'SIGKILL'}); they held {lost} of "
                 f"{tot} stored item copies")
-            state = self.client_state()
-            log(f"30% killed: measuring {len(set2)} items x 2 clients ({state})")
-            s_rows, l_rows = self.measure("killed", set2, deadline)
             key = f"{round(a.kill * 100)}% killed"
-            cases[key] = self.summarize(s_rows, l_rows)
+            state = self.client_state()
+            log(f"{key}: measuring {len(set2)} items x 2 clients ({state})")
+            cases[key] = self.summarize(*self.measure(key, set2, res2, deadline))
             cases[key]["clients_before"] = state
             cases[key]["clients_after"] = self.client_state()
             self.log_case(key, cases[key])
@@ -863,56 +1071,94 @@ class Bench:
                       "alone; only the healthy case was measured")
 
         rep["goal"] = "swarmdns p99 <= 0.5 x libtorrent p99 in both cases"
-        rep["goal_met"] = {k: (c["ratio_swarmdns_over_libtorrent"]["p99"] is not None
-                               and c["ratio_swarmdns_over_libtorrent"]["p99"] <= 0.5
-                               and c["swarmdns"]["failures"] <= c["libtorrent"]["failures"])
-                           for k, c in cases.items()}
+        # Met when swarmdns's p99 is known to be at most half of libtorrent's (also when
+        # libtorrent's is only known to be above the timeout) and it failed no more often.
+        met = {}
+        for k, c in cases.items():
+            r = c["ratio_swarmdns_over_libtorrent"]["p99"]
+            bound = r["value"] if r.get("value") is not None else r.get("below")
+            met[k] = (bound is not None and bound <= 0.5
+                      and c["swarmdns"]["failures"] <= c["libtorrent"]["failures"])
+        rep["goal_met"] = met
         rep["run_seconds"] = round(time.monotonic() - t_start, 1)
 
+    def fmt_ms(self, c, p):
+        if c[f"{p}_ms"] is not None:
+            return f"{c[p + '_ms']:.2f}"
+        return f">{self.a.timeout * 1000:.0f}" if c[f"{p}_above_timeout"] else "n/a"
+
+    @staticmethod
+    def fmt_ratio(r):
+        if r.get("value") is not None:
+            return f"{r['value']:.3f}"
+        if r.get("below") is not None:
+            return f"<{r['below']:.3f}"
+        if r.get("above") is not None:
+            return f">{r['above']:.3f}"
+        return "n/a"
+
     def log_case(self, name, c):
-        s, lt_ = c["swarmdns"], c["libtorrent"]
-        log(f"{name}: swarmdns p50 {s['p50_ms']} p99 {s['p99_ms']} ms, {s['failures']} failed; "
-            f"libtorrent p50 {lt_['p50_ms']} p99 {lt_['p99_ms']} ms, {lt_['failures']} failed")
+        s, l_ = c["swarmdns"], c["libtorrent"]
+        msg = (f"{name}: until done: swarmdns p50 {self.fmt_ms(s, 'p50')} p99 "
+               f"{self.fmt_ms(s, 'p99')} ms, {s['failures']} failed; libtorrent p50 "
+               f"{self.fmt_ms(l_, 'p50')} p99 {self.fmt_ms(l_, 'p99')} ms, {l_['failures']} "
+               f"failed. First item: libtorrent p50 {self.fmt_ms(l_['first_item'], 'p50')} p99 "
+               f"{self.fmt_ms(l_['first_item'], 'p99')} ms")
+        if "swarmdns_resolve" in c:
+            r = c["swarmdns_resolve"]
+            msg += (f"; swarmdns resolver p50 {self.fmt_ms(r, 'p50')} p99 "
+                    f"{self.fmt_ms(r, 'p99')} ms, {r['failures']} failed")
+        log(msg)
 
     def print_table(self):
         rep = self.report
         cases = rep.get("cases", {})
         if not cases:
             return
-
-        def f(x, w=9, d=2):
-            return f"{'n/a':>{w}}" if x is None else f"{x:>{w}.{d}f}"
-
         print()
-        print(f"DHT get latency on a {rep['swarm']['nodes']}-node loopback swarm "
-              f"({rep['swarm']['kind']}), {rep['items_per_case']} items per case, each looked "
-              f"up once by each client; lookup timeout {rep['timeout_s']:g} s")
-        print(f"{'case':<12} {'client':<11} {'p50 ms':>9} {'p99 ms':>9} {'failures':>9}   "
-              f"{'ratio p50':>9} {'ratio p99':>9}")
+        print(f"DHT get latency, {rep['swarm']['nodes']}-node loopback swarm "
+              f"({rep['swarm']['kind']}), {rep['items_per_case']} items per case and client; "
+              f"a lookup fails without the item within {self.a.timeout:g} s")
+        head = (f"{'case':<12} {'until':<11} {'client':<18} {'p50 ms':>9} {'p99 ms':>9} "
+                f"{'failures':>9}   {'ratio p50':>9} {'ratio p99':>9}")
+        print(head)
+
+        def row(case, until, client, c, r=None):
+            ratios = (f"   {self.fmt_ratio(r['p50']):>9} {self.fmt_ratio(r['p99']):>9}"
+                      if r else "")
+            print(f"{case:<12} {until:<11} {client:<18} {self.fmt_ms(c, 'p50'):>9} "
+                  f"{self.fmt_ms(c, 'p99'):>9} {c['failures']:>5}/{c['lookups']:<3}{ratios}")
+
+        for name, c in cases.items():
+            row(name, "done", "swarmdns /v1/dht", c["swarmdns"],
+                c["ratio_swarmdns_over_libtorrent"])
+            row("", "done", "libtorrent", c["libtorrent"])
+            if "swarmdns_resolve" in c:
+                row("", "first item", "swarmdns resolver", c["swarmdns_resolve"],
+                    c["ratio_resolve_over_libtorrent_first_item"])
+            row("", "first item", "libtorrent", c["libtorrent"]["first_item"])
+        print(f"done: the lookup is over (swarmdns: GET /v1/dht/<key> on node B, request sent to "
+              f"answer read; libtorrent: dht_get_mutable_item to its authoritative alert). first "
+              f"item: the first verified copy (swarmdns: GET /v1/resolve on node C, other items "
+              f"of the same kind, its resolver answers then; libtorrent: its first alert with "
+              f"the item). Percentiles count a failed lookup as slower than any "
+              f"('>{self.a.timeout * 1000:.0f}'). Ratio: swarmdns/libtorrent, below 1 swarmdns "
+              f"faster; '<x': libtorrent's figure is above the timeout, so the ratio is below "
+              f"x. Goal (issue 3): 'done' p99 ratio <= 0.5 in both cases.")
+        print("Also measured:")
         for name, c in cases.items():
             s, l_ = c["swarmdns"], c["libtorrent"]
-            r = c["ratio_swarmdns_over_libtorrent"]
-            print(f"{name:<12} {'swarmdns':<11} {f(s['p50_ms'])} {f(s['p99_ms'])} "
-                  f"{s['failures']:>5}/{s['lookups']:<3}   {f(r['p50'], 9, 3)} {f(r['p99'], 9, 3)}")
-            print(f"{'':<12} {'libtorrent':<11} {f(l_['p50_ms'])} {f(l_['p99_ms'])} "
-                  f"{l_['failures']:>5}/{l_['lookups']:<3}")
-        print("(swarmdns: wall time of GET /v1/dht/<key> on node B until the lookup is done; "
-              "libtorrent: dht_get_mutable_item until its authoritative alert. Ratio = "
-              "swarmdns/libtorrent, below 1: swarmdns faster. Goal: p99 ratio <= 0.5.)")
-        print("secondary figures:")
-        for name, c in cases.items():
-            s, l_ = c["swarmdns"], c["libtorrent"]
-            e, fi = s["elapsed_ms"], l_["first_item"]
-            print(f"  {name}: swarmdns elapsed_ms p50 {e['p50_ms']} p99 {e['p99_ms']}, "
-                  f"{s['queries_mean']} queries per lookup; libtorrent first verified item "
-                  f"p50 {fi['p50_ms']} p99 {fi['p99_ms']} ({fi['failures']} never); p99 "
-                  f"counting failures as {rep['timeout_s']:g} s: swarmdns "
-                  f"{s['p99_ms_failures_as_timeout']}, libtorrent "
-                  f"{l_['p99_ms_failures_as_timeout']}")
-        print(f"  B's HTTP round trip without DHT work: {rep.get('api_overhead_ms')} ms; "
-              f"goal met: {rep.get('goal_met')}")
+            e, do = s["elapsed_ms_reported"], l_["done_observed"]
+            print(f"  {name}: libtorrent's authoritative alert, waited for up to "
+                  f"{max(self.a.timeout, self.a.observe):g} s: p50 {self.fmt_ms(do, 'p50')}, "
+                  f"p99 {self.fmt_ms(do, 'p99')} ms ({do['failures']} never); swarmdns's own "
+                  f"elapsed_ms: p50 {self.fmt_ms(e, 'p50')}, p99 {self.fmt_ms(e, 'p99')}, "
+                  f"{s['queries_mean']} queries per lookup")
+        print(f"  node B's HTTP exchange without DHT work: {rep.get('api_overhead_ms')} ms; "
+              f"CPU busy before measuring: {rep.get('cpu_busy_pct_before_measuring')}%; goal "
+              f"met: {rep.get('goal_met')}")
         if self.notes:
-            print("notes:")
+            print("Notes:")
             for n in self.notes:
                 print(f"  - {n}")
 
@@ -925,11 +1171,20 @@ class Bench:
         tmp.replace(out)
         log(f"wrote {out}")
 
-    def close(self):
+    def health(self):
+        """Which of A and B have exited, with the end of their logs."""
+        out = []
+        for x in (self.A, self.B, self.C):
+            if x is not None and x.proc is not None and x.proc.poll() is not None:
+                out.append(f"node {x.name} exited with status {x.proc.returncode}: "
+                           f"{x.log_tail(600).strip()}")
+        return "; ".join(out) or "nodes A and B still run"
+
+    def close(self, failed: bool = False):
         if self.L is not None:
             self.L.close()
         cleanup()
-        if self.a.keep:
+        if self.a.keep or failed:
             log(f"kept {self.tmp}")
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -959,9 +1214,14 @@ def main(argv=None):
         log(f"error: {e}")
         bench.note(f"error: {e}")
         rc = 1
+    except Exception as e:
+        import traceback
+        traceback.print_exc()
+        bench.note(f"error: {e!r}; {bench.health()}")
+        rc = 1
     finally:
         signal.alarm(0)
-        bench.close()
+        bench.close(failed=rc != 0)
     if bench.report.get("cases"):
         bench.print_table()
         bench.write_json()

@@ -9,7 +9,7 @@ libgnutls28-dev libnghttp2-dev libmicrohttpd-dev liblmdb-dev libjansson-dev libc
 TEST="python3-pytest python3-dnspython python3-libtorrent python3-cryptography dnsutils \
 knot-dnsutils curl stubby nghttp2-client python3-prometheus-client \
 libclang-rt-14-dev"
-BENCH="knot nsd dnsperf unbound"
+BENCH="knot nsd dnsperf unbound knot-resolver dnsdist nghttp2-client knot-dnsutils"
 
 case "${1:-test}" in
 build) WANT="$BUILD" ;;
