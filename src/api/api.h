@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "net/dht_host.h"
+#include "net/net.h"
 #include "net/forward.h"
 #include "net/tls.h"
 #include "resolver/resolver.h"
@@ -31,6 +32,7 @@ typedef struct {
 	 * their open connections. */
 	net_tls_t *const *dot, *const *doh;
 	size_t tls_slots;
+	net_tcp_t *const *tcp; /* the DNS-over-TCP listeners, tls_slots of them */
 } api_ctx_t;
 
 /* Starts listening on addr. ctx must outlive the API. Returns 0 or -errno / SW_ENOMEM. */

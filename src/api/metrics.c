@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "api/metrics.h"
+#include "dns/wire.h"
 #include "dht/krpc.h"
 
 /* Indexed by sw_transport_t. A transport without a name here gets "transport<N>". */
@@ -95,6 +96,30 @@ static void resolver_metrics(FILE *f, const api_ctx_t *ctx)
 	for (int tp = 0; tp < SW_TP_COUNT; tp++)
 		labelled(f, "swarmdns_queries_total", "transport", api_transport_name(tp, buf),
 			 st->queries[tp]);
+	family(f, "swarmdns_queries_by_type_total", "counter",
+	       "DNS queries received, by query type (OTHER: every type not listed).");
+	for (int i = 0; i < RESOLVER_QT_COUNT; i++) {
+		char tname[32];
+		if (i == RESOLVER_QT_OTHER)
+			snprintf(tname, sizeof(tname), "OTHER");
+		else
+			dns_type_to_str(resolver_qtype_values[i], tname, sizeof(tname));
+		labelled(f, "swarmdns_queries_by_type_total", "type", tname, st->qtypes[i]);
+	}
+	family(f, "swarmdns_dht_zone_lookup_seconds", "histogram",
+	       "Time of the DHT lookups the resolver made for zones, from start to the last report.");
+	uint64_t cum = 0;
+	for (int b = 0; b < RESOLVER_LAT_BUCKETS; b++) {
+		cum += st->lookup_ms_buckets[b];
+		if (b < RESOLVER_LAT_BUCKETS - 1)
+			fprintf(f, "swarmdns_dht_zone_lookup_seconds_bucket{le=\"%.3f\"} %" PRIu64 "\n",
+				resolver_lat_bounds_ms[b] / 1000.0, cum);
+		else
+			fprintf(f, "swarmdns_dht_zone_lookup_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+				cum);
+	}
+	fprintf(f, "swarmdns_dht_zone_lookup_seconds_sum %.3f\n", st->lookup_ms_sum / 1000.0);
+	fprintf(f, "swarmdns_dht_zone_lookup_seconds_count %" PRIu64 "\n", st->lookup_count);
 	family(f, "swarmdns_responses_total", "counter",
 	       "DNS responses, by response code (forwarded ones included).");
 	for (int rc = 0; rc < 24; rc++) {
@@ -234,8 +259,13 @@ char *api_metrics_render(const api_ctx_t *ctx, const api_metrics_extra_t *x, siz
 	if (ctx->fwd)
 		forward_metrics(f, ctx->fwd);
 	family(f, "swarmdns_open_connections", "gauge",
-	       "Client connections open now, by transport (the HTTP API, the DoT and DoH listeners).");
+	       "Client connections open now, by transport (the HTTP API, DNS over TCP, DoT, DoH).");
 	labelled(f, "swarmdns_open_connections", "transport", "api", x->api_connections);
+	unsigned tcp = 0;
+	for (size_t i = 0; ctx->tcp && i < ctx->tls_slots; i++)
+		if (ctx->tcp[i])
+			tcp += net_tcp_clients(ctx->tcp[i]);
+	labelled(f, "swarmdns_open_connections", "transport", "tcp", tcp);
 	labelled(f, "swarmdns_open_connections", "transport", "dot",
 		 api_tls_connections(ctx, NET_TLS_DOT));
 	labelled(f, "swarmdns_open_connections", "transport", "doh",

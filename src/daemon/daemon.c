@@ -667,7 +667,7 @@ int daemon_run(const conf_t *c)
 	sw_info("loaded %d own zone%s from %s", ret, ret == 1 ? "" : "s", c->data_dir);
 	n.conf = c;
 	n.api_ctx = (api_ctx_t){n.resolver, n.store, NULL, c->api_token, c->data_dir,
-				uv_now(&n.loop), n.fwd, n.dot, n.doh, CONF_LISTEN_MAX};
+				uv_now(&n.loop), n.fwd, n.dot, n.doh, CONF_LISTEN_MAX, n.tcp};
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sigterm);
 	n.sigint.data = n.sigterm.data = &n;

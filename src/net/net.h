@@ -38,3 +38,5 @@ int net_tcp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r,
 		  const net_tcp_opts_t *opts, net_tcp_t **out);
 /* Stops listening and closes every connection. NULL is a no-op. */
 void net_tcp_stop(net_tcp_t *t);
+/* Connections open now. */
+unsigned net_tcp_clients(const net_tcp_t *t);

@@ -295,3 +295,8 @@ void net_tcp_stop(net_tcp_t *s)
 		conn_close(s->conns);
 	uv_close((uv_handle_t *)&s->listener, (uv_close_cb)free);
 }
+
+unsigned net_tcp_clients(const net_tcp_t *s)
+{
+	return s->nconns;
+}

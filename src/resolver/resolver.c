@@ -14,6 +14,33 @@
 #define PENDING_MAX 4096
 #define CACHE_BUCKETS 4096
 
+const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT] = {
+	DNS_T_A,   DNS_T_AAAA, DNS_T_TXT, DNS_T_MX,	DNS_T_NS,    DNS_T_CNAME, DNS_T_SOA,
+	DNS_T_SRV, DNS_T_PTR,  DNS_T_CAA, DNS_T_SVCB, DNS_T_HTTPS, DNS_T_ANY,   0};
+
+const uint32_t resolver_lat_bounds_ms[RESOLVER_LAT_BUCKETS - 1] = {
+	5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+
+static int qtype_index(uint16_t t)
+{
+	switch (t) {
+	case DNS_T_A: return RESOLVER_QT_A;
+	case DNS_T_AAAA: return RESOLVER_QT_AAAA;
+	case DNS_T_TXT: return RESOLVER_QT_TXT;
+	case DNS_T_MX: return RESOLVER_QT_MX;
+	case DNS_T_NS: return RESOLVER_QT_NS;
+	case DNS_T_CNAME: return RESOLVER_QT_CNAME;
+	case DNS_T_SOA: return RESOLVER_QT_SOA;
+	case DNS_T_SRV: return RESOLVER_QT_SRV;
+	case DNS_T_PTR: return RESOLVER_QT_PTR;
+	case DNS_T_CAA: return RESOLVER_QT_CAA;
+	case DNS_T_SVCB: return RESOLVER_QT_SVCB;
+	case DNS_T_HTTPS: return RESOLVER_QT_HTTPS;
+	case DNS_T_ANY: return RESOLVER_QT_ANY;
+	default: return RESOLVER_QT_OTHER;
+	}
+}
+
 typedef struct centry centry_t;
 typedef struct req req_t;
 
@@ -53,6 +80,7 @@ struct centry {
 	zone_t *zone;
 	uint64_t expires_ms, last_used;
 	uint32_t hits, nodes;
+	uint64_t fetch_started;
 	bool fetching;
 	req_t *waiters;
 	resolver_t *r;
@@ -282,6 +310,7 @@ static int start_fetch(resolver_t *r, centry_t *e)
 	int ret = r->opts.io.dht_get(r->opts.io.ctx, e->pk, on_dht, e);
 	if (ret == 0) {
 		e->fetching = true;
+		e->fetch_started = now_ms(r);
 		r->stats.dht_lookups++;
 	}
 	return ret;
@@ -637,8 +666,16 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 			fresh = true;
 		}
 	}
-	if (res->done)
+	if (res->done) {
 		e->fetching = false;
+		uint64_t ms = now - e->fetch_started;
+		int b = 0;
+		while (b < RESOLVER_LAT_BUCKETS - 1 && ms > resolver_lat_bounds_ms[b])
+			b++;
+		r->stats.lookup_ms_buckets[b]++;
+		r->stats.lookup_ms_sum += ms;
+		r->stats.lookup_count++;
+	}
 	if (!fresh && !res->done)
 		return;
 	/* Everyone waiting goes on: with the fresh zone, or stale, or with an error. */
@@ -681,6 +718,8 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 		r->stats.dropped++;
 		return 0;
 	}
+	if (c.q.has_question)
+		r->stats.qtypes[qtype_index(c.q.qtype)]++;
 	c.limit = cap;
 	if (tp == SW_TP_UDP) {
 		/* RFC 6891 §6.2.5: payload sizes below 512 are treated as 512. */

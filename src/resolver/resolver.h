@@ -118,8 +118,23 @@ typedef struct {
 	resolver_io_t io;
 } resolver_opts_t;
 
+/* Query types counted one by one; everything else is RESOLVER_QTYPE_OTHER. */
+enum {
+	RESOLVER_QT_A, RESOLVER_QT_AAAA, RESOLVER_QT_TXT, RESOLVER_QT_MX, RESOLVER_QT_NS,
+	RESOLVER_QT_CNAME, RESOLVER_QT_SOA, RESOLVER_QT_SRV, RESOLVER_QT_PTR, RESOLVER_QT_CAA,
+	RESOLVER_QT_SVCB, RESOLVER_QT_HTTPS, RESOLVER_QT_ANY, RESOLVER_QT_OTHER, RESOLVER_QT_COUNT
+};
+extern const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT];
+
+/* Upper bounds (ms) of the DHT zone-lookup latency histogram; the last bucket is +Inf. */
+#define RESOLVER_LAT_BUCKETS 12
+extern const uint32_t resolver_lat_bounds_ms[RESOLVER_LAT_BUCKETS - 1];
+
 /* Per-node counters, read by the API. */
 typedef struct {
+	uint64_t qtypes[RESOLVER_QT_COUNT];
+	uint64_t lookup_ms_buckets[RESOLVER_LAT_BUCKETS]; /* not cumulative */
+	uint64_t lookup_ms_sum, lookup_count;
 	uint64_t queries[SW_TP_COUNT];
 	uint64_t rcodes[24];
 	uint64_t sources[RES_SRC_COUNT];

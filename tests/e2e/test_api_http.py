@@ -598,10 +598,17 @@ def test_metrics_format(env, prom):
     helps = set(re.findall(r"^# HELP (\S+) \S", text, re.M))
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
     names = set(re.findall(r"^([a-z_]+)(?:\{| )", text, re.M))
+    # A histogram's samples are <name>_bucket, _sum and _count under one HELP and TYPE.
+    histograms = {n for n, k in types.items() if k == "histogram"}
+    names = {re.sub(r"_(bucket|sum|count)$", "", n)
+             if re.sub(r"_(bucket|sum|count)$", "", n) in histograms else n for n in names}
     assert names and names <= helps and names <= set(types), names - helps
+    assert "swarmdns_dht_zone_lookup_seconds" in histograms
     for name, kind in types.items():
-        assert kind in ("counter", "gauge"), (name, kind)
+        assert kind in ("counter", "gauge", "histogram"), (name, kind)
         assert name.endswith("_total") == (kind == "counter"), (name, kind)
+    assert any(k[0] == "swarmdns_queries_by_type_total" and dict(k[1]).get("type") == "A"
+               for k in samples), "queries are counted by type"
     for f in families.values():
         assert f.documentation, f.name
     transports = {dict(k[1])["transport"] for k in samples if k[0] == "swarmdns_queries_total"}
