@@ -28,7 +28,7 @@ Benchmarks swarmdns against Knot DNS (knotd) and NSD over UDP on 127.0.0.1 with 
 Prints a table and writes it as JSON to bench/out/dns.json.
 
 With --suite cache: a swarmdns node answering key names of other owners from its cache (the
-zones published into a private DHT, swarmdns testnet, by another node) against Unbound
+zones published into a private DHT, swarmdns testnet, by their owners' nodes) against Unbound
 answering the same names from its cache (filled once from Knot DNS); JSON to bench/out/cache.json.
 
 Options:

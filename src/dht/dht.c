@@ -128,7 +128,7 @@ typedef struct {
 
 typedef struct {
 	dht_addr_t key;	 /* the address (port 0 unless local) */
-	uint32_t tokens; /* in 1/60000 of a request */
+	uint64_t tokens; /* in 1/60000 of a request (64-bit: burst x 60000 overflows 32) */
 	uint64_t last;
 } rl_t;
 
@@ -931,11 +931,11 @@ static bool rate_check(const dht_t *dht, rl_t *table, size_t slots, const dht_ad
 	rl_t *e = &table[sw_hash(hb, hl, dht->rl_seed) & (slots - 1)];
 	if (!dht_addr_equal(&e->key, &key)) {
 		e->key = key;
-		e->tokens = (uint32_t)full;
+		e->tokens = full;
 		e->last = now;
 	} else {
 		uint64_t t = e->tokens + (now - e->last) * per_min;
-		e->tokens = (uint32_t)(t > full ? full : t);
+		e->tokens = t > full ? full : t;
 		e->last = now;
 	}
 	if (e->tokens < 60000)
