@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "daemon/testnet.h"
+#include "net/net.h"
 
 static void usage(FILE *f)
 {
@@ -18,6 +19,9 @@ static void usage(FILE *f)
 		   "      --rate-limit Q   queries per second each node accepts from 127.0.0.1\n"
 		   "                       [default: 100000]\n"
 		   "      --seconds S      stop after S seconds [default: run until interrupted]\n"
+		   "  -b, --bootstrap IP:PORT\n"
+		   "                       also join another swarm through this node, so that\n"
+		   "                       several testnet processes make one DHT\n"
 		   "  -h, --help           show this help\n");
 }
 
@@ -42,12 +46,24 @@ int cli_testnet(int argc, char **argv)
 					      {"base-port", required_argument, NULL, 'p'},
 					      {"rate-limit", required_argument, NULL, 'r'},
 					      {"seconds", required_argument, NULL, 's'},
+					      {"bootstrap", required_argument, NULL, 'b'},
 					      {"help", no_argument, NULL, 'h'},
 					      {0}};
 	unsigned long n = 20, port = 16881, rate = 100000, secs = 0;
+	const char *boot = NULL;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "n:p:h", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "n:p:b:h", lopts, NULL)) != -1) {
 		switch (ch) {
+		case 'b': {
+			struct sockaddr_storage ss;
+			if (net_addr_parse(optarg, &ss) != 0) {
+				fprintf(stderr, "swarmdns testnet: --bootstrap needs IP:PORT, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			boot = optarg;
+			break;
+		}
 		case 'n':
 			if (number("--nodes", optarg, 1, 5000, &n))
 				return 2;
@@ -77,6 +93,6 @@ int cli_testnet(int argc, char **argv)
 			port, port + n - 1);
 		return 2;
 	}
-	testnet_opts_t o = {(unsigned)n, (uint16_t)port, (uint32_t)rate, (unsigned)secs};
+	testnet_opts_t o = {(unsigned)n, (uint16_t)port, (uint32_t)rate, (unsigned)secs, boot};
 	return daemon_testnet(&o) == 0 ? 0 : 1;
 }

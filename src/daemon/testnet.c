@@ -11,6 +11,7 @@
 #include "crypto/crypto.h"
 #include "daemon/testnet.h"
 #include "net/dht_host.h"
+#include "net/net.h"
 
 #define READY_MAX_MS 15000
 
@@ -101,7 +102,7 @@ int daemon_testnet(const testnet_opts_t *o)
 	for (unsigned i = 0; i < t.n; i++) {
 		dht_addr_t boot[4];
 		size_t nb = 0;
-		for (unsigned k = 0; k < 4 && k < t.n - 1; k++) {
+		for (unsigned k = 0; k < 3 && k < t.n - 1; k++) {
 			unsigned peer = k == 0 ? (i == 0 ? 1 : 0) : (unsigned)(rand() % (int)t.n);
 			if (peer == i)
 				continue;
@@ -112,6 +113,13 @@ int daemon_testnet(const testnet_opts_t *o)
 			boot[nb].port = (uint16_t)(o->base_port + peer);
 			nb++;
 		}
+		/* Joining another swarm: every node also knows its entry point. */
+		struct sockaddr_storage ss;
+		if (o->bootstrap && net_addr_parse(o->bootstrap, &ss) == 0 && nb < 4 &&
+		    dht_addr_from_sockaddr(&boot[nb], (struct sockaddr *)&ss,
+					   ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								   : sizeof(struct sockaddr_in)) == 0)
+			nb++;
 		if (nb > 0)
 			dht_bootstrap(net_dht_node(t.nodes[i]), boot, nb);
 		net_dht_kick(t.nodes[i]);

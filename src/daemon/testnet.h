@@ -11,6 +11,7 @@ typedef struct {
 	uint16_t base_port;
 	uint32_t rate_limit; /* KRPC queries per second per IP (all share 127.0.0.1) */
 	unsigned seconds;    /* 0: until SIGINT/SIGTERM */
+	const char *bootstrap; /* also join through this ip:port (another swarm), or NULL */
 } testnet_opts_t;
 
 /* Runs until interrupted. Returns 0, or a negative code when a port cannot be bound. */
