@@ -200,8 +200,8 @@ static void resolve(tls_conn_t *c, doh_stream_t *st, const uint8_t *q, size_t ql
 	cl.gen = (uint64_t)st->id;
 	cl.trace = NULL;
 	cl.pad = true; /* RFC 8484 §8.1, RFC 8467 §4.1: padded responses */
+	cl.peer = (const struct sockaddr *)&c->peer;
 	cl.peer_len = c->peer_len;
-	memcpy(&cl.peer, &c->peer, c->peer_len);
 	size_t rlen = resolver_handle_client(s->resolver, q, qlen, &cl, s->out, DOH_BODY_MAX);
 	if (rlen == RESOLVER_ASYNC) {
 		c->pending++;

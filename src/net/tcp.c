@@ -209,6 +209,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		cl.conn = c;
 		cl.trace = NULL;
 		cl.pad = false;
+		cl.peer = NULL;
 		cl.peer_len = 0;
 		size_t rlen = resolver_handle_client(s->resolver, c->rbuf.data + pos + 2, qlen, &cl,
 						     s->out + 2, sizeof(s->out) - 2);

@@ -326,8 +326,8 @@ static void dot_query(tls_conn_t *c, const uint8_t *q, size_t qlen)
 	cl.gen = 0;
 	cl.trace = NULL;
 	cl.pad = true; /* RFC 8467 §4.1: responses over an encrypted transport are padded */
+	cl.peer = (const struct sockaddr *)&c->peer;
 	cl.peer_len = c->peer_len;
-	memcpy(&cl.peer, &c->peer, c->peer_len);
 	size_t rlen =
 	    resolver_handle_client(s->resolver, q, qlen, &cl, s->out + 2, sizeof(s->out) - 2);
 	if (rlen == RESOLVER_ASYNC) {

@@ -38,7 +38,7 @@ static void udp_reply(const resolver_client_t *c, const uint8_t *resp, size_t le
 	if (len == 0)
 		return; /* nothing to send; the listener may be gone already */
 	net_udp_t *u = c->conn;
-	sendto(u->fd, resp, len, MSG_DONTWAIT, (const struct sockaddr *)&c->peer, c->peer_len);
+	sendto(u->fd, resp, len, MSG_DONTWAIT, c->peer, c->peer_len);
 }
 
 static void on_readable(uv_poll_t *p, int status, int events)
@@ -64,8 +64,8 @@ static void on_readable(uv_poll_t *p, int status, int events)
 			cl.conn = u;
 			cl.trace = NULL;
 			cl.pad = false;
+			cl.peer = (const struct sockaddr *)&u->peers[i];
 			cl.peer_len = u->in[i].msg_hdr.msg_namelen;
-			memcpy(&cl.peer, &u->peers[i], cl.peer_len);
 			size_t len = resolver_handle_client(u->resolver, u->inbuf[i],
 							    u->in[i].msg_len, &cl, u->outbuf[nout],
 							    OUT_MAX);

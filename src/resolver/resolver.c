@@ -66,6 +66,7 @@ struct req {
 	req_t *next;		 /* waiters of a cache entry */
 	req_t *all_prev, *all_next; /* every pending request */
 	centry_t *entry;	 /* the entry waited for, or NULL when waiting for upstream */
+	struct sockaddr_storage peer; /* client.peer points here while the request waits */
 	uint8_t *raw;
 	size_t rawlen;
 	uint8_t *buf;
@@ -560,6 +561,13 @@ static req_t *req_new(resolver_t *r, const ctx_t *c, const uint8_t *raw, size_t 
 		return NULL;
 	}
 	rq->c = *c;
+	if (c->client.peer && c->client.peer_len <= sizeof(rq->peer)) {
+		memcpy(&rq->peer, c->client.peer, c->client.peer_len);
+		rq->c.client.peer = (const struct sockaddr *)&rq->peer;
+	} else {
+		rq->c.client.peer = NULL;
+		rq->c.client.peer_len = 0;
+	}
 	memcpy(rq->buf, c->w.buf, c->w.len);
 	rq->c.w.buf = rq->buf;
 	memcpy(rq->raw, raw, rawlen);

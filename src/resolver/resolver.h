@@ -65,7 +65,9 @@ struct resolver_client {
 	resolver_reply_cb reply; /* NULL: answer now or fail (no waiting) */
 	void *conn;		 /* the transport's own */
 	uint64_t gen;
-	struct sockaddr_storage peer;
+	/* The client's address, valid during the call; the resolver copies it only when the
+	 * answer has to wait (no copy on the hot path). NULL when the transport has none. */
+	const struct sockaddr *peer;
 	socklen_t peer_len;
 	resolver_trace_t *trace; /* filled for answers given at once, if not NULL */
 	bool pad; /* encrypted transport: pad responses to 468-byte blocks (RFC 8467 §4.1) */
