@@ -425,10 +425,7 @@ static void on_bootstrap_resolved(void *ctx, const struct sockaddr_in *addrs, si
 static void start_bootstrap(node_t *n, const conf_t *c)
 {
 	dht_addr_t lits[CONF_BOOTSTRAP_MAX];
-	size_t nlits = 0, nups = 0;
-	struct sockaddr_storage ups[8], self[CONF_LISTEN_MAX];
-	for (unsigned i = 0; i < c->n_listen_dns; i++)
-		net_addr_parse(c->listen_dns[i], &self[i]);
+	size_t nlits = 0;
 	for (unsigned i = 0; i < c->n_bootstrap; i++) {
 		const char *b = c->bootstrap[i];
 		if (strcmp(b, "none") == 0)
@@ -441,19 +438,16 @@ static void start_bootstrap(node_t *n, const conf_t *c)
 				nlits++;
 			continue;
 		}
-		/* A host name: ask the upstream servers, never the system resolver. */
+		/* A host name: ask through the forwarder, never the system resolver. */
 		char host[CONF_ADDR_LEN];
 		const char *colon = strrchr(b, ':');
 		size_t hl = (size_t)(colon - b);
 		memcpy(host, b, hl);
 		host[hl] = '\0';
-		if (nups == 0)
-			nups = net_upstreams_from_resolv_conf("/etc/resolv.conf", self,
-							      c->n_listen_dns, ups, 8);
-		if (nups == 0 || net_hostlookup(&n->loop, ups, nups, host,
-						(uint16_t)atoi(colon + 1), on_bootstrap_resolved,
-						n) != 0)
-			sw_warn("cannot resolve bootstrap host %s: no upstream DNS server", host);
+		if (n->fwd == NULL || net_hostlookup(n->fwd, host, (uint16_t)atoi(colon + 1),
+						     on_bootstrap_resolved, n) != 0)
+			sw_warn("cannot resolve bootstrap host %s: no upstream DNS server (set "
+				"upstream, or give bootstrap as IP:PORT)", host);
 	}
 	if (nlits > 0)
 		dht_bootstrap(net_dht_node(n->dht), lits, nlits);

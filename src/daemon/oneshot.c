@@ -14,6 +14,7 @@ struct oneshot {
 	uv_loop_t loop;
 	uv_timer_t timer;
 	net_dht_t *dht;
+	net_forward_t *fwd; /* to resolve a bootstrap host name */
 	bool done, resolved;
 	int err;
 	uint64_t seq;
@@ -101,16 +102,18 @@ int oneshot_join(const char *bootstrap, uint32_t timeout_ms, oneshot_t **out)
 	} else {
 		char host[CONF_ADDR_LEN];
 		const char *colon = strrchr(bootstrap, ':');
-		struct sockaddr_storage ups[8];
-		size_t nups = net_upstreams_from_resolv_conf("/etc/resolv.conf", NULL, 0, ups, 8);
+		net_forward_opts_t fo;
+		net_forward_opts_init(&fo);
+		fo.n_upstreams = net_upstreams_from_resolv_conf("/etc/resolv.conf", NULL, 0,
+								fo.upstreams, 8);
 		if (colon == NULL || (size_t)(colon - bootstrap) >= sizeof(host)) {
 			oneshot_close(o);
 			return SW_EINVAL;
 		}
 		memcpy(host, bootstrap, (size_t)(colon - bootstrap));
 		host[colon - bootstrap] = '\0';
-		if (nups > 0 && net_hostlookup(&o->loop, ups, nups, host,
-					       (uint16_t)atoi(colon + 1), on_resolved, o) == 0)
+		if (fo.n_upstreams > 0 && net_forward_new(&o->loop, &fo, &o->fwd) == 0 &&
+		    net_hostlookup(o->fwd, host, (uint16_t)atoi(colon + 1), on_resolved, o) == 0)
 			run_until(o, 5000, is_resolved);
 	}
 	if (o->nboot == 0) {
@@ -180,6 +183,7 @@ void oneshot_close(oneshot_t *o)
 	if (o == NULL)
 		return;
 	net_dht_stop(o->dht);
+	net_forward_free(o->fwd);
 	uv_close((uv_handle_t *)&o->timer, NULL);
 	uv_run(&o->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&o->loop);
