@@ -417,7 +417,9 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 				      : c->trace.source == RES_SRC_DHT ? RES_SRC_DHT
 									: RES_SRC_CACHE;
 				c->trace.dht_nodes = e->nodes;
-				r->stats.cache_hits++;
+				/* A query that waited for this zone's lookup was a miss, not a hit. */
+				if (src == RES_SRC_CACHE)
+					r->stats.cache_hits++;
 				/* DESIGN.md §3 step 6: a popular entry is refreshed before it expires,
 				 * so hot names never wait on the DHT. */
 				uint64_t ttl = (uint64_t)zone_min_ttl(e->zone) * 1000;
