@@ -51,7 +51,7 @@ fuzz: deps
 	[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C build-fuzz
-	fuzz/run.sh build-fuzz $(SECONDS)
+	fuzz/run.sh build-fuzz $(SECONDS) $(TARGETS)
 
 bench: build
 	scripts/install-deps.sh bench

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Runs every libFuzzer target of a -Dfuzz=true build for SECONDS seconds each.
 #
-#   fuzz/run.sh BUILD_DIR SECONDS        (make fuzz SECONDS=600)
+#   fuzz/run.sh BUILD_DIR SECONDS [TARGET...]     (make fuzz SECONDS=600 [TARGETS="query bencode"])
 #
+# With TARGET names (as in fuzz-<name>), only those run.
 # Each target works on a copy of its committed corpus in BUILD_DIR/fuzz-work/<target>/corpus
 # (new inputs accumulate there across runs; the committed corpus is never written). Prints
 # the executions of each target from libFuzzer's final "#N DONE ... exec/s: E" line. When a
@@ -10,12 +11,14 @@
 # a message says how to reproduce it, and the script exits 1 after running the others.
 set -u
 
-if [ $# -ne 2 ]; then
-	echo "usage: $0 BUILD_DIR SECONDS" >&2
+if [ $# -lt 2 ]; then
+	echo "usage: $0 BUILD_DIR SECONDS [TARGET...]" >&2
 	exit 2
 fi
 build=$1
 seconds=$2
+shift 2
+only=" $* "
 here=$(cd "$(dirname "$0")" && pwd)
 case $seconds in
 '' | *[!0-9]*)
@@ -32,13 +35,17 @@ status=0
 summary=""
 
 # target name, corpus directory under fuzz/corpus, -max_len
-for spec in "query query 65535" "zone-packet zone_packet 2048" "bencode bencode 2048" \
-	"krpc-node krpc_node 2049"; do
+for spec in "query query 65535" "zone-packet zone_packet 2048" "zonefile zonefile 16384" \
+	"conf conf 4096" "bencode bencode 2048" "krpc-node krpc_node 2049" "bep44 bep44 2048" \
+	"doh doh 16384" "api api 8192"; do
 	# shellcheck disable=SC2086 # split on purpose
 	set -- $spec
 	name=$1
 	dir=$2
 	maxlen=$3
+	if [ "$only" != "  " ] && [ "${only#* "$name" }" = "$only" ]; then
+		continue
+	fi
 	bin=$build/fuzz/fuzz-$name
 	if [ ! -x "$bin" ]; then
 		echo "$0: $bin missing: configure $build with -Dfuzz=true and build it" >&2
