@@ -546,7 +546,11 @@ launch_swarmdns() { # key dir cpu dns-port api-port extra-args...
 	local key=$1 dir=$2 cpu=$3 port=$4 api=$5 i
 	shift 5
 	mkdir -p "$dir/data"
-	local args=(--data-dir "$dir/data" --listen-dns "127.0.0.1:$port" --listen-api "127.0.0.1:$api" "$@")
+	local args=(--data-dir "$dir/data" --listen-dns "127.0.0.1:$port" --listen-api "127.0.0.1:$api")
+	# dnsperf asks from one address, 100,000s of times a second: response-rate limiting would
+	# answer a fraction of it. The peers run without RRL too (their defaults).
+	[[ $(output_of "$BIN" serve --help) == *--rrl-rate* ]] && args+=(--rrl-rate 0)
+	args+=("$@")
 	echo "$BIN serve ${args[*]}" >"$dir/command"
 	taskset -c "$cpu" "$BIN" serve "${args[@]}" >"$dir/swarmdns.log" 2>&1 &
 	PID[$key]=$!

@@ -1,5 +1,7 @@
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -35,6 +37,7 @@ struct api {
 	uv_loop_t *loop;
 	api_ctx_t ctx;
 	int open_handles;
+	net_limit_stats_t lim; /* api-max-clients refusals, bodies over their limit (413) */
 };
 
 /* Per-request state: the body of a PUT, read in pieces, and what a request suspended for a
@@ -269,7 +272,7 @@ static enum MHD_Result get_status(api_t *a, struct MHD_Connection *c)
 
 static enum MHD_Result get_metrics(api_t *a, struct MHD_Connection *c)
 {
-	api_metrics_extra_t x = {uv_now(a->loop) - a->ctx.started_ms, api_connections(a)};
+	api_metrics_extra_t x = {uv_now(a->loop) - a->ctx.started_ms, api_connections(a), a->lim};
 	size_t len = 0;
 	char *text = api_metrics_render(&a->ctx, &x, &len);
 	if (text == NULL)
@@ -349,9 +352,11 @@ static enum MHD_Result put_zone(api_t *a, struct MHD_Connection *c, const uint8_
 		return reply_text(c, MHD_HTTP_FORBIDDEN,
 				  "writes are allowed from loopback only; set api-token on the node "
 				  "and send 'Authorization: Bearer <token>'");
-	if (rq->too_big)
+	if (rq->too_big) {
+		a->lim.too_large++;
 		return reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE,
 				  "body is larger than 1068 bytes (64 signature + 8 seq + 996 packet)");
+	}
 	int ret = own_zone_accept(a->ctx.resolver, a->ctx.store, pk, rq->body, rq->len);
 	char msg[256];
 	switch (ret) {
@@ -713,9 +718,11 @@ static enum MHD_Result doh_start(api_t *a, struct MHD_Connection *c, req_t *rq)
 	rq->doh = true;
 	rq->doh_json = accept && strcasestr(accept, DNS_JSON_TYPE) != NULL;
 	if (rq->doh_post) {
-		if (rq->too_big)
+		if (rq->too_big) {
+			rq->api->lim.too_large++;
 			return reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE,
 					  "a DNS message is at most 65535 bytes");
+		}
 	} else {
 		const char *dns = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dns");
 		const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
@@ -921,6 +928,25 @@ static void on_closed(uv_handle_t *h)
 	free(a);
 }
 
+/* libmicrohttpd's messages: into our log, at debug level (they come from clients' doings);
+ * its refusal of a connection over api-max-clients is counted, as it says nothing else. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	api_t *a = cls;
+	char msg[256];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (strstr(msg, "connection limit"))
+		a->lim.refused++;
+	sw_debug("HTTP API: %s", msg);
+}
+
+void api_limits(const api_t *a, net_limit_stats_t *sum)
+{
+	sum->refused += a->lim.refused;
+	sum->idle_closed += a->lim.idle_closed;
+	sum->too_large += a->lim.too_large;
+}
+
 int api_start(uv_loop_t *loop, const struct sockaddr *addr, const api_ctx_t *ctx, api_t **out)
 {
 	api_t *a = calloc(1, sizeof(*a));
@@ -929,13 +955,20 @@ int api_start(uv_loop_t *loop, const struct sockaddr *addr, const api_ctx_t *ctx
 	a->loop = loop;
 	a->ctx = *ctx;
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-	if (addr->sa_family == AF_INET6)
+	if (addr == NULL)
+		flags |= MHD_USE_NO_LISTEN_SOCKET; /* connections come from api_add_connection() */
+	else if (addr->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	errno = 0;
-	a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, addr,
+	/* The logger first, so that MHD's messages about the other options reach it. */
+	a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
+				  MHD_OPTION_SOCK_ADDR, addr,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+				  MHD_OPTION_CONNECTION_LIMIT,
+				  ctx->max_clients ? ctx->max_clients : 256u,
+				  MHD_OPTION_CONNECTION_TIMEOUT, ctx->timeout_s ? ctx->timeout_s : 30u,
+				  MHD_OPTION_END);
 	if (a->mhd == NULL) {
 		int ret = errno ? -errno : SW_ECONN;
 		free(a);
@@ -950,6 +983,16 @@ int api_start(uv_loop_t *loop, const struct sockaddr *addr, const api_ctx_t *ctx
 	uv_poll_start(&a->poll, UV_READABLE, on_poll);
 	schedule(a);
 	*out = a;
+	return 0;
+}
+
+int api_add_connection(api_t *a, int fd, const struct sockaddr *peer, socklen_t peer_len)
+{
+	/* MHD closes fd when it cannot take it. */
+	if (MHD_add_connection(a->mhd, fd, peer, peer_len) != MHD_YES)
+		return SW_ECONN;
+	/* Not now: the caller may be inside a loop callback of ours. */
+	wake(a);
 	return 0;
 }
 

@@ -33,10 +33,18 @@ typedef struct {
 	net_tls_t *const *dot, *const *doh;
 	size_t tls_slots;
 	net_tcp_t *const *tcp; /* the DNS-over-TCP listeners, tls_slots of them */
+	unsigned max_clients;  /* api-max-clients; 0: 256 */
+	unsigned timeout_s;    /* api-timeout: idle connections are closed; 0: 30 */
 } api_ctx_t;
 
-/* Starts listening on addr. ctx must outlive the API. Returns 0 or -errno / SW_ENOMEM. */
+/* Starts listening on addr (NULL: on no socket; connections come only through
+ * api_add_connection()). ctx must outlive the API. Returns 0 or -errno / SW_ENOMEM. */
 int api_start(uv_loop_t *loop, const struct sockaddr *addr, const api_ctx_t *ctx,
 	      api_t **out);
+/* Serves fd, a connected stream socket, as a connection accepted from peer (fuzz/api.c uses
+ * one end of a socketpair). Takes ownership of fd, also on failure. Returns 0 or SW_ECONN. */
+int api_add_connection(api_t *a, int fd, const struct sockaddr *peer, socklen_t peer_len);
 /* Stops and frees. NULL is a no-op. */
 void api_stop(api_t *a);
+/* Adds the API's limit counters (api-max-clients refusals, 413s) to *sum. */
+void api_limits(const api_t *a, net_limit_stats_t *sum);

@@ -241,6 +241,61 @@ static void forward_metrics(FILE *f, const net_forward_t *fwd)
 	      net_forward_cache_size(fwd));
 }
 
+/* Every limit (docs/limits.md), by the option that sets it: how often it acted. */
+static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra_t *x)
+{
+	const resolver_stats_t *st = resolver_stats(ctx->resolver);
+	net_limit_stats_t tcp = {0}, tls = {0};
+	for (size_t i = 0; i < ctx->tls_slots; i++) {
+		if (ctx->tcp && ctx->tcp[i])
+			net_tcp_limits(ctx->tcp[i], &tcp);
+		if (ctx->dot && ctx->dot[i])
+			net_tls_limits(ctx->dot[i], &tls);
+		if (ctx->doh && ctx->doh[i])
+			net_tls_limits(ctx->doh[i], &tls);
+	}
+	dht_counters_t dc = {0};
+	if (ctx->dht)
+		dht_counters(net_dht_node(ctx->dht), &dc);
+	static const char name[] = "swarmdns_limit_hits_total";
+	family(f, name, "counter",
+	       "Times a limit acted, by the option that sets it: responses rate-limited (rrl-rate), "
+	       "ANY answered with one RRset (minimal-any), queries refused for want of room "
+	       "(max-pending), KRPC queries and puts over the per-IP rates, stored items evicted, "
+	       "connections refused or closed idle, requests over a size limit.");
+	const struct {
+		const char *limit;
+		uint64_t v;
+	} rows[] = {
+	    {"rrl-rate", st->rrl_dropped + st->rrl_slipped},
+	    {"minimal-any", st->any_minimal},
+	    {"max-pending", st->pending_refused},
+	    {"dht-rate-limit", dc.in_rate_limited},
+	    {"dht-puts-per-minute", dc.puts_rate_limited},
+	    {"dht-max-items", dc.evicted_items},
+	    {"dht-max-bytes", dc.evicted_bytes},
+	    {"tcp-max-clients", tcp.refused},
+	    {"tcp-idle-timeout", tcp.idle_closed},
+	    {"tls-max-clients", tls.refused},
+	    {"tls-idle-timeout", tls.idle_closed},
+	    {"doh-request-size", tls.too_large},
+	    {"api-max-clients", x->api_limits.refused},
+	    {"api-request-size", x->api_limits.too_large},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		labelled(f, name, "limit", rows[i].limit, rows[i].v);
+	family(f, "swarmdns_rrl_limited_total", "counter",
+	       "DNS-over-UDP responses over rrl-rate: dropped, or sent truncated (slipped).");
+	labelled(f, "swarmdns_rrl_limited_total", "action", "dropped", st->rrl_dropped);
+	labelled(f, "swarmdns_rrl_limited_total", "action", "slipped", st->rrl_slipped);
+	family(f, "swarmdns_dns_cookies_total", "counter",
+	       "Queries with a DNS Cookie (RFC 7873): client cookie only (new), with a valid server "
+	       "cookie of ours (valid: not rate-limited), with one not ours or too old (invalid).");
+	labelled(f, "swarmdns_dns_cookies_total", "result", "new", st->cookies_new);
+	labelled(f, "swarmdns_dns_cookies_total", "result", "valid", st->cookies_valid);
+	labelled(f, "swarmdns_dns_cookies_total", "result", "invalid", st->cookies_invalid);
+}
+
 char *api_metrics_render(const api_ctx_t *ctx, const api_metrics_extra_t *x, size_t *len)
 {
 	char *buf = NULL;
@@ -258,6 +313,7 @@ char *api_metrics_render(const api_ctx_t *ctx, const api_metrics_extra_t *x, siz
 		dht_metrics(f, ctx->dht);
 	if (ctx->fwd)
 		forward_metrics(f, ctx->fwd);
+	limit_metrics(f, ctx, x);
 	family(f, "swarmdns_open_connections", "gauge",
 	       "Client connections open now, by transport (the HTTP API, DNS over TCP, DoT, DoH).");
 	labelled(f, "swarmdns_open_connections", "transport", "api", x->api_connections);

@@ -29,6 +29,7 @@ unsigned api_tls_connections(const api_ctx_t *ctx, net_tls_proto_t proto);
 typedef struct {
 	uint64_t uptime_ms;
 	unsigned api_connections; /* open HTTP connections of the API */
+	net_limit_stats_t api_limits;
 } api_metrics_extra_t;
 
 /* Renders every metric. Returns a new NUL-terminated buffer (the caller frees it) and its

@@ -10,7 +10,8 @@
 
 /* T_HOSTPORT: "host:port" where host may be a name (resolved later), or "none". */
 /* T_PAIR: "NAME=VALUE" (forward, root). */
-typedef enum { T_STR, T_UINT, T_ADDR, T_HOSTPORT, T_PAIR, T_LOGLEVEL } type_t;
+/* T_BOOL: yes/no (also on/off, true/false, 1/0), stored as a bool. */
+typedef enum { T_STR, T_UINT, T_BOOL, T_ADDR, T_HOSTPORT, T_PAIR, T_LOGLEVEL } type_t;
 
 typedef struct {
 	const char *name;
@@ -95,8 +96,32 @@ static const opt_t opts[] = {
 	 "in this time (at most 10 s)"},
 	{"doh-max-streams", T_UINT, offsetof(conf_t, doh_max_streams), 0, NOREP, 10000, 1, "100",
 	 "concurrent requests (HTTP/2 streams) per DNS-over-HTTPS connection"},
+	/* Abuse limits (docs/limits.md); each one counts in /metrics when it acts. */
+	{"rrl-rate", T_UINT, offsetof(conf_t, rrl_rate), 0, NOREP, 1000000, 0, "20",
+	 "DNS-over-UDP responses per second to one client network (/24, /56) for one answer; "
+	 "0 turns response-rate limiting off"},
+	{"rrl-slip", T_UINT, offsetof(conf_t, rrl_slip), 0, NOREP, 100, 0, "2",
+	 "of the responses over rrl-rate, every Nth is sent truncated (TC=1) so that real "
+	 "clients retry over TCP; the others are dropped (0: drop all)"},
+	{"dns-cookies", T_BOOL, offsetof(conf_t, dns_cookies), 0, NOREP, 0, 0, "yes",
+	 "DNS Cookies (RFC 7873, RFC 9018): clients that return our cookie are not rate-limited"},
+	{"minimal-any", T_BOOL, offsetof(conf_t, minimal_any), 0, NOREP, 0, 0, "yes",
+	 "answer ANY over UDP with one RRset (RFC 8482); TCP and HTTPS get all of them"},
+	{"max-pending", T_UINT, offsetof(conf_t, max_pending), 0, NOREP, 1000000, 1, "4096",
+	 "DNS queries waiting for the DHT or an upstream server at once; more get SERVFAIL"},
+	{"dht-puts-per-minute", T_UINT, offsetof(conf_t, dht_puts_per_minute), 0, NOREP,
+	 1000000, 1, "60", "BEP 44 puts accepted from one IP address per minute"},
+	{"dht-max-items", T_UINT, offsetof(conf_t, dht_max_items), 0, NOREP, 10000000, 1, "4096",
+	 "BEP 44 items stored for others; the oldest goes when a new one comes"},
+	{"dht-max-bytes", T_UINT, offsetof(conf_t, dht_max_bytes), 0, NOREP, 1073741824, 1024,
+	 "4194304", "bytes of BEP 44 values and salts stored for others"},
+	{"api-max-clients", T_UINT, offsetof(conf_t, api_max_clients), 0, NOREP, 100000, 1, "256",
+	 "HTTP API connections open at once"},
+	{"api-timeout", T_UINT, offsetof(conf_t, api_timeout), 0, NOREP, 3600, 1, "30",
+	 "seconds before an idle HTTP API connection is closed"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+_Static_assert(NOPTS <= sizeof(((conf_t *)0)->source), "conf_t.source has a byte per option");
 
 static const opt_t *find(const char *name)
 {
@@ -230,6 +255,27 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 			return SW_ECONF;
 		}
 		*(uint32_t *)base = (uint32_t)v;
+		break;
+	}
+	case T_BOOL: {
+		static const char *const yes[] = {"yes", "on", "true", "1"};
+		static const char *const no[] = {"no", "off", "false", "0"};
+		bool *b = (bool *)base;
+		size_t i;
+		for (i = 0; i < 4; i++) {
+			if (strcmp(value, yes[i]) == 0) {
+				*b = true;
+				break;
+			}
+			if (strcmp(value, no[i]) == 0) {
+				*b = false;
+				break;
+			}
+		}
+		if (i == 4) {
+			snprintf(err, errcap, "%s: '%s' is not yes or no", o->name, value);
+			return SW_ECONF;
+		}
 		break;
 	}
 	case T_LOGLEVEL:
@@ -399,6 +445,7 @@ void conf_print_help(FILE *f)
 		char head[64];
 		snprintf(head, sizeof(head), "--%s %s", opts[i].name,
 			 opts[i].type == T_UINT		? "N"
+			 : opts[i].type == T_BOOL	? "yes|no"
 			 : opts[i].type == T_ADDR	? "ADDR:PORT"
 			 : opts[i].type == T_HOSTPORT ? "HOST:PORT"
 						      : "VALUE");

@@ -57,6 +57,12 @@ typedef struct {
 	uint32_t tls_max_clients;
 	uint32_t tls_idle_timeout; /* milliseconds */
 	uint32_t doh_max_streams;
+	/* Abuse limits (docs/limits.md). */
+	uint32_t rrl_rate, rrl_slip;
+	bool dns_cookies, minimal_any;
+	uint32_t max_pending;
+	uint32_t dht_puts_per_minute, dht_max_items, dht_max_bytes;
+	uint32_t api_max_clients, api_timeout;
 	/* Internal: which source last set each option (for repeatable replacement). */
 	uint8_t source[64];
 } conf_t;

@@ -1,6 +1,6 @@
 /*
  * Cryptography used by swarmdns: Ed25519 (BEP 44 "Signature Verification"), SHA-1 (the BEP 44
- * target and BEP 5 node IDs) and random bytes. One backend file per library: sodium.c wraps
+ * target and BEP 5 node IDs), SipHash (DNS Cookies) and random bytes. One backend file per library: sodium.c wraps
  * libsodium, gnutls.c wraps GnuTLS's hash. Thread-safe after sw_crypto_init().
  */
 #pragma once
@@ -22,6 +22,9 @@ void sw_ed25519_from_seed(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]
 void sw_ed25519_sign(const uint8_t sk[64], const uint8_t *msg, size_t len, uint8_t sig[64]);
 /* Returns 0 when sig is a valid signature of msg under pk, else SW_EBADSIG. */
 int sw_ed25519_verify(const uint8_t pk[32], const uint8_t *msg, size_t len, const uint8_t sig[64]);
+
+/* SipHash-2-4 of msg under a 16-byte key, 8 bytes out (the PRF of RFC 9018 §4.4). */
+void sw_siphash24(const uint8_t key[16], const uint8_t *msg, size_t len, uint8_t out[8]);
 
 /* Fills buf with len cryptographically random bytes. */
 void sw_random_bytes(void *buf, size_t len);

@@ -29,6 +29,11 @@ int sw_ed25519_verify(const uint8_t pk[32], const uint8_t *msg, size_t len, cons
 	return crypto_sign_verify_detached(sig, msg, len, pk) == 0 ? 0 : SW_EBADSIG;
 }
 
+void sw_siphash24(const uint8_t key[16], const uint8_t *msg, size_t len, uint8_t out[8])
+{
+	crypto_shorthash_siphash24(out, msg, len, key);
+}
+
 void sw_random_bytes(void *buf, size_t len)
 {
 	randombytes_buf(buf, len);

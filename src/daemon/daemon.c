@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "common/arena.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/codec.h"
@@ -37,6 +38,7 @@ typedef struct {
 	api_ctx_t api_ctx;
 	net_dht_t *dht;
 	uv_timer_t republish, persist;
+	uint64_t nodes_hash; /* of the routing table last written (0: none yet) */
 	const conf_t *conf;
 	struct lookup *lookups; /* DHT lookups the resolver asked for */
 	net_forward_t *fwd;	/* NULL: ordinary names are refused */
@@ -252,7 +254,9 @@ static void name_maps(const conf_t *c, resolver_opts_t *o)
 #define REPUBLISH_FIRST_MS 3000
 #define REPUBLISH_RETRY_MS 30000
 #define REPUBLISH_EVERY_MS (3600 * 1000) /* DESIGN.md §4: own zones are re-put every hour */
-#define PERSIST_EVERY_MS (5 * 60 * 1000)
+/* The routing table is looked at this often and written when its nodes changed, so that a
+ * node killed at any moment comes back with the table it had seconds before. */
+#define PERSIST_EVERY_MS (10 * 1000)
 #define NODES_KEY "dht_nodes"
 #define NODES_MAX 1024
 
@@ -338,8 +342,10 @@ static void persist_nodes(node_t *n)
 	static uint8_t buf[NODES_MAX * DHT_NODE6_LEN];
 	size_t len = 0;
 	dht_nodes_export(net_dht_node(n->dht), buf, sizeof(buf), &len);
-	if (len > 0)
-		store_put(n->store, STORE_META, NODES_KEY, strlen(NODES_KEY), buf, len);
+	uint64_t h = sw_hash(buf, len, 1) | 1;
+	if (len > 0 && h != n->nodes_hash &&
+	    store_put(n->store, STORE_META, NODES_KEY, strlen(NODES_KEY), buf, len) == 0)
+		n->nodes_hash = h;
 }
 
 static void on_persist(uv_timer_t *t)
@@ -461,6 +467,9 @@ static int start_dht(node_t *n, const conf_t *c)
 	memset(&o, 0, sizeof(o));
 	o.rate_qps = c->dht_rate_limit;
 	o.rate_burst = c->dht_rate_limit * 5 / 2 + 1;
+	o.puts_per_min = c->dht_puts_per_minute;
+	o.storage.max_items = c->dht_max_items;
+	o.storage.max_bytes = c->dht_max_bytes;
 	net_dht_hooks_t hooks = {n, on_item_stored, on_item_removed};
 	if (ret == 0)
 		ret = net_dht_start(&n->loop, (struct sockaddr *)&ss, &o, &hooks, &n->dht);
@@ -639,11 +648,17 @@ int daemon_run(const conf_t *c)
 		.zone = {.min_ttl = c->min_ttl, .max_ttl = c->max_ttl},
 		.stale_max = c->stale_max,
 		.cache_size = c->cache_size,
+		.rrl_rate = c->rrl_rate,
+		.rrl_slip = c->rrl_slip,
+		.cookies = c->dns_cookies,
+		.minimal_any = c->minimal_any,
+		.max_pending = c->max_pending,
 		.io = {.ctx = &n, .now_ms = io_now_ms, .dht_get = io_dht_get,
 		       .dht_cancel = io_dht_cancel, .fwd_cache = io_fwd_cache,
 		       .fwd_query = io_fwd_query, .fwd_cancel = io_fwd_cancel},
 	};
 	name_maps(c, &ropts);
+	sw_random_bytes(ropts.cookie_secret, sizeof(ropts.cookie_secret));
 	if ((ret = store_open(c->data_dir, &n.store)))
 		goto out;
 	if ((ret = start_forwarder(&n, c)))
@@ -661,7 +676,8 @@ int daemon_run(const conf_t *c)
 	sw_info("loaded %d own zone%s from %s", ret, ret == 1 ? "" : "s", c->data_dir);
 	n.conf = c;
 	n.api_ctx = (api_ctx_t){n.resolver, n.store, NULL, c->api_token, c->data_dir,
-				uv_now(&n.loop), n.fwd, n.dot, n.doh, CONF_LISTEN_MAX, n.tcp};
+				uv_now(&n.loop), n.fwd, n.dot, n.doh, CONF_LISTEN_MAX, n.tcp,
+				c->api_max_clients, c->api_timeout};
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sigterm);
 	n.sigint.data = n.sigterm.data = &n;

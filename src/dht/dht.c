@@ -1105,7 +1105,7 @@ static void handle_query(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_
 		if (!rate_check(dht, dht->rl_put, DHT_RL_PUT_SLOTS, from, dht->opts.puts_per_min,
 				dht->opts.puts_per_min, now)) {
 			dht->cnt.puts_rejected++;
-			dht->cnt.in_rate_limited++;
+			dht->cnt.puts_rate_limited++;
 			send_error(dht, from, q, DHT_KRPC_E_SERVER, "too many puts");
 			return;
 		}
@@ -1601,6 +1601,7 @@ void dht_counters(const dht_t *dht, dht_counters_t *out)
 	uint64_t now = now_ms(dht);
 	*out = dht->cnt;
 	out->items = dht_storage_count(dht->st, &out->item_bytes);
+	dht_storage_evicted(dht->st, &out->evicted_items, &out->evicted_bytes);
 	out->rt_nodes = dht_rt_count(dht->rt, now, &out->rt_good);
 	out->rt_buckets = dht_rt_buckets(dht->rt);
 	out->srtt_ms = dht->srtt;

@@ -108,6 +108,9 @@ typedef struct {
 	uint64_t lookups_active;
 	uint64_t puts_accepted; /* others' puts we stored */
 	uint64_t puts_rejected;
+	uint64_t puts_rate_limited; /* of those: over puts_per_min from one IP */
+	uint64_t evicted_items;	    /* stored items dropped to make room under max_items */
+	uint64_t evicted_bytes;	    /* ... and under max_bytes */
 	uint64_t id_changes; /* BEP 42 regenerations */
 	size_t items;	     /* store size now */
 	size_t item_bytes;

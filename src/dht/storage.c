@@ -40,6 +40,7 @@ struct dht_storage {
 	size_t tabmask;
 	entry_t *oldest, *newest;
 	size_t count, bytes;
+	uint64_t evicted_items, evicted_bytes; /* made room for others under each limit */
 	uint8_t secret[DHT_TOKEN_LEN];
 	uint8_t prev_secret[DHT_TOKEN_LEN];
 	bool has_prev;
@@ -251,8 +252,13 @@ static void entry_remove(dht_storage_t *st, entry_t *e, bool notify)
 static void make_room(dht_storage_t *st, size_t bytes)
 {
 	while (st->oldest &&
-	       (st->count + 1 > st->opts.max_items || st->bytes + bytes > st->opts.max_bytes))
+	       (st->count + 1 > st->opts.max_items || st->bytes + bytes > st->opts.max_bytes)) {
+		if (st->count + 1 > st->opts.max_items)
+			st->evicted_items++;
+		else
+			st->evicted_bytes++;
 		entry_remove(st, st->oldest, true);
+	}
 }
 
 static int entry_insert(dht_storage_t *st, const dht_item_t *item, uint64_t stored_ms,
@@ -338,9 +344,12 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 		goto insert;
 	}
 
-	/* The same bytes as the item already stored were verified then; only the time moves. */
+	/* The same bytes as the item already stored were verified then; only the time moves.
+	 * Not with a cas other than the stored seq: that put fails with 301 below, as BEP 44
+	 * "Mutable items" says, whatever its value. */
 	if (e && e->item.seq == item.seq && e->item.v_len == item.v_len &&
-	    memcmp(e->item.sig, item.sig, 64) == 0 && memcmp(e->item.v, item.v, item.v_len) == 0) {
+	    memcmp(e->item.sig, item.sig, 64) == 0 && memcmp(e->item.v, item.v, item.v_len) == 0 &&
+	    !(a->has_cas && a->cas != e->item.seq)) {
 		entry_refresh(st, e, now);
 		notify_stored(st, e);
 		return 0;
@@ -377,7 +386,14 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 			}
 		}
 		/* The new value may be larger: it goes in as a new entry, so that the byte limit
-		 * evicts others as for any insert (DESIGN.md §4 "Bound the store"). */
+		 * evicts others as for any insert (DESIGN.md §4 "Bound the store"). A value
+		 * larger than the whole store (dht-max-bytes may be as low as 1024, under the
+		 * 1064 bytes of v and salt BEP 44 allows) is refused first: entry_insert() would
+		 * refuse it after the stored value had been removed without item_removed. */
+		if ((size_t)item.v_len + item.salt_len > st->opts.max_bytes) {
+			*ecode = DHT_KRPC_E_SERVER;
+			return SW_ELIMIT;
+		}
 		entry_remove(st, e, false);
 	}
 insert:
@@ -457,6 +473,12 @@ size_t dht_storage_count(const dht_storage_t *st, size_t *bytes)
 	if (bytes)
 		*bytes = st->bytes;
 	return st->count;
+}
+
+void dht_storage_evicted(const dht_storage_t *st, uint64_t *by_items, uint64_t *by_bytes)
+{
+	*by_items = st->evicted_items;
+	*by_bytes = st->evicted_bytes;
 }
 
 /* ---- tokens ---- */

@@ -93,7 +93,8 @@ void dht_storage_free(dht_storage_t *st);
 /* Applies a put. Returns 0 (stored or refreshed) or a negative code with *ecode set to the
  * KRPC error to answer: SW_ETOOBIG (205), SW_EINVAL (207 salt too big, or 203 when v is
  * missing or a mutable put lacks sig or seq), SW_EBADSIG (206), SW_EEXIST (301 CAS mismatch),
- * SW_EOLDSEQ (302: lower seq, or equal seq with a value that is not larger), SW_ENOMEM (202). */
+ * SW_EOLDSEQ (302: lower seq, or equal seq with a value that is not larger), SW_ELIMIT (202:
+ * v and salt larger than max_bytes; what is stored stays), SW_ENOMEM (202). */
 int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, int *ecode);
 /* The item stored under target, or NULL; valid until the store next changes. */
 const dht_item_t *dht_storage_find(const dht_storage_t *st, const uint8_t target[DHT_ID_LEN]);
@@ -104,6 +105,8 @@ int dht_storage_load(dht_storage_t *st, const dht_item_t *item, uint64_t stored_
 /* Removes items not put again within DHT_ITEM_EXPIRE_MS and stale peers. */
 void dht_storage_expire(dht_storage_t *st, uint64_t now);
 size_t dht_storage_count(const dht_storage_t *st, size_t *bytes);
+/* Items evicted so far to make room, under max_items and under max_bytes. */
+void dht_storage_evicted(const dht_storage_t *st, uint64_t *by_items, uint64_t *by_bytes);
 
 /* Tokens (BEP 5 "get_peers": "the token value should be a short binary string"): the token
  * for a requester's IP address, and whether a token is valid for it (current or previous

@@ -16,6 +16,7 @@ int dns_query_parse(const uint8_t *wire, size_t len, dns_query_t *q)
 	q->edns_version = 0;
 	q->edns_do = false;
 	q->edns_payload = 0;
+	q->cookie_len = 0;
 	q->rcode = DNS_RCODE_NOERROR;
 	/* RFC 1035 §4.1.1: without a full header there is no ID to answer to. */
 	if (len < DNS_HDR_LEN)
@@ -62,8 +63,18 @@ int dns_query_parse(const uint8_t *wire, size_t len, dns_query_t *q)
 		dns_rd_t opt;
 		dns_rd_init(&opt, rdata, rdlen, 0);
 		while (opt.pos < rdlen && !opt.err) {
-			dns_rd_u16(&opt);
-			dns_rd_bytes(&opt, dns_rd_u16(&opt));
+			uint16_t code = dns_rd_u16(&opt), ol = dns_rd_u16(&opt);
+			const uint8_t *odata = dns_rd_bytes(&opt, ol);
+			if (opt.err || code != DNS_OPT_COOKIE)
+				continue;
+			/* RFC 7873 §5.2.2: a client cookie alone (8) or with a server cookie of 8
+			 * to 32 bytes; any other length is malformed. Later COOKIEs are ignored. */
+			if (ol != DNS_COOKIE_CLIENT && (ol < 16 || ol > DNS_COOKIE_MAX))
+				goto formerr;
+			if (q->cookie_len == 0) {
+				memcpy(q->cookie, odata, ol);
+				q->cookie_len = (uint8_t)ol;
+			}
 		}
 		if (opt.err)
 			goto formerr;
@@ -106,19 +117,23 @@ void dns_resp_begin(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, bool aa)
 }
 
 void dns_resp_opt(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, uint16_t payload,
-		  uint16_t ede, const char *text)
+		  uint16_t ede, const char *text, const uint8_t *cookie, size_t cookie_len)
 {
 	if (!q->has_edns || w->err)
 		return;
 	size_t tlen = ede != DNS_EDE_NONE && text ? strlen(text) : 0;
+	size_t elen = ede != DNS_EDE_NONE ? 4 + 2 + tlen : 0, clen = cookie ? 4 + cookie_len : 0;
 	dns_wr_u8(w, 0);
 	dns_wr_u16(w, DNS_T_OPT);
 	dns_wr_u16(w, payload);
 	dns_wr_u32(w, (uint32_t)(rcode >> 4) << 24); /* version 0, DO clear: no DNSSEC */
-	if (ede == DNS_EDE_NONE) {
-		dns_wr_u16(w, 0);
-	} else {
-		dns_wr_u16(w, (uint16_t)(4 + 2 + tlen));
+	dns_wr_u16(w, (uint16_t)(elen + clen));
+	if (cookie) {
+		dns_wr_u16(w, DNS_OPT_COOKIE);
+		dns_wr_u16(w, (uint16_t)cookie_len);
+		dns_wr_bytes(w, cookie, cookie_len);
+	}
+	if (elen) {
 		dns_wr_u16(w, 15); /* EDE option code, RFC 8914 §2 */
 		dns_wr_u16(w, (uint16_t)(2 + tlen));
 		dns_wr_u16(w, ede);

@@ -10,6 +10,10 @@
 
 #include "dns/wire.h"
 
+#define DNS_OPT_COOKIE 10    /* EDNS option code, RFC 7873 §4 */
+#define DNS_COOKIE_CLIENT 8  /* client cookie length */
+#define DNS_COOKIE_MAX 40    /* client cookie and the longest server cookie (32) */
+
 /* Result of dns_query_parse(): either answer with `rcode` or drop the datagram. */
 enum { DNS_QUERY_OK = 0, DNS_QUERY_DROP = 1, DNS_QUERY_ERROR = 2 };
 
@@ -28,11 +32,16 @@ typedef struct {
 	uint8_t edns_version;
 	bool edns_do;
 	uint16_t edns_payload; /* as the client advertised it */
+	/* RFC 7873 §4: the first COOKIE option, client cookie (8 bytes) then the server cookie
+	 * the client holds (0, or 8 to 32 bytes). cookie_len 0: none. */
+	uint8_t cookie_len;
+	uint8_t cookie[DNS_COOKIE_MAX];
 } dns_query_t;
 
 /* Parses a query. Returns DNS_QUERY_OK, DNS_QUERY_DROP (too short for a header, or QR=1:
  * never answer a response), or DNS_QUERY_ERROR with q->rcode set (FORMERR, NOTIMP, BADVERS)
- * and as much of the question as could be read. */
+ * and as much of the question as could be read. A COOKIE option of a length RFC 7873 §5.2.2
+ * does not allow is a FORMERR. */
 int dns_query_parse(const uint8_t *wire, size_t len, dns_query_t *q);
 
 /* Writes the response header and, if the query had one, its question (name in the case the
@@ -52,9 +61,10 @@ enum {
 /* Appends the OPT record (RFC 6891 §6.1.2) if the query had EDNS; increments ARCOUNT.
  * `payload` is our UDP payload size. The extended rcode bits come from `rcode` >> 4. With
  * ede other than DNS_EDE_NONE, an Extended DNS Error option (RFC 8914 §2) with `text` as its
- * EXTRA-TEXT is included. */
+ * EXTRA-TEXT is included. With cookie (cookie_len bytes: the client cookie and our server
+ * cookie), a COOKIE option (RFC 7873 §5.2) is included. */
 void dns_resp_opt(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, uint16_t payload,
-		  uint16_t ede, const char *text);
+		  uint16_t ede, const char *text, const uint8_t *cookie, size_t cookie_len);
 /* Appends a Padding option (RFC 7830) to the OPT record that ends the message in w, so that
  * the message length becomes a multiple of `block` (RFC 8467 §4.1: 468 for responses), as far
  * as w->cap allows. The message must end with the OPT (dns_resp_opt() last). */

@@ -26,6 +26,7 @@ enum {
 	DNS_RCODE_NOERROR = 0, DNS_RCODE_FORMERR = 1, DNS_RCODE_SERVFAIL = 2,
 	DNS_RCODE_NXDOMAIN = 3, DNS_RCODE_NOTIMP = 4, DNS_RCODE_REFUSED = 5,
 	DNS_RCODE_BADVERS = 16, /* RFC 6891 §6.1.3: extended, needs OPT */
+	DNS_RCODE_BADCOOKIE = 23, /* RFC 7873 §8: extended, needs OPT */
 };
 
 /* Reader: after the first error every read is a no-op returning zeros; check r->err once. */

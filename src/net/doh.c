@@ -324,6 +324,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
 static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name,
 		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
+	tls_conn_t *c = ud;
 	if (f->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	doh_stream_t *st = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
@@ -333,6 +334,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 	if (st->hdr_bytes > DOH_HEADERS_KILL)
 		return NGHTTP2_ERR_CALLBACK_FAILURE; /* a flood of headers: end the connection */
 	if (st->hdr_bytes > DOH_HEADERS_MAX) {
+		if (st->status != 431)
+			c->srv->lim.too_large++;
 		st->status = 431; /* RFC 6585 §5 */
 		return 0;
 	}
@@ -361,6 +364,7 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 	if (st == NULL || st->responded)
 		return 0;
 	if (st->body_len + len > DOH_BODY_MAX) {
+		c->srv->lim.too_large++;
 		respond_error(c, st, 413, "a DNS message is at most 65535 bytes\n");
 		return 0;
 	}

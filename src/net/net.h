@@ -20,6 +20,13 @@ void net_addr_to_str(const struct sockaddr *sa, char *out, size_t cap);
 /* Is the address a loopback one (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)? */
 int net_addr_is_loopback(const struct sockaddr *sa);
 
+/* How often the limits of a stream listener acted (docs/limits.md), for /metrics. */
+typedef struct {
+	uint64_t refused;     /* connections over max_clients, closed at once */
+	uint64_t idle_closed; /* connections closed by the idle timeout or a stalled handshake */
+	uint64_t too_large;   /* requests over a size limit (DoH headers or body): 431, 413 */
+} net_limit_stats_t;
+
 typedef struct net_udp net_udp_t;
 typedef struct net_tcp net_tcp_t;
 
@@ -40,3 +47,5 @@ int net_tcp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r,
 void net_tcp_stop(net_tcp_t *t);
 /* Connections open now. */
 unsigned net_tcp_clients(const net_tcp_t *t);
+/* Adds this listener's limit counters to *sum. */
+void net_tcp_limits(const net_tcp_t *t, net_limit_stats_t *sum);

@@ -17,6 +17,7 @@ struct net_tcp {
 	net_tcp_opts_t opts;
 	conn_t *conns; /* doubly linked list of open connections */
 	uint32_t nconns;
+	net_limit_stats_t lim;
 	bool stopping;
 	uint8_t out[FRAME_MAX]; /* one response at a time: the loop is single-threaded */
 };
@@ -93,10 +94,12 @@ static void on_idle(uv_timer_t *t)
 {
 	conn_t *c = t->data;
 	/* RFC 7766 §6.2.3: the server closes idle connections. Wait for output to drain. */
-	if (c->writing || c->pbuf.len || c->pending)
+	if (c->writing || c->pbuf.len || c->pending) {
 		uv_timer_again(&c->idle);
-	else
+	} else {
+		c->srv->lim.idle_closed++;
 		conn_close(c);
+	}
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
@@ -257,6 +260,8 @@ static void on_connection(uv_stream_t *ls, int status)
 	s->nconns++;
 	if (uv_accept(ls, (uv_stream_t *)&c->handle) != 0 || s->nconns > s->opts.max_clients) {
 		/* Over the limit (RFC 7766 §6.2.2): the client can retry later or elsewhere. */
+		if (s->nconns > s->opts.max_clients)
+			s->lim.refused++;
 		conn_close(c);
 		return;
 	}
@@ -300,4 +305,11 @@ void net_tcp_stop(net_tcp_t *s)
 unsigned net_tcp_clients(const net_tcp_t *s)
 {
 	return s->nconns;
+}
+
+void net_tcp_limits(const net_tcp_t *s, net_limit_stats_t *sum)
+{
+	sum->refused += s->lim.refused;
+	sum->idle_closed += s->lim.idle_closed;
+	sum->too_large += s->lim.too_large;
 }

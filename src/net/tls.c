@@ -214,6 +214,9 @@ static void flush_out(tls_conn_t *c)
 
 int tls_conn_write(tls_conn_t *c, const uint8_t *data, size_t len)
 {
+	/* A connection without a TLS session is plaintext: fuzz/doh.c drives doh.c so. */
+	if (c->tls == NULL)
+		return buf_append(&c->pbuf, data, len);
 	while (len > 0) {
 		ssize_t n = gnutls_record_send(c->tls, data, len);
 		if (n == GNUTLS_E_INTERRUPTED)
@@ -381,6 +384,8 @@ static void on_timer(uv_timer_t *t)
 		/* A client that stalls in its handshake, or does not take our last words. */
 		sw_debug("TLS connection dropped: %s",
 			 c->handshaken ? "close not read" : "handshake timed out");
+		if (!c->handshaken)
+			c->srv->lim.idle_closed++;
 		tls_conn_close(c);
 		return;
 	}
@@ -395,6 +400,7 @@ static void on_timer(uv_timer_t *t)
 		return;
 	}
 	/* RFC 7858 §3.4, RFC 7766 §6.2.3: the server closes idle connections. */
+	c->srv->lim.idle_closed++;
 	if (c->h2)
 		doh_goaway(c);
 	tls_conn_end(c);
@@ -569,6 +575,8 @@ static void on_connection(uv_stream_t *ls, int status)
 	s->nconns++;
 	if (uv_accept(ls, (uv_stream_t *)&c->handle) != 0 || s->nconns > s->opts.max_clients) {
 		/* Over the limit (RFC 7766 §6.2.2): the client can retry later or elsewhere. */
+		if (s->nconns > s->opts.max_clients)
+			s->lim.refused++;
 		tls_conn_close(c);
 		return;
 	}
@@ -647,6 +655,13 @@ void net_tls_stop(net_tls_t *s)
 uint32_t net_tls_clients(const net_tls_t *s)
 {
 	return s ? s->nconns : 0;
+}
+
+void net_tls_limits(const net_tls_t *s, net_limit_stats_t *sum)
+{
+	sum->refused += s->lim.refused;
+	sum->idle_closed += s->lim.idle_closed;
+	sum->too_large += s->lim.too_large;
 }
 
 int net_tls_local(const net_tls_t *s, struct sockaddr_storage *ss)

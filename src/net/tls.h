@@ -16,6 +16,7 @@
 
 #include <uv.h>
 
+#include "net/net.h"
 #include "resolver/resolver.h"
 
 typedef struct net_tls_creds net_tls_creds_t;
@@ -53,6 +54,8 @@ int net_tls_start(uv_loop_t *loop, const struct sockaddr *addr, net_tls_proto_t 
 void net_tls_stop(net_tls_t *t);
 /* Connections open now. */
 uint32_t net_tls_clients(const net_tls_t *t);
+/* Adds this listener's limit counters to *sum. */
+void net_tls_limits(const net_tls_t *t, net_limit_stats_t *sum);
 /* The address the listener is bound to (port 0 given: the one the system chose).
  * Returns 0 or -errno. */
 int net_tls_local(const net_tls_t *t, struct sockaddr_storage *ss);

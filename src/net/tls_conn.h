@@ -40,6 +40,7 @@ struct net_tls {
 	nghttp2_session_callbacks *h2cbs; /* DoH */
 	tls_conn_t *conns;		  /* doubly linked list of open connections */
 	uint32_t nconns;
+	net_limit_stats_t lim;
 	/* Scratch space, one user at a time (the loop is single-threaded). */
 	uint8_t cipher[64 * 1024];     /* what libuv read */
 	uint8_t plain[TLS_RECORD_MAX]; /* one decrypted record */
@@ -73,8 +74,9 @@ struct tls_conn {
 };
 
 /* tls.c */
-/* Encrypts and queues application data (under cork: in as few records as possible).
- * Returns 0 or a GnuTLS error (the connection should be closed). */
+/* Encrypts and queues application data (under cork: in as few records as possible); without
+ * a TLS session (c->tls NULL, as fuzz/doh.c makes them) queues it as it is. Returns 0, a
+ * GnuTLS error or SW_ENOMEM (the connection should be closed). */
 int tls_conn_write(tls_conn_t *c, const uint8_t *data, size_t len);
 /* Starts collecting writes into records until tls_conn_flush(). */
 void tls_conn_cork(tls_conn_t *c);

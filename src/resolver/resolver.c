@@ -4,14 +4,17 @@
 #include "common/arena.h"
 #include "common/codec.h"
 #include "common/err.h"
+#include "dns/cookie.h"
 #include "dns/query.h"
+#include "dns/rrl.h"
 #include "resolver/resolver.h"
 
 #define UDP_PLAIN_MAX 512 /* RFC 1035 §4.2.1 */
 #define OPT_LEN 11	  /* an OPT record without options */
+#define COOKIE_OPT_LEN (4 + DNS_COOKIE_FULL_LEN) /* our COOKIE option */
 #define HOPS_MAX 8	  /* DESIGN.md §1: chains stop at depth 8 */
 #define STALE_TTL 30	  /* RFC 8767 §4: TTL of a stale answer */
-#define PENDING_MAX 4096
+#define PENDING_MAX 4096 /* default of max_pending */
 #define CACHE_BUCKETS 4096
 
 const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT] = {
@@ -56,6 +59,9 @@ typedef struct {
 	size_t limit, qend;
 	uint16_t an, ns;
 	uint8_t rcode;
+	bool cookie_ok;	   /* the client returned a valid server cookie of ours */
+	bool any_one;	   /* RFC 8482: this ANY gets one RRset */
+	uint8_t cookie[DNS_COOKIE_FULL_LEN]; /* for the response; valid when q.cookie_len */
 	dns_wr_t w;
 	resolver_trace_t trace;
 } ctx_t;
@@ -104,6 +110,7 @@ struct resolver {
 	uint64_t evict_cursor;
 	req_t *pending;
 	size_t npending;
+	dns_rrl_t *rrl; /* NULL: rrl_rate 0 */
 };
 
 static uint64_t now_ms(const resolver_t *r)
@@ -119,6 +126,8 @@ int resolver_new(const resolver_opts_t *opts, resolver_t **out)
 	r->opts = *opts;
 	if (r->opts.cache_size == 0)
 		r->opts.cache_size = 10000;
+	if (r->opts.max_pending == 0)
+		r->opts.max_pending = PENDING_MAX;
 	r->mask = 63;
 	r->slots = calloc(r->mask + 1, sizeof(*r->slots));
 	if (r->slots == NULL) {
@@ -126,6 +135,15 @@ int resolver_new(const resolver_opts_t *opts, resolver_t **out)
 		return SW_ENOMEM;
 	}
 	r->seed = 0x243f6a8885a308d3ULL;
+	if (r->opts.rrl_rate) {
+		uint64_t seed;
+		memcpy(&seed, r->opts.cookie_secret, sizeof(seed));
+		if (dns_rrl_new(r->opts.rrl_rate, r->opts.rrl_slip, 0, seed ^ r->seed, &r->rrl)) {
+			free(r->slots);
+			free(r);
+			return SW_ENOMEM;
+		}
+	}
 	*out = r;
 	return 0;
 }
@@ -157,6 +175,7 @@ void resolver_free(resolver_t *r)
 	for (size_t i = 0; i <= r->mask; i++)
 		zone_free(r->slots[i].zone);
 	free(r->slots);
+	dns_rrl_free(r->rrl);
 	free(r);
 }
 
@@ -459,11 +478,13 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			continue;
 		}
 		zone_result_t res;
-		if (c->hops == 0 && !c->mapped && !c->stale)
+		if (c->hops == 0 && !c->mapped && !c->stale && !c->any_one)
 			zone_answer(z, &c->q, &c->w, &res); /* pre-rendered: the hot path */
 		else
 			zone_answer_name(z, c->name, c->owner, c->q.qtype, c->stale ? STALE_TTL : 0,
-					 &c->w, &res);
+					 c->any_one ? ZONE_ANY_ONE : 0, &c->w, &res);
+		if (c->any_one && res.an > 0)
+			r->stats.any_minimal++;
 		c->an = (uint16_t)(c->an + res.an);
 		c->ns = (uint16_t)(c->ns + res.ns);
 		c->rcode = res.rcode;
@@ -483,13 +504,19 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 	}
 }
 
+/* Does the response carry our COOKIE option (RFC 7873 §5.2)? */
+static bool with_cookie(const resolver_t *r, const ctx_t *c)
+{
+	return r->opts.cookies && c->q.has_edns && c->q.cookie_len > 0;
+}
+
 /* Header flags and counts, the OPT, and truncation over UDP (RFC 2181 §9). */
 static size_t finish(resolver_t *r, ctx_t *c)
 {
 	dns_wr_t *w = &c->w;
 	size_t opt = 0;
 	if (c->q.has_edns) {
-		opt = OPT_LEN;
+		opt = OPT_LEN + (with_cookie(r, c) ? COOKIE_OPT_LEN : 0);
 		if (c->trace.ede != DNS_EDE_NONE)
 			opt += 6 + (c->trace.ede_text ? strlen(c->trace.ede_text) : 0);
 	}
@@ -512,13 +539,65 @@ static size_t finish(resolver_t *r, ctx_t *c)
 	dns_resp_counts(w, c->an, c->ns, 0);
 	w->cap = c->limit;
 	size_t opt_pos = w->len;
-	dns_resp_opt(w, &c->q, c->rcode, r->opts.udp_payload, c->trace.ede, c->trace.ede_text);
+	dns_resp_opt(w, &c->q, c->rcode, r->opts.udp_payload, c->trace.ede, c->trace.ede_text,
+		     with_cookie(r, c) ? c->cookie : NULL, DNS_COOKIE_FULL_LEN);
 	if (c->client.pad && c->q.has_edns)
 		dns_resp_pad(w, opt_pos, 468);
 	r->stats.rcodes[c->rcode < 24 ? c->rcode : 23]++;
 	r->stats.sources[c->trace.source]++;
 	c->trace.elapsed_ms = now_ms(r) - c->trace.started_ms;
 	return w->err ? 0 : w->len;
+}
+
+/* Response-rate limiting (dns/rrl.h) of the UDP response in buf (len bytes) made for c. A
+ * client that returned a valid cookie is not limited (RFC 7873 §5.4). Returns the length to
+ * send: len, 0 (dropped), or that of the short answer that replaced it (a "slip"): TC=1 with
+ * the question only, or BADCOOKIE with a fresh cookie for a client that sent one, so that it
+ * can come back with it. */
+static size_t rrl_apply(resolver_t *r, ctx_t *c, uint8_t *buf, size_t len)
+{
+	if (r->rrl == NULL || c->client.tp != SW_TP_UDP || c->cookie_ok || len < DNS_HDR_LEN)
+		return len;
+	uint8_t rcode = buf[3] & 0xF;
+	const uint8_t *name = c->q.qname_lower;
+	size_t nlen = c->q.has_question ? c->q.qname_len : 0;
+	dns_rrl_class_t cls = DNS_RRL_ERROR;
+	if (rcode == DNS_RCODE_NOERROR && dns_get_u16(buf + 6) > 0) {
+		cls = DNS_RRL_ANSWER;
+	} else if (rcode == DNS_RCODE_NOERROR || rcode == DNS_RCODE_NXDOMAIN) {
+		/* Negative answers share one budget per zone: random names under a zone must
+		 * not each get their own. Outside the swarm, the parent name stands for it. */
+		cls = DNS_RRL_NEGATIVE;
+		if (c->trace.has_key) {
+			name = c->trace.key;
+			nlen = sizeof(c->trace.key);
+		} else if (nlen > 1) {
+			name = dns_name_suffix(name, dns_name_labels(name) - 1);
+			nlen = dns_name_len(name);
+		}
+	}
+	switch (dns_rrl_check(r->rrl, c->client.peer, cls, name, nlen, c->q.qtype, now_ms(r))) {
+	case DNS_RRL_PASS:
+		return len;
+	case DNS_RRL_DROP:
+		r->stats.rrl_dropped++;
+		return 0;
+	default:
+		break;
+	}
+	r->stats.rrl_slipped++;
+	bool badcookie = with_cookie(r, c);
+	uint8_t rc = badcookie ? DNS_RCODE_BADCOOKIE : rcode;
+	dns_wr_t w;
+	dns_wr_init(&w, buf, c->limit, 0);
+	dns_resp_begin(&w, &c->q, rc, false);
+	if (!badcookie)
+		w.buf[2] |= 0x02; /* TC: a real client asks again over TCP */
+	if (r->opts.io.dht_get || r->opts.io.fwd_query)
+		w.buf[3] |= 0x80;
+	dns_resp_opt(&w, &c->q, rc, r->opts.udp_payload, DNS_EDE_NONE, NULL,
+		     badcookie ? c->cookie : NULL, DNS_COOKIE_FULL_LEN);
+	return w.err ? 0 : w.len;
 }
 
 /* ---- waiting ---- */
@@ -541,6 +620,8 @@ static void req_free(resolver_t *r, req_t *rq)
 static void req_reply(resolver_t *r, req_t *rq, size_t len)
 {
 	resolver_client_t cl = rq->c.client;
+	if (len > 0)
+		len = rrl_apply(r, &rq->c, rq->buf, len);
 	if (cl.reply)
 		cl.reply(&cl, rq->buf, len, &rq->c.trace);
 	req_free(r, rq);
@@ -549,8 +630,10 @@ static void req_reply(resolver_t *r, req_t *rq, size_t len)
 /* Copies the state of a resolution that must wait, with the response built so far. */
 static req_t *req_new(resolver_t *r, const ctx_t *c, const uint8_t *raw, size_t rawlen)
 {
-	if (r->npending >= PENDING_MAX)
+	if (r->npending >= r->opts.max_pending) {
+		r->stats.pending_refused++;
 		return NULL;
+	}
 	req_t *rq = calloc(1, sizeof(*rq));
 	if (rq == NULL)
 		return NULL;
@@ -751,7 +834,27 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 	memset(&c.trace, 0, sizeof(c.trace));
 	c.trace.ede = DNS_EDE_NONE;
 	c.trace.started_ms = now_ms(r);
-	dns_wr_init(&c.w, out, c.limit - (c.q.has_edns ? OPT_LEN : 0), 0);
+	c.cookie_ok = false;
+	c.any_one = r->opts.minimal_any && tp == SW_TP_UDP && c.q.has_question &&
+		    c.q.qtype == DNS_T_ANY;
+	if (with_cookie(r, &c)) {
+		uint32_t now_s = (uint32_t)(c.trace.started_ms / 1000);
+		if (c.q.cookie_len == DNS_COOKIE_CLIENT) {
+			r->stats.cookies_new++;
+		} else if (dns_cookie_valid(r->opts.cookie_secret, c.q.cookie, c.q.cookie_len,
+					    client->peer, now_s)) {
+			c.cookie_ok = true;
+			r->stats.cookies_valid++;
+		} else {
+			/* RFC 7873 §5.2.3: answered as if only the client cookie had come. */
+			r->stats.cookies_invalid++;
+		}
+		dns_cookie_make(r->opts.cookie_secret, c.q.cookie, client->peer, now_s, c.cookie);
+	}
+	dns_wr_init(&c.w, out,
+		    c.limit - (c.q.has_edns ? OPT_LEN + (with_cookie(r, &c) ? COOKIE_OPT_LEN : 0)
+					    : 0),
+		    0);
 	size_t ret;
 	if (pr == DNS_QUERY_ERROR) {
 		dns_resp_begin(&c.w, &c.q, c.q.rcode, false);
@@ -814,6 +917,8 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 	}
 	return RESOLVER_ASYNC;
 out:
+	if (ret > 0)
+		ret = rrl_apply(r, &c, out, ret);
 	if (client->trace)
 		*client->trace = c.trace;
 	return ret;

@@ -110,6 +110,13 @@ typedef struct {
 
 typedef struct {
 	uint16_t udp_payload; /* our EDNS payload size (RFC 6891 §6.2.5), default 1232 */
+	/* Abuse limits (docs/limits.md). rrl_rate: UDP responses per second per client network
+	 * and answer (dns/rrl.h), 0: off; rrl_slip: every Nth limited response truncated. */
+	uint32_t rrl_rate, rrl_slip;
+	bool cookies;	  /* DNS Cookies, RFC 7873 / RFC 9018 */
+	uint8_t cookie_secret[16]; /* random, from the caller (no randomness of our own) */
+	bool minimal_any; /* RFC 8482: ANY over UDP gets one RRset */
+	size_t max_pending; /* queries waiting for the DHT or upstream at once; 0: 4096 */
 	zone_opts_t zone;
 	uint32_t stale_max;     /* seconds an expired zone may still be served (RFC 8767) */
 	size_t cache_size;      /* zones kept in the cache */
@@ -145,6 +152,12 @@ typedef struct {
 	uint64_t cache_hits, cache_misses, prefetches, dht_lookups, pending;
 	uint64_t rollbacks_refused; /* items older than the cached one */
 	uint64_t bad_items;	    /* items that did not verify or parse */
+	uint64_t rrl_dropped, rrl_slipped; /* responses held back by rrl_rate */
+	uint64_t cookies_new;	  /* queries with a client cookie only (or a stale one) */
+	uint64_t cookies_valid;	  /* queries that returned a server cookie of ours */
+	uint64_t cookies_invalid; /* server cookies that were not ours or too old */
+	uint64_t any_minimal;	  /* ANY over UDP answered with one RRset (RFC 8482) */
+	uint64_t pending_refused; /* SERVFAIL because max_pending queries were waiting */
 } resolver_stats_t;
 
 #define RESOLVER_ASYNC ((size_t)-1)

@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,6 +183,7 @@ typedef struct {
 	zone_result_t *res;
 	uint16_t qtype;
 	uint32_t ttl; /* 0: the records' own TTLs; else every TTL (serve-stale, RFC 8767 §4) */
+	unsigned flags; /* ZONE_ANY_ONE */
 	const node_t *chain[CNAME_DEPTH_MAX];
 } render_t;
 
@@ -245,6 +247,24 @@ static void render(render_t *rc, const uint8_t *lookup, const uint8_t *owner, in
 	if (n == NULL) {
 		res->rcode = DNS_RCODE_NXDOMAIN;
 		write_soa(rc);
+		return;
+	}
+	if (rc->qtype == DNS_T_ANY && (rc->flags & ZONE_ANY_ONE) && n->nsets > 0) {
+		/* RFC 8482 §4.1: one RRset of those present, here the smallest, so ANY is no
+		 * amplifier. */
+		const rrset_t *best = NULL;
+		size_t best_size = SIZE_MAX;
+		for (uint16_t i = 0; i < n->nsets; i++) {
+			size_t size = 0;
+			for (uint16_t j = 0; j < n->sets[i].count; j++)
+				size += n->sets[i].rd[j].len;
+			if (n->sets[i].count > 0 && size < best_size)
+				best = &n->sets[i], best_size = size;
+		}
+		if (best)
+			write_rrset(rc, owner, best, &res->an);
+		else
+			write_soa(rc);
 		return;
 	}
 	if (rc->qtype == DNS_T_ANY) {
@@ -530,13 +550,14 @@ void zone_answer(const zone_t *z, const dns_query_t *q, dns_wr_t *w, zone_result
 			return;
 		}
 	}
-	zone_answer_name(z, q->qname_lower, q->qname_lower, q->qtype, 0, w, res);
+	zone_answer_name(z, q->qname_lower, q->qname_lower, q->qtype, 0, 0, w, res);
 }
 
 void zone_answer_name(const zone_t *z, const uint8_t *lookup, const uint8_t *owner,
-		      uint16_t qtype, uint32_t ttl, dns_wr_t *w, zone_result_t *res)
+		      uint16_t qtype, uint32_t ttl, unsigned flags, dns_wr_t *w,
+		      zone_result_t *res)
 {
-	render_t rc = {.z = z, .w = w, .res = res, .qtype = qtype, .ttl = ttl};
+	render_t rc = {.z = z, .w = w, .res = res, .qtype = qtype, .ttl = ttl, .flags = flags};
 	memset(res, 0, sizeof(*res));
 	render(&rc, lookup, owner, 0);
 }

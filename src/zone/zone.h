@@ -49,12 +49,16 @@ size_t zone_rr_count(const zone_t *z);
  * already holds the response header and question. Sets res; w->err reports SW_ENOSPC. */
 void zone_answer(const zone_t *z, const dns_query_t *q, dns_wr_t *w, zone_result_t *res);
 
+/* Flags of zone_answer_name(). ZONE_ANY_ONE: ANY gets one RRset, the smallest (RFC 8482). */
+#define ZONE_ANY_ONE 1u
+
 /* The same for any name of this zone: `lookup` (lower case) is looked up, `owner` is written
  * as the owner of what is found there (the name the client asked, under a root or a
  * delegation). ttl 0 keeps the records' TTLs; another value replaces them all. Rendered at
  * query time: no pre-rendered shortcut. */
 void zone_answer_name(const zone_t *z, const uint8_t *lookup, const uint8_t *owner,
-		      uint16_t qtype, uint32_t ttl, dns_wr_t *w, zone_result_t *res);
+		      uint16_t qtype, uint32_t ttl, unsigned flags, dns_wr_t *w,
+		      zone_result_t *res);
 
 /* If an ancestor of name (below the apex) has an NS record whose target is a key name, writes
  * the name rewritten into that key's zone (`www.alice.<a>.` with `alice NS <b>.` gives

@@ -412,6 +412,9 @@ class Node:
             "--dht-listen", "127.0.0.1:0",
             "--bootstrap", "none",
             "--upstream", "none",
+            # Every test talks from 127.0.0.1, one client network: response-rate limiting
+            # is off unless a test (test_limits.py, test_flood.py) turns it on again.
+            "--rrl-rate", "0",
             *self.extra_args,
         ]
 

@@ -12,7 +12,11 @@
 #include <cmocka.h>
 
 #include "common/err.h"
+#include <netinet/in.h>
+
+#include "dns/cookie.h"
 #include "dns/query.h"
+#include "dns/rrl.h"
 #include "dns/wire.h"
 #include "util.h"
 
@@ -655,7 +659,7 @@ static void test_resp_header_and_opt(void **state)
 	dns_wr_t w;
 	dns_wr_init(&w, out, sizeof(out), 0);
 	dns_resp_begin(&w, &q, q.rcode, true);
-	dns_resp_opt(&w, &q, q.rcode, 1232, DNS_EDE_NONE, NULL);
+	dns_resp_opt(&w, &q, q.rcode, 1232, DNS_EDE_NONE, NULL, NULL, 0);
 	assert_int_equal(w.err, 0);
 	/* header (12) + question as sent (12 + 4) + OPT (11) */
 	assert_int_equal(w.len, 12 + 16 + 11);
@@ -689,11 +693,174 @@ static void test_resp_header_and_opt(void **state)
 	dns_wr_init(&w, out, sizeof(out), 0);
 	dns_resp_begin(&w, &q, DNS_RCODE_REFUSED, false);
 	size_t l = w.len;
-	dns_resp_opt(&w, &q, DNS_RCODE_REFUSED, 1232, DNS_EDE_NONE, NULL);
+	dns_resp_opt(&w, &q, DNS_RCODE_REFUSED, 1232, DNS_EDE_NONE, NULL, NULL, 0);
 	assert_int_equal(w.len, l);
 	assert_int_equal(dns_get_u16(out + 10), 0);
 	assert_int_equal(out[3] & 0xf, DNS_RCODE_REFUSED);
 	assert_false(dns_get_u16(out + 2) & 0x0400);
+}
+
+/* A query with EDNS whose OPT carries one option of `olen` bytes of `code`. */
+static size_t query_with_option(uint8_t *wire, uint16_t code, const uint8_t *data, size_t olen)
+{
+	tu_query_t t = {.id = 9, .qdcount = 1, .qname = "a.example.", .qtype = DNS_T_A,
+			.qclass = 1, .edns = 1, .edns_payload = 1232};
+	size_t n = tu_query(&t, wire);
+	/* The OPT is last and has no options: its RDLENGTH is the last two bytes. */
+	dns_wr_put_u16_at(wire, n - 2, (uint16_t)(4 + olen));
+	dns_wr_put_u16_at(wire, n, code);
+	dns_wr_put_u16_at(wire, n + 2, (uint16_t)olen);
+	memcpy(wire + n + 4, data, olen);
+	return n + 4 + olen;
+}
+
+static void test_query_cookie(void **state)
+{
+	uint8_t wire[512], c[48];
+	dns_query_t q;
+	for (size_t i = 0; i < sizeof(c); i++)
+		c[i] = (uint8_t)(i + 1);
+	/* RFC 7873 §5.2.2: 8 (client only) and 16..40 are the lengths allowed. */
+	static const size_t ok[] = {8, 16, 24, 40};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		size_t n = query_with_option(wire, DNS_OPT_COOKIE, c, ok[i]);
+		assert_int_equal(dns_query_parse(wire, n, &q), DNS_QUERY_OK);
+		assert_int_equal(q.cookie_len, ok[i]);
+		assert_memory_equal(q.cookie, c, ok[i]);
+	}
+	static const size_t bad[] = {0, 7, 9, 15, 41, 48};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n = query_with_option(wire, DNS_OPT_COOKIE, c, bad[i]);
+		assert_int_equal(dns_query_parse(wire, n, &q), DNS_QUERY_ERROR);
+		assert_int_equal(q.rcode, DNS_RCODE_FORMERR);
+	}
+	/* Another option of a COOKIE's odd length is not a cookie. */
+	size_t n = query_with_option(wire, 65001, c, 9);
+	assert_int_equal(dns_query_parse(wire, n, &q), DNS_QUERY_OK);
+	assert_int_equal(q.cookie_len, 0);
+}
+
+static void test_resp_opt_cookie_and_ede(void **state)
+{
+	uint8_t wire[512], out[512], c[24];
+	dns_query_t q;
+	memset(c, 0xab, sizeof(c));
+	size_t n = query_with_option(wire, DNS_OPT_COOKIE, c, 8);
+	assert_int_equal(dns_query_parse(wire, n, &q), DNS_QUERY_OK);
+	dns_wr_t w;
+	dns_wr_init(&w, out, sizeof(out), 0);
+	dns_resp_begin(&w, &q, DNS_RCODE_BADCOOKIE, false);
+	size_t opt = w.len;
+	dns_resp_opt(&w, &q, DNS_RCODE_BADCOOKIE, 1232, DNS_EDE_OTHER, "x", c, sizeof(c));
+	assert_int_equal(w.err, 0);
+	/* OPT: root, type, payload, extended rcode 1 (23 >> 4), rdlength 28 + 7. */
+	assert_int_equal(out[opt], 0);
+	assert_int_equal(dns_get_u16(out + opt + 1), DNS_T_OPT);
+	assert_int_equal(out[opt + 5], DNS_RCODE_BADCOOKIE >> 4);
+	assert_int_equal(out[3] & 0xf, DNS_RCODE_BADCOOKIE & 0xf);
+	assert_int_equal(dns_get_u16(out + opt + 9), 4 + 24 + 4 + 2 + 1);
+	assert_int_equal(dns_get_u16(out + opt + 11), DNS_OPT_COOKIE);
+	assert_int_equal(dns_get_u16(out + opt + 13), 24);
+	assert_memory_equal(out + opt + 15, c, 24);
+	assert_int_equal(dns_get_u16(out + opt + 39), 15);
+	assert_int_equal(w.len, opt + 11 + 35);
+}
+
+static struct sockaddr_in addr4(uint32_t ip)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(5353)};
+	a.sin_addr.s_addr = htonl(ip);
+	return a;
+}
+
+static void test_cookie(void **state)
+{
+	uint8_t secret[16], other[16], client[8], full[DNS_COOKIE_FULL_LEN], bad[DNS_COOKIE_FULL_LEN];
+	memset(secret, 1, sizeof(secret));
+	memset(other, 2, sizeof(other));
+	memset(client, 0x5c, sizeof(client));
+	struct sockaddr_in a = addr4(0x7f000001), b = addr4(0x7f000002);
+	const struct sockaddr *pa = (const struct sockaddr *)&a, *pb = (const struct sockaddr *)&b;
+	uint32_t now = 1000000;
+	dns_cookie_make(secret, client, pa, now, full);
+	assert_memory_equal(full, client, 8);
+	assert_int_equal(full[8], 1); /* RFC 9018 §4.2: version 1, reserved 0 */
+	assert_int_equal(full[9] | full[10] | full[11], 0);
+	assert_true(dns_cookie_valid(secret, full, sizeof(full), pa, now));
+	assert_true(dns_cookie_valid(secret, full, sizeof(full), pa, now + 3600));
+	assert_false(dns_cookie_valid(secret, full, sizeof(full), pa, now + 3601)); /* too old */
+	assert_true(dns_cookie_valid(secret, full, sizeof(full), pa, now - 300));
+	assert_false(dns_cookie_valid(secret, full, sizeof(full), pa, now - 301)); /* future */
+	assert_false(dns_cookie_valid(secret, full, sizeof(full), pb, now));	     /* another IP */
+	assert_false(dns_cookie_valid(other, full, sizeof(full), pa, now));	     /* another secret */
+	assert_false(dns_cookie_valid(secret, full, 16, pa, now));
+	for (size_t i = 0; i < sizeof(full); i++) {
+		memcpy(bad, full, sizeof(bad));
+		bad[i] ^= 0x01; /* any changed byte: client cookie, version, time or hash */
+		assert_false(dns_cookie_valid(secret, bad, sizeof(bad), pa, now));
+	}
+	/* The port is not part of it: a client's next query comes from another port. */
+	struct sockaddr_in a2 = a;
+	a2.sin_port = htons(9999);
+	assert_true(dns_cookie_valid(secret, full, sizeof(full), (struct sockaddr *)&a2, now));
+	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+	v6.sin6_addr.s6_addr[15] = 1;
+	dns_cookie_make(secret, client, (struct sockaddr *)&v6, now, full);
+	assert_true(dns_cookie_valid(secret, full, sizeof(full), (struct sockaddr *)&v6, now));
+	v6.sin6_addr.s6_addr[0] = 0x20;
+	assert_false(dns_cookie_valid(secret, full, sizeof(full), (struct sockaddr *)&v6, now));
+}
+
+static void test_rrl(void **state)
+{
+	dns_rrl_t *l = NULL;
+	assert_int_equal(dns_rrl_new(5, 2, 1024, 42, &l), 0);
+	struct sockaddr_in a = addr4(0x0a000001), same_net = addr4(0x0a0000fe),
+			   other = addr4(0x0a000101);
+	const struct sockaddr *pa = (const struct sockaddr *)&a;
+	const uint8_t name[] = "\x03www\x07example\x00", upper[] = "\x03WWW\x07EXAMPLE\x00";
+	uint64_t t = 5000;
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1,
+					       DNS_T_A, t),
+				 DNS_RRL_PASS);
+	/* Over the rate: every 2nd limited response slips, the others are dropped; the same
+	 * /24 and the name in another case count together. */
+	assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1, DNS_T_A, t),
+			 DNS_RRL_DROP);
+	assert_int_equal(dns_rrl_check(l, (const struct sockaddr *)&same_net, DNS_RRL_ANSWER,
+				       upper, sizeof(upper) - 1, DNS_T_A, t + 10),
+			 DNS_RRL_SLIP);
+	assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1, DNS_T_A, t),
+			 DNS_RRL_DROP);
+	/* Another type, another network, another second: budgets of their own. */
+	assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1,
+				       DNS_T_AAAA, t),
+			 DNS_RRL_PASS);
+	assert_int_equal(dns_rrl_check(l, (const struct sockaddr *)&other, DNS_RRL_ANSWER, name,
+				       sizeof(name) - 1, DNS_T_A, t),
+			 DNS_RRL_PASS);
+	assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1, DNS_T_A,
+				       t + 1000),
+			 DNS_RRL_PASS);
+	/* Errors share one budget per network, whatever the name. */
+	for (int i = 0; i < 5; i++) {
+		uint8_t n[] = {1, (uint8_t)('a' + i), 0};
+		assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ERROR, n, 3, (uint16_t)i, t),
+				 DNS_RRL_PASS);
+	}
+	assert_int_not_equal(dns_rrl_check(l, pa, DNS_RRL_ERROR, name, 3, 0, t), DNS_RRL_PASS);
+	/* Not an IP address: not limited. */
+	struct sockaddr un = {.sa_family = AF_UNIX};
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(dns_rrl_check(l, &un, DNS_RRL_ERROR, NULL, 0, 0, t), DNS_RRL_PASS);
+	dns_rrl_free(l);
+	/* slip 0 drops all. */
+	assert_int_equal(dns_rrl_new(1, 0, 0, 1, &l), 0);
+	assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ERROR, NULL, 0, 0, t), DNS_RRL_PASS);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ERROR, NULL, 0, 0, t), DNS_RRL_DROP);
+	dns_rrl_free(l);
 }
 
 int main(void)
@@ -724,6 +891,10 @@ int main(void)
 		cmocka_unit_test(test_query_trailing_byte),
 		cmocka_unit_test(test_query_compressed_question),
 		cmocka_unit_test(test_resp_header_and_opt),
+		cmocka_unit_test(test_query_cookie),
+		cmocka_unit_test(test_resp_opt_cookie_and_ede),
+		cmocka_unit_test(test_cookie),
+		cmocka_unit_test(test_rrl),
 	};
 	return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
 }

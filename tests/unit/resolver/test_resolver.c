@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <netinet/in.h>
 
 #include "common/err.h"
 #include "resolver/resolver.h"
@@ -503,6 +504,214 @@ static void test_many_zones(void **state)
 	resolver_free(NULL);
 }
 
+/* ---- abuse limits: minimal ANY, DNS Cookies, response-rate limiting ---- */
+
+/* `multi` in the other key's zone: an A, and two long TXT records. */
+static void put_multi(world_t *w, char *name, size_t cap)
+{
+	zone_rrlist_t l;
+	zone_rrlist_init(&l);
+	fx_add(&l, &w->other, "multi", DNS_T_A, 300, "\x01\x02\x03\x04", 4);
+	fx_add_txt(&l, &w->other, "multi", 300, "a text record much longer than an address");
+	fx_add_txt(&l, &w->other, "multi", 300, "and another one, also longer than an address");
+	zone_t *z = fx_build(&w->other, &l, 1, 300, 86400);
+	zone_rrlist_deinit(&l);
+	assert_int_equal(resolver_zone_put(w->r, z), 0);
+	fx_text(&w->other, "multi", name, cap);
+}
+
+static void test_minimal_any(void **state)
+{
+	world_t *w = *state;
+	char multi[300];
+	resolver_free(w->r);
+	resolver_opts_t o = {.udp_payload = 1232,
+			     .zone = {.min_ttl = 300, .max_ttl = 86400},
+			     .minimal_any = true};
+	assert_int_equal(resolver_new(&o, &w->r), 0);
+	put_multi(w, multi, sizeof(multi));
+	/* RFC 8482 §4.1: over UDP, one RRset, the smallest (the A). */
+	tu_query_t t = query(multi, DNS_T_ANY, 1, 1232);
+	fx_resp_t *r = send_q(w, w->r, &t, SW_TP_UDP, 1232, NULL);
+	assert_int_equal(r->rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(r->an, 1);
+	assert_int_equal(knot_pkt_rr(knot_pkt_section(r->pkt, KNOT_ANSWER), 0)->type, DNS_T_A);
+	fx_resp_free(r);
+	assert_int_equal(resolver_stats(w->r)->any_minimal, 1);
+	/* Over TCP (no amplification), every RRset. */
+	r = send_q(w, w->r, &t, SW_TP_TCP, 65535, NULL);
+	assert_int_equal(r->an, 3);
+	fx_resp_free(r);
+	/* A name that does not exist is still NXDOMAIN. */
+	char nope[300];
+	fx_text(&w->other, "nope", nope, sizeof(nope));
+	t = query(nope, DNS_T_ANY, 1, 1232);
+	r = send_q(w, w->r, &t, SW_TP_UDP, 1232, NULL);
+	assert_int_equal(r->rcode, DNS_RCODE_NXDOMAIN);
+	fx_resp_free(r);
+}
+
+/* Sends wire from peer over tp; returns the response length (0: nothing sent). */
+static size_t send_from(world_t *w, const uint8_t *wire, size_t len, sw_transport_t tp,
+			const struct sockaddr_in *peer)
+{
+	resolver_client_t cl;
+	memset(&cl, 0, sizeof(cl));
+	cl.tp = tp;
+	cl.peer = (const struct sockaddr *)peer;
+	cl.peer_len = sizeof(*peer);
+	return resolver_handle_client(w->r, wire, len, &cl, w->out,
+				      tp == SW_TP_UDP ? 1232 : 65535);
+}
+
+/* A query for name A with EDNS and a COOKIE option of clen bytes (0: none). */
+static size_t cookie_query(uint8_t *wire, const char *name, const uint8_t *cookie, size_t clen)
+{
+	tu_query_t t = query(name, DNS_T_A, 1, 1232);
+	size_t n = tu_query(&t, wire);
+	if (clen == 0)
+		return n;
+	dns_wr_put_u16_at(wire, n - 2, (uint16_t)(4 + clen));
+	dns_wr_put_u16_at(wire, n, DNS_OPT_COOKIE);
+	dns_wr_put_u16_at(wire, n + 2, (uint16_t)clen);
+	memcpy(wire + n + 4, cookie, clen);
+	return n + 4 + clen;
+}
+
+/* The COOKIE option of the response in w->out (len bytes): its length, data into out. */
+static size_t resp_cookie(world_t *w, size_t len, uint8_t *out)
+{
+	fx_resp_t *r = fx_resp_parse(w->out, len);
+	size_t n = 0;
+	if (r->pkt->opt_rr) {
+		uint8_t *o = knot_edns_get_option(r->pkt->opt_rr, KNOT_EDNS_OPTION_COOKIE, NULL);
+		if (o) {
+			n = knot_edns_opt_get_length(o);
+			memcpy(out, knot_edns_opt_get_data(o), n);
+		}
+	}
+	fx_resp_free(r);
+	return n;
+}
+
+static resolver_t *limits_resolver(uint32_t rrl_rate, bool cookies)
+{
+	resolver_opts_t o = {.udp_payload = 1232,
+			     .zone = {.min_ttl = 300, .max_ttl = 86400},
+			     .rrl_rate = rrl_rate,
+			     .rrl_slip = 2,
+			     .cookies = cookies};
+	memset(o.cookie_secret, 0x77, sizeof(o.cookie_secret));
+	resolver_t *r = NULL;
+	assert_int_equal(resolver_new(&o, &r), 0);
+	return r;
+}
+
+static void test_cookies(void **state)
+{
+	world_t *w = *state;
+	resolver_free(w->r);
+	w->r = limits_resolver(0, true);
+	put_zone(w->r, &w->k, 1, "\x01\x02\x03\x04");
+	char www[300];
+	fx_text(&w->k, "www", www, sizeof(www));
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(4000)};
+	a.sin_addr.s_addr = htonl(0x7f000001);
+	uint8_t wire[512], client[8], got[64];
+	memset(client, 0xc1, sizeof(client));
+	/* A client cookie alone: the answer carries it and a 16-byte server cookie. */
+	size_t n = send_from(w, wire, cookie_query(wire, www, client, 8), SW_TP_UDP, &a);
+	assert_true(n > 0);
+	assert_int_equal(resp_cookie(w, n, got), 24);
+	assert_memory_equal(got, client, 8);
+	assert_int_equal(resolver_stats(w->r)->cookies_new, 1);
+	/* Back with it: valid. */
+	uint8_t full[24];
+	memcpy(full, got, 24);
+	n = send_from(w, wire, cookie_query(wire, www, full, 24), SW_TP_UDP, &a);
+	assert_int_equal(resp_cookie(w, n, got), 24);
+	assert_int_equal(resolver_stats(w->r)->cookies_valid, 1);
+	/* From another address, or altered: answered as if only the client cookie had come
+	 * (RFC 7873 §5.2.3), with a fresh server cookie. */
+	struct sockaddr_in b = a;
+	b.sin_addr.s_addr = htonl(0x7f000002);
+	n = send_from(w, wire, cookie_query(wire, www, full, 24), SW_TP_UDP, &b);
+	assert_int_equal(resp_cookie(w, n, got), 24);
+	fx_resp_t *r = fx_resp_parse(w->out, n);
+	assert_int_equal(r->rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(r->an, 1);
+	fx_resp_free(r);
+	assert_int_equal(resolver_stats(w->r)->cookies_invalid, 1);
+	/* Without a cookie in the query, none in the answer. */
+	n = send_from(w, wire, cookie_query(wire, www, NULL, 0), SW_TP_UDP, &a);
+	assert_int_equal(resp_cookie(w, n, got), 0);
+	/* A cookie of a bad length is FORMERR (RFC 7873 §5.2.2). */
+	n = send_from(w, wire, cookie_query(wire, www, full, 12), SW_TP_UDP, &a);
+	r = fx_resp_parse(w->out, n);
+	assert_int_equal(r->rcode, DNS_RCODE_FORMERR);
+	fx_resp_free(r);
+	/* Cookies off: ignored. */
+	resolver_free(w->r);
+	w->r = limits_resolver(0, false);
+	put_zone(w->r, &w->k, 1, "\x01\x02\x03\x04");
+	n = send_from(w, wire, cookie_query(wire, www, client, 8), SW_TP_UDP, &a);
+	assert_int_equal(resp_cookie(w, n, got), 0);
+}
+
+static void test_rrl(void **state)
+{
+	world_t *w = *state;
+	resolver_free(w->r);
+	w->r = limits_resolver(2, true);
+	put_zone(w->r, &w->k, 1, "\x01\x02\x03\x04");
+	char www[300];
+	fx_text(&w->k, "www", www, sizeof(www));
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(4000)};
+	a.sin_addr.s_addr = htonl(0xc0000201);
+	uint8_t wire[512], client[8], got[64];
+	memset(client, 0xc2, sizeof(client));
+	size_t ql = cookie_query(wire, www, NULL, 0);
+	/* No clock: every query is in the same second. Two pass, then drop, slip, drop... */
+	assert_true(send_from(w, wire, ql, SW_TP_UDP, &a) > 0);
+	assert_true(send_from(w, wire, ql, SW_TP_UDP, &a) > 0);
+	assert_int_equal(send_from(w, wire, ql, SW_TP_UDP, &a), 0);
+	size_t n = send_from(w, wire, ql, SW_TP_UDP, &a);
+	assert_true(n > 0);
+	fx_resp_t *r = fx_resp_parse(w->out, n);
+	assert_true(r->tc); /* the slip: TC=1, the question only */
+	assert_int_equal(r->an, 0);
+	assert_int_equal(r->qd, 1);
+	fx_resp_free(r);
+	assert_int_equal(resolver_stats(w->r)->rrl_dropped, 1);
+	assert_int_equal(resolver_stats(w->r)->rrl_slipped, 1);
+	/* TCP is never limited. */
+	n = send_from(w, wire, ql, SW_TP_TCP, &a);
+	r = fx_resp_parse(w->out, n);
+	assert_int_equal(r->an, 1);
+	fx_resp_free(r);
+	/* A client with a cookie gets BADCOOKIE and a server cookie when it slips ... */
+	ql = cookie_query(wire, www, client, 8);
+	n = 0;
+	for (int i = 0; i < 4 && n == 0; i++)
+		n = send_from(w, wire, ql, SW_TP_UDP, &a);
+	r = fx_resp_parse(w->out, n);
+	assert_int_equal(r->rcode, DNS_RCODE_BADCOOKIE);
+	assert_false(r->tc);
+	fx_resp_free(r);
+	assert_int_equal(resp_cookie(w, n, got), 24);
+	/* ... and with that cookie it is not limited at all (RFC 7873 §5.4). */
+	uint8_t full[24];
+	memcpy(full, got, 24);
+	ql = cookie_query(wire, www, full, 24);
+	for (int i = 0; i < 50; i++) {
+		n = send_from(w, wire, ql, SW_TP_UDP, &a);
+		assert_true(n > 0);
+		r = fx_resp_parse(w->out, n);
+		assert_int_equal(r->an, 1);
+		fx_resp_free(r);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +726,9 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_zone_replace),
 		cmocka_unit_test(test_many_zones),
+		cmocka_unit_test_setup_teardown(test_minimal_any, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cookies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rrl, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("resolver", tests, setup, teardown);
 }
