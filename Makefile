@@ -5,10 +5,11 @@
 BUILD ?= build
 PY := /usr/bin/python3
 SECONDS ?= 60
+TARGETS ?=
 MESON_OPTS := $(if $(filter true,$(CI)),-Dci=true,)
 ARGS ?=
 
-.PHONY: all deps build run test unit e2e asan fuzz bench format clean
+.PHONY: all deps build run test unit e2e asan asan-build asan-unit fuzz bench format clean
 
 all: build
 
@@ -36,15 +37,22 @@ test: build
 	meson test -C $(BUILD) --print-errorlogs
 	SWARMDNS_BIN=$(CURDIR)/$(BUILD)/swarmdns $(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
-# AddressSanitizer and UndefinedBehaviorSanitizer over the unit and end-to-end tests.
-asan: deps
+# AddressSanitizer and UndefinedBehaviorSanitizer: asan-unit runs the unit tests, the DHT
+# simulation and the fuzz corpora (CI runs it after `make test`); asan adds the end-to-end
+# suite against the sanitized binary.
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+asan-build: deps
 	[ -f build-asan/build.ninja ] || CC=clang meson setup build-asan $(MESON_OPTS) \
 		-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 	ninja -C build-asan
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C build-asan --print-errorlogs
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		SWARMDNS_BIN=$(CURDIR)/build-asan/swarmdns $(PY) -m pytest -q -p no:cacheprovider tests/e2e
+
+asan-unit: asan-build
+	$(ASAN_ENV) meson test -C build-asan --print-errorlogs
+
+asan: asan-unit
+	$(ASAN_ENV) SWARMDNS_BIN=$(CURDIR)/build-asan/swarmdns \
+		$(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
 # libFuzzer targets, built with clang; each runs SECONDS seconds (make fuzz SECONDS=600).
 fuzz: deps
