@@ -549,7 +549,11 @@ launch_swarmdns() { # key dir cpu dns-port api-port extra-args...
 	local args=(--data-dir "$dir/data" --listen-dns "127.0.0.1:$port" --listen-api "127.0.0.1:$api")
 	# dnsperf asks from one address, 100,000s of times a second: response-rate limiting would
 	# answer a fraction of it. The peers run without RRL too (their defaults).
-	[[ $(output_of "$BIN" serve --help) == *--rrl-rate* ]] && args+=(--rrl-rate 0)
+	# Node B of the cache suite starts its 1,000 lookups from one address too (lookup-rate).
+	local help
+	help=$(output_of "$BIN" serve --help)
+	[[ $help == *--rrl-rate* ]] && args+=(--rrl-rate 0)
+	[[ $help == *--lookup-rate* ]] && args+=(--lookup-rate 0)
 	args+=("$@")
 	echo "$BIN serve ${args[*]}" >"$dir/command"
 	taskset -c "$cpu" "$BIN" serve "${args[@]}" >"$dir/swarmdns.log" 2>&1 &

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -595,6 +596,16 @@ static enum MHD_Result query_run(api_t *a, struct MHD_Connection *c, req_t *rq,
 	cl.reply = on_resolved;
 	cl.conn = rq;
 	cl.trace = &rq->trace;
+	/* The client's address, for per-network limits (lookup-rate). */
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr && (ci->client_addr->sa_family == AF_INET ||
+				      ci->client_addr->sa_family == AF_INET6)) {
+		cl.peer = ci->client_addr;
+		cl.peer_len = ci->client_addr->sa_family == AF_INET6
+				  ? sizeof(struct sockaddr_in6)
+				  : sizeof(struct sockaddr_in);
+	}
 	size_t n = resolver_handle_client(a->ctx.resolver, query, qlen, &cl, out, sizeof(out));
 	if (n == RESOLVER_ASYNC) {
 		rq->resolving = true;

@@ -261,7 +261,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	family(f, name, "counter",
 	       "Times a limit acted, by the option that sets it: responses rate-limited (rrl-rate), "
 	       "ANY answered with one RRset (minimal-any), queries refused for want of room "
-	       "(max-pending), KRPC queries and puts over the per-IP rates, stored items evicted, "
+	       "(max-pending), DHT lookups over lookup-rate, KRPC queries and puts over the per-IP rates, stored items evicted, "
 	       "connections refused or closed idle, requests over a size limit.");
 	const struct {
 		const char *limit;
@@ -270,6 +270,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    {"rrl-rate", st->rrl_dropped + st->rrl_slipped},
 	    {"minimal-any", st->any_minimal},
 	    {"max-pending", st->pending_refused},
+	    {"lookup-rate", st->lookups_limited},
 	    {"dht-rate-limit", dc.in_rate_limited},
 	    {"dht-puts-per-minute", dc.puts_rate_limited},
 	    {"dht-max-items", dc.evicted_items},

@@ -107,6 +107,9 @@ static const opt_t opts[] = {
 	 "DNS Cookies (RFC 7873, RFC 9018): clients that return our cookie are not rate-limited"},
 	{"minimal-any", T_BOOL, offsetof(conf_t, minimal_any), 0, NOREP, 0, 0, "yes",
 	 "answer ANY over UDP with one RRset (RFC 8482); TCP and HTTPS get all of them"},
+	{"lookup-rate", T_UINT, offsetof(conf_t, lookup_rate), 0, NOREP, 1000000, 0, "100",
+	 "DHT lookups one client network (/24, /56) may start per second by asking for key names "
+	 "that are not cached; more get SERVFAIL (0: no limit)"},
 	{"max-pending", T_UINT, offsetof(conf_t, max_pending), 0, NOREP, 1000000, 1, "4096",
 	 "DNS queries waiting for the DHT or an upstream server at once; more get SERVFAIL"},
 	{"dht-puts-per-minute", T_UINT, offsetof(conf_t, dht_puts_per_minute), 0, NOREP,

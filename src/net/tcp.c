@@ -39,6 +39,8 @@ struct conn {
 	bool writing, reading, closing;
 	int open_handles;
 	uint32_t pending; /* answers the resolver still owes this connection */
+	struct sockaddr_storage peer; /* for cookies and per-network limits */
+	socklen_t peer_len;		/* 0: unknown */
 };
 
 static int buf_reserve(buf_t *b, size_t need)
@@ -212,8 +214,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		cl.conn = c;
 		cl.trace = NULL;
 		cl.pad = false;
-		cl.peer = NULL;
-		cl.peer_len = 0;
+		cl.peer = c->peer_len ? (const struct sockaddr *)&c->peer : NULL;
+		cl.peer_len = c->peer_len;
 		size_t rlen = resolver_handle_client(s->resolver, c->rbuf.data + pos + 2, qlen, &cl,
 						     s->out + 2, sizeof(s->out) - 2);
 		pos += 2 + qlen;
@@ -265,6 +267,9 @@ static void on_connection(uv_stream_t *ls, int status)
 		conn_close(c);
 		return;
 	}
+	int plen = sizeof(c->peer);
+	if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&c->peer, &plen) == 0)
+		c->peer_len = (socklen_t)plen;
 	uv_tcp_nodelay(&c->handle, 1);
 	uv_timer_start(&c->idle, on_idle, s->opts.idle_timeout_ms, s->opts.idle_timeout_ms);
 	c->reading = true;

@@ -110,7 +110,8 @@ struct resolver {
 	uint64_t evict_cursor;
 	req_t *pending;
 	size_t npending;
-	dns_rrl_t *rrl; /* NULL: rrl_rate 0 */
+	dns_rrl_t *rrl;	      /* NULL: rrl_rate 0 */
+	dns_rrl_t *lookup_rl; /* new DHT lookups per client network; NULL: lookup_rate 0 */
 };
 
 static uint64_t now_ms(const resolver_t *r)
@@ -135,14 +136,16 @@ int resolver_new(const resolver_opts_t *opts, resolver_t **out)
 		return SW_ENOMEM;
 	}
 	r->seed = 0x243f6a8885a308d3ULL;
-	if (r->opts.rrl_rate) {
-		uint64_t seed;
-		memcpy(&seed, r->opts.cookie_secret, sizeof(seed));
-		if (dns_rrl_new(r->opts.rrl_rate, r->opts.rrl_slip, 0, seed ^ r->seed, &r->rrl)) {
-			free(r->slots);
-			free(r);
-			return SW_ENOMEM;
-		}
+	uint64_t seed;
+	memcpy(&seed, r->opts.cookie_secret, sizeof(seed));
+	if ((r->opts.rrl_rate &&
+	     dns_rrl_new(r->opts.rrl_rate, r->opts.rrl_slip, 0, seed ^ r->seed, &r->rrl)) ||
+	    (r->opts.lookup_rate &&
+	     dns_rrl_new(r->opts.lookup_rate, 0, 4096, seed + r->seed, &r->lookup_rl))) {
+		dns_rrl_free(r->rrl);
+		free(r->slots);
+		free(r);
+		return SW_ENOMEM;
 	}
 	*out = r;
 	return 0;
@@ -176,6 +179,7 @@ void resolver_free(resolver_t *r)
 		zone_free(r->slots[i].zone);
 	free(r->slots);
 	dns_rrl_free(r->rrl);
+	dns_rrl_free(r->lookup_rl);
 	free(r);
 }
 
@@ -450,6 +454,16 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 				return STEP_DONE;
 			} else {
 				r->stats.cache_misses++;
+				/* A new lookup costs dozens of KRPC messages to others: one client
+				 * network may start only so many a second (lookup_rate). */
+				if ((e == NULL || !e->fetching) && r->lookup_rl &&
+				    dns_rrl_check(r->lookup_rl, c->client.peer, DNS_RRL_ERROR, NULL, 0,
+						  0, now) != DNS_RRL_PASS) {
+					r->stats.lookups_limited++;
+					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
+					     "too many DHT lookups from this network; try again later");
+					return STEP_DONE;
+				}
 				if (e == NULL && (e = cache_add(r, label, h)) == NULL) {
 					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
 					return STEP_DONE;

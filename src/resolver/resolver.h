@@ -117,6 +117,7 @@ typedef struct {
 	uint8_t cookie_secret[16]; /* random, from the caller (no randomness of our own) */
 	bool minimal_any; /* RFC 8482: ANY over UDP gets one RRset */
 	size_t max_pending; /* queries waiting for the DHT or upstream at once; 0: 4096 */
+	uint32_t lookup_rate; /* new DHT zone lookups per second per client network; 0: any */
 	zone_opts_t zone;
 	uint32_t stale_max;     /* seconds an expired zone may still be served (RFC 8767) */
 	size_t cache_size;      /* zones kept in the cache */
@@ -158,6 +159,7 @@ typedef struct {
 	uint64_t cookies_invalid; /* server cookies that were not ours or too old */
 	uint64_t any_minimal;	  /* ANY over UDP answered with one RRset (RFC 8482) */
 	uint64_t pending_refused; /* SERVFAIL because max_pending queries were waiting */
+	uint64_t lookups_limited; /* SERVFAIL because the client network was over lookup_rate */
 } resolver_stats_t;
 
 #define RESOLVER_ASYNC ((size_t)-1)

@@ -18,7 +18,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import make_query, public_key, publish_zone, tcp_connect
+from conftest import make_query, public_key, publish_zone, tcp_connect, z32encode
 from dhtutil import KrpcClient, bencode, bep44_sign
 
 COOKIE = 10  # EDNS option code, RFC 7873 section 4
@@ -61,7 +61,8 @@ def with_cookie(name, rdtype, cookie: bytes):
 def zone_node(node_factory, swarmdns_bin, make_key, tmp_path):
     """A node with response-rate limiting at 5 answers a second, and one own zone."""
     node = node_factory(extra_args=["--rrl-rate", "5", "--rrl-slip", "2",
-                                    "--tcp-max-clients", "3", "--dht-puts-per-minute", "3"])
+                                    "--tcp-max-clients", "3", "--dht-puts-per-minute", "3",
+                                    "--lookup-rate", "3"])
     node.start()
     key = make_key()
     zone = ("@ 300 IN A 192.0.2.1\n"
@@ -205,3 +206,29 @@ def test_dht_puts_per_minute(zone_node):
     # Three a minute from one address; the others get 202 "too many puts".
     assert codes == [0, 0, 0, 202, 202], codes
     assert limit_hits(node, "dht-puts-per-minute") == 2
+
+
+def ede_text(resp) -> str:
+    for opt in resp.options:
+        if opt.otype == 15:  # EDE, RFC 8914
+            data = getattr(opt, "data", None)
+            raw = bytes(data) if data is not None else opt.to_wire()
+            return raw[2:].decode(errors="replace") if data is not None else str(opt)
+    return ""
+
+
+def test_lookup_rate(zone_node):
+    """Names of keys that are not cached start DHT lookups, each dozens of KRPC messages to
+    other nodes: one client network may start only lookup-rate of them a second."""
+    node, key = zone_node
+    texts = []
+    for _ in range(6):
+        name = z32encode(os.urandom(32)) + "."
+        r = node.query(name, "A", tcp=True, use_edns=0)
+        assert r.rcode() == dns.rcode.SERVFAIL
+        texts.append(ede_text(r))
+    limited = [t for t in texts if "too many DHT lookups" in t]
+    assert 2 <= len(limited) <= 3, texts
+    assert limit_hits(node, "lookup-rate") == len(limited)
+    # Own zones are answered as before.
+    assert len(node.query(key.name("www"), "A", tcp=True).answer) == 1
