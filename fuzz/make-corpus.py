@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Writes the seed corpora of the fuzz targets (fuzz/corpus/query, fuzz/corpus/zone_packet,
-fuzz/corpus/bencode, fuzz/corpus/krpc_node).
+fuzz/corpus/bencode, fuzz/corpus/krpc_node, fuzz/corpus/zonefile, fuzz/corpus/conf,
+fuzz/corpus/bep44).
 
 Run from anywhere with the system Python (dnspython needed): /usr/bin/python3 fuzz/make-corpus.py
 Inputs are deterministic: running it again rewrites the same bytes. Files it does not
@@ -8,7 +9,9 @@ write (regression inputs added by hand) are left alone.
 
 The names used match the two zones of fuzz/query.c: the pkarr test vector and the "rich"
 zone whose key is the bytes 0xa0..0xbf. The DHT datagrams match the node of
-fuzz/krpc_node.c: its sources, the key and targets of its items, and its placeholders.
+fuzz/krpc_node.c: its sources, the key and targets of its items, and its placeholders. Zone
+files are under the pkarr vector's key, as fuzz/zonefile.c loads them; configurations start
+with the mode byte of fuzz/conf.c; BEP 44 puts use the encoding of fuzz/bep44.c.
 """
 import hashlib
 import os
@@ -622,6 +625,330 @@ def krpc_node_corpus():
     return k
 
 
+# ---- zone files (fuzz/zonefile.c): text under the apex of the pkarr vector's key ----
+
+def zonefile_corpus():
+    """Zone files as users write them for `swarmdns sign`; names are relative to the key name
+    PKARR_Z32, the origin fuzz/zonefile.c loads them under."""
+    z = {}
+    z["pkarr-vector"] = b'_hello 300 IN TXT "world"\nwww 300 IN A 1.2.3.4\n'
+    z["apex-and-hosts"] = (b"$TTL 600\n"
+                           b"@ IN A 192.0.2.1\n"
+                           b"@ IN AAAA 2001:db8::1\n"
+                           b"www IN A 192.0.2.10\n"
+                           b"www IN AAAA 2001:db8::10\n"
+                           b"mail 300 IN A 192.0.2.25\n")
+    z["absolute-names"] = ("www.%s 300 IN A 192.0.2.2\n%s 300 IN TXT \"apex\"\n" %
+                           (P, P)).encode()
+    z["upper-case-key"] = ("WWW.%s. 300 IN A 192.0.2.3\n" % PKARR_Z32.upper()).encode()
+    z["txt-long-strings"] = (b'long 300 IN TXT "' + b"x" * 255 + b'" "' + b"y" * 200 + b'"\n'
+                             b'split 300 IN TXT "v=spf1" " -all" ""\n'
+                             b'esc 300 IN TXT "quote \\" semicolon ; backslash \\\\ \\065"\n')
+    z["txt-string-over-255"] = b'bad 300 IN TXT "' + b"z" * 256 + b'"\n'
+    z["cname-chain"] = (b"a 300 IN CNAME b\n"
+                        b"b 300 IN CNAME www\n"
+                        b"www 300 IN A 192.0.2.10\n"
+                        b"ext 300 IN CNAME www.example.com.\n")
+    z["mx-srv-ns"] = (b"@ 600 IN MX 10 mail\n"
+                      b"@ 600 IN MX 20 mx.example.net.\n"
+                      b"_sip._tcp 600 IN SRV 10 60 5060 sip\n"
+                      b"_imaps._tcp 600 IN SRV 0 0 0 .\n"
+                      b"sub 600 IN NS ns.sub\n"
+                      b"ns.sub 600 IN A 192.0.2.53\n")
+    z["svcb-https"] = (b'@ 300 IN HTTPS 1 . alpn="h2,h3" port=8443 ipv4hint=192.0.2.1\n'
+                       b"svc 300 IN SVCB 0 www\n"
+                       b'api 300 IN HTTPS 2 www mandatory=alpn alpn=h2 '
+                       b"ipv6hint=2001:db8::1 no-default-alpn\n"
+                       b"odd 300 IN SVCB 3 . key65000=abc\n")
+    z["wildcard"] = (b'* 300 IN TXT "wildcard"\n'
+                     b"*.w 300 IN CNAME www\n"
+                     b"*.deep.a.b 300 IN A 192.0.2.99\n")
+    z["soa-parentheses-comments"] = (
+        b"; the apex\n"
+        b"@ 3600 IN SOA ns1 hostmaster ( 2024010101 ; serial\n"
+        b"                               3600       ; refresh\n"
+        b"                               600 86400  ; retry, expire\n"
+        b"                               60 )       ; minimum\n"
+        b"@ 3600 IN NS ns1   ; in zone\n"
+        b"ns1 3600 IN A 192.0.2.53\n")
+    z["origin-and-ttl-units"] = ("$ORIGIN sub.%s\n$TTL 1h30m\n"
+                                 "www IN A 192.0.2.7\n"
+                                 "    IN AAAA 2001:db8::7\n"
+                                 "@ 1w IN TXT \"week\"\n" % P).encode()
+    z["origin-relative"] = b"$ORIGIN deeper\nx 60 IN A 192.0.2.8\n"
+    z["origin-outside"] = b"$ORIGIN example.com.\nwww 300 IN A 192.0.2.9\n"
+    z["outside-absolute"] = b"www.example.com. 300 IN A 192.0.2.9\n"
+    z["crlf-lines"] = (b"$TTL 300\r\n"
+                       b"www IN A 192.0.2.11\r\n"
+                       b'txt IN TXT "crlf"\r\n'
+                       b"@ IN SOA ns1 host ( 1 2 3\r\n 4 5 )\r\n")
+    z["include-refused"] = b"www 300 IN A 192.0.2.12\n$INCLUDE /etc/passwd\n"
+    z["include-with-origin"] = ("$INCLUDE other.zone sub.%s\n" % P).encode()
+    z["class-ch-refused"] = b'version 300 CH TXT "1.0"\n'
+    z["class-omitted-and-ttl-first"] = b"www 300 A 192.0.2.13\nftp IN 300 A 192.0.2.14\n"
+    z["bad-a-rdata"] = b"www 300 IN A 1.2.3\n"
+    z["bad-type"] = b"www 300 IN NOSUCHTYPE 1\n"
+    z["unknown-type-rfc3597"] = (b"x 300 IN TYPE65280 \\# 4 01020304\n"
+                                 b"y 300 IN TYPE1 \\# 4 c0000201\n"
+                                 b"e 300 IN TYPE65281 \\# 0\n")
+    z["ptr-caa-dname-hinfo"] = (b"ptr 300 IN PTR www\n"
+                                b'caa 300 IN CAA 0 issue "ca.example"\n'
+                                b"dn 300 IN DNAME example.net.\n"
+                                b'hinfo 300 IN HINFO "cpu" "os"\n')
+    z["escaped-names"] = (b"\\065\\.b 300 IN A 192.0.2.15\n"
+                          b"sp\\ ace 300 IN A 192.0.2.16\n")
+    z["label-63"] = b"a" * 63 + b" 300 IN A 192.0.2.17\n"
+    z["label-64"] = b"a" * 64 + b" 300 IN A 192.0.2.18\n"
+    z["name-over-255"] = b".".join([b"b" * 63] * 4) + b" 300 IN A 192.0.2.19\n"
+    z["opt-in-zone"] = b"x 300 IN OPT \\# 0\n"
+    # Generic rdata (RFC 3597 §5) that zone_rdata_check() must refuse: OPT, a 3-byte A, a
+    # CNAME whose name is a compression pointer.
+    z["generic-rdata-refused"] = (b"ok 300 IN TYPE16 \\# 4 03616263\n"
+                                  b"x 300 IN TYPE41 \\# 0\n")
+    z["generic-a-3-bytes"] = b"x 300 IN TYPE1 \\# 3 010203\n"
+    z["generic-cname-pointer"] = b"x 300 IN TYPE5 \\# 2 c00c\n"
+    z["generic-class"] = b"x 300 CLASS3 A 192.0.2.26\n"
+    # RFC 1035 §5.1: an indented line before any record has no owner to repeat.
+    z["indented-comment-first"] = b"   ; at all\nwww 300 IN A 192.0.2.27\n"
+    # A zone too big for one BEP 44 item (v at most 1000 bytes): sign refuses it.
+    z["too-large-packet"] = b"".join(b'big%d 300 IN TXT "%s"\n' % (i, b"x" * 100)
+                                     for i in range(12))
+    z["many-records"] = b"$TTL 60\n" + b"".join(b"h%d IN A 192.0.2.%d\n" % (i, i % 250)
+                                                 for i in range(300))
+    z["ttl-edges"] = (b"$TTL 2147483647\nmax IN A 192.0.2.20\n"
+                      b"zero 0 IN A 192.0.2.21\nover 4294967295 IN A 192.0.2.22\n")
+    z["empty"] = b""
+    z["only-comments"] = b"; nothing here\n\n   ; at all\n"
+    z["no-final-newline"] = b"www 300 IN A 192.0.2.23"
+    z["unbalanced-parentheses"] = b"@ 300 IN SOA ns1 host ( 1 2 3 4 5\n"
+    z["nul-byte"] = b"www 300 IN A 192.0.2.24\n\x00\nx 300 IN A 192.0.2.25\n"
+    z["garbage"] = bytes(range(256))
+    return z
+
+
+# ---- configuration (fuzz/conf.c): byte 0 the mode, then a file and/or a command line ----
+
+CONF_FILE, CONF_CLI, CONF_BOTH = b"\x00", b"\x01", b"\x02"
+# Every option of src/conf/conf.c's table with a valid value and an invalid one (a parse
+# stops at the first error, so each invalid value is a seed of its own).
+CONF_OPTIONS = [
+    ("data-dir", "/var/lib/swarmdns", "d" * 1024),
+    ("listen-dns", "127.0.0.1:5300", "::1:53"),
+    ("listen-api", "[::1]:8053", "[::1]53"),
+    ("api-token", "s3cret-token", "t" * 128),
+    ("log-level", "debug", "verbose"),
+    ("min-ttl", "0", "-1"),
+    ("max-ttl", "604800", "18446744073709551616"),
+    ("udp-payload", "4096", "511"),
+    ("tcp-idle-timeout", "100", "3600001"),
+    ("tcp-max-clients", "1000000", "0"),
+    ("dht-listen", "0.0.0.0:0", "0.0.0.0"),
+    ("bootstrap", "router.bittorrent.com:6881", "host:0"),
+    ("dht-rate-limit", "10000000", "10000001"),
+    ("upstream", "192.0.2.53", "dns.example:53"),
+    ("forward", "corp=10.0.0.53:53", "corp="),
+    ("root", "alice=" + PKARR_Z32, "alice=short"),
+    ("key-suffix", "key", "k" * 64),
+    ("pin", PKARR_Z32, "not-a-key"),
+    ("stale-max", "2592000", "2592001"),
+    ("cache-size", "1", "0"),
+    ("listen-dot", "127.0.0.1:853", "127.0.0.1:853x"),
+    ("listen-doh", "[::1]:443", "[::1]:-1"),
+    ("tls-cert", "/etc/swarmdns/cert.pem", "c" * 1024),
+    ("tls-key", "/etc/swarmdns/key.pem", None),
+    ("tls-max-clients", "1", "1000001"),
+    ("tls-idle-timeout", "3600000", "99"),
+    ("doh-max-streams", "10000", "10001"),
+    ("rrl-rate", "0", "1000001"),
+    ("rrl-slip", "100", "101"),
+    ("dns-cookies", "no", "maybe"),
+    ("minimal-any", "on", "YES"),
+    ("max-pending", "1", None),
+    ("dht-puts-per-minute", "1000000", None),
+    ("dht-max-items", "4", None),
+    ("dht-max-bytes", "1024", "1023"),
+    ("api-max-clients", "100000", None),
+    ("api-timeout", "3600", None),
+]
+
+
+def conf_file(lines):
+    return CONF_FILE + "".join(l + "\n" for l in lines).encode()
+
+
+def conf_cli(args):
+    return CONF_CLI + b"\x00".join(a.encode() for a in args)
+
+
+def conf_corpus():
+    c = {}
+    c["file-every-option"] = conf_file(["%s %s" % (n, v) for n, v, _ in CONF_OPTIONS])
+    c["cli-every-option"] = conf_cli(sum((["--" + n, v] for n, v, _ in CONF_OPTIONS), []))
+    c["cli-every-option-equals"] = conf_cli(["--%s=%s" % (n, v) for n, v, _ in CONF_OPTIONS])
+    for n, _, bad in CONF_OPTIONS:
+        if bad is not None:
+            c["file-bad-" + n] = conf_file(["%s %s" % (n, bad)])
+    c["file-comments-blanks"] = conf_file([
+        "# swarmdns.conf", "", "   ", "\t# indented comment",
+        "listen-dns 127.0.0.1:5300   # trailing comment",
+        "\tmin-ttl\t60\t", "max-ttl 3600 # one hour"])
+    c["file-crlf"] = CONF_FILE + b"log-level warn\r\nmin-ttl 10\r\n\r\npin " + \
+        PKARR_Z32.encode() + b"\r\n"
+    c["file-repeated-lists"] = conf_file(["listen-dns 127.0.0.1:%d" % (5300 + i)
+                                          for i in range(8)] +
+                                         ["bootstrap none", "bootstrap 192.0.2.1:6881"])
+    c["file-list-too-long"] = conf_file(["listen-dns 127.0.0.1:%d" % (5300 + i)
+                                         for i in range(9)])
+    c["file-repeated-single"] = conf_file(["min-ttl 10", "min-ttl 20", "data-dir /a",
+                                           "data-dir /b"])
+    c["file-line-2047"] = conf_file(["api-token " + "t" * 2036])
+    c["file-line-2048"] = conf_file(["api-token " + "t" * 2038])
+    c["file-no-value"] = conf_file(["min-ttl"])
+    c["file-unknown-option"] = conf_file(["no-such-option 1"])
+    c["file-nul-in-line"] = CONF_FILE + b"min-ttl 1\x002\n"
+    c["file-min-over-max"] = conf_file(["min-ttl 600", "max-ttl 300"])
+    c["file-dot-without-cert"] = conf_file(["listen-dot 127.0.0.1:853"])
+    c["cli-bools"] = conf_cli(["--dns-cookies=off", "--minimal-any", "true",
+                               "--dns-cookies", "1", "--minimal-any=false"])
+    c["cli-unknown-then-valid"] = conf_cli(["--nope", "1", "--min-ttl", "5"])
+    c["cli-missing-value"] = conf_cli(["--min-ttl"])
+    c["cli-config-skipped"] = conf_cli(["-c", "/etc/swarmdns.conf", "--check-config",
+                                        "--config", "x", "--max-ttl=900"])
+    c["cli-not-an-option"] = conf_cli(["serve", "--min-ttl", "5"])
+    c["cli-empty-value"] = conf_cli(["--api-token=", "--data-dir", ""])
+    c["cli-value-with-hash-newline"] = CONF_CLI + b"--api-token=a#b\x00--key-suffix=x y"
+    c["cli-list-over-max"] = conf_cli(sum((["--pin", PKARR_Z32] for _ in range(65)), []))
+    c["cli-long-name"] = conf_cli(["--" + "n" * 70 + "=1"])
+    c["both-cli-replaces-list"] = (conf_file(["bootstrap 192.0.2.1:6881",
+                                              "bootstrap 192.0.2.2:6881",
+                                              "listen-dns 127.0.0.1:1"])[:-1] + b"\n\x00" +
+                                   b"\x00".join([b"--bootstrap", b"192.0.2.3:6881",
+                                                 b"--min-ttl=1"]))
+    c["both-file-error-then-cli"] = (CONF_BOTH + b"min-ttl x\n\x00--min-ttl\n7")
+    c["both-tls-from-cli"] = (CONF_BOTH + b"listen-doh [::1]:443\n\x00"
+                              b"--tls-cert\n/c.pem\n--tls-key=/k.pem")
+    c["empty"] = b""
+    return c
+
+
+# ---- BEP 44 puts (fuzz/bep44.c): each put a flags byte and its fields ----
+
+# vectors.json "bep44": the BEP's own test vectors (verify-only: no usable private key).
+BEP44_PK = bytes.fromhex("77ff84905a91936367c01360803104f92432fcd904a43511876df5cdf3e7e548")
+BEP44_SIG = bytes.fromhex(
+    "305ac8aeb6c9c151fa120f120ea2cfb923564e11552d06a5d856091e5e853cff1260d3f39e4999684aa92e"
+    "b73ffd136e6f4f3ecbfda0ce53a1608ecd7ae21f01")
+BEP44_SIG_SALTED = bytes.fromhex(
+    "6834284b6b24c3204eb2fea824d82f88883a3d95e8b4a21b8c0ded553d17d17ddf9a8a7104b1258f30bed3"
+    "787e6cb896fca78c58f8e03b5f18f14951a87d9a08")
+BEP44_V = b"12:Hello World!"
+PKARR_SIG = PKARR_RELAY[:64]
+PKARR_PACKET = PKARR_RELAY[72:]
+# Flags of fuzz/bep44.c.
+IMMUTABLE, KEY_A, KEY_B, GIVEN = 0, 1, 2, 3
+F_SALT, F_CAS, F_RAW, F_TAMPER = 4, 8, 16, 32
+STEP_1S, STEP_1H, STEP_25H, STEP_0 = 0, 64, 128, 192
+# Seq codes: below 0xf0 the value itself, else fuzz/bep44.c's seq_edges.
+SEQ_MINUS_1, SEQ_INT64_MAX, SEQ_PKARR = 0xF0, 0xF2, 0xF8
+
+
+def bep44_put(kind, v, seq=None, salt=None, cas=None, raw=False, tamper=None, k=None,
+              sig=None, step=STEP_1S):
+    """One put. kind GIVEN takes k and sig (sig None: none sent); tamper (what, where) alters
+    the signature made by the target for KEY_A and KEY_B."""
+    f = kind | step | (F_RAW if raw else 0)
+    body = b""
+    if kind != IMMUTABLE:
+        body += bytes([seq])
+    if cas is not None:
+        f |= F_CAS
+        body += bytes([cas])
+    if salt is not None:
+        f |= F_SALT
+        body += bytes([len(salt)]) + salt
+    body += struct.pack("!H", len(v)) + v
+    if kind == GIVEN:
+        body += k
+        if sig is None:
+            f |= F_TAMPER
+        else:
+            body += sig
+    elif tamper is not None:
+        f |= F_TAMPER
+        body += bytes(tamper)
+    return bytes([f]) + body
+
+
+def bep44_corpus():
+    b = {}
+    b["vector-immutable"] = bep44_put(IMMUTABLE, BEP44_V, raw=True)
+    b["vector-mutable"] = bep44_put(GIVEN, BEP44_V, seq=1, raw=True, k=BEP44_PK, sig=BEP44_SIG)
+    b["vector-mutable-salted"] = bep44_put(GIVEN, BEP44_V, seq=1, salt=b"foobar", raw=True,
+                                           k=BEP44_PK, sig=BEP44_SIG_SALTED)
+    b["vector-mutable-wrong-salt"] = bep44_put(GIVEN, BEP44_V, seq=1, salt=b"foobaz", raw=True,
+                                               k=BEP44_PK, sig=BEP44_SIG_SALTED)
+    b["vector-mutable-seq-2"] = bep44_put(GIVEN, BEP44_V, seq=2, raw=True, k=BEP44_PK,
+                                          sig=BEP44_SIG)
+    b["vector-all-three-twice"] = (b["vector-immutable"] + b["vector-mutable"] +
+                                   b["vector-mutable-salted"]) * 2
+    b["pkarr-zone-item"] = bep44_put(GIVEN, PKARR_PACKET, seq=SEQ_PKARR, k=PKARR_PUBLIC_KEY,
+                                     sig=PKARR_SIG)
+    b["pkarr-zone-item-bit-flipped"] = bep44_put(GIVEN, PKARR_PACKET[:-1] + b"\x05",
+                                                 seq=SEQ_PKARR, k=PKARR_PUBLIC_KEY,
+                                                 sig=PKARR_SIG)
+    b["signed-zone-packet"] = bep44_put(KEY_A, PKARR_PACKET, seq=7)
+    b["signed-dict-v"] = bep44_put(KEY_B, b"d1:ai1e1:bl3:xyzee", seq=3, raw=True)
+    b["signed-v-not-bencode"] = bep44_put(KEY_A, b"not bencode", seq=3, raw=True)
+    b["seq-rollback-302"] = (bep44_put(KEY_A, b"five", seq=5) + bep44_put(KEY_A, b"three", seq=3))
+    b["seq-equal-larger-smaller-same"] = (bep44_put(KEY_A, b"bbb", seq=9) +
+                                          bep44_put(KEY_A, b"ccc", seq=9) +
+                                          bep44_put(KEY_A, b"aaa", seq=9) +
+                                          bep44_put(KEY_A, b"ccc", seq=9, step=STEP_1H))
+    b["cas-match-and-mismatch-301"] = (bep44_put(KEY_A, b"one", seq=1) +
+                                       bep44_put(KEY_A, b"two", seq=2, cas=1) +
+                                       bep44_put(KEY_A, b"three", seq=3, cas=1))
+    b["cas-same-item-again-mismatch"] = (bep44_put(KEY_B, b"same", seq=4) +
+                                         bep44_put(KEY_B, b"same", seq=4, cas=3))
+    b["cas-without-stored-item"] = bep44_put(KEY_A, b"first", seq=1, cas=0)
+    b["v-1000-bytes"] = bep44_put(KEY_A, b"v" * 996, seq=1)
+    b["v-1001-bytes-205"] = bep44_put(KEY_A, b"v" * 997, seq=1)
+    b["v-2047-raw-205"] = bep44_put(IMMUTABLE, b"2042:" + b"w" * 2042, raw=True)
+    b["v-empty-203"] = bep44_put(IMMUTABLE, b"", raw=True)
+    b["salt-64-bytes"] = bep44_put(KEY_B, b"salted", seq=1, salt=b"s" * 64)
+    b["salt-65-bytes-207"] = bep44_put(KEY_B, b"salted", seq=1, salt=b"s" * 65)
+    b["immutable-with-salt-203"] = bep44_put(IMMUTABLE, b"i42e", salt=b"x", raw=True)
+    b["missing-sig-203"] = bep44_put(GIVEN, BEP44_V, seq=1, raw=True, k=BEP44_PK)
+    b["negative-seq-203"] = bep44_put(KEY_A, b"neg", seq=SEQ_MINUS_1)
+    b["seq-int64-max"] = bep44_put(KEY_A, b"max", seq=SEQ_INT64_MAX)
+    b["forged-sig-206"] = bep44_put(GIVEN, BEP44_V, seq=1, raw=True, k=BEP44_PK,
+                                    sig=b"\x01" * 64)
+    b["other-key-206"] = bep44_put(GIVEN, BEP44_V, seq=1, raw=True, k=PKARR_PUBLIC_KEY,
+                                   sig=BEP44_SIG)
+    for what, name in enumerate(["sig-bit", "seq", "salt", "v"]):
+        b["tamper-%s-206" % name] = (bep44_put(KEY_A, b"good", seq=2, salt=b"t") +
+                                     bep44_put(KEY_A, b"evil", seq=3, salt=b"t",
+                                               tamper=(what, 0x9D)))
+    b["evict-by-count"] = b"".join(bep44_put(KEY_A, b"item", seq=1, salt=bytes([i]))
+                                   for i in range(6))
+    b["evict-by-bytes"] = b"".join(bep44_put(KEY_B, b"x" * 400, seq=1, salt=bytes([i]))
+                                   for i in range(4))
+    b["immutable-evict-and-refresh"] = (b"".join(bep44_put(IMMUTABLE, b"i%de" % i, raw=True)
+                                                 for i in range(5)) +
+                                        bep44_put(IMMUTABLE, b"i4e", raw=True))
+    # A newer value larger than the whole store (1000 + 64 bytes > 1024) must not cost the
+    # value stored.
+    b["replace-with-too-large"] = (bep44_put(KEY_A, b"small", seq=1, salt=b"L" * 64) +
+                                   bep44_put(KEY_A, b"L" * 996, seq=2, salt=b"L" * 64))
+    b["new-too-large-for-store"] = bep44_put(KEY_B, b"M" * 996, seq=1, salt=b"M" * 64)
+    b["expiry-25h"] = (bep44_put(KEY_A, b"old", seq=1) + bep44_put(IMMUTABLE, b"3:old", raw=True) +
+                       bep44_put(KEY_B, b"later", seq=1, step=STEP_25H) +
+                       bep44_put(KEY_A, b"older", seq=0, step=STEP_0))
+    b["truncated-put"] = bep44_put(GIVEN, BEP44_V, seq=1, raw=True, k=BEP44_PK,
+                                   sig=BEP44_SIG)[:40]
+    b["empty"] = b""
+    return b
+
+
 def main():
     for name, data in query_corpus().items():
         write("query", name, data)
@@ -631,6 +958,12 @@ def main():
         write("bencode", name, data)
     for name, data in krpc_node_corpus().items():
         write("krpc_node", name, data)
+    for name, data in zonefile_corpus().items():
+        write("zonefile", name, data)
+    for name, data in conf_corpus().items():
+        write("conf", name, data)
+    for name, data in bep44_corpus().items():
+        write("bep44", name, data)
 
 
 if __name__ == "__main__":
