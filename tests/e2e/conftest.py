@@ -54,14 +54,22 @@ class PhaseTimeout(Exception):
     pass
 
 
-def _alarm(signum, frame):
-    raise PhaseTimeout(f"test phase exceeded {PHASE_TIMEOUT:.0f} s (SWARMDNS_E2E_TIMEOUT)")
+def _phase_limit(item) -> float:
+    """SWARMDNS_E2E_TIMEOUT, or more for a test marked `@pytest.mark.phase_timeout(S)`."""
+    m = item.get_closest_marker("phase_timeout") if item is not None else None
+    return max(PHASE_TIMEOUT, float(m.args[0])) if m else PHASE_TIMEOUT
 
 
 @contextlib.contextmanager
-def _time_limit():
-    old = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, PHASE_TIMEOUT)
+def _time_limit(item=None):
+    limit = _phase_limit(item)
+
+    def alarm(signum, frame):
+        raise PhaseTimeout(f"test phase exceeded {limit:.0f} s (SWARMDNS_E2E_TIMEOUT, "
+                           "or the test's phase_timeout mark)")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
     try:
         yield
     finally:
@@ -71,24 +79,26 @@ def _time_limit():
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_setup(item):
-    with _time_limit():
+    with _time_limit(item):
         yield
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
-    with _time_limit():
+    with _time_limit(item):
         yield
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item):
-    with _time_limit():
+    with _time_limit(item):
         yield
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes tens of seconds (e.g. waits for a server timeout)")
+    config.addinivalue_line("markers", "phase_timeout(seconds): a longer per-phase time "
+                            "limit than SWARMDNS_E2E_TIMEOUT for this test")
 
 
 # --------------------------------------------------------------------------------------------
@@ -133,6 +143,20 @@ def bep44_signed_bytes(seq: int, packet: bytes) -> bytes:
 def relay_body(seed: bytes, seq: int, packet: bytes) -> bytes:
     sig = Ed25519PrivateKey.from_private_bytes(seed).sign(bep44_signed_bytes(seq, packet))
     return sig + struct.pack(">Q", seq) + packet
+
+
+def zone_packet(origin: str, records) -> bytes:
+    """A zone packet (DESIGN.md section 2: ID 0, QR=1, AA=1, the records in the answer
+    section) made with dnspython from [(relative name or '@', type, rdata)], TTL 300."""
+    import dns.flags
+    import dns.rrset
+
+    m = dns.message.Message(id=0)
+    m.flags = dns.flags.QR | dns.flags.AA
+    for rel, rtype, rdata in records:
+        owner = origin if rel == "@" else f"{rel}.{origin}"
+        m.answer.append(dns.rrset.from_text(owner, 300, "IN", rtype, rdata))
+    return m.to_wire()
 
 
 def split_relay(body: bytes):
@@ -524,6 +548,24 @@ class Node:
         r = self.api("GET", "/v1/status")
         assert r.status == 200, f"GET /v1/status: {r.status} {r.body!r}"
         return r.json()
+
+    def dht_port(self) -> int:
+        """The UDP port of the node's DHT (it listens on 127.0.0.1:0, a new one each start)."""
+        return int(self.status()["dht"]["listen"].rsplit(":", 1)[1])
+
+    def metrics(self) -> dict:
+        """GET /metrics parsed by the Prometheus client library: {(sample name, ((label,
+        value), ...)): value}. Skips the test when python3-prometheus-client is missing."""
+        parser = pytest.importorskip(
+            "prometheus_client.parser",
+            reason="python3-prometheus-client is not installed (scripts/install-deps.sh test)")
+        r = self.api("GET", "/metrics")
+        assert r.status == 200, f"GET /metrics: {r.status} {r.body!r}"
+        samples = {}
+        for f in parser.text_string_to_metric_families(r.body.decode()):
+            for smp in f.samples:
+                samples[(smp.name, tuple(sorted(smp.labels.items())))] = smp.value
+        return samples
 
     def query(self, name, rdtype, tcp: bool = False, **kw):
         try:

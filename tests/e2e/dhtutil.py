@@ -133,6 +133,14 @@ def bep44_verify(pk: bytes, sig: bytes, seq: int, v_bencoded: bytes, salt: bytes
         return False
 
 
+def bep44_sign(seed: bytes, seq: int, v_bencoded: bytes, salt: bytes = b"") -> bytes:
+    """The BEP 44 signature of a mutable item by the Ed25519 key with this 32-byte seed."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(seed).sign(
+        bep44_signed_buffer(seq, v_bencoded, salt))
+
+
 def mutable_target(pk: bytes, salt: bytes = b"") -> bytes:
     return hashlib.sha1(pk + salt).digest()
 
@@ -170,13 +178,14 @@ def compact_addr(blob: bytes):
 
 
 class KrpcClient:
-    """A UDP socket on 127.0.0.1 that sends KRPC queries and returns (raw, decoded) replies."""
+    """A UDP socket on 127.0.0.1 (or another local address, `host`) that sends KRPC queries
+    to 127.0.0.1 and returns (raw, decoded) replies."""
 
-    def __init__(self, node_id: bytes = None, read_only: bool = False):
+    def __init__(self, node_id: bytes = None, read_only: bool = False, host: str = "127.0.0.1"):
         self.id = node_id or os.urandom(20)
         self.read_only = read_only
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.port = self.sock.getsockname()[1]
         self._tid = 0
         self.transcript = []  # (direction, (ip, port), raw bytes)

@@ -205,18 +205,20 @@ class FakeDhtNode:
         self.sock.sendto(bencode(msg), ("127.0.0.1", port))
 
 
-def raw_put(c: KrpcClient, port: int, pk: bytes, seq: int, sig: bytes, v: bytes, target: bytes):
-    """get (for a token) then put to 127.0.0.1:port; returns (sent, raw reply, decoded reply)."""
-    sent, raw, msg = c.query(port, "get", {"target": target})
+def raw_put(c: KrpcClient, port: int, pk: bytes, seq: int, sig: bytes, v: bytes, target: bytes,
+            **kw):
+    """get (for a token) then put to 127.0.0.1:port; returns (sent, raw reply, decoded reply).
+    kw (timeout, tries) go to KrpcClient.query."""
+    sent, raw, msg = c.query(port, "get", {"target": target}, **kw)
     if msg is None or msg.get(b"y") != b"r" or b"token" not in msg.get(b"r", {}):
         return sent, raw, None  # no (KRPC) answer: the caller says what it needs
     token = msg[b"r"][b"token"]
-    return c.query(port, "put", {"token": token, "k": pk, "seq": seq, "sig": sig, "v": v})
+    return c.query(port, "put", {"token": token, "k": pk, "seq": seq, "sig": sig, "v": v}, **kw)
 
 
-def raw_get(c: KrpcClient, port: int, target: bytes):
-    """The `r` dict of a get reply (None if no reply)."""
-    _, raw, msg = c.query(port, "get", {"target": target})
+def raw_get(c: KrpcClient, port: int, target: bytes, **kw):
+    """The `r` dict of a get reply (None if no reply); kw go to KrpcClient.query."""
+    _, raw, msg = c.query(port, "get", {"target": target}, **kw)
     if msg is None or msg.get(b"y") != b"r":
         return None
     return msg[b"r"]
