@@ -25,6 +25,15 @@
 #include "resolver/resolver.h"
 #include "store/store.h"
 
+/* A change to a stored DHT item, waiting for its commit (net_dht_hooks_t.flush). */
+#define ITEM_REC_MAX (8 + 1 + 32 + 64 + 8 + 1 + 2 + DHT_ITEM_SALT_MAX + DHT_ITEM_V_MAX)
+#define ITEM_QUEUE_MAX 64
+typedef struct {
+	uint8_t target[DHT_ID_LEN];
+	size_t len; /* 0: the item was removed */
+	uint8_t rec[ITEM_REC_MAX];
+} item_op_t;
+
 typedef struct {
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
@@ -39,6 +48,8 @@ typedef struct {
 	net_dht_t *dht;
 	uv_timer_t republish, persist;
 	uint64_t nodes_hash; /* of the routing table last written (0: none yet) */
+	item_op_t *queued;   /* ITEM_QUEUE_MAX item changes waiting for their commit */
+	size_t nqueued;
 	const conf_t *conf;
 	struct lookup *lookups; /* DHT lookups the resolver asked for */
 	net_forward_t *fwd;	/* NULL: ordinary names are refused */
@@ -285,10 +296,37 @@ static uint64_t get_be(const uint8_t *p, int n)
 	return v;
 }
 
+/* Commits the queued item changes in one transaction (net_dht_hooks_t.flush): the DHT host
+ * sends the acknowledgements after this returns. */
+static void on_items_flush(void *ctx)
+{
+	node_t *n = ctx;
+	store_op_t ops[ITEM_QUEUE_MAX];
+	for (size_t i = 0; i < n->nqueued; i++) {
+		item_op_t *q = &n->queued[i];
+		ops[i] = (store_op_t){STORE_DHT_ITEMS, q->target, DHT_ID_LEN,
+				      q->len ? q->rec : NULL, q->len};
+	}
+	if (n->nqueued && store_write(n->store, ops, n->nqueued))
+		sw_warn("%zu DHT item changes could not be persisted; the items are served from "
+			"memory only", n->nqueued);
+	n->nqueued = 0;
+}
+
+static item_op_t *item_queue(node_t *n, const uint8_t *target)
+{
+	if (n->nqueued == ITEM_QUEUE_MAX)
+		on_items_flush(n); /* a full queue is committed early; acks still wait */
+	item_op_t *q = &n->queued[n->nqueued++];
+	memcpy(q->target, target, DHT_ID_LEN);
+	return q;
+}
+
 static void on_item_stored(void *ctx, const dht_item_t *it)
 {
 	node_t *n = ctx;
-	uint8_t rec[ITEM_REC_HDR + DHT_ITEM_SALT_MAX + DHT_ITEM_V_MAX], *p = rec;
+	item_op_t *q = item_queue(n, it->target);
+	uint8_t *p = q->rec;
 	put_be(p, wall_ms(), 8);
 	p[8] = it->is_mutable;
 	memcpy(p + 9, it->k, 32);
@@ -299,16 +337,14 @@ static void on_item_stored(void *ctx, const dht_item_t *it)
 	p += ITEM_REC_HDR;
 	memcpy(p, it->salt, it->salt_len);
 	memcpy(p + it->salt_len, it->v, it->v_len);
-	/* Committed before the put is answered: a stored item survives kill -9. */
-	if (store_put(n->store, STORE_DHT_ITEMS, it->target, DHT_ID_LEN, rec,
-		      ITEM_REC_HDR + it->salt_len + it->v_len))
-		sw_warn("a DHT item could not be persisted; it is served from memory only");
+	/* Committed in on_items_flush() before the put is answered: a stored item survives
+	 * kill -9. */
+	q->len = ITEM_REC_HDR + it->salt_len + it->v_len;
 }
 
 static void on_item_removed(void *ctx, const dht_item_t *it)
 {
-	node_t *n = ctx;
-	store_del(n->store, STORE_DHT_ITEMS, it->target, DHT_ID_LEN);
+	item_queue(ctx, it->target)->len = 0;
 }
 
 static int load_item(const void *key, size_t klen, const void *val, size_t vlen, void *ctx)
@@ -470,9 +506,13 @@ static int start_dht(node_t *n, const conf_t *c)
 	o.puts_per_min = c->dht_puts_per_minute;
 	o.storage.max_items = c->dht_max_items;
 	o.storage.max_bytes = c->dht_max_bytes;
-	net_dht_hooks_t hooks = {n, on_item_stored, on_item_removed};
+	if ((n->queued = malloc(ITEM_QUEUE_MAX * sizeof(*n->queued))) == NULL)
+		return SW_ENOMEM;
+	net_dht_hooks_t hooks = {n, on_item_stored, on_item_removed, on_items_flush};
 	if (ret == 0)
 		ret = net_dht_start(&n->loop, (struct sockaddr *)&ss, &o, &hooks, &n->dht);
+	if (ret == 0)
+		net_dht_rcvbuf(n->dht, c->udp_rcvbuf);
 	if (ret) {
 		sw_err("cannot start the DHT node on %s: %s (choose another with --dht-listen)",
 		       c->dht_listen, sw_strerror(ret));
@@ -597,7 +637,8 @@ static int start_listeners(node_t *n, const conf_t *c)
 		struct sockaddr_storage ss;
 		int ret = net_addr_parse(c->listen_dns[i], &ss);
 		if (ret == 0)
-			ret = net_udp_start(&n->loop, (struct sockaddr *)&ss, n->resolver, &n->udp[i]);
+			ret = net_udp_start(&n->loop, (struct sockaddr *)&ss, n->resolver,
+					    c->udp_rcvbuf, &n->udp[i]);
 		if (ret == 0)
 			ret = net_tcp_start(&n->loop, (struct sockaddr *)&ss, n->resolver, &topts,
 					    &n->tcp[i]);
@@ -701,6 +742,7 @@ out:
 	uv_loop_close(&n.loop);
 	resolver_free(n.resolver);
 	net_tls_creds_free(n.tls_creds);
+	free(n.queued);
 	store_close(n.store);
 	return ret;
 }

@@ -59,3 +59,10 @@ int net_addr_is_loopback(const struct sockaddr *sa)
 	}
 	return 0;
 }
+
+void net_sock_rcvbuf(int fd, uint32_t bytes)
+{
+	int v = bytes > INT32_MAX ? INT32_MAX : (int)bytes;
+	if (bytes > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+}

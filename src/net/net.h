@@ -19,6 +19,10 @@ int net_addr_parse(const char *s, struct sockaddr_storage *ss);
 void net_addr_to_str(const struct sockaddr *sa, char *out, size_t cap);
 /* Is the address a loopback one (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)? */
 int net_addr_is_loopback(const struct sockaddr *sa);
+/* Asks for a receive buffer of `bytes` on a datagram socket (0: leave the system's), so that
+ * a burst or a moment's stall does not drop datagrams; the kernel caps it at
+ * net.core.rmem_max. Best effort: failures are ignored. */
+void net_sock_rcvbuf(int fd, uint32_t bytes);
 
 /* How often the limits of a stream listener acted (docs/limits.md), for /metrics. */
 typedef struct {
@@ -37,7 +41,7 @@ typedef struct {
 
 /* Binds and starts serving. Returns 0 or -errno (e.g. UV_EADDRINUSE). */
 int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r,
-		  net_udp_t **out);
+		  uint32_t rcvbuf, net_udp_t **out);
 /* Stops and frees (asynchronously, in libuv's close callback). NULL is a no-op. */
 void net_udp_stop(net_udp_t *u);
 

@@ -90,7 +90,8 @@ static void on_readable(uv_poll_t *p, int status, int events)
 	}
 }
 
-int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r, net_udp_t **out)
+int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r, uint32_t rcvbuf,
+		  net_udp_t **out)
 {
 	int ret;
 	net_udp_t *u = calloc(1, sizeof(*u));
@@ -105,6 +106,7 @@ int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r, n
 	}
 	/* No SO_REUSEADDR: on UDP it would let a second process bind the same port and take
 	 * half of the queries. */
+	net_sock_rcvbuf(u->fd, rcvbuf);
 	int one = 1;
 	if (addr->sa_family == AF_INET6)
 		setsockopt(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));

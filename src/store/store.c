@@ -96,15 +96,21 @@ void store_close(store_t *s)
 	free(s);
 }
 
-int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
-	      size_t vlen)
+int store_write(store_t *s, const store_op_t *ops, size_t n)
 {
 	MDB_txn *txn;
 	int ret = map_err("begin", mdb_txn_begin(s->env, NULL, 0, &txn));
 	if (ret)
 		return ret;
-	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-	ret = map_err("put", mdb_put(txn, s->dbi[db], &k, &v, 0));
+	for (size_t i = 0; i < n && !ret; i++) {
+		MDB_val k = {ops[i].klen, (void *)ops[i].key}, v = {ops[i].vlen, (void *)ops[i].val};
+		if (ops[i].val) {
+			ret = map_err("put", mdb_put(txn, s->dbi[ops[i].db], &k, &v, 0));
+		} else {
+			int rc = mdb_del(txn, s->dbi[ops[i].db], &k, NULL);
+			ret = rc == MDB_NOTFOUND ? 0 : map_err("delete", rc);
+		}
+	}
 	if (ret) {
 		mdb_txn_abort(txn);
 		return ret;
@@ -112,19 +118,18 @@ int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const voi
 	return map_err("commit", mdb_txn_commit(txn));
 }
 
+int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
+	      size_t vlen)
+{
+	/* An empty value is still a value: val must not be NULL here. */
+	store_op_t op = {db, key, klen, val ? val : (const void *)"", vlen};
+	return store_write(s, &op, 1);
+}
+
 int store_del(store_t *s, store_db_t db, const void *key, size_t klen)
 {
-	MDB_txn *txn;
-	int ret = map_err("begin", mdb_txn_begin(s->env, NULL, 0, &txn));
-	if (ret)
-		return ret;
-	MDB_val k = {klen, (void *)key};
-	int rc = mdb_del(txn, s->dbi[db], &k, NULL);
-	if (rc != 0 && rc != MDB_NOTFOUND) {
-		mdb_txn_abort(txn);
-		return map_err("delete", rc);
-	}
-	return map_err("commit", mdb_txn_commit(txn));
+	store_op_t op = {db, key, klen, NULL, 0};
+	return store_write(s, &op, 1);
 }
 
 int store_get(store_t *s, store_db_t db, const void *key, size_t klen, void *out, size_t cap,

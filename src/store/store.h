@@ -19,6 +19,19 @@ void store_close(store_t *s);
 
 typedef enum { STORE_META = 0, STORE_ZONES, STORE_DHT_ITEMS, STORE_DB_COUNT } store_db_t;
 
+/* One write of a batch: key -> val, or a deletion when val is NULL (a missing key is not an
+ * error). */
+typedef struct {
+	store_db_t db;
+	const void *key;
+	size_t klen;
+	const void *val;
+	size_t vlen;
+} store_op_t;
+
+/* Applies ops in order in one transaction, durably (committed, one sync, before it returns):
+ * all of them or, on error, none. Returns 0 or SW_ESTORE. */
+int store_write(store_t *s, const store_op_t *ops, size_t n);
 /* Writes key -> val durably (committed before it returns). Returns 0 or SW_ESTORE. */
 int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
 	      size_t vlen);

@@ -155,6 +155,34 @@ static void test_overwrite(void **state)
 	store_close(s);
 }
 
+/* A batch is applied in order, in one transaction: a put then a delete of the same key
+ * leaves nothing; a delete of a missing key is not an error. */
+static void test_write_batch(void **state)
+{
+	dirs_t *d = *state;
+	store_t *s = NULL;
+	assert_int_equal(store_open(d->data, &s), 0);
+	const store_op_t ops[] = {
+	    {STORE_DHT_ITEMS, "k1", 2, "one", 3},
+	    {STORE_DHT_ITEMS, "k2", 2, "two", 3},
+	    {STORE_DHT_ITEMS, "k1", 2, NULL, 0},
+	    {STORE_DHT_ITEMS, "k3", 2, NULL, 0},
+	    {STORE_DHT_ITEMS, "k2", 2, "TWO", 3},
+	};
+	assert_int_equal(store_write(s, ops, sizeof(ops) / sizeof(ops[0])), 0);
+	store_close(s);
+	assert_int_equal(store_open(d->data, &s), 0);
+	char out[8];
+	size_t len = 0;
+	assert_int_equal(store_get(s, STORE_DHT_ITEMS, "k1", 2, out, sizeof(out), &len),
+			 SW_ENOTFOUND);
+	assert_int_equal(store_get(s, STORE_DHT_ITEMS, "k2", 2, out, sizeof(out), &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(out, "TWO", 3);
+	assert_int_equal(store_write(s, NULL, 0), 0);
+	store_close(s);
+}
+
 static void test_foreach_stops(void **state)
 {
 	dirs_t *d = *state;
@@ -226,6 +254,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_close_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overwrite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach_stops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
 	};
