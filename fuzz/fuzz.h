@@ -33,6 +33,7 @@ typedef struct {
 	int udp;              /* 1 for SW_TP_UDP */
 	uint16_t udp_payload; /* the resolver's EDNS payload size */
 	uint32_t min_ttl, max_ttl;
+	int may_drop; /* response-rate limiting may drop this one (nothing sent) */
 } fuzz_resp_ctx_t;
 
 /* Checks the response `resp` (resp_len bytes, 0 meaning "nothing sent") to `query` against

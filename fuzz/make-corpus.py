@@ -142,6 +142,19 @@ def query_corpus():
     q["edns-small-payload"] = header(ar=1) + question("big." + R, 16) + opt(100)
     q["edns-cookie-option"] = header(ar=1) + question("www." + R, 1) + opt(
         options=struct.pack("!HH", 10, 8) + b"\x01\x02\x03\x04\x05\x06\x07\x08")
+    # DNS Cookies (RFC 7873): client only, with a server cookie (ours or not), bad lengths,
+    # and an ANY that minimal-any answers with one RRset over UDP.
+    cookie = lambda data: struct.pack("!HH", 10, len(data)) + data
+    q["cookie-client-only"] = header(ar=1) + question("www." + R, 1) + opt(
+        options=cookie(b"\x01" * 8))
+    q["cookie-with-server-cookie"] = header(ar=1) + question("www." + R, 1) + opt(
+        options=cookie(b"\x01" * 8 + b"\x01\x00\x00\x00\x00\x00\x00\x00" + b"\x02" * 8))
+    q["cookie-32-byte-server-cookie"] = header(ar=1) + question(R, 6) + opt(
+        options=cookie(b"\x03" * 40))
+    q["cookie-length-9-formerr"] = header(ar=1) + question("www." + R, 1) + opt(
+        options=cookie(b"\x04" * 9))
+    q["cookie-and-ede-any"] = header(ar=1) + question(R, 255) + opt(
+        options=cookie(b"\x05" * 8) + struct.pack("!HHH", 15, 2, 0))
     q["edns-two-opt-formerr"] = header(ar=2) + question("www." + R, 1) + opt() + opt()
     q["edns-opt-owner-not-root"] = header(ar=1) + question("www." + R, 1) + opt(
         owner=b"\x01a\x00")

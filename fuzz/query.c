@@ -6,6 +6,7 @@
  * wildcards, empty non-terminals, delegations, an apex SOA, an RRset too big for UDP).
  * Every response is checked by fuzz_check_response(); a broken rule aborts.
  */
+#include <netinet/in.h>
 #include <string.h>
 
 #include "common/codec.h"
@@ -215,8 +216,15 @@ static zone_t *rich_zone(const zone_opts_t *opts)
 
 static resolver_t *setup(void)
 {
+	/* The abuse limits on: DNS Cookies, minimal ANY over UDP, and response-rate limiting
+	 * (which acts only on queries with a client address: the first call of each input). */
 	resolver_opts_t opts = {.udp_payload = UDP_PAYLOAD,
-				.zone = {.min_ttl = MIN_TTL, .max_ttl = MAX_TTL}};
+				.zone = {.min_ttl = MIN_TTL, .max_ttl = MAX_TTL},
+				.cookies = true,
+				.minimal_any = true,
+				.rrl_rate = 3,
+				.rrl_slip = 2};
+	memset(opts.cookie_secret, 0x5a, sizeof(opts.cookie_secret));
 	resolver_t *r = NULL;
 	FUZZ_CHECK(resolver_new(&opts, &r) == 0, "resolver_new");
 
@@ -235,16 +243,24 @@ static resolver_t *setup(void)
 /* The response goes into a heap buffer of exactly `cap` bytes, so that AddressSanitizer
  * sees any write past the room the resolver was given. */
 static void handle(resolver_t *r, const uint8_t *data, size_t size, sw_transport_t tp,
-		   size_t cap)
+		   size_t cap, const struct sockaddr *peer)
 {
 	uint8_t *out = malloc(cap);
 	FUZZ_CHECK(out != NULL, "out of memory");
-	size_t n = resolver_handle(r, data, size, tp, out, cap);
+	resolver_client_t cl;
+	memset(&cl, 0, sizeof(cl));
+	cl.tp = tp;
+	cl.peer = peer;
+	cl.peer_len = peer ? (peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							  : sizeof(struct sockaddr_in))
+			   : 0;
+	size_t n = resolver_handle_client(r, data, size, &cl, out, cap);
 	fuzz_resp_ctx_t ctx = {.cap = cap,
 			       .udp = tp == SW_TP_UDP,
 			       .udp_payload = UDP_PAYLOAD,
 			       .min_ttl = MIN_TTL,
-			       .max_ttl = MAX_TTL};
+			       .max_ttl = MAX_TTL,
+			       .may_drop = peer != NULL && tp == SW_TP_UDP};
 	fuzz_check_response(data, size, out, n, &ctx);
 	free(out);
 }
@@ -254,8 +270,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static resolver_t *r;
 	if (r == NULL)
 		r = setup();
-	handle(r, data, size, SW_TP_UDP, 4096);
-	handle(r, data, size, SW_TP_UDP, 512); /* the least room resolver.h allows */
-	handle(r, data, size, SW_TP_TCP, 65535);
+	/* A client network from the input's length and last byte: some are over the rate. */
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+	uint8_t last = size ? data[size - 1] : 0;
+	a.sin_addr.s_addr = htonl(0x0a000000u | (uint32_t)(size & 0xff) << 16 | last);
+	a6.sin6_addr.s6_addr[0] = 0x20;
+	a6.sin6_addr.s6_addr[15] = last;
+	const struct sockaddr *peer = last & 1 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a;
+	handle(r, data, size, SW_TP_UDP, 4096, peer);
+	handle(r, data, size, SW_TP_UDP, 512, NULL); /* the least room resolver.h allows */
+	handle(r, data, size, SW_TP_TCP, 65535, peer);
 	return 0;
 }
