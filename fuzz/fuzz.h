@@ -56,3 +56,9 @@ typedef struct {
  * types with names consistent with RDLENGTH, counts matching, no trailing bytes), else a
  * static description of the first problem. */
 const char *fuzz_msg_walk(const uint8_t *msg, size_t len, fuzz_msg_t *out);
+
+/* The pkarr test vector (DESIGN.md §2, /work/shared/vectors/vectors.json "pkarr_packet"):
+ * its relay body (sig || seq || packet) and public key, shared by the targets. */
+extern const uint8_t fuzz_pkarr_relay[];
+extern const size_t fuzz_pkarr_relay_len;
+extern const uint8_t fuzz_pkarr_pk[32];
