@@ -955,6 +955,7 @@ void api_limits(const api_t *a, net_limit_stats_t *sum)
 {
 	sum->refused += a->lim.refused;
 	sum->idle_closed += a->lim.idle_closed;
+	sum->streams_refused += a->lim.streams_refused;
 	sum->too_large += a->lim.too_large;
 }
 

@@ -280,6 +280,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    {"tls-max-clients", tls.refused},
 	    {"tls-idle-timeout", tls.idle_closed},
 	    {"doh-request-size", tls.too_large},
+	    {"doh-max-streams", tls.streams_refused},
 	    {"api-max-clients", x->api_limits.refused},
 	    {"api-request-size", x->api_limits.too_large},
 	};

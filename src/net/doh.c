@@ -424,6 +424,16 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error, void
 	return 0;
 }
 
+/* nghttp2 refused a frame. A request that opens a stream over doh-max-streams is one: the
+ * client gets RST_STREAM or GOAWAY from nghttp2, and the limit is counted here. */
+static int on_invalid_frame(nghttp2_session *h2, const nghttp2_frame *f, int err, void *ud)
+{
+	tls_conn_t *c = ud;
+	if (f->hd.type == NGHTTP2_HEADERS && c->nstreams >= c->srv->opts.max_streams)
+		c->srv->lim.streams_refused++;
+	return 0;
+}
+
 int doh_callbacks_new(nghttp2_session_callbacks **out)
 {
 	nghttp2_session_callbacks *cb;
@@ -435,6 +445,7 @@ int doh_callbacks_new(nghttp2_session_callbacks **out)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
 	*out = cb;
 	return 0;
 }

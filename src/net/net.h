@@ -29,6 +29,7 @@ typedef struct {
 	uint64_t refused;     /* connections over max_clients, closed at once */
 	uint64_t idle_closed; /* connections closed by the idle timeout or a stalled handshake */
 	uint64_t too_large;   /* requests over a size limit (DoH headers or body): 431, 413 */
+	uint64_t streams_refused; /* DoH requests over doh-max-streams on one connection */
 } net_limit_stats_t;
 
 typedef struct net_udp net_udp_t;

@@ -316,5 +316,6 @@ void net_tcp_limits(const net_tcp_t *s, net_limit_stats_t *sum)
 {
 	sum->refused += s->lim.refused;
 	sum->idle_closed += s->lim.idle_closed;
+	sum->streams_refused += s->lim.streams_refused;
 	sum->too_large += s->lim.too_large;
 }

@@ -661,6 +661,7 @@ void net_tls_limits(const net_tls_t *s, net_limit_stats_t *sum)
 {
 	sum->refused += s->lim.refused;
 	sum->idle_closed += s->lim.idle_closed;
+	sum->streams_refused += s->lim.streams_refused;
 	sum->too_large += s->lim.too_large;
 }
 

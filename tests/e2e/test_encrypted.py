@@ -729,6 +729,9 @@ def test_stream_limit_is_enforced(enc):
     assert refused, f"stream {extra} over the limit of {MAX_STREAMS} was not refused: {frames}"
     assert not any(f[0] in (HEADERS, DATA) and f[2] == extra for f in frames)
     assert_serving(enc)
+    # The limit shows in /metrics under its option's name (docs/limits.md).
+    hits = enc.node.metrics()[("swarmdns_limit_hits_total", (("limit", "doh-max-streams"),))]
+    assert hits >= 1
 
 
 def test_200_concurrent_doh_streams_h2load(enc):
