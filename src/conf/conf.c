@@ -129,6 +129,11 @@ static const opt_t opts[] = {
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS <= sizeof(((conf_t *)0)->source), "conf_t.source has a byte per option");
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
 static const opt_t *find(const char *name)
 {
 	for (size_t i = 0; i < NOPTS; i++)
@@ -169,8 +174,9 @@ int conf_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port)
 	host[hlen] = '\0';
 	char *end;
 	errno = 0;
+	/* Digits only: strtoul would also take spaces and a sign. */
 	unsigned long p = strtoul(colon + 1, &end, 10);
-	if (errno || *end || colon[1] == '\0' || p > 65535)
+	if (errno || *end || !is_digit(colon[1]) || p > 65535)
 		return SW_ECONF;
 	*port = (uint16_t)p;
 	uint8_t buf[16];
@@ -203,7 +209,7 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 		char *end = NULL;
 		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
 		if (strcmp(value, "none") != 0 &&
-		    (colon == NULL || colon == value || colon[1] == '\0' || *end || port == 0 ||
+		    (colon == NULL || colon == value || !is_digit(colon[1]) || *end || port == 0 ||
 		     port > 65535)) {
 			snprintf(err, errcap, "%s: '%s' is not host:port (e.g. 127.0.0.1:6881 or "
 					      "router.bittorrent.com:6881) or 'none'",
@@ -254,7 +260,7 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 		char *end;
 		errno = 0;
 		unsigned long v = strtoul(value, &end, 10);
-		if (errno || *end || value[0] == '\0' || value[0] == '-' || v < o->min ||
+		if (errno || *end || !is_digit(value[0]) || v < o->min ||
 		    v > o->max) {
 			snprintf(err, errcap, "%s: '%s' is not a whole number from %u to %u", o->name,
 				 value, o->min, o->max);

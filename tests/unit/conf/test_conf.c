@@ -124,6 +124,15 @@ static void test_set_bad_values(void **state)
 	expect_bad(&c, "listen-dns", "[::1]53", "listen-dns");
 	expect_bad(&c, "listen-dns", ":53", "listen-dns");
 	expect_bad(&c, "listen-api", "999.1.1.1:80", "listen-api");
+	/* Numbers are digits only: no space, no sign. */
+	expect_bad(&c, "rrl-rate", " 5", "rrl-rate");
+	expect_bad(&c, "rrl-rate", "+5", "rrl-rate");
+	expect_bad(&c, "listen-dns", "127.0.0.1:+53", "listen-dns");
+	expect_bad(&c, "listen-dns", "127.0.0.1: 53", "listen-dns");
+	expect_bad(&c, "bootstrap", "router.example:+6881", "bootstrap");
+	expect_bad(&c, "dns-cookies", "maybe", "yes or no");
+	expect_bad(&c, "minimal-any", "", "minimal-any");
+	expect_bad(&c, "dht-max-bytes", "1023", "1024");
 	char longpath[CONF_PATH_LEN + 10];
 	memset(longpath, 'p', sizeof(longpath) - 1);
 	longpath[sizeof(longpath) - 1] = '\0';
