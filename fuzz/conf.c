@@ -131,13 +131,13 @@ static const char *str_value(const conf_t *c, size_t i, unsigned j)
 	return (const char *)c + strs[i].off + j * strs[i].size;
 }
 
-/* A port: what strtoul() reads from the text after the colon, all of it, at most 65535. */
+/* A port: digits only (no space, no sign), all of the text after the colon, at most 65535. */
 static int port_ok(const char *s, unsigned long min)
 {
 	char *end;
 	errno = 0;
 	unsigned long p = strtoul(s, &end, 10);
-	return s[0] != '\0' && *end == '\0' && errno == 0 && p >= min && p <= 65535;
+	return s[0] >= '0' && s[0] <= '9' && *end == '\0' && errno == 0 && p >= min && p <= 65535;
 }
 
 static int ip_ok(const char *s, size_t n)
