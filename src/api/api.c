@@ -941,7 +941,8 @@ static void on_closed(uv_handle_t *h)
 
 /* libmicrohttpd's messages: into our log, at debug level (they come from clients' doings);
  * its refusal of a connection over api-max-clients is counted, as it says nothing else. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt,
+							   va_list ap)
 {
 	api_t *a = cls;
 	char msg[256];
