@@ -116,24 +116,7 @@ static void on_zone_get(void *ctx, const dht_get_result_t *res)
 {
 	lookup_t *l = ctx;
 	resolver_dht_result_t rr;
-	memset(&rr, 0, sizeof(rr));
-	rr.done = res->done;
-	rr.err = res->err;
-	if (res->item && res->item->is_mutable) {
-		/* v is the packet as a bencoded string (DESIGN.md §2). */
-		const dht_item_t *it = res->item;
-		size_t i = 0, len = 0;
-		while (i < it->v_len && it->v[i] >= '0' && it->v[i] <= '9' && i < 5)
-			len = len * 10 + (size_t)(it->v[i++] - '0');
-		if (i > 0 && i < it->v_len && it->v[i] == ':' && i + 1 + len == it->v_len) {
-			rr.has_item = true;
-			rr.seq = (uint64_t)it->seq;
-			rr.sig = it->sig;
-			rr.packet = it->v + i + 1;
-			rr.packet_len = len;
-			rr.nodes = (uint32_t)res->from_n;
-		}
-	}
+	own_dht_zone_result(res, &rr);
 	if (res->done)
 		lookup_unlink(l);
 	l->cb(l->cbctx, &rr);
@@ -328,33 +311,6 @@ static void check_metrics(const char *body, size_t len)
 	}
 }
 
-/* RFC 4648 §5, strictly: the URL alphabet, no padding, no bits left over. */
-static bool b64url_strict(const char *in, size_t len, uint8_t *out, size_t cap, size_t *outlen)
-{
-	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t n = 0;
-	if (len % 4 == 1)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		const char *v = in[i] ? strchr(a, in[i]) : NULL;
-		if (v == NULL)
-			return false;
-		acc = (acc << 6 | (uint32_t)(v - a)) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n == cap)
-				return false;
-			out[n++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if (acc & ((1u << bits) - 1))
-		return false;
-	*outlen = n;
-	return true;
-}
 
 /* The DNS query of the input's first request, when it is plain (see the top). */
 static bool first_query(const uint8_t *in, size_t len, uint8_t *q, size_t cap, size_t *qlen)
@@ -368,7 +324,7 @@ static bool first_query(const uint8_t *in, size_t len, uint8_t *q, size_t cap, s
 		const char *sp = memchr(b, ' ', (size_t)((const char *)eoh - b));
 		if (sp == NULL || strncmp(sp, " HTTP/1.1\r\n", 11) != 0)
 			return false;
-		return b64url_strict(b, (size_t)(sp - b), q, cap, qlen);
+		return fuzz_b64url_decode(b, (size_t)(sp - b), q, cap, qlen);
 	}
 	if (len < sizeof(post) || memcmp(in, post, sizeof(post) - 1) != 0)
 		return false;

@@ -278,3 +278,30 @@ const uint8_t fuzz_pkarr_pk[32] = {
     0x03, 0xa1, 0x07, 0xbf, 0xf3, 0xce, 0x10, 0xbe, 0x1d, 0x70, 0xdd, 0x18, 0xe7, 0x4b, 0xc0, 0x99,
     0x67, 0xe4, 0xd6, 0x30, 0x9b, 0xa5, 0x0d, 0x5f, 0x1d, 0xdc, 0x86, 0x64, 0x12, 0x55, 0x31, 0xb8,
 };
+
+bool fuzz_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *outlen)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	size_t n = 0;
+	if (len % 4 == 1)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		const char *v = in[i] ? strchr(a, in[i]) : NULL;
+		if (v == NULL)
+			return false;
+		acc = (acc << 6 | (uint32_t)(v - a)) & 0xffffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n == cap)
+				return false;
+			out[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (acc & ((1u << bits) - 1))
+		return false;
+	*outlen = n;
+	return true;
+}

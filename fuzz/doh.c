@@ -239,39 +239,7 @@ static int sh_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 	return 0;
 }
 
-/* RFC 4648 §5, strictly: the URL alphabet, no padding, no bits left over. */
-static int b64url_value(char ch)
-{
-	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	const char *p = ch ? strchr(a, ch) : NULL;
-	return p ? (int)(p - a) : -1;
-}
 
-static bool b64url_strict(const char *in, size_t len, uint8_t *out, size_t cap, size_t *outlen)
-{
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t n = 0;
-	if (len % 4 == 1)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64url_value(in[i]);
-		if (v < 0)
-			return false;
-		acc = (acc << 6 | (uint32_t)v) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n == cap)
-				return false;
-			out[n++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if (acc & ((1u << bits) - 1))
-		return false;
-	*outlen = n;
-	return true;
-}
 
 /* The DNS message the request carried, when it is plain: a POST body, or a GET of
  * /dns-query whose only parameter is dns. */
@@ -290,7 +258,7 @@ static bool req_query(const shadow_req_t *q, uint8_t *out, size_t cap, size_t *l
 	if (strcmp(q->method, "GET") != 0 || q->path == NULL || q->path_len < pl ||
 	    memcmp(q->path, get_prefix, pl) != 0 || memchr(q->path, '&', q->path_len))
 		return false;
-	return b64url_strict(q->path + pl, q->path_len - pl, out, cap, len);
+	return fuzz_b64url_decode(q->path + pl, q->path_len - pl, out, cap, len);
 }
 
 /* ---- the output: HTTP/2 frames ---- */

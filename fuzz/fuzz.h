@@ -5,6 +5,7 @@
  * reader, so a bug in the shared wire code cannot hide itself. Single-threaded.
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,3 +63,8 @@ const char *fuzz_msg_walk(const uint8_t *msg, size_t len, fuzz_msg_t *out);
 extern const uint8_t fuzz_pkarr_relay[];
 extern const size_t fuzz_pkarr_relay_len;
 extern const uint8_t fuzz_pkarr_pk[32];
+
+/* Base64url (RFC 4648 §5) strictly: the URL alphabet, no padding, no bits left over; the
+ * targets' own decoder, independent of src/common/codec.c. Returns false on any breach or
+ * when the result does not fit cap. */
+bool fuzz_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *outlen);

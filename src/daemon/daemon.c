@@ -84,24 +84,7 @@ static void on_zone_get(void *ctx, const dht_get_result_t *res)
 {
 	lookup_t *l = ctx;
 	resolver_dht_result_t rr;
-	memset(&rr, 0, sizeof(rr));
-	rr.done = res->done;
-	rr.err = res->err;
-	if (res->item && res->item->is_mutable) {
-		/* v is the packet as a bencoded string: "<len>:<bytes>" (DESIGN.md §2). */
-		const dht_item_t *it = res->item;
-		size_t i = 0, len = 0;
-		while (i < it->v_len && it->v[i] >= '0' && it->v[i] <= '9' && i < 5)
-			len = len * 10 + (size_t)(it->v[i++] - '0');
-		if (i > 0 && i < it->v_len && it->v[i] == ':' && i + 1 + len == it->v_len) {
-			rr.has_item = true;
-			rr.seq = (uint64_t)it->seq;
-			rr.sig = it->sig;
-			rr.packet = it->v + i + 1;
-			rr.packet_len = len;
-			rr.nodes = (uint32_t)res->from_n;
-		}
-	}
+	own_dht_zone_result(res, &rr);
 	node_t *n = l->node;
 	if (res->done)
 		lookup_unlink(n, l);

@@ -99,3 +99,24 @@ void own_zone_dht_item(const zone_t *z, dht_item_t *item)
 	zone_relay_parse(body, len, &zi); /* it parsed when the zone was built */
 	own_item_to_dht(&zi, zone_key(z), item);
 }
+
+void own_dht_zone_result(const dht_get_result_t *res, resolver_dht_result_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->done = res->done;
+	out->err = res->err;
+	if (res->item == NULL || !res->item->is_mutable)
+		return;
+	const dht_item_t *it = res->item;
+	size_t i = 0, len = 0;
+	while (i < it->v_len && it->v[i] >= '0' && it->v[i] <= '9' && i < 5)
+		len = len * 10 + (size_t)(it->v[i++] - '0');
+	if (i > 0 && i < it->v_len && it->v[i] == ':' && i + 1 + len == it->v_len) {
+		out->has_item = true;
+		out->seq = (uint64_t)it->seq;
+		out->sig = it->sig;
+		out->packet = it->v + i + 1;
+		out->packet_len = len;
+		out->nodes = (uint32_t)res->from_n;
+	}
+}

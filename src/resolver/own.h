@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dht/dht.h"
 #include "dht/storage.h"
 #include "resolver/resolver.h"
 #include "store/store.h"
@@ -23,6 +24,11 @@ int own_zone_accept(resolver_t *r, store_t *st, const uint8_t pk[32], const uint
 /* Loads every stored own zone into r. Items that no longer verify are skipped with a
  * warning. Returns the number loaded, or a negative error code. */
 int own_zones_load(resolver_t *r, store_t *st);
+
+/* What a DHT get of a zone gives the resolver: the item's v unwrapped from its bencoded
+ * string, "<len>:<packet>" (DESIGN.md §2); an immutable item or a v that is not one string
+ * counts as no item. The pointers are into res. */
+void own_dht_zone_result(const dht_get_result_t *res, resolver_dht_result_t *out);
 
 /* The BEP 44 mutable item of an own zone, ready for dht_put(): k, seq, sig, no salt, and v
  * the packet as a bencoded string (DESIGN.md §2). */
