@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "api/dnsmsg.h"
 #include "api/metrics.h"
+#include "common/buf.h"
 #include "common/codec.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -73,15 +74,14 @@ struct req {
 	bool doh;	/* a /dns-query request */
 	bool doh_post;	/* a POST to /dns-query: the body is a DNS message */
 	bool doh_json;	/* answer in the JSON form */
-	uint8_t *msg;	/* the query: the POST body, or decoded from ?dns= */
-	size_t msg_len;
+	sw_buf_t msg;	/* the query: the POST body, or decoded from ?dns= */
 };
 
 static void req_free(req_t *rq)
 {
 	if (rq == NULL)
 		return;
-	free(rq->msg);
+	sw_buf_free(&rq->msg);
 	free(rq->answer);
 	free(rq);
 }
@@ -743,11 +743,10 @@ static enum MHD_Result doh_start(api_t *a, struct MHD_Connection *c, req_t *rq)
 			if (cap > DNS_MESSAGE_MAX + 3)
 				return reply_text(c, MHD_HTTP_URI_TOO_LONG,
 						  "a DNS message is at most 65535 bytes");
-			rq->msg = malloc(cap);
-			if (rq->msg == NULL)
+			if (sw_buf_reserve(&rq->msg, cap, cap) != 0)
 				return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-			if (sw_b64url_decode(dns, dl, rq->msg, cap, &rq->msg_len) != 0 ||
-			    rq->msg_len > DNS_MESSAGE_MAX)
+			if (sw_b64url_decode(dns, dl, rq->msg.data, cap, &rq->msg.len) != 0 ||
+			    rq->msg.len > DNS_MESSAGE_MAX)
 				return reply_text(c, MHD_HTTP_BAD_REQUEST,
 						  "?dns= must be a DNS message in base64url "
 						  "without padding (RFC 8484 §4.1)");
@@ -775,10 +774,10 @@ static enum MHD_Result doh_start(api_t *a, struct MHD_Connection *c, req_t *rq)
 	/* A message that is no query is the client's error, not a DNS answer's (the resolver
 	 * would drop it or say FORMERR); other DNS errors are answered in DNS. */
 	dns_query_t q;
-	int pr = rq->msg ? dns_query_parse(rq->msg, rq->msg_len, &q) : DNS_QUERY_DROP;
+	int pr = rq->msg.data ? dns_query_parse(rq->msg.data, rq->msg.len, &q) : DNS_QUERY_DROP;
 	if (pr == DNS_QUERY_DROP || (pr == DNS_QUERY_ERROR && q.rcode == DNS_RCODE_FORMERR))
 		return reply_text(c, MHD_HTTP_BAD_REQUEST, "the body is not a well-formed DNS query");
-	return query_run(a, c, rq, rq->msg, rq->msg_len);
+	return query_run(a, c, rq, rq->msg.data, rq->msg.len);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -805,15 +804,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	req_t *rq = *con_cls;
 	if (*upload_size > 0 && rq->doh_post) {
 		/* A body sent chunked has no Content-Length to refuse it by. */
-		if (rq->too_big || rq->msg_len + *upload_size > DNS_MESSAGE_MAX) {
+		if (rq->too_big || rq->msg.len + *upload_size > DNS_MESSAGE_MAX) {
 			rq->too_big = true;
-		} else {
-			uint8_t *m = realloc(rq->msg, rq->msg_len + *upload_size);
-			if (m == NULL)
-				return MHD_NO;
-			memcpy(m + rq->msg_len, upload, *upload_size);
-			rq->msg = m;
-			rq->msg_len += *upload_size;
+		} else if (sw_buf_append(&rq->msg, upload, *upload_size, *upload_size) != 0) {
+			return MHD_NO;
 		}
 		*upload_size = 0;
 		return MHD_YES;

@@ -37,8 +37,7 @@ struct doh_stream {
 	size_t hdr_bytes;
 	char *dns; /* the `dns` parameter, still base64url */
 	size_t dns_len;
-	uint8_t *body; /* POST */
-	size_t body_len, body_cap;
+	sw_buf_t body; /* POST */
 	const uint8_t *resp; /* the response body (owned when resp_owned) */
 	uint8_t *resp_owned;
 	size_t resp_len, resp_pos;
@@ -54,7 +53,7 @@ static void stream_free(tls_conn_t *c, doh_stream_t *st)
 		st->next->prev = st->prev;
 	c->nstreams--;
 	free(st->dns);
-	free(st->body);
+	sw_buf_free(&st->body);
 	free(st->resp_owned);
 	free(st);
 }
@@ -250,11 +249,11 @@ static void handle_request(tls_conn_t *c, doh_stream_t *st)
 			respond_error(c, st, 415, "content-type must be " DOH_CTYPE "\n");
 			return;
 		}
-		if (st->body_len < DNS_HDR_LEN) {
+		if (st->body.len < DNS_HDR_LEN) {
 			respond_error(c, st, 400, "the body is not a DNS message\n");
 			return;
 		}
-		resolve(c, st, st->body, st->body_len);
+		resolve(c, st, st->body.data, st->body.len);
 		return;
 	}
 	respond_error(c, st, 405, "only GET and POST\n");
@@ -363,23 +362,13 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 	doh_stream_t *st = nghttp2_session_get_stream_user_data(h2, id);
 	if (st == NULL || st->responded)
 		return 0;
-	if (st->body_len + len > DOH_BODY_MAX) {
+	if (st->body.len + len > DOH_BODY_MAX) {
 		c->srv->lim.too_large++;
 		respond_error(c, st, 413, "a DNS message is at most 65535 bytes\n");
 		return 0;
 	}
-	if (st->body_cap - st->body_len < len) {
-		size_t cap = st->body_cap ? st->body_cap : 512;
-		while (cap - st->body_len < len)
-			cap *= 2;
-		uint8_t *b = realloc(st->body, cap);
-		if (b == NULL)
-			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-		st->body = b;
-		st->body_cap = cap;
-	}
-	memcpy(st->body + st->body_len, data, len);
-	st->body_len += len;
+	if (sw_buf_append(&st->body, data, len, 512) != 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "net/net.h"
 
@@ -24,10 +25,6 @@ struct net_tcp {
 
 /* Output is double-buffered: `wbuf` is being written by libuv, `pbuf` collects replies made
  * meanwhile. Each is grown as needed and kept for the life of the connection. */
-typedef struct {
-	uint8_t *data;
-	size_t len, cap;
-} buf_t;
 
 struct conn {
 	uv_tcp_t handle;
@@ -35,7 +32,7 @@ struct conn {
 	uv_write_t wreq;
 	net_tcp_t *srv;
 	conn_t *prev, *next;
-	buf_t rbuf, wbuf, pbuf;
+	sw_buf_t rbuf, wbuf, pbuf;
 	bool writing, reading, closing;
 	int open_handles;
 	uint32_t pending; /* answers the resolver still owes this connection */
@@ -43,28 +40,13 @@ struct conn {
 	socklen_t peer_len;		/* 0: unknown */
 };
 
-static int buf_reserve(buf_t *b, size_t need)
-{
-	if (b->cap - b->len >= need)
-		return 0;
-	size_t cap = b->cap ? b->cap : RBUF_INIT;
-	while (cap - b->len < need)
-		cap *= 2;
-	uint8_t *d = realloc(b->data, cap);
-	if (d == NULL)
-		return UV_ENOMEM;
-	b->data = d;
-	b->cap = cap;
-	return 0;
-}
-
 static void conn_release(conn_t *c)
 {
 	if (c->open_handles > 0 || c->pending > 0)
 		return;
-	free(c->rbuf.data);
-	free(c->wbuf.data);
-	free(c->pbuf.data);
+	sw_buf_free(&c->rbuf);
+	sw_buf_free(&c->wbuf);
+	sw_buf_free(&c->pbuf);
 	free(c);
 }
 
@@ -131,7 +113,7 @@ static void flush(conn_t *c)
 {
 	if (c->writing || c->pbuf.len == 0)
 		return;
-	buf_t tmp = c->wbuf;
+	sw_buf_t tmp = c->wbuf;
 	c->wbuf = c->pbuf;
 	c->pbuf = tmp;
 	c->pbuf.len = 0;
@@ -154,7 +136,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 		if (frame > c->rbuf.len)
 			need = frame - c->rbuf.len;
 	}
-	if (buf_reserve(&c->rbuf, need) != 0) {
+	if (sw_buf_reserve(&c->rbuf, need, RBUF_INIT) != 0) {
 		*b = uv_buf_init(NULL, 0);
 		return;
 	}
@@ -163,7 +145,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 static int queue_answer(conn_t *c, const uint8_t *resp, size_t rlen)
 {
-	if (buf_reserve(&c->pbuf, rlen + 2) != 0)
+	if (sw_buf_reserve(&c->pbuf, rlen + 2, RBUF_INIT) != 0)
 		return UV_ENOMEM;
 	c->pbuf.data[c->pbuf.len] = (uint8_t)(rlen >> 8);
 	c->pbuf.data[c->pbuf.len + 1] = (uint8_t)rlen;

@@ -103,30 +103,13 @@ void net_tls_creds_free(net_tls_creds_t *c)
 
 /* ---- buffers and output ---- */
 
-static int buf_append(tls_buf_t *b, const void *data, size_t len)
-{
-	if (b->cap - b->len < len) {
-		size_t cap = b->cap ? b->cap : WBUF_INIT;
-		while (cap - b->len < len)
-			cap *= 2;
-		uint8_t *d = realloc(b->data, cap);
-		if (d == NULL)
-			return SW_ENOMEM;
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
-	return 0;
-}
-
 void tls_conn_release(tls_conn_t *c)
 {
 	if (c->open_handles > 0 || c->pending > 0)
 		return;
-	free(c->rbuf.data);
-	free(c->wbuf.data);
-	free(c->pbuf.data);
+	sw_buf_free(&c->rbuf);
+	sw_buf_free(&c->wbuf);
+	sw_buf_free(&c->pbuf);
 	free(c);
 }
 
@@ -199,7 +182,7 @@ static void flush_out(tls_conn_t *c)
 {
 	if (c->closing || c->writing || c->pbuf.len == 0)
 		return;
-	tls_buf_t tmp = c->wbuf;
+	sw_buf_t tmp = c->wbuf;
 	c->wbuf = c->pbuf;
 	c->pbuf = tmp;
 	c->pbuf.len = 0;
@@ -216,7 +199,7 @@ int tls_conn_write(tls_conn_t *c, const uint8_t *data, size_t len)
 {
 	/* A connection without a TLS session is plaintext: fuzz/doh.c drives doh.c so. */
 	if (c->tls == NULL)
-		return buf_append(&c->pbuf, data, len);
+		return sw_buf_append(&c->pbuf, data, len, WBUF_INIT);
 	while (len > 0) {
 		ssize_t n = gnutls_record_send(c->tls, data, len);
 		if (n == GNUTLS_E_INTERRUPTED)
@@ -268,7 +251,7 @@ void tls_conn_end(tls_conn_t *c)
 static ssize_t tls_push(gnutls_transport_ptr_t p, const void *data, size_t len)
 {
 	tls_conn_t *c = p;
-	if (buf_append(&c->pbuf, data, len) != 0) {
+	if (sw_buf_append(&c->pbuf, data, len, WBUF_INIT) != 0) {
 		gnutls_transport_set_errno(c->tls, ENOMEM);
 		return -1;
 	}
@@ -350,7 +333,7 @@ static int dot_recv(tls_conn_t *c, const uint8_t *data, size_t len)
 {
 	bool kept = c->rbuf.len > 0;
 	if (kept) {
-		if (buf_append(&c->rbuf, data, len) != 0)
+		if (sw_buf_append(&c->rbuf, data, len, WBUF_INIT) != 0)
 			return SW_ENOMEM;
 		data = c->rbuf.data;
 		len = c->rbuf.len;
@@ -369,7 +352,7 @@ static int dot_recv(tls_conn_t *c, const uint8_t *data, size_t len)
 	if (kept) {
 		memmove(c->rbuf.data, c->rbuf.data + pos, rest);
 		c->rbuf.len = rest;
-	} else if (rest > 0 && buf_append(&c->rbuf, data + pos, rest) != 0) {
+	} else if (rest > 0 && sw_buf_append(&c->rbuf, data + pos, rest, WBUF_INIT) != 0) {
 		return SW_ENOMEM;
 	}
 	return 0;

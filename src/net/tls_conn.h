@@ -16,15 +16,12 @@
 #include <nghttp2/nghttp2.h>
 #include <uv.h>
 
+#include "common/buf.h"
 #include "net/tls.h"
 
 #define TLS_PENDING_MAX (256 * 1024) /* stop reading while this much output waits */
 #define TLS_RECORD_MAX 16384	     /* RFC 8446 §5.1: plaintext of one record */
 
-typedef struct {
-	uint8_t *data;
-	size_t len, cap;
-} tls_buf_t;
 
 typedef struct tls_conn tls_conn_t;
 typedef struct doh_stream doh_stream_t;
@@ -59,8 +56,8 @@ struct tls_conn {
 	socklen_t peer_len;
 	const uint8_t *in; /* ciphertext not yet pulled by GnuTLS */
 	size_t in_len;
-	tls_buf_t rbuf;				  /* DoT: the start of a message not yet complete */
-	tls_buf_t wbuf, pbuf;			  /* ciphertext being written / queued meanwhile */
+	sw_buf_t rbuf;				  /* DoT: the start of a message not yet complete */
+	sw_buf_t wbuf, pbuf;			  /* ciphertext being written / queued meanwhile */
 	bool handshaken, writing, reading, wrote; /* wrote: a write finished since the timer */
 	bool closing; /* handles closed or closing; only the memory waits */
 	bool ending;  /* close_notify queued: close once the output is written */

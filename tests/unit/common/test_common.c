@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "common/arena.h"
+#include "common/buf.h"
 #include "common/codec.h"
 #include "common/err.h"
 #include "util.h"
@@ -361,9 +362,32 @@ static void test_strerror(void **state)
 	assert_string_not_equal(sw_strerror(-ENOENT), unknown);
 }
 
+static void test_buf(void **state)
+{
+	sw_buf_t b = {0};
+	/* The first allocation is `first`, then the capacity doubles until it fits. */
+	assert_int_equal(sw_buf_reserve(&b, 10, 64), 0);
+	assert_int_equal(b.cap, 64);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(sw_buf_append(&b, "hello", 5, 64), 0);
+	uint8_t big[200];
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(sw_buf_append(&b, big, sizeof(big), 64), 0);
+	assert_int_equal(b.len, 205);
+	assert_int_equal(b.cap, 256);
+	assert_memory_equal(b.data, "hello", 5);
+	assert_memory_equal(b.data + 5, big, sizeof(big));
+	assert_int_equal(sw_buf_append(&b, NULL, 0, 64), 0);
+	assert_int_equal(b.len, 205);
+	sw_buf_free(&b);
+	assert_null(b.data);
+	assert_int_equal(b.len + b.cap, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_hex_round_trip),
 		cmocka_unit_test(test_hex_decode_upper_case),
 		cmocka_unit_test(test_hex_bad_input),
