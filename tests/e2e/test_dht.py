@@ -19,9 +19,6 @@ import os
 import re
 import time
 
-import dns.flags
-import dns.message
-import dns.rrset
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -37,6 +34,7 @@ from conftest import (
     split_relay,
     z32encode,
 )
+from conftest import zone_packet as make_zone_packet
 from dhtutil import (
     KrpcClient,
     LtSession,
@@ -87,12 +85,8 @@ class Swarm:
     def testnet_ports(self):
         return self.testnet.ports
 
-    def serve_dht_port(self, node: Node) -> int:
-        listen = node.status()["dht"]["listen"]
-        return int(listen.rsplit(":", 1)[1])
-
     def swarmdns_ports(self):
-        return set(self.testnet_ports) | {self.serve_dht_port(n) for n in self.serve}
+        return set(self.testnet_ports) | {n.dht_port() for n in self.serve}
 
     def kind(self, port: int) -> str:
         if port in self.testnet_ports:
@@ -105,7 +99,7 @@ class Swarm:
         """Node IDs of every member (raw KRPC ping, BEP 43 read-only so we stay out of tables)."""
         with KrpcClient(read_only=True) as c:
             for port in list(self.testnet_ports) + [s.port for s in self.lt] + [
-                    self.serve_dht_port(n) for n in self.serve]:
+                    n.dht_port() for n in self.serve]:
                 _, raw, msg = c.query(port, "ping", {})
                 assert msg is not None and msg.get(b"y") == b"r", (
                     f"no ping reply from {self.kind(port)} 127.0.0.1:{port}: {raw!r}\n"
@@ -207,12 +201,8 @@ def swarm(swarmdns_bin, tmp_path_factory):
 
 
 def zone_packet(z32: str, addr: str = "192.0.2.7", text: str = "put by libtorrent") -> bytes:
-    """A pkarr-style zone packet (DESIGN.md section 2) built with dnspython."""
-    m = dns.message.Message(id=0)
-    m.flags = dns.flags.QR | dns.flags.AA
-    m.answer.append(dns.rrset.from_text(f"{z32}.", 300, "IN", "A", addr))
-    m.answer.append(dns.rrset.from_text(f"_lt.{z32}.", 300, "IN", "TXT", f'"{text}"'))
-    return m.to_wire()
+    """A pkarr-style zone packet (DESIGN.md section 2): an A at the apex and a TXT."""
+    return make_zone_packet(f"{z32}.", [("@", "A", addr), ("_lt", "TXT", f'"{text}"')])
 
 
 def api_dht_get(node: Node, what: str, timeout: float = API_GET_TIMEOUT, want_seq=None):
@@ -598,7 +588,7 @@ def test_c_libtorrent_routing_tables_hold_swarmdns_nodes(swarm):
                          f"table: {missing}\n" + "\n".join(report))
     assert len(union & set(swarm.testnet_ports)) >= N_TESTNET // 2, "\n".join(report)
     # The serve nodes were never given to libtorrent: it learnt them through the DHT.
-    serve_ports = {swarm.serve_dht_port(n) for n in swarm.serve}
+    serve_ports = {n.dht_port() for n in swarm.serve}
     assert union & serve_ports, (f"no libtorrent session knows a serve node {serve_ports}\n"
                                  + "\n".join(report))
 

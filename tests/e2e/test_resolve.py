@@ -33,7 +33,6 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from conftest import (
     Node,
@@ -47,12 +46,13 @@ from conftest import (
     split_relay,
     verify_relay,
     z32encode,
+    zone_packet,
 )
 from dhtutil import (
     KrpcClient,
     Testnet,
     bencode,
-    bep44_signed_buffer,
+    bep44_sign,
     bep44_verify,
     mutable_target,
 )
@@ -279,10 +279,6 @@ def grind_key_near(tmp_path, node_id: bytes, bits: int = 10):
     raise AssertionError("no key found near the node id")
 
 
-def dht_port(node) -> int:
-    return int(node.status()["dht"]["listen"].rsplit(":", 1)[1])
-
-
 def grind_key_away_from(tmp_path, sw, serve_nodes, k: int):
     """A key whose item target has none of serve_nodes among its k closest DHT nodes."""
     others = [nid for nid, _ in sw.ids()] + [
@@ -301,20 +297,8 @@ def grind_key_away_from(tmp_path, sw, serve_nodes, k: int):
 
 
 def sign_item(seed: bytes, seq: int, packet: bytes) -> bytes:
-    buf = bep44_signed_buffer(seq, bencode(packet))
-    return Ed25519PrivateKey.from_private_bytes(seed).sign(buf)
-
-
-def zone_packet(origin: str, records) -> bytes:
-    """A zone packet (DESIGN §2) made with dnspython: [(rel name, type, rdata)]."""
-    import dns.rrset
-
-    m = dns.message.Message(id=0)
-    m.flags = dns.flags.QR | dns.flags.AA
-    for rel, rtype, rdata in records:
-        owner = origin if rel == "@" else f"{rel}.{origin}"
-        m.answer.append(dns.rrset.from_text(owner, 300, "IN", rtype, rdata))
-    return m.to_wire()
+    """The BEP 44 signature of a zone item: v is the packet as a bencoded string."""
+    return bep44_sign(seed, seq, bencode(packet))
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,7 +428,7 @@ def test_item_gone_from_the_dht_b_answers_stale_with_ede3(swarmdns_bin, tmp_path
         target = mutable_target(key.pub)
         with KrpcClient(read_only=True) as c:
             for n in (b, b_short):
-                r = raw_get(c, dht_port(n), target)
+                r = raw_get(c, n.dht_port(), target)
                 assert r is not None and b"v" not in r, f"serve node holds the item: {r}"
         for n in (b, b_short):
             assert wait_until(lambda: rdatas(ask(n, name), "A") == ["192.0.2.2"], ANSWER_WITHIN), \
@@ -549,7 +533,7 @@ def _attach_fake(swarm, nodes, tmp_path, b_args=()):
         target = mutable_target(key.pub)
         fid = target[:19] + bytes([target[19] ^ 1])
         fake.set(node_id=fid, nodes=swarm.ids())
-        b_dht = dht_port(b)
+        b_dht = b.dht_port()
         before = b.status()["dht"]["routing_table"]
         fake.ping(b_dht)  # B puts F in its routing table (a deep bucket: room)
         wait_until(lambda: b.status()["dht"]["routing_table"] > before, 2.0)
