@@ -19,6 +19,8 @@ for _a in "$@"; do
 	_prev=$_a
 done
 unset _a _prev
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
 	cat <<'EOF'
@@ -155,7 +157,6 @@ has_server() {
 # Tools
 
 missing=()
-need_tool() { command -v "$1" >/dev/null 2>&1 || missing+=("$1 (Debian package $2)"); }
 need_tool dnsperf dnsperf
 need_tool dig dnsutils
 need_tool taskset util-linux
@@ -205,33 +206,8 @@ WATCHDOG=
 JOB=
 
 # All descendants of a process, the process first (NSD forks its workers).
-proc_tree() {
-	local c
-	echo "$1"
-	for c in $(pgrep -P "$1" 2>/dev/null || true); do proc_tree "$c"; done
-}
 
-proc_alive() {
-	local st
-	st=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
-	[[ -n $st && $st != Z ]]
-}
 
-stop_pid() {
-	local tree i p left
-	tree=$(proc_tree "$1")
-	kill -TERM "$1" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
-		left=
-		for p in $tree; do proc_alive "$p" && left=1; done
-		[[ -z $left ]] && break
-		sleep 0.1
-	done
-	for p in $tree; do
-		if proc_alive "$p"; then kill -KILL "$p" 2>/dev/null || true; fi
-	done
-	wait "$1" 2>/dev/null || true
-}
 
 cleanup() {
 	local rc=$? s
@@ -266,42 +242,13 @@ WATCHDOG=$!
 # Runs a command in the background and waits, so that a signal is handled at once. With
 # --to FILE the command's output goes to FILE (a redirection of run_job itself would also
 # catch the messages of a trap that runs while it waits).
-run_job() {
-	local out=
-	if [[ $1 == --to ]]; then
-		out=$2
-		shift 2
-	fi
-	if [[ -n $out ]]; then
-		"$@" >"$out" 2>&1 &
-	else
-		"$@" &
-	fi
-	JOB=$!
-	local rc=0
-	wait "$JOB" || rc=$?
-	JOB=
-	return $rc
-}
 
 # Random ports below the kernel's ephemeral range (where outgoing connections and dnsperf's
 # sockets take theirs), not used by any socket in any state.
+# shellcheck disable=SC2034 # read and written by lib.sh's pick_port
 declare -A USED_PORT=()
 read -r EPH_LOW _ </proc/sys/net/ipv4/ip_local_port_range || EPH_LOW=32768
 [[ $EPH_LOW -gt 12000 ]] || EPH_LOW=32768
-port_free() { [[ -z ${USED_PORT[$1]:-} && -z $(ss -Hantu "( sport = :$1 )" 2>/dev/null) ]]; }
-pick_port() { # VAR
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((10000 + RANDOM % (EPH_LOW - 10000)))
-		if port_free "$p"; then
-			USED_PORT[$p]=1
-			printf -v "$1" '%s' "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
 pick_port_range() { # VAR N: N consecutive free ports, the first in VAR
 	local p i j ok
 	for ((i = 0; i < 200; i++)); do
@@ -413,7 +360,6 @@ pin_server() { # server
 	[[ -z $bad ]] || die "$1: threads$bad are not pinned to core $SERVER_CPU"
 }
 
-first_line() { { "$@" 2>&1 || true; } | awk 'NR == 1'; }
 output_of() { { "$@" 2>&1 || true; } | cat; }
 
 dig_a() { # PORT NAME -> the A addresses, or nothing
@@ -945,14 +891,6 @@ cache_after() { # server round answered
 
 # Sum of utime+stime, in clock ticks, of every process of a server (each process's figure
 # covers all its threads, including threads that have exited).
-cpu_ticks() {
-	local total=0 p f
-	for p in $(proc_tree "$1"); do
-		f=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) || continue
-		total=$((total + ${f:-0}))
-	done
-	echo "$total"
-}
 
 # dnsperf pinned to the other core. Sets DP_QPS, DP_DONE, DP_SENT, DP_RUNTIME and DP_RESP (the
 # average response size). -t 2: queries still unanswered 2 s after the end are lost (the
@@ -977,9 +915,6 @@ dnsperf_run() { # port seconds rate(0 = unlimited) outfile
 declare -A PORT=() VERSION=() QPS=() CPUUS=() CORE=() SATUS=() LOSS=()
 
 # Busy and total ticks of the server core, from /proc/stat.
-core_ticks() {
-	awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
-}
 
 # The share of the server core that went to something other than the server during a run
 # (another process is skewing the figures; a few percent are the kernel's own work and the
@@ -1079,15 +1014,7 @@ check_idle() {
 	fi
 }
 
-median() { # values...
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "null"; exit }
-		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
-ratio() { # a b -> a/b with 3 decimals, or null
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "null" || b == "null" || b + 0 == 0) print "null"; else printf "%.3f", a / b }'
-}
 
 # ---------------------------------------------------------------------------------------------
 # Run
@@ -1194,8 +1121,6 @@ if [[ $BUSY_WARNINGS -gt 0 || $DISTURBED -gt 0 ]]; then
 fi
 
 # JSON
-json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
-json_list() { local v out=; for v in "$@"; do out+="${out:+, }$v"; done; echo "[$out]"; }
 mkdir -p "$(dirname "$OUT")"
 {
 	echo "{"

@@ -8,8 +8,10 @@
 # server's CPU time per answered query (utime+stime from /proc). Reports medians and the ratios
 # swarmdns / best peer per transport; JSON to bench/out/tls.json. See bench/README.md.
 #
-# The helpers (proc_tree, stop_pid, cpu_ticks, pinning, median, ...) follow bench/run.sh.
+# The helpers (proc_tree, stop_pid, cpu_ticks, median, ...) are bench/lib.sh's, as in bench/run.sh.
 set -Eeuo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
 	cat <<'EOF'
@@ -76,7 +78,6 @@ for t in "${TR_LIST[@]}"; do [[ $t =~ ^(tcp|dot|doh)$ ]] || die "unknown transpo
 has_server() { [[ " ${SERVER_LIST[*]} " == *" $1 "* ]]; }
 
 missing=()
-need_tool() { command -v "$1" >/dev/null 2>&1 || missing+=("$1 (Debian package $2)"); }
 need_tool dnsperf dnsperf
 need_tool dig dnsutils
 need_tool kdig knot-dnsutils
@@ -107,29 +108,6 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/swarmdns-bench-tls.XXXXXX")
 declare -A PID=() LOGF=() VERSION=() P_DNS=() P_DOT=() P_DOH=()
 WATCHDOG= JOB=
 
-proc_tree() {
-	local c
-	echo "$1"
-	for c in $(pgrep -P "$1" 2>/dev/null || true); do proc_tree "$c"; done
-}
-proc_alive() {
-	local st
-	st=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
-	[[ -n $st && $st != Z ]]
-}
-stop_pid() {
-	local tree i p left
-	tree=$(proc_tree "$1")
-	kill -TERM "$1" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
-		left=
-		for p in $tree; do proc_alive "$p" && left=1; done
-		[[ -z $left ]] && break
-		sleep 0.1
-	done
-	for p in $tree; do proc_alive "$p" && kill -KILL "$p" 2>/dev/null; done
-	wait "$1" 2>/dev/null || true
-}
 cleanup() {
 	local rc=$? s
 	set +e
@@ -153,30 +131,11 @@ trap 'log "stopped (time limit of ${LIMIT}s or signal)"; exit 143' TERM
 ) &
 WATCHDOG=$!
 
-run_job() {
-	local out=
-	if [[ $1 == --to ]]; then out=$2; shift 2; fi
-	if [[ -n $out ]]; then "$@" >"$out" 2>&1 & else "$@" & fi
-	JOB=$!
-	local rc=0
-	wait "$JOB" || rc=$?
-	JOB=
-	return $rc
-}
 
+# shellcheck disable=SC2034 # read and written by lib.sh's pick_port
 declare -A USED_PORT=()
 read -r EPH_LOW _ </proc/sys/net/ipv4/ip_local_port_range || EPH_LOW=32768
 [[ $EPH_LOW -gt 12000 ]] || EPH_LOW=32768
-port_free() { [[ -z ${USED_PORT[$1]:-} && -z $(ss -Hantu "( sport = :$1 )" 2>/dev/null) ]]; }
-pick_port() {
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((10000 + RANDOM % (EPH_LOW - 10000)))
-		if port_free "$p"; then USED_PORT[$p]=1; printf -v "$1" '%s' "$p"; return 0; fi
-	done
-	die "no free port found"
-}
-first_line() { { "$@" 2>&1 || true; } | awk 'NR == 1'; }
 
 mkdir -p "$TMP/bin"
 cp "$BIN" "$TMP/bin/swarmdns"
@@ -454,17 +413,6 @@ EOF
 # ---------------------------------------------------------------------------------------------
 # Measurements
 
-cpu_ticks() {
-	local total=0 p f
-	for p in $(proc_tree "$1"); do
-		f=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) || continue
-		total=$((total + ${f:-0}))
-	done
-	echo "$total"
-}
-core_ticks() {
-	awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
-}
 tr_port() { # server transport
 	case $2 in tcp) echo "${P_DNS[$1]}" ;; dot) echo "${P_DOT[$1]}" ;; doh) echo "${P_DOH[$1]}" ;; esac
 }
@@ -557,12 +505,6 @@ measure() { # server transport round
 	[[ $rc -eq 0 ]] || log "warning: $s $t: dnsperf reports $rc closed/reset/re-made connection line(s)"
 	log "round $r $s $t: $(printf '%.0f' "$DP_QPS") q/s, $us µs CPU/query, core busy $core%, loss $loss%, not the server's ${f}%"
 }
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "null"; exit }
-		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "null" || b == "null" || b + 0 == 0) print "null"; else printf "%.3f", a / b }'; }
 
 # ---------------------------------------------------------------------------------------------
 # Run
@@ -649,8 +591,6 @@ done
 echo "(q/s ratio > 1: swarmdns faster; CPU ratio < 1: swarmdns cheaper. Core busy well below 100%: the generator was the limit.)"
 [[ $DISTURBED -eq 0 ]] || echo "WARNING: $DISTURBED run(s) had more than 25% of the server core taken by other processes."
 
-json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
-json_list() { local v out=; for v in "$@"; do out+="${out:+, }$v"; done; echo "[$out]"; }
 mkdir -p "$(dirname "$OUT")"
 {
 	echo "{"

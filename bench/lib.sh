@@ -1,0 +1,85 @@
+# Helpers shared by bench/run.sh and bench/tls.sh (sourced, not run): processes, free ports,
+# CPU accounting from /proc, medians and ratios, JSON pieces. They use the caller's globals
+# USED_PORT (an associative array), EPH_LOW (the first ephemeral port), SERVER_CPU, JOB,
+# missing (an array) and its die().
+# shellcheck shell=bash
+
+proc_tree() {
+	local c
+	echo "$1"
+	for c in $(pgrep -P "$1" 2>/dev/null || true); do proc_tree "$c"; done
+}
+proc_alive() {
+	local st
+	st=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $st && $st != Z ]]
+}
+stop_pid() {
+	local tree i p left
+	tree=$(proc_tree "$1")
+	kill -TERM "$1" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		left=
+		for p in $tree; do proc_alive "$p" && left=1; done
+		[[ -z $left ]] && break
+		sleep 0.1
+	done
+	for p in $tree; do
+		if proc_alive "$p"; then kill -KILL "$p" 2>/dev/null || true; fi
+	done
+	wait "$1" 2>/dev/null || true
+}
+run_job() {
+	local out=
+	if [[ $1 == --to ]]; then
+		out=$2
+		shift 2
+	fi
+	if [[ -n $out ]]; then
+		"$@" >"$out" 2>&1 &
+	else
+		"$@" &
+	fi
+	JOB=$!
+	local rc=0
+	wait "$JOB" || rc=$?
+	JOB=
+	return $rc
+}
+port_free() { [[ -z ${USED_PORT[$1]:-} && -z $(ss -Hantu "( sport = :$1 )" 2>/dev/null) ]]; }
+pick_port() { # VAR
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((10000 + RANDOM % (EPH_LOW - 10000)))
+		if port_free "$p"; then
+			# shellcheck disable=SC2004 # an associative array: $p is the key
+			USED_PORT[$p]=1
+			printf -v "$1" '%s' "$p"
+			return 0
+		fi
+	done
+	die "no free port found"
+}
+first_line() { { "$@" 2>&1 || true; } | awk 'NR == 1'; }
+need_tool() { command -v "$1" >/dev/null 2>&1 || missing+=("$1 (Debian package $2)"); }
+cpu_ticks() {
+	local total=0 p f
+	for p in $(proc_tree "$1"); do
+		f=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) || continue
+		total=$((total + ${f:-0}))
+	done
+	echo "$total"
+}
+core_ticks() {
+	awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+}
+median() { # values...
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "null"; exit }
+		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { # a b -> a/b with 3 decimals, or null
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "null" || b == "null" || b + 0 == 0) print "null"; else printf "%.3f", a / b }'
+}
+json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+json_list() { local v out=; for v in "$@"; do out+="${out:+, }$v"; done; echo "[$out]"; }
