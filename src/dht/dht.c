@@ -651,6 +651,9 @@ static void get_report(dht_t *dht, lookup_t *lk, bool done, uint64_t now)
 	res.from = lk->from;
 	res.from_n = lk->from_n;
 	res.done = done;
+	/* Until the lookup rewrite: every report may be answered with; done means converged. */
+	res.ready = true;
+	res.converged = done;
 	if (done && !lk->has_best)
 		res.err = lk->st.replies ? SW_ENOTFOUND : SW_ECONN;
 	res.stats = lk->st;
@@ -1505,9 +1508,8 @@ int dht_get(dht_t *dht, const uint8_t target[DHT_ID_LEN], const uint8_t *salt, s
 	/* What we store ourselves counts too; it was verified when it was put. */
 	const dht_item_t *own = dht_storage_find(dht->st, target);
 	if (own && own->is_mutable == is_mutable &&
-	    (!is_mutable ||
-	     (own->salt_len == salt_len &&
-	      (salt_len == 0 || memcmp(own->salt, salt, salt_len) == 0)))) {
+	    (!is_mutable || (own->salt_len == salt_len &&
+			     (salt_len == 0 || memcmp(own->salt, salt, salt_len) == 0)))) {
 		lk->best = *own;
 		lk->has_best = true;
 		lk->report = true;

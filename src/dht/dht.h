@@ -70,7 +70,13 @@ typedef struct {
 	const dht_addr_t *from; /* the nodes that returned exactly this item */
 	size_t from_n;
 	bool done; /* the final report; earlier reports are improvements */
-	int err;   /* when done: 0, SW_ENOTFOUND, or SW_ECONN (no node answered) */
+	/* The freshness rule (DESIGN.md §3 step 2): ready is set once the item may be answered
+	 * with (the lookup converged, a quorum of holders agree on the highest seq, or the answer
+	 * deadline after the first verified item passed); done implies ready. converged: every
+	 * path's closest live nodes have answered (an answer before that gets a short TTL). */
+	bool ready;
+	bool converged;
+	int err; /* when done: 0, SW_ENOTFOUND, or SW_ECONN (no node answered) */
 	dht_lookup_stats_t stats;
 } dht_get_result_t;
 
@@ -111,8 +117,8 @@ typedef struct {
 	uint64_t puts_rate_limited; /* of those: over puts_per_min from one IP */
 	uint64_t evicted_items;	    /* stored items dropped to make room under max_items */
 	uint64_t evicted_bytes;	    /* ... and under max_bytes */
-	uint64_t id_changes; /* BEP 42 regenerations */
-	size_t items;	     /* store size now */
+	uint64_t id_changes;	    /* BEP 42 regenerations */
+	size_t items;		    /* store size now */
 	size_t item_bytes;
 	size_t rt_nodes;
 	size_t rt_good;

@@ -39,7 +39,8 @@ int own_zone_accept(resolver_t *r, store_t *st, const uint8_t pk[32], const uint
 			ret = 0; /* the same item again: nothing to change */
 		else if (item.seq == cseq) {
 			/* Same seq, different packet: the bytewise larger value wins. */
-			size_t pl = clen - ZONE_RELAY_HDR, n = pl < item.packet_len ? pl : item.packet_len;
+			size_t pl = clen - ZONE_RELAY_HDR,
+			       n = pl < item.packet_len ? pl : item.packet_len;
 			int cmp = memcmp(item.packet, cbody + ZONE_RELAY_HDR, n);
 			if (cmp < 0 || (cmp == 0 && item.packet_len <= pl))
 				ret = SW_EOLDSEQ;
@@ -104,6 +105,8 @@ void own_dht_zone_result(const dht_get_result_t *res, resolver_dht_result_t *out
 {
 	memset(out, 0, sizeof(*out));
 	out->done = res->done;
+	out->ready = res->ready || res->done;
+	out->converged = res->converged;
 	out->err = res->err;
 	if (res->item == NULL || !res->item->is_mutable)
 		return;

@@ -77,6 +77,8 @@ struct resolver_client {
  * resolver verifies again and parses the packet). */
 typedef struct {
 	bool done;    /* the last report of this lookup */
+	bool ready;   /* the item may be answered with (DESIGN.md §3 step 2); done implies it */
+	bool converged; /* the lookup converged; an answer before that gets a short TTL */
 	int err;      /* when done without item: SW_ENOTFOUND or SW_ECONN (no node answered) */
 	bool has_item;
 	uint64_t seq;
