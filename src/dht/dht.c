@@ -76,6 +76,17 @@ void dht_handle(dht_t *dht, const struct sockaddr *from, socklen_t fromlen, cons
 		dht_run_pending(dht, now);
 }
 
+/* A bootstrap round: a lookup of our own ID through the bootstrap addresses; the next one
+ * comes after a delay that doubles from 1 s up to 30 s. */
+static int reboot(dht_t *dht, uint64_t now)
+{
+	dht->next_reboot = now + dht->reboot_ms;
+	dht->reboot_ms =
+	    dht->reboot_ms * 2 > DHT_REBOOT_MAX_MS ? DHT_REBOOT_MAX_MS : dht->reboot_ms * 2;
+	dht->cnt.bootstraps++;
+	return dht_lookup_internal(dht, self_id(dht), now, dht->boot, dht->nboot, NULL);
+}
+
 static void maintenance(dht_t *dht, uint64_t now)
 {
 	uint8_t buf[DHT_ID_LEN];
@@ -100,12 +111,16 @@ static void maintenance(dht_t *dht, uint64_t now)
 		m.method = DHT_KRPC_PING;
 		dht_tx_send(dht, &n.addr, n.id, &m, TX_PING, NULL, 0, now);
 	}
-	size_t count = dht_rt_count(dht->rt, now, NULL);
-	if (count == 0 && dht->nboot && now >= dht->next_reboot) {
-		dht->next_reboot = now + DHT_REBOOT_MS;
-		dht_lookup_internal(dht, self_id(dht), now, dht->boot, dht->nboot, NULL);
+	size_t good;
+	size_t count = dht_rt_count(dht->rt, now, &good);
+	/* DESIGN.md §4 "Joining": the bootstrap addresses are tried again, with a backoff, while
+	 * the routing table has no good node, and again whenever it runs empty. */
+	if (good)
+		dht->reboot_ms = DHT_REBOOT_MIN_MS;
+	else if (dht->nboot && now >= dht->next_reboot)
+		reboot(dht, now);
+	if (count == 0)
 		return;
-	}
 	/* BEP 5 "Routing Table": a bucket idle for 15 minutes is refreshed. One refresh runs
 	 * at a time; new buckets count as idle, which fills the table after a bootstrap. */
 	bool refreshing = false;
@@ -128,6 +143,7 @@ int dht_tick(dht_t *dht)
 	}
 	/* Transactions made while this runs have deadlines after now: the pass sees them. */
 	uint64_t next = dht_tx_timeouts(dht, now, dht->next_maint);
+	next = dht_lookup_timers(dht, now, next);
 	if (dht->starved) {
 		/* Lookups that could not send for want of transaction slots try again. */
 		dht->starved = false;
@@ -175,6 +191,22 @@ int dht_new(const dht_opts_t *opts, const dht_io_t *io, dht_t **out)
 		dht->opts.rate_burst = 50;
 	if (!dht->opts.puts_per_min)
 		dht->opts.puts_per_min = 60;
+	if (!dht->opts.paths)
+		dht->opts.paths = 3;
+	if (dht->opts.paths > DHT_PATHS_MAX)
+		dht->opts.paths = DHT_PATHS_MAX;
+	if (!dht->opts.reply_nodes)
+		dht->opts.reply_nodes = 8;
+	if (!dht->opts.ip_slots)
+		dht->opts.ip_slots = 1;
+	if (!dht->opts.net_slots)
+		dht->opts.net_slots = 2;
+	if (!dht->opts.quorum)
+		dht->opts.quorum = 3;
+	if (!dht->opts.answer_deadline)
+		dht->opts.answer_deadline = 400;
+	if (!dht->opts.id_vote_nets)
+		dht->opts.id_vote_nets = 3;
 
 	rnd(dht, buf, sizeof(buf));
 	ret = dht_rt_new(dht->opts.fixed_id ? dht->opts.id : buf, &dht->rt);
@@ -200,6 +232,7 @@ int dht_new(const dht_opts_t *opts, const dht_io_t *io, dht_t **out)
 	}
 	uint64_t now = now_ms(dht);
 	dht->next_maint = now;
+	dht->reboot_ms = DHT_REBOOT_MIN_MS;
 	dht->next_rotate = now + DHT_TOKEN_ROTATE_MS;
 	dht->next_expire = now + DHT_EXPIRE_EVERY_MS;
 	*out = dht;
@@ -236,8 +269,8 @@ int dht_bootstrap(dht_t *dht, const dht_addr_t *addrs, size_t n)
 	}
 	if (!dht->nboot && dht_rt_count(dht->rt, now, NULL) == 0)
 		return SW_EINVAL;
-	dht->next_reboot = now + DHT_REBOOT_MS;
-	return dht_lookup_internal(dht, self_id(dht), now, dht->boot, dht->nboot, NULL);
+	dht->reboot_ms = DHT_REBOOT_MIN_MS;
+	return reboot(dht, now);
 }
 
 int dht_nodes_export(const dht_t *dht, uint8_t *out, size_t cap, size_t *len)
@@ -263,7 +296,7 @@ int dht_nodes_import(dht_t *dht, const uint8_t *buf, size_t len)
 	for (size_t off = 0; off < len; off += esz) {
 		dht_addr_t a;
 		if (dht_addr_compact_parse(&a, buf + off + DHT_ID_LEN, esz - DHT_ID_LEN) == 0)
-			dht_cand_add(dht, lk, buf + off, &a, 0);
+			dht_cand_add(dht, lk, (off / esz) % lk->npaths, buf + off, &a, 0);
 	}
 	dht_lookup_step(dht, lk, now);
 	return 0;
@@ -316,6 +349,7 @@ int dht_get(dht_t *dht, const uint8_t target[DHT_ID_LEN], const uint8_t *salt, s
 		lk->has_best = true;
 		lk->report = true;
 		lk->st.first_ms = 1;
+		lk->first_at = now;
 		dht->pending = true;
 		if (!is_mutable)
 			lk->finished = true;

@@ -12,15 +12,15 @@
 #include "dht/dht.h"
 #include "dht/rt.h"
 
-#define DHT_ALPHA 3	      /* parallel queries of a lookup (Kademlia's alpha) */
-#define DHT_EXTRA 6	      /* more in flight while timed-out queries are still out */
-#define DHT_TX_MAX 256	      /* outstanding queries per node */
-#define DHT_LOOKUP_MAX 128    /* lookups running at once */
-#define DHT_CANDS 48	      /* candidates a lookup keeps, closest first */
-#define DHT_SEEDS (2 * DHT_K) /* candidates taken from the routing table */
-#define DHT_FROM_MAX 16	      /* nodes listed as sources of a get's item */
+#define DHT_ALPHA 3	   /* parallel queries of a lookup (Kademlia's alpha) */
+#define DHT_EXTRA 6	   /* more in flight while timed-out queries are still out */
+#define DHT_TX_MAX 256	   /* outstanding queries per node */
+#define DHT_LOOKUP_MAX 128 /* lookups running at once */
+#define DHT_PATH_CANDS 32  /* candidates a path keeps, closest first */
+#define DHT_SEEDS_MAX 48   /* candidates taken from the routing table */
+#define DHT_SEEN_MAX 256   /* addresses a lookup remembers with their IDs */
+#define DHT_FROM_MAX 16	   /* nodes listed as sources of a get's item */
 #define DHT_PEERS_MAX 64
-#define DHT_NODES_PER_REPLY 32 /* entries of a nodes list looked at */
 #define DHT_CAND_TOKEN_MAX 32
 #define DHT_TRIES 2	     /* a query is sent again once when it times out */
 #define DHT_RTO_INITIAL 1000 /* ms, before any round trip was measured */
@@ -32,9 +32,10 @@
 #define DHT_PING_INTERVAL_MS (60 * 1000)
 #define DHT_PINGS_PER_MAINT 2
 #define DHT_EXPIRE_EVERY_MS (60 * 1000)
-#define DHT_REBOOT_MS (30 * 1000)
-#define DHT_RTT_SAMPLES 64 /* round trips kept to estimate an unknown node's */
-#define DHT_VOTES 16	   /* BEP 42 external address votes kept */
+#define DHT_REBOOT_MIN_MS 1000	      /* bootstrap retry backoff: from 1 s ... */
+#define DHT_REBOOT_MAX_MS (30 * 1000) /* ... doubling up to 30 s */
+#define DHT_RTT_SAMPLES 64	      /* round trips kept to estimate an unknown node's */
+#define DHT_VOTES 16		      /* BEP 42 external address votes kept */
 #define DHT_VOTES_MIN 3
 #define DHT_BOOT_MAX 16
 #define DHT_RL_SLOTS 1024    /* per-address query limiter entries */
@@ -68,6 +69,23 @@ typedef struct {
 	uint64_t patience; /* the end of the lookup waits for its answer until then */
 } cand_t;
 
+/* One of the disjoint paths of a lookup (DESIGN.md §4): its own candidates, fed only by the
+ * replies of its own nodes. */
+typedef struct {
+	bool converged; /* its closest live nodes answered, or it has nobody left to ask */
+	size_t n;
+	cand_t c[DHT_PATH_CANDS];
+} path_t;
+
+/* An address met in a lookup and the ID it first claimed: it keeps that ID, and belongs to
+ * one path only. */
+typedef struct {
+	dht_addr_t addr;
+	uint8_t id[DHT_ID_LEN];
+	bool noid;
+	uint8_t path;
+} seen_t;
+
 typedef struct {
 	uint32_t serial;
 	uint8_t type;
@@ -87,8 +105,10 @@ typedef struct {
 	uint64_t started;
 	dht_lookup_stats_t st;
 	uint32_t outstanding; /* queries of this lookup still in the transaction table */
-	size_t n;
-	cand_t c[DHT_CANDS];
+	uint8_t npaths;
+	path_t p[DHT_PATHS_MAX];
+	size_t nseen;
+	seen_t seen[DHT_SEEN_MAX];
 
 	/* get and put */
 	bool is_mutable;
@@ -98,6 +118,8 @@ typedef struct {
 	dht_item_t best;
 	size_t from_n;
 	dht_addr_t from[DHT_FROM_MAX];
+	uint64_t first_at; /* get: when the first verified item came (0: none yet) */
+	bool ready_sent;   /* get: a report with ready set went out */
 	/* put: the item to write; announce: the port */
 	dht_item_t item;
 	uint16_t port;
@@ -163,6 +185,7 @@ struct dht {
 	bool has_external;
 	dht_addr_t boot[DHT_BOOT_MAX];
 	size_t nboot;
+	uint32_t reboot_ms; /* the next bootstrap retry's delay (backoff) */
 	uint64_t next_maint, next_rotate, next_expire, next_reboot;
 	uint32_t refresh_serial;
 	uint64_t rl_seed;
@@ -218,10 +241,16 @@ void dht_vote(dht_t *dht, const dht_addr_t *voter, const dht_addr_t *seen, uint6
 
 /* ---- lookup.c ---- */
 
-cand_t *dht_cand_find(lookup_t *lk, const dht_addr_t *addr);
-/* A candidate for lk: a node (id NULL: unknown, a bootstrap address) at depth. */
-void dht_cand_add(const dht_t *dht, lookup_t *lk, const uint8_t *id, const dht_addr_t *addr,
+/* The candidate at addr in any path of lk (its path in *path), or NULL. */
+cand_t *dht_cand_find(lookup_t *lk, const dht_addr_t *addr, size_t *path);
+/* A candidate for path p of lk: a node (id NULL: unknown, a bootstrap address) at depth,
+ * unless a rule of DESIGN.md §4 refuses it (counted). */
+void dht_cand_add(dht_t *dht, lookup_t *lk, size_t p, const uint8_t *id, const dht_addr_t *addr,
 		  uint8_t depth);
+/* Wakes get lookups whose answer deadline passed; returns the next deadline (or `next`). */
+uint64_t dht_lookup_timers(dht_t *dht, uint64_t now, uint64_t next);
+/* Whether ip (4 or 16 bytes) is exempt from BEP 42 and the diversity rules. */
+bool dht_addr_exempt(const dht_addr_t *a);
 /* Sends lk's query to candidate c. */
 void dht_lookup_query(dht_t *dht, lookup_t *lk, cand_t *c, uint64_t now);
 /* Sends what the lookup may send and notices when it is over. */

@@ -1,5 +1,7 @@
-/* Iterative lookups (BEP 5 "find_node"/"get_peers", BEP 44 "get"/"put"): candidates,
- * queries, reports and the put phase (DESIGN.md §4 "Lookups"). */
+/* Iterative lookups (BEP 5 "find_node"/"get_peers", BEP 44 "get"/"put") that assume a Sybil
+ * minority (DESIGN.md §4): disjoint paths, claimed IDs checked against BEP 42, a bounded
+ * number of candidates per reply, IP and network diversity in each path, and an address that
+ * keeps its ID; and the freshness rule of a get (DESIGN.md §3 step 2). */
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,17 @@
 #include "dht/bep42.h"
 #include "dht/internal.h"
 
+bool dht_addr_exempt(const dht_addr_t *a)
+{
+	return dht_bep42_ip_exempt(a->ip, a->len);
+}
+
+/* The network diversity is counted in: a /24, or an IPv6 /64 (DESIGN.md §4). */
+static unsigned net_bits(const dht_addr_t *a)
+{
+	return a->len == 4 ? 24 : 64;
+}
+
 static bool cand_closer(const uint8_t target[DHT_ID_LEN], const cand_t *a, const cand_t *b)
 {
 	/* Nodes of unknown ID sort last. */
@@ -17,31 +30,90 @@ static bool cand_closer(const uint8_t target[DHT_ID_LEN], const cand_t *a, const
 	return dht_id_cmp_distance(target, a->id, b->id) < 0;
 }
 
-cand_t *dht_cand_find(lookup_t *lk, const dht_addr_t *addr)
+cand_t *dht_cand_find(lookup_t *lk, const dht_addr_t *addr, size_t *path)
 {
-	for (size_t i = 0; i < lk->n; i++) {
-		if (dht_addr_equal(&lk->c[i].addr, addr))
-			return &lk->c[i];
+	for (size_t p = 0; p < lk->npaths; p++) {
+		for (size_t i = 0; i < lk->p[p].n; i++) {
+			if (dht_addr_equal(&lk->p[p].c[i].addr, addr)) {
+				if (path)
+					*path = p;
+				return &lk->p[p].c[i];
+			}
+		}
 	}
 	return NULL;
 }
 
-/* Inserts c in distance order; when full, the farthest goes. */
-static void cand_insert(lookup_t *lk, const cand_t *c)
+static seen_t *seen_find(lookup_t *lk, const dht_addr_t *addr)
 {
-	size_t pos = 0;
-	while (pos < lk->n && !cand_closer(lk->target, c, &lk->c[pos]))
-		pos++;
-	if (pos >= DHT_CANDS)
-		return;
-	if (lk->n == DHT_CANDS)
-		lk->n--;
-	memmove(&lk->c[pos + 1], &lk->c[pos], (lk->n - pos) * sizeof(cand_t));
-	lk->c[pos] = *c;
-	lk->n++;
+	for (size_t i = 0; i < lk->nseen; i++) {
+		if (dht_addr_equal(&lk->seen[i].addr, addr))
+			return &lk->seen[i];
+	}
+	return NULL;
 }
 
-void dht_cand_add(const dht_t *dht, lookup_t *lk, const uint8_t *id, const dht_addr_t *addr,
+/* Whether another address of this lookup claimed id already. */
+static bool seen_id(const lookup_t *lk, const uint8_t id[DHT_ID_LEN])
+{
+	for (size_t i = 0; i < lk->nseen; i++) {
+		if (!lk->seen[i].noid && memcmp(lk->seen[i].id, id, DHT_ID_LEN) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Inserts c into path p in distance order; when full, the farthest goes. */
+static void cand_insert(lookup_t *lk, path_t *p, const cand_t *c)
+{
+	size_t pos = 0;
+	while (pos < p->n && !cand_closer(lk->target, c, &p->c[pos]))
+		pos++;
+	if (pos >= DHT_PATH_CANDS)
+		return;
+	if (p->n == DHT_PATH_CANDS)
+		p->n--;
+	memmove(&p->c[pos + 1], &p->c[pos], (p->n - pos) * sizeof(cand_t));
+	p->c[pos] = *c;
+	p->n++;
+}
+
+/* Whether a node claiming id at addr may be used (DESIGN.md §4 "Claimed node IDs are not
+ * trusted"): BEP 42 "Node ID restriction" for public addresses; local ones are exempt. */
+static bool id_acceptable(dht_t *dht, const dht_addr_t *addr, const uint8_t id[DHT_ID_LEN])
+{
+	if (dht->opts.node_id_unchecked || dht_bep42_id_check(addr->ip, addr->len, id))
+		return true;
+	dht->cnt.cand_bad_id++;
+	return false;
+}
+
+/* Whether path p has room for one more node of addr's IP and network (DESIGN.md §4: one slot
+ * per IP, two per /24 or /64; libtorrent's dht_restrict_search_ips). Failed candidates hold
+ * no slot. */
+static bool path_has_room(dht_t *dht, const path_t *p, const dht_addr_t *addr)
+{
+	size_t ip = 0, net = 0;
+	if (dht_addr_exempt(addr))
+		return true;
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->c[i].state == C_FAILED)
+			continue;
+		ip += dht_addr_ip_equal(&p->c[i].addr, addr);
+		net += dht_addr_prefix_equal(&p->c[i].addr, addr, net_bits(addr));
+	}
+	if (ip >= dht->opts.ip_slots) {
+		dht->cnt.cand_ip_slots++;
+		return false;
+	}
+	if (net >= dht->opts.net_slots) {
+		dht->cnt.cand_net_slots++;
+		return false;
+	}
+	return true;
+}
+
+void dht_cand_add(dht_t *dht, lookup_t *lk, size_t p, const uint8_t *id, const dht_addr_t *addr,
 		  uint8_t depth)
 {
 	static const uint8_t zero[16];
@@ -49,11 +121,26 @@ void dht_cand_add(const dht_t *dht, lookup_t *lk, const uint8_t *id, const dht_a
 		return;
 	if (id && memcmp(id, self_id(dht), DHT_ID_LEN) == 0)
 		return;
-	for (size_t i = 0; i < lk->n; i++) {
-		if (dht_addr_equal(&lk->c[i].addr, addr) ||
-		    (id && !lk->c[i].noid && memcmp(lk->c[i].id, id, DHT_ID_LEN) == 0))
-			return;
+	seen_t *s = seen_find(lk, addr);
+	if (s) {
+		/* An address keeps the ID it first claimed, and its path. */
+		if (id && !s->noid && memcmp(s->id, id, DHT_ID_LEN) != 0)
+			dht->cnt.cand_id_changed++;
+		else if (s->path != p)
+			dht->cnt.cand_other_path++;
+		return;
 	}
+	if (id && (seen_id(lk, id) || !id_acceptable(dht, addr, id)))
+		return;
+	if (!path_has_room(dht, &lk->p[p], addr) || lk->nseen == DHT_SEEN_MAX)
+		return;
+	s = &lk->seen[lk->nseen++];
+	s->addr = *addr;
+	s->noid = !id;
+	if (id)
+		memcpy(s->id, id, DHT_ID_LEN);
+	s->path = (uint8_t)p;
+
 	cand_t c;
 	memset(&c, 0, sizeof(c));
 	if (id)
@@ -62,7 +149,7 @@ void dht_cand_add(const dht_t *dht, lookup_t *lk, const uint8_t *id, const dht_a
 		c.noid = true;
 	c.addr = *addr;
 	c.depth = depth;
-	cand_insert(lk, &c);
+	cand_insert(lk, &lk->p[p], &c);
 }
 
 static size_t lookup_slot(const dht_t *dht, const lookup_t *lk)
@@ -108,19 +195,17 @@ void dht_lookup_query(dht_t *dht, lookup_t *lk, cand_t *c, uint64_t now)
 	lk->st.queries++;
 }
 
-/* Sends what the lookup may send and notices when it is over: when the K closest candidates
- * that did not fail have all answered (DESIGN.md §4 "Lookups"). */
-void dht_lookup_step(dht_t *dht, lookup_t *lk, uint64_t now)
+/* Sends what path p may send and notices when it converged: its K closest candidates that did
+ * not fail have all answered, or it has nobody left to ask (DESIGN.md §4 "Lookups"). */
+static void path_step(dht_t *dht, lookup_t *lk, path_t *p, uint64_t now)
 {
 	size_t live = 0, active = 0;
 	bool all_replied = true, waiting = false;
 
-	if (lk->done || lk->finished || lk->put_phase)
-		return;
-	for (size_t i = 0; i < lk->n; i++)
-		active += lk->c[i].state == C_INFLIGHT;
-	for (size_t i = 0; i < lk->n && live < DHT_K; i++) {
-		cand_t *c = &lk->c[i];
+	for (size_t i = 0; i < p->n; i++)
+		active += p->c[i].state == C_INFLIGHT;
+	for (size_t i = 0; i < p->n && live < DHT_K; i++) {
+		cand_t *c = &p->c[i];
 		if (c->state == C_FAILED) {
 			/* A closer node that is only slow may still answer: the end waits for
 			 * it a little (twice its timeout), the search does not. */
@@ -129,7 +214,7 @@ void dht_lookup_step(dht_t *dht, lookup_t *lk, uint64_t now)
 		}
 		live++;
 		if (c->state == C_NEW && active < DHT_ALPHA &&
-		    lk->outstanding < DHT_ALPHA + DHT_EXTRA) {
+		    lk->outstanding < (uint32_t)(DHT_ALPHA + DHT_EXTRA) * lk->npaths) {
 			dht_lookup_query(dht, lk, c, now);
 			if (c->state == C_INFLIGHT)
 				active++;
@@ -137,7 +222,20 @@ void dht_lookup_step(dht_t *dht, lookup_t *lk, uint64_t now)
 		if (c->state != C_REPLIED)
 			all_replied = false;
 	}
-	if (all_replied && !waiting && (live == DHT_K || active == 0))
+	p->converged = all_replied && !waiting && (live == DHT_K || active == 0);
+}
+
+/* The lookup is over when every path converged. */
+void dht_lookup_step(dht_t *dht, lookup_t *lk, uint64_t now)
+{
+	bool all = true;
+	if (lk->done || lk->finished || lk->put_phase)
+		return;
+	for (size_t p = 0; p < lk->npaths; p++) {
+		path_step(dht, lk, &lk->p[p], now);
+		all &= lk->p[p].converged;
+	}
+	if (all)
 		lk->finished = true;
 	if (lk->finished)
 		dht->pending = true;
@@ -158,13 +256,17 @@ lookup_t *dht_lookup_new(dht_t *dht, lk_type_t type, const uint8_t target[DHT_ID
 	lk->type = (uint8_t)type;
 	memcpy(lk->target, target, DHT_ID_LEN);
 	lk->started = now;
+	lk->npaths = (uint8_t)dht->opts.paths;
 
-	dht_rt_node_t seeds[DHT_SEEDS];
-	size_t n = dht_rt_closest(dht->rt, target, now, seeds, DHT_SEEDS);
+	/* S/Kademlia §4.4: the closest nodes of the routing table, split between the paths. */
+	dht_rt_node_t seeds[DHT_SEEDS_MAX];
+	size_t want = (size_t)lk->npaths * DHT_K;
+	want = want < 2 * DHT_K ? 2 * DHT_K : want > DHT_SEEDS_MAX ? DHT_SEEDS_MAX : want;
+	size_t n = dht_rt_closest(dht->rt, target, now, seeds, want);
 	for (size_t i = 0; i < n; i++)
-		dht_cand_add(dht, lk, seeds[i].id, &seeds[i].addr, 0);
+		dht_cand_add(dht, lk, i % lk->npaths, seeds[i].id, &seeds[i].addr, 0);
 	for (size_t i = 0; i < nboot; i++)
-		dht_cand_add(dht, lk, NULL, &boot[i], 0);
+		dht_cand_add(dht, lk, i % lk->npaths, NULL, &boot[i], 0);
 	dht->lk[slot] = lk;
 	dht->cnt.lookups_started++;
 	return lk;
@@ -185,36 +287,99 @@ int dht_lookup_internal(dht_t *dht, const uint8_t target[DHT_ID_LEN], uint64_t n
 
 static void lookup_stats_final(lookup_t *lk, uint64_t now)
 {
-	size_t live = 0;
 	lk->st.elapsed_ms = now - lk->started;
 	lk->st.hops = 0;
-	for (size_t i = 0; i < lk->n && live < DHT_K; i++) {
-		if (lk->c[i].state == C_FAILED)
-			continue;
-		live++;
-		if (lk->c[i].state == C_REPLIED && lk->c[i].depth + 1u > lk->st.hops)
-			lk->st.hops = lk->c[i].depth + 1u;
+	for (size_t p = 0; p < lk->npaths; p++) {
+		size_t live = 0;
+		for (size_t i = 0; i < lk->p[p].n && live < DHT_K; i++) {
+			const cand_t *c = &lk->p[p].c[i];
+			if (c->state == C_FAILED)
+				continue;
+			live++;
+			if (c->state == C_REPLIED && c->depth + 1u > lk->st.hops)
+				lk->st.hops = c->depth + 1u;
+		}
 	}
+}
+
+/* Whether the holders of the best item are a quorum: opts.quorum distinct networks (a /24,
+ * an IPv6 /48; a local address is a network of its own, so that a testnet on 127.0.0.1
+ * counts its nodes). */
+static bool get_quorum(const dht_t *dht, const lookup_t *lk)
+{
+	size_t nets = 0;
+	for (size_t i = 0; i < lk->from_n; i++) {
+		const dht_addr_t *a = &lk->from[i];
+		bool exempt = dht_addr_exempt(a), dup = false;
+		for (size_t k = 0; k < i && !dup; k++)
+			dup = exempt
+				  ? dht_addr_equal(&lk->from[k], a)
+				  : dht_addr_prefix_equal(&lk->from[k], a, a->len == 4 ? 24 : 48);
+		nets += !dup;
+	}
+	return nets >= dht->opts.quorum;
+}
+
+/* The freshness rule (DESIGN.md §3 step 2): a get's item may be answered with once the lookup
+ * converged, a quorum of holders agree on the highest seq, or the answer deadline after the
+ * first verified item passed. */
+static bool get_ready(const dht_t *dht, const lookup_t *lk, uint64_t now, bool *quorum)
+{
+	*quorum = false;
+	if (lk->ready_sent || lk->finished)
+		return true;
+	if (!lk->has_best)
+		return false;
+	if (get_quorum(dht, lk)) {
+		*quorum = true;
+		return true;
+	}
+	return now >= lk->first_at + dht->opts.answer_deadline;
 }
 
 static void get_report(dht_t *dht, lookup_t *lk, bool done, uint64_t now)
 {
 	dht_get_result_t res;
+	bool quorum;
 	memset(&res, 0, sizeof(res));
 	lookup_stats_final(lk, now);
 	res.item = lk->has_best ? &lk->best : NULL;
 	res.from = lk->from;
 	res.from_n = lk->from_n;
 	res.done = done;
-	/* Until the lookup rewrite: every report may be answered with; done means converged. */
-	res.ready = true;
+	/* A lookup ends only when every path converged (or an immutable item, proven by its
+	 * hash, came). */
 	res.converged = done;
+	res.ready = done || get_ready(dht, lk, now, &quorum);
+	if (res.ready && !lk->ready_sent && !done) {
+		if (quorum)
+			dht->cnt.gets_ready_quorum++;
+		else
+			dht->cnt.gets_ready_deadline++;
+	}
+	lk->ready_sent |= res.ready;
 	if (done && !lk->has_best)
 		res.err = lk->st.replies ? SW_ENOTFOUND : SW_ECONN;
 	res.stats = lk->st;
 	lk->report = false;
 	if (lk->cb.get)
 		lk->cb.get(lk->ctx, &res);
+}
+
+uint64_t dht_lookup_timers(dht_t *dht, uint64_t now, uint64_t next)
+{
+	for (size_t i = 0; i < DHT_LOOKUP_MAX; i++) {
+		const lookup_t *lk = dht->lk[i];
+		if (!lk || lk->type != LK_GET || lk->done || lk->finished || !lk->has_best ||
+		    lk->ready_sent)
+			continue;
+		uint64_t at = lk->first_at + dht->opts.answer_deadline;
+		if (now >= at)
+			dht->pending = true;
+		else if (at < next)
+			next = at;
+	}
+	return next;
 }
 
 static void put_report(lookup_t *lk, uint64_t now)
@@ -230,50 +395,90 @@ static void put_report(lookup_t *lk, uint64_t now)
 		lk->cb.put(lk->ctx, &res);
 }
 
-/* Put and announce: write to the K closest nodes that answered with a token (BEP 44 "put
- * message", BEP 5 "announce_peer"). */
+/* Put and announce: write to the closest nodes that answered with a token (BEP 44 "put
+ * message", BEP 5 "announce_peer"), taken in turn from every path (DESIGN.md §4
+ * "Publishing": a Sybil cluster near the key cannot swallow every copy), K in all. */
 static void put_phase_start(dht_t *dht, lookup_t *lk, uint64_t now)
 {
 	size_t slot = lookup_slot(dht, lk);
+	size_t next[DHT_PATHS_MAX] = {0};
+	bool more = true;
 	lk->put_phase = true;
-	for (size_t i = 0; i < lk->n && lk->put_asked < DHT_K; i++) {
-		cand_t *c = &lk->c[i];
-		if (c->state != C_REPLIED || !c->token_len)
-			continue;
-		dht_krpc_msg_t m;
-		memset(&m, 0, sizeof(m));
-		m.token = c->token;
-		m.token_len = c->token_len;
-		if (lk->type == LK_ANNOUNCE) {
-			m.method = DHT_KRPC_ANNOUNCE_PEER;
-			m.has_info_hash = true;
-			memcpy(m.info_hash, lk->target, DHT_ID_LEN);
-			m.has_port = true;
-			m.port = lk->port;
-			m.implied_port = lk->port == 0;
-		} else {
-			m.method = DHT_KRPC_PUT;
-			m.v = lk->item.v;
-			m.v_len = lk->item.v_len;
-			if (lk->item.is_mutable) {
-				m.has_k = m.has_sig = m.has_seq = true;
-				memcpy(m.k, lk->item.k, 32);
-				memcpy(m.sig, lk->item.sig, 64);
-				m.seq = lk->item.seq;
-				m.salt = lk->item.salt;
-				m.salt_len = lk->item.salt_len;
+	while (more && lk->put_asked < DHT_K) {
+		more = false;
+		for (size_t p = 0; p < lk->npaths && lk->put_asked < DHT_K; p++) {
+			path_t *pa = &lk->p[p];
+			size_t i = next[p];
+			while (i < pa->n && (pa->c[i].state != C_REPLIED || !pa->c[i].token_len))
+				i++;
+			if (i == pa->n) {
+				next[p] = i;
+				continue;
 			}
+			next[p] = i + 1;
+			more = true;
+			cand_t *c = &pa->c[i];
+			dht_krpc_msg_t m;
+			memset(&m, 0, sizeof(m));
+			m.token = c->token;
+			m.token_len = c->token_len;
+			if (lk->type == LK_ANNOUNCE) {
+				m.method = DHT_KRPC_ANNOUNCE_PEER;
+				m.has_info_hash = true;
+				memcpy(m.info_hash, lk->target, DHT_ID_LEN);
+				m.has_port = true;
+				m.port = lk->port;
+				m.implied_port = lk->port == 0;
+			} else {
+				m.method = DHT_KRPC_PUT;
+				m.v = lk->item.v;
+				m.v_len = lk->item.v_len;
+				if (lk->item.is_mutable) {
+					m.has_k = m.has_sig = m.has_seq = true;
+					memcpy(m.k, lk->item.k, 32);
+					memcpy(m.sig, lk->item.sig, 64);
+					m.seq = lk->item.seq;
+					m.salt = lk->item.salt;
+					m.salt_len = lk->item.salt_len;
+				}
+			}
+			if (dht_tx_send(dht, &c->addr, c->noid ? NULL : c->id, &m, TX_PUT, lk, slot,
+					now) == SW_ELIMIT)
+				continue;
+			lk->put_asked++;
+			lk->put_pending++;
 		}
-		if (dht_tx_send(dht, &c->addr, c->id, &m, TX_PUT, lk, slot, now) == SW_ELIMIT)
-			continue;
-		lk->put_asked++;
-		lk->put_pending++;
 	}
 	if (lk->put_pending == 0) {
 		lk->done = true;
 		dht->cnt.lookups_done++;
 		put_report(lk, now);
 	}
+}
+
+/* find_node's result: the K closest nodes that answered, over all paths. */
+static size_t closest_replied(const lookup_t *lk, dht_node_t *out)
+{
+	size_t n = 0;
+	for (size_t p = 0; p < lk->npaths; p++) {
+		for (size_t i = 0; i < lk->p[p].n; i++) {
+			const cand_t *c = &lk->p[p].c[i];
+			if (c->state != C_REPLIED || c->noid)
+				continue;
+			size_t pos = n;
+			while (pos > 0 &&
+			       dht_id_cmp_distance(lk->target, c->id, out[pos - 1].id) < 0)
+				pos--;
+			if (pos >= DHT_K)
+				continue;
+			if (n < DHT_K)
+				n++;
+			memmove(&out[pos + 1], &out[pos], (n - 1 - pos) * sizeof(*out));
+			memcpy(out[pos].id, c->id, DHT_ID_LEN);
+			out[pos].addr = c->addr;
+		}
+	}
+	return n;
 }
 
 /* Ends a finished lookup: its callback, or the put phase of a put or announce. */
@@ -294,14 +499,7 @@ static void lookup_complete(dht_t *dht, lookup_t *lk, uint64_t now)
 		break;
 	case LK_FIND_NODE: {
 		dht_node_t nodes[DHT_K];
-		size_t n = 0;
-		for (size_t i = 0; i < lk->n && n < DHT_K; i++) {
-			if (lk->c[i].state != C_REPLIED)
-				continue;
-			memcpy(nodes[n].id, lk->c[i].id, DHT_ID_LEN);
-			nodes[n].addr = lk->c[i].addr;
-			n++;
-		}
+		size_t n = closest_replied(lk, nodes);
 		lookup_stats_final(lk, now);
 		if (lk->cb.find)
 			lk->cb.find(lk->ctx, nodes, n, &lk->st);
@@ -324,9 +522,12 @@ void dht_run_pending(dht_t *dht, uint64_t now)
 	dht->pending = false;
 	for (size_t i = 0; i < DHT_LOOKUP_MAX; i++) {
 		lookup_t *lk = dht->lk[i];
+		bool quorum;
 		if (!lk)
 			continue;
-		if (!lk->done && lk->report && !lk->finished)
+		/* An improvement, or the moment the item became ready (quorum or deadline). */
+		if (!lk->done && !lk->finished && lk->type == LK_GET &&
+		    (lk->report || (!lk->ready_sent && get_ready(dht, lk, now, &quorum))))
 			get_report(dht, lk, false, now);
 		if (!lk->done && lk->finished)
 			lookup_complete(dht, lk, now);
@@ -392,20 +593,48 @@ static void get_item(dht_t *dht, lookup_t *lk, const dht_addr_t *from, const dht
 		dht->pending = true;
 		if (!lk->st.first_ms)
 			lk->st.first_ms = (now - lk->started) ? now - lk->started : 1;
+		if (!lk->first_at)
+			lk->first_at = now;
 	}
-	if (cmp >= 0 && lk->from_n < DHT_FROM_MAX)
+	if (cmp >= 0 && lk->from_n < DHT_FROM_MAX) {
 		lk->from[lk->from_n++] = *from;
+		dht->pending = true; /* perhaps a quorum now */
+	}
 	/* BEP 44 "Immutable items": the hash proves the value; nothing better can come. */
 	if (!lk->is_mutable && lk->has_best)
 		lk->finished = true;
 }
 
+/* A node of unknown ID (a bootstrap address) told its ID: it takes its place by distance in
+ * its path, when the ID is acceptable and not another node's. */
+static void cand_learn_id(dht_t *dht, lookup_t *lk, path_t *p, cand_t *c,
+			  const uint8_t id[DHT_ID_LEN])
+{
+	if (memcmp(id, self_id(dht), DHT_ID_LEN) == 0 || seen_id(lk, id) ||
+	    !id_acceptable(dht, &c->addr, id))
+		return;
+	seen_t *s = seen_find(lk, &c->addr);
+	if (s) {
+		memcpy(s->id, id, DHT_ID_LEN);
+		s->noid = false;
+	}
+	cand_t moved = *c;
+	memcpy(moved.id, id, DHT_ID_LEN);
+	moved.noid = false;
+	size_t idx = (size_t)(c - p->c);
+	memmove(&p->c[idx], &p->c[idx + 1], (p->n - idx - 1) * sizeof(cand_t));
+	p->n--;
+	cand_insert(lk, p, &moved);
+}
+
 void dht_lookup_reply(dht_t *dht, lookup_t *lk, const tx_t *tx, const dht_addr_t *from,
 		      const dht_krpc_msg_t *m, uint64_t now)
 {
-	cand_t *c = dht_cand_find(lk, from);
+	size_t path = 0;
+	cand_t *c = dht_cand_find(lk, from, &path);
 	uint8_t depth = 0;
 
+	(void)tx;
 	if (lk->put_phase || lk->finished)
 		return;
 	if (!m) {
@@ -425,33 +654,33 @@ void dht_lookup_reply(dht_t *dht, lookup_t *lk, const tx_t *tx, const dht_addr_t
 			memcpy(c->token, m->token, m->token_len);
 			c->token_len = (uint8_t)m->token_len;
 		}
-		if (c->noid || memcmp(c->id, m->id, DHT_ID_LEN) != 0) {
-			/* A bootstrap node told us its ID, or a node its new one: it takes its
-			 * place by distance. */
-			cand_t moved = *c;
-			memcpy(moved.id, m->id, DHT_ID_LEN);
-			moved.noid = false;
-			size_t idx = (size_t)(c - lk->c);
-			memmove(&lk->c[idx], &lk->c[idx + 1], (lk->n - idx - 1) * sizeof(cand_t));
-			lk->n--;
-			bool dup = memcmp(moved.id, self_id(dht), DHT_ID_LEN) == 0;
-			for (size_t i = 0; i < lk->n && !dup; i++)
-				dup = !lk->c[i].noid &&
-				      memcmp(lk->c[i].id, moved.id, DHT_ID_LEN) == 0;
-			if (!dup)
-				cand_insert(lk, &moved);
-		}
+		if (c->noid)
+			cand_learn_id(dht, lk, &lk->p[path], c, m->id);
+		else if (memcmp(c->id, m->id, DHT_ID_LEN) != 0)
+			dht->cnt.cand_id_changed++; /* it keeps the ID it had in this lookup */
+	} else {
+		/* Dropped from its path's list while the query was out: its replies still
+		 * feed that path only. */
+		seen_t *s = seen_find(lk, from);
+		if (!s)
+			return;
+		path = s->path;
 	}
-	(void)tx;
-	/* BEP 5 "find_node" / BEP 32: compact node lists of our family. */
+	/* BEP 5 "find_node" / BEP 32: compact node lists of our family, the first reply_nodes
+	 * entries only (one reply cannot fill a path). */
 	const uint8_t *nodes = dht->iplen == 4 ? m->nodes : m->nodes6;
 	size_t nlen = dht->iplen == 4 ? m->nodes_len : m->nodes6_len;
 	size_t esz = dht->iplen == 4 ? DHT_NODE4_LEN : DHT_NODE6_LEN;
-	for (size_t off = 0, k = 0; nodes && off + esz <= nlen && k < DHT_NODES_PER_REPLY;
-	     off += esz, k++) {
+	size_t entries = nodes ? nlen / esz : 0;
+	if (entries > dht->opts.reply_nodes) {
+		dht->cnt.cand_reply_cap += entries - dht->opts.reply_nodes;
+		entries = dht->opts.reply_nodes;
+	}
+	for (size_t k = 0; k < entries; k++) {
 		dht_addr_t a;
-		if (dht_addr_compact_parse(&a, nodes + off + DHT_ID_LEN, esz - DHT_ID_LEN) == 0)
-			dht_cand_add(dht, lk, nodes + off, &a,
+		const uint8_t *e = nodes + k * esz;
+		if (dht_addr_compact_parse(&a, e + DHT_ID_LEN, esz - DHT_ID_LEN) == 0)
+			dht_cand_add(dht, lk, path, e, &a,
 				     (uint8_t)(depth < 254 ? depth + 1 : 255));
 	}
 	if (lk->type == LK_GET || lk->type == LK_PUT)

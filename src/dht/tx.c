@@ -226,7 +226,7 @@ uint64_t dht_tx_timeouts(dht_t *dht, uint64_t now, uint64_t next)
 			 * late answer is still taken (DESIGN.md §4: dead nodes cost little). */
 			t->soft_done = true;
 			lookup_t *lk = t->kind == TX_LOOKUP ? dht_tx_lookup(dht, t) : NULL;
-			cand_t *c = lk ? dht_cand_find(lk, &t->addr) : NULL;
+			cand_t *c = lk ? dht_cand_find(lk, &t->addr, NULL) : NULL;
 			if (c && c->state == C_INFLIGHT) {
 				lk->st.timeouts++;
 				/* One retransmission, in case a datagram was lost: the lookup
