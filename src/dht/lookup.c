@@ -395,59 +395,86 @@ static void put_report(lookup_t *lk, uint64_t now)
 		lk->cb.put(lk->ctx, &res);
 }
 
-/* Put and announce: write to the closest nodes that answered with a token (BEP 44 "put
- * message", BEP 5 "announce_peer"), taken in turn from every path (DESIGN.md §4
- * "Publishing": a Sybil cluster near the key cannot swallow every copy), K in all. */
+static bool put_target(const cand_t *c)
+{
+	return c->state == C_REPLIED && c->token_len;
+}
+
+/* Where a put or announce goes (DESIGN.md §4 "Publishing"): the closest token-giving node of
+ * every path, so that a Sybil cluster near the key cannot swallow every copy, then the closest
+ * of the others over all paths, so that the copies land where gets look first; K in all. */
+static size_t put_choose(lookup_t *lk, cand_t **out)
+{
+	size_t n = 0;
+	for (size_t p = 0; p < lk->npaths && n < DHT_K; p++) {
+		for (size_t i = 0; i < lk->p[p].n; i++) {
+			if (put_target(&lk->p[p].c[i])) {
+				out[n++] = &lk->p[p].c[i];
+				break;
+			}
+		}
+	}
+	while (n < DHT_K) {
+		cand_t *best = NULL;
+		for (size_t p = 0; p < lk->npaths; p++) {
+			for (size_t i = 0; i < lk->p[p].n; i++) {
+				cand_t *c = &lk->p[p].c[i];
+				bool chosen = false;
+				for (size_t k = 0; k < n && !chosen; k++)
+					chosen = out[k] == c;
+				if (!put_target(c) || chosen)
+					continue;
+				if (!best || cand_closer(lk->target, c, best))
+					best = c;
+				break; /* a path's list is in distance order */
+			}
+		}
+		if (!best)
+			break;
+		out[n++] = best;
+	}
+	return n;
+}
+
+/* Put and announce: write to the chosen nodes that answered with a token (BEP 44 "put
+ * message", BEP 5 "announce_peer"). */
 static void put_phase_start(dht_t *dht, lookup_t *lk, uint64_t now)
 {
 	size_t slot = lookup_slot(dht, lk);
-	size_t next[DHT_PATHS_MAX] = {0};
-	bool more = true;
+	cand_t *to[DHT_K];
+	size_t nto = put_choose(lk, to);
 	lk->put_phase = true;
-	while (more && lk->put_asked < DHT_K) {
-		more = false;
-		for (size_t p = 0; p < lk->npaths && lk->put_asked < DHT_K; p++) {
-			path_t *pa = &lk->p[p];
-			size_t i = next[p];
-			while (i < pa->n && (pa->c[i].state != C_REPLIED || !pa->c[i].token_len))
-				i++;
-			if (i == pa->n) {
-				next[p] = i;
-				continue;
+	for (size_t t = 0; t < nto; t++) {
+		cand_t *c = to[t];
+		dht_krpc_msg_t m;
+		memset(&m, 0, sizeof(m));
+		m.token = c->token;
+		m.token_len = c->token_len;
+		if (lk->type == LK_ANNOUNCE) {
+			m.method = DHT_KRPC_ANNOUNCE_PEER;
+			m.has_info_hash = true;
+			memcpy(m.info_hash, lk->target, DHT_ID_LEN);
+			m.has_port = true;
+			m.port = lk->port;
+			m.implied_port = lk->port == 0;
+		} else {
+			m.method = DHT_KRPC_PUT;
+			m.v = lk->item.v;
+			m.v_len = lk->item.v_len;
+			if (lk->item.is_mutable) {
+				m.has_k = m.has_sig = m.has_seq = true;
+				memcpy(m.k, lk->item.k, 32);
+				memcpy(m.sig, lk->item.sig, 64);
+				m.seq = lk->item.seq;
+				m.salt = lk->item.salt;
+				m.salt_len = lk->item.salt_len;
 			}
-			next[p] = i + 1;
-			more = true;
-			cand_t *c = &pa->c[i];
-			dht_krpc_msg_t m;
-			memset(&m, 0, sizeof(m));
-			m.token = c->token;
-			m.token_len = c->token_len;
-			if (lk->type == LK_ANNOUNCE) {
-				m.method = DHT_KRPC_ANNOUNCE_PEER;
-				m.has_info_hash = true;
-				memcpy(m.info_hash, lk->target, DHT_ID_LEN);
-				m.has_port = true;
-				m.port = lk->port;
-				m.implied_port = lk->port == 0;
-			} else {
-				m.method = DHT_KRPC_PUT;
-				m.v = lk->item.v;
-				m.v_len = lk->item.v_len;
-				if (lk->item.is_mutable) {
-					m.has_k = m.has_sig = m.has_seq = true;
-					memcpy(m.k, lk->item.k, 32);
-					memcpy(m.sig, lk->item.sig, 64);
-					m.seq = lk->item.seq;
-					m.salt = lk->item.salt;
-					m.salt_len = lk->item.salt_len;
-				}
-			}
-			if (dht_tx_send(dht, &c->addr, c->noid ? NULL : c->id, &m, TX_PUT, lk, slot,
-					now) == SW_ELIMIT)
-				continue;
-			lk->put_asked++;
-			lk->put_pending++;
 		}
+		if (dht_tx_send(dht, &c->addr, c->noid ? NULL : c->id, &m, TX_PUT, lk, slot, now) ==
+		    SW_ELIMIT)
+			continue;
+		lk->put_asked++;
+		lk->put_pending++;
 	}
 	if (lk->put_pending == 0) {
 		lk->done = true;
