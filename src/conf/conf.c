@@ -136,6 +136,9 @@ static const opt_t opts[] = {
 	{"dht-quorum", T_UINT, offsetof(conf_t, dht_quorum), 0, NOREP, 16, 1, "3",
 	 "holders in distinct networks that agree on the highest seq before a zone is answered "
 	 "ahead of the lookup's end"},
+	{"dht-quorum-paths", T_UINT, offsetof(conf_t, dht_quorum_paths), 0, NOREP, 8, 1, "1",
+	 "distinct lookup paths the dht-quorum holders must come through (2 resists a single "
+	 "trapped path, at a cost in time to answer)"},
 	{"dht-answer-deadline", T_UINT, offsetof(conf_t, dht_answer_deadline), 0, NOREP, 10000,
 	 1, "400",
 	 "milliseconds after the first verified zone item until it may be answered with, "

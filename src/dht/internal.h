@@ -120,8 +120,9 @@ typedef struct {
 	dht_item_t best;
 	size_t from_n;
 	dht_addr_t from[DHT_FROM_MAX];
-	uint64_t first_at; /* get: when the first verified item came (0: none yet) */
-	bool ready_sent;   /* get: a report with ready set went out */
+	uint8_t from_path[DHT_FROM_MAX]; /* the path each came through */
+	uint64_t first_at;		 /* get: when the first verified item came (0: none yet) */
+	bool ready_sent;		 /* get: a report with ready set went out */
 	/* put: the item to write; announce: the port */
 	dht_item_t item;
 	uint16_t port;

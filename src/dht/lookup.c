@@ -304,10 +304,15 @@ static void lookup_stats_final(lookup_t *lk, uint64_t now)
 
 /* Whether the holders of the best item are a quorum: opts.quorum distinct networks (a /24,
  * an IPv6 /48; a local address is a network of its own, so that a testnet on 127.0.0.1
- * counts its nodes). */
+ * counts its nodes), reached through at least opts.quorum_paths paths (fewer when fewer
+ * paths have candidates). With 2, a single path trapped by a Sybil cluster that replays an
+ * old item cannot make a quorum on its own while another path may still bring the newest;
+ * the default is 1 because the first path near the key claims most holders, which makes a
+ * healthy get wait for the deadline far more often (docs/dht.md). */
 static bool get_quorum(const dht_t *dht, const lookup_t *lk)
 {
-	size_t nets = 0;
+	size_t nets = 0, npaths = 0, live = 0;
+	bool path[DHT_PATHS_MAX] = {false};
 	for (size_t i = 0; i < lk->from_n; i++) {
 		const dht_addr_t *a = &lk->from[i];
 		bool exempt = dht_addr_exempt(a), dup = false;
@@ -316,8 +321,13 @@ static bool get_quorum(const dht_t *dht, const lookup_t *lk)
 				  ? dht_addr_equal(&lk->from[k], a)
 				  : dht_addr_prefix_equal(&lk->from[k], a, a->len == 4 ? 24 : 48);
 		nets += !dup;
+		npaths += !path[lk->from_path[i]];
+		path[lk->from_path[i]] = true;
 	}
-	return nets >= dht->opts.quorum;
+	for (size_t p = 0; p < lk->npaths; p++)
+		live += lk->p[p].n > 0;
+	size_t want = dht->opts.quorum_paths < live ? dht->opts.quorum_paths : live;
+	return nets >= dht->opts.quorum && npaths >= want;
 }
 
 /* The freshness rule (DESIGN.md §3 step 2): a get's item may be answered with once the lookup
@@ -624,6 +634,8 @@ static void get_item(dht_t *dht, lookup_t *lk, const dht_addr_t *from, const dht
 			lk->first_at = now;
 	}
 	if (cmp >= 0 && lk->from_n < DHT_FROM_MAX) {
+		const seen_t *sn = seen_find(lk, from);
+		lk->from_path[lk->from_n] = sn ? sn->path : 0;
 		lk->from[lk->from_n++] = *from;
 		dht->pending = true; /* perhaps a quorum now */
 	}

@@ -588,6 +588,67 @@ static void test_highest_seq_wins(void **state)
 	free(w);
 }
 
+/* dht-quorum-paths 2: three holders that one path found are no quorum; with 1 they are. */
+static void test_quorum_paths(void **state)
+{
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	uint8_t target[20], sid[3][20], hid[3][20], list[3 * 26];
+	dht_item_t it;
+	pkt_t p;
+	(void)state;
+	mk_item(&it, 5);
+	memcpy(target, it.target, 20);
+	dht_addr_t s[3] = {a4(80, 0, 0, 1, 6881), a4(81, 0, 0, 1, 6881), a4(82, 0, 0, 1, 6881)};
+	dht_addr_t h[3] = {a4(90, 0, 0, 1, 6881), a4(91, 0, 0, 1, 6881), a4(92, 0, 0, 1, 6881)};
+	for (int i = 0; i < 3; i++) {
+		good_id(&s[i], target, (uint8_t)(50 + i), sid[i]);
+		sid[i][19] ^= 0x40;
+		good_id(&h[i], target, (uint8_t)(60 + i), hid[i]);
+		node_entry(list + 26 * i, hid[i], &h[i]);
+	}
+	for (uint32_t qp = 1; qp <= 2; qp++) {
+		world_t *w = calloc(1, sizeof(*w));
+		w->rng = 7;
+		dht_t *dht = w_node(w, &(dht_opts_t){.quorum_paths = qp});
+		for (int i = 0; i < 3; i++)
+			w_meet(w, dht, &s[i], sid[i]);
+		assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+		/* Seed 0 lists the three holders; seeds 1 and 2 (the other paths) stay silent. */
+		while (w_pop(w, &p, &q, nodes)) {
+			int i = 0;
+			while (i < 3 && !dht_addr_equal(&p.to, &s[i]) &&
+			       !dht_addr_equal(&p.to, &h[i]))
+				i++;
+			assert_true(i < 3);
+			if (dht_addr_equal(&p.to, &s[i])) {
+				if (i)
+					continue;
+				reply_init(&r, &q, sid[0]);
+				r.nodes = list;
+				r.nodes_len = sizeof(list);
+			} else {
+				reply_init(&r, &q, hid[i]);
+				reply_item(&r, &it);
+			}
+			w->now += 5;
+			w_deliver(dht, &p.to, &r);
+		}
+		assert_int_equal(w->last_seq, 5);
+		assert_false(w->last.done);
+		if (qp == 1) {
+			assert_true(w->last.ready);
+		} else {
+			assert_false(w->last.ready);
+			w->now += 400;
+			dht_tick(dht);
+			assert_true(w->last.ready); /* the deadline still bounds the wait */
+		}
+		dht_free(dht);
+		free(w);
+	}
+}
+
 /* ---- joining ---- */
 
 /* Our BEP 42 ID follows votes only from nodes we queried, in several /16s. */
@@ -720,13 +781,10 @@ static void test_rt_diversity(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hostile_nodes_list),
-	    cmocka_unit_test(test_disjoint_paths),
-	    cmocka_unit_test(test_freshness),
-	    cmocka_unit_test(test_highest_seq_wins),
-	    cmocka_unit_test(test_votes),
-	    cmocka_unit_test(test_bootstrap_backoff),
-	    cmocka_unit_test(test_rt_diversity),
+	    cmocka_unit_test(test_hostile_nodes_list), cmocka_unit_test(test_disjoint_paths),
+	    cmocka_unit_test(test_freshness),	       cmocka_unit_test(test_highest_seq_wins),
+	    cmocka_unit_test(test_quorum_paths),       cmocka_unit_test(test_votes),
+	    cmocka_unit_test(test_bootstrap_backoff),  cmocka_unit_test(test_rt_diversity),
 	};
 	if (sw_crypto_init())
 		return 1;
