@@ -395,6 +395,50 @@ static void test_disjoint_paths(void **state)
 	free(w);
 }
 
+/* A hostile reply that names an honest node's ID at its own (exempt) address does not hide
+ * the honest node when another reply names it at its real address. */
+static void test_id_squatting(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	uint8_t target[20], ids[2][20], did[20], l0[26], l1[26];
+	dht_addr_t asked[64];
+	size_t nasked = 0;
+	bool squatted = false;
+	pkt_t p;
+	(void)state;
+	w->rng = 8;
+	dht_t *dht = w_node(w, NULL);
+	memset(target, 0x5a, 20);
+	dht_addr_t s[2] = {a4(80, 0, 0, 1, 6881), a4(81, 0, 0, 1, 6881)};
+	for (int i = 0; i < 2; i++) {
+		good_id(&s[i], target, (uint8_t)(70 + i), ids[i]);
+		ids[i][19] ^= 0x40;
+		w_meet(w, dht, &s[i], ids[i]);
+	}
+	dht_addr_t d = a4(90, 0, 0, 1, 6881), squat = a4(10, 9, 9, 9, 6881);
+	good_id(&d, target, 3, did);
+	node_entry(l0, did, &squat);
+	node_entry(l1, did, &d);
+	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+	while (w_pop(w, &p, &q, nodes)) {
+		asked[nasked++] = p.to;
+		bool s0 = dht_addr_equal(&p.to, &s[0]), s1 = dht_addr_equal(&p.to, &s[1]);
+		if (!s0 && !s1)
+			continue; /* D and the squatter stay silent; only who is asked matters */
+		/* The first seed to answer squats D's ID; the second names D. */
+		reply_init(&r, &q, ids[s0 ? 0 : 1]);
+		r.nodes = squatted ? l1 : l0;
+		r.nodes_len = 26;
+		squatted = true;
+		w_deliver(dht, &p.to, &r);
+	}
+	assert_int_equal(queries_to(asked, nasked, &d), 1);
+	dht_free(dht);
+	free(w);
+}
+
 /* ---- the freshness rule ---- */
 
 typedef enum { HOLD_SILENT, HOLD_EMPTY, HOLD_ITEM } hold_t;
@@ -781,10 +825,15 @@ static void test_rt_diversity(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hostile_nodes_list), cmocka_unit_test(test_disjoint_paths),
-	    cmocka_unit_test(test_freshness),	       cmocka_unit_test(test_highest_seq_wins),
-	    cmocka_unit_test(test_quorum_paths),       cmocka_unit_test(test_votes),
-	    cmocka_unit_test(test_bootstrap_backoff),  cmocka_unit_test(test_rt_diversity),
+	    cmocka_unit_test(test_hostile_nodes_list),
+	    cmocka_unit_test(test_disjoint_paths),
+	    cmocka_unit_test(test_id_squatting),
+	    cmocka_unit_test(test_freshness),
+	    cmocka_unit_test(test_highest_seq_wins),
+	    cmocka_unit_test(test_quorum_paths),
+	    cmocka_unit_test(test_votes),
+	    cmocka_unit_test(test_bootstrap_backoff),
+	    cmocka_unit_test(test_rt_diversity),
 	};
 	if (sw_crypto_init())
 		return 1;
