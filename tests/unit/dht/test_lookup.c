@@ -693,6 +693,69 @@ static void test_quorum_paths(void **state)
 	}
 }
 
+/* ---- put ---- */
+
+/* A put writes to the closest token-giving node of every path, then to the closest of the
+ * rest: K in all. Private addresses (exempt from BEP 42) let the test place the IDs. */
+static void test_put_every_path(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	dht_item_t it;
+	pkt_t p;
+	/* Seeds at distances 0x40, 0x41, 0x42 (paths 0, 1, 2); path 0 learns 0x01-0x03, path 1
+	 * 0x04-0x06, path 2 only far nodes 0x50-0x52. */
+	static const uint8_t dist[12] = {0x40, 0x41, 0x42, 0x01, 0x02, 0x03,
+					 0x04, 0x05, 0x06, 0x50, 0x51, 0x52};
+	uint8_t id[12][20], list[3][3 * 26];
+	dht_addr_t a[12];
+	int puts[12] = {0}, nputs = 0;
+	(void)state;
+	w->rng = 9;
+	mk_item(&it, 5);
+	dht_t *dht = w_node(w, NULL);
+	for (int i = 0; i < 12; i++) {
+		a[i] = a4(10, 0, 0, (uint8_t)(i + 1), 6881);
+		memcpy(id[i], it.target, 20);
+		id[i][0] ^= dist[i];
+	}
+	for (int k = 0; k < 3; k++)
+		for (int j = 0; j < 3; j++)
+			node_entry(list[k] + 26 * j, id[3 + 3 * k + j], &a[3 + 3 * k + j]);
+	for (int i = 0; i < 3; i++)
+		w_meet(w, dht, &a[i], id[i]);
+	assert_int_equal(dht_put(dht, &it, NULL, NULL), 0);
+	while (w_pop(w, &p, &q, nodes)) {
+		int i = 0;
+		while (i < 12 && !dht_addr_equal(&p.to, &a[i]))
+			i++;
+		assert_true(i < 12);
+		reply_init(&r, &q, id[i]);
+		if (q.method == DHT_KRPC_PUT) {
+			puts[i]++;
+			nputs++;
+		} else {
+			r.token = (const uint8_t *)"tok!";
+			r.token_len = 4;
+			if (i < 3) {
+				r.nodes = list[i];
+				r.nodes_len = sizeof(list[i]);
+			}
+		}
+		w->now += 5;
+		w_deliver(dht, &p.to, &r);
+	}
+	assert_int_equal(nputs, 8);
+	/* Every path's closest: 0x01, 0x04 and path 2's seed 0x42, which is not among the eight
+	 * closest overall; then 0x02, 0x03, 0x05, 0x06, 0x40. */
+	static const int want[12] = {1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0};
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(puts[i], want[i]);
+	dht_free(dht);
+	free(w);
+}
+
 /* ---- joining ---- */
 
 /* Our BEP 42 ID follows votes only from nodes we queried, in several /16s. */
@@ -825,15 +888,11 @@ static void test_rt_diversity(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hostile_nodes_list),
-	    cmocka_unit_test(test_disjoint_paths),
-	    cmocka_unit_test(test_id_squatting),
-	    cmocka_unit_test(test_freshness),
-	    cmocka_unit_test(test_highest_seq_wins),
-	    cmocka_unit_test(test_quorum_paths),
-	    cmocka_unit_test(test_votes),
-	    cmocka_unit_test(test_bootstrap_backoff),
-	    cmocka_unit_test(test_rt_diversity),
+	    cmocka_unit_test(test_hostile_nodes_list), cmocka_unit_test(test_disjoint_paths),
+	    cmocka_unit_test(test_id_squatting),       cmocka_unit_test(test_freshness),
+	    cmocka_unit_test(test_highest_seq_wins),   cmocka_unit_test(test_quorum_paths),
+	    cmocka_unit_test(test_put_every_path),     cmocka_unit_test(test_votes),
+	    cmocka_unit_test(test_bootstrap_backoff),  cmocka_unit_test(test_rt_diversity),
 	};
 	if (sw_crypto_init())
 		return 1;
