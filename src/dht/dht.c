@@ -1126,6 +1126,7 @@ static void handle_query(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_
 		    .salt_len = q->salt_len,
 		    .has_cas = q->has_cas,
 		    .cas = q->cas,
+		    .from = from,
 		};
 		if (dht_storage_put(dht->st, &a, now, &ecode)) {
 			dht->cnt.puts_rejected++;
@@ -1604,6 +1605,7 @@ void dht_counters(const dht_t *dht, dht_counters_t *out)
 	*out = dht->cnt;
 	out->items = dht_storage_count(dht->st, &out->item_bytes);
 	dht_storage_evicted(dht->st, &out->evicted_items, &out->evicted_bytes);
+	dht_storage_stats(dht->st, &out->storage);
 	out->rt_nodes = dht_rt_count(dht->rt, now, &out->rt_good);
 	out->rt_buckets = dht_rt_buckets(dht->rt);
 	out->srtt_ms = dht->srtt;
