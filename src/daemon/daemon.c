@@ -489,6 +489,8 @@ static int start_dht(node_t *n, const conf_t *c)
 	o.puts_per_min = c->dht_puts_per_minute;
 	o.storage.max_items = c->dht_max_items;
 	o.storage.max_bytes = c->dht_max_bytes;
+	o.storage.net_share = c->dht_net_share;
+	o.storage.seq_memory = c->dht_seq_memory;
 	if ((n->queued = malloc(ITEM_QUEUE_MAX * sizeof(*n->queued))) == NULL)
 		return SW_ENOMEM;
 	net_dht_hooks_t hooks = {n, on_item_stored, on_item_removed, on_items_flush};
