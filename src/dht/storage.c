@@ -6,6 +6,7 @@
 #include "crypto/crypto.h"
 #include "dht/bencode.h"
 #include "dht/bep42.h"
+#include "dht/seqmem.h"
 #include "dht/storage.h"
 #include "zone/item.h"
 
@@ -18,8 +19,6 @@
 /* A network's key: IPv4 /24 (3 bytes), IPv6 /64 (8), an exempt address with its port (6 or
  * 18), or nothing (0) for items with no known putter. */
 #define NET_KEY_MAX 18
-#define SEEN_PREFIX 32 /* bytes of a remembered value kept to order equal seqs */
-#define SEEN_NONE UINT32_MAX
 
 struct net;
 
@@ -53,16 +52,6 @@ typedef struct net {
 	list_t items;
 } net_t;
 
-/* The seq memory: what is known of a mutable item that was evicted or expired. */
-typedef struct {
-	uint8_t target[DHT_ID_LEN];
-	uint16_t v_len;
-	int64_t seq;
-	uint64_t vhash; /* keyed hash of the whole value: the same value again is not a rollback */
-	uint8_t prefix[SEEN_PREFIX];
-	uint32_t hnext, older, newer; /* indices; SEEN_NONE ends a chain or list */
-} seen_t;
-
 typedef struct {
 	dht_addr_t addr;
 	uint64_t seen;
@@ -90,13 +79,8 @@ struct dht_storage {
 	size_t nnets;
 	size_t share_items, share_bytes;
 	uint64_t evicted_share;
-	/* seq memory: entries in seen[0..seen_used), grown up to opts.seq_memory */
-	seen_t *seen;
-	uint32_t *seen_tab;
-	size_t seen_cap, seen_used, seen_n, seen_tabmask;
-	uint32_t seen_free, seen_oldest, seen_newest;
-	uint64_t seen_seed;
-	uint64_t seq_refused, seq_dropped;
+	dht_seqmem_t *seqmem;
+	uint64_t seq_refused;
 	uint8_t secret[DHT_TOKEN_LEN];
 	uint8_t prev_secret[DHT_TOKEN_LEN];
 	bool has_prev;
@@ -225,8 +209,6 @@ int dht_storage_new(const dht_storage_opts_t *opts, const dht_storage_hooks_t *h
 		st->opts.net_share = DEFAULT_NET_SHARE;
 	if (!st->opts.seq_memory)
 		st->opts.seq_memory = st->opts.max_items * SEQ_MEMORY_PER_ITEM;
-	if (st->opts.seq_memory >= SEEN_NONE)
-		st->opts.seq_memory = SEEN_NONE - 1;
 	/* The share, never below DHT_NET_SHARE_MIN_ITEMS maximal items, never above the store. */
 	st->share_items = size_min(st->opts.max_items,
 				   size_max(st->opts.max_items / 100 * st->opts.net_share +
@@ -241,9 +223,10 @@ int dht_storage_new(const dht_storage_opts_t *opts, const dht_storage_hooks_t *h
 		st->hooks = *hooks;
 	st->seed = hash_seed;
 	/* A second key for the seq memory, derived from the secret seed. */
-	st->seen_seed = sw_hash(&hash_seed, sizeof(hash_seed), hash_seed ^ 0x5eedfeedULL);
-	st->seen_free = st->seen_oldest = st->seen_newest = SEEN_NONE;
-	st->seen_cap = st->opts.seq_memory;
+	if (dht_seqmem_new(st->opts.seq_memory,
+			   sw_hash(&hash_seed, sizeof(hash_seed), hash_seed ^ 0x5eedfeedULL),
+			   &st->seqmem))
+		goto fail;
 	size_t n = 16;
 	while (n < st->opts.max_items && n < (1u << 20))
 		n <<= 1;
@@ -278,8 +261,7 @@ void dht_storage_free(dht_storage_t *st)
 	}
 	free(st->tab);
 	free(st->ntab);
-	free(st->seen);
-	free(st->seen_tab);
+	dht_seqmem_free(st->seqmem);
 	free(st->torrents);
 	sw_memzero(st->secret, sizeof(st->secret));
 	sw_memzero(st->prev_secret, sizeof(st->prev_secret));
@@ -445,147 +427,6 @@ static net_t *net_largest(const dht_storage_t *st, bool by_items)
 	return best;
 }
 
-/* ---- the seq memory ---- */
-
-static size_t seen_slot(const dht_storage_t *st, const uint8_t target[DHT_ID_LEN])
-{
-	return (size_t)sw_hash(target, DHT_ID_LEN, st->seen_seed) & st->seen_tabmask;
-}
-
-static seen_t *seen_find(const dht_storage_t *st, const uint8_t target[DHT_ID_LEN])
-{
-	if (!st->seen_tab)
-		return NULL;
-	for (uint32_t i = st->seen_tab[seen_slot(st, target)]; i != SEEN_NONE;
-	     i = st->seen[i].hnext) {
-		if (memcmp(st->seen[i].target, target, DHT_ID_LEN) == 0)
-			return &st->seen[i];
-	}
-	return NULL;
-}
-
-static void seen_chain_add(dht_storage_t *st, uint32_t i)
-{
-	size_t s = seen_slot(st, st->seen[i].target);
-	st->seen[i].hnext = st->seen_tab[s];
-	st->seen_tab[s] = i;
-}
-
-/* Takes entry i out of its hash chain and the age list and puts it on the free list. */
-static void seen_delete(dht_storage_t *st, uint32_t i)
-{
-	seen_t *m = &st->seen[i];
-	uint32_t *pp = &st->seen_tab[seen_slot(st, m->target)];
-	while (*pp != SEEN_NONE && *pp != i)
-		pp = &st->seen[*pp].hnext;
-	if (*pp == i)
-		*pp = m->hnext;
-	if (m->older != SEEN_NONE)
-		st->seen[m->older].newer = m->newer;
-	else
-		st->seen_oldest = m->newer;
-	if (m->newer != SEEN_NONE)
-		st->seen[m->newer].older = m->older;
-	else
-		st->seen_newest = m->older;
-	m->hnext = st->seen_free;
-	st->seen_free = i;
-	st->seen_n--;
-}
-
-/* Grows the memory (entries and buckets double) up to its bound. Returns false when it is at
- * its bound or out of memory. */
-static bool seen_grow(dht_storage_t *st)
-{
-	if (st->seen_used >= st->seen_cap)
-		return false;
-	size_t n = size_min(st->seen_used ? st->seen_used * 2 : 64, st->seen_cap);
-	size_t nb = 16;
-	while (nb < n)
-		nb <<= 1;
-	seen_t *s = realloc(st->seen, n * sizeof(*s));
-	if (!s)
-		return false;
-	st->seen = s;
-	if (nb - 1 != st->seen_tabmask || !st->seen_tab) {
-		uint32_t *t = malloc(nb * sizeof(*t));
-		if (!t)
-			return false;
-		for (size_t i = 0; i < nb; i++)
-			t[i] = SEEN_NONE;
-		free(st->seen_tab);
-		st->seen_tab = t;
-		st->seen_tabmask = nb - 1;
-		/* Rehash the live entries: those on the age list. */
-		for (uint32_t i = st->seen_oldest; i != SEEN_NONE; i = st->seen[i].newer)
-			seen_chain_add(st, i);
-	}
-	for (size_t i = st->seen_used; i < n; i++) {
-		st->seen[i].hnext = st->seen_free;
-		st->seen_free = (uint32_t)i;
-	}
-	st->seen_used = n;
-	return true;
-}
-
-/* Remembers a mutable item that leaves the store (evicted or expired). */
-static void seen_remember(dht_storage_t *st, const dht_item_t *item)
-{
-	seen_t *m = seen_find(st, item->target);
-	if (m) {
-		/* Cannot be higher than what was stored after it; keep the higher anyway. */
-		if (m->seq > item->seq)
-			return;
-		seen_delete(st, (uint32_t)(m - st->seen));
-	}
-	if (st->seen_free == SEEN_NONE && !seen_grow(st)) {
-		if (st->seen_oldest == SEEN_NONE)
-			return; /* no memory at all */
-		/* Full: the oldest entry goes (its item left the store before any other's). */
-		st->seq_dropped++;
-		seen_delete(st, st->seen_oldest);
-	}
-	uint32_t i = st->seen_free;
-	m = &st->seen[i];
-	st->seen_free = m->hnext;
-	memcpy(m->target, item->target, DHT_ID_LEN);
-	m->seq = item->seq;
-	m->v_len = item->v_len;
-	m->vhash = sw_hash(item->v, item->v_len, st->seen_seed);
-	memset(m->prefix, 0, sizeof(m->prefix));
-	memcpy(m->prefix, item->v, size_min(item->v_len, SEEN_PREFIX));
-	seen_chain_add(st, i);
-	m->newer = SEEN_NONE;
-	m->older = st->seen_newest;
-	if (st->seen_newest != SEEN_NONE)
-		st->seen[st->seen_newest].newer = i;
-	else
-		st->seen_oldest = i;
-	st->seen_newest = i;
-	st->seen_n++;
-}
-
-/* Orders a put against the remembered item as dht_item_cmp() would against the item itself:
- * >0 when the remembered one wins (the put is a rollback), 0 for the same value, <0 when the
- * put wins. An equal seq with a different value is judged on the remembered first bytes; when
- * they cannot tell, the remembered one wins: refusing a tie the signer made costs the put
- * until its next seq, accepting it could serve the older value again. */
-static int seen_cmp(const dht_storage_t *st, const seen_t *m, const dht_item_t *item)
-{
-	if (m->seq != item->seq)
-		return m->seq > item->seq ? 1 : -1;
-	if (m->v_len == item->v_len && m->vhash == sw_hash(item->v, item->v_len, st->seen_seed))
-		return 0;
-	size_t known = size_min(m->v_len, SEEN_PREFIX);
-	size_t n = size_min(known, item->v_len);
-	int r = n ? memcmp(m->prefix, item->v, n) : 0;
-	if (r)
-		return r;
-	if (size_min(m->v_len, item->v_len) <= SEEN_PREFIX)
-		return m->v_len > item->v_len ? 1 : m->v_len < item->v_len ? -1 : 1;
-	return 1;
-}
-
 /* ---- entries ---- */
 
 enum { RM_REPLACED, RM_EVICTED, RM_EXPIRED };
@@ -607,7 +448,7 @@ static void entry_remove(dht_storage_t *st, entry_t *e, int why)
 	if (why != RM_REPLACED) {
 		/* DESIGN.md §4: "eviction never opens a rollback". */
 		if (e->item.is_mutable)
-			seen_remember(st, &e->item);
+			dht_seqmem_remember(st->seqmem, &e->item);
 		if (st->hooks.item_removed)
 			st->hooks.item_removed(st->hooks.ctx, &e->item);
 	}
@@ -688,7 +529,6 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 {
 	dht_item_t item;
 	entry_t *e;
-	seen_t *m = NULL;
 	net_key_t k;
 	int ret;
 
@@ -785,7 +625,7 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 			return SW_ELIMIT;
 		}
 		entry_remove(st, e, RM_REPLACED);
-	} else if ((m = seen_find(st, item.target)) != NULL && seen_cmp(st, m, &item) > 0) {
+	} else if (dht_seqmem_cmp(st->seqmem, &item) > 0) {
 		/* The item was evicted or expired: what it was still stands (DESIGN.md §4
 		 * "eviction never opens a rollback"). */
 		st->seq_refused++;
@@ -798,10 +638,9 @@ insert:
 		*ecode = DHT_KRPC_E_SERVER;
 		return ret;
 	}
-	/* The store holds the target again; its memory is made anew when it leaves. Found
-	 * again: the evictions of entry_insert() may have moved the memory. */
-	if (m && (m = seen_find(st, item.target)) != NULL)
-		seen_delete(st, (uint32_t)(m - st->seen));
+	/* The store holds the target again; its memory is made anew when it leaves. */
+	if (item.is_mutable)
+		dht_seqmem_forget(st->seqmem, item.target);
 	notify_stored(st, e);
 	return 0;
 }
@@ -828,8 +667,7 @@ int dht_storage_load(dht_storage_t *st, const dht_item_t *item, uint64_t stored_
 			return 0;
 		entry_remove(st, e, RM_REPLACED);
 	}
-	seen_t *m = item->is_mutable ? seen_find(st, item->target) : NULL;
-	if (m && seen_cmp(st, m, item) > 0)
+	if (item->is_mutable && dht_seqmem_cmp(st->seqmem, item) > 0)
 		return 0;
 	/* Nobody known put it: charged to the "unknown" network, which never puts, so the share
 	 * rule cannot act on it; only the store bounds (and later puts' evictions) do. */
@@ -837,8 +675,8 @@ int dht_storage_load(dht_storage_t *st, const dht_item_t *item, uint64_t stored_
 	ret = entry_insert(st, item, stored_ms, &k, false, &e);
 	if (ret)
 		return ret;
-	if (m && (m = seen_find(st, item->target)) != NULL)
-		seen_delete(st, (uint32_t)(m - st->seen));
+	if (item->is_mutable)
+		dht_seqmem_forget(st->seqmem, item->target);
 	/* Loaded items may come in any order; keep the age lists ordered by stored time. */
 	list_unlink(&st->all, e, L_ALL);
 	list_insert_sorted(&st->all, e, L_ALL);
@@ -883,18 +721,14 @@ void dht_storage_stats(const dht_storage_t *st, dht_storage_stats_t *out)
 {
 	out->evicted_share = st->evicted_share;
 	out->seq_refused = st->seq_refused;
-	out->seq_dropped = st->seq_dropped;
-	out->seq_remembered = st->seen_n;
+	out->seq_remembered = dht_seqmem_count(st->seqmem, &out->seq_dropped);
 	out->nets = st->nnets;
 }
 
 bool dht_storage_seq_remembered(const dht_storage_t *st, const uint8_t target[DHT_ID_LEN],
 				int64_t *seq)
 {
-	const seen_t *m = seen_find(st, target);
-	if (m)
-		*seq = m->seq;
-	return m != NULL;
+	return dht_seqmem_seq(st->seqmem, target, seq);
 }
 
 /* ---- tokens ---- */
