@@ -32,6 +32,10 @@
  *   seq), 302 (lower seq, or equal seq and a value not larger), 202 (a new value larger than
  *   the whole store), else stored; so a forged or altered signature is never accepted and a
  *   lower seq never replaces a higher one;
+ * - a mutable item evicted or expired is remembered (DESIGN.md §4 "eviction never opens a
+ *   rollback", docs/dht.md): a later put of its target gets 302 when its seq is lower, or
+ *   equal with a value that is smaller or that the first REMEMBERED_PREFIX bytes cannot show
+ *   larger; the memory is larger than any input here, so nothing is forgotten;
  * - a refused put changes nothing in the store;
  * - an accepted put is found under its target, SHA-1(k || salt) or SHA-1(v) (computed with
  *   GnuTLS here), with the values put, and every item the store reports to the daemon
@@ -69,6 +73,7 @@
 #define SALT_RAW_MAX 255
 #define BUF_MAX (32 + SALT_RAW_MAX + 40 + V_RAW_MAX + 8)
 #define HOUR_MS (3600 * 1000ULL)
+#define REMEMBERED_PREFIX 32 /* docs/dht.md: bytes of an evicted value kept to order ties */
 
 static const int64_t seq_edges[16] = {
     -1,
@@ -100,6 +105,9 @@ static struct {
 	/* Every target put with success in this input. */
 	uint8_t targets[OPS_MAX][DHT_ID_LEN];
 	size_t ntargets;
+	/* Mutable items item_removed reported (evicted or expired) and not stored again since. */
+	dht_item_t gone[OPS_MAX + MAX_ITEMS];
+	size_t ngone;
 } fz;
 
 typedef struct {
@@ -232,12 +240,35 @@ static void on_stored(void *ctx, const dht_item_t *item)
 	*d = *item;
 }
 
+static dht_item_t *gone_find(const uint8_t target[DHT_ID_LEN])
+{
+	for (size_t i = 0; i < fz.ngone; i++)
+		if (memcmp(fz.gone[i].target, target, DHT_ID_LEN) == 0)
+			return &fz.gone[i];
+	return NULL;
+}
+
+static void gone_forget(const uint8_t target[DHT_ID_LEN])
+{
+	dht_item_t *g = gone_find(target);
+	if (g)
+		*g = fz.gone[--fz.ngone];
+}
+
 static void on_removed(void *ctx, const dht_item_t *item)
 {
 	(void)ctx;
 	dht_item_t *d = disk_find(item->target);
 	FUZZ_CHECK(d != NULL && item_eq(d, item), "item_removed of an item never stored as such");
 	*d = fz.disk[--fz.ndisk];
+	if (item->is_mutable) {
+		dht_item_t *g = gone_find(item->target);
+		if (g == NULL) {
+			FUZZ_CHECK(fz.ngone < sizeof(fz.gone) / sizeof(fz.gone[0]), "gone full");
+			g = &fz.gone[fz.ngone++];
+		}
+		*g = *item;
+	}
 }
 
 static void target_note(const uint8_t t[DHT_ID_LEN])
@@ -295,7 +326,8 @@ typedef struct {
 } put_t;
 
 /* What BEP 44 and DESIGN.md §4 say a put must give: the return code and KRPC error. */
-static int expect(const put_t *p, const dht_item_t *prior, int valid, int *ecode)
+static int expect(const put_t *p, const dht_item_t *prior, const dht_item_t *gone, int valid,
+		  int *ecode)
 {
 	bool refresh = false;
 	*ecode = DHT_KRPC_E_TOOBIG;
@@ -327,6 +359,23 @@ static int expect(const put_t *p, const dht_item_t *prior, int valid, int *ecode
 				return SW_EOLDSEQ;
 			if (c == 0)
 				refresh = true; /* the same value: its time starts over */
+		}
+	}
+	if (p->is_mutable && !prior && gone) {
+		/* Judged against the evicted item as against a stored one, with only the first
+		 * REMEMBERED_PREFIX bytes of its value to order an equal seq. */
+		*ecode = DHT_KRPC_E_SEQ;
+		if (p->seq < gone->seq)
+			return SW_EOLDSEQ;
+		if (p->seq == gone->seq) {
+			size_t n = p->v_len < gone->v_len ? p->v_len : gone->v_len, i = 0;
+			while (i < n && p->v[i] == gone->v[i])
+				i++;
+			int c = i < n ? (p->v[i] < gone->v[i] ? -1 : 1)
+				      : (p->v_len < gone->v_len ? -1 : p->v_len > gone->v_len);
+			size_t need = i < n ? i + 1 : n; /* leading bytes that decide */
+			if (c < 0 || (c > 0 && need > REMEMBERED_PREFIX))
+				return SW_EOLDSEQ;
 		}
 	}
 	*ecode = 0;
@@ -554,8 +603,14 @@ static void apply(const put_t *p, int step)
 	    .has_cas = p->has_cas,
 	    .cas = p->cas,
 	};
+	static dht_item_t gone_copy;
+	const dht_item_t *gone = p->is_mutable ? gone_find(target) : NULL;
+	if (gone) {
+		gone_copy = *gone;
+		gone = &gone_copy;
+	}
 	int ret = dht_storage_put(fz.st, &a, fz.now, &ecode);
-	int want_ret = expect(p, prior, valid, &want_ecode);
+	int want_ret = expect(p, prior, gone, valid, &want_ecode);
 	FUZZ_CHECK(!(p->tampered && ret == 0), "a put with an altered signature was accepted");
 	FUZZ_CHECK(!(p->is_mutable && !valid && ret == 0), "a put whose signature does not "
 							   "verify was accepted");
@@ -577,6 +632,7 @@ static void apply(const put_t *p, int step)
 			   "a refused put changed the item under its target");
 	} else {
 		target_note(target);
+		gone_forget(target); /* stored again: it guards its own seq */
 		FUZZ_CHECK(now_held != NULL, "an accepted put is not found under its target");
 		check_item(now_held, "after a put");
 		if (!item_eq(now_held, &want)) {
@@ -642,10 +698,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 		ready = 1;
 	}
-	dht_storage_opts_t o = {.max_items = MAX_ITEMS, .max_bytes = MAX_BYTES};
+	dht_storage_opts_t o = {
+	    .max_items = MAX_ITEMS, .max_bytes = MAX_BYTES, .seq_memory = OPS_MAX + MAX_ITEMS};
 	dht_storage_hooks_t hooks = {.item_stored = on_stored, .item_removed = on_removed};
 	fz.now = 1000000;
-	fz.ndisk = fz.ntargets = 0;
+	fz.ndisk = fz.ntargets = fz.ngone = 0;
 	FUZZ_CHECK(dht_storage_new(&o, &hooks, size, secret, &fz.st) == 0, "dht_storage_new");
 
 	rd_t r = {data, size, 0};

@@ -956,6 +956,21 @@ def bep44_corpus():
     b["expiry-25h"] = (bep44_put(KEY_A, b"old", seq=1) + bep44_put(IMMUTABLE, b"3:old", raw=True) +
                        bep44_put(KEY_B, b"later", seq=1, step=STEP_25H) +
                        bep44_put(KEY_A, b"older", seq=0, step=STEP_0))
+    # The issue 10 rollback: evicted by four newer items, the older version gets 302; the
+    # same value again is stored.
+    b["evicted-then-older-302"] = (bep44_put(KEY_A, b"five", seq=5) +
+                                   b"".join(bep44_put(KEY_B, b"fill", seq=1, salt=bytes([i]))
+                                            for i in range(4)) +
+                                   bep44_put(KEY_A, b"four", seq=4) +
+                                   bep44_put(KEY_A, b"five", seq=5))
+    # Equal seqs after eviction: values that differ within the remembered 32 bytes are
+    # ordered; beyond them the put is refused.
+    b["evicted-then-equal-seq"] = (bep44_put(KEY_A, b"q" * 40 + b"b", seq=9) +
+                                   b"".join(bep44_put(KEY_B, b"fill", seq=1, salt=bytes([i]))
+                                            for i in range(4)) +
+                                   bep44_put(KEY_A, b"q" * 40 + b"c", seq=9) +
+                                   bep44_put(KEY_A, b"a" * 41, seq=9) +
+                                   bep44_put(KEY_A, b"r" * 41, seq=9))
     b["truncated-put"] = bep44_put(GIVEN, BEP44_V, seq=1, raw=True, k=BEP44_PK,
                                    sig=BEP44_SIG)[:40]
     b["empty"] = b""

@@ -202,11 +202,21 @@ static void dht_metrics(FILE *f, net_dht_t *nd)
 		dc.puts_accepted);
 	counter(f, "swarmdns_dht_puts_rejected_total", "BEP 44 puts of others refused.",
 		dc.puts_rejected);
+	counter(f, "swarmdns_dht_puts_seq_remembered_total",
+		"BEP 44 puts refused with 302 because the item they would roll back was evicted or "
+		"expired and its seq is remembered (dht-seq-memory).",
+		dc.storage.seq_refused);
 	counter(f, "swarmdns_dht_id_changes_total",
 		"Node ID regenerations to match the external address (BEP 42).", dc.id_changes);
 	gauge(f, "swarmdns_dht_stored_items", "BEP 44 items this node stores for the DHT.",
 	      dc.items);
 	gauge(f, "swarmdns_dht_stored_bytes", "Bytes of the stored BEP 44 items.", dc.item_bytes);
+	gauge(f, "swarmdns_dht_stored_networks",
+	      "Networks (/24, /64; loopback and private addresses each) holding stored items.",
+	      dc.storage.nets);
+	gauge(f, "swarmdns_dht_seq_memory_entries",
+	      "Evicted or expired items whose seq is remembered (at most dht-seq-memory).",
+	      dc.storage.seq_remembered);
 	gauge(f, "swarmdns_dht_routing_table_nodes", "Nodes in the routing table.", dc.rt_nodes);
 	gauge(f, "swarmdns_dht_routing_table_good_nodes",
 	      "Nodes in the routing table that answered recently (BEP 5 \"good\").", dc.rt_good);
@@ -290,7 +300,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	family(f, name, "counter",
 	       "Times a limit acted, by the option that sets it: responses rate-limited (rrl-rate), "
 	       "ANY answered with one RRset (minimal-any), queries refused for want of room "
-	       "(max-pending), DHT lookups over lookup-rate, KRPC queries and puts over the per-IP rates, stored items evicted, "
+	       "(max-pending), DHT lookups over lookup-rate, KRPC queries and puts over the per-IP rates, stored items evicted (dht-net-share: by a network at its share, of its own), remembered seqs dropped (dht-seq-memory), "
 	       "connections refused or closed idle, requests over a size limit.");
 	const struct {
 		const char *limit;
@@ -309,6 +319,8 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    {"dht-ip-slots", dc.cand_ip_slots + dc.rt_ip_slots},
 	    {"dht-net-slots", dc.cand_net_slots + dc.rt_net_slots},
 	    {"dht-id-vote-nets", dc.votes_one_net},
+	    {"dht-net-share", dc.storage.evicted_share},
+	    {"dht-seq-memory", dc.storage.seq_dropped},
 	    {"tcp-max-clients", tcp.refused},
 	    {"tcp-idle-timeout", tcp.idle_closed},
 	    {"tls-max-clients", tls.refused},

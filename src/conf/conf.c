@@ -146,6 +146,13 @@ static const opt_t opts[] = {
 	{"dht-id-vote-nets", T_UINT, offsetof(conf_t, dht_id_vote_nets), 0, NOREP, 16, 1, "3",
 	 "distinct /16s of the queried nodes that must report our external address before our "
 	 "BEP 42 node ID changes"},
+	{"dht-net-share", T_UINT, offsetof(conf_t, dht_net_share), 0, NOREP, 100, 1, "10",
+	 "percent of dht-max-items and dht-max-bytes that one network (/24, /64) may fill, at "
+	 "least 16 items; its puts beyond evict its own oldest items, not others' (loopback and "
+	 "private addresses count per address and port)"},
+	{"dht-seq-memory", T_UINT, offsetof(conf_t, dht_seq_memory), 0, NOREP, 40000000, 0, "0",
+	 "evicted or expired items whose seq is remembered, so that their older versions stay "
+	 "refused (302); 0: four times dht-max-items"},
 	{"api-max-clients", T_UINT, offsetof(conf_t, api_max_clients), 0, NOREP, 100000, 1, "256",
 	 "HTTP API connections open at once"},
 	{"api-timeout", T_UINT, offsetof(conf_t, api_timeout), 0, NOREP, 3600, 1, "30",

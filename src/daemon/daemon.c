@@ -498,6 +498,8 @@ static int start_dht(node_t *n, const conf_t *c)
 	o.quorum_paths = c->dht_quorum_paths;
 	o.answer_deadline = c->dht_answer_deadline;
 	o.id_vote_nets = c->dht_id_vote_nets;
+	o.storage.net_share = c->dht_net_share;
+	o.storage.seq_memory = c->dht_seq_memory;
 	if ((n->queued = malloc(ITEM_QUEUE_MAX * sizeof(*n->queued))) == NULL)
 		return SW_ENOMEM;
 	net_dht_hooks_t hooks = {n, on_item_stored, on_item_removed, on_items_flush};

@@ -232,6 +232,7 @@ static int answer_put(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_t *
 	    .salt_len = q->salt_len,
 	    .has_cas = q->has_cas,
 	    .cas = q->cas,
+	    .from = from,
 	};
 	if (dht_storage_put(dht->st, &args, now, &ecode)) {
 		dht->cnt.puts_rejected++;

@@ -443,6 +443,7 @@ void dht_counters(const dht_t *dht, dht_counters_t *out)
 	*out = dht->cnt;
 	out->items = dht_storage_count(dht->st, &out->item_bytes);
 	dht_storage_evicted(dht->st, &out->evicted_items, &out->evicted_bytes);
+	dht_storage_stats(dht->st, &out->storage);
 	out->rt_nodes = dht_rt_count(dht->rt, now, &out->rt_good);
 	out->rt_buckets = dht_rt_buckets(dht->rt);
 	dht_rt_refused(dht->rt, &out->rt_ip_slots, &out->rt_net_slots);

@@ -150,6 +150,8 @@ typedef struct {
 	size_t rt_good;
 	size_t rt_buckets;
 	uint32_t srtt_ms; /* smoothed round trip over all nodes */
+	/* the network share and the seq memory of the store */
+	dht_storage_stats_t storage;
 } dht_counters_t;
 
 /* Creates a node. opts may be NULL (defaults); io is copied and needs send, now_ms, random.

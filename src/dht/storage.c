@@ -5,20 +5,52 @@
 #include "common/err.h"
 #include "crypto/crypto.h"
 #include "dht/bencode.h"
+#include "dht/bep42.h"
+#include "dht/seqmem.h"
 #include "dht/storage.h"
 #include "zone/item.h"
 
 #define DEFAULT_MAX_ITEMS 4096
 #define DEFAULT_MAX_BYTES (4u << 20)
 #define DEFAULT_MAX_TORRENTS 256
+#define DEFAULT_NET_SHARE 10 /* percent */
+#define SEQ_MEMORY_PER_ITEM 4
 #define PEERS_PER_HASH 32
+/* A network's key: IPv4 /24 (3 bytes), IPv6 /64 (8), an exempt address with its port (6 or
+ * 18), or nothing (0) for items with no known putter. */
+#define NET_KEY_MAX 18
 
-typedef struct entry {
-	struct entry *hnext;	     /* hash chain */
-	struct entry *older, *newer; /* age list, by last put */
+struct net;
+
+/* An entry is in two age lists, by last put: the whole store's and its network's. */
+enum { L_ALL, L_NET };
+
+typedef struct entry entry_t;
+
+typedef struct {
+	entry_t *older, *newer;
+} link_t;
+
+typedef struct {
+	entry_t *oldest, *newest;
+} list_t;
+
+struct entry {
+	entry_t *hnext; /* hash chain */
+	link_t link[2];
+	struct net *net; /* charged to */
 	uint64_t stored_ms;
 	dht_item_t item;
-} entry_t;
+};
+
+typedef struct net {
+	struct net *hnext;		 /* hash chain */
+	struct net *prev_all, *next_all; /* every network holding items */
+	uint8_t key[NET_KEY_MAX];
+	uint8_t key_len;
+	size_t count, bytes;
+	list_t items;
+} net_t;
 
 typedef struct {
 	dht_addr_t addr;
@@ -38,9 +70,17 @@ struct dht_storage {
 	uint64_t seed;
 	entry_t **tab;
 	size_t tabmask;
-	entry_t *oldest, *newest;
+	list_t all;
 	size_t count, bytes;
 	uint64_t evicted_items, evicted_bytes; /* made room for others under each limit */
+	/* networks */
+	net_t **ntab; /* as many buckets as tab */
+	net_t *nets;  /* list of all */
+	size_t nnets;
+	size_t share_items, share_bytes;
+	uint64_t evicted_share;
+	dht_seqmem_t *seqmem;
+	uint64_t seq_refused;
 	uint8_t secret[DHT_TOKEN_LEN];
 	uint8_t prev_secret[DHT_TOKEN_LEN];
 	bool has_prev;
@@ -141,6 +181,16 @@ int dht_item_cmp(const dht_item_t *a, const dht_item_t *b)
 
 /* ---- the store ---- */
 
+static size_t size_min(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+static size_t size_max(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
 int dht_storage_new(const dht_storage_opts_t *opts, const dht_storage_hooks_t *hooks,
 		    uint64_t hash_seed, const uint8_t secret[DHT_TOKEN_LEN], dht_storage_t **out)
 {
@@ -155,14 +205,34 @@ int dht_storage_new(const dht_storage_opts_t *opts, const dht_storage_hooks_t *h
 		st->opts.max_bytes = DEFAULT_MAX_BYTES;
 	if (!st->opts.max_torrents)
 		st->opts.max_torrents = DEFAULT_MAX_TORRENTS;
+	if (!st->opts.net_share || st->opts.net_share > 100)
+		st->opts.net_share = DEFAULT_NET_SHARE;
+	if (!st->opts.seq_memory)
+		st->opts.seq_memory = st->opts.max_items * SEQ_MEMORY_PER_ITEM;
+	/* The share, never below DHT_NET_SHARE_MIN_ITEMS maximal items, never above the store. */
+	st->share_items = size_min(st->opts.max_items,
+				   size_max(st->opts.max_items / 100 * st->opts.net_share +
+						st->opts.max_items % 100 * st->opts.net_share / 100,
+					    DHT_NET_SHARE_MIN_ITEMS));
+	st->share_bytes =
+	    size_min(st->opts.max_bytes,
+		     size_max(st->opts.max_bytes / 100 * st->opts.net_share +
+				  st->opts.max_bytes % 100 * st->opts.net_share / 100,
+			      DHT_NET_SHARE_MIN_ITEMS * (DHT_ITEM_V_MAX + DHT_ITEM_SALT_MAX)));
 	if (hooks)
 		st->hooks = *hooks;
 	st->seed = hash_seed;
+	/* A second key for the seq memory, derived from the secret seed. */
+	if (dht_seqmem_new(st->opts.seq_memory,
+			   sw_hash(&hash_seed, sizeof(hash_seed), hash_seed ^ 0x5eedfeedULL),
+			   &st->seqmem))
+		goto fail;
 	size_t n = 16;
 	while (n < st->opts.max_items && n < (1u << 20))
 		n <<= 1;
 	st->tab = calloc(n, sizeof(*st->tab));
-	if (!st->tab)
+	st->ntab = calloc(n, sizeof(*st->ntab));
+	if (!st->tab || !st->ntab)
 		goto fail;
 	st->tabmask = n - 1;
 	memcpy(st->secret, secret, DHT_TOKEN_LEN);
@@ -177,13 +247,21 @@ void dht_storage_free(dht_storage_t *st)
 {
 	if (!st)
 		return;
-	entry_t *e = st->oldest;
+	entry_t *e = st->all.oldest;
 	while (e) {
-		entry_t *next = e->newer;
+		entry_t *next = e->link[L_ALL].newer;
 		free(e);
 		e = next;
 	}
+	net_t *n = st->nets;
+	while (n) {
+		net_t *next = n->next_all;
+		free(n);
+		n = next;
+	}
 	free(st->tab);
+	free(st->ntab);
+	dht_seqmem_free(st->seqmem);
 	free(st->torrents);
 	sw_memzero(st->secret, sizeof(st->secret));
 	sw_memzero(st->prev_secret, sizeof(st->prev_secret));
@@ -209,76 +287,224 @@ static size_t entry_bytes(const entry_t *e)
 	return (size_t)e->item.v_len + e->item.salt_len;
 }
 
-static void age_unlink(dht_storage_t *st, entry_t *e)
+static void list_unlink(list_t *l, entry_t *e, int w)
 {
-	if (e->older)
-		e->older->newer = e->newer;
+	link_t *k = &e->link[w];
+	if (k->older)
+		k->older->link[w].newer = k->newer;
 	else
-		st->oldest = e->newer;
-	if (e->newer)
-		e->newer->older = e->older;
+		l->oldest = k->newer;
+	if (k->newer)
+		k->newer->link[w].older = k->older;
 	else
-		st->newest = e->older;
-	e->older = e->newer = NULL;
+		l->newest = k->older;
+	k->older = k->newer = NULL;
 }
 
-static void age_append(dht_storage_t *st, entry_t *e)
+static void list_append(list_t *l, entry_t *e, int w)
 {
-	e->older = st->newest;
-	e->newer = NULL;
-	if (st->newest)
-		st->newest->newer = e;
+	e->link[w].older = l->newest;
+	e->link[w].newer = NULL;
+	if (l->newest)
+		l->newest->link[w].newer = e;
 	else
-		st->oldest = e;
-	st->newest = e;
+		l->oldest = e;
+	l->newest = e;
 }
 
-static void entry_remove(dht_storage_t *st, entry_t *e, bool notify)
+/* Inserts e (not in the list) after the newest entry stored no later than it. */
+static void list_insert_sorted(list_t *l, entry_t *e, int w)
+{
+	entry_t *pos = l->newest;
+	while (pos && pos->stored_ms > e->stored_ms)
+		pos = pos->link[w].older;
+	e->link[w].older = pos;
+	e->link[w].newer = pos ? pos->link[w].newer : l->oldest;
+	if (e->link[w].newer)
+		e->link[w].newer->link[w].older = e;
+	else
+		l->newest = e;
+	if (pos)
+		pos->link[w].newer = e;
+	else
+		l->oldest = e;
+}
+
+/* ---- networks (DESIGN.md §4 "a share of the store per /24") ---- */
+
+typedef struct {
+	uint8_t b[NET_KEY_MAX];
+	uint8_t len;
+} net_key_t;
+
+/* The network a putter belongs to: its /24 or /64; a BEP 42 exempt address (loopback,
+ * private, link-local) with its port, so that a testnet or a mesh on one LAN is not one
+ * network; nothing for an unknown putter. */
+static void net_key(const dht_addr_t *from, net_key_t *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (!from || (from->len != 4 && from->len != 16))
+		return;
+	if (dht_bep42_ip_exempt(from->ip, from->len)) {
+		k->len = (uint8_t)dht_addr_compact_write(from, k->b, sizeof(k->b));
+		return;
+	}
+	k->len = from->len == 4 ? 3 : 8;
+	memcpy(k->b, from->ip, k->len);
+}
+
+static size_t net_slot(const dht_storage_t *st, const net_key_t *k)
+{
+	return (size_t)sw_hash(k->b, k->len, st->seed ^ k->len) & st->tabmask;
+}
+
+static net_t *net_find(const dht_storage_t *st, const net_key_t *k)
+{
+	for (net_t *n = st->ntab[net_slot(st, k)]; n; n = n->hnext) {
+		if (n->key_len == k->len && memcmp(n->key, k->b, k->len) == 0)
+			return n;
+	}
+	return NULL;
+}
+
+static net_t *net_get(dht_storage_t *st, const net_key_t *k)
+{
+	net_t *n = net_find(st, k);
+	if (n)
+		return n;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	memcpy(n->key, k->b, k->len);
+	n->key_len = k->len;
+	size_t s = net_slot(st, k);
+	n->hnext = st->ntab[s];
+	st->ntab[s] = n;
+	n->next_all = st->nets;
+	if (st->nets)
+		st->nets->prev_all = n;
+	st->nets = n;
+	st->nnets++;
+	return n;
+}
+
+/* A network holds items as long as it exists. */
+static void net_release(dht_storage_t *st, net_t *n)
+{
+	if (n->count)
+		return;
+	net_key_t k = {.len = n->key_len};
+	memcpy(k.b, n->key, n->key_len);
+	net_t **pp = &st->ntab[net_slot(st, &k)];
+	while (*pp && *pp != n)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = n->hnext;
+	if (n->prev_all)
+		n->prev_all->next_all = n->next_all;
+	else
+		st->nets = n->next_all;
+	if (n->next_all)
+		n->next_all->prev_all = n->prev_all;
+	st->nnets--;
+	free(n);
+}
+
+/* The network holding the most items (by_items) or bytes; a tie goes to the one whose oldest
+ * item is older. */
+static net_t *net_largest(const dht_storage_t *st, bool by_items)
+{
+	net_t *best = NULL;
+	for (net_t *n = st->nets; n; n = n->next_all) {
+		if (!n->count)
+			continue;
+		size_t a = by_items ? n->count : n->bytes;
+		size_t b = best ? (by_items ? best->count : best->bytes) : 0;
+		if (!best || a > b ||
+		    (a == b && n->items.oldest->stored_ms < best->items.oldest->stored_ms))
+			best = n;
+	}
+	return best;
+}
+
+/* ---- entries ---- */
+
+enum { RM_REPLACED, RM_EVICTED, RM_EXPIRED };
+
+static void entry_remove(dht_storage_t *st, entry_t *e, int why)
 {
 	entry_t **pp = &st->tab[slot_of(st, e->item.target)];
 	while (*pp && *pp != e)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = e->hnext;
-	age_unlink(st, e);
+	list_unlink(&st->all, e, L_ALL);
+	list_unlink(&e->net->items, e, L_NET);
 	st->count--;
 	st->bytes -= entry_bytes(e);
-	if (notify && st->hooks.item_removed)
-		st->hooks.item_removed(st->hooks.ctx, &e->item);
+	e->net->count--;
+	e->net->bytes -= entry_bytes(e);
+	net_release(st, e->net);
+	if (why != RM_REPLACED) {
+		/* DESIGN.md §4: "eviction never opens a rollback". */
+		if (e->item.is_mutable)
+			dht_seqmem_remember(st->seqmem, &e->item);
+		if (st->hooks.item_removed)
+			st->hooks.item_removed(st->hooks.ctx, &e->item);
+	}
 	free(e);
 }
 
-/* Makes room for one more item of `bytes` bytes by evicting the oldest (DESIGN.md §4). */
-static void make_room(dht_storage_t *st, size_t bytes)
+/* Makes room for one more item of `bytes` bytes from network k (DESIGN.md §4). First the
+ * share: a network at its share evicts its own oldest, never another network's. Then the
+ * store bounds: the network holding the most gives up its oldest. Items loaded from disk
+ * (share false) only meet the store bounds. */
+static void make_room(dht_storage_t *st, const net_key_t *k, size_t bytes, bool share)
 {
-	while (st->oldest &&
+	net_t *n;
+	while (share && (n = net_find(st, k)) != NULL &&
+	       (n->count + 1 > st->share_items || n->bytes + bytes > st->share_bytes)) {
+		st->evicted_share++;
+		entry_remove(st, n->items.oldest, RM_EVICTED);
+	}
+	while (st->count &&
 	       (st->count + 1 > st->opts.max_items || st->bytes + bytes > st->opts.max_bytes)) {
-		if (st->count + 1 > st->opts.max_items)
+		bool by_items = st->count + 1 > st->opts.max_items;
+		if (by_items)
 			st->evicted_items++;
 		else
 			st->evicted_bytes++;
-		entry_remove(st, st->oldest, true);
+		entry_remove(st, net_largest(st, by_items)->items.oldest, RM_EVICTED);
 	}
 }
 
 static int entry_insert(dht_storage_t *st, const dht_item_t *item, uint64_t stored_ms,
-			entry_t **out)
+			const net_key_t *k, bool share, entry_t **out)
 {
 	size_t bytes = (size_t)item->v_len + item->salt_len;
 	if (bytes > st->opts.max_bytes || st->opts.max_items == 0)
 		return SW_ELIMIT;
-	make_room(st, bytes);
+	make_room(st, k, bytes, share);
 	entry_t *e = malloc(sizeof(*e));
-	if (!e)
+	net_t *n = net_get(st, k);
+	if (!e || !n) {
+		free(e);
+		if (n)
+			net_release(st, n);
 		return SW_ENOMEM;
+	}
 	e->item = *item;
 	e->stored_ms = stored_ms;
+	e->net = n;
 	size_t s = slot_of(st, item->target);
 	e->hnext = st->tab[s];
 	st->tab[s] = e;
-	age_append(st, e);
+	list_append(&st->all, e, L_ALL);
+	list_append(&n->items, e, L_NET);
 	st->count++;
 	st->bytes += bytes;
+	n->count++;
+	n->bytes += bytes;
 	*out = e;
 	return 0;
 }
@@ -287,8 +513,10 @@ static int entry_insert(dht_storage_t *st, const dht_item_t *item, uint64_t stor
 static void entry_refresh(dht_storage_t *st, entry_t *e, uint64_t now)
 {
 	e->stored_ms = now;
-	age_unlink(st, e);
-	age_append(st, e);
+	list_unlink(&st->all, e, L_ALL);
+	list_append(&st->all, e, L_ALL);
+	list_unlink(&e->net->items, e, L_NET);
+	list_append(&e->net->items, e, L_NET);
 }
 
 static void notify_stored(dht_storage_t *st, const entry_t *e)
@@ -301,6 +529,7 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 {
 	dht_item_t item;
 	entry_t *e;
+	net_key_t k;
 	int ret;
 
 	*ecode = 0;
@@ -330,6 +559,7 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 			memcpy(item.salt, a->salt, a->salt_len);
 	}
 	dht_item_target(&item, item.target);
+	net_key(a->from, &k);
 	e = entry_find(st, item.target);
 	if (e && e->item.is_mutable != item.is_mutable)
 		e = NULL; /* a hash collision between the two kinds; cannot happen honestly */
@@ -394,14 +624,23 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 			*ecode = DHT_KRPC_E_SERVER;
 			return SW_ELIMIT;
 		}
-		entry_remove(st, e, false);
+		entry_remove(st, e, RM_REPLACED);
+	} else if (dht_seqmem_cmp(st->seqmem, &item) > 0) {
+		/* The item was evicted or expired: what it was still stands (DESIGN.md §4
+		 * "eviction never opens a rollback"). */
+		st->seq_refused++;
+		*ecode = DHT_KRPC_E_SEQ;
+		return SW_EOLDSEQ;
 	}
 insert:
-	ret = entry_insert(st, &item, now, &e);
+	ret = entry_insert(st, &item, now, &k, true, &e);
 	if (ret) {
 		*ecode = DHT_KRPC_E_SERVER;
 		return ret;
 	}
+	/* The store holds the target again; its memory is made anew when it leaves. */
+	if (item.is_mutable)
+		dht_seqmem_forget(st->seqmem, item.target);
 	notify_stored(st, e);
 	return 0;
 }
@@ -426,33 +665,30 @@ int dht_storage_load(dht_storage_t *st, const dht_item_t *item, uint64_t stored_
 	if (e) {
 		if (e->item.is_mutable && dht_item_cmp(item, &e->item) <= 0)
 			return 0;
-		entry_remove(st, e, false);
+		entry_remove(st, e, RM_REPLACED);
 	}
-	ret = entry_insert(st, item, stored_ms, &e);
+	if (item->is_mutable && dht_seqmem_cmp(st->seqmem, item) > 0)
+		return 0;
+	/* Nobody known put it: charged to the "unknown" network, which never puts, so the share
+	 * rule cannot act on it; only the store bounds (and later puts' evictions) do. */
+	net_key_t k = {.len = 0};
+	ret = entry_insert(st, item, stored_ms, &k, false, &e);
 	if (ret)
 		return ret;
-	/* Loaded items may come in any order; keep the age list ordered by stored time. */
-	age_unlink(st, e);
-	entry_t *pos = st->newest;
-	while (pos && pos->stored_ms > stored_ms)
-		pos = pos->older;
-	e->older = pos;
-	e->newer = pos ? pos->newer : st->oldest;
-	if (e->newer)
-		e->newer->older = e;
-	else
-		st->newest = e;
-	if (pos)
-		pos->newer = e;
-	else
-		st->oldest = e;
+	if (item->is_mutable)
+		dht_seqmem_forget(st->seqmem, item->target);
+	/* Loaded items may come in any order; keep the age lists ordered by stored time. */
+	list_unlink(&st->all, e, L_ALL);
+	list_insert_sorted(&st->all, e, L_ALL);
+	list_unlink(&e->net->items, e, L_NET);
+	list_insert_sorted(&e->net->items, e, L_NET);
 	return 0;
 }
 
 void dht_storage_expire(dht_storage_t *st, uint64_t now)
 {
-	while (st->oldest && now - st->oldest->stored_ms >= DHT_ITEM_EXPIRE_MS)
-		entry_remove(st, st->oldest, true);
+	while (st->all.oldest && now - st->all.oldest->stored_ms >= DHT_ITEM_EXPIRE_MS)
+		entry_remove(st, st->all.oldest, RM_EXPIRED);
 	for (size_t i = 0; i < st->ntorrents;) {
 		torrent_t *t = &st->torrents[i];
 		for (size_t k = 0; k < t->n;) {
@@ -479,6 +715,20 @@ void dht_storage_evicted(const dht_storage_t *st, uint64_t *by_items, uint64_t *
 {
 	*by_items = st->evicted_items;
 	*by_bytes = st->evicted_bytes;
+}
+
+void dht_storage_stats(const dht_storage_t *st, dht_storage_stats_t *out)
+{
+	out->evicted_share = st->evicted_share;
+	out->seq_refused = st->seq_refused;
+	out->seq_remembered = dht_seqmem_count(st->seqmem, &out->seq_dropped);
+	out->nets = st->nnets;
+}
+
+bool dht_storage_seq_remembered(const dht_storage_t *st, const uint8_t target[DHT_ID_LEN],
+				int64_t *seq)
+{
+	return dht_seqmem_seq(st->seqmem, target, seq);
 }
 
 /* ---- tokens ---- */

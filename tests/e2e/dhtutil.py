@@ -1,7 +1,10 @@
 """Helpers for the DHT interoperability tests (test_dht.py), independent of the C code.
 
 - a strict bencode encoder/decoder (canonical form only, as BEP 3 defines it);
-- raw KRPC (BEP 5 / BEP 44) over a UDP socket, to talk to any DHT node from Python;
+- raw KRPC (BEP 5 / BEP 44) over a UDP socket, to talk to any DHT node from Python, and
+  compact node/address encoders;
+- BEP 42 node IDs (crc32c, bep42_id, bep42_ok) and near_id (an ID next to a target), for the
+  Sybil tests (test_sybil.py, hostile.py);
 - BEP 44 signing/verification with the `cryptography` package, and the 64-byte expanded
   Ed25519 secret key that libtorrent's `dht_put_mutable_item` wants;
 - `Testnet`: a `swarmdns testnet` process; `LtSession`: one python3-libtorrent session with
