@@ -64,6 +64,7 @@ typedef struct {
 	uint32_t max_pending, lookup_rate;
 	uint32_t dht_puts_per_minute, dht_max_items, dht_max_bytes;
 	uint32_t api_max_clients, api_timeout;
+	uint32_t upstream_max_waiters, unwanted_reply_threshold;
 	/* Internal: which source last set each option (for repeatable replacement). */
 	uint8_t source[64];
 } conf_t;

@@ -170,6 +170,8 @@ static int start_forwarder(node_t *n, const conf_t *c)
 {
 	net_forward_opts_t o;
 	net_forward_opts_init(&o);
+	o.max_waiters = c->upstream_max_waiters;
+	o.unwanted_threshold = c->unwanted_reply_threshold;
 	bool none = false;
 	for (unsigned i = 0; i < c->n_upstream; i++) {
 		if (strcmp(c->upstream[i], "none") == 0) {
