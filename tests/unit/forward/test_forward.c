@@ -10,7 +10,8 @@
  * random source ports and IDs. Then RFC 5452 §5: identical questions in flight sent once and
  * answered to each client with its ID and case, only truly identical ones joined, the bound
  * on waiters, cancel and free while the waiters are called; and unwanted replies counted,
- * moving the question to TCP past unwanted_threshold.
+ * moving the question to TCP past unwanted_threshold. Last, net_hostlookup() through the
+ * forwarder (the DHT's bootstrap names): addresses with the port, failure, cancel.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 
 #include "common/err.h"
 #include "net/forward.h"
+#include "net/hostlookup.h"
 #include "util.h"
 
 /* ---- fake upstream servers ---- */
@@ -1275,6 +1277,63 @@ static void test_unwanted_threshold_off(void **state)
 	assert_int_equal(e->up[0].tcp_queries, 0);
 }
 
+/* ---- net_hostlookup ---- */
+
+typedef struct {
+	int ncalls, err;
+	size_t n;
+	struct sockaddr_in addrs[4];
+} host_result_t;
+
+static void on_host(void *ctx, const struct sockaddr_in *addrs, size_t n, int err)
+{
+	host_result_t *h = ctx;
+	h->ncalls++;
+	h->err = err;
+	h->n = n;
+	memcpy(h->addrs, addrs, (n < 4 ? n : 4) * sizeof(*addrs));
+}
+
+static void test_hostlookup(void **state)
+{
+	env_t *e = *state;
+	net_forward_opts_t o;
+	net_hostlookup_t l1, l2, l3;
+	host_result_t h1 = {0}, h2 = {0}, h3 = {0};
+	upstream_start(e, 0, UP_ANSWER);
+	upstream_start(e, 1, UP_SERVFAIL);
+	upstream_start(e, 2, UP_SILENT);
+	opts_with(&o, &e->up[0].addr, 1);
+	tu_name("fail", o.rules[0].suffix);
+	o.rules[0].addrs[0] = e->up[1].addr;
+	o.rules[0].n = 1;
+	tu_name("slow", o.rules[1].suffix);
+	o.rules[1].addrs[0] = e->up[2].addr;
+	o.rules[1].n = 1;
+	o.n_rules = 2;
+	o.timeout_ms = 100;
+	fwd_start(e, &o);
+	assert_int_equal(net_hostlookup(e->f, &l1, "router.example.", 6881, on_host, &h1), 0);
+	assert_int_equal(net_hostlookup(e->f, &l2, "router.fail", 6881, on_host, &h2), 0);
+	assert_int_equal(net_hostlookup(e->f, &l3, "router.slow", 6881, on_host, &h3), 0);
+	assert_int_equal(net_hostlookup(e->f, &l3, "", 6881, on_host, &h3), SW_EINVAL);
+	net_hostlookup_cancel(e->f, &l3);
+	assert_int_equal(h1.ncalls + h2.ncalls, 0); /* never from inside the call */
+	run_until(e, &h2.ncalls, 1, 2000);
+	run_until(e, &h1.ncalls, 1, 2000);
+	assert_int_equal(h1.ncalls, 1);
+	assert_int_equal(h1.err, 0);
+	assert_int_equal(h1.n, 1);
+	assert_int_equal(ntohs(h1.addrs[0].sin_port), 6881);
+	assert_int_equal(ntohl(h1.addrs[0].sin_addr.s_addr), 0x01020304);
+	assert_int_equal(h2.ncalls, 1);
+	assert_int_equal(h2.n, 0);
+	assert_int_not_equal(h2.err, 0);
+	run_until(e, NULL, 0, 400); /* past the silent server's two tries */
+	assert_int_equal(h3.ncalls, 0);
+	assert_int_equal(e->up[2].udp_queries, 1); /* cancelled: not tried again */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1300,6 +1359,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unwanted_below_threshold, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unwanted_to_tcp, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unwanted_threshold_off, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostlookup, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("forward", tests, NULL, NULL);
 }
