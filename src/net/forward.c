@@ -104,7 +104,6 @@ struct fwd_query {
 	uint8_t kflags;		     /* KEY_*, KEY_RD included */
 	bool done;		     /* answered or failed; the waiters are being called */
 	bool released;		     /* ended: its handles are closing */
-	bool tcp;		     /* the current try is over TCP */
 	uint8_t qname[DNS_NAME_MAX]; /* as the first client sent it */
 	uint8_t qname_lower[DNS_NAME_MAX];
 	size_t qname_len;
@@ -735,7 +734,6 @@ static int start_udp(fwd_query_t *q)
 	}
 	s->u.handle.data = s;
 	q->sock = s;
-	q->tcp = false;
 	q->unwanted = 0;
 	err = uv_udp_connect(&s->u.udp, (const struct sockaddr *)server);
 	if (err)
@@ -851,7 +849,6 @@ static void start_tcp(fwd_query_t *q)
 	}
 	s->u.handle.data = s;
 	q->sock = s;
-	q->tcp = true;
 	new_id(q);
 	dns_wr_put_u16_at(s->out, 0, (uint16_t)q->qlen);
 	memcpy(s->out + 2, q->query, q->qlen);
