@@ -12,6 +12,8 @@ lets only the server's own address and port through.
 - 20 wrong-ID answers (past unwanted-reply-threshold, 10): the node counts them, asks the
   question again over TCP, and the client gets the real address, never the forged one.
 - 5 wrong-ID answers (below the threshold): counted, no TCP.
+- 20 clients on one question with upstream-max-waiters 10: 10 answered, 10 SERVFAIL at
+  once, counted as that limit.
 """
 import random
 import socket
@@ -106,3 +108,26 @@ def test_wrong_ids_below_threshold_counted(node_factory, upstream_factory):
         assert len(up.tcp_queries) == 0
     assert metric(node, "swarmdns_upstream_unwanted_replies_total") == 5
     assert metric(node, "swarmdns_limit_hits_total", limit="unwanted-reply-threshold") == 0
+
+
+def test_waiters_per_question_bounded(node_factory, upstream_factory):
+    up = upstream_factory()
+    node = with_upstream(node_factory(extra_args=["--upstream-max-waiters", "10"]),
+                         up.port).start()
+    socks = []
+    for i in range(20):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        s.sendto(make_query("bounded.example", dns.rdatatype.A).to_wire(),
+                 ("127.0.0.1", node.dns_port))
+        socks.append(s)
+    rcodes = []
+    for s in socks:
+        rcodes.append(dns.message.from_wire(s.recvfrom(65535)[0]).rcode())
+        s.close()
+    # The first 10 waited for the one upstream query; the rest were refused at once.
+    assert rcodes.count(dns.rcode.NOERROR) == 10, rcodes
+    assert rcodes.count(dns.rcode.SERVFAIL) == 10, rcodes
+    assert metric(node, "swarmdns_limit_hits_total", limit="upstream-max-waiters") == 10
+    with up.lock:
+        assert len(up.udp_queries) == 1
