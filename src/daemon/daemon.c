@@ -466,9 +466,6 @@ static int start_dht(node_t *n, const conf_t *c)
 	if (store_get(n->store, STORE_META, NODES_KEY, strlen(NODES_KEY), buf, sizeof(buf),
 		      &len) == 0)
 		dht_nodes_import(net_dht_node(n->dht), buf, len);
-	if ((ret = daemon_join_start(&n->loop, n->dht, n->fwd, c, &n->join)) != 0)
-		return ret;
-	net_dht_kick(n->dht);
 	char addr[80];
 	net_dht_local(n->dht, &ss);
 	net_addr_to_str((struct sockaddr *)&ss, addr, sizeof(addr));
@@ -478,6 +475,10 @@ static int start_dht(node_t *n, const conf_t *c)
 	n->republish.data = n->persist.data = n;
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_FIRST_MS, 0);
 	uv_timer_start(&n->persist, on_persist, PERSIST_EVERY_MS, PERSIST_EVERY_MS);
+	/* Last, so that a failure leaves nothing half made for node_stop(). */
+	if ((ret = daemon_join_start(&n->loop, n->dht, n->fwd, c, &n->join)) != 0)
+		return ret;
+	net_dht_kick(n->dht);
 	return 0;
 }
 
