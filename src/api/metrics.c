@@ -272,6 +272,14 @@ static void forward_metrics(FILE *f, const net_forward_t *fwd)
 		fs.timeouts);
 	counter(f, "swarmdns_upstream_tcp_retries_total",
 		"Truncated upstream answers retried over TCP.", fs.tcp_retries);
+	counter(f, "swarmdns_upstream_coalesced_total",
+		"Queries for names outside the swarm that waited for an identical question "
+		"already sent upstream instead of being sent again (RFC 5452 §5).",
+		fs.coalesced);
+	counter(f, "swarmdns_upstream_unwanted_replies_total",
+		"Replies on an upstream query's port with a wrong ID, question or source "
+		"(forged, stale or broken).",
+		fs.unwanted);
 	counter(f, "swarmdns_upstream_failovers_total",
 		"Moves to another upstream server after a failed try.", fs.failovers);
 	counter(f, "swarmdns_upstream_failures_total",
@@ -296,6 +304,9 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	dht_counters_t dc = {0};
 	if (ctx->dht)
 		dht_counters(net_dht_node(ctx->dht), &dc);
+	net_forward_stats_t fs = {0};
+	if (ctx->fwd)
+		net_forward_stats(ctx->fwd, &fs);
 	static const char name[] = "swarmdns_limit_hits_total";
 	family(f, name, "counter",
 	       "Times a limit acted, by the option that sets it: responses rate-limited (rrl-rate), "
@@ -329,6 +340,8 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    {"doh-max-streams", tls.streams_refused},
 	    {"api-max-clients", x->api_limits.refused},
 	    {"api-request-size", x->api_limits.too_large},
+	    {"upstream-max-waiters", fs.waiters_refused},
+	    {"unwanted-reply-threshold", fs.unwanted_tcp},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		labelled(f, name, "limit", rows[i].limit, rows[i].v);

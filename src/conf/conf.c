@@ -157,6 +157,14 @@ static const opt_t opts[] = {
 	 "HTTP API connections open at once"},
 	{"api-timeout", T_UINT, offsetof(conf_t, api_timeout), 0, NOREP, 3600, 1, "30",
 	 "seconds before an idle HTTP API connection is closed"},
+	/* RFC 5452 §5: identical questions in flight share one upstream query. */
+	{"upstream-max-waiters", T_UINT, offsetof(conf_t, upstream_max_waiters), 0, NOREP,
+	 1000000, 1, "1024",
+	 "DNS queries waiting at once on one question sent upstream; more get SERVFAIL"},
+	{"unwanted-reply-threshold", T_UINT, offsetof(conf_t, unwanted_reply_threshold), 0, NOREP,
+	 65535, 0, "10",
+	 "replies with a wrong ID or question on an upstream query's port before the question "
+	 "is asked again over TCP (0: never; they are counted all the same)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS <= sizeof(((conf_t *)0)->source), "conf_t.source has a byte per option");

@@ -68,6 +68,7 @@ typedef struct {
 	bool dht_enforce_node_id;
 	uint32_t dht_net_share, dht_seq_memory;
 	uint32_t api_max_clients, api_timeout;
+	uint32_t upstream_max_waiters, unwanted_reply_threshold;
 	/* Internal: which source last set each option (for repeatable replacement). */
 	uint8_t source[64];
 } conf_t;

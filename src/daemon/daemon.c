@@ -16,6 +16,7 @@
 #include "dns/wire.h"
 #include "zone/item.h"
 #include "daemon/daemon.h"
+#include "daemon/join.h"
 #include "net/dht_host.h"
 #include "net/forward.h"
 #include "net/hostlookup.h"
@@ -53,6 +54,7 @@ typedef struct {
 	const conf_t *conf;
 	struct lookup *lookups; /* DHT lookups the resolver asked for */
 	net_forward_t *fwd;	/* NULL: ordinary names are refused */
+	daemon_join_t *join;	/* bootstrap names resolved until the DHT has good nodes */
 } node_t;
 
 /* ---- the resolver's view of the DHT (resolver_io_t) ---- */
@@ -170,6 +172,8 @@ static int start_forwarder(node_t *n, const conf_t *c)
 {
 	net_forward_opts_t o;
 	net_forward_opts_init(&o);
+	o.max_waiters = c->upstream_max_waiters;
+	o.unwanted_threshold = c->unwanted_reply_threshold;
 	bool none = false;
 	for (unsigned i = 0; i < c->n_upstream; i++) {
 		if (strcmp(c->upstream[i], "none") == 0) {
@@ -432,52 +436,6 @@ static void on_republish(uv_timer_t *t)
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_EVERY_MS, 0);
 }
 
-static void on_bootstrap_resolved(void *ctx, const struct sockaddr_in *addrs, size_t cnt, int err)
-{
-	node_t *n = ctx;
-	dht_addr_t da[16];
-	size_t k = 0;
-	for (size_t i = 0; i < cnt && k < 16; i++)
-		if (dht_addr_from_sockaddr(&da[k], (const struct sockaddr *)&addrs[i],
-					   sizeof(addrs[i])) == 0)
-			k++;
-	if (k > 0 && n->dht) {
-		dht_bootstrap(net_dht_node(n->dht), da, k);
-		net_dht_kick(n->dht);
-	}
-}
-
-static void start_bootstrap(node_t *n, const conf_t *c)
-{
-	dht_addr_t lits[CONF_BOOTSTRAP_MAX];
-	size_t nlits = 0;
-	for (unsigned i = 0; i < c->n_bootstrap; i++) {
-		const char *b = c->bootstrap[i];
-		if (strcmp(b, "none") == 0)
-			continue;
-		struct sockaddr_storage ss;
-		if (net_addr_parse(b, &ss) == 0) {
-			socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-								 : sizeof(struct sockaddr_in);
-			if (dht_addr_from_sockaddr(&lits[nlits], (struct sockaddr *)&ss, len) == 0)
-				nlits++;
-			continue;
-		}
-		/* A host name: ask through the forwarder, never the system resolver. */
-		char host[CONF_ADDR_LEN];
-		const char *colon = strrchr(b, ':');
-		size_t hl = (size_t)(colon - b);
-		memcpy(host, b, hl);
-		host[hl] = '\0';
-		if (n->fwd == NULL || net_hostlookup(n->fwd, host, (uint16_t)atoi(colon + 1),
-						     on_bootstrap_resolved, n) != 0)
-			sw_warn("cannot resolve bootstrap host %s: no upstream DNS server (set "
-				"upstream, or give bootstrap as IP:PORT)", host);
-	}
-	if (nlits > 0)
-		dht_bootstrap(net_dht_node(n->dht), lits, nlits);
-}
-
 static int start_dht(node_t *n, const conf_t *c)
 {
 	struct sockaddr_storage ss;
@@ -519,8 +477,6 @@ static int start_dht(node_t *n, const conf_t *c)
 	if (store_get(n->store, STORE_META, NODES_KEY, strlen(NODES_KEY), buf, sizeof(buf),
 		      &len) == 0)
 		dht_nodes_import(net_dht_node(n->dht), buf, len);
-	start_bootstrap(n, c);
-	net_dht_kick(n->dht);
 	char addr[80];
 	net_dht_local(n->dht, &ss);
 	net_addr_to_str((struct sockaddr *)&ss, addr, sizeof(addr));
@@ -530,6 +486,10 @@ static int start_dht(node_t *n, const conf_t *c)
 	n->republish.data = n->persist.data = n;
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_FIRST_MS, 0);
 	uv_timer_start(&n->persist, on_persist, PERSIST_EVERY_MS, PERSIST_EVERY_MS);
+	/* Last, so that a failure leaves nothing half made for node_stop(). */
+	if ((ret = daemon_join_start(&n->loop, n->dht, n->fwd, c, &n->join)) != 0)
+		return ret;
+	net_dht_kick(n->dht);
 	return 0;
 }
 
@@ -540,6 +500,8 @@ static void node_stop(node_t *n)
 	n->api = NULL;
 	if (n->dht) {
 		persist_nodes(n);
+		daemon_join_stop(n->join);
+		n->join = NULL;
 		uv_close((uv_handle_t *)&n->republish, NULL);
 		uv_close((uv_handle_t *)&n->persist, NULL);
 		net_dht_stop(n->dht);

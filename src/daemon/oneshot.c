@@ -15,6 +15,7 @@ struct oneshot {
 	uv_timer_t timer;
 	net_dht_t *dht;
 	net_forward_t *fwd; /* to resolve a bootstrap host name */
+	net_hostlookup_t lookup;
 	bool done, resolved;
 	int err;
 	uint64_t seq;
@@ -113,7 +114,8 @@ int oneshot_join(const char *bootstrap, uint32_t timeout_ms, oneshot_t **out)
 		memcpy(host, bootstrap, (size_t)(colon - bootstrap));
 		host[colon - bootstrap] = '\0';
 		if (fo.n_upstreams > 0 && net_forward_new(&o->loop, &fo, &o->fwd) == 0 &&
-		    net_hostlookup(o->fwd, host, (uint16_t)atoi(colon + 1), on_resolved, o) == 0)
+		    net_hostlookup(o->fwd, &o->lookup, host, (uint16_t)atoi(colon + 1), on_resolved,
+				   o) == 0)
 			run_until(o, 5000, is_resolved);
 	}
 	if (o->nboot == 0) {

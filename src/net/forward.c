@@ -7,6 +7,13 @@
  * freed in its close callback, the query's in its timer's close callback (libuv's rule).
  * Queries in flight are on a doubly linked list for cancel and free.
  *
+ * Identical questions share one query in flight (RFC 5452 §5: the more identical questions
+ * are outstanding, the better a spoofer's odds, as one forged answer fits any of them). A
+ * query keeps a list of waiters (fwd_waiter_t), each with its own callback, ID and question
+ * case, and sits in a hash table of questions in flight under the cache's key plus the RD
+ * bit; it leaves that table when it ends, so that a question asked from inside a callback
+ * starts afresh.
+ *
  * The cache is a hash table of whole responses keyed by the lower-cased name, type, class
  * and the EDNS, DO and CD bits of the query, with an LRU list for eviction. Each entry
  * remembers where the TTL fields of its records are, so that an answer from the cache is
@@ -34,6 +41,9 @@
 #define DEFAULT_CACHE_ENTRIES 10000
 #define DEFAULT_CACHE_MAX_TTL 86400
 #define DEFAULT_MAX_PENDING 4096
+#define DEFAULT_MAX_WAITERS 1024
+#define DEFAULT_UNWANTED_THRESHOLD 10
+#define INFLIGHT_BUCKETS_MAX 65536
 #define CACHE_BYTES_PER_ENTRY 2048 /* the cache's memory budget, per allowed entry */
 #define MSG_MAX 65535		   /* RFC 1035 §4.2.2: a two-byte length over TCP */
 
@@ -41,8 +51,19 @@
 #define KEY_EDNS 1
 #define KEY_DO 2
 #define KEY_CD 4
+#define KEY_RD 8 /* questions in flight only: RD=0 asks a server for its cache alone */
 
 typedef struct fwd_query fwd_query_t;
+
+/* A client query waiting for the answer to its question. */
+typedef struct fwd_waiter fwd_waiter_t;
+struct fwd_waiter {
+	fwd_waiter_t *next;
+	net_forward_cb cb;
+	void *ctx;
+	uint16_t id;		     /* the client's ID */
+	uint8_t qname[DNS_NAME_MAX]; /* the client's case; as long as the query's qname */
+};
 
 typedef struct {
 	union {
@@ -66,19 +87,24 @@ typedef struct {
 struct fwd_query {
 	net_forward_t *f;
 	fwd_query_t *prev, *next; /* the list of queries in flight */
+	fwd_query_t *hnext;	  /* the hash chain of questions in flight */
+	uint64_t hash;
 	uv_timer_t timer;
 	fwd_sock_t *sock;
-	net_forward_cb cb;
-	void *ctx;
+	fwd_waiter_t *waiters; /* in the order they came */
+	fwd_waiter_t **waiters_tail;
+	size_t nwaiters;
 	const struct sockaddr_storage *servers;
 	size_t nservers;
 	size_t tries, ntries; /* tries started, tries allowed */
 	size_t cur;	      /* the server of the current try */
-	uint16_t id_orig, id_sent;
+	size_t unwanted;      /* unwanted replies to the current try */
+	uint16_t id_sent;
 	uint16_t qtype, qclass;
-	uint8_t kflags;
-	bool done;
-	uint8_t qname[DNS_NAME_MAX]; /* as the client sent it */
+	uint8_t kflags;		     /* KEY_*, KEY_RD included */
+	bool done;		     /* answered or failed; the waiters are being called */
+	bool released;		     /* ended: its handles are closing */
+	uint8_t qname[DNS_NAME_MAX]; /* as the first client sent it */
 	uint8_t qname_lower[DNS_NAME_MAX];
 	size_t qname_len;
 	uint8_t *servfail; /* the last SERVFAIL, passed on when every server has failed */
@@ -108,7 +134,10 @@ struct net_forward {
 	uv_loop_t *loop;
 	net_forward_opts_t opts;
 	fwd_query_t *pending;
-	size_t npending;
+	size_t npending;	/* queries in flight (one per question) */
+	size_t nwaiting;	/* client queries waiting on them: bounded by max_pending */
+	fwd_query_t **inflight; /* hash table of the pending queries, by question */
+	size_t ninflight;	/* buckets, a power of two */
 	net_forward_stats_t stats;
 	/* The cache. */
 	fwd_entry_t **buckets;
@@ -131,6 +160,8 @@ void net_forward_opts_init(net_forward_opts_t *opts)
 	opts->cache_entries = DEFAULT_CACHE_ENTRIES;
 	opts->cache_max_ttl = DEFAULT_CACHE_MAX_TTL;
 	opts->max_pending = DEFAULT_MAX_PENDING;
+	opts->max_waiters = DEFAULT_MAX_WAITERS;
+	opts->unwanted_threshold = DEFAULT_UNWANTED_THRESHOLD;
 }
 
 static socklen_t addr_len(const struct sockaddr_storage *ss)
@@ -304,7 +335,7 @@ static void cache_insert(net_forward_t *f, const fwd_query_t *q, const uint8_t *
 	e->size = size;
 	e->qtype = q->qtype;
 	e->qclass = q->qclass;
-	e->kflags = q->kflags;
+	e->kflags = q->kflags & (uint8_t)~KEY_RD; /* answers from the cache take the RD bit */
 	e->name_len = (uint16_t)q->qname_len;
 	memcpy(e->name, q->qname_lower, q->qname_len);
 	e->hash = key_hash(f, e->name, e->name_len, e->qtype, e->qclass, e->kflags);
@@ -383,9 +414,20 @@ static void on_sock_closed(uv_handle_t *h)
 	free(s);
 }
 
+static void waiters_free(fwd_query_t *q)
+{
+	while (q->waiters) {
+		fwd_waiter_t *w = q->waiters;
+		q->waiters = w->next;
+		free(w);
+	}
+	q->waiters_tail = &q->waiters;
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
 	fwd_query_t *q = h->data;
+	waiters_free(q);
 	free(q->servfail);
 	free(q);
 }
@@ -401,9 +443,34 @@ static void sock_drop(fwd_query_t *q)
 	uv_close(&s->u.handle, on_sock_closed);
 }
 
+/* Takes q out of the table of questions in flight (it may not be there any more). */
+static void inflight_remove(fwd_query_t *q)
+{
+	net_forward_t *f = q->f;
+	for (fwd_query_t **pp = &f->inflight[q->hash & (f->ninflight - 1)]; *pp; pp = &(*pp)->hnext)
+		if (*pp == q) {
+			*pp = q->hnext;
+			q->hnext = NULL;
+			return;
+		}
+}
+
+static fwd_query_t *inflight_find(net_forward_t *f, uint64_t hash, const dns_query_t *dq,
+				  uint8_t kflags)
+{
+	for (fwd_query_t *q = f->inflight[hash & (f->ninflight - 1)]; q; q = q->hnext)
+		if (q->hash == hash && q->qtype == dq->qtype && q->qclass == dq->qclass &&
+		    q->kflags == kflags && q->qname_len == dq->qname_len &&
+		    memcmp(q->qname_lower, dq->qname_lower, dq->qname_len) == 0)
+			return q;
+	return NULL;
+}
+
 static void pending_unlink(fwd_query_t *q)
 {
 	net_forward_t *f = q->f;
+	inflight_remove(q);
+	f->nwaiting -= q->nwaiters;
 	if (q->prev)
 		q->prev->next = q->next;
 	else
@@ -414,24 +481,55 @@ static void pending_unlink(fwd_query_t *q)
 	f->npending--;
 }
 
-/* Ends a query without a callback: its handles close, its memory goes with the timer. */
+/* Ends a query (already unlinked) without callbacks: its handles close, its memory and its
+ * waiters go with the timer. */
 static void query_release(fwd_query_t *q)
 {
 	q->done = true;
+	q->released = true;
 	sock_drop(q);
 	uv_close((uv_handle_t *)&q->timer, on_timer_closed);
 }
 
-static void finish(fwd_query_t *q, const uint8_t *resp, size_t len, int err)
+/* Writes a waiter's ID and question case into a response to its question. The question at
+ * offset 12 is uncompressed and as long as the waiter's name (resp_matches() checked it). */
+static void resp_restore(const fwd_waiter_t *w, size_t qname_len, uint8_t *msg)
+{
+	dns_wr_put_u16_at(msg, 0, w->id);
+	memcpy(msg + DNS_HDR_LEN, w->qname, qname_len);
+}
+
+/* Answers every waiter, each with its own ID and question case, in the order they came.
+ * resp is writable, or NULL with err. */
+static void finish(fwd_query_t *q, uint8_t *resp, size_t len, int err)
 {
 	if (q->done)
 		return;
 	q->done = true;
-	pending_unlink(q);
+	/* Out of the table first: a question asked from a callback starts its own query. */
+	inflight_remove(q);
 	uv_timer_stop(&q->timer);
-	/* The callback may free the forwarder or start queries: touch nothing of f after it. */
-	q->cb(q->ctx, resp, len, err);
-	query_release(q);
+	sock_drop(q);
+	/* A callback may cancel other waiters (they leave the list), start queries, or free
+	 * the forwarder (which releases q: the rest then get no callback). q's memory lives
+	 * until its timer's close callback, so it can be looked at after each call; f
+	 * cannot. */
+	while (q->waiters != NULL && !q->released) {
+		fwd_waiter_t *w = q->waiters;
+		q->waiters = w->next;
+		if (q->waiters == NULL)
+			q->waiters_tail = &q->waiters;
+		q->nwaiters--;
+		q->f->nwaiting--;
+		if (resp != NULL)
+			resp_restore(w, q->qname_len, resp);
+		w->cb(w->ctx, resp, len, err);
+		free(w);
+	}
+	if (!q->released) {
+		pending_unlink(q);
+		query_release(q);
+	}
 }
 
 static void on_exhausted(uv_timer_t *t)
@@ -477,13 +575,6 @@ static bool resp_matches(const fwd_query_t *q, const uint8_t *msg, size_t len)
 	       dns_name_equal(name, q->qname_lower) && qtype == q->qtype && qclass == q->qclass;
 }
 
-/* Writes the client's ID and question case into an accepted response. */
-static void resp_restore(const fwd_query_t *q, uint8_t *msg)
-{
-	dns_wr_put_u16_at(msg, 0, q->id_orig);
-	memcpy(msg + DNS_HDR_LEN, q->qname, q->qname_len);
-}
-
 /* How long a response may be cached, or 0 for not at all; min_ttl and neg_ttl come from
  * resp_scan(). */
 static uint32_t resp_cache_ttl(const net_forward_t *f, const uint8_t *msg, uint32_t min_ttl,
@@ -509,14 +600,31 @@ static void start_tcp(fwd_query_t *q);
 
 /* A response that came from the current server over the current socket. msg is writable
  * (the shared UDP buffer or the socket's TCP buffer). */
+/* A datagram on the query's UDP socket that is not the answer: a forgery, or a stale or
+ * broken reply. Keep waiting (RFC 5452 §9.1), but a spoofer who knows our port needs about
+ * 32768 tries to hit the ID: past the threshold, ask over TCP, where a blind spoofer would
+ * also have to guess the sequence numbers (RFC 5452 §5, Unbound's
+ * unwanted-reply-threshold). */
+static void unwanted_reply(fwd_query_t *q)
+{
+	net_forward_t *f = q->f;
+	f->stats.unwanted++;
+	q->unwanted++;
+	if (f->opts.unwanted_threshold == 0 || q->unwanted < f->opts.unwanted_threshold)
+		return;
+	f->stats.unwanted_tcp++;
+	start_tcp(q);
+}
+
 static void on_response(fwd_query_t *q, uint8_t *msg, size_t len, bool tcp)
 {
 	net_forward_t *f = q->f;
 	if (!resp_matches(q, msg, len)) {
-		/* Over UDP it may be forged or stale: keep waiting (RFC 5452 §9.1). Over TCP
-		 * the server itself answered wrongly. */
+		/* Over TCP the server itself answered wrongly. */
 		if (tcp)
 			try_failed(q);
+		else
+			unwanted_reply(q);
 		return;
 	}
 	uint16_t flags = dns_get_u16(msg + 2);
@@ -533,7 +641,6 @@ static void on_response(fwd_query_t *q, uint8_t *msg, size_t len, bool tcp)
 			uint8_t *copy = malloc(len);
 			if (copy) {
 				memcpy(copy, msg, len);
-				resp_restore(q, copy);
 				free(q->servfail);
 				q->servfail = copy;
 				q->servfail_len = len;
@@ -542,7 +649,9 @@ static void on_response(fwd_query_t *q, uint8_t *msg, size_t len, bool tcp)
 		try_failed(q);
 		return;
 	}
-	resp_restore(q, msg);
+	/* The cache stores the question in the first client's case; answers from it take
+	 * each client's. */
+	memcpy(msg + DNS_HDR_LEN, q->qname, q->qname_len);
 	uint32_t ttl = resp_cache_ttl(f, msg, min_ttl, neg_ttl);
 	if (ttl > 0)
 		cache_insert(f, q, msg, len, ttl);
@@ -570,9 +679,15 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 		try_failed(q);
 		return;
 	}
+	if (nread == 0 && from == NULL)
+		return; /* libuv: nothing more to read now */
 	if (nread < DNS_HDR_LEN || (flags & UV_UDP_PARTIAL) ||
-	    !addr_equal(from, &q->servers[q->cur]))
+	    !addr_equal(from, &q->servers[q->cur])) {
+		/* The socket is connected, so the kernel drops other sources; count what
+		 * still comes. */
+		unwanted_reply(q);
 		return;
+	}
 	on_response(q, (uint8_t *)buf->base, (size_t)nread, false);
 }
 
@@ -619,6 +734,7 @@ static int start_udp(fwd_query_t *q)
 	}
 	s->u.handle.data = s;
 	q->sock = s;
+	q->unwanted = 0;
 	err = uv_udp_connect(&s->u.udp, (const struct sockaddr *)server);
 	if (err)
 		goto fail;
@@ -779,7 +895,17 @@ int net_forward_new(uv_loop_t *loop, const net_forward_opts_t *opts, net_forward
 		f->opts.cache_max_ttl = DEFAULT_CACHE_MAX_TTL;
 	if (f->opts.max_pending == 0)
 		f->opts.max_pending = DEFAULT_MAX_PENDING;
+	if (f->opts.max_waiters == 0)
+		f->opts.max_waiters = DEFAULT_MAX_WAITERS;
+	/* Secret, so that nobody can choose names that collide in the cache or in the table
+	 * of questions in flight (hash flooding). */
 	sw_random_bytes(&f->seed, sizeof(f->seed));
+	f->ninflight = 16;
+	while (f->ninflight < f->opts.max_pending && f->ninflight < INFLIGHT_BUCKETS_MAX)
+		f->ninflight *= 2;
+	f->inflight = calloc(f->ninflight, sizeof(*f->inflight));
+	if (f->inflight == NULL)
+		goto fail;
 	if (f->opts.cache_entries > 0) {
 		f->nbuckets = 16;
 		while (f->nbuckets < f->opts.cache_entries)
@@ -792,6 +918,8 @@ int net_forward_new(uv_loop_t *loop, const net_forward_opts_t *opts, net_forward
 	*out = f;
 	return 0;
 fail:
+	if (f)
+		free(f->inflight);
 	free(f);
 	return err;
 }
@@ -808,7 +936,26 @@ void net_forward_free(net_forward_t *f)
 	while (f->lru_head)
 		cache_remove(f, f->lru_head);
 	free(f->buckets);
+	free(f->inflight);
 	free(f);
+}
+
+/* Adds a waiter for dq to q. Returns 0 or SW_ENOMEM. */
+static int waiter_add(fwd_query_t *q, const dns_query_t *dq, net_forward_cb cb, void *ctx)
+{
+	fwd_waiter_t *w = malloc(sizeof(*w));
+	if (w == NULL)
+		return SW_ENOMEM;
+	w->next = NULL;
+	w->cb = cb;
+	w->ctx = ctx;
+	w->id = dq->id;
+	memcpy(w->qname, dq->qname, dq->qname_len);
+	*q->waiters_tail = w;
+	q->waiters_tail = &w->next;
+	q->nwaiters++;
+	q->f->nwaiting++;
+	return 0;
 }
 
 int net_forward_query(net_forward_t *f, const uint8_t *query, size_t qlen, net_forward_cb cb,
@@ -818,20 +965,41 @@ int net_forward_query(net_forward_t *f, const uint8_t *query, size_t qlen, net_f
 	if (cb == NULL || qlen > MSG_MAX || dns_query_parse(query, qlen, &dq) != DNS_QUERY_OK ||
 	    !dq.has_question)
 		return SW_EINVAL;
-	if (f->npending >= f->opts.max_pending)
+	if (f->nwaiting >= f->opts.max_pending)
 		return SW_ELIMIT;
-	fwd_query_t *q = calloc(1, sizeof(*q) + qlen);
+	uint8_t kflags = (uint8_t)(key_flags(&dq) | ((dq.flags & FLAG_RD) ? KEY_RD : 0));
+	uint64_t hash = key_hash(f, dq.qname_lower, dq.qname_len, dq.qtype, dq.qclass, kflags);
+
+	/* RFC 5452 §5: the same question in flight is not sent again. */
+	fwd_query_t *q = inflight_find(f, hash, &dq, kflags);
+	if (q != NULL) {
+		if (q->nwaiters >= f->opts.max_waiters) {
+			f->stats.waiters_refused++;
+			return SW_ELIMIT;
+		}
+		int err = waiter_add(q, &dq, cb, ctx);
+		if (err)
+			return err;
+		f->stats.queries++;
+		f->stats.coalesced++;
+		return 0;
+	}
+
+	q = calloc(1, sizeof(*q) + qlen);
 	if (q == NULL)
 		return SW_ENOMEM;
 	q->f = f;
-	q->cb = cb;
-	q->ctx = ctx;
+	q->waiters_tail = &q->waiters;
+	if (waiter_add(q, &dq, cb, ctx) != 0) {
+		free(q);
+		return SW_ENOMEM;
+	}
+	q->hash = hash;
 	q->qlen = qlen;
 	memcpy(q->query, query, qlen);
-	q->id_orig = dq.id;
 	q->qtype = dq.qtype;
 	q->qclass = dq.qclass;
-	q->kflags = key_flags(&dq);
+	q->kflags = kflags;
 	q->qname_len = dq.qname_len;
 	memcpy(q->qname, dq.qname, dq.qname_len);
 	memcpy(q->qname_lower, dq.qname_lower, dq.qname_len);
@@ -858,6 +1026,9 @@ int net_forward_query(net_forward_t *f, const uint8_t *query, size_t qlen, net_f
 		f->pending->prev = q;
 	f->pending = q;
 	f->npending++;
+	fwd_query_t **bucket = &f->inflight[hash & (f->ninflight - 1)];
+	q->hnext = *bucket;
+	*bucket = q;
 	f->stats.queries++;
 	try_next(q);
 	return 0;
@@ -868,7 +1039,21 @@ void net_forward_cancel(net_forward_t *f, void *ctx)
 	fwd_query_t *q = f->pending;
 	while (q) {
 		fwd_query_t *next = q->next;
-		if (q->ctx == ctx) {
+		fwd_waiter_t **pp = &q->waiters;
+		while (*pp) {
+			fwd_waiter_t *w = *pp;
+			if (w->ctx != ctx) {
+				pp = &w->next;
+				continue;
+			}
+			*pp = w->next;
+			q->nwaiters--;
+			f->nwaiting--;
+			free(w);
+		}
+		q->waiters_tail = pp;
+		/* Nobody waits for it: abandon it (unless it is calling its waiters now). */
+		if (q->waiters == NULL && !q->done) {
 			pending_unlink(q);
 			query_release(q);
 		}

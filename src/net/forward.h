@@ -12,6 +12,15 @@
  * for the SOA's negative TTL (RFC 2308 §5). The client's OPT record goes upstream unchanged
  * (RFC 6891 §7 leaves payload size and DO to the requestor).
  *
+ * Identical questions in flight are sent upstream once (RFC 5452 §5): "identical" is the
+ * name compared case-insensitively, type, class, the EDNS presence and the DO, CD and RD
+ * bits, everything of the query that changes the upstream's answer (the cache's key, plus
+ * RD). Each waiting client gets the answer with its own ID and question case. Replies on the
+ * query's socket that fail the checks above are counted as unwanted; past a threshold the
+ * question is asked again over TCP to the same server, where an off-path spoofer would have
+ * to guess a TCP sequence number as well (Unbound's `unwanted-reply-threshold`, here per
+ * question in flight).
+ *
  * libuv; loop thread only.
  */
 #pragma once
@@ -38,16 +47,20 @@ typedef struct {
 		size_t n;
 	} rules[NET_FORWARD_RULES_MAX];
 	size_t n_rules;
-	uint32_t timeout_ms;	/* per UDP try; 0 means 800 (a dead first server costs < 1 s);
-				 * a TCP try gets twice this (connect, then the exchange) */
-	size_t cache_entries;	/* 0 disables the cache; net_forward_opts_init() sets 10000;
-				 * memory is bounded too, at 2 KiB per entry on average */
-	uint32_t cache_max_ttl; /* seconds; 0 means 86400 */
-	size_t max_pending;	/* queries in flight; 0 means 4096 */
+	uint32_t timeout_ms;	     /* per UDP try; 0 means 800 (a dead first server costs < 1 s);
+				      * a TCP try gets twice this (connect, then the exchange) */
+	size_t cache_entries;	     /* 0 disables the cache; net_forward_opts_init() sets 10000;
+				      * memory is bounded too, at 2 KiB per entry on average */
+	uint32_t cache_max_ttl;	     /* seconds; 0 means 86400 */
+	size_t max_pending;	     /* client queries waiting; 0 means 4096 */
+	size_t max_waiters;	     /* client queries waiting on one question; 0 means 1024 */
+	uint32_t unwanted_threshold; /* unwanted replies to one UDP try before the question
+				      * goes over TCP; 0: never (they are still counted) */
 } net_forward_opts_t;
 
 /* Fills opts with the defaults: no servers, no rules, 800 ms, 10000 entries, 86400 s,
- * 4096 queries in flight. */
+ * 4096 client queries waiting, 1024 of them on one question, TCP after 10 unwanted
+ * replies. */
 void net_forward_opts_init(net_forward_opts_t *opts);
 
 /* Called exactly once per query, never from inside net_forward_query(). resp is the
@@ -76,22 +89,28 @@ size_t net_forward_cache_answer(net_forward_t *f, const uint8_t *query, size_t q
 				size_t cap);
 
 /* Sends the query upstream: to the servers of the longest matching rule, else to the
- * defaults, each once in order (a single server is tried twice). Returns 0 (cb then runs
- * exactly once, later), SW_EINVAL (not a standard query with one question), SW_ELIMIT (too
- * many queries in flight) or SW_ENOMEM. Having no server at all is reported through cb with
- * SW_ECONN. */
+ * defaults, each once in order (a single server is tried twice). A query identical to one in
+ * flight (see above) waits for that one's answer instead. Returns 0 (cb then runs exactly
+ * once, later), SW_EINVAL (not a standard query with one question), SW_ELIMIT (max_pending
+ * client queries waiting, or max_waiters on this question) or SW_ENOMEM. Having no server at
+ * all is reported through cb with SW_ECONN. */
 int net_forward_query(net_forward_t *f, const uint8_t *query, size_t qlen, net_forward_cb cb,
 		      void *ctx);
 
-/* Cancels every query whose ctx is ctx; their callbacks do not run. */
+/* Cancels every query whose ctx is ctx; their callbacks do not run. A question that nobody
+ * waits for any more is abandoned. */
 void net_forward_cancel(net_forward_t *f, void *ctx);
 
-/* Counters for metrics. queries: accepted by net_forward_query(); cache_hits/cache_misses:
- * outcomes of net_forward_cache_answer(); timeouts: tries that got no answer in time;
- * tcp_retries: TC=1 answers retried over TCP; failovers: moves to another server after a
- * failed try; failures: queries that ended with SW_ECONN or a passed-on SERVFAIL. */
+/* Counters for metrics. queries: accepted by net_forward_query(); coalesced: of those, the
+ * ones that joined an identical question in flight instead of being sent; waiters_refused:
+ * refused for max_waiters; cache_hits/cache_misses: outcomes of net_forward_cache_answer();
+ * timeouts: tries that got no answer in time; tcp_retries: TC=1 answers retried over TCP;
+ * unwanted: UDP replies with a wrong ID, question or source; unwanted_tcp: questions moved
+ * to TCP for unwanted_threshold; failovers: moves to another server after a failed try;
+ * failures: questions that ended with SW_ECONN or a passed-on SERVFAIL. */
 typedef struct {
-	uint64_t queries, cache_hits, cache_misses, timeouts, tcp_retries, failovers, failures;
+	uint64_t queries, coalesced, waiters_refused, cache_hits, cache_misses, timeouts,
+	    tcp_retries, unwanted, unwanted_tcp, failovers, failures;
 } net_forward_stats_t;
 void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out);
 

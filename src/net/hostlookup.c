@@ -10,12 +10,6 @@
 
 #define ADDRS_MAX 16
 
-typedef struct {
-	net_hostlookup_cb cb;
-	void *ctx;
-	uint16_t port;
-} lookup_t;
-
 size_t net_upstreams_from_resolv_conf(const char *resolv_conf, const struct sockaddr_storage *self,
 				      size_t nself, struct sockaddr_storage *out, size_t max)
 {
@@ -55,7 +49,7 @@ size_t net_upstreams_from_resolv_conf(const char *resolv_conf, const struct sock
 /* The forwarder checked ID, source and question; what is left is reading the A records. */
 static void on_answer(void *cbctx, const uint8_t *resp, size_t len, int err)
 {
-	lookup_t *l = cbctx;
+	net_hostlookup_t *l = cbctx;
 	struct sockaddr_in addrs[ADDRS_MAX];
 	size_t n = 0;
 	if (err == 0 && len >= DNS_HDR_LEN && (resp[3] & 0xF) == DNS_RCODE_NOERROR) {
@@ -74,7 +68,8 @@ static void on_answer(void *cbctx, const uint8_t *resp, size_t len, int err)
 			dns_rd_u32(&r);
 			uint16_t rdlen = dns_rd_u16(&r);
 			const uint8_t *rd = dns_rd_bytes(&r, rdlen);
-			if (r.err || type != DNS_T_A || cls != DNS_C_IN || rdlen != 4 || n == ADDRS_MAX)
+			if (r.err || type != DNS_T_A || cls != DNS_C_IN || rdlen != 4 ||
+			    n == ADDRS_MAX)
 				continue;
 			memset(&addrs[n], 0, sizeof(addrs[n]));
 			addrs[n].sin_family = AF_INET;
@@ -84,15 +79,16 @@ static void on_answer(void *cbctx, const uint8_t *resp, size_t len, int err)
 		}
 	}
 	l->cb(l->ctx, addrs, n, n ? 0 : err ? err : SW_ENOTFOUND);
-	free(l);
 }
 
-int net_hostlookup(net_forward_t *f, const char *host, uint16_t port, net_hostlookup_cb cb,
-		   void *ctx)
+int net_hostlookup(net_forward_t *f, net_hostlookup_t *l, const char *host, uint16_t port,
+		   net_hostlookup_cb cb, void *ctx)
 {
 	char fqdn[DNS_NAME_MAX * 4 + 2];
 	uint8_t qname[DNS_NAME_MAX], query[DNS_NAME_MAX + 32];
 	size_t nl;
+	if (host[0] == '\0')
+		return SW_EINVAL;
 	snprintf(fqdn, sizeof(fqdn), "%s%s", host, host[strlen(host) - 1] == '.' ? "" : ".");
 	if (dns_name_from_str(fqdn, qname, &nl) != 0)
 		return SW_EINVAL;
@@ -107,12 +103,11 @@ int net_hostlookup(net_forward_t *f, const char *host, uint16_t port, net_hostlo
 	dns_wr_bytes(&w, qname, nl);
 	dns_wr_u16(&w, DNS_T_A);
 	dns_wr_u16(&w, DNS_C_IN);
-	lookup_t *l = malloc(sizeof(*l));
-	if (l == NULL)
-		return SW_ENOMEM;
-	*l = (lookup_t){cb, ctx, port};
-	int ret = net_forward_query(f, query, w.len, on_answer, l);
-	if (ret)
-		free(l);
-	return ret;
+	*l = (net_hostlookup_t){cb, ctx, port};
+	return net_forward_query(f, query, w.len, on_answer, l);
+}
+
+void net_hostlookup_cancel(net_forward_t *f, net_hostlookup_t *l)
+{
+	net_forward_cancel(f, l);
 }

@@ -7,7 +7,11 @@
  * name or type, QR=0, another source port), TC=1 then TCP, failover on a silent server, a closed
  * port and SERVFAIL, suffix rules, the cache (ID, case, TTL decrease, key, NXDOMAIN by the
  * SOA minimum), every server dead, cancel, free with queries in flight, the limits, and
- * random source ports and IDs.
+ * random source ports and IDs. Then RFC 5452 §5: identical questions in flight sent once and
+ * answered to each client with its ID and case, only truly identical ones joined, the bound
+ * on waiters, cancel and free while the waiters are called; and unwanted replies counted,
+ * moving the question to TCP past unwanted_threshold. Last, net_hostlookup() through the
+ * forwarder (the DHT's bootstrap names): addresses with the port, failure, cancel.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +26,7 @@
 
 #include "common/err.h"
 #include "net/forward.h"
+#include "net/hostlookup.h"
 #include "util.h"
 
 /* ---- fake upstream servers ---- */
@@ -34,6 +39,7 @@ typedef enum {
 	UP_NXDOMAIN, /* NXDOMAIN with an SOA: TTL soa_ttl, MINIMUM soa_min */
 	UP_SERVFAIL,
 	UP_NODATA_NOSOA, /* NOERROR, no answer, no SOA: not cacheable (RFC 2308 §5) */
+	UP_SPOOF,	 /* nspoof wrong-ID answers to the query's port, then the right one */
 } up_mode_t;
 
 typedef struct {
@@ -45,6 +51,7 @@ typedef struct {
 	uint32_t ttl;
 	uint32_t soa_ttl, soa_min;
 	int udp_queries, tcp_queries;
+	int nspoof; /* UP_SPOOF */
 	int nseen;
 	uint16_t ports[32], ids[32]; /* source port and ID of each UDP query */
 	uint8_t last_query[512];
@@ -279,6 +286,23 @@ static void up_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	case UP_NODATA_NOSOA:
 		up_send(h, out, build_resp(u, q, R_NODATA, out), from);
 		return;
+	case UP_SPOOF: {
+		/* From the server's own address and port, as a spoofer who forges the source
+		 * would send them (the forwarder's socket is connected), with 6.6.6.6 and IDs
+		 * that are all wrong. */
+		uint8_t good[4];
+		memcpy(good, u->a, 4);
+		memset(u->a, 6, 4);
+		size_t n = build_resp(u, q, R_A, out);
+		for (int i = 0; i < u->nspoof; i++) {
+			out[0] = (uint8_t)(q[0] ^ 0x80);
+			out[1] = (uint8_t)(q[1] + i);
+			up_send(h, out, n, from);
+		}
+		memcpy(u->a, good, 4);
+		up_send(h, out, build_resp(u, q, R_A, out), from);
+		return;
+	}
 	}
 }
 
@@ -914,9 +938,12 @@ static void test_cancel(void **state)
 	opts_with(&o, &e->up[0].addr, 1);
 	o.timeout_ms = 150;
 	fwd_start(e, &o);
-	size_t qlen = make_query("www.example.com", 0x1234, 1, false, false, q);
+	/* Three questions (identical ones would be one query upstream). */
+	size_t qlen = make_query("a.example.com", 0x1234, 1, false, false, q);
 	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[0]), 0);
+	qlen = make_query("b.example.com", 0x1234, 1, false, false, q);
 	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[0]), 0);
+	qlen = make_query("c.example.com", 0x1234, 1, false, false, q);
 	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[1]), 0);
 	run_until(e, &e->up[0].udp_queries, 3, 1000);
 	net_forward_cancel(e->f, &e->res[0]);
@@ -1024,6 +1051,289 @@ static void test_random_ports_and_ids(void **state)
 	assert_true(client_ids <= 1);
 }
 
+/* ---- RFC 5452 §5: identical questions in flight; unwanted replies ---- */
+
+#define NCLIENTS 50
+
+static void test_coalesced(void **state)
+{
+	env_t *e = *state;
+	net_forward_opts_t o;
+	uint8_t q[512], qname[256];
+	char name[64];
+	result_t *res = calloc(NCLIENTS, sizeof(*res));
+	assert_non_null(res);
+	upstream_start(e, 0, UP_ANSWER);
+	opts_with(&o, &e->up[0].addr, 1);
+	fwd_start(e, &o);
+	/* 50 clients ask the same question at once, each with its own ID and case. */
+	for (int i = 0; i < NCLIENTS; i++) {
+		snprintf(name, sizeof(name), "%s.ExAmPlE.com", (i & 1) ? "WWW" : "wWw");
+		size_t qlen = make_query(name, (uint16_t)(0x1000 + i), 1, true, false, q);
+		assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &res[i]), 0);
+	}
+	run_until(e, &res[NCLIENTS - 1].ncalls, 1, 2000);
+	assert_int_equal(e->up[0].udp_queries, 1);
+	uint64_t prev_ms = 0;
+	for (int i = 0; i < NCLIENTS; i++) {
+		assert_a(&res[i], 4);
+		assert_int_equal(get16(res[i].resp), 0x1000 + i);
+		snprintf(name, sizeof(name), "%s.ExAmPlE.com", (i & 1) ? "WWW" : "wWw");
+		size_t nl = tu_name(name, qname);
+		assert_memory_equal(res[i].resp + 12, qname, nl);
+		assert_true(res[i].at_ms >= prev_ms); /* in the order they came */
+		prev_ms = res[i].at_ms;
+	}
+	net_forward_stats_t st;
+	net_forward_stats(e->f, &st);
+	assert_int_equal(st.queries, NCLIENTS);
+	assert_int_equal(st.coalesced, NCLIENTS - 1);
+	/* Ended: the same question is asked again (here the cache would answer first). */
+	size_t qlen = make_query("www.example.com", 7, 1, true, false, q);
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[0]), 0);
+	run_until(e, &e->res[0].ncalls, 1, 2000);
+	assert_a(&e->res[0], 4);
+	assert_int_equal(e->up[0].udp_queries, 2);
+	free(res);
+}
+
+/* Questions that differ in what changes the upstream's answer are not joined. */
+static void test_coalesce_key(void **state)
+{
+	env_t *e = *state;
+	net_forward_opts_t o;
+	uint8_t q[8][512];
+	size_t qlen[8];
+	result_t *res = calloc(8, sizeof(*res));
+	assert_non_null(res);
+	upstream_start(e, 0, UP_ANSWER);
+	opts_with(&o, &e->up[0].addr, 1);
+	fwd_start(e, &o);
+	qlen[0] = make_query("www.example.com", 1, 1, false, false, q[0]);
+	qlen[1] = make_query("www.example.com", 2, 28, false, false, q[1]); /* AAAA */
+	qlen[2] = make_query("www.example.com", 3, 1, true, false, q[2]);   /* EDNS */
+	qlen[3] = make_query("www.example.com", 4, 1, true, true, q[3]);    /* DO */
+	qlen[4] = make_query("www.example.com", 5, 1, false, false, q[4]);
+	q[4][3] |= 0x10; /* CD */
+	qlen[5] = make_query("www.example.com", 6, 1, false, false, q[5]);
+	q[5][2] &= (uint8_t)~0x01; /* RD=0 */
+	qlen[6] = make_query("www.example.org", 7, 1, false, false, q[6]);
+	qlen[7] = make_query("WWW.EXAMPLE.COM", 8, 1, false, false, q[7]); /* joins [0] */
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(net_forward_query(e->f, q[i], qlen[i], on_result, &res[i]), 0);
+	run_until(e, &res[7].ncalls, 1, 2000);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(res[i].ncalls, 1);
+		assert_int_equal(res[i].err, 0);
+		assert_int_equal(get16(res[i].resp), i + 1);
+		/* Each got the answer to its own question: type and flags echoed. */
+		assert_int_equal(get16(res[i].resp + question_end(res[i].resp) - 4),
+				 get16(q[i] + question_end(q[i]) - 4));
+		assert_int_equal(res[i].resp[3] & 0x10, q[i][3] & 0x10);
+		assert_int_equal(res[i].resp[2] & 0x01, q[i][2] & 0x01);
+	}
+	assert_int_equal(e->up[0].udp_queries, 7);
+	net_forward_stats_t st;
+	net_forward_stats(e->f, &st);
+	assert_int_equal(st.coalesced, 1);
+	free(res);
+}
+
+static void test_max_waiters(void **state)
+{
+	env_t *e = *state;
+	net_forward_opts_t o;
+	uint8_t q[512];
+	upstream_start(e, 0, UP_ANSWER);
+	opts_with(&o, &e->up[0].addr, 1);
+	o.max_waiters = 3;
+	fwd_start(e, &o);
+	size_t qlen = make_query("www.example.com", 1, 1, false, false, q);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[i]), 0);
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[3]), SW_ELIMIT);
+	/* Another question still has room. */
+	size_t qlen2 = make_query("www.example.org", 1, 1, false, false, q);
+	assert_int_equal(net_forward_query(e->f, q, qlen2, on_result, &e->res[3]), 0);
+	run_until(e, &e->res[3].ncalls, 1, 2000);
+	for (int i = 0; i < 4; i++)
+		assert_a(&e->res[i], 4);
+	net_forward_stats_t st;
+	net_forward_stats(e->f, &st);
+	assert_int_equal(st.waiters_refused, 1);
+	assert_int_equal(st.coalesced, 2);
+	assert_int_equal(e->up[0].udp_queries, 2);
+}
+
+/* res[0]'s callback cancels res[2]'s waiter: res[1] is answered, res[2] is not. */
+static void on_result_cancel(void *ctx, const uint8_t *resp, size_t len, int err)
+{
+	on_result(ctx, resp, len, err);
+	net_forward_cancel(g_env->f, &g_env->res[2]);
+}
+
+static void test_coalesced_cancel_and_free(void **state)
+{
+	env_t *e = *state;
+	net_forward_opts_t o;
+	uint8_t q[512];
+	upstream_start(e, 0, UP_ANSWER);
+	upstream_start(e, 1, UP_SILENT);
+	opts_with(&o, &e->up[0].addr, 1);
+	tu_name("slow", o.rules[0].suffix);
+	o.rules[0].addrs[0] = e->up[1].addr;
+	o.rules[0].n = 1;
+	o.n_rules = 1;
+	o.timeout_ms = 100;
+	fwd_start(e, &o);
+	/* Cancelling one waiter leaves the question to the others... */
+	size_t qlen = make_query("a.slow", 1, 1, false, false, q);
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[3]), 0);
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[1]), 0);
+	net_forward_cancel(e->f, &e->res[3]);
+	run_until(e, &e->res[1].ncalls, 1, 2000);
+	assert_int_equal(e->res[1].err, SW_ECONN);
+	assert_int_equal(e->res[3].ncalls, 0);
+	assert_int_equal(e->up[1].udp_queries, 2); /* two tries, once for both */
+	/* ...and cancelling every waiter abandons it. */
+	e->res[1].ncalls = 0;
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[3]), 0);
+	net_forward_cancel(e->f, &e->res[3]);
+	run_until(e, NULL, 0, 400);
+	assert_int_equal(e->res[3].ncalls, 0);
+	assert_int_equal(e->up[1].udp_queries, 3); /* the first try only */
+
+	/* A callback that cancels a later waiter of the same question. */
+	qlen = make_query("www.example.com", 1, 1, false, false, q);
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result_cancel, &e->res[0]), 0);
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[1]), 0);
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[2]), 0);
+	run_until(e, &e->res[1].ncalls, 1, 2000);
+	assert_a(&e->res[0], 4);
+	assert_a(&e->res[1], 4);
+	run_until(e, NULL, 0, 50);
+	assert_int_equal(e->res[2].ncalls, 0);
+
+	/* A callback that frees the forwarder: the waiters after it get no callback. */
+	memset(e->res, 0, sizeof(e->res));
+	qlen = make_query("www.example.net", 1, 1, false, false, q);
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result_free, &e->res[0]), 0);
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[1]), 0);
+	run_until(e, &e->res[0].ncalls, 1, 2000);
+	assert_int_equal(e->res[0].ncalls, 1);
+	assert_null(e->f);
+	run_until(e, NULL, 0, 100);
+	assert_int_equal(e->res[1].ncalls, 0);
+}
+
+/* Wrong-ID replies on the query's port: counted; past the threshold, TCP. */
+static void run_spoofed(env_t *e, int nspoof, uint32_t threshold, net_forward_stats_t *st)
+{
+	net_forward_opts_t o;
+	uint8_t q[512];
+	upstream_start(e, 0, UP_SPOOF);
+	e->up[0].nspoof = nspoof;
+	opts_with(&o, &e->up[0].addr, 1);
+	o.unwanted_threshold = threshold;
+	fwd_start(e, &o);
+	size_t qlen = make_query("www.example.com", 0x1234, 1, false, false, q);
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[0]), 0);
+	run_until(e, &e->res[0].ncalls, 1, 2000);
+	assert_a(&e->res[0], 4); /* never the forged 6.6.6.6 */
+	assert_int_equal(get16(e->res[0].resp), 0x1234);
+	net_forward_stats(e->f, st);
+}
+
+static void test_unwanted_below_threshold(void **state)
+{
+	env_t *e = *state;
+	net_forward_stats_t st;
+	run_spoofed(e, 9, 10, &st);
+	assert_int_equal(st.unwanted, 9);
+	assert_int_equal(st.unwanted_tcp, 0);
+	assert_int_equal(e->up[0].tcp_queries, 0);
+}
+
+static void test_unwanted_to_tcp(void **state)
+{
+	env_t *e = *state;
+	net_forward_stats_t st;
+	run_spoofed(e, 30, 10, &st);
+	/* The UDP socket closed at the 10th: the rest were never read. */
+	assert_int_equal(st.unwanted, 10);
+	assert_int_equal(st.unwanted_tcp, 1);
+	assert_int_equal(st.tcp_retries, 0); /* not a TC=1 retry */
+	assert_int_equal(e->up[0].udp_queries, 1);
+	assert_int_equal(e->up[0].tcp_queries, 1);
+}
+
+static void test_unwanted_threshold_off(void **state)
+{
+	env_t *e = *state;
+	net_forward_stats_t st;
+	run_spoofed(e, 30, 0, &st);
+	assert_int_equal(st.unwanted, 30);
+	assert_int_equal(st.unwanted_tcp, 0);
+	assert_int_equal(e->up[0].tcp_queries, 0);
+}
+
+/* ---- net_hostlookup ---- */
+
+typedef struct {
+	int ncalls, err;
+	size_t n;
+	struct sockaddr_in addrs[4];
+} host_result_t;
+
+static void on_host(void *ctx, const struct sockaddr_in *addrs, size_t n, int err)
+{
+	host_result_t *h = ctx;
+	h->ncalls++;
+	h->err = err;
+	h->n = n;
+	memcpy(h->addrs, addrs, (n < 4 ? n : 4) * sizeof(*addrs));
+}
+
+static void test_hostlookup(void **state)
+{
+	env_t *e = *state;
+	net_forward_opts_t o;
+	net_hostlookup_t l1, l2, l3;
+	host_result_t h1 = {0}, h2 = {0}, h3 = {0};
+	upstream_start(e, 0, UP_ANSWER);
+	upstream_start(e, 1, UP_SERVFAIL);
+	upstream_start(e, 2, UP_SILENT);
+	opts_with(&o, &e->up[0].addr, 1);
+	tu_name("fail", o.rules[0].suffix);
+	o.rules[0].addrs[0] = e->up[1].addr;
+	o.rules[0].n = 1;
+	tu_name("slow", o.rules[1].suffix);
+	o.rules[1].addrs[0] = e->up[2].addr;
+	o.rules[1].n = 1;
+	o.n_rules = 2;
+	o.timeout_ms = 100;
+	fwd_start(e, &o);
+	assert_int_equal(net_hostlookup(e->f, &l1, "router.example.", 6881, on_host, &h1), 0);
+	assert_int_equal(net_hostlookup(e->f, &l2, "router.fail", 6881, on_host, &h2), 0);
+	assert_int_equal(net_hostlookup(e->f, &l3, "router.slow", 6881, on_host, &h3), 0);
+	assert_int_equal(net_hostlookup(e->f, &l3, "", 6881, on_host, &h3), SW_EINVAL);
+	net_hostlookup_cancel(e->f, &l3);
+	assert_int_equal(h1.ncalls + h2.ncalls, 0); /* never from inside the call */
+	run_until(e, &h2.ncalls, 1, 2000);
+	run_until(e, &h1.ncalls, 1, 2000);
+	assert_int_equal(h1.ncalls, 1);
+	assert_int_equal(h1.err, 0);
+	assert_int_equal(h1.n, 1);
+	assert_int_equal(ntohs(h1.addrs[0].sin_port), 6881);
+	assert_int_equal(ntohl(h1.addrs[0].sin_addr.s_addr), 0x01020304);
+	assert_int_equal(h2.ncalls, 1);
+	assert_int_equal(h2.n, 0);
+	assert_int_not_equal(h2.err, 0);
+	run_until(e, NULL, 0, 400); /* past the silent server's two tries */
+	assert_int_equal(h3.ncalls, 0);
+	assert_int_equal(e->up[2].udp_queries, 1); /* cancelled: not tried again */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1042,6 +1352,14 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_free_with_queries_in_flight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_invalid_and_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_random_ports_and_ids, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_coalesced, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_coalesce_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_max_waiters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_coalesced_cancel_and_free, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unwanted_below_threshold, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unwanted_to_tcp, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unwanted_threshold_off, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostlookup, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("forward", tests, NULL, NULL);
 }

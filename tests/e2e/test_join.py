@@ -1,0 +1,164 @@
+"""Joining the DHT when the network comes late (DESIGN.md section 4 "Joining", section 11):
+a node whose bootstrap is not there when it starts must join once it appears, on its own,
+and say so in its log.
+
+- By address: the node starts with `--bootstrap 127.0.0.1:P` where nothing listens; 5 s
+  later a testnet starts on P. The node must have good routing-table nodes within 30 s of
+  its start. Retrying a bootstrap ADDRESS is the DHT node's job (src/dht: with backoff while
+  the table has no good node); with the DHT's older fixed 30 s re-bootstrap this test fails,
+  as the first retry comes only at 30 s.
+- By name: `--bootstrap localhost:P`, resolved through `--upstream`, a fake DNS server that
+  answers SERVFAIL until the testnet is up and 127.0.0.1 after: the node resolves the name
+  again (with backoff) and joins, and logs the failures and the join.
+"""
+import re
+import threading
+import time
+
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+from dhtutil import Testnet, free_udp_range
+from upstreamutil import upstream_factory, with_upstream  # noqa: F401
+
+LATE = 5.0  # seconds between the node's start and the testnet's
+JOIN_WITHIN = 30.0  # seconds after the node's start
+TESTNET_NODES = 8
+
+
+class LateTestnet(Testnet):
+    """A Testnet on a base port chosen before it starts (the node's bootstrap points there)."""
+
+    __test__ = False
+
+    def __init__(self, *args, base: int, **kw):
+        super().__init__(*args, **kw)
+        self.fixed_base = base
+
+    def start(self, timeout: float = 15.0, attempts: int = 1):
+        self.base = self.fixed_base
+        self.err = open(self.log_path, "ab")
+        import subprocess
+
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self.err)
+        ok, last = self._wait_ready(timeout)
+        if not ok:
+            self.stop()
+            raise AssertionError(f"testnet on {self.base} not ready: {last!r}\n"
+                                 f"{self.log_tail()}")
+        return self
+
+
+def with_bootstrap(node, value: str):
+    """Replaces conftest's `--bootstrap none` (a repeated option would make a list)."""
+    argv = node.argv
+
+    def replaced():
+        a = argv()
+        a[a.index("--bootstrap") + 1] = value
+        return a
+
+    node.argv = replaced
+    return node
+
+
+@pytest.fixture
+def late_testnet(swarmdns_bin, tmp_path):
+    made = []
+
+    def make(base):
+        t = LateTestnet(swarmdns_bin, TESTNET_NODES, tmp_path, seconds=90, base=base)
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.stop()
+
+
+def wait_joined(node, started: float, deadline: float):
+    """Seconds from `started` until /v1/status shows good routing-table nodes, or None."""
+    while time.monotonic() < deadline:
+        if node.status()["dht"]["good_nodes"] > 0:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    return None
+
+
+# Expected to fail until the DHT retries bootstrap addresses with backoff (the dht branch of
+# issue 10; without it src/dht retries every 30 s: no good node 30 s after the start). With
+# the dht branch merged (at 15a7e33) the node joined 6.0 s after its start. strict: once that
+# lands, the XPASS fails the suite, so that this mark is removed and the test guards the
+# behaviour from then on.
+@pytest.mark.xfail(strict=True, reason="needs the DHT's bootstrap-address backoff (src/dht, "
+                   "issue 10); the fixed 30 s re-bootstrap joins too late")
+@pytest.mark.phase_timeout(90)
+def test_joins_when_bootstrap_address_appears_late(node_factory, late_testnet):
+    base = free_udp_range(TESTNET_NODES)
+    node = with_bootstrap(node_factory(), f"127.0.0.1:{base}")
+    started = time.monotonic()
+    node.start()
+    assert node.status()["dht"]["good_nodes"] == 0
+    time.sleep(max(0.0, started + LATE - time.monotonic()))
+    late_testnet(base).start()
+    took = wait_joined(node, started, started + JOIN_WITHIN)
+    assert took is not None, (
+        f"no good DHT node {JOIN_WITHIN:.0f} s after the start (bootstrap up after "
+        f"{LATE:.0f} s): {node.status()['dht']}\n{node.stderr_tail()}")
+    print(f"joined {took:.1f} s after the start")
+    time.sleep(1.5)  # the joiner looks once a second
+    assert re.search(r"joined the DHT: \d+ nodes", node.stderr_text()), node.stderr_tail()
+
+
+@pytest.mark.phase_timeout(90)
+def test_joins_when_bootstrap_name_resolves_late(node_factory, late_testnet, upstream_factory):
+    base = free_udp_range(TESTNET_NODES)
+    up_ready = threading.Event()
+    asked = []
+
+    def answer(q):
+        asked.append(time.monotonic())
+        r = dns.message.make_response(q)
+        qname = q.question[0].name
+        if q.question[0].rdtype != dns.rdatatype.A or qname.to_text().lower() != "localhost.":
+            r.set_rcode(dns.rcode.NXDOMAIN)
+        elif not up_ready.is_set():
+            r.set_rcode(dns.rcode.SERVFAIL)
+        else:
+            r.answer.append(dns.rrset.from_text(qname, 60, "IN", "A", "127.0.0.1"))
+        return r
+
+    up = upstream_factory(delay=0.0, answer_fn=answer)
+    node = with_upstream(with_bootstrap(node_factory(), f"localhost:{base}"), up.port)
+    started = time.monotonic()
+    node.start()
+    time.sleep(max(0.0, started + LATE - time.monotonic()))
+    late_testnet(base).start()
+    up_ready.set()
+    ready_at = time.monotonic() - started
+    took = wait_joined(node, started, started + JOIN_WITHIN)
+    assert took is not None, (
+        f"no good DHT node {JOIN_WITHIN:.0f} s after the start (name resolvable after "
+        f"{ready_at:.1f} s; asked at {[round(t - started, 1) for t in asked]})\n"
+        f"{node.stderr_tail()}")
+    times = [round(t - started, 1) for t in asked]
+    print(f"joined {took:.1f} s after the start; the name was asked at {times}")
+    # Rounds of asking (the forwarder tries a lone server twice, so a round may be two
+    # queries): several before the testnet came, each gap longer than the one before.
+    rounds = []
+    for t in asked:
+        if not rounds or t - rounds[-1] > 0.5:
+            rounds.append(t)
+    before = [t for t in rounds if t - started < ready_at]
+    assert len(before) >= 2, f"the name was not asked again: {times}"
+    gaps = [b - a for a, b in zip(rounds, rounds[1:])]
+    assert all(g >= 0.9 for g in gaps), f"asked too often: {times}"
+    assert all(b >= a * 1.5 for a, b in zip(gaps, gaps[1:])), f"no backoff: {times}"
+    time.sleep(1.5)
+    log = node.stderr_text()
+    assert "cannot resolve bootstrap host localhost" in log, node.stderr_tail()
+    assert re.search(r"joined the DHT: \d+ nodes", log), node.stderr_tail()
