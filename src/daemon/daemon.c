@@ -671,6 +671,7 @@ int daemon_run(const conf_t *c)
 		.udp_payload = (uint16_t)c->udp_payload,
 		.zone = {.min_ttl = c->min_ttl, .max_ttl = c->max_ttl},
 		.stale_max = c->stale_max,
+		.unconverged_ttl = c->unconverged_ttl,
 		.cache_size = c->cache_size,
 		.rrl_rate = c->rrl_rate,
 		.rrl_slip = c->rrl_slip,

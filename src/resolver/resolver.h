@@ -122,6 +122,9 @@ typedef struct {
 	uint32_t lookup_rate; /* new DHT zone lookups per second per client network; 0: any */
 	zone_opts_t zone;
 	uint32_t stale_max;     /* seconds an expired zone may still be served (RFC 8767) */
+	/* DESIGN.md §3 step 2: TTL (seconds) of answers, and lifetime of the cache entry, for a
+	 * zone a lookup gave before it converged; 0: 30. */
+	uint32_t unconverged_ttl;
 	size_t cache_size;      /* zones kept in the cache */
 	resolver_name_map_t roots[RESOLVER_ROOTS_MAX]; /* DESIGN.md §1 "Roots" */
 	size_t n_roots;
