@@ -685,6 +685,7 @@ int daemon_run(const conf_t *c)
 	};
 	name_maps(c, &ropts);
 	sw_random_bytes(ropts.cookie_secret, sizeof(ropts.cookie_secret));
+	sw_random_bytes(&ropts.hash_seed, sizeof(ropts.hash_seed));
 	if ((ret = store_open(c->data_dir, &n.store)))
 		goto out;
 	if ((ret = start_forwarder(&n, c)))

@@ -161,13 +161,14 @@ int resolver_new(const resolver_opts_t *opts, resolver_t **out)
 		free(r);
 		return SW_ENOMEM;
 	}
-	r->seed = 0x243f6a8885a308d3ULL;
-	uint64_t seed;
-	memcpy(&seed, r->opts.cookie_secret, sizeof(seed));
-	if ((r->opts.rrl_rate &&
-	     dns_rrl_new(r->opts.rrl_rate, r->opts.rrl_slip, 0, seed ^ r->seed, &r->rrl)) ||
+	/* Key labels are chosen by clients: a fixed seed would let them plan collisions. Each
+	 * table gets its own seed derived from the secret one. */
+	r->seed = r->opts.hash_seed;
+	if ((r->opts.rrl_rate && dns_rrl_new(r->opts.rrl_rate, r->opts.rrl_slip, 0,
+					     sw_hash("rrl", 3, r->seed), &r->rrl)) ||
 	    (r->opts.lookup_rate &&
-	     dns_rrl_new(r->opts.lookup_rate, 0, 4096, seed + r->seed, &r->lookup_rl))) {
+	     dns_rrl_new(r->opts.lookup_rate, 0, 4096, sw_hash("lookup-rate", 11, r->seed),
+			 &r->lookup_rl))) {
 		dns_rrl_free(r->rrl);
 		free(r->slots);
 		free(r);
