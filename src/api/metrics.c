@@ -142,6 +142,13 @@ static void resolver_metrics(FILE *f, const api_ctx_t *ctx)
 		"Cached zones refreshed from the DHT before they expired.", st->prefetches);
 	counter(f, "swarmdns_dht_zone_lookups_total",
 		"DHT lookups the resolver started to fetch a zone.", st->dht_lookups);
+	gauge(f, "swarmdns_lookup_pool_used",
+	      "DHT zone lookups holding a slot of the lookup pool (lookup-pool) now.",
+	      st->lookup_pool_used);
+	counter(f, "swarmdns_lookups_preempted_total",
+		"DHT zone lookups ended early to give their lookup-pool slot to a client network "
+		"that held fewer.",
+		st->lookups_preempted);
 	gauge(f, "swarmdns_queries_pending",
 	      "Queries waiting for the DHT or an upstream server now.", st->pending);
 	counter(f, "swarmdns_responses_truncated_total",
@@ -261,7 +268,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	family(f, name, "counter",
 	       "Times a limit acted, by the option that sets it: responses rate-limited (rrl-rate), "
 	       "ANY answered with one RRset (minimal-any), queries refused for want of room "
-	       "(max-pending), DHT lookups over lookup-rate, KRPC queries and puts over the per-IP rates, stored items evicted, "
+	       "(max-pending), DHT lookups over lookup-rate or without room in the lookup-pool, KRPC queries and puts over the per-IP rates, stored items evicted, "
 	       "connections refused or closed idle, requests over a size limit.");
 	const struct {
 		const char *limit;
@@ -271,6 +278,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    {"minimal-any", st->any_minimal},
 	    {"max-pending", st->pending_refused},
 	    {"lookup-rate", st->lookups_limited},
+	    {"lookup-pool", st->lookups_busy},
 	    {"dht-rate-limit", dc.in_rate_limited},
 	    {"dht-puts-per-minute", dc.puts_rate_limited},
 	    {"dht-max-items", dc.evicted_items},

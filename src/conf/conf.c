@@ -117,6 +117,10 @@ static const opt_t opts[] = {
 	{"lookup-rate", T_UINT, offsetof(conf_t, lookup_rate), 0, NOREP, 1000000, 0, "100",
 	 "DHT lookups one client network (/24, /56) may start per second by asking for key names "
 	 "that are not cached; more get SERVFAIL (0: no limit)"},
+	{"lookup-pool", T_UINT, offsetof(conf_t, lookup_pool), 0, NOREP, 100000, 1, "96",
+	 "DHT lookups running at once for clients' key names, shared fairly between client "
+	 "networks (/24, /56); below the DHT's own 128 so that republishing keeps room; more get "
+	 "SERVFAIL \"DHT lookups busy\""},
 	{"max-pending", T_UINT, offsetof(conf_t, max_pending), 0, NOREP, 1000000, 1, "4096",
 	 "DNS queries waiting for the DHT or an upstream server at once; more get SERVFAIL"},
 	{"dht-puts-per-minute", T_UINT, offsetof(conf_t, dht_puts_per_minute), 0, NOREP,

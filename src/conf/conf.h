@@ -63,6 +63,7 @@ typedef struct {
 	uint32_t rrl_rate, rrl_slip;
 	bool dns_cookies, minimal_any;
 	uint32_t max_pending, lookup_rate;
+	uint32_t lookup_pool;
 	uint32_t dht_puts_per_minute, dht_max_items, dht_max_bytes;
 	uint32_t api_max_clients, api_timeout;
 	/* Internal: which source last set each option (for repeatable replacement). */

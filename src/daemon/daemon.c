@@ -679,6 +679,7 @@ int daemon_run(const conf_t *c)
 		.minimal_any = c->minimal_any,
 		.max_pending = c->max_pending,
 		.lookup_rate = c->lookup_rate,
+		.lookup_pool = c->lookup_pool,
 		.io = {.ctx = &n, .now_ms = io_now_ms, .dht_get = io_dht_get,
 		       .dht_cancel = io_dht_cancel, .fwd_cache = io_fwd_cache,
 		       .fwd_query = io_fwd_query, .fwd_cancel = io_fwd_cancel},
