@@ -64,6 +64,10 @@ typedef struct {
 	bool dns_cookies, minimal_any;
 	uint32_t max_pending, lookup_rate;
 	uint32_t lookup_pool;
+	/* DNS rebinding protection (DESIGN.md §6). */
+	bool rebind_protection;
+	char private_domain[CONF_BOOTSTRAP_MAX][CONF_PAIR_LEN];
+	unsigned n_private_domain;
 	uint32_t dht_puts_per_minute, dht_max_items, dht_max_bytes;
 	uint32_t api_max_clients, api_timeout;
 	/* Internal: which source last set each option (for repeatable replacement). */
