@@ -1170,8 +1170,10 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 			e->expires_ms = now + lifetime_ms(r, e->zone, e->converged);
 			fresh = true;
 		} else if (e->lk_same) {
-			/* The served seq again: fresh once more, for a full TTL if converged. */
-			e->converged = e->converged || res->converged;
+			/* The served seq again: fresh once more, for a full TTL if converged. A
+			 * lookup that has not converged (yet) may be hiding a newer seq: until it
+			 * does, the answers are short again, whatever an earlier lookup found. */
+			e->converged = res->converged;
 			uint64_t exp = now + lifetime_ms(r, e->zone, res->converged);
 			if (exp > e->expires_ms || res->converged)
 				e->expires_ms = exp;

@@ -292,6 +292,26 @@ static void test_unconverged_short_ttl(void **state)
 	assert_int_equal(w->nlk, 2);
 }
 
+/* A zone confirmed by a converged lookup expires; the next lookup finds the same seq but is
+ * ready before converging (it may be trapped away from a newer one): short TTLs again. */
+static void test_same_seq_unconverged_short_again(void **state)
+{
+	world_t *w = *state;
+	item_t cur;
+	make_item(w, &cur, 200, "192.0.2.2");
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 0, &cur, true, true, true, 0);
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.2", MIN_TTL, MIN_TTL);
+	w->now += (MIN_TTL + 1) * 1000;
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 1, &cur, true, false, false, 0);
+	assert_int_equal(w->nreplies, 2);
+	expect_a(w->replies[1].wire, w->replies[1].len, "192.0.2.2", 30, 1);
+	report(w, 1, &cur, true, true, true, 0);
+	size_t n = ask(w, "www", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.2", MIN_TTL, MIN_TTL);
+}
+
 /* The cached seq is a floor: a lookup that only finds older items (a replay) answers with
  * the cached zone served stale, never with the older one. */
 static void test_rollback_below_cache_refused(void **state)
@@ -643,6 +663,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_newer_before_ready_wins, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unconverged_short_ttl, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_same_seq_unconverged_short_again, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rollback_below_cache_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_when_dht_unreachable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cached_answers_and_refreshes, setup, teardown),
