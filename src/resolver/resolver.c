@@ -19,6 +19,8 @@
 #define PENDING_MAX 4096   /* default of max_pending */
 #define CACHE_BUCKETS 4096
 #define SCRATCH_LEN 65535
+#define USE_SLOTS 4096	    /* networks whose recent demand is remembered */
+#define USE_WINDOW_MS 10000 /* demand counted over this window and the one before */
 
 const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT] = {
     DNS_T_A,   DNS_T_AAAA, DNS_T_TXT, DNS_T_MX,	  DNS_T_NS,    DNS_T_CNAME, DNS_T_SOA,
@@ -136,6 +138,11 @@ typedef struct {
 	uint32_t held;
 } pnet_t;
 
+typedef struct {
+	uint64_t net, window;
+	uint32_t cur, prev; /* lookups asked for in this window and the one before */
+} use_t;
+
 struct resolver {
 	resolver_opts_t opts;
 	resolver_stats_t stats;
@@ -155,6 +162,7 @@ struct resolver {
 	size_t npool;
 	pnet_t *pnets;
 	size_t pnet_mask, n_pnets;
+	use_t *use; /* USE_SLOTS: recent demand per network */
 	uint64_t pool_seed, serial;
 	uint8_t *scratch; /* 64 KiB: rebinding protection's second rendering and packets */
 };
@@ -205,9 +213,10 @@ int resolver_new(const resolver_opts_t *opts, resolver_t **out)
 			cells <<= 1;
 		r->pool = calloc(r->opts.lookup_pool, sizeof(*r->pool));
 		r->pnets = calloc(cells, sizeof(*r->pnets));
+		r->use = calloc(USE_SLOTS, sizeof(*r->use));
 		r->pnet_mask = cells - 1;
 		r->pool_seed = sw_hash("lookup-pool", 11, r->seed);
-		if (r->pool == NULL || r->pnets == NULL) {
+		if (r->pool == NULL || r->pnets == NULL || r->use == NULL) {
 			r->opts.lookup_pool = 0; /* resolver_free() frees what there is */
 			resolver_free(r);
 			return SW_ENOMEM;
@@ -251,6 +260,7 @@ void resolver_free(resolver_t *r)
 	dns_rrl_free(r->lookup_rl);
 	free(r->pool);
 	free(r->pnets);
+	free(r->use);
 	free(r->scratch);
 	free(r);
 }
@@ -403,10 +413,34 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res);
 
 /* The lookup pool (lookup_pool) is shared fairly between client networks (/24, /56, as
  * lookup_rate counts them): a network may hold at most its share, max(2, pool / networks
- * holding lookups, itself included), and when the pool is full a network that holds at least
- * two fewer lookups than the network holding the most takes the newest slot of that one. So a
- * flood from a few networks cannot keep a new network out; against more flooding networks
- * than slots, a new network competes as one of them. */
+ * holding lookups, itself included). When the pool is full, a network takes the newest slot
+ * of another that holds at least two more lookups, or one more while it has asked for more
+ * than twice as many lookups lately (a decaying count of the last 10-20 s). So a flood from a
+ * few networks cannot keep a new network out, and neither can a flood from more networks than
+ * slots as long as each of them asks for more than a quiet network does; flooding networks do
+ * not take slots from each other. */
+
+/* The recent demand of network `net` (lookups it asked for), counting one more if `add`.
+ * A fixed table: a network whose cell another took counts as quiet. */
+static uint32_t pool_demand(resolver_t *r, uint64_t net, bool add)
+{
+	use_t *u = &r->use[net & (USE_SLOTS - 1)];
+	uint64_t now = now_ms(r), w = now / USE_WINDOW_MS;
+	if (u->net != net || w > u->window + 1) {
+		if (!add)
+			return 0;
+		u->net = net;
+		u->cur = u->prev = 0;
+	} else if (w == u->window + 1) {
+		u->prev = u->cur;
+		u->cur = 0;
+	}
+	u->window = w;
+	u->cur += add && u->cur < UINT32_MAX;
+	/* The window before counts less as this one goes on (a sliding window). */
+	return u->cur + (uint32_t)((uint64_t)u->prev * (USE_WINDOW_MS - now % USE_WINDOW_MS) /
+				   USE_WINDOW_MS);
+}
 
 static uint64_t pool_net(const resolver_t *r, const struct sockaddr *peer)
 {
@@ -506,7 +540,7 @@ static void pool_preempt(resolver_t *r, centry_t *e)
 static int pool_admit(resolver_t *r, uint64_t net, bool may_preempt)
 {
 	size_t cap = r->opts.lookup_pool;
-	uint32_t held = pnet_held(r, net);
+	uint32_t held = pnet_held(r, net), demand = pool_demand(r, net, true);
 	size_t nets = r->n_pnets + (held == 0);
 	size_t share = cap / nets < 2 ? 2 : cap / nets;
 	if (held >= share)
@@ -515,17 +549,24 @@ static int pool_admit(resolver_t *r, uint64_t net, bool may_preempt)
 		return 0;
 	if (!may_preempt)
 		return SW_ELIMIT;
+	/* The victim: of the lookups of networks that hold two more, or one more and asked for
+	 * more than twice as many, the one of the network holding the most, the busiest, the
+	 * newest lookup. */
 	centry_t *victim = NULL;
-	uint32_t most = 0;
+	uint32_t vh = 0, vd = 0;
 	for (size_t i = 0; i < r->npool; i++) {
 		centry_t *e = r->pool[i];
-		uint32_t h = pnet_held(r, e->net);
-		if (e->in_cb || h < most || (h == most && victim && e->serial < victim->serial))
+		uint32_t h = pnet_held(r, e->net), d = pool_demand(r, e->net, false);
+		if (e->in_cb || h < held + 1 || (h == held + 1 && d <= 2 * demand))
+			continue;
+		if (victim &&
+		    (h < vh || (h == vh && (d < vd || (d == vd && e->serial < victim->serial)))))
 			continue;
 		victim = e;
-		most = h;
+		vh = h;
+		vd = d;
 	}
-	if (victim == NULL || most < held + 2)
+	if (victim == NULL)
 		return SW_ELIMIT;
 	pool_preempt(r, victim);
 	return 0;

@@ -460,8 +460,9 @@ static void test_pool_shared_fairly(void **state)
 	assert_true(ask_key(w, 20, "198.51.102.1"));
 	assert_int_equal(st->lookups_preempted, 3);
 	assert_int_equal(st->lookup_pool_used, 4);
-	/* Now A holds 2, B and C 1 each: C's next query (another address of the same /24) takes
-	 * nothing, as it would hold as many as A. */
+	/* C took from A (A and B held 2, A had asked for more): now B holds 2, A and C 1. C's
+	 * next query (another address of the same /24) takes nothing: it would hold as many as
+	 * B, which has not asked for more than twice as many. */
 	assert_false(ask_key(w, 21, "198.51.102.200"));
 	/* A lookup that ends gives its slot back. */
 	size_t ended = 0;
@@ -470,6 +471,35 @@ static void test_pool_shared_fairly(void **state)
 			report(w, i, NULL, false, false, true, SW_ENOTFOUND), ended++;
 	assert_int_equal(st->lookup_pool_used, 3);
 	assert_int_equal(st->lookups_busy, 6); /* 3 refused, 3 preempted */
+}
+
+/* More flooding networks than slots: each holds one lookup and asks for many more. A quiet
+ * network still gets a slot (from the busiest), but a flooding network does not take one
+ * from another. */
+static void test_pool_quiet_network_beats_many(void **state)
+{
+	world_t *w = *state;
+	reopen(w, 4);
+	const resolver_stats_t *st = resolver_stats(w->r);
+	char from[32];
+	int n = 0;
+	for (int round = 0; round < 4; round++)
+		for (int net = 0; net < 6; net++) {
+			snprintf(from, sizeof(from), "203.0.%d.9", net);
+			bool got = ask_key(w, n++, from);
+			if (round > 0)
+				assert_false(got); /* nobody takes from another flooder */
+		}
+	assert_int_equal(st->lookup_pool_used, 4);
+	uint64_t preempted = st->lookups_preempted;
+	assert_true(ask_key(w, 100, "192.0.2.77")); /* the quiet network */
+	assert_int_equal(st->lookups_preempted, preempted + 1);
+	/* Its fair share is one now; a flooder still gets nothing. */
+	assert_false(ask_key(w, 101, "192.0.2.77"));
+	assert_false(ask_key(w, 102, "203.0.0.9"));
+	/* Twenty seconds later the demand is forgotten: the flooders are quiet networks again. */
+	w->now += 2 * 10000 + 1;
+	assert_false(ask_key(w, 103, "203.0.1.9"));
 }
 
 /* The DHT's own pool full (dht_get SW_ELIMIT) is "DHT lookups busy" too, not "no DHT peers";
@@ -669,6 +699,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cached_answers_and_refreshes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_shared_fairly, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_quiet_network_beats_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dht_pool_full_text, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rebind_filtered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rebind_private_domain_and_off, setup, teardown),
