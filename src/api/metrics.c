@@ -142,6 +142,13 @@ static void resolver_metrics(FILE *f, const api_ctx_t *ctx)
 		"Cached zones refreshed from the DHT before they expired.", st->prefetches);
 	counter(f, "swarmdns_dht_zone_lookups_total",
 		"DHT lookups the resolver started to fetch a zone.", st->dht_lookups);
+	gauge(f, "swarmdns_lookup_pool_used",
+	      "DHT zone lookups holding a slot of the lookup pool (lookup-pool) now.",
+	      st->lookup_pool_used);
+	counter(f, "swarmdns_lookups_preempted_total",
+		"DHT zone lookups ended early to give their lookup-pool slot to a client network "
+		"that held fewer.",
+		st->lookups_preempted);
 	gauge(f, "swarmdns_queries_pending",
 	      "Queries waiting for the DHT or an upstream server now.", st->pending);
 	counter(f, "swarmdns_responses_truncated_total",
@@ -151,6 +158,13 @@ static void resolver_metrics(FILE *f, const api_ctx_t *ctx)
 	counter(f, "swarmdns_zone_rollbacks_refused_total",
 		"Zones from the DHT refused because a higher seq was already cached.",
 		st->rollbacks_refused);
+	counter(f, "swarmdns_rebind_filtered_total",
+		"Answers out of DHT zones that lost private, loopback or link-local A/AAAA records "
+		"to rebind-protection (EDE 17).",
+		st->rebind_filtered);
+	counter(f, "swarmdns_rebind_zones_total",
+		"Zones from the DHT that had such records removed when they entered the cache.",
+		st->rebind_zones);
 	counter(f, "swarmdns_zone_bad_items_total",
 		"Zones from the DHT that did not verify or parse.", st->bad_items);
 	gauge(f, "swarmdns_own_zones", "Zones this node publishes and serves authoritatively.",
@@ -311,7 +325,11 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	family(f, name, "counter",
 	       "Times a limit acted, by the option that sets it: responses rate-limited (rrl-rate), "
 	       "ANY answered with one RRset (minimal-any), queries refused for want of room "
-	       "(max-pending), DHT lookups over lookup-rate, KRPC queries and puts over the per-IP rates, stored items evicted (dht-net-share: by a network at its share, of its own), remembered seqs dropped (dht-seq-memory), "
+	       "(max-pending), DHT lookups over lookup-rate or without room in the lookup-pool, "
+	       "KRPC queries and puts over the per-IP rates, lookup candidates and routing-table "
+	       "entries refused by the Sybil bounds (dht-*), stored items evicted (dht-net-share: by "
+	       "a network at its share, of its own), remembered seqs dropped (dht-seq-memory), "
+	       "upstream questions over upstream-max-waiters or unwanted-reply-threshold, "
 	       "connections refused or closed idle, requests over a size limit.");
 	const struct {
 		const char *limit;
@@ -321,6 +339,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    {"minimal-any", st->any_minimal},
 	    {"max-pending", st->pending_refused},
 	    {"lookup-rate", st->lookups_limited},
+	    {"lookup-pool", st->lookups_busy},
 	    {"dht-rate-limit", dc.in_rate_limited},
 	    {"dht-puts-per-minute", dc.puts_rate_limited},
 	    {"dht-max-items", dc.evicted_items},

@@ -79,6 +79,10 @@ static const opt_t opts[] = {
 	 0, "", "keep this zone (<z32>) alive in the DHT from this node (repeatable)"},
 	{"stale-max", T_UINT, offsetof(conf_t, stale_max), 0, NOREP, 86400 * 30, 0, "86400",
 	 "seconds an expired zone may still be served when the DHT has nothing newer"},
+	{"unconverged-ttl", T_UINT, offsetof(conf_t, unconverged_ttl), 0, NOREP, 30, 1, "30",
+	 "TTL in seconds of answers from a zone whose DHT lookup had not converged (the cache "
+	 "keeps such a zone no longer either), so that a trapped lookup cannot pin an old "
+	 "version"},
 	{"cache-size", T_UINT, offsetof(conf_t, cache_size), 0, NOREP, 10000000, 1, "10000",
 	 "zones of other keys kept in the cache"},
 	{"listen-dot", T_ADDR, offsetof(conf_t, listen_dot), CONF_ADDR_LEN,
@@ -113,6 +117,18 @@ static const opt_t opts[] = {
 	{"lookup-rate", T_UINT, offsetof(conf_t, lookup_rate), 0, NOREP, 1000000, 0, "100",
 	 "DHT lookups one client network (/24, /56) may start per second by asking for key names "
 	 "that are not cached; more get SERVFAIL (0: no limit)"},
+	{"rebind-protection", T_BOOL, offsetof(conf_t, rebind_protection), 0, NOREP, 0, 0, "yes",
+	 "remove A/AAAA records in private, loopback, link-local and CGNAT ranges from answers "
+	 "out of DHT zones (not own zones), so that no zone can point browsers here (DNS "
+	 "rebinding); 'no' for meshes whose names point into private networks"},
+	{"private-domain", T_STR, offsetof(conf_t, private_domain), CONF_PAIR_LEN,
+	 offsetof(conf_t, n_private_domain), CONF_BOOTSTRAP_MAX, 0, "",
+	 "names at or below this domain may have private addresses despite rebind-protection: a "
+	 "<z32> key, a root or key-suffix name, or a name below them (repeatable)"},
+	{"lookup-pool", T_UINT, offsetof(conf_t, lookup_pool), 0, NOREP, 100000, 1, "96",
+	 "DHT lookups running at once for clients' key names, shared fairly between client "
+	 "networks (/24, /56); below the DHT's own 128 so that republishing keeps room; more get "
+	 "SERVFAIL \"DHT lookups busy\""},
 	{"max-pending", T_UINT, offsetof(conf_t, max_pending), 0, NOREP, 1000000, 1, "4096",
 	 "DNS queries waiting for the DHT or an upstream server at once; more get SERVFAIL"},
 	{"dht-puts-per-minute", T_UINT, offsetof(conf_t, dht_puts_per_minute), 0, NOREP,
@@ -475,6 +491,18 @@ int conf_check(const conf_t *c, char *err, size_t errcap)
 		    conf_addr_split_default(c->upstream[i], 53, host, sizeof(host), &port) != 0) {
 			snprintf(err, errcap, "upstream %s: needs address[:port] or none",
 				 c->upstream[i]);
+			return SW_ECONF;
+		}
+	}
+	for (unsigned i = 0; i < c->n_private_domain; i++) {
+		char name[CONF_PAIR_LEN + 2];
+		uint8_t wire[DNS_NAME_MAX];
+		size_t len, l = strlen(c->private_domain[i]);
+		snprintf(name, sizeof(name), "%s%s", c->private_domain[i],
+			 l && c->private_domain[i][l - 1] == '.' ? "" : ".");
+		if (dns_name_from_str(name, wire, &len) != 0) {
+			snprintf(err, errcap, "private-domain %s: not a domain name",
+				 c->private_domain[i]);
 			return SW_ECONF;
 		}
 	}

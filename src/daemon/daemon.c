@@ -221,7 +221,7 @@ static int start_forwarder(node_t *n, const conf_t *c)
 	return 0;
 }
 
-/* Roots and key suffixes from the options (validated by conf_check). */
+/* Roots, key suffixes and private domains from the options (validated by conf_check). */
 static void name_maps(const conf_t *c, resolver_opts_t *o)
 {
 	for (unsigned i = 0; i < c->n_root && o->n_roots < RESOLVER_ROOTS_MAX; i++) {
@@ -234,6 +234,18 @@ static void name_maps(const conf_t *c, resolver_opts_t *o)
 		    sw_z32_decode_key(eq + 1, strlen(eq + 1), m->key) == 0) {
 			dns_name_lower(m->suffix, m->suffix);
 			o->n_roots++;
+		}
+	}
+	for (unsigned i = 0; i < c->n_private_domain && o->n_private_domains < RESOLVER_PRIVATE_MAX;
+	     i++) {
+		char name[CONF_PAIR_LEN + 2];
+		size_t len, l = strlen(c->private_domain[i]);
+		uint8_t *wire = o->private_domains[o->n_private_domains];
+		snprintf(name, sizeof(name), "%s%s", c->private_domain[i],
+			 l && c->private_domain[i][l - 1] == '.' ? "" : ".");
+		if (dns_name_from_str(name, wire, &len) == 0) {
+			dns_name_lower(wire, wire);
+			o->n_private_domains++;
 		}
 	}
 	for (unsigned i = 0; i < c->n_key_suffix && o->n_key_suffixes < RESOLVER_ROOTS_MAX; i++) {
@@ -644,6 +656,7 @@ int daemon_run(const conf_t *c)
 		.udp_payload = (uint16_t)c->udp_payload,
 		.zone = {.min_ttl = c->min_ttl, .max_ttl = c->max_ttl},
 		.stale_max = c->stale_max,
+		.unconverged_ttl = c->unconverged_ttl,
 		.cache_size = c->cache_size,
 		.rrl_rate = c->rrl_rate,
 		.rrl_slip = c->rrl_slip,
@@ -651,12 +664,15 @@ int daemon_run(const conf_t *c)
 		.minimal_any = c->minimal_any,
 		.max_pending = c->max_pending,
 		.lookup_rate = c->lookup_rate,
+		.lookup_pool = c->lookup_pool,
+		.rebind_protection = c->rebind_protection,
 		.io = {.ctx = &n, .now_ms = io_now_ms, .dht_get = io_dht_get,
 		       .dht_cancel = io_dht_cancel, .fwd_cache = io_fwd_cache,
 		       .fwd_query = io_fwd_query, .fwd_cancel = io_fwd_cancel},
 	};
 	name_maps(c, &ropts);
 	sw_random_bytes(ropts.cookie_secret, sizeof(ropts.cookie_secret));
+	sw_random_bytes(&ropts.hash_seed, sizeof(ropts.hash_seed));
 	if ((ret = store_open(c->data_dir, &n.store)))
 		goto out;
 	if ((ret = start_forwarder(&n, c)))

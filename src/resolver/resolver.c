@@ -8,39 +8,58 @@
 #include "dns/query.h"
 #include "dns/rrl.h"
 #include "resolver/resolver.h"
+#include "zone/packet.h"
 
-#define UDP_PLAIN_MAX 512 /* RFC 1035 §4.2.1 */
-#define OPT_LEN 11	  /* an OPT record without options */
+#define UDP_PLAIN_MAX 512			 /* RFC 1035 §4.2.1 */
+#define OPT_LEN 11				 /* an OPT record without options */
 #define COOKIE_OPT_LEN (4 + DNS_COOKIE_FULL_LEN) /* our COOKIE option */
-#define HOPS_MAX 8	  /* DESIGN.md §1: chains stop at depth 8 */
-#define STALE_TTL 30	  /* RFC 8767 §4: TTL of a stale answer */
-#define PENDING_MAX 4096 /* default of max_pending */
+#define HOPS_MAX 8				 /* DESIGN.md §1: chains stop at depth 8 */
+#define STALE_TTL 30				 /* RFC 8767 §4: TTL of a stale answer */
+#define UNCONVERGED_TTL 30 /* DESIGN.md §3 step 2: at most 30 s before convergence */
+#define PENDING_MAX 4096   /* default of max_pending */
 #define CACHE_BUCKETS 4096
+#define SCRATCH_LEN 65535
+#define USE_SLOTS 4096	    /* networks whose recent demand is remembered */
+#define USE_WINDOW_MS 10000 /* demand counted over this window and the one before */
 
 const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT] = {
-	DNS_T_A,   DNS_T_AAAA, DNS_T_TXT, DNS_T_MX,	DNS_T_NS,    DNS_T_CNAME, DNS_T_SOA,
-	DNS_T_SRV, DNS_T_PTR,  DNS_T_CAA, DNS_T_SVCB, DNS_T_HTTPS, DNS_T_ANY,   0};
+    DNS_T_A,   DNS_T_AAAA, DNS_T_TXT, DNS_T_MX,	  DNS_T_NS,    DNS_T_CNAME, DNS_T_SOA,
+    DNS_T_SRV, DNS_T_PTR,  DNS_T_CAA, DNS_T_SVCB, DNS_T_HTTPS, DNS_T_ANY,   0};
 
-const uint32_t resolver_lat_bounds_ms[RESOLVER_LAT_BUCKETS - 1] = {
-	5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+const uint32_t resolver_lat_bounds_ms[RESOLVER_LAT_BUCKETS - 1] = {5,	10,   25,   50,	  100,	250,
+								   500, 1000, 2500, 5000, 10000};
 
 static int qtype_index(uint16_t t)
 {
 	switch (t) {
-	case DNS_T_A: return RESOLVER_QT_A;
-	case DNS_T_AAAA: return RESOLVER_QT_AAAA;
-	case DNS_T_TXT: return RESOLVER_QT_TXT;
-	case DNS_T_MX: return RESOLVER_QT_MX;
-	case DNS_T_NS: return RESOLVER_QT_NS;
-	case DNS_T_CNAME: return RESOLVER_QT_CNAME;
-	case DNS_T_SOA: return RESOLVER_QT_SOA;
-	case DNS_T_SRV: return RESOLVER_QT_SRV;
-	case DNS_T_PTR: return RESOLVER_QT_PTR;
-	case DNS_T_CAA: return RESOLVER_QT_CAA;
-	case DNS_T_SVCB: return RESOLVER_QT_SVCB;
-	case DNS_T_HTTPS: return RESOLVER_QT_HTTPS;
-	case DNS_T_ANY: return RESOLVER_QT_ANY;
-	default: return RESOLVER_QT_OTHER;
+	case DNS_T_A:
+		return RESOLVER_QT_A;
+	case DNS_T_AAAA:
+		return RESOLVER_QT_AAAA;
+	case DNS_T_TXT:
+		return RESOLVER_QT_TXT;
+	case DNS_T_MX:
+		return RESOLVER_QT_MX;
+	case DNS_T_NS:
+		return RESOLVER_QT_NS;
+	case DNS_T_CNAME:
+		return RESOLVER_QT_CNAME;
+	case DNS_T_SOA:
+		return RESOLVER_QT_SOA;
+	case DNS_T_SRV:
+		return RESOLVER_QT_SRV;
+	case DNS_T_PTR:
+		return RESOLVER_QT_PTR;
+	case DNS_T_CAA:
+		return RESOLVER_QT_CAA;
+	case DNS_T_SVCB:
+		return RESOLVER_QT_SVCB;
+	case DNS_T_HTTPS:
+		return RESOLVER_QT_HTTPS;
+	case DNS_T_ANY:
+		return RESOLVER_QT_ANY;
+	default:
+		return RESOLVER_QT_OTHER;
 	}
 }
 
@@ -56,11 +75,14 @@ typedef struct {
 	uint8_t owner[DNS_NAME_MAX]; /* the owner written for it */
 	int hops;
 	bool aa, stale, mapped;
+	uint32_t ttl_cap;      /* TTL of an answer from a zone not confirmed by convergence */
+	const centry_t *given; /* the entry a lookup has just answered this query with */
+	bool filtered;	       /* rebinding protection removed records from the answer */
 	size_t limit, qend;
 	uint16_t an, ns;
 	uint8_t rcode;
-	bool cookie_ok;	   /* the client returned a valid server cookie of ours */
-	bool any_one;	   /* RFC 8482: this ANY gets one RRset */
+	bool cookie_ok;			     /* the client returned a valid server cookie of ours */
+	bool any_one;			     /* RFC 8482: this ANY gets one RRset */
 	uint8_t cookie[DNS_COOKIE_FULL_LEN]; /* for the response; valid when q.cookie_len */
 	dns_wr_t w;
 	resolver_trace_t trace;
@@ -69,9 +91,9 @@ typedef struct {
 struct req {
 	ctx_t c;
 	resolver_t *r;
-	req_t *next;		 /* waiters of a cache entry */
-	req_t *all_prev, *all_next; /* every pending request */
-	centry_t *entry;	 /* the entry waited for, or NULL when waiting for upstream */
+	req_t *next;		      /* waiters of a cache entry */
+	req_t *all_prev, *all_next;   /* every pending request */
+	centry_t *entry;	      /* the entry waited for, or NULL when waiting for upstream */
 	struct sockaddr_storage peer; /* client.peer points here while the request waits */
 	uint8_t *raw;
 	size_t rawlen;
@@ -84,11 +106,23 @@ struct centry {
 	uint64_t hash;
 	uint8_t pk[32];
 	uint8_t label[SW_Z32_KEY_LEN];
-	zone_t *zone;
+	zone_t *zone;	/* what is served; NULL until a lookup was ready */
+	zone_t *full;	/* zone before rebinding protection, if that removed records */
+	bool converged; /* zone was given or confirmed by a converged lookup */
 	uint64_t expires_ms, last_used;
 	uint32_t hits, nodes;
 	uint64_t fetch_started;
 	bool fetching;
+	/* The running lookup (DESIGN.md §3 step 2): its best verified zone above the served
+	 * one, kept but not answered with until the lookup is ready; whether it returned the
+	 * served seq again, and from how many nodes. */
+	zone_t *cand, *cand_full;
+	bool lk_same;
+	uint32_t lk_nodes;
+	bool in_cb;	 /* on_dht() runs for it: not to be preempted now */
+	uint64_t net;	 /* the client network whose query holds the pool slot */
+	uint64_t serial; /* of the lookup: the newest has the highest */
+	size_t pool_idx; /* where in the pool, while fetching */
 	req_t *waiters;
 	resolver_t *r;
 };
@@ -98,6 +132,16 @@ typedef struct {
 	uint64_t hash;
 	zone_t *zone;
 } slot_t;
+
+typedef struct {
+	uint64_t net; /* a client network's hash, never 0; 0: a free cell */
+	uint32_t held;
+} pnet_t;
+
+typedef struct {
+	uint64_t net, window;
+	uint32_t cur, prev; /* lookups asked for in this window and the one before */
+} use_t;
 
 struct resolver {
 	resolver_opts_t opts;
@@ -112,6 +156,15 @@ struct resolver {
 	size_t npending;
 	dns_rrl_t *rrl;	      /* NULL: rrl_rate 0 */
 	dns_rrl_t *lookup_rl; /* new DHT lookups per client network; NULL: lookup_rate 0 */
+	/* The lookup pool (lookup_pool; NULL: none): the entries whose lookups hold a slot, and
+	 * how many each client network holds (open addressing, net 0: free). */
+	centry_t **pool;
+	size_t npool;
+	pnet_t *pnets;
+	size_t pnet_mask, n_pnets;
+	use_t *use; /* USE_SLOTS: recent demand per network */
+	uint64_t pool_seed, serial;
+	uint8_t *scratch; /* 64 KiB: rebinding protection's second rendering and packets */
 };
 
 static uint64_t now_ms(const resolver_t *r)
@@ -129,23 +182,45 @@ int resolver_new(const resolver_opts_t *opts, resolver_t **out)
 		r->opts.cache_size = 10000;
 	if (r->opts.max_pending == 0)
 		r->opts.max_pending = PENDING_MAX;
+	if (r->opts.unconverged_ttl == 0 || r->opts.unconverged_ttl > UNCONVERGED_TTL)
+		r->opts.unconverged_ttl = UNCONVERGED_TTL;
 	r->mask = 63;
 	r->slots = calloc(r->mask + 1, sizeof(*r->slots));
 	if (r->slots == NULL) {
 		free(r);
 		return SW_ENOMEM;
 	}
-	r->seed = 0x243f6a8885a308d3ULL;
-	uint64_t seed;
-	memcpy(&seed, r->opts.cookie_secret, sizeof(seed));
-	if ((r->opts.rrl_rate &&
-	     dns_rrl_new(r->opts.rrl_rate, r->opts.rrl_slip, 0, seed ^ r->seed, &r->rrl)) ||
+	/* Key labels are chosen by clients: a fixed seed would let them plan collisions. Each
+	 * table gets its own seed derived from the secret one. */
+	r->seed = r->opts.hash_seed;
+	if ((r->opts.rrl_rate && dns_rrl_new(r->opts.rrl_rate, r->opts.rrl_slip, 0,
+					     sw_hash("rrl", 3, r->seed), &r->rrl)) ||
 	    (r->opts.lookup_rate &&
-	     dns_rrl_new(r->opts.lookup_rate, 0, 4096, seed + r->seed, &r->lookup_rl))) {
+	     dns_rrl_new(r->opts.lookup_rate, 0, 4096, sw_hash("lookup-rate", 11, r->seed),
+			 &r->lookup_rl))) {
 		dns_rrl_free(r->rrl);
 		free(r->slots);
 		free(r);
 		return SW_ENOMEM;
+	}
+	if (r->opts.rebind_protection && (r->scratch = malloc(SCRATCH_LEN)) == NULL) {
+		resolver_free(r);
+		return SW_ENOMEM;
+	}
+	if (r->opts.lookup_pool) {
+		size_t cells = 4;
+		while (cells < 2 * r->opts.lookup_pool)
+			cells <<= 1;
+		r->pool = calloc(r->opts.lookup_pool, sizeof(*r->pool));
+		r->pnets = calloc(cells, sizeof(*r->pnets));
+		r->use = calloc(USE_SLOTS, sizeof(*r->use));
+		r->pnet_mask = cells - 1;
+		r->pool_seed = sw_hash("lookup-pool", 11, r->seed);
+		if (r->pool == NULL || r->pnets == NULL || r->use == NULL) {
+			r->opts.lookup_pool = 0; /* resolver_free() frees what there is */
+			resolver_free(r);
+			return SW_ENOMEM;
+		}
 	}
 	*out = r;
 	return 0;
@@ -172,6 +247,9 @@ void resolver_free(resolver_t *r)
 			if (e->fetching && r->opts.io.dht_cancel)
 				r->opts.io.dht_cancel(r->opts.io.ctx, e);
 			zone_free(e->zone);
+			zone_free(e->full);
+			zone_free(e->cand);
+			zone_free(e->cand_full);
 			free(e);
 		}
 	}
@@ -180,6 +258,10 @@ void resolver_free(resolver_t *r)
 	free(r->slots);
 	dns_rrl_free(r->rrl);
 	dns_rrl_free(r->lookup_rl);
+	free(r->pool);
+	free(r->pnets);
+	free(r->use);
+	free(r->scratch);
 	free(r);
 }
 
@@ -249,8 +331,7 @@ size_t resolver_cache_count(const resolver_t *r)
 	return r->ncache;
 }
 
-void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx),
-			   void *ctx)
+void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx), void *ctx)
 {
 	for (size_t i = 0; i <= r->mask; i++)
 		if (r->slots[i].zone)
@@ -284,6 +365,9 @@ static void cache_remove(resolver_t *r, centry_t *e)
 		pp = &(*pp)->next;
 	*pp = e->next;
 	zone_free(e->zone);
+	zone_free(e->full);
+	zone_free(e->cand);
+	zone_free(e->cand_full);
 	free(e);
 	r->ncache--;
 }
@@ -325,19 +409,285 @@ static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
 
 static void on_dht(void *cbctx, const resolver_dht_result_t *res);
 
-static int start_fetch(resolver_t *r, centry_t *e)
+/* ---- the lookup pool ---- */
+
+/* The lookup pool (lookup_pool) is shared fairly between client networks (/24, /56, as
+ * lookup_rate counts them): a network may hold at most its share, max(2, pool / networks
+ * holding lookups, itself included). When the pool is full, a network takes the newest slot
+ * of another that holds at least two more lookups, or one more while it has asked for more
+ * than twice as many lookups lately (a decaying count of the last 10-20 s). So a flood from a
+ * few networks cannot keep a new network out, and neither can a flood from more networks than
+ * slots as long as each of them asks for more than a quiet network does; flooding networks do
+ * not take slots from each other. */
+
+/* The recent demand of network `net` (lookups it asked for), counting one more if `add`.
+ * A fixed table: a network whose cell another took counts as quiet. */
+static uint32_t pool_demand(resolver_t *r, uint64_t net, bool add)
+{
+	use_t *u = &r->use[net & (USE_SLOTS - 1)];
+	uint64_t now = now_ms(r), w = now / USE_WINDOW_MS;
+	if (u->net != net || w > u->window + 1) {
+		if (!add)
+			return 0;
+		u->net = net;
+		u->cur = u->prev = 0;
+	} else if (w == u->window + 1) {
+		u->prev = u->cur;
+		u->cur = 0;
+	}
+	u->window = w;
+	u->cur += add && u->cur < UINT32_MAX;
+	/* The window before counts less as this one goes on (a sliding window). */
+	return u->cur + (uint32_t)((uint64_t)u->prev * (USE_WINDOW_MS - now % USE_WINDOW_MS) /
+				   USE_WINDOW_MS);
+}
+
+static uint64_t pool_net(const resolver_t *r, const struct sockaddr *peer)
+{
+	uint8_t k[DNS_RRL_NET_KEY_MAX];
+	size_t len = dns_rrl_net_key(peer, k);
+	return sw_hash(k, len, r->pool_seed) | 1; /* no address: one network of its own */
+}
+
+static pnet_t *pnet_cell(const resolver_t *r, uint64_t net)
+{
+	for (size_t i = net & r->pnet_mask;; i = (i + 1) & r->pnet_mask)
+		if (r->pnets[i].net == net || r->pnets[i].net == 0)
+			return &r->pnets[i];
+}
+
+static uint32_t pnet_held(const resolver_t *r, uint64_t net)
+{
+	const pnet_t *p = pnet_cell(r, net);
+	return p->net == net ? p->held : 0;
+}
+
+static void pool_take(resolver_t *r, centry_t *e, uint64_t net)
+{
+	pnet_t *p = pnet_cell(r, net);
+	if (p->net == 0) {
+		p->net = net;
+		p->held = 0;
+		r->n_pnets++;
+	}
+	p->held++;
+	e->net = net;
+	e->pool_idx = r->npool;
+	r->pool[r->npool++] = e;
+	r->stats.lookup_pool_used = r->npool;
+}
+
+static void pool_release(resolver_t *r, centry_t *e)
+{
+	if (r->pool == NULL)
+		return;
+	r->pool[e->pool_idx] = r->pool[--r->npool];
+	r->pool[e->pool_idx]->pool_idx = e->pool_idx;
+	r->stats.lookup_pool_used = r->npool;
+	pnet_t *p = pnet_cell(r, e->net);
+	if (--p->held > 0)
+		return;
+	/* Linear probing: deleting shifts back the cells that probed past this one. */
+	size_t i = (size_t)(p - r->pnets), j = i;
+	for (;;) {
+		j = (j + 1) & r->pnet_mask;
+		if (r->pnets[j].net == 0)
+			break;
+		size_t home = r->pnets[j].net & r->pnet_mask;
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			r->pnets[i] = r->pnets[j];
+			i = j;
+		}
+	}
+	r->pnets[i].net = 0;
+	r->n_pnets--;
+}
+
+static void fail(ctx_t *c, uint8_t rcode, uint16_t ede, const char *text);
+static size_t finish(resolver_t *r, ctx_t *c);
+static void req_reply(resolver_t *r, req_t *rq, size_t len);
+static void cache_remove(resolver_t *r, centry_t *e);
+
+#define BUSY_TEXT "DHT lookups busy"
+
+/* Ends the lookup of e to give its slot to another network: its waiters get SERVFAIL. */
+static void pool_preempt(resolver_t *r, centry_t *e)
+{
+	if (r->opts.io.dht_cancel)
+		r->opts.io.dht_cancel(r->opts.io.ctx, e);
+	e->fetching = false;
+	pool_release(r, e);
+	zone_free(e->cand); /* not ready: nobody may see it */
+	zone_free(e->cand_full);
+	e->cand = e->cand_full = NULL;
+	r->stats.lookups_preempted++;
+	req_t *w = e->waiters;
+	e->waiters = NULL;
+	while (w) {
+		req_t *rq = w;
+		w = w->next;
+		rq->entry = NULL;
+		r->stats.lookups_busy++;
+		fail(&rq->c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, BUSY_TEXT);
+		req_reply(r, rq, finish(r, &rq->c));
+	}
+	if (e->zone == NULL)
+		cache_remove(r, e);
+}
+
+/* May network `net` start a lookup now? Makes room by preemption if it may and must.
+ * Returns 0 or SW_ELIMIT. */
+static int pool_admit(resolver_t *r, uint64_t net, bool may_preempt)
+{
+	size_t cap = r->opts.lookup_pool;
+	uint32_t held = pnet_held(r, net), demand = pool_demand(r, net, true);
+	size_t nets = r->n_pnets + (held == 0);
+	size_t share = cap / nets < 2 ? 2 : cap / nets;
+	if (held >= share)
+		return SW_ELIMIT;
+	if (r->npool < cap)
+		return 0;
+	if (!may_preempt)
+		return SW_ELIMIT;
+	/* The victim: of the lookups of networks that hold two more, or one more and asked for
+	 * more than twice as many, the one of the network holding the most, the busiest, the
+	 * newest lookup. */
+	centry_t *victim = NULL;
+	uint32_t vh = 0, vd = 0;
+	for (size_t i = 0; i < r->npool; i++) {
+		centry_t *e = r->pool[i];
+		uint32_t h = pnet_held(r, e->net), d = pool_demand(r, e->net, false);
+		if (e->in_cb || h < held + 1 || (h == held + 1 && d <= 2 * demand))
+			continue;
+		if (victim &&
+		    (h < vh || (h == vh && (d < vd || (d == vd && e->serial < victim->serial)))))
+			continue;
+		victim = e;
+		vh = h;
+		vd = d;
+	}
+	if (victim == NULL)
+		return SW_ELIMIT;
+	pool_preempt(r, victim);
+	return 0;
+}
+
+/* Starts a lookup of e's zone for a query from peer unless one runs. Returns 0 (started), 1
+ * (one runs already), SW_ELIMIT (the lookup pool has no room for peer's network, or the DHT's
+ * own pool is full) or another error of dht_get. */
+static int start_fetch(resolver_t *r, centry_t *e, const struct sockaddr *peer, bool may_preempt)
 {
 	if (e->fetching)
-		return 0;
+		return 1;
 	if (r->opts.io.dht_get == NULL)
 		return SW_ECONN;
+	uint64_t net = 0;
+	if (r->pool) {
+		net = pool_net(r, peer);
+		if (pool_admit(r, net, may_preempt))
+			return SW_ELIMIT;
+	}
+	e->lk_same = false;
+	e->lk_nodes = 0;
 	int ret = r->opts.io.dht_get(r->opts.io.ctx, e->pk, on_dht, e);
 	if (ret == 0) {
 		e->fetching = true;
 		e->fetch_started = now_ms(r);
+		e->serial = ++r->serial;
 		r->stats.dht_lookups++;
+		if (r->pool)
+			pool_take(r, e, net);
 	}
 	return ret;
+}
+
+/* How long a zone stays fresh: its lowest TTL, and no more than unconverged_ttl when no
+ * converged lookup stands behind it (DESIGN.md §3 step 2: a trapped lookup must not pin an
+ * old version for a whole TTL). */
+static uint64_t lifetime_ms(const resolver_t *r, const zone_t *z, bool converged)
+{
+	uint32_t ttl = zone_min_ttl(z);
+	if (!converged && ttl > r->opts.unconverged_ttl)
+		ttl = r->opts.unconverged_ttl;
+	return (uint64_t)ttl * 1000;
+}
+
+/* ---- DNS rebinding protection (DESIGN.md §6) ---- */
+
+/* Addresses a name from someone else's zone must not point a browser at: this host, its
+ * networks, link-local services (169.254.169.254 is the cloud metadata service). */
+static bool private_v4(const uint8_t *a)
+{
+	return a[0] == 0 ||			       /* RFC 1122 "this network" */
+	       a[0] == 10 ||			       /* RFC 1918 */
+	       (a[0] == 100 && (a[1] & 0xC0) == 64) || /* RFC 6598 CGNAT */
+	       a[0] == 127 ||			       /* RFC 1122 loopback */
+	       (a[0] == 169 && a[1] == 254) ||	       /* RFC 3927 link-local */
+	       (a[0] == 172 && (a[1] & 0xF0) == 16) || /* RFC 1918 */
+	       (a[0] == 192 && a[1] == 168);	       /* RFC 1918 */
+}
+
+static bool private_v6(const uint8_t *a)
+{
+	static const uint8_t zero[16], mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF},
+				       nat64[12] = {0x00, 0x64, 0xFF, 0x9B};
+	if (memcmp(a, zero, 15) == 0 && a[15] <= 1) /* :: and ::1 (RFC 4291 §2.5.2, §2.5.3) */
+		return true;
+	if ((a[0] & 0xFE) == 0xFC || (a[0] == 0xFE && (a[1] & 0xC0) == 0x80))
+		return true; /* fc00::/7 (RFC 4193), fe80::/10 (RFC 4291 §2.5.6) */
+	/* An IPv4 address in IPv6 clothes (RFC 4291 §2.5.5.2, RFC 6052 §2.1) counts as itself. */
+	return (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0) && private_v4(a + 12);
+}
+
+/* Is this record an A or AAAA into a private range? */
+static bool rr_private(const zone_rr_t *rr)
+{
+	return (rr->type == DNS_T_A && rr->rdlen == 4 && private_v4(rr->rdata)) ||
+	       (rr->type == DNS_T_AAAA && rr->rdlen == 16 && private_v6(rr->rdata));
+}
+
+/* Once, when a zone from the DHT enters the cache (never per query): if the verified item it
+ * was built from has private A/AAAA records, *out gets a snapshot without them (its relay form
+ * is not the signed one; it is never handed on). Returns 0 (*out NULL: nothing to remove) or
+ * an error. */
+static int rebind_filter(resolver_t *r, const uint8_t pk[32], const zone_item_t *it, zone_t **out)
+{
+	zone_rrlist_t all, keep;
+	zone_rrlist_init(&all);
+	zone_rrlist_init(&keep);
+	*out = NULL;
+	int ret = zone_packet_parse(it->packet, it->packet_len, &all);
+	size_t removed = 0;
+	for (size_t i = 0; ret == 0 && i < all.count; i++) {
+		const zone_rr_t *rr = &all.rrs[i];
+		if (rr_private(rr))
+			removed++;
+		else
+			ret = zone_rrlist_add(&keep, rr->owner, rr->type, rr->cls, rr->ttl,
+					      rr->rdata, rr->rdlen);
+	}
+	size_t len = 0;
+	if (ret == 0 && removed &&
+	    (ret = zone_packet_write(&keep, r->scratch, SCRATCH_LEN, &len)) == 0) {
+		zone_item_t f = *it;
+		f.packet = r->scratch;
+		f.packet_len = len;
+		if ((ret = zone_build(pk, &f, &r->opts.zone, out)) == 0)
+			r->stats.rebind_zones++;
+	}
+	zone_rrlist_deinit(&keep);
+	zone_rrlist_deinit(&all);
+	return ret;
+}
+
+/* Is the name asked, or the name looked up for it, at or below a `private-domain`? */
+static bool rebind_trusted(const resolver_t *r, const ctx_t *c)
+{
+	for (size_t i = 0; i < r->opts.n_private_domains; i++)
+		if (dns_name_in(c->q.qname_lower, r->opts.private_domains[i]) ||
+		    dns_name_in(c->name, r->opts.private_domains[i]))
+			return true;
+	return false;
 }
 
 /* ---- answering ---- */
@@ -367,8 +717,8 @@ static bool find_key(resolver_t *r, ctx_t *c, const uint8_t **label)
 		if (nl < sl + 1 || !dns_name_equal(dns_name_suffix(c->name, sl), suf))
 			continue;
 		const uint8_t *k = dns_name_suffix(c->name, sl + 1);
-		if (*k != SW_Z32_KEY_LEN || sw_z32_decode_key((const char *)k + 1, SW_Z32_KEY_LEN,
-							      pk) != 0)
+		if (*k != SW_Z32_KEY_LEN ||
+		    sw_z32_decode_key((const char *)k + 1, SW_Z32_KEY_LEN, pk) != 0)
 			continue;
 		/* `x.<z32>.<suffix>.` is `x.<z32>.`: cut the suffix off. */
 		size_t keep = (size_t)(k - c->name) + 1 + SW_Z32_KEY_LEN;
@@ -404,6 +754,40 @@ static void fail(ctx_t *c, uint8_t rcode, uint16_t ede, const char *text)
 	c->trace.ede_text = text;
 }
 
+/* Writes the answer of zone z for c into w. */
+static void answer_from(const ctx_t *c, const zone_t *z, uint32_t ttl, dns_wr_t *w,
+			zone_result_t *res)
+{
+	if (c->hops == 0 && !c->mapped && !ttl && !c->any_one)
+		zone_answer(z, &c->q, w, res); /* pre-rendered: the hot path */
+	else
+		zone_answer_name(z, c->name, c->owner, c->q.qtype, ttl,
+				 c->any_one ? ZONE_ANY_ONE : 0, w, res);
+}
+
+#define REBIND_TEXT "private address removed; see rebind-protection / private-domain"
+
+/* The answer of a zone that lost private addresses (res, from the filtered zone) against the
+ * answer the full zone gives (rendered into the scratch buffer from the state `before`): if
+ * records are missing the answer says so (EDE 17), and a name whose every record was removed
+ * is NODATA, not NXDOMAIN. Only zones that had private addresses pay for this. */
+static void rebind_compare(resolver_t *r, ctx_t *c, const zone_t *full, uint32_t ttl,
+			   const dns_wr_t *before, zone_result_t *res)
+{
+	dns_wr_t w = *before;
+	zone_result_t fr;
+	memcpy(r->scratch, before->buf, before->len);
+	w.buf = r->scratch;
+	answer_from(c, full, ttl, &w, &fr);
+	if (fr.an > res->an || w.err) {
+		if (!c->filtered)
+			r->stats.rebind_filtered++;
+		c->filtered = true;
+	}
+	if (res->rcode == DNS_RCODE_NXDOMAIN && fr.rcode == DNS_RCODE_NOERROR)
+		res->rcode = DNS_RCODE_NOERROR; /* the SOA stays: RFC 2308 §2.2 NODATA */
+}
+
 /* Runs the resolution as far as it can go without waiting. *wait_for gets the cache entry
  * when a DHT lookup must finish first. */
 static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
@@ -425,29 +809,37 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			return STEP_WAIT_UPSTREAM;
 		}
 		uint64_t h = sw_hash(label, SW_Z32_KEY_LEN, r->seed);
-		const zone_t *z = slot_find(r, label, h)->zone;
+		const zone_t *z = slot_find(r, label, h)->zone, *full = NULL;
 		resolver_source_t src = RES_SRC_LOCAL;
 		if (z) {
 			if (c->hops == 0)
 				c->aa = true;
 		} else {
 			centry_t *e = cache_find(r, label, h);
-			if (e && e->zone && (now < e->expires_ms || c->stale)) {
+			if (e && e->zone && (now < e->expires_ms || c->stale || c->given == e)) {
 				z = e->zone;
+				/* Filtered zones only: others have no full copy (no cost). */
+				if (e->full && rebind_trusted(r, c))
+					z = e->full;
+				else if (e->full)
+					full = e->full;
 				e->last_used = now;
 				e->hits++;
-				src = c->stale ? RES_SRC_STALE
+				src = c->stale			       ? RES_SRC_STALE
 				      : c->trace.source == RES_SRC_DHT ? RES_SRC_DHT
-									: RES_SRC_CACHE;
+								       : RES_SRC_CACHE;
 				c->trace.dht_nodes = e->nodes;
-				/* A query that waited for this zone's lookup was a miss, not a hit. */
+				if (!e->converged && !c->stale)
+					c->ttl_cap = r->opts.unconverged_ttl;
+				/* A query that waited for this zone's lookup was a miss, not a hit.
+				 */
 				if (src == RES_SRC_CACHE)
 					r->stats.cache_hits++;
-				/* DESIGN.md §3 step 6: a popular entry is refreshed before it expires,
-				 * so hot names never wait on the DHT. */
+				/* DESIGN.md §3 step 6: a popular entry is refreshed before it
+				 * expires, so hot names never wait on the DHT. */
 				uint64_t ttl = (uint64_t)zone_min_ttl(e->zone) * 1000;
-				if (!c->stale && e->hits >= 2 && e->expires_ms - now < ttl / 10 &&
-				    start_fetch(r, e) == 0)
+				if (!c->stale && e->hits >= 2 && e->expires_ms < now + ttl / 10 &&
+				    start_fetch(r, e, c->client.peer, false) == 0)
 					r->stats.prefetches++;
 			} else if (r->opts.io.dht_get == NULL) {
 				fail(c, DNS_RCODE_REFUSED, DNS_EDE_NONE, NULL);
@@ -457,22 +849,33 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 				/* A new lookup costs dozens of KRPC messages to others: one client
 				 * network may start only so many a second (lookup_rate). */
 				if ((e == NULL || !e->fetching) && r->lookup_rl &&
-				    dns_rrl_check(r->lookup_rl, c->client.peer, DNS_RRL_ERROR, NULL, 0,
-						  0, now) != DNS_RRL_PASS) {
+				    dns_rrl_check(r->lookup_rl, c->client.peer, DNS_RRL_ERROR, NULL,
+						  0, 0, now) != DNS_RRL_PASS) {
 					r->stats.lookups_limited++;
 					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
-					     "too many DHT lookups from this network; try again later");
+					     "too many DHT lookups from this network; try again "
+					     "later");
 					return STEP_DONE;
 				}
 				if (e == NULL && (e = cache_add(r, label, h)) == NULL) {
 					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
 					return STEP_DONE;
 				}
-				if (start_fetch(r, e) != 0) {
-					if (e->zone == NULL)
+				int ret = start_fetch(r, e, c->client.peer, true);
+				if (ret < 0) {
+					if (e->zone == NULL && e->waiters == NULL)
 						cache_remove(r, e);
-					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_NO_REACHABLE_AUTHORITY,
-					     "no DHT peers");
+					/* Also when the DHT's own pool is full: that is not a want
+					 * of peers, and the client should hear so. */
+					if (ret == SW_ELIMIT) {
+						r->stats.lookups_busy++;
+						fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
+						     BUSY_TEXT);
+					} else {
+						fail(c, DNS_RCODE_SERVFAIL,
+						     DNS_EDE_NO_REACHABLE_AUTHORITY,
+						     "no DHT peers");
+					}
 					return STEP_DONE;
 				}
 				*wait_for = e;
@@ -492,11 +895,16 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			continue;
 		}
 		zone_result_t res;
-		if (c->hops == 0 && !c->mapped && !c->stale && !c->any_one)
-			zone_answer(z, &c->q, &c->w, &res); /* pre-rendered: the hot path */
-		else
-			zone_answer_name(z, c->name, c->owner, c->q.qtype, c->stale ? STALE_TTL : 0,
-					 c->any_one ? ZONE_ANY_ONE : 0, &c->w, &res);
+		uint32_t ttl = c->stale ? STALE_TTL : 0;
+		if (!c->stale && c->ttl_cap) {
+			/* Every TTL at most the cap (ttl 0 would mean "the records' own"). */
+			ttl = zone_min_ttl(z) < c->ttl_cap ? zone_min_ttl(z) : c->ttl_cap;
+			ttl = ttl ? ttl : 1;
+		}
+		dns_wr_t before = c->w;
+		answer_from(c, z, ttl, &c->w, &res);
+		if (full)
+			rebind_compare(r, c, full, ttl, &before, &res);
 		if (c->any_one && res.an > 0)
 			r->stats.any_minimal++;
 		c->an = (uint16_t)(c->an + res.an);
@@ -508,6 +916,9 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 		}
 		if (c->stale)
 			c->trace.ede = DNS_EDE_STALE, c->trace.ede_text = "Stale Answer";
+		/* RFC 8914 §5.18: the operator must learn at once which switch this is. */
+		if (c->filtered)
+			c->trace.ede = DNS_EDE_FILTERED, c->trace.ede_text = REBIND_TEXT;
 		if (!res.has_next || c->w.err)
 			return STEP_DONE;
 		memcpy(c->name, res.next, dns_name_len(res.next));
@@ -743,38 +1154,78 @@ static void on_upstream(void *cbctx, const uint8_t *resp, size_t len, int err)
 	req_reply(r, rq, c->qend);
 }
 
-/* A DHT lookup reported (DESIGN.md §3 step 2): verify, never go back to a lower seq, answer
- * the waiters at the first good item, keep improving in the background. */
+/* Takes the item of a lookup report: never below the served seq (rollback protection); a
+ * higher one is verified and kept as the candidate until the lookup is ready. */
+static void take_item(resolver_t *r, centry_t *e, const resolver_dht_result_t *res)
+{
+	if (e->zone && res->seq < zone_seq(e->zone)) {
+		r->stats.rollbacks_refused++;
+		return;
+	}
+	if (e->cand && res->seq <= zone_seq(e->cand))
+		return; /* not better than what this lookup already gave */
+	if (e->zone && res->seq == zone_seq(e->zone)) {
+		e->lk_same = true;
+		e->lk_nodes = res->nodes;
+		return;
+	}
+	zone_item_t it = {.seq = res->seq, .packet = res->packet, .packet_len = res->packet_len};
+	memcpy(it.sig, res->sig, 64);
+	zone_t *z = NULL, *served = NULL;
+	if (zone_item_verify(&it, e->pk) != 0 || zone_build(e->pk, &it, &r->opts.zone, &z) != 0) {
+		r->stats.bad_items++;
+		return;
+	}
+	if (r->opts.rebind_protection && rebind_filter(r, e->pk, &it, &served) != 0) {
+		zone_free(z); /* out of memory: better no zone than an unfiltered one */
+		return;
+	}
+	zone_free(e->cand);
+	zone_free(e->cand_full);
+	e->cand = served ? served : z;
+	e->cand_full = served ? z : NULL;
+	e->lk_nodes = res->nodes;
+}
+
+/* A DHT lookup reported (DESIGN.md §3 step 2, "freshness before speed"): every item is
+ * verified and the highest seq kept, but nothing is answered before the lookup says it is
+ * ready (converged, a quorum agrees, or its deadline passed) or done. Then the waiters get
+ * the highest seq seen; an answer before convergence gets a short TTL, and so does the cache
+ * entry, until a converged report confirms the zone. */
 static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 {
 	centry_t *e = cbctx;
 	resolver_t *r = e->r;
 	uint64_t now = now_ms(r);
 	bool fresh = false;
-	if (res->has_item) {
-		zone_item_t it = {.seq = res->seq, .packet = res->packet,
-				  .packet_len = res->packet_len};
-		memcpy(it.sig, res->sig, 64);
-		zone_t *z = NULL;
-		if (e->zone && res->seq < zone_seq(e->zone)) {
-			r->stats.rollbacks_refused++;
-		} else if (e->zone && res->seq == zone_seq(e->zone)) {
-			e->expires_ms = now + (uint64_t)zone_min_ttl(e->zone) * 1000;
-			e->nodes = res->nodes;
-			fresh = true;
-		} else if (zone_item_verify(&it, e->pk) != 0 ||
-			   zone_build(e->pk, &it, &r->opts.zone, &z) != 0) {
-			r->stats.bad_items++;
-		} else {
+	if (res->has_item)
+		take_item(r, e, res);
+	if (res->ready || res->done) {
+		if (e->cand) {
 			zone_free(e->zone);
-			e->zone = z;
-			e->expires_ms = now + (uint64_t)zone_min_ttl(z) * 1000;
-			e->nodes = res->nodes;
+			zone_free(e->full);
+			e->zone = e->cand;
+			e->full = e->cand_full;
+			e->cand = e->cand_full = NULL;
+			e->converged = res->converged;
+			e->expires_ms = now + lifetime_ms(r, e->zone, e->converged);
+			fresh = true;
+		} else if (e->lk_same) {
+			/* The served seq again: fresh once more, for a full TTL if converged. A
+			 * lookup that has not converged (yet) may be hiding a newer seq: until it
+			 * does, the answers are short again, whatever an earlier lookup found. */
+			e->converged = res->converged;
+			uint64_t exp = now + lifetime_ms(r, e->zone, res->converged);
+			if (exp > e->expires_ms || res->converged)
+				e->expires_ms = exp;
 			fresh = true;
 		}
+		if (fresh)
+			e->nodes = e->lk_nodes;
 	}
 	if (res->done) {
 		e->fetching = false;
+		pool_release(r, e);
 		uint64_t ms = now - e->fetch_started;
 		int b = 0;
 		while (b < RESOLVER_LAT_BUCKETS - 1 && ms > resolver_lat_bounds_ms[b])
@@ -785,7 +1236,9 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 	}
 	if (!fresh && !res->done)
 		return;
-	/* Everyone waiting goes on: with the fresh zone, or stale, or with an error. */
+	/* Everyone waiting goes on: with the fresh zone, or stale, or with an error. Their
+	 * resolution may go on into other zones and need the pool: not this lookup's slot. */
+	e->in_cb = true;
 	req_t *w = e->waiters;
 	e->waiters = NULL;
 	while (w) {
@@ -795,6 +1248,7 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 		ctx_t *c = &rq->c;
 		if (fresh) {
 			c->trace.source = RES_SRC_DHT;
+			c->given = e; /* answered with it even if its lifetime is 0 */
 		} else if (e->zone && now - e->expires_ms <= (uint64_t)r->opts.stale_max * 1000) {
 			c->stale = true; /* RFC 8767 §4: the DHT gave nothing newer */
 		} else {
@@ -802,13 +1256,15 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_NO_REACHABLE_AUTHORITY,
 				     "no DHT peers");
 			else
-				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "zone not found in the DHT");
+				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
+				     "zone not found in the DHT");
 			req_reply(r, rq, finish(r, c));
 			continue;
 		}
 		advance(r, rq);
 	}
-	if (res->done && e->zone == NULL && e->waiters == NULL)
+	e->in_cb = false;
+	if (res->done && e->zone == NULL && e->waiters == NULL && !e->fetching)
 		cache_remove(r, e);
 }
 
@@ -843,14 +1299,17 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 	c.client = *client;
 	c.hops = 0;
 	c.aa = c.stale = c.mapped = false;
+	c.ttl_cap = 0;
+	c.given = NULL;
+	c.filtered = false;
 	c.an = c.ns = 0;
 	c.rcode = DNS_RCODE_NOERROR;
 	memset(&c.trace, 0, sizeof(c.trace));
 	c.trace.ede = DNS_EDE_NONE;
 	c.trace.started_ms = now_ms(r);
 	c.cookie_ok = false;
-	c.any_one = r->opts.minimal_any && tp == SW_TP_UDP && c.q.has_question &&
-		    c.q.qtype == DNS_T_ANY;
+	c.any_one =
+	    r->opts.minimal_any && tp == SW_TP_UDP && c.q.has_question && c.q.qtype == DNS_T_ANY;
 	if (with_cookie(r, &c)) {
 		uint32_t now_s = (uint32_t)(c.trace.started_ms / 1000);
 		if (c.q.cookie_len == DNS_COOKIE_CLIENT) {
@@ -865,10 +1324,9 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 		}
 		dns_cookie_make(r->opts.cookie_secret, c.q.cookie, client->peer, now_s, c.cookie);
 	}
-	dns_wr_init(&c.w, out,
-		    c.limit - (c.q.has_edns ? OPT_LEN + (with_cookie(r, &c) ? COOKIE_OPT_LEN : 0)
-					    : 0),
-		    0);
+	dns_wr_init(
+	    &c.w, out,
+	    c.limit - (c.q.has_edns ? OPT_LEN + (with_cookie(r, &c) ? COOKIE_OPT_LEN : 0) : 0), 0);
 	size_t ret;
 	if (pr == DNS_QUERY_ERROR) {
 		dns_resp_begin(&c.w, &c.q, c.q.rcode, false);

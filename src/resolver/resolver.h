@@ -105,6 +105,7 @@ typedef struct {
 } resolver_io_t;
 
 #define RESOLVER_ROOTS_MAX 16
+#define RESOLVER_PRIVATE_MAX 16
 typedef struct {
 	uint8_t suffix[DNS_NAME_MAX]; /* wire, lower case */
 	uint8_t key[32];	      /* for a root; unused for a key-suffix */
@@ -117,16 +118,32 @@ typedef struct {
 	uint32_t rrl_rate, rrl_slip;
 	bool cookies;	  /* DNS Cookies, RFC 7873 / RFC 9018 */
 	uint8_t cookie_secret[16]; /* random, from the caller (no randomness of our own) */
+	/* Random, from the caller: the seed of every table keyed by names or addresses from the
+	 * network (own zones, the zone cache, rate limits), so that collisions cannot be planned
+	 * (hash flooding). */
+	uint64_t hash_seed;
 	bool minimal_any; /* RFC 8482: ANY over UDP gets one RRset */
 	size_t max_pending; /* queries waiting for the DHT or upstream at once; 0: 4096 */
 	uint32_t lookup_rate; /* new DHT zone lookups per second per client network; 0: any */
+	/* DHT zone lookups running at once for clients, shared fairly between client networks
+	 * (docs/limits.md "lookup-pool"); 0: no bound here (the DHT's own still applies). */
+	size_t lookup_pool;
 	zone_opts_t zone;
 	uint32_t stale_max;     /* seconds an expired zone may still be served (RFC 8767) */
+	/* DESIGN.md §3 step 2: TTL (seconds) of answers, and lifetime of the cache entry, for a
+	 * zone a lookup gave before it converged; 0: 30. */
+	uint32_t unconverged_ttl;
 	size_t cache_size;      /* zones kept in the cache */
 	resolver_name_map_t roots[RESOLVER_ROOTS_MAX]; /* DESIGN.md §1 "Roots" */
 	size_t n_roots;
 	resolver_name_map_t key_suffixes[RESOLVER_ROOTS_MAX]; /* `<z32>.<suffix>.` */
 	size_t n_key_suffixes;
+	/* DNS rebinding protection (DESIGN.md §6): A/AAAA records in private, loopback and
+	 * link-local ranges are removed from answers out of DHT zones (not own zones), except
+	 * for names at or below a private domain (Unbound's `private-domain`; wire, lower case). */
+	bool rebind_protection;
+	uint8_t private_domains[RESOLVER_PRIVATE_MAX][DNS_NAME_MAX];
+	size_t n_private_domains;
 	resolver_io_t io;
 } resolver_opts_t;
 
@@ -162,6 +179,11 @@ typedef struct {
 	uint64_t any_minimal;	  /* ANY over UDP answered with one RRset (RFC 8482) */
 	uint64_t pending_refused; /* SERVFAIL because max_pending queries were waiting */
 	uint64_t lookups_limited; /* SERVFAIL because the client network was over lookup_rate */
+	uint64_t lookups_busy;	  /* SERVFAIL "DHT lookups busy": no room in the lookup pool */
+	uint64_t lookups_preempted; /* lookups ended to give their slot to another network */
+	uint64_t lookup_pool_used;  /* lookups holding a slot of the pool now */
+	uint64_t rebind_zones;	    /* DHT zones that had private addresses removed */
+	uint64_t rebind_filtered;   /* answers that lost records to rebinding protection */
 } resolver_stats_t;
 
 #define RESOLVER_ASYNC ((size_t)-1)
