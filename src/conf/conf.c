@@ -79,6 +79,10 @@ static const opt_t opts[] = {
 	 0, "", "keep this zone (<z32>) alive in the DHT from this node (repeatable)"},
 	{"stale-max", T_UINT, offsetof(conf_t, stale_max), 0, NOREP, 86400 * 30, 0, "86400",
 	 "seconds an expired zone may still be served when the DHT has nothing newer"},
+	{"unconverged-ttl", T_UINT, offsetof(conf_t, unconverged_ttl), 0, NOREP, 30, 1, "30",
+	 "TTL in seconds of answers from a zone whose DHT lookup had not converged (the cache "
+	 "keeps such a zone no longer either), so that a trapped lookup cannot pin an old "
+	 "version"},
 	{"cache-size", T_UINT, offsetof(conf_t, cache_size), 0, NOREP, 10000000, 1, "10000",
 	 "zones of other keys kept in the cache"},
 	{"listen-dot", T_ADDR, offsetof(conf_t, listen_dot), CONF_ADDR_LEN,

@@ -47,6 +47,7 @@ typedef struct {
 	char pin[CONF_PIN_MAX][CONF_ADDR_LEN]; /* <z32> */
 	unsigned n_pin;
 	uint32_t stale_max;
+	uint32_t unconverged_ttl; /* DESIGN.md §3 step 2 */
 	uint32_t cache_size;
 	/* Encrypted DNS (RFC 7858, RFC 8484): off while no listen-dot / listen-doh is given. */
 	char listen_dot[CONF_LISTEN_MAX][CONF_ADDR_LEN];

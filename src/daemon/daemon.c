@@ -671,6 +671,7 @@ int daemon_run(const conf_t *c)
 		.udp_payload = (uint16_t)c->udp_payload,
 		.zone = {.min_ttl = c->min_ttl, .max_ttl = c->max_ttl},
 		.stale_max = c->stale_max,
+		.unconverged_ttl = c->unconverged_ttl,
 		.cache_size = c->cache_size,
 		.rrl_rate = c->rrl_rate,
 		.rrl_slip = c->rrl_slip,
@@ -684,6 +685,7 @@ int daemon_run(const conf_t *c)
 	};
 	name_maps(c, &ropts);
 	sw_random_bytes(ropts.cookie_secret, sizeof(ropts.cookie_secret));
+	sw_random_bytes(&ropts.hash_seed, sizeof(ropts.hash_seed));
 	if ((ret = store_open(c->data_dir, &n.store)))
 		goto out;
 	if ((ret = start_forwarder(&n, c)))

@@ -49,27 +49,34 @@ void dns_rrl_free(dns_rrl_t *l)
 	free(l);
 }
 
+size_t dns_rrl_net_key(const struct sockaddr *peer, uint8_t out[DNS_RRL_NET_KEY_MAX])
+{
+	if (peer == NULL)
+		return 0;
+	out[0] = (uint8_t)peer->sa_family;
+	if (peer->sa_family == AF_INET) {
+		memcpy(out + 1, &((const struct sockaddr_in *)peer)->sin_addr, 3); /* /24 */
+		return 4;
+	}
+	if (peer->sa_family == AF_INET6) {
+		memcpy(out + 1, &((const struct sockaddr_in6 *)peer)->sin6_addr, 7); /* /56 */
+		return 8;
+	}
+	return 0;
+}
+
 int dns_rrl_check(dns_rrl_t *l, const struct sockaddr *peer, dns_rrl_class_t cls,
 		  const uint8_t *name, size_t name_len, uint16_t qtype, uint64_t now_ms)
 {
-	/* family, class, qtype, the network (up to /56 of IPv6), the name lower-cased */
-	uint8_t k[1 + 1 + 2 + 7 + DNS_NAME_MAX];
-	size_t len = 4;
-	if (peer == NULL)
+	/* class, qtype, the network (family, up to /56 of IPv6), the name lower-cased */
+	uint8_t k[1 + 2 + DNS_RRL_NET_KEY_MAX + DNS_NAME_MAX];
+	size_t len = dns_rrl_net_key(peer, k + 3);
+	if (len == 0)
 		return DNS_RRL_PASS;
-	if (peer->sa_family == AF_INET) {
-		memcpy(k + len, &((const struct sockaddr_in *)peer)->sin_addr, 3); /* /24 */
-		len += 3;
-	} else if (peer->sa_family == AF_INET6) {
-		memcpy(k + len, &((const struct sockaddr_in6 *)peer)->sin6_addr, 7); /* /56 */
-		len += 7;
-	} else {
-		return DNS_RRL_PASS;
-	}
-	k[0] = (uint8_t)peer->sa_family;
-	k[1] = (uint8_t)cls;
-	k[2] = cls == DNS_RRL_ANSWER ? (uint8_t)(qtype >> 8) : 0;
-	k[3] = cls == DNS_RRL_ANSWER ? (uint8_t)qtype : 0;
+	len += 3;
+	k[0] = (uint8_t)cls;
+	k[1] = cls == DNS_RRL_ANSWER ? (uint8_t)(qtype >> 8) : 0;
+	k[2] = cls == DNS_RRL_ANSWER ? (uint8_t)qtype : 0;
 	if (cls != DNS_RRL_ERROR && name && name_len <= DNS_NAME_MAX) {
 		/* Case does not make another answer (0x20 randomisation must not dodge). */
 		for (size_t i = 0; i < name_len; i++) {

@@ -31,6 +31,12 @@ enum { DNS_RRL_PASS = 0, DNS_RRL_DROP, DNS_RRL_SLIP };
 int dns_rrl_new(uint32_t rate, uint32_t slip, size_t buckets, uint64_t seed, dns_rrl_t **out);
 void dns_rrl_free(dns_rrl_t *l);
 
+/* The client network of peer as the limits count it (BIND's and Knot's RRL: IPv4 /24, IPv6
+ * /56): the family, then the first 3 or 7 bytes of the address. Returns the length written to
+ * out (4 or 8), or 0 for NULL or another family. */
+#define DNS_RRL_NET_KEY_MAX 8
+size_t dns_rrl_net_key(const struct sockaddr *peer, uint8_t out[DNS_RRL_NET_KEY_MAX]);
+
 /* Counts one response to peer at now_ms; `name` (wire form, may be NULL) and qtype key the
  * answer within its class. Returns DNS_RRL_PASS, DNS_RRL_DROP or DNS_RRL_SLIP. A peer that is
  * neither IPv4 nor IPv6 always passes. */

@@ -9,38 +9,53 @@
 #include "dns/rrl.h"
 #include "resolver/resolver.h"
 
-#define UDP_PLAIN_MAX 512 /* RFC 1035 §4.2.1 */
-#define OPT_LEN 11	  /* an OPT record without options */
+#define UDP_PLAIN_MAX 512			 /* RFC 1035 §4.2.1 */
+#define OPT_LEN 11				 /* an OPT record without options */
 #define COOKIE_OPT_LEN (4 + DNS_COOKIE_FULL_LEN) /* our COOKIE option */
-#define HOPS_MAX 8	  /* DESIGN.md §1: chains stop at depth 8 */
-#define STALE_TTL 30	  /* RFC 8767 §4: TTL of a stale answer */
-#define PENDING_MAX 4096 /* default of max_pending */
+#define HOPS_MAX 8				 /* DESIGN.md §1: chains stop at depth 8 */
+#define STALE_TTL 30				 /* RFC 8767 §4: TTL of a stale answer */
+#define UNCONVERGED_TTL 30 /* DESIGN.md §3 step 2: at most 30 s before convergence */
+#define PENDING_MAX 4096   /* default of max_pending */
 #define CACHE_BUCKETS 4096
 
 const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT] = {
-	DNS_T_A,   DNS_T_AAAA, DNS_T_TXT, DNS_T_MX,	DNS_T_NS,    DNS_T_CNAME, DNS_T_SOA,
-	DNS_T_SRV, DNS_T_PTR,  DNS_T_CAA, DNS_T_SVCB, DNS_T_HTTPS, DNS_T_ANY,   0};
+    DNS_T_A,   DNS_T_AAAA, DNS_T_TXT, DNS_T_MX,	  DNS_T_NS,    DNS_T_CNAME, DNS_T_SOA,
+    DNS_T_SRV, DNS_T_PTR,  DNS_T_CAA, DNS_T_SVCB, DNS_T_HTTPS, DNS_T_ANY,   0};
 
-const uint32_t resolver_lat_bounds_ms[RESOLVER_LAT_BUCKETS - 1] = {
-	5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+const uint32_t resolver_lat_bounds_ms[RESOLVER_LAT_BUCKETS - 1] = {5,	10,   25,   50,	  100,	250,
+								   500, 1000, 2500, 5000, 10000};
 
 static int qtype_index(uint16_t t)
 {
 	switch (t) {
-	case DNS_T_A: return RESOLVER_QT_A;
-	case DNS_T_AAAA: return RESOLVER_QT_AAAA;
-	case DNS_T_TXT: return RESOLVER_QT_TXT;
-	case DNS_T_MX: return RESOLVER_QT_MX;
-	case DNS_T_NS: return RESOLVER_QT_NS;
-	case DNS_T_CNAME: return RESOLVER_QT_CNAME;
-	case DNS_T_SOA: return RESOLVER_QT_SOA;
-	case DNS_T_SRV: return RESOLVER_QT_SRV;
-	case DNS_T_PTR: return RESOLVER_QT_PTR;
-	case DNS_T_CAA: return RESOLVER_QT_CAA;
-	case DNS_T_SVCB: return RESOLVER_QT_SVCB;
-	case DNS_T_HTTPS: return RESOLVER_QT_HTTPS;
-	case DNS_T_ANY: return RESOLVER_QT_ANY;
-	default: return RESOLVER_QT_OTHER;
+	case DNS_T_A:
+		return RESOLVER_QT_A;
+	case DNS_T_AAAA:
+		return RESOLVER_QT_AAAA;
+	case DNS_T_TXT:
+		return RESOLVER_QT_TXT;
+	case DNS_T_MX:
+		return RESOLVER_QT_MX;
+	case DNS_T_NS:
+		return RESOLVER_QT_NS;
+	case DNS_T_CNAME:
+		return RESOLVER_QT_CNAME;
+	case DNS_T_SOA:
+		return RESOLVER_QT_SOA;
+	case DNS_T_SRV:
+		return RESOLVER_QT_SRV;
+	case DNS_T_PTR:
+		return RESOLVER_QT_PTR;
+	case DNS_T_CAA:
+		return RESOLVER_QT_CAA;
+	case DNS_T_SVCB:
+		return RESOLVER_QT_SVCB;
+	case DNS_T_HTTPS:
+		return RESOLVER_QT_HTTPS;
+	case DNS_T_ANY:
+		return RESOLVER_QT_ANY;
+	default:
+		return RESOLVER_QT_OTHER;
 	}
 }
 
@@ -56,11 +71,13 @@ typedef struct {
 	uint8_t owner[DNS_NAME_MAX]; /* the owner written for it */
 	int hops;
 	bool aa, stale, mapped;
+	uint32_t ttl_cap;      /* TTL of an answer from a zone not confirmed by convergence */
+	const centry_t *given; /* the entry a lookup has just answered this query with */
 	size_t limit, qend;
 	uint16_t an, ns;
 	uint8_t rcode;
-	bool cookie_ok;	   /* the client returned a valid server cookie of ours */
-	bool any_one;	   /* RFC 8482: this ANY gets one RRset */
+	bool cookie_ok;			     /* the client returned a valid server cookie of ours */
+	bool any_one;			     /* RFC 8482: this ANY gets one RRset */
 	uint8_t cookie[DNS_COOKIE_FULL_LEN]; /* for the response; valid when q.cookie_len */
 	dns_wr_t w;
 	resolver_trace_t trace;
@@ -69,9 +86,9 @@ typedef struct {
 struct req {
 	ctx_t c;
 	resolver_t *r;
-	req_t *next;		 /* waiters of a cache entry */
-	req_t *all_prev, *all_next; /* every pending request */
-	centry_t *entry;	 /* the entry waited for, or NULL when waiting for upstream */
+	req_t *next;		      /* waiters of a cache entry */
+	req_t *all_prev, *all_next;   /* every pending request */
+	centry_t *entry;	      /* the entry waited for, or NULL when waiting for upstream */
 	struct sockaddr_storage peer; /* client.peer points here while the request waits */
 	uint8_t *raw;
 	size_t rawlen;
@@ -84,11 +101,18 @@ struct centry {
 	uint64_t hash;
 	uint8_t pk[32];
 	uint8_t label[SW_Z32_KEY_LEN];
-	zone_t *zone;
+	zone_t *zone;	/* what is served; NULL until a lookup was ready */
+	bool converged; /* zone was given or confirmed by a converged lookup */
 	uint64_t expires_ms, last_used;
 	uint32_t hits, nodes;
 	uint64_t fetch_started;
 	bool fetching;
+	/* The running lookup (DESIGN.md §3 step 2): its best verified zone above the served
+	 * one, kept but not answered with until the lookup is ready; whether it returned the
+	 * served seq again, and from how many nodes. */
+	zone_t *cand;
+	bool lk_same;
+	uint32_t lk_nodes;
 	req_t *waiters;
 	resolver_t *r;
 };
@@ -129,19 +153,22 @@ int resolver_new(const resolver_opts_t *opts, resolver_t **out)
 		r->opts.cache_size = 10000;
 	if (r->opts.max_pending == 0)
 		r->opts.max_pending = PENDING_MAX;
+	if (r->opts.unconverged_ttl == 0 || r->opts.unconverged_ttl > UNCONVERGED_TTL)
+		r->opts.unconverged_ttl = UNCONVERGED_TTL;
 	r->mask = 63;
 	r->slots = calloc(r->mask + 1, sizeof(*r->slots));
 	if (r->slots == NULL) {
 		free(r);
 		return SW_ENOMEM;
 	}
-	r->seed = 0x243f6a8885a308d3ULL;
-	uint64_t seed;
-	memcpy(&seed, r->opts.cookie_secret, sizeof(seed));
-	if ((r->opts.rrl_rate &&
-	     dns_rrl_new(r->opts.rrl_rate, r->opts.rrl_slip, 0, seed ^ r->seed, &r->rrl)) ||
+	/* Key labels are chosen by clients: a fixed seed would let them plan collisions. Each
+	 * table gets its own seed derived from the secret one. */
+	r->seed = r->opts.hash_seed;
+	if ((r->opts.rrl_rate && dns_rrl_new(r->opts.rrl_rate, r->opts.rrl_slip, 0,
+					     sw_hash("rrl", 3, r->seed), &r->rrl)) ||
 	    (r->opts.lookup_rate &&
-	     dns_rrl_new(r->opts.lookup_rate, 0, 4096, seed + r->seed, &r->lookup_rl))) {
+	     dns_rrl_new(r->opts.lookup_rate, 0, 4096, sw_hash("lookup-rate", 11, r->seed),
+			 &r->lookup_rl))) {
 		dns_rrl_free(r->rrl);
 		free(r->slots);
 		free(r);
@@ -172,6 +199,7 @@ void resolver_free(resolver_t *r)
 			if (e->fetching && r->opts.io.dht_cancel)
 				r->opts.io.dht_cancel(r->opts.io.ctx, e);
 			zone_free(e->zone);
+			zone_free(e->cand);
 			free(e);
 		}
 	}
@@ -249,8 +277,7 @@ size_t resolver_cache_count(const resolver_t *r)
 	return r->ncache;
 }
 
-void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx),
-			   void *ctx)
+void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx), void *ctx)
 {
 	for (size_t i = 0; i <= r->mask; i++)
 		if (r->slots[i].zone)
@@ -284,6 +311,7 @@ static void cache_remove(resolver_t *r, centry_t *e)
 		pp = &(*pp)->next;
 	*pp = e->next;
 	zone_free(e->zone);
+	zone_free(e->cand);
 	free(e);
 	r->ncache--;
 }
@@ -325,12 +353,16 @@ static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
 
 static void on_dht(void *cbctx, const resolver_dht_result_t *res);
 
+/* Starts a lookup of e's zone unless one runs. Returns 0 (started), 1 (one runs already) or
+ * an error of dht_get. */
 static int start_fetch(resolver_t *r, centry_t *e)
 {
 	if (e->fetching)
-		return 0;
+		return 1;
 	if (r->opts.io.dht_get == NULL)
 		return SW_ECONN;
+	e->lk_same = false;
+	e->lk_nodes = 0;
 	int ret = r->opts.io.dht_get(r->opts.io.ctx, e->pk, on_dht, e);
 	if (ret == 0) {
 		e->fetching = true;
@@ -338,6 +370,17 @@ static int start_fetch(resolver_t *r, centry_t *e)
 		r->stats.dht_lookups++;
 	}
 	return ret;
+}
+
+/* How long a zone stays fresh: its lowest TTL, and no more than unconverged_ttl when no
+ * converged lookup stands behind it (DESIGN.md §3 step 2: a trapped lookup must not pin an
+ * old version for a whole TTL). */
+static uint64_t lifetime_ms(const resolver_t *r, const zone_t *z, bool converged)
+{
+	uint32_t ttl = zone_min_ttl(z);
+	if (!converged && ttl > r->opts.unconverged_ttl)
+		ttl = r->opts.unconverged_ttl;
+	return (uint64_t)ttl * 1000;
 }
 
 /* ---- answering ---- */
@@ -367,8 +410,8 @@ static bool find_key(resolver_t *r, ctx_t *c, const uint8_t **label)
 		if (nl < sl + 1 || !dns_name_equal(dns_name_suffix(c->name, sl), suf))
 			continue;
 		const uint8_t *k = dns_name_suffix(c->name, sl + 1);
-		if (*k != SW_Z32_KEY_LEN || sw_z32_decode_key((const char *)k + 1, SW_Z32_KEY_LEN,
-							      pk) != 0)
+		if (*k != SW_Z32_KEY_LEN ||
+		    sw_z32_decode_key((const char *)k + 1, SW_Z32_KEY_LEN, pk) != 0)
 			continue;
 		/* `x.<z32>.<suffix>.` is `x.<z32>.`: cut the suffix off. */
 		size_t keep = (size_t)(k - c->name) + 1 + SW_Z32_KEY_LEN;
@@ -432,21 +475,24 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 				c->aa = true;
 		} else {
 			centry_t *e = cache_find(r, label, h);
-			if (e && e->zone && (now < e->expires_ms || c->stale)) {
+			if (e && e->zone && (now < e->expires_ms || c->stale || c->given == e)) {
 				z = e->zone;
 				e->last_used = now;
 				e->hits++;
-				src = c->stale ? RES_SRC_STALE
+				src = c->stale			       ? RES_SRC_STALE
 				      : c->trace.source == RES_SRC_DHT ? RES_SRC_DHT
-									: RES_SRC_CACHE;
+								       : RES_SRC_CACHE;
 				c->trace.dht_nodes = e->nodes;
-				/* A query that waited for this zone's lookup was a miss, not a hit. */
+				if (!e->converged && !c->stale)
+					c->ttl_cap = r->opts.unconverged_ttl;
+				/* A query that waited for this zone's lookup was a miss, not a hit.
+				 */
 				if (src == RES_SRC_CACHE)
 					r->stats.cache_hits++;
-				/* DESIGN.md §3 step 6: a popular entry is refreshed before it expires,
-				 * so hot names never wait on the DHT. */
+				/* DESIGN.md §3 step 6: a popular entry is refreshed before it
+				 * expires, so hot names never wait on the DHT. */
 				uint64_t ttl = (uint64_t)zone_min_ttl(e->zone) * 1000;
-				if (!c->stale && e->hits >= 2 && e->expires_ms - now < ttl / 10 &&
+				if (!c->stale && e->hits >= 2 && e->expires_ms < now + ttl / 10 &&
 				    start_fetch(r, e) == 0)
 					r->stats.prefetches++;
 			} else if (r->opts.io.dht_get == NULL) {
@@ -457,18 +503,19 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 				/* A new lookup costs dozens of KRPC messages to others: one client
 				 * network may start only so many a second (lookup_rate). */
 				if ((e == NULL || !e->fetching) && r->lookup_rl &&
-				    dns_rrl_check(r->lookup_rl, c->client.peer, DNS_RRL_ERROR, NULL, 0,
-						  0, now) != DNS_RRL_PASS) {
+				    dns_rrl_check(r->lookup_rl, c->client.peer, DNS_RRL_ERROR, NULL,
+						  0, 0, now) != DNS_RRL_PASS) {
 					r->stats.lookups_limited++;
 					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
-					     "too many DHT lookups from this network; try again later");
+					     "too many DHT lookups from this network; try again "
+					     "later");
 					return STEP_DONE;
 				}
 				if (e == NULL && (e = cache_add(r, label, h)) == NULL) {
 					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
 					return STEP_DONE;
 				}
-				if (start_fetch(r, e) != 0) {
+				if (start_fetch(r, e) < 0) {
 					if (e->zone == NULL)
 						cache_remove(r, e);
 					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_NO_REACHABLE_AUTHORITY,
@@ -492,10 +539,16 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			continue;
 		}
 		zone_result_t res;
-		if (c->hops == 0 && !c->mapped && !c->stale && !c->any_one)
+		uint32_t ttl = c->stale ? STALE_TTL : 0;
+		if (!c->stale && c->ttl_cap) {
+			/* Every TTL at most the cap (ttl 0 would mean "the records' own"). */
+			ttl = zone_min_ttl(z) < c->ttl_cap ? zone_min_ttl(z) : c->ttl_cap;
+			ttl = ttl ? ttl : 1;
+		}
+		if (c->hops == 0 && !c->mapped && !ttl && !c->any_one)
 			zone_answer(z, &c->q, &c->w, &res); /* pre-rendered: the hot path */
 		else
-			zone_answer_name(z, c->name, c->owner, c->q.qtype, c->stale ? STALE_TTL : 0,
+			zone_answer_name(z, c->name, c->owner, c->q.qtype, ttl,
 					 c->any_one ? ZONE_ANY_ONE : 0, &c->w, &res);
 		if (c->any_one && res.an > 0)
 			r->stats.any_minimal++;
@@ -743,35 +796,64 @@ static void on_upstream(void *cbctx, const uint8_t *resp, size_t len, int err)
 	req_reply(r, rq, c->qend);
 }
 
-/* A DHT lookup reported (DESIGN.md §3 step 2): verify, never go back to a lower seq, answer
- * the waiters at the first good item, keep improving in the background. */
+/* Takes the item of a lookup report: never below the served seq (rollback protection); a
+ * higher one is verified and kept as the candidate until the lookup is ready. */
+static void take_item(resolver_t *r, centry_t *e, const resolver_dht_result_t *res)
+{
+	if (e->zone && res->seq < zone_seq(e->zone)) {
+		r->stats.rollbacks_refused++;
+		return;
+	}
+	if (e->cand && res->seq <= zone_seq(e->cand))
+		return; /* not better than what this lookup already gave */
+	if (e->zone && res->seq == zone_seq(e->zone)) {
+		e->lk_same = true;
+		e->lk_nodes = res->nodes;
+		return;
+	}
+	zone_item_t it = {.seq = res->seq, .packet = res->packet, .packet_len = res->packet_len};
+	memcpy(it.sig, res->sig, 64);
+	zone_t *z = NULL;
+	if (zone_item_verify(&it, e->pk) != 0 || zone_build(e->pk, &it, &r->opts.zone, &z) != 0) {
+		r->stats.bad_items++;
+		return;
+	}
+	zone_free(e->cand);
+	e->cand = z;
+	e->lk_nodes = res->nodes;
+}
+
+/* A DHT lookup reported (DESIGN.md §3 step 2, "freshness before speed"): every item is
+ * verified and the highest seq kept, but nothing is answered before the lookup says it is
+ * ready (converged, a quorum agrees, or its deadline passed) or done. Then the waiters get
+ * the highest seq seen; an answer before convergence gets a short TTL, and so does the cache
+ * entry, until a converged report confirms the zone. */
 static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 {
 	centry_t *e = cbctx;
 	resolver_t *r = e->r;
 	uint64_t now = now_ms(r);
 	bool fresh = false;
-	if (res->has_item) {
-		zone_item_t it = {.seq = res->seq, .packet = res->packet,
-				  .packet_len = res->packet_len};
-		memcpy(it.sig, res->sig, 64);
-		zone_t *z = NULL;
-		if (e->zone && res->seq < zone_seq(e->zone)) {
-			r->stats.rollbacks_refused++;
-		} else if (e->zone && res->seq == zone_seq(e->zone)) {
-			e->expires_ms = now + (uint64_t)zone_min_ttl(e->zone) * 1000;
-			e->nodes = res->nodes;
-			fresh = true;
-		} else if (zone_item_verify(&it, e->pk) != 0 ||
-			   zone_build(e->pk, &it, &r->opts.zone, &z) != 0) {
-			r->stats.bad_items++;
-		} else {
+	if (res->has_item)
+		take_item(r, e, res);
+	if (res->ready || res->done) {
+		if (e->cand) {
 			zone_free(e->zone);
-			e->zone = z;
-			e->expires_ms = now + (uint64_t)zone_min_ttl(z) * 1000;
-			e->nodes = res->nodes;
+			e->zone = e->cand;
+			e->cand = NULL;
+			e->converged = res->converged;
+			e->expires_ms = now + lifetime_ms(r, e->zone, e->converged);
+			fresh = true;
+		} else if (e->lk_same) {
+			/* The served seq again: fresh once more, for a full TTL if converged. */
+			e->converged = e->converged || res->converged;
+			uint64_t exp = now + lifetime_ms(r, e->zone, res->converged);
+			if (exp > e->expires_ms || res->converged)
+				e->expires_ms = exp;
 			fresh = true;
 		}
+		if (fresh)
+			e->nodes = e->lk_nodes;
 	}
 	if (res->done) {
 		e->fetching = false;
@@ -795,6 +877,7 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 		ctx_t *c = &rq->c;
 		if (fresh) {
 			c->trace.source = RES_SRC_DHT;
+			c->given = e; /* answered with it even if its lifetime is 0 */
 		} else if (e->zone && now - e->expires_ms <= (uint64_t)r->opts.stale_max * 1000) {
 			c->stale = true; /* RFC 8767 §4: the DHT gave nothing newer */
 		} else {
@@ -802,7 +885,8 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_NO_REACHABLE_AUTHORITY,
 				     "no DHT peers");
 			else
-				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "zone not found in the DHT");
+				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
+				     "zone not found in the DHT");
 			req_reply(r, rq, finish(r, c));
 			continue;
 		}
@@ -843,14 +927,16 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 	c.client = *client;
 	c.hops = 0;
 	c.aa = c.stale = c.mapped = false;
+	c.ttl_cap = 0;
+	c.given = NULL;
 	c.an = c.ns = 0;
 	c.rcode = DNS_RCODE_NOERROR;
 	memset(&c.trace, 0, sizeof(c.trace));
 	c.trace.ede = DNS_EDE_NONE;
 	c.trace.started_ms = now_ms(r);
 	c.cookie_ok = false;
-	c.any_one = r->opts.minimal_any && tp == SW_TP_UDP && c.q.has_question &&
-		    c.q.qtype == DNS_T_ANY;
+	c.any_one =
+	    r->opts.minimal_any && tp == SW_TP_UDP && c.q.has_question && c.q.qtype == DNS_T_ANY;
 	if (with_cookie(r, &c)) {
 		uint32_t now_s = (uint32_t)(c.trace.started_ms / 1000);
 		if (c.q.cookie_len == DNS_COOKIE_CLIENT) {
@@ -865,10 +951,9 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 		}
 		dns_cookie_make(r->opts.cookie_secret, c.q.cookie, client->peer, now_s, c.cookie);
 	}
-	dns_wr_init(&c.w, out,
-		    c.limit - (c.q.has_edns ? OPT_LEN + (with_cookie(r, &c) ? COOKIE_OPT_LEN : 0)
-					    : 0),
-		    0);
+	dns_wr_init(
+	    &c.w, out,
+	    c.limit - (c.q.has_edns ? OPT_LEN + (with_cookie(r, &c) ? COOKIE_OPT_LEN : 0) : 0), 0);
 	size_t ret;
 	if (pr == DNS_QUERY_ERROR) {
 		dns_resp_begin(&c.w, &c.q, c.q.rcode, false);

@@ -117,11 +117,18 @@ typedef struct {
 	uint32_t rrl_rate, rrl_slip;
 	bool cookies;	  /* DNS Cookies, RFC 7873 / RFC 9018 */
 	uint8_t cookie_secret[16]; /* random, from the caller (no randomness of our own) */
+	/* Random, from the caller: the seed of every table keyed by names or addresses from the
+	 * network (own zones, the zone cache, rate limits), so that collisions cannot be planned
+	 * (hash flooding). */
+	uint64_t hash_seed;
 	bool minimal_any; /* RFC 8482: ANY over UDP gets one RRset */
 	size_t max_pending; /* queries waiting for the DHT or upstream at once; 0: 4096 */
 	uint32_t lookup_rate; /* new DHT zone lookups per second per client network; 0: any */
 	zone_opts_t zone;
 	uint32_t stale_max;     /* seconds an expired zone may still be served (RFC 8767) */
+	/* DESIGN.md §3 step 2: TTL (seconds) of answers, and lifetime of the cache entry, for a
+	 * zone a lookup gave before it converged; 0: 30. */
+	uint32_t unconverged_ttl;
 	size_t cache_size;      /* zones kept in the cache */
 	resolver_name_map_t roots[RESOLVER_ROOTS_MAX]; /* DESIGN.md §1 "Roots" */
 	size_t n_roots;

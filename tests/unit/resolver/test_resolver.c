@@ -504,6 +504,47 @@ static void test_many_zones(void **state)
 	resolver_free(NULL);
 }
 
+/* The order in which the own-zone table lists its zones: the first byte of each key. */
+static void order_cb(const zone_t *z, void *ctx)
+{
+	uint8_t **p = ctx;
+	*(*p)++ = zone_key(z)[0];
+}
+
+static void zones_order(uint64_t seed, const fx_key_t *keys, int n, uint8_t *order)
+{
+	resolver_opts_t o = {.udp_payload = 1232,
+			     .zone = {.min_ttl = 300, .max_ttl = 86400},
+			     .hash_seed = seed};
+	resolver_t *r = NULL;
+	assert_int_equal(resolver_new(&o, &r), 0);
+	for (int i = 0; i < n; i++)
+		put_zone(r, &keys[i], 1, "\x01\x02\x03\x04");
+	uint8_t *p = order;
+	resolver_zone_foreach(r, order_cb, &p);
+	assert_int_equal(p - order, n);
+	resolver_free(r);
+}
+
+/* Tables keyed by client-chosen key labels hash with the caller's secret seed (hash flooding):
+ * where the zones sit, and so the order they are listed in, follows the seed. */
+static void test_hash_seed_used(void **state)
+{
+	(void)state;
+	enum { N = 24 };
+	static fx_key_t keys[N];
+	for (int i = 0; i < N; i++) {
+		fx_key(&keys[i], 2000 + i);
+		keys[i].pk[0] = (uint8_t)i; /* only to name them in the order; not hashed */
+	}
+	uint8_t a[N], b[N], c[N];
+	zones_order(0x0123456789abcdefULL, keys, N, a);
+	zones_order(0x0123456789abcdefULL, keys, N, b);
+	zones_order(0xfedcba9876543210ULL, keys, N, c);
+	assert_memory_equal(a, b, N);
+	assert_memory_not_equal(a, c, N);
+}
+
 /* ---- abuse limits: minimal ANY, DNS Cookies, response-rate limiting ---- */
 
 /* `multi` in the other key's zone: an A, and two long TXT records. */
@@ -726,6 +767,7 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_zone_replace),
 		cmocka_unit_test(test_many_zones),
+		cmocka_unit_test(test_hash_seed_used),
 		cmocka_unit_test_setup_teardown(test_minimal_any, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cookies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rrl, setup, teardown),

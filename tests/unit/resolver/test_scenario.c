@@ -1,0 +1,383 @@
+/*
+ * Scenario tests of the resolver's DHT path (Unbound's testbound style, STYLE.md "Scenario
+ * tests for the resolver"): resolver_io_t is a script. The test starts queries, the fake DHT
+ * records the lookups the resolver asks for, and the test plays their reports (items, ready,
+ * converged, done) and moves the clock, then checks what the clients got. No sockets.
+ *
+ * Covered: the freshness rule of DESIGN.md §3 step 2 (nothing answered before the lookup is
+ * ready, the highest seq answered, a short TTL before convergence, never below the cached
+ * seq), serve-stale (RFC 8767), answering from the cache with a refresh in the background.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <netinet/in.h>
+
+#include "common/err.h"
+#include "resolver/resolver.h"
+#include "util.h"
+#include "zonefix.h"
+
+#define MIN_TTL 300
+#define LOOKUPS_MAX 512
+
+/* A signed zone item: one A record at www (TTL 300) and whatever the test adds. */
+typedef struct {
+	uint8_t pkt[1024];
+	size_t len;
+	uint8_t sig[64];
+	uint64_t seq;
+} item_t;
+
+typedef struct {
+	uint8_t pk[32];
+	resolver_dht_cb cb;
+	void *cbctx;
+	bool active;
+} lookup_t;
+
+/* One reply a waiting client got. */
+typedef struct {
+	uint8_t wire[4096];
+	size_t len;
+	resolver_trace_t trace;
+} reply_t;
+
+typedef struct {
+	fx_key_t k;
+	resolver_t *r;
+	uint64_t now;
+	lookup_t lk[LOOKUPS_MAX];
+	size_t nlk;
+	int get_ret; /* what dht_get returns (0: it starts) */
+	reply_t replies[LOOKUPS_MAX];
+	size_t nreplies;
+	uint8_t out[65535];
+	resolver_trace_t trace; /* of the last answer given at once */
+} world_t;
+
+static uint64_t io_now(void *ctx)
+{
+	return ((world_t *)ctx)->now;
+}
+
+static int io_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbctx)
+{
+	world_t *w = ctx;
+	if (w->get_ret)
+		return w->get_ret;
+	assert_true(w->nlk < LOOKUPS_MAX);
+	lookup_t *l = &w->lk[w->nlk++];
+	memcpy(l->pk, pk, 32);
+	l->cb = cb;
+	l->cbctx = cbctx;
+	l->active = true;
+	return 0;
+}
+
+static void io_cancel(void *ctx, void *cbctx)
+{
+	world_t *w = ctx;
+	for (size_t i = 0; i < w->nlk; i++)
+		if (w->lk[i].cbctx == cbctx)
+			w->lk[i].active = false;
+}
+
+static void on_reply(const resolver_client_t *c, const uint8_t *resp, size_t len,
+		     const resolver_trace_t *trace)
+{
+	world_t *w = c->conn;
+	assert_true(w->nreplies < LOOKUPS_MAX);
+	reply_t *rp = &w->replies[w->nreplies++];
+	assert_true(len <= sizeof(rp->wire));
+	memcpy(rp->wire, resp, len);
+	rp->len = len;
+	rp->trace = *trace;
+}
+
+static resolver_opts_t base_opts(world_t *w)
+{
+	resolver_opts_t o = {.udp_payload = 1232,
+			     .zone = {.min_ttl = MIN_TTL, .max_ttl = 86400},
+			     .stale_max = 86400};
+	o.io =
+	    (resolver_io_t){.ctx = w, .now_ms = io_now, .dht_get = io_get, .dht_cancel = io_cancel};
+	return o;
+}
+
+static int setup(void **state)
+{
+	if (sw_crypto_init() != 0)
+		return -1;
+	world_t *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return -1;
+	fx_key(&w->k, 7);
+	w->now = 1000000;
+	resolver_opts_t o = base_opts(w);
+	if (resolver_new(&o, &w->r) != 0)
+		return -1;
+	*state = w;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	world_t *w = *state;
+	resolver_free(w->r);
+	free(w);
+	return 0;
+}
+
+/* The zone of w->k at seq with www A `addr` (dotted quad). */
+static void make_item(world_t *w, item_t *it, uint64_t seq, const char *addr)
+{
+	zone_rrlist_t l;
+	zone_rrlist_init(&l);
+	uint8_t a[4];
+	assert_int_equal(inet_pton(AF_INET, addr, a), 1);
+	fx_add(&l, &w->k, "www", DNS_T_A, MIN_TTL, a, 4);
+	assert_int_equal(zone_packet_write(&l, it->pkt, sizeof(it->pkt), &it->len), 0);
+	zone_rrlist_deinit(&l);
+	zone_item_t zi = {.seq = seq, .packet = it->pkt, .packet_len = it->len};
+	assert_int_equal(zone_item_sign(&zi, w->k.sk), 0);
+	memcpy(it->sig, zi.sig, 64);
+	it->seq = seq;
+}
+
+/* Plays one report of lookup i. */
+static void report(world_t *w, size_t i, const item_t *it, bool ready, bool converged, bool done,
+		   int err)
+{
+	assert_true(i < w->nlk);
+	lookup_t *l = &w->lk[i];
+	assert_true(l->active);
+	resolver_dht_result_t res = {
+	    .done = done, .ready = ready || done, .converged = converged, .err = err};
+	if (it) {
+		res.has_item = true;
+		res.seq = it->seq;
+		res.sig = it->sig;
+		res.packet = it->pkt;
+		res.packet_len = it->len;
+		res.nodes = 3;
+	}
+	if (done)
+		l->active = false;
+	l->cb(l->cbctx, &res);
+}
+
+/* Asks for `rel`.<z32>. type A from 10.0.0.1 over UDP. Returns the length answered now, or
+ * RESOLVER_ASYNC (the answer comes to w->replies). */
+static size_t ask(world_t *w, const char *rel, uint16_t qtype)
+{
+	char name[300];
+	fx_text(&w->k, rel, name, sizeof(name));
+	uint8_t q[512];
+	size_t ql = tu_simple_query(name, qtype, 1, 1232, q);
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "10.0.0.1", &sin.sin_addr);
+	resolver_client_t c = {.tp = SW_TP_UDP,
+			       .reply = on_reply,
+			       .conn = w,
+			       .peer = (struct sockaddr *)&sin,
+			       .peer_len = sizeof(sin),
+			       .trace = &w->trace};
+	return resolver_handle_client(w->r, q, ql, &c, w->out, sizeof(w->out));
+}
+
+/* The A record of a response: its address and TTL. */
+static void expect_a(const uint8_t *wire, size_t len, const char *addr, uint32_t ttl_max,
+		     uint32_t ttl_min)
+{
+	fx_resp_t *resp = fx_resp_parse(wire, len);
+	assert_int_equal(resp->rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(resp->an, 1);
+	const knot_rrset_t *rr = fx_rr(resp, KNOT_ANSWER, 0);
+	uint8_t a[4];
+	inet_pton(AF_INET, addr, a);
+	assert_int_equal(rr->type, DNS_T_A);
+	assert_memory_equal(rr->rrs.rdata->data, a, 4);
+	if (rr->ttl > ttl_max || rr->ttl < ttl_min)
+		fail_msg("TTL %u not in [%u, %u]", rr->ttl, ttl_min, ttl_max);
+	fx_resp_free(resp);
+}
+
+/* Old item first, then a newer one, both before the lookup is ready: the waiting client gets
+ * nothing until ready, and then the newer one (the Sybil that replays an old item first does
+ * not win the race). */
+static void test_newer_before_ready_wins(void **state)
+{
+	world_t *w = *state;
+	item_t old, cur;
+	make_item(w, &old, 100, "192.0.2.1");
+	make_item(w, &cur, 200, "192.0.2.2");
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(w->nlk, 1);
+	report(w, 0, &old, false, false, false, 0);
+	assert_int_equal(w->nreplies, 0);
+	/* A second client meanwhile waits too: nothing is served before ready. */
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 0, &cur, false, false, false, 0);
+	assert_int_equal(w->nreplies, 0);
+	report(w, 0, &cur, true, true, false, 0);
+	assert_int_equal(w->nreplies, 2);
+	for (int i = 0; i < 2; i++) {
+		expect_a(w->replies[i].wire, w->replies[i].len, "192.0.2.2", MIN_TTL, MIN_TTL);
+		assert_int_equal(w->replies[i].trace.seq, 200);
+		assert_int_equal(w->replies[i].trace.source, RES_SRC_DHT);
+	}
+	/* The old item reported late by a slow path does not go back. */
+	report(w, 0, &old, true, true, true, 0);
+	size_t n = ask(w, "www", DNS_T_A);
+	assert_true(n > 0 && n != RESOLVER_ASYNC);
+	expect_a(w->out, n, "192.0.2.2", MIN_TTL, MIN_TTL);
+	assert_int_equal(resolver_stats(w->r)->rollbacks_refused, 1);
+}
+
+/* Ready before convergence (the deadline after the first item passed): the answer and the
+ * cache entry live 30 s at most; a converged report then gives the full TTL. */
+static void test_unconverged_short_ttl(void **state)
+{
+	world_t *w = *state;
+	item_t cur;
+	make_item(w, &cur, 200, "192.0.2.2");
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 0, &cur, true, false, false, 0);
+	assert_int_equal(w->nreplies, 1);
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.2", 30, 1);
+	/* From the cache meanwhile: still capped. */
+	size_t n = ask(w, "www", DNS_T_A);
+	assert_true(n > 0 && n != RESOLVER_ASYNC);
+	expect_a(w->out, n, "192.0.2.2", 30, 1);
+	/* The lookup ends without converging (trapped): after 30 s the entry has expired and the
+	 * next query looks the zone up again. */
+	report(w, 0, &cur, true, false, true, 0);
+	w->now += 31 * 1000;
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(w->nlk, 2);
+	/* This time it converges: the full TTL, for the answer and the entry. */
+	report(w, 1, &cur, true, true, true, 0);
+	assert_int_equal(w->nreplies, 2);
+	expect_a(w->replies[1].wire, w->replies[1].len, "192.0.2.2", MIN_TTL, MIN_TTL);
+	w->now += 200 * 1000;
+	n = ask(w, "www", DNS_T_A);
+	assert_true(n > 0 && n != RESOLVER_ASYNC);
+	expect_a(w->out, n, "192.0.2.2", MIN_TTL, MIN_TTL);
+	assert_int_equal(w->nlk, 2);
+}
+
+/* The cached seq is a floor: a lookup that only finds older items (a replay) answers with
+ * the cached zone served stale, never with the older one. */
+static void test_rollback_below_cache_refused(void **state)
+{
+	world_t *w = *state;
+	item_t old, cur;
+	make_item(w, &old, 100, "192.0.2.1");
+	make_item(w, &cur, 200, "192.0.2.2");
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 0, &cur, true, true, true, 0);
+	w->now += (MIN_TTL + 1) * 1000; /* expired */
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(w->nlk, 2);
+	report(w, 1, &old, true, true, false, 0);
+	assert_int_equal(w->nreplies, 1); /* the old item answers nobody */
+	report(w, 1, &old, true, true, true, 0);
+	assert_int_equal(w->nreplies, 2);
+	expect_a(w->replies[1].wire, w->replies[1].len, "192.0.2.2", 30, 1);
+	assert_int_equal(w->replies[1].trace.seq, 200);
+	assert_int_equal(w->replies[1].trace.source, RES_SRC_STALE);
+	assert_int_equal(w->replies[1].trace.ede, DNS_EDE_STALE);
+	assert_int_equal(resolver_stats(w->r)->rollbacks_refused, 2);
+}
+
+/* An expired zone whose lookup reaches nobody is served stale (RFC 8767 §4): TTL 30, EDE 3;
+ * past stale-max it is SERVFAIL "no DHT peers". */
+static void test_stale_when_dht_unreachable(void **state)
+{
+	world_t *w = *state;
+	item_t cur;
+	make_item(w, &cur, 200, "192.0.2.2");
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 0, &cur, true, true, true, 0);
+	w->now += (MIN_TTL + 5) * 1000;
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 1, NULL, false, false, true, SW_ECONN);
+	assert_int_equal(w->nreplies, 2);
+	expect_a(w->replies[1].wire, w->replies[1].len, "192.0.2.2", 30, 30);
+	assert_int_equal(w->replies[1].trace.ede, DNS_EDE_STALE);
+	w->now += 86401 * 1000ULL;
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 2, NULL, false, false, true, SW_ECONN);
+	assert_int_equal(w->nreplies, 3);
+	fx_resp_t *resp = fx_resp_parse(w->replies[2].wire, w->replies[2].len);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	assert_int_equal(w->replies[2].trace.ede, DNS_EDE_NO_REACHABLE_AUTHORITY);
+	assert_string_equal(w->replies[2].trace.ede_text, "no DHT peers");
+}
+
+/* With a fresh cached copy the answer comes at once, and a popular entry near its end is
+ * refreshed in the background (prefetch); a newer seq found there replaces it only when that
+ * lookup is ready. */
+static void test_cached_answers_and_refreshes(void **state)
+{
+	world_t *w = *state;
+	item_t cur, next;
+	make_item(w, &cur, 200, "192.0.2.2");
+	make_item(w, &next, 300, "192.0.2.3");
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 0, &cur, true, true, true, 0);
+	for (int i = 0; i < 2; i++) {
+		size_t n = ask(w, "www", DNS_T_A);
+		assert_true(n > 0 && n != RESOLVER_ASYNC);
+	}
+	assert_int_equal(w->nlk, 1);
+	w->now += (MIN_TTL - 10) * 1000; /* within the last tenth of the TTL */
+	size_t n = ask(w, "www", DNS_T_A);
+	assert_true(n > 0 && n != RESOLVER_ASYNC);
+	expect_a(w->out, n, "192.0.2.2", MIN_TTL, MIN_TTL);
+	assert_int_equal(w->trace.source, RES_SRC_CACHE);
+	assert_int_equal(w->nlk, 2); /* the background refresh */
+	assert_int_equal(resolver_stats(w->r)->prefetches, 1);
+	n = ask(w, "www", DNS_T_A);
+	assert_int_equal(resolver_stats(w->r)->prefetches, 1); /* one refresh, not one a query */
+	report(w, 1, &next, false, false, false, 0);
+	n = ask(w, "www", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.2", MIN_TTL, MIN_TTL); /* not ready: not yet served */
+	report(w, 1, &next, true, true, true, 0);
+	n = ask(w, "www", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.3", MIN_TTL, MIN_TTL);
+	assert_int_equal(w->nreplies, 1);
+}
+
+/* A lookup that is done without anything: SERVFAIL "zone not found in the DHT", and the
+ * empty entry is gone (the next query looks again). */
+static void test_not_found(void **state)
+{
+	world_t *w = *state;
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 0, NULL, false, false, true, SW_ENOTFOUND);
+	assert_int_equal(w->nreplies, 1);
+	assert_string_equal(w->replies[0].trace.ede_text, "zone not found in the DHT");
+	assert_int_equal(resolver_cache_count(w->r), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_newer_before_ready_wins, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unconverged_short_ttl, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rollback_below_cache_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_when_dht_unreachable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cached_answers_and_refreshes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
