@@ -34,6 +34,9 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import dns.exception
+import dns.message
+import dns.query
 import dns.rcode
 import pytest
 
@@ -41,7 +44,7 @@ from conftest import _finish, now_us, zone_packet
 from dhtutil import KrpcClient, Testnet, bep42_id, bep42_ok, compact_nodes, mutable_target
 from hostile import Hostile
 from resolveutil import describe_resp, raw_put
-from test_resolve import ResolveNode, ask, new_key, rdatas, sign_item, wait_until
+from test_resolve import ResolveNode, new_key, rdatas, sign_item, wait_until
 
 N_HONEST = 30
 N_HOSTILE = 15
@@ -133,6 +136,17 @@ def wait_hostile_known(client, names, honest, hostile, timeout=6.0):
                          f"{last[0]} of {last[1]} honest answers to find_node(key) named one "
                          f"within {timeout} s; the test would show nothing\n"
                          f"{hostile.queries_text()}")
+
+
+def ask(node, name, timeout):
+    """dnspython query with EDNS; None on timeout. Datagrams from elsewhere are ignored: on
+    loopback, a DHT node may still ping a stopped node's port that our socket now has."""
+    q = dns.message.make_query(name, "A", use_edns=0, payload=1232)
+    try:
+        return dns.query.udp(q, "127.0.0.1", port=node.dns_port, timeout=timeout,
+                             ignore_unexpected=True)
+    except dns.exception.Timeout:
+        return None
 
 
 def resolve_round(fresh, names):
