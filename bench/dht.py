@@ -1401,7 +1401,7 @@ class HostileBench(Bench):
         self.hostile = hostile
         for it in items:
             hostile.give(it["target"], it["old"])
-        hostile.join([("127.0.0.1", p) for p, _ in honest])
+        hostile.join([("127.0.0.1", p, nid) for p, nid in honest], closest=16)
         share = None
         for _ in range(20):
             time.sleep(0.5)

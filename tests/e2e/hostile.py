@@ -52,6 +52,7 @@ class HostileNode:
         self.ip = ip
         self.port = port
         self.id = node_id
+        self.peers = []  # honest (ip, port) it keeps in touch with
 
 
 class Hostile:
@@ -77,6 +78,7 @@ class Hostile:
         self.honest = []      # (ip, port) pinged now and then to stay in their tables
         self.refer = []       # [(id, ip, port)]: given in `nodes` instead of hostile nodes
         self.pushed = set()   # addresses every hostile node has pinged
+        self._honest_set = set()
         self.nodes = []
         self._lock = threading.Lock()
         make = sock_factory or _bound_socket
@@ -116,12 +118,22 @@ class Hostile:
     def addrs(self):
         return [(n.ip, n.port) for n in self.nodes]
 
-    def join(self, honest, interval: float = 4.0):
+    def join(self, honest, interval: float = 4.0, closest: int = None):
         """Makes every hostile node known to the honest nodes [(ip, port)]: each sends them a
-        find_node for its own ID now, and a ping every `interval` seconds (so that they stay
-        good in the honest routing tables)."""
+        find_node for its own ID now and every `interval` seconds (so that they stay good in
+        the honest routing tables). With [(ip, port, id)] and `closest`, each hostile node
+        only talks to the `closest` honest nodes nearest its own ID (those whose answers
+        about its target matter), which keeps a large swarm's traffic down."""
         with self._lock:
-            self.honest = list(honest)
+            self.honest = [tuple(h[:2]) for h in honest]
+            self._honest_set = set(self.honest)
+            for n in self.nodes:
+                if closest is None:
+                    n.peers = list(self.honest)
+                else:
+                    me = int.from_bytes(n.id, "big")
+                    near = sorted(honest, key=lambda h: int.from_bytes(h[2], "big") ^ me)
+                    n.peers = [tuple(h[:2]) for h in near[:closest]]
             self._interval = interval
             self._next_ping = 0.0
 
@@ -168,7 +180,7 @@ class Hostile:
         if not due:
             return
         for n in self.nodes:
-            for dst in honest:
+            for dst in n.peers:
                 msg = {"t": os.urandom(2), "y": "q", "q": "find_node",
                        "a": {"id": n.id, "target": n.id}}
                 try:
@@ -218,7 +230,7 @@ class Hostile:
         with self._lock:
             self.log.append((time.monotonic(), idx, src, q, target, my_id))
             item = self.items.get(target) or self.first_put.get(target)
-        if src not in self.pushed and src not in self.honest:
+        if src not in self.pushed and src not in self._honest_set:
             self.pushed.add(src)
             self._push(src)
         if q == "get" and "silent" in self.strategies:
