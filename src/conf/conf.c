@@ -117,6 +117,10 @@ static const opt_t opts[] = {
 	{"lookup-rate", T_UINT, offsetof(conf_t, lookup_rate), 0, NOREP, 1000000, 0, "100",
 	 "DHT lookups one client network (/24, /56) may start per second by asking for key names "
 	 "that are not cached; more get SERVFAIL (0: no limit)"},
+	{"lookup-pool", T_UINT, offsetof(conf_t, lookup_pool), 0, NOREP, 100000, 1, "96",
+	 "DHT lookups running at once for clients' key names, shared fairly between client "
+	 "networks (/24, /56); below the DHT's own 128 so that republishing keeps room; more get "
+	 "SERVFAIL \"DHT lookups busy\""},
 	{"max-pending", T_UINT, offsetof(conf_t, max_pending), 0, NOREP, 1000000, 1, "4096",
 	 "DNS queries waiting for the DHT or an upstream server at once; more get SERVFAIL"},
 	{"dht-puts-per-minute", T_UINT, offsetof(conf_t, dht_puts_per_minute), 0, NOREP,
@@ -125,6 +129,28 @@ static const opt_t opts[] = {
 	 "BEP 44 items stored for others; the oldest goes when a new one comes"},
 	{"dht-max-bytes", T_UINT, offsetof(conf_t, dht_max_bytes), 0, NOREP, 1073741824, 1024,
 	 "4194304", "bytes of BEP 44 values and salts stored for others"},
+	/* DESIGN.md §4 "Lookups assume a Sybil minority" and §3 step 2 (docs/dht.md). */
+	{"dht-paths", T_UINT, offsetof(conf_t, dht_paths), 0, NOREP, 8, 1, "3",
+	 "disjoint paths of a DHT lookup; each node is asked by one path only"},
+	{"dht-enforce-node-id", T_BOOL, offsetof(conf_t, dht_enforce_node_id), 0, NOREP, 0, 0,
+	 "yes", "lookups use no node with a public address whose ID does not conform to BEP 42"},
+	{"dht-reply-nodes", T_UINT, offsetof(conf_t, dht_reply_nodes), 0, NOREP, 64, 1, "8",
+	 "nodes one DHT reply may add to a lookup; the rest of its list is ignored"},
+	{"dht-ip-slots", T_UINT, offsetof(conf_t, dht_ip_slots), 0, NOREP, 8, 1, "1",
+	 "nodes of one IP address in a lookup path and in a routing-table bucket"},
+	{"dht-net-slots", T_UINT, offsetof(conf_t, dht_net_slots), 0, NOREP, 8, 1, "2",
+	 "nodes of one /24 (IPv6 /64) in a lookup path and in a routing-table bucket "
+	 "(loopback and private addresses are exempt)"},
+	{"dht-quorum", T_UINT, offsetof(conf_t, dht_quorum), 0, NOREP, 16, 1, "3",
+	 "holders in distinct networks that agree on the highest seq before a zone is answered "
+	 "ahead of the lookup's end"},
+	{"dht-answer-deadline", T_UINT, offsetof(conf_t, dht_answer_deadline), 0, NOREP, 10000,
+	 1, "400",
+	 "milliseconds after the first verified zone item until it may be answered with, "
+	 "when the lookup has neither converged nor found a quorum"},
+	{"dht-id-vote-nets", T_UINT, offsetof(conf_t, dht_id_vote_nets), 0, NOREP, 16, 1, "3",
+	 "distinct /16s of the queried nodes that must report our external address before our "
+	 "BEP 42 node ID changes"},
 	{"api-max-clients", T_UINT, offsetof(conf_t, api_max_clients), 0, NOREP, 100000, 1, "256",
 	 "HTTP API connections open at once"},
 	{"api-timeout", T_UINT, offsetof(conf_t, api_timeout), 0, NOREP, 3600, 1, "30",

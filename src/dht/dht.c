@@ -212,6 +212,7 @@ int dht_new(const dht_opts_t *opts, const dht_io_t *io, dht_t **out)
 	ret = dht_rt_new(dht->opts.fixed_id ? dht->opts.id : buf, &dht->rt);
 	if (ret)
 		goto fail;
+	dht_rt_set_diversity(dht->rt, dht->opts.ip_slots, dht->opts.net_slots);
 	rnd(dht, buf, sizeof(buf));
 	uint64_t seed;
 	memcpy(&seed, buf + DHT_ID_LEN, sizeof(seed));
@@ -442,6 +443,7 @@ void dht_counters(const dht_t *dht, dht_counters_t *out)
 	dht_storage_evicted(dht->st, &out->evicted_items, &out->evicted_bytes);
 	out->rt_nodes = dht_rt_count(dht->rt, now, &out->rt_good);
 	out->rt_buckets = dht_rt_buckets(dht->rt);
+	dht_rt_refused(dht->rt, &out->rt_ip_slots, &out->rt_net_slots);
 	out->srtt_ms = dht->srtt;
 	out->lookups_active = 0;
 	for (size_t i = 0; i < DHT_LOOKUP_MAX; i++)

@@ -28,6 +28,33 @@ static void id_check(dht_t *dht, uint64_t now)
 	dht_lookup_internal(dht, id, now, NULL, 0, NULL);
 }
 
+/* The networks voters are counted in: a /16 (IPv6 /32), so that one network cannot move us
+ * however many addresses it has (DESIGN.md §4 "Joining"). */
+static unsigned vote_bits(const dht_addr_t *a)
+{
+	return a->len == 4 ? 16 : 32;
+}
+
+/* Distinct voter networks among the votes for seen. */
+static size_t vote_nets(const dht_t *dht, const dht_addr_t *seen)
+{
+	size_t nets = 0;
+	for (size_t i = 0; i < dht->nvotes; i++) {
+		const vote_t *v = &dht->votes[i];
+		bool dup = false;
+		if (!dht_addr_ip_equal(&v->seen, seen))
+			continue;
+		for (size_t k = 0; k < i && !dup; k++)
+			dup = dht_addr_ip_equal(&dht->votes[k].seen, seen) &&
+			      dht_addr_prefix_equal(&dht->votes[k].voter, &v->voter,
+						    vote_bits(&v->voter));
+		nets += !dup;
+	}
+	return nets;
+}
+
+/* A BEP 42 vote. Only replies to our own queries get here (dht_tx_match), so every voter is a
+ * node we chose to ask. */
 void dht_vote(dht_t *dht, const dht_addr_t *voter, const dht_addr_t *seen, uint64_t now)
 {
 	size_t i, best = 0, best_n = 0;
@@ -62,6 +89,11 @@ void dht_vote(dht_t *dht, const dht_addr_t *voter, const dht_addr_t *seen, uint6
 		return;
 	if (dht->has_external && dht_addr_ip_equal(&dht->external, &dht->votes[best].seen))
 		return;
+	/* ... from several networks, so that one network's say cannot either. */
+	if (vote_nets(dht, &dht->votes[best].seen) < dht->opts.id_vote_nets) {
+		dht->cnt.votes_one_net++;
+		return;
+	}
 	dht->external = dht->votes[best].seen;
 	dht->external.port = 0;
 	dht->has_external = true;

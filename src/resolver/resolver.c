@@ -113,6 +113,10 @@ struct centry {
 	zone_t *cand;
 	bool lk_same;
 	uint32_t lk_nodes;
+	bool in_cb;	 /* on_dht() runs for it: not to be preempted now */
+	uint64_t net;	 /* the client network whose query holds the pool slot */
+	uint64_t serial; /* of the lookup: the newest has the highest */
+	size_t pool_idx; /* where in the pool, while fetching */
 	req_t *waiters;
 	resolver_t *r;
 };
@@ -122,6 +126,11 @@ typedef struct {
 	uint64_t hash;
 	zone_t *zone;
 } slot_t;
+
+typedef struct {
+	uint64_t net; /* a client network's hash, never 0; 0: a free cell */
+	uint32_t held;
+} pnet_t;
 
 struct resolver {
 	resolver_opts_t opts;
@@ -136,6 +145,13 @@ struct resolver {
 	size_t npending;
 	dns_rrl_t *rrl;	      /* NULL: rrl_rate 0 */
 	dns_rrl_t *lookup_rl; /* new DHT lookups per client network; NULL: lookup_rate 0 */
+	/* The lookup pool (lookup_pool; NULL: none): the entries whose lookups hold a slot, and
+	 * how many each client network holds (open addressing, net 0: free). */
+	centry_t **pool;
+	size_t npool;
+	pnet_t *pnets;
+	size_t pnet_mask, n_pnets;
+	uint64_t pool_seed, serial;
 };
 
 static uint64_t now_ms(const resolver_t *r)
@@ -174,6 +190,20 @@ int resolver_new(const resolver_opts_t *opts, resolver_t **out)
 		free(r);
 		return SW_ENOMEM;
 	}
+	if (r->opts.lookup_pool) {
+		size_t cells = 4;
+		while (cells < 2 * r->opts.lookup_pool)
+			cells <<= 1;
+		r->pool = calloc(r->opts.lookup_pool, sizeof(*r->pool));
+		r->pnets = calloc(cells, sizeof(*r->pnets));
+		r->pnet_mask = cells - 1;
+		r->pool_seed = sw_hash("lookup-pool", 11, r->seed);
+		if (r->pool == NULL || r->pnets == NULL) {
+			r->opts.lookup_pool = 0; /* resolver_free() frees what there is */
+			resolver_free(r);
+			return SW_ENOMEM;
+		}
+	}
 	*out = r;
 	return 0;
 }
@@ -208,6 +238,8 @@ void resolver_free(resolver_t *r)
 	free(r->slots);
 	dns_rrl_free(r->rrl);
 	dns_rrl_free(r->lookup_rl);
+	free(r->pool);
+	free(r->pnets);
 	free(r);
 }
 
@@ -353,21 +385,162 @@ static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
 
 static void on_dht(void *cbctx, const resolver_dht_result_t *res);
 
-/* Starts a lookup of e's zone unless one runs. Returns 0 (started), 1 (one runs already) or
- * an error of dht_get. */
-static int start_fetch(resolver_t *r, centry_t *e)
+/* ---- the lookup pool ---- */
+
+/* The lookup pool (lookup_pool) is shared fairly between client networks (/24, /56, as
+ * lookup_rate counts them): a network may hold at most its share, max(2, pool / networks
+ * holding lookups, itself included), and when the pool is full a network that holds at least
+ * two fewer lookups than the network holding the most takes the newest slot of that one. So a
+ * flood from a few networks cannot keep a new network out; against more flooding networks
+ * than slots, a new network competes as one of them. */
+
+static uint64_t pool_net(const resolver_t *r, const struct sockaddr *peer)
+{
+	uint8_t k[DNS_RRL_NET_KEY_MAX];
+	size_t len = dns_rrl_net_key(peer, k);
+	return sw_hash(k, len, r->pool_seed) | 1; /* no address: one network of its own */
+}
+
+static pnet_t *pnet_cell(const resolver_t *r, uint64_t net)
+{
+	for (size_t i = net & r->pnet_mask;; i = (i + 1) & r->pnet_mask)
+		if (r->pnets[i].net == net || r->pnets[i].net == 0)
+			return &r->pnets[i];
+}
+
+static uint32_t pnet_held(const resolver_t *r, uint64_t net)
+{
+	const pnet_t *p = pnet_cell(r, net);
+	return p->net == net ? p->held : 0;
+}
+
+static void pool_take(resolver_t *r, centry_t *e, uint64_t net)
+{
+	pnet_t *p = pnet_cell(r, net);
+	if (p->net == 0) {
+		p->net = net;
+		p->held = 0;
+		r->n_pnets++;
+	}
+	p->held++;
+	e->net = net;
+	e->pool_idx = r->npool;
+	r->pool[r->npool++] = e;
+	r->stats.lookup_pool_used = r->npool;
+}
+
+static void pool_release(resolver_t *r, centry_t *e)
+{
+	if (r->pool == NULL)
+		return;
+	r->pool[e->pool_idx] = r->pool[--r->npool];
+	r->pool[e->pool_idx]->pool_idx = e->pool_idx;
+	r->stats.lookup_pool_used = r->npool;
+	pnet_t *p = pnet_cell(r, e->net);
+	if (--p->held > 0)
+		return;
+	/* Linear probing: deleting shifts back the cells that probed past this one. */
+	size_t i = (size_t)(p - r->pnets), j = i;
+	for (;;) {
+		j = (j + 1) & r->pnet_mask;
+		if (r->pnets[j].net == 0)
+			break;
+		size_t home = r->pnets[j].net & r->pnet_mask;
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			r->pnets[i] = r->pnets[j];
+			i = j;
+		}
+	}
+	r->pnets[i].net = 0;
+	r->n_pnets--;
+}
+
+static void fail(ctx_t *c, uint8_t rcode, uint16_t ede, const char *text);
+static size_t finish(resolver_t *r, ctx_t *c);
+static void req_reply(resolver_t *r, req_t *rq, size_t len);
+static void cache_remove(resolver_t *r, centry_t *e);
+
+#define BUSY_TEXT "DHT lookups busy"
+
+/* Ends the lookup of e to give its slot to another network: its waiters get SERVFAIL. */
+static void pool_preempt(resolver_t *r, centry_t *e)
+{
+	if (r->opts.io.dht_cancel)
+		r->opts.io.dht_cancel(r->opts.io.ctx, e);
+	e->fetching = false;
+	pool_release(r, e);
+	zone_free(e->cand); /* not ready: nobody may see it */
+	e->cand = NULL;
+	r->stats.lookups_preempted++;
+	req_t *w = e->waiters;
+	e->waiters = NULL;
+	while (w) {
+		req_t *rq = w;
+		w = w->next;
+		rq->entry = NULL;
+		r->stats.lookups_busy++;
+		fail(&rq->c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, BUSY_TEXT);
+		req_reply(r, rq, finish(r, &rq->c));
+	}
+	if (e->zone == NULL)
+		cache_remove(r, e);
+}
+
+/* May network `net` start a lookup now? Makes room by preemption if it may and must.
+ * Returns 0 or SW_ELIMIT. */
+static int pool_admit(resolver_t *r, uint64_t net, bool may_preempt)
+{
+	size_t cap = r->opts.lookup_pool;
+	uint32_t held = pnet_held(r, net);
+	size_t nets = r->n_pnets + (held == 0);
+	size_t share = cap / nets < 2 ? 2 : cap / nets;
+	if (held >= share)
+		return SW_ELIMIT;
+	if (r->npool < cap)
+		return 0;
+	if (!may_preempt)
+		return SW_ELIMIT;
+	centry_t *victim = NULL;
+	uint32_t most = 0;
+	for (size_t i = 0; i < r->npool; i++) {
+		centry_t *e = r->pool[i];
+		uint32_t h = pnet_held(r, e->net);
+		if (e->in_cb || h < most || (h == most && victim && e->serial < victim->serial))
+			continue;
+		victim = e;
+		most = h;
+	}
+	if (victim == NULL || most < held + 2)
+		return SW_ELIMIT;
+	pool_preempt(r, victim);
+	return 0;
+}
+
+/* Starts a lookup of e's zone for a query from peer unless one runs. Returns 0 (started), 1
+ * (one runs already), SW_ELIMIT (the lookup pool has no room for peer's network, or the DHT's
+ * own pool is full) or another error of dht_get. */
+static int start_fetch(resolver_t *r, centry_t *e, const struct sockaddr *peer, bool may_preempt)
 {
 	if (e->fetching)
 		return 1;
 	if (r->opts.io.dht_get == NULL)
 		return SW_ECONN;
+	uint64_t net = 0;
+	if (r->pool) {
+		net = pool_net(r, peer);
+		if (pool_admit(r, net, may_preempt))
+			return SW_ELIMIT;
+	}
 	e->lk_same = false;
 	e->lk_nodes = 0;
 	int ret = r->opts.io.dht_get(r->opts.io.ctx, e->pk, on_dht, e);
 	if (ret == 0) {
 		e->fetching = true;
 		e->fetch_started = now_ms(r);
+		e->serial = ++r->serial;
 		r->stats.dht_lookups++;
+		if (r->pool)
+			pool_take(r, e, net);
 	}
 	return ret;
 }
@@ -493,7 +666,7 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 				 * expires, so hot names never wait on the DHT. */
 				uint64_t ttl = (uint64_t)zone_min_ttl(e->zone) * 1000;
 				if (!c->stale && e->hits >= 2 && e->expires_ms < now + ttl / 10 &&
-				    start_fetch(r, e) == 0)
+				    start_fetch(r, e, c->client.peer, false) == 0)
 					r->stats.prefetches++;
 			} else if (r->opts.io.dht_get == NULL) {
 				fail(c, DNS_RCODE_REFUSED, DNS_EDE_NONE, NULL);
@@ -515,11 +688,21 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
 					return STEP_DONE;
 				}
-				if (start_fetch(r, e) < 0) {
-					if (e->zone == NULL)
+				int ret = start_fetch(r, e, c->client.peer, true);
+				if (ret < 0) {
+					if (e->zone == NULL && e->waiters == NULL)
 						cache_remove(r, e);
-					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_NO_REACHABLE_AUTHORITY,
-					     "no DHT peers");
+					/* Also when the DHT's own pool is full: that is not a want
+					 * of peers, and the client should hear so. */
+					if (ret == SW_ELIMIT) {
+						r->stats.lookups_busy++;
+						fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
+						     BUSY_TEXT);
+					} else {
+						fail(c, DNS_RCODE_SERVFAIL,
+						     DNS_EDE_NO_REACHABLE_AUTHORITY,
+						     "no DHT peers");
+					}
 					return STEP_DONE;
 				}
 				*wait_for = e;
@@ -857,6 +1040,7 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 	}
 	if (res->done) {
 		e->fetching = false;
+		pool_release(r, e);
 		uint64_t ms = now - e->fetch_started;
 		int b = 0;
 		while (b < RESOLVER_LAT_BUCKETS - 1 && ms > resolver_lat_bounds_ms[b])
@@ -867,7 +1051,9 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 	}
 	if (!fresh && !res->done)
 		return;
-	/* Everyone waiting goes on: with the fresh zone, or stale, or with an error. */
+	/* Everyone waiting goes on: with the fresh zone, or stale, or with an error. Their
+	 * resolution may go on into other zones and need the pool: not this lookup's slot. */
+	e->in_cb = true;
 	req_t *w = e->waiters;
 	e->waiters = NULL;
 	while (w) {
@@ -892,7 +1078,8 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 		}
 		advance(r, rq);
 	}
-	if (res->done && e->zone == NULL && e->waiters == NULL)
+	e->in_cb = false;
+	if (res->done && e->zone == NULL && e->waiters == NULL && !e->fetching)
 		cache_remove(r, e);
 }
 

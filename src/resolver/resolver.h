@@ -124,6 +124,9 @@ typedef struct {
 	bool minimal_any; /* RFC 8482: ANY over UDP gets one RRset */
 	size_t max_pending; /* queries waiting for the DHT or upstream at once; 0: 4096 */
 	uint32_t lookup_rate; /* new DHT zone lookups per second per client network; 0: any */
+	/* DHT zone lookups running at once for clients, shared fairly between client networks
+	 * (docs/limits.md "lookup-pool"); 0: no bound here (the DHT's own still applies). */
+	size_t lookup_pool;
 	zone_opts_t zone;
 	uint32_t stale_max;     /* seconds an expired zone may still be served (RFC 8767) */
 	/* DESIGN.md §3 step 2: TTL (seconds) of answers, and lifetime of the cache entry, for a
@@ -169,6 +172,9 @@ typedef struct {
 	uint64_t any_minimal;	  /* ANY over UDP answered with one RRset (RFC 8482) */
 	uint64_t pending_refused; /* SERVFAIL because max_pending queries were waiting */
 	uint64_t lookups_limited; /* SERVFAIL because the client network was over lookup_rate */
+	uint64_t lookups_busy;	  /* SERVFAIL "DHT lookups busy": no room in the lookup pool */
+	uint64_t lookups_preempted; /* lookups ended to give their slot to another network */
+	uint64_t lookup_pool_used;  /* lookups holding a slot of the pool now */
 } resolver_stats_t;
 
 #define RESOLVER_ASYNC ((size_t)-1)

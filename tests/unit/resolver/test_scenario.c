@@ -173,16 +173,17 @@ static void report(world_t *w, size_t i, const item_t *it, bool ready, bool conv
 	l->cb(l->cbctx, &res);
 }
 
-/* Asks for `rel`.<z32>. type A from 10.0.0.1 over UDP. Returns the length answered now, or
- * RESOLVER_ASYNC (the answer comes to w->replies). */
-static size_t ask(world_t *w, const char *rel, uint16_t qtype)
+/* Asks for `rel`.<z32 of k>. type qtype from `from` over UDP. Returns the length answered
+ * now, or RESOLVER_ASYNC (the answer comes to w->replies). */
+static size_t ask_from(world_t *w, const fx_key_t *k, const char *rel, uint16_t qtype,
+		       const char *from)
 {
 	char name[300];
-	fx_text(&w->k, rel, name, sizeof(name));
+	fx_text(k, rel, name, sizeof(name));
 	uint8_t q[512];
 	size_t ql = tu_simple_query(name, qtype, 1, 1232, q);
 	struct sockaddr_in sin = {.sin_family = AF_INET};
-	inet_pton(AF_INET, "10.0.0.1", &sin.sin_addr);
+	assert_int_equal(inet_pton(AF_INET, from, &sin.sin_addr), 1);
 	resolver_client_t c = {.tp = SW_TP_UDP,
 			       .reply = on_reply,
 			       .conn = w,
@@ -190,6 +191,11 @@ static size_t ask(world_t *w, const char *rel, uint16_t qtype)
 			       .peer_len = sizeof(sin),
 			       .trace = &w->trace};
 	return resolver_handle_client(w->r, q, ql, &c, w->out, sizeof(w->out));
+}
+
+static size_t ask(world_t *w, const char *rel, uint16_t qtype)
+{
+	return ask_from(w, &w->k, rel, qtype, "10.0.0.1");
 }
 
 /* The A record of a response: its address and TTL. */
@@ -369,6 +375,85 @@ static void test_not_found(void **state)
 	assert_int_equal(resolver_cache_count(w->r), 0);
 }
 
+/* ---- the lookup pool ---- */
+
+static void reopen(world_t *w, size_t pool)
+{
+	resolver_free(w->r);
+	resolver_opts_t o = base_opts(w);
+	o.lookup_pool = pool;
+	o.hash_seed = 99;
+	assert_int_equal(resolver_new(&o, &w->r), 0);
+}
+
+/* Asks for the zone of a key of its own (n) from `from`; expects it to wait (true) or to be
+ * refused at once with SERVFAIL "DHT lookups busy" (false). */
+static bool ask_key(world_t *w, int n, const char *from)
+{
+	fx_key_t k;
+	fx_key(&k, 100 + n);
+	size_t len = ask_from(w, &k, "www", DNS_T_A, from);
+	if (len == RESOLVER_ASYNC)
+		return true;
+	fx_resp_t *resp = fx_resp_parse(w->out, len);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	assert_int_equal(w->trace.ede, DNS_EDE_OTHER);
+	assert_string_equal(w->trace.ede_text, "DHT lookups busy");
+	return false;
+}
+
+/* A network that filled the pool cannot keep others out: it holds at most its fair share,
+ * and a network holding two fewer takes the newest slot of the one holding the most. */
+static void test_pool_shared_fairly(void **state)
+{
+	world_t *w = *state;
+	reopen(w, 4);
+	const resolver_stats_t *st = resolver_stats(w->r);
+	for (int i = 0; i < 4; i++) /* alone, network A may use the whole pool */
+		assert_true(ask_key(w, i, "198.51.100.1"));
+	assert_int_equal(st->lookup_pool_used, 4);
+	assert_false(ask_key(w, 4, "198.51.100.2")); /* A is at its share */
+	assert_int_equal(st->lookups_busy, 1);
+	/* Network B comes: A's newest lookup makes room, its client hears why. */
+	assert_true(ask_key(w, 10, "198.51.101.1"));
+	assert_int_equal(st->lookups_preempted, 1);
+	assert_int_equal(w->nreplies, 1);
+	assert_string_equal(w->replies[0].trace.ede_text, "DHT lookups busy");
+	assert_false(w->lk[3].active);
+	assert_true(ask_key(w, 11, "198.51.101.1"));
+	assert_false(ask_key(w, 12, "198.51.101.1")); /* B at its share of 2 */
+	/* Network C: A and B hold 2 each, C none: it takes one of them. */
+	assert_true(ask_key(w, 20, "198.51.102.1"));
+	assert_int_equal(st->lookups_preempted, 3);
+	assert_int_equal(st->lookup_pool_used, 4);
+	/* Now A holds 2, B and C 1 each: C's next query (another address of the same /24) takes
+	 * nothing, as it would hold as many as A. */
+	assert_false(ask_key(w, 21, "198.51.102.200"));
+	/* A lookup that ends gives its slot back. */
+	size_t ended = 0;
+	for (size_t i = 0; i < w->nlk; i++)
+		if (w->lk[i].active && !ended)
+			report(w, i, NULL, false, false, true, SW_ENOTFOUND), ended++;
+	assert_int_equal(st->lookup_pool_used, 3);
+	assert_int_equal(st->lookups_busy, 6); /* 3 refused, 3 preempted */
+}
+
+/* The DHT's own pool full (dht_get SW_ELIMIT) is "DHT lookups busy" too, not "no DHT peers";
+ * no node reachable still is "no DHT peers". */
+static void test_dht_pool_full_text(void **state)
+{
+	world_t *w = *state;
+	w->get_ret = SW_ELIMIT;
+	assert_false(ask_key(w, 0, "198.51.100.1"));
+	w->get_ret = SW_ECONN;
+	fx_key_t k;
+	fx_key(&k, 101);
+	assert_true(ask_from(w, &k, "www", DNS_T_A, "198.51.100.1") != RESOLVER_ASYNC);
+	assert_string_equal(w->trace.ede_text, "no DHT peers");
+	assert_int_equal(resolver_cache_count(w->r), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -378,6 +463,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stale_when_dht_unreachable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cached_answers_and_refreshes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_shared_fairly, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dht_pool_full_text, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
