@@ -46,7 +46,7 @@ def available():
     """(True, '') or (False, why namespaces cannot be used here)."""
     if os.geteuid() != 0:
         return False, "not root: network namespaces need CAP_SYS_ADMIN"
-    name = f"swdns-probe-{os.getpid()}"
+    name = f"swdns-{os.getpid()}-probe"
     try:
         _ip("netns", "add", name)
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
@@ -67,13 +67,25 @@ def available():
     return True, ""
 
 
+def _remove_stale():
+    """Removes the namespaces of earlier runs whose process is gone (killed with SIGKILL,
+    so that neither teardown nor atexit ran): swdns-<pid>-<tag> with no process <pid>."""
+    for line in _ip("netns", "list", check=False).stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        parts = name.split("-")
+        if len(parts) >= 3 and parts[0] == "swdns" and parts[1].isdigit() \
+                and not os.path.exists(f"/proc/{parts[1]}"):
+            _ip("netns", "del", name, check=False)
+
+
 class Netns:
     """One namespace `swdns-<pid>-<tag>` with lo up and a veth pair (both ends inside)."""
 
     def __init__(self, tag: str):
         self.name = f"swdns-{os.getpid()}-{tag}"
         self.addrs = []
-        _ip("netns", "del", self.name, check=False)  # a leftover of a killed run
+        _remove_stale()
+        _ip("netns", "del", self.name, check=False)
         _ip("netns", "add", self.name)
         _live.add(self.name)
         try:

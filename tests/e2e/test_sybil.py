@@ -149,6 +149,27 @@ def ask(node, name, timeout):
         return None
 
 
+def metric_lines(node, *prefixes) -> str:
+    """The /metrics lines of these families (for the failure messages)."""
+    try:
+        text = node.api("GET", "/metrics", timeout=2.0).body.decode(errors="replace")
+    except Exception as e:  # the node may be gone: say so, do not hide the real failure
+        return f"(no /metrics: {e!r})"
+    return "\n".join(f"  {ln}" for ln in text.splitlines()
+                     if ln.startswith(prefixes)) or f"  (no {', '.join(prefixes)} in /metrics)"
+
+
+def metric_value(node, name: str, labels: str = "") -> float:
+    """One sample of /metrics, e.g. metric_value(n, 'x_total', 'reason="bad_id"'); None if
+    the node has no such sample."""
+    text = node.api("GET", "/metrics", timeout=2.0).body.decode(errors="replace")
+    want = f"{name}{{{labels}}}" if labels else name
+    for ln in text.splitlines():
+        if ln.split(" ")[0] == want:
+            return float(ln.split(" ")[1])
+    return None
+
+
 def resolve_round(fresh, names):
     """Every fresh node asks every name at once; [(node index, name, response, seconds)]."""
     def one(job):
@@ -301,7 +322,9 @@ def test_a_third_hostile_every_name_resolves_to_its_newest_version(
             gets = [q for q in asked if q[3] == "get" and q[4] in {nm.target for nm in names}]
             extra = (f"\nqueries from the fresh nodes to hostile nodes: {len(asked)} "
                      f"({len(gets)} gets for the names)\n{hostile.queries_text(src=ports)}\n"
-                     f"{fresh[0].stderr_tail(2500)}")
+                     f"fresh node 0's /metrics:\n"
+                     f"{metric_lines(fresh[0], 'swarmdns_dht_gets_ready', 'swarmdns_dht_cand')}"
+                     f"\n{fresh[0].stderr_tail(2500)}")
             judge(first, f"{'+'.join(strategies)} first lookups", seed, extra)
             judge(again, f"{'+'.join(strategies)} {REASK_AFTER:.0f} s later", seed, extra)
             assert gets, ("no fresh node ever asked a hostile node for a name: the attack "
@@ -439,6 +462,13 @@ def test_public_addresses_hostile_ids_not_conforming_to_bep42_are_not_used(
         assert not gets, (f"the fresh node asked hostile nodes whose IDs do not conform to "
                           f"BEP 42 for their addresses for a name {len(gets)} times (DESIGN.md "
                           f"section 4: such a candidate is not used){extra}")
+        with world.ns.inside():
+            refused = metric_value(fresh[0], "swarmdns_dht_candidates_refused_total",
+                                   'reason="bad_id"')
+        assert refused, (f"the fresh node's /metrics counts no candidate refused for an ID not "
+                         f"conforming to BEP 42 (swarmdns_dht_candidates_refused_total"
+                         f"{{reason=\"bad_id\"}} is {refused}), though every hostile node "
+                         f"claims such an ID in each of its replies{extra}")
     finally:
         hostile.close()
         errors = stop_all(fresh)
