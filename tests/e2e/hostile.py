@@ -2,8 +2,9 @@
 
 `Hostile` runs many hostile KRPC nodes in one thread: one UDP socket each, on many ports and
 (inside a network namespace, see netns.py) many addresses. They behave like honest nodes
-towards the honest swarm (they answer ping and find_node, and ping honest nodes now and then so
-that they stay in their routing tables) and attack the lookups of everybody else. Strategies
+towards the honest swarm (they answer ping and find_node, and send honest nodes a find_node now
+and then so that they stay in their routing tables: `join()`) and attack the lookups of
+everybody else. Strategies
 (any combination, `strategies=`):
 
 - "replay":  `get` for a target is answered with an older, validly signed item: the one the
