@@ -158,6 +158,13 @@ static void resolver_metrics(FILE *f, const api_ctx_t *ctx)
 	counter(f, "swarmdns_zone_rollbacks_refused_total",
 		"Zones from the DHT refused because a higher seq was already cached.",
 		st->rollbacks_refused);
+	counter(f, "swarmdns_rebind_filtered_total",
+		"Answers out of DHT zones that lost private, loopback or link-local A/AAAA records "
+		"to rebind-protection (EDE 17).",
+		st->rebind_filtered);
+	counter(f, "swarmdns_rebind_zones_total",
+		"Zones from the DHT that had such records removed when they entered the cache.",
+		st->rebind_zones);
 	counter(f, "swarmdns_zone_bad_items_total",
 		"Zones from the DHT that did not verify or parse.", st->bad_items);
 	gauge(f, "swarmdns_own_zones", "Zones this node publishes and serves authoritatively.",

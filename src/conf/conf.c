@@ -117,6 +117,14 @@ static const opt_t opts[] = {
 	{"lookup-rate", T_UINT, offsetof(conf_t, lookup_rate), 0, NOREP, 1000000, 0, "100",
 	 "DHT lookups one client network (/24, /56) may start per second by asking for key names "
 	 "that are not cached; more get SERVFAIL (0: no limit)"},
+	{"rebind-protection", T_BOOL, offsetof(conf_t, rebind_protection), 0, NOREP, 0, 0, "yes",
+	 "remove A/AAAA records in private, loopback, link-local and CGNAT ranges from answers "
+	 "out of DHT zones (not own zones), so that no zone can point browsers here (DNS "
+	 "rebinding); 'no' for meshes whose names point into private networks"},
+	{"private-domain", T_STR, offsetof(conf_t, private_domain), CONF_PAIR_LEN,
+	 offsetof(conf_t, n_private_domain), CONF_BOOTSTRAP_MAX, 0, "",
+	 "names at or below this domain may have private addresses despite rebind-protection: a "
+	 "<z32> key, a root or key-suffix name, or a name below them (repeatable)"},
 	{"lookup-pool", T_UINT, offsetof(conf_t, lookup_pool), 0, NOREP, 100000, 1, "96",
 	 "DHT lookups running at once for clients' key names, shared fairly between client "
 	 "networks (/24, /56); below the DHT's own 128 so that republishing keeps room; more get "
@@ -144,6 +152,9 @@ static const opt_t opts[] = {
 	{"dht-quorum", T_UINT, offsetof(conf_t, dht_quorum), 0, NOREP, 16, 1, "3",
 	 "holders in distinct networks that agree on the highest seq before a zone is answered "
 	 "ahead of the lookup's end"},
+	{"dht-quorum-paths", T_UINT, offsetof(conf_t, dht_quorum_paths), 0, NOREP, 8, 1, "1",
+	 "distinct lookup paths the dht-quorum holders must come through (2 resists a single "
+	 "trapped path, at a cost in time to answer)"},
 	{"dht-answer-deadline", T_UINT, offsetof(conf_t, dht_answer_deadline), 0, NOREP, 10000,
 	 1, "400",
 	 "milliseconds after the first verified zone item until it may be answered with, "
@@ -465,6 +476,18 @@ int conf_check(const conf_t *c, char *err, size_t errcap)
 		    conf_addr_split_default(c->upstream[i], 53, host, sizeof(host), &port) != 0) {
 			snprintf(err, errcap, "upstream %s: needs address[:port] or none",
 				 c->upstream[i]);
+			return SW_ECONF;
+		}
+	}
+	for (unsigned i = 0; i < c->n_private_domain; i++) {
+		char name[CONF_PAIR_LEN + 2];
+		uint8_t wire[DNS_NAME_MAX];
+		size_t len, l = strlen(c->private_domain[i]);
+		snprintf(name, sizeof(name), "%s%s", c->private_domain[i],
+			 l && c->private_domain[i][l - 1] == '.' ? "" : ".");
+		if (dns_name_from_str(name, wire, &len) != 0) {
+			snprintf(err, errcap, "private-domain %s: not a domain name",
+				 c->private_domain[i]);
 			return SW_ECONF;
 		}
 	}

@@ -217,7 +217,7 @@ static int start_forwarder(node_t *n, const conf_t *c)
 	return 0;
 }
 
-/* Roots and key suffixes from the options (validated by conf_check). */
+/* Roots, key suffixes and private domains from the options (validated by conf_check). */
 static void name_maps(const conf_t *c, resolver_opts_t *o)
 {
 	for (unsigned i = 0; i < c->n_root && o->n_roots < RESOLVER_ROOTS_MAX; i++) {
@@ -230,6 +230,18 @@ static void name_maps(const conf_t *c, resolver_opts_t *o)
 		    sw_z32_decode_key(eq + 1, strlen(eq + 1), m->key) == 0) {
 			dns_name_lower(m->suffix, m->suffix);
 			o->n_roots++;
+		}
+	}
+	for (unsigned i = 0; i < c->n_private_domain && o->n_private_domains < RESOLVER_PRIVATE_MAX;
+	     i++) {
+		char name[CONF_PAIR_LEN + 2];
+		size_t len, l = strlen(c->private_domain[i]);
+		uint8_t *wire = o->private_domains[o->n_private_domains];
+		snprintf(name, sizeof(name), "%s%s", c->private_domain[i],
+			 l && c->private_domain[i][l - 1] == '.' ? "" : ".");
+		if (dns_name_from_str(name, wire, &len) == 0) {
+			dns_name_lower(wire, wire);
+			o->n_private_domains++;
 		}
 	}
 	for (unsigned i = 0; i < c->n_key_suffix && o->n_key_suffixes < RESOLVER_ROOTS_MAX; i++) {
@@ -495,6 +507,7 @@ static int start_dht(node_t *n, const conf_t *c)
 	o.ip_slots = c->dht_ip_slots;
 	o.net_slots = c->dht_net_slots;
 	o.quorum = c->dht_quorum;
+	o.quorum_paths = c->dht_quorum_paths;
 	o.answer_deadline = c->dht_answer_deadline;
 	o.id_vote_nets = c->dht_id_vote_nets;
 	if ((n->queued = malloc(ITEM_QUEUE_MAX * sizeof(*n->queued))) == NULL)
@@ -688,6 +701,7 @@ int daemon_run(const conf_t *c)
 		.max_pending = c->max_pending,
 		.lookup_rate = c->lookup_rate,
 		.lookup_pool = c->lookup_pool,
+		.rebind_protection = c->rebind_protection,
 		.io = {.ctx = &n, .now_ms = io_now_ms, .dht_get = io_dht_get,
 		       .dht_cancel = io_dht_cancel, .fwd_cache = io_fwd_cache,
 		       .fwd_query = io_fwd_query, .fwd_cancel = io_fwd_cancel},

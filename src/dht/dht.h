@@ -8,8 +8,9 @@
  * hundreds of nodes can run in one process on a simulated network, deterministically. The
  * host feeds every datagram to dht_handle() and calls dht_tick() when the time it returned
  * has passed (and after each dht_handle() or API call, which may start timers). Lookups are
- * iterative and parallel (alpha = 3) with per-node timeouts derived from measured round trips,
- * and end when the K closest live nodes have answered.
+ * iterative and parallel, over disjoint paths that assume a Sybil minority (DESIGN.md §4,
+ * docs/dht.md; alpha = 4 per path), with per-node timeouts derived from measured round trips,
+ * and end when the K closest live nodes of every path have answered.
  *
  * A dht_t is not thread-safe: one thread owns it. Callbacks run inside dht_handle(),
  * dht_tick() or the call that started the operation; they may start or cancel operations
@@ -56,6 +57,7 @@ typedef struct {
 	uint32_t ip_slots;	  /* nodes per IP in a path's closest set and a bucket; 0: 1 */
 	uint32_t net_slots;	  /* ... per /24 (IPv6 /64); 0: 2 */
 	uint32_t quorum;	  /* get: holders in distinct networks that make it ready; 0: 3 */
+	uint32_t quorum_paths;	  /* ... reached through this many distinct paths; 0: 1 */
 	uint32_t answer_deadline; /* get: ms after the first verified item until ready; 0: 400 */
 	uint32_t id_vote_nets;	  /* distinct /16s (IPv6 /32s) of voters to change our ID; 0: 3 */
 } dht_opts_t;

@@ -53,16 +53,6 @@ static seen_t *seen_find(lookup_t *lk, const dht_addr_t *addr)
 	return NULL;
 }
 
-/* Whether another address of this lookup claimed id already. */
-static bool seen_id(const lookup_t *lk, const uint8_t id[DHT_ID_LEN])
-{
-	for (size_t i = 0; i < lk->nseen; i++) {
-		if (!lk->seen[i].noid && memcmp(lk->seen[i].id, id, DHT_ID_LEN) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* Inserts c into path p in distance order; when full, the farthest goes. */
 static void cand_insert(lookup_t *lk, path_t *p, const cand_t *c)
 {
@@ -130,9 +120,12 @@ void dht_cand_add(dht_t *dht, lookup_t *lk, size_t p, const uint8_t *id, const d
 			dht->cnt.cand_other_path++;
 		return;
 	}
-	if (id && (seen_id(lk, id) || !id_acceptable(dht, addr, id)))
+	/* Another address with the same ID is let in: refusing it would let whoever names an
+	 * ID first (at an exempt address, where BEP 42 does not bind the ID) hide the node that
+	 * really has it. */
+	if (id && !id_acceptable(dht, addr, id))
 		return;
-	if (!path_has_room(dht, &lk->p[p], addr) || lk->nseen == DHT_SEEN_MAX)
+	if (!path_has_room(dht, &lk->p[p], addr) || lk->nseen == DHT_SEEN_MAX) /* a flood */
 		return;
 	s = &lk->seen[lk->nseen++];
 	s->addr = *addr;
@@ -304,10 +297,15 @@ static void lookup_stats_final(lookup_t *lk, uint64_t now)
 
 /* Whether the holders of the best item are a quorum: opts.quorum distinct networks (a /24,
  * an IPv6 /48; a local address is a network of its own, so that a testnet on 127.0.0.1
- * counts its nodes). */
+ * counts its nodes), reached through at least opts.quorum_paths paths (fewer when fewer
+ * paths have candidates). With 2, a single path trapped by a Sybil cluster that replays an
+ * old item cannot make a quorum on its own while another path may still bring the newest;
+ * the default is 1 because the first path near the key claims most holders, which makes a
+ * healthy get wait for the deadline far more often (docs/dht.md). */
 static bool get_quorum(const dht_t *dht, const lookup_t *lk)
 {
-	size_t nets = 0;
+	size_t nets = 0, npaths = 0, live = 0;
+	bool path[DHT_PATHS_MAX] = {false};
 	for (size_t i = 0; i < lk->from_n; i++) {
 		const dht_addr_t *a = &lk->from[i];
 		bool exempt = dht_addr_exempt(a), dup = false;
@@ -316,8 +314,13 @@ static bool get_quorum(const dht_t *dht, const lookup_t *lk)
 				  ? dht_addr_equal(&lk->from[k], a)
 				  : dht_addr_prefix_equal(&lk->from[k], a, a->len == 4 ? 24 : 48);
 		nets += !dup;
+		npaths += !path[lk->from_path[i]];
+		path[lk->from_path[i]] = true;
 	}
-	return nets >= dht->opts.quorum;
+	for (size_t p = 0; p < lk->npaths; p++)
+		live += lk->p[p].n > 0;
+	size_t want = dht->opts.quorum_paths < live ? dht->opts.quorum_paths : live;
+	return nets >= dht->opts.quorum && npaths >= want;
 }
 
 /* The freshness rule (DESIGN.md §3 step 2): a get's item may be answered with once the lookup
@@ -395,59 +398,86 @@ static void put_report(lookup_t *lk, uint64_t now)
 		lk->cb.put(lk->ctx, &res);
 }
 
-/* Put and announce: write to the closest nodes that answered with a token (BEP 44 "put
- * message", BEP 5 "announce_peer"), taken in turn from every path (DESIGN.md §4
- * "Publishing": a Sybil cluster near the key cannot swallow every copy), K in all. */
+static bool put_target(const cand_t *c)
+{
+	return c->state == C_REPLIED && c->token_len;
+}
+
+/* Where a put or announce goes (DESIGN.md §4 "Publishing"): the closest token-giving node of
+ * every path, so that a Sybil cluster near the key cannot swallow every copy, then the closest
+ * of the others over all paths, so that the copies land where gets look first; K in all. */
+static size_t put_choose(lookup_t *lk, cand_t **out)
+{
+	size_t n = 0;
+	for (size_t p = 0; p < lk->npaths && n < DHT_K; p++) {
+		for (size_t i = 0; i < lk->p[p].n; i++) {
+			if (put_target(&lk->p[p].c[i])) {
+				out[n++] = &lk->p[p].c[i];
+				break;
+			}
+		}
+	}
+	while (n < DHT_K) {
+		cand_t *best = NULL;
+		for (size_t p = 0; p < lk->npaths; p++) {
+			for (size_t i = 0; i < lk->p[p].n; i++) {
+				cand_t *c = &lk->p[p].c[i];
+				bool chosen = false;
+				for (size_t k = 0; k < n && !chosen; k++)
+					chosen = out[k] == c;
+				if (!put_target(c) || chosen)
+					continue;
+				if (!best || cand_closer(lk->target, c, best))
+					best = c;
+				break; /* a path's list is in distance order */
+			}
+		}
+		if (!best)
+			break;
+		out[n++] = best;
+	}
+	return n;
+}
+
+/* Put and announce: write to the chosen nodes that answered with a token (BEP 44 "put
+ * message", BEP 5 "announce_peer"). */
 static void put_phase_start(dht_t *dht, lookup_t *lk, uint64_t now)
 {
 	size_t slot = lookup_slot(dht, lk);
-	size_t next[DHT_PATHS_MAX] = {0};
-	bool more = true;
+	cand_t *to[DHT_K];
+	size_t nto = put_choose(lk, to);
 	lk->put_phase = true;
-	while (more && lk->put_asked < DHT_K) {
-		more = false;
-		for (size_t p = 0; p < lk->npaths && lk->put_asked < DHT_K; p++) {
-			path_t *pa = &lk->p[p];
-			size_t i = next[p];
-			while (i < pa->n && (pa->c[i].state != C_REPLIED || !pa->c[i].token_len))
-				i++;
-			if (i == pa->n) {
-				next[p] = i;
-				continue;
+	for (size_t t = 0; t < nto; t++) {
+		cand_t *c = to[t];
+		dht_krpc_msg_t m;
+		memset(&m, 0, sizeof(m));
+		m.token = c->token;
+		m.token_len = c->token_len;
+		if (lk->type == LK_ANNOUNCE) {
+			m.method = DHT_KRPC_ANNOUNCE_PEER;
+			m.has_info_hash = true;
+			memcpy(m.info_hash, lk->target, DHT_ID_LEN);
+			m.has_port = true;
+			m.port = lk->port;
+			m.implied_port = lk->port == 0;
+		} else {
+			m.method = DHT_KRPC_PUT;
+			m.v = lk->item.v;
+			m.v_len = lk->item.v_len;
+			if (lk->item.is_mutable) {
+				m.has_k = m.has_sig = m.has_seq = true;
+				memcpy(m.k, lk->item.k, 32);
+				memcpy(m.sig, lk->item.sig, 64);
+				m.seq = lk->item.seq;
+				m.salt = lk->item.salt;
+				m.salt_len = lk->item.salt_len;
 			}
-			next[p] = i + 1;
-			more = true;
-			cand_t *c = &pa->c[i];
-			dht_krpc_msg_t m;
-			memset(&m, 0, sizeof(m));
-			m.token = c->token;
-			m.token_len = c->token_len;
-			if (lk->type == LK_ANNOUNCE) {
-				m.method = DHT_KRPC_ANNOUNCE_PEER;
-				m.has_info_hash = true;
-				memcpy(m.info_hash, lk->target, DHT_ID_LEN);
-				m.has_port = true;
-				m.port = lk->port;
-				m.implied_port = lk->port == 0;
-			} else {
-				m.method = DHT_KRPC_PUT;
-				m.v = lk->item.v;
-				m.v_len = lk->item.v_len;
-				if (lk->item.is_mutable) {
-					m.has_k = m.has_sig = m.has_seq = true;
-					memcpy(m.k, lk->item.k, 32);
-					memcpy(m.sig, lk->item.sig, 64);
-					m.seq = lk->item.seq;
-					m.salt = lk->item.salt;
-					m.salt_len = lk->item.salt_len;
-				}
-			}
-			if (dht_tx_send(dht, &c->addr, c->noid ? NULL : c->id, &m, TX_PUT, lk, slot,
-					now) == SW_ELIMIT)
-				continue;
-			lk->put_asked++;
-			lk->put_pending++;
 		}
+		if (dht_tx_send(dht, &c->addr, c->noid ? NULL : c->id, &m, TX_PUT, lk, slot, now) ==
+		    SW_ELIMIT)
+			continue;
+		lk->put_asked++;
+		lk->put_pending++;
 	}
 	if (lk->put_pending == 0) {
 		lk->done = true;
@@ -597,6 +627,8 @@ static void get_item(dht_t *dht, lookup_t *lk, const dht_addr_t *from, const dht
 			lk->first_at = now;
 	}
 	if (cmp >= 0 && lk->from_n < DHT_FROM_MAX) {
+		const seen_t *sn = seen_find(lk, from);
+		lk->from_path[lk->from_n] = sn ? sn->path : 0;
 		lk->from[lk->from_n++] = *from;
 		dht->pending = true; /* perhaps a quorum now */
 	}
@@ -606,12 +638,11 @@ static void get_item(dht_t *dht, lookup_t *lk, const dht_addr_t *from, const dht
 }
 
 /* A node of unknown ID (a bootstrap address) told its ID: it takes its place by distance in
- * its path, when the ID is acceptable and not another node's. */
+ * its path, when the ID is acceptable. */
 static void cand_learn_id(dht_t *dht, lookup_t *lk, path_t *p, cand_t *c,
 			  const uint8_t id[DHT_ID_LEN])
 {
-	if (memcmp(id, self_id(dht), DHT_ID_LEN) == 0 || seen_id(lk, id) ||
-	    !id_acceptable(dht, &c->addr, id))
+	if (memcmp(id, self_id(dht), DHT_ID_LEN) == 0 || !id_acceptable(dht, &c->addr, id))
 		return;
 	seen_t *s = seen_find(lk, &c->addr);
 	if (s) {

@@ -8,6 +8,7 @@
 #include "dns/query.h"
 #include "dns/rrl.h"
 #include "resolver/resolver.h"
+#include "zone/packet.h"
 
 #define UDP_PLAIN_MAX 512			 /* RFC 1035 §4.2.1 */
 #define OPT_LEN 11				 /* an OPT record without options */
@@ -17,6 +18,9 @@
 #define UNCONVERGED_TTL 30 /* DESIGN.md §3 step 2: at most 30 s before convergence */
 #define PENDING_MAX 4096   /* default of max_pending */
 #define CACHE_BUCKETS 4096
+#define SCRATCH_LEN 65535
+#define USE_SLOTS 4096	    /* networks whose recent demand is remembered */
+#define USE_WINDOW_MS 10000 /* demand counted over this window and the one before */
 
 const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT] = {
     DNS_T_A,   DNS_T_AAAA, DNS_T_TXT, DNS_T_MX,	  DNS_T_NS,    DNS_T_CNAME, DNS_T_SOA,
@@ -73,6 +77,7 @@ typedef struct {
 	bool aa, stale, mapped;
 	uint32_t ttl_cap;      /* TTL of an answer from a zone not confirmed by convergence */
 	const centry_t *given; /* the entry a lookup has just answered this query with */
+	bool filtered;	       /* rebinding protection removed records from the answer */
 	size_t limit, qend;
 	uint16_t an, ns;
 	uint8_t rcode;
@@ -102,6 +107,7 @@ struct centry {
 	uint8_t pk[32];
 	uint8_t label[SW_Z32_KEY_LEN];
 	zone_t *zone;	/* what is served; NULL until a lookup was ready */
+	zone_t *full;	/* zone before rebinding protection, if that removed records */
 	bool converged; /* zone was given or confirmed by a converged lookup */
 	uint64_t expires_ms, last_used;
 	uint32_t hits, nodes;
@@ -110,7 +116,7 @@ struct centry {
 	/* The running lookup (DESIGN.md §3 step 2): its best verified zone above the served
 	 * one, kept but not answered with until the lookup is ready; whether it returned the
 	 * served seq again, and from how many nodes. */
-	zone_t *cand;
+	zone_t *cand, *cand_full;
 	bool lk_same;
 	uint32_t lk_nodes;
 	bool in_cb;	 /* on_dht() runs for it: not to be preempted now */
@@ -132,6 +138,11 @@ typedef struct {
 	uint32_t held;
 } pnet_t;
 
+typedef struct {
+	uint64_t net, window;
+	uint32_t cur, prev; /* lookups asked for in this window and the one before */
+} use_t;
+
 struct resolver {
 	resolver_opts_t opts;
 	resolver_stats_t stats;
@@ -151,7 +162,9 @@ struct resolver {
 	size_t npool;
 	pnet_t *pnets;
 	size_t pnet_mask, n_pnets;
+	use_t *use; /* USE_SLOTS: recent demand per network */
 	uint64_t pool_seed, serial;
+	uint8_t *scratch; /* 64 KiB: rebinding protection's second rendering and packets */
 };
 
 static uint64_t now_ms(const resolver_t *r)
@@ -190,15 +203,20 @@ int resolver_new(const resolver_opts_t *opts, resolver_t **out)
 		free(r);
 		return SW_ENOMEM;
 	}
+	if (r->opts.rebind_protection && (r->scratch = malloc(SCRATCH_LEN)) == NULL) {
+		resolver_free(r);
+		return SW_ENOMEM;
+	}
 	if (r->opts.lookup_pool) {
 		size_t cells = 4;
 		while (cells < 2 * r->opts.lookup_pool)
 			cells <<= 1;
 		r->pool = calloc(r->opts.lookup_pool, sizeof(*r->pool));
 		r->pnets = calloc(cells, sizeof(*r->pnets));
+		r->use = calloc(USE_SLOTS, sizeof(*r->use));
 		r->pnet_mask = cells - 1;
 		r->pool_seed = sw_hash("lookup-pool", 11, r->seed);
-		if (r->pool == NULL || r->pnets == NULL) {
+		if (r->pool == NULL || r->pnets == NULL || r->use == NULL) {
 			r->opts.lookup_pool = 0; /* resolver_free() frees what there is */
 			resolver_free(r);
 			return SW_ENOMEM;
@@ -229,7 +247,9 @@ void resolver_free(resolver_t *r)
 			if (e->fetching && r->opts.io.dht_cancel)
 				r->opts.io.dht_cancel(r->opts.io.ctx, e);
 			zone_free(e->zone);
+			zone_free(e->full);
 			zone_free(e->cand);
+			zone_free(e->cand_full);
 			free(e);
 		}
 	}
@@ -240,6 +260,8 @@ void resolver_free(resolver_t *r)
 	dns_rrl_free(r->lookup_rl);
 	free(r->pool);
 	free(r->pnets);
+	free(r->use);
+	free(r->scratch);
 	free(r);
 }
 
@@ -343,7 +365,9 @@ static void cache_remove(resolver_t *r, centry_t *e)
 		pp = &(*pp)->next;
 	*pp = e->next;
 	zone_free(e->zone);
+	zone_free(e->full);
 	zone_free(e->cand);
+	zone_free(e->cand_full);
 	free(e);
 	r->ncache--;
 }
@@ -389,10 +413,34 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res);
 
 /* The lookup pool (lookup_pool) is shared fairly between client networks (/24, /56, as
  * lookup_rate counts them): a network may hold at most its share, max(2, pool / networks
- * holding lookups, itself included), and when the pool is full a network that holds at least
- * two fewer lookups than the network holding the most takes the newest slot of that one. So a
- * flood from a few networks cannot keep a new network out; against more flooding networks
- * than slots, a new network competes as one of them. */
+ * holding lookups, itself included). When the pool is full, a network takes the newest slot
+ * of another that holds at least two more lookups, or one more while it has asked for more
+ * than twice as many lookups lately (a decaying count of the last 10-20 s). So a flood from a
+ * few networks cannot keep a new network out, and neither can a flood from more networks than
+ * slots as long as each of them asks for more than a quiet network does; flooding networks do
+ * not take slots from each other. */
+
+/* The recent demand of network `net` (lookups it asked for), counting one more if `add`.
+ * A fixed table: a network whose cell another took counts as quiet. */
+static uint32_t pool_demand(resolver_t *r, uint64_t net, bool add)
+{
+	use_t *u = &r->use[net & (USE_SLOTS - 1)];
+	uint64_t now = now_ms(r), w = now / USE_WINDOW_MS;
+	if (u->net != net || w > u->window + 1) {
+		if (!add)
+			return 0;
+		u->net = net;
+		u->cur = u->prev = 0;
+	} else if (w == u->window + 1) {
+		u->prev = u->cur;
+		u->cur = 0;
+	}
+	u->window = w;
+	u->cur += add && u->cur < UINT32_MAX;
+	/* The window before counts less as this one goes on (a sliding window). */
+	return u->cur + (uint32_t)((uint64_t)u->prev * (USE_WINDOW_MS - now % USE_WINDOW_MS) /
+				   USE_WINDOW_MS);
+}
 
 static uint64_t pool_net(const resolver_t *r, const struct sockaddr *peer)
 {
@@ -470,7 +518,8 @@ static void pool_preempt(resolver_t *r, centry_t *e)
 	e->fetching = false;
 	pool_release(r, e);
 	zone_free(e->cand); /* not ready: nobody may see it */
-	e->cand = NULL;
+	zone_free(e->cand_full);
+	e->cand = e->cand_full = NULL;
 	r->stats.lookups_preempted++;
 	req_t *w = e->waiters;
 	e->waiters = NULL;
@@ -491,7 +540,7 @@ static void pool_preempt(resolver_t *r, centry_t *e)
 static int pool_admit(resolver_t *r, uint64_t net, bool may_preempt)
 {
 	size_t cap = r->opts.lookup_pool;
-	uint32_t held = pnet_held(r, net);
+	uint32_t held = pnet_held(r, net), demand = pool_demand(r, net, true);
 	size_t nets = r->n_pnets + (held == 0);
 	size_t share = cap / nets < 2 ? 2 : cap / nets;
 	if (held >= share)
@@ -500,17 +549,24 @@ static int pool_admit(resolver_t *r, uint64_t net, bool may_preempt)
 		return 0;
 	if (!may_preempt)
 		return SW_ELIMIT;
+	/* The victim: of the lookups of networks that hold two more, or one more and asked for
+	 * more than twice as many, the one of the network holding the most, the busiest, the
+	 * newest lookup. */
 	centry_t *victim = NULL;
-	uint32_t most = 0;
+	uint32_t vh = 0, vd = 0;
 	for (size_t i = 0; i < r->npool; i++) {
 		centry_t *e = r->pool[i];
-		uint32_t h = pnet_held(r, e->net);
-		if (e->in_cb || h < most || (h == most && victim && e->serial < victim->serial))
+		uint32_t h = pnet_held(r, e->net), d = pool_demand(r, e->net, false);
+		if (e->in_cb || h < held + 1 || (h == held + 1 && d <= 2 * demand))
+			continue;
+		if (victim &&
+		    (h < vh || (h == vh && (d < vd || (d == vd && e->serial < victim->serial)))))
 			continue;
 		victim = e;
-		most = h;
+		vh = h;
+		vd = d;
 	}
-	if (victim == NULL || most < held + 2)
+	if (victim == NULL)
 		return SW_ELIMIT;
 	pool_preempt(r, victim);
 	return 0;
@@ -554,6 +610,84 @@ static uint64_t lifetime_ms(const resolver_t *r, const zone_t *z, bool converged
 	if (!converged && ttl > r->opts.unconverged_ttl)
 		ttl = r->opts.unconverged_ttl;
 	return (uint64_t)ttl * 1000;
+}
+
+/* ---- DNS rebinding protection (DESIGN.md §6) ---- */
+
+/* Addresses a name from someone else's zone must not point a browser at: this host, its
+ * networks, link-local services (169.254.169.254 is the cloud metadata service). */
+static bool private_v4(const uint8_t *a)
+{
+	return a[0] == 0 ||			       /* RFC 1122 "this network" */
+	       a[0] == 10 ||			       /* RFC 1918 */
+	       (a[0] == 100 && (a[1] & 0xC0) == 64) || /* RFC 6598 CGNAT */
+	       a[0] == 127 ||			       /* RFC 1122 loopback */
+	       (a[0] == 169 && a[1] == 254) ||	       /* RFC 3927 link-local */
+	       (a[0] == 172 && (a[1] & 0xF0) == 16) || /* RFC 1918 */
+	       (a[0] == 192 && a[1] == 168);	       /* RFC 1918 */
+}
+
+static bool private_v6(const uint8_t *a)
+{
+	static const uint8_t zero[16], mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF},
+				       nat64[12] = {0x00, 0x64, 0xFF, 0x9B};
+	if (memcmp(a, zero, 15) == 0 && a[15] <= 1) /* :: and ::1 (RFC 4291 §2.5.2, §2.5.3) */
+		return true;
+	if ((a[0] & 0xFE) == 0xFC || (a[0] == 0xFE && (a[1] & 0xC0) == 0x80))
+		return true; /* fc00::/7 (RFC 4193), fe80::/10 (RFC 4291 §2.5.6) */
+	/* An IPv4 address in IPv6 clothes (RFC 4291 §2.5.5.2, RFC 6052 §2.1) counts as itself. */
+	return (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0) && private_v4(a + 12);
+}
+
+/* Is this record an A or AAAA into a private range? */
+static bool rr_private(const zone_rr_t *rr)
+{
+	return (rr->type == DNS_T_A && rr->rdlen == 4 && private_v4(rr->rdata)) ||
+	       (rr->type == DNS_T_AAAA && rr->rdlen == 16 && private_v6(rr->rdata));
+}
+
+/* Once, when a zone from the DHT enters the cache (never per query): if the verified item it
+ * was built from has private A/AAAA records, *out gets a snapshot without them (its relay form
+ * is not the signed one; it is never handed on). Returns 0 (*out NULL: nothing to remove) or
+ * an error. */
+static int rebind_filter(resolver_t *r, const uint8_t pk[32], const zone_item_t *it, zone_t **out)
+{
+	zone_rrlist_t all, keep;
+	zone_rrlist_init(&all);
+	zone_rrlist_init(&keep);
+	*out = NULL;
+	int ret = zone_packet_parse(it->packet, it->packet_len, &all);
+	size_t removed = 0;
+	for (size_t i = 0; ret == 0 && i < all.count; i++) {
+		const zone_rr_t *rr = &all.rrs[i];
+		if (rr_private(rr))
+			removed++;
+		else
+			ret = zone_rrlist_add(&keep, rr->owner, rr->type, rr->cls, rr->ttl,
+					      rr->rdata, rr->rdlen);
+	}
+	size_t len = 0;
+	if (ret == 0 && removed &&
+	    (ret = zone_packet_write(&keep, r->scratch, SCRATCH_LEN, &len)) == 0) {
+		zone_item_t f = *it;
+		f.packet = r->scratch;
+		f.packet_len = len;
+		if ((ret = zone_build(pk, &f, &r->opts.zone, out)) == 0)
+			r->stats.rebind_zones++;
+	}
+	zone_rrlist_deinit(&keep);
+	zone_rrlist_deinit(&all);
+	return ret;
+}
+
+/* Is the name asked, or the name looked up for it, at or below a `private-domain`? */
+static bool rebind_trusted(const resolver_t *r, const ctx_t *c)
+{
+	for (size_t i = 0; i < r->opts.n_private_domains; i++)
+		if (dns_name_in(c->q.qname_lower, r->opts.private_domains[i]) ||
+		    dns_name_in(c->name, r->opts.private_domains[i]))
+			return true;
+	return false;
 }
 
 /* ---- answering ---- */
@@ -620,6 +754,40 @@ static void fail(ctx_t *c, uint8_t rcode, uint16_t ede, const char *text)
 	c->trace.ede_text = text;
 }
 
+/* Writes the answer of zone z for c into w. */
+static void answer_from(const ctx_t *c, const zone_t *z, uint32_t ttl, dns_wr_t *w,
+			zone_result_t *res)
+{
+	if (c->hops == 0 && !c->mapped && !ttl && !c->any_one)
+		zone_answer(z, &c->q, w, res); /* pre-rendered: the hot path */
+	else
+		zone_answer_name(z, c->name, c->owner, c->q.qtype, ttl,
+				 c->any_one ? ZONE_ANY_ONE : 0, w, res);
+}
+
+#define REBIND_TEXT "private address removed; see rebind-protection / private-domain"
+
+/* The answer of a zone that lost private addresses (res, from the filtered zone) against the
+ * answer the full zone gives (rendered into the scratch buffer from the state `before`): if
+ * records are missing the answer says so (EDE 17), and a name whose every record was removed
+ * is NODATA, not NXDOMAIN. Only zones that had private addresses pay for this. */
+static void rebind_compare(resolver_t *r, ctx_t *c, const zone_t *full, uint32_t ttl,
+			   const dns_wr_t *before, zone_result_t *res)
+{
+	dns_wr_t w = *before;
+	zone_result_t fr;
+	memcpy(r->scratch, before->buf, before->len);
+	w.buf = r->scratch;
+	answer_from(c, full, ttl, &w, &fr);
+	if (fr.an > res->an || w.err) {
+		if (!c->filtered)
+			r->stats.rebind_filtered++;
+		c->filtered = true;
+	}
+	if (res->rcode == DNS_RCODE_NXDOMAIN && fr.rcode == DNS_RCODE_NOERROR)
+		res->rcode = DNS_RCODE_NOERROR; /* the SOA stays: RFC 2308 §2.2 NODATA */
+}
+
 /* Runs the resolution as far as it can go without waiting. *wait_for gets the cache entry
  * when a DHT lookup must finish first. */
 static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
@@ -641,7 +809,7 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			return STEP_WAIT_UPSTREAM;
 		}
 		uint64_t h = sw_hash(label, SW_Z32_KEY_LEN, r->seed);
-		const zone_t *z = slot_find(r, label, h)->zone;
+		const zone_t *z = slot_find(r, label, h)->zone, *full = NULL;
 		resolver_source_t src = RES_SRC_LOCAL;
 		if (z) {
 			if (c->hops == 0)
@@ -650,6 +818,11 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			centry_t *e = cache_find(r, label, h);
 			if (e && e->zone && (now < e->expires_ms || c->stale || c->given == e)) {
 				z = e->zone;
+				/* Filtered zones only: others have no full copy (no cost). */
+				if (e->full && rebind_trusted(r, c))
+					z = e->full;
+				else if (e->full)
+					full = e->full;
 				e->last_used = now;
 				e->hits++;
 				src = c->stale			       ? RES_SRC_STALE
@@ -728,11 +901,10 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			ttl = zone_min_ttl(z) < c->ttl_cap ? zone_min_ttl(z) : c->ttl_cap;
 			ttl = ttl ? ttl : 1;
 		}
-		if (c->hops == 0 && !c->mapped && !ttl && !c->any_one)
-			zone_answer(z, &c->q, &c->w, &res); /* pre-rendered: the hot path */
-		else
-			zone_answer_name(z, c->name, c->owner, c->q.qtype, ttl,
-					 c->any_one ? ZONE_ANY_ONE : 0, &c->w, &res);
+		dns_wr_t before = c->w;
+		answer_from(c, z, ttl, &c->w, &res);
+		if (full)
+			rebind_compare(r, c, full, ttl, &before, &res);
 		if (c->any_one && res.an > 0)
 			r->stats.any_minimal++;
 		c->an = (uint16_t)(c->an + res.an);
@@ -744,6 +916,9 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 		}
 		if (c->stale)
 			c->trace.ede = DNS_EDE_STALE, c->trace.ede_text = "Stale Answer";
+		/* RFC 8914 §5.18: the operator must learn at once which switch this is. */
+		if (c->filtered)
+			c->trace.ede = DNS_EDE_FILTERED, c->trace.ede_text = REBIND_TEXT;
 		if (!res.has_next || c->w.err)
 			return STEP_DONE;
 		memcpy(c->name, res.next, dns_name_len(res.next));
@@ -996,13 +1171,19 @@ static void take_item(resolver_t *r, centry_t *e, const resolver_dht_result_t *r
 	}
 	zone_item_t it = {.seq = res->seq, .packet = res->packet, .packet_len = res->packet_len};
 	memcpy(it.sig, res->sig, 64);
-	zone_t *z = NULL;
+	zone_t *z = NULL, *served = NULL;
 	if (zone_item_verify(&it, e->pk) != 0 || zone_build(e->pk, &it, &r->opts.zone, &z) != 0) {
 		r->stats.bad_items++;
 		return;
 	}
+	if (r->opts.rebind_protection && rebind_filter(r, e->pk, &it, &served) != 0) {
+		zone_free(z); /* out of memory: better no zone than an unfiltered one */
+		return;
+	}
 	zone_free(e->cand);
-	e->cand = z;
+	zone_free(e->cand_full);
+	e->cand = served ? served : z;
+	e->cand_full = served ? z : NULL;
 	e->lk_nodes = res->nodes;
 }
 
@@ -1022,14 +1203,18 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 	if (res->ready || res->done) {
 		if (e->cand) {
 			zone_free(e->zone);
+			zone_free(e->full);
 			e->zone = e->cand;
-			e->cand = NULL;
+			e->full = e->cand_full;
+			e->cand = e->cand_full = NULL;
 			e->converged = res->converged;
 			e->expires_ms = now + lifetime_ms(r, e->zone, e->converged);
 			fresh = true;
 		} else if (e->lk_same) {
-			/* The served seq again: fresh once more, for a full TTL if converged. */
-			e->converged = e->converged || res->converged;
+			/* The served seq again: fresh once more, for a full TTL if converged. A
+			 * lookup that has not converged (yet) may be hiding a newer seq: until it
+			 * does, the answers are short again, whatever an earlier lookup found. */
+			e->converged = res->converged;
 			uint64_t exp = now + lifetime_ms(r, e->zone, res->converged);
 			if (exp > e->expires_ms || res->converged)
 				e->expires_ms = exp;
@@ -1116,6 +1301,7 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 	c.aa = c.stale = c.mapped = false;
 	c.ttl_cap = 0;
 	c.given = NULL;
+	c.filtered = false;
 	c.an = c.ns = 0;
 	c.rcode = DNS_RCODE_NOERROR;
 	memset(&c.trace, 0, sizeof(c.trace));

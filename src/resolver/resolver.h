@@ -105,6 +105,7 @@ typedef struct {
 } resolver_io_t;
 
 #define RESOLVER_ROOTS_MAX 16
+#define RESOLVER_PRIVATE_MAX 16
 typedef struct {
 	uint8_t suffix[DNS_NAME_MAX]; /* wire, lower case */
 	uint8_t key[32];	      /* for a root; unused for a key-suffix */
@@ -137,6 +138,12 @@ typedef struct {
 	size_t n_roots;
 	resolver_name_map_t key_suffixes[RESOLVER_ROOTS_MAX]; /* `<z32>.<suffix>.` */
 	size_t n_key_suffixes;
+	/* DNS rebinding protection (DESIGN.md §6): A/AAAA records in private, loopback and
+	 * link-local ranges are removed from answers out of DHT zones (not own zones), except
+	 * for names at or below a private domain (Unbound's `private-domain`; wire, lower case). */
+	bool rebind_protection;
+	uint8_t private_domains[RESOLVER_PRIVATE_MAX][DNS_NAME_MAX];
+	size_t n_private_domains;
 	resolver_io_t io;
 } resolver_opts_t;
 
@@ -175,6 +182,8 @@ typedef struct {
 	uint64_t lookups_busy;	  /* SERVFAIL "DHT lookups busy": no room in the lookup pool */
 	uint64_t lookups_preempted; /* lookups ended to give their slot to another network */
 	uint64_t lookup_pool_used;  /* lookups holding a slot of the pool now */
+	uint64_t rebind_zones;	    /* DHT zones that had private addresses removed */
+	uint64_t rebind_filtered;   /* answers that lost records to rebinding protection */
 } resolver_stats_t;
 
 #define RESOLVER_ASYNC ((size_t)-1)

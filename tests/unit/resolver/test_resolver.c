@@ -102,8 +102,14 @@ static fx_resp_t *send_q(world_t *w, resolver_t *r, const tu_query_t *t, sw_tran
 
 static tu_query_t query(const char *qname, uint16_t qtype, int edns, uint16_t payload)
 {
-	tu_query_t t = {.id = 0x4242, .flags = 0x0100, .qdcount = 1, .qname = qname,
-			.qtype = qtype, .qclass = DNS_C_IN, .edns = edns, .edns_payload = payload};
+	tu_query_t t = {.id = 0x4242,
+			.flags = 0x0100,
+			.qdcount = 1,
+			.qname = qname,
+			.qtype = qtype,
+			.qclass = DNS_C_IN,
+			.edns = edns,
+			.edns_payload = payload};
 	return t;
 }
 
@@ -513,9 +519,8 @@ static void order_cb(const zone_t *z, void *ctx)
 
 static void zones_order(uint64_t seed, const fx_key_t *keys, int n, uint8_t *order)
 {
-	resolver_opts_t o = {.udp_payload = 1232,
-			     .zone = {.min_ttl = 300, .max_ttl = 86400},
-			     .hash_seed = seed};
+	resolver_opts_t o = {
+	    .udp_payload = 1232, .zone = {.min_ttl = 300, .max_ttl = 86400}, .hash_seed = seed};
 	resolver_t *r = NULL;
 	assert_int_equal(resolver_new(&o, &r), 0);
 	for (int i = 0; i < n; i++)
@@ -566,9 +571,8 @@ static void test_minimal_any(void **state)
 	world_t *w = *state;
 	char multi[300];
 	resolver_free(w->r);
-	resolver_opts_t o = {.udp_payload = 1232,
-			     .zone = {.min_ttl = 300, .max_ttl = 86400},
-			     .minimal_any = true};
+	resolver_opts_t o = {
+	    .udp_payload = 1232, .zone = {.min_ttl = 300, .max_ttl = 86400}, .minimal_any = true};
 	assert_int_equal(resolver_new(&o, &w->r), 0);
 	put_multi(w, multi, sizeof(multi));
 	/* RFC 8482 §4.1: over UDP, one RRset, the smallest (the A). */
@@ -601,8 +605,7 @@ static size_t send_from(world_t *w, const uint8_t *wire, size_t len, sw_transpor
 	cl.tp = tp;
 	cl.peer = (const struct sockaddr *)peer;
 	cl.peer_len = sizeof(*peer);
-	return resolver_handle_client(w->r, wire, len, &cl, w->out,
-				      tp == SW_TP_UDP ? 1232 : 65535);
+	return resolver_handle_client(w->r, wire, len, &cl, w->out, tp == SW_TP_UDP ? 1232 : 65535);
 }
 
 /* A query for name A with EDNS and a COOKIE option of clen bytes (0: none). */
@@ -756,21 +759,21 @@ static void test_rrl(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_refused_outside_zones),
-		cmocka_unit_test(test_refused_class_and_axfr),
-		cmocka_unit_test(test_aa_own_zone),
-		cmocka_unit_test(test_tc_udp_without_edns),
-		cmocka_unit_test(test_edns_payload),
-		cmocka_unit_test(test_udp_payload_option),
-		cmocka_unit_test(test_error_responses),
-		cmocka_unit_test(test_no_response_to_responses),
-		cmocka_unit_test(test_stats),
-		cmocka_unit_test(test_zone_replace),
-		cmocka_unit_test(test_many_zones),
-		cmocka_unit_test(test_hash_seed_used),
-		cmocka_unit_test_setup_teardown(test_minimal_any, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cookies, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rrl, setup, teardown),
+	    cmocka_unit_test(test_refused_outside_zones),
+	    cmocka_unit_test(test_refused_class_and_axfr),
+	    cmocka_unit_test(test_aa_own_zone),
+	    cmocka_unit_test(test_tc_udp_without_edns),
+	    cmocka_unit_test(test_edns_payload),
+	    cmocka_unit_test(test_udp_payload_option),
+	    cmocka_unit_test(test_error_responses),
+	    cmocka_unit_test(test_no_response_to_responses),
+	    cmocka_unit_test(test_stats),
+	    cmocka_unit_test(test_zone_replace),
+	    cmocka_unit_test(test_many_zones),
+	    cmocka_unit_test(test_hash_seed_used),
+	    cmocka_unit_test_setup_teardown(test_minimal_any, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cookies, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rrl, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("resolver", tests, setup, teardown);
 }

@@ -136,19 +136,32 @@ static int teardown(void **state)
 }
 
 /* The zone of w->k at seq with www A `addr` (dotted quad). */
-static void make_item(world_t *w, item_t *it, uint64_t seq, const char *addr)
+/* Adds an A (dotted quad) or AAAA (with a ':') record at rel. */
+static void add_addr(world_t *w, zone_rrlist_t *l, const char *rel, const char *addr)
 {
-	zone_rrlist_t l;
-	zone_rrlist_init(&l);
-	uint8_t a[4];
-	assert_int_equal(inet_pton(AF_INET, addr, a), 1);
-	fx_add(&l, &w->k, "www", DNS_T_A, MIN_TTL, a, 4);
-	assert_int_equal(zone_packet_write(&l, it->pkt, sizeof(it->pkt), &it->len), 0);
-	zone_rrlist_deinit(&l);
+	uint8_t a[16];
+	bool v6 = strchr(addr, ':') != NULL;
+	assert_int_equal(inet_pton(v6 ? AF_INET6 : AF_INET, addr, a), 1);
+	fx_add(l, &w->k, rel, v6 ? DNS_T_AAAA : DNS_T_A, MIN_TTL, a, v6 ? 16 : 4);
+}
+
+/* Signs the records of l as the zone of w->k at seq. */
+static void sign_item(world_t *w, item_t *it, uint64_t seq, zone_rrlist_t *l)
+{
+	assert_int_equal(zone_packet_write(l, it->pkt, sizeof(it->pkt), &it->len), 0);
+	zone_rrlist_deinit(l);
 	zone_item_t zi = {.seq = seq, .packet = it->pkt, .packet_len = it->len};
 	assert_int_equal(zone_item_sign(&zi, w->k.sk), 0);
 	memcpy(it->sig, zi.sig, 64);
 	it->seq = seq;
+}
+
+static void make_item(world_t *w, item_t *it, uint64_t seq, const char *addr)
+{
+	zone_rrlist_t l;
+	zone_rrlist_init(&l);
+	add_addr(w, &l, "www", addr);
+	sign_item(w, it, seq, &l);
 }
 
 /* Plays one report of lookup i. */
@@ -277,6 +290,26 @@ static void test_unconverged_short_ttl(void **state)
 	assert_true(n > 0 && n != RESOLVER_ASYNC);
 	expect_a(w->out, n, "192.0.2.2", MIN_TTL, MIN_TTL);
 	assert_int_equal(w->nlk, 2);
+}
+
+/* A zone confirmed by a converged lookup expires; the next lookup finds the same seq but is
+ * ready before converging (it may be trapped away from a newer one): short TTLs again. */
+static void test_same_seq_unconverged_short_again(void **state)
+{
+	world_t *w = *state;
+	item_t cur;
+	make_item(w, &cur, 200, "192.0.2.2");
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 0, &cur, true, true, true, 0);
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.2", MIN_TTL, MIN_TTL);
+	w->now += (MIN_TTL + 1) * 1000;
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 1, &cur, true, false, false, 0);
+	assert_int_equal(w->nreplies, 2);
+	expect_a(w->replies[1].wire, w->replies[1].len, "192.0.2.2", 30, 1);
+	report(w, 1, &cur, true, true, true, 0);
+	size_t n = ask(w, "www", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.2", MIN_TTL, MIN_TTL);
 }
 
 /* The cached seq is a floor: a lookup that only finds older items (a replay) answers with
@@ -427,8 +460,9 @@ static void test_pool_shared_fairly(void **state)
 	assert_true(ask_key(w, 20, "198.51.102.1"));
 	assert_int_equal(st->lookups_preempted, 3);
 	assert_int_equal(st->lookup_pool_used, 4);
-	/* Now A holds 2, B and C 1 each: C's next query (another address of the same /24) takes
-	 * nothing, as it would hold as many as A. */
+	/* C took from A (A and B held 2, A had asked for more): now B holds 2, A and C 1. C's
+	 * next query (another address of the same /24) takes nothing: it would hold as many as
+	 * B, which has not asked for more than twice as many. */
 	assert_false(ask_key(w, 21, "198.51.102.200"));
 	/* A lookup that ends gives its slot back. */
 	size_t ended = 0;
@@ -437,6 +471,35 @@ static void test_pool_shared_fairly(void **state)
 			report(w, i, NULL, false, false, true, SW_ENOTFOUND), ended++;
 	assert_int_equal(st->lookup_pool_used, 3);
 	assert_int_equal(st->lookups_busy, 6); /* 3 refused, 3 preempted */
+}
+
+/* More flooding networks than slots: each holds one lookup and asks for many more. A quiet
+ * network still gets a slot (from the busiest), but a flooding network does not take one
+ * from another. */
+static void test_pool_quiet_network_beats_many(void **state)
+{
+	world_t *w = *state;
+	reopen(w, 4);
+	const resolver_stats_t *st = resolver_stats(w->r);
+	char from[32];
+	int n = 0;
+	for (int round = 0; round < 4; round++)
+		for (int net = 0; net < 6; net++) {
+			snprintf(from, sizeof(from), "203.0.%d.9", net);
+			bool got = ask_key(w, n++, from);
+			if (round > 0)
+				assert_false(got); /* nobody takes from another flooder */
+		}
+	assert_int_equal(st->lookup_pool_used, 4);
+	uint64_t preempted = st->lookups_preempted;
+	assert_true(ask_key(w, 100, "192.0.2.77")); /* the quiet network */
+	assert_int_equal(st->lookups_preempted, preempted + 1);
+	/* Its fair share is one now; a flooder still gets nothing. */
+	assert_false(ask_key(w, 101, "192.0.2.77"));
+	assert_false(ask_key(w, 102, "203.0.0.9"));
+	/* Twenty seconds later the demand is forgotten: the flooders are quiet networks again. */
+	w->now += 2 * 10000 + 1;
+	assert_false(ask_key(w, 103, "203.0.1.9"));
 }
 
 /* The DHT's own pool full (dht_get SW_ELIMIT) is "DHT lookups busy" too, not "no DHT peers";
@@ -454,17 +517,193 @@ static void test_dht_pool_full_text(void **state)
 	assert_int_equal(resolver_cache_count(w->r), 0);
 }
 
+/* ---- DNS rebinding protection ---- */
+
+/* A zone that points names into this host's networks, and one public address. */
+static void make_rebind_item(world_t *w, item_t *it)
+{
+	static const char *const www[] = {"127.0.0.1",	     "10.1.2.3",   "192.168.1.1",
+					  "169.254.169.254", "100.64.0.1", "172.16.5.4",
+					  "0.0.0.0",	     "192.0.2.1"};
+	static const char *const v6[] = {"::1", "fe80::1",    "fd00::1", "::ffff:192.168.1.1",
+					 "::",	"2001:db8::1"};
+	zone_rrlist_t l;
+	zone_rrlist_init(&l);
+	for (size_t i = 0; i < sizeof(www) / sizeof(www[0]); i++)
+		add_addr(w, &l, "www", www[i]);
+	for (size_t i = 0; i < sizeof(v6) / sizeof(v6[0]); i++)
+		add_addr(w, &l, "www", v6[i]);
+	add_addr(w, &l, "lan", "10.0.0.1");
+	add_addr(w, &l, "pub", "198.51.100.7");
+	sign_item(w, it, 500, &l);
+}
+
+static void reopen_rebind(world_t *w, bool on, const char *private_domain)
+{
+	resolver_free(w->r);
+	resolver_opts_t o = base_opts(w);
+	o.rebind_protection = on;
+	if (private_domain) {
+		tu_name(private_domain, o.private_domains[0]);
+		o.n_private_domains = 1;
+	}
+	assert_int_equal(resolver_new(&o, &w->r), 0);
+}
+
+/* The records of one type in a response, as text, in order. */
+static void addrs(const uint8_t *wire, size_t len, uint16_t type, char *out, size_t cap)
+{
+	fx_resp_t *resp = fx_resp_parse(wire, len);
+	out[0] = '\0';
+	for (uint16_t i = 0; i < resp->an; i++) {
+		const knot_rrset_t *rr = fx_rr(resp, KNOT_ANSWER, i);
+		char a[INET6_ADDRSTRLEN];
+		if (rr->type != type)
+			continue;
+		inet_ntop(type == DNS_T_A ? AF_INET : AF_INET6, rr->rrs.rdata->data, a, sizeof(a));
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? " " : "", a);
+	}
+	fx_resp_free(resp);
+}
+
+/* Resolves rel/type once through a lookup of the rebind zone (first query) or the cache. */
+static size_t ask_rebind(world_t *w, const char *rel, uint16_t type, const uint8_t **wire)
+{
+	size_t n = ask(w, rel, type);
+	if (n == RESOLVER_ASYNC) {
+		item_t it;
+		make_rebind_item(w, &it);
+		size_t before = w->nreplies;
+		report(w, w->nlk - 1, &it, true, true, true, 0);
+		assert_int_equal(w->nreplies, before + 1);
+		*wire = w->replies[before].wire;
+		w->trace = w->replies[before].trace;
+		return w->replies[before].len;
+	}
+	*wire = w->out;
+	return n;
+}
+
+static void test_rebind_filtered(void **state)
+{
+	world_t *w = *state;
+	reopen_rebind(w, true, NULL);
+	char got[512];
+	const uint8_t *wire;
+	size_t n = ask_rebind(w, "www", DNS_T_A, &wire);
+	addrs(wire, n, DNS_T_A, got, sizeof(got));
+	assert_string_equal(got, "192.0.2.1");
+	assert_int_equal(w->trace.ede, DNS_EDE_FILTERED);
+	assert_string_equal(w->trace.ede_text,
+			    "private address removed; see rebind-protection / private-domain");
+	/* From the cache: the same. */
+	n = ask_rebind(w, "www", DNS_T_AAAA, &wire);
+	addrs(wire, n, DNS_T_AAAA, got, sizeof(got));
+	assert_string_equal(got, "2001:db8::1");
+	assert_int_equal(w->trace.source, RES_SRC_CACHE);
+	assert_int_equal(w->trace.ede, DNS_EDE_FILTERED);
+	/* Every A removed: NODATA (not NXDOMAIN), with the EDE. */
+	n = ask_rebind(w, "lan", DNS_T_A, &wire);
+	fx_resp_t *resp = fx_resp_parse(wire, n);
+	assert_int_equal(resp->rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(resp->an, 0);
+	assert_int_equal(resp->ns, 1); /* the SOA of a negative answer */
+	fx_resp_free(resp);
+	assert_int_equal(w->trace.ede, DNS_EDE_FILTERED);
+	/* Another type at that name lost nothing: NODATA without the EDE. */
+	n = ask_rebind(w, "lan", DNS_T_TXT, &wire);
+	resp = fx_resp_parse(wire, n);
+	assert_int_equal(resp->rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(resp->an, 0);
+	fx_resp_free(resp);
+	assert_int_equal(w->trace.ede, DNS_EDE_NONE);
+	/* A name of the same zone with a public address only: untouched, no EDE. */
+	n = ask_rebind(w, "pub", DNS_T_A, &wire);
+	addrs(wire, n, DNS_T_A, got, sizeof(got));
+	assert_string_equal(got, "198.51.100.7");
+	assert_int_equal(w->trace.ede, DNS_EDE_NONE);
+	/* A name that does not exist is still NXDOMAIN. */
+	n = ask_rebind(w, "nothere", DNS_T_A, &wire);
+	resp = fx_resp_parse(wire, n);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	fx_resp_free(resp);
+	assert_int_equal(resolver_stats(w->r)->rebind_filtered, 3);
+	assert_int_equal(resolver_stats(w->r)->rebind_zones, 1);
+}
+
+static void all_served(world_t *w)
+{
+	char got[512];
+	const uint8_t *wire;
+	size_t n = ask_rebind(w, "www", DNS_T_A, &wire);
+	addrs(wire, n, DNS_T_A, got, sizeof(got));
+	assert_string_equal(got, "127.0.0.1 10.1.2.3 192.168.1.1 169.254.169.254 100.64.0.1 "
+				 "172.16.5.4 0.0.0.0 192.0.2.1");
+	assert_int_equal(w->trace.ede, DNS_EDE_NONE);
+	n = ask_rebind(w, "lan", DNS_T_A, &wire);
+	addrs(wire, n, DNS_T_A, got, sizeof(got));
+	assert_string_equal(got, "10.0.0.1");
+	assert_int_equal(resolver_stats(w->r)->rebind_filtered, 0);
+}
+
+/* A zone listed as a private domain, or the protection off: everything is served. */
+static void test_rebind_private_domain_and_off(void **state)
+{
+	world_t *w = *state;
+	char apex[128];
+	fx_text(&w->k, "@", apex, sizeof(apex));
+	reopen_rebind(w, true, apex);
+	all_served(w);
+	reopen_rebind(w, false, NULL);
+	all_served(w);
+	/* A private domain elsewhere does not open this zone. */
+	reopen_rebind(w, true, "example.");
+	char got[512];
+	const uint8_t *wire;
+	size_t n = ask_rebind(w, "www", DNS_T_A, &wire);
+	addrs(wire, n, DNS_T_A, got, sizeof(got));
+	assert_string_equal(got, "192.0.2.1");
+}
+
+/* The owner's own zone is served as published. */
+static void test_rebind_own_zone_untouched(void **state)
+{
+	world_t *w = *state;
+	reopen_rebind(w, true, NULL);
+	item_t it;
+	make_rebind_item(w, &it);
+	zone_item_t zi = {.seq = it.seq, .packet = it.pkt, .packet_len = it.len};
+	memcpy(zi.sig, it.sig, 64);
+	zone_opts_t zo = {.min_ttl = MIN_TTL, .max_ttl = 86400};
+	zone_t *z = NULL;
+	assert_int_equal(zone_build(w->k.pk, &zi, &zo, &z), 0);
+	assert_int_equal(resolver_zone_put(w->r, z), 0);
+	char got[512];
+	size_t n = ask(w, "www", DNS_T_A);
+	assert_true(n > 0 && n != RESOLVER_ASYNC);
+	addrs(w->out, n, DNS_T_A, got, sizeof(got));
+	assert_string_equal(got, "127.0.0.1 10.1.2.3 192.168.1.1 169.254.169.254 100.64.0.1 "
+				 "172.16.5.4 0.0.0.0 192.0.2.1");
+	assert_int_equal(w->trace.source, RES_SRC_LOCAL);
+	assert_int_equal(w->trace.ede, DNS_EDE_NONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_newer_before_ready_wins, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unconverged_short_ttl, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_same_seq_unconverged_short_again, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rollback_below_cache_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_when_dht_unreachable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cached_answers_and_refreshes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_shared_fairly, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_quiet_network_beats_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dht_pool_full_text, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rebind_filtered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rebind_private_domain_and_off, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rebind_own_zone_untouched, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
