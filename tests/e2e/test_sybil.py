@@ -17,9 +17,10 @@ Against the real binary, with hostile KRPC nodes written for the test (hostile.p
   a BEP-42 ID, 6 hostile nodes in 6 /24s of one /16 (198.19.0.0/16), the fresh nodes in
   198.18.0.0/16:
   (c) the same attacks with hostile nodes that claim IDs next to the keys, which do not
-      conform to BEP 42 for their addresses: every name resolves to the new record, and no
-      hostile node is ever asked for an item (they are not used), though the fresh node met
-      them (two are in its bootstrap list);
+      conform to BEP 42 for their addresses: every name resolves to the new record at two
+      fresh nodes, no hostile node is ever asked for an item (they are not used) though the
+      fresh nodes met them (two are in each one's bootstrap list), and each fresh node's
+      /metrics counts the candidates it refused for their IDs;
   (d) eclipse at join: a node bootstrapped only through 12 hostile nodes (6 /24s of one
       /16), which pass it on to 3 honest nodes but all say (BEP 42 `ip`) that it is at
       another address: its node ID never becomes one derived from that address, not even for
@@ -345,6 +346,7 @@ N_NS_HONEST = 12
 N_NS_HOSTILE = 6
 DHT_PORT = 6881
 N_REFER = 3
+FRESH_IPS = ["198.18.1.1", "198.18.3.1"]  # (c)'s fresh nodes, in two /24s
 LIE_ADDR = "198.51.100.77"  # where the eclipse attackers say the joiner is
 
 
@@ -374,7 +376,7 @@ class NsWorld:
     def start(self):
         self.ns.add(*[honest_ip(i) for i in range(N_NS_HONEST)],
                     *[hostile_ip(i) for i in range(N_NS_HOSTILE)],
-                    "198.18.1.1", "198.18.2.1", "198.18.200.1")
+                    *FRESH_IPS, "198.18.2.1", "198.18.200.1")
         with self.ns.inside():
             for i in range(N_NS_HONEST):
                 d = self.base / f"honest{i}"
@@ -445,33 +447,34 @@ def test_public_addresses_hostile_ids_not_conforming_to_bep42_are_not_used(
         time.sleep(2.0)  # pings reach the honest nodes; they may or may not keep them
         with world.ns.inside():
             t0 = time.monotonic()
-            fresh = start_fresh(swarmdns_bin, tmp_path, 1,
-                                [(honest_ip(0), DHT_PORT), (honest_ip(1), DHT_PORT),
-                                 *hostile.addrs()[:2]],
-                                listen="198.18.1.1:0")
+            for k, ip in enumerate(FRESH_IPS):
+                fresh += start_fresh(swarmdns_bin, tmp_path, 1,
+                                     [(honest_ip(k), DHT_PORT), (honest_ip(k + 1), DHT_PORT),
+                                      *hostile.addrs()[2 * k:2 * k + 2]],
+                                     listen=f"{ip}:0")
             first = resolve_round(fresh, names)
             time.sleep(1.0)
             again = resolve_round(fresh, names)
-        from_fresh = [q for q in hostile.queries(src="198.18.1.1", since=t0)]
+        from_fresh = [q for q in hostile.queries(since=t0) if q[2][0] in FRESH_IPS]
         gets = [q for q in from_fresh if q[3] in ("get", "get_peers")
                 and q[4] in {nm.target for nm in names}]
-        extra = (f"\nqueries from the fresh node (198.18.1.1) to hostile nodes: "
+        extra = (f"\nqueries from the fresh nodes ({', '.join(FRESH_IPS)}) to hostile nodes: "
                  f"{len(from_fresh)}, of which gets for the names {len(gets)}\n"
-                 f"{hostile.queries_text(src='198.18.1.1')}\n{fresh[0].stderr_tail(2500)}")
+                 f"{hostile.queries_text(src=FRESH_IPS)}\n{fresh[0].stderr_tail(2500)}")
         judge(first, "public addresses, first lookups", seed, extra)
         judge(again, "public addresses, 1 s later", seed, extra)
-        assert from_fresh, ("the fresh node never talked to the hostile nodes in its bootstrap "
-                            f"list: the test shows nothing{extra}")
-        assert not gets, (f"the fresh node asked hostile nodes whose IDs do not conform to "
+        assert from_fresh, ("the fresh nodes never talked to the hostile nodes in their "
+                            f"bootstrap lists: the test shows nothing{extra}")
+        assert not gets, (f"the fresh nodes asked hostile nodes whose IDs do not conform to "
                           f"BEP 42 for their addresses for a name {len(gets)} times (DESIGN.md "
                           f"section 4: such a candidate is not used){extra}")
         with world.ns.inside():
-            refused = metric_value(fresh[0], "swarmdns_dht_candidates_refused_total",
-                                   'reason="bad_id"')
-        assert refused, (f"the fresh node's /metrics counts no candidate refused for an ID not "
-                         f"conforming to BEP 42 (swarmdns_dht_candidates_refused_total"
-                         f"{{reason=\"bad_id\"}} is {refused}), though every hostile node "
-                         f"claims such an ID in each of its replies{extra}")
+            refused = [metric_value(f, "swarmdns_dht_candidates_refused_total",
+                                    'reason="bad_id"') for f in fresh]
+        assert all(refused), (f"a fresh node's /metrics counts no candidate refused for an ID "
+                              f"not conforming to BEP 42 (swarmdns_dht_candidates_refused_total"
+                              f"{{reason=\"bad_id\"}}: {refused}), though every hostile node "
+                              f"claims such an ID in each of its replies{extra}")
     finally:
         hostile.close()
         errors = stop_all(fresh)
