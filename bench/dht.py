@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # dhtutil, resolveutil, hostile (--case hostile)
 Z32_ALPHABET = "ybndrfg8ejkmcpqxot1uwisza345h769"
 T0 = time.monotonic()
 
@@ -539,9 +540,23 @@ def parse_args(argv):
                     help="JSON output (default bench/out/dht.json)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory (logs, keys, zones)")
+    ap.add_argument("--case", choices=("latency", "hostile"), default="latency",
+                    help="latency: healthy and silenced nodes (default); hostile: a third of "
+                         "the swarm hostile (tests/e2e/hostile.py) near the keys, replaying "
+                         "the older version of each item and answering with made-up node IDs: "
+                         "the share of lookups that return the newest item, and p99")
+    ap.add_argument("--hostile-share", type=float, default=1 / 3,
+                    help="--case hostile: share of the swarm that is hostile (default 1/3)")
+    ap.add_argument("--strategies", default="replay,sybil",
+                    help="--case hostile: what the hostile nodes do, from tests/e2e/hostile.py "
+                         "(replay, forge, swallow, silent, sybil; default replay,sybil)")
     a = ap.parse_args(argv)
     if a.items is None:
-        a.items = 10 if a.quick else 50
+        a.items = 10 if a.quick else (30 if a.case == "hostile" else 50)
+    if a.case == "hostile" and a.out == str(ROOT / "bench" / "out" / "dht.json"):
+        a.out = str(ROOT / "bench" / "out" / "dht-hostile.json")
+    if not 0 < a.hostile_share < 1:
+        ap.error("--hostile-share must be between 0 and 1")
     if a.time_limit is None:
         a.time_limit = 280 if a.quick else 570
     if a.items < 1 or a.items > 1000:
@@ -1190,6 +1205,274 @@ class Bench:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+# --------------------------------------------------------------------------------------------
+# The hostile case: a third of the swarm hostile (tests/e2e/hostile.py)
+
+class HostileBench(Bench):
+    """`--case hostile`: a testnet of --nodes honest nodes and hostile ones (a share of the
+    whole, default a third) next to the keys. Each item is put, an old version then a new one,
+    into the 8 honest nodes closest to its key; the hostile nodes replay the old one and answer
+    with made-up node IDs (--strategies). Then swarmdns (node B's /v1/dht, node C's resolver)
+    and libtorrent (L: its first alert and its authoritative one) look each item up through
+    the same swarm, in turn: which version each returns, and how long it took."""
+
+    def contacts(self):
+        from dhtutil import KrpcClient
+
+        out = []
+        with KrpcClient(read_only=True) as c:
+            for p in self.testnet.ports:
+                _, _, msg = c.query(p, "ping", {}, timeout=0.5)
+                if msg is not None and msg.get(b"y") == b"r":
+                    out.append((p, msg[b"r"][b"id"]))
+        if len(out) < len(self.testnet.ports) * 0.9:
+            raise BenchError(f"only {len(out)} of {len(self.testnet.ports)} testnet nodes answer")
+        return out
+
+    def make_versions(self, count: int):
+        """Keys and two signed versions of a one-record zone each (`swarmdns sign`)."""
+        from dhtutil import mutable_target
+
+        d = self.tmp / "zones"
+        d.mkdir(exist_ok=True)
+        seq0 = time.time_ns() // 1000
+
+        def one(i):
+            seed = os.urandom(32)
+            key = d / f"k{i}.key"
+            key.write_text(seed.hex() + "\n")
+            key.chmod(0o600)
+            pk = public_key(seed)
+            it = {"i": i, "pk": pk, "z32": z32_encode(pk), "target": mutable_target(pk)}
+            for which, seq, addr in (("old", seq0 + 10 * i, f"198.18.1.{i % 250}"),
+                                     ("new", seq0 + 10 * i + 1, f"198.18.2.{i % 250}")):
+                zone = d / f"z{i}-{which}.zone"
+                zone.write_text(f"www IN A {addr}\n")
+                cp = subprocess.run([self.binary, "sign", "-k", key, "--seq", str(seq), zone],
+                                    capture_output=True, timeout=20)
+                if cp.returncode != 0:
+                    raise BenchError(f"sign failed: {cp.stderr!r}")
+                body = cp.stdout
+                it[which] = {"k": pk, "sig": body[:64], "v": body[72:],
+                             "seq": int.from_bytes(body[64:72], "big"), "addr": addr}
+            return it
+
+        with ThreadPoolExecutor(8) as ex:
+            return list(ex.map(one, range(count)))
+
+    def put_versions(self, items, honest):
+        """raw BEP 44 puts, old then new, into the 8 honest nodes closest to each key."""
+        from dhtutil import KrpcClient
+        from resolveutil import raw_put
+
+        stored = []
+        with KrpcClient() as c:
+            for it in items:
+                t = int.from_bytes(it["target"], "big")
+                near = sorted(honest, key=lambda h: int.from_bytes(h[1], "big") ^ t)[:8]
+                ok = 0
+                for port, _ in near:
+                    for v in (it["old"], it["new"]):
+                        _, _, msg = raw_put(c, port, v["k"], v["seq"], v["sig"], v["v"],
+                                            it["target"], timeout=0.5)
+                    ok += msg is not None and msg.get(b"y") == b"r"
+                stored.append(ok)
+        return {"holders_min": min(stored), "holders_mean": round(statistics.mean(stored), 2)}
+
+    def hostile_in_place(self, items, honest, hostile):
+        """Share of the honest nodes closest to a key whose find_node(key) names a hostile
+        node (the attack is in place)."""
+        from dhtutil import KrpcClient, compact_nodes
+
+        haddrs = set(hostile.addrs())
+        hit = total = 0
+        with KrpcClient(read_only=True) as c:
+            for it in items[:10]:
+                t = int.from_bytes(it["target"], "big")
+                for port, _ in sorted(honest, key=lambda h: int.from_bytes(h[1], "big") ^ t)[:8]:
+                    _, _, msg = c.query(port, "find_node", {"target": it["target"]},
+                                        timeout=0.3, tries=1)
+                    if msg is None or msg.get(b"y") != b"r":
+                        continue
+                    total += 1
+                    given = {(i, p) for _, i, p in compact_nodes(msg[b"r"].get(b"nodes", b""))}
+                    hit += bool(given & haddrs)
+        return round(hit / total, 3) if total else None
+
+    def classify(self, it, seq):
+        if seq is None:
+            return "none"
+        return "newest" if seq == it["new"]["seq"] else (
+            "old" if seq == it["old"]["seq"] else f"seq {seq}")
+
+    def lt_lookup(self, it, to):
+        pk = it["pk"]
+        self.L.start_get(pk)
+        t0 = self.L.started[pk]
+        self.L.wait(pk, None, t0 + to, False)
+        with self.L.cv:
+            ev = list(self.L.events.get(pk, ()))
+        first = ev[0] if ev else None
+        done = next((e for e in ev if e[2]), None)
+        return ({"ms": rnd3((first[0] - t0) * 1000) if first else None,
+                 "result": self.classify(it, first[1] if first else None)},
+                {"ms": rnd3((done[0] - t0) * 1000) if done else None,
+                 "result": self.classify(it, done[1] if done else None)})
+
+    def measure_hostile(self, items, deadline):
+        to = self.a.timeout
+        rows = {"swarmdns /v1/dht": [], "swarmdns resolver": [], "libtorrent first alert": [],
+                "libtorrent authoritative": []}
+        for k, it in enumerate(items):
+            if time.monotonic() > deadline:
+                self.note(f"time budget spent after {k} of {len(items)} items")
+                break
+            order = ["swarmdns", "libtorrent"] if k % 2 == 0 else ["libtorrent", "swarmdns"]
+            for client in order + ["resolver"]:
+                if client == "swarmdns":
+                    ms, j, err = self.B.dht_get(it["z32"], to)
+                    seq = j.get("seq") if j and j.get("found") else None
+                    rows["swarmdns /v1/dht"].append(
+                        {"item": it["i"], "ms": rnd3(ms), "result": self.classify(it, seq),
+                         "error": err, "queries": j.get("queries") if j else None})
+                elif client == "resolver":
+                    ms, j, err = self.C.resolve(f"www.{it['z32']}.", to)
+                    seq = j.get("seq") if j and j.get("rcode") == "NOERROR" else None
+                    rows["swarmdns resolver"].append(
+                        {"item": it["i"], "ms": rnd3(ms), "result": self.classify(it, seq),
+                         "error": err, "answer": (j or {}).get("answer"),
+                         "ede": (j or {}).get("ede")})
+                else:
+                    first, done = self.lt_lookup(it, to)
+                    rows["libtorrent first alert"].append({"item": it["i"], **first})
+                    rows["libtorrent authoritative"].append({"item": it["i"], **done})
+        return rows
+
+    def summarize_hostile(self, rows):
+        to = self.a.timeout * 1000
+        inf = float("inf")
+        out = {}
+        for client, rs in rows.items():
+            n = len(rs)
+            counts = {}
+            for r in rs:
+                counts[r["result"]] = counts.get(r["result"], 0) + 1
+            # A lookup that returned nothing within the timeout counts as slower than any.
+            times = [r["ms"] if r["ms"] is not None and r["result"] != "none" and r["ms"] <= to
+                     else inf for r in rs]
+            p50, p99 = percentile(times, 50), percentile(times, 99)
+            out[client] = {
+                "lookups": n, "results": counts,
+                "newest_share": round(counts.get("newest", 0) / n, 3) if n else None,
+                "old": counts.get("old", 0),
+                "p50_ms": rnd3(p50) if p50 not in (inf, None) else None,
+                "p99_ms": rnd3(p99) if p99 not in (inf, None) else None,
+                "p99_above_timeout": p99 == inf, "samples": rs}
+        return out
+
+    def run(self):
+        from hostile import Hostile
+
+        a = self.a
+        t_start = time.monotonic()
+        deadline = t_start + a.time_limit - 45
+        self.private_binary()
+        n_h = round(a.nodes * a.hostile_share / (1 - a.hostile_share))
+        strategies = [x for x in a.strategies.split(",") if x]
+        log(f"hostile case: {a.nodes} honest testnet nodes and {n_h} hostile ones "
+            f"({'+'.join(strategies)}); {a.items} items; lookup timeout {a.timeout:g} s; "
+            f"seed {a.seed}; work dir {self.tmp}")
+        rep = self.report
+        rep.update({"benchmark": "dht-hostile", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                      time.gmtime()),
+                    "swarm": {"kind": "testnet", "honest": a.nodes, "hostile": n_h},
+                    "strategies": strategies, "items": a.items, "timeout_s": a.timeout,
+                    "seed": a.seed, "cpus": os.cpu_count()})
+        self.testnet = TestnetSwarm(self.binary, a.nodes, self.tmp, a.time_limit + 30)
+        log(self.testnet.start())
+        honest = self.contacts()
+        log(f"signing 2 versions of {a.items} zones")
+        items = self.make_versions(a.items)
+        rep["holders"] = self.put_versions(items, honest)
+        log(f"put old then new into the 8 honest nodes closest to each key: "
+            f"{rep['holders']}")
+        hostile = Hostile(["127.0.0.1"] * n_h, [it["target"] for it in items], strategies,
+                          seed=a.seed)
+        self.hostile = hostile
+        for it in items:
+            hostile.give(it["target"], it["old"])
+        hostile.join([("127.0.0.1", p, nid) for p, nid in honest], closest=16)
+        share = None
+        for _ in range(20):
+            time.sleep(0.5)
+            share = self.hostile_in_place(items, honest, hostile)
+            if share is not None and share >= 0.5:
+                break
+        rep["honest_naming_hostile_share"] = share
+        log(f"{share} of the honest nodes closest to the keys name a hostile node")
+        boot = self.rnd.sample([p for p, _ in honest], 4)
+        self.B = ServeNode(self.binary, "B", self.tmp, boot, 1000000)
+        self.C = ServeNode(self.binary, "C", self.tmp, boot, 1000000)
+        for x in (self.B, self.C):
+            x.start()
+        self.L = LtClient(free_udp_range(1))
+        for p in boot:
+            self.L.add_node(p)
+        self.wait_started([self.B, self.C])
+        rep["libtorrent_version"] = self.L.version
+        t = time.monotonic()
+        while time.monotonic() - t < 30:
+            lt_rt = self.L.routing_table()
+            b_rt = self.B.status()["dht"]["routing_table"]
+            c_rt = self.C.status()["dht"]["routing_table"]
+            if lt_rt and lt_rt[0] >= 8 and b_rt >= 8 and c_rt >= 8:
+                break
+            time.sleep(1)
+        else:
+            self.note(f"after 30 s libtorrent knows {lt_rt} nodes, swarmdns B {b_rt}, C {c_rt}")
+        rep["clients_joined_after_s"] = round(time.monotonic() - t, 1)
+        rep["cpu_busy_pct_before_measuring"] = cpu_busy()
+        log(f"measuring {len(items)} items x (B /v1/dht, libtorrent, C resolver)")
+        rows = self.measure_hostile(items, deadline)
+        rep["hostile_queries_received"] = len(hostile.log)
+        rep["clients"] = self.summarize_hostile(rows)
+        rep["cases"] = {"hostile": True}  # main() prints and writes when there are cases
+        rep["run_seconds"] = round(time.monotonic() - t_start, 1)
+
+    def print_table(self):
+        rep = self.report
+        cl = rep.get("clients")
+        if not cl:
+            return
+        print()
+        print(f"DHT lookups through hostile nodes: {rep['swarm']['honest']} honest testnet "
+              f"nodes, {rep['swarm']['hostile']} hostile ({'+'.join(rep['strategies'])}) next "
+              f"to the keys, {rep['items']} items; old version replayed; timeout "
+              f"{self.a.timeout:g} s")
+        print(f"{'client':<26} {'newest':>8} {'old':>5} {'other':>6} {'p50 ms':>9} "
+              f"{'p99 ms':>9}")
+        for name, c in cl.items():
+            other = c["lookups"] - c["results"].get("newest", 0) - c["old"]
+            p99 = (f"{c['p99_ms']:.1f}" if c["p99_ms"] is not None
+                   else f">{self.a.timeout * 1000:.0f}")
+            p50 = f"{c['p50_ms']:.1f}" if c["p50_ms"] is not None else "n/a"
+            print(f"{name:<26} {c['newest_share'] * 100:7.1f}% {c['old']:>5} {other:>6} "
+                  f"{p50:>9} {p99:>9}")
+        print("newest: share of lookups that returned the newest item; old: lookups that "
+              "returned the replayed older one; other: nothing (not found, timeout, SERVFAIL). "
+              "Times: request to answer (swarmdns, HTTP API), dht_get_mutable_item to the alert "
+              "(libtorrent); a lookup without an item counts as slower than the timeout.")
+        if self.notes:
+            print("Notes:")
+            for n in self.notes:
+                print(f"  - {n}")
+
+    def close(self, failed: bool = False):
+        if getattr(self, "hostile", None) is not None:
+            self.hostile.close()
+        super().close(failed)
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
@@ -1203,7 +1486,7 @@ def main(argv=None):
         signal.signal(s, _on_signal)
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(args.time_limit)
-    bench = Bench(args)
+    bench = HostileBench(args) if args.case == "hostile" else Bench(args)
     rc = 0
     try:
         bench.run()

@@ -157,6 +157,70 @@ def expanded_secret_key(seed: bytes) -> bytes:
     return bytes(h)
 
 
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    """CRC32C (Castagnoli), as BEP 42 "Node ID restriction" uses."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def bep42_exempt(ip: str) -> bool:
+    """BEP 42: local networks and loopback (IPv4) are exempt from the ID restriction."""
+    a = socket.inet_aton(ip)
+    return a[0] in (10, 127) or (a[0] == 172 and a[1] & 0xF0 == 16) or \
+        (a[0] == 192 and a[1] == 168) or (a[0] == 169 and a[1] == 254)
+
+
+def _bep42_crc(ip: str, r: int) -> int:
+    a = bytearray(socket.inet_aton(ip))
+    for i, m in enumerate((0x03, 0x0F, 0x3F, 0xFF)):
+        a[i] &= m
+    a[0] |= (r & 7) << 5
+    return crc32c(bytes(a))
+
+
+def bep42_id(ip: str, rnd: bytes = None) -> bytes:
+    """A node ID that conforms to BEP 42 for this IPv4 address (rnd: 20 random bytes)."""
+    rnd = rnd or os.urandom(20)
+    r = rnd[19]
+    crc = _bep42_crc(ip, r)
+    return bytes([crc >> 24 & 0xFF, crc >> 16 & 0xFF, (crc >> 8 & 0xF8) | (rnd[2] & 7)]) + \
+        rnd[3:19] + bytes([r])
+
+
+def bep42_ok(ip: str, node_id: bytes) -> bool:
+    """Whether node_id conforms to BEP 42 for ip (exempt addresses always do)."""
+    if bep42_exempt(ip):
+        return True
+    crc = _bep42_crc(ip, node_id[19])
+    return node_id[0] == crc >> 24 & 0xFF and node_id[1] == crc >> 16 & 0xFF and \
+        node_id[2] & 0xF8 == crc >> 8 & 0xF8
+
+
+def near_id(target: bytes, bits: int = 12, rnd=None) -> bytes:
+    """An ID equal to target but for its last `bits` bits (random, never all equal): what a
+    Sybil claims to sit next to a key."""
+    import random as _random
+
+    rnd = rnd or _random
+    x = int.from_bytes(target, "big") ^ rnd.randrange(1, 1 << bits)
+    return x.to_bytes(20, "big")
+
+
 def xor_distance(a: bytes, b: bytes) -> int:
     return int.from_bytes(a, "big") ^ int.from_bytes(b, "big")
 
@@ -175,6 +239,16 @@ def compact_nodes(blob: bytes):
     return out
 
 
+def compact_node(node_id: bytes, ip: str, port: int) -> bytes:
+    """BEP 5 compact node info of one IPv4 node (26 bytes)."""
+    return node_id + socket.inet_aton(ip) + struct.pack(">H", port)
+
+
+def compact_ip(ip: str, port: int) -> bytes:
+    """BEP 5 compact IPv4 address (6 bytes), as BEP 42's `ip` carries it."""
+    return socket.inet_aton(ip) + struct.pack(">H", port)
+
+
 def compact_addr(blob: bytes):
     assert len(blob) == 6, f"compact IPv4 address must be 6 bytes, got {len(blob)}: {blob!r}"
     return socket.inet_ntoa(blob[:4]), struct.unpack(">H", blob[4:6])[0]
@@ -182,7 +256,7 @@ def compact_addr(blob: bytes):
 
 class KrpcClient:
     """A UDP socket on 127.0.0.1 (or another local address, `host`) that sends KRPC queries
-    to 127.0.0.1 and returns (raw, decoded) replies."""
+    to 127.0.0.1 (or to `ip=` of send_raw/query) and returns (raw, decoded) replies."""
 
     def __init__(self, node_id: bytes = None, read_only: bool = False, host: str = "127.0.0.1"):
         self.id = node_id or os.urandom(20)
@@ -211,9 +285,10 @@ class KrpcClient:
             msg["ro"] = 1
         return bencode(msg)
 
-    def send_raw(self, port: int, wire: bytes, timeout: float = 1.0, tid: bytes = None):
+    def send_raw(self, port: int, wire: bytes, timeout: float = 1.0, tid: bytes = None,
+                 ip: str = "127.0.0.1"):
         """Sends one datagram; returns (raw reply, decoded or None) or (None, None)."""
-        dest = ("127.0.0.1", port)
+        dest = (ip, port)
         self.transcript.append(("sent", dest, wire))
         self.sock.sendto(wire, dest)
         deadline = time.monotonic() + timeout
@@ -237,13 +312,14 @@ class KrpcClient:
                 continue  # a late reply to an earlier query
             return data, msg
 
-    def query(self, port: int, q: str, args: dict, timeout: float = 1.0, tries: int = 3):
+    def query(self, port: int, q: str, args: dict, timeout: float = 1.0, tries: int = 3,
+              ip: str = "127.0.0.1"):
         """Sends a query (retrying on silence); returns (sent, raw reply, decoded reply)."""
         wire = b""
         for _ in range(tries):
             wire = self.query_bytes(q, args)
             tid = bdecode(wire)[b"t"]
-            raw, msg = self.send_raw(port, wire, timeout, tid=tid)
+            raw, msg = self.send_raw(port, wire, timeout, tid=tid, ip=ip)
             if raw is not None:
                 return wire, raw, msg
         return wire, None, None
