@@ -308,11 +308,13 @@ static bool get_quorum(const dht_t *dht, const lookup_t *lk)
 	bool path[DHT_PATHS_MAX] = {false};
 	for (size_t i = 0; i < lk->from_n; i++) {
 		const dht_addr_t *a = &lk->from[i];
-		bool exempt = dht_addr_exempt(a), dup = false;
+		/* A loopback or private address is a network by itself (BEP 42 exempts it from
+		 * the /24 rules), but only its IP counts: many sockets on one host are one
+		 * holder, or three hostile ports on 127.0.0.1 would make a quorum. */
+		unsigned bits = dht_addr_exempt(a) ? a->len * 8u : (a->len == 4 ? 24u : 48u);
+		bool dup = false;
 		for (size_t k = 0; k < i && !dup; k++)
-			dup = exempt
-				  ? dht_addr_equal(&lk->from[k], a)
-				  : dht_addr_prefix_equal(&lk->from[k], a, a->len == 4 ? 24 : 48);
+			dup = dht_addr_prefix_equal(&lk->from[k], a, bits);
 		nets += !dup;
 		npaths += !path[lk->from_path[i]];
 		path[lk->from_path[i]] = true;

@@ -567,7 +567,8 @@ static void test_freshness(void **state)
 	assert_int_equal(c.gets_ready_deadline, 1);
 	dht_free(dht);
 
-	/* Loopback holders are networks of their own (a testnet on 127.0.0.1). */
+	/* Many ports on one loopback address are one holder: three hostile sockets on
+	 * 127.0.0.1 make no quorum; ready only at the deadline. */
 	memset(w, 0, sizeof(*w));
 	w->rng = 3;
 	dht = w_node(w, NULL);
@@ -576,8 +577,28 @@ static void test_freshness(void **state)
 	for (int i = 0; i < 4; i++)
 		w_meet(w, dht, &lo[i], ids[i]);
 	run_get(w, dht, target, lo, ids, q3, 4, &it);
+	assert_false(w->last.ready);
+	w->now += 400;
+	dht_tick(dht);
 	assert_true(w->last.ready);
 	assert_false(w->last.done);
+	dht_counters(dht, &c);
+	assert_int_equal(c.gets_ready_quorum, 0);
+	dht_free(dht);
+
+	/* Private addresses are networks of their own, one per IP (a mesh on one LAN). */
+	memset(w, 0, sizeof(*w));
+	w->rng = 3;
+	dht = w_node(w, NULL);
+	dht_addr_t lan[4] = {a4(10, 0, 0, 1, 6881), a4(10, 0, 0, 2, 6881), a4(10, 0, 0, 3, 6881),
+			     a4(10, 0, 0, 4, 6881)};
+	for (int i = 0; i < 4; i++)
+		w_meet(w, dht, &lan[i], ids[i]);
+	run_get(w, dht, target, lan, ids, q3, 4, &it);
+	assert_true(w->last.ready);
+	assert_false(w->last.done);
+	dht_counters(dht, &c);
+	assert_int_equal(c.gets_ready_quorum, 1);
 
 	/* Convergence: everyone answers, one holder; done, ready and converged at once. */
 	dht_free(dht);
