@@ -110,9 +110,10 @@ def closest(contacts, target, k=8):
     return sorted(contacts, key=lambda c: int.from_bytes(c[2], "big") ^ t)[:k]
 
 
-def wait_hostile_known(client, names, honest, hostile, timeout=6.0):
+def wait_hostile_known(client, names, honest, hostile, timeout=15.0):
     """Waits until the honest nodes closest to each key give hostile nodes in their answers
-    to find_node(key): the attack is in place (else the test would show nothing)."""
+    to find_node(key): the attack is in place (else the test would show nothing). A third of
+    the answers is enough: the hostile nodes are a third of the swarm."""
     haddrs = set(hostile.addrs())
 
     def share():
@@ -132,7 +133,7 @@ def wait_hostile_known(client, names, honest, hostile, timeout=6.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         last = share()
-        if last[1] and last[0] * 2 >= last[1]:
+        if last[1] and last[0] * 3 >= last[1]:
             return last
         time.sleep(0.3)
     raise AssertionError(f"the hostile nodes did not get into the honest routing tables: only "
