@@ -145,6 +145,10 @@ static void resolver_metrics(FILE *f, const api_ctx_t *ctx)
 	gauge(f, "swarmdns_lookup_pool_used",
 	      "DHT zone lookups holding a slot of the lookup pool (lookup-pool) now.",
 	      st->lookup_pool_used);
+	counter(f, "swarmdns_dht_lookup_pool_full_total",
+		"DHT zone lookups the DHT refused because all of its own lookups were busy (also "
+		"counted under limit=\"lookup-pool\").",
+		st->dht_pool_full);
 	counter(f, "swarmdns_lookups_preempted_total",
 		"DHT zone lookups ended early to give their lookup-pool slot to a client network "
 		"that held fewer.",

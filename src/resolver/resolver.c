@@ -19,7 +19,7 @@
 #define PENDING_MAX 4096   /* default of max_pending */
 #define CACHE_BUCKETS 4096
 #define SCRATCH_LEN 65535
-#define USE_SLOTS 4096	    /* networks whose recent demand is remembered */
+#define USE_SLOTS 16384	    /* cells of the recent demand of networks (power of two) */
 #define USE_WINDOW_MS 10000 /* demand counted over this window and the one before */
 
 const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT] = {
@@ -414,32 +414,49 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res);
 /* The lookup pool (lookup_pool) is shared fairly between client networks (/24, /56, as
  * lookup_rate counts them): a network may hold at most its share, max(2, pool / networks
  * holding lookups, itself included). When the pool is full, a network takes the newest slot
- * of another that holds at least two more lookups, or one more while it has asked for more
- * than twice as many lookups lately (a decaying count of the last 10-20 s). So a flood from a
- * few networks cannot keep a new network out, and neither can a flood from more networks than
- * slots as long as each of them asks for more than a quiet network does; flooding networks do
- * not take slots from each other. */
+ * of another that holds at least two more lookups (and has asked for at least half as many
+ * lately), or at least as many while it has asked for more than twice as many lookups lately
+ * (a sliding count of the last 10-20 s). So a flood from a few networks cannot keep a new
+ * network out, and neither can a flood from more networks than slots as long as each of them
+ * asks for more than twice what a quiet network does; flooding networks do not take slots
+ * from each other, busy networks do not take from quiet ones, and no network gets more than
+ * its share by it. */
 
-/* The recent demand of network `net` (lookups it asked for), counting one more if `add`.
- * A fixed table: a network whose cell another took counts as quiet. */
-static uint32_t pool_demand(resolver_t *r, uint64_t net, bool add)
+/* Moves u's windows on to the one of now and returns its demand then: this window's count and
+ * the window before's, which counts less as this one goes on (a sliding window). */
+static uint32_t use_now(use_t *u, uint64_t now)
 {
-	use_t *u = &r->use[net & (USE_SLOTS - 1)];
-	uint64_t now = now_ms(r), w = now / USE_WINDOW_MS;
-	if (u->net != net || w > u->window + 1) {
-		if (!add)
-			return 0;
-		u->net = net;
+	uint64_t w = now / USE_WINDOW_MS;
+	if (w > u->window + 1)
 		u->cur = u->prev = 0;
-	} else if (w == u->window + 1) {
-		u->prev = u->cur;
-		u->cur = 0;
-	}
+	else if (w == u->window + 1)
+		u->prev = u->cur, u->cur = 0;
 	u->window = w;
-	u->cur += add && u->cur < UINT32_MAX;
-	/* The window before counts less as this one goes on (a sliding window). */
 	return u->cur + (uint32_t)((uint64_t)u->prev * (USE_WINDOW_MS - now % USE_WINDOW_MS) /
 				   USE_WINDOW_MS);
+}
+
+/* The recent demand of network `net` (lookups it asked for), counting one more if `add`. Each
+ * network has two possible cells; a new one takes the quieter, so a busy network is not
+ * forgotten by a collision (and collisions cannot be planned: the hash is seeded). */
+static uint32_t pool_demand(resolver_t *r, uint64_t net, bool add)
+{
+	uint64_t now = now_ms(r);
+	use_t *a = &r->use[net & (USE_SLOTS - 1)], *b = &r->use[(net >> 32) & (USE_SLOTS - 1)];
+	use_t *u = a->net == net ? a : b->net == net ? b : NULL;
+	if (u == NULL) {
+		if (!add)
+			return 0;
+		u = use_now(a, now) <= use_now(b, now) ? a : b;
+		u->net = net;
+		u->cur = u->prev = 0;
+	}
+	uint32_t d = use_now(u, now);
+	if (add && u->cur < UINT32_MAX) {
+		u->cur++;
+		d++;
+	}
+	return d;
 }
 
 static uint64_t pool_net(const resolver_t *r, const struct sockaddr *peer)
@@ -549,15 +566,18 @@ static int pool_admit(resolver_t *r, uint64_t net, bool may_preempt)
 		return 0;
 	if (!may_preempt)
 		return SW_ELIMIT;
-	/* The victim: of the lookups of networks that hold two more, or one more and asked for
-	 * more than twice as many, the one of the network holding the most, the busiest, the
-	 * newest lookup. */
+	/* The victim: of the lookups of networks that hold two more (unless they asked for less
+	 * than half as many: a quiet network keeps its share against a busy one), or at least
+	 * as many and asked for more than twice as many, the one of the network holding the
+	 * most, the busiest, the newest lookup. */
 	centry_t *victim = NULL;
 	uint32_t vh = 0, vd = 0;
 	for (size_t i = 0; i < r->npool; i++) {
 		centry_t *e = r->pool[i];
 		uint32_t h = pnet_held(r, e->net), d = pool_demand(r, e->net, false);
-		if (e->in_cb || h < held + 1 || (h == held + 1 && d <= 2 * demand))
+		bool more = h >= held + 2 && 2 * (uint64_t)d >= demand;
+		bool busier = h >= held && d > 2 * (uint64_t)demand;
+		if (e->in_cb || !(more || busier))
 			continue;
 		if (victim &&
 		    (h < vh || (h == vh && (d < vd || (d == vd && e->serial < victim->serial)))))
@@ -590,6 +610,8 @@ static int start_fetch(resolver_t *r, centry_t *e, const struct sockaddr *peer, 
 	e->lk_same = false;
 	e->lk_nodes = 0;
 	int ret = r->opts.io.dht_get(r->opts.io.ctx, e->pk, on_dht, e);
+	if (ret == SW_ELIMIT)
+		r->stats.dht_pool_full++;
 	if (ret == 0) {
 		e->fetching = true;
 		e->fetch_started = now_ms(r);

@@ -182,6 +182,7 @@ typedef struct {
 	uint64_t lookups_busy;	  /* SERVFAIL "DHT lookups busy": no room in the lookup pool */
 	uint64_t lookups_preempted; /* lookups ended to give their slot to another network */
 	uint64_t lookup_pool_used;  /* lookups holding a slot of the pool now */
+	uint64_t dht_pool_full;	    /* dht_get refused: the DHT's own lookups were all busy */
 	uint64_t rebind_zones;	    /* DHT zones that had private addresses removed */
 	uint64_t rebind_filtered;   /* answers that lost records to rebinding protection */
 } resolver_stats_t;

@@ -460,17 +460,19 @@ static void test_pool_shared_fairly(void **state)
 	assert_true(ask_key(w, 20, "198.51.102.1"));
 	assert_int_equal(st->lookups_preempted, 3);
 	assert_int_equal(st->lookup_pool_used, 4);
-	/* C took from A (A and B held 2, A had asked for more): now B holds 2, A and C 1. C's
-	 * next query (another address of the same /24) takes nothing: it would hold as many as
-	 * B, which has not asked for more than twice as many. */
-	assert_false(ask_key(w, 21, "198.51.102.200"));
+	/* C took from A (A and B held 2, A had asked for more): now B holds 2, A and C 1. C asks
+	 * again (another address of the same /24): A holds as many and asked for more than twice
+	 * as many, so the quiet network goes first, up to its share of 2. */
+	assert_true(ask_key(w, 21, "198.51.102.200"));
+	assert_int_equal(st->lookups_preempted, 4);
+	assert_false(ask_key(w, 22, "198.51.102.1"));
 	/* A lookup that ends gives its slot back. */
 	size_t ended = 0;
 	for (size_t i = 0; i < w->nlk; i++)
 		if (w->lk[i].active && !ended)
 			report(w, i, NULL, false, false, true, SW_ENOTFOUND), ended++;
 	assert_int_equal(st->lookup_pool_used, 3);
-	assert_int_equal(st->lookups_busy, 6); /* 3 refused, 3 preempted */
+	assert_int_equal(st->lookups_busy, 7); /* 3 refused, 4 preempted */
 }
 
 /* More flooding networks than slots: each holds one lookup and asks for many more. A quiet
@@ -483,7 +485,7 @@ static void test_pool_quiet_network_beats_many(void **state)
 	const resolver_stats_t *st = resolver_stats(w->r);
 	char from[32];
 	int n = 0;
-	for (int round = 0; round < 4; round++)
+	for (int round = 0; round < 6; round++)
 		for (int net = 0; net < 6; net++) {
 			snprintf(from, sizeof(from), "203.0.%d.9", net);
 			bool got = ask_key(w, n++, from);
@@ -492,14 +494,21 @@ static void test_pool_quiet_network_beats_many(void **state)
 		}
 	assert_int_equal(st->lookup_pool_used, 4);
 	uint64_t preempted = st->lookups_preempted;
-	assert_true(ask_key(w, 100, "192.0.2.77")); /* the quiet network */
-	assert_int_equal(st->lookups_preempted, preempted + 1);
-	/* Its fair share is one now; a flooder still gets nothing. */
-	assert_false(ask_key(w, 101, "192.0.2.77"));
-	assert_false(ask_key(w, 102, "203.0.0.9"));
+	/* The quiet network gets in, up to its share of 2, from the busiest. */
+	assert_true(ask_key(w, 100, "192.0.2.77"));
+	assert_true(ask_key(w, 101, "192.0.2.77"));
+	assert_int_equal(st->lookups_preempted, preempted + 2);
+	assert_false(ask_key(w, 102, "192.0.2.77"));
+	/* A flooder that lost its slot does not take one of the quiet network's, although that
+	 * one holds two more. */
+	for (int net = 0; net < 6; net++) {
+		snprintf(from, sizeof(from), "203.0.%d.9", net);
+		assert_false(ask_key(w, 110 + net, from));
+	}
+	assert_int_equal(st->lookups_preempted, preempted + 2);
 	/* Twenty seconds later the demand is forgotten: the flooders are quiet networks again. */
 	w->now += 2 * 10000 + 1;
-	assert_false(ask_key(w, 103, "203.0.1.9"));
+	assert_false(ask_key(w, 120, "203.0.1.9"));
 }
 
 /* The DHT's own pool full (dht_get SW_ELIMIT) is "DHT lookups busy" too, not "no DHT peers";
