@@ -212,6 +212,35 @@ static void dht_metrics(FILE *f, net_dht_t *nd)
 	      "Nodes in the routing table that answered recently (BEP 5 \"good\").", dc.rt_good);
 	gauge(f, "swarmdns_dht_routing_table_buckets", "Buckets of the routing table.",
 	      dc.rt_buckets);
+	/* DESIGN.md §4 "Lookups assume a Sybil minority": what the lookups refused, by rule. */
+	static const char cr[] = "swarmdns_dht_candidates_refused_total";
+	family(f, cr, "counter",
+	       "Nodes a lookup did not use: ID not conforming to BEP 42 (bad_id), past "
+	       "dht-reply-nodes in one reply (reply_cap), over dht-ip-slots or dht-net-slots in a "
+	       "path (ip_slots, net_slots), an address claiming another ID than it has in the "
+	       "lookup (id_changed), a node already in another path (other_path).");
+	labelled(f, cr, "reason", "bad_id", dc.cand_bad_id);
+	labelled(f, cr, "reason", "reply_cap", dc.cand_reply_cap);
+	labelled(f, cr, "reason", "ip_slots", dc.cand_ip_slots);
+	labelled(f, cr, "reason", "net_slots", dc.cand_net_slots);
+	labelled(f, cr, "reason", "id_changed", dc.cand_id_changed);
+	labelled(f, cr, "reason", "other_path", dc.cand_other_path);
+	static const char rr[] = "swarmdns_dht_routing_table_refused_total";
+	family(f, rr, "counter",
+	       "Nodes kept out of a routing-table bucket by dht-ip-slots (ip_slots) or "
+	       "dht-net-slots (net_slots).");
+	labelled(f, rr, "reason", "ip_slots", dc.rt_ip_slots);
+	labelled(f, rr, "reason", "net_slots", dc.rt_net_slots);
+	static const char gr[] = "swarmdns_dht_gets_ready_total";
+	family(f, gr, "counter",
+	       "DHT gets whose item could be answered with before the lookup converged: a quorum "
+	       "of networks agreed (quorum), or dht-answer-deadline passed (deadline).");
+	labelled(f, gr, "reason", "quorum", dc.gets_ready_quorum);
+	labelled(f, gr, "reason", "deadline", dc.gets_ready_deadline);
+	counter(f, "swarmdns_dht_bootstrap_rounds_total",
+		"Rounds of joining through the bootstrap addresses (retried with a backoff while "
+		"the routing table has no good node).",
+		dc.bootstraps);
 	family(f, "swarmdns_dht_rtt_seconds", "gauge",
 	       "Smoothed round-trip time of DHT queries, over all nodes.");
 	fprintf(f, "swarmdns_dht_rtt_seconds %u.%03u\n", dc.srtt_ms / 1000, dc.srtt_ms % 1000);
@@ -275,6 +304,11 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    {"dht-puts-per-minute", dc.puts_rate_limited},
 	    {"dht-max-items", dc.evicted_items},
 	    {"dht-max-bytes", dc.evicted_bytes},
+	    {"dht-enforce-node-id", dc.cand_bad_id},
+	    {"dht-reply-nodes", dc.cand_reply_cap},
+	    {"dht-ip-slots", dc.cand_ip_slots + dc.rt_ip_slots},
+	    {"dht-net-slots", dc.cand_net_slots + dc.rt_net_slots},
+	    {"dht-id-vote-nets", dc.votes_one_net},
 	    {"tcp-max-clients", tcp.refused},
 	    {"tcp-idle-timeout", tcp.idle_closed},
 	    {"tls-max-clients", tls.refused},

@@ -121,6 +121,31 @@ static const opt_t opts[] = {
 	 "BEP 44 items stored for others; the oldest goes when a new one comes"},
 	{"dht-max-bytes", T_UINT, offsetof(conf_t, dht_max_bytes), 0, NOREP, 1073741824, 1024,
 	 "4194304", "bytes of BEP 44 values and salts stored for others"},
+	/* DESIGN.md §4 "Lookups assume a Sybil minority" and §3 step 2 (docs/dht.md). */
+	{"dht-paths", T_UINT, offsetof(conf_t, dht_paths), 0, NOREP, 8, 1, "3",
+	 "disjoint paths of a DHT lookup; each node is asked by one path only"},
+	{"dht-enforce-node-id", T_BOOL, offsetof(conf_t, dht_enforce_node_id), 0, NOREP, 0, 0,
+	 "yes", "lookups use no node with a public address whose ID does not conform to BEP 42"},
+	{"dht-reply-nodes", T_UINT, offsetof(conf_t, dht_reply_nodes), 0, NOREP, 64, 1, "8",
+	 "nodes one DHT reply may add to a lookup; the rest of its list is ignored"},
+	{"dht-ip-slots", T_UINT, offsetof(conf_t, dht_ip_slots), 0, NOREP, 8, 1, "1",
+	 "nodes of one IP address in a lookup path and in a routing-table bucket"},
+	{"dht-net-slots", T_UINT, offsetof(conf_t, dht_net_slots), 0, NOREP, 8, 1, "2",
+	 "nodes of one /24 (IPv6 /64) in a lookup path and in a routing-table bucket "
+	 "(loopback and private addresses are exempt)"},
+	{"dht-quorum", T_UINT, offsetof(conf_t, dht_quorum), 0, NOREP, 16, 1, "3",
+	 "holders in distinct networks that agree on the highest seq before a zone is answered "
+	 "ahead of the lookup's end"},
+	{"dht-quorum-paths", T_UINT, offsetof(conf_t, dht_quorum_paths), 0, NOREP, 8, 1, "1",
+	 "distinct lookup paths the dht-quorum holders must come through (2 resists a single "
+	 "trapped path, at a cost in time to answer)"},
+	{"dht-answer-deadline", T_UINT, offsetof(conf_t, dht_answer_deadline), 0, NOREP, 10000,
+	 1, "400",
+	 "milliseconds after the first verified zone item until it may be answered with, "
+	 "when the lookup has neither converged nor found a quorum"},
+	{"dht-id-vote-nets", T_UINT, offsetof(conf_t, dht_id_vote_nets), 0, NOREP, 16, 1, "3",
+	 "distinct /16s of the queried nodes that must report our external address before our "
+	 "BEP 42 node ID changes"},
 	{"api-max-clients", T_UINT, offsetof(conf_t, api_max_clients), 0, NOREP, 100000, 1, "256",
 	 "HTTP API connections open at once"},
 	{"api-timeout", T_UINT, offsetof(conf_t, api_timeout), 0, NOREP, 3600, 1, "30",

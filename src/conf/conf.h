@@ -63,6 +63,9 @@ typedef struct {
 	bool dns_cookies, minimal_any;
 	uint32_t max_pending, lookup_rate;
 	uint32_t dht_puts_per_minute, dht_max_items, dht_max_bytes;
+	uint32_t dht_paths, dht_reply_nodes, dht_ip_slots, dht_net_slots;
+	uint32_t dht_quorum, dht_quorum_paths, dht_answer_deadline, dht_id_vote_nets; /* ms */
+	bool dht_enforce_node_id;
 	uint32_t api_max_clients, api_timeout;
 	/* Internal: which source last set each option (for repeatable replacement). */
 	uint8_t source[64];

@@ -489,6 +489,15 @@ static int start_dht(node_t *n, const conf_t *c)
 	o.puts_per_min = c->dht_puts_per_minute;
 	o.storage.max_items = c->dht_max_items;
 	o.storage.max_bytes = c->dht_max_bytes;
+	o.paths = c->dht_paths;
+	o.node_id_unchecked = !c->dht_enforce_node_id;
+	o.reply_nodes = c->dht_reply_nodes;
+	o.ip_slots = c->dht_ip_slots;
+	o.net_slots = c->dht_net_slots;
+	o.quorum = c->dht_quorum;
+	o.quorum_paths = c->dht_quorum_paths;
+	o.answer_deadline = c->dht_answer_deadline;
+	o.id_vote_nets = c->dht_id_vote_nets;
 	if ((n->queued = malloc(ITEM_QUEUE_MAX * sizeof(*n->queued))) == NULL)
 		return SW_ENOMEM;
 	net_dht_hooks_t hooks = {n, on_item_stored, on_item_removed, on_items_flush};

@@ -27,6 +27,8 @@
 
 typedef struct dht dht_t;
 
+#define DHT_PATHS_MAX 8 /* disjoint paths of a lookup at most */
+
 /* What the host provides. send's result only feeds the counters. */
 typedef struct {
 	void *ctx;
@@ -47,6 +49,16 @@ typedef struct {
 	uint32_t rate_burst;   /* 0: 50 */
 	uint32_t puts_per_min; /* puts accepted per IP and minute (also the burst); 0: 60 */
 	dht_storage_opts_t storage;
+	/* Lookups assume a Sybil minority (DESIGN.md §4); 0 means the default for each. */
+	uint32_t paths;		  /* disjoint paths of a lookup; 0: 3, at most DHT_PATHS_MAX */
+	bool node_id_unchecked;	  /* use claimed IDs that do not conform to BEP 42 (off: no) */
+	uint32_t reply_nodes;	  /* entries of one reply's nodes list used; 0: 8 */
+	uint32_t ip_slots;	  /* nodes per IP in a path's closest set and a bucket; 0: 1 */
+	uint32_t net_slots;	  /* ... per /24 (IPv6 /64); 0: 2 */
+	uint32_t quorum;	  /* get: holders in distinct networks that make it ready; 0: 3 */
+	uint32_t quorum_paths;	  /* ... reached through this many distinct paths; 0: 1 */
+	uint32_t answer_deadline; /* get: ms after the first verified item until ready; 0: 400 */
+	uint32_t id_vote_nets;	  /* distinct /16s (IPv6 /32s) of voters to change our ID; 0: 3 */
 } dht_opts_t;
 
 /* A node of the network. */
@@ -118,7 +130,20 @@ typedef struct {
 	uint64_t evicted_items;	    /* stored items dropped to make room under max_items */
 	uint64_t evicted_bytes;	    /* ... and under max_bytes */
 	uint64_t id_changes;	    /* BEP 42 regenerations */
-	size_t items;		    /* store size now */
+	/* Candidates of lookups refused (DESIGN.md §4 "Lookups assume a Sybil minority"): */
+	uint64_t cand_bad_id;	      /* a public address with an ID not conforming to BEP 42 */
+	uint64_t cand_reply_cap;      /* nodes-list entries past reply_nodes */
+	uint64_t cand_ip_slots;	      /* a path already holds ip_slots nodes of this IP */
+	uint64_t cand_net_slots;      /* ... net_slots nodes of this /24 (/64) */
+	uint64_t cand_id_changed;     /* an address claimed another ID than it has in the lookup */
+	uint64_t cand_other_path;     /* a node already used by another path of the lookup */
+	uint64_t rt_ip_slots;	      /* routing table: refused, a bucket holds its IP already */
+	uint64_t rt_net_slots;	      /* ... two nodes of its /24 (/64) already */
+	uint64_t votes_one_net;	      /* ID changes held back: the votes came from too few /16s */
+	uint64_t gets_ready_quorum;   /* get lookups ready on a quorum before converging */
+	uint64_t gets_ready_deadline; /* ... on the answer deadline before converging */
+	uint64_t bootstraps;	      /* bootstrap rounds through the bootstrap addresses */
+	size_t items;		      /* store size now */
 	size_t item_bytes;
 	size_t rt_nodes;
 	size_t rt_good;

@@ -97,6 +97,18 @@ bool dht_addr_ip_equal(const dht_addr_t *a, const dht_addr_t *b)
 	return a->len == b->len && memcmp(a->ip, b->ip, a->len) == 0;
 }
 
+bool dht_addr_prefix_equal(const dht_addr_t *a, const dht_addr_t *b, unsigned bits)
+{
+	if (a->len != b->len || bits > 8u * a->len)
+		return false;
+	size_t whole = bits / 8;
+	if (memcmp(a->ip, b->ip, whole) != 0)
+		return false;
+	unsigned rest = bits % 8;
+	uint8_t mask = (uint8_t)(0xff00u >> rest);
+	return rest == 0 || ((a->ip[whole] ^ b->ip[whole]) & mask) == 0;
+}
+
 bool dht_addr_equal(const dht_addr_t *a, const dht_addr_t *b)
 {
 	return dht_addr_ip_equal(a, b) && a->port == b->port;

@@ -148,5 +148,8 @@ int dht_addr_from_sockaddr(dht_addr_t *a, const struct sockaddr *sa, socklen_t l
 socklen_t dht_addr_to_sockaddr(const dht_addr_t *a, struct sockaddr_storage *ss);
 bool dht_addr_equal(const dht_addr_t *a, const dht_addr_t *b);
 bool dht_addr_ip_equal(const dht_addr_t *a, const dht_addr_t *b);
+/* Whether a and b are of one family and share their first `bits` bits of address (a /24 is
+ * 24 for IPv4; pick the IPv6 length yourself). */
+bool dht_addr_prefix_equal(const dht_addr_t *a, const dht_addr_t *b, unsigned bits);
 /* "1.2.3.4:6881" or "[::1]:6881" into out (cap >= 48). */
 void dht_addr_to_str(const dht_addr_t *a, char *out, size_t cap);

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "dht/bep42.h"
 #include "dht/rt.h"
 
 typedef struct {
@@ -18,6 +19,8 @@ struct dht_rt {
 	bucket_t *b; /* b[i] holds the IDs sharing exactly i prefix bits; the last one, more */
 	size_t nb;
 	size_t capb;
+	unsigned ip_slots, net_slots; /* per bucket; 0: no limit */
+	uint64_t ip_refused, net_refused;
 };
 
 unsigned dht_id_common_prefix(const uint8_t a[DHT_ID_LEN], const uint8_t b[DHT_ID_LEN])
@@ -274,6 +277,47 @@ static void forget_addr(dht_rt_t *rt, const uint8_t id[DHT_ID_LEN], const dht_ad
 	}
 }
 
+/* Whether bucket b (its nodes and replacement cache) has room for one more node of addr's IP
+ * and network (DESIGN.md §4: one per IP, two per /24 or /64 in every bucket; libtorrent's
+ * dht_restrict_routing_ips). Local addresses are exempt, as BEP 42 exempts them; bad nodes
+ * hold no slot. */
+static bool room_for_addr(dht_rt_t *rt, const bucket_t *b, const uint8_t id[DHT_ID_LEN],
+			  const dht_addr_t *addr, uint64_t now)
+{
+	size_t ip = 0, net = 0;
+	unsigned bits = addr->len == 4 ? 24 : 64;
+	if (dht_bep42_ip_exempt(addr->ip, addr->len))
+		return true;
+	for (size_t k = 0; k < (size_t)b->n + b->nrepl; k++) {
+		const dht_rt_node_t *x = k < b->n ? &b->nodes[k] : &b->repl[k - b->n];
+		if (dht_rt_node_state(x, now) == DHT_RT_BAD || memcmp(x->id, id, DHT_ID_LEN) == 0)
+			continue;
+		ip += dht_addr_ip_equal(&x->addr, addr);
+		net += dht_addr_prefix_equal(&x->addr, addr, bits);
+	}
+	if (rt->ip_slots && ip >= rt->ip_slots) {
+		rt->ip_refused++;
+		return false;
+	}
+	if (rt->net_slots && net >= rt->net_slots) {
+		rt->net_refused++;
+		return false;
+	}
+	return true;
+}
+
+void dht_rt_set_diversity(dht_rt_t *rt, unsigned ip_slots, unsigned net_slots)
+{
+	rt->ip_slots = ip_slots;
+	rt->net_slots = net_slots;
+}
+
+void dht_rt_refused(const dht_rt_t *rt, uint64_t *ip, uint64_t *net)
+{
+	*ip = rt->ip_refused;
+	*net = rt->net_refused;
+}
+
 int dht_rt_heard(dht_rt_t *rt, const uint8_t id[DHT_ID_LEN], const dht_addr_t *addr,
 		 dht_rt_how_t how, uint32_t rtt_ms, bool bep42, uint64_t now)
 {
@@ -304,6 +348,8 @@ int dht_rt_heard(dht_rt_t *rt, const uint8_t id[DHT_ID_LEN], const dht_addr_t *a
 			b->last_active = now;
 		return DHT_RT_UPDATED;
 	}
+	if (!room_for_addr(rt, b, id, addr, now))
+		return DHT_RT_IGNORED;
 	dht_rt_node_t nn = {0};
 	for (i = 0; i < b->nrepl; i++) {
 		if (memcmp(b->repl[i].id, id, DHT_ID_LEN) == 0) {

@@ -61,6 +61,13 @@ typedef enum {
 int dht_rt_new(const uint8_t self[DHT_ID_LEN], dht_rt_t **out);
 void dht_rt_free(dht_rt_t *rt);
 
+/* At most ip_slots nodes of one IP and net_slots of one /24 (IPv6 /64) in each bucket,
+ * replacement cache included; local addresses are exempt (DESIGN.md §4). 0: no limit (the
+ * default of a new table). */
+void dht_rt_set_diversity(dht_rt_t *rt, unsigned ip_slots, unsigned net_slots);
+/* How many new nodes the diversity limits kept out, per IP and per network. */
+void dht_rt_refused(const dht_rt_t *rt, uint64_t *ip, uint64_t *net);
+
 /* Our own ID. */
 const uint8_t *dht_rt_self(const dht_rt_t *rt);
 /* Changes our own ID (BEP 42 regeneration): the buckets are rebuilt around it with every node

@@ -1588,7 +1588,8 @@ static void test_node_learns_external_address(void **state)
 	dht_id(dht, id0);
 	assert_false(dht_bep42_id_check(ext, 4, id0)); /* a random ID (overwhelmingly) */
 	for (int i = 0; i < 4; i++) {
-		dht_addr_t peer = {.len = 4, .ip = {20, 0, 0, (uint8_t)(i + 1)}, .port = 6881};
+		/* Voters in distinct /16s (DESIGN.md §4 "Joining"). */
+		dht_addr_t peer = {.len = 4, .ip = {20, (uint8_t)(i + 1), 0, 1}, .port = 6881};
 		assert_int_equal(dht_ping(dht, &peer), 0);
 		assert_int_equal(dht_krpc_parse(&q, net.last, net.last_len, nodes, 64), 0);
 		base_msg(&r, DHT_KRPC_REPLY, 0);
@@ -1599,7 +1600,7 @@ static void test_node_learns_external_address(void **state)
 		memcpy(r.ip.ip, ext, 4);
 		assert_int_equal(dht_krpc_write(&r, buf, sizeof(buf), &len), 0);
 		struct sockaddr_in from = sin4("20.0.0.1", 6881);
-		from.sin_addr.s_addr = htonl(0x14000000u | (uint32_t)(i + 1));
+		from.sin_addr.s_addr = htonl(0x14000001u | (uint32_t)(i + 1) << 16);
 		/* A reply from another address than asked is ignored. */
 		struct sockaddr_in liar = sin4("66.66.66.66", 6881);
 		dht_handle(dht, (struct sockaddr *)&liar, sizeof(liar), buf, len);

@@ -1,0 +1,792 @@
+/*
+ * Unit tests of the DHT lookups against hostile replies (DESIGN.md §4 "Lookups assume a Sybil
+ * minority", §3 step 2 "Freshness before speed", §4 "Joining"): a node under test talks to
+ * scripted peers whose replies the test crafts, and the test checks what a user would see:
+ * which nodes the lookup asked, what its reports said and when, and the counters /metrics
+ * shows. Deterministic (the node's randomness is a fixed LCG; no seed to vary).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "crypto/crypto.h"
+#include "dht/bep42.h"
+#include "dht/dht.h"
+#include "dht/krpc.h"
+#include "dht/rt.h"
+
+#define PKTS 512
+
+/* ---- a node and the datagrams it sends ---- */
+
+typedef struct {
+	dht_addr_t to;
+	uint8_t buf[1500];
+	size_t len;
+} pkt_t;
+
+typedef struct {
+	uint64_t now;
+	uint64_t rng;
+	pkt_t pkt[PKTS];
+	size_t npkt;
+	/* get reports */
+	int reports;
+	dht_get_result_t last;
+	int64_t last_seq;
+	uint64_t ready_at; /* time of the first ready report; 0: none */
+} world_t;
+
+static int w_send(void *ctx, const struct sockaddr *sa, socklen_t salen, const uint8_t *buf,
+		  size_t len)
+{
+	world_t *w = ctx;
+	assert_true(w->npkt < PKTS);
+	pkt_t *p = &w->pkt[w->npkt++];
+	assert_int_equal(dht_addr_from_sockaddr(&p->to, sa, salen), 0);
+	assert_true(len <= sizeof(p->buf));
+	memcpy(p->buf, buf, len);
+	p->len = len;
+	return 0;
+}
+
+static uint64_t w_now(void *ctx)
+{
+	return ((world_t *)ctx)->now;
+}
+
+static void w_random(void *ctx, void *buf, size_t len)
+{
+	world_t *w = ctx;
+	for (size_t i = 0; i < len; i++) {
+		w->rng = w->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		((uint8_t *)buf)[i] = (uint8_t)(w->rng >> 56);
+	}
+}
+
+static dht_t *w_node(world_t *w, const dht_opts_t *extra)
+{
+	dht_t *dht;
+	dht_io_t io = {.ctx = w, .send = w_send, .now_ms = w_now, .random = w_random};
+	dht_opts_t o = extra ? *extra : (dht_opts_t){0};
+	o.fixed_id = true;
+	memset(o.id, 0x11, 20);
+	if (!w->now)
+		w->now = 1000000;
+	assert_int_equal(dht_new(&o, &io, &dht), 0);
+	return dht;
+}
+
+static dht_addr_t a4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
+{
+	dht_addr_t x;
+	memset(&x, 0, sizeof(x));
+	x.ip[0] = a;
+	x.ip[1] = b;
+	x.ip[2] = c;
+	x.ip[3] = d;
+	x.len = 4;
+	x.port = port;
+	return x;
+}
+
+/* A BEP 42 conforming ID for addr, as close to target as its 21 fixed bits allow (a hostile
+ * node wants exactly that); salt makes IDs of one address differ. */
+static void good_id(const dht_addr_t *addr, const uint8_t target[20], uint8_t salt, uint8_t id[20])
+{
+	uint8_t rnd[20];
+	memcpy(rnd, target, 20);
+	rnd[18] ^= salt;
+	assert_int_equal(dht_bep42_id_make(addr->ip, addr->len, salt, rnd, id), 0);
+	assert_true(dht_bep42_id_check(addr->ip, addr->len, id));
+}
+
+/* An ID a few bits from target that does not conform to addr (overwhelmingly). */
+static void bad_id(const dht_addr_t *addr, const uint8_t target[20], uint8_t salt, uint8_t id[20])
+{
+	memcpy(id, target, 20);
+	id[19] ^= (uint8_t)(1 + salt);
+	if (dht_bep42_ip_exempt(addr->ip, addr->len))
+		return; /* any ID conforms to a local address */
+	if (dht_bep42_id_check(addr->ip, addr->len, id))
+		id[0] ^= 0x80;
+	assert_false(dht_bep42_id_check(addr->ip, addr->len, id));
+}
+
+/* Delivers a datagram from addr. */
+static void w_deliver(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_t *m)
+{
+	uint8_t buf[1500];
+	size_t len;
+	struct sockaddr_storage ss;
+	assert_int_equal(dht_krpc_write(m, buf, sizeof(buf), &len), 0);
+	socklen_t sl = dht_addr_to_sockaddr(from, &ss);
+	dht_handle(dht, (struct sockaddr *)&ss, sl, buf, len);
+	dht_tick(dht);
+}
+
+/* The peer at addr with ID id queries the node (a ping), so that it enters its routing
+ * table. */
+static void w_meet(world_t *w, dht_t *dht, const dht_addr_t *addr, const uint8_t id[20])
+{
+	dht_krpc_msg_t q;
+	memset(&q, 0, sizeof(q));
+	q.kind = DHT_KRPC_QUERY;
+	q.method = DHT_KRPC_PING;
+	memcpy(q.tid, "pp", 2);
+	q.tid_len = 2;
+	q.has_id = true;
+	memcpy(q.id, id, 20);
+	w_deliver(dht, addr, &q);
+	w->npkt = 0; /* the pong */
+}
+
+/* Takes the oldest datagram the node sent (a query, here); false when none. */
+static bool w_pop(world_t *w, pkt_t *out, dht_krpc_msg_t *q, dht_bencode_node_t *nodes)
+{
+	if (!w->npkt)
+		return false;
+	*out = w->pkt[0];
+	memmove(&w->pkt[0], &w->pkt[1], (w->npkt - 1) * sizeof(pkt_t));
+	w->npkt--;
+	assert_int_equal(dht_krpc_parse(q, out->buf, out->len, nodes, DHT_BENCODE_MAX_NODES), 0);
+	return true;
+}
+
+/* A reply to q from a peer with ID id; the caller adds nodes, v, ... */
+static void reply_init(dht_krpc_msg_t *r, const dht_krpc_msg_t *q, const uint8_t id[20])
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = DHT_KRPC_REPLY;
+	memcpy(r->tid, q->tid, q->tid_len);
+	r->tid_len = q->tid_len;
+	r->has_id = true;
+	memcpy(r->id, id, 20);
+}
+
+static void node_entry(uint8_t *out, const uint8_t id[20], const dht_addr_t *addr)
+{
+	memcpy(out, id, 20);
+	assert_int_equal(dht_addr_compact_write(addr, out + 20, 6), 6);
+}
+
+static void on_get(void *ctx, const dht_get_result_t *res)
+{
+	world_t *w = ctx;
+	w->reports++;
+	w->last = *res;
+	w->last_seq = res->item ? res->item->seq : -1;
+	if (res->ready && !w->ready_at)
+		w->ready_at = w->now;
+}
+
+static void test_key(uint8_t fill, uint8_t pk[32], uint8_t sk[64])
+{
+	uint8_t seed[32];
+	memset(seed, fill, sizeof(seed));
+	sw_ed25519_from_seed(seed, pk, sk);
+}
+
+static void mk_item(dht_item_t *it, int64_t seq)
+{
+	uint8_t pk[32], sk[64];
+	test_key(7, pk, sk);
+	memset(it, 0, sizeof(*it));
+	it->is_mutable = true;
+	memcpy(it->k, pk, 32);
+	it->seq = seq;
+	int n = snprintf((char *)it->v, sizeof(it->v), "5:seq%02d", (int)(seq % 100));
+	it->v_len = (uint16_t)n;
+	assert_int_equal(dht_item_sign(it, sk), 0);
+	assert_int_equal(dht_item_verify(it), 0);
+}
+
+static void reply_item(dht_krpc_msg_t *r, const dht_item_t *it)
+{
+	r->has_k = r->has_sig = r->has_seq = true;
+	memcpy(r->k, it->k, 32);
+	memcpy(r->sig, it->sig, 64);
+	r->seq = it->seq;
+	r->v = it->v;
+	r->v_len = it->v_len;
+	r->token = (const uint8_t *)"tok!";
+	r->token_len = 4;
+}
+
+static int queries_to(const dht_addr_t *log, size_t n, const dht_addr_t *a)
+{
+	int k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += dht_addr_equal(&log[i], a);
+	return k;
+}
+
+/* ---- claimed IDs, the per-reply cap, IP and network slots, ID stability ---- */
+
+static void test_hostile_nodes_list(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	dht_counters_t c;
+	uint8_t target[20], hid[20], list[12 * 26];
+	dht_addr_t asked[64];
+	size_t nasked = 0;
+	pkt_t p;
+	(void)state;
+	w->rng = 1;
+	dht_t *dht = w_node(w, NULL);
+	memset(target, 0xa5, 20);
+	/* One honest node H, whose reply lists twelve nodes, most of them made up. */
+	dht_addr_t h = a4(50, 1, 1, 1, 6881);
+	good_id(&h, target, 1, hid);
+	hid[19] ^= 0x40; /* not so close that it is its own list's closest */
+	assert_true(dht_bep42_id_check(h.ip, 4, hid));
+	w_meet(w, dht, &h, hid);
+	struct {
+		dht_addr_t a;
+		bool conform;
+		bool used; /* the lookup must ask it */
+	} e[12] = {
+	    {a4(60, 0, 0, 1, 6881), false, false},   /* public, ID not from its IP: refused */
+	    {a4(60, 0, 1, 1, 6881), true, true},     /* conforming: used */
+	    {a4(60, 0, 1, 1, 7000), true, false},    /* the same IP again: refused */
+	    {a4(60, 0, 1, 2, 6881), true, true},     /* second of its /24: used */
+	    {a4(60, 0, 1, 3, 6881), true, false},    /* third of the /24: refused */
+	    {a4(192, 168, 1, 5, 6881), false, true}, /* private: exempt from BEP 42 */
+	    {a4(60, 0, 1, 1, 6881), true, false},    /* entry 1 claiming another ID: ignored */
+	    {a4(70, 0, 0, 1, 6881), true, true},     /* conforming: used */
+	    {a4(71, 0, 0, 1, 6881), true, false},    /* entries past reply_nodes (8) */
+	    {a4(72, 0, 0, 1, 6881), true, false},    {a4(73, 0, 0, 1, 6881), true, false},
+	    {a4(74, 0, 0, 1, 6881), true, false},
+	};
+	for (int i = 0; i < 12; i++) {
+		uint8_t id[20];
+		if (e[i].conform)
+			good_id(&e[i].a, target, (uint8_t)(i + 1), id);
+		else
+			bad_id(&e[i].a, target, (uint8_t)i, id);
+		node_entry(list + 26 * i, id, &e[i].a);
+	}
+	uint8_t pk[32], sk[64];
+	test_key(7, pk, sk);
+	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+	while (w_pop(w, &p, &q, nodes)) {
+		assert_int_equal(q.method, DHT_KRPC_GET);
+		asked[nasked++] = p.to;
+		uint8_t id[20];
+		memset(id, 0x77, 20);
+		if (dht_addr_equal(&p.to, &h)) {
+			reply_init(&r, &q, hid);
+			r.nodes = list;
+			r.nodes_len = sizeof(list);
+		} else {
+			/* Whoever else is asked answers with its own ID and nothing else. */
+			for (int i = 11; i >= 0; i--)
+				if (dht_addr_equal(&p.to, &e[i].a))
+					memcpy(id, list + 26 * i, 20);
+			reply_init(&r, &q, id);
+		}
+		w_deliver(dht, &p.to, &r);
+	}
+	for (int i = 0; i < 12; i++) {
+		if (i != 6) /* entry 6 is entry 1's address */
+			assert_int_equal(queries_to(asked, nasked, &e[i].a), e[i].used ? 1 : 0);
+	}
+	assert_int_equal(queries_to(asked, nasked, &h), 1);
+	dht_counters(dht, &c);
+	assert_int_equal(c.cand_bad_id, 1);
+	assert_int_equal(c.cand_ip_slots, 1);
+	assert_int_equal(c.cand_net_slots, 1);
+	assert_int_equal(c.cand_id_changed, 1);
+	assert_int_equal(c.cand_reply_cap, 4);
+	/* The lookup converged on what it could use, and said so. */
+	assert_true(w->last.done && w->last.ready && w->last.converged);
+	assert_int_equal(w->last.err, SW_ENOTFOUND);
+	dht_free(dht);
+
+	/* With enforcement off (dht-enforce-node-id no), the made-up ID is used. */
+	memset(w, 0, sizeof(*w));
+	w->rng = 1;
+	dht_opts_t o = {.node_id_unchecked = true};
+	dht = w_node(w, &o);
+	w_meet(w, dht, &h, hid);
+	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+	nasked = 0;
+	while (w_pop(w, &p, &q, nodes)) {
+		asked[nasked++] = p.to;
+		uint8_t id[20];
+		memset(id, 0x77, 20);
+		reply_init(&r, &q, dht_addr_equal(&p.to, &h) ? hid : id);
+		if (dht_addr_equal(&p.to, &h)) {
+			r.nodes = list;
+			r.nodes_len = sizeof(list);
+		}
+		w_deliver(dht, &p.to, &r);
+	}
+	assert_int_equal(queries_to(asked, nasked, &e[0].a), 1);
+	dht_counters(dht, &c);
+	assert_int_equal(c.cand_bad_id, 0);
+	dht_free(dht);
+	free(w);
+}
+
+/* ---- disjoint paths ---- */
+
+static void test_disjoint_paths(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	dht_counters_t c;
+	uint8_t target[20], ids[3][20], did[20], list[2 * 26];
+	dht_addr_t asked[64];
+	size_t nasked = 0;
+	pkt_t p;
+	(void)state;
+	w->rng = 2;
+	dht_t *dht = w_node(w, NULL);
+	memset(target, 0x3c, 20);
+	/* Three seeds in distinct networks: one per path. Each lists D and the other seeds. */
+	dht_addr_t s[3] = {a4(80, 0, 0, 1, 6881), a4(81, 0, 0, 1, 6881), a4(82, 0, 0, 1, 6881)};
+	for (int i = 0; i < 3; i++) {
+		good_id(&s[i], target, (uint8_t)(10 + i), ids[i]);
+		ids[i][19] ^= 0x40;
+		w_meet(w, dht, &s[i], ids[i]);
+	}
+	dht_addr_t d = a4(90, 0, 0, 1, 6881);
+	good_id(&d, target, 3, did);
+	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+	while (w_pop(w, &p, &q, nodes)) {
+		asked[nasked++] = p.to;
+		int i = 0;
+		while (i < 3 && !dht_addr_equal(&p.to, &s[i]))
+			i++;
+		if (i < 3) {
+			reply_init(&r, &q, ids[i]);
+			node_entry(list, did, &d);
+			node_entry(list + 26, ids[(i + 1) % 3], &s[(i + 1) % 3]);
+			r.nodes = list;
+			r.nodes_len = sizeof(list);
+		} else {
+			reply_init(&r, &q, did);
+		}
+		w_deliver(dht, &p.to, &r);
+	}
+	/* D is asked by one path only, although three replies named it; no seed is asked twice
+	 * although each was named by another path. */
+	assert_int_equal(queries_to(asked, nasked, &d), 1);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(queries_to(asked, nasked, &s[i]), 1);
+	dht_counters(dht, &c);
+	assert_int_equal(c.cand_other_path, 5); /* D twice, each seed once */
+	assert_true(w->last.done && w->last.converged);
+	dht_free(dht);
+	free(w);
+}
+
+/* ---- the freshness rule ---- */
+
+typedef enum { HOLD_SILENT, HOLD_EMPTY, HOLD_ITEM } hold_t;
+
+/* A get through seeds s[0..n) that answer per how[] (every seed is asked at once: each path
+ * starts with up to alpha queries); runs until the node has nothing more to send, advancing
+ * the clock by step ms per round. */
+static void run_get(world_t *w, dht_t *dht, const uint8_t target[20], const dht_addr_t *s,
+		    uint8_t ids[][20], const hold_t *how, size_t n, const dht_item_t *it)
+{
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	pkt_t p;
+	w->reports = 0;
+	w->ready_at = 0;
+	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+	while (w_pop(w, &p, &q, nodes)) {
+		size_t i = 0;
+		while (i < n && !dht_addr_equal(&p.to, &s[i]))
+			i++;
+		assert_true(i < n);
+		if (how[i] == HOLD_SILENT)
+			continue;
+		reply_init(&r, &q, ids[i]);
+		if (how[i] == HOLD_ITEM)
+			reply_item(&r, it);
+		w->now += 5;
+		w_deliver(dht, &p.to, &r);
+	}
+}
+
+static void test_freshness(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_counters_t c;
+	uint8_t target[20], ids[4][20];
+	dht_item_t it;
+	(void)state;
+	w->rng = 3;
+	mk_item(&it, 5);
+	dht_t *dht = w_node(w, NULL);
+	memcpy(target, it.target, 20);
+	dht_addr_t s[4] = {a4(80, 0, 0, 1, 6881), a4(81, 0, 0, 1, 6881), a4(82, 0, 0, 1, 6881),
+			   a4(83, 0, 0, 1, 6881)};
+	for (int i = 0; i < 4; i++) {
+		good_id(&s[i], target, (uint8_t)(20 + i), ids[i]);
+		w_meet(w, dht, &s[i], ids[i]);
+	}
+
+	/* Quorum: three holders in three /24s agree while a fourth node has not answered (the
+	 * lookup has not converged): ready at once, before done. */
+	hold_t q3[4] = {HOLD_ITEM, HOLD_ITEM, HOLD_ITEM, HOLD_SILENT};
+	uint64_t t0 = w->now;
+	run_get(w, dht, target, s, ids, q3, 4, &it);
+	assert_true(w->last.ready);
+	assert_false(w->last.done);
+	assert_false(w->last.converged);
+	assert_int_equal(w->last_seq, 5);
+	assert_true(w->ready_at - t0 < 100);
+	dht_counters(dht, &c);
+	assert_int_equal(c.gets_ready_quorum, 1);
+	/* The silent node times out and the lookup converges: done, converged. */
+	for (int i = 0; i < 100 && !w->last.done; i++) {
+		w->now += 100;
+		dht_tick(dht);
+		w->npkt = 0; /* retransmissions go unanswered */
+	}
+	assert_true(w->last.done && w->last.ready && w->last.converged);
+	assert_int_equal(w->last_seq, 5);
+	dht_free(dht);
+
+	/* Deadline: one holder, three silent nodes. Nothing is ready before answer_deadline
+	 * (400 ms) after the first verified item, and a report comes at the deadline without
+	 * a new item: dht_tick asks to be woken for it. */
+	memset(w, 0, sizeof(*w));
+	w->rng = 3;
+	dht = w_node(w, NULL);
+	for (int i = 0; i < 4; i++)
+		w_meet(w, dht, &s[i], ids[i]);
+	hold_t d1[4] = {HOLD_ITEM, HOLD_SILENT, HOLD_SILENT, HOLD_SILENT};
+	run_get(w, dht, target, s, ids, d1, 4, &it);
+	uint64_t first = w->now;
+	assert_int_equal(w->reports, 1);
+	assert_false(w->last.ready);
+	assert_int_equal(w->last_seq, 5);
+	int reports = w->reports;
+	while (w->now < first + 399) {
+		int ms = dht_tick(dht);
+		assert_true(ms > 0);
+		assert_true(w->now + (uint64_t)ms <= first + 400);
+		w->now += (uint64_t)ms < first + 399 - w->now ? (uint64_t)ms : first + 399 - w->now;
+		dht_tick(dht);
+		w->npkt = 0;
+	}
+	assert_int_equal(w->reports, reports);
+	assert_int_equal(w->ready_at, 0);
+	w->now = first + 400;
+	dht_tick(dht);
+	assert_int_equal(w->reports, reports + 1);
+	assert_true(w->last.ready);
+	assert_false(w->last.done);
+	assert_false(w->last.converged);
+	dht_counters(dht, &c);
+	assert_int_equal(c.gets_ready_deadline, 1);
+	dht_free(dht);
+
+	/* Three holders in ONE /24 (one slot each per path, so all three are asked) are one
+	 * network: no quorum, ready only at the deadline. */
+	memset(w, 0, sizeof(*w));
+	w->rng = 3;
+	dht = w_node(w, NULL);
+	dht_addr_t one[4] = {a4(85, 0, 0, 1, 6881), a4(85, 0, 0, 2, 6881), a4(85, 0, 0, 3, 6881),
+			     a4(86, 0, 0, 1, 6881)};
+	uint8_t oids[4][20];
+	for (int i = 0; i < 4; i++) {
+		good_id(&one[i], target, (uint8_t)(30 + i), oids[i]);
+		w_meet(w, dht, &one[i], oids[i]);
+	}
+	run_get(w, dht, target, one, oids, q3, 4, &it);
+	assert_false(w->last.ready);
+	w->now += 400;
+	dht_tick(dht);
+	assert_true(w->last.ready);
+	dht_counters(dht, &c);
+	assert_int_equal(c.gets_ready_quorum, 0);
+	assert_int_equal(c.gets_ready_deadline, 1);
+	dht_free(dht);
+
+	/* Loopback holders are networks of their own (a testnet on 127.0.0.1). */
+	memset(w, 0, sizeof(*w));
+	w->rng = 3;
+	dht = w_node(w, NULL);
+	dht_addr_t lo[4] = {a4(127, 0, 0, 1, 7001), a4(127, 0, 0, 1, 7002), a4(127, 0, 0, 1, 7003),
+			    a4(127, 0, 0, 1, 7004)};
+	for (int i = 0; i < 4; i++)
+		w_meet(w, dht, &lo[i], ids[i]);
+	run_get(w, dht, target, lo, ids, q3, 4, &it);
+	assert_true(w->last.ready);
+	assert_false(w->last.done);
+
+	/* Convergence: everyone answers, one holder; done, ready and converged at once. */
+	dht_free(dht);
+	memset(w, 0, sizeof(*w));
+	w->rng = 3;
+	dht = w_node(w, NULL);
+	for (int i = 0; i < 4; i++)
+		w_meet(w, dht, &s[i], ids[i]);
+	hold_t cv[4] = {HOLD_ITEM, HOLD_EMPTY, HOLD_EMPTY, HOLD_EMPTY};
+	run_get(w, dht, target, s, ids, cv, 4, &it);
+	assert_true(w->last.done && w->last.ready && w->last.converged);
+	assert_int_equal(w->last_seq, 5);
+	dht_free(dht);
+	free(w);
+}
+
+/* A higher seq from one holder beats an older one from a quorum: the final report carries the
+ * highest seq over all paths. */
+static void test_highest_seq_wins(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	uint8_t target[20], ids[4][20];
+	dht_item_t old, neu;
+	pkt_t p;
+	(void)state;
+	w->rng = 4;
+	mk_item(&old, 5);
+	mk_item(&neu, 6);
+	dht_t *dht = w_node(w, &(dht_opts_t){.quorum = 5});
+	memcpy(target, old.target, 20);
+	dht_addr_t s[4] = {a4(80, 0, 0, 1, 6881), a4(81, 0, 0, 1, 6881), a4(82, 0, 0, 1, 6881),
+			   a4(83, 0, 0, 1, 6881)};
+	for (int i = 0; i < 4; i++) {
+		good_id(&s[i], target, (uint8_t)(40 + i), ids[i]);
+		w_meet(w, dht, &s[i], ids[i]);
+	}
+	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+	while (w_pop(w, &p, &q, nodes)) {
+		size_t i = 0;
+		while (i < 4 && !dht_addr_equal(&p.to, &s[i]))
+			i++;
+		reply_init(&r, &q, ids[i]);
+		reply_item(&r, i == 3 ? &neu : &old);
+		w->now += 10;
+		w_deliver(dht, &p.to, &r);
+	}
+	assert_true(w->last.done && w->last.ready);
+	assert_int_equal(w->last_seq, 6);
+	dht_free(dht);
+	free(w);
+}
+
+/* dht-quorum-paths 2: three holders that one path found are no quorum; with 1 they are. */
+static void test_quorum_paths(void **state)
+{
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	uint8_t target[20], sid[3][20], hid[3][20], list[3 * 26];
+	dht_item_t it;
+	pkt_t p;
+	(void)state;
+	mk_item(&it, 5);
+	memcpy(target, it.target, 20);
+	dht_addr_t s[3] = {a4(80, 0, 0, 1, 6881), a4(81, 0, 0, 1, 6881), a4(82, 0, 0, 1, 6881)};
+	dht_addr_t h[3] = {a4(90, 0, 0, 1, 6881), a4(91, 0, 0, 1, 6881), a4(92, 0, 0, 1, 6881)};
+	for (int i = 0; i < 3; i++) {
+		good_id(&s[i], target, (uint8_t)(50 + i), sid[i]);
+		sid[i][19] ^= 0x40;
+		good_id(&h[i], target, (uint8_t)(60 + i), hid[i]);
+		node_entry(list + 26 * i, hid[i], &h[i]);
+	}
+	for (uint32_t qp = 1; qp <= 2; qp++) {
+		world_t *w = calloc(1, sizeof(*w));
+		w->rng = 7;
+		dht_t *dht = w_node(w, &(dht_opts_t){.quorum_paths = qp});
+		for (int i = 0; i < 3; i++)
+			w_meet(w, dht, &s[i], sid[i]);
+		assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+		/* Seed 0 lists the three holders; seeds 1 and 2 (the other paths) stay silent. */
+		while (w_pop(w, &p, &q, nodes)) {
+			int i = 0;
+			while (i < 3 && !dht_addr_equal(&p.to, &s[i]) &&
+			       !dht_addr_equal(&p.to, &h[i]))
+				i++;
+			assert_true(i < 3);
+			if (dht_addr_equal(&p.to, &s[i])) {
+				if (i)
+					continue;
+				reply_init(&r, &q, sid[0]);
+				r.nodes = list;
+				r.nodes_len = sizeof(list);
+			} else {
+				reply_init(&r, &q, hid[i]);
+				reply_item(&r, &it);
+			}
+			w->now += 5;
+			w_deliver(dht, &p.to, &r);
+		}
+		assert_int_equal(w->last_seq, 5);
+		assert_false(w->last.done);
+		if (qp == 1) {
+			assert_true(w->last.ready);
+		} else {
+			assert_false(w->last.ready);
+			w->now += 400;
+			dht_tick(dht);
+			assert_true(w->last.ready); /* the deadline still bounds the wait */
+		}
+		dht_free(dht);
+		free(w);
+	}
+}
+
+/* ---- joining ---- */
+
+/* Our BEP 42 ID follows votes only from nodes we queried, in several /16s. */
+static void test_votes(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	dht_counters_t c;
+	uint8_t ext[4] = {84, 124, 73, 14}, id0[20], id1[20];
+	pkt_t p;
+	dht_t *dht;
+	dht_io_t io = {.ctx = w, .send = w_send, .now_ms = w_now, .random = w_random};
+	(void)state;
+	w->now = 5000;
+	w->rng = 5;
+	assert_int_equal(dht_new(NULL, &io, &dht), 0);
+	dht_id(dht, id0);
+	/* Five nodes of one /16 that we asked, all telling the same address: not enough. */
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < (round ? 2 : 5); i++) {
+			dht_addr_t peer = round ? a4((uint8_t)(21 + i), 0, 0, 1, 6881)
+						: a4(20, 0, (uint8_t)i, 1, 6881);
+			assert_int_equal(dht_ping(dht, &peer), 0);
+			assert_true(w_pop(w, &p, &q, nodes));
+			uint8_t pid[20];
+			memset(pid, 0x30 + 8 * round + i, 20);
+			reply_init(&r, &q, pid);
+			r.ip = a4(ext[0], ext[1], ext[2], ext[3], 1234);
+			/* The same vote from a node we did not ask does not count. */
+			dht_addr_t stranger = a4((uint8_t)(100 + i), 0, 0, 1, 6881);
+			w_deliver(dht, &stranger, &r);
+			w_deliver(dht, &peer, &r);
+		}
+		dht_id(dht, id1);
+		dht_counters(dht, &c);
+		if (round == 0) {
+			assert_memory_equal(id0, id1, 20);
+			assert_int_equal(c.id_changes, 0);
+			assert_true(c.votes_one_net > 0);
+			assert_int_equal(c.in_unmatched, 5);
+		}
+	}
+	/* Two more /16s make three: the ID changes to conform to the address. */
+	assert_int_equal(c.id_changes, 1);
+	assert_true(dht_bep42_id_check(ext, 4, id1));
+	dht_free(dht);
+	free(w);
+}
+
+/* The bootstrap addresses are retried with a backoff (1 s doubling up to 30 s) while no node
+ * answers, and from 1 s again once the table had good nodes and lost them. */
+static void test_bootstrap_backoff(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q;
+	dht_counters_t c;
+	uint64_t at[16];
+	size_t n = 0;
+	pkt_t p;
+	(void)state;
+	w->rng = 6;
+	dht_t *dht = w_node(w, NULL);
+	dht_addr_t boot = a4(127, 0, 0, 1, 6881);
+	uint64_t t0 = w->now;
+	assert_int_equal(dht_bootstrap(dht, &boot, 1), 0);
+	uint64_t last = 0;
+	while (w->now < t0 + 100000) {
+		dht_counters(dht, &c);
+		if (c.bootstraps != last) {
+			assert_true(n < 16);
+			at[n++] = w->now - t0;
+			last = c.bootstraps;
+		}
+		while (w_pop(w, &p, &q, nodes))
+			assert_true(dht_addr_equal(&p.to, &boot));
+		w->now += 100;
+		dht_tick(dht);
+	}
+	/* 0, then gaps of 1, 2, 4, 8, 16, 30, 30 ... s (within the 1 s maintenance step). */
+	assert_true(n >= 8);
+	static const uint64_t gap[] = {1000, 2000, 4000, 8000, 16000, 30000, 30000};
+	assert_int_equal(at[0], 0);
+	for (size_t i = 0; i < 7; i++) {
+		uint64_t g = at[i + 1] - at[i];
+		assert_true(g >= gap[i] && g <= gap[i] + 1100);
+	}
+	dht_free(dht);
+	free(w);
+}
+
+/* ---- routing-table diversity ---- */
+
+static void test_rt_diversity(void **state)
+{
+	dht_rt_t *rt;
+	uint8_t self[20], id[20];
+	uint64_t ip, net;
+	(void)state;
+	memset(self, 0, 20);
+	assert_int_equal(dht_rt_new(self, &rt), 0);
+	dht_rt_set_diversity(rt, 1, 2);
+	/* All in the far half of the space: one bucket until it is full. */
+	struct {
+		dht_addr_t a;
+		int want;
+	} c[] = {
+	    {a4(60, 0, 1, 1, 6881), DHT_RT_ADDED}, {a4(60, 0, 1, 1, 7000), DHT_RT_IGNORED},
+	    {a4(60, 0, 1, 2, 6881), DHT_RT_ADDED}, {a4(60, 0, 1, 3, 6881), DHT_RT_IGNORED},
+	    {a4(127, 0, 0, 1, 1), DHT_RT_ADDED},   {a4(127, 0, 0, 1, 2), DHT_RT_ADDED},
+	    {a4(10, 0, 0, 1, 1), DHT_RT_ADDED},	   {a4(10, 0, 0, 2, 1), DHT_RT_ADDED},
+	    {a4(10, 0, 0, 3, 1), DHT_RT_ADDED},	   {a4(61, 0, 0, 1, 6881), DHT_RT_ADDED},
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(*c); i++) {
+		memset(id, 0x80 + (int)i, 20);
+		assert_int_equal(dht_rt_heard(rt, id, &c[i].a, DHT_RT_REPLIED, 10, false, 1000),
+				 c[i].want);
+	}
+	/* A known node is updated, not counted against itself. */
+	memset(id, 0x80, 20);
+	assert_int_equal(dht_rt_heard(rt, id, &c[0].a, DHT_RT_REPLIED, 10, false, 2000),
+			 DHT_RT_UPDATED);
+	dht_rt_refused(rt, &ip, &net);
+	assert_int_equal(ip, 1);
+	assert_int_equal(net, 1);
+	dht_rt_free(rt);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_hostile_nodes_list), cmocka_unit_test(test_disjoint_paths),
+	    cmocka_unit_test(test_freshness),	       cmocka_unit_test(test_highest_seq_wins),
+	    cmocka_unit_test(test_quorum_paths),       cmocka_unit_test(test_votes),
+	    cmocka_unit_test(test_bootstrap_backoff),  cmocka_unit_test(test_rt_diversity),
+	};
+	if (sw_crypto_init())
+		return 1;
+	return cmocka_run_group_tests_name("dht-lookup", tests, NULL, NULL);
+}
