@@ -8,8 +8,9 @@
  * hundreds of nodes can run in one process on a simulated network, deterministically. The
  * host feeds every datagram to dht_handle() and calls dht_tick() when the time it returned
  * has passed (and after each dht_handle() or API call, which may start timers). Lookups are
- * iterative and parallel (alpha = 3) with per-node timeouts derived from measured round trips,
- * and end when the K closest live nodes have answered.
+ * iterative and parallel, over disjoint paths that assume a Sybil minority (DESIGN.md §4,
+ * docs/dht.md; alpha = 4 per path), with per-node timeouts derived from measured round trips,
+ * and end when the K closest live nodes of every path have answered.
  *
  * A dht_t is not thread-safe: one thread owns it. Callbacks run inside dht_handle(),
  * dht_tick() or the call that started the operation; they may start or cancel operations

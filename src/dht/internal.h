@@ -20,7 +20,7 @@
 #define DHT_LOOKUP_MAX 128 /* lookups running at once */
 #define DHT_PATH_CANDS 32  /* candidates a path keeps, closest first */
 #define DHT_SEEDS_MAX 48   /* candidates taken from the routing table */
-#define DHT_SEEN_MAX 256   /* addresses a lookup remembers with their IDs */
+#define DHT_SEEN_MAX 512   /* addresses a lookup remembers with their IDs */
 #define DHT_FROM_MAX 16	   /* nodes listed as sources of a get's item */
 #define DHT_PEERS_MAX 64
 #define DHT_CAND_TOKEN_MAX 32

@@ -53,16 +53,6 @@ static seen_t *seen_find(lookup_t *lk, const dht_addr_t *addr)
 	return NULL;
 }
 
-/* Whether another address of this lookup claimed id already. */
-static bool seen_id(const lookup_t *lk, const uint8_t id[DHT_ID_LEN])
-{
-	for (size_t i = 0; i < lk->nseen; i++) {
-		if (!lk->seen[i].noid && memcmp(lk->seen[i].id, id, DHT_ID_LEN) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* Inserts c into path p in distance order; when full, the farthest goes. */
 static void cand_insert(lookup_t *lk, path_t *p, const cand_t *c)
 {
@@ -130,9 +120,12 @@ void dht_cand_add(dht_t *dht, lookup_t *lk, size_t p, const uint8_t *id, const d
 			dht->cnt.cand_other_path++;
 		return;
 	}
-	if (id && (seen_id(lk, id) || !id_acceptable(dht, addr, id)))
+	/* Another address with the same ID is let in: refusing it would let whoever names an
+	 * ID first (at an exempt address, where BEP 42 does not bind the ID) hide the node that
+	 * really has it. */
+	if (id && !id_acceptable(dht, addr, id))
 		return;
-	if (!path_has_room(dht, &lk->p[p], addr) || lk->nseen == DHT_SEEN_MAX)
+	if (!path_has_room(dht, &lk->p[p], addr) || lk->nseen == DHT_SEEN_MAX) /* a flood */
 		return;
 	s = &lk->seen[lk->nseen++];
 	s->addr = *addr;
@@ -645,12 +638,11 @@ static void get_item(dht_t *dht, lookup_t *lk, const dht_addr_t *from, const dht
 }
 
 /* A node of unknown ID (a bootstrap address) told its ID: it takes its place by distance in
- * its path, when the ID is acceptable and not another node's. */
+ * its path, when the ID is acceptable. */
 static void cand_learn_id(dht_t *dht, lookup_t *lk, path_t *p, cand_t *c,
 			  const uint8_t id[DHT_ID_LEN])
 {
-	if (memcmp(id, self_id(dht), DHT_ID_LEN) == 0 || seen_id(lk, id) ||
-	    !id_acceptable(dht, &c->addr, id))
+	if (memcmp(id, self_id(dht), DHT_ID_LEN) == 0 || !id_acceptable(dht, &c->addr, id))
 		return;
 	seen_t *s = seen_find(lk, &c->addr);
 	if (s) {

@@ -529,6 +529,38 @@ static void test_krpc_lenient_and_strict(void **state)
 			 SW_EMALF);
 }
 
+/* The network prefixes the Sybil rules count in (DESIGN.md §4): /24 and /16 of IPv4, /64 and
+ * /48 of IPv6; families never match. */
+static void test_addr_prefix(void **state)
+{
+	dht_addr_t a = addr4(60, 1, 2, 3, 1), b = addr4(60, 1, 2, 200, 2),
+		   c = addr4(60, 1, 3, 3, 1);
+	dht_addr_t d = addr4(60, 129, 0, 0, 1);
+	(void)state;
+	assert_true(dht_addr_prefix_equal(&a, &b, 24));
+	assert_false(dht_addr_prefix_equal(&a, &c, 24));
+	assert_true(dht_addr_prefix_equal(&a, &c, 16));
+	assert_true(dht_addr_prefix_equal(&a, &c, 23)); /* 2 and 3 differ in the last bit only */
+	assert_false(dht_addr_prefix_equal(&a, &c, 24));
+	assert_true(dht_addr_prefix_equal(&a, &d, 8));
+	assert_false(dht_addr_prefix_equal(&a, &d, 9));
+	assert_false(dht_addr_prefix_equal(&a, &b, 33));
+	dht_addr_t e, f;
+	memset(&e, 0, sizeof(e));
+	e.len = 16;
+	e.ip[0] = 0x20;
+	e.ip[1] = 0x01;
+	e.ip[7] = 0x05;
+	f = e;
+	f.ip[8] = 0xff;
+	assert_true(dht_addr_prefix_equal(&e, &f, 64));
+	assert_false(dht_addr_prefix_equal(&e, &f, 65));
+	f.ip[6] = 0x01;
+	assert_true(dht_addr_prefix_equal(&e, &f, 48));
+	assert_false(dht_addr_prefix_equal(&e, &f, 64));
+	assert_false(dht_addr_prefix_equal(&a, &e, 0)); /* families */
+}
+
 static void test_addr_compact(void **state)
 {
 	dht_addr_t a = addr4(10, 0, 0, 1, 6881), b;
@@ -1746,6 +1778,7 @@ int main(void)
 	    cmocka_unit_test(test_krpc_replies),
 	    cmocka_unit_test(test_krpc_lenient_and_strict),
 	    cmocka_unit_test(test_addr_compact),
+	    cmocka_unit_test(test_addr_prefix),
 	    cmocka_unit_test(test_bep42_crc32c),
 	    cmocka_unit_test(test_bep42_vectors),
 	    cmocka_unit_test(test_bep42_exempt),

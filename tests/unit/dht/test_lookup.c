@@ -395,6 +395,50 @@ static void test_disjoint_paths(void **state)
 	free(w);
 }
 
+/* A hostile reply that names an honest node's ID at its own (exempt) address does not hide
+ * the honest node when another reply names it at its real address. */
+static void test_id_squatting(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	uint8_t target[20], ids[2][20], did[20], l0[26], l1[26];
+	dht_addr_t asked[64];
+	size_t nasked = 0;
+	bool squatted = false;
+	pkt_t p;
+	(void)state;
+	w->rng = 8;
+	dht_t *dht = w_node(w, NULL);
+	memset(target, 0x5a, 20);
+	dht_addr_t s[2] = {a4(80, 0, 0, 1, 6881), a4(81, 0, 0, 1, 6881)};
+	for (int i = 0; i < 2; i++) {
+		good_id(&s[i], target, (uint8_t)(70 + i), ids[i]);
+		ids[i][19] ^= 0x40;
+		w_meet(w, dht, &s[i], ids[i]);
+	}
+	dht_addr_t d = a4(90, 0, 0, 1, 6881), squat = a4(10, 9, 9, 9, 6881);
+	good_id(&d, target, 3, did);
+	node_entry(l0, did, &squat);
+	node_entry(l1, did, &d);
+	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+	while (w_pop(w, &p, &q, nodes)) {
+		asked[nasked++] = p.to;
+		bool s0 = dht_addr_equal(&p.to, &s[0]), s1 = dht_addr_equal(&p.to, &s[1]);
+		if (!s0 && !s1)
+			continue; /* D and the squatter stay silent; only who is asked matters */
+		/* The first seed to answer squats D's ID; the second names D. */
+		reply_init(&r, &q, ids[s0 ? 0 : 1]);
+		r.nodes = squatted ? l1 : l0;
+		r.nodes_len = 26;
+		squatted = true;
+		w_deliver(dht, &p.to, &r);
+	}
+	assert_int_equal(queries_to(asked, nasked, &d), 1);
+	dht_free(dht);
+	free(w);
+}
+
 /* ---- the freshness rule ---- */
 
 typedef enum { HOLD_SILENT, HOLD_EMPTY, HOLD_ITEM } hold_t;
@@ -649,6 +693,69 @@ static void test_quorum_paths(void **state)
 	}
 }
 
+/* ---- put ---- */
+
+/* A put writes to the closest token-giving node of every path, then to the closest of the
+ * rest: K in all. Private addresses (exempt from BEP 42) let the test place the IDs. */
+static void test_put_every_path(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	dht_item_t it;
+	pkt_t p;
+	/* Seeds at distances 0x40, 0x41, 0x42 (paths 0, 1, 2); path 0 learns 0x01-0x03, path 1
+	 * 0x04-0x06, path 2 only far nodes 0x50-0x52. */
+	static const uint8_t dist[12] = {0x40, 0x41, 0x42, 0x01, 0x02, 0x03,
+					 0x04, 0x05, 0x06, 0x50, 0x51, 0x52};
+	uint8_t id[12][20], list[3][3 * 26];
+	dht_addr_t a[12];
+	int puts[12] = {0}, nputs = 0;
+	(void)state;
+	w->rng = 9;
+	mk_item(&it, 5);
+	dht_t *dht = w_node(w, NULL);
+	for (int i = 0; i < 12; i++) {
+		a[i] = a4(10, 0, 0, (uint8_t)(i + 1), 6881);
+		memcpy(id[i], it.target, 20);
+		id[i][0] ^= dist[i];
+	}
+	for (int k = 0; k < 3; k++)
+		for (int j = 0; j < 3; j++)
+			node_entry(list[k] + 26 * j, id[3 + 3 * k + j], &a[3 + 3 * k + j]);
+	for (int i = 0; i < 3; i++)
+		w_meet(w, dht, &a[i], id[i]);
+	assert_int_equal(dht_put(dht, &it, NULL, NULL), 0);
+	while (w_pop(w, &p, &q, nodes)) {
+		int i = 0;
+		while (i < 12 && !dht_addr_equal(&p.to, &a[i]))
+			i++;
+		assert_true(i < 12);
+		reply_init(&r, &q, id[i]);
+		if (q.method == DHT_KRPC_PUT) {
+			puts[i]++;
+			nputs++;
+		} else {
+			r.token = (const uint8_t *)"tok!";
+			r.token_len = 4;
+			if (i < 3) {
+				r.nodes = list[i];
+				r.nodes_len = sizeof(list[i]);
+			}
+		}
+		w->now += 5;
+		w_deliver(dht, &p.to, &r);
+	}
+	assert_int_equal(nputs, 8);
+	/* Every path's closest: 0x01, 0x04 and path 2's seed 0x42, which is not among the eight
+	 * closest overall; then 0x02, 0x03, 0x05, 0x06, 0x40. */
+	static const int want[12] = {1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0};
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(puts[i], want[i]);
+	dht_free(dht);
+	free(w);
+}
+
 /* ---- joining ---- */
 
 /* Our BEP 42 ID follows votes only from nodes we queried, in several /16s. */
@@ -782,8 +889,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hostile_nodes_list), cmocka_unit_test(test_disjoint_paths),
-	    cmocka_unit_test(test_freshness),	       cmocka_unit_test(test_highest_seq_wins),
-	    cmocka_unit_test(test_quorum_paths),       cmocka_unit_test(test_votes),
+	    cmocka_unit_test(test_id_squatting),       cmocka_unit_test(test_freshness),
+	    cmocka_unit_test(test_highest_seq_wins),   cmocka_unit_test(test_quorum_paths),
+	    cmocka_unit_test(test_put_every_path),     cmocka_unit_test(test_votes),
 	    cmocka_unit_test(test_bootstrap_backoff),  cmocka_unit_test(test_rt_diversity),
 	};
 	if (sw_crypto_init())
