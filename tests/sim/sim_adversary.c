@@ -41,6 +41,9 @@
  * miss them (the answer at the first verified item, trusted node IDs), so the registered test
  * leaves SIM_GOALS unset until the lookup rewrite lands.
  *
+ * SIM_DHT_PATHS, SIM_DHT_QUORUM, SIM_DHT_QUORUM_PATHS and SIM_DHT_ANSWER_DEADLINE set the fresh
+ * nodes' lookup options (dht_opts_t), to try other bounds against the same attacks.
+ *
  * SIM_SEED fixes the run (printed; the trace hash at the end is the same for the same seed).
  * The quick run (make test) has LOOKUPS_QUICK lookups per scenario and skips 10 % hostile;
  * SIM_FULL=1 runs every fraction with LOOKUPS_FULL lookups for the closing table.
@@ -166,6 +169,9 @@ typedef struct {
 	int fresh_next; /* fresh nodes are numbered on from honest, for their addresses */
 	uint64_t rng;
 } sim_t;
+
+/* The fresh nodes' lookup options, SIM_DHT_* to explore (0: the defaults). */
+static dht_opts_t fresh_opts = {.read_only = true, .storage = {.max_items = 64}};
 
 static result_t results[NET_COUNT * (1 + N_FRACTIONS * S_COUNT)];
 static int nresults;
@@ -711,11 +717,10 @@ static void on_event(simnet_t *net, simnet_event_t *ev)
 	simnet_node_t *n = &net->nodes[ev->node];
 	switch (ev->type) {
 	case EV_FRESH: {
-		dht_opts_t opts = {.read_only = true, .storage = {.max_items = 64}};
 		dht_addr_t boot[N_BOOT];
 		for (int k = 0; k < N_BOOT; k++)
 			boot[k] = simnet_addr(net->nodes[k].ip);
-		simnet_dht_start(net, ev->node, &opts, boot, N_BOOT);
+		simnet_dht_start(net, ev->node, &fresh_opts, boot, N_BOOT);
 		break;
 	}
 	case EV_GET: {
@@ -989,6 +994,14 @@ int main(void)
 	bool goals = (env = getenv("SIM_GOALS")) != NULL && atoi(env) != 0;
 	int lookups = full ? LOOKUPS_FULL : LOOKUPS_QUICK;
 	first_fraction = full ? 0 : 1;
+	if ((env = getenv("SIM_DHT_PATHS")) != NULL)
+		fresh_opts.paths = (uint32_t)atoi(env);
+	if ((env = getenv("SIM_DHT_QUORUM")) != NULL)
+		fresh_opts.quorum = (uint32_t)atoi(env);
+	if ((env = getenv("SIM_DHT_QUORUM_PATHS")) != NULL)
+		fresh_opts.quorum_paths = (uint32_t)atoi(env);
+	if ((env = getenv("SIM_DHT_ANSWER_DEADLINE")) != NULL)
+		fresh_opts.answer_deadline = (uint32_t)atoi(env);
 	if (honest < 100 || honest > 20000 || nets < 1 || nets > 200) {
 		fprintf(stderr, "SIM_NODES must be in [100, 20000], SIM_NETS in [1, 200]\n");
 		return 2;
@@ -998,6 +1011,10 @@ int main(void)
 	       "scenario%s, goals %s\n",
 	       seed, seed, honest, nets, lookups, full ? " (SIM_FULL)" : "",
 	       goals ? "asserted (SIM_GOALS=1)" : "not asserted (SIM_GOALS=1 asserts them)");
+	printf("fresh nodes' lookups: paths %u, quorum %u, quorum paths %u, answer deadline %u ms "
+	       "(0: default)\n",
+	       fresh_opts.paths, fresh_opts.quorum, fresh_opts.quorum_paths,
+	       fresh_opts.answer_deadline);
 	fflush(stdout);
 
 	int fail = 0;
