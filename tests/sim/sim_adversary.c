@@ -897,6 +897,9 @@ static int run_network(uint64_t seed, int kind, int honest, int nets, int lookup
 	}
 
 	result_t *healthy = run_lookups(s, 0, S_NONE, LOOKUPS_HEALTHY);
+	printf("  %-16s before the lookup rewrite: answer median %" PRIu64 " ms, p99 %" PRIu64
+	       " ms; %.1f queries per get\n",
+	       net_name[kind], BASE[kind].t50, BASE[kind].t99, BASE[kind].msgs);
 	/* Without an attacker every lookup ends with the newest seq (the answer itself may be
 	 * older under the first-item rule: that is a goal, below). */
 	if (healthy->final_newest != healthy->lookups) {
