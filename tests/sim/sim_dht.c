@@ -14,9 +14,7 @@
  * Seeded and replayable: the seed is printed and SIM_SEED overrides it; the trace hash at the
  * end is the same for the same seed.
  */
-#include <arpa/inet.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,42 +24,19 @@
 #include "crypto/crypto.h"
 #include "dht/dht.h"
 #include "dht/rt.h"
+#include "simnet.h"
 
 #define N_BOOT 5
 #define N_ITEMS 200
-#define LOSS_PER_MILLE 20
-#define LAT_MIN 10
-#define LAT_MAX 100
 #define JOIN_GAP_MS 20
 #define SETTLE_MS (90 * 1000)
 #define OP_GAP_MS 25
 #define KILL_PERCENT 30
 #define BASE_SEQ INT64_C(1700000000000000)
 
-typedef enum { EV_PACKET = 1, EV_TICK, EV_JOIN, EV_PUT, EV_GET } ev_type_t;
-
-typedef struct {
-	uint64_t t;
-	uint64_t seq;
-	uint8_t type;
-	int node;
-	int from;
-	int arg;
-	size_t len;
-	uint8_t *buf;
-} event_t;
+typedef enum { EV_JOIN = SIMNET_EV_USER, EV_PUT, EV_GET } ev_type_t;
 
 typedef struct sim sim_t;
-
-typedef struct {
-	sim_t *sim;
-	int idx;
-	dht_t *dht;
-	uint32_t ip; /* host order */
-	bool alive;
-	uint64_t tick_at;
-	uint64_t rng;
-} node_t;
 
 typedef struct {
 	dht_item_t item[2]; /* [0] first put; [1] the update, when there is one */
@@ -86,82 +61,15 @@ typedef struct {
 } get_op_t;
 
 struct sim {
-	uint64_t seed;
-	uint64_t now;
-	uint64_t evseq;
-	uint64_t rng;
-	uint64_t trace;
-	int n;
-	node_t *nodes;
-	event_t *heap;
-	size_t nheap, capheap;
-	uint32_t inv;
+	simnet_t net;
 	item_t items[N_ITEMS];
 	get_op_t gets[2][N_ITEMS];
-	uint64_t sent, lost;
 };
-
-/* ---- randomness ---- */
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
 
 static uint64_t sim_rand(sim_t *s, uint64_t n)
 {
-	return splitmix(&s->rng) % n;
+	return simnet_rand(&s->net, n);
 }
-
-/* ---- events ---- */
-
-static bool ev_before(const event_t *a, const event_t *b)
-{
-	return a->t < b->t || (a->t == b->t && a->seq < b->seq);
-}
-
-static void ev_push(sim_t *s, event_t ev)
-{
-	if (s->nheap == s->capheap) {
-		s->capheap = s->capheap ? 2 * s->capheap : 4096;
-		s->heap = realloc(s->heap, s->capheap * sizeof(event_t));
-		if (!s->heap)
-			abort();
-	}
-	ev.seq = s->evseq++;
-	size_t i = s->nheap++;
-	while (i > 0 && ev_before(&ev, &s->heap[(i - 1) / 2])) {
-		s->heap[i] = s->heap[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	s->heap[i] = ev;
-}
-
-static event_t ev_pop(sim_t *s)
-{
-	event_t top = s->heap[0];
-	event_t last = s->heap[--s->nheap];
-	size_t i = 0;
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= s->nheap)
-			break;
-		if (c + 1 < s->nheap && ev_before(&s->heap[c + 1], &s->heap[c]))
-			c++;
-		if (!ev_before(&s->heap[c], &last))
-			break;
-		s->heap[i] = s->heap[c];
-		i = c;
-	}
-	if (s->nheap)
-		s->heap[i] = last;
-	return top;
-}
-
-/* ---- the network ---- */
 
 /* Node i's address: 11.x.y.z, a bijection of i (public, so BEP 42 applies). */
 #define IP_MUL 2654435761u
@@ -171,106 +79,17 @@ static uint32_t node_ip(int i)
 	return (11u << 24) | (((uint32_t)i * IP_MUL) & 0xffffffu);
 }
 
-static int ip_node(const sim_t *s, uint32_t ip)
-{
-	if ((ip >> 24) != 11)
-		return -1;
-	uint32_t i = ((ip & 0xffffffu) * s->inv) & 0xffffffu;
-	return i < (uint32_t)s->n ? (int)i : -1;
-}
-
-static uint32_t link_latency(const sim_t *s, int a, int b)
-{
-	uint64_t k = s->seed ^ ((uint64_t)(a < b ? a : b) << 32) ^ (uint64_t)(a < b ? b : a);
-	return LAT_MIN + (uint32_t)(splitmix(&k) % (LAT_MAX - LAT_MIN + 1));
-}
-
-static void trace_mix(sim_t *s, uint64_t v)
-{
-	s->trace = (s->trace ^ v) * UINT64_C(0x100000001b3);
-}
-
-static int io_send(void *ctx, const struct sockaddr *sa, socklen_t salen, const uint8_t *buf,
-		   size_t len)
-{
-	node_t *from = ctx;
-	sim_t *s = from->sim;
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-	if (sa->sa_family != AF_INET || salen < (socklen_t)sizeof(*sin))
-		return -1;
-	int to = ip_node(s, ntohl(sin->sin_addr.s_addr));
-	s->sent++;
-	if (to < 0)
-		return 0;
-	if (sim_rand(s, 1000) < LOSS_PER_MILLE) {
-		s->lost++;
-		return 0;
-	}
-	event_t ev = {.type = EV_PACKET, .node = to, .from = from->idx, .len = len};
-	ev.t = s->now + link_latency(s, from->idx, to) + sim_rand(s, 5);
-	ev.buf = malloc(len);
-	if (!ev.buf)
-		abort();
-	memcpy(ev.buf, buf, len);
-	ev_push(s, ev);
-	return 0;
-}
-
-static uint64_t io_now(void *ctx)
-{
-	node_t *n = ctx;
-	return n->sim->now;
-}
-
-static void io_random(void *ctx, void *buf, size_t len)
-{
-	node_t *n = ctx;
-	uint8_t *p = buf;
-	while (len) {
-		uint64_t v = splitmix(&n->rng);
-		size_t k = len < 8 ? len : 8;
-		memcpy(p, &v, k);
-		p += k;
-		len -= k;
-	}
-}
-
-/* Calls dht_tick and schedules the next one (the host's side of the dht.h contract). */
-static void node_tick(sim_t *s, node_t *n)
-{
-	int ms = dht_tick(n->dht);
-	uint64_t t = s->now + (uint64_t)(ms < 0 ? 0 : ms);
-	if (n->tick_at > s->now && n->tick_at <= t)
-		return;
-	n->tick_at = t;
-	ev_push(s, (event_t){.t = t, .type = EV_TICK, .node = n->idx});
-}
-
 static void node_start(sim_t *s, int i)
 {
-	node_t *n = &s->nodes[i];
-	dht_io_t io = {.ctx = n, .send = io_send, .now_ms = io_now, .random = io_random};
 	dht_opts_t opts = {.storage = {.max_items = 512}};
-	if (dht_new(&opts, &io, &n->dht)) {
-		fprintf(stderr, "dht_new failed\n");
-		exit(2);
-	}
-	n->alive = true;
 	dht_addr_t boot[N_BOOT];
 	int nb = 0;
-	for (int k = 0; k < N_BOOT && k < s->n; k++) {
+	for (int k = 0; k < N_BOOT && k < s->net.n; k++) {
 		if (k == i)
 			continue;
-		memset(&boot[nb], 0, sizeof(boot[nb]));
-		uint32_t ip = htonl(s->nodes[k].ip);
-		memcpy(boot[nb].ip, &ip, 4);
-		boot[nb].len = 4;
-		boot[nb].port = 6881;
-		nb++;
+		boot[nb++] = simnet_addr(s->net.nodes[k].ip);
 	}
-	if (nb)
-		dht_bootstrap(n->dht, boot, (size_t)nb);
-	node_tick(s, n);
+	simnet_dht_start(&s->net, i, &opts, boot, (size_t)nb);
 }
 
 /* ---- items ---- */
@@ -358,35 +177,19 @@ static void on_get_result(void *ctx, const dht_get_result_t *res)
 static int pick_alive(sim_t *s, int not1, int not2)
 {
 	for (;;) {
-		int i = (int)sim_rand(s, (uint64_t)s->n);
-		if (s->nodes[i].alive && i != not1 && i != not2)
+		int i = (int)sim_rand(s, (uint64_t)s->net.n);
+		if (s->net.nodes[i].alive && i != not1 && i != not2)
 			return i;
 	}
 }
 
 /* ---- the event loop ---- */
 
-static void run_event(sim_t *s, event_t *ev)
+static void on_event(simnet_t *net, simnet_event_t *ev)
 {
-	node_t *n = &s->nodes[ev->node];
-	trace_mix(s, ev->t);
-	trace_mix(s, (uint64_t)ev->type << 32 | (uint32_t)ev->node);
+	sim_t *s = net->ctx;
+	simnet_node_t *n = &net->nodes[ev->node];
 	switch (ev->type) {
-	case EV_PACKET:
-		if (n->alive) {
-			struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(6881)};
-			sin.sin_addr.s_addr = htonl(s->nodes[ev->from].ip);
-			trace_mix(s, ev->len);
-			dht_handle(n->dht, (const struct sockaddr *)&sin, sizeof(sin), ev->buf,
-				   ev->len);
-			node_tick(s, n);
-		}
-		free(ev->buf);
-		break;
-	case EV_TICK:
-		if (n->alive && ev->t == n->tick_at)
-			node_tick(s, n);
-		break;
 	case EV_JOIN:
 		node_start(s, ev->node);
 		break;
@@ -399,7 +202,7 @@ static void run_event(sim_t *s, event_t *ev)
 			s->items[j].put_done[u] = true;
 			s->items[j].put_err[u] = ret;
 		}
-		node_tick(s, n);
+		simnet_dht_tick(net, n);
 		break;
 	}
 	case EV_GET: {
@@ -413,37 +216,17 @@ static void run_event(sim_t *s, event_t *ev)
 		if (dht_get(n->dht, d->target, d->salt, d->salt_len, true, on_get_result,
 			    &get_ctx[ph][j]))
 			g->done = true;
-		node_tick(s, n);
+		simnet_dht_tick(net, n);
 		break;
 	}
 	}
 }
 
-static void run_until(sim_t *s, uint64_t t_end)
-{
-	while (s->nheap && s->heap[0].t <= t_end) {
-		event_t ev = ev_pop(s);
-		s->now = ev.t;
-		run_event(s, &ev);
-	}
-	s->now = t_end;
-}
-
-/* Runs until every operation of the phase is done (or a virtual deadline passes). */
-static bool run_until_done(sim_t *s, bool (*done)(const sim_t *), uint64_t deadline)
-{
-	while (s->nheap && !done(s) && s->heap[0].t <= deadline) {
-		event_t ev = ev_pop(s);
-		s->now = ev.t;
-		run_event(s, &ev);
-	}
-	return done(s);
-}
-
 static int put_phase_u;
 
-static bool puts_done(const sim_t *s)
+static bool puts_done(const simnet_t *net)
 {
+	const sim_t *s = net->ctx;
 	for (int j = 0; j < N_ITEMS; j++) {
 		if (put_phase_u == 0 && !s->items[j].put_done[0])
 			return false;
@@ -455,8 +238,9 @@ static bool puts_done(const sim_t *s)
 
 static int get_phase;
 
-static bool gets_done(const sim_t *s)
+static bool gets_done(const simnet_t *net)
 {
+	const sim_t *s = net->ctx;
 	for (int j = 0; j < N_ITEMS; j++) {
 		if (!s->gets[get_phase][j].done)
 			return false;
@@ -466,17 +250,10 @@ static bool gets_done(const sim_t *s)
 
 /* ---- statistics ---- */
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void percentiles(uint64_t *v, size_t n, uint64_t *p50, uint64_t *p90)
 {
-	qsort(v, n, sizeof(*v), cmp_u64);
-	*p50 = n ? v[n / 2] : 0;
-	*p90 = n ? v[(n * 9) / 10 < n ? (n * 9) / 10 : n - 1] : 0;
+	*p50 = simnet_percentile(v, n, 50);
+	*p90 = simnet_percentile(v, n, 90);
 }
 
 /* Where an item lives: the rank by distance of every node that stores it. */
@@ -484,21 +261,21 @@ static void debug_item(sim_t *s, int j)
 {
 	const uint8_t *target = s->items[j].item[0].target;
 	printf("    stored at ranks:");
-	for (int i = 0; i < s->n; i++) {
-		if (!dht_item_find(s->nodes[i].dht, target))
+	for (int i = 0; i < s->net.n; i++) {
+		if (!dht_item_find(s->net.nodes[i].dht, target))
 			continue;
 		uint8_t id[20], o[20];
-		dht_id(s->nodes[i].dht, id);
+		dht_id(s->net.nodes[i].dht, id);
 		int rank = 0;
-		for (int k = 0; k < s->n; k++) {
-			dht_id(s->nodes[k].dht, o);
+		for (int k = 0; k < s->net.n; k++) {
+			dht_id(s->net.nodes[k].dht, o);
 			rank += dht_id_cmp_distance(target, o, id) < 0;
 		}
-		printf(" %d%s", rank, s->nodes[i].alive ? "" : "(dead)");
+		printf(" %d%s", rank, s->net.nodes[i].alive ? "" : "(dead)");
 		if (getenv("SIM_DEBUG"))
 			printf("[%02x%02x%02x 11.%u.%u.%u]", id[0], id[1], id[2],
-			       (s->nodes[i].ip >> 16) & 255, (s->nodes[i].ip >> 8) & 255,
-			       s->nodes[i].ip & 255);
+			       (s->net.nodes[i].ip >> 16) & 255, (s->net.nodes[i].ip >> 8) & 255,
+			       s->net.nodes[i].ip & 255);
 	}
 	printf("\n");
 }
@@ -561,73 +338,63 @@ int main(void)
 
 	if (!s || sw_crypto_init())
 		return 2;
-	s->seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
+	uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
 	if ((env = getenv("SIM_SEED")) != NULL)
-		s->seed = strtoull(env, NULL, 0);
-	s->n = 1000;
+		seed = strtoull(env, NULL, 0);
+	int nodes = 1000;
 	if ((env = getenv("SIM_NODES")) != NULL)
-		s->n = atoi(env);
-	if (s->n < 20 || s->n > 100000) {
+		nodes = atoi(env);
+	if (nodes < 20 || nodes > 100000) {
 		fprintf(stderr, "SIM_NODES must be in [20, 100000]\n");
 		return 2;
 	}
 	printf("sim-dht: seed %" PRIu64 " (SIM_SEED=%" PRIu64 " replays this run), %d nodes\n",
-	       s->seed, s->seed, s->n);
+	       seed, seed, nodes);
 	fflush(stdout);
-	s->rng = s->seed;
-	/* The inverse of IP_MUL modulo 2^32 (Newton's iteration), to map addresses to nodes. */
-	uint32_t inv = IP_MUL;
-	for (int i = 0; i < 5; i++)
-		inv *= 2 - IP_MUL * inv;
-	s->inv = inv;
-
-	s->nodes = calloc((size_t)s->n, sizeof(node_t));
-	if (!s->nodes)
+	if (simnet_init(&s->net, seed, nodes))
 		return 2;
-	for (int i = 0; i < s->n; i++) {
-		node_t *n = &s->nodes[i];
-		n->sim = s;
-		n->idx = i;
-		n->ip = node_ip(i);
-		n->rng = s->seed ^ (UINT64_C(0x5851f42d4c957f2d) * (uint64_t)(i + 1));
-	}
+	s->net.ctx = s;
+	s->net.on_event = on_event;
+	for (int i = 0; i < nodes; i++)
+		simnet_add(&s->net, node_ip(i));
 
 	/* Join: the bootstrap nodes first, then one node every JOIN_GAP_MS. */
-	for (int i = 0; i < s->n; i++) {
+	for (int i = 0; i < s->net.n; i++) {
 		uint64_t t = i < N_BOOT ? 0 : 1000 + (uint64_t)(i - N_BOOT) * JOIN_GAP_MS;
-		ev_push(s, (event_t){.t = t, .type = EV_JOIN, .node = i});
+		simnet_push(&s->net, (simnet_event_t){.t = t, .type = EV_JOIN, .node = i});
 	}
-	uint64_t joined = 1000 + (uint64_t)s->n * JOIN_GAP_MS;
-	run_until(s, joined + SETTLE_MS);
+	uint64_t joined = 1000 + (uint64_t)s->net.n * JOIN_GAP_MS;
+	simnet_run_until(&s->net, joined + SETTLE_MS);
 	size_t rt_sum = 0, good_sum = 0;
 	uint64_t id_changes = 0;
-	for (int i = 0; i < s->n; i++) {
+	for (int i = 0; i < s->net.n; i++) {
 		dht_counters_t c;
-		dht_counters(s->nodes[i].dht, &c);
+		dht_counters(s->net.nodes[i].dht, &c);
 		rt_sum += c.rt_nodes;
 		good_sum += c.rt_good;
 		id_changes += c.id_changes;
 	}
 	printf("joined at %.1f s virtual: %.1f nodes per routing table (%.1f good), %" PRIu64
 	       " BEP 42 ID changes\n",
-	       (double)s->now / 1000, (double)rt_sum / s->n, (double)good_sum / s->n, id_changes);
+	       (double)s->net.now / 1000, (double)rt_sum / s->net.n, (double)good_sum / s->net.n,
+	       id_changes);
 
 	/* Puts from random nodes, then the updates from other nodes. */
 	for (int j = 0; j < N_ITEMS; j++)
 		make_item(s, j);
 	for (int u = 0; u < 2; u++) {
-		uint64_t t0 = s->now;
+		uint64_t t0 = s->net.now;
 		for (int j = 0; j < N_ITEMS; j++) {
 			if (u == 1 && !s->items[j].updated)
 				continue;
 			int node = pick_alive(s, u ? s->items[j].putter[0] : -1, -1);
-			ev_push(s, (event_t){.t = t0 + (uint64_t)j * OP_GAP_MS,
-					     .type = EV_PUT,
-					     .node = node,
-					     .arg = j | u << 16});
+			simnet_push(&s->net, (simnet_event_t){.t = t0 + (uint64_t)j * OP_GAP_MS,
+							      .type = EV_PUT,
+							      .node = node,
+							      .arg = j | u << 16});
 		}
 		put_phase_u = u;
-		if (!run_until_done(s, puts_done, s->now + 600 * 1000)) {
+		if (!simnet_run_until_done(&s->net, puts_done, s->net.now + 600 * 1000)) {
 			printf("FAIL: puts did not complete\n");
 			goto out;
 		}
@@ -655,24 +422,24 @@ int main(void)
 	for (int ph = 0; ph < 2; ph++) {
 		if (ph == 1) {
 			/* 30% of the nodes vanish without a word. */
-			int kill = s->n * KILL_PERCENT / 100;
+			int kill = s->net.n * KILL_PERCENT / 100;
 			for (int k = 0; k < kill; k++) {
 				int i = pick_alive(s, -1, -1);
-				s->nodes[i].alive = false;
+				s->net.nodes[i].alive = false;
 			}
 			printf("killed %d nodes without warning\n", kill);
 		}
-		uint64_t t0 = s->now;
+		uint64_t t0 = s->net.now;
 		for (int j = 0; j < N_ITEMS; j++) {
 			item_t *it = &s->items[j];
 			int node = pick_alive(s, it->putter[0], it->updated ? it->putter[1] : -1);
-			ev_push(s, (event_t){.t = t0 + (uint64_t)j * OP_GAP_MS,
-					     .type = EV_GET,
-					     .node = node,
-					     .arg = j | ph << 16});
+			simnet_push(&s->net, (simnet_event_t){.t = t0 + (uint64_t)j * OP_GAP_MS,
+							      .type = EV_GET,
+							      .node = node,
+							      .arg = j | ph << 16});
 		}
 		get_phase = ph;
-		if (!run_until_done(s, gets_done, s->now + 600 * 1000)) {
+		if (!simnet_run_until_done(&s->net, gets_done, s->net.now + 600 * 1000)) {
 			printf("FAIL: gets did not complete\n");
 			goto out;
 		}
@@ -680,16 +447,16 @@ int main(void)
 	int ok0 = report_gets(s, 0, "healthy network");
 	int ok1 = report_gets(s, 1, "after 30% of nodes vanished");
 	uint64_t late = 0, timeouts = 0;
-	for (int i = 0; i < s->n; i++) {
+	for (int i = 0; i < s->net.n; i++) {
 		dht_counters_t c;
-		dht_counters(s->nodes[i].dht, &c);
+		dht_counters(s->net.nodes[i].dht, &c);
 		late += c.late_replies;
 		timeouts += c.timeouts;
 	}
 	printf("queries unanswered %" PRIu64 ", answered after the soft timeout %" PRIu64 "\n",
 	       timeouts, late);
-	printf("datagrams sent %" PRIu64 ", lost %" PRIu64 "; trace %016" PRIx64 "\n", s->sent,
-	       s->lost, s->trace);
+	printf("datagrams sent %" PRIu64 ", lost %" PRIu64 "; trace %016" PRIx64 "\n", s->net.sent,
+	       s->net.lost, s->net.trace);
 	ret = 0;
 	if (put_fail) {
 		printf("FAIL: %d puts were stored by no node\n", put_fail);
@@ -706,14 +473,7 @@ int main(void)
 	if (!ret)
 		printf("PASS\n");
 out:
-	for (int i = 0; i < s->n; i++)
-		dht_free(s->nodes[i].dht);
-	while (s->nheap) {
-		event_t ev = ev_pop(s);
-		free(ev.buf);
-	}
-	free(s->heap);
-	free(s->nodes);
+	simnet_free(&s->net);
 	free(s);
 	return ret;
 }
