@@ -149,9 +149,13 @@ static const opt_t opts[] = {
 	{"dht-net-slots", T_UINT, offsetof(conf_t, dht_net_slots), 0, NOREP, 8, 1, "2",
 	 "nodes of one /24 (IPv6 /64) in a lookup path and in a routing-table bucket "
 	 "(loopback and private addresses are exempt)"},
-	{"dht-quorum", T_UINT, offsetof(conf_t, dht_quorum), 0, NOREP, 16, 1, "3",
-	 "holders in distinct networks that agree on the highest seq before a zone is answered "
-	 "ahead of the lookup's end"},
+	{"dht-quorum", T_UINT, offsetof(conf_t, dht_quorum), 0, NOREP, 16, 1, "4",
+	 "holders in distinct networks (/24, /48) that agree on the highest seq before a zone is "
+	 "answered ahead of the lookup's end"},
+	{"dht-quorum-private", T_UINT, offsetof(conf_t, dht_quorum_private), 0, NOREP, 16, 1,
+	 "5",
+	 "the same when a holder is on a loopback or private address (each IP counts as a "
+	 "network, and such addresses cost an attacker nothing)"},
 	{"dht-quorum-paths", T_UINT, offsetof(conf_t, dht_quorum_paths), 0, NOREP, 8, 1, "1",
 	 "distinct lookup paths the dht-quorum holders must come through (2 resists a single "
 	 "trapped path, at a cost in time to answer)"},

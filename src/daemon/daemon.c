@@ -465,6 +465,7 @@ static int start_dht(node_t *n, const conf_t *c)
 	o.ip_slots = c->dht_ip_slots;
 	o.net_slots = c->dht_net_slots;
 	o.quorum = c->dht_quorum;
+	o.quorum_private = c->dht_quorum_private;
 	o.quorum_paths = c->dht_quorum_paths;
 	o.answer_deadline = c->dht_answer_deadline;
 	o.id_vote_nets = c->dht_id_vote_nets;

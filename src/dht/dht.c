@@ -202,7 +202,9 @@ int dht_new(const dht_opts_t *opts, const dht_io_t *io, dht_t **out)
 	if (!dht->opts.net_slots)
 		dht->opts.net_slots = 2;
 	if (!dht->opts.quorum)
-		dht->opts.quorum = 3;
+		dht->opts.quorum = 4;
+	if (!dht->opts.quorum_private)
+		dht->opts.quorum_private = 5;
 	if (!dht->opts.quorum_paths)
 		dht->opts.quorum_paths = 1;
 	if (!dht->opts.answer_deadline)

@@ -296,8 +296,10 @@ static void lookup_stats_final(lookup_t *lk, uint64_t now)
 }
 
 /* Whether the holders of the best item are a quorum: opts.quorum distinct networks (a /24,
- * an IPv6 /48; a local address is a network of its own, so that a testnet on 127.0.0.1
- * counts its nodes), reached through at least opts.quorum_paths paths (fewer when fewer
+ * an IPv6 /48), or opts.quorum_private when any holder is on a loopback or private address
+ * (each such IP is a network of its own, and an attacker's private addresses cost nothing,
+ * so more of them must agree: tests/sim measured replays winning with 4 and none with 5),
+ * reached through at least opts.quorum_paths paths (fewer when fewer
  * paths have candidates). With 2, a single path trapped by a Sybil cluster that replays an
  * old item cannot make a quorum on its own while another path may still bring the newest;
  * the default is 1 because the first path near the key claims most holders, which makes a
@@ -305,13 +307,15 @@ static void lookup_stats_final(lookup_t *lk, uint64_t now)
 static bool get_quorum(const dht_t *dht, const lookup_t *lk)
 {
 	size_t nets = 0, npaths = 0, live = 0;
-	bool path[DHT_PATHS_MAX] = {false};
+	bool path[DHT_PATHS_MAX] = {false}, any_exempt = false;
 	for (size_t i = 0; i < lk->from_n; i++) {
 		const dht_addr_t *a = &lk->from[i];
 		/* A loopback or private address is a network by itself (BEP 42 exempts it from
 		 * the /24 rules), but only its IP counts: many sockets on one host are one
 		 * holder, or three hostile ports on 127.0.0.1 would make a quorum. */
-		unsigned bits = dht_addr_exempt(a) ? a->len * 8u : (a->len == 4 ? 24u : 48u);
+		bool exempt = dht_addr_exempt(a);
+		unsigned bits = exempt ? a->len * 8u : (a->len == 4 ? 24u : 48u);
+		any_exempt |= exempt;
 		bool dup = false;
 		for (size_t k = 0; k < i && !dup; k++)
 			dup = dht_addr_prefix_equal(&lk->from[k], a, bits);
@@ -322,7 +326,10 @@ static bool get_quorum(const dht_t *dht, const lookup_t *lk)
 	for (size_t p = 0; p < lk->npaths; p++)
 		live += lk->p[p].n > 0;
 	size_t want = dht->opts.quorum_paths < live ? dht->opts.quorum_paths : live;
-	return nets >= dht->opts.quorum && npaths >= want;
+	uint32_t need = dht->opts.quorum;
+	if (any_exempt && dht->opts.quorum_private > need)
+		need = dht->opts.quorum_private;
+	return nets >= need && npaths >= want;
 }
 
 /* The freshness rule (DESIGN.md §3 step 2): a get's item may be answered with once the lookup
