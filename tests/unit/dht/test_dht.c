@@ -27,6 +27,7 @@
 #include "dht/storage.h"
 #include "zone/item.h"
 
+#include "dhtfix.h"
 #include "util.h"
 
 /* vectors.json "bep42" */
@@ -47,57 +48,6 @@ static const struct {
 static int parse(const char *s, dht_bencode_doc_t *doc, dht_bencode_node_t *nodes, size_t cap)
 {
 	return dht_bencode_parse(doc, (const uint8_t *)s, strlen(s), nodes, cap);
-}
-
-static dht_addr_t addr4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
-{
-	dht_addr_t x;
-	memset(&x, 0, sizeof(x));
-	x.ip[0] = a;
-	x.ip[1] = b;
-	x.ip[2] = c;
-	x.ip[3] = d;
-	x.len = 4;
-	x.port = port;
-	return x;
-}
-
-/* A key pair from a fixed seed byte. */
-static void test_key(uint8_t fill, uint8_t pk[32], uint8_t sk[64])
-{
-	uint8_t seed[32];
-	memset(seed, fill, sizeof(seed));
-	sw_ed25519_from_seed(seed, pk, sk);
-}
-
-/* A signed mutable item whose v is the bencoded string text. */
-static void mk_item(dht_item_t *it, const uint8_t sk[64], const uint8_t pk[32], int64_t seq,
-		    const char *salt, const char *text)
-{
-	memset(it, 0, sizeof(*it));
-	memcpy(it->k, pk, 32);
-	it->seq = seq;
-	if (salt) {
-		it->salt_len = (uint8_t)strlen(salt);
-		memcpy(it->salt, salt, it->salt_len);
-	}
-	int n = snprintf((char *)it->v, sizeof(it->v), "%zu:%s", strlen(text), text);
-	it->v_len = (uint16_t)n;
-	assert_int_equal(dht_item_sign(it, sk), 0);
-}
-
-static dht_put_args_t put_args(const dht_item_t *it)
-{
-	dht_put_args_t a = {
-	    .v = it->v,
-	    .v_len = it->v_len,
-	    .k = it->is_mutable ? it->k : NULL,
-	    .sig = it->is_mutable ? it->sig : NULL,
-	    .seq = it->seq,
-	    .salt = it->salt,
-	    .salt_len = it->salt_len,
-	};
-	return a;
 }
 
 /* ---- bencode ---- */
@@ -834,10 +784,7 @@ static void test_rt_closest(void **state)
 		self[i] = (uint8_t)(i * 7);
 	assert_int_equal(dht_rt_new(self, &rt), 0);
 	for (int i = 0; i < 300; i++) {
-		for (int k = 0; k < 20; k++) {
-			s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-			ids[i][k] = (uint8_t)(s >> 56);
-		}
+		lcg_bytes(&s, ids[i], 20);
 		dht_addr_t a = {.len = 4, .ip = {8, (uint8_t)(i >> 8), (uint8_t)i, 1}, .port = 1};
 		dht_rt_heard(rt, ids[i], &a, DHT_RT_REPLIED, 10, true, 1000);
 	}
@@ -997,22 +944,6 @@ static void test_bep44_vectors(void **state)
 }
 
 /* ---- storage: every BEP 44 put rule ---- */
-
-typedef struct {
-	int stored, removed;
-} hook_count_t;
-
-static void hook_stored(void *ctx, const dht_item_t *item)
-{
-	(void)item;
-	((hook_count_t *)ctx)->stored++;
-}
-
-static void hook_removed(void *ctx, const dht_item_t *item)
-{
-	(void)item;
-	((hook_count_t *)ctx)->removed++;
-}
 
 static dht_storage_t *new_store(hook_count_t *hc, size_t max_items)
 {
@@ -1300,11 +1231,7 @@ static uint64_t net_now(void *ctx)
 
 static void net_random(void *ctx, void *buf, size_t len)
 {
-	net_t *n = ctx;
-	for (size_t i = 0; i < len; i++) {
-		n->rng = n->rng * 6364136223846793005ULL + 1442695040888963407ULL;
-		((uint8_t *)buf)[i] = (uint8_t)(n->rng >> 56);
-	}
+	lcg_bytes(&((net_t *)ctx)->rng, buf, len);
 }
 
 static void net_stored(void *ctx, const dht_item_t *item)
@@ -1740,10 +1667,7 @@ static void test_node_hostile(void **state)
 		}
 		if (round % 7 == 0) {
 			len = (size_t)(rs >> 40) % sizeof(buf);
-			for (size_t i = 0; i < len; i++) {
-				rs = rs * 6364136223846793005ULL + 1442695040888963407ULL;
-				buf[i] = (uint8_t)(rs >> 56);
-			}
+			lcg_bytes(&rs, buf, len);
 		}
 		struct sockaddr_in from = sin4("8.8.4.4", 4444);
 		from.sin_addr.s_addr = htonl(0x08000000u | (uint32_t)(round % 997));

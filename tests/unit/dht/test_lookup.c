@@ -25,6 +25,8 @@
 #include "dht/krpc.h"
 #include "dht/rt.h"
 
+#include "dhtfix.h"
+
 #define PKTS 512
 
 /* ---- a node and the datagrams it sends ---- */
@@ -67,11 +69,7 @@ static uint64_t w_now(void *ctx)
 
 static void w_random(void *ctx, void *buf, size_t len)
 {
-	world_t *w = ctx;
-	for (size_t i = 0; i < len; i++) {
-		w->rng = w->rng * 6364136223846793005ULL + 1442695040888963407ULL;
-		((uint8_t *)buf)[i] = (uint8_t)(w->rng >> 56);
-	}
+	lcg_bytes(&((world_t *)ctx)->rng, buf, len);
 }
 
 static dht_t *w_node(world_t *w, const dht_opts_t *extra)
@@ -85,19 +83,6 @@ static dht_t *w_node(world_t *w, const dht_opts_t *extra)
 		w->now = 1000000;
 	assert_int_equal(dht_new(&o, &io, &dht), 0);
 	return dht;
-}
-
-static dht_addr_t a4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
-{
-	dht_addr_t x;
-	memset(&x, 0, sizeof(x));
-	x.ip[0] = a;
-	x.ip[1] = b;
-	x.ip[2] = c;
-	x.ip[3] = d;
-	x.len = 4;
-	x.port = port;
-	return x;
 }
 
 /* A BEP 42 conforming ID for addr, as close to target as its 21 fixed bits allow (a hostile
@@ -190,24 +175,14 @@ static void on_get(void *ctx, const dht_get_result_t *res)
 		w->ready_at = w->now;
 }
 
-static void test_key(uint8_t fill, uint8_t pk[32], uint8_t sk[64])
-{
-	uint8_t seed[32];
-	memset(seed, fill, sizeof(seed));
-	sw_ed25519_from_seed(seed, pk, sk);
-}
-
-static void mk_item(dht_item_t *it, int64_t seq)
+/* The item of key 7 at seq, its v "5:seqNN" (NN: seq's last two digits). */
+static void seq_item(dht_item_t *it, int64_t seq)
 {
 	uint8_t pk[32], sk[64];
+	char text[8];
 	test_key(7, pk, sk);
-	memset(it, 0, sizeof(*it));
-	it->is_mutable = true;
-	memcpy(it->k, pk, 32);
-	it->seq = seq;
-	int n = snprintf((char *)it->v, sizeof(it->v), "5:seq%02d", (int)(seq % 100));
-	it->v_len = (uint16_t)n;
-	assert_int_equal(dht_item_sign(it, sk), 0);
+	snprintf(text, sizeof(text), "seq%02d", (int)(seq % 100));
+	mk_item(it, sk, pk, seq, NULL, text);
 	assert_int_equal(dht_item_verify(it), 0);
 }
 
@@ -248,7 +223,7 @@ static void test_hostile_nodes_list(void **state)
 	dht_t *dht = w_node(w, NULL);
 	memset(target, 0xa5, 20);
 	/* One honest node H, whose reply lists twelve nodes, most of them made up. */
-	dht_addr_t h = a4(50, 1, 1, 1, 6881);
+	dht_addr_t h = addr4(50, 1, 1, 1, 6881);
 	good_id(&h, target, 1, hid);
 	hid[19] ^= 0x40; /* not so close that it is its own list's closest */
 	assert_true(dht_bep42_id_check(h.ip, 4, hid));
@@ -258,17 +233,17 @@ static void test_hostile_nodes_list(void **state)
 		bool conform;
 		bool used; /* the lookup must ask it */
 	} e[12] = {
-	    {a4(60, 0, 0, 1, 6881), false, false},   /* public, ID not from its IP: refused */
-	    {a4(60, 0, 1, 1, 6881), true, true},     /* conforming: used */
-	    {a4(60, 0, 1, 1, 7000), true, false},    /* the same IP again: refused */
-	    {a4(60, 0, 1, 2, 6881), true, true},     /* second of its /24: used */
-	    {a4(60, 0, 1, 3, 6881), true, false},    /* third of the /24: refused */
-	    {a4(192, 168, 1, 5, 6881), false, true}, /* private: exempt from BEP 42 */
-	    {a4(60, 0, 1, 1, 6881), true, false},    /* entry 1 claiming another ID: ignored */
-	    {a4(70, 0, 0, 1, 6881), true, true},     /* conforming: used */
-	    {a4(71, 0, 0, 1, 6881), true, false},    /* entries past reply_nodes (8) */
-	    {a4(72, 0, 0, 1, 6881), true, false},    {a4(73, 0, 0, 1, 6881), true, false},
-	    {a4(74, 0, 0, 1, 6881), true, false},
+	    {addr4(60, 0, 0, 1, 6881), false, false},	/* public, ID not from its IP: refused */
+	    {addr4(60, 0, 1, 1, 6881), true, true},	/* conforming: used */
+	    {addr4(60, 0, 1, 1, 7000), true, false},	/* the same IP again: refused */
+	    {addr4(60, 0, 1, 2, 6881), true, true},	/* second of its /24: used */
+	    {addr4(60, 0, 1, 3, 6881), true, false},	/* third of the /24: refused */
+	    {addr4(192, 168, 1, 5, 6881), false, true}, /* private: exempt from BEP 42 */
+	    {addr4(60, 0, 1, 1, 6881), true, false},	/* entry 1 claiming another ID: ignored */
+	    {addr4(70, 0, 0, 1, 6881), true, true},	/* conforming: used */
+	    {addr4(71, 0, 0, 1, 6881), true, false},	/* entries past reply_nodes (8) */
+	    {addr4(72, 0, 0, 1, 6881), true, false},	{addr4(73, 0, 0, 1, 6881), true, false},
+	    {addr4(74, 0, 0, 1, 6881), true, false},
 	};
 	for (int i = 0; i < 12; i++) {
 		uint8_t id[20];
@@ -358,13 +333,14 @@ static void test_disjoint_paths(void **state)
 	dht_t *dht = w_node(w, NULL);
 	memset(target, 0x3c, 20);
 	/* Three seeds in distinct networks: one per path. Each lists D and the other seeds. */
-	dht_addr_t s[3] = {a4(80, 0, 0, 1, 6881), a4(81, 0, 0, 1, 6881), a4(82, 0, 0, 1, 6881)};
+	dht_addr_t s[3] = {addr4(80, 0, 0, 1, 6881), addr4(81, 0, 0, 1, 6881),
+			   addr4(82, 0, 0, 1, 6881)};
 	for (int i = 0; i < 3; i++) {
 		good_id(&s[i], target, (uint8_t)(10 + i), ids[i]);
 		ids[i][19] ^= 0x40;
 		w_meet(w, dht, &s[i], ids[i]);
 	}
-	dht_addr_t d = a4(90, 0, 0, 1, 6881);
+	dht_addr_t d = addr4(90, 0, 0, 1, 6881);
 	good_id(&d, target, 3, did);
 	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
 	while (w_pop(w, &p, &q, nodes)) {
@@ -411,13 +387,13 @@ static void test_id_squatting(void **state)
 	w->rng = 8;
 	dht_t *dht = w_node(w, NULL);
 	memset(target, 0x5a, 20);
-	dht_addr_t s[2] = {a4(80, 0, 0, 1, 6881), a4(81, 0, 0, 1, 6881)};
+	dht_addr_t s[2] = {addr4(80, 0, 0, 1, 6881), addr4(81, 0, 0, 1, 6881)};
 	for (int i = 0; i < 2; i++) {
 		good_id(&s[i], target, (uint8_t)(70 + i), ids[i]);
 		ids[i][19] ^= 0x40;
 		w_meet(w, dht, &s[i], ids[i]);
 	}
-	dht_addr_t d = a4(90, 0, 0, 1, 6881), squat = a4(10, 9, 9, 9, 6881);
+	dht_addr_t d = addr4(90, 0, 0, 1, 6881), squat = addr4(10, 9, 9, 9, 6881);
 	good_id(&d, target, 3, did);
 	node_entry(l0, did, &squat);
 	node_entry(l1, did, &d);
@@ -478,14 +454,14 @@ static void test_freshness(void **state)
 	dht_item_t it;
 	(void)state;
 	w->rng = 3;
-	mk_item(&it, 5);
+	seq_item(&it, 5);
 	/* The fixtures have four nodes: a quorum of three shows the mechanism (the defaults
 	 * are 4 and, with a private holder, 5). */
 	const dht_opts_t q3o = {.quorum = 3, .quorum_private = 3};
 	dht_t *dht = w_node(w, &q3o);
 	memcpy(target, it.target, 20);
-	dht_addr_t s[4] = {a4(80, 0, 0, 1, 6881), a4(81, 0, 0, 1, 6881), a4(82, 0, 0, 1, 6881),
-			   a4(83, 0, 0, 1, 6881)};
+	dht_addr_t s[4] = {addr4(80, 0, 0, 1, 6881), addr4(81, 0, 0, 1, 6881),
+			   addr4(82, 0, 0, 1, 6881), addr4(83, 0, 0, 1, 6881)};
 	for (int i = 0; i < 4; i++) {
 		good_id(&s[i], target, (uint8_t)(20 + i), ids[i]);
 		w_meet(w, dht, &s[i], ids[i]);
@@ -553,8 +529,8 @@ static void test_freshness(void **state)
 	memset(w, 0, sizeof(*w));
 	w->rng = 3;
 	dht = w_node(w, &q3o);
-	dht_addr_t one[4] = {a4(85, 0, 0, 1, 6881), a4(85, 0, 0, 2, 6881), a4(85, 0, 0, 3, 6881),
-			     a4(86, 0, 0, 1, 6881)};
+	dht_addr_t one[4] = {addr4(85, 0, 0, 1, 6881), addr4(85, 0, 0, 2, 6881),
+			     addr4(85, 0, 0, 3, 6881), addr4(86, 0, 0, 1, 6881)};
 	uint8_t oids[4][20];
 	for (int i = 0; i < 4; i++) {
 		good_id(&one[i], target, (uint8_t)(30 + i), oids[i]);
@@ -575,8 +551,8 @@ static void test_freshness(void **state)
 	memset(w, 0, sizeof(*w));
 	w->rng = 3;
 	dht = w_node(w, &q3o);
-	dht_addr_t lo[4] = {a4(127, 0, 0, 1, 7001), a4(127, 0, 0, 1, 7002), a4(127, 0, 0, 1, 7003),
-			    a4(127, 0, 0, 1, 7004)};
+	dht_addr_t lo[4] = {addr4(127, 0, 0, 1, 7001), addr4(127, 0, 0, 1, 7002),
+			    addr4(127, 0, 0, 1, 7003), addr4(127, 0, 0, 1, 7004)};
 	for (int i = 0; i < 4; i++)
 		w_meet(w, dht, &lo[i], ids[i]);
 	run_get(w, dht, target, lo, ids, q3, 4, &it);
@@ -592,8 +568,8 @@ static void test_freshness(void **state)
 	/* Private addresses are networks of their own, one per IP (a mesh on one LAN), but
 	 * cost an attacker nothing: by default (dht-quorum-private 5) three private holders
 	 * are no quorum, ready only at the deadline; with dht-quorum-private 3 they are. */
-	dht_addr_t lan[4] = {a4(10, 0, 0, 1, 6881), a4(10, 0, 0, 2, 6881), a4(10, 0, 0, 3, 6881),
-			     a4(10, 0, 0, 4, 6881)};
+	dht_addr_t lan[4] = {addr4(10, 0, 0, 1, 6881), addr4(10, 0, 0, 2, 6881),
+			     addr4(10, 0, 0, 3, 6881), addr4(10, 0, 0, 4, 6881)};
 	for (int qp = 0; qp < 2; qp++) {
 		memset(w, 0, sizeof(*w));
 		w->rng = 3;
@@ -640,12 +616,12 @@ static void test_highest_seq_wins(void **state)
 	pkt_t p;
 	(void)state;
 	w->rng = 4;
-	mk_item(&old, 5);
-	mk_item(&neu, 6);
+	seq_item(&old, 5);
+	seq_item(&neu, 6);
 	dht_t *dht = w_node(w, &(dht_opts_t){.quorum = 5});
 	memcpy(target, old.target, 20);
-	dht_addr_t s[4] = {a4(80, 0, 0, 1, 6881), a4(81, 0, 0, 1, 6881), a4(82, 0, 0, 1, 6881),
-			   a4(83, 0, 0, 1, 6881)};
+	dht_addr_t s[4] = {addr4(80, 0, 0, 1, 6881), addr4(81, 0, 0, 1, 6881),
+			   addr4(82, 0, 0, 1, 6881), addr4(83, 0, 0, 1, 6881)};
 	for (int i = 0; i < 4; i++) {
 		good_id(&s[i], target, (uint8_t)(40 + i), ids[i]);
 		w_meet(w, dht, &s[i], ids[i]);
@@ -675,10 +651,12 @@ static void test_quorum_paths(void **state)
 	dht_item_t it;
 	pkt_t p;
 	(void)state;
-	mk_item(&it, 5);
+	seq_item(&it, 5);
 	memcpy(target, it.target, 20);
-	dht_addr_t s[3] = {a4(80, 0, 0, 1, 6881), a4(81, 0, 0, 1, 6881), a4(82, 0, 0, 1, 6881)};
-	dht_addr_t h[3] = {a4(90, 0, 0, 1, 6881), a4(91, 0, 0, 1, 6881), a4(92, 0, 0, 1, 6881)};
+	dht_addr_t s[3] = {addr4(80, 0, 0, 1, 6881), addr4(81, 0, 0, 1, 6881),
+			   addr4(82, 0, 0, 1, 6881)};
+	dht_addr_t h[3] = {addr4(90, 0, 0, 1, 6881), addr4(91, 0, 0, 1, 6881),
+			   addr4(92, 0, 0, 1, 6881)};
 	for (int i = 0; i < 3; i++) {
 		good_id(&s[i], target, (uint8_t)(50 + i), sid[i]);
 		sid[i][19] ^= 0x40;
@@ -747,10 +725,10 @@ static void test_put_every_path(void **state)
 	int puts[12] = {0}, nputs = 0;
 	(void)state;
 	w->rng = 9;
-	mk_item(&it, 5);
+	seq_item(&it, 5);
 	dht_t *dht = w_node(w, NULL);
 	for (int i = 0; i < 12; i++) {
-		a[i] = a4(10, 0, 0, (uint8_t)(i + 1), 6881);
+		a[i] = addr4(10, 0, 0, (uint8_t)(i + 1), 6881);
 		memcpy(id[i], it.target, 20);
 		id[i][0] ^= dist[i];
 	}
@@ -811,16 +789,16 @@ static void test_votes(void **state)
 	/* Five nodes of one /16 that we asked, all telling the same address: not enough. */
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < (round ? 2 : 5); i++) {
-			dht_addr_t peer = round ? a4((uint8_t)(21 + i), 0, 0, 1, 6881)
-						: a4(20, 0, (uint8_t)i, 1, 6881);
+			dht_addr_t peer = round ? addr4((uint8_t)(21 + i), 0, 0, 1, 6881)
+						: addr4(20, 0, (uint8_t)i, 1, 6881);
 			assert_int_equal(dht_ping(dht, &peer), 0);
 			assert_true(w_pop(w, &p, &q, nodes));
 			uint8_t pid[20];
 			memset(pid, 0x30 + 8 * round + i, 20);
 			reply_init(&r, &q, pid);
-			r.ip = a4(ext[0], ext[1], ext[2], ext[3], 1234);
+			r.ip = addr4(ext[0], ext[1], ext[2], ext[3], 1234);
 			/* The same vote from a node we did not ask does not count. */
-			dht_addr_t stranger = a4((uint8_t)(100 + i), 0, 0, 1, 6881);
+			dht_addr_t stranger = addr4((uint8_t)(100 + i), 0, 0, 1, 6881);
 			w_deliver(dht, &stranger, &r);
 			w_deliver(dht, &peer, &r);
 		}
@@ -854,7 +832,7 @@ static void test_bootstrap_backoff(void **state)
 	(void)state;
 	w->rng = 6;
 	dht_t *dht = w_node(w, NULL);
-	dht_addr_t boot = a4(127, 0, 0, 1, 6881);
+	dht_addr_t boot = addr4(127, 0, 0, 1, 6881);
 	uint64_t t0 = w->now;
 	assert_int_equal(dht_bootstrap(dht, &boot, 1), 0);
 	uint64_t last = 0;
@@ -898,11 +876,11 @@ static void test_rt_diversity(void **state)
 		dht_addr_t a;
 		int want;
 	} c[] = {
-	    {a4(60, 0, 1, 1, 6881), DHT_RT_ADDED}, {a4(60, 0, 1, 1, 7000), DHT_RT_IGNORED},
-	    {a4(60, 0, 1, 2, 6881), DHT_RT_ADDED}, {a4(60, 0, 1, 3, 6881), DHT_RT_IGNORED},
-	    {a4(127, 0, 0, 1, 1), DHT_RT_ADDED},   {a4(127, 0, 0, 1, 2), DHT_RT_ADDED},
-	    {a4(10, 0, 0, 1, 1), DHT_RT_ADDED},	   {a4(10, 0, 0, 2, 1), DHT_RT_ADDED},
-	    {a4(10, 0, 0, 3, 1), DHT_RT_ADDED},	   {a4(61, 0, 0, 1, 6881), DHT_RT_ADDED},
+	    {addr4(60, 0, 1, 1, 6881), DHT_RT_ADDED}, {addr4(60, 0, 1, 1, 7000), DHT_RT_IGNORED},
+	    {addr4(60, 0, 1, 2, 6881), DHT_RT_ADDED}, {addr4(60, 0, 1, 3, 6881), DHT_RT_IGNORED},
+	    {addr4(127, 0, 0, 1, 1), DHT_RT_ADDED},   {addr4(127, 0, 0, 1, 2), DHT_RT_ADDED},
+	    {addr4(10, 0, 0, 1, 1), DHT_RT_ADDED},    {addr4(10, 0, 0, 2, 1), DHT_RT_ADDED},
+	    {addr4(10, 0, 0, 3, 1), DHT_RT_ADDED},    {addr4(61, 0, 0, 1, 6881), DHT_RT_ADDED},
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(*c); i++) {
 		memset(id, 0x80 + (int)i, 20);

@@ -20,20 +20,9 @@
 #include "crypto/crypto.h"
 #include "dht/storage.h"
 
-/* ---- helpers ---- */
+#include "dhtfix.h"
 
-static dht_addr_t addr4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
-{
-	dht_addr_t x;
-	memset(&x, 0, sizeof(x));
-	x.ip[0] = a;
-	x.ip[1] = b;
-	x.ip[2] = c;
-	x.ip[3] = d;
-	x.len = 4;
-	x.port = port;
-	return x;
-}
+/* ---- helpers ---- */
 
 /* Key number n: a seed made of n's bytes, so that thousands of distinct keys are reproducible. */
 static void key_n(uint32_t n, uint8_t pk[32], uint8_t sk[64])
@@ -48,54 +37,26 @@ static void item_n(dht_item_t *it, uint32_t n, int64_t seq, const char *text)
 {
 	uint8_t pk[32], sk[64];
 	key_n(n, pk, sk);
-	memset(it, 0, sizeof(*it));
-	memcpy(it->k, pk, 32);
-	it->seq = seq;
-	int len = snprintf((char *)it->v, sizeof(it->v), "%zu:%s", strlen(text), text);
-	it->v_len = (uint16_t)len;
-	assert_int_equal(dht_item_sign(it, sk), 0);
+	mk_item(it, sk, pk, seq, NULL, text);
 }
 
 /* Puts it as sent from `from`; returns dht_storage_put()'s result, *ecode the KRPC error. */
 static int put_from(dht_storage_t *st, const dht_item_t *it, const dht_addr_t *from, uint64_t now,
 		    int *ecode)
 {
-	dht_put_args_t a = {
-	    .v = it->v,
-	    .v_len = it->v_len,
-	    .k = it->k,
-	    .sig = it->sig,
-	    .seq = it->seq,
-	    .salt = it->salt,
-	    .salt_len = it->salt_len,
-	    .from = from,
-	};
+	dht_put_args_t a = put_args(it);
+	a.from = from;
 	return dht_storage_put(st, &a, now, ecode);
 }
 
-typedef struct {
-	int stored, removed;
-} hooks_t;
-
-static void on_stored(void *ctx, const dht_item_t *item)
-{
-	(void)item;
-	((hooks_t *)ctx)->stored++;
-}
-
-static void on_removed(void *ctx, const dht_item_t *item)
-{
-	(void)item;
-	((hooks_t *)ctx)->removed++;
-}
-
-static dht_storage_t *store(hooks_t *h, size_t max_items, unsigned share, size_t seq_memory)
+static dht_storage_t *store(hook_count_t *h, size_t max_items, unsigned share, size_t seq_memory)
 {
 	dht_storage_t *st;
 	uint8_t secret[DHT_TOKEN_LEN] = {7};
 	dht_storage_opts_t o = {
 	    .max_items = max_items, .net_share = share, .seq_memory = seq_memory};
-	dht_storage_hooks_t hk = {.ctx = h, .item_stored = on_stored, .item_removed = on_removed};
+	dht_storage_hooks_t hk = {
+	    .ctx = h, .item_stored = hook_stored, .item_removed = hook_removed};
 	assert_int_equal(dht_storage_new(&o, &hk, 0x1234, secret, &st), 0);
 	return st;
 }
@@ -114,7 +75,7 @@ static dht_storage_stats_t stats(const dht_storage_t *st)
  * network holds at most its share (DHT_NET_SHARE_MIN_ITEMS here: 10 % of 64 is less). */
 static void test_share_flood_cannot_evict_other_network(void **state)
 {
-	hooks_t h = {0};
+	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 64, 10, 0);
 	dht_item_t honest, it;
 	dht_addr_t a = addr4(198, 51, 100, 7, 6881);
@@ -175,7 +136,7 @@ static void test_share_bytes(void **state)
  * not the oldest item of the store: a network of three items outlives a late flood. */
 static void test_full_store_evicts_largest_network(void **state)
 {
-	hooks_t h = {0};
+	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 64, 25, 0); /* share: 16 items */
 	dht_item_t it, small[3];
 	dht_addr_t a = addr4(198, 51, 100, 1, 1);
@@ -207,7 +168,7 @@ static void test_full_store_evicts_largest_network(void **state)
  * LAN is not squeezed into one share. */
 static void test_exempt_addresses_are_their_own_network(void **state)
 {
-	hooks_t h = {0};
+	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 64, 10, 0);
 	dht_item_t first, it;
 	dht_addr_t lo1 = addr4(127, 0, 0, 1, 40000), lo2 = addr4(127, 0, 0, 1, 40001);
@@ -242,7 +203,7 @@ static void test_exempt_addresses_are_their_own_network(void **state)
  * evict it with its own share. */
 static void test_reput_does_not_take_over(void **state)
 {
-	hooks_t h = {0};
+	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 64, 10, 0);
 	dht_item_t victim, it;
 	dht_addr_t a = addr4(198, 51, 100, 7, 1), f = addr4(203, 0, 113, 1, 1);
@@ -263,7 +224,7 @@ static void test_reput_does_not_take_over(void **state)
  * A flood into a store full of them evicts no more of them than its own share. */
 static void test_loaded_items(void **state)
 {
-	hooks_t h = {0};
+	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 64, 10, 0);
 	dht_item_t it;
 	int ecode;
@@ -310,7 +271,7 @@ static void push_out(dht_storage_t *st, const dht_addr_t *a, uint32_t base, uint
  * first put. */
 static void test_seq_outlives_eviction(void **state)
 {
-	hooks_t h = {0};
+	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 16, 10, 0);
 	dht_item_t v4, v5, v6;
 	dht_addr_t a = addr4(198, 51, 100, 7, 1), b = addr4(203, 0, 113, 1, 1);
@@ -353,7 +314,7 @@ static void test_seq_outlives_eviction(void **state)
 /* Expiry (24 h without a put) is remembered like eviction. */
 static void test_seq_outlives_expiry(void **state)
 {
-	hooks_t h = {0};
+	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 16, 10, 0);
 	dht_item_t v1, v2;
 	dht_addr_t a = addr4(198, 51, 100, 7, 1);
@@ -373,7 +334,7 @@ static void test_seq_outlives_expiry(void **state)
  * eviction: the smaller value gets 302, the larger one is stored. */
 static void test_seq_memory_tie_rule(void **state)
 {
-	hooks_t h = {0};
+	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 16, 10, 0);
 	dht_item_t lo, mid, hi;
 	dht_addr_t a = addr4(198, 51, 100, 7, 1);
@@ -418,7 +379,7 @@ static void test_seq_memory_tie_rule(void **state)
  * forgot is counted. */
 static void test_seq_memory_bounded(void **state)
 {
-	hooks_t h = {0};
+	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 16, 10, 40);
 	dht_item_t it;
 	dht_addr_t a = addr4(198, 51, 100, 7, 1);
@@ -447,7 +408,7 @@ static void test_seq_memory_bounded(void **state)
 /* The default memory is four times max_items, and fills only as items leave the store. */
 static void test_seq_memory_default(void **state)
 {
-	hooks_t h = {0};
+	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 16, 100, 0);
 	dht_item_t it;
 	dht_addr_t a = addr4(198, 51, 100, 7, 1);
