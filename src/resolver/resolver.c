@@ -527,6 +527,18 @@ static void cache_remove(resolver_t *r, centry_t *e);
 
 #define BUSY_TEXT "DHT lookups busy"
 
+/* Takes the next request off a list of waiters taken from an entry; it no longer waits on the
+ * entry. Taken before it is handled: replying frees it, advancing may queue it again. */
+static req_t *waiter_next(req_t **list)
+{
+	req_t *rq = *list;
+	if (rq) {
+		*list = rq->next;
+		rq->entry = NULL;
+	}
+	return rq;
+}
+
 /* Ends the lookup of e to give its slot to another network: its waiters get SERVFAIL. */
 static void pool_preempt(resolver_t *r, centry_t *e)
 {
@@ -538,12 +550,9 @@ static void pool_preempt(resolver_t *r, centry_t *e)
 	zone_free(e->cand_full);
 	e->cand = e->cand_full = NULL;
 	r->stats.lookups_preempted++;
-	req_t *w = e->waiters;
+	req_t *w = e->waiters, *rq;
 	e->waiters = NULL;
-	while (w) {
-		req_t *rq = w;
-		w = w->next;
-		rq->entry = NULL;
+	while ((rq = waiter_next(&w)) != NULL) {
 		r->stats.lookups_busy++;
 		fail(&rq->c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, BUSY_TEXT);
 		req_reply(r, rq, finish(r, &rq->c));
@@ -1261,12 +1270,9 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 	/* Everyone waiting goes on: with the fresh zone, or stale, or with an error. Their
 	 * resolution may go on into other zones and need the pool: not this lookup's slot. */
 	e->in_cb = true;
-	req_t *w = e->waiters;
+	req_t *w = e->waiters, *rq;
 	e->waiters = NULL;
-	while (w) {
-		req_t *rq = w;
-		w = w->next;
-		rq->entry = NULL;
+	while ((rq = waiter_next(&w)) != NULL) {
 		ctx_t *c = &rq->c;
 		if (fresh) {
 			c->trace.source = RES_SRC_DHT;
