@@ -510,6 +510,27 @@ static void opts_with(net_forward_opts_t *o, const struct sockaddr_storage *a, s
 	o->n_upstreams = n;
 }
 
+/* Adds a suffix rule to o: names under suffix go to the one server at a. */
+static void opts_rule(net_forward_opts_t *o, const char *suffix, const struct sockaddr_storage *a)
+{
+	size_t i = o->n_rules++;
+	tu_name(suffix, o->rules[i].suffix);
+	o->rules[i].addrs[0] = *a;
+	o->rules[i].n = 1;
+}
+
+/* A forwarder to up[0] (answering) whose names under "slow" go to up[1] (silent). */
+static void fwd_start_slow(env_t *e, uint32_t timeout_ms)
+{
+	net_forward_opts_t o;
+	upstream_start(e, 0, UP_ANSWER);
+	upstream_start(e, 1, UP_SILENT);
+	opts_with(&o, &e->up[0].addr, 1);
+	opts_rule(&o, "slow", &e->up[1].addr);
+	o.timeout_ms = timeout_ms;
+	fwd_start(e, &o);
+}
+
 /* A query with the given ID, flags 0x0100 (RD), and an OPT of payload 1232 when edns. */
 static size_t make_query(const char *name, uint16_t id, uint16_t qtype, bool edns, bool dnssec_ok,
 			 uint8_t *out)
@@ -727,13 +748,8 @@ static void test_suffix_rules(void **state)
 	upstream_start(e, 1, UP_ANSWER);
 	upstream_start(e, 2, UP_ANSWER);
 	opts_with(&o, &e->up[0].addr, 1);
-	tu_name("bit", o.rules[0].suffix);
-	o.rules[0].addrs[0] = e->up[1].addr;
-	o.rules[0].n = 1;
-	tu_name("Example.BIT", o.rules[1].suffix); /* lower-cased by the forwarder */
-	o.rules[1].addrs[0] = e->up[2].addr;
-	o.rules[1].n = 1;
-	o.n_rules = 2;
+	opts_rule(&o, "bit", &e->up[1].addr);
+	opts_rule(&o, "Example.BIT", &e->up[2].addr); /* lower-cased by the forwarder */
 	fwd_start(e, &o);
 	const struct {
 		const char *name;
@@ -957,17 +973,8 @@ static void test_cancel(void **state)
 static void test_free_with_queries_in_flight(void **state)
 {
 	env_t *e = *state;
-	net_forward_opts_t o;
 	uint8_t q[512];
-	upstream_start(e, 0, UP_ANSWER);
-	upstream_start(e, 1, UP_SILENT);
-	opts_with(&o, &e->up[0].addr, 1);
-	tu_name("slow", o.rules[0].suffix);
-	o.rules[0].addrs[0] = e->up[1].addr;
-	o.rules[0].n = 1;
-	o.n_rules = 1;
-	o.timeout_ms = 150;
-	fwd_start(e, &o);
+	fwd_start_slow(e, 150);
 	/* The first answer's callback frees the forwarder; the other query never calls back. */
 	size_t qlen = make_query("a.slow", 1, 1, false, false, q);
 	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[1]), 0);
@@ -1175,17 +1182,8 @@ static void on_result_cancel(void *ctx, const uint8_t *resp, size_t len, int err
 static void test_coalesced_cancel_and_free(void **state)
 {
 	env_t *e = *state;
-	net_forward_opts_t o;
 	uint8_t q[512];
-	upstream_start(e, 0, UP_ANSWER);
-	upstream_start(e, 1, UP_SILENT);
-	opts_with(&o, &e->up[0].addr, 1);
-	tu_name("slow", o.rules[0].suffix);
-	o.rules[0].addrs[0] = e->up[1].addr;
-	o.rules[0].n = 1;
-	o.n_rules = 1;
-	o.timeout_ms = 100;
-	fwd_start(e, &o);
+	fwd_start_slow(e, 100);
 	/* Cancelling one waiter leaves the question to the others... */
 	size_t qlen = make_query("a.slow", 1, 1, false, false, q);
 	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[3]), 0);
@@ -1304,13 +1302,8 @@ static void test_hostlookup(void **state)
 	upstream_start(e, 1, UP_SERVFAIL);
 	upstream_start(e, 2, UP_SILENT);
 	opts_with(&o, &e->up[0].addr, 1);
-	tu_name("fail", o.rules[0].suffix);
-	o.rules[0].addrs[0] = e->up[1].addr;
-	o.rules[0].n = 1;
-	tu_name("slow", o.rules[1].suffix);
-	o.rules[1].addrs[0] = e->up[2].addr;
-	o.rules[1].n = 1;
-	o.n_rules = 2;
+	opts_rule(&o, "fail", &e->up[1].addr);
+	opts_rule(&o, "slow", &e->up[2].addr);
 	o.timeout_ms = 100;
 	fwd_start(e, &o);
 	assert_int_equal(net_hostlookup(e->f, &l1, "router.example.", 6881, on_host, &h1), 0);
