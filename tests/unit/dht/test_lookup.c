@@ -206,6 +206,15 @@ static int queries_to(const dht_addr_t *log, size_t n, const dht_addr_t *a)
 	return k;
 }
 
+/* The index of to in a[0..n); n when it is not there. */
+static size_t addr_index(const dht_addr_t *to, const dht_addr_t *a, size_t n)
+{
+	size_t i = 0;
+	while (i < n && !dht_addr_equal(to, &a[i]))
+		i++;
+	return i;
+}
+
 /* ---- claimed IDs, the per-reply cap, IP and network slots, ID stability ---- */
 
 static void test_hostile_nodes_list(void **state)
@@ -345,9 +354,7 @@ static void test_disjoint_paths(void **state)
 	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
 	while (w_pop(w, &p, &q, nodes)) {
 		asked[nasked++] = p.to;
-		int i = 0;
-		while (i < 3 && !dht_addr_equal(&p.to, &s[i]))
-			i++;
+		size_t i = addr_index(&p.to, s, 3);
 		if (i < 3) {
 			reply_init(&r, &q, ids[i]);
 			node_entry(list, did, &d);
@@ -417,6 +424,19 @@ static void test_id_squatting(void **state)
 
 /* ---- the freshness rule ---- */
 
+/* Clears w and starts a node with options o (RNG state rng) that knows the n nodes at s with
+ * IDs ids. */
+static dht_t *w_fresh(world_t *w, uint64_t rng, const dht_opts_t *o, const dht_addr_t *s,
+		      uint8_t ids[][20], size_t n)
+{
+	memset(w, 0, sizeof(*w));
+	w->rng = rng;
+	dht_t *dht = w_node(w, o);
+	for (size_t i = 0; i < n; i++)
+		w_meet(w, dht, &s[i], ids[i]);
+	return dht;
+}
+
 typedef enum { HOLD_SILENT, HOLD_EMPTY, HOLD_ITEM } hold_t;
 
 /* A get through seeds s[0..n) that answer per how[] (every seed is asked at once: each path
@@ -432,9 +452,7 @@ static void run_get(world_t *w, dht_t *dht, const uint8_t target[20], const dht_
 	w->ready_at = 0;
 	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
 	while (w_pop(w, &p, &q, nodes)) {
-		size_t i = 0;
-		while (i < n && !dht_addr_equal(&p.to, &s[i]))
-			i++;
+		size_t i = addr_index(&p.to, s, n);
 		assert_true(i < n);
 		if (how[i] == HOLD_SILENT)
 			continue;
@@ -492,11 +510,7 @@ static void test_freshness(void **state)
 	/* Deadline: one holder, three silent nodes. Nothing is ready before answer_deadline
 	 * (400 ms) after the first verified item, and a report comes at the deadline without
 	 * a new item: dht_tick asks to be woken for it. */
-	memset(w, 0, sizeof(*w));
-	w->rng = 3;
-	dht = w_node(w, &q3o);
-	for (int i = 0; i < 4; i++)
-		w_meet(w, dht, &s[i], ids[i]);
+	dht = w_fresh(w, 3, &q3o, s, ids, 4);
 	hold_t d1[4] = {HOLD_ITEM, HOLD_SILENT, HOLD_SILENT, HOLD_SILENT};
 	run_get(w, dht, target, s, ids, d1, 4, &it);
 	uint64_t first = w->now;
@@ -526,16 +540,12 @@ static void test_freshness(void **state)
 
 	/* Three holders in ONE /24 (one slot each per path, so all three are asked) are one
 	 * network: no quorum, ready only at the deadline. */
-	memset(w, 0, sizeof(*w));
-	w->rng = 3;
-	dht = w_node(w, &q3o);
 	dht_addr_t one[4] = {addr4(85, 0, 0, 1, 6881), addr4(85, 0, 0, 2, 6881),
 			     addr4(85, 0, 0, 3, 6881), addr4(86, 0, 0, 1, 6881)};
 	uint8_t oids[4][20];
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 4; i++)
 		good_id(&one[i], target, (uint8_t)(30 + i), oids[i]);
-		w_meet(w, dht, &one[i], oids[i]);
-	}
+	dht = w_fresh(w, 3, &q3o, one, oids, 4);
 	run_get(w, dht, target, one, oids, q3, 4, &it);
 	assert_false(w->last.ready);
 	w->now += 400;
@@ -548,13 +558,9 @@ static void test_freshness(void **state)
 
 	/* Many ports on one loopback address are one holder: three hostile sockets on
 	 * 127.0.0.1 make no quorum; ready only at the deadline. */
-	memset(w, 0, sizeof(*w));
-	w->rng = 3;
-	dht = w_node(w, &q3o);
 	dht_addr_t lo[4] = {addr4(127, 0, 0, 1, 7001), addr4(127, 0, 0, 1, 7002),
 			    addr4(127, 0, 0, 1, 7003), addr4(127, 0, 0, 1, 7004)};
-	for (int i = 0; i < 4; i++)
-		w_meet(w, dht, &lo[i], ids[i]);
+	dht = w_fresh(w, 3, &q3o, lo, ids, 4);
 	run_get(w, dht, target, lo, ids, q3, 4, &it);
 	assert_false(w->last.ready);
 	w->now += 400;
@@ -571,11 +577,7 @@ static void test_freshness(void **state)
 	dht_addr_t lan[4] = {addr4(10, 0, 0, 1, 6881), addr4(10, 0, 0, 2, 6881),
 			     addr4(10, 0, 0, 3, 6881), addr4(10, 0, 0, 4, 6881)};
 	for (int qp = 0; qp < 2; qp++) {
-		memset(w, 0, sizeof(*w));
-		w->rng = 3;
-		dht = w_node(w, qp ? &q3o : &(dht_opts_t){.quorum = 3});
-		for (int i = 0; i < 4; i++)
-			w_meet(w, dht, &lan[i], ids[i]);
+		dht = w_fresh(w, 3, qp ? &q3o : &(dht_opts_t){.quorum = 3}, lan, ids, 4);
 		run_get(w, dht, target, lan, ids, q3, 4, &it);
 		assert_int_equal(w->last.ready, qp == 1);
 		assert_false(w->last.done);
@@ -591,11 +593,7 @@ static void test_freshness(void **state)
 
 	/* Convergence: everyone answers, one holder; done, ready and converged at once. */
 	dht_free(dht);
-	memset(w, 0, sizeof(*w));
-	w->rng = 3;
-	dht = w_node(w, &q3o);
-	for (int i = 0; i < 4; i++)
-		w_meet(w, dht, &s[i], ids[i]);
+	dht = w_fresh(w, 3, &q3o, s, ids, 4);
 	hold_t cv[4] = {HOLD_ITEM, HOLD_EMPTY, HOLD_EMPTY, HOLD_EMPTY};
 	run_get(w, dht, target, s, ids, cv, 4, &it);
 	assert_true(w->last.done && w->last.ready && w->last.converged);
@@ -628,9 +626,7 @@ static void test_highest_seq_wins(void **state)
 	}
 	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
 	while (w_pop(w, &p, &q, nodes)) {
-		size_t i = 0;
-		while (i < 4 && !dht_addr_equal(&p.to, &s[i]))
-			i++;
+		size_t i = addr_index(&p.to, s, 4);
 		reply_init(&r, &q, ids[i]);
 		reply_item(&r, i == 3 ? &neu : &old);
 		w->now += 10;
@@ -739,9 +735,7 @@ static void test_put_every_path(void **state)
 		w_meet(w, dht, &a[i], id[i]);
 	assert_int_equal(dht_put(dht, &it, NULL, NULL), 0);
 	while (w_pop(w, &p, &q, nodes)) {
-		int i = 0;
-		while (i < 12 && !dht_addr_equal(&p.to, &a[i]))
-			i++;
+		size_t i = addr_index(&p.to, a, 12);
 		assert_true(i < 12);
 		reply_init(&r, &q, id[i]);
 		if (q.method == DHT_KRPC_PUT) {
