@@ -1262,41 +1262,25 @@ class HostileBench(Bench):
 
     def put_versions(self, items, honest):
         """raw BEP 44 puts, old then new, into the 8 honest nodes closest to each key."""
-        from dhtutil import KrpcClient
-        from resolveutil import raw_put
+        from dhtutil import KrpcClient, closest
+        from resolveutil import put_versions
 
+        contacts = [("127.0.0.1", port, nid) for port, nid in honest]
         stored = []
         with KrpcClient() as c:
             for it in items:
-                t = int.from_bytes(it["target"], "big")
-                near = sorted(honest, key=lambda h: int.from_bytes(h[1], "big") ^ t)[:8]
-                ok = 0
-                for port, _ in near:
-                    for v in (it["old"], it["new"]):
-                        _, _, msg = raw_put(c, port, v["k"], v["seq"], v["sig"], v["v"],
-                                            it["target"], timeout=0.5)
-                    ok += msg is not None and msg.get(b"y") == b"r"
-                stored.append(ok)
+                stored.append(put_versions(c, closest(contacts, it["target"]),
+                                           (it["old"], it["new"]), it["target"], timeout=0.5))
         return {"holders_min": min(stored), "holders_mean": round(statistics.mean(stored), 2)}
 
     def hostile_in_place(self, items, honest, hostile):
         """Share of the honest nodes closest to a key whose find_node(key) names a hostile
         node (the attack is in place)."""
-        from dhtutil import KrpcClient, compact_nodes
+        from dhtutil import KrpcClient
 
-        haddrs = set(hostile.addrs())
-        hit = total = 0
+        contacts = [("127.0.0.1", port, nid) for port, nid in honest]
         with KrpcClient(read_only=True) as c:
-            for it in items[:10]:
-                t = int.from_bytes(it["target"], "big")
-                for port, _ in sorted(honest, key=lambda h: int.from_bytes(h[1], "big") ^ t)[:8]:
-                    _, _, msg = c.query(port, "find_node", {"target": it["target"]},
-                                        timeout=0.3, tries=1)
-                    if msg is None or msg.get(b"y") != b"r":
-                        continue
-                    total += 1
-                    given = {(i, p) for _, i, p in compact_nodes(msg[b"r"].get(b"nodes", b""))}
-                    hit += bool(given & haddrs)
+            hit, total = hostile.named_by(c, contacts, [it["target"] for it in items[:10]])
         return round(hit / total, 3) if total else None
 
     def classify(self, it, seq):

@@ -225,6 +225,12 @@ def xor_distance(a: bytes, b: bytes) -> int:
     return int.from_bytes(a, "big") ^ int.from_bytes(b, "big")
 
 
+def closest(contacts, target: bytes, k: int = 8):
+    """The k of [(ip, port, id)] closest to target."""
+    t = int.from_bytes(target, "big")
+    return sorted(contacts, key=lambda c: int.from_bytes(c[2], "big") ^ t)[:k]
+
+
 # --------------------------------------------------------------------------------------------
 # Raw KRPC
 

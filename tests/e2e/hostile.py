@@ -37,8 +37,10 @@ from dhtutil import (
     BencodeError,
     bdecode,
     bencode,
+    closest,
     compact_ip,
     compact_node,
+    compact_nodes,
     mutable_target,
     near_id,
 )
@@ -118,6 +120,23 @@ class Hostile:
 
     def addrs(self):
         return [(n.ip, n.port) for n in self.nodes]
+
+    def named_by(self, client, honest, targets):
+        """Whether the attack is in place: of the K honest nodes [(ip, port, id)] closest to
+        each target, how many answered find_node(target) (by client), and how many of those
+        answers named a hostile node. Returns (named, answered)."""
+        haddrs = set(self.addrs())
+        hit = total = 0
+        for target in targets:
+            for ip, port, _ in closest(honest, target, K):
+                _, _, msg = client.query(port, "find_node", {"target": target}, ip=ip,
+                                         timeout=0.3, tries=1)
+                if msg is None or msg.get(b"y") != b"r":
+                    continue
+                total += 1
+                given = {(i, p) for _, i, p in compact_nodes(msg[b"r"].get(b"nodes", b""))}
+                hit += bool(given & haddrs)
+        return hit, total
 
     def join(self, honest, interval: float = 4.0, closest: int = None):
         """Makes every hostile node known to the honest nodes [(ip, port)]: each sends them a

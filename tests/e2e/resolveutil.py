@@ -216,6 +216,18 @@ def raw_put(c: KrpcClient, port: int, pk: bytes, seq: int, sig: bytes, v: bytes,
     return c.query(port, "put", {"token": token, "k": pk, "seq": seq, "sig": sig, "v": v}, **kw)
 
 
+def put_versions(c: KrpcClient, holders, versions, target: bytes, **kw) -> int:
+    """raw_put of each version (dicts k, seq, sig, v), in order, to each holder (ip, port, id);
+    returns how many holders acknowledged the last one. kw go to KrpcClient.query."""
+    stored = 0
+    for ip, port, _ in holders:
+        for it in versions:
+            _, _, msg = raw_put(c, port, it["k"], it["seq"], it["sig"], it["v"], target, ip=ip,
+                                **kw)
+        stored += msg is not None and msg.get(b"y") == b"r"
+    return stored
+
+
 def raw_get(c: KrpcClient, port: int, target: bytes, **kw):
     """The `r` dict of a get reply (None if no reply); kw go to KrpcClient.query."""
     _, raw, msg = c.query(port, "get", {"target": target}, **kw)

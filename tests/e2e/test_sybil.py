@@ -44,9 +44,9 @@ import dns.rcode
 import pytest
 
 from conftest import _finish, now_us, zone_packet
-from dhtutil import KrpcClient, Testnet, bep42_id, bep42_ok, compact_nodes, mutable_target
+from dhtutil import KrpcClient, Testnet, bep42_id, bep42_ok, closest, mutable_target
 from hostile import Hostile
-from resolveutil import describe_resp, raw_put
+from resolveutil import describe_resp, put_versions
 from test_resolve import ResolveNode, new_key, rdatas, sign_item, wait_until
 
 N_HONEST = 30
@@ -95,39 +95,17 @@ def put_old_then_new(client: KrpcClient, names, holders):
     """raw BEP 44 puts of the old then the new version to each holder (ip, port, id): the
     honest nodes closest to each key."""
     for nm in names:
-        stored = 0
-        for ip, port, _ in holders(nm.target):
-            for it in (nm.old, nm.new):
-                _, _, msg = raw_put(client, port, it["k"], it["seq"], it["sig"], it["v"],
-                                    nm.target, ip=ip, timeout=0.5)
-            stored += msg is not None and msg.get(b"y") == b"r"
+        stored = put_versions(client, holders(nm.target), (nm.old, nm.new), nm.target,
+                              timeout=0.5)
         assert stored >= 4, f"only {stored} honest nodes stored {nm.qname}"
-
-
-def closest(contacts, target, k=8):
-    """The k of [(ip, port, id)] closest to target."""
-    t = int.from_bytes(target, "big")
-    return sorted(contacts, key=lambda c: int.from_bytes(c[2], "big") ^ t)[:k]
 
 
 def wait_hostile_known(client, names, honest, hostile, timeout=15.0):
     """Waits until the honest nodes closest to each key give hostile nodes in their answers
     to find_node(key): the attack is in place (else the test would show nothing). A third of
     the answers is enough: the hostile nodes are a third of the swarm."""
-    haddrs = set(hostile.addrs())
-
     def share():
-        hit = total = 0
-        for nm in names:
-            for ip, port, _ in closest(honest, nm.target):
-                _, _, msg = client.query(port, "find_node", {"target": nm.target}, ip=ip,
-                                         timeout=0.3, tries=1)
-                if msg is None or msg.get(b"y") != b"r":
-                    continue
-                total += 1
-                given = {(i, p) for _, i, p in compact_nodes(msg[b"r"].get(b"nodes", b""))}
-                hit += bool(given & haddrs)
-        return hit, total
+        return hostile.named_by(client, honest, [nm.target for nm in names])
 
     last = (0, 0)
     deadline = time.monotonic() + timeout
