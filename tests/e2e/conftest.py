@@ -599,6 +599,17 @@ def _finish(node: Node):
                     pytrace=False)
 
 
+def finish_all(nodes) -> list:
+    """_finish() of every node, even when one fails; returns the failures' texts."""
+    errors = []
+    for node in nodes:
+        try:
+            _finish(node)
+        except pytest.fail.Exception as e:
+            errors.append(str(e))
+    return errors
+
+
 @pytest.fixture
 def node_factory(swarmdns_bin, tmp_path):
     """Makes nodes (not started); all are stopped at teardown."""
@@ -613,12 +624,7 @@ def node_factory(swarmdns_bin, tmp_path):
         return node
 
     yield make
-    errors = []
-    for node in nodes:
-        try:
-            _finish(node)
-        except pytest.fail.Exception as e:
-            errors.append(str(e))
+    errors = finish_all(nodes)
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
 

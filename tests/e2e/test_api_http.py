@@ -34,6 +34,7 @@ from conftest import (
     Node,
     _finish,
     describe,
+    finish_all,
     free_port,
     public_key,
     publish_zone,
@@ -750,12 +751,7 @@ def test_metrics_of_dht_lookups_and_the_cache(swarmdns_bin, tmp_path, prom):
         assert st["cache"]["hits"] == value(after, "swarmdns_cache_hits_total")
         assert st["dht"]["stored_items"] == value(after, "swarmdns_dht_stored_items")
     finally:
-        errors = []
-        for n in nodes:
-            try:
-                _finish(n)
-            except pytest.fail.Exception as e:
-                errors.append(str(e))
+        errors = finish_all(nodes)
         testnet.stop()
         if errors:
             pytest.fail("\n".join(errors), pytrace=False)

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from conftest import (
     Node,
-    _finish,
     describe,
+    finish_all,
     free_port,
     key_from_seed,
     public_key,
@@ -182,14 +182,9 @@ def swarm(swarmdns_bin, tmp_path_factory):
         sw.learn_ids()
         yield sw
     finally:
-        errors = []
         for s in sw.lt:
             s.close()
-        for node in sw.serve:
-            try:
-                _finish(node)
-            except pytest.fail.Exception as e:
-                errors.append(str(e))
+        errors = finish_all(sw.serve)
         if sw.testnet is not None:
             died = sw.testnet.proc is not None and sw.testnet.proc.poll() is not None
             rc = sw.testnet.stop()

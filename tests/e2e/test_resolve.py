@@ -36,8 +36,8 @@ import pytest
 
 from conftest import (
     Node,
-    _finish,
     describe,
+    finish_all,
     free_port,
     key_from_seed,
     public_key,
@@ -166,12 +166,7 @@ class Swarm:
         return self._ids
 
     def stop(self):
-        errors = []
-        for n in self.nodes:
-            try:
-                _finish(n)
-            except pytest.fail.Exception as e:
-                errors.append(str(e))
+        errors = finish_all(self.nodes)
         if self.testnet is not None:
             died = self.testnet.proc is not None and self.testnet.proc.poll() is not None
             rc = self.testnet.stop()
@@ -206,13 +201,9 @@ def nodes(swarm):
         return n
 
     yield make
-    errors = []
     for n in made:
         swarm.nodes.remove(n)
-        try:
-            _finish(n)
-        except pytest.fail.Exception as e:
-            errors.append(str(e))
+    errors = finish_all(made)
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
 
@@ -800,12 +791,7 @@ def fwd_node(swarmdns_bin, tmp_path):
         return n.start()
 
     yield make
-    errors = []
-    for n in made:
-        try:
-            _finish(n)
-        except pytest.fail.Exception as e:
-            errors.append(str(e))
+    errors = finish_all(made)
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
 

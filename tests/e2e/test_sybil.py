@@ -43,7 +43,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from conftest import _finish, now_us, zone_packet
+from conftest import finish_all, now_us, zone_packet
 from dhtutil import KrpcClient, Testnet, bep42_id, bep42_ok, closest, mutable_target
 from hostile import Hostile
 from resolveutil import describe_resp, put_versions
@@ -255,18 +255,8 @@ def start_fresh(binary, tmp_path, n, bootstrap, *extra, listen="127.0.0.1:0"):
                         f"{node.status()['dht']}\n{node.stderr_tail()}")
         return nodes
     except BaseException:
-        stop_all(nodes)
+        finish_all(nodes)
         raise
-
-
-def stop_all(nodes):
-    errors = []
-    for n in nodes:
-        try:
-            _finish(n)
-        except pytest.fail.Exception as e:
-            errors.append(str(e))
-    return errors
 
 
 @pytest.mark.parametrize("strategies", [
@@ -312,7 +302,7 @@ def test_a_third_hostile_every_name_resolves_to_its_newest_version(
             assert gets, ("no fresh node ever asked a hostile node for a name: the attack "
                           f"was not in their way, the test shows nothing{extra}")
         finally:
-            errors = stop_all(fresh)
+            errors = finish_all(fresh)
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
 
@@ -390,7 +380,7 @@ class NsWorld:
         return self
 
     def stop(self):
-        errors = stop_all(self.honest)
+        errors = finish_all(self.honest)
         self.ns.remove()
         return errors
 
@@ -456,7 +446,7 @@ def test_public_addresses_hostile_ids_not_conforming_to_bep42_are_not_used(
                               f"claims such an ID in each of its replies{extra}")
     finally:
         hostile.close()
-        errors = stop_all(fresh)
+        errors = finish_all(fresh)
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
 
@@ -520,6 +510,6 @@ def test_eclipse_at_join_liars_in_one_network_do_not_choose_our_node_id(
                           f"in 12 /16s saw it there{extra}")
     finally:
         hostile.close()
-        errors = stop_all([node] if node else [])
+        errors = finish_all([node] if node else [])
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
