@@ -135,7 +135,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The zone of w->k at seq with www A `addr` (dotted quad). */
 /* Adds an A (dotted quad) or AAAA (with a ':') record at rel. */
 static void add_addr(world_t *w, zone_rrlist_t *l, const char *rel, const char *addr)
 {
@@ -156,6 +155,7 @@ static void sign_item(world_t *w, item_t *it, uint64_t seq, zone_rrlist_t *l)
 	it->seq = seq;
 }
 
+/* The zone of w->k at seq with www A `addr` (dotted quad). */
 static void make_item(world_t *w, item_t *it, uint64_t seq, const char *addr)
 {
 	zone_rrlist_t l;
