@@ -152,10 +152,11 @@ static const opt_t opts[] = {
 	{"dht-quorum", T_UINT, offsetof(conf_t, dht_quorum), 0, NOREP, 16, 1, "4",
 	 "holders in distinct networks (/24, /48) that agree on the highest seq before a zone is "
 	 "answered ahead of the lookup's end"},
-	{"dht-quorum-private", T_UINT, offsetof(conf_t, dht_quorum_private), 0, NOREP, 16, 1,
-	 "5",
-	 "the same when a holder is on a loopback or private address (each IP counts as a "
-	 "network, and such addresses cost an attacker nothing)"},
+	{"dht-quorum-private", T_UINT, offsetof(conf_t, dht_quorum_private), 0, NOREP, 16, 0,
+	 "0",
+	 "the same when a holder is on a loopback or private address, where each IP counts as a "
+	 "network; 0: no quorum there (such addresses cost an attacker nothing), the zone is "
+	 "answered when the lookup converges or at dht-answer-deadline"},
 	{"dht-quorum-paths", T_UINT, offsetof(conf_t, dht_quorum_paths), 0, NOREP, 8, 1, "1",
 	 "distinct lookup paths the dht-quorum holders must come through (2 resists a single "
 	 "trapped path, at a cost in time to answer)"},

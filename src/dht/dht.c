@@ -203,8 +203,6 @@ int dht_new(const dht_opts_t *opts, const dht_io_t *io, dht_t **out)
 		dht->opts.net_slots = 2;
 	if (!dht->opts.quorum)
 		dht->opts.quorum = 4;
-	if (!dht->opts.quorum_private)
-		dht->opts.quorum_private = 5;
 	if (!dht->opts.quorum_paths)
 		dht->opts.quorum_paths = 1;
 	if (!dht->opts.answer_deadline)

@@ -57,7 +57,7 @@ typedef struct {
 	uint32_t ip_slots;	  /* nodes per IP in a path's closest set and a bucket; 0: 1 */
 	uint32_t net_slots;	  /* ... per /24 (IPv6 /64); 0: 2 */
 	uint32_t quorum;	  /* get: holders in distinct networks that make it ready; 0: 4 */
-	uint32_t quorum_private;  /* ... when one is on a loopback or private address; 0: 5 */
+	uint32_t quorum_private;  /* ... when one is on a loopback or private address; 0: none */
 	uint32_t quorum_paths;	  /* ... reached through this many distinct paths; 0: 1 */
 	uint32_t answer_deadline; /* get: ms after the first verified item until ready; 0: 400 */
 	uint32_t id_vote_nets;	  /* distinct /16s (IPv6 /32s) of voters to change our ID; 0: 3 */

@@ -296,10 +296,11 @@ static void lookup_stats_final(lookup_t *lk, uint64_t now)
 }
 
 /* Whether the holders of the best item are a quorum: opts.quorum distinct networks (a /24,
- * an IPv6 /48), or opts.quorum_private when any holder is on a loopback or private address
- * (each such IP is a network of its own, and an attacker's private addresses cost nothing,
- * so more of them must agree: tests/sim measured replays winning with 4 and none with 5),
- * reached through at least opts.quorum_paths paths (fewer when fewer
+ * an IPv6 /48), or opts.quorum_private when any holder is on a loopback or private address,
+ * where each IP is a network of its own; 0 there (the default) means no quorum at all, only
+ * convergence or the deadline, because an attacker's private addresses and IDs cost nothing:
+ * in tests/sim replayers on private addresses won 2 % of lookups with a quorum of 5 (and
+ * 0.05 % without one). Reached through at least opts.quorum_paths paths (fewer when fewer
  * paths have candidates). With 2, a single path trapped by a Sybil cluster that replays an
  * old item cannot make a quorum on its own while another path may still bring the newest;
  * the default is 1 because the first path near the key claims most holders, which makes a
@@ -327,8 +328,12 @@ static bool get_quorum(const dht_t *dht, const lookup_t *lk)
 		live += lk->p[p].n > 0;
 	size_t want = dht->opts.quorum_paths < live ? dht->opts.quorum_paths : live;
 	uint32_t need = dht->opts.quorum;
-	if (any_exempt && dht->opts.quorum_private > need)
-		need = dht->opts.quorum_private;
+	if (any_exempt) {
+		if (!dht->opts.quorum_private)
+			return false;
+		if (dht->opts.quorum_private > need)
+			need = dht->opts.quorum_private;
+	}
 	return nets >= need && npaths >= want;
 }
 

@@ -572,8 +572,8 @@ static void test_freshness(void **state)
 	dht_free(dht);
 
 	/* Private addresses are networks of their own, one per IP (a mesh on one LAN), but
-	 * cost an attacker nothing: by default (dht-quorum-private 5) three private holders
-	 * are no quorum, ready only at the deadline; with dht-quorum-private 3 they are. */
+	 * cost an attacker nothing: by default (dht-quorum-private 0) private holders make no
+	 * quorum, ready only at the deadline; with dht-quorum-private 3 they do. */
 	dht_addr_t lan[4] = {addr4(10, 0, 0, 1, 6881), addr4(10, 0, 0, 2, 6881),
 			     addr4(10, 0, 0, 3, 6881), addr4(10, 0, 0, 4, 6881)};
 	for (int qp = 0; qp < 2; qp++) {
