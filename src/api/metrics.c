@@ -106,17 +106,20 @@ static void resolver_metrics(FILE *f, const api_ctx_t *ctx)
 			dns_type_to_str(resolver_qtype_values[i], tname, sizeof(tname));
 		labelled(f, "swarmdns_queries_by_type_total", "type", tname, st->qtypes[i]);
 	}
-	family(f, "swarmdns_dht_zone_lookup_seconds", "histogram",
-	       "Time of the DHT lookups the resolver made for zones, from start to the last report.");
+	family(
+	    f, "swarmdns_dht_zone_lookup_seconds", "histogram",
+	    "Time of the DHT lookups the resolver made for zones, from start to the last report.");
 	uint64_t cum = 0;
 	for (int b = 0; b < RESOLVER_LAT_BUCKETS; b++) {
 		cum += st->lookup_ms_buckets[b];
 		if (b < RESOLVER_LAT_BUCKETS - 1)
-			fprintf(f, "swarmdns_dht_zone_lookup_seconds_bucket{le=\"%.3f\"} %" PRIu64 "\n",
-				resolver_lat_bounds_ms[b] / 1000.0, cum);
+			fprintf(
+			    f, "swarmdns_dht_zone_lookup_seconds_bucket{le=\"%.3f\"} %" PRIu64 "\n",
+			    resolver_lat_bounds_ms[b] / 1000.0, cum);
 		else
-			fprintf(f, "swarmdns_dht_zone_lookup_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
-				cum);
+			fprintf(
+			    f, "swarmdns_dht_zone_lookup_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+			    cum);
 	}
 	fprintf(f, "swarmdns_dht_zone_lookup_seconds_sum %.3f\n", st->lookup_ms_sum / 1000.0);
 	fprintf(f, "swarmdns_dht_zone_lookup_seconds_count %" PRIu64 "\n", st->lookup_count);
@@ -326,15 +329,16 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	if (ctx->fwd)
 		net_forward_stats(ctx->fwd, &fs);
 	static const char name[] = "swarmdns_limit_hits_total";
-	family(f, name, "counter",
-	       "Times a limit acted, by the option that sets it: responses rate-limited (rrl-rate), "
-	       "ANY answered with one RRset (minimal-any), queries refused for want of room "
-	       "(max-pending), DHT lookups over lookup-rate or without room in the lookup-pool, "
-	       "KRPC queries and puts over the per-IP rates, lookup candidates and routing-table "
-	       "entries refused by the Sybil bounds (dht-*), stored items evicted (dht-net-share: by "
-	       "a network at its share, of its own), remembered seqs dropped (dht-seq-memory), "
-	       "upstream questions over upstream-max-waiters or unwanted-reply-threshold, "
-	       "connections refused or closed idle, requests over a size limit.");
+	family(
+	    f, name, "counter",
+	    "Times a limit acted, by the option that sets it: responses rate-limited (rrl-rate), "
+	    "ANY answered with one RRset (minimal-any), queries refused for want of room "
+	    "(max-pending), DHT lookups over lookup-rate or without room in the lookup-pool, "
+	    "KRPC queries and puts over the per-IP rates, lookup candidates and routing-table "
+	    "entries refused by the Sybil bounds (dht-*), stored items evicted (dht-net-share: by "
+	    "a network at its share, of its own), remembered seqs dropped (dht-seq-memory), "
+	    "upstream questions over upstream-max-waiters or unwanted-reply-threshold, "
+	    "connections refused or closed idle, requests over a size limit.");
 	const struct {
 		const char *limit;
 		uint64_t v;
@@ -372,9 +376,10 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	       "DNS-over-UDP responses over rrl-rate: dropped, or sent truncated (slipped).");
 	labelled(f, "swarmdns_rrl_limited_total", "action", "dropped", st->rrl_dropped);
 	labelled(f, "swarmdns_rrl_limited_total", "action", "slipped", st->rrl_slipped);
-	family(f, "swarmdns_dns_cookies_total", "counter",
-	       "Queries with a DNS Cookie (RFC 7873): client cookie only (new), with a valid server "
-	       "cookie of ours (valid: not rate-limited), with one not ours or too old (invalid).");
+	family(
+	    f, "swarmdns_dns_cookies_total", "counter",
+	    "Queries with a DNS Cookie (RFC 7873): client cookie only (new), with a valid server "
+	    "cookie of ours (valid: not rate-limited), with one not ours or too old (invalid).");
 	labelled(f, "swarmdns_dns_cookies_total", "result", "new", st->cookies_new);
 	labelled(f, "swarmdns_dns_cookies_total", "result", "valid", st->cookies_valid);
 	labelled(f, "swarmdns_dns_cookies_total", "result", "invalid", st->cookies_invalid);

@@ -17,10 +17,10 @@ typedef struct {
 	const char *name;
 	type_t type;
 	size_t off;
-	size_t size;     /* of one value, for strings */
+	size_t size;	  /* of one value, for strings */
 	size_t count_off; /* repeatable: offset of the counter; else (size_t)-1 */
-	unsigned max;    /* repeatable: max values; for T_UINT the maximum value */
-	unsigned min;    /* T_UINT: minimum value */
+	unsigned max;	  /* repeatable: max values; for T_UINT the maximum value */
+	unsigned min;	  /* T_UINT: minimum value */
 	const char *def;
 	const char *help;
 } opt_t;
@@ -29,163 +29,161 @@ typedef struct {
 #define STR(f) offsetof(conf_t, f), sizeof(((conf_t *)0)->f)
 
 static const opt_t opts[] = {
-	{"data-dir", T_STR, STR(data_dir), NOREP, 0, 0, "./swarmdns-data",
-	 "directory of the node's LMDB storage (own zones)"},
-	{"listen-dns", T_ADDR, offsetof(conf_t, listen_dns), CONF_ADDR_LEN,
-	 offsetof(conf_t, n_listen_dns), CONF_LISTEN_MAX, 0, "127.0.0.1:5300",
-	 "address:port for DNS over UDP and TCP (repeatable)"},
-	{"listen-api", T_ADDR, STR(listen_api), NOREP, 0, 0, "127.0.0.1:8053",
-	 "address:port of the HTTP API and pkarr relay"},
-	{"api-token", T_STR, STR(api_token), NOREP, 0, 0, "",
-	 "bearer token that allows API writes from beyond loopback (empty: loopback only)"},
-	{"log-level", T_LOGLEVEL, offsetof(conf_t, log_level), 0, NOREP, 0, 0, "info",
-	 "error, warn, info or debug"},
-	{"min-ttl", T_UINT, offsetof(conf_t, min_ttl), 0, NOREP, 86400 * 7, 0, "300",
-	 "lowest TTL served, seconds; also the negative-answer TTL"},
-	{"max-ttl", T_UINT, offsetof(conf_t, max_ttl), 0, NOREP, 86400 * 7, 1, "86400",
-	 "highest TTL served, seconds"},
-	{"udp-rcvbuf", T_UINT, offsetof(conf_t, udp_rcvbuf), 0, NOREP, 1073741824, 0, "4194304",
-	 "receive buffer in bytes of the DNS and DHT UDP sockets, so that floods and short "
-	 "stalls do not drop datagrams (capped by net.core.rmem_max; 0: the system's)"},
-	{"udp-payload", T_UINT, offsetof(conf_t, udp_payload), 0, NOREP, 4096, 512, "1232",
-	 "EDNS(0) UDP payload size offered and honoured, bytes"},
-	{"tcp-idle-timeout", T_UINT, offsetof(conf_t, tcp_idle_timeout), 0, NOREP, 3600000, 100,
-	 "10000", "milliseconds before an idle DNS-over-TCP connection is closed"},
-	{"tcp-max-clients", T_UINT, offsetof(conf_t, tcp_max_clients), 0, NOREP, 1000000, 1,
-	 "1024", "most DNS-over-TCP connections open at once"},
-	{"dht-listen", T_ADDR, STR(dht_listen), NOREP, 0, 0, "0.0.0.0:6881",
-	 "address:port of the Mainline DHT node (UDP; port 0 picks a free one)"},
-	/* DESIGN.md §4: the default bootstrap routers of the Mainline DHT. */
-	{"bootstrap", T_HOSTPORT, offsetof(conf_t, bootstrap), CONF_ADDR_LEN,
-	 offsetof(conf_t, n_bootstrap), CONF_BOOTSTRAP_MAX, 0,
-	 "router.bittorrent.com:6881 dht.transmissionbt.com:6881 dht.libtorrent.org:25401 "
-	 "router.utorrent.com:6881",
-	 "DHT node to join through, host:port (repeatable); 'none' for a private network"},
-	{"dht-rate-limit", T_UINT, offsetof(conf_t, dht_rate_limit), 0, NOREP, 10000000, 1, "20",
-	 "DHT queries per second accepted from one IP address"},
-	{"upstream", T_STR, offsetof(conf_t, upstream), CONF_ADDR_LEN, offsetof(conf_t, n_upstream),
-	 CONF_LISTEN_MAX, 0, "",
-	 "DNS server for names outside the swarm, addr[:port] (repeatable; default: the "
-	 "nameservers of /etc/resolv.conf; 'none': refuse them)"},
-	{"forward", T_PAIR, offsetof(conf_t, forward), CONF_PAIR_LEN, offsetof(conf_t, n_forward),
-	 CONF_BOOTSTRAP_MAX, 0, "", "send a suffix to its own server: SUFFIX=addr[:port] (repeatable)"},
-	{"root", T_PAIR, offsetof(conf_t, root), CONF_PAIR_LEN, offsetof(conf_t, n_root),
-	 CONF_BOOTSTRAP_MAX, 0, "",
-	 "a petname: SUFFIX=<z32> makes x.SUFFIX resolve as x.<z32> (repeatable)"},
-	{"key-suffix", T_STR, offsetof(conf_t, key_suffix), CONF_ADDR_LEN,
-	 offsetof(conf_t, n_key_suffix), CONF_BOOTSTRAP_MAX, 0, "",
-	 "also accept <z32>.SUFFIX for key names, e.g. key (repeatable)"},
-	{"pin", T_STR, offsetof(conf_t, pin), CONF_ADDR_LEN, offsetof(conf_t, n_pin), CONF_PIN_MAX,
-	 0, "", "keep this zone (<z32>) alive in the DHT from this node (repeatable)"},
-	{"stale-max", T_UINT, offsetof(conf_t, stale_max), 0, NOREP, 86400 * 30, 0, "86400",
-	 "seconds an expired zone may still be served when the DHT has nothing newer"},
-	{"unconverged-ttl", T_UINT, offsetof(conf_t, unconverged_ttl), 0, NOREP, 30, 1, "30",
-	 "TTL in seconds of answers from a zone whose DHT lookup had not converged (the cache "
-	 "keeps such a zone no longer either), so that a trapped lookup cannot pin an old "
-	 "version"},
-	{"cache-size", T_UINT, offsetof(conf_t, cache_size), 0, NOREP, 10000000, 1, "10000",
-	 "zones of other keys kept in the cache"},
-	{"listen-dot", T_ADDR, offsetof(conf_t, listen_dot), CONF_ADDR_LEN,
-	 offsetof(conf_t, n_listen_dot), CONF_LISTEN_MAX, 0, "",
-	 "address:port for DNS over TLS, RFC 7858 (repeatable; needs tls-cert and tls-key)"},
-	{"listen-doh", T_ADDR, offsetof(conf_t, listen_doh), CONF_ADDR_LEN,
-	 offsetof(conf_t, n_listen_doh), CONF_LISTEN_MAX, 0, "",
-	 "address:port for DNS over HTTPS, RFC 8484, HTTP/2 at /dns-query (repeatable; needs "
-	 "tls-cert and tls-key)"},
-	{"tls-cert", T_STR, STR(tls_cert), NOREP, 0, 0, "",
-	 "PEM certificate (chain) for DNS over TLS and HTTPS ('swarmdns cert' makes one)"},
-	{"tls-key", T_STR, STR(tls_key), NOREP, 0, 0, "", "PEM private key of tls-cert"},
-	{"tls-max-clients", T_UINT, offsetof(conf_t, tls_max_clients), 0, NOREP, 1000000, 1,
-	 "1024", "most DNS-over-TLS or DNS-over-HTTPS connections open at once, per listener"},
-	{"tls-idle-timeout", T_UINT, offsetof(conf_t, tls_idle_timeout), 0, NOREP, 3600000, 100,
-	 "10000",
-	 "milliseconds before an idle TLS connection is closed; a handshake must also finish "
-	 "in this time (at most 10 s)"},
-	{"doh-max-streams", T_UINT, offsetof(conf_t, doh_max_streams), 0, NOREP, 10000, 1, "100",
-	 "concurrent requests (HTTP/2 streams) per DNS-over-HTTPS connection"},
-	/* Abuse limits (docs/limits.md); each one counts in /metrics when it acts. */
-	{"rrl-rate", T_UINT, offsetof(conf_t, rrl_rate), 0, NOREP, 1000000, 0, "20",
-	 "DNS-over-UDP responses per second to one client network (/24, /56) for one answer; "
-	 "0 turns response-rate limiting off"},
-	{"rrl-slip", T_UINT, offsetof(conf_t, rrl_slip), 0, NOREP, 100, 0, "2",
-	 "of the responses over rrl-rate, every Nth is sent truncated (TC=1) so that real "
-	 "clients retry over TCP; the others are dropped (0: drop all)"},
-	{"dns-cookies", T_BOOL, offsetof(conf_t, dns_cookies), 0, NOREP, 0, 0, "yes",
-	 "DNS Cookies (RFC 7873, RFC 9018): clients that return our cookie are not rate-limited"},
-	{"minimal-any", T_BOOL, offsetof(conf_t, minimal_any), 0, NOREP, 0, 0, "yes",
-	 "answer ANY over UDP with one RRset (RFC 8482); TCP and HTTPS get all of them"},
-	{"lookup-rate", T_UINT, offsetof(conf_t, lookup_rate), 0, NOREP, 1000000, 0, "100",
-	 "DHT lookups one client network (/24, /56) may start per second by asking for key names "
-	 "that are not cached; more get SERVFAIL (0: no limit)"},
-	{"rebind-protection", T_BOOL, offsetof(conf_t, rebind_protection), 0, NOREP, 0, 0, "yes",
-	 "remove A/AAAA records in private, loopback, link-local and CGNAT ranges from answers "
-	 "out of DHT zones (not own zones), so that no zone can point browsers here (DNS "
-	 "rebinding); 'no' for meshes whose names point into private networks"},
-	{"private-domain", T_STR, offsetof(conf_t, private_domain), CONF_PAIR_LEN,
-	 offsetof(conf_t, n_private_domain), CONF_BOOTSTRAP_MAX, 0, "",
-	 "names at or below this domain may have private addresses despite rebind-protection: a "
-	 "<z32> key, a root or key-suffix name, or a name below them (repeatable)"},
-	{"lookup-pool", T_UINT, offsetof(conf_t, lookup_pool), 0, NOREP, 100000, 1, "96",
-	 "DHT lookups running at once for clients' key names, shared fairly between client "
-	 "networks (/24, /56); below the DHT's own 128 so that republishing keeps room; more get "
-	 "SERVFAIL \"DHT lookups busy\""},
-	{"max-pending", T_UINT, offsetof(conf_t, max_pending), 0, NOREP, 1000000, 1, "4096",
-	 "DNS queries waiting for the DHT or an upstream server at once; more get SERVFAIL"},
-	{"dht-puts-per-minute", T_UINT, offsetof(conf_t, dht_puts_per_minute), 0, NOREP,
-	 1000000, 1, "60", "BEP 44 puts accepted from one IP address per minute"},
-	{"dht-max-items", T_UINT, offsetof(conf_t, dht_max_items), 0, NOREP, 10000000, 1, "4096",
-	 "BEP 44 items stored for others; the oldest goes when a new one comes"},
-	{"dht-max-bytes", T_UINT, offsetof(conf_t, dht_max_bytes), 0, NOREP, 1073741824, 1024,
-	 "4194304", "bytes of BEP 44 values and salts stored for others"},
-	/* DESIGN.md §4 "Lookups assume a Sybil minority" and §3 step 2 (docs/dht.md). */
-	{"dht-paths", T_UINT, offsetof(conf_t, dht_paths), 0, NOREP, 8, 1, "3",
-	 "disjoint paths of a DHT lookup; each node is asked by one path only"},
-	{"dht-enforce-node-id", T_BOOL, offsetof(conf_t, dht_enforce_node_id), 0, NOREP, 0, 0,
-	 "yes", "lookups use no node with a public address whose ID does not conform to BEP 42"},
-	{"dht-reply-nodes", T_UINT, offsetof(conf_t, dht_reply_nodes), 0, NOREP, 64, 1, "8",
-	 "nodes one DHT reply may add to a lookup; the rest of its list is ignored"},
-	{"dht-ip-slots", T_UINT, offsetof(conf_t, dht_ip_slots), 0, NOREP, 8, 1, "1",
-	 "nodes of one IP address in a lookup path and in a routing-table bucket"},
-	{"dht-net-slots", T_UINT, offsetof(conf_t, dht_net_slots), 0, NOREP, 8, 1, "2",
-	 "nodes of one /24 (IPv6 /64) in a lookup path and in a routing-table bucket "
-	 "(loopback and private addresses are exempt)"},
-	{"dht-quorum", T_UINT, offsetof(conf_t, dht_quorum), 0, NOREP, 16, 1, "4",
-	 "holders in distinct networks (/24, /48) that agree on the highest seq before a zone is "
-	 "answered ahead of the lookup's end"},
-	{"dht-quorum-private", T_UINT, offsetof(conf_t, dht_quorum_private), 0, NOREP, 16, 0,
-	 "0",
-	 "the same when a holder is on a loopback or private address, where each IP counts as a "
-	 "network; 0: no quorum there (such addresses cost an attacker nothing), the zone is "
-	 "answered when the lookup converges or at dht-answer-deadline"},
-	{"dht-quorum-paths", T_UINT, offsetof(conf_t, dht_quorum_paths), 0, NOREP, 8, 1, "1",
-	 "distinct lookup paths the dht-quorum holders must come through (2 resists a single "
-	 "trapped path, at a cost in time to answer)"},
-	{"dht-answer-deadline", T_UINT, offsetof(conf_t, dht_answer_deadline), 0, NOREP, 10000,
-	 1, "400",
-	 "milliseconds after the first verified zone item until it may be answered with, "
-	 "when the lookup has neither converged nor found a quorum"},
-	{"dht-id-vote-nets", T_UINT, offsetof(conf_t, dht_id_vote_nets), 0, NOREP, 16, 1, "3",
-	 "distinct /16s of the queried nodes that must report our external address before our "
-	 "BEP 42 node ID changes"},
-	{"dht-net-share", T_UINT, offsetof(conf_t, dht_net_share), 0, NOREP, 100, 1, "10",
-	 "percent of dht-max-items and dht-max-bytes that one network (/24, /64) may fill, at "
-	 "least 16 items; its puts beyond evict its own oldest items, not others' (loopback and "
-	 "private addresses count per address and port)"},
-	{"dht-seq-memory", T_UINT, offsetof(conf_t, dht_seq_memory), 0, NOREP, 40000000, 0, "0",
-	 "evicted or expired items whose seq is remembered, so that their older versions stay "
-	 "refused (302); 0: four times dht-max-items"},
-	{"api-max-clients", T_UINT, offsetof(conf_t, api_max_clients), 0, NOREP, 100000, 1, "256",
-	 "HTTP API connections open at once"},
-	{"api-timeout", T_UINT, offsetof(conf_t, api_timeout), 0, NOREP, 3600, 1, "30",
-	 "seconds before an idle HTTP API connection is closed"},
-	/* RFC 5452 §5: identical questions in flight share one upstream query. */
-	{"upstream-max-waiters", T_UINT, offsetof(conf_t, upstream_max_waiters), 0, NOREP,
-	 1000000, 1, "1024",
-	 "DNS queries waiting at once on one question sent upstream; more get SERVFAIL"},
-	{"unwanted-reply-threshold", T_UINT, offsetof(conf_t, unwanted_reply_threshold), 0, NOREP,
-	 65535, 0, "10",
-	 "replies with a wrong ID or question on an upstream query's port before the question "
-	 "is asked again over TCP (0: never; they are counted all the same)"},
+    {"data-dir", T_STR, STR(data_dir), NOREP, 0, 0, "./swarmdns-data",
+     "directory of the node's LMDB storage (own zones)"},
+    {"listen-dns", T_ADDR, offsetof(conf_t, listen_dns), CONF_ADDR_LEN,
+     offsetof(conf_t, n_listen_dns), CONF_LISTEN_MAX, 0, "127.0.0.1:5300",
+     "address:port for DNS over UDP and TCP (repeatable)"},
+    {"listen-api", T_ADDR, STR(listen_api), NOREP, 0, 0, "127.0.0.1:8053",
+     "address:port of the HTTP API and pkarr relay"},
+    {"api-token", T_STR, STR(api_token), NOREP, 0, 0, "",
+     "bearer token that allows API writes from beyond loopback (empty: loopback only)"},
+    {"log-level", T_LOGLEVEL, offsetof(conf_t, log_level), 0, NOREP, 0, 0, "info",
+     "error, warn, info or debug"},
+    {"min-ttl", T_UINT, offsetof(conf_t, min_ttl), 0, NOREP, 86400 * 7, 0, "300",
+     "lowest TTL served, seconds; also the negative-answer TTL"},
+    {"max-ttl", T_UINT, offsetof(conf_t, max_ttl), 0, NOREP, 86400 * 7, 1, "86400",
+     "highest TTL served, seconds"},
+    {"udp-rcvbuf", T_UINT, offsetof(conf_t, udp_rcvbuf), 0, NOREP, 1073741824, 0, "4194304",
+     "receive buffer in bytes of the DNS and DHT UDP sockets, so that floods and short "
+     "stalls do not drop datagrams (capped by net.core.rmem_max; 0: the system's)"},
+    {"udp-payload", T_UINT, offsetof(conf_t, udp_payload), 0, NOREP, 4096, 512, "1232",
+     "EDNS(0) UDP payload size offered and honoured, bytes"},
+    {"tcp-idle-timeout", T_UINT, offsetof(conf_t, tcp_idle_timeout), 0, NOREP, 3600000, 100,
+     "10000", "milliseconds before an idle DNS-over-TCP connection is closed"},
+    {"tcp-max-clients", T_UINT, offsetof(conf_t, tcp_max_clients), 0, NOREP, 1000000, 1, "1024",
+     "most DNS-over-TCP connections open at once"},
+    {"dht-listen", T_ADDR, STR(dht_listen), NOREP, 0, 0, "0.0.0.0:6881",
+     "address:port of the Mainline DHT node (UDP; port 0 picks a free one)"},
+    /* DESIGN.md §4: the default bootstrap routers of the Mainline DHT. */
+    {"bootstrap", T_HOSTPORT, offsetof(conf_t, bootstrap), CONF_ADDR_LEN,
+     offsetof(conf_t, n_bootstrap), CONF_BOOTSTRAP_MAX, 0,
+     "router.bittorrent.com:6881 dht.transmissionbt.com:6881 dht.libtorrent.org:25401 "
+     "router.utorrent.com:6881",
+     "DHT node to join through, host:port (repeatable); 'none' for a private network"},
+    {"dht-rate-limit", T_UINT, offsetof(conf_t, dht_rate_limit), 0, NOREP, 10000000, 1, "20",
+     "DHT queries per second accepted from one IP address"},
+    {"upstream", T_STR, offsetof(conf_t, upstream), CONF_ADDR_LEN, offsetof(conf_t, n_upstream),
+     CONF_LISTEN_MAX, 0, "",
+     "DNS server for names outside the swarm, addr[:port] (repeatable; default: the "
+     "nameservers of /etc/resolv.conf; 'none': refuse them)"},
+    {"forward", T_PAIR, offsetof(conf_t, forward), CONF_PAIR_LEN, offsetof(conf_t, n_forward),
+     CONF_BOOTSTRAP_MAX, 0, "", "send a suffix to its own server: SUFFIX=addr[:port] (repeatable)"},
+    {"root", T_PAIR, offsetof(conf_t, root), CONF_PAIR_LEN, offsetof(conf_t, n_root),
+     CONF_BOOTSTRAP_MAX, 0, "",
+     "a petname: SUFFIX=<z32> makes x.SUFFIX resolve as x.<z32> (repeatable)"},
+    {"key-suffix", T_STR, offsetof(conf_t, key_suffix), CONF_ADDR_LEN,
+     offsetof(conf_t, n_key_suffix), CONF_BOOTSTRAP_MAX, 0, "",
+     "also accept <z32>.SUFFIX for key names, e.g. key (repeatable)"},
+    {"pin", T_STR, offsetof(conf_t, pin), CONF_ADDR_LEN, offsetof(conf_t, n_pin), CONF_PIN_MAX, 0,
+     "", "keep this zone (<z32>) alive in the DHT from this node (repeatable)"},
+    {"stale-max", T_UINT, offsetof(conf_t, stale_max), 0, NOREP, 86400 * 30, 0, "86400",
+     "seconds an expired zone may still be served when the DHT has nothing newer"},
+    {"unconverged-ttl", T_UINT, offsetof(conf_t, unconverged_ttl), 0, NOREP, 30, 1, "30",
+     "TTL in seconds of answers from a zone whose DHT lookup had not converged (the cache "
+     "keeps such a zone no longer either), so that a trapped lookup cannot pin an old "
+     "version"},
+    {"cache-size", T_UINT, offsetof(conf_t, cache_size), 0, NOREP, 10000000, 1, "10000",
+     "zones of other keys kept in the cache"},
+    {"listen-dot", T_ADDR, offsetof(conf_t, listen_dot), CONF_ADDR_LEN,
+     offsetof(conf_t, n_listen_dot), CONF_LISTEN_MAX, 0, "",
+     "address:port for DNS over TLS, RFC 7858 (repeatable; needs tls-cert and tls-key)"},
+    {"listen-doh", T_ADDR, offsetof(conf_t, listen_doh), CONF_ADDR_LEN,
+     offsetof(conf_t, n_listen_doh), CONF_LISTEN_MAX, 0, "",
+     "address:port for DNS over HTTPS, RFC 8484, HTTP/2 at /dns-query (repeatable; needs "
+     "tls-cert and tls-key)"},
+    {"tls-cert", T_STR, STR(tls_cert), NOREP, 0, 0, "",
+     "PEM certificate (chain) for DNS over TLS and HTTPS ('swarmdns cert' makes one)"},
+    {"tls-key", T_STR, STR(tls_key), NOREP, 0, 0, "", "PEM private key of tls-cert"},
+    {"tls-max-clients", T_UINT, offsetof(conf_t, tls_max_clients), 0, NOREP, 1000000, 1, "1024",
+     "most DNS-over-TLS or DNS-over-HTTPS connections open at once, per listener"},
+    {"tls-idle-timeout", T_UINT, offsetof(conf_t, tls_idle_timeout), 0, NOREP, 3600000, 100,
+     "10000",
+     "milliseconds before an idle TLS connection is closed; a handshake must also finish "
+     "in this time (at most 10 s)"},
+    {"doh-max-streams", T_UINT, offsetof(conf_t, doh_max_streams), 0, NOREP, 10000, 1, "100",
+     "concurrent requests (HTTP/2 streams) per DNS-over-HTTPS connection"},
+    /* Abuse limits (docs/limits.md); each one counts in /metrics when it acts. */
+    {"rrl-rate", T_UINT, offsetof(conf_t, rrl_rate), 0, NOREP, 1000000, 0, "20",
+     "DNS-over-UDP responses per second to one client network (/24, /56) for one answer; "
+     "0 turns response-rate limiting off"},
+    {"rrl-slip", T_UINT, offsetof(conf_t, rrl_slip), 0, NOREP, 100, 0, "2",
+     "of the responses over rrl-rate, every Nth is sent truncated (TC=1) so that real "
+     "clients retry over TCP; the others are dropped (0: drop all)"},
+    {"dns-cookies", T_BOOL, offsetof(conf_t, dns_cookies), 0, NOREP, 0, 0, "yes",
+     "DNS Cookies (RFC 7873, RFC 9018): clients that return our cookie are not rate-limited"},
+    {"minimal-any", T_BOOL, offsetof(conf_t, minimal_any), 0, NOREP, 0, 0, "yes",
+     "answer ANY over UDP with one RRset (RFC 8482); TCP and HTTPS get all of them"},
+    {"lookup-rate", T_UINT, offsetof(conf_t, lookup_rate), 0, NOREP, 1000000, 0, "100",
+     "DHT lookups one client network (/24, /56) may start per second by asking for key names "
+     "that are not cached; more get SERVFAIL (0: no limit)"},
+    {"rebind-protection", T_BOOL, offsetof(conf_t, rebind_protection), 0, NOREP, 0, 0, "yes",
+     "remove A/AAAA records in private, loopback, link-local and CGNAT ranges from answers "
+     "out of DHT zones (not own zones), so that no zone can point browsers here (DNS "
+     "rebinding); 'no' for meshes whose names point into private networks"},
+    {"private-domain", T_STR, offsetof(conf_t, private_domain), CONF_PAIR_LEN,
+     offsetof(conf_t, n_private_domain), CONF_BOOTSTRAP_MAX, 0, "",
+     "names at or below this domain may have private addresses despite rebind-protection: a "
+     "<z32> key, a root or key-suffix name, or a name below them (repeatable)"},
+    {"lookup-pool", T_UINT, offsetof(conf_t, lookup_pool), 0, NOREP, 100000, 1, "96",
+     "DHT lookups running at once for clients' key names, shared fairly between client "
+     "networks (/24, /56); below the DHT's own 128 so that republishing keeps room; more get "
+     "SERVFAIL \"DHT lookups busy\""},
+    {"max-pending", T_UINT, offsetof(conf_t, max_pending), 0, NOREP, 1000000, 1, "4096",
+     "DNS queries waiting for the DHT or an upstream server at once; more get SERVFAIL"},
+    {"dht-puts-per-minute", T_UINT, offsetof(conf_t, dht_puts_per_minute), 0, NOREP, 1000000, 1,
+     "60", "BEP 44 puts accepted from one IP address per minute"},
+    {"dht-max-items", T_UINT, offsetof(conf_t, dht_max_items), 0, NOREP, 10000000, 1, "4096",
+     "BEP 44 items stored for others; the oldest goes when a new one comes"},
+    {"dht-max-bytes", T_UINT, offsetof(conf_t, dht_max_bytes), 0, NOREP, 1073741824, 1024,
+     "4194304", "bytes of BEP 44 values and salts stored for others"},
+    /* DESIGN.md §4 "Lookups assume a Sybil minority" and §3 step 2 (docs/dht.md). */
+    {"dht-paths", T_UINT, offsetof(conf_t, dht_paths), 0, NOREP, 8, 1, "3",
+     "disjoint paths of a DHT lookup; each node is asked by one path only"},
+    {"dht-enforce-node-id", T_BOOL, offsetof(conf_t, dht_enforce_node_id), 0, NOREP, 0, 0, "yes",
+     "lookups use no node with a public address whose ID does not conform to BEP 42"},
+    {"dht-reply-nodes", T_UINT, offsetof(conf_t, dht_reply_nodes), 0, NOREP, 64, 1, "8",
+     "nodes one DHT reply may add to a lookup; the rest of its list is ignored"},
+    {"dht-ip-slots", T_UINT, offsetof(conf_t, dht_ip_slots), 0, NOREP, 8, 1, "1",
+     "nodes of one IP address in a lookup path and in a routing-table bucket"},
+    {"dht-net-slots", T_UINT, offsetof(conf_t, dht_net_slots), 0, NOREP, 8, 1, "2",
+     "nodes of one /24 (IPv6 /64) in a lookup path and in a routing-table bucket "
+     "(loopback and private addresses are exempt)"},
+    {"dht-quorum", T_UINT, offsetof(conf_t, dht_quorum), 0, NOREP, 16, 1, "4",
+     "holders in distinct networks (/24, /48) that agree on the highest seq before a zone is "
+     "answered ahead of the lookup's end"},
+    {"dht-quorum-private", T_UINT, offsetof(conf_t, dht_quorum_private), 0, NOREP, 16, 0, "0",
+     "the same when a holder is on a loopback or private address, where each IP counts as a "
+     "network; 0: no quorum there (such addresses cost an attacker nothing), the zone is "
+     "answered when the lookup converges or at dht-answer-deadline"},
+    {"dht-quorum-paths", T_UINT, offsetof(conf_t, dht_quorum_paths), 0, NOREP, 8, 1, "1",
+     "distinct lookup paths the dht-quorum holders must come through (2 resists a single "
+     "trapped path, at a cost in time to answer)"},
+    {"dht-answer-deadline", T_UINT, offsetof(conf_t, dht_answer_deadline), 0, NOREP, 10000, 1,
+     "400",
+     "milliseconds after the first verified zone item until it may be answered with, "
+     "when the lookup has neither converged nor found a quorum"},
+    {"dht-id-vote-nets", T_UINT, offsetof(conf_t, dht_id_vote_nets), 0, NOREP, 16, 1, "3",
+     "distinct /16s of the queried nodes that must report our external address before our "
+     "BEP 42 node ID changes"},
+    {"dht-net-share", T_UINT, offsetof(conf_t, dht_net_share), 0, NOREP, 100, 1, "10",
+     "percent of dht-max-items and dht-max-bytes that one network (/24, /64) may fill, at "
+     "least 16 items; its puts beyond evict its own oldest items, not others' (loopback and "
+     "private addresses count per address and port)"},
+    {"dht-seq-memory", T_UINT, offsetof(conf_t, dht_seq_memory), 0, NOREP, 40000000, 0, "0",
+     "evicted or expired items whose seq is remembered, so that their older versions stay "
+     "refused (302); 0: four times dht-max-items"},
+    {"api-max-clients", T_UINT, offsetof(conf_t, api_max_clients), 0, NOREP, 100000, 1, "256",
+     "HTTP API connections open at once"},
+    {"api-timeout", T_UINT, offsetof(conf_t, api_timeout), 0, NOREP, 3600, 1, "30",
+     "seconds before an idle HTTP API connection is closed"},
+    /* RFC 5452 §5: identical questions in flight share one upstream query. */
+    {"upstream-max-waiters", T_UINT, offsetof(conf_t, upstream_max_waiters), 0, NOREP, 1000000, 1,
+     "1024", "DNS queries waiting at once on one question sent upstream; more get SERVFAIL"},
+    {"unwanted-reply-threshold", T_UINT, offsetof(conf_t, unwanted_reply_threshold), 0, NOREP,
+     65535, 0, "10",
+     "replies with a wrong ID or question on an upstream query's port before the question "
+     "is asked again over TCP (0: never; they are counted all the same)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS <= sizeof(((conf_t *)0)->source), "conf_t.source has a byte per option");
@@ -251,7 +249,8 @@ int conf_addr_split_default(const char *s, uint16_t defport, char *host, size_t 
 {
 	uint8_t buf[16];
 	/* A bare address (IPv4, or IPv6 without brackets) takes the default port. */
-	if (strlen(s) < hostcap && (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1)) {
+	if (strlen(s) < hostcap &&
+	    (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1)) {
 		strcpy(host, s);
 		*port = defport;
 		return 0;
@@ -272,8 +271,9 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 		if (strcmp(value, "none") != 0 &&
 		    (colon == NULL || colon == value || !is_digit(colon[1]) || *end || port == 0 ||
 		     port > 65535)) {
-			snprintf(err, errcap, "%s: '%s' is not host:port (e.g. 127.0.0.1:6881 or "
-					      "router.bittorrent.com:6881) or 'none'",
+			snprintf(err, errcap,
+				 "%s: '%s' is not host:port (e.g. 127.0.0.1:6881 or "
+				 "router.bittorrent.com:6881) or 'none'",
 				 o->name, value);
 			return SW_ECONF;
 		}
@@ -291,9 +291,10 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 		char host[CONF_ADDR_LEN];
 		uint16_t port;
 		if (conf_addr_split(value, host, sizeof(host), &port) != 0) {
-			snprintf(err, errcap,
-				 "%s: '%s' is not an address:port (e.g. 127.0.0.1:5300 or [::1]:5300)",
-				 o->name, value);
+			snprintf(
+			    err, errcap,
+			    "%s: '%s' is not an address:port (e.g. 127.0.0.1:5300 or [::1]:5300)",
+			    o->name, value);
 			return SW_ECONF;
 		}
 	}
@@ -321,10 +322,9 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 		char *end;
 		errno = 0;
 		unsigned long v = strtoul(value, &end, 10);
-		if (errno || *end || !is_digit(value[0]) || v < o->min ||
-		    v > o->max) {
-			snprintf(err, errcap, "%s: '%s' is not a whole number from %u to %u", o->name,
-				 value, o->min, o->max);
+		if (errno || *end || !is_digit(value[0]) || v < o->min || v > o->max) {
+			snprintf(err, errcap, "%s: '%s' is not a whole number from %u to %u",
+				 o->name, value, o->min, o->max);
 			return SW_ECONF;
 		}
 		*(uint32_t *)base = (uint32_t)v;
@@ -392,7 +392,8 @@ int conf_set(conf_t *c, const char *name, const char *value, conf_source_t src, 
 {
 	const opt_t *o = find(name);
 	if (o == NULL) {
-		snprintf(err, errcap, "unknown option '%s' (swarmdns serve --help lists them)", name);
+		snprintf(err, errcap, "unknown option '%s' (swarmdns serve --help lists them)",
+			 name);
 		return SW_ECONF;
 	}
 	return set_one(c, o, value, src, err, errcap);
@@ -438,11 +439,12 @@ int conf_parse_text(conf_t *c, const char *text, size_t len, const char *filenam
 			p++;
 		char *value = p;
 		size_t vl = strlen(value);
-		while (vl > 0 && (value[vl - 1] == ' ' || value[vl - 1] == '\t' ||
-				  value[vl - 1] == '\r'))
+		while (vl > 0 &&
+		       (value[vl - 1] == ' ' || value[vl - 1] == '\t' || value[vl - 1] == '\r'))
 			value[--vl] = '\0';
 		if (vl == 0) {
-			snprintf(err, errcap, "%s:%u: option '%s' needs a value", filename, line, name);
+			snprintf(err, errcap, "%s:%u: option '%s' needs a value", filename, line,
+				 name);
 			return SW_ECONF;
 		}
 		if (conf_set(c, name, value, CONF_SRC_FILE, msg, sizeof(msg)) != 0) {
@@ -485,7 +487,8 @@ int conf_check(const conf_t *c, char *err, size_t errcap)
 		char host[CONF_ADDR_LEN];
 		uint16_t port;
 		if (conf_addr_split_default(eq + 1, 53, host, sizeof(host), &port) != 0) {
-			snprintf(err, errcap, "forward %s: needs SUFFIX=address[:port]", c->forward[i]);
+			snprintf(err, errcap, "forward %s: needs SUFFIX=address[:port]",
+				 c->forward[i]);
 			return SW_ECONF;
 		}
 	}
@@ -512,8 +515,9 @@ int conf_check(const conf_t *c, char *err, size_t errcap)
 		}
 	}
 	if ((c->n_listen_dot || c->n_listen_doh) && (!c->tls_cert[0] || !c->tls_key[0])) {
-		snprintf(err, errcap, "%s needs tls-cert and tls-key (for trying it out, "
-				      "'swarmdns cert -o DIR' makes a pair)",
+		snprintf(err, errcap,
+			 "%s needs tls-cert and tls-key (for trying it out, "
+			 "'swarmdns cert -o DIR' makes a pair)",
 			 c->n_listen_dot ? "listen-dot" : "listen-doh");
 		return SW_ECONF;
 	}
@@ -529,9 +533,9 @@ void conf_print_help(FILE *f)
 	for (size_t i = 0; i < NOPTS; i++) {
 		char head[64];
 		snprintf(head, sizeof(head), "--%s %s", opts[i].name,
-			 opts[i].type == T_UINT		? "N"
-			 : opts[i].type == T_BOOL	? "yes|no"
-			 : opts[i].type == T_ADDR	? "ADDR:PORT"
+			 opts[i].type == T_UINT	      ? "N"
+			 : opts[i].type == T_BOOL     ? "yes|no"
+			 : opts[i].type == T_ADDR     ? "ADDR:PORT"
 			 : opts[i].type == T_HOSTPORT ? "HOST:PORT"
 						      : "VALUE");
 		fprintf(f, "  %-32s %s", head, opts[i].help);

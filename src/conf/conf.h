@@ -35,7 +35,7 @@ typedef struct {
 	char dht_listen[CONF_ADDR_LEN];
 	char bootstrap[CONF_BOOTSTRAP_MAX][CONF_ADDR_LEN]; /* host:port, or "none" */
 	unsigned n_bootstrap;
-	uint32_t dht_rate_limit; /* KRPC queries per second per IP */
+	uint32_t dht_rate_limit;		       /* KRPC queries per second per IP */
 	char upstream[CONF_LISTEN_MAX][CONF_ADDR_LEN]; /* addr[:port]; none: empty list */
 	unsigned n_upstream;
 	char forward[CONF_BOOTSTRAP_MAX][CONF_PAIR_LEN]; /* SUFFIX=addr[:port] */

@@ -180,7 +180,8 @@ static int start_forwarder(node_t *n, const conf_t *c)
 			none = true;
 			continue;
 		}
-		if (o.n_upstreams < 8 && parse_server(c->upstream[i], &o.upstreams[o.n_upstreams]) == 0)
+		if (o.n_upstreams < 8 &&
+		    parse_server(c->upstream[i], &o.upstreams[o.n_upstreams]) == 0)
 			o.n_upstreams++;
 	}
 	if (c->n_upstream == 0) {
@@ -308,7 +309,8 @@ static void on_items_flush(void *ctx)
 	}
 	if (n->nqueued && store_write(n->store, ops, n->nqueued))
 		sw_warn("%zu DHT item changes could not be persisted; the items are served from "
-			"memory only", n->nqueued);
+			"memory only",
+			n->nqueued);
 	n->nqueued = 0;
 }
 
@@ -487,8 +489,8 @@ static int start_dht(node_t *n, const conf_t *c)
 	/* DESIGN.md §4: persisted nodes first, then the bootstrap hosts. */
 	static uint8_t buf[NODES_MAX * DHT_NODE6_LEN];
 	size_t len = 0;
-	if (store_get(n->store, STORE_META, NODES_KEY, strlen(NODES_KEY), buf, sizeof(buf),
-		      &len) == 0)
+	if (store_get(n->store, STORE_META, NODES_KEY, strlen(NODES_KEY), buf, sizeof(buf), &len) ==
+	    0)
 		dht_nodes_import(net_dht_node(n->dht), buf, len);
 	char addr[80];
 	net_dht_local(n->dht, &ss);
@@ -567,11 +569,11 @@ static int start_tls(node_t *n, const conf_t *c)
 		return ret;
 	}
 	net_tls_opts_t o = {
-		.idle_timeout_ms = c->tls_idle_timeout,
-		/* A handshake takes round trips, not seconds: a client that stalls is dropped. */
-		.handshake_timeout_ms = c->tls_idle_timeout < 10000 ? c->tls_idle_timeout : 10000,
-		.max_clients = c->tls_max_clients,
-		.max_streams = c->doh_max_streams,
+	    .idle_timeout_ms = c->tls_idle_timeout,
+	    /* A handshake takes round trips, not seconds: a client that stalls is dropped. */
+	    .handshake_timeout_ms = c->tls_idle_timeout < 10000 ? c->tls_idle_timeout : 10000,
+	    .max_clients = c->tls_max_clients,
+	    .max_streams = c->doh_max_streams,
 	};
 	for (int proto = NET_TLS_DOT; proto <= NET_TLS_DOH; proto++) {
 		unsigned cnt = proto == NET_TLS_DOT ? c->n_listen_dot : c->n_listen_doh;
@@ -593,7 +595,8 @@ static int start_tls(node_t *n, const conf_t *c)
 			if (proto == NET_TLS_DOT)
 				sw_info("serving DNS over TLS on %s", a);
 			else
-				sw_info("serving DNS over HTTPS on https://%s/dns-query (HTTP/2)", a);
+				sw_info("serving DNS over HTTPS on https://%s/dns-query (HTTP/2)",
+					a);
 		}
 	}
 	return 0;
@@ -654,22 +657,26 @@ int daemon_run(const conf_t *c)
 	if ((ret = uv_loop_init(&n.loop)))
 		return ret;
 	resolver_opts_t ropts = {
-		.udp_payload = (uint16_t)c->udp_payload,
-		.zone = {.min_ttl = c->min_ttl, .max_ttl = c->max_ttl},
-		.stale_max = c->stale_max,
-		.unconverged_ttl = c->unconverged_ttl,
-		.cache_size = c->cache_size,
-		.rrl_rate = c->rrl_rate,
-		.rrl_slip = c->rrl_slip,
-		.cookies = c->dns_cookies,
-		.minimal_any = c->minimal_any,
-		.max_pending = c->max_pending,
-		.lookup_rate = c->lookup_rate,
-		.lookup_pool = c->lookup_pool,
-		.rebind_protection = c->rebind_protection,
-		.io = {.ctx = &n, .now_ms = io_now_ms, .dht_get = io_dht_get,
-		       .dht_cancel = io_dht_cancel, .fwd_cache = io_fwd_cache,
-		       .fwd_query = io_fwd_query, .fwd_cancel = io_fwd_cancel},
+	    .udp_payload = (uint16_t)c->udp_payload,
+	    .zone = {.min_ttl = c->min_ttl, .max_ttl = c->max_ttl},
+	    .stale_max = c->stale_max,
+	    .unconverged_ttl = c->unconverged_ttl,
+	    .cache_size = c->cache_size,
+	    .rrl_rate = c->rrl_rate,
+	    .rrl_slip = c->rrl_slip,
+	    .cookies = c->dns_cookies,
+	    .minimal_any = c->minimal_any,
+	    .max_pending = c->max_pending,
+	    .lookup_rate = c->lookup_rate,
+	    .lookup_pool = c->lookup_pool,
+	    .rebind_protection = c->rebind_protection,
+	    .io = {.ctx = &n,
+		   .now_ms = io_now_ms,
+		   .dht_get = io_dht_get,
+		   .dht_cancel = io_dht_cancel,
+		   .fwd_cache = io_fwd_cache,
+		   .fwd_query = io_fwd_query,
+		   .fwd_cancel = io_fwd_cancel},
 	};
 	name_maps(c, &ropts);
 	sw_random_bytes(ropts.cookie_secret, sizeof(ropts.cookie_secret));
@@ -690,9 +697,10 @@ int daemon_run(const conf_t *c)
 		goto out;
 	sw_info("loaded %d own zone%s from %s", ret, ret == 1 ? "" : "s", c->data_dir);
 	n.conf = c;
-	n.api_ctx = (api_ctx_t){n.resolver, n.store, NULL, c->api_token, c->data_dir,
-				uv_now(&n.loop), n.fwd, n.dot, n.doh, CONF_LISTEN_MAX, n.tcp,
-				c->api_max_clients, c->api_timeout};
+	n.api_ctx = (api_ctx_t){n.resolver,    n.store,		NULL,  c->api_token,
+				c->data_dir,   uv_now(&n.loop), n.fwd, n.dot,
+				n.doh,	       CONF_LISTEN_MAX, n.tcp, c->api_max_clients,
+				c->api_timeout};
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sigterm);
 	n.sigint.data = n.sigterm.data = &n;

@@ -82,10 +82,10 @@ int oneshot_join(const char *bootstrap, uint32_t timeout_ms, oneshot_t **out)
 	struct sockaddr_storage ss;
 	bool literal = net_addr_parse(bootstrap, &ss) == 0;
 	/* A bootstrap on loopback keeps the whole exchange on loopback. */
-	const char *bind = literal && ss.ss_family == AF_INET &&
-				   net_addr_is_loopback((struct sockaddr *)&ss)
-			   ? "127.0.0.1:0"
-			   : "0.0.0.0:0";
+	const char *bind =
+	    literal && ss.ss_family == AF_INET && net_addr_is_loopback((struct sockaddr *)&ss)
+		? "127.0.0.1:0"
+		: "0.0.0.0:0";
 	struct sockaddr_storage bs;
 	net_addr_parse(bind, &bs);
 	dht_opts_t dopts;
@@ -105,8 +105,8 @@ int oneshot_join(const char *bootstrap, uint32_t timeout_ms, oneshot_t **out)
 		const char *colon = strrchr(bootstrap, ':');
 		net_forward_opts_t fo;
 		net_forward_opts_init(&fo);
-		fo.n_upstreams = net_upstreams_from_resolv_conf("/etc/resolv.conf", NULL, 0,
-								fo.upstreams, 8);
+		fo.n_upstreams =
+		    net_upstreams_from_resolv_conf("/etc/resolv.conf", NULL, 0, fo.upstreams, 8);
 		if (colon == NULL || (size_t)(colon - bootstrap) >= sizeof(host)) {
 			oneshot_close(o);
 			return SW_EINVAL;

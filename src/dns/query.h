@@ -10,20 +10,20 @@
 
 #include "dns/wire.h"
 
-#define DNS_OPT_COOKIE 10    /* EDNS option code, RFC 7873 §4 */
-#define DNS_COOKIE_CLIENT 8  /* client cookie length */
-#define DNS_COOKIE_MAX 40    /* client cookie and the longest server cookie (32) */
+#define DNS_OPT_COOKIE 10   /* EDNS option code, RFC 7873 §4 */
+#define DNS_COOKIE_CLIENT 8 /* client cookie length */
+#define DNS_COOKIE_MAX 40   /* client cookie and the longest server cookie (32) */
 
 /* Result of dns_query_parse(): either answer with `rcode` or drop the datagram. */
 enum { DNS_QUERY_OK = 0, DNS_QUERY_DROP = 1, DNS_QUERY_ERROR = 2 };
 
 typedef struct {
 	uint16_t id;
-	uint16_t flags;   /* header flags of the query as received */
+	uint16_t flags; /* header flags of the query as received */
 	uint8_t opcode;
-	uint8_t rcode;    /* with DNS_QUERY_ERROR: the rcode to answer (may be extended) */
+	uint8_t rcode; /* with DNS_QUERY_ERROR: the rcode to answer (may be extended) */
 	bool has_question;
-	uint8_t qname[DNS_NAME_MAX];       /* as received, case preserved */
+	uint8_t qname[DNS_NAME_MAX];	   /* as received, case preserved */
 	uint8_t qname_lower[DNS_NAME_MAX]; /* lower-cased, for lookups */
 	size_t qname_len;
 	uint16_t qtype;
@@ -64,8 +64,8 @@ enum {
  * ede other than DNS_EDE_NONE, an Extended DNS Error option (RFC 8914 §2) with `text` as its
  * EXTRA-TEXT is included. With cookie (cookie_len bytes: the client cookie and our server
  * cookie), a COOKIE option (RFC 7873 §5.2) is included. */
-void dns_resp_opt(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, uint16_t payload,
-		  uint16_t ede, const char *text, const uint8_t *cookie, size_t cookie_len);
+void dns_resp_opt(dns_wr_t *w, const dns_query_t *q, uint8_t rcode, uint16_t payload, uint16_t ede,
+		  const char *text, const uint8_t *cookie, size_t cookie_len);
 /* Appends a Padding option (RFC 7830) to the OPT record that ends the message in w, so that
  * the message length becomes a multiple of `block` (RFC 8467 §4.1: 468 for responses), as far
  * as w->cap allows. The message must end with the OPT (dns_resp_opt() last). */

@@ -8,9 +8,9 @@
 #include "dns/wire.h"
 
 typedef struct {
-	uint64_t key;	/* the full hash of what the bucket counts; 0: free */
-	uint32_t second; /* the second counted, from now_ms / 1000 */
-	uint32_t count;	/* responses in that second */
+	uint64_t key;	  /* the full hash of what the bucket counts; 0: free */
+	uint32_t second;  /* the second counted, from now_ms / 1000 */
+	uint32_t count;	  /* responses in that second */
 	uint32_t limited; /* limited responses so far, for the slip */
 } bucket_t;
 

@@ -48,7 +48,7 @@ typedef struct {
 	uint64_t seq;
 	uint32_t dht_nodes; /* nodes that returned the item, when fetched */
 	uint64_t started_ms, elapsed_ms;
-	int hops; /* delegations and CNAMEs followed into other zones */
+	int hops;     /* delegations and CNAMEs followed into other zones */
 	uint16_t ede; /* Extended DNS Error code (RFC 8914), 0xFFFF: none */
 	const char *ede_text;
 } resolver_trace_t;
@@ -76,10 +76,10 @@ struct resolver_client {
 /* A DHT lookup result, as the host's DHT reports it (signature already verified there; the
  * resolver verifies again and parses the packet). */
 typedef struct {
-	bool done;    /* the last report of this lookup */
-	bool ready;   /* the item may be answered with (DESIGN.md §3 step 2); done implies it */
+	bool done;	/* the last report of this lookup */
+	bool ready;	/* the item may be answered with (DESIGN.md §3 step 2); done implies it */
 	bool converged; /* the lookup converged; an answer before that gets a short TTL */
-	int err;      /* when done without item: SW_ENOTFOUND or SW_ECONN (no node answered) */
+	int err;	/* when done without item: SW_ENOTFOUND or SW_ECONN (no node answered) */
 	bool has_item;
 	uint64_t seq;
 	const uint8_t *sig;
@@ -116,24 +116,24 @@ typedef struct {
 	/* Abuse limits (docs/limits.md). rrl_rate: UDP responses per second per client network
 	 * and answer (dns/rrl.h), 0: off; rrl_slip: every Nth limited response truncated. */
 	uint32_t rrl_rate, rrl_slip;
-	bool cookies;	  /* DNS Cookies, RFC 7873 / RFC 9018 */
+	bool cookies;		   /* DNS Cookies, RFC 7873 / RFC 9018 */
 	uint8_t cookie_secret[16]; /* random, from the caller (no randomness of our own) */
 	/* Random, from the caller: the seed of every table keyed by names or addresses from the
 	 * network (own zones, the zone cache, rate limits), so that collisions cannot be planned
 	 * (hash flooding). */
 	uint64_t hash_seed;
-	bool minimal_any; /* RFC 8482: ANY over UDP gets one RRset */
-	size_t max_pending; /* queries waiting for the DHT or upstream at once; 0: 4096 */
+	bool minimal_any;     /* RFC 8482: ANY over UDP gets one RRset */
+	size_t max_pending;   /* queries waiting for the DHT or upstream at once; 0: 4096 */
 	uint32_t lookup_rate; /* new DHT zone lookups per second per client network; 0: any */
 	/* DHT zone lookups running at once for clients, shared fairly between client networks
 	 * (docs/limits.md "lookup-pool"); 0: no bound here (the DHT's own still applies). */
 	size_t lookup_pool;
 	zone_opts_t zone;
-	uint32_t stale_max;     /* seconds an expired zone may still be served (RFC 8767) */
+	uint32_t stale_max; /* seconds an expired zone may still be served (RFC 8767) */
 	/* DESIGN.md §3 step 2: TTL (seconds) of answers, and lifetime of the cache entry, for a
 	 * zone a lookup gave before it converged; 0: 30. */
 	uint32_t unconverged_ttl;
-	size_t cache_size;      /* zones kept in the cache */
+	size_t cache_size;			       /* zones kept in the cache */
 	resolver_name_map_t roots[RESOLVER_ROOTS_MAX]; /* DESIGN.md §1 "Roots" */
 	size_t n_roots;
 	resolver_name_map_t key_suffixes[RESOLVER_ROOTS_MAX]; /* `<z32>.<suffix>.` */
@@ -149,9 +149,21 @@ typedef struct {
 
 /* Query types counted one by one; everything else is RESOLVER_QTYPE_OTHER. */
 enum {
-	RESOLVER_QT_A, RESOLVER_QT_AAAA, RESOLVER_QT_TXT, RESOLVER_QT_MX, RESOLVER_QT_NS,
-	RESOLVER_QT_CNAME, RESOLVER_QT_SOA, RESOLVER_QT_SRV, RESOLVER_QT_PTR, RESOLVER_QT_CAA,
-	RESOLVER_QT_SVCB, RESOLVER_QT_HTTPS, RESOLVER_QT_ANY, RESOLVER_QT_OTHER, RESOLVER_QT_COUNT
+	RESOLVER_QT_A,
+	RESOLVER_QT_AAAA,
+	RESOLVER_QT_TXT,
+	RESOLVER_QT_MX,
+	RESOLVER_QT_NS,
+	RESOLVER_QT_CNAME,
+	RESOLVER_QT_SOA,
+	RESOLVER_QT_SRV,
+	RESOLVER_QT_PTR,
+	RESOLVER_QT_CAA,
+	RESOLVER_QT_SVCB,
+	RESOLVER_QT_HTTPS,
+	RESOLVER_QT_ANY,
+	RESOLVER_QT_OTHER,
+	RESOLVER_QT_COUNT
 };
 extern const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT];
 
@@ -170,16 +182,16 @@ typedef struct {
 	uint64_t dropped;
 	uint64_t truncated;
 	uint64_t cache_hits, cache_misses, prefetches, dht_lookups, pending;
-	uint64_t rollbacks_refused; /* items older than the cached one */
-	uint64_t bad_items;	    /* items that did not verify or parse */
+	uint64_t rollbacks_refused;	   /* items older than the cached one */
+	uint64_t bad_items;		   /* items that did not verify or parse */
 	uint64_t rrl_dropped, rrl_slipped; /* responses held back by rrl_rate */
-	uint64_t cookies_new;	  /* queries with a client cookie only (or a stale one) */
-	uint64_t cookies_valid;	  /* queries that returned a server cookie of ours */
-	uint64_t cookies_invalid; /* server cookies that were not ours or too old */
-	uint64_t any_minimal;	  /* ANY over UDP answered with one RRset (RFC 8482) */
-	uint64_t pending_refused; /* SERVFAIL because max_pending queries were waiting */
-	uint64_t lookups_limited; /* SERVFAIL because the client network was over lookup_rate */
-	uint64_t lookups_busy;	  /* SERVFAIL "DHT lookups busy": no room in the lookup pool */
+	uint64_t cookies_new;		   /* queries with a client cookie only (or a stale one) */
+	uint64_t cookies_valid;		   /* queries that returned a server cookie of ours */
+	uint64_t cookies_invalid;	   /* server cookies that were not ours or too old */
+	uint64_t any_minimal;		   /* ANY over UDP answered with one RRset (RFC 8482) */
+	uint64_t pending_refused;	   /* SERVFAIL because max_pending queries were waiting */
+	uint64_t lookups_limited;   /* SERVFAIL because the client network was over lookup_rate */
+	uint64_t lookups_busy;	    /* SERVFAIL "DHT lookups busy": no room in the lookup pool */
 	uint64_t lookups_preempted; /* lookups ended to give their slot to another network */
 	uint64_t lookup_pool_used;  /* lookups holding a slot of the pool now */
 	uint64_t dht_pool_full;	    /* dht_get refused: the DHT's own lookups were all busy */
@@ -202,8 +214,7 @@ const zone_t *resolver_zone_find(const resolver_t *r, const uint8_t pk[32]);
 size_t resolver_zone_count(const resolver_t *r);
 size_t resolver_cache_count(const resolver_t *r);
 /* Calls cb for every own zone (order unspecified). */
-void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx),
-			   void *ctx);
+void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx), void *ctx);
 const resolver_stats_t *resolver_stats(const resolver_t *r);
 const resolver_opts_t *resolver_opts(const resolver_t *r);
 
