@@ -159,6 +159,10 @@ static const opt_t opts[] = {
     {"dht-quorum-paths", T_UINT, offsetof(conf_t, dht_quorum_paths), 0, NOREP, 8, 1, "1",
      "distinct lookup paths the dht-quorum holders must come through (2 resists a single "
      "trapped path, at a cost in time to answer)"},
+    {"dht-quorum-net-nodes", T_UINT, offsetof(conf_t, dht_quorum_net_nodes), 0, NOREP, 512, 1, "2",
+     "a holder's network (/24, /48) counts toward dht-quorum only when the lookup saw at most "
+     "this many nodes in it: a Sybil cluster fields many nodes per network near a key "
+     "(512: no such check)"},
     {"dht-answer-deadline", T_UINT, offsetof(conf_t, dht_answer_deadline), 0, NOREP, 10000, 1,
      "400",
      "milliseconds after the first verified zone item until it may be answered with, "

@@ -70,7 +70,7 @@ typedef struct {
 	unsigned n_private_domain;
 	uint32_t dht_puts_per_minute, dht_max_items, dht_max_bytes;
 	uint32_t dht_paths, dht_reply_nodes, dht_ip_slots, dht_net_slots;
-	uint32_t dht_quorum, dht_quorum_private, dht_quorum_paths;
+	uint32_t dht_quorum, dht_quorum_private, dht_quorum_paths, dht_quorum_net_nodes;
 	uint32_t dht_answer_deadline, dht_id_vote_nets; /* ms */
 	bool dht_enforce_node_id;
 	uint32_t dht_net_share, dht_seq_memory;

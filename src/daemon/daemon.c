@@ -469,6 +469,7 @@ static int start_dht(node_t *n, const conf_t *c)
 	o.quorum = c->dht_quorum;
 	o.quorum_private = c->dht_quorum_private;
 	o.quorum_paths = c->dht_quorum_paths;
+	o.quorum_net_nodes = c->dht_quorum_net_nodes;
 	o.answer_deadline = c->dht_answer_deadline;
 	o.id_vote_nets = c->dht_id_vote_nets;
 	o.storage.net_share = c->dht_net_share;

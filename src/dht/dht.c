@@ -205,6 +205,8 @@ int dht_new(const dht_opts_t *opts, const dht_io_t *io, dht_t **out)
 		dht->opts.quorum = 4;
 	if (!dht->opts.quorum_paths)
 		dht->opts.quorum_paths = 1;
+	if (!dht->opts.quorum_net_nodes)
+		dht->opts.quorum_net_nodes = 2;
 	if (!dht->opts.answer_deadline)
 		dht->opts.answer_deadline = 400;
 	if (!dht->opts.id_vote_nets)

@@ -51,16 +51,18 @@ typedef struct {
 	uint32_t puts_per_min; /* puts accepted per IP and minute (also the burst); 0: 60 */
 	dht_storage_opts_t storage;
 	/* Lookups assume a Sybil minority (DESIGN.md §4); 0 means the default for each. */
-	uint32_t paths;		  /* disjoint paths of a lookup; 0: 3, at most DHT_PATHS_MAX */
-	bool node_id_unchecked;	  /* use claimed IDs that do not conform to BEP 42 (off: no) */
-	uint32_t reply_nodes;	  /* entries of one reply's nodes list used; 0: 8 */
-	uint32_t ip_slots;	  /* nodes per IP in a path's closest set and a bucket; 0: 1 */
-	uint32_t net_slots;	  /* ... per /24 (IPv6 /64); 0: 2 */
-	uint32_t quorum;	  /* get: holders in distinct networks that make it ready; 0: 4 */
-	uint32_t quorum_private;  /* ... when one is on a loopback or private address; 0: none */
-	uint32_t quorum_paths;	  /* ... reached through this many distinct paths; 0: 1 */
-	uint32_t answer_deadline; /* get: ms after the first verified item until ready; 0: 400 */
-	uint32_t id_vote_nets;	  /* distinct /16s (IPv6 /32s) of voters to change our ID; 0: 3 */
+	uint32_t paths;		   /* disjoint paths of a lookup; 0: 3, at most DHT_PATHS_MAX */
+	bool node_id_unchecked;	   /* use claimed IDs that do not conform to BEP 42 (off: no) */
+	uint32_t reply_nodes;	   /* entries of one reply's nodes list used; 0: 8 */
+	uint32_t ip_slots;	   /* nodes per IP in a path's closest set and a bucket; 0: 1 */
+	uint32_t net_slots;	   /* ... per /24 (IPv6 /64); 0: 2 */
+	uint32_t quorum;	   /* get: holders in distinct networks that make it ready; 0: 4 */
+	uint32_t quorum_private;   /* ... when one is on a loopback or private address; 0: none */
+	uint32_t quorum_paths;	   /* ... reached through this many distinct paths; 0: 1 */
+	uint32_t quorum_net_nodes; /* ... a network counts if the lookup saw at most this many
+				    * nodes in it; 0: 2 */
+	uint32_t answer_deadline;  /* get: ms after the first verified item until ready; 0: 400 */
+	uint32_t id_vote_nets;	   /* distinct /16s (IPv6 /32s) of voters to change our ID; 0: 3 */
 } dht_opts_t;
 
 /* A node of the network. */

@@ -41,9 +41,9 @@
  * private ones that time goal is not reached (docs/sim-adversary.md): 2.8 times the median
  * and 1.8 times the p99 are asserted, 1.3 only with SIM_GOALS=1.
  *
- * SIM_DHT_PATHS, SIM_DHT_QUORUM, SIM_DHT_QUORUM_PRIVATE, SIM_DHT_QUORUM_PATHS and
- * SIM_DHT_ANSWER_DEADLINE set the fresh nodes' lookup options (dht_opts_t), to try other
- * bounds against the same attacks.
+ * SIM_DHT_PATHS, SIM_DHT_QUORUM, SIM_DHT_QUORUM_PRIVATE, SIM_DHT_QUORUM_PATHS,
+ * SIM_DHT_QUORUM_NET_NODES and SIM_DHT_ANSWER_DEADLINE set the fresh nodes' lookup options
+ * (dht_opts_t), to try other bounds against the same attacks.
  *
  * SIM_SEED fixes the run (printed; the trace hash at the end is the same for the same seed).
  * The quick run (make test) has LOOKUPS_QUICK lookups per scenario and skips 10 % hostile;
@@ -1023,6 +1023,8 @@ int main(void)
 		fresh_opts.quorum_private = (uint32_t)atoi(env);
 	if ((env = getenv("SIM_DHT_QUORUM_PATHS")) != NULL)
 		fresh_opts.quorum_paths = (uint32_t)atoi(env);
+	if ((env = getenv("SIM_DHT_QUORUM_NET_NODES")) != NULL)
+		fresh_opts.quorum_net_nodes = (uint32_t)atoi(env);
 	if ((env = getenv("SIM_DHT_ANSWER_DEADLINE")) != NULL)
 		fresh_opts.answer_deadline = (uint32_t)atoi(env);
 	if (honest < 100 || honest > 20000 || nets < 1 || nets > 200) {
@@ -1036,9 +1038,9 @@ int main(void)
 	       goals ? "all asserted (SIM_GOALS=1)"
 		     : "asserted (private healthy time at 2.8 x; SIM_GOALS=1: 1.3 x)");
 	printf("fresh nodes' lookups: paths %u, quorum %u, quorum private %u, quorum paths %u, "
-	       "answer deadline %u ms (0: default)\n",
+	       "quorum net nodes %u, answer deadline %u ms (0: default)\n",
 	       fresh_opts.paths, fresh_opts.quorum, fresh_opts.quorum_private,
-	       fresh_opts.quorum_paths, fresh_opts.answer_deadline);
+	       fresh_opts.quorum_paths, fresh_opts.quorum_net_nodes, fresh_opts.answer_deadline);
 	fflush(stdout);
 
 	int fail = 0;

@@ -701,6 +701,77 @@ static void test_quorum_paths(void **state)
 	}
 }
 
+/* dht-quorum-net-nodes: three holders in three /24s are a quorum of 3, unless the lookup saw
+ * more than dht-quorum-net-nodes nodes in one of those /24s (here 80.0.0.0/24: the holder and
+ * two nodes the other holders listed), the mark of a Sybil cluster; then only the deadline
+ * makes the get ready. */
+static void test_quorum_net_nodes(void **state)
+{
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	uint8_t target[20], sid[3][20], xid[2][20], list[2][26];
+	dht_item_t it;
+	pkt_t p;
+	(void)state;
+	seq_item(&it, 5);
+	memcpy(target, it.target, 20);
+	dht_addr_t s[3] = {addr4(80, 0, 0, 1, 6881), addr4(81, 0, 0, 1, 6881),
+			   addr4(82, 0, 0, 1, 6881)};
+	dht_addr_t x[2] = {addr4(80, 0, 0, 2, 6881), addr4(80, 0, 0, 3, 6881)};
+	for (int i = 0; i < 3; i++)
+		good_id(&s[i], target, (uint8_t)(70 + i), sid[i]);
+	for (int i = 0; i < 2; i++) {
+		good_id(&x[i], target, (uint8_t)(75 + i), xid[i]);
+		node_entry(list[i], xid[i], &x[i]);
+	}
+	for (uint32_t nn = 2; nn <= 3; nn++) {
+		world_t *w = calloc(1, sizeof(*w));
+		w->rng = 8;
+		dht_t *dht = w_node(w, &(dht_opts_t){.quorum = 3, .quorum_net_nodes = nn});
+		for (int i = 0; i < 3; i++)
+			w_meet(w, dht, &s[i], sid[i]);
+		assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+		/* The seeds hold the item; seeds 1 and 2 each list one more node of 80.0.0.0/24,
+		 * which stays silent. */
+		while (w_pop(w, &p, &q, nodes)) {
+			int i = 0;
+			while (i < 3 && !dht_addr_equal(&p.to, &s[i]))
+				i++;
+			if (i == 3) {
+				assert_true(dht_addr_equal(&p.to, &x[0]) ||
+					    dht_addr_equal(&p.to, &x[1]));
+				continue;
+			}
+			reply_init(&r, &q, sid[i]);
+			reply_item(&r, &it);
+			if (i > 0) {
+				r.nodes = list[i - 1];
+				r.nodes_len = sizeof(list[i - 1]);
+			}
+			w->now += 5;
+			w_deliver(dht, &p.to, &r);
+		}
+		assert_int_equal(w->last_seq, 5);
+		assert_false(w->last.done);
+		dht_counters_t c;
+		dht_counters(dht, &c);
+		if (nn == 3) {
+			assert_true(w->last.ready);
+			assert_int_equal(c.gets_ready_quorum, 1);
+		} else {
+			assert_false(w->last.ready);
+			w->now += 400;
+			dht_tick(dht);
+			assert_true(w->last.ready);
+			dht_counters(dht, &c);
+			assert_int_equal(c.gets_ready_quorum, 0);
+			assert_int_equal(c.gets_ready_deadline, 1);
+		}
+		dht_free(dht);
+		free(w);
+	}
+}
+
 /* ---- put ---- */
 
 /* A put writes to the closest token-giving node of every path, then to the closest of the
@@ -894,11 +965,17 @@ static void test_rt_diversity(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hostile_nodes_list), cmocka_unit_test(test_disjoint_paths),
-	    cmocka_unit_test(test_id_squatting),       cmocka_unit_test(test_freshness),
-	    cmocka_unit_test(test_highest_seq_wins),   cmocka_unit_test(test_quorum_paths),
-	    cmocka_unit_test(test_put_every_path),     cmocka_unit_test(test_votes),
-	    cmocka_unit_test(test_bootstrap_backoff),  cmocka_unit_test(test_rt_diversity),
+	    cmocka_unit_test(test_hostile_nodes_list),
+	    cmocka_unit_test(test_disjoint_paths),
+	    cmocka_unit_test(test_id_squatting),
+	    cmocka_unit_test(test_freshness),
+	    cmocka_unit_test(test_highest_seq_wins),
+	    cmocka_unit_test(test_quorum_paths),
+	    cmocka_unit_test(test_quorum_net_nodes),
+	    cmocka_unit_test(test_put_every_path),
+	    cmocka_unit_test(test_votes),
+	    cmocka_unit_test(test_bootstrap_backoff),
+	    cmocka_unit_test(test_rt_diversity),
 	};
 	if (sw_crypto_init())
 		return 1;
