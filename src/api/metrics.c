@@ -357,6 +357,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    {"dht-ip-slots", dc.cand_ip_slots + dc.rt_ip_slots},
 	    {"dht-net-slots", dc.cand_net_slots + dc.rt_net_slots},
 	    {"dht-id-vote-nets", dc.votes_one_net},
+	    {"dht-quorum-net-nodes", dc.quorum_crowded},
 	    {"dht-net-share", dc.storage.evicted_share},
 	    {"dht-seq-memory", dc.storage.seq_dropped},
 	    {"tcp-max-clients", tcp.refused},

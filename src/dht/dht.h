@@ -146,8 +146,9 @@ typedef struct {
 	uint64_t votes_one_net;	      /* ID changes held back: the votes came from too few /16s */
 	uint64_t gets_ready_quorum;   /* get lookups ready on a quorum before converging */
 	uint64_t gets_ready_deadline; /* ... on the answer deadline before converging */
-	uint64_t bootstraps;	      /* bootstrap rounds through the bootstrap addresses */
-	size_t items;		      /* store size now */
+	uint64_t quorum_crowded; /* gets whose quorum left out a network over quorum_net_nodes */
+	uint64_t bootstraps;	 /* bootstrap rounds through the bootstrap addresses */
+	size_t items;		 /* store size now */
 	size_t item_bytes;
 	size_t rt_nodes;
 	size_t rt_good;

@@ -111,6 +111,7 @@ typedef struct {
 	path_t p[DHT_PATHS_MAX];
 	size_t nseen;
 	seen_t seen[DHT_SEEN_MAX];
+	bool crowded; /* get: a holder's crowded network was left out of the quorum */
 
 	/* get and put */
 	bool is_mutable;

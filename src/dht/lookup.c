@@ -321,7 +321,7 @@ static bool net_crowded(const dht_t *dht, const lookup_t *lk, const dht_addr_t *
  * the default is 1 because the first path near the key claims most holders, which makes a
  * healthy get wait for the deadline far more often (docs/dht.md). A network crowded with
  * nodes of the lookup does not count (net_crowded). */
-static bool get_quorum(const dht_t *dht, const lookup_t *lk)
+static bool get_quorum(dht_t *dht, lookup_t *lk)
 {
 	size_t nets = 0, npaths = 0, live = 0;
 	bool path[DHT_PATHS_MAX] = {false}, any_exempt = false;
@@ -336,8 +336,12 @@ static bool get_quorum(const dht_t *dht, const lookup_t *lk)
 		bool dup = false;
 		for (size_t k = 0; k < i && !dup; k++)
 			dup = dht_addr_prefix_equal(&lk->from[k], a, bits);
-		if (!dup && !exempt)
-			dup = net_crowded(dht, lk, a, bits);
+		if (!dup && !exempt && net_crowded(dht, lk, a, bits)) {
+			dup = true;
+			/* Counted once per lookup: the quorum is evaluated at every reply. */
+			dht->cnt.quorum_crowded += !lk->crowded;
+			lk->crowded = true;
+		}
 		nets += !dup;
 		npaths += !path[lk->from_path[i]];
 		path[lk->from_path[i]] = true;
@@ -358,7 +362,7 @@ static bool get_quorum(const dht_t *dht, const lookup_t *lk)
 /* The freshness rule (DESIGN.md §3 step 2): a get's item may be answered with once the lookup
  * converged, a quorum of holders agree on the highest seq, or the answer deadline after the
  * first verified item passed. */
-static bool get_ready(const dht_t *dht, const lookup_t *lk, uint64_t now, bool *quorum)
+static bool get_ready(dht_t *dht, lookup_t *lk, uint64_t now, bool *quorum)
 {
 	*quorum = false;
 	if (lk->ready_sent || lk->finished)

@@ -758,7 +758,9 @@ static void test_quorum_net_nodes(void **state)
 		if (nn == 3) {
 			assert_true(w->last.ready);
 			assert_int_equal(c.gets_ready_quorum, 1);
+			assert_int_equal(c.quorum_crowded, 0);
 		} else {
+			assert_int_equal(c.quorum_crowded, 1); /* once, though evaluated often */
 			assert_false(w->last.ready);
 			w->now += 400;
 			dht_tick(dht);
