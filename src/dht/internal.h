@@ -112,6 +112,7 @@ typedef struct {
 	size_t nseen;
 	seen_t seen[DHT_SEEN_MAX];
 	bool crowded; /* get: a holder's crowded network was left out of the quorum */
+	bool quorum_fresh, quorum_ok; /* get: get_quorum() as of the last change of holders */
 
 	/* get and put */
 	bool is_mutable;

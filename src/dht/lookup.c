@@ -128,6 +128,7 @@ void dht_cand_add(dht_t *dht, lookup_t *lk, size_t p, const uint8_t *id, const d
 	if (!path_has_room(dht, &lk->p[p], addr) || lk->nseen == DHT_SEEN_MAX) /* a flood */
 		return;
 	s = &lk->seen[lk->nseen++];
+	lk->quorum_fresh = false; /* a new node of a network, perhaps a path's first */
 	s->addr = *addr;
 	s->noid = !id;
 	if (id)
@@ -338,7 +339,7 @@ static bool get_quorum(dht_t *dht, lookup_t *lk)
 			dup = dht_addr_prefix_equal(&lk->from[k], a, bits);
 		if (!dup && !exempt && net_crowded(dht, lk, a, bits)) {
 			dup = true;
-			/* Counted once per lookup: the quorum is evaluated at every reply. */
+			/* Counted once per lookup: the quorum is worked out after each change. */
 			dht->cnt.quorum_crowded += !lk->crowded;
 			lk->crowded = true;
 		}
@@ -369,7 +370,13 @@ static bool get_ready(dht_t *dht, lookup_t *lk, uint64_t now, bool *quorum)
 		return true;
 	if (!lk->has_best)
 		return false;
-	if (get_quorum(dht, lk)) {
+	/* The quorum changes only with the holders and the nodes seen; it is asked at every
+	 * pass of run_pending(), so it is worked out again only after one of them changed. */
+	if (!lk->quorum_fresh) {
+		lk->quorum_ok = get_quorum(dht, lk);
+		lk->quorum_fresh = true;
+	}
+	if (lk->quorum_ok) {
 		*quorum = true;
 		return true;
 	}
@@ -655,6 +662,7 @@ static void get_item(dht_t *dht, lookup_t *lk, const dht_addr_t *from, const dht
 		lk->best = *it;
 		lk->has_best = true;
 		lk->from_n = 0;
+		lk->quorum_fresh = false;
 		lk->report = true;
 		dht->pending = true;
 		if (!lk->st.first_ms)
@@ -666,6 +674,7 @@ static void get_item(dht_t *dht, lookup_t *lk, const dht_addr_t *from, const dht
 		const seen_t *sn = seen_find(lk, from);
 		lk->from_path[lk->from_n] = sn ? sn->path : 0;
 		lk->from[lk->from_n++] = *from;
+		lk->quorum_fresh = false;
 		dht->pending = true; /* perhaps a quorum now */
 	}
 	/* BEP 44 "Immutable items": the hash proves the value; nothing better can come. */
