@@ -5,7 +5,7 @@
 set -eu
 
 BUILD="meson ninja-build pkg-config gcc clang libknot-dev libuv1-dev libsodium-dev \
-libgnutls28-dev libnghttp2-dev libmicrohttpd-dev liblmdb-dev libjansson-dev libcmocka-dev"
+libgnutls28-dev libnghttp2-dev libmicrohttpd-dev liblmdb-dev libjansson-dev libcmocka-dev libcurl4-gnutls-dev libsystemd-dev"
 TEST="python3-pytest python3-dnspython python3-libtorrent python3-cryptography dnsutils \
 knot-dnsutils curl stubby nghttp2-client python3-prometheus-client knot nsd \
 libclang-rt-14-dev"

@@ -77,7 +77,7 @@ typedef struct {
 	uint32_t api_max_clients, api_timeout;
 	uint32_t upstream_max_waiters, unwanted_reply_threshold;
 	/* Internal: which source last set each option (for repeatable replacement). */
-	uint8_t source[64];
+	uint8_t source[128];
 } conf_t;
 
 typedef enum { CONF_SRC_DEFAULT = 0, CONF_SRC_FILE, CONF_SRC_CLI } conf_source_t;
