@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include <systemd/sd-daemon.h>
 #include <uv.h>
 
 #include "api/api.h"
@@ -554,6 +555,7 @@ static void on_signal(uv_signal_t *s, int signum)
 {
 	node_t *n = s->data;
 	sw_info("stopping on signal %d", signum);
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping"); /* sd_notify(3); no-op without systemd */
 	node_stop(n);
 }
 
@@ -587,10 +589,9 @@ static int start_tls(node_t *n, const conf_t *c)
 				ret = net_tls_start(&n->loop, (struct sockaddr *)&ss, proto,
 						    n->tls_creds, n->resolver, &o, slot);
 			if (ret) {
-				sw_err("cannot listen for DNS over %s on %s: %s (is another server "
-				       "using it? choose another with --listen-%s)",
+				sw_err("cannot listen for DNS over %s on %s: %s (%s --listen-%s)",
 				       proto == NET_TLS_DOT ? "TLS" : "HTTPS", a, sw_strerror(ret),
-				       proto == NET_TLS_DOT ? "dot" : "doh");
+				       net_listen_hint(ret), proto == NET_TLS_DOT ? "dot" : "doh");
 				return ret;
 			}
 			if (proto == NET_TLS_DOT)
@@ -616,9 +617,8 @@ static int start_listeners(node_t *n, const conf_t *c)
 			ret = net_tcp_start(&n->loop, (struct sockaddr *)&ss, n->resolver, &topts,
 					    &n->tcp[i]);
 		if (ret) {
-			sw_err("cannot listen for DNS on %s: %s (is another server using it? "
-			       "choose another with --listen-dns)",
-			       c->listen_dns[i], sw_strerror(ret));
+			sw_err("cannot listen for DNS on %s: %s (%s --listen-dns)",
+			       c->listen_dns[i], sw_strerror(ret), net_listen_hint(ret));
 			return ret;
 		}
 		sw_info("serving DNS over UDP and TCP on %s", c->listen_dns[i]);
@@ -713,6 +713,9 @@ int daemon_run(const conf_t *c)
 		goto out;
 	}
 	sw_info("swarmdns %s ready", SWARMDNS_VERSION);
+	/* Type=notify in swarmdns.service: systemd starts what comes after us only now. */
+	sd_notifyf(0, "READY=1\nSTATUS=serving DNS on %s, API on %s",
+		   c->n_listen_dns ? c->listen_dns[0] : "no address", c->listen_api);
 	uv_run(&n.loop, UV_RUN_DEFAULT);
 	ret = 0;
 out:

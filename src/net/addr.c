@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "common/err.h"
 #include "conf/conf.h"
 #include "net/net.h"
@@ -65,4 +67,18 @@ void net_sock_rcvbuf(int fd, uint32_t bytes)
 	int v = bytes > INT32_MAX ? INT32_MAX : (int)bytes;
 	if (bytes > 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+}
+
+const char *net_listen_hint(int err)
+{
+	/* Linux lets only a process with CAP_NET_BIND_SERVICE bind ports below
+	 * net.ipv4.ip_unprivileged_port_start (1024), capabilities(7). */
+	if (err == UV_EACCES || err == UV_EPERM)
+		return "ports below 1024 need root or the CAP_NET_BIND_SERVICE capability: run it "
+		       "as the systemd unit swarmdns.service, which grants it, or grant it to the "
+		       "binary with 'setcap cap_net_bind_service=+ep', or choose a port of 1024 or "
+		       "more with";
+	if (err == UV_EADDRNOTAVAIL)
+		return "no interface of this machine has that address: choose another with";
+	return "is another server using it? choose another with";
 }

@@ -19,6 +19,10 @@ int net_addr_parse(const char *s, struct sockaddr_storage *ss);
 void net_addr_to_str(const struct sockaddr *sa, char *out, size_t cap);
 /* Is the address a loopback one (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)? */
 int net_addr_is_loopback(const struct sockaddr *sa);
+/* What to do when a listener cannot bind (err from net_udp_start(), net_tcp_start(),
+ * net_tls_start()): a sentence ending in "with", to be followed by the option that sets
+ * the address, e.g. "(%s --listen-dns)". */
+const char *net_listen_hint(int err);
 /* Asks for a receive buffer of `bytes` on a datagram socket (0: leave the system's), so that
  * a burst or a moment's stall does not drop datagrams; the kernel caps it at
  * net.core.rmem_max. Best effort: failures are ignored. */
@@ -41,8 +45,8 @@ typedef struct {
 } net_tcp_opts_t;
 
 /* Binds and starts serving. Returns 0 or -errno (e.g. UV_EADDRINUSE). */
-int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r,
-		  uint32_t rcvbuf, net_udp_t **out);
+int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r, uint32_t rcvbuf,
+		  net_udp_t **out);
 /* Stops and frees (asynchronously, in libuv's close callback). NULL is a no-op. */
 void net_udp_stop(net_udp_t *u);
 
