@@ -1,21 +1,30 @@
 #!/bin/sh
-# Installs every Debian 12 package that building, running and testing swarmdns needs.
-# Idempotent: packages already present are skipped, so `make run` stays fast after the first time.
-# Usage: scripts/install-deps.sh [build|test|bench]   (default: test, which includes build)
+# Installs the Debian 12 packages that swarmdns needs, in sets:
+#   run    building a node and running it (`make`, `make run`, `make install`, `make deb`):
+#          a C compiler, meson, ninja, pkg-config and the libraries' -dev packages
+#   test   run + what the tests use (`make test`, `unit`, `e2e`, `asan`, `fuzz`): cmocka,
+#          clang and its sanitizer runtime, the Python test libraries, dig and kdig, curl,
+#          reference servers (knot, nsd), stubby, and the tools test_install.py checks
+#          the installed files with (dpkg-shlibdeps, groff)
+#   bench  test + the servers the benchmarks compare against
+# Idempotent: packages already present are skipped, so `make run` stays fast after the
+# first time.
+# Usage: scripts/install-deps.sh [run|test|bench]   (default: test; 'build' = run)
 set -eu
 
-BUILD="meson ninja-build pkg-config gcc clang libknot-dev libuv1-dev libsodium-dev \
-libgnutls28-dev libnghttp2-dev libmicrohttpd-dev liblmdb-dev libjansson-dev libcmocka-dev libcurl4-gnutls-dev libsystemd-dev"
-TEST="python3-pytest python3-dnspython python3-libtorrent python3-cryptography dnsutils \
-knot-dnsutils curl stubby nghttp2-client python3-prometheus-client knot nsd \
-libclang-rt-14-dev"
+RUN="meson ninja-build pkg-config gcc libc6-dev libknot-dev libuv1-dev libsodium-dev \
+libgnutls28-dev libnghttp2-dev libmicrohttpd-dev liblmdb-dev libjansson-dev \
+libcurl4-gnutls-dev libsystemd-dev"
+TEST="libcmocka-dev clang libclang-rt-14-dev python3-pytest python3-dnspython \
+python3-libtorrent python3-cryptography python3-prometheus-client dnsutils knot-dnsutils \
+curl stubby nghttp2-client knot nsd dpkg-dev groff-base"
 BENCH="knot nsd dnsperf unbound knot-resolver dnsdist nghttp2-client knot-dnsutils"
 
 case "${1:-test}" in
-build) WANT="$BUILD" ;;
-test) WANT="$BUILD $TEST" ;;
-bench) WANT="$BUILD $TEST $BENCH" ;;
-*) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+run | build) WANT="$RUN" ;;
+test) WANT="$RUN $TEST" ;;
+bench) WANT="$RUN $TEST $BENCH" ;;
+*) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
 esac
 
 MISSING=""
