@@ -127,6 +127,10 @@ def busy_ports(ports):
     for port in ports:
         for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
             with socket.socket(socket.AF_INET, kind) as s:
+                if kind == socket.SOCK_STREAM:
+                    # As the servers do (libuv): connections of an earlier run still in
+                    # TIME_WAIT do not make a port busy; a listener does.
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     s.bind(("127.0.0.1", port))
                 except OSError:
