@@ -310,12 +310,16 @@ def test_readme_tour_runs_as_written(swarmdns_bin, tmp_path):
                               f"swarmdns serve --upstream 127.0.0.1:{upstream.port} ")
             rc, out = shell.run(run)
             where = f"README.md line {lineno}: $ {cmd}"
-            assert rc is not None, f"{where}\ndid not finish in {COMMAND_TIMEOUT:.0f} s; " \
-                                   f"it printed:\n{out}"
-            assert rc == 0, f"{where}\nexited with {rc}; it printed:\n{out}"
-            assert matcher.match(expected, out), (
-                f"{where}\nprinted:\n{out.replace(chr(13), '')}\n"
-                f"README.md says:\n" + "\n".join(expected))
+            out = out.replace("\r\n", "\n")
+            if rc is None:
+                pytest.fail(f"{where}\ndid not finish in {COMMAND_TIMEOUT:.0f} s; it printed:\n"
+                            f"{out}", pytrace=False)
+            if rc != 0:
+                pytest.fail(f"{where}\nexited with {rc}; it printed:\n{out}", pytrace=False)
+            if not matcher.match(expected, out):
+                pytest.fail(f"{where}\nprinted:\n{out}\nwhere README.md says (rules in the "
+                            "paragraph \"In the blocks of this tour\"):\n" + "\n".join(expected),
+                            pytrace=False)
     finally:
         if shell:
             shell.close()
