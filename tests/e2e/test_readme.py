@@ -16,11 +16,11 @@ How README.md marks the tour, and the rules for what varies, are written in READ
 - the lines after a command, up to the next command or the end of the block, are its output;
   a block without `$ ` lines (`make run`) is not run by this test;
 - in the output: a 52-character z-base32 word is a key (the same README key must be the same
-  key throughout the tour); a hex string of 16 or more digits, a number of 10 or more digits
-  (seq), a time in ms and the TTL of a `dig` answer line may be anything; `[1] 12345` lines
-  (an interactive shell's job notices) are not printed here and are skipped; a line `...`
-  matches any number of lines; `/home/you/swarmdns` stands for the clone's directory;
-  runs of blanks and tabs compare as one space.
+  key throughout the tour); a hex string of 16 or more digits (any of the same length), a
+  number of 10 or more digits (seq), a time in ms and the TTL of a `dig` answer line may be
+  anything; `[1] 12345` lines (an interactive shell's job notices) are not printed here and
+  are skipped; a line `...` matches any number of lines; `/home/you/swarmdns` stands for the
+  clone's directory; runs of blanks and tabs compare as one space.
 
 Unlike the user's `make run` node, the node started here must not reach the Internet: it gets
 `--bootstrap none` (not the public routers) and `--upstream` a local fake server (not the
