@@ -315,7 +315,7 @@ class ServeNode:
 
     def resolve(self, name: str, timeout: float):
         """(ms, JSON or None, error or None) of GET /v1/resolve?name=NAME&type=A: swarmdns's
-        resolver, which answers at the first verified item (DESIGN.md section 3)."""
+        resolver, which answers at the first verified item (docs/design.md section 3)."""
         try:
             st, body, ms = self._request(f"/v1/resolve?name={name}&type=A", timeout)
         except (socket.timeout, TimeoutError) as e:

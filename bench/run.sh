@@ -678,8 +678,8 @@ $(tail -n 20 "$TMP/testnet/testnet.out" "$TMP/testnet/testnet.err")"
 	log "nodes A and B joined the DHT (good nodes: A ${ga% }, B ${gb% })"
 
 	# 3. Publish every zone to its owner node, which stores it and puts it into the DHT. A DHT
-	# node accepts 60 puts a minute from one sender (DESIGN.md §4; on loopback a sender is an
-	# address and port), so the first pass stores about 60 × nodes / 8 zones per owner node and
+	# node accepts 60 puts a minute from one sender (docs/design.md §4; on loopback a sender is
+	# an address and port), so the first pass stores about 60 × nodes / 8 zones per owner node and
 	# the rest are refused ("by 0 of 8"): the zones stored by fewer than half of the nodes asked
 	# are published again (a new seq) once the limits have refilled, pass after pass.
 	cat >"$TMP/publish-dht.sh" <<'EOF'

@@ -24,7 +24,7 @@
  *           v with its last byte xored with where | 1) and where.
  * A field cut off by the end of the input reads as zeros.
  *
- * Checked (a broken rule aborts), against a model written here from BEP 44 and DESIGN.md §4:
+ * Checked (a broken rule aborts), against a model written here from BEP 44 and docs/design.md §4:
  * - each put returns exactly what the rules say, in their order: 205 (v over 1000 bytes),
  *   207 (salt over 64), 203 (no v, sig or seq; an immutable salt), 206 (the signature does
  *   not verify with crypto_sign_verify_detached over the BEP 44 "Signature Verification"
@@ -32,7 +32,7 @@
  *   seq), 302 (lower seq, or equal seq and a value not larger), 202 (a new value larger than
  *   the whole store), else stored; so a forged or altered signature is never accepted and a
  *   lower seq never replaces a higher one;
- * - a mutable item evicted or expired is remembered (DESIGN.md §4 "eviction never opens a
+ * - a mutable item evicted or expired is remembered (docs/design.md §4 "eviction never opens a
  *   rollback", docs/dht.md): a later put of its target gets 302 when its seq is lower, or
  *   equal with a value that is smaller or that the first REMEMBERED_PREFIX bytes cannot show
  *   larger; the memory is larger than any input here, so nothing is forgotten;
@@ -325,7 +325,7 @@ typedef struct {
 	uint8_t v[V_RAW_MAX + 8]; /* last: read_put() clears what is before it */
 } put_t;
 
-/* What BEP 44 and DESIGN.md §4 say a put must give: the return code and KRPC error. */
+/* What BEP 44 and docs/design.md §4 say a put must give: the return code and KRPC error. */
 static int expect(const put_t *p, const dht_item_t *prior, const dht_item_t *gone, int valid,
 		  int *ecode)
 {
@@ -416,7 +416,7 @@ static void check_zone_item(const put_t *p, int valid)
 		FUZZ_CHECK(memcmp(t1, t2, DHT_ID_LEN) == 0,
 			   "zone_item_target is not SHA-1(k || salt)");
 	}
-	/* A zone: no salt, v the packet as a bencoded string (DESIGN.md §2). */
+	/* A zone: no salt, v the packet as a bencoded string (docs/design.md §2). */
 	if (p->packet == NULL || p->salt_len || p->packet_len > ZONE_PACKET_MAX || !p->has_sig)
 		return;
 	zone_item_t item = {

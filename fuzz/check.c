@@ -248,7 +248,7 @@ void fuzz_check_response(const uint8_t *query, size_t qlen, const uint8_t *resp,
 			  memcmp(query + HDR_LEN, resp + HDR_LEN, m.question_len) == 0,
 		      "question not echoed byte for byte");
 	}
-	/* DESIGN.md §3.4: TTLs served from a zone are clamped to [min_ttl, max_ttl]. */
+	/* docs/design.md §3.4: TTLs served from a zone are clamped to [min_ttl, max_ttl]. */
 	if ((resp[2] & 0x04) && m.nrr > 0)
 		CHECK(m.ttl_min >= ctx->min_ttl && m.ttl_max <= ctx->max_ttl,
 		      "authoritative TTL outside the clamp range");

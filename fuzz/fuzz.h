@@ -58,7 +58,7 @@ typedef struct {
  * static description of the first problem. */
 const char *fuzz_msg_walk(const uint8_t *msg, size_t len, fuzz_msg_t *out);
 
-/* The pkarr test vector (DESIGN.md §2, /work/shared/vectors/vectors.json "pkarr_packet"):
+/* The pkarr test vector (docs/design.md §2, tests/vectors/vectors.json "pkarr_packet"):
  * its relay body (sig || seq || packet) and public key, shared by the targets. */
 extern const uint8_t fuzz_pkarr_relay[];
 extern const size_t fuzz_pkarr_relay_len;

@@ -59,7 +59,8 @@
  * a 19-digit seq, eight nodes and a 32-byte transaction ID: 1487 bytes. (An IPv6 node's, with
  * 38-byte nodes6 entries and an 18-byte ip, reaches about 1600; this node is IPv4.) */
 #define DGRAM_LIMIT 1500
-/* Small stores, so that puts often make the node evict (DESIGN.md §4: the store is bounded). */
+/* Small stores, so that puts often make the node evict (docs/design.md §4: the store is
+ * bounded). */
 #define MAX_ITEMS 4
 #define MAX_BYTES 2048 /* of v and salt: two items of the BEP 44 maximum do not fit */
 #define MAX_TORRENTS 4

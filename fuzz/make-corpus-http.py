@@ -394,7 +394,7 @@ def api_corpus():
     other_key = z32_key(public_key(other_seed))
     other = relay_body(other_seed, 1, PKARR_PACKET)
     a = {}
-    # The pkarr relay interface (DESIGN.md §7). The files run in name order on one node:
+    # The pkarr relay interface (docs/design.md §7). The files run in name order on one node:
     # "put-" before "zput-newer", which raises the seq the others were stored with.
     a["get-zone"] = http("GET", "/" + PKARR_Z32)
     a["get-zone-unknown"] = http("GET", "/" + dht_key)

@@ -452,7 +452,7 @@ def dht_queries():
     q["put-mutable-cas-mismatch-301"] = put(bstr("mutable four"), seq=8, cas=1)
     q["put-mutable-seq-lower-302"] = put(bstr("mutable old"), seq=1)
     q["put-mutable-dict-v"] = put(Raw(benc({"a": [1, 2], "b": b"x"})), seq=50)
-    # The same seq with a bytewise smaller v: refused (DESIGN.md §4, docs/dht.md).
+    # The same seq with a bytewise smaller v: refused (docs/design.md §4, docs/dht.md).
     q["put-mutable-equal-seq-smaller-302"] = put(bstr(""), seq=50)
     q["put-salted"] = put(bstr("salted two"), seq=3, salt=DHT_SALT)
     q["put-salt-65-bytes-207"] = put(bstr("x"), seq=1, salt=b"s" * 65)

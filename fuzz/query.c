@@ -1,7 +1,7 @@
 /*
  * Fuzz target for the query path: one packet in, resolver_handle() out, over UDP (room 512
  * and 4096) and TCP (room 65535). The resolver holds two own zones, built once: the pkarr
- * test vector (DESIGN.md §2, /work/shared/vectors/vectors.json "pkarr_packet") and a richer
+ * test vector (docs/design.md §2, tests/vectors/vectors.json "pkarr_packet") and a richer
  * zone made here with every kind of node the answer code knows (CNAME chains and loops,
  * wildcards, empty non-terminals, delegations, an apex SOA, an RRset too big for UDP).
  * Every response is checked by fuzz_check_response(); a broken rule aborts.

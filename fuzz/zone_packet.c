@@ -1,5 +1,5 @@
 /*
- * Fuzz target for the zone packet codec and the zone snapshot (DESIGN.md §2, §5): the input
+ * Fuzz target for the zone packet codec and the zone snapshot (docs/design.md §2, §5): the input
  * is a zone packet as it would arrive from the DHT or a pkarr relay.
  *
  * 1. zone_packet_parse(); if it parses, zone_packet_write() into 64 KiB must succeed
@@ -108,7 +108,7 @@ static void round_trip(const zone_rrlist_t *a)
 			   m.counts[3] == 0,
 		   "written packet counts %u/%u/%u/%u for %zu records", m.counts[0],
 		   m.counts[1], m.counts[2], m.counts[3], a->count);
-	/* DESIGN.md §2: ID 0, QR=1, AA=1. */
+	/* docs/design.md §2: ID 0, QR=1, AA=1. */
 	FUZZ_CHECK(dns_get_u16(buf) == 0 && dns_get_u16(buf + 2) == 0x8400,
 		   "written header %04x %04x", dns_get_u16(buf), dns_get_u16(buf + 2));
 
@@ -292,11 +292,11 @@ static void snapshot(const uint8_t *data, size_t size, const zone_rrlist_t *l, i
 			continue;
 		asked++;
 		/* A name at or below an NS whose target is a key name is delegated: it is answered
-		 * from that key's zone (DESIGN.md §1), which need not hold this RRset. */
+		 * from that key's zone (docs/design.md §1), which need not hold this RRset. */
 		uint8_t lower[DNS_NAME_MAX], moved[DNS_NAME_MAX];
 		dns_name_lower(lower, rr->owner);
 		int here = !zone_delegation(z, lower, moved);
-		/* Zone transfers are refused (DESIGN.md §9); OPT cannot be in a zone. */
+		/* Zone transfers are refused (docs/design.md §9); OPT cannot be in a zone. */
 		if (rr->type != DNS_T_AXFR && rr->type != DNS_T_IXFR) {
 			qlen = make_query(q, id++, NULL, rr->owner, rr->type, (int)(i & 1));
 			ask(r, z, q, qlen, here, direct_cap);

@@ -1,7 +1,7 @@
 /*
  * Fuzz target for zone file loading (src/zone/zonefile.h): the input is the text of a zone
  * file, read by zone_file_parse() as `swarmdns sign` reads one (src/cli/sign.c), under the
- * apex of the pkarr test vector's key (/work/shared/vectors/vectors.json "pkarr_packet":
+ * apex of the pkarr test vector's key (tests/vectors/vectors.json "pkarr_packet":
  * seed 00..1f, `<z32>.` = yqooxx9u...igghy.). Nothing here touches the file system: the
  * loader takes text, and $INCLUDE must be refused rather than followed.
  *
@@ -115,7 +115,7 @@ static void check_packet(const zone_rrlist_t *l)
 		       m.counts[3] == 0,
 		   "zone packet counts %u/%u/%u/%u for %zu records", m.counts[0], m.counts[1],
 		   m.counts[2], m.counts[3], l->count);
-	/* DESIGN.md §2: ID 0, QR=1, AA=1. */
+	/* docs/design.md §2: ID 0, QR=1, AA=1. */
 	FUZZ_CHECK(dns_get_u16(pkt) == 0 && dns_get_u16(pkt + 2) == 0x8400,
 		   "zone packet header %04x %04x", dns_get_u16(pkt), dns_get_u16(pkt + 2));
 

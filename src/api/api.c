@@ -381,7 +381,7 @@ static enum MHD_Result put_zone(api_t *a, struct MHD_Connection *c, const uint8_
 	if (a->ctx.dht == NULL || z == NULL)
 		return reply_stored(c, rq);
 	/* Stored and served; now into the DHT, answering when the put is done so that the
-	 * publisher learns how many nodes hold it (DESIGN.md §7). */
+	 * publisher learns how many nodes hold it (docs/design.md §7). */
 	dht_item_t it;
 	own_zone_dht_item(z, &it);
 	if (dht_put(net_dht_node(a->ctx.dht), &it, on_put_done, rq) != 0)

@@ -1,5 +1,5 @@
 /*
- * The HTTP/1.1 API (DESIGN.md §7), served by libmicrohttpd driven from the libuv loop
+ * The HTTP/1.1 API (docs/design.md §7), served by libmicrohttpd driven from the libuv loop
  * through its epoll descriptor: `PUT /<z32>` and `GET /<z32>` (the pkarr relay interface),
  * `GET /v1/status`, `GET /v1/resolve`, `GET /v1/dht/<key>`, `/dns-query` (DNS over HTTP/1.1,
  * RFC 8484, and the JSON form of Google's and Cloudflare's resolvers) and `GET /metrics`

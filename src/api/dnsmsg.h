@@ -24,7 +24,7 @@ int api_dnsmsg_ttl(const uint8_t *msg, size_t len, uint32_t *ttl);
  * memory runs out. */
 json_t *api_dnsmsg_to_json(const uint8_t *msg, size_t len, const char *comment);
 
-/* The answer records of a message (a response, or a zone packet: DESIGN.md §2) as zone-file
+/* The answer records of a message (a response, or a zone packet: docs/design.md §2) as zone-file
  * lines, "owner TTL TYPE rdata", for people reading `swarmdns resolve` and `dht get`. Records
  * of classes other than IN are left out. Returns a new array, empty when the message does
  * not parse, or NULL when memory runs out. */

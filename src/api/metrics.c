@@ -243,7 +243,8 @@ static void dht_metrics(FILE *f, net_dht_t *nd)
 	      "Nodes in the routing table that answered recently (BEP 5 \"good\").", dc.rt_good);
 	gauge(f, "swarmdns_dht_routing_table_buckets", "Buckets of the routing table.",
 	      dc.rt_buckets);
-	/* DESIGN.md §4 "Lookups assume a Sybil minority": what the lookups refused, by rule. */
+	/* docs/design.md §4 "Lookups assume a Sybil minority": what the lookups refused, by
+	 * rule. */
 	static const char cr[] = "swarmdns_dht_candidates_refused_total";
 	family(f, cr, "counter",
 	       "Nodes a lookup did not use: ID not conforming to BEP 42 (bad_id), past "

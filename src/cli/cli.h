@@ -14,7 +14,7 @@ int cli_sign(int argc, char **argv);
 int cli_publish(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 
-/* Key files (DESIGN.md §2): 64 hex characters of the Ed25519 seed and a newline, 0600. */
+/* Key files (docs/design.md §2): 64 hex characters of the Ed25519 seed and a newline, 0600. */
 /* Returns 0, -errno, SW_EEXIST (file exists: never overwritten) */
 int cli_key_write(const char *path, const uint8_t seed[32]);
 /* Returns 0, -errno or SW_EKEY; derives pk and sk (seed||pk). */
@@ -28,7 +28,7 @@ int cli_file_read(const char *path, size_t max, char **data, size_t *len);
 int cli_zone_sign(const char *keyfile, const char *zonefile, uint64_t seq, uint8_t pk[32],
 		  uint8_t *out, size_t *len, size_t *packet_len);
 
-/* Microseconds since the epoch: BEP 44 seq as pkarr uses it (DESIGN.md §2). */
+/* Microseconds since the epoch: BEP 44 seq as pkarr uses it (docs/design.md §2). */
 uint64_t cli_now_us(void);
 
 /* One HTTP/1.1 request to base_url (http://host:port) + path. Returns 0 with *status set,

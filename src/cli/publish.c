@@ -48,7 +48,7 @@ static int publish_direct(const char *key, const char *zonefile, const char *boo
 			sw_strerror(ret));
 		return 1;
 	}
-	/* DESIGN.md §2: seq = max(now_us, last_seen_seq + 1). */
+	/* docs/design.md §2: seq = max(now_us, last_seen_seq + 1). */
 	fprintf(stderr, "swarmdns: looking up the current seq of %s...\n", z32);
 	zone_item_target(pk, NULL, 0, target);
 	if (oneshot_get_seq(o, target, &last) == 0 && last >= seq)
@@ -112,7 +112,7 @@ int cli_publish(int argc, char **argv)
 	if (boot)
 		return publish_direct(key, argv[optind], boot, pk, z32);
 
-	/* DESIGN.md §2: seq = max(now_us, last_seen_seq + 1). */
+	/* docs/design.md §2: seq = max(now_us, last_seen_seq + 1). */
 	uint64_t seq = cli_now_us();
 	int status = 0;
 	size_t rlen = 0;

@@ -1,5 +1,5 @@
 /*
- * Text codecs: hex, z-base32 (the key-name alphabet of DESIGN.md §1, as pkarr and
+ * Text codecs: hex, z-base32 (the key-name alphabet of docs/design.md §1, as pkarr and
  * zbase32 spec "human-oriented base-32 encoding" define it: alphabet
  * ybndrfg8ejkmcpqxot1uwisza345h769, most significant bit first, no padding) and
  * base64url without padding (RFC 4648 §5). Pure functions; any thread.

@@ -55,7 +55,7 @@ static const opt_t opts[] = {
      "most DNS-over-TCP connections open at once"},
     {"dht-listen", T_ADDR, STR(dht_listen), NOREP, 0, 0, "0.0.0.0:6881",
      "address:port of the Mainline DHT node (UDP; port 0 picks a free one)"},
-    /* DESIGN.md §4: the default bootstrap routers of the Mainline DHT. */
+    /* docs/design.md §4: the default bootstrap routers of the Mainline DHT. */
     {"bootstrap", T_HOSTPORT, offsetof(conf_t, bootstrap), CONF_ADDR_LEN,
      offsetof(conf_t, n_bootstrap), CONF_BOOTSTRAP_MAX, 0,
      "router.bittorrent.com:6881 dht.transmissionbt.com:6881 dht.libtorrent.org:25401 "
@@ -137,7 +137,7 @@ static const opt_t opts[] = {
      "BEP 44 items stored for others; the oldest goes when a new one comes"},
     {"dht-max-bytes", T_UINT, offsetof(conf_t, dht_max_bytes), 0, NOREP, 1073741824, 1024,
      "4194304", "bytes of BEP 44 values and salts stored for others"},
-    /* DESIGN.md §4 "Lookups assume a Sybil minority" and §3 step 2 (docs/dht.md). */
+    /* docs/design.md §4 "Lookups assume a Sybil minority" and §3 step 2 (docs/dht.md). */
     {"dht-paths", T_UINT, offsetof(conf_t, dht_paths), 0, NOREP, 8, 1, "3",
      "disjoint paths of a DHT lookup; each node is asked by one path only"},
     {"dht-enforce-node-id", T_BOOL, offsetof(conf_t, dht_enforce_node_id), 0, NOREP, 0, 0, "yes",

@@ -47,7 +47,7 @@ typedef struct {
 	char pin[CONF_PIN_MAX][CONF_ADDR_LEN]; /* <z32> */
 	unsigned n_pin;
 	uint32_t stale_max;
-	uint32_t unconverged_ttl; /* DESIGN.md §3 step 2 */
+	uint32_t unconverged_ttl; /* docs/design.md §3 step 2 */
 	uint32_t cache_size;
 	/* Encrypted DNS (RFC 7858, RFC 8484): off while no listen-dot / listen-doh is given. */
 	char listen_dot[CONF_LISTEN_MAX][CONF_ADDR_LEN];
@@ -64,7 +64,7 @@ typedef struct {
 	bool dns_cookies, minimal_any;
 	uint32_t max_pending, lookup_rate;
 	uint32_t lookup_pool;
-	/* DNS rebinding protection (DESIGN.md §6). */
+	/* DNS rebinding protection (docs/design.md §6). */
 	bool rebind_protection;
 	char private_domain[CONF_BOOTSTRAP_MAX][CONF_PAIR_LEN];
 	unsigned n_private_domain;

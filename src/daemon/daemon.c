@@ -166,7 +166,7 @@ static int parse_server(const char *s, struct sockaddr_storage *ss)
 	return net_addr_parse(addr, ss);
 }
 
-/* DESIGN.md §6: `upstream` servers (default: /etc/resolv.conf without ourselves) and
+/* docs/design.md §6: `upstream` servers (default: /etc/resolv.conf without ourselves) and
  * `forward SUFFIX=addr` rules. No upstream at all (or `upstream none`): names outside the
  * swarm are refused. */
 static int start_forwarder(node_t *n, const conf_t *c)
@@ -265,7 +265,7 @@ static void name_maps(const conf_t *c, resolver_opts_t *o)
 
 #define REPUBLISH_FIRST_MS 3000
 #define REPUBLISH_RETRY_MS 30000
-#define REPUBLISH_EVERY_MS (3600 * 1000) /* DESIGN.md §4: own zones are re-put every hour */
+#define REPUBLISH_EVERY_MS (3600 * 1000) /* docs/design.md §4: own zones are re-put every hour */
 /* The routing table is looked at this often and written when its nodes changed, so that a
  * node killed at any moment comes back with the table it had seconds before. */
 #define PERSIST_EVERY_MS (10 * 1000)
@@ -408,7 +408,7 @@ static void republish_one(const zone_t *z, void *ctx)
 	dht_put(net_dht_node(n->dht), &it, on_republished, n);
 }
 
-/* DESIGN.md §4: zones named by `pin` are kept alive by this node: fetched from the DHT and
+/* docs/design.md §4: zones named by `pin` are kept alive by this node: fetched from the DHT and
  * put again (anyone may re-put a signed item). */
 static void on_pin_put(void *ctx, const dht_put_result_t *res)
 {
@@ -488,7 +488,7 @@ static int start_dht(node_t *n, const conf_t *c)
 		return ret;
 	}
 	store_foreach(n->store, STORE_DHT_ITEMS, load_item, n);
-	/* DESIGN.md §4: persisted nodes first, then the bootstrap hosts. */
+	/* docs/design.md §4: persisted nodes first, then the bootstrap hosts. */
 	static uint8_t buf[NODES_MAX * DHT_NODE6_LEN];
 	size_t len = 0;
 	if (store_get(n->store, STORE_META, NODES_KEY, strlen(NODES_KEY), buf, sizeof(buf), &len) ==

@@ -105,7 +105,7 @@ static void on_check(uv_timer_t *t)
 		return;
 	}
 	if (j->joined) {
-		/* DESIGN.md §4: the table is refilled the same way whenever it empties. */
+		/* docs/design.md §4: the table is refilled the same way whenever it empties. */
 		sw_warn("lost every good DHT node (%zu left in the routing table); joining again",
 			c.rt_nodes);
 		j->joined = false;

@@ -1,5 +1,5 @@
 /*
- * Joining the DHT and staying joined (DESIGN.md §4 "Joining", §11): the bootstrap options
+ * Joining the DHT and staying joined (docs/design.md §4 "Joining", §11): the bootstrap options
  * handed to the DHT node, and their host names resolved through the forwarder (never the
  * system resolver, which may be swarmdns itself) again and again, with a bounded backoff,
  * until the routing table has good nodes, and again whenever it loses them all. A node

@@ -190,7 +190,7 @@ static int answer_put(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_t *
 {
 	int ecode;
 	(void)a;
-	/* DESIGN.md §4: the size limits before any crypto, the token hash included. */
+	/* docs/design.md §4: the size limits before any crypto, the token hash included. */
 	if (!q->v) {
 		dht_send_error(dht, from, q, DHT_KRPC_E_PROTOCOL, "missing v");
 		return -1;
@@ -210,7 +210,7 @@ static int answer_put(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_t *
 		dht_send_error(dht, from, q, DHT_KRPC_E_PROTOCOL, "invalid token");
 		return -1;
 	}
-	/* DESIGN.md §4: puts per IP per minute are bounded. */
+	/* docs/design.md §4: puts per IP per minute are bounded. */
 	if (!rate_check(dht, dht->rl_put, DHT_RL_PUT_SLOTS, from, dht->opts.puts_per_min,
 			dht->opts.puts_per_min, now)) {
 		dht->cnt.puts_rejected++;

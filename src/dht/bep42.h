@@ -6,7 +6,7 @@
  * CRC32C, makes a conforming ID from an IP and random bytes, and checks another node's ID
  * against its IP. Local-network and loopback addresses are exempt from the check, as the BEP
  * says. The CRC input is 4 bytes for IPv4 and 8 for IPv6, as the BEP's vectors and
- * libtorrent do (DESIGN.md §4).
+ * libtorrent do (docs/design.md §4).
  *
  * Pure functions; any thread.
  */

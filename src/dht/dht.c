@@ -93,7 +93,7 @@ static void maintenance(dht_t *dht, uint64_t now)
 	dht_rt_node_t n;
 
 	if (now >= dht->next_rotate) {
-		/* DESIGN.md §4: the token secret rotates every 5 minutes. */
+		/* docs/design.md §4: the token secret rotates every 5 minutes. */
 		rnd(dht, buf, sizeof(buf));
 		dht_storage_rotate(dht->st, buf);
 		dht->next_rotate = now + DHT_TOKEN_ROTATE_MS;
@@ -113,8 +113,8 @@ static void maintenance(dht_t *dht, uint64_t now)
 	}
 	size_t good;
 	size_t count = dht_rt_count(dht->rt, now, &good);
-	/* DESIGN.md §4 "Joining": the bootstrap addresses are tried again, with a backoff, while
-	 * the routing table has no good node, and again whenever it runs empty. */
+	/* docs/design.md §4 "Joining": the bootstrap addresses are tried again, with a backoff,
+	 * while the routing table has no good node, and again whenever it runs empty. */
 	if (good)
 		dht->reboot_ms = DHT_REBOOT_MIN_MS;
 	else if (dht->nboot && now >= dht->next_reboot)

@@ -8,7 +8,7 @@
  * hundreds of nodes can run in one process on a simulated network, deterministically. The
  * host feeds every datagram to dht_handle() and calls dht_tick() when the time it returned
  * has passed (and after each dht_handle() or API call, which may start timers). Lookups are
- * iterative and parallel, over disjoint paths that assume a Sybil minority (DESIGN.md §4,
+ * iterative and parallel, over disjoint paths that assume a Sybil minority (docs/design.md §4,
  * docs/dht.md; alpha = 4 per path), with per-node timeouts derived from measured round trips,
  * and end when the K closest live nodes of every path have answered.
  *
@@ -50,7 +50,7 @@ typedef struct {
 	uint32_t rate_burst;   /* 0: 50 */
 	uint32_t puts_per_min; /* puts accepted per IP and minute (also the burst); 0: 60 */
 	dht_storage_opts_t storage;
-	/* Lookups assume a Sybil minority (DESIGN.md §4); 0 means the default for each. */
+	/* Lookups assume a Sybil minority (docs/design.md §4); 0 means the default for each. */
 	uint32_t paths;		   /* disjoint paths of a lookup; 0: 3, at most DHT_PATHS_MAX */
 	bool node_id_unchecked;	   /* use claimed IDs that do not conform to BEP 42 (off: no) */
 	uint32_t reply_nodes;	   /* entries of one reply's nodes list used; 0: 8 */
@@ -86,7 +86,7 @@ typedef struct {
 	const dht_addr_t *from; /* the nodes that returned exactly this item */
 	size_t from_n;
 	bool done; /* the final report; earlier reports are improvements */
-	/* The freshness rule (DESIGN.md §3 step 2): ready is set once the item may be answered
+	/* The freshness rule (docs/design.md §3 step 2): ready is set once the item may be answered
 	 * with (the lookup converged, a quorum of holders agree on the highest seq, or the answer
 	 * deadline after the first verified item passed); done implies ready. converged: every
 	 * path's closest live nodes have answered (an answer before that gets a short TTL). */
@@ -111,7 +111,7 @@ typedef void (*dht_find_node_cb)(void *ctx, const dht_node_t *nodes, size_t n,
 typedef void (*dht_peers_cb)(void *ctx, const dht_addr_t *peers, size_t n,
 			     const dht_lookup_stats_t *stats);
 
-/* Metrics (DESIGN.md §7 "/metrics"). */
+/* Metrics (docs/design.md §7 "/metrics"). */
 typedef struct {
 	uint64_t in_query[DHT_KRPC_METHOD_COUNT]; /* [DHT_KRPC_UNKNOWN]: unknown methods */
 	uint64_t in_reply;
@@ -134,7 +134,7 @@ typedef struct {
 	uint64_t evicted_items;	    /* stored items dropped to make room under max_items */
 	uint64_t evicted_bytes;	    /* ... and under max_bytes */
 	uint64_t id_changes;	    /* BEP 42 regenerations */
-	/* Candidates of lookups refused (DESIGN.md §4 "Lookups assume a Sybil minority"): */
+	/* Candidates of lookups refused (docs/design.md §4 "Lookups assume a Sybil minority"): */
 	uint64_t cand_bad_id;	      /* a public address with an ID not conforming to BEP 42 */
 	uint64_t cand_reply_cap;      /* nodes-list entries past reply_nodes */
 	uint64_t cand_ip_slots;	      /* a path already holds ip_slots nodes of this IP */

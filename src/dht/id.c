@@ -29,7 +29,7 @@ static void id_check(dht_t *dht, uint64_t now)
 }
 
 /* The networks voters are counted in: a /16 (IPv6 /32), so that one network cannot move us
- * however many addresses it has (DESIGN.md §4 "Joining"). */
+ * however many addresses it has (docs/design.md §4 "Joining"). */
 static unsigned vote_bits(const dht_addr_t *a)
 {
 	return a->len == 4 ? 16 : 32;

@@ -71,7 +71,7 @@ typedef struct {
 	uint64_t patience; /* the end of the lookup waits for its answer until then */
 } cand_t;
 
-/* One of the disjoint paths of a lookup (DESIGN.md §4): its own candidates, fed only by the
+/* One of the disjoint paths of a lookup (docs/design.md §4): its own candidates, fed only by the
  * replies of its own nodes. */
 typedef struct {
 	bool converged; /* its closest live nodes answered, or it has nobody left to ask */
@@ -249,7 +249,7 @@ void dht_vote(dht_t *dht, const dht_addr_t *voter, const dht_addr_t *seen, uint6
 /* The candidate at addr in any path of lk (its path in *path), or NULL. */
 cand_t *dht_cand_find(lookup_t *lk, const dht_addr_t *addr, size_t *path);
 /* A candidate for path p of lk: a node (id NULL: unknown, a bootstrap address) at depth,
- * unless a rule of DESIGN.md §4 refuses it (counted). */
+ * unless a rule of docs/design.md §4 refuses it (counted). */
 void dht_cand_add(dht_t *dht, lookup_t *lk, size_t p, const uint8_t *id, const dht_addr_t *addr,
 		  uint8_t depth);
 /* Wakes get lookups whose answer deadline passed; returns the next deadline (or `next`). */

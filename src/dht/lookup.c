@@ -1,7 +1,7 @@
 /* Iterative lookups (BEP 5 "find_node"/"get_peers", BEP 44 "get"/"put") that assume a Sybil
- * minority (DESIGN.md §4): disjoint paths, claimed IDs checked against BEP 42, a bounded
+ * minority (docs/design.md §4): disjoint paths, claimed IDs checked against BEP 42, a bounded
  * number of candidates per reply, IP and network diversity in each path, and an address that
- * keeps its ID; and the freshness rule of a get (DESIGN.md §3 step 2). */
+ * keeps its ID; and the freshness rule of a get (docs/design.md §3 step 2). */
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +16,7 @@ bool dht_addr_exempt(const dht_addr_t *a)
 	return dht_bep42_ip_exempt(a->ip, a->len);
 }
 
-/* The network diversity is counted in: a /24, or an IPv6 /64 (DESIGN.md §4). */
+/* The network diversity is counted in: a /24, or an IPv6 /64 (docs/design.md §4). */
 static unsigned net_bits(const dht_addr_t *a)
 {
 	return a->len == 4 ? 24 : 64;
@@ -68,7 +68,7 @@ static void cand_insert(lookup_t *lk, path_t *p, const cand_t *c)
 	p->n++;
 }
 
-/* Whether a node claiming id at addr may be used (DESIGN.md §4 "Claimed node IDs are not
+/* Whether a node claiming id at addr may be used (docs/design.md §4 "Claimed node IDs are not
  * trusted"): BEP 42 "Node ID restriction" for public addresses; local ones are exempt. */
 static bool id_acceptable(dht_t *dht, const dht_addr_t *addr, const uint8_t id[DHT_ID_LEN])
 {
@@ -78,7 +78,7 @@ static bool id_acceptable(dht_t *dht, const dht_addr_t *addr, const uint8_t id[D
 	return false;
 }
 
-/* Whether path p has room for one more node of addr's IP and network (DESIGN.md §4: one slot
+/* Whether path p has room for one more node of addr's IP and network (docs/design.md §4: one slot
  * per IP, two per /24 or /64; libtorrent's dht_restrict_search_ips). Failed candidates hold
  * no slot. */
 static bool path_has_room(dht_t *dht, const path_t *p, const dht_addr_t *addr)
@@ -190,7 +190,7 @@ void dht_lookup_query(dht_t *dht, lookup_t *lk, cand_t *c, uint64_t now)
 }
 
 /* Sends what path p may send and notices when it converged: its K closest candidates that did
- * not fail have all answered, or it has nobody left to ask (DESIGN.md §4 "Lookups"). */
+ * not fail have all answered, or it has nobody left to ask (docs/design.md §4 "Lookups"). */
 static void path_step(dht_t *dht, lookup_t *lk, path_t *p, uint64_t now)
 {
 	size_t live = 0, active = 0;
@@ -360,7 +360,7 @@ static bool get_quorum(dht_t *dht, lookup_t *lk)
 	return nets >= need && npaths >= want;
 }
 
-/* The freshness rule (DESIGN.md §3 step 2): a get's item may be answered with once the lookup
+/* The freshness rule (docs/design.md §3 step 2): a get's item may be answered with once the lookup
  * converged, a quorum of holders agree on the highest seq, or the answer deadline after the
  * first verified item passed. */
 static bool get_ready(dht_t *dht, lookup_t *lk, uint64_t now, bool *quorum)
@@ -446,7 +446,7 @@ static bool put_target(const cand_t *c)
 	return c->state == C_REPLIED && c->token_len;
 }
 
-/* Where a put or announce goes (DESIGN.md §4 "Publishing"): the closest token-giving node of
+/* Where a put or announce goes (docs/design.md §4 "Publishing"): the closest token-giving node of
  * every path, so that a Sybil cluster near the key cannot swallow every copy, then the closest
  * of the others over all paths, so that the copies land where gets look first; K in all. */
 static size_t put_choose(lookup_t *lk, cand_t **out)

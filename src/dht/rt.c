@@ -278,7 +278,7 @@ static void forget_addr(dht_rt_t *rt, const uint8_t id[DHT_ID_LEN], const dht_ad
 }
 
 /* Whether bucket b (its nodes and replacement cache) has room for one more node of addr's IP
- * and network (DESIGN.md §4: one per IP, two per /24 or /64 in every bucket; libtorrent's
+ * and network (docs/design.md §4: one per IP, two per /24 or /64 in every bucket; libtorrent's
  * dht_restrict_routing_ips). Local addresses are exempt, as BEP 42 exempts them; bad nodes
  * hold no slot. */
 static bool room_for_addr(dht_rt_t *rt, const bucket_t *b, const uint8_t id[DHT_ID_LEN],

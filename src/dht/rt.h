@@ -62,7 +62,7 @@ int dht_rt_new(const uint8_t self[DHT_ID_LEN], dht_rt_t **out);
 void dht_rt_free(dht_rt_t *rt);
 
 /* At most ip_slots nodes of one IP and net_slots of one /24 (IPv6 /64) in each bucket,
- * replacement cache included; local addresses are exempt (DESIGN.md §4). 0: no limit (the
+ * replacement cache included; local addresses are exempt (docs/design.md §4). 0: no limit (the
  * default of a new table). */
 void dht_rt_set_diversity(dht_rt_t *rt, unsigned ip_slots, unsigned net_slots);
 /* How many new nodes the diversity limits kept out, per IP and per network. */

@@ -171,7 +171,7 @@ void dht_seqmem_remember(dht_seqmem_t *m, const dht_item_t *item)
 }
 
 /* Refusing a tie that the first bytes cannot order costs the signer's put until its next seq;
- * accepting it could serve the smaller value again (DESIGN.md §4 tie rule). */
+ * accepting it could serve the smaller value again (docs/design.md §4 tie rule). */
 int dht_seqmem_cmp(const dht_seqmem_t *m, const dht_item_t *item)
 {
 	const seen_t *x = find(m, item->target);

@@ -1,5 +1,5 @@
 /*
- * The seq memory of the store (DESIGN.md §4 "eviction never opens a rollback"): for a mutable
+ * The seq memory of the store (docs/design.md §4 "eviction never opens a rollback"): for a mutable
  * item that left the store (evicted or expired), its target, the highest seq accepted, and
  * enough of its value to apply the tie rule: the length, a keyed hash (the same value again
  * is no rollback) and the first DHT_SEQMEM_PREFIX bytes (to order another value of the same

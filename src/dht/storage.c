@@ -330,7 +330,7 @@ static void list_insert_sorted(list_t *l, entry_t *e, int w)
 		l->oldest = e;
 }
 
-/* ---- networks (DESIGN.md §4 "a share of the store per /24") ---- */
+/* ---- networks (docs/design.md §4 "a share of the store per /24") ---- */
 
 typedef struct {
 	uint8_t b[NET_KEY_MAX];
@@ -446,7 +446,7 @@ static void entry_remove(dht_storage_t *st, entry_t *e, int why)
 	e->net->bytes -= entry_bytes(e);
 	net_release(st, e->net);
 	if (why != RM_REPLACED) {
-		/* DESIGN.md §4: "eviction never opens a rollback". */
+		/* docs/design.md §4: "eviction never opens a rollback". */
 		if (e->item.is_mutable)
 			dht_seqmem_remember(st->seqmem, &e->item);
 		if (st->hooks.item_removed)
@@ -455,7 +455,7 @@ static void entry_remove(dht_storage_t *st, entry_t *e, int why)
 	free(e);
 }
 
-/* Makes room for one more item of `bytes` bytes from network k (DESIGN.md §4). First the
+/* Makes room for one more item of `bytes` bytes from network k (docs/design.md §4). First the
  * share: a network at its share evicts its own oldest, never another network's. Then the
  * store bounds: the network holding the most gives up its oldest. Items loaded from disk
  * (share false) only meet the store bounds. */
@@ -533,7 +533,7 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 	int ret;
 
 	*ecode = 0;
-	/* BEP 44 "Errors": the limits are checked before any crypto (DESIGN.md §4). */
+	/* BEP 44 "Errors": the limits are checked before any crypto (docs/design.md §4). */
 	if (a->v_len > DHT_ITEM_V_MAX) {
 		*ecode = DHT_KRPC_E_TOOBIG;
 		return SW_ETOOBIG;
@@ -609,14 +609,14 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 				notify_stored(st, e);
 				return 0;
 			}
-			/* DESIGN.md §4: equal seq, different value: the larger value stays. */
+			/* docs/design.md §4: equal seq, different value: the larger value stays. */
 			if (c < 0) {
 				*ecode = DHT_KRPC_E_SEQ;
 				return SW_EOLDSEQ;
 			}
 		}
 		/* The new value may be larger: it goes in as a new entry, so that the byte limit
-		 * evicts others as for any insert (DESIGN.md §4 "Bound the store"). A value
+		 * evicts others as for any insert (docs/design.md §4 "Bound the store"). A value
 		 * larger than the whole store (dht-max-bytes may be as low as 1024, under the
 		 * 1064 bytes of v and salt BEP 44 allows) is refused first: entry_insert() would
 		 * refuse it after the stored value had been removed without item_removed. */
@@ -626,7 +626,7 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 		}
 		entry_remove(st, e, RM_REPLACED);
 	} else if (dht_seqmem_cmp(st->seqmem, &item) > 0) {
-		/* The item was evicted or expired: what it was still stands (DESIGN.md §4
+		/* The item was evicted or expired: what it was still stands (docs/design.md §4
 		 * "eviction never opens a rollback"). */
 		st->seq_refused++;
 		*ecode = DHT_KRPC_E_SEQ;

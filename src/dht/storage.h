@@ -4,7 +4,7 @@
  *
  * Items live in memory; the daemon persists them through the item_stored / item_removed
  * hooks and gives them back at start with dht_storage_load(), which verifies them again. A put
- * is checked in the order DESIGN.md §4 fixes: the size limits before any crypto (v at most
+ * is checked in the order docs/design.md §4 fixes: the size limits before any crypto (v at most
  * 1000 bytes: 205; salt at most 64 bytes: 207), then the signature (206), CAS (301) and the
  * sequence number (302). An equal seq with the same value refreshes the item; with a different
  * value the bytewise larger value is kept. Immutable items are keyed by SHA-1 of v. The store
@@ -12,7 +12,7 @@
  * hours expire. Tokens are SHA-1(secret || requester IP); the secret rotates every 5 minutes
  * and the previous one is still accepted.
  *
- * DESIGN.md §4 "a share of the store per /24 so one network cannot evict everyone else": an
+ * docs/design.md §4 "a share of the store per /24 so one network cannot evict everyone else": an
  * item is charged to the network that put its current value (IPv4 /24, IPv6 /64; a loopback
  * or private address, exempt as in BEP 42, is its own network with its port, as the KRPC rate
  * limit treats it). A network at its share (net_share percent of max_items and of max_bytes)
@@ -40,9 +40,9 @@
 
 #define DHT_ITEM_V_MAX 1000  /* BEP 44 "Mutable items": bencoded v at most 1000 bytes */
 #define DHT_ITEM_SALT_MAX 64 /* BEP 44 "Mutable items": salt at most 64 bytes */
-#define DHT_ITEM_EXPIRE_MS (24 * 3600 * 1000ULL) /* DESIGN.md §4: not re-put within 24 h */
+#define DHT_ITEM_EXPIRE_MS (24 * 3600 * 1000ULL) /* docs/design.md §4: not re-put within 24 h */
 #define DHT_TOKEN_LEN 20
-#define DHT_TOKEN_ROTATE_MS (5 * 60 * 1000) /* DESIGN.md §4 */
+#define DHT_TOKEN_ROTATE_MS (5 * 60 * 1000) /* docs/design.md §4 */
 #define DHT_PEER_EXPIRE_MS (30 * 60 * 1000) /* announce_peer entries */
 
 /* A BEP 44 item: mutable (k, sig, seq, salt) or immutable. v is the raw bencoded value. */
@@ -67,7 +67,7 @@ int dht_item_verify(const dht_item_t *item);
 /* Fills target and sig of a mutable item from k, salt, seq and v, signing with sk (libsodium
  * form, seed || pk). Returns 0, SW_ETOOBIG or SW_EINVAL. */
 int dht_item_sign(dht_item_t *item, const uint8_t sk[64]);
-/* Orders two items of the same target as BEP 44 and DESIGN.md §4 do: higher seq wins, an
+/* Orders two items of the same target as BEP 44 and docs/design.md §4 do: higher seq wins, an
  * equal seq goes to the bytewise larger v. >0 when a wins. */
 int dht_item_cmp(const dht_item_t *a, const dht_item_t *b);
 

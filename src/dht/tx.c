@@ -1,5 +1,5 @@
 /* Transactions: sending queries and matching replies to them, per-query timeouts from
- * measured round trips (DESIGN.md §4 "Lookups"). */
+ * measured round trips (docs/design.md §4 "Lookups"). */
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +61,7 @@ static uint32_t rto_clamp(uint32_t t)
 	return t < DHT_RTO_MIN ? DHT_RTO_MIN : t > DHT_RTO_MAX ? DHT_RTO_MAX : t;
 }
 
-/* The per-query timeout (DESIGN.md §4 "Lookups"). A node whose round trip we measured gets a
+/* The per-query timeout (docs/design.md §4 "Lookups"). A node whose round trip we measured gets a
  * few times its smoothed RTT (RFC 6298 §2 form, at least twice SRTT). A node we never heard
  * from gets 1.5 times the 90th percentile of the latest round trips of all nodes: one link's
  * RTT says little about another's, and the smoothed mean of many links is too low. Bounded
@@ -223,7 +223,8 @@ uint64_t dht_tx_timeouts(dht_t *dht, uint64_t now, uint64_t next)
 		seen++;
 		if (!t->soft_done && now >= t->soft) {
 			/* Soft timeout: the lookup stops waiting and asks another node, but a
-			 * late answer is still taken (DESIGN.md §4: dead nodes cost little). */
+			 * late answer is still taken (docs/design.md §4: dead nodes cost
+			 * little). */
 			t->soft_done = true;
 			lookup_t *lk = t->kind == TX_LOOKUP ? dht_tx_lookup(dht, t) : NULL;
 			cand_t *c = lk ? dht_cand_find(lk, &t->addr, NULL) : NULL;

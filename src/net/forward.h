@@ -1,5 +1,5 @@
 /*
- * The ordinary-DNS forwarder (DESIGN.md §6): names outside the swarm are sent to upstream
+ * The ordinary-DNS forwarder (docs/design.md §6): names outside the swarm are sent to upstream
  * recursive servers, and their answers are cached. It owns its cache and one UDP socket (or,
  * after TC=1, one TCP connection) per query in flight; nothing else.
  *

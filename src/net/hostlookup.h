@@ -1,7 +1,7 @@
 /*
  * Resolving a host name (the DHT bootstrap routers) to IPv4 addresses through the upstream
  * forwarder (src/net/forward.c), never the system resolver, which may be swarmdns itself
- * (DESIGN.md §4). The forwarder brings the random IDs and ports, answer validation, TCP
+ * (docs/design.md §4). The forwarder brings the random IDs and ports, answer validation, TCP
  * retry and failover; this only asks for the A records and reads them. Loop thread only.
  */
 #pragma once

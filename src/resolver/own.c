@@ -32,7 +32,7 @@ int own_zone_accept(resolver_t *r, store_t *st, const uint8_t pk[32], const uint
 		size_t clen;
 		const uint8_t *cbody = zone_relay(cur, &clen);
 		uint64_t cseq = zone_seq(cur);
-		/* DESIGN.md §3 step 2: never replace with a lower seq. */
+		/* docs/design.md §3 step 2: never replace with a lower seq. */
 		if (item.seq < cseq)
 			ret = SW_EOLDSEQ;
 		else if (item.seq == cseq && clen == len && memcmp(cbody, body, len) == 0)

@@ -1,6 +1,6 @@
 /*
  * Own zones: accepting a signed zone item (from the API or the CLI), persisting it, and
- * loading every stored zone at start. The rules of DESIGN.md §2 and §3: the signature must
+ * loading every stored zone at start. The rules of docs/design.md §2 and §3: the signature must
  * verify, the packet must parse and fit 996 bytes, and a lower seq never replaces a higher
  * one (rollback protection). Loop thread only.
  */
@@ -15,7 +15,7 @@
 
 /* Verifies the relay-form item of pk, stores it durably, then serves it. Equal seq with the
  * same packet is accepted again (idempotent); equal seq with a different packet is accepted
- * only if it is bytewise larger (BEP 44 tie rule of DESIGN.md §4).
+ * only if it is bytewise larger (BEP 44 tie rule of docs/design.md §4).
  * Returns 0, SW_EMALF (body or packet malformed), SW_ETOOBIG, SW_EBADSIG, SW_EOLDSEQ,
  * SW_ESTORE or SW_ENOMEM. Nothing is stored or served on failure. */
 int own_zone_accept(resolver_t *r, store_t *st, const uint8_t pk[32], const uint8_t *body,
@@ -26,12 +26,12 @@ int own_zone_accept(resolver_t *r, store_t *st, const uint8_t pk[32], const uint
 int own_zones_load(resolver_t *r, store_t *st);
 
 /* What a DHT get of a zone gives the resolver: the item's v unwrapped from its bencoded
- * string, "<len>:<packet>" (DESIGN.md §2); an immutable item or a v that is not one string
+ * string, "<len>:<packet>" (docs/design.md §2); an immutable item or a v that is not one string
  * counts as no item. The pointers are into res. */
 void own_dht_zone_result(const dht_get_result_t *res, resolver_dht_result_t *out);
 
 /* The BEP 44 mutable item of an own zone, ready for dht_put(): k, seq, sig, no salt, and v
- * the packet as a bencoded string (DESIGN.md §2). */
+ * the packet as a bencoded string (docs/design.md §2). */
 void own_zone_dht_item(const zone_t *z, dht_item_t *item);
 /* The same from a signed zone item of key pk. */
 void own_item_to_dht(const zone_item_t *zi, const uint8_t pk[32], dht_item_t *item);

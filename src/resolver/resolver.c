@@ -13,9 +13,9 @@
 #define UDP_PLAIN_MAX 512			 /* RFC 1035 §4.2.1 */
 #define OPT_LEN 11				 /* an OPT record without options */
 #define COOKIE_OPT_LEN (4 + DNS_COOKIE_FULL_LEN) /* our COOKIE option */
-#define HOPS_MAX 8				 /* DESIGN.md §1: chains stop at depth 8 */
+#define HOPS_MAX 8				 /* docs/design.md §1: chains stop at depth 8 */
 #define STALE_TTL 30				 /* RFC 8767 §4: TTL of a stale answer */
-#define UNCONVERGED_TTL 30 /* DESIGN.md §3 step 2: at most 30 s before convergence */
+#define UNCONVERGED_TTL 30 /* docs/design.md §3 step 2: at most 30 s before convergence */
 #define PENDING_MAX 4096   /* default of max_pending */
 #define CACHE_BUCKETS 4096
 #define SCRATCH_LEN 65535
@@ -113,7 +113,7 @@ struct centry {
 	uint32_t hits, nodes;
 	uint64_t fetch_started;
 	bool fetching;
-	/* The running lookup (DESIGN.md §3 step 2): its best verified zone above the served
+	/* The running lookup (docs/design.md §3 step 2): its best verified zone above the served
 	 * one, kept but not answered with until the lookup is ready; whether it returned the
 	 * served seq again, and from how many nodes. */
 	zone_t *cand, *cand_full;
@@ -633,7 +633,7 @@ static int start_fetch(resolver_t *r, centry_t *e, const struct sockaddr *peer, 
 }
 
 /* How long a zone stays fresh: its lowest TTL, and no more than unconverged_ttl when no
- * converged lookup stands behind it (DESIGN.md §3 step 2: a trapped lookup must not pin an
+ * converged lookup stands behind it (docs/design.md §3 step 2: a trapped lookup must not pin an
  * old version for a whole TTL). */
 static uint64_t lifetime_ms(const resolver_t *r, const zone_t *z, bool converged)
 {
@@ -643,7 +643,7 @@ static uint64_t lifetime_ms(const resolver_t *r, const zone_t *z, bool converged
 	return (uint64_t)ttl * 1000;
 }
 
-/* ---- DNS rebinding protection (DESIGN.md §6) ---- */
+/* ---- DNS rebinding protection (docs/design.md §6) ---- */
 
 /* Addresses a name from someone else's zone must not point a browser at: this host, its
  * networks, link-local services (169.254.169.254 is the cloud metadata service). */
@@ -725,7 +725,7 @@ static bool rebind_trusted(const resolver_t *r, const ctx_t *c)
 
 enum { STEP_DONE, STEP_WAIT_DHT, STEP_WAIT_UPSTREAM };
 
-/* The key whose zone holds `name` (DESIGN.md §1): the rightmost label, or a key label before
+/* The key whose zone holds `name` (docs/design.md §1): the rightmost label, or a key label before
  * a key-suffix, or a root. A root or suffix rewrites c->name onto the key. */
 static bool find_key(resolver_t *r, ctx_t *c, const uint8_t **label)
 {
@@ -866,7 +866,7 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 				 */
 				if (src == RES_SRC_CACHE)
 					r->stats.cache_hits++;
-				/* DESIGN.md §3 step 6: a popular entry is refreshed before it
+				/* docs/design.md §3 step 6: a popular entry is refreshed before it
 				 * expires, so hot names never wait on the DHT. */
 				uint64_t ttl = (uint64_t)zone_min_ttl(e->zone) * 1000;
 				if (!c->stale && e->hits >= 2 && e->expires_ms < now + ttl / 10 &&
@@ -1218,7 +1218,7 @@ static void take_item(resolver_t *r, centry_t *e, const resolver_dht_result_t *r
 	e->lk_nodes = res->nodes;
 }
 
-/* A DHT lookup reported (DESIGN.md §3 step 2, "freshness before speed"): every item is
+/* A DHT lookup reported (docs/design.md §3 step 2, "freshness before speed"): every item is
  * verified and the highest seq kept, but nothing is answered before the lookup says it is
  * ready (converged, a quorum agrees, or its deadline passed) or done. Then the waiters get
  * the highest seq seen; an answer before convergence gets a short TTL, and so does the cache
@@ -1367,7 +1367,7 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 	c.qend = c.w.len;
 	memcpy(c.name, c.q.qname_lower, c.q.qname_len);
 	memcpy(c.owner, c.q.qname_lower, c.q.qname_len);
-	/* Zone transfers are not offered (DESIGN.md §9); other classes hold nothing here. */
+	/* Zone transfers are not offered (docs/design.md §9); other classes hold nothing here. */
 	if (c.q.qtype == DNS_T_AXFR || c.q.qtype == DNS_T_IXFR ||
 	    (c.q.qclass != DNS_C_IN && c.q.qclass != DNS_C_ANY)) {
 		fail(&c, DNS_RCODE_REFUSED, DNS_EDE_NONE, NULL);

@@ -1,5 +1,5 @@
 /*
- * The query pipeline (DESIGN.md §3, §5, §6): one function, resolver_handle_client(), turns a
+ * The query pipeline (docs/design.md §3, §5, §6): one function, resolver_handle_client(), turns a
  * query into a response for every transport. Own zones are answered authoritatively (AA=1);
  * other key names from the verified zone cache, else through a DHT lookup; names under a
  * `root` or a `key-suffix` are rewritten onto their key; NS and CNAME records that point at
@@ -29,7 +29,7 @@ typedef enum {
 	SW_TP_COUNT
 } sw_transport_t;
 
-/* Where an answer came from (DESIGN.md §7 "/v1/resolve"). */
+/* Where an answer came from (docs/design.md §7 "/v1/resolve"). */
 typedef enum {
 	RES_SRC_NONE = 0, /* refused, malformed, failed */
 	RES_SRC_LOCAL,	  /* an own zone */
@@ -77,7 +77,7 @@ struct resolver_client {
  * resolver verifies again and parses the packet). */
 typedef struct {
 	bool done;	/* the last report of this lookup */
-	bool ready;	/* the item may be answered with (DESIGN.md §3 step 2); done implies it */
+	bool ready;	/* may be answered with (docs/design.md §3 step 2); done implies it */
 	bool converged; /* the lookup converged; an answer before that gets a short TTL */
 	int err;	/* when done without item: SW_ENOTFOUND or SW_ECONN (no node answered) */
 	bool has_item;
@@ -98,7 +98,7 @@ typedef struct {
 	 * NULL: no DHT. Returns 0 or an error. */
 	int (*dht_get)(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbctx);
 	void (*dht_cancel)(void *ctx, void *cbctx);
-	/* The forwarder (DESIGN.md §6). NULL: names outside the swarm are REFUSED. */
+	/* The forwarder (docs/design.md §6). NULL: names outside the swarm are REFUSED. */
 	size_t (*fwd_cache)(void *ctx, const uint8_t *q, size_t qlen, uint8_t *out, size_t cap);
 	int (*fwd_query)(void *ctx, const uint8_t *q, size_t qlen, resolver_fwd_cb cb, void *cbctx);
 	void (*fwd_cancel)(void *ctx, void *cbctx);
@@ -130,15 +130,15 @@ typedef struct {
 	size_t lookup_pool;
 	zone_opts_t zone;
 	uint32_t stale_max; /* seconds an expired zone may still be served (RFC 8767) */
-	/* DESIGN.md §3 step 2: TTL (seconds) of answers, and lifetime of the cache entry, for a
-	 * zone a lookup gave before it converged; 0: 30. */
+	/* docs/design.md §3 step 2: TTL (seconds) of answers, and lifetime of the cache entry,
+	 * for a zone a lookup gave before it converged; 0: 30. */
 	uint32_t unconverged_ttl;
 	size_t cache_size;			       /* zones kept in the cache */
-	resolver_name_map_t roots[RESOLVER_ROOTS_MAX]; /* DESIGN.md §1 "Roots" */
+	resolver_name_map_t roots[RESOLVER_ROOTS_MAX]; /* docs/design.md §1 "Roots" */
 	size_t n_roots;
 	resolver_name_map_t key_suffixes[RESOLVER_ROOTS_MAX]; /* `<z32>.<suffix>.` */
 	size_t n_key_suffixes;
-	/* DNS rebinding protection (DESIGN.md §6): A/AAAA records in private, loopback and
+	/* DNS rebinding protection (docs/design.md §6): A/AAAA records in private, loopback and
 	 * link-local ranges are removed from answers out of DHT zones (not own zones), except
 	 * for names at or below a private domain (Unbound's `private-domain`; wire, lower case). */
 	bool rebind_protection;

@@ -1,5 +1,5 @@
 /*
- * Persistent storage in one LMDB environment under data-dir (DESIGN.md §8). Owns the
+ * Persistent storage in one LMDB environment under data-dir (docs/design.md §8). Owns the
  * environment and its databases: `meta` (schema version, routing table snapshot), `zones`
  * (own zones: key -> relay form) and `dht_items` (BEP 44 items stored for others: target ->
  * item record). A write returns only after its transaction committed to disk, so whatever

@@ -21,7 +21,7 @@ int zone_item_signed_buf(uint64_t seq, const uint8_t *salt, size_t salt_len,
 		memcpy(out + n, salt, salt_len);
 		pos = (size_t)n + salt_len;
 	}
-	/* seq is a 64-bit integer in the signed buffer (DESIGN.md §2: never 32 bits). */
+	/* seq is a 64-bit integer in the signed buffer (docs/design.md §2: never 32 bits). */
 	int n = snprintf(head, sizeof(head), "3:seqi%" PRIu64 "e1:v", seq);
 	if (n < 0 || pos + (size_t)n + v_len > cap)
 		return SW_ENOSPC;

@@ -1,5 +1,5 @@
 /*
- * BEP 44 mutable items as swarmdns uses them (DESIGN.md §2): the signed buffer, signing and
+ * BEP 44 mutable items as swarmdns uses them (docs/design.md §2): the signed buffer, signing and
  * verification, the SHA-1 target, and the pkarr relay form `sig(64) || seq(8, BE) || packet`.
  * Pure functions; any thread.
  */

@@ -192,7 +192,7 @@ int zone_packet_parse(const uint8_t *pkt, size_t len, zone_rrlist_t *l)
 		if (ret)
 			return ret;
 	}
-	/* Authority and additional records are not part of a zone (DESIGN.md §2): they must be
+	/* Authority and additional records are not part of a zone (docs/design.md §2): they must be
 	 * well formed, and are skipped. Nothing may follow them. */
 	uint32_t rest = r.err ? 0 : (uint32_t)dns_get_u16(pkt + 8) + dns_get_u16(pkt + 10);
 	for (uint32_t i = 0; i < rest && !r.err; i++) {
@@ -210,7 +210,7 @@ int zone_packet_write(const zone_rrlist_t *l, uint8_t *out, size_t cap, size_t *
 	dns_wr_t w;
 	dns_wr_init(&w, out, cap, 0);
 	dns_wr_u16(&w, 0);      /* ID 0 */
-	dns_wr_u16(&w, 0x8400); /* QR=1, AA=1 (DESIGN.md §2) */
+	dns_wr_u16(&w, 0x8400); /* QR=1, AA=1 (docs/design.md §2) */
 	dns_wr_u16(&w, 0);
 	dns_wr_u16(&w, (uint16_t)l->count);
 	dns_wr_u16(&w, 0);

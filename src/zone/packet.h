@@ -1,5 +1,5 @@
 /*
- * The zone packet codec (DESIGN.md §2, pkarr-compatible): one DNS message, ID 0, QR=1, AA=1,
+ * The zone packet codec (docs/design.md §2, pkarr-compatible): one DNS message, ID 0, QR=1, AA=1,
  * no question, every record in the answer section, owner names absolute, compressed on
  * output; compressed and uncompressed input both accepted. Hostile input: bounded, no
  * reads past the end, rdata names decompressed and validated. Pure; any thread.

@@ -8,7 +8,7 @@
 #include "zone/packet.h"
 #include "zone/zone.h"
 
-#define CNAME_DEPTH_MAX 8 /* DESIGN.md §1: chains stop at depth 8 */
+#define CNAME_DEPTH_MAX 8 /* docs/design.md §1: chains stop at depth 8 */
 #define PRE_BUF_MAX 65535
 
 typedef struct {
@@ -235,7 +235,7 @@ static bool is_key_name(const uint8_t *name)
 
 /* Writes the answer for `lookup` (lower case, in this zone) with `owner` as the owner name of
  * the records found there. A CNAME to a name outside this zone ends the rendering with the
- * target in res->next, for the caller to follow (DESIGN.md §1). */
+ * target in res->next, for the caller to follow (docs/design.md §1). */
 static void render(render_t *rc, const uint8_t *lookup, const uint8_t *owner, int depth)
 {
 	const zone_t *z = rc->z;
@@ -356,7 +356,7 @@ static int prerender(zone_t *z, node_t *n, uint8_t *buf)
 }
 
 /* The SOA served in negative answers (RFC 2308 §3): the zone's own apex SOA if it has one,
- * else one synthesised from the key. Its TTL is the clamp minimum (DESIGN.md §3 step 3). */
+ * else one synthesised from the key. Its TTL is the clamp minimum (docs/design.md §3 step 3). */
 static int make_soa(zone_t *z, const zone_opts_t *o)
 {
 	node_t *apex = node_find_build(z, z->apex, sizeof(z->apex));
@@ -438,7 +438,7 @@ int zone_build(const uint8_t pk[32], const zone_item_t *item, const zone_opts_t 
 	}
 	if (make_soa(z, opts))
 		goto fail;
-	/* How long a cached copy is fresh: the lowest TTL of the zone (DESIGN.md §3). */
+	/* How long a cached copy is fresh: the lowest TTL of the zone (docs/design.md §3). */
 	z->min_ttl = opts->max_ttl;
 	for (size_t i = 0; i < z->nnodes; i++)
 		for (uint16_t j = 0; j < z->nodes[i].nsets; j++)
@@ -565,7 +565,7 @@ void zone_answer_name(const zone_t *z, const uint8_t *lookup, const uint8_t *own
 bool zone_delegation(const zone_t *z, const uint8_t *name, uint8_t out[DNS_NAME_MAX])
 {
 	/* The closest ancestor (below the apex) with an NS record whose target is a key name
-	 * delegates the rest of the name to that key (DESIGN.md §1). */
+	 * delegates the rest of the name to that key (docs/design.md §1). */
 	int labels = dns_name_labels(name), apex_labels = dns_name_labels(z->apex);
 	for (int keep = apex_labels + 1; keep <= labels; keep++) {
 		const uint8_t *anc = dns_name_suffix(name, keep);

@@ -1,10 +1,10 @@
 /*
  * A zone snapshot: the records of one signed zone packet, indexed and pre-rendered so that
- * answering a query is a hash lookup and a copy (DESIGN.md §5 "Hot path"). Built once from
+ * answering a query is a hash lookup and a copy (docs/design.md §5 "Hot path"). Built once from
  * a verified item, then read-only: it may be read from any thread; it is freed by its owner
  * when replaced. Implements authoritative answering (RFC 1034 §4.3.2): exact match, CNAME
  * chase inside the zone, `*` wildcards (RFC 4592), NODATA and NXDOMAIN with a SOA in the
- * authority section (RFC 2308 §3), TTLs clamped as DESIGN.md §3 step 4 says.
+ * authority section (RFC 2308 §3), TTLs clamped as docs/design.md §3 step 4 says.
  */
 #pragma once
 #include <stdbool.h>
@@ -17,14 +17,14 @@
 typedef struct zone zone_t;
 
 typedef struct {
-	uint32_t min_ttl; /* DESIGN.md §3.4: default 300; also the negative TTL */
+	uint32_t min_ttl; /* docs/design.md §3.4: default 300; also the negative TTL */
 	uint32_t max_ttl; /* default 86400 */
 } zone_opts_t;
 
 typedef struct {
 	uint8_t rcode;
 	uint16_t an, ns;
-	bool too_deep;  /* a CNAME chain reached the depth limit (DESIGN.md §1) */
+	bool too_deep;  /* a CNAME chain reached the depth limit (docs/design.md §1) */
 	bool has_next;  /* the answer ends with a CNAME into another key's zone: */
 	uint8_t next[DNS_NAME_MAX]; /* its target, lower case, to be followed there */
 } zone_result_t;
@@ -62,7 +62,7 @@ void zone_answer_name(const zone_t *z, const uint8_t *lookup, const uint8_t *own
 
 /* If an ancestor of name (below the apex) has an NS record whose target is a key name, writes
  * the name rewritten into that key's zone (`www.alice.<a>.` with `alice NS <b>.` gives
- * `www.<b>.`) and returns true (DESIGN.md §1 "Delegation"). */
+ * `www.<b>.`) and returns true (docs/design.md §1 "Delegation"). */
 bool zone_delegation(const zone_t *z, const uint8_t *name, uint8_t out[DNS_NAME_MAX]);
 
 /* The lowest TTL in the zone after clamping: how long a cached copy stays fresh. */

@@ -7,7 +7,7 @@ and the `cryptography` package for Ed25519 (to sign and verify relay bodies ours
 
 Environment:
   SWARMDNS_BIN              the binary (default: <repo>/build/swarmdns)
-  SWARMDNS_VECTORS          vectors.json (default: <repo>/../shared/vectors/vectors.json, ...)
+  SWARMDNS_VECTORS          vectors.json (default: <repo>/tests/vectors/vectors.json)
   SWARMDNS_E2E_SERVE_ARGS   extra arguments appended to every `swarmdns serve`
   SWARMDNS_E2E_TIMEOUT      per-phase time limit of a test in seconds (default 60)
 """
@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-PACKET_MAX = 996  # DESIGN.md section 2: bencoded v <= 1000 bytes
+PACKET_MAX = 996  # docs/design.md section 2: bencoded v <= 1000 bytes
 RELAY_HEADER = 64 + 8  # sig || seq
 RELAY_MAX = RELAY_HEADER + PACKET_MAX  # 1068
 RELAY_CONTENT_TYPE = "application/pkarr.org/relays#payload"
@@ -146,7 +146,7 @@ def relay_body(seed: bytes, seq: int, packet: bytes) -> bytes:
 
 
 def zone_packet(origin: str, records) -> bytes:
-    """A zone packet (DESIGN.md section 2: ID 0, QR=1, AA=1, the records in the answer
+    """A zone packet (docs/design.md section 2: ID 0, QR=1, AA=1, the records in the answer
     section) made with dnspython from [(relative name or '@', type, rdata)], TTL 300."""
     import dns.flags
     import dns.rrset
@@ -250,7 +250,7 @@ def keygen(binary, path: Path) -> Key:
 
 
 def key_from_seed(seed: bytes, path: Path) -> Key:
-    """A key file made by us (as DESIGN.md section 2 describes it) for a known seed."""
+    """A key file made by us (as docs/design.md section 2 describes it) for a known seed."""
     path.write_text(seed.hex() + "\n")
     path.chmod(0o600)
     return Key(path, z32encode(public_key(seed)))
@@ -656,25 +656,19 @@ def publish(swarmdns_bin, node, make_key):
 
 
 def find_vectors() -> Path:
-    candidates = []
+    """The conformance vectors: $SWARMDNS_VECTORS, else the repository's own copy."""
     if os.environ.get("SWARMDNS_VECTORS"):
-        candidates.append(Path(os.environ["SWARMDNS_VECTORS"]))
-    candidates += [
-        REPO / "shared" / "vectors" / "vectors.json",
-        REPO / "tests" / "vectors" / "vectors.json",
-        REPO.parent / "shared" / "vectors" / "vectors.json",
-    ]
-    for c in candidates:
-        if c.is_file():
-            return c
-    return None
+        return Path(os.environ["SWARMDNS_VECTORS"])
+    return REPO / "tests" / "vectors" / "vectors.json"
 
 
 @pytest.fixture(scope="session")
 def vectors() -> dict:
     path = find_vectors()
-    if path is None:
-        pytest.skip("vectors.json not found (set SWARMDNS_VECTORS)")
+    # The vectors are part of the repository: a missing file is an error, not a reason to skip.
+    if not path.is_file():
+        pytest.fail(f"conformance vectors {path} not found (tests/vectors/vectors.json is in "
+                    "the repository; SWARMDNS_VECTORS overrides it)")
     return json.loads(path.read_text())
 
 

@@ -1,4 +1,4 @@
-"""kill -9 during writes (DESIGN.md section 8; docs/dht.md "Persistence").
+"""kill -9 during writes (docs/design.md section 8; docs/dht.md "Persistence").
 
 20 rounds. In each, writers run concurrently in threads against one `swarmdns serve` node:
 zone publishes through the API (PUT /<z32>; acknowledged = 204 received) and BEP 44 puts

@@ -196,7 +196,7 @@ def swarm(swarmdns_bin, tmp_path_factory):
 
 
 def zone_packet(z32: str, addr: str = "192.0.2.7", text: str = "put by libtorrent") -> bytes:
-    """A pkarr-style zone packet (DESIGN.md section 2): an A at the apex and a TXT."""
+    """A pkarr-style zone packet (docs/design.md section 2): an A at the apex and a TXT."""
     return make_zone_packet(f"{z32}.", [("@", "A", addr), ("_lt", "TXT", f'"{text}"')])
 
 

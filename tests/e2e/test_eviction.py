@@ -1,4 +1,4 @@
-"""The eviction flood of issue 10 against the real binary (DESIGN.md section 4 "Storage").
+"""The eviction flood of issue 10 against the real binary (docs/design.md section 4 "Storage").
 
 Before: 4,275 validly signed puts from one address in 3.5 s evicted a stored item, and its
 older version was then accepted again as a first put. Now one network (/24) may fill only its

@@ -1,4 +1,4 @@
-"""A flood against one node, all on 127.0.0.0/8, bounded in time (DESIGN.md section 5).
+"""A flood against one node, all on 127.0.0.0/8, bounded in time (docs/design.md section 5).
 
 Three sources run at once against one `swarmdns serve` node with its default limits:
 

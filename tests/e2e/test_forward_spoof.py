@@ -1,4 +1,4 @@
-"""The forwarder against the birthday attack and blind spoofing (DESIGN.md section 6,
+"""The forwarder against the birthday attack and blind spoofing (docs/design.md section 6,
 RFC 5452 section 5), with the real binary and a fake upstream DNS server written here.
 
 The fake upstream listens on UDP and TCP on one port of 127.0.0.1, counts and records what it

@@ -1,4 +1,4 @@
-"""Joining the DHT when the network comes late (DESIGN.md section 4 "Joining", section 11):
+"""Joining the DHT when the network comes late (docs/design.md section 4 "Joining", section 11):
 a node whose bootstrap is not there when it starts must join once it appears, on its own,
 and say so in its log.
 
@@ -90,7 +90,7 @@ def wait_joined(node, started: float, deadline: float):
 
 
 # The DHT retries its bootstrap addresses with backoff (1 s doubling, at most 30 s) while the
-# routing table has no good node (DESIGN.md §4 "Joining"), so a bootstrap node that appears
+# routing table has no good node (docs/design.md §4 "Joining"), so a bootstrap node that appears
 # 5 s late is joined well within 30 s.
 @pytest.mark.phase_timeout(90)
 def test_joins_when_bootstrap_address_appears_late(node_factory, late_testnet):

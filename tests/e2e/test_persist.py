@@ -1,6 +1,6 @@
 """Persistence: zones survive a clean restart (SIGTERM) and a `kill -9`; every zone the
 node acknowledged (204, or `swarmdns publish` exit 0) is served after restart on the same
-data directory (DESIGN.md section 8)."""
+data directory (docs/design.md section 8)."""
 import dns.flags
 import dns.rcode
 

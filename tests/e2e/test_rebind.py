@@ -1,4 +1,4 @@
-"""DNS rebinding protection (issue 10, DESIGN.md §6), end to end on 127.0.0.1.
+"""DNS rebinding protection (issue 10, docs/design.md §6), end to end on 127.0.0.1.
 
 Node A publishes a zone whose `www` points at 127.0.0.1, 10.1.2.3, 192.168.1.1,
 169.254.169.254 (the cloud metadata service), ::1, fd00::1 and the public 192.0.2.1 and

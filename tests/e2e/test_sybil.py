@@ -24,7 +24,7 @@ Against the real binary, with hostile KRPC nodes written for the test (hostile.p
   (d) eclipse at join: a node bootstrapped only through 12 hostile nodes (6 /24s of one
       /16), which pass it on to 3 honest nodes but all say (BEP 42 `ip`) that it is at
       another address: its node ID never becomes one derived from that address, not even for
-      a moment (polled from its start, and /metrics counts one ID change at most; DESIGN.md
+      a moment (polled from its start, and /metrics counts one ID change at most; docs/design.md
       section 4 "Joining": the ID changes only on votes from queried nodes in several
       distinct /16s, the liars are in one), it conforms to its real address once the honest
       nodes (12 /16s) have voted, and the node resolves names through the honest nodes it
@@ -435,8 +435,8 @@ def test_public_addresses_hostile_ids_not_conforming_to_bep42_are_not_used(
         assert from_fresh, ("the fresh nodes never talked to the hostile nodes in their "
                             f"bootstrap lists: the test shows nothing{extra}")
         assert not gets, (f"the fresh nodes asked hostile nodes whose IDs do not conform to "
-                          f"BEP 42 for their addresses for a name {len(gets)} times (DESIGN.md "
-                          f"section 4: such a candidate is not used){extra}")
+                          f"BEP 42 for their addresses for a name {len(gets)} times "
+                          f"(docs/design.md section 4: such a candidate is not used){extra}")
         with world.ns.inside():
             refused = [metric_value(f, "swarmdns_dht_candidates_refused_total",
                                     'reason="bad_id"') for f in fresh]
@@ -500,7 +500,7 @@ def test_eclipse_at_join_liars_in_one_network_do_not_choose_our_node_id(
         assert not steered, (f"the joining node took a node ID derived from {LIE_ADDR}, the "
                              f"address {len(hostile.nodes)} hostile nodes in {N_NS_HOSTILE} /24s "
                              f"of one /16 (198.19.0.0/16) voted for "
-                             f"(DESIGN.md section 4 'Joining'){extra}")
+                             f"(docs/design.md section 4 'Joining'){extra}")
         assert changes is not None and changes <= 1, (
             f"the node changed its ID {changes} times: from its random one to one for its real "
             f"address is one change; more means it followed the liars first{extra}")

@@ -1,5 +1,5 @@
 /*
- * Sybil attacks on DHT lookups (issue 10; DESIGN.md §3 step 2 "Freshness before speed" and §4
+ * Sybil attacks on DHT lookups (issue 10; docs/design.md §3 step 2 "Freshness before speed" and §4
  * "Lookups assume a Sybil minority"), on the simulated network of simnet.h.
  *
  * 1,000 honest dht_t nodes (SIM_NODES overrides) join through 5 bootstrap nodes. For each of

@@ -157,7 +157,7 @@ static void on_get_result(void *ctx, const dht_get_result_t *res)
 	const dht_item_t *want = &it->item[it->updated ? 1 : 0];
 	if (!g->first && res->item)
 		g->first = res->stats.first_ms;
-	/* What a resolver answers with (DESIGN.md §3 step 2): the first ready report. */
+	/* What a resolver answers with (docs/design.md §3 step 2): the first ready report. */
 	if (!g->ready && res->ready) {
 		g->ready = res->stats.elapsed_ms ? res->stats.elapsed_ms : 1;
 		g->ready_ok = res->item && res->item->seq == want->seq;

@@ -1,7 +1,7 @@
 /*
  * Helpers shared by the unit tests: hex and DNS-name conversion written independently of
  * the code under test (so a bug there cannot hide itself), a query builder, and the
- * conformance vectors of /work/shared/vectors/vectors.json (DESIGN.md §2), embedded so that
+ * conformance vectors of tests/vectors/vectors.json (docs/design.md §2), embedded so that
  * each test binary is self-contained. Include after <cmocka.h>.
  */
 #pragma once

@@ -1,6 +1,6 @@
 /*
- * Unit tests of src/common: hex, z-base32 (DESIGN.md §1 key names; vectors from
- * /work/shared/vectors/vectors.json "zbase32" and "pkarr_packet"), base64url (RFC 4648 §5,
+ * Unit tests of src/common: hex, z-base32 (docs/design.md §1 key names; vectors from
+ * tests/vectors/vectors.json "zbase32" and "pkarr_packet"), base64url (RFC 4648 §5,
  * test strings of RFC 4648 §10 without padding), the arena and sw_strerror.
  */
 #include <errno.h>
@@ -353,7 +353,7 @@ static void test_strerror(void **state)
 		for (size_t j = 0; j < i; j++)
 			assert_string_not_equal(m, sw_strerror(codes[j]));
 	}
-	/* The size limit message names the limit (DESIGN.md §2). */
+	/* The size limit message names the limit (docs/design.md §2). */
 	assert_non_null(strstr(sw_strerror(SW_ETOOBIG), "996"));
 	/* System errors are -errno and read like strerror(). */
 	assert_string_equal(sw_strerror(-ENOENT), strerror(ENOENT));

@@ -42,9 +42,9 @@ static void test_defaults(void **state)
 	assert_string_equal(c.listen_api, "127.0.0.1:8053");
 	assert_string_equal(c.api_token, "");
 	assert_int_equal(c.log_level, SW_LOG_INFO);
-	assert_int_equal(c.min_ttl, 300);   /* DESIGN.md §3 step 4 */
+	assert_int_equal(c.min_ttl, 300);   /* docs/design.md §3 step 4 */
 	assert_int_equal(c.max_ttl, 86400);
-	assert_int_equal(c.udp_payload, 1232); /* DESIGN.md §5 */
+	assert_int_equal(c.udp_payload, 1232); /* docs/design.md §5 */
 	assert_int_equal(c.tcp_idle_timeout, 10000);
 	assert_int_equal(c.tcp_max_clients, 1024);
 	expect_ok(conf_check(&c, err, sizeof(err)), err);

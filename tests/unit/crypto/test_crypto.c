@@ -1,7 +1,7 @@
 /*
  * Unit tests of src/crypto and of BEP 44 items (src/zone/item.h): the BEP 44 vectors and the
- * pkarr vector of /work/shared/vectors/vectors.json ("bep44", "pkarr_packet"), reproduced
- * byte for byte (DESIGN.md §2), plus RFC 8032 §7.1 and FIPS 180 known answers.
+ * pkarr vector of tests/vectors/vectors.json ("bep44", "pkarr_packet"), reproduced
+ * byte for byte (docs/design.md §2), plus RFC 8032 §7.1 and FIPS 180 known answers.
  */
 #include <inttypes.h>
 #include <setjmp.h>
@@ -145,7 +145,7 @@ static void test_signed_buf_limits(void **state)
 	uint8_t buf[512], salt[65];
 	size_t len = 0;
 	memset(salt, 's', sizeof(salt));
-	/* seq is 64-bit in the signed buffer (DESIGN.md §2). */
+	/* seq is 64-bit in the signed buffer (docs/design.md §2). */
 	assert_int_equal(zone_item_signed_buf(UINT64_MAX, NULL, 0, (const uint8_t *)"0:", 2, buf,
 					      sizeof(buf), &len),
 			 0);
@@ -294,7 +294,7 @@ static void test_pkarr_tamper(void **state)
 		item.sig[bit / 8] ^= (uint8_t)(1 << (bit % 8));
 	}
 	/* Every single-bit flip of seq fails, including the high 32 bits (never parse seq into
-	 * 32 bits, DESIGN.md §2). */
+	 * 32 bits, docs/design.md §2). */
 	for (int bit = 0; bit < 64; bit++) {
 		item.seq = VEC_PKARR_SEQ ^ (UINT64_C(1) << bit);
 		assert_int_equal(zone_item_verify(&item, p.pk), SW_EBADSIG);
@@ -331,7 +331,7 @@ static void test_packet_size_limit(void **state)
 	assert_int_equal(zone_item_sign(&item, p.sk), SW_ETOOBIG);
 	assert_int_equal(zone_item_verify(&item, p.pk), SW_ETOOBIG);
 
-	/* 996 bytes is the limit (bencoded "996:" + 996 bytes = 1000, DESIGN.md §2). */
+	/* 996 bytes is the limit (bencoded "996:" + 996 bytes = 1000, docs/design.md §2). */
 	item.packet_len = 996;
 	assert_int_equal(zone_item_sign(&item, p.sk), 0);
 	assert_int_equal(zone_item_verify(&item, p.pk), 0);

@@ -1,7 +1,7 @@
 /*
  * Unit tests of src/dht: strict bencode, KRPC messages, BEP 42 node IDs, the routing table,
  * BEP 44 items and the storage rules, tokens, and a node answering datagrams (including
- * hostile ones). Vectors come from /work/shared/vectors/vectors.json (tests/unit/util.h and
+ * hostile ones). Vectors come from tests/vectors/vectors.json (tests/unit/util.h and
  * the BEP 42 block below).
  */
 #include <setjmp.h>
@@ -313,7 +313,7 @@ static void test_krpc_queries(void **state)
 	krpc_roundtrip(&m, &p, buf, sizeof(buf));
 	assert_int_equal(p.method, DHT_KRPC_GET);
 	assert_true(p.has_seq);
-	assert_true(p.seq == INT64_C(1700000000000000)); /* 64-bit, never 32 (DESIGN.md §2) */
+	assert_true(p.seq == INT64_C(1700000000000000)); /* 64-bit, never 32 (docs/design.md §2) */
 
 	/* BEP 44 mutable put with salt and cas; v keeps its raw bytes. */
 	base_msg(&m, DHT_KRPC_QUERY, DHT_KRPC_PUT);
@@ -479,7 +479,7 @@ static void test_krpc_lenient_and_strict(void **state)
 			 SW_EMALF);
 }
 
-/* The network prefixes the Sybil rules count in (DESIGN.md §4): /24 and /16 of IPv4, /64 and
+/* The network prefixes the Sybil rules count in (docs/design.md §4): /24 and /16 of IPv4, /64 and
  * /48 of IPv6; families never match. */
 static void test_addr_prefix(void **state)
 {
@@ -925,7 +925,7 @@ static void test_bep44_vectors(void **state)
 	assert_memory_equal(it.target, target, 20);
 	assert_int_equal(dht_item_verify(&it), 0);
 
-	/* The pkarr packet's seq is above 2^32 and its signature verifies (DESIGN.md §2). */
+	/* The pkarr packet's seq is above 2^32 and its signature verifies (docs/design.md §2). */
 	uint8_t pkarr_pk[32], packet[200];
 	size_t plen = tu_hex(VEC_PKARR_V, packet, sizeof(packet));
 	tu_hex(VEC_PKARR_PK, pkarr_pk, 32);
@@ -1094,7 +1094,7 @@ static void test_put_equal_seq(void **state)
 	assert_int_equal(dht_storage_put(st, &a, 25ULL * 3600 * 1000, &ecode), SW_EOLDSEQ);
 	assert_int_equal(ecode, DHT_KRPC_E_SEQ);
 	assert_memory_equal(dht_storage_find(st, a1.target)->v, "3:mmm", 5);
-	/* Equal seq, larger value: the larger value is kept (DESIGN.md §4). */
+	/* Equal seq, larger value: the larger value is kept (docs/design.md §4). */
 	a = put_args(&hi);
 	assert_int_equal(dht_storage_put(st, &a, 25ULL * 3600 * 1000, &ecode), 0);
 	assert_memory_equal(dht_storage_find(st, a1.target)->v, "3:zzz", 5);
@@ -1476,7 +1476,8 @@ static void test_node_rate_limit_and_ro(void **state)
 			answered += ask(dht, &net, &lo, &q, &r) != NULL;
 		assert_int_equal(answered, 50);
 	}
-	/* Puts per IP and minute are bounded too (DESIGN.md §4), before any signature check. */
+	/* Puts per IP and minute are bounded too (docs/design.md §4), before any signature
+	 * check. */
 	net.now += 3600 * 1000;
 	struct sockaddr_in putter = sin4("5.6.7.8", 5678);
 	dht_krpc_msg_t g;
@@ -1547,7 +1548,7 @@ static void test_node_learns_external_address(void **state)
 	dht_id(dht, id0);
 	assert_false(dht_bep42_id_check(ext, 4, id0)); /* a random ID (overwhelmingly) */
 	for (int i = 0; i < 4; i++) {
-		/* Voters in distinct /16s (DESIGN.md §4 "Joining"). */
+		/* Voters in distinct /16s (docs/design.md §4 "Joining"). */
 		dht_addr_t peer = {.len = 4, .ip = {20, (uint8_t)(i + 1), 0, 1}, .port = 6881};
 		assert_int_equal(dht_ping(dht, &peer), 0);
 		assert_int_equal(dht_krpc_parse(&q, net.last, net.last_len, nodes, 64), 0);

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the DHT lookups against hostile replies (DESIGN.md §4 "Lookups assume a Sybil
+ * Unit tests of the DHT lookups against hostile replies (docs/design.md §4 "Lookups assume a Sybil
  * minority", §3 step 2 "Freshness before speed", §4 "Joining"): a node under test talks to
  * scripted peers whose replies the test crafts, and the test checks what a user would see:
  * which nodes the lookup asked, what its reports said and when, and the counters /metrics

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the store's defences against eviction (src/dht/storage.c, DESIGN.md §4
+ * Unit tests of the store's defences against eviction (src/dht/storage.c, docs/design.md §4
  * "Storage"): the per-network share (a flood of validly signed puts from one /24 cannot evict
  * another /24's item), the eviction order when the whole store is full, and the seq memory
  * (after eviction or expiry a lower seq still gets 302, the tie rule still holds, and the
@@ -330,7 +330,7 @@ static void test_seq_outlives_expiry(void **state)
 	dht_storage_free(st);
 }
 
-/* The tie rule (DESIGN.md §4: equal seq, the bytewise larger value stays) holds after
+/* The tie rule (docs/design.md §4: equal seq, the bytewise larger value stays) holds after
  * eviction: the smaller value gets 302, the larger one is stored. */
 static void test_seq_memory_tie_rule(void **state)
 {

@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/net/forward: the ordinary-DNS forwarder (DESIGN.md §6) against fake
+ * Unit tests of src/net/forward: the ordinary-DNS forwarder (docs/design.md §6) against fake
  * upstream servers run by the test itself on 127.0.0.1 (UDP and TCP on one random port each),
  * on a real libuv loop. The fake servers build their answers with their own code, not with
  * src/dns, so that a bug there cannot hide itself. Checked: a normal answer (ID and question

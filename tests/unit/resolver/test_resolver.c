@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/resolver: resolver_handle() as every transport calls it (DESIGN.md §5):
+ * Unit tests of src/resolver: resolver_handle() as every transport calls it (docs/design.md §5):
  * REFUSED outside own zones, AA for own zones, truncation over UDP (RFC 1035 §4.2.1,
  * RFC 6891 §6.2.5, RFC 2181 §9), the OPT record of the response, error responses, dropped
  * datagrams, and replacing an own zone. Responses are read back with libknot's parser.

@@ -4,7 +4,7 @@
  * records the lookups the resolver asks for, and the test plays their reports (items, ready,
  * converged, done) and moves the clock, then checks what the clients got. No sockets.
  *
- * Covered: the freshness rule of DESIGN.md §3 step 2 (nothing answered before the lookup is
+ * Covered: the freshness rule of docs/design.md §3 step 2 (nothing answered before the lookup is
  * ready, the highest seq answered, a short TTL before convergence, never below the cached
  * seq), serve-stale (RFC 8767), answering from the cache with a refresh in the background.
  */

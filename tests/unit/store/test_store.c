@@ -1,6 +1,6 @@
 /*
  * Unit tests of src/store: own zones survive close and reopen of the LMDB environment
- * (DESIGN.md §8), overwrite by key, the walk and its early stop, and the errors of opening.
+ * (docs/design.md §8), overwrite by key, the walk and its early stop, and the errors of opening.
  * Each test works in its own mkdtemp() directory under $SW_TEST_TMPDIR (set by meson) or
  * /tmp, removed afterwards.
  */

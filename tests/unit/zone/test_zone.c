@@ -1,8 +1,8 @@
 /*
- * Unit tests of src/zone: the zone packet codec (DESIGN.md §2; the pkarr vector of
- * /work/shared/vectors/vectors.json "pkarr_packet"), zone files (RFC 1035 §5), and answering
+ * Unit tests of src/zone: the zone packet codec (docs/design.md §2; the pkarr vector of
+ * tests/vectors/vectors.json "pkarr_packet"), zone files (RFC 1035 §5), and answering
  * from a snapshot (RFC 1034 §4.3.2, RFC 4592 wildcards, RFC 2308 negative answers,
- * DESIGN.md §3 step 4 TTL clamping), end to end through dns_query_parse and resolver_handle.
+ * docs/design.md §3 step 4 TTL clamping), end to end through dns_query_parse and resolver_handle.
  * Responses are read back with libknot's parser.
  */
 #include <setjmp.h>
@@ -277,7 +277,7 @@ static void test_packet_bad_rdata_names(void **state)
 
 static void test_packet_other_sections(void **state)
 {
-	/* DESIGN.md §2: every record is in the answer section. Counts for the authority or
+	/* docs/design.md §2: every record is in the answer section. Counts for the authority or
 	 * additional section that the packet does not back up are malformed, like any
 	 * truncation; and junk after the answers is trailing bytes whatever the header says. */
 	uint8_t pkt[300];
@@ -833,7 +833,7 @@ static void test_answer_apex_wildcard_and_loops(void **state)
 	assert_int_equal(r->rcode, DNS_RCODE_NXDOMAIN);
 	fx_resp_free(r);
 
-	/* A CNAME loop ends, with a bounded answer (DESIGN.md §1: depth 8). */
+	/* A CNAME loop ends, with a bounded answer (docs/design.md §1: depth 8). */
 	r = ask(w, "loop1", DNS_T_A);
 	assert_true(r->rcode == DNS_RCODE_NOERROR || r->rcode == DNS_RCODE_SERVFAIL);
 	assert_true(r->an >= 1 && r->an <= 9);
