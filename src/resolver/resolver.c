@@ -321,6 +321,32 @@ const zone_t *resolver_zone_find(const resolver_t *r, const uint8_t pk[32])
 	return slot_find(r, (const uint8_t *)label, h)->zone;
 }
 
+int resolver_zone_remove(resolver_t *r, const uint8_t pk[32])
+{
+	char label[SW_Z32_KEY_LEN + 1];
+	sw_z32_encode_key(pk, label);
+	uint64_t h = sw_hash(label, SW_Z32_KEY_LEN, r->seed);
+	slot_t *s = slot_find(r, (const uint8_t *)label, h);
+	if (s->zone == NULL)
+		return SW_ENOTFOUND;
+	zone_free(s->zone);
+	s->zone = NULL;
+	r->count--;
+	/* Linear probing: the slots after the hole that can move back into it do (Knuth's
+	 * deletion, TAOCP vol. 3 §6.4 Algorithm R), so that no search stops at the hole. */
+	size_t hole = (size_t)(s - r->slots);
+	for (size_t i = (hole + 1) & r->mask; r->slots[i].zone; i = (i + 1) & r->mask) {
+		size_t home = r->slots[i].hash & r->mask;
+		bool stays = hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
+		if (stays)
+			continue;
+		r->slots[hole] = r->slots[i];
+		r->slots[i].zone = NULL;
+		hole = i;
+	}
+	return 0;
+}
+
 size_t resolver_zone_count(const resolver_t *r)
 {
 	return r->count;
@@ -385,6 +411,48 @@ static void cache_evict(resolver_t *r)
 	}
 	if (victim)
 		cache_remove(r, victim);
+}
+
+/* Drops what e serves; an entry that nobody is waiting for goes altogether. */
+static void cache_flush_one(resolver_t *r, centry_t *e)
+{
+	if (!e->fetching && !e->waiters && !e->in_cb) {
+		cache_remove(r, e);
+		return;
+	}
+	zone_free(e->zone);
+	zone_free(e->full);
+	e->zone = e->full = NULL;
+	e->converged = false;
+	e->expires_ms = 0;
+}
+
+static bool find_key(resolver_t *r, ctx_t *c, const uint8_t **label);
+
+size_t resolver_cache_flush(resolver_t *r, const uint8_t *name)
+{
+	size_t n = 0;
+	if (name == NULL) {
+		for (size_t i = 0; i < CACHE_BUCKETS; i++)
+			for (centry_t *e = r->cache[i], *next; e; e = next) {
+				next = e->next;
+				cache_flush_one(r, e);
+				n++;
+			}
+		return n;
+	}
+	/* The zone is found as a query's would be (find_key() maps roots and suffixes). */
+	ctx_t c;
+	const uint8_t *label;
+	memset(&c, 0, sizeof(c));
+	dns_name_lower(c.name, name);
+	if (!find_key(r, &c, &label))
+		return 0;
+	centry_t *e = cache_find(r, label, sw_hash(label, SW_Z32_KEY_LEN, r->seed));
+	if (e == NULL)
+		return 0;
+	cache_flush_one(r, e);
+	return 1;
 }
 
 static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)

@@ -211,10 +211,19 @@ void resolver_free(resolver_t *r);
 int resolver_zone_put(resolver_t *r, zone_t *z);
 /* Returns the own zone of pk, or NULL. */
 const zone_t *resolver_zone_find(const resolver_t *r, const uint8_t pk[32]);
+/* Stops serving the own zone of pk (the caller removes it from the store). Returns 0 or
+ * SW_ENOTFOUND. */
+int resolver_zone_remove(resolver_t *r, const uint8_t pk[32]);
 size_t resolver_zone_count(const resolver_t *r);
 size_t resolver_cache_count(const resolver_t *r);
 /* Calls cb for every own zone (order unspecified). */
 void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx), void *ctx);
+/* Empties the zone cache (`swarmdns flush`): name NULL drops every cached zone, else only
+ * the zone that holds name (wire form; a key name, a name under a key-suffix or a root, as
+ * queries are resolved). Own zones stay. An entry whose lookup is running or that has
+ * queries waiting keeps them but loses its zone, so the next answer comes from the DHT.
+ * Returns the number of zones flushed (0 also when name is outside the swarm). */
+size_t resolver_cache_flush(resolver_t *r, const uint8_t *name);
 const resolver_stats_t *resolver_stats(const resolver_t *r);
 const resolver_opts_t *resolver_opts(const resolver_t *r);
 
