@@ -400,6 +400,34 @@ miss:
 	return 0;
 }
 
+size_t net_forward_flush(net_forward_t *f, const uint8_t *name)
+{
+	uint8_t lower[DNS_NAME_MAX];
+	size_t n = 0, nl = 0;
+	if (name) {
+		dns_name_lower(lower, name);
+		nl = dns_name_len(lower);
+	}
+	for (fwd_entry_t *e = f->lru_head, *next; e; e = next) {
+		next = e->lnext;
+		/* At or below name: its wire form ends with name's, on a label boundary. */
+		bool hit = name == NULL;
+		if (!hit && e->name_len >= nl &&
+		    memcmp(e->name + e->name_len - nl, lower, nl) == 0) {
+			for (size_t off = 0; off < e->name_len; off += 1 + (size_t)e->name[off])
+				if (off == e->name_len - nl) {
+					hit = true;
+					break;
+				}
+		}
+		if (hit) {
+			cache_remove(f, e);
+			n++;
+		}
+	}
+	return n;
+}
+
 size_t net_forward_cache_size(const net_forward_t *f)
 {
 	return f->nentries;

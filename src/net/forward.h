@@ -114,5 +114,10 @@ typedef struct {
 } net_forward_stats_t;
 void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out);
 
+/* Drops cached answers (`swarmdns flush`): every one when name is NULL, else those for name
+ * (wire form, any case) and the names below it, of every type. Questions in flight go on.
+ * Returns the number of answers dropped. */
+size_t net_forward_flush(net_forward_t *f, const uint8_t *name);
+
 /* Entries in the cache now (for metrics and tests). */
 size_t net_forward_cache_size(const net_forward_t *f);
