@@ -226,6 +226,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return api_dht_get_reply(a, c, rq);
 		return api_dht_get_start(a, c, rq, url + 8);
 	}
+	if (api_control_path(url))
+		return api_control(a, c, url, method, rq);
 	uint8_t pk[32];
 	if (url[0] == '/' && sw_z32_decode_key(url + 1, strlen(url + 1), pk) == 0) {
 		if (is_put)
@@ -237,7 +239,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return api_reply_text(c, MHD_HTTP_NOT_FOUND,
 			      "unknown path; try GET /v1/status, GET or PUT /<z-base32 key>, "
 			      "GET /v1/resolve?name=, GET /v1/dht/<key or target>, GET or POST "
-			      "/dns-query, GET /metrics");
+			      "/dns-query, GET /metrics, GET /healthz, GET /v1/zones, POST "
+			      "/v1/reload or /v1/flush, PUT /v1/log-level (docs/api.md)");
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

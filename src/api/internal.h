@@ -107,6 +107,15 @@ enum MHD_Result api_dht_get_start(api_t *a, struct MHD_Connection *c, req_t *rq,
 enum MHD_Result api_status_get(api_t *a, struct MHD_Connection *c);
 enum MHD_Result api_metrics_get(api_t *a, struct MHD_Connection *c);
 
+/* control.c: /healthz, /v1/reload, /v1/flush, /v1/zones[/<z32>], /v1/log-level. */
+bool api_control_path(const char *url);
+enum MHD_Result api_control(api_t *a, struct MHD_Connection *c, const char *url, const char *method,
+			    req_t *rq);
+/* The DHT health from the daemon (isolated since start when it does not say), and as the
+ * JSON of /v1/status's "dht" and /healthz. */
+void api_dht_health(const api_t *a, api_dht_health_t *h);
+json_t *api_dht_health_json(const api_t *a);
+
 /* query.c: GET /v1/resolve and /dns-query (RFC 8484 and the JSON form). */
 enum MHD_Result api_resolve_reply(struct MHD_Connection *c, req_t *rq);
 enum MHD_Result api_resolve_start(api_t *a, struct MHD_Connection *c, req_t *rq);

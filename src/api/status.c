@@ -118,6 +118,13 @@ enum MHD_Result api_status_get(api_t *a, struct MHD_Connection *c)
 		json_object_set_new(dj, "puts_accepted", json_u64(dc.puts_accepted));
 		json_object_set_new(j, "dht", dj);
 	}
+	/* Where the node stands (DESIGN.md §11): state, since, good_nodes, last_lookup_ok. */
+	json_t *health = api_dht_health_json(a);
+	if (health && json_object_get(j, "dht"))
+		json_object_update(json_object_get(j, "dht"), health);
+	else if (health)
+		json_object_set(j, "dht", health);
+	json_decref(health);
 	return api_reply_json(c, MHD_HTTP_OK, j);
 }
 

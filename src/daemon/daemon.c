@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <uv.h>
 
@@ -55,6 +56,7 @@ typedef struct {
 	struct lookup *lookups; /* DHT lookups the resolver asked for */
 	net_forward_t *fwd;	/* NULL: ordinary names are refused */
 	daemon_join_t *join;	/* bootstrap names resolved until the DHT has good nodes */
+	uint64_t republished_ms; /* uv_now() of the last republish round; 0: none yet */
 } node_t;
 
 /* ---- the resolver's view of the DHT (resolver_io_t) ---- */
@@ -446,6 +448,7 @@ static void on_republish(uv_timer_t *t)
 	}
 	resolver_zone_foreach(n->resolver, republish_one, n);
 	republish_pins(n);
+	n->republished_ms = uv_now(&n->loop);
 	net_dht_kick(n->dht);
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_EVERY_MS, 0);
 }
@@ -643,6 +646,33 @@ static int start_listeners(node_t *n, const conf_t *c)
 	return 0;
 }
 
+/* ---- what the API's control endpoints ask the node (api_ctx_t) ---- */
+
+static uint64_t unix_of(node_t *n, uint64_t loop_ms)
+{
+	return (uint64_t)time(NULL) - (uv_now(&n->loop) - loop_ms) / 1000;
+}
+
+static void node_dht_health(void *ctx, api_dht_health_t *out)
+{
+	node_t *n = ctx;
+	daemon_join_health(n->join, unix_of(n, n->api_ctx.started_ms), out);
+}
+
+static void node_zones_info(void *ctx, api_zones_info_t *out)
+{
+	node_t *n = ctx;
+	if (n->republished_ms)
+		out->republished = unix_of(n, n->republished_ms);
+	if (n->dht && uv_is_active((uv_handle_t *)&n->republish))
+		out->next_republish =
+		    (uint64_t)time(NULL) + uv_timer_get_due_in(&n->republish) / 1000;
+	for (unsigned i = 0; i < n->conf->n_pin; i++)
+		if (sw_z32_decode_key(n->conf->pin[i], strlen(n->conf->pin[i]),
+				      out->pins[out->n_pins]) == 0)
+			out->n_pins++;
+}
+
 int daemon_run(const conf_t *c)
 {
 	node_t n;
@@ -701,7 +731,8 @@ int daemon_run(const conf_t *c)
 	n.api_ctx = (api_ctx_t){n.resolver,    n.store,		NULL,  c->api_token,
 				c->data_dir,   uv_now(&n.loop), n.fwd, n.dot,
 				n.doh,	       CONF_LISTEN_MAX, n.tcp, c->api_max_clients,
-				c->api_timeout};
+				c->api_timeout, .dht_health = node_dht_health,
+				.zones_info = node_zones_info, .node_ctx = &n};
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sigterm);
 	n.sigint.data = n.sigterm.data = &n;

@@ -58,6 +58,16 @@ int own_zone_accept(resolver_t *r, store_t *st, const uint8_t pk[32], const uint
 	return resolver_zone_put(r, z);
 }
 
+int own_zone_remove(resolver_t *r, store_t *st, const uint8_t pk[32])
+{
+	if (resolver_zone_find(r, pk) == NULL)
+		return SW_ENOTFOUND;
+	int ret = store_zone_del(st, pk);
+	if (ret)
+		return ret;
+	return resolver_zone_remove(r, pk);
+}
+
 static int load_one(const uint8_t pk[32], const uint8_t *body, size_t len, void *ctx)
 {
 	resolver_t *r = ctx;
