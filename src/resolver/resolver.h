@@ -217,6 +217,11 @@ size_t resolver_cache_count(const resolver_t *r);
 void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx), void *ctx);
 const resolver_stats_t *resolver_stats(const resolver_t *r);
 const resolver_opts_t *resolver_opts(const resolver_t *r);
+/* Applies the options a running resolver can change (SIGHUP, DESIGN.md §11): the limits but
+ * lookup_pool, TTL bounds, stale_max, unconverged_ttl, cache_size, roots, key suffixes and
+ * rebinding protection. The zone cache, own zones, pending queries, io, the seeds and
+ * lookup_pool are kept. Returns 0, or SW_ENOMEM with nothing changed. */
+int resolver_reconfigure(resolver_t *r, const resolver_opts_t *opts);
 
 /* Answers one query. `cap` is the room in out (at least 512; 65535 for stream transports).
  * Returns the length of the response to send now, 0 to send nothing, or RESOLVER_ASYNC when
