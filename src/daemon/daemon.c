@@ -17,6 +17,8 @@
 #include "zone/item.h"
 #include "daemon/daemon.h"
 #include "daemon/join.h"
+#include "daemon/limitlog.h"
+#include "daemon/querylog.h"
 #include "daemon/reload.h"
 #include "net/dht_host.h"
 #include "net/forward.h"
@@ -53,9 +55,11 @@ typedef struct {
 	item_op_t *queued;   /* ITEM_QUEUE_MAX item changes waiting for their commit */
 	size_t nqueued;
 	const conf_t *conf;
-	struct lookup *lookups; /* DHT lookups the resolver asked for */
-	net_forward_t *fwd;	/* NULL: ordinary names are refused */
-	daemon_join_t *join;	/* bootstrap names resolved until the DHT has good nodes */
+	struct lookup *lookups;	     /* DHT lookups the resolver asked for */
+	net_forward_t *fwd;	     /* NULL: ordinary names are refused */
+	daemon_join_t *join;	     /* bootstrap names resolved until the DHT has good nodes */
+	daemon_limitlog_t *limitlog; /* logs a limit that starts to act */
+	daemon_qlog_t *qlog;	     /* the query log; NULL: off */
 } node_t;
 
 /* ---- the resolver's view of the DHT (resolver_io_t) ---- */
@@ -544,6 +548,11 @@ static int start_dht(node_t *n, const conf_t *c)
 
 static void node_stop(node_t *n)
 {
+	daemon_limitlog_stop(n->limitlog);
+	n->limitlog = NULL;
+	daemon_qlog_hook(n->resolver, NULL);
+	daemon_qlog_close(n->qlog);
+	n->qlog = NULL;
 	/* The API first: its requests waiting on the DHT are answered before the DHT goes. */
 	api_stop(n->api);
 	n->api = NULL;
@@ -594,7 +603,8 @@ static void on_signal(uv_signal_t *s, int signum)
 int daemon_reload(void *node, char *msg, size_t msgcap)
 {
 	node_t *n = node;
-	reload_node_t r = {n->resolver, n->fwd, n->dot, n->doh, &n->tls_creds, &n->conf};
+	reload_node_t r = {n->resolver,	  n->fwd,   n->dot,   n->doh,
+			   &n->tls_creds, &n->loop, &n->qlog, &n->conf};
 	return reload_run(&r, msg, msgcap);
 }
 
@@ -728,6 +738,12 @@ int daemon_run(const conf_t *c)
 	}
 	if ((ret = resolver_new(&ropts, &n.resolver)))
 		goto out;
+	if ((ret = daemon_qlog_open(&n.loop, c->query_log, &n.qlog)) != 0) {
+		sw_err("cannot open the query log %s: %s (check the path of query-log)",
+		       c->query_log, sw_strerror(ret));
+		goto out;
+	}
+	daemon_qlog_hook(n.resolver, n.qlog);
 	ret = own_zones_load(n.resolver, n.store);
 	if (ret < 0)
 		goto out;
@@ -749,6 +765,7 @@ int daemon_run(const conf_t *c)
 		uv_run(&n.loop, UV_RUN_DEFAULT);
 		goto out;
 	}
+	daemon_limitlog_start(&n.loop, &n.api_ctx, &n.api, &n.limitlog);
 	sw_info("swarmdns %s ready", SWARMDNS_VERSION);
 	uv_run(&n.loop, UV_RUN_DEFAULT);
 	ret = 0;

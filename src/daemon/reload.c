@@ -101,6 +101,7 @@ static const ropt_t ropts[] = {
     F("api-timeout", api_timeout, RESTART),
     F("upstream-max-waiters", upstream_max_waiters, APPLY),
     F("unwanted-reply-threshold", unwanted_reply_threshold, APPLY),
+    F("query-log", query_log, APPLY),
 };
 #define NOPTS (sizeof(ropts) / sizeof(ropts[0]))
 
@@ -209,11 +210,21 @@ static int apply(const reload_node_t *n, conf_t *nc, char *applied, size_t acap,
 		free(use);
 		return ret;
 	}
+	/* The query log is opened again, changed or not: logrotate moves the file away. */
+	daemon_qlog_t *qlog = NULL;
+	if ((ret = daemon_qlog_open(n->loop, use->query_log, &qlog)) != 0) {
+		snprintf(err, errcap, "cannot open the query log %s: %s", use->query_log,
+			 sw_strerror(ret));
+		net_tls_creds_free(creds);
+		free(use);
+		return ret;
+	}
 	resolver_opts_t ro = *resolver_opts(n->resolver);
 	daemon_resolver_opts(use, &ro);
 	if ((ret = resolver_reconfigure(n->resolver, &ro)) != 0) {
 		snprintf(err, errcap, "%s", sw_strerror(ret));
 		net_tls_creds_free(creds);
+		daemon_qlog_close(qlog);
 		free(use);
 		return ret;
 	}
@@ -229,6 +240,9 @@ static int apply(const reload_node_t *n, conf_t *nc, char *applied, size_t acap,
 		list_add(applied, acap, "TLS certificate read again");
 	}
 	sw_log_set_level(use->log_level);
+	daemon_qlog_hook(n->resolver, qlog);
+	daemon_qlog_close(*n->qlog);
+	*n->qlog = qlog;
 	/* Pins are read from the configuration at each republish. */
 	*n->conf = use;
 	free(g_applied);

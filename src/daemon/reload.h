@@ -9,6 +9,7 @@
 
 #include "conf/conf.h"
 #include "daemon/daemon.h"
+#include "daemon/querylog.h"
 #include "net/forward.h"
 #include "net/tls.h"
 #include "resolver/resolver.h"
@@ -18,7 +19,9 @@ typedef struct {
 	net_forward_t *fwd;	     /* NULL: started without upstream */
 	net_tls_t **dot, **doh;	     /* CONF_LISTEN_MAX each */
 	net_tls_creds_t **tls_creds; /* replaced by a reload; the old ones are kept (reload_end) */
-	const conf_t **conf;	     /* replaced by the applied configuration */
+	uv_loop_t *loop;
+	daemon_qlog_t **qlog; /* opened again by a reload (logrotate moves the file away) */
+	const conf_t **conf;  /* replaced by the applied configuration */
 } reload_node_t;
 
 /* Reads and applies the configuration; see daemon_reload(). */

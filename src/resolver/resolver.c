@@ -164,7 +164,9 @@ struct resolver {
 	size_t pnet_mask, n_pnets;
 	use_t *use; /* USE_SLOTS: recent demand per network */
 	uint64_t pool_seed, serial;
-	uint8_t *scratch; /* 64 KiB: rebinding protection's second rendering and packets */
+	uint8_t *scratch;      /* 64 KiB: rebinding protection's second rendering and packets */
+	resolver_qlog_cb qlog; /* NULL: no query log */
+	void *qlog_ctx;
 };
 
 static uint64_t now_ms(const resolver_t *r)
@@ -1078,6 +1080,9 @@ static void req_reply(resolver_t *r, req_t *rq, size_t len)
 	resolver_client_t cl = rq->c.client;
 	if (len > 0)
 		len = rrl_apply(r, &rq->c, rq->buf, len);
+	if (r->qlog && len > 0)
+		r->qlog(r->qlog_ctx, &cl, rq->c.q.has_question ? rq->c.q.qname_lower : NULL,
+			rq->c.q.qtype, rq->buf, len, &rq->c.trace);
 	if (cl.reply)
 		cl.reply(&cl, rq->buf, len, &rq->c.trace);
 	req_free(r, rq);
@@ -1421,6 +1426,9 @@ out:
 		ret = rrl_apply(r, &c, out, ret);
 	if (client->trace)
 		*client->trace = c.trace;
+	if (r->qlog && ret > 0)
+		r->qlog(r->qlog_ctx, client, c.q.has_question ? c.q.qname_lower : NULL, c.q.qtype,
+			out, ret, &c.trace);
 	return ret;
 }
 
@@ -1487,4 +1495,10 @@ nomem:
 	if (new_lrl && lookup_rl != r->lookup_rl)
 		dns_rrl_free(lookup_rl);
 	return SW_ENOMEM;
+}
+
+void resolver_set_query_log(resolver_t *r, resolver_qlog_cb cb, void *ctx)
+{
+	r->qlog = cb;
+	r->qlog_ctx = ctx;
 }
