@@ -80,9 +80,9 @@ static enum MHD_Result reload(api_t *a, struct MHD_Connection *c)
 	if (a->ctx.reload == NULL)
 		return api_reply_text(c, MHD_HTTP_NOT_IMPLEMENTED, "reload is not available");
 	char msg[400] = "";
+	/* The reload logs its outcome itself, as on SIGHUP. */
+	sw_info("API: reload requested");
 	int ret = a->ctx.reload(a->ctx.reload_ctx, msg, sizeof(msg));
-	sw_info("API: reload %s%s%s", ret ? "failed: " : "done", msg[0] ? ": " : "",
-		msg[0] ? msg : (ret ? sw_strerror(ret) : ""));
 	if (ret == 0)
 		return api_reply_text(c, MHD_HTTP_OK, msg[0] ? msg : "reloaded");
 	char out[480];

@@ -25,6 +25,7 @@
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS 60000
 #define WARN_EVERY_MS 300000 /* a name that keeps failing is logged once per 5 minutes */
+#define ALONE_WARN_MS 30000  /* without a good node this long, the node says so */
 #define ADDRS_MAX 16
 
 typedef struct {
@@ -43,11 +44,11 @@ struct daemon_join {
 	net_dht_t *dht;
 	net_forward_t *fwd;
 	bool joined;
+	uint64_t alone_since_ms, alone_warned_ms; /* without a good node since; last said */
 	uint32_t backoff_ms;
 	uint64_t next_round_ms;
 	join_name_t names[CONF_BOOTSTRAP_MAX];
-	size_t nnames;
-	size_t nlits; /* bootstrap addresses given as IP:PORT */
+	size_t nnames, nlits;
 	/* Health (api_dht_health_t), brought up to date by health_update(). */
 	api_dht_state_t state;
 	uint64_t state_since, last_lookup_ok; /* unix times */
@@ -156,6 +157,24 @@ static void on_check(uv_timer_t *t)
 		j->joined = false;
 		j->backoff_ms = BACKOFF_FIRST_MS;
 		j->next_round_ms = now;
+		j->alone_since_ms = now;
+		j->alone_warned_ms = 0;
+	}
+	if (now - j->alone_since_ms >= ALONE_WARN_MS &&
+	    (j->alone_warned_ms == 0 || now - j->alone_warned_ms >= WARN_EVERY_MS)) {
+		/* Why, as far as this node can tell (the names' failures are logged apart). */
+		j->alone_warned_ms = now;
+		if (j->nnames == 0 && j->nlits == 0)
+			sw_warn(
+			    "not joined the DHT after %llu s: the routing table has %zu nodes and "
+			    "there is no bootstrap address (bootstrap none); give one with "
+			    "--bootstrap HOST:PORT",
+			    (unsigned long long)(now - j->alone_since_ms) / 1000, c.rt_nodes);
+		else
+			sw_warn("not joined the DHT after %llu s: no answer from any bootstrap "
+				"address (%zu nodes in the routing table, none answering); is the "
+				"network up, and UDP open?",
+				(unsigned long long)(now - j->alone_since_ms) / 1000, c.rt_nodes);
 	}
 	if (j->fwd == NULL || j->nnames == 0 || now < j->next_round_ms)
 		return;
@@ -206,6 +225,7 @@ int daemon_join_start(uv_loop_t *loop, net_dht_t *dht, net_forward_t *fwd, const
 	if (nlits > 0)
 		dht_bootstrap(net_dht_node(dht), lits, nlits);
 	j->nlits = nlits;
+	j->alone_since_ms = uv_now(loop);
 	uv_timer_init(loop, &j->timer);
 	j->timer.data = j;
 	/* The first round at once, as before: persisted nodes and literal addresses are

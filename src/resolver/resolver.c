@@ -164,7 +164,9 @@ struct resolver {
 	size_t pnet_mask, n_pnets;
 	use_t *use; /* USE_SLOTS: recent demand per network */
 	uint64_t pool_seed, serial;
-	uint8_t *scratch; /* 64 KiB: rebinding protection's second rendering and packets */
+	uint8_t *scratch;      /* 64 KiB: rebinding protection's second rendering and packets */
+	resolver_qlog_cb qlog; /* NULL: no query log */
+	void *qlog_ctx;
 };
 
 static uint64_t now_ms(const resolver_t *r)
@@ -1146,6 +1148,9 @@ static void req_reply(resolver_t *r, req_t *rq, size_t len)
 	resolver_client_t cl = rq->c.client;
 	if (len > 0)
 		len = rrl_apply(r, &rq->c, rq->buf, len);
+	if (r->qlog && len > 0)
+		r->qlog(r->qlog_ctx, &cl, rq->c.q.has_question ? rq->c.q.qname_lower : NULL,
+			rq->c.q.qtype, rq->buf, len, &rq->c.trace);
 	if (cl.reply)
 		cl.reply(&cl, rq->buf, len, &rq->c.trace);
 	req_free(r, rq);
@@ -1489,6 +1494,9 @@ out:
 		ret = rrl_apply(r, &c, out, ret);
 	if (client->trace)
 		*client->trace = c.trace;
+	if (r->qlog && ret > 0)
+		r->qlog(r->qlog_ctx, client, c.q.has_question ? c.q.qname_lower : NULL, c.q.qtype,
+			out, ret, &c.trace);
 	return ret;
 }
 
@@ -1499,4 +1507,66 @@ size_t resolver_handle(resolver_t *r, const uint8_t *query, size_t qlen, sw_tran
 	memset(&c, 0, sizeof(c));
 	c.tp = tp;
 	return resolver_handle_client(r, query, qlen, &c, out, cap);
+}
+
+int resolver_reconfigure(resolver_t *r, const resolver_opts_t *o)
+{
+	resolver_opts_t *cur = &r->opts;
+	dns_rrl_t *rrl = r->rrl, *lookup_rl = r->lookup_rl;
+	uint8_t *scratch = r->scratch;
+	/* Everything that can fail first, so that a failure changes nothing. A limiter whose
+	 * rate changed starts afresh: its counts were for the old rate. */
+	bool new_rrl = o->rrl_rate != cur->rrl_rate || o->rrl_slip != cur->rrl_slip;
+	bool new_lrl = o->lookup_rate != cur->lookup_rate;
+	if (new_rrl && o->rrl_rate &&
+	    dns_rrl_new(o->rrl_rate, o->rrl_slip, 0, sw_hash("rrl", 3, r->seed), &rrl))
+		return SW_ENOMEM;
+	if (new_lrl && o->lookup_rate &&
+	    dns_rrl_new(o->lookup_rate, 0, 4096, sw_hash("lookup-rate", 11, r->seed), &lookup_rl))
+		goto nomem;
+	if (o->rebind_protection && scratch == NULL && (scratch = malloc(SCRATCH_LEN)) == NULL)
+		goto nomem;
+	if (new_rrl) {
+		dns_rrl_free(r->rrl);
+		r->rrl = o->rrl_rate ? rrl : NULL;
+	}
+	if (new_lrl) {
+		dns_rrl_free(r->lookup_rl);
+		r->lookup_rl = o->lookup_rate ? lookup_rl : NULL;
+	}
+	r->scratch = scratch;
+	cur->udp_payload = o->udp_payload;
+	cur->rrl_rate = o->rrl_rate;
+	cur->rrl_slip = o->rrl_slip;
+	cur->cookies = o->cookies;
+	cur->minimal_any = o->minimal_any;
+	cur->max_pending = o->max_pending ? o->max_pending : PENDING_MAX;
+	cur->lookup_rate = o->lookup_rate;
+	cur->zone = o->zone;
+	cur->stale_max = o->stale_max;
+	cur->unconverged_ttl = o->unconverged_ttl == 0 || o->unconverged_ttl > UNCONVERGED_TTL
+				   ? UNCONVERGED_TTL
+				   : o->unconverged_ttl;
+	/* A smaller cache shrinks as new zones come in (eviction at insertion). */
+	cur->cache_size = o->cache_size ? o->cache_size : 10000;
+	memcpy(cur->roots, o->roots, sizeof(cur->roots));
+	cur->n_roots = o->n_roots;
+	memcpy(cur->key_suffixes, o->key_suffixes, sizeof(cur->key_suffixes));
+	cur->n_key_suffixes = o->n_key_suffixes;
+	cur->rebind_protection = o->rebind_protection;
+	memcpy(cur->private_domains, o->private_domains, sizeof(cur->private_domains));
+	cur->n_private_domains = o->n_private_domains;
+	return 0;
+nomem:
+	if (new_rrl && rrl != r->rrl)
+		dns_rrl_free(rrl);
+	if (new_lrl && lookup_rl != r->lookup_rl)
+		dns_rrl_free(lookup_rl);
+	return SW_ENOMEM;
+}
+
+void resolver_set_query_log(resolver_t *r, resolver_qlog_cb cb, void *ctx)
+{
+	r->qlog = cb;
+	r->qlog_ctx = ctx;
 }

@@ -294,17 +294,37 @@ def test_healthz_and_status_isolated(swarmdns_bin, node):
                      r"never$", cp.stdout, re.M), cp.stdout
 
 
-def test_reload_answer(swarmdns_bin, node):
-    """`swarmdns reload` says what the node answered; without a reload hook that is 501."""
-    r = node.api("POST", "/v1/reload")
-    cp = run_cli(swarmdns_bin, "reload", "--api", node.api_url)
-    if r.status == 501:
-        assert r.body == b"reload is not available\n"
-        assert cp.returncode == 1 and "reload is not available" in cp.stderr, describe(cp)
-    else:
-        assert r.status == 200, r.body
-        assert cp.returncode == 0 and cp.stdout.strip(), describe(cp)
-    assert node.api("GET", "/v1/reload").status == 405
+def test_reload_through_the_cli(swarmdns_bin, tmp_path, make_key):
+    """`swarmdns reload` applies a changed root (the new name answers at once) and prints
+    what changed; a file that does not parse is a 400 with the reason, the old root
+    serves on."""
+    from test_reload import FileNode, a_records
+    from conftest import finish_all
+
+    a, b = make_key(), make_key()
+    node = FileNode(swarmdns_bin, tmp_path / "n", [f"root one={a.z32}", "bootstrap none"])
+    try:
+        node.start()
+        publish_zone(swarmdns_bin, node, a, "www 300 IN A 192.0.2.1\n")
+        publish_zone(swarmdns_bin, node, b, "www 300 IN A 192.0.2.2\n")
+        assert a_records(node.query("www.one.", "A")) == ["192.0.2.1"]
+        node.write_conf([f"root one={a.z32}", f"root two={b.z32}", "bootstrap none"])
+        cp = run_cli(swarmdns_bin, "reload", "--api", node.api_url)
+        assert cp.returncode == 0 and "root" in cp.stdout, describe(cp)
+        assert a_records(node.query("www.two.", "A")) == ["192.0.2.2"]
+        assert "API: reload requested" in node.stderr_text()
+
+        node.write_conf(["bootstrap none", "min-ttl banana"])
+        r = node.api("POST", "/v1/reload")
+        assert r.status == 400 and b"min-ttl" in r.body, (r.status, r.body)
+        cp = run_cli(swarmdns_bin, "reload", "--api", node.api_url)
+        assert cp.returncode == 1 and "HTTP 400" in cp.stderr and "min-ttl" in cp.stderr, \
+            describe(cp)
+        assert a_records(node.query("www.two.", "A")) == ["192.0.2.2"]
+        assert node.api("GET", "/v1/reload").status == 405
+    finally:
+        errors = finish_all([node])
+    assert not errors, errors
 
 
 # --------------------------------------------------------------------------------------------
