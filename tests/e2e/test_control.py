@@ -173,10 +173,12 @@ odd      300 IN TYPE65400 \\# 3 010203
 """
 
 
-def test_zone_list_export_round_trip(swarmdns_bin, node, make_key, tmp_path):
+def test_zone_list_export_round_trip(swarmdns_bin, node_factory, make_key, tmp_path):
     """`zone export` gives a zone file that `swarmdns sign` turns into the same records as
-    the original; `zone list` shows the zone; a key that is not ours is a clear 404."""
-    key = make_key()
+    the original; `zone list` shows the zone and a pinned one; a key that is not ours is a
+    clear 404."""
+    key, pinned = make_key(), make_key()
+    node = node_factory(extra_args=["--pin", pinned.z32]).start()
     publish_zone(swarmdns_bin, node, key, ZONE)
     env = dict(os.environ, SWARMDNS_API=node.api_url)
 
@@ -184,8 +186,10 @@ def test_zone_list_export_round_trip(swarmdns_bin, node, make_key, tmp_path):
     assert cp.returncode == 0, describe(cp)
     assert re.search(rf"^{key.z32}  seq \d+, 9 records, \d+ bytes, republished ",
                      cp.stdout, re.M), cp.stdout
+    assert re.search(rf"^{pinned.z32}  pinned, republished ", cp.stdout, re.M), cp.stdout
     lst = node.api("GET", "/v1/zones").json()["zones"]
-    assert [(z["key"], z["records"], z["pinned"]) for z in lst] == [(key.z32, 9, False)], lst
+    assert [(z["key"], z.get("records"), z["pinned"]) for z in lst] == \
+        [(key.z32, 9, False), (pinned.z32, None, True)], lst
 
     out = tmp_path / "exported.zone"
     cp = run_cli_env(swarmdns_bin, env, "zone", "export", key.origin, "-o", out)
