@@ -25,6 +25,9 @@ static const char *opt_token, *opt_cacert;
 static char last_headers[8192];
 static size_t last_headers_len;
 static char last_error[CURL_ERROR_SIZE];
+/* last_tls: the last failure was the TLS handshake's or the certificate's; quiet: set while
+ * cli_api_call() says the failures itself. */
+static bool last_tls, quiet;
 
 /* A value of an option in argv at i: "--name VALUE" or "--name=VALUE". Returns the value and
  * sets *used to the number of argv entries it took, or NULL. */
@@ -170,6 +173,7 @@ int cli_http(const char *base_url, const char *method, const char *path, const u
 	last_headers_len = 0;
 	last_headers[0] = '\0';
 	last_error[0] = '\0';
+	last_tls = false;
 	const char *token = env_or(opt_token, "SWARMDNS_API_TOKEN");
 	const char *cacert = env_or(opt_cacert, "SWARMDNS_API_CACERT");
 	if (token) {
@@ -229,18 +233,17 @@ int cli_http(const char *base_url, const char *method, const char *path, const u
 			ret = SW_EINVAL;
 			break;
 		default:
-			/* TLS (an unknown CA, a wrong name) and the rest: the callers' messages say
-			 * only "cannot reach", so curl's reason is said here. */
-			fprintf(stderr, "swarmdns: %s: %s%s\n", url, last_error,
-				cacert
-				    ? ""
-				    : " (a node with a self-signed certificate needs --cacert FILE "
-				      "or SWARMDNS_API_CACERT)");
-			ret = rc == CURLE_PEER_FAILED_VERIFICATION ||
-				      rc == CURLE_SSL_CONNECT_ERROR ||
-				      rc == CURLE_SSL_CACERT_BADFILE
-				  ? SW_ECONN
-				  : SW_EHTTP;
+			/* TLS (an unknown CA, a wrong name) and the rest: the messages of the
+			 * commands that do not use cli_api_call() say only "cannot reach", so
+			 * curl's reason is said here. */
+			last_tls = rc == CURLE_PEER_FAILED_VERIFICATION ||
+				   rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CACERT_BADFILE;
+			if (!quiet)
+				fprintf(stderr, "swarmdns: %s: %s%s\n", url, last_error,
+					cacert ? ""
+					       : " (a node with a self-signed certificate needs "
+						 "--cacert FILE or SWARMDNS_API_CACERT)");
+			ret = last_tls ? SW_ECONN : SW_EHTTP;
 		}
 	}
 	curl_slist_free_all(hdrs);
@@ -253,13 +256,28 @@ int cli_api_call(const char *cmd, const char *api, const char *method, const cha
 		 size_t *rlen)
 {
 	api = cli_api_url(api);
+	quiet = true;
 	int ret = cli_http(api, method, path, body, len, status, resp, cap - 1, rlen);
+	quiet = false;
 	if (ret == SW_EINVAL) {
 		fprintf(stderr,
 			"swarmdns %s: the API URL must be http://HOST:PORT or "
 			"https://HOST:PORT, not '%s' (--api or SWARMDNS_API)\n",
 			cmd, api);
 		return 2;
+	}
+	if (ret != 0 && last_tls) {
+		fprintf(stderr,
+			"swarmdns %s: no TLS connection to the node at %s: %s; a node whose "
+			"certificate is not signed by a CA of this system needs its CA certificate "
+			"with --cacert FILE or SWARMDNS_API_CACERT\n",
+			cmd, api, last_error);
+		return 1;
+	}
+	if (ret != 0 && ret != SW_ECONN) {
+		fprintf(stderr, "swarmdns %s: the request to %s failed: %s\n", cmd, api,
+			last_error[0] ? last_error : sw_strerror(ret));
+		return 1;
 	}
 	if (ret != 0) {
 		fprintf(stderr,
