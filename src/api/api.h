@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include "conf/conf.h"
 #include "net/dht_host.h"
 #include "net/net.h"
 #include "net/forward.h"
@@ -20,10 +21,30 @@
 
 typedef struct api api_t;
 
+/* Where the node stands in the DHT (docs/design.md §11), for /v1/status and /healthz: joined (good
+ * nodes in the routing table), joining (none yet, but bootstrap addresses, names or known
+ * nodes to join through) or isolated (nothing to join through: `bootstrap none` and no node
+ * has contacted us). */
+typedef enum { API_DHT_ISOLATED = 0, API_DHT_JOINING, API_DHT_JOINED } api_dht_state_t;
+typedef struct {
+	api_dht_state_t state;
+	uint64_t since;		 /* unix time the state began */
+	size_t good_nodes;	 /* good nodes in the routing table now */
+	uint64_t last_lookup_ok; /* unix time of the last DHT lookup that got replies; 0: none */
+} api_dht_health_t;
+
+/* The own zones' republishing, for GET /v1/zones. */
+typedef struct {
+	uint64_t republished;		/* unix time of the last republish round; 0: none yet */
+	uint64_t next_republish;	/* unix time of the next; 0: none scheduled (no DHT) */
+	uint8_t pins[CONF_PIN_MAX][32]; /* the zones named by `pin`, kept alive by this node */
+	size_t n_pins;
+} api_zones_info_t;
+
 typedef struct {
 	resolver_t *resolver;
 	store_t *store;
-	net_dht_t *dht;    /* NULL while the DHT is not running */
+	net_dht_t *dht;	   /* NULL while the DHT is not running */
 	const char *token; /* empty: writes from loopback only */
 	const char *data_dir;
 	uint64_t started_ms; /* uv_now() at start, for uptime */
@@ -35,12 +56,20 @@ typedef struct {
 	net_tcp_t *const *tcp; /* the DNS-over-TCP listeners, tls_slots of them */
 	unsigned max_clients;  /* api-max-clients; 0: 256 */
 	unsigned timeout_s;    /* api-timeout: idle connections are closed; 0: 30 */
+	/* POST /v1/reload: reloads the configuration (SIGHUP's work); msg gets what changed and
+	 * what needs a restart. Returns 0 or a negative error. NULL: answered 501. */
+	int (*reload)(void *ctx, char *msg, size_t cap);
+	void *reload_ctx;
+	/* The daemon's view for /v1/status, /healthz and /v1/zones; NULL: not known (isolated,
+	 * no republishing). Both get node_ctx. */
+	void (*dht_health)(void *ctx, api_dht_health_t *out);
+	void (*zones_info)(void *ctx, api_zones_info_t *out);
+	void *node_ctx;
 } api_ctx_t;
 
 /* Starts listening on addr (NULL: on no socket; connections come only through
  * api_add_connection()). ctx must outlive the API. Returns 0 or -errno / SW_ENOMEM. */
-int api_start(uv_loop_t *loop, const struct sockaddr *addr, const api_ctx_t *ctx,
-	      api_t **out);
+int api_start(uv_loop_t *loop, const struct sockaddr *addr, const api_ctx_t *ctx, api_t **out);
 /* Serves fd, a connected stream socket, as a connection accepted from peer (fuzz/api.c uses
  * one end of a socketpair). Takes ownership of fd, also on failure. Returns 0 or SW_ECONN. */
 int api_add_connection(api_t *a, int fd, const struct sockaddr *peer, socklen_t peer_len);

@@ -1,5 +1,6 @@
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "api/metrics.h"
@@ -310,8 +311,9 @@ static void forward_metrics(FILE *f, const net_forward_t *fwd)
 	      net_forward_cache_size(fwd));
 }
 
-/* Every limit (docs/limits.md), by the option that sets it: how often it acted. */
-static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra_t *x)
+/* The rows of swarmdns_limit_hits_total (metrics.h); also watched by the daemon's log. */
+size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api,
+		      api_limit_row_t out[API_LIMIT_ROWS])
 {
 	const resolver_stats_t *st = resolver_stats(ctx->resolver);
 	net_limit_stats_t tcp = {0}, tls = {0};
@@ -329,21 +331,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	net_forward_stats_t fs = {0};
 	if (ctx->fwd)
 		net_forward_stats(ctx->fwd, &fs);
-	static const char name[] = "swarmdns_limit_hits_total";
-	family(
-	    f, name, "counter",
-	    "Times a limit acted, by the option that sets it: responses rate-limited (rrl-rate), "
-	    "ANY answered with one RRset (minimal-any), queries refused for want of room "
-	    "(max-pending), DHT lookups over lookup-rate or without room in the lookup-pool, "
-	    "KRPC queries and puts over the per-IP rates, lookup candidates and routing-table "
-	    "entries refused by the Sybil bounds (dht-*), stored items evicted (dht-net-share: by "
-	    "a network at its share, of its own), remembered seqs dropped (dht-seq-memory), "
-	    "upstream questions over upstream-max-waiters or unwanted-reply-threshold, "
-	    "connections refused or closed idle, requests over a size limit.");
-	const struct {
-		const char *limit;
-		uint64_t v;
-	} rows[] = {
+	const api_limit_row_t rows[] = {
 	    {"rrl-rate", st->rrl_dropped + st->rrl_slipped},
 	    {"minimal-any", st->any_minimal},
 	    {"max-pending", st->pending_refused},
@@ -367,13 +355,35 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    {"tls-idle-timeout", tls.idle_closed},
 	    {"doh-request-size", tls.too_large},
 	    {"doh-max-streams", tls.streams_refused},
-	    {"api-max-clients", x->api_limits.refused},
-	    {"api-request-size", x->api_limits.too_large},
+	    {"api-max-clients", api->refused},
+	    {"api-request-size", api->too_large},
 	    {"upstream-max-waiters", fs.waiters_refused},
 	    {"unwanted-reply-threshold", fs.unwanted_tcp},
 	};
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		labelled(f, name, "limit", rows[i].limit, rows[i].v);
+	_Static_assert(sizeof(rows) / sizeof(rows[0]) == API_LIMIT_ROWS, "API_LIMIT_ROWS");
+	memcpy(out, rows, sizeof(rows));
+	return API_LIMIT_ROWS;
+}
+
+/* Every limit (docs/limits.md), by the option that sets it: how often it acted. */
+static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra_t *x)
+{
+	const resolver_stats_t *st = resolver_stats(ctx->resolver);
+	api_limit_row_t rows[API_LIMIT_ROWS];
+	api_limit_rows(ctx, &x->api_limits, rows);
+	static const char name[] = "swarmdns_limit_hits_total";
+	family(
+	    f, name, "counter",
+	    "Times a limit acted, by the option that sets it: responses rate-limited (rrl-rate), "
+	    "ANY answered with one RRset (minimal-any), queries refused for want of room "
+	    "(max-pending), DHT lookups over lookup-rate or without room in the lookup-pool, "
+	    "KRPC queries and puts over the per-IP rates, lookup candidates and routing-table "
+	    "entries refused by the Sybil bounds (dht-*), stored items evicted (dht-net-share: by "
+	    "a network at its share, of its own), remembered seqs dropped (dht-seq-memory), "
+	    "upstream questions over upstream-max-waiters or unwanted-reply-threshold, "
+	    "connections refused or closed idle, requests over a size limit.");
+	for (size_t i = 0; i < API_LIMIT_ROWS; i++)
+		labelled(f, name, "limit", rows[i].limit, rows[i].hits);
 	family(f, "swarmdns_rrl_limited_total", "counter",
 	       "DNS-over-UDP responses over rrl-rate: dropped, or sent truncated (slipped).");
 	labelled(f, "swarmdns_rrl_limited_total", "action", "dropped", st->rrl_dropped);

@@ -32,6 +32,16 @@ typedef struct {
 	net_limit_stats_t api_limits;
 } api_metrics_extra_t;
 
+/* How often each limit acted, by the option that sets it (docs/limits.md): the rows of
+ * swarmdns_limit_hits_total. api: the API's own limit counters (api_limits()). */
+typedef struct {
+	const char *limit;
+	uint64_t hits;
+} api_limit_row_t;
+#define API_LIMIT_ROWS 27
+size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api,
+		      api_limit_row_t out[API_LIMIT_ROWS]);
+
 /* Renders every metric. Returns a new NUL-terminated buffer (the caller frees it) and its
  * length in *len, or NULL when memory runs out. */
 char *api_metrics_render(const api_ctx_t *ctx, const api_metrics_extra_t *x, size_t *len);

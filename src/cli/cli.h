@@ -4,6 +4,7 @@
  * are returned to main(): 0 success, 1 failure, 2 usage error.
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,16 +32,40 @@ int cli_zone_sign(const char *keyfile, const char *zonefile, uint64_t seq, uint8
 /* Microseconds since the epoch: BEP 44 seq as pkarr uses it (docs/design.md §2). */
 uint64_t cli_now_us(void);
 
-/* One HTTP/1.1 request to base_url (http://host:port) + path. Returns 0 with *status set,
- * or SW_ECONN (nothing listening / unreachable) or SW_EHTTP (bad answer). resp gets the
- * body, NUL-terminated if there is room. */
+/* Takes the options of every command that talks to a node, --token TOKEN and --cacert FILE
+ * (also as --opt=VALUE), out of argv (argv[0] is the command); returns the new argc. */
+int cli_api_args(int argc, char **argv);
+/* The node's API: given (--api), else $SWARMDNS_API, else CLI_DEFAULT_API. */
+const char *cli_api_url(const char *given);
+/* Is a token given (--token or $SWARMDNS_API_TOKEN)? */
+bool cli_api_has_token(void);
+/* One HTTP request (libcurl) to base_url (http:// or https://HOST:PORT; NULL or
+ * CLI_DEFAULT_API: cli_api_url(NULL)) + path, with the token as a bearer token. Returns 0
+ * with *status set, SW_EINVAL (not an http(s) URL), SW_ECONN (unreachable, or the TLS
+ * handshake failed: said on stderr) or SW_EHTTP (bad answer). resp gets the body, cut at
+ * cap, NUL-terminated if there is room. */
 int cli_http(const char *base_url, const char *method, const char *path, const uint8_t *body,
 	     size_t body_len, int *status, uint8_t *resp, size_t cap, size_t *resp_len);
 /* A header of the last response of cli_http(). Returns 0, SW_ENOTFOUND or SW_ENOSPC. */
 int cli_http_header(const char *name, char *out, size_t cap);
+/* cli_http() for a command `cmd` (for messages) with every failure said on stderr as a user
+ * needs it: a bad URL, a node that cannot be reached (with the URL and what to check), a
+ * missing or wrong token (401/403), any other non-2xx answer with the node's text. api NULL:
+ * cli_api_url(NULL). Returns 0 (a 2xx or a 404, which the caller words; resp is
+ * NUL-terminated, so cap must leave room), 1 (failed, said) or 2 (bad URL, said). */
+int cli_api_call(const char *cmd, const char *api, const char *method, const char *path,
+		 const uint8_t *body, size_t len, int *status, uint8_t *resp, size_t cap,
+		 size_t *rlen);
+/* libcurl's words for the last failure of cli_http(). */
+const char *cli_http_error(void);
 
 int cli_testnet(int argc, char **argv);
 int cli_dht(int argc, char **argv);
 int cli_resolve(int argc, char **argv);
 int cli_cert(int argc, char **argv);
 int cli_status(int argc, char **argv);
+/* src/cli/control.c */
+int cli_reload(int argc, char **argv);
+int cli_flush(int argc, char **argv);
+int cli_zone(int argc, char **argv);
+int cli_log_level(int argc, char **argv);

@@ -1,20 +1,102 @@
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
+/*
+ * The CLI's client of a node's HTTP API, on libcurl's easy interface: http:// and https://
+ * URLs (the node's certificate checked against the system's CAs, or against --cacert FILE /
+ * SWARMDNS_API_CACERT for a self-signed one), the api-token sent as `Authorization: Bearer`
+ * (--token / SWARMDNS_API_TOKEN) on every call, and the node's address from --api, else
+ * SWARMDNS_API, else CLI_DEFAULT_API. Main thread only.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <unistd.h>
+
+#include <curl/curl.h>
 
 #include "cli/cli.h"
 #include "common/err.h"
 
-#define TIMEOUT_MS 60000 /* a publish waits for the DHT put: seconds on a real network */
+#define CONNECT_TIMEOUT_S 10
+#define TIMEOUT_S 60 /* a publish waits for the DHT put: seconds on a real network */
 
-/* The header block of the last response, for cli_http_header(). */
+/* --token and --cacert, taken out of the command line by cli_api_args(). */
+static const char *opt_token, *opt_cacert;
+/* The header block of the last response, for cli_http_header(); curl's message of the last
+ * failure, for cli_http_error(). */
 static char last_headers[8192];
+static size_t last_headers_len;
+static char last_error[CURL_ERROR_SIZE];
+/* last_tls: the last failure was the TLS handshake's or the certificate's; quiet: set while
+ * cli_api_call() says the failures itself. */
+static bool last_tls, quiet;
+
+/* A value of an option in argv at i: "--name VALUE" or "--name=VALUE". Returns the value and
+ * sets *used to the number of argv entries it took, or NULL. */
+static const char *take_opt(char **argv, int argc, int i, const char *name, int *used)
+{
+	size_t nl = strlen(name);
+	if (strncmp(argv[i], name, nl) != 0)
+		return NULL;
+	if (argv[i][nl] == '=') {
+		*used = 1;
+		return argv[i] + nl + 1;
+	}
+	if (argv[i][nl] == '\0' && i + 1 < argc) {
+		*used = 2;
+		return argv[i + 1];
+	}
+	return NULL;
+}
+
+int cli_api_args(int argc, char **argv)
+{
+	int out = 1;
+	for (int i = 1; i < argc;) {
+		int used = 0;
+		const char *v;
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		if ((v = take_opt(argv, argc, i, "--token", &used)) != NULL)
+			opt_token = v;
+		else if ((v = take_opt(argv, argc, i, "--cacert", &used)) != NULL)
+			opt_cacert = v;
+		if (used) {
+			i += used;
+			continue;
+		}
+		argv[out++] = argv[i++];
+	}
+	argv[out] = NULL;
+	return out;
+}
+
+const char *cli_api_url(const char *given)
+{
+	const char *env = getenv("SWARMDNS_API");
+	if (given)
+		return given;
+	return env && env[0] ? env : CLI_DEFAULT_API;
+}
+
+static const char *env_or(const char *opt, const char *name)
+{
+	const char *env = getenv(name);
+	if (opt)
+		return opt[0] ? opt : NULL;
+	return env && env[0] ? env : NULL;
+}
+
+bool cli_api_has_token(void)
+{
+	return env_or(opt_token, "SWARMDNS_API_TOKEN") != NULL;
+}
+
+const char *cli_http_error(void)
+{
+	return last_error;
+}
 
 int cli_http_header(const char *name, char *out, size_t cap)
 {
@@ -36,114 +118,191 @@ int cli_http_header(const char *name, char *out, size_t cap)
 	return SW_ENOTFOUND;
 }
 
-/* Splits http://host:port[/...] into host and port. */
-static int parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap)
+typedef struct {
+	uint8_t *data;
+	size_t cap, len;
+} sink_t;
+
+/* The body: what fits in the caller's buffer is kept, the rest is dropped. */
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
-	if (strncmp(url, "http://", 7) != 0)
-		return SW_EINVAL;
-	const char *h = url + 7, *end = h + strcspn(h, "/");
-	const char *colon = NULL;
-	if (*h == '[') {
-		const char *rb = memchr(h, ']', (size_t)(end - h));
-		if (rb == NULL)
-			return SW_EINVAL;
-		colon = rb[1] == ':' ? rb + 1 : NULL;
-		if ((size_t)(rb - h - 1) >= hcap)
-			return SW_EINVAL;
-		memcpy(host, h + 1, (size_t)(rb - h - 1));
-		host[rb - h - 1] = '\0';
-	} else {
-		colon = memchr(h, ':', (size_t)(end - h));
-		const char *he = colon ? colon : end;
-		if (he == h || (size_t)(he - h) >= hcap)
-			return SW_EINVAL;
-		memcpy(host, h, (size_t)(he - h));
-		host[he - h] = '\0';
-	}
-	if (colon) {
-		if ((size_t)(end - colon - 1) >= pcap || end == colon + 1)
-			return SW_EINVAL;
-		memcpy(port, colon + 1, (size_t)(end - colon - 1));
-		port[end - colon - 1] = '\0';
-	} else {
-		snprintf(port, pcap, "80");
-	}
-	return 0;
+	sink_t *s = ctx;
+	size_t k = size * n, room = s->cap - s->len;
+	memcpy(s->data + s->len, p, k < room ? k : room);
+	s->len += k < room ? k : room;
+	return size * n;
 }
 
-static int wait_fd(int fd, short ev)
+/* Header lines; a new status line (after a 100 Continue, a redirect) starts over. */
+static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 {
-	struct pollfd p = {fd, ev, 0};
-	int n = poll(&p, 1, TIMEOUT_MS);
-	return n == 1 ? 0 : SW_ECONN;
+	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0)
+		last_headers_len = 0;
+	if (last_headers_len + n < sizeof(last_headers)) {
+		memcpy(last_headers + last_headers_len, p, n);
+		last_headers_len += n;
+		last_headers[last_headers_len] = '\0';
+	}
+	return size * n;
 }
 
 int cli_http(const char *base_url, const char *method, const char *path, const uint8_t *body,
 	     size_t body_len, int *status, uint8_t *resp, size_t cap, size_t *resp_len)
 {
-	char host[256], port[16], head[1024];
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-	int fd = -1, ret = SW_ECONN;
-	char *buf = NULL;
-	if (parse_url(base_url, host, sizeof(host), port, sizeof(port)) != 0)
+	/* Commands that have not been told about SWARMDNS_API pass the default: the variable
+	 * applies to them as if they passed NULL. */
+	if (base_url == NULL || strcmp(base_url, CLI_DEFAULT_API) == 0)
+		base_url = cli_api_url(NULL);
+	if (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0)
 		return SW_EINVAL;
-	if (getaddrinfo(host, port, &hints, &ai) != 0)
-		return SW_ECONN;
-	for (struct addrinfo *a = ai; a; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-			break;
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
+	static bool inited;
+	if (!inited && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return SW_ENOMEM;
+	inited = true;
+	char url[2048], auth[1024];
+	size_t bl = strlen(base_url);
+	while (bl > 0 && base_url[bl - 1] == '/')
+		bl--;
+	if (snprintf(url, sizeof(url), "%.*s%s", (int)bl, base_url, path) >= (int)sizeof(url))
+		return SW_EINVAL;
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	if (h == NULL)
+		return SW_ENOMEM;
+	sink_t sink = {resp, cap, 0};
+	last_headers_len = 0;
+	last_headers[0] = '\0';
+	last_error[0] = '\0';
+	last_tls = false;
+	const char *token = env_or(opt_token, "SWARMDNS_API_TOKEN");
+	const char *cacert = env_or(opt_cacert, "SWARMDNS_API_CACERT");
+	if (token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		hdrs = curl_slist_append(hdrs, auth);
 	}
-	freeaddrinfo(ai);
-	if (fd < 0)
-		return SW_ECONN;
-	int hl = snprintf(head, sizeof(head),
-			  "%s %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: swarmdns/%s\r\n"
-			  "Content-Type: application/pkarr.org/relays#payload\r\n"
-			  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-			  method, path, host, port, SWARMDNS_VERSION, body_len);
-	if (send(fd, head, (size_t)hl, MSG_NOSIGNAL) != hl ||
-	    (body_len && send(fd, body, body_len, MSG_NOSIGNAL) != (ssize_t)body_len))
-		goto out;
-	size_t bcap = 65536, blen = 0;
-	buf = malloc(bcap + 1);
-	if (buf == NULL)
-		goto out;
-	for (;;) {
-		if (wait_fd(fd, POLLIN) != 0)
-			goto out;
-		ssize_t n = recv(fd, buf + blen, bcap - blen, 0);
-		if (n < 0)
-			goto out;
-		if (n == 0 || (blen += (size_t)n) == bcap)
-			break;
+	if (body_len)
+		hdrs =
+		    curl_slist_append(hdrs, "Content-Type: application/pkarr.org/relays#payload");
+	/* No "Expect: 100-continue" round trip for a 1 KiB relay body. */
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (body_len || strcmp(method, "GET") != 0) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body_len ? (const char *)body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
 	}
-	buf[blen] = '\0';
-	ret = SW_EHTTP;
-	int code;
-	if (sscanf(buf, "HTTP/1.%*d %d", &code) != 1)
-		goto out;
-	char *sep = strstr(buf, "\r\n\r\n");
-	if (sep == NULL)
-		goto out;
-	size_t off = (size_t)(sep + 4 - buf), n = blen - off;
-	size_t hdl = (size_t)(sep + 2 - buf) < sizeof(last_headers) ? (size_t)(sep + 2 - buf)
-								  : sizeof(last_headers) - 1;
-	memcpy(last_headers, buf, hdl);
-	last_headers[hdl] = 0;
-	if (n > cap)
-		n = cap;
-	memcpy(resp, buf + off, n);
-	if (n < cap)
-		resp[n] = '\0';
-	*resp_len = n;
-	*status = code;
-	ret = 0;
-out:
-	free(buf);
-	close(fd);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "swarmdns/" SWARMDNS_VERSION);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, last_error);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	/* As before libcurl: the node is talked to directly, never through an http_proxy. */
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	if (cacert)
+		curl_easy_setopt(h, CURLOPT_CAINFO, cacert);
+	CURLcode rc = curl_easy_perform(h);
+	int ret = 0;
+	if (rc == CURLE_OK) {
+		long code = 0;
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		*status = (int)code;
+		*resp_len = sink.len;
+		if (sink.len < cap)
+			resp[sink.len] = '\0';
+	} else {
+		if (last_error[0] == '\0')
+			snprintf(last_error, sizeof(last_error), "%s", curl_easy_strerror(rc));
+		switch (rc) {
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_OPERATION_TIMEDOUT:
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_GOT_NOTHING:
+			ret = SW_ECONN;
+			break;
+		case CURLE_URL_MALFORMAT:
+		case CURLE_UNSUPPORTED_PROTOCOL:
+			ret = SW_EINVAL;
+			break;
+		default:
+			/* TLS (an unknown CA, a wrong name) and the rest: the messages of the
+			 * commands that do not use cli_api_call() say only "cannot reach", so
+			 * curl's reason is said here. */
+			last_tls = rc == CURLE_PEER_FAILED_VERIFICATION ||
+				   rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CACERT_BADFILE;
+			if (!quiet)
+				fprintf(stderr, "swarmdns: %s: %s%s\n", url, last_error,
+					cacert ? ""
+					       : " (a node with a self-signed certificate needs "
+						 "--cacert FILE or SWARMDNS_API_CACERT)");
+			ret = last_tls ? SW_ECONN : SW_EHTTP;
+		}
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
 	return ret;
+}
+
+int cli_api_call(const char *cmd, const char *api, const char *method, const char *path,
+		 const uint8_t *body, size_t len, int *status, uint8_t *resp, size_t cap,
+		 size_t *rlen)
+{
+	api = cli_api_url(api);
+	quiet = true;
+	int ret = cli_http(api, method, path, body, len, status, resp, cap - 1, rlen);
+	quiet = false;
+	if (ret == SW_EINVAL) {
+		fprintf(stderr,
+			"swarmdns %s: the API URL must be http://HOST:PORT or "
+			"https://HOST:PORT, not '%s' (--api or SWARMDNS_API)\n",
+			cmd, api);
+		return 2;
+	}
+	if (ret != 0 && last_tls) {
+		fprintf(stderr,
+			"swarmdns %s: no TLS connection to the node at %s: %s; a node whose "
+			"certificate is not signed by a CA of this system needs its CA certificate "
+			"with --cacert FILE or SWARMDNS_API_CACERT\n",
+			cmd, api, last_error);
+		return 1;
+	}
+	if (ret != 0 && ret != SW_ECONN) {
+		fprintf(stderr, "swarmdns %s: the request to %s failed: %s\n", cmd, api,
+			last_error[0] ? last_error : sw_strerror(ret));
+		return 1;
+	}
+	if (ret != 0) {
+		fprintf(stderr,
+			"swarmdns %s: no swarmdns node is running at %s (%s); start one with "
+			"'swarmdns serve', or check the node's listen-api and give its API with "
+			"--api URL or SWARMDNS_API\n",
+			cmd, api, last_error[0] ? last_error : sw_strerror(ret));
+		return 1;
+	}
+	resp[*rlen < cap ? *rlen : cap - 1] = '\0';
+	if ((*status >= 200 && *status < 300) || *status == 404)
+		return 0;
+	/* The node's own text ends with a newline; curl keeps it. */
+	const char *text = (const char *)resp;
+	size_t tl = strlen(text);
+	while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == '\r'))
+		tl--;
+	if (*status == 401 || *status == 403)
+		fprintf(stderr,
+			"swarmdns %s: the node at %s refused the request (HTTP %d): the API "
+			"token is %s; give the node's api-token with --token TOKEN or "
+			"SWARMDNS_API_TOKEN (writes without it are allowed from loopback only)\n",
+			cmd, api, *status, cli_api_has_token() ? "wrong" : "missing");
+	else
+		fprintf(stderr, "swarmdns %s: the node at %s answered HTTP %d: %.*s\n", cmd, api,
+			*status, (int)tl, text);
+	return 1;
 }

@@ -23,6 +23,10 @@ static const struct {
 	{"dht", cli_dht, "look an item up in the DHT through a running node (dht get)"},
 	{"cert", cli_cert, "make a self-signed certificate for trying DNS over TLS and HTTPS"},
 	{"status", cli_status, "show a running node's state: zones, cache, DHT, query counts"},
+	{"reload", cli_reload, "make a running node read its configuration again"},
+	{"flush", cli_flush, "empty a running node's caches, or drop one name from them"},
+	{"zone", cli_zone, "list, export (as a zone file) or remove a running node's own zones"},
+	{"log-level", cli_log_level, "change what a running node logs"},
 };
 
 static void usage(FILE *f)
@@ -32,7 +36,10 @@ static void usage(FILE *f)
 		   "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\n'swarmdns COMMAND --help' describes each command.\n"
+	fprintf(f, "\nCommands that talk to a node take --api URL (else $SWARMDNS_API, else\n"
+		   CLI_DEFAULT_API "), --token TOKEN (else $SWARMDNS_API_TOKEN) and --cacert\n"
+		   "FILE (else $SWARMDNS_API_CACERT) for an https:// API.\n"
+		   "\n'swarmdns COMMAND --help' describes each command.\n"
 		   "Try it: swarmdns keygen -o my.key, write a zone file, swarmdns serve, then\n"
 		   "swarmdns publish -k my.key my.zone and dig @127.0.0.1 -p 5300 www.<key>.\n");
 }
@@ -56,9 +63,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "swarmdns: cannot initialise libsodium\n");
 		return 1;
 	}
+	/* --token and --cacert for every command that talks to a node; `serve` and `testnet`
+	 * take their own options. */
+	int sub_argc = argc - 1;
+	if (strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "testnet") != 0)
+		sub_argc = cli_api_args(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+			return commands[i].run(sub_argc, argv + 1);
 	fprintf(stderr, "swarmdns: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -20,42 +20,40 @@ static void usage(FILE *f)
 	conf_print_help(f);
 }
 
-int cli_serve(int argc, char **argv)
+/* Reads the configuration: the config file, then the command line on top, then
+ * conf_check(). The same at start and on SIGHUP (daemon_set_reload()), so that a reload
+ * reports the same errors. Returns 0, 1 (bad configuration) or 2 (bad usage), with the
+ * message in err. */
+static const char *g_config; /* the config file read, or NULL */
+
+static int serve_conf(int argc, char **argv, conf_t *c, bool *check, char *err, size_t errcap)
 {
-	conf_t c;
-	char err[1200];
 	const char *config = NULL;
-	bool check = false;
-	conf_init(&c);
+	conf_init(c);
 	/* First pass: the config file, so that the command line can override it. */
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
-			return 0;
-		}
 		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
 			if (i + 1 >= argc) {
-				fprintf(stderr, "swarmdns serve: %s needs a file name\n", argv[i]);
+				snprintf(err, errcap, "%s needs a file name", argv[i]);
 				return 2;
 			}
 			config = argv[++i];
 		}
 	}
+	g_config = config;
 	if (config) {
 		char *text = NULL;
 		size_t len;
 		int ret = cli_file_read(config, 1024 * 1024, &text, &len);
 		if (ret) {
-			fprintf(stderr, "swarmdns serve: cannot read config file %s: %s\n", config,
-				sw_strerror(ret));
+			snprintf(err, errcap, "cannot read config file %s: %s", config,
+				 sw_strerror(ret));
 			return 1;
 		}
-		ret = conf_parse_text(&c, text, len, config, err, sizeof(err));
+		ret = conf_parse_text(c, text, len, config, err, errcap);
 		free(text);
-		if (ret) {
-			fprintf(stderr, "swarmdns serve: %s\n", err);
+		if (ret)
 			return 1;
-		}
 	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -64,11 +62,11 @@ int cli_serve(int argc, char **argv)
 			continue;
 		}
 		if (strcmp(a, "--check-config") == 0) {
-			check = true;
+			*check = true;
 			continue;
 		}
 		if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-			fprintf(stderr, "swarmdns serve: unexpected argument '%s' (see --help)\n", a);
+			snprintf(err, errcap, "unexpected argument '%s' (see --help)", a);
 			return 2;
 		}
 		char name[64];
@@ -76,7 +74,7 @@ int cli_serve(int argc, char **argv)
 		const char *eq = strchr(a + 2, '=');
 		size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
 		if (nl >= sizeof(name)) {
-			fprintf(stderr, "swarmdns serve: unknown option '%s' (see --help)\n", a);
+			snprintf(err, errcap, "unknown option '%s' (see --help)", a);
 			return 2;
 		}
 		memcpy(name, a + 2, nl);
@@ -84,26 +82,53 @@ int cli_serve(int argc, char **argv)
 		if (eq) {
 			value = eq + 1;
 		} else if (!conf_known(name)) {
-			fprintf(stderr, "swarmdns serve: unknown option '--%s' (see --help)\n", name);
+			snprintf(err, errcap, "unknown option '--%s' (see --help)", name);
 			return 2;
 		} else if (i + 1 >= argc) {
-			fprintf(stderr, "swarmdns serve: --%s needs a value\n", name);
+			snprintf(err, errcap, "--%s needs a value", name);
 			return 2;
 		} else {
 			value = argv[++i];
 		}
-		if (conf_set(&c, name, value, CONF_SRC_CLI, err, sizeof(err)) != 0) {
-			fprintf(stderr, "swarmdns serve: %s\n", err);
+		if (conf_set(c, name, value, CONF_SRC_CLI, err, errcap) != 0)
 			return 2;
+	}
+	if (conf_check(c, err, errcap) != 0)
+		return 1;
+	return 0;
+}
+
+static int g_argc;
+static char **g_argv;
+
+static int serve_reload(conf_t *c, char *err, size_t errcap)
+{
+	bool check = false;
+	return serve_conf(g_argc, g_argv, c, &check, err, errcap) ? SW_ECONF : 0;
+}
+
+int cli_serve(int argc, char **argv)
+{
+	conf_t c;
+	char err[1200];
+	bool check = false;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
 		}
 	}
-	if (conf_check(&c, err, sizeof(err)) != 0) {
+	int ret = serve_conf(argc, argv, &c, &check, err, sizeof(err));
+	if (ret) {
 		fprintf(stderr, "swarmdns serve: %s\n", err);
-		return 1;
+		return ret;
 	}
 	if (check) {
 		printf("configuration is valid\n");
 		return 0;
 	}
+	g_argc = argc;
+	g_argv = argv;
+	daemon_set_reload(serve_reload, g_config);
 	return daemon_run(&c) == 0 ? 0 : 1;
 }

@@ -2,6 +2,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -10,15 +11,22 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: swarmdns status [--api URL] [--json]\n\n"
-		   "Shows the state of a running node: version and uptime, its own zones, the\n"
-		   "zone cache, the DHT node (ID, address, routing table, stored items), and the\n"
-		   "queries it answered by transport, by where the answers came from and by\n"
-		   "response code. For monitoring, the node serves the same counters in the\n"
-		   "Prometheus format at GET /metrics.\n\n"
-		   "  -a, --api URL       the node's API [default: " CLI_DEFAULT_API "]\n"
-		   "      --json          print the node's JSON status as it is\n"
-		   "  -h, --help          show this help\n");
+	fprintf(
+	    f, "Usage: swarmdns status [--api URL] [--json]\n\n"
+	       "Shows the state of a running node: version and uptime, its own zones, the\n"
+	       "zone cache, the DHT node (joined, joining or isolated and since when, good\n"
+	       "nodes, the last successful lookup; ID, address, routing table, stored items),\n"
+	       "and the\n"
+	       "queries it answered by transport, by where the answers came from and by\n"
+	       "response code. For monitoring, the node serves the same counters in the\n"
+	       "Prometheus format at GET /metrics.\n\n"
+	       "  -a, --api URL       the node's API [default: $SWARMDNS_API, else " CLI_DEFAULT_API
+	       "]\n"
+	       "      --json          print the node's JSON status as it is\n"
+	       "      --token TOKEN   the node's api-token [default: $SWARMDNS_API_TOKEN]\n"
+	       "      --cacert FILE   CA certificate of an https:// API [default: "
+	       "$SWARMDNS_API_CACERT]\n"
+	       "  -h, --help          show this help\n");
 }
 
 static long long num(json_t *o, const char *key)
@@ -85,7 +93,23 @@ static void print_status(json_t *j, const char *api)
 		printf("%-12s %lld older zones refused, %lld bad items\n", "",
 		       num(o, "rollbacks_refused"), num(o, "bad_items"));
 	o = json_object_get(j, "dht");
-	if (o) {
+	if (o && json_object_get(o, "state")) {
+		/* docs/design.md §11: where the node stands, first. */
+		time_t since = (time_t)num(o, "since");
+		char when[32];
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&since));
+		printf("%-12s %s since %s, %lld good nodes, last successful lookup ", "DHT health",
+		       str(o, "state"), when, num(o, "good_nodes"));
+		json_t *ok = json_object_get(o, "last_lookup_ok");
+		if (json_is_integer(ok)) {
+			time_t t = (time_t)json_integer_value(ok);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+			printf("%s\n", when);
+		} else {
+			printf("never\n");
+		}
+	}
+	if (o && json_object_get(o, "node_id")) {
 		printf("%-12s node %s on %s (UDP)\n", "DHT", str(o, "node_id"), str(o, "listen"));
 		printf(
 		    "%-12s routing table %lld nodes (%lld good), %lld stored items (%lld bytes)\n",
@@ -118,7 +142,7 @@ int cli_status(int argc, char **argv)
 					      {"json", no_argument, NULL, 'j'},
 					      {"help", no_argument, NULL, 'h'},
 					      {0}};
-	const char *api = CLI_DEFAULT_API;
+	const char *api = NULL;
 	bool raw = false;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "a:h", lopts, NULL)) != -1) {
@@ -145,20 +169,11 @@ int cli_status(int argc, char **argv)
 	static uint8_t resp[262144];
 	size_t rlen = 0;
 	int status = 0;
-	int ret =
-	    cli_http(api, "GET", "/v1/status", NULL, 0, &status, resp, sizeof(resp) - 1, &rlen);
-	if (ret == SW_EINVAL) {
-		fprintf(stderr, "swarmdns status: --api takes http://HOST:PORT, not '%s'\n", api);
-		return 2;
-	}
-	if (ret != 0) {
-		fprintf(stderr,
-			"swarmdns status: no swarmdns node is running at %s; start one with "
-			"'swarmdns serve' (or give its API with --api URL)\n",
-			api);
-		return 1;
-	}
-	resp[rlen] = '\0';
+	int ret = cli_api_call("status", api, "GET", "/v1/status", NULL, 0, &status, resp,
+			       sizeof(resp), &rlen);
+	if (ret)
+		return ret;
+	api = cli_api_url(api);
 	if (status != 200) {
 		fprintf(stderr, "swarmdns status: the node at %s answered HTTP %d: %s", api, status,
 			(char *)resp);

@@ -181,6 +181,9 @@ static const opt_t opts[] = {
      "HTTP API connections open at once"},
     {"api-timeout", T_UINT, offsetof(conf_t, api_timeout), 0, NOREP, 3600, 1, "30",
      "seconds before an idle HTTP API connection is closed"},
+    {"query-log", T_STR, STR(query_log), NOREP, 0, 0, "",
+     "log one line per query (client, name, type, rcode, source, time) to this file, or "
+     "'stderr'; empty: off (docs/logging.md)"},
     /* RFC 5452 §5: identical questions in flight share one upstream query. */
     {"upstream-max-waiters", T_UINT, offsetof(conf_t, upstream_max_waiters), 0, NOREP, 1000000, 1,
      "1024", "DNS queries waiting at once on one question sent upstream; more get SERVFAIL"},

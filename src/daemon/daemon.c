@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <systemd/sd-daemon.h>
 #include <uv.h>
@@ -18,6 +19,9 @@
 #include "zone/item.h"
 #include "daemon/daemon.h"
 #include "daemon/join.h"
+#include "daemon/limitlog.h"
+#include "daemon/querylog.h"
+#include "daemon/reload.h"
 #include "net/dht_host.h"
 #include "net/forward.h"
 #include "net/hostlookup.h"
@@ -38,7 +42,7 @@ typedef struct {
 
 typedef struct {
 	uv_loop_t loop;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
 	store_t *store;
 	resolver_t *resolver;
 	net_udp_t *udp[CONF_LISTEN_MAX];
@@ -53,9 +57,12 @@ typedef struct {
 	item_op_t *queued;   /* ITEM_QUEUE_MAX item changes waiting for their commit */
 	size_t nqueued;
 	const conf_t *conf;
-	struct lookup *lookups; /* DHT lookups the resolver asked for */
-	net_forward_t *fwd;	/* NULL: ordinary names are refused */
-	daemon_join_t *join;	/* bootstrap names resolved until the DHT has good nodes */
+	struct lookup *lookups;	     /* DHT lookups the resolver asked for */
+	net_forward_t *fwd;	     /* NULL: ordinary names are refused */
+	daemon_join_t *join;	     /* bootstrap names resolved until the DHT has good nodes */
+	daemon_limitlog_t *limitlog; /* logs a limit that starts to act */
+	daemon_qlog_t *qlog;	     /* the query log; NULL: off */
+	uint64_t republished_ms;     /* uv_now() of the last republish round; 0: none yet */
 } node_t;
 
 /* ---- the resolver's view of the DHT (resolver_io_t) ---- */
@@ -169,7 +176,7 @@ static int parse_server(const char *s, struct sockaddr_storage *ss)
 /* docs/design.md §6: `upstream` servers (default: /etc/resolv.conf without ourselves) and
  * `forward SUFFIX=addr` rules. No upstream at all (or `upstream none`): names outside the
  * swarm are refused. */
-static int start_forwarder(node_t *n, const conf_t *c)
+int daemon_forward_opts(const conf_t *c, net_forward_opts_t *out)
 {
 	net_forward_opts_t o;
 	net_forward_opts_init(&o);
@@ -206,11 +213,23 @@ static int start_forwarder(node_t *n, const conf_t *c)
 		o.rules[o.n_rules].n = 1;
 		o.n_rules++;
 	}
-	if ((none && o.n_rules == 0) || (o.n_upstreams == 0 && o.n_rules == 0)) {
+	if (none && o.n_rules == 0)
+		o.n_upstreams = 0;
+	*out = o;
+	return 0;
+}
+
+static int start_forwarder(node_t *n, const conf_t *c)
+{
+	net_forward_opts_t o;
+	int ret = daemon_forward_opts(c, &o);
+	if (ret)
+		return ret;
+	if (o.n_upstreams == 0 && o.n_rules == 0) {
 		sw_info("no upstream DNS server: names outside the swarm are refused");
 		return 0;
 	}
-	int ret = net_forward_new(&n->loop, &o, &n->fwd);
+	ret = net_forward_new(&n->loop, &o, &n->fwd);
 	if (ret) {
 		sw_err("cannot start the forwarder: %s", sw_strerror(ret));
 		return ret;
@@ -261,6 +280,26 @@ static void name_maps(const conf_t *c, resolver_opts_t *o)
 			o->n_key_suffixes++;
 		}
 	}
+}
+
+void daemon_resolver_opts(const conf_t *c, resolver_opts_t *o)
+{
+	o->udp_payload = (uint16_t)c->udp_payload;
+	o->zone.min_ttl = c->min_ttl;
+	o->zone.max_ttl = c->max_ttl;
+	o->stale_max = c->stale_max;
+	o->unconverged_ttl = c->unconverged_ttl;
+	o->cache_size = c->cache_size;
+	o->rrl_rate = c->rrl_rate;
+	o->rrl_slip = c->rrl_slip;
+	o->cookies = c->dns_cookies;
+	o->minimal_any = c->minimal_any;
+	o->max_pending = c->max_pending;
+	o->lookup_rate = c->lookup_rate;
+	o->lookup_pool = c->lookup_pool;
+	o->rebind_protection = c->rebind_protection;
+	o->n_roots = o->n_private_domains = o->n_key_suffixes = 0;
+	name_maps(c, o);
 }
 
 #define REPUBLISH_FIRST_MS 3000
@@ -447,6 +486,7 @@ static void on_republish(uv_timer_t *t)
 	}
 	resolver_zone_foreach(n->resolver, republish_one, n);
 	republish_pins(n);
+	n->republished_ms = uv_now(&n->loop);
 	net_dht_kick(n->dht);
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_EVERY_MS, 0);
 }
@@ -512,6 +552,11 @@ static int start_dht(node_t *n, const conf_t *c)
 
 static void node_stop(node_t *n)
 {
+	daemon_limitlog_stop(n->limitlog);
+	n->limitlog = NULL;
+	daemon_qlog_hook(n->resolver, NULL);
+	daemon_qlog_close(n->qlog);
+	n->qlog = NULL;
 	/* The API first: its requests waiting on the DHT are answered before the DHT goes. */
 	api_stop(n->api);
 	n->api = NULL;
@@ -548,6 +593,7 @@ static void node_stop(node_t *n)
 	if (!uv_is_closing((uv_handle_t *)&n->sigint)) {
 		uv_close((uv_handle_t *)&n->sigint, NULL);
 		uv_close((uv_handle_t *)&n->sigterm, NULL);
+		uv_close((uv_handle_t *)&n->sighup, NULL);
 	}
 }
 
@@ -557,6 +603,21 @@ static void on_signal(uv_signal_t *s, int signum)
 	sw_info("stopping on signal %d", signum);
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping"); /* sd_notify(3); no-op without systemd */
 	node_stop(n);
+}
+
+int daemon_reload(void *node, char *msg, size_t msgcap)
+{
+	node_t *n = node;
+	reload_node_t r = {n->resolver,	  n->fwd,   n->dot,   n->doh,
+			   &n->tls_creds, &n->loop, &n->qlog, &n->conf};
+	return reload_run(&r, msg, msgcap);
+}
+
+static void on_sighup(uv_signal_t *s, int signum)
+{
+	char msg[512];
+	sw_info("reloading the configuration on signal %d (SIGHUP)", signum);
+	daemon_reload(s->data, msg, sizeof(msg)); /* logs the outcome */
 }
 
 /* DNS over TLS and DNS over HTTPS (RFC 7858, RFC 8484), when listen-dot or listen-doh is
@@ -643,6 +704,33 @@ static int start_listeners(node_t *n, const conf_t *c)
 	return 0;
 }
 
+/* ---- what the API's control endpoints ask the node (api_ctx_t) ---- */
+
+static uint64_t unix_of(node_t *n, uint64_t loop_ms)
+{
+	return (uint64_t)time(NULL) - (uv_now(&n->loop) - loop_ms) / 1000;
+}
+
+static void node_dht_health(void *ctx, api_dht_health_t *out)
+{
+	node_t *n = ctx;
+	daemon_join_health(n->join, unix_of(n, n->api_ctx.started_ms), out);
+}
+
+static void node_zones_info(void *ctx, api_zones_info_t *out)
+{
+	node_t *n = ctx;
+	if (n->republished_ms)
+		out->republished = unix_of(n, n->republished_ms);
+	if (n->dht && uv_is_active((uv_handle_t *)&n->republish))
+		out->next_republish =
+		    (uint64_t)time(NULL) + uv_timer_get_due_in(&n->republish) / 1000;
+	for (unsigned i = 0; i < n->conf->n_pin; i++)
+		if (sw_z32_decode_key(n->conf->pin[i], strlen(n->conf->pin[i]),
+				      out->pins[out->n_pins]) == 0)
+			out->n_pins++;
+}
+
 int daemon_run(const conf_t *c)
 {
 	node_t n;
@@ -658,19 +746,6 @@ int daemon_run(const conf_t *c)
 	if ((ret = uv_loop_init(&n.loop)))
 		return ret;
 	resolver_opts_t ropts = {
-	    .udp_payload = (uint16_t)c->udp_payload,
-	    .zone = {.min_ttl = c->min_ttl, .max_ttl = c->max_ttl},
-	    .stale_max = c->stale_max,
-	    .unconverged_ttl = c->unconverged_ttl,
-	    .cache_size = c->cache_size,
-	    .rrl_rate = c->rrl_rate,
-	    .rrl_slip = c->rrl_slip,
-	    .cookies = c->dns_cookies,
-	    .minimal_any = c->minimal_any,
-	    .max_pending = c->max_pending,
-	    .lookup_rate = c->lookup_rate,
-	    .lookup_pool = c->lookup_pool,
-	    .rebind_protection = c->rebind_protection,
 	    .io = {.ctx = &n,
 		   .now_ms = io_now_ms,
 		   .dht_get = io_dht_get,
@@ -679,7 +754,7 @@ int daemon_run(const conf_t *c)
 		   .fwd_query = io_fwd_query,
 		   .fwd_cancel = io_fwd_cancel},
 	};
-	name_maps(c, &ropts);
+	daemon_resolver_opts(c, &ropts);
 	sw_random_bytes(ropts.cookie_secret, sizeof(ropts.cookie_secret));
 	sw_random_bytes(&ropts.hash_seed, sizeof(ropts.hash_seed));
 	if ((ret = store_open(c->data_dir, &n.store)))
@@ -693,6 +768,12 @@ int daemon_run(const conf_t *c)
 	}
 	if ((ret = resolver_new(&ropts, &n.resolver)))
 		goto out;
+	if ((ret = daemon_qlog_open(&n.loop, c->query_log, &n.qlog)) != 0) {
+		sw_err("cannot open the query log %s: %s (check the path of query-log)",
+		       c->query_log, sw_strerror(ret));
+		goto out;
+	}
+	daemon_qlog_hook(n.resolver, n.qlog);
 	ret = own_zones_load(n.resolver, n.store);
 	if (ret < 0)
 		goto out;
@@ -701,17 +782,22 @@ int daemon_run(const conf_t *c)
 	n.api_ctx = (api_ctx_t){n.resolver,    n.store,		NULL,  c->api_token,
 				c->data_dir,   uv_now(&n.loop), n.fwd, n.dot,
 				n.doh,	       CONF_LISTEN_MAX, n.tcp, c->api_max_clients,
-				c->api_timeout};
+				c->api_timeout, .reload = daemon_reload, .reload_ctx = &n,
+				.dht_health = node_dht_health, .zones_info = node_zones_info,
+				.node_ctx = &n};
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sigterm);
-	n.sigint.data = n.sigterm.data = &n;
+	uv_signal_init(&n.loop, &n.sighup);
+	n.sigint.data = n.sigterm.data = n.sighup.data = &n;
 	uv_signal_start(&n.sigint, on_signal, SIGINT);
 	uv_signal_start(&n.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&n.sighup, on_sighup, SIGHUP);
 	if ((ret = start_listeners(&n, c))) {
 		node_stop(&n);
 		uv_run(&n.loop, UV_RUN_DEFAULT);
 		goto out;
 	}
+	daemon_limitlog_start(&n.loop, &n.api_ctx, &n.api, &n.limitlog);
 	sw_info("swarmdns %s ready", SWARMDNS_VERSION);
 	/* Type=notify in swarmdns.service: systemd starts what comes after us only now. */
 	sd_notifyf(0, "READY=1\nSTATUS=serving DNS on %s, API on %s",
@@ -727,6 +813,7 @@ out:
 	uv_loop_close(&n.loop);
 	resolver_free(n.resolver);
 	net_tls_creds_free(n.tls_creds);
+	reload_end();
 	free(n.queued);
 	store_close(n.store);
 	return ret;

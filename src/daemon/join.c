@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/err.h"
 #include "common/log.h"
@@ -24,6 +25,7 @@
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS 60000
 #define WARN_EVERY_MS 300000 /* a name that keeps failing is logged once per 5 minutes */
+#define ALONE_WARN_MS 30000  /* without a good node this long, the node says so */
 #define ADDRS_MAX 16
 
 typedef struct {
@@ -42,10 +44,16 @@ struct daemon_join {
 	net_dht_t *dht;
 	net_forward_t *fwd;
 	bool joined;
+	uint64_t alone_since_ms, alone_warned_ms; /* without a good node since; last said */
 	uint32_t backoff_ms;
 	uint64_t next_round_ms;
 	join_name_t names[CONF_BOOTSTRAP_MAX];
-	size_t nnames;
+	size_t nnames, nlits;
+	/* Health (api_dht_health_t), brought up to date by health_update(). */
+	api_dht_state_t state;
+	uint64_t state_since, last_lookup_ok; /* unix times */
+	uint64_t seen_done, seen_reply;	      /* counters at the last update */
+	size_t good;
 };
 
 static void on_resolved(void *ctx, const struct sockaddr_in *addrs, size_t n, int err)
@@ -92,11 +100,49 @@ static void resolve_round(daemon_join_t *j)
 	}
 }
 
+/* The health state from the counters: joined with good nodes; joining while there is
+ * something to join through; isolated otherwise. A lookup that ended since the last update
+ * while DHT nodes replied counts as a successful lookup (the DHT answers). */
+static void health_update(daemon_join_t *j, const dht_counters_t *c)
+{
+	uint64_t now = (uint64_t)time(NULL);
+	api_dht_state_t st = c->rt_good > 0 ? API_DHT_JOINED
+			     : (c->rt_nodes > 0 || j->nlits > 0 || j->nnames > 0)
+				 ? API_DHT_JOINING
+				 : API_DHT_ISOLATED;
+	if (st != j->state || j->state_since == 0) {
+		j->state = st;
+		j->state_since = now;
+	}
+	if (c->lookups_done > j->seen_done && c->in_reply > j->seen_reply)
+		j->last_lookup_ok = now;
+	j->seen_done = c->lookups_done;
+	j->seen_reply = c->in_reply;
+	j->good = c->rt_good;
+}
+
+void daemon_join_health(daemon_join_t *j, uint64_t started, api_dht_health_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->state = API_DHT_ISOLATED;
+	out->since = started;
+	if (j == NULL)
+		return;
+	dht_counters_t c;
+	dht_counters(net_dht_node(j->dht), &c);
+	health_update(j, &c);
+	out->state = j->state;
+	out->since = j->state_since;
+	out->good_nodes = j->good;
+	out->last_lookup_ok = j->last_lookup_ok;
+}
+
 static void on_check(uv_timer_t *t)
 {
 	daemon_join_t *j = t->data;
 	dht_counters_t c;
 	dht_counters(net_dht_node(j->dht), &c);
+	health_update(j, &c);
 	uint64_t now = uv_now(j->loop);
 	if (c.rt_good > 0) {
 		if (!j->joined)
@@ -111,6 +157,24 @@ static void on_check(uv_timer_t *t)
 		j->joined = false;
 		j->backoff_ms = BACKOFF_FIRST_MS;
 		j->next_round_ms = now;
+		j->alone_since_ms = now;
+		j->alone_warned_ms = 0;
+	}
+	if (now - j->alone_since_ms >= ALONE_WARN_MS &&
+	    (j->alone_warned_ms == 0 || now - j->alone_warned_ms >= WARN_EVERY_MS)) {
+		/* Why, as far as this node can tell (the names' failures are logged apart). */
+		j->alone_warned_ms = now;
+		if (j->nnames == 0 && j->nlits == 0)
+			sw_warn(
+			    "not joined the DHT after %llu s: the routing table has %zu nodes and "
+			    "there is no bootstrap address (bootstrap none); give one with "
+			    "--bootstrap HOST:PORT",
+			    (unsigned long long)(now - j->alone_since_ms) / 1000, c.rt_nodes);
+		else
+			sw_warn("not joined the DHT after %llu s: no answer from any bootstrap "
+				"address (%zu nodes in the routing table, none answering); is the "
+				"network up, and UDP open?",
+				(unsigned long long)(now - j->alone_since_ms) / 1000, c.rt_nodes);
 	}
 	if (j->fwd == NULL || j->nnames == 0 || now < j->next_round_ms)
 		return;
@@ -160,6 +224,8 @@ int daemon_join_start(uv_loop_t *loop, net_dht_t *dht, net_forward_t *fwd, const
 			"upstream, or give bootstrap as IP:PORT)");
 	if (nlits > 0)
 		dht_bootstrap(net_dht_node(dht), lits, nlits);
+	j->nlits = nlits;
+	j->alone_since_ms = uv_now(loop);
 	uv_timer_init(loop, &j->timer);
 	j->timer.data = j;
 	/* The first round at once, as before: persisted nodes and literal addresses are

@@ -12,6 +12,7 @@
 #pragma once
 #include <uv.h>
 
+#include "api/api.h"
 #include "conf/conf.h"
 #include "net/dht_host.h"
 #include "net/forward.h"
@@ -23,6 +24,9 @@ typedef struct daemon_join daemon_join_t;
  * dht and fwd must outlive the joiner. Returns 0 or SW_ENOMEM. */
 int daemon_join_start(uv_loop_t *loop, net_dht_t *dht, net_forward_t *fwd, const conf_t *c,
 		      daemon_join_t **out);
+/* Where the node stands in the DHT now (for the API). j NULL: isolated since `started`
+ * (unix time). */
+void daemon_join_health(daemon_join_t *j, uint64_t started, api_dht_health_t *out);
 /* Stops: host lookups in flight are cancelled; the memory goes with the timer's close
  * callback. NULL is a no-op. */
 void daemon_join_stop(daemon_join_t *j);

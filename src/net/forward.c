@@ -30,6 +30,7 @@
 #include "dns/query.h"
 #include "dns/wire.h"
 #include "net/forward.h"
+#include "net/net.h"
 
 #define FLAG_QR 0x8000
 #define FLAG_TC 0x0200
@@ -44,6 +45,10 @@
 #define DEFAULT_MAX_WAITERS 1024
 #define DEFAULT_UNWANTED_THRESHOLD 10
 #define INFLIGHT_BUCKETS_MAX 65536
+/* A server that left this many tries in a row unanswered is logged as down (once), and as
+ * back at its next answer. */
+#define DOWN_AFTER 3
+#define HEALTH_MAX (NET_FORWARD_UPSTREAMS_MAX + NET_FORWARD_RULES_MAX * NET_FORWARD_RULE_ADDRS_MAX)
 #define CACHE_BYTES_PER_ENTRY 2048 /* the cache's memory budget, per allowed entry */
 #define MSG_MAX 65535		   /* RFC 1035 §4.2.2: a two-byte length over TCP */
 
@@ -94,7 +99,8 @@ struct fwd_query {
 	fwd_waiter_t *waiters; /* in the order they came */
 	fwd_waiter_t **waiters_tail;
 	size_t nwaiters;
-	const struct sockaddr_storage *servers;
+	const struct sockaddr_storage *servers; /* in f->opts, or own_servers */
+	struct sockaddr_storage *own_servers;	/* a copy made when the servers were replaced */
 	size_t nservers;
 	size_t tries, ntries; /* tries started, tries allowed */
 	size_t cur;	      /* the server of the current try */
@@ -145,6 +151,14 @@ struct net_forward {
 	fwd_entry_t *lru_head, *lru_tail;
 	size_t nentries, bytes, max_bytes;
 	uint64_t seed;
+	/* Each server's answers, for the operator's "down" and "back" lines. */
+	struct {
+		struct sockaddr_storage addr;
+		uint32_t fails; /* tries in a row without an answer */
+		bool down;
+		uint64_t down_ms;
+	} health[HEALTH_MAX];
+	size_t nhealth;
 	/* UDP datagrams are read here: the loop thread handles one at a time. */
 	uint8_t rbuf[MSG_MAX];
 };
@@ -189,6 +203,47 @@ static bool addr_equal(const struct sockaddr *from, const struct sockaddr_storag
 		       memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
 	}
 	return false;
+}
+
+/* Records whether the server of q's current try answered (any answer to our question, even
+ * SERVFAIL) or not (a timeout, an ICMP error, a refused connection), and logs the changes. */
+static void server_result(fwd_query_t *q, bool answered)
+{
+	net_forward_t *f = q->f;
+	const struct sockaddr_storage *a = &q->servers[q->cur];
+	size_t i;
+	for (i = 0; i < f->nhealth; i++)
+		if (addr_equal((const struct sockaddr *)a, &f->health[i].addr))
+			break;
+	if (i == f->nhealth) {
+		if (answered || i == HEALTH_MAX)
+			return;
+		memset(&f->health[i], 0, sizeof(f->health[i]));
+		f->health[i].addr = *a;
+		f->nhealth++;
+	}
+	char name[80];
+	uint64_t now = uv_now(f->loop);
+	if (answered) {
+		if (f->health[i].down) {
+			net_addr_to_str((const struct sockaddr *)a, name, sizeof(name));
+			sw_log_limited(SW_LOG_INFO,
+				       "upstream %s back: answering again after %llu s", name,
+				       (unsigned long long)(now - f->health[i].down_ms) / 1000);
+		}
+		f->health[i].fails = 0;
+		f->health[i].down = false;
+		return;
+	}
+	if (++f->health[i].fails >= DOWN_AFTER && !f->health[i].down) {
+		f->health[i].down = true;
+		f->health[i].down_ms = now;
+		net_addr_to_str((const struct sockaddr *)a, name, sizeof(name));
+		sw_log_limited(SW_LOG_WARN,
+			       "upstream %s down: no answer to %u tries in a row (names it serves "
+			       "go to the next server, or fail)",
+			       name, f->health[i].fails);
+	}
 }
 
 static uint8_t key_flags(const dns_query_t *dq)
@@ -400,6 +455,34 @@ miss:
 	return 0;
 }
 
+size_t net_forward_flush(net_forward_t *f, const uint8_t *name)
+{
+	uint8_t lower[DNS_NAME_MAX];
+	size_t n = 0, nl = 0;
+	if (name) {
+		dns_name_lower(lower, name);
+		nl = dns_name_len(lower);
+	}
+	for (fwd_entry_t *e = f->lru_head, *next; e; e = next) {
+		next = e->lnext;
+		/* At or below name: its wire form ends with name's, on a label boundary. */
+		bool hit = name == NULL;
+		if (!hit && e->name_len >= nl &&
+		    memcmp(e->name + e->name_len - nl, lower, nl) == 0) {
+			for (size_t off = 0; off < e->name_len; off += 1 + (size_t)e->name[off])
+				if (off == e->name_len - nl) {
+					hit = true;
+					break;
+				}
+		}
+		if (hit) {
+			cache_remove(f, e);
+			n++;
+		}
+	}
+	return n;
+}
+
 size_t net_forward_cache_size(const net_forward_t *f)
 {
 	return f->nentries;
@@ -429,6 +512,7 @@ static void on_timer_closed(uv_handle_t *h)
 	fwd_query_t *q = h->data;
 	waiters_free(q);
 	free(q->servfail);
+	free(q->own_servers);
 	free(q);
 }
 
@@ -555,6 +639,7 @@ static void on_try_timeout(uv_timer_t *t)
 {
 	fwd_query_t *q = t->data;
 	q->f->stats.timeouts++;
+	server_result(q, false);
 	try_failed(q);
 }
 
@@ -627,6 +712,7 @@ static void on_response(fwd_query_t *q, uint8_t *msg, size_t len, bool tcp)
 			unwanted_reply(q);
 		return;
 	}
+	server_result(q, true);
 	uint16_t flags = dns_get_u16(msg + 2);
 	uint8_t rcode = flags & 0xF;
 	if (!tcp && (flags & FLAG_TC)) {
@@ -676,6 +762,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 	if (nread < 0) {
 		/* An ICMP error on the connected socket (port unreachable): the server is not
 		 * there, so there is no point waiting for the timeout. */
+		server_result(q, false);
 		try_failed(q);
 		return;
 	}
@@ -762,7 +849,12 @@ static void try_next(fwd_query_t *q)
 		int err = start_udp(q);
 		if (err == 0)
 			return;
-		sw_debug("forward: cannot send to upstream %zu: %s", q->cur, sw_strerror(err));
+		if (sw_log_enabled(SW_LOG_DEBUG)) {
+			char name[80];
+			net_addr_to_str((const struct sockaddr *)&q->servers[q->cur], name,
+					sizeof(name));
+			sw_debug("forward: cannot send to upstream %s: %s", name, sw_strerror(err));
+		}
 	}
 	/* Never call back from inside net_forward_query(): report on the next loop turn. */
 	uv_timer_start(&q->timer, on_exhausted, 0, 0);
@@ -830,7 +922,13 @@ static void on_tcp_connect(uv_connect_t *req, int status)
 		goto fail;
 	return;
 fail:
-	sw_debug("forward: TCP to upstream %zu failed: %s", q->cur, sw_strerror(err));
+	if (sw_log_enabled(SW_LOG_DEBUG)) {
+		char name[80];
+		net_addr_to_str((const struct sockaddr *)&q->servers[q->cur], name, sizeof(name));
+		sw_debug("forward: TCP to upstream %s failed: %s", name, sw_strerror(err));
+	}
+	if (status)
+		server_result(q, false);
 	try_failed(q);
 }
 
@@ -863,24 +961,31 @@ fail:
 
 /* ---- the public functions ---- */
 
+static bool servers_valid(const net_forward_opts_t *opts)
+{
+	if (opts->n_upstreams > NET_FORWARD_UPSTREAMS_MAX || opts->n_rules > NET_FORWARD_RULES_MAX)
+		return false;
+	for (size_t i = 0; i < opts->n_upstreams; i++)
+		if (addr_len(&opts->upstreams[i]) == 0)
+			return false;
+	for (size_t i = 0; i < opts->n_rules; i++) {
+		if (opts->rules[i].n == 0 || opts->rules[i].n > NET_FORWARD_RULE_ADDRS_MAX ||
+		    dns_name_check(opts->rules[i].suffix, DNS_NAME_MAX) == 0)
+			return false;
+		for (size_t j = 0; j < opts->rules[i].n; j++)
+			if (addr_len(&opts->rules[i].addrs[j]) == 0)
+				return false;
+	}
+	return true;
+}
+
 int net_forward_new(uv_loop_t *loop, const net_forward_opts_t *opts, net_forward_t **out)
 {
 	int err = SW_EINVAL;
 	net_forward_t *f = NULL;
 	*out = NULL;
-	if (opts->n_upstreams > NET_FORWARD_UPSTREAMS_MAX || opts->n_rules > NET_FORWARD_RULES_MAX)
+	if (!servers_valid(opts))
 		goto fail;
-	for (size_t i = 0; i < opts->n_upstreams; i++)
-		if (addr_len(&opts->upstreams[i]) == 0)
-			goto fail;
-	for (size_t i = 0; i < opts->n_rules; i++) {
-		if (opts->rules[i].n == 0 || opts->rules[i].n > NET_FORWARD_RULE_ADDRS_MAX ||
-		    dns_name_check(opts->rules[i].suffix, DNS_NAME_MAX) == 0)
-			goto fail;
-		for (size_t j = 0; j < opts->rules[i].n; j++)
-			if (addr_len(&opts->rules[i].addrs[j]) == 0)
-				goto fail;
-	}
 	err = SW_ENOMEM;
 	f = calloc(1, sizeof(*f));
 	if (f == NULL)
@@ -1064,4 +1169,46 @@ void net_forward_cancel(net_forward_t *f, void *ctx)
 void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out)
 {
 	*out = f->stats;
+}
+
+int net_forward_set_servers(net_forward_t *f, const net_forward_opts_t *opts)
+{
+	if (!servers_valid(opts))
+		return SW_EINVAL;
+	/* Queries in flight keep the servers they started with: their current try is checked
+	 * against its server's address, and they go on down their own list. */
+	const char *lo = (const char *)&f->opts, *hi = lo + sizeof(f->opts);
+	for (fwd_query_t *q = f->pending; q; q = q->next) {
+		const char *p = (const char *)q->servers;
+		if (q->own_servers || p < lo || p >= hi)
+			continue;
+		q->own_servers = malloc(q->nservers * sizeof(*q->own_servers));
+		if (q->own_servers == NULL)
+			return SW_ENOMEM; /* the copies made so far are harmless */
+		memcpy(q->own_servers, q->servers, q->nservers * sizeof(*q->own_servers));
+		q->servers = q->own_servers;
+	}
+	memcpy(f->opts.upstreams, opts->upstreams, sizeof(f->opts.upstreams));
+	f->opts.n_upstreams = opts->n_upstreams;
+	memcpy(f->opts.rules, opts->rules, sizeof(f->opts.rules));
+	f->opts.n_rules = opts->n_rules;
+	for (size_t i = 0; i < f->opts.n_rules; i++)
+		dns_name_lower(f->opts.rules[i].suffix, f->opts.rules[i].suffix);
+	f->opts.max_waiters = opts->max_waiters ? opts->max_waiters : DEFAULT_MAX_WAITERS;
+	f->opts.unwanted_threshold = opts->unwanted_threshold;
+	/* Servers no longer used are forgotten; the others keep their state. */
+	size_t k = 0;
+	for (size_t i = 0; i < f->nhealth; i++) {
+		bool used = false;
+		const struct sockaddr *a = (const struct sockaddr *)&f->health[i].addr;
+		for (size_t j = 0; j < f->opts.n_upstreams && !used; j++)
+			used = addr_equal(a, &f->opts.upstreams[j]);
+		for (size_t r = 0; r < f->opts.n_rules && !used; r++)
+			for (size_t j = 0; j < f->opts.rules[r].n && !used; j++)
+				used = addr_equal(a, &f->opts.rules[r].addrs[j]);
+		if (used)
+			f->health[k++] = f->health[i];
+	}
+	f->nhealth = k;
+	return 0;
 }

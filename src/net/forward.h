@@ -79,6 +79,12 @@ int net_forward_new(uv_loop_t *loop, const net_forward_opts_t *opts, net_forward
  * asynchronously (the loop must run once more to release them). NULL is a no-op. */
 void net_forward_free(net_forward_t *f);
 
+/* Replaces the servers and rules, max_waiters and unwanted_threshold (the rest of opts is
+ * ignored: the cache and its bounds stay). Queries in flight finish with the servers they
+ * started with. Returns 0, SW_EINVAL (as net_forward_new()) or SW_ENOMEM, with the old
+ * servers kept on failure. */
+int net_forward_set_servers(net_forward_t *f, const net_forward_opts_t *opts);
+
 /* Answers from the cache: copies the cached response to a query with the same name
  * (case-insensitively), type, class and EDNS presence, DO and CD bits into out, with the
  * query's ID, RD and CD bits and question case, and every TTL lowered by the entry's age.
@@ -113,6 +119,11 @@ typedef struct {
 	    tcp_retries, unwanted, unwanted_tcp, failovers, failures;
 } net_forward_stats_t;
 void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out);
+
+/* Drops cached answers (`swarmdns flush`): every one when name is NULL, else those for name
+ * (wire form, any case) and the names below it, of every type. Questions in flight go on.
+ * Returns the number of answers dropped. */
+size_t net_forward_flush(net_forward_t *f, const uint8_t *name);
 
 /* Entries in the cache now (for metrics and tests). */
 size_t net_forward_cache_size(const net_forward_t *f);

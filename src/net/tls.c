@@ -653,3 +653,9 @@ int net_tls_local(const net_tls_t *s, struct sockaddr_storage *ss)
 	int len = sizeof(*ss);
 	return uv_tcp_getsockname(&s->listener, (struct sockaddr *)ss, &len);
 }
+
+void net_tls_set_creds(net_tls_t *t, net_tls_creds_t *creds)
+{
+	if (t)
+		t->creds = creds;
+}

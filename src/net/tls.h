@@ -52,6 +52,9 @@ int net_tls_start(uv_loop_t *loop, const struct sockaddr *addr, net_tls_proto_t 
 /* Stops listening and closes every connection; answers still owed by the resolver are
  * dropped when they come. NULL is a no-op. */
 void net_tls_stop(net_tls_t *t);
+/* New connections use creds (a reloaded certificate); open ones keep theirs, so the old
+ * credentials must stay alive until the listener stops. NULL t is a no-op. */
+void net_tls_set_creds(net_tls_t *t, net_tls_creds_t *creds);
 /* Connections open now. */
 uint32_t net_tls_clients(const net_tls_t *t);
 /* Adds this listener's limit counters to *sum. */

@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,7 +56,26 @@ int own_zone_accept(resolver_t *r, store_t *st, const uint8_t pk[32], const uint
 		zone_free(z);
 		return ret;
 	}
-	return resolver_zone_put(r, z);
+	bool replaced = cur != NULL; /* cur is freed by the put */
+	if ((ret = resolver_zone_put(r, z)))
+		return ret;
+	/* An operator's event (docs/logging.md); limited, as a client may publish in a loop. */
+	char z32[SW_Z32_KEY_LEN + 1];
+	sw_z32_encode_key(pk, z32);
+	sw_log_limited(SW_LOG_INFO, "zone %s published: seq %llu, %zu bytes%s", z32,
+		       (unsigned long long)item.seq, item.packet_len,
+		       replaced ? " (replaces the previous version)" : "");
+	return 0;
+}
+
+int own_zone_remove(resolver_t *r, store_t *st, const uint8_t pk[32])
+{
+	if (resolver_zone_find(r, pk) == NULL)
+		return SW_ENOTFOUND;
+	int ret = store_zone_del(st, pk);
+	if (ret)
+		return ret;
+	return resolver_zone_remove(r, pk);
 }
 
 static int load_one(const uint8_t pk[32], const uint8_t *body, size_t len, void *ctx)

@@ -21,6 +21,11 @@
 int own_zone_accept(resolver_t *r, store_t *st, const uint8_t pk[32], const uint8_t *body,
 		    size_t len);
 
+/* Removes the own zone of pk (`swarmdns zone remove`): from the store first, durably, then
+ * from r, so that it is neither served nor republished and stays removed after a restart.
+ * Returns 0, SW_ENOTFOUND (no own zone of pk) or SW_ESTORE. */
+int own_zone_remove(resolver_t *r, store_t *st, const uint8_t pk[32]);
+
 /* Loads every stored own zone into r. Items that no longer verify are skipped with a
  * warning. Returns the number loaded, or a negative error code. */
 int own_zones_load(resolver_t *r, store_t *st);

@@ -164,7 +164,9 @@ struct resolver {
 	size_t pnet_mask, n_pnets;
 	use_t *use; /* USE_SLOTS: recent demand per network */
 	uint64_t pool_seed, serial;
-	uint8_t *scratch; /* 64 KiB: rebinding protection's second rendering and packets */
+	uint8_t *scratch;      /* 64 KiB: rebinding protection's second rendering and packets */
+	resolver_qlog_cb qlog; /* NULL: no query log */
+	void *qlog_ctx;
 };
 
 static uint64_t now_ms(const resolver_t *r)
@@ -321,6 +323,32 @@ const zone_t *resolver_zone_find(const resolver_t *r, const uint8_t pk[32])
 	return slot_find(r, (const uint8_t *)label, h)->zone;
 }
 
+int resolver_zone_remove(resolver_t *r, const uint8_t pk[32])
+{
+	char label[SW_Z32_KEY_LEN + 1];
+	sw_z32_encode_key(pk, label);
+	uint64_t h = sw_hash(label, SW_Z32_KEY_LEN, r->seed);
+	slot_t *s = slot_find(r, (const uint8_t *)label, h);
+	if (s->zone == NULL)
+		return SW_ENOTFOUND;
+	zone_free(s->zone);
+	s->zone = NULL;
+	r->count--;
+	/* Linear probing: the slots after the hole that can move back into it do (Knuth's
+	 * deletion, TAOCP vol. 3 §6.4 Algorithm R), so that no search stops at the hole. */
+	size_t hole = (size_t)(s - r->slots);
+	for (size_t i = (hole + 1) & r->mask; r->slots[i].zone; i = (i + 1) & r->mask) {
+		size_t home = r->slots[i].hash & r->mask;
+		bool stays = hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
+		if (stays)
+			continue;
+		r->slots[hole] = r->slots[i];
+		r->slots[i].zone = NULL;
+		hole = i;
+	}
+	return 0;
+}
+
 size_t resolver_zone_count(const resolver_t *r)
 {
 	return r->count;
@@ -385,6 +413,48 @@ static void cache_evict(resolver_t *r)
 	}
 	if (victim)
 		cache_remove(r, victim);
+}
+
+/* Drops what e serves; an entry that nobody is waiting for goes altogether. */
+static void cache_flush_one(resolver_t *r, centry_t *e)
+{
+	if (!e->fetching && !e->waiters && !e->in_cb) {
+		cache_remove(r, e);
+		return;
+	}
+	zone_free(e->zone);
+	zone_free(e->full);
+	e->zone = e->full = NULL;
+	e->converged = false;
+	e->expires_ms = 0;
+}
+
+static bool find_key(resolver_t *r, ctx_t *c, const uint8_t **label);
+
+size_t resolver_cache_flush(resolver_t *r, const uint8_t *name)
+{
+	size_t n = 0;
+	if (name == NULL) {
+		for (size_t i = 0; i < CACHE_BUCKETS; i++)
+			for (centry_t *e = r->cache[i], *next; e; e = next) {
+				next = e->next;
+				cache_flush_one(r, e);
+				n++;
+			}
+		return n;
+	}
+	/* The zone is found as a query's would be (find_key() maps roots and suffixes). */
+	ctx_t c;
+	const uint8_t *label;
+	memset(&c, 0, sizeof(c));
+	dns_name_lower(c.name, name);
+	if (!find_key(r, &c, &label))
+		return 0;
+	centry_t *e = cache_find(r, label, sw_hash(label, SW_Z32_KEY_LEN, r->seed));
+	if (e == NULL)
+		return 0;
+	cache_flush_one(r, e);
+	return 1;
 }
 
 static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
@@ -1078,6 +1148,9 @@ static void req_reply(resolver_t *r, req_t *rq, size_t len)
 	resolver_client_t cl = rq->c.client;
 	if (len > 0)
 		len = rrl_apply(r, &rq->c, rq->buf, len);
+	if (r->qlog && len > 0)
+		r->qlog(r->qlog_ctx, &cl, rq->c.q.has_question ? rq->c.q.qname_lower : NULL,
+			rq->c.q.qtype, rq->buf, len, &rq->c.trace);
 	if (cl.reply)
 		cl.reply(&cl, rq->buf, len, &rq->c.trace);
 	req_free(r, rq);
@@ -1421,6 +1494,9 @@ out:
 		ret = rrl_apply(r, &c, out, ret);
 	if (client->trace)
 		*client->trace = c.trace;
+	if (r->qlog && ret > 0)
+		r->qlog(r->qlog_ctx, client, c.q.has_question ? c.q.qname_lower : NULL, c.q.qtype,
+			out, ret, &c.trace);
 	return ret;
 }
 
@@ -1431,4 +1507,66 @@ size_t resolver_handle(resolver_t *r, const uint8_t *query, size_t qlen, sw_tran
 	memset(&c, 0, sizeof(c));
 	c.tp = tp;
 	return resolver_handle_client(r, query, qlen, &c, out, cap);
+}
+
+int resolver_reconfigure(resolver_t *r, const resolver_opts_t *o)
+{
+	resolver_opts_t *cur = &r->opts;
+	dns_rrl_t *rrl = r->rrl, *lookup_rl = r->lookup_rl;
+	uint8_t *scratch = r->scratch;
+	/* Everything that can fail first, so that a failure changes nothing. A limiter whose
+	 * rate changed starts afresh: its counts were for the old rate. */
+	bool new_rrl = o->rrl_rate != cur->rrl_rate || o->rrl_slip != cur->rrl_slip;
+	bool new_lrl = o->lookup_rate != cur->lookup_rate;
+	if (new_rrl && o->rrl_rate &&
+	    dns_rrl_new(o->rrl_rate, o->rrl_slip, 0, sw_hash("rrl", 3, r->seed), &rrl))
+		return SW_ENOMEM;
+	if (new_lrl && o->lookup_rate &&
+	    dns_rrl_new(o->lookup_rate, 0, 4096, sw_hash("lookup-rate", 11, r->seed), &lookup_rl))
+		goto nomem;
+	if (o->rebind_protection && scratch == NULL && (scratch = malloc(SCRATCH_LEN)) == NULL)
+		goto nomem;
+	if (new_rrl) {
+		dns_rrl_free(r->rrl);
+		r->rrl = o->rrl_rate ? rrl : NULL;
+	}
+	if (new_lrl) {
+		dns_rrl_free(r->lookup_rl);
+		r->lookup_rl = o->lookup_rate ? lookup_rl : NULL;
+	}
+	r->scratch = scratch;
+	cur->udp_payload = o->udp_payload;
+	cur->rrl_rate = o->rrl_rate;
+	cur->rrl_slip = o->rrl_slip;
+	cur->cookies = o->cookies;
+	cur->minimal_any = o->minimal_any;
+	cur->max_pending = o->max_pending ? o->max_pending : PENDING_MAX;
+	cur->lookup_rate = o->lookup_rate;
+	cur->zone = o->zone;
+	cur->stale_max = o->stale_max;
+	cur->unconverged_ttl = o->unconverged_ttl == 0 || o->unconverged_ttl > UNCONVERGED_TTL
+				   ? UNCONVERGED_TTL
+				   : o->unconverged_ttl;
+	/* A smaller cache shrinks as new zones come in (eviction at insertion). */
+	cur->cache_size = o->cache_size ? o->cache_size : 10000;
+	memcpy(cur->roots, o->roots, sizeof(cur->roots));
+	cur->n_roots = o->n_roots;
+	memcpy(cur->key_suffixes, o->key_suffixes, sizeof(cur->key_suffixes));
+	cur->n_key_suffixes = o->n_key_suffixes;
+	cur->rebind_protection = o->rebind_protection;
+	memcpy(cur->private_domains, o->private_domains, sizeof(cur->private_domains));
+	cur->n_private_domains = o->n_private_domains;
+	return 0;
+nomem:
+	if (new_rrl && rrl != r->rrl)
+		dns_rrl_free(rrl);
+	if (new_lrl && lookup_rl != r->lookup_rl)
+		dns_rrl_free(lookup_rl);
+	return SW_ENOMEM;
+}
+
+void resolver_set_query_log(resolver_t *r, resolver_qlog_cb cb, void *ctx)
+{
+	r->qlog = cb;
+	r->qlog_ctx = ctx;
 }

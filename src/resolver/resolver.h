@@ -211,12 +211,35 @@ void resolver_free(resolver_t *r);
 int resolver_zone_put(resolver_t *r, zone_t *z);
 /* Returns the own zone of pk, or NULL. */
 const zone_t *resolver_zone_find(const resolver_t *r, const uint8_t pk[32]);
+/* Stops serving the own zone of pk (the caller removes it from the store). Returns 0 or
+ * SW_ENOTFOUND. */
+int resolver_zone_remove(resolver_t *r, const uint8_t pk[32]);
 size_t resolver_zone_count(const resolver_t *r);
 size_t resolver_cache_count(const resolver_t *r);
 /* Calls cb for every own zone (order unspecified). */
 void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx), void *ctx);
+/* Empties the zone cache (`swarmdns flush`): name NULL drops every cached zone, else only
+ * the zone that holds name (wire form; a key name, a name under a key-suffix or a root, as
+ * queries are resolved). Own zones stay. An entry whose lookup is running or that has
+ * queries waiting keeps them but loses its zone, so the next answer comes from the DHT.
+ * Returns the number of zones flushed (0 also when name is outside the swarm). */
+size_t resolver_cache_flush(resolver_t *r, const uint8_t *name);
 const resolver_stats_t *resolver_stats(const resolver_t *r);
 const resolver_opts_t *resolver_opts(const resolver_t *r);
+/* Applies the options a running resolver can change (SIGHUP, docs/design.md §11): the limits but
+ * lookup_pool, TTL bounds, stale_max, unconverged_ttl, cache_size, roots, key suffixes and
+ * rebinding protection. The zone cache, own zones, pending queries, io, the seeds and
+ * lookup_pool are kept. Returns 0, or SW_ENOMEM with nothing changed. */
+int resolver_reconfigure(resolver_t *r, const resolver_opts_t *opts);
+
+/* The query log (option query-log, docs/logging.md): called once for each response sent (not
+ * for queries dropped unanswered), with the question (name in wire form as the client sent
+ * it, lower-cased; NULL without a question), the response and its trace. NULL cb: off, and
+ * then costs one branch per query. */
+typedef void (*resolver_qlog_cb)(void *ctx, const resolver_client_t *client, const uint8_t *qname,
+				 uint16_t qtype, const uint8_t *resp, size_t len,
+				 const resolver_trace_t *trace);
+void resolver_set_query_log(resolver_t *r, resolver_qlog_cb cb, void *ctx);
 
 /* Answers one query. `cap` is the room in out (at least 512; 65535 for stream transports).
  * Returns the length of the response to send now, 0 to send nothing, or RESOLVER_ASYNC when

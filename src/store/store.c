@@ -189,6 +189,11 @@ int store_zone_put(store_t *s, const uint8_t pk[32], const uint8_t *relay, size_
 	return store_put(s, STORE_ZONES, pk, 32, relay, len);
 }
 
+int store_zone_del(store_t *s, const uint8_t pk[32])
+{
+	return store_del(s, STORE_ZONES, pk, 32);
+}
+
 typedef struct {
 	int (*cb)(const uint8_t pk[32], const uint8_t *relay, size_t len, void *ctx);
 	void *ctx;

@@ -48,6 +48,9 @@ int store_foreach(store_t *s, store_db_t db,
 
 /* Stores the own zone of pk (relay form) durably. Returns 0 or SW_ESTORE. */
 int store_zone_put(store_t *s, const uint8_t pk[32], const uint8_t *relay, size_t len);
+/* Deletes the own zone of pk durably; a missing one is not an error. Returns 0 or
+ * SW_ESTORE. */
+int store_zone_del(store_t *s, const uint8_t pk[32]);
 /* Calls cb for each stored own zone; the data is valid only during the call. A non-zero
  * return from cb stops the walk and is returned. Returns 0 or SW_ESTORE. */
 int store_zone_foreach(store_t *s,

@@ -820,6 +820,18 @@ static void test_cache_hit(void **state)
 	net_forward_stats(e->f, &st);
 	assert_int_equal(st.cache_hits, 1);
 	assert_int_equal(st.cache_misses, 6);
+
+	/* `swarmdns flush NAME`: another name or a longer one keeps the answer; the name in
+	 * any case, or a name above it, drops it. */
+	uint8_t name[256];
+	tu_name("xample.com", name);
+	assert_int_equal(net_forward_flush(e->f, name), 0);
+	tu_name("a.www.example.com", name);
+	assert_int_equal(net_forward_flush(e->f, name), 0);
+	tu_name("Example.COM", name);
+	assert_int_equal(net_forward_flush(e->f, name), 1);
+	assert_int_equal(net_forward_cache_size(e->f), 0);
+	assert_int_equal(net_forward_cache_answer(e->f, q2, q2len, out, sizeof(out)), 0);
 }
 
 static void test_cache_disabled_and_ttl_zero(void **state)

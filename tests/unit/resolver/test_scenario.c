@@ -697,6 +697,82 @@ static void test_rebind_own_zone_untouched(void **state)
 	assert_int_equal(w->trace.ede, DNS_EDE_NONE);
 }
 
+/* `swarmdns flush NAME` and `swarmdns flush`: the flushed zone is looked up in the DHT again
+ * at the next query, another cached zone is not; a flush of all empties the cache. */
+static void test_flush(void **state)
+{
+	world_t *w = *state;
+	fx_key_t other;
+	fx_key(&other, 8);
+	item_t it;
+	make_item(w, &it, 200, "192.0.2.2");
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 0, &it, true, true, true, 0);
+	assert_int_equal(ask_from(w, &other, "www", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
+	report(w, 1, NULL, true, true, true, SW_ENOTFOUND); /* not found: no entry left */
+	assert_int_equal(resolver_cache_count(w->r), 1);
+	size_t n = ask(w, "www", DNS_T_A);
+	assert_true(n > 0 && n != RESOLVER_ASYNC);
+	assert_int_equal(w->trace.source, RES_SRC_CACHE);
+
+	/* A name outside the swarm, or a zone not cached: nothing flushed. */
+	uint8_t name[DNS_NAME_MAX];
+	size_t nl;
+	assert_int_equal(dns_name_from_str("example.com.", name, &nl), 0);
+	assert_int_equal(resolver_cache_flush(w->r, name), 0);
+	fx_name(&other, "www", name);
+	assert_int_equal(resolver_cache_flush(w->r, name), 0);
+	assert_int_equal(resolver_cache_count(w->r), 1);
+
+	/* A name in the zone, in upper case: that zone goes, and the next query waits for
+	 * the DHT. */
+	char text[300];
+	fx_text(&w->k, "A.B", text, sizeof(text));
+	for (char *p = text; *p; p++)
+		*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+	assert_int_equal(dns_name_from_str(text, name, &nl), 0);
+	assert_int_equal(resolver_cache_flush(w->r, name), 1);
+	assert_int_equal(resolver_cache_count(w->r), 0);
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(w->nlk, 3);
+
+	/* A flush of all while that lookup runs: its entry stays for the waiting client, who
+	 * gets the lookup's answer; the next query after it is from the cache again. */
+	assert_int_equal(resolver_cache_flush(w->r, NULL), 1);
+	report(w, 2, &it, true, true, true, 0);
+	assert_int_equal(w->nreplies, 3);
+	expect_a(w->replies[2].wire, w->replies[2].len, "192.0.2.2", MIN_TTL, MIN_TTL);
+	assert_int_equal(w->replies[2].trace.source, RES_SRC_DHT);
+	assert_int_equal(resolver_cache_flush(w->r, NULL), 1);
+	assert_int_equal(resolver_cache_count(w->r), 0);
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+}
+
+/* Own zones removed (`swarmdns zone remove`) are no longer found; the others still are,
+ * whatever their places in the table. */
+static void test_own_zone_remove(void **state)
+{
+	world_t *w = *state;
+	fx_key_t keys[40];
+	for (int i = 0; i < 40; i++) {
+		fx_key(&keys[i], 100 + i);
+		zone_rrlist_t l;
+		zone_rrlist_init(&l);
+		uint8_t a[4] = {192, 0, 2, (uint8_t)i};
+		fx_add(&l, &keys[i], "www", DNS_T_A, MIN_TTL, a, 4);
+		zone_t *z = fx_build(&keys[i], &l, 1, MIN_TTL, 86400);
+		zone_rrlist_deinit(&l);
+		assert_int_equal(resolver_zone_put(w->r, z), 0);
+	}
+	assert_int_equal(resolver_zone_count(w->r), 40);
+	for (int i = 0; i < 40; i += 3)
+		assert_int_equal(resolver_zone_remove(w->r, keys[i].pk), 0);
+	assert_int_equal(resolver_zone_remove(w->r, keys[0].pk), SW_ENOTFOUND);
+	assert_int_equal(resolver_zone_count(w->r), 40 - 14);
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(resolver_zone_find(w->r, keys[i].pk) != NULL, i % 3 != 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -713,6 +789,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rebind_filtered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rebind_private_domain_and_off, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rebind_own_zone_untouched, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_own_zone_remove, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

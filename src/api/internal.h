@@ -1,0 +1,124 @@
+/*
+ * What the parts of the HTTP API share (src/api/api.c, relay.c, status.c, control.c,
+ * query.c): the API object, the per-request state, the reply helpers and the suspend/resume
+ * of requests waiting for the DHT or the resolver. Private to src/api/. Loop thread only.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "api/api.h"
+#include "common/buf.h"
+#include "dns/query.h"
+#include "zone/item.h"
+
+#define BODY_MAX ZONE_RELAY_MAX
+#define RELAY_TYPE "application/pkarr.org/relays#payload"
+#define DNS_MESSAGE_TYPE "application/dns-message" /* RFC 8484 §6 */
+#define DNS_JSON_TYPE "application/dns-json"	   /* Google's and Cloudflare's JSON form */
+#define DNS_MESSAGE_MAX 65535			   /* RFC 1035 §4.2.2: the largest message */
+
+typedef struct req req_t;
+
+struct api {
+	struct MHD_Daemon *mhd;
+	req_t *waiting; /* suspended requests, waiting for the DHT */
+	uv_poll_t poll;
+	uv_timer_t timer;
+	uv_timer_t waker; /* runs MHD soon after a DHT operation ended */
+	uv_loop_t *loop;
+	api_ctx_t ctx;
+	int open_handles;
+	net_limit_stats_t lim; /* api-max-clients refusals, bodies over their limit (413) */
+};
+
+/* Per-request state: the body of a PUT, read in pieces, and what a request suspended for a
+ * DHT operation waits for. */
+typedef enum { REQ_NEW = 0, REQ_WAITING, REQ_DONE, REQ_ABORTED } req_state_t;
+
+struct req {
+	api_t *api;
+	struct MHD_Connection *conn;
+	req_t *prev, *next; /* in api->waiting while REQ_WAITING */
+	req_state_t state;
+	uint8_t body[BODY_MAX];
+	size_t len;
+	bool too_big;
+	/* Results of the DHT operation. */
+	dht_put_result_t put;
+	bool got_item;
+	dht_item_t item;
+	dht_addr_t from[32];
+	size_t from_n;
+	int get_err;
+	dht_lookup_stats_t stats;
+	uint8_t target[DHT_ID_LEN];
+	/* /v1/resolve */
+	uint8_t *answer;
+	size_t answer_len;
+	resolver_trace_t trace;
+	char qname[DNS_NAME_MAX * 4 + 2];
+	uint16_t qtype;
+	bool resolving; /* the resolver still owes an answer to this request */
+	/* /dns-query */
+	bool doh;      /* a /dns-query request */
+	bool doh_post; /* a POST to /dns-query: the body is a DNS message */
+	bool doh_json; /* answer in the JSON form */
+	sw_buf_t msg;  /* the query: the POST body, or decoded from ?dns= */
+};
+
+void api_req_free(req_t *rq);
+
+/* Queues a response; `extra` is one more header ("Name: value") or NULL. */
+enum MHD_Result api_reply_ext(struct MHD_Connection *c, unsigned status, const char *type,
+			      const void *data, size_t len, const char *extra);
+enum MHD_Result api_reply(struct MHD_Connection *c, unsigned status, const char *type,
+			  const void *data, size_t len);
+/* A one-line text/plain reply. */
+enum MHD_Result api_reply_text(struct MHD_Connection *c, unsigned status, const char *msg);
+/* Replies with j, indented, and takes j's reference. */
+enum MHD_Result api_reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
+/* Is c allowed to write: from loopback, or with the api-token as a bearer token? */
+bool api_write_allowed(const api_t *a, struct MHD_Connection *c);
+/* Open HTTP connections of the API. */
+unsigned api_connections(const api_t *a);
+
+/* Runs MHD on the loop's next turn (see api.c). */
+void api_wake(api_t *a);
+/* Suspends rq's connection until api_wait_end(). */
+void api_wait_begin(api_t *a, req_t *rq);
+/* The DHT operation ended (or was aborted): answer the request on MHD's next run. */
+void api_wait_end(req_t *rq, req_state_t state);
+
+/* The answer records of a zone packet or a response as text (query.c). */
+json_t *api_records_json(const uint8_t *packet, size_t len);
+
+/* relay.c: PUT and GET /<z32> (the pkarr relay interface) and GET /v1/dht/<key>. */
+enum MHD_Result api_relay_put(api_t *a, struct MHD_Connection *c, const uint8_t pk[32], req_t *rq);
+enum MHD_Result api_relay_get(api_t *a, struct MHD_Connection *c, const uint8_t pk[32]);
+enum MHD_Result api_dht_get_reply(api_t *a, struct MHD_Connection *c, req_t *rq);
+enum MHD_Result api_dht_get_start(api_t *a, struct MHD_Connection *c, req_t *rq, const char *what);
+
+/* status.c: GET /v1/status and GET /metrics. */
+enum MHD_Result api_status_get(api_t *a, struct MHD_Connection *c);
+enum MHD_Result api_metrics_get(api_t *a, struct MHD_Connection *c);
+
+/* control.c: /healthz, /v1/reload, /v1/flush, /v1/zones[/<z32>], /v1/log-level. */
+bool api_control_path(const char *url);
+enum MHD_Result api_control(api_t *a, struct MHD_Connection *c, const char *url, const char *method,
+			    req_t *rq);
+/* The DHT health from the daemon (isolated since start when it does not say), and as the
+ * JSON of /v1/status's "dht" and /healthz. */
+void api_dht_health(const api_t *a, api_dht_health_t *h);
+json_t *api_dht_health_json(const api_t *a);
+
+/* query.c: GET /v1/resolve and /dns-query (RFC 8484 and the JSON form). */
+enum MHD_Result api_resolve_reply(struct MHD_Connection *c, req_t *rq);
+enum MHD_Result api_resolve_start(api_t *a, struct MHD_Connection *c, req_t *rq);
+enum MHD_Result api_doh_reply(struct MHD_Connection *c, req_t *rq);
+enum MHD_Result api_doh_post_begin(struct MHD_Connection *c, req_t *rq, bool *answered);
+enum MHD_Result api_doh_start(api_t *a, struct MHD_Connection *c, req_t *rq);

@@ -1,0 +1,141 @@
+/*
+ * The node's state for people and monitoring: `GET /v1/status` (JSON, sections of plain
+ * numbers) and `GET /metrics` (rendered by metrics.c). Loop thread only.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "api/internal.h"
+#include "api/metrics.h"
+#include "common/codec.h"
+#include "net/net.h"
+
+static void status_zone(const zone_t *z, void *ctx)
+{
+	json_t *arr = ctx;
+	char z32[SW_Z32_KEY_LEN + 1];
+	sw_z32_encode_key(zone_key(z), z32);
+	json_array_append_new(arr, json_pack("{s:s, s:I, s:I}", "key", z32, "seq",
+					     (json_int_t)zone_seq(z), "records",
+					     (json_int_t)zone_rr_count(z)));
+}
+
+static json_t *json_u64(uint64_t v)
+{
+	return json_integer((json_int_t)v);
+}
+
+enum MHD_Result api_status_get(api_t *a, struct MHD_Connection *c)
+{
+	const resolver_stats_t *st = resolver_stats(a->ctx.resolver);
+	char name[16];
+	json_t *zones = json_array();
+	resolver_zone_foreach(a->ctx.resolver, status_zone, zones);
+	json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:o}", "version", SWARMDNS_VERSION, "uptime_s",
+			      (json_int_t)((uv_now(a->loop) - a->ctx.started_ms) / 1000),
+			      "data_dir", a->ctx.data_dir, "zones",
+			      (json_int_t)resolver_zone_count(a->ctx.resolver), "own_zones", zones);
+	if (j == NULL)
+		return api_reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot build status");
+	/* Sections of plain numbers, one level deep: scripts read them as section.key. */
+	json_t *q = json_object();
+	for (int tp = 0; tp < SW_TP_COUNT; tp++)
+		json_object_set_new(q, api_transport_name(tp, name), json_u64(st->queries[tp]));
+	json_object_set_new(q, "truncated", json_u64(st->truncated));
+	json_object_set_new(q, "dropped", json_u64(st->dropped));
+	json_object_set_new(q, "pending", json_u64(st->pending));
+	json_object_set_new(j, "queries", q);
+	json_object_set_new(
+	    j, "cache",
+	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "zones",
+		      (json_int_t)resolver_cache_count(a->ctx.resolver), "hits",
+		      (json_int_t)st->cache_hits, "misses", (json_int_t)st->cache_misses,
+		      "prefetches", (json_int_t)st->prefetches, "dht_lookups",
+		      (json_int_t)st->dht_lookups, "pending", (json_int_t)st->pending,
+		      "rollbacks_refused", (json_int_t)st->rollbacks_refused, "bad_items",
+		      (json_int_t)st->bad_items));
+	json_t *srcs = json_object();
+	for (int i = 0; i < RES_SRC_COUNT; i++)
+		json_object_set_new(srcs, api_source_name(i), json_u64(st->sources[i]));
+	json_object_set_new(j, "answers_by_source", srcs);
+	json_t *rcodes = json_object();
+	for (int rc = 0; rc < 24; rc++)
+		if (st->rcodes[rc] || rc == DNS_RCODE_NOERROR)
+			json_object_set_new(rcodes, api_rcode_name(rc, name),
+					    json_u64(st->rcodes[rc]));
+	json_object_set_new(j, "responses_by_rcode", rcodes);
+	if (a->ctx.fwd) {
+		net_forward_stats_t fs;
+		net_forward_stats(a->ctx.fwd, &fs);
+		json_object_set_new(
+		    j, "upstream",
+		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queries",
+			      (json_int_t)fs.queries, "cache_entries",
+			      (json_int_t)net_forward_cache_size(a->ctx.fwd), "cache_hits",
+			      (json_int_t)fs.cache_hits, "cache_misses",
+			      (json_int_t)fs.cache_misses, "timeouts", (json_int_t)fs.timeouts,
+			      "tcp_retries", (json_int_t)fs.tcp_retries, "failovers",
+			      (json_int_t)fs.failovers, "failures", (json_int_t)fs.failures));
+	}
+	json_object_set_new(j, "connections",
+			    json_pack("{s:I, s:I, s:I}", "api", (json_int_t)api_connections(a),
+				      "dot", (json_int_t)api_tls_connections(&a->ctx, NET_TLS_DOT),
+				      "doh",
+				      (json_int_t)api_tls_connections(&a->ctx, NET_TLS_DOH)));
+	if (a->ctx.dht) {
+		dht_t *d = net_dht_node(a->ctx.dht);
+		dht_counters_t dc;
+		uint8_t id[DHT_ID_LEN];
+		char hex[2 * DHT_ID_LEN + 1], addr[80];
+		struct sockaddr_storage ss;
+		uint64_t in, out;
+		dht_counters(d, &dc);
+		in = dc.in_reply + dc.in_error;
+		out = dc.out_reply + dc.out_error;
+		for (int m = 0; m < DHT_KRPC_METHOD_COUNT; m++) {
+			in += dc.in_query[m];
+			out += dc.out_query[m];
+		}
+		dht_id(d, id);
+		sw_hex_encode(id, DHT_ID_LEN, hex, sizeof(hex));
+		net_dht_local(a->ctx.dht, &ss);
+		net_addr_to_str((struct sockaddr *)&ss, addr, sizeof(addr));
+		json_t *dj = json_pack(
+		    "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "node_id", hex, "listen",
+		    addr, "routing_table", (json_int_t)dc.rt_nodes, "good_nodes",
+		    (json_int_t)dc.rt_good, "buckets", (json_int_t)dc.rt_buckets, "stored_items",
+		    (json_int_t)dc.items, "stored_bytes", (json_int_t)dc.item_bytes, "lookups",
+		    (json_int_t)dc.lookups_started, "lookups_active", (json_int_t)dc.lookups_active,
+		    "srtt_ms", (json_int_t)dc.srtt_ms);
+		json_object_set_new(dj, "messages_in", json_u64(in));
+		json_object_set_new(dj, "messages_out", json_u64(out));
+		json_object_set_new(dj, "timeouts", json_u64(dc.timeouts));
+		json_object_set_new(dj, "puts_accepted", json_u64(dc.puts_accepted));
+		json_object_set_new(j, "dht", dj);
+	}
+	/* Where the node stands (docs/design.md §11): state, since, good_nodes, last_lookup_ok. */
+	json_t *health = api_dht_health_json(a);
+	if (health && json_object_get(j, "dht"))
+		json_object_update(json_object_get(j, "dht"), health);
+	else if (health)
+		json_object_set(j, "dht", health);
+	json_decref(health);
+	return api_reply_json(c, MHD_HTTP_OK, j);
+}
+
+enum MHD_Result api_metrics_get(api_t *a, struct MHD_Connection *c)
+{
+	api_metrics_extra_t x = {uv_now(a->loop) - a->ctx.started_ms, api_connections(a), a->lim};
+	size_t len = 0;
+	char *text = api_metrics_render(&a->ctx, &x, &len);
+	if (text == NULL)
+		return api_reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	enum MHD_Result ret = api_reply(c, MHD_HTTP_OK, API_METRICS_TYPE, text, len);
+	free(text);
+	return ret;
+}
