@@ -69,9 +69,9 @@ static const ropt_t ropts[] = {
     R("listen-doh", listen_doh, n_listen_doh, RESTART),
     F("tls-cert", tls_cert, APPLY),
     F("tls-key", tls_key, APPLY),
-    F("tls-max-clients", tls_max_clients, RESTART),
-    F("tls-idle-timeout", tls_idle_timeout, RESTART),
-    F("doh-max-streams", doh_max_streams, RESTART),
+    F("tls-max-clients", tls_max_clients, APPLY),
+    F("tls-idle-timeout", tls_idle_timeout, APPLY),
+    F("doh-max-streams", doh_max_streams, APPLY),
     F("rrl-rate", rrl_rate, APPLY),
     F("rrl-slip", rrl_slip, APPLY),
     F("dns-cookies", dns_cookies, APPLY),
@@ -228,6 +228,12 @@ static int apply(const reload_node_t *n, conf_t *nc, char *applied, size_t acap,
 	}
 	if (n->fwd && (ret = net_forward_set_servers(n->fwd, &fo)) != 0)
 		sw_err("reload: the upstream servers were not changed: %s", sw_strerror(ret));
+	net_tls_opts_t to;
+	daemon_tls_opts(use, &to);
+	for (size_t i = 0; i < CONF_LISTEN_MAX; i++) {
+		net_tls_set_opts(n->dot[i], &to);
+		net_tls_set_opts(n->doh[i], &to);
+	}
 	if (creds) {
 		keep_creds(*n->tls_creds);
 		*n->tls_creds = creds;

@@ -242,11 +242,23 @@ def test_replaced_certificate_is_used_by_new_dot_connections(swarmdns_bin, tmp_p
     assert cp.returncode == 0, cp.stderr
     for f in ("cert.pem", "key.pem"):
         (certdir / f).write_bytes((tmp_path / "renewed" / f).read_bytes())
+    conf = node.conf.read_text()
+    node.conf.write_text(conf + "tls-max-clients 1\n")
     log = node.hup_and_wait("reloaded ")
-    assert "TLS certificate read again" in log, log
+    assert "TLS certificate read again" in log and "tls-max-clients" in log, log
+    held.close()
+    time.sleep(0.1)
     second = _peer_cert(dot)
     assert second != first, "a new DoT connection still gets the old certificate"
-    held.close()
+    # The limit applied too: with one connection open, a second one is refused.
+    with socket.create_connection(("127.0.0.1", dot), timeout=5) as one:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with ctx.wrap_socket(one):
+            with pytest.raises((ssl.SSLError, OSError)):
+                _peer_cert(dot)
+    time.sleep(0.1)
     # A key that does not match the certificate: refused, the current one stays.
     run_cli(swarmdns_bin, "cert", "-o", tmp_path / "other")
     (certdir / "key.pem").write_bytes((tmp_path / "other" / "key.pem").read_bytes())
