@@ -21,7 +21,8 @@
 
 typedef enum { APPLY, RESTART } when_t;
 
-/* Every option of conf_t: how to compare it, and whether a running node can take it. */
+/* Every option of conf_t: how to compare it, and whether a running node can take it. A new
+ * option gets a line here too (tests/e2e/test_reload.py checks that none is missing). */
 typedef struct {
 	const char *name;
 	size_t off, size; /* of the field (a repeatable option: of one value) */

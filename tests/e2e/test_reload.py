@@ -293,3 +293,21 @@ def test_changed_upstream_applies_and_keeps_the_forwarders_cache(swarmdns_bin, t
     assert a_records(node.query("after.example.", "A")) == ["192.0.2.20"]
     assert a_records(node.query("before.example.", "A")) == ["192.0.2.10"]
     assert len(a.udp_queries) == 1, "the forwarder's cache was dropped by the reload"
+
+
+def test_every_option_is_classified_for_reload(swarmdns_bin):
+    """Each option of `serve --help` is either applied by a reload or reported as needing a
+    restart: src/daemon/reload.c names it in its table (an option missing there would be
+    silently ignored by a reload)."""
+    import re
+    from conftest import REPO
+    src = REPO / "src" / "daemon" / "reload.c"
+    if not src.exists():
+        pytest.skip("no source tree")
+    cp = run_cli(swarmdns_bin, "serve", "--help")
+    names = re.findall(r"^\s+--([a-z0-9-]+) ", cp.stdout, re.M)
+    names = [n for n in names if n not in ("config", "check-config", "help", "print-config")]
+    assert len(names) > 40, cp.stdout
+    table = src.read_text()
+    missing = [n for n in names if not re.search(r'\b[FR]\("%s"' % re.escape(n), table)]
+    assert not missing, f"options not in reload.c's table (APPLY or RESTART): {missing}"
