@@ -13,7 +13,8 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: swarmdns serve [-c FILE] [--check-config] [--OPTION VALUE ...]\n\n"
 		   "Runs a node: serves its own zones over DNS (UDP and TCP) and the HTTP API.\n"
 		   "Every option can be given as --name value here or as a 'name value' line in\n"
-		   "the config file; the command line wins.\n\n"
+		   "the config file; the command line wins. SIGHUP reloads the configuration\n"
+		   "(the same file and options; docs/logging.md says what applies at once).\n\n"
 		   "  -c, --config FILE   read options from FILE\n"
 		   "      --check-config  validate the configuration and exit\n"
 		   "  -h, --help          show this help\n\nOptions:\n");

@@ -620,6 +620,17 @@ static void on_sighup(uv_signal_t *s, int signum)
 	daemon_reload(s->data, msg, sizeof(msg)); /* logs the outcome */
 }
 
+void daemon_tls_opts(const conf_t *c, net_tls_opts_t *o)
+{
+	*o = (net_tls_opts_t){
+	    .idle_timeout_ms = c->tls_idle_timeout,
+	    /* A handshake takes round trips, not seconds: a client that stalls is dropped. */
+	    .handshake_timeout_ms = c->tls_idle_timeout < 10000 ? c->tls_idle_timeout : 10000,
+	    .max_clients = c->tls_max_clients,
+	    .max_streams = c->doh_max_streams,
+	};
+}
+
 /* DNS over TLS and DNS over HTTPS (RFC 7858, RFC 8484), when listen-dot or listen-doh is
  * given (conf_check() has made sure tls-cert and tls-key are then set too). */
 static int start_tls(node_t *n, const conf_t *c)
@@ -632,13 +643,8 @@ static int start_tls(node_t *n, const conf_t *c)
 		sw_err("cannot serve DNS over TLS or HTTPS: %s", err);
 		return ret;
 	}
-	net_tls_opts_t o = {
-	    .idle_timeout_ms = c->tls_idle_timeout,
-	    /* A handshake takes round trips, not seconds: a client that stalls is dropped. */
-	    .handshake_timeout_ms = c->tls_idle_timeout < 10000 ? c->tls_idle_timeout : 10000,
-	    .max_clients = c->tls_max_clients,
-	    .max_streams = c->doh_max_streams,
-	};
+	net_tls_opts_t o;
+	daemon_tls_opts(c, &o);
 	for (int proto = NET_TLS_DOT; proto <= NET_TLS_DOH; proto++) {
 		unsigned cnt = proto == NET_TLS_DOT ? c->n_listen_dot : c->n_listen_doh;
 		for (unsigned i = 0; i < cnt; i++) {

@@ -21,7 +21,8 @@
 
 typedef enum { APPLY, RESTART } when_t;
 
-/* Every option of conf_t: how to compare it, and whether a running node can take it. */
+/* Every option of conf_t: how to compare it, and whether a running node can take it. A new
+ * option gets a line here too (tests/e2e/test_reload.py checks that none is missing). */
 typedef struct {
 	const char *name;
 	size_t off, size; /* of the field (a repeatable option: of one value) */
@@ -69,9 +70,9 @@ static const ropt_t ropts[] = {
     R("listen-doh", listen_doh, n_listen_doh, RESTART),
     F("tls-cert", tls_cert, APPLY),
     F("tls-key", tls_key, APPLY),
-    F("tls-max-clients", tls_max_clients, RESTART),
-    F("tls-idle-timeout", tls_idle_timeout, RESTART),
-    F("doh-max-streams", doh_max_streams, RESTART),
+    F("tls-max-clients", tls_max_clients, APPLY),
+    F("tls-idle-timeout", tls_idle_timeout, APPLY),
+    F("doh-max-streams", doh_max_streams, APPLY),
     F("rrl-rate", rrl_rate, APPLY),
     F("rrl-slip", rrl_slip, APPLY),
     F("dns-cookies", dns_cookies, APPLY),
@@ -173,18 +174,9 @@ static int apply(const reload_node_t *n, conf_t *nc, char *applied, size_t acap,
 	/* The configuration in use from now on: the old one with the options that can change
 	 * at runtime taken from the new one, so that it tells what the node runs with. */
 	*use = *old;
-	for (size_t i = 0; i < NOPTS; i++) {
-		const ropt_t *o = &ropts[i];
-		if (!changed(o, old, nc))
-			continue;
-		if (o->when == RESTART) {
-			list_add(restart, rcap, o->name);
-			continue;
-		}
-		copy_opt(o, use, nc);
-		list_add(applied, acap, o->name);
-	}
-	/* Forwarding on or off needs the forwarder made or taken away under the resolver. */
+	for (size_t i = 0; i < NOPTS; i++)
+		if (ropts[i].when == APPLY && changed(&ropts[i], old, nc))
+			copy_opt(&ropts[i], use, nc);
 	net_forward_opts_t fo;
 	int ret = daemon_forward_opts(use, &fo);
 	if (ret) {
@@ -192,15 +184,22 @@ static int apply(const reload_node_t *n, conf_t *nc, char *applied, size_t acap,
 		free(use);
 		return ret;
 	}
-	bool fwd_wanted = fo.n_upstreams > 0 || fo.n_rules > 0;
-	if (fwd_wanted != (n->fwd != NULL)) {
+	/* Forwarding turned on (from no upstream at all) or off would need the forwarder made
+	 * or taken away under the resolver and the joiner: that waits for a restart. */
+	if ((fo.n_upstreams > 0 || fo.n_rules > 0) != (n->fwd != NULL)) {
 		for (size_t i = 0; i < NOPTS; i++)
 			if (strcmp(ropts[i].name, "upstream") == 0 ||
 			    strcmp(ropts[i].name, "forward") == 0)
 				copy_opt(&ropts[i], use, old);
-		list_add(restart, rcap,
-			 fwd_wanted ? "upstream (forwarding on)" : "upstream (forwarding off)");
 		daemon_forward_opts(use, &fo);
+	}
+	for (size_t i = 0; i < NOPTS; i++) {
+		if (!changed(&ropts[i], old, nc))
+			continue;
+		if (changed(&ropts[i], old, use))
+			list_add(applied, acap, ropts[i].name);
+		else
+			list_add(restart, rcap, ropts[i].name);
 	}
 	/* What can fail first: the certificate, then the resolver's tables. A certificate is
 	 * read again even with the same file names: renewing one rewrites the same files. */
@@ -230,6 +229,12 @@ static int apply(const reload_node_t *n, conf_t *nc, char *applied, size_t acap,
 	}
 	if (n->fwd && (ret = net_forward_set_servers(n->fwd, &fo)) != 0)
 		sw_err("reload: the upstream servers were not changed: %s", sw_strerror(ret));
+	net_tls_opts_t to;
+	daemon_tls_opts(use, &to);
+	for (size_t i = 0; i < CONF_LISTEN_MAX; i++) {
+		net_tls_set_opts(n->dot[i], &to);
+		net_tls_set_opts(n->doh[i], &to);
+	}
 	if (creds) {
 		keep_creds(*n->tls_creds);
 		*n->tls_creds = creds;

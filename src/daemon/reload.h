@@ -35,3 +35,5 @@ void reload_end(void);
  * logged; no server and no rule: names outside the swarm are refused). */
 void daemon_resolver_opts(const conf_t *c, resolver_opts_t *o);
 int daemon_forward_opts(const conf_t *c, net_forward_opts_t *o);
+/* The DoT and DoH listeners' limits and timeouts from c. */
+void daemon_tls_opts(const conf_t *c, net_tls_opts_t *o);

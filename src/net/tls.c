@@ -659,3 +659,12 @@ void net_tls_set_creds(net_tls_t *t, net_tls_creds_t *creds)
 	if (t)
 		t->creds = creds;
 }
+
+void net_tls_set_opts(net_tls_t *t, const net_tls_opts_t *opts)
+{
+	if (t == NULL)
+		return;
+	t->opts = *opts;
+	if (t->opts.handshake_timeout_ms == 0)
+		t->opts.handshake_timeout_ms = t->opts.idle_timeout_ms;
+}

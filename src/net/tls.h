@@ -55,6 +55,10 @@ void net_tls_stop(net_tls_t *t);
 /* New connections use creds (a reloaded certificate); open ones keep theirs, so the old
  * credentials must stay alive until the listener stops. NULL t is a no-op. */
 void net_tls_set_creds(net_tls_t *t, net_tls_creds_t *creds);
+/* Replaces the limits and timeouts; connections opened from now on get them (open ones keep
+ * their idle timer and advertised stream limit until their next use of it). NULL t is a
+ * no-op. */
+void net_tls_set_opts(net_tls_t *t, const net_tls_opts_t *opts);
 /* Connections open now. */
 uint32_t net_tls_clients(const net_tls_t *t);
 /* Adds this listener's limit counters to *sum. */

@@ -18,7 +18,9 @@ import time
 import urllib.parse
 from pathlib import Path
 
+import dns.message
 import dns.rcode
+import dns.rrset
 import pytest
 
 from conftest import (
@@ -32,6 +34,7 @@ from conftest import (
 )
 from dhtutil import bencode, bep44_sign, mutable_target
 from resolveutil import FakeDhtNode
+from upstreamutil import FakeUpstream
 
 ZONE = "@ 300 IN A 192.0.2.1\nwww 300 IN A 192.0.2.2\n"
 
@@ -52,9 +55,11 @@ class FileNode(Node):
         self.conf.write_text(f"listen-dns 127.0.0.1:{self.dns_port}\n" + "".join(
             line + "\n" for line in lines))
 
+    drop = ("--listen-dns", "--bootstrap")
+
     def argv(self):
         a = super().argv()
-        for opt in ("--listen-dns", "--bootstrap"):
+        for opt in self.drop:
             i = a.index(opt)
             del a[i:i + 2]
         return a
@@ -237,13 +242,72 @@ def test_replaced_certificate_is_used_by_new_dot_connections(swarmdns_bin, tmp_p
     assert cp.returncode == 0, cp.stderr
     for f in ("cert.pem", "key.pem"):
         (certdir / f).write_bytes((tmp_path / "renewed" / f).read_bytes())
+    conf = node.conf.read_text()
+    node.conf.write_text(conf + "tls-max-clients 1\n")
     log = node.hup_and_wait("reloaded ")
-    assert "TLS certificate read again" in log, log
+    assert "TLS certificate read again" in log and "tls-max-clients" in log, log
+    held.close()
+    time.sleep(0.1)
     second = _peer_cert(dot)
     assert second != first, "a new DoT connection still gets the old certificate"
-    held.close()
+    # The limit applied too: with one connection open, a second one is refused.
+    with socket.create_connection(("127.0.0.1", dot), timeout=5) as one:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with ctx.wrap_socket(one):
+            with pytest.raises((ssl.SSLError, OSError)):
+                _peer_cert(dot)
+    time.sleep(0.1)
     # A key that does not match the certificate: refused, the current one stays.
     run_cli(swarmdns_bin, "cert", "-o", tmp_path / "other")
     (certdir / "key.pem").write_bytes((tmp_path / "other" / "key.pem").read_bytes())
     log = node.hup_and_wait("cannot reload")
     assert _peer_cert(dot) == second
+
+
+def test_changed_upstream_applies_and_keeps_the_forwarders_cache(swarmdns_bin, tmp_path, made):
+    """upstream A, then B after a reload: a new name goes to B; a name A answered before is
+    still answered from the forwarder's cache (not asked again)."""
+    nodes, closers = made
+
+    def answering(addr):
+        def answer(q):
+            r = dns.message.make_response(q)
+            r.answer.append(dns.rrset.from_text(q.question[0].name, 300, "IN", "A", addr))
+            return r
+        return answer
+
+    a = FakeUpstream(delay=0, answer_fn=answering("192.0.2.10"))
+    b = FakeUpstream(delay=0, answer_fn=answering("192.0.2.20"))
+    closers += [a.close, b.close]
+    node = FileNode(swarmdns_bin, tmp_path / "n", ["bootstrap none",
+                                                   f"upstream 127.0.0.1:{a.port}"])
+    node.drop = ("--listen-dns", "--bootstrap", "--upstream")
+    nodes.append(node)
+    node.start()
+    assert a_records(node.query("before.example.", "A")) == ["192.0.2.10"]
+    node.write_conf(["bootstrap none", f"upstream 127.0.0.1:{b.port}"])
+    log = node.hup_and_wait("reloaded ")
+    assert "applied upstream" in log, log
+    assert a_records(node.query("after.example.", "A")) == ["192.0.2.20"]
+    assert a_records(node.query("before.example.", "A")) == ["192.0.2.10"]
+    assert len(a.udp_queries) == 1, "the forwarder's cache was dropped by the reload"
+
+
+def test_every_option_is_classified_for_reload(swarmdns_bin):
+    """Each option of `serve --help` is either applied by a reload or reported as needing a
+    restart: src/daemon/reload.c names it in its table (an option missing there would be
+    silently ignored by a reload)."""
+    import re
+    from conftest import REPO
+    src = REPO / "src" / "daemon" / "reload.c"
+    if not src.exists():
+        pytest.skip("no source tree")
+    cp = run_cli(swarmdns_bin, "serve", "--help")
+    names = re.findall(r"^\s+--([a-z0-9-]+) ", cp.stdout, re.M)
+    names = [n for n in names if n not in ("config", "check-config", "help", "print-config")]
+    assert len(names) > 40, cp.stdout
+    table = src.read_text()
+    missing = [n for n in names if not re.search(r'\b[FR]\("%s"' % re.escape(n), table)]
+    assert not missing, f"options not in reload.c's table (APPLY or RESTART): {missing}"

@@ -1295,6 +1295,40 @@ typedef struct {
 	struct sockaddr_in addrs[4];
 } host_result_t;
 
+/* Servers replaced while a query is in flight (a reload): that query goes on down the list it
+ * started with; new ones use the new servers; the cache stays. */
+static void test_set_servers(void **state)
+{
+	env_t *e = *state;
+	net_forward_opts_t o, o2;
+	uint8_t q[512];
+	struct sockaddr_storage ups[2];
+	upstream_start(e, 0, UP_SILENT);
+	upstream_start(e, 1, UP_ANSWER);
+	upstream_start(e, 2, UP_ANSWER);
+	ups[0] = e->up[0].addr;
+	ups[1] = e->up[1].addr;
+	opts_with(&o, ups, 2);
+	o.timeout_ms = 200;
+	fwd_start(e, &o);
+	size_t qlen = make_query("a.example", 1, 1, false, false, q);
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[0]), 0);
+	run_until(e, &e->up[0].udp_queries, 1, 1000); /* sent to the silent one */
+	opts_with(&o2, &e->up[2].addr, 1);
+	o2.n_rules = NET_FORWARD_RULES_MAX + 1;
+	assert_int_equal(net_forward_set_servers(e->f, &o2), SW_EINVAL);
+	o2.n_rules = 0;
+	assert_int_equal(net_forward_set_servers(e->f, &o2), 0);
+	run_until(e, &e->res[0].ncalls, 1, 2000);
+	assert_a(&e->res[0], 5); /* its own second server, not the new one */
+	assert_int_equal(e->up[2].udp_queries, 0);
+	qlen = make_query("b.example", 2, 1, false, false, q);
+	assert_int_equal(net_forward_query(e->f, q, qlen, on_result, &e->res[1]), 0);
+	run_until(e, &e->res[1].ncalls, 1, 2000);
+	assert_a(&e->res[1], 6);
+	assert_int_equal(net_forward_cache_size(e->f), 2);
+}
+
 static void on_host(void *ctx, const struct sockaddr_in *addrs, size_t n, int err)
 {
 	host_result_t *h = ctx;
@@ -1359,6 +1393,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_random_ports_and_ids, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_coalesced, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_coalesce_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_servers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_max_waiters, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_coalesced_cancel_and_free, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unwanted_below_threshold, setup, teardown),

@@ -756,10 +756,59 @@ static void test_rrl(void **state)
 	}
 }
 
+/* ---- reconfiguring (a reload) and the query log ---- */
+
+static int g_logged, g_logged_rcode;
+
+static void count_qlog(void *ctx, const resolver_client_t *client, const uint8_t *qname,
+		       uint16_t qtype, const uint8_t *resp, size_t len,
+		       const resolver_trace_t *trace)
+{
+	g_logged++;
+	g_logged_rcode = resp[3] & 0xF;
+	assert_non_null(qname);
+	assert_int_equal(qtype, DNS_T_A);
+	assert_true(len >= 12);
+}
+
+static void test_reconfigure_roots_and_query_log(void **state)
+{
+	world_t *w = *state;
+	tu_query_t t = query("www.p2p.", DNS_T_A, 0, 0);
+	fx_resp_t *r = send_q(w, w->r, &t, SW_TP_UDP, 512, NULL);
+	assert_int_equal(r->rcode, DNS_RCODE_REFUSED);
+	fx_resp_free(r);
+	resolver_set_query_log(w->r, count_qlog, NULL);
+	resolver_opts_t o = *resolver_opts(w->r);
+	size_t len;
+	assert_int_equal(dns_name_from_str("p2p.", o.roots[0].suffix, &len), 0);
+	memcpy(o.roots[0].key, w->k.pk, 32);
+	o.n_roots = 1;
+	o.rrl_rate = 100; /* a limiter made on the way */
+	assert_int_equal(resolver_reconfigure(w->r, &o), 0);
+	assert_int_equal(resolver_opts(w->r)->n_roots, 1);
+	r = send_q(w, w->r, &t, SW_TP_UDP, 512, NULL);
+	assert_int_equal(r->rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(r->an, 1);
+	fx_resp_free(r);
+	assert_int_equal(g_logged, 1);
+	assert_int_equal(g_logged_rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(resolver_zone_count(w->r), 1); /* own zones kept */
+	o.n_roots = 0;
+	o.rrl_rate = 0;
+	assert_int_equal(resolver_reconfigure(w->r, &o), 0);
+	resolver_set_query_log(w->r, NULL, NULL);
+	r = send_q(w, w->r, &t, SW_TP_UDP, 512, NULL);
+	assert_int_equal(r->rcode, DNS_RCODE_REFUSED);
+	fx_resp_free(r);
+	assert_int_equal(g_logged, 1); /* off: not called */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_refused_outside_zones),
+	    cmocka_unit_test(test_reconfigure_roots_and_query_log),
 	    cmocka_unit_test(test_refused_class_and_axfr),
 	    cmocka_unit_test(test_aa_own_zone),
 	    cmocka_unit_test(test_tc_udp_without_edns),
