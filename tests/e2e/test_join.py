@@ -98,7 +98,11 @@ def test_joins_when_bootstrap_address_appears_late(node_factory, late_testnet):
     node = with_bootstrap(node_factory(), f"127.0.0.1:{base}")
     started = time.monotonic()
     node.start()
-    assert node.status()["dht"]["good_nodes"] == 0
+    dht = node.status()["dht"]
+    assert dht["good_nodes"] == 0
+    # What an operator sees while the network is not there yet: joining, not healthy.
+    assert dht["state"] == "joining", dht
+    assert node.api("GET", "/healthz").status == 503
     time.sleep(max(0.0, started + LATE - time.monotonic()))
     late_testnet(base).start()
     took = wait_joined(node, started, started + JOIN_WITHIN)
@@ -108,6 +112,9 @@ def test_joins_when_bootstrap_address_appears_late(node_factory, late_testnet):
     print(f"joined {took:.1f} s after the start")
     time.sleep(1.5)  # the joiner looks once a second
     assert re.search(r"joined the DHT: \d+ nodes", node.stderr_text()), node.stderr_tail()
+    dht = node.status()["dht"]
+    assert dht["state"] == "joined" and dht["since"] >= int(time.time()) - JOIN_WITHIN, dht
+    assert node.api("GET", "/healthz").status == 200
 
 
 @pytest.mark.phase_timeout(90)
