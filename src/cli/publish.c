@@ -101,12 +101,10 @@ int cli_publish(int argc, char **argv)
 	}
 	uint8_t pk[32], sk[64], body[ZONE_RELAY_MAX], resp[4096];
 	char z32[SW_Z32_KEY_LEN + 1], path[64];
-	int ret = cli_key_read(key, pk, sk);
+	int ret = cli_key_read(key, pk, sk); /* prints why it failed */
 	sw_memzero(sk, sizeof(sk));
-	if (ret) {
-		fprintf(stderr, "swarmdns publish: cannot read key %s: %s\n", key, sw_strerror(ret));
+	if (ret)
 		return 1;
-	}
 	sw_z32_encode_key(pk, z32);
 	snprintf(path, sizeof(path), "/%s", z32);
 	if (boot)
