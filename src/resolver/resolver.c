@@ -76,6 +76,7 @@ typedef struct {
 	int hops;
 	bool aa, stale, mapped;
 	uint32_t ttl_cap;      /* TTL of an answer from a zone not confirmed by convergence */
+	uint32_t ttl_left;     /* seconds a cached zone on the way stays fresh; 0: none */
 	const centry_t *given; /* the entry a lookup has just answered this query with */
 	bool filtered;	       /* rebinding protection removed records from the answer */
 	size_t limit, qend;
@@ -643,6 +644,24 @@ static uint64_t lifetime_ms(const resolver_t *r, const zone_t *z, bool converged
 	return (uint64_t)ttl * 1000;
 }
 
+/* The TTL of an answer out of cached zone e at now, at most `prev` (an earlier cached zone
+ * of the same answer; 0: none): the seconds until e expires, rounded up, at least 1. As in
+ * Unbound and Knot Resolver, a cached answer's TTL counts down, so that a client's cache
+ * expires no later than ours (RFC 1035 §3.2.1: the time the record may be cached). Every
+ * record's clamped TTL is at least the zone's lifetime (lifetime_ms()), so this is also
+ * min(record TTL, time left). Stale answers keep STALE_TTL (RFC 8767 §4); own zones their
+ * records' TTLs. Arithmetic only: the answer path. */
+static uint32_t cache_ttl_left(const centry_t *e, uint64_t now, uint32_t prev)
+{
+	uint64_t left_ms = e->expires_ms > now ? e->expires_ms - now : 0;
+	uint64_t left = (left_ms + 999) / 1000;
+	if (left == 0)
+		left = 1; /* the answer a finished lookup gives its waiters; 0 would mean "own" */
+	if (prev && prev < left)
+		left = prev;
+	return (uint32_t)left;
+}
+
 /* ---- DNS rebinding protection (DESIGN.md §6) ---- */
 
 /* Addresses a name from someone else's zone must not point a browser at: this host, its
@@ -862,6 +881,8 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 				c->trace.dht_nodes = e->nodes;
 				if (!e->converged && !c->stale)
 					c->ttl_cap = r->opts.unconverged_ttl;
+				if (!c->stale)
+					c->ttl_left = cache_ttl_left(e, now, c->ttl_left);
 				/* A query that waited for this zone's lookup was a miss, not a hit.
 				 */
 				if (src == RES_SRC_CACHE)
@@ -932,6 +953,8 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			ttl = zone_min_ttl(z) < c->ttl_cap ? zone_min_ttl(z) : c->ttl_cap;
 			ttl = ttl ? ttl : 1;
 		}
+		if (!c->stale && c->ttl_left && (ttl == 0 || c->ttl_left < ttl))
+			ttl = c->ttl_left; /* counts down: see cache_ttl_left() */
 		dns_wr_t before = c->w;
 		answer_from(c, z, ttl, &c->w, &res);
 		if (full)
@@ -1328,6 +1351,7 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 	c.hops = 0;
 	c.aa = c.stale = c.mapped = false;
 	c.ttl_cap = 0;
+	c.ttl_left = 0;
 	c.given = NULL;
 	c.filtered = false;
 	c.an = c.ns = 0;
