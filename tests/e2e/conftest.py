@@ -443,7 +443,7 @@ class Node:
         ]
         # A single-value option may be given once on the command line: one of extra_args
         # replaces the default here (repeatable ones add to the list, as before).
-        given = {a.split("=", 1)[0] for a in self.extra_args if a.startswith("--")}
+        given = {str(a).split("=", 1)[0] for a in self.extra_args if str(a).startswith("--")}
         pairs = [base[i:i + 2] for i in range(0, len(base), 2)]
         keep = [p for p in pairs if p[0] not in given or p[0] in
                 ("--listen-dns", "--bootstrap", "--upstream")]
