@@ -424,6 +424,61 @@ static void test_print_config(void **state)
 	free(again);
 }
 
+/* Every value has its slot for its origin, up to the last option of the table with every
+ * repeatable option full. */
+static void test_print_config_full(void **state)
+{
+	conf_t c;
+	char err[ERRCAP] = "", line[128];
+	size_t cap = 64 * 1024, len = 0;
+	char *text = malloc(cap);
+	assert_non_null(text);
+	conf_init(&c);
+	for (int i = 0; i < CONF_PIN_MAX; i++)
+		len += (size_t)snprintf(text + len, cap - len, "pin %052d\n", i);
+	for (int i = 0; i < CONF_BOOTSTRAP_MAX; i++)
+		len += (size_t)snprintf(text + len, cap - len, "private-domain d%d.example\n", i);
+	len += (size_t)snprintf(text + len, cap - len, "unwanted-reply-threshold 7\n");
+	expect_ok(conf_parse_text(&c, text, len, "full.conf", err, sizeof(err)), err);
+	char *out = print_conf(&c);
+	snprintf(line, sizeof(line), "private-domain d15.example  # full.conf:%d\n",
+		 CONF_PIN_MAX + CONF_BOOTSTRAP_MAX);
+	expect_msg(out, line);
+	snprintf(line, sizeof(line), "unwanted-reply-threshold 7  # full.conf:%d\n",
+		 CONF_PIN_MAX + CONF_BOOTSTRAP_MAX + 1);
+	expect_msg(out, line);
+	free(out);
+	free(text);
+}
+
+/* --check-config opens the options that name files: tls-cert and tls-key, when set. */
+static int collect(const char *name, const char *path, void *ctx)
+{
+	char *s = ctx;
+	strcat(s, name);
+	strcat(s, "=");
+	strcat(s, path);
+	strcat(s, ";");
+	return strcmp(path, "stop") == 0 ? 7 : 0;
+}
+
+static void test_foreach_file(void **state)
+{
+	conf_t c;
+	char err[ERRCAP] = "", seen[256] = "";
+	conf_init(&c);
+	expect_ok(conf_foreach_file(&c, collect, seen), err);
+	assert_string_equal(seen, "");
+	expect_ok(conf_set(&c, "tls-key", "/k.pem", CONF_SRC_FILE, err, sizeof(err)), err);
+	expect_ok(conf_set(&c, "tls-cert", "/c.pem", CONF_SRC_FILE, err, sizeof(err)), err);
+	expect_ok(conf_foreach_file(&c, collect, seen), err);
+	assert_string_equal(seen, "tls-cert=/c.pem;tls-key=/k.pem;");
+	seen[0] = '\0';
+	expect_ok(conf_set(&c, "tls-cert", "stop", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(conf_foreach_file(&c, collect, seen), 7);
+	assert_string_equal(seen, "tls-cert=stop;");
+}
+
 static void test_check(void **state)
 {
 	conf_t c;
@@ -483,6 +538,8 @@ int main(void)
 	    cmocka_unit_test(test_quotes),
 	    cmocka_unit_test(test_repeated),
 	    cmocka_unit_test(test_print_config),
+	    cmocka_unit_test(test_print_config_full),
+	    cmocka_unit_test(test_foreach_file),
 	    cmocka_unit_test(test_check),
 	    cmocka_unit_test(test_print_help),
 	};
