@@ -482,7 +482,7 @@ static char *take_value(char *p, const char **why)
 		return v;
 	}
 	for (; *p; p++)
-		if (*p == '#' && p > v && is_blank(p[-1]))
+		if (*p == '#' && (p == v || is_blank(p[-1]))) /* v follows a blank */
 			break;
 	*p = '\0';
 	while (p > v && is_blank(p[-1]))

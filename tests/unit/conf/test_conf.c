@@ -264,6 +264,8 @@ static void test_parse_text_errors(void **state)
 			   "test.conf:3: ", "max-ttl");
 	expect_parse_error("max-ttl    # the value is only a comment\n",
 			   "test.conf:1: ", "max-ttl");
+	expect_parse_error("api-token #abc\n", "test.conf:1: ", "needs a value");
+	expect_parse_error("max-ttl    # only a comment\n", "test.conf:1: ", "needs a value");
 	expect_parse_error("\r\n\r\nlisten-dns nowhere\r\n", "test.conf:3: ", "nowhere");
 	/* A NUL byte inside a line. */
 	conf_t c;
