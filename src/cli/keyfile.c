@@ -27,9 +27,10 @@ int cli_file_read(const char *path, size_t max, char **data, size_t *len)
 		ret = SW_ENOMEM;
 		goto out;
 	}
+	errno = 0;
 	size_t n = fread(buf, 1, max + 1, f);
 	if (ferror(f)) {
-		ret = -EIO;
+		ret = errno ? -errno : -EIO; /* e.g. EISDIR: the user is told which */
 		goto out;
 	}
 	if (n > max) {
@@ -76,6 +77,10 @@ int cli_key_read(const char *path, uint8_t pk[32], uint8_t sk[64])
 	struct stat st;
 	/* Like ssh(1) with an identity file: a private key others can read is not used, so
 	 * that the mistake is found before the key leaks further. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "swarmdns: key file %s is not a regular file\n", path);
+		return SW_EKEY;
+	}
 	if (stat(path, &st) == 0 && (st.st_mode & 077)) {
 		fprintf(
 		    stderr,
