@@ -804,13 +804,37 @@ static void fail(ctx_t *c, uint8_t rcode, uint16_t ede, const char *text)
 	c->trace.ede_text = text;
 }
 
-/* Writes the answer of zone z for c into w. */
+/* Writes ttl over the TTL of the n records at buf[from, to) (RFC 1035 §4.1.3: NAME, TYPE,
+ * CLASS, TTL, RDLENGTH, RDATA): a pre-rendered answer given another TTL without rendering it
+ * again. The bytes are our own rendering; the bounds are checked all the same. */
+static void set_ttls(uint8_t *buf, size_t from, size_t to, unsigned n, uint32_t ttl)
+{
+	size_t i = from;
+	for (unsigned k = 0; k < n; k++) {
+		while (i < to && buf[i] != 0 && (buf[i] & 0xC0) != 0xC0)
+			i += 1 + (size_t)buf[i];
+		i += i < to && buf[i] == 0 ? 1 : 2; /* the root label, or a compression pointer */
+		if (i + 10 > to)
+			return;
+		buf[i + 4] = (uint8_t)(ttl >> 24);
+		buf[i + 5] = (uint8_t)(ttl >> 16);
+		buf[i + 6] = (uint8_t)(ttl >> 8);
+		buf[i + 7] = (uint8_t)ttl;
+		i += 10 + (size_t)dns_get_u16(buf + i + 8);
+	}
+}
+
+/* Writes the answer of zone z for c into w; ttl 0 keeps the records' TTLs, another value
+ * replaces them all. */
 static void answer_from(const ctx_t *c, const zone_t *z, uint32_t ttl, dns_wr_t *w,
 			zone_result_t *res)
 {
-	if (c->hops == 0 && !c->mapped && !ttl && !c->any_one)
+	if (c->hops == 0 && !c->mapped && !c->any_one) {
+		size_t from = w->len;
 		zone_answer(z, &c->q, w, res); /* pre-rendered: the hot path */
-	else
+		if (ttl && !w->err)
+			set_ttls(w->buf, from, w->len, (unsigned)res->an + res->ns, ttl);
+	} else
 		zone_answer_name(z, c->name, c->owner, c->q.qtype, ttl,
 				 c->any_one ? ZONE_ANY_ONE : 0, w, res);
 }

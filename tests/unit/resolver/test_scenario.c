@@ -408,6 +408,7 @@ static void test_cached_ttl_counts_down(void **state)
 	zone_rrlist_init(&l);
 	fx_add(&l, &w->k, "www", DNS_T_A, 3600, a, 4);
 	fx_add(&l, &w->k, "@", DNS_T_TXT, 600, (const uint8_t *)"\x02hi", 3);
+	fx_add(&l, &w->k, "@", DNS_T_TXT, 600, (const uint8_t *)"\x03ho!", 4);
 	sign_item(w, &it, 100, &l);
 	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
 	report(w, 0, &it, true, true, true, 0);
@@ -420,6 +421,20 @@ static void test_cached_ttl_counts_down(void **state)
 	n = ask(w, "www", DNS_T_A);
 	expect_a(w->out, n, "192.0.2.7", MIN_TTL - 2, MIN_TTL - 2);
 	assert_int_equal(w->trace.source, RES_SRC_CACHE);
+	/* Every record of the answer: the SOA of an NXDOMAIN, both TXT records at the apex. */
+	n = ask(w, "nope", DNS_T_A);
+	fx_resp_t *resp = fx_resp_parse(w->out, n);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	assert_int_equal(resp->ns, 1);
+	assert_int_equal(fx_rr(resp, KNOT_AUTHORITY, 0)->type, DNS_T_SOA);
+	assert_int_equal(fx_rr(resp, KNOT_AUTHORITY, 0)->ttl, MIN_TTL - 2);
+	fx_resp_free(resp);
+	n = ask(w, "@", DNS_T_TXT);
+	resp = fx_resp_parse(w->out, n);
+	assert_int_equal(resp->an, 2);
+	assert_int_equal(fx_rr(resp, KNOT_ANSWER, 1)->ttl, MIN_TTL - 2);
+	assert_int_equal(fx_rr(resp, KNOT_ANSWER, 0)->ttl, MIN_TTL - 2);
+	fx_resp_free(resp);
 	w->now += 500; /* MIN_TTL - 2.5 s left: rounded up */
 	n = ask(w, "www", DNS_T_A);
 	expect_a(w->out, n, "192.0.2.7", MIN_TTL - 2, MIN_TTL - 2);
