@@ -11,6 +11,7 @@
 #define CLI_DEFAULT_API "http://127.0.0.1:8053"
 
 int cli_keygen(int argc, char **argv);
+int cli_key(int argc, char **argv);
 int cli_sign(int argc, char **argv);
 int cli_publish(int argc, char **argv);
 int cli_serve(int argc, char **argv);
@@ -18,7 +19,9 @@ int cli_serve(int argc, char **argv);
 /* Key files (docs/design.md §2): 64 hex characters of the Ed25519 seed and a newline, 0600. */
 /* Returns 0, -errno, SW_EEXIST (file exists: never overwritten) */
 int cli_key_write(const char *path, const uint8_t seed[32]);
-/* Returns 0, -errno or SW_EKEY; derives pk and sk (seed||pk). */
+/* The one way a key file is read: derives pk and sk (seed||pk). A file group or others can
+ * read is refused (with the chmod to run). Prints why it failed on stderr. Returns 0, -errno
+ * or SW_EKEY. */
 int cli_key_read(const char *path, uint8_t pk[32], uint8_t sk[64]);
 
 /* Reads a whole file (at most max bytes) into a new buffer the caller frees. */

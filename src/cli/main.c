@@ -15,6 +15,7 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{"keygen", cli_keygen, "make a key: the owner of a zone"},
+	{"key", cli_key, "about a key file: 'key show KEYFILE' prints its key name"},
 	{"sign", cli_sign, "sign a zone file into the pkarr relay form"},
 	{"publish", cli_publish, "sign a zone file and send it to a running node"},
 	{"serve", cli_serve, "run a node"},

@@ -1,7 +1,14 @@
+/*
+ * `swarmdns publish`: signs a zone file and sends it to a running node (or, with
+ * --bootstrap, puts it into the DHT directly). Exit 3 when no DHT node stored it.
+ */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "cli/cli.h"
 #include "common/codec.h"
@@ -13,16 +20,70 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: swarmdns publish -k KEYFILE [--api URL] ZONEFILE\n\n"
-		   "Signs the zone file with the key and sends it to a running node, which stores\n"
-		   "it and serves it over DNS. The seq is the current time in microseconds, or one\n"
-		   "more than the node's, if that is newer.\n\n"
-		   "  -k, --key KEYFILE   key file made by 'swarmdns keygen'\n"
-		   "  -a, --api URL       the node's API [default: " CLI_DEFAULT_API "]\n"
-		   "  -b, --bootstrap HOST:PORT\n"
-		   "                      no node: join the DHT through HOST:PORT and put the zone\n"
-		   "                      there directly\n"
-		   "  -h, --help          show this help\n");
+	fprintf(f,
+		"Usage: swarmdns publish -k KEYFILE [--api URL] ZONEFILE\n\n"
+		"Signs the zone file with the key and sends it to a running node, which stores\n"
+		"it and serves it over DNS. The seq is the current time in microseconds, or one\n"
+		"more than the node's, if that is newer.\n\n"
+		"  -k, --key KEYFILE   key file made by 'swarmdns keygen'\n"
+		"  -a, --api URL       the node's API [default: " CLI_DEFAULT_API "]\n"
+		"  -b, --bootstrap HOST:PORT\n"
+		"                      no node: join the DHT through HOST:PORT and put the zone\n"
+		"                      there directly\n"
+		"      --local-ok      exit 0 even when no DHT node stored the zone (a node\n"
+		"                      on a private network, or not joined yet)\n"
+		"  -h, --help          show this help\n\n"
+		"Exit status: 0 stored by the node and by DHT nodes; 1 an error; 2 a usage\n"
+		"error; 3 stored and served by the node, but by no DHT node (the node puts it\n"
+		"again when it joins the DHT), unless --local-ok is given.\n");
+}
+
+#define EXIT_LOCAL_ONLY 3
+
+/* The size of the node's routing table (GET /v1/status "dht.routing_table"), or -1 when it
+ * cannot be learnt (-2: the node runs no DHT node). */
+static long long routing_table(const char *api)
+{
+	static uint8_t resp[65536];
+	int status = 0;
+	size_t len = 0;
+	if (cli_http(api, "GET", "/v1/status", NULL, 0, &status, resp, sizeof(resp) - 1, &len) ||
+	    status != 200)
+		return -1;
+	resp[len] = '\0';
+	json_t *j = json_loads((const char *)resp, 0, NULL);
+	json_t *d = json_object_get(j, "dht");
+	json_t *rt = json_object_get(d, "routing_table");
+	long long n = j == NULL		    ? -1
+		      : d == NULL	    ? -2
+		      : json_is_integer(rt) ? json_integer_value(rt)
+					    : -1;
+	json_decref(j);
+	return n;
+}
+
+/* docs/design.md §7: a zone only the node holds is gone from the DHT while the node is down; the
+ * publisher must hear that plainly, not find it out from names that do not resolve. */
+static int local_only(const char *api, const char *asked, bool local_ok)
+{
+	long long rt = routing_table(api);
+	fprintf(stderr, "swarmdns publish: published to the node, but no DHT node stored it: ");
+	if (rt == -2)
+		fprintf(stderr, "the node runs no DHT node.\n");
+	else if (rt == 0)
+		fprintf(stderr,
+			"the node has not joined the DHT (0 nodes in its routing table).\n");
+	else if (rt > 0)
+		fprintf(stderr,
+			"%s DHT node%s asked, none stored it (%lld node%s in its routing table).\n",
+			asked, strcmp(asked, "1") == 0 ? "" : "s", rt, rt == 1 ? "" : "s");
+	else
+		fprintf(stderr, "%s DHT nodes asked.\n", asked);
+	fprintf(stderr,
+		"The node serves the zone and puts it into the DHT again when it can; 'swarmdns "
+		"status' shows its DHT, 'bootstrap' in 'swarmdns serve --help' how it joins.%s\n",
+		local_ok ? "" : " (--local-ok: exit 0 in this case)");
+	return local_ok ? 0 : EXIT_LOCAL_ONLY;
 }
 
 static void no_node(const char *api)
@@ -80,15 +141,20 @@ int cli_publish(int argc, char **argv)
 	static const struct option lopts[] = {{"key", required_argument, NULL, 'k'},
 					      {"api", required_argument, NULL, 'a'},
 					      {"bootstrap", required_argument, NULL, 'b'},
+					      {"local-ok", no_argument, NULL, 'L'},
 					      {"help", no_argument, NULL, 'h'},
 					      {0}};
 	const char *key = NULL, *api = CLI_DEFAULT_API, *boot = NULL;
+	bool local_ok = false;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "k:a:b:h", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'k': key = optarg; break;
 		case 'a': api = optarg; break;
 		case 'b': boot = optarg; break;
+		case 'L':
+			local_ok = true;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -101,12 +167,10 @@ int cli_publish(int argc, char **argv)
 	}
 	uint8_t pk[32], sk[64], body[ZONE_RELAY_MAX], resp[4096];
 	char z32[SW_Z32_KEY_LEN + 1], path[64];
-	int ret = cli_key_read(key, pk, sk);
+	int ret = cli_key_read(key, pk, sk); /* prints why it failed */
 	sw_memzero(sk, sizeof(sk));
-	if (ret) {
-		fprintf(stderr, "swarmdns publish: cannot read key %s: %s\n", key, sw_strerror(ret));
+	if (ret)
 		return 1;
-	}
 	sw_z32_encode_key(pk, z32);
 	snprintf(path, sizeof(path), "/%s", z32);
 	if (boot)
@@ -151,8 +215,6 @@ int cli_publish(int argc, char **argv)
 	       "and by %s of %s DHT nodes asked\n",
 	       z32, seq, plen, ZONE_PACKET_MAX, api, stored, asked);
 	if (strcmp(stored, "0") == 0)
-		fprintf(stderr, "swarmdns publish: no DHT node stored it yet; the node will put it "
-				"again when it has joined the DHT (see 'bootstrap' in swarmdns serve "
-				"--help)\n");
+		return local_only(api, asked, local_ok);
 	return 0;
 }

@@ -33,11 +33,9 @@ int cli_zone_sign(const char *keyfile, const char *zonefile, uint64_t seq, uint8
 	uint8_t *pkt = NULL;
 	zone_rrlist_t l;
 	zone_rrlist_init(&l);
-	int ret = cli_key_read(keyfile, pk, sk);
-	if (ret) {
-		fprintf(stderr, "swarmdns: cannot read key %s: %s\n", keyfile, sw_strerror(ret));
+	int ret = cli_key_read(keyfile, pk, sk); /* prints why it failed */
+	if (ret)
 		goto out;
-	}
 	ret = cli_file_read(zonefile, ZONE_FILE_MAX, &text, &tlen);
 	if (ret) {
 		fprintf(stderr, "swarmdns: cannot read zone file %s: %s\n", zonefile,

@@ -11,7 +11,8 @@
 /* T_HOSTPORT: "host:port" where host may be a name (resolved later), or "none". */
 /* T_PAIR: "NAME=VALUE" (forward, root). */
 /* T_BOOL: yes/no (also on/off, true/false, 1/0), stored as a bool. */
-typedef enum { T_STR, T_UINT, T_BOOL, T_ADDR, T_HOSTPORT, T_PAIR, T_LOGLEVEL } type_t;
+/* T_FILE: a string naming a file the node reads (--check-config opens it). */
+typedef enum { T_STR, T_UINT, T_BOOL, T_ADDR, T_HOSTPORT, T_PAIR, T_LOGLEVEL, T_FILE } type_t;
 
 typedef struct {
 	const char *name;
@@ -92,9 +93,9 @@ static const opt_t opts[] = {
      offsetof(conf_t, n_listen_doh), CONF_LISTEN_MAX, 0, "",
      "address:port for DNS over HTTPS, RFC 8484, HTTP/2 at /dns-query (repeatable; needs "
      "tls-cert and tls-key)"},
-    {"tls-cert", T_STR, STR(tls_cert), NOREP, 0, 0, "",
+    {"tls-cert", T_FILE, STR(tls_cert), NOREP, 0, 0, "",
      "PEM certificate (chain) for DNS over TLS and HTTPS ('swarmdns cert' makes one)"},
-    {"tls-key", T_STR, STR(tls_key), NOREP, 0, 0, "", "PEM private key of tls-cert"},
+    {"tls-key", T_FILE, STR(tls_key), NOREP, 0, 0, "", "PEM private key of tls-cert"},
     {"tls-max-clients", T_UINT, offsetof(conf_t, tls_max_clients), 0, NOREP, 1000000, 1, "1024",
      "most DNS-over-TLS or DNS-over-HTTPS connections open at once, per listener"},
     {"tls-idle-timeout", T_UINT, offsetof(conf_t, tls_idle_timeout), 0, NOREP, 3600000, 100,
@@ -195,6 +196,15 @@ static const opt_t opts[] = {
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS <= sizeof(((conf_t *)0)->source), "conf_t.source has a byte per option");
 
+/* The first slot of o in conf_t.where: one per value a repeatable option may have. */
+static size_t where_base(const opt_t *o)
+{
+	size_t n = 0;
+	for (const opt_t *p = opts; p < o; p++)
+		n += p->count_off == NOREP ? 1 : p->max;
+	return n;
+}
+
 static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
@@ -265,11 +275,11 @@ int conf_addr_split_default(const char *s, uint16_t defport, char *host, size_t 
 	return conf_addr_split(s, host, hostcap, port);
 }
 
-static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t src, char *err,
-		   size_t errcap)
+static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t src, uint32_t where,
+		   char *err, size_t errcap)
 {
 	char *base = (char *)c + o->off;
-	size_t idx = (size_t)(o - opts);
+	size_t idx = (size_t)(o - opts), slot = where_base(o);
 	switch (o->type) {
 	case T_HOSTPORT: {
 		const char *colon = strrchr(value, ':');
@@ -307,6 +317,7 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 	}
 		/* fall through */
 	case T_STR:
+	case T_FILE:
 	store_str:
 		if (strlen(value) >= o->size) {
 			snprintf(err, errcap, "%s: value is longer than %zu characters", o->name,
@@ -321,6 +332,7 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 				snprintf(err, errcap, "%s: at most %u values", o->name, o->max);
 				return SW_ECONF;
 			}
+			slot += *n;
 			base += (*n)++ * o->size;
 		}
 		strcpy(base, value);
@@ -367,6 +379,8 @@ static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t s
 		break;
 	}
 	c->source[idx] = (uint8_t)src;
+	if (slot < CONF_WHERE_MAX)
+		c->where[slot] = where;
 	return 0;
 }
 
@@ -376,7 +390,7 @@ void conf_init(conf_t *c)
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < NOPTS; i++) {
 		if (opts[i].count_off == NOREP) {
-			set_one(c, &opts[i], opts[i].def, CONF_SRC_DEFAULT, err, sizeof(err));
+			set_one(c, &opts[i], opts[i].def, CONF_SRC_DEFAULT, 0, err, sizeof(err));
 			continue;
 		}
 		/* A repeatable option's default may list several values, separated by spaces. */
@@ -385,7 +399,7 @@ void conf_init(conf_t *c)
 			if (n > 0 && n < sizeof(one)) {
 				memcpy(one, p, n);
 				one[n] = '\0';
-				set_one(c, &opts[i], one, CONF_SRC_DEFAULT, err, sizeof(err));
+				set_one(c, &opts[i], one, CONF_SRC_DEFAULT, 0, err, sizeof(err));
 			}
 			p += n;
 			while (*p == ' ')
@@ -403,7 +417,80 @@ int conf_set(conf_t *c, const char *name, const char *value, conf_source_t src, 
 			 name);
 		return SW_ECONF;
 	}
-	return set_one(c, o, value, src, err, errcap);
+	return set_one(c, o, value, src, 0, err, errcap);
+}
+
+int conf_set_arg(conf_t *c, const char *name, const char *value, unsigned argi, char *err,
+		 size_t errcap)
+{
+	const opt_t *o = find(name);
+	if (o == NULL) {
+		snprintf(err, errcap, "unknown option '--%s' (see --help)", name);
+		return SW_ECONF;
+	}
+	size_t idx = (size_t)(o - opts);
+	/* The command line is one source like a file: a second value of a single-value option
+	 * there is more likely a mistake than a wish (only across sources does one win). */
+	if (o->count_off == NOREP && c->source[idx] == CONF_SRC_CLI) {
+		snprintf(err, errcap,
+			 "--%s is given twice on the command line (arguments %u and %u); give "
+			 "it once",
+			 name, c->where[where_base(o)], argi);
+		return SW_ECONF;
+	}
+	return set_one(c, o, value, CONF_SRC_CLI, argi, err, errcap);
+}
+
+static bool is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+/* Takes the value that starts at p (past the blanks after the name) in place: a quoted one
+ * loses its quotes and escapes; an unquoted one ends where a comment starts ('#' after a
+ * blank) and loses its trailing blanks. Returns NULL with *why set on a malformed line. */
+static char *take_value(char *p, const char **why)
+{
+	char *v = p, *d = p;
+	if (*p == '"' || *p == '\'') {
+		char q = *p++;
+		for (;; p++) {
+			if (*p == '\0') {
+				*why = q == '"' ? "a quoted value has no closing \""
+						: "a quoted value has no closing '";
+				return NULL;
+			}
+			if (*p == q)
+				break;
+			if (q == '"' && *p == '\\') {
+				if (p[1] != '"' && p[1] != '\\') {
+					*why =
+					    "in \"...\" only \\\" and \\\\ are escapes (use '...' "
+					    "for a value with backslashes)";
+					return NULL;
+				}
+				p++;
+			}
+			*d++ = *p;
+		}
+		*d = '\0';
+		/* After the closing quote: blanks, then nothing or a comment. */
+		char *rest = ++p;
+		while (is_blank(*p))
+			p++;
+		if (*p != '\0' && (*p != '#' || p == rest)) {
+			*why = "text after the closing quote (a comment starts with ' #')";
+			return NULL;
+		}
+		return v;
+	}
+	for (; *p; p++)
+		if (*p == '#' && (p == v || is_blank(p[-1]))) /* v follows a blank */
+			break;
+	*p = '\0';
+	while (p > v && is_blank(p[-1]))
+		*--p = '\0';
+	return v;
 }
 
 int conf_parse_text(conf_t *c, const char *text, size_t len, const char *filename, char *err,
@@ -411,6 +498,7 @@ int conf_parse_text(conf_t *c, const char *text, size_t len, const char *filenam
 {
 	size_t pos = 0;
 	unsigned line = 0;
+	uint32_t seen[NOPTS] = {0}; /* line of each single-value option in this file */
 	while (pos < len) {
 		char buf[2048], msg[1024];
 		size_t end = pos;
@@ -429,36 +517,54 @@ int conf_parse_text(conf_t *c, const char *text, size_t len, const char *filenam
 			snprintf(err, errcap, "%s:%u: line contains a NUL byte", filename, line);
 			return SW_ECONF;
 		}
-		char *hash = strchr(buf, '#');
-		if (hash)
-			*hash = '\0';
 		char *p = buf;
-		while (*p == ' ' || *p == '\t' || *p == '\r')
+		while (is_blank(*p))
 			p++;
+		if (*p == '#')
+			continue; /* a comment line */
 		char *name = p;
-		while (*p && *p != ' ' && *p != '\t' && *p != '\r')
+		while (*p && !is_blank(*p))
 			p++;
 		if (p == name)
-			continue; /* blank or comment */
+			continue; /* blank */
 		if (*p)
 			*p++ = '\0';
-		while (*p == ' ' || *p == '\t')
+		while (is_blank(*p))
 			p++;
-		char *value = p;
-		size_t vl = strlen(value);
-		while (vl > 0 &&
-		       (value[vl - 1] == ' ' || value[vl - 1] == '\t' || value[vl - 1] == '\r'))
-			value[--vl] = '\0';
-		if (vl == 0) {
-			snprintf(err, errcap, "%s:%u: option '%s' needs a value", filename, line,
-				 name);
+		bool quoted = *p == '"' || *p == '\'';
+		const char *why = NULL;
+		char *value = take_value(p, &why);
+		if (value == NULL) {
+			snprintf(err, errcap, "%s:%u: %s: %s", filename, line, name, why);
 			return SW_ECONF;
 		}
-		if (conf_set(c, name, value, CONF_SRC_FILE, msg, sizeof(msg)) != 0) {
+		if (value[0] == '\0' && !quoted) {
+			snprintf(err, errcap,
+				 "%s:%u: option '%s' needs a value (\"\" for an empty one)",
+				 filename, line, name);
+			return SW_ECONF;
+		}
+		const opt_t *o = find(name);
+		if (o && o->count_off == NOREP && seen[o - opts]) {
+			snprintf(
+			    err, errcap,
+			    "%s:%u: %s is set twice, on lines %u and %u; a single-value option "
+			    "takes one line (remove one)",
+			    filename, line, name, seen[o - opts], line);
+			return SW_ECONF;
+		}
+		if (o == NULL || set_one(c, o, value, CONF_SRC_FILE, line, msg, sizeof(msg)) != 0) {
+			if (o == NULL)
+				snprintf(
+				    msg, sizeof(msg),
+				    "unknown option '%.200s' (swarmdns serve --help lists them)",
+				    name);
 			snprintf(err, errcap, "%s:%u: %s", filename, line, msg);
 			return SW_ECONF;
 		}
+		seen[o - opts] = line;
 	}
+	snprintf(c->file, sizeof(c->file), "%s", filename);
 	return 0;
 }
 
@@ -544,10 +650,95 @@ void conf_print_help(FILE *f)
 			 : opts[i].type == T_BOOL     ? "yes|no"
 			 : opts[i].type == T_ADDR     ? "ADDR:PORT"
 			 : opts[i].type == T_HOSTPORT ? "HOST:PORT"
+			 : opts[i].type == T_FILE     ? "FILE"
 						      : "VALUE");
 		fprintf(f, "  %-32s %s", head, opts[i].help);
 		if (opts[i].def[0])
 			fprintf(f, " [default: %s]", opts[i].def);
 		fputc('\n', f);
 	}
+}
+
+/* Writes v so that conf_parse_text() reads it back as it is. */
+static void print_value(FILE *f, const char *v)
+{
+	if (v[0] != '\0' && strpbrk(v, " \t\r#\"'\\") == NULL) {
+		fputs(v, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			fputc('\\', f);
+		fputc(*v, f);
+	}
+	fputc('"', f);
+}
+
+static void print_origin(const conf_t *c, const opt_t *o, size_t slot, FILE *f)
+{
+	uint32_t w = slot < CONF_WHERE_MAX ? c->where[slot] : 0;
+	switch (c->source[o - opts]) {
+	case CONF_SRC_FILE:
+		fprintf(f, "  # %s:%u\n", c->file, w);
+		break;
+	case CONF_SRC_CLI:
+		fprintf(f, "  # command line\n");
+		break;
+	default:
+		fprintf(f, "  # default\n");
+		break;
+	}
+}
+
+void conf_print(const conf_t *c, FILE *f)
+{
+	static const char *const levels[] = {"error", "warn", "info", "debug"};
+	fprintf(f,
+		"# The effective configuration (swarmdns serve --print-config): each value with\n"
+		"# where it came from. It can be used as a config file as it is.\n");
+	for (size_t i = 0; i < NOPTS; i++) {
+		const opt_t *o = &opts[i];
+		const char *base = (const char *)c + o->off;
+		size_t slot = where_base(o);
+		if (o->count_off != NOREP) {
+			unsigned n = *(const unsigned *)((const char *)c + o->count_off);
+			if (n == 0)
+				fprintf(f, "# %s (no value)  # default\n", o->name);
+			for (unsigned k = 0; k < n; k++) {
+				fprintf(f, "%s ", o->name);
+				print_value(f, base + k * o->size);
+				print_origin(c, o, slot + k, f);
+			}
+			continue;
+		}
+		fprintf(f, "%s ", o->name);
+		switch (o->type) {
+		case T_UINT:
+			fprintf(f, "%u", *(const uint32_t *)base);
+			break;
+		case T_BOOL:
+			fputs(*(const bool *)base ? "yes" : "no", f);
+			break;
+		case T_LOGLEVEL:
+			fputs(levels[*(const sw_log_level_t *)base], f);
+			break;
+		default:
+			print_value(f, base);
+			break;
+		}
+		print_origin(c, o, slot, f);
+	}
+}
+
+int conf_foreach_file(const conf_t *c, int (*cb)(const char *name, const char *path, void *ctx),
+		      void *ctx)
+{
+	for (size_t i = 0; i < NOPTS; i++) {
+		const char *v = (const char *)c + opts[i].off;
+		int ret;
+		if (opts[i].type == T_FILE && v[0] && (ret = cb(opts[i].name, v, ctx)) != 0)
+			return ret;
+	}
+	return 0;
 }

@@ -18,6 +18,7 @@
 #define CONF_PIN_MAX 64
 #define CONF_ADDR_LEN 64
 #define CONF_PATH_LEN 1024
+#define CONF_WHERE_MAX 320
 
 typedef struct {
 	char data_dir[CONF_PATH_LEN];
@@ -79,6 +80,10 @@ typedef struct {
 	uint32_t upstream_max_waiters, unwanted_reply_threshold;
 	/* Internal: which source last set each option (for repeatable replacement). */
 	uint8_t source[128];
+	/* Internal: where each value was set (config-file line, or command-line argument
+	 * number; 0: not known), one slot per value, for --print-config. */
+	uint32_t where[CONF_WHERE_MAX];
+	char file[CONF_PATH_LEN]; /* the config file read, for --print-config */
 } conf_t;
 
 typedef enum { CONF_SRC_DEFAULT = 0, CONF_SRC_FILE, CONF_SRC_CLI } conf_source_t;
@@ -89,8 +94,15 @@ void conf_init(conf_t *c);
  * option, bad value, too many values). */
 int conf_set(conf_t *c, const char *name, const char *value, conf_source_t src, char *err,
 	     size_t errcap);
-/* Parses config-file text: `name value` per line, `#` comments, blank lines. Messages carry
- * "FILE:LINE:". Returns 0 or SW_ECONF. */
+/* The same for the command line: `argi` is the argument's position, named in the message
+ * when a single-value option is given twice there (an error, not a silent override). */
+int conf_set_arg(conf_t *c, const char *name, const char *value, unsigned argi, char *err,
+		 size_t errcap);
+/* Parses config-file text: `name value` per line, blank lines, and comments: `#` at the start
+ * of a line or after a space or tab (`api-token abc#def` keeps `abc#def`). A value may be
+ * quoted: "..." (with \" and \\ as escapes) or '...' (no escapes); the quotes are removed.
+ * A single-value option on two lines is an error naming both. Messages carry "FILE:LINE:".
+ * Returns 0 or SW_ECONF. */
 int conf_parse_text(conf_t *c, const char *text, size_t len, const char *filename, char *err,
 		    size_t errcap);
 /* Checks the options together (e.g. min-ttl <= max-ttl). Returns 0 or SW_ECONF. */
@@ -99,6 +111,14 @@ int conf_check(const conf_t *c, char *err, size_t errcap);
 bool conf_known(const char *name);
 /* Prints every option with its default and help text. */
 void conf_print_help(FILE *f);
+/* Prints the effective configuration in the config-file syntax (so that it can be read back
+ * with the same result), each value with where it came from: default, FILE:LINE or command
+ * line. Options without a value are shown as comments. */
+void conf_print(const conf_t *c, FILE *f);
+/* Calls cb for each option that names a file (tls-cert, tls-key) and is set; a non-zero
+ * return stops the walk and is returned. For --check-config, which opens them. */
+int conf_foreach_file(const conf_t *c, int (*cb)(const char *name, const char *path, void *ctx),
+		      void *ctx);
 /* Parses "ip:port", "[ipv6]:port" into host and port (text). Returns 0 or SW_ECONF. */
 int conf_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port);
 /* The same, where the port may be left out (then defport). */

@@ -76,6 +76,7 @@ typedef struct {
 	int hops;
 	bool aa, stale, mapped;
 	uint32_t ttl_cap;      /* TTL of an answer from a zone not confirmed by convergence */
+	uint32_t ttl_left;     /* seconds a cached zone on the way stays fresh; 0: none */
 	const centry_t *given; /* the entry a lookup has just answered this query with */
 	bool filtered;	       /* rebinding protection removed records from the answer */
 	size_t limit, qend;
@@ -713,6 +714,24 @@ static uint64_t lifetime_ms(const resolver_t *r, const zone_t *z, bool converged
 	return (uint64_t)ttl * 1000;
 }
 
+/* The TTL of an answer out of cached zone e at now, at most `prev` (an earlier cached zone
+ * of the same answer; 0: none): the seconds until e expires, rounded up, at least 1. As in
+ * Unbound and Knot Resolver, a cached answer's TTL counts down, so that a client's cache
+ * expires no later than ours (RFC 1035 §3.2.1: the time the record may be cached). Every
+ * record's clamped TTL is at least the zone's lifetime (lifetime_ms()), so this is also
+ * min(record TTL, time left). Stale answers keep STALE_TTL (RFC 8767 §4); own zones their
+ * records' TTLs. Arithmetic only: the answer path. */
+static uint32_t cache_ttl_left(const centry_t *e, uint64_t now, uint32_t prev)
+{
+	uint64_t left_ms = e->expires_ms > now ? e->expires_ms - now : 0;
+	uint64_t left = (left_ms + 999) / 1000;
+	if (left == 0)
+		left = 1; /* the answer a finished lookup gives its waiters; 0 would mean "own" */
+	if (prev && prev < left)
+		left = prev;
+	return (uint32_t)left;
+}
+
 /* ---- DNS rebinding protection (docs/design.md §6) ---- */
 
 /* Addresses a name from someone else's zone must not point a browser at: this host, its
@@ -855,13 +874,37 @@ static void fail(ctx_t *c, uint8_t rcode, uint16_t ede, const char *text)
 	c->trace.ede_text = text;
 }
 
-/* Writes the answer of zone z for c into w. */
+/* Writes ttl over the TTL of the n records at buf[from, to) (RFC 1035 §4.1.3: NAME, TYPE,
+ * CLASS, TTL, RDLENGTH, RDATA): a pre-rendered answer given another TTL without rendering it
+ * again. The bytes are our own rendering; the bounds are checked all the same. */
+static void set_ttls(uint8_t *buf, size_t from, size_t to, unsigned n, uint32_t ttl)
+{
+	size_t i = from;
+	for (unsigned k = 0; k < n; k++) {
+		while (i < to && buf[i] != 0 && (buf[i] & 0xC0) != 0xC0)
+			i += 1 + (size_t)buf[i];
+		i += i < to && buf[i] == 0 ? 1 : 2; /* the root label, or a compression pointer */
+		if (i + 10 > to)
+			return;
+		buf[i + 4] = (uint8_t)(ttl >> 24);
+		buf[i + 5] = (uint8_t)(ttl >> 16);
+		buf[i + 6] = (uint8_t)(ttl >> 8);
+		buf[i + 7] = (uint8_t)ttl;
+		i += 10 + (size_t)dns_get_u16(buf + i + 8);
+	}
+}
+
+/* Writes the answer of zone z for c into w; ttl 0 keeps the records' TTLs, another value
+ * replaces them all. */
 static void answer_from(const ctx_t *c, const zone_t *z, uint32_t ttl, dns_wr_t *w,
 			zone_result_t *res)
 {
-	if (c->hops == 0 && !c->mapped && !ttl && !c->any_one)
+	if (c->hops == 0 && !c->mapped && !c->any_one) {
+		size_t from = w->len;
 		zone_answer(z, &c->q, w, res); /* pre-rendered: the hot path */
-	else
+		if (ttl && !w->err)
+			set_ttls(w->buf, from, w->len, (unsigned)res->an + res->ns, ttl);
+	} else
 		zone_answer_name(z, c->name, c->owner, c->q.qtype, ttl,
 				 c->any_one ? ZONE_ANY_ONE : 0, w, res);
 }
@@ -932,6 +975,8 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 				c->trace.dht_nodes = e->nodes;
 				if (!e->converged && !c->stale)
 					c->ttl_cap = r->opts.unconverged_ttl;
+				if (!c->stale)
+					c->ttl_left = cache_ttl_left(e, now, c->ttl_left);
 				/* A query that waited for this zone's lookup was a miss, not a hit.
 				 */
 				if (src == RES_SRC_CACHE)
@@ -1002,6 +1047,8 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			ttl = zone_min_ttl(z) < c->ttl_cap ? zone_min_ttl(z) : c->ttl_cap;
 			ttl = ttl ? ttl : 1;
 		}
+		if (!c->stale && c->ttl_left && (ttl == 0 || c->ttl_left < ttl))
+			ttl = c->ttl_left; /* counts down: see cache_ttl_left() */
 		dns_wr_t before = c->w;
 		answer_from(c, z, ttl, &c->w, &res);
 		if (full)
@@ -1401,6 +1448,7 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 	c.hops = 0;
 	c.aa = c.stale = c.mapped = false;
 	c.ttl_cap = 0;
+	c.ttl_left = 0;
 	c.given = NULL;
 	c.filtered = false;
 	c.an = c.ns = 0;

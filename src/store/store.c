@@ -1,7 +1,11 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -15,6 +19,7 @@
 static const char *const db_names[STORE_DB_COUNT] = {"meta", "zones", "dht_items"};
 
 struct store {
+	int lock_fd; /* LOCK_FILE, flock()ed while the store is open */
 	MDB_env *env;
 	MDB_dbi dbi[STORE_DB_COUNT];
 };
@@ -28,6 +33,69 @@ static int map_err(const char *what, int rc)
 	return rc > 0 && rc < 1000 ? -rc : SW_ESTORE;
 }
 
+#define LOCK_FILE "swarmdns.lock"
+
+/* Who holds the lock, from the PID it wrote and /proc/PID/cmdline (proc(5)), for the
+ * message; what cannot be read is left out. */
+static void lock_holder(int fd, char *out, size_t cap)
+{
+	char pid[32] = "", path[64], cmd[512];
+	ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+	pid[n > 0 ? n : 0] = '\0';
+	pid[strcspn(pid, "\n")] = '\0';
+	long p = strtol(pid, NULL, 10);
+	if (p <= 0) {
+		snprintf(out, cap, "another process");
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", p);
+	FILE *f = fopen(path, "re");
+	size_t len = f ? fread(cmd, 1, sizeof(cmd) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	while (len > 0 && cmd[len - 1] == '\0')
+		len--;
+	for (size_t i = 0; i < len; i++)
+		if (cmd[i] == '\0')
+			cmd[i] = ' ';
+	cmd[len] = '\0';
+	if (len)
+		snprintf(out, cap, "PID %ld (%s)", p, cmd);
+	else
+		snprintf(out, cap, "PID %ld", p);
+}
+
+/* One node per data-dir: two would both write the DHT items and routing table and each serve
+ * a view the other does not know of. The lock is flock(2)ed, so it goes with the process,
+ * even after kill -9; the file keeps the PID of its holder for the message. */
+static int lock_dir(store_t *s, const char *dir)
+{
+	char path[4200], holder[700], pid[32];
+	snprintf(path, sizeof(path), "%s/" LOCK_FILE, dir);
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lock_fd < 0) {
+		int e = errno;
+		sw_err("storage: cannot open the lock file %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		if (e != EWOULDBLOCK) {
+			sw_err("storage: cannot lock %s: %s", path, strerror(e));
+			return -e;
+		}
+		lock_holder(s->lock_fd, holder, sizeof(holder));
+		sw_err("storage: data-dir %s is in use by %s: one node per data-dir; stop that "
+		       "node or give this one another data-dir",
+		       dir, holder);
+		return -EBUSY;
+	}
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, pid, (size_t)n, 0) != n)
+		sw_warn("storage: cannot write the PID into %s: %s", path, strerror(errno));
+	return 0;
+}
+
 int store_open(const char *dir, store_t **out)
 {
 	int ret;
@@ -35,11 +103,14 @@ int store_open(const char *dir, store_t **out)
 	store_t *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return SW_ENOMEM;
+	s->lock_fd = -1;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		ret = -errno;
 		sw_err("storage: cannot create data directory %s: %s", dir, strerror(errno));
 		goto fail;
 	}
+	if ((ret = lock_dir(s, dir)))
+		goto fail;
 	if ((ret = map_err("create environment", mdb_env_create(&s->env))))
 		goto fail;
 	mdb_env_set_maxdbs(s->env, 8);
@@ -53,8 +124,8 @@ int store_open(const char *dir, store_t **out)
 	if ((ret = map_err("begin", mdb_txn_begin(s->env, NULL, 0, &txn))))
 		goto fail;
 	for (int i = 0; i < STORE_DB_COUNT; i++)
-		if ((ret = map_err(db_names[i], mdb_dbi_open(txn, db_names[i], MDB_CREATE,
-							     &s->dbi[i]))))
+		if ((ret = map_err(db_names[i],
+				   mdb_dbi_open(txn, db_names[i], MDB_CREATE, &s->dbi[i]))))
 			goto fail;
 	MDB_val k = {6, "schema"}, v;
 	if (mdb_get(txn, s->dbi[STORE_META], &k, &v) == 0) {
@@ -93,6 +164,8 @@ void store_close(store_t *s)
 		return;
 	if (s->env)
 		mdb_env_close(s->env);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd); /* releases the lock */
 	free(s);
 }
 
@@ -103,7 +176,8 @@ int store_write(store_t *s, const store_op_t *ops, size_t n)
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < n && !ret; i++) {
-		MDB_val k = {ops[i].klen, (void *)ops[i].key}, v = {ops[i].vlen, (void *)ops[i].val};
+		MDB_val k = {ops[i].klen, (void *)ops[i].key},
+			v = {ops[i].vlen, (void *)ops[i].val};
 		if (ops[i].val) {
 			ret = map_err("put", mdb_put(txn, s->dbi[ops[i].db], &k, &v, 0));
 		} else {
@@ -118,8 +192,7 @@ int store_write(store_t *s, const store_op_t *ops, size_t n)
 	return map_err("commit", mdb_txn_commit(txn));
 }
 
-int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
-	      size_t vlen)
+int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	/* An empty value is still a value: val must not be NULL here. */
 	store_op_t op = {db, key, klen, val ? val : (const void *)"", vlen};

@@ -12,8 +12,10 @@
 
 typedef struct store store_t;
 
-/* Opens (creating if needed) the environment in dir. Returns 0, -errno or SW_ESTORE (with
- * the reason logged). */
+/* Opens (creating if needed) the environment in dir, locked for this store (swarmdns.lock in
+ * dir holds the PID): while it is open, another store_open() of dir, in this process or
+ * another, fails with -EBUSY, logging who holds it. Returns 0, -errno or SW_ESTORE (with the
+ * reason logged). */
 int store_open(const char *dir, store_t **out);
 void store_close(store_t *s);
 

@@ -287,7 +287,9 @@ def sign_zone(binary, key: Key, zone_text: str, seq: int = None, directory: Path
 def publish_zone(binary, node, key: Key, zone_text: str, directory: Path = None) -> str:
     """`swarmdns publish` of a zone text to `node`; asserts success, returns stdout."""
     zone = write_zone(directory or key.path.parent, zone_text)
-    cp = run_cli(binary, "publish", "-k", key.path, "--api", node.api_url, zone)
+    # --local-ok: most test nodes run alone (--bootstrap none); test_publish_result.py checks
+    # the exit status without it.
+    cp = run_cli(binary, "publish", "--local-ok", "-k", key.path, "--api", node.api_url, zone)
     assert cp.returncode == 0, f"publish failed: {describe(cp)}\n{node.stderr_tail()}"
     return cp.stdout
 
@@ -426,8 +428,7 @@ class Node:
         return f"http://127.0.0.1:{self.api_port}"
 
     def argv(self):
-        return [
-            str(self.binary), "serve",
+        base = [
             "--data-dir", str(self.data_dir),
             "--listen-dns", f"127.0.0.1:{self.dns_port}",
             "--listen-api", f"127.0.0.1:{self.api_port}",
@@ -439,8 +440,14 @@ class Node:
             # Every test talks from 127.0.0.1, one client network: response-rate limiting
             # is off unless a test (test_limits.py, test_flood.py) turns it on again.
             "--rrl-rate", "0",
-            *self.extra_args,
         ]
+        # A single-value option may be given once on the command line: one of extra_args
+        # replaces the default here (repeatable ones add to the list, as before).
+        given = {str(a).split("=", 1)[0] for a in self.extra_args if str(a).startswith("--")}
+        pairs = [base[i:i + 2] for i in range(0, len(base), 2)]
+        keep = [p for p in pairs if p[0] not in given or p[0] in
+                ("--listen-dns", "--bootstrap", "--upstream")]
+        return [str(self.binary), "serve", *(a for p in keep for a in p), *self.extra_args]
 
     # -- process control --
 

@@ -294,7 +294,7 @@ def test_publish_without_node_says_so(swarmdns_bin, make_key, tmp_path):
 def test_publish_prints_key_and_seq_and_node_serves_it(swarmdns_bin, node, make_key, tmp_path):
     key = make_key()
     before = now_us()
-    cp = run_cli(swarmdns_bin, "publish", "-k", key.path, "--api", node.api_url,
+    cp = run_cli(swarmdns_bin, "publish", "--local-ok", "-k", key.path, "--api", node.api_url,
                  write_zone(tmp_path, ZONE))
     assert cp.returncode == 0, describe(cp)
     assert key.z32 in cp.stdout and "seq" in cp.stdout, cp.stdout
@@ -312,7 +312,7 @@ def test_publish_twice_quickly_replaces_zone(swarmdns_bin, node, make_key, tmp_p
     """seq = max(now_us, last_seq + 1): a second publish right away must not be 'older'."""
     key = make_key()
     for i in range(3):
-        cp = run_cli(swarmdns_bin, "publish", "-k", key.path, "--api", node.api_url,
+        cp = run_cli(swarmdns_bin, "publish", "--local-ok", "-k", key.path, "--api", node.api_url,
                      write_zone(tmp_path, f"@ 300 IN TXT \"version {i}\"\n"))
         assert cp.returncode == 0, describe(cp)
     resp = node.query(key.name(), "TXT")
@@ -388,7 +388,9 @@ def test_check_config_good(swarmdns_bin, tmp_path):
 ])
 def test_check_config_bad(swarmdns_bin, tmp_path, line, token):
     conf = tmp_path / "bad.conf"
-    conf.write_text(good_config(tmp_path, free_port(), free_port()) + line + "\n")
+    # Without its log-level line: a second one would be refused as such (test_config.py).
+    good = good_config(tmp_path, free_port(), free_port()).replace("log-level info\n", "")
+    conf.write_text(good + line + "\n")
     cp = run_cli(swarmdns_bin, "serve", "-c", conf, "--check-config", timeout=10)
     assert cp.returncode == 1, describe(cp)
     assert token in cp.stderr or "bad.conf:7" in cp.stderr, (
@@ -418,7 +420,7 @@ def test_serve_from_config_file(swarmdns_bin, make_key, tmp_path):
     try:
         node.start()
         key = make_key()
-        cp = run_cli(swarmdns_bin, "publish", "-k", key.path, "--api", node.api_url,
+        cp = run_cli(swarmdns_bin, "publish", "--local-ok", "-k", key.path, "--api", node.api_url,
                      write_zone(tmp_path, ZONE))
         assert cp.returncode == 0, describe(cp)
         resp = node.query(key.name("www"), "A")

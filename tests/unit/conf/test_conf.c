@@ -1,7 +1,8 @@
 /*
  * Unit tests of src/conf: defaults, setting options from text with messages a user can act
  * on, the config-file parser ("FILE:LINE:" messages), replacement of repeatable options by a
- * later source (file, then command line), and the checks across options.
+ * later source (file, then command line), and the checks across options; the config-file
+ * pitfalls (comments, quotes, repeated options) and --print-config read back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,7 +43,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.listen_api, "127.0.0.1:8053");
 	assert_string_equal(c.api_token, "");
 	assert_int_equal(c.log_level, SW_LOG_INFO);
-	assert_int_equal(c.min_ttl, 300);   /* docs/design.md §3 step 4 */
+	assert_int_equal(c.min_ttl, 300); /* docs/design.md §3 step 4 */
 	assert_int_equal(c.max_ttl, 86400);
 	assert_int_equal(c.udp_payload, 1232); /* docs/design.md §5 */
 	assert_int_equal(c.tcp_idle_timeout, 10000);
@@ -198,8 +199,8 @@ static void test_repeatable_limit(void **state)
 		expect_ok(conf_set(&c, "listen-dns", v, CONF_SRC_CLI, err, sizeof(err)), err);
 	}
 	assert_int_equal(c.n_listen_dns, CONF_LISTEN_MAX);
-	assert_int_equal(conf_set(&c, "listen-dns", "127.0.0.99:53", CONF_SRC_CLI, err, sizeof(err)),
-			 SW_ECONF);
+	assert_int_equal(
+	    conf_set(&c, "listen-dns", "127.0.0.99:53", CONF_SRC_CLI, err, sizeof(err)), SW_ECONF);
 	expect_msg(err, "listen-dns");
 	expect_msg(err, "8");
 	assert_int_equal(c.n_listen_dns, CONF_LISTEN_MAX);
@@ -218,14 +219,14 @@ static void test_parse_text(void **state)
 			   "\tmin-ttl\t60\n"
 			   "max-ttl 3600   \n"
 			   "log-level warn\r\n"
-			   "api-token abc#def\n" /* '#' starts a comment anywhere */
-			   "udp-payload 1400"; /* no final newline */
+			   "api-token abc#def\n" /* '#' not after a blank is part of the value */
+			   "udp-payload 1400";	 /* no final newline */
 	expect_ok(conf_parse_text(&c, text, strlen(text), "swarmdns.conf", err, sizeof(err)), err);
 	assert_string_equal(c.data_dir, "/srv/swarmdns");
 	assert_int_equal(c.min_ttl, 60);
 	assert_int_equal(c.max_ttl, 3600);
 	assert_int_equal(c.log_level, SW_LOG_WARN);
-	assert_string_equal(c.api_token, "abc");
+	assert_string_equal(c.api_token, "abc#def");
 	assert_int_equal(c.udp_payload, 1400);
 	/* Untouched options keep their defaults. */
 	assert_int_equal(c.tcp_max_clients, 1024);
@@ -261,7 +262,10 @@ static void test_parse_text_errors(void **state)
 			   "# comment\n"
 			   "max-ttl\n",
 			   "test.conf:3: ", "max-ttl");
-	expect_parse_error("max-ttl    # the value is only a comment\n", "test.conf:1: ", "max-ttl");
+	expect_parse_error("max-ttl    # the value is only a comment\n",
+			   "test.conf:1: ", "max-ttl");
+	expect_parse_error("api-token #abc\n", "test.conf:1: ", "needs a value");
+	expect_parse_error("max-ttl    # only a comment\n", "test.conf:1: ", "needs a value");
 	expect_parse_error("\r\n\r\nlisten-dns nowhere\r\n", "test.conf:3: ", "nowhere");
 	/* A NUL byte inside a line. */
 	conf_t c;
@@ -282,6 +286,199 @@ static void test_parse_text_errors(void **state)
 			 SW_ECONF);
 	assert_int_equal(strncmp(err, "l.conf:2:", 9), 0);
 	free(lng);
+}
+
+/* '#' starts a comment only at the start of a line or after a blank. */
+static void test_comments(void **state)
+{
+	conf_t c;
+	char err[ERRCAP] = "";
+	conf_init(&c);
+	const char *text = "#api-token one\n"
+			   "api-token abc#def#  # the comment after a space\n"
+			   "data-dir /srv/a#b\t# after a tab\n"
+			   "key-suffix k#\n";
+	expect_ok(conf_parse_text(&c, text, strlen(text), "c.conf", err, sizeof(err)), err);
+	assert_string_equal(c.api_token, "abc#def#");
+	assert_string_equal(c.data_dir, "/srv/a#b");
+	assert_int_equal(c.n_key_suffix, 1);
+	assert_string_equal(c.key_suffix[0], "k#");
+}
+
+/* Quoted values lose their quotes; "..." knows \" and \\, '...' nothing. */
+static void test_quotes(void **state)
+{
+	conf_t c;
+	char err[ERRCAP] = "";
+	conf_init(&c);
+	const char *text = "api-token \"a b # c\"   # a real comment\n"
+			   "data-dir '/srv/with space/x\\y'\n"
+			   "tls-cert \"q\\\"uote\\\\back\"\n"
+			   "tls-key \"\"\n"
+			   "upstream \"127.0.0.1:5301\"\n";
+	expect_ok(conf_parse_text(&c, text, strlen(text), "q.conf", err, sizeof(err)), err);
+	assert_string_equal(c.api_token, "a b # c");
+	assert_string_equal(c.data_dir, "/srv/with space/x\\y");
+	assert_string_equal(c.tls_cert, "q\"uote\\back");
+	assert_string_equal(c.tls_key, "");
+	assert_string_equal(c.upstream[0], "127.0.0.1:5301");
+	expect_parse_error("data-dir /x\napi-token \"abc\n", "test.conf:2: ", "closing");
+	expect_parse_error("api-token 'abc\n", "test.conf:1: ", "closing");
+	expect_parse_error("api-token \"abc\"def\n", "test.conf:1: ", "after the closing quote");
+	expect_parse_error("api-token \"abc\"#def\n", "test.conf:1: ", "after the closing quote");
+	expect_parse_error("api-token \"a\\nb\"\n", "test.conf:1: ", "escapes");
+}
+
+/* A single-value option twice in one source is an error naming both places; across sources
+ * the later one still wins, and repeatable options collect their values. */
+static void test_repeated(void **state)
+{
+	expect_parse_error("min-ttl 60\n"
+			   "# comment\n"
+			   "data-dir /x\n"
+			   "min-ttl 70\n",
+			   "test.conf:4: ", "lines 1 and 4");
+	expect_parse_error("api-token a\napi-token a\n", "test.conf:2: ", "api-token");
+	conf_t c;
+	char err[ERRCAP] = "";
+	conf_init(&c);
+	const char *text = "min-ttl 60\nupstream 127.0.0.1:1\nupstream 127.0.0.1:2\n";
+	expect_ok(conf_parse_text(&c, text, strlen(text), "r.conf", err, sizeof(err)), err);
+	assert_int_equal(c.n_upstream, 2);
+	/* The command line overrides the file once, not twice. */
+	expect_ok(conf_set_arg(&c, "min-ttl", "80", 3, err, sizeof(err)), err);
+	assert_int_equal(c.min_ttl, 80);
+	assert_int_equal(conf_set_arg(&c, "min-ttl", "90", 5, err, sizeof(err)), SW_ECONF);
+	expect_msg(err, "--min-ttl");
+	expect_msg(err, "twice on the command line");
+	expect_msg(err, "arguments 3 and 5");
+	assert_int_equal(c.min_ttl, 80);
+	expect_ok(conf_set_arg(&c, "upstream", "127.0.0.1:3", 7, err, sizeof(err)), err);
+	expect_ok(conf_set_arg(&c, "upstream", "127.0.0.1:4", 9, err, sizeof(err)), err);
+	assert_int_equal(c.n_upstream, 2);
+	assert_string_equal(c.upstream[1], "127.0.0.1:4");
+	assert_int_equal(conf_set_arg(&c, "colour", "x", 11, err, sizeof(err)), SW_ECONF);
+	expect_msg(err, "colour");
+}
+
+static char *print_conf(const conf_t *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	conf_print(c, f);
+	fclose(f);
+	return buf;
+}
+
+/* Every line of --print-config without its origin comment. */
+static void strip_origins(char *s)
+{
+	char *d = s;
+	while (*s) {
+		char *nl = strchr(s, '\n'), *o = strstr(s, "  # ");
+		size_t n = nl ? (size_t)(nl - s) : strlen(s);
+		size_t keep = o && o < s + n ? (size_t)(o - s) : n;
+		memmove(d, s, keep);
+		d += keep;
+		*d++ = '\n';
+		s += n + (nl != NULL);
+	}
+	*d = '\0';
+}
+
+/* --print-config says where each value came from and reads back to the same configuration. */
+static void test_print_config(void **state)
+{
+	conf_t c, back;
+	char err[ERRCAP] = "";
+	conf_init(&c);
+	const char *text = "api-token \"a b#c\"\n"
+			   "\n"
+			   "min-ttl 60\n"
+			   "upstream 127.0.0.1:1\n"
+			   "tls-cert 'has \"quote'\n"
+			   "rrl-slip 0\n"
+			   "dns-cookies no\n";
+	expect_ok(conf_parse_text(&c, text, strlen(text), "p.conf", err, sizeof(err)), err);
+	expect_ok(conf_set_arg(&c, "log-level", "debug", 2, err, sizeof(err)), err);
+	char *out = print_conf(&c);
+	expect_msg(out, "api-token \"a b#c\"  # p.conf:1\n");
+	expect_msg(out, "min-ttl 60  # p.conf:3\n");
+	expect_msg(out, "upstream 127.0.0.1:1  # p.conf:4\n");
+	expect_msg(out, "tls-cert \"has \\\"quote\"  # p.conf:5\n");
+	expect_msg(out, "dns-cookies no  # p.conf:7\n");
+	expect_msg(out, "log-level debug  # command line\n");
+	expect_msg(out, "max-ttl 86400  # default\n");
+	expect_msg(out, "# forward (no value)  # default\n");
+	conf_init(&back);
+	expect_ok(conf_parse_text(&back, out, strlen(out), "printed.conf", err, sizeof(err)), err);
+	assert_string_equal(back.api_token, "a b#c");
+	assert_string_equal(back.tls_cert, "has \"quote");
+	assert_int_equal(back.log_level, SW_LOG_DEBUG);
+	assert_int_equal(back.n_bootstrap, c.n_bootstrap);
+	char *again = print_conf(&back);
+	strip_origins(out);
+	strip_origins(again);
+	assert_string_equal(out, again);
+	free(out);
+	free(again);
+}
+
+/* Every value has its slot for its origin, up to the last option of the table with every
+ * repeatable option full. */
+static void test_print_config_full(void **state)
+{
+	conf_t c;
+	char err[ERRCAP] = "", line[128];
+	size_t cap = 64 * 1024, len = 0;
+	char *text = malloc(cap);
+	assert_non_null(text);
+	conf_init(&c);
+	for (int i = 0; i < CONF_PIN_MAX; i++)
+		len += (size_t)snprintf(text + len, cap - len, "pin %052d\n", i);
+	for (int i = 0; i < CONF_BOOTSTRAP_MAX; i++)
+		len += (size_t)snprintf(text + len, cap - len, "private-domain d%d.example\n", i);
+	len += (size_t)snprintf(text + len, cap - len, "unwanted-reply-threshold 7\n");
+	expect_ok(conf_parse_text(&c, text, len, "full.conf", err, sizeof(err)), err);
+	char *out = print_conf(&c);
+	snprintf(line, sizeof(line), "private-domain d15.example  # full.conf:%d\n",
+		 CONF_PIN_MAX + CONF_BOOTSTRAP_MAX);
+	expect_msg(out, line);
+	snprintf(line, sizeof(line), "unwanted-reply-threshold 7  # full.conf:%d\n",
+		 CONF_PIN_MAX + CONF_BOOTSTRAP_MAX + 1);
+	expect_msg(out, line);
+	free(out);
+	free(text);
+}
+
+/* --check-config opens the options that name files: tls-cert and tls-key, when set. */
+static int collect(const char *name, const char *path, void *ctx)
+{
+	char *s = ctx;
+	strcat(s, name);
+	strcat(s, "=");
+	strcat(s, path);
+	strcat(s, ";");
+	return strcmp(path, "stop") == 0 ? 7 : 0;
+}
+
+static void test_foreach_file(void **state)
+{
+	conf_t c;
+	char err[ERRCAP] = "", seen[256] = "";
+	conf_init(&c);
+	expect_ok(conf_foreach_file(&c, collect, seen), err);
+	assert_string_equal(seen, "");
+	expect_ok(conf_set(&c, "tls-key", "/k.pem", CONF_SRC_FILE, err, sizeof(err)), err);
+	expect_ok(conf_set(&c, "tls-cert", "/c.pem", CONF_SRC_FILE, err, sizeof(err)), err);
+	expect_ok(conf_foreach_file(&c, collect, seen), err);
+	assert_string_equal(seen, "tls-cert=/c.pem;tls-key=/k.pem;");
+	seen[0] = '\0';
+	expect_ok(conf_set(&c, "tls-cert", "stop", CONF_SRC_CLI, err, sizeof(err)), err);
+	assert_int_equal(conf_foreach_file(&c, collect, seen), 7);
+	assert_string_equal(seen, "tls-cert=stop;");
 }
 
 static void test_check(void **state)
@@ -314,9 +511,9 @@ static void test_print_help(void **state)
 	assert_non_null(f);
 	conf_print_help(f);
 	fclose(f);
-	const char *names[] = {"data-dir", "listen-dns", "listen-api", "api-token", "log-level",
-			       "min-ttl", "max-ttl", "udp-payload", "tcp-idle-timeout",
-			       "tcp-max-clients"};
+	const char *names[] = {"data-dir",	   "listen-dns",     "listen-api", "api-token",
+			       "log-level",	   "min-ttl",	     "max-ttl",	   "udp-payload",
+			       "tcp-idle-timeout", "tcp-max-clients"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char opt[64];
 		snprintf(opt, sizeof(opt), "--%s ", names[i]);
@@ -331,16 +528,22 @@ static void test_print_help(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_set_good_values),
-		cmocka_unit_test(test_set_bad_values),
-		cmocka_unit_test(test_addr_split),
-		cmocka_unit_test(test_repeatable_replacement),
-		cmocka_unit_test(test_repeatable_limit),
-		cmocka_unit_test(test_parse_text),
-		cmocka_unit_test(test_parse_text_errors),
-		cmocka_unit_test(test_check),
-		cmocka_unit_test(test_print_help),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_set_good_values),
+	    cmocka_unit_test(test_set_bad_values),
+	    cmocka_unit_test(test_addr_split),
+	    cmocka_unit_test(test_repeatable_replacement),
+	    cmocka_unit_test(test_repeatable_limit),
+	    cmocka_unit_test(test_parse_text),
+	    cmocka_unit_test(test_parse_text_errors),
+	    cmocka_unit_test(test_comments),
+	    cmocka_unit_test(test_quotes),
+	    cmocka_unit_test(test_repeated),
+	    cmocka_unit_test(test_print_config),
+	    cmocka_unit_test(test_print_config_full),
+	    cmocka_unit_test(test_foreach_file),
+	    cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_print_help),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }

@@ -288,7 +288,8 @@ static void test_unconverged_short_ttl(void **state)
 	w->now += 200 * 1000;
 	n = ask(w, "www", DNS_T_A);
 	assert_true(n > 0 && n != RESOLVER_ASYNC);
-	expect_a(w->out, n, "192.0.2.2", MIN_TTL, MIN_TTL);
+	/* From the cache: the TTL counts down with the entry's life. */
+	expect_a(w->out, n, "192.0.2.2", MIN_TTL - 200, MIN_TTL - 200);
 	assert_int_equal(w->nlk, 2);
 }
 
@@ -381,7 +382,7 @@ static void test_cached_answers_and_refreshes(void **state)
 	w->now += (MIN_TTL - 10) * 1000; /* within the last tenth of the TTL */
 	size_t n = ask(w, "www", DNS_T_A);
 	assert_true(n > 0 && n != RESOLVER_ASYNC);
-	expect_a(w->out, n, "192.0.2.2", MIN_TTL, MIN_TTL);
+	expect_a(w->out, n, "192.0.2.2", 10, 10); /* 10 s left */
 	assert_int_equal(w->trace.source, RES_SRC_CACHE);
 	assert_int_equal(w->nlk, 2); /* the background refresh */
 	assert_int_equal(resolver_stats(w->r)->prefetches, 1);
@@ -389,11 +390,69 @@ static void test_cached_answers_and_refreshes(void **state)
 	assert_int_equal(resolver_stats(w->r)->prefetches, 1); /* one refresh, not one a query */
 	report(w, 1, &next, false, false, false, 0);
 	n = ask(w, "www", DNS_T_A);
-	expect_a(w->out, n, "192.0.2.2", MIN_TTL, MIN_TTL); /* not ready: not yet served */
+	expect_a(w->out, n, "192.0.2.2", 10, 10); /* not ready: not yet served */
 	report(w, 1, &next, true, true, true, 0);
 	n = ask(w, "www", DNS_T_A);
-	expect_a(w->out, n, "192.0.2.3", MIN_TTL, MIN_TTL);
+	expect_a(w->out, n, "192.0.2.3", MIN_TTL, MIN_TTL); /* refreshed: a full life again */
 	assert_int_equal(w->nreplies, 1);
+}
+
+/* Answers out of a cached zone count their TTL down like Unbound's and Knot Resolver's:
+ * min(record TTL, the entry's time left), rounded up; an own zone keeps its records' TTLs. */
+static void test_cached_ttl_counts_down(void **state)
+{
+	world_t *w = *state;
+	item_t it;
+	zone_rrlist_t l;
+	uint8_t a[4] = {192, 0, 2, 7};
+	zone_rrlist_init(&l);
+	fx_add(&l, &w->k, "www", DNS_T_A, 3600, a, 4);
+	fx_add(&l, &w->k, "@", DNS_T_TXT, 600, (const uint8_t *)"\x02hi", 3);
+	fx_add(&l, &w->k, "@", DNS_T_TXT, 600, (const uint8_t *)"\x03ho!", 4);
+	sign_item(w, &it, 100, &l);
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 0, &it, true, true, true, 0);
+	/* The zone lives MIN_TTL s (its lowest TTL: the SOA's, the negative TTL); the waiter
+	 * gets all of it, not the A record's 3600. */
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.7", MIN_TTL, MIN_TTL);
+	size_t n = ask(w, "www", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.7", MIN_TTL, MIN_TTL);
+	w->now += 2000;
+	n = ask(w, "www", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.7", MIN_TTL - 2, MIN_TTL - 2);
+	assert_int_equal(w->trace.source, RES_SRC_CACHE);
+	/* Every record of the answer: the SOA of an NXDOMAIN, both TXT records at the apex. */
+	n = ask(w, "nope", DNS_T_A);
+	fx_resp_t *resp = fx_resp_parse(w->out, n);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	assert_int_equal(resp->ns, 1);
+	assert_int_equal(fx_rr(resp, KNOT_AUTHORITY, 0)->type, DNS_T_SOA);
+	assert_int_equal(fx_rr(resp, KNOT_AUTHORITY, 0)->ttl, MIN_TTL - 2);
+	fx_resp_free(resp);
+	n = ask(w, "@", DNS_T_TXT);
+	resp = fx_resp_parse(w->out, n);
+	assert_int_equal(resp->an, 2);
+	assert_int_equal(fx_rr(resp, KNOT_ANSWER, 1)->ttl, MIN_TTL - 2);
+	assert_int_equal(fx_rr(resp, KNOT_ANSWER, 0)->ttl, MIN_TTL - 2);
+	fx_resp_free(resp);
+	w->now += 500; /* MIN_TTL - 2.5 s left: rounded up */
+	n = ask(w, "www", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.7", MIN_TTL - 2, MIN_TTL - 2);
+	w->now += (MIN_TTL - 3) * 1000 + 499; /* 1 ms left */
+	n = ask(w, "www", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.7", 1, 1);
+	assert_int_equal(w->nlk, 2); /* the refresh of a popular entry has started meanwhile */
+	/* The same zone as an own zone: the records' own TTLs, however much time passes. */
+	zone_item_t zi = {.seq = it.seq, .packet = it.pkt, .packet_len = it.len};
+	memcpy(zi.sig, it.sig, 64);
+	zone_opts_t zo = {.min_ttl = MIN_TTL, .max_ttl = 86400};
+	zone_t *z = NULL;
+	assert_int_equal(zone_build(w->k.pk, &zi, &zo, &z), 0);
+	assert_int_equal(resolver_zone_put(w->r, z), 0);
+	w->now += 5000;
+	n = ask(w, "www", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.7", 3600, 3600);
+	assert_int_equal(w->trace.source, RES_SRC_LOCAL);
 }
 
 /* A lookup that is done without anything: SERVFAIL "zone not found in the DHT", and the
@@ -782,6 +841,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rollback_below_cache_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_when_dht_unreachable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cached_answers_and_refreshes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cached_ttl_counts_down, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_shared_fairly, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_quiet_network_beats_many, setup, teardown),

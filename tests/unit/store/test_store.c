@@ -44,8 +44,8 @@ static int setup(void **state)
 static void rm_dir(const char *dir)
 {
 	char p[700];
-	const char *files[] = {"data.mdb", "lock.mdb"};
-	for (size_t i = 0; i < 2; i++) {
+	const char *files[] = {"data.mdb", "lock.mdb", "swarmdns.lock"};
+	for (size_t i = 0; i < 3; i++) {
 		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
 		unlink(p);
 	}
@@ -221,6 +221,27 @@ static void test_open_errors(void **state)
 	unlink(path);
 }
 
+/* One node per data-dir: a second open while the first is open is refused, and works again
+ * once the first is closed. */
+static void test_lock(void **state)
+{
+	dirs_t *d = *state;
+	store_t *s = NULL, *s2 = NULL;
+	char path[700], pid[32] = "";
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_open(d->data, &s2), -EBUSY);
+	assert_null(s2);
+	snprintf(path, sizeof(path), "%s/swarmdns.lock", d->data);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(pid, sizeof(pid), f));
+	fclose(f);
+	assert_int_equal(strtol(pid, NULL, 10), (long)getpid());
+	store_close(s);
+	assert_int_equal(store_open(d->data, &s2), 0);
+	store_close(s2);
+}
+
 static void test_schema_version(void **state)
 {
 	/* A data directory written by a future swarmdns (schema 2) is refused, not misread. */
@@ -256,6 +277,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreach_stops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
