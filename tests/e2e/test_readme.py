@@ -62,6 +62,7 @@ TOKENS = re.compile(
     "(?P<home>" + re.escape(HOME_PLACEHOLDER) + ")"
     r"|(?P<key>(?<![0-9a-z])[" + Z32 + r"]{52}(?![0-9a-z]))"
     r"|(?P<hex>(?<![0-9a-z])[0-9a-f]{16,}(?![0-9a-z]))"
+    r"|(?P<date>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)"
     r"|(?P<ms>(?<![\d.])\d+(?:\.\d+)? ms\b)"
     r"|(?P<num>(?<!\d)\d{10,}(?!\d))")
 
@@ -177,6 +178,8 @@ class Matcher:
                     out.append(f"(?P<{groups[tok]}>[{Z32}]{{52}})")
             elif m.group("hex"):
                 out.append(f"[0-9a-f]{{{len(tok)}}}")
+            elif m.group("date"):
+                out.append(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
             elif m.group("ms"):
                 out.append(r"\d+(?:\.\d+)? ms")
             else:
