@@ -617,6 +617,28 @@ def finish_all(nodes) -> list:
     return errors
 
 
+def start_joined(nodes: list, binary, tmp_path: Path, bootstrap_port: int, names=("a", "b"),
+                 good: int = 4, within: float = 15.0):
+    """Starts a node per name (data dir tmp_path/name) that joins the DHT at
+    127.0.0.1:bootstrap_port, appending each to `nodes` (the caller stops them, with
+    finish_all(), even when this fails), and waits until every one has `good` good
+    routing-table nodes."""
+    for name in names:
+        (tmp_path / name).mkdir()
+        n = Node(binary, tmp_path / name, tmp_path,
+                 extra_args=["--bootstrap", f"127.0.0.1:{bootstrap_port}",
+                             "--dht-rate-limit", "100000"])
+        nodes.append(n)
+        n.start()
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and \
+            min(n.status()["dht"]["good_nodes"] for n in nodes) < good:
+        time.sleep(0.1)
+    assert min(n.status()["dht"]["good_nodes"] for n in nodes) >= good, \
+        [n.status()["dht"] for n in nodes]
+    return nodes
+
+
 @pytest.fixture
 def node_factory(swarmdns_bin, tmp_path):
     """Makes nodes (not started); all are stopped at teardown."""

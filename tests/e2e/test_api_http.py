@@ -40,6 +40,7 @@ from conftest import (
     publish_zone,
     relay_body,
     run_cli,
+    start_joined,
     z32encode,
 )
 from dhtutil import Testnet
@@ -699,20 +700,7 @@ def test_metrics_of_dht_lookups_and_the_cache(swarmdns_bin, tmp_path, prom):
     testnet = Testnet(swarmdns_bin, 12, tmp_path, seconds=120).start()
     nodes = []
     try:
-        for name in ("a", "b"):
-            (tmp_path / name).mkdir()
-            n = Node(swarmdns_bin, tmp_path / name, tmp_path,
-                     extra_args=["--bootstrap", f"127.0.0.1:{testnet.base}",
-                                 "--dht-rate-limit", "100000"])
-            nodes.append(n)
-            n.start()
-        a, b = nodes
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and \
-                min(n.status()["dht"]["good_nodes"] for n in nodes) < 4:
-            time.sleep(0.1)
-        assert min(n.status()["dht"]["good_nodes"] for n in nodes) >= 4, \
-            [n.status()["dht"] for n in nodes]
+        a, b = start_joined(nodes, swarmdns_bin, tmp_path, testnet.base)
         keyfile = tmp_path / "a.key"
         cp = run_cli(swarmdns_bin, "keygen", "-o", keyfile)
         assert cp.returncode == 0, describe(cp)

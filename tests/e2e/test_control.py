@@ -17,7 +17,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import Key, Node, describe, free_port, publish_zone, run_cli, write_zone
+from conftest import Key, describe, publish_zone, run_cli, start_joined, write_zone
 from dhtutil import Testnet
 from upstreamutil import REAL_ADDR, upstream_factory, with_upstream  # noqa: F401
 
@@ -104,18 +104,7 @@ def test_dht_health_joined_and_flush_of_a_dht_zone(swarmdns_bin, tmp_path):
     testnet = Testnet(swarmdns_bin, 8, tmp_path, seconds=60).start()
     nodes = []
     try:
-        for name in ("a", "b"):
-            (tmp_path / name).mkdir()
-            n = Node(swarmdns_bin, tmp_path / name, tmp_path,
-                     extra_args=["--dht-rate-limit", "100000"])
-            with_option(n, "--bootstrap", f"127.0.0.1:{testnet.base}")
-            nodes.append(n)
-            n.start()
-        a, b = nodes
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and \
-                min(n.status()["dht"]["good_nodes"] for n in nodes) < 3:
-            time.sleep(0.1)
+        a, b = start_joined(nodes, swarmdns_bin, tmp_path, testnet.base, good=3, within=20)
         for n in nodes:
             r = n.api("GET", "/healthz")
             h = r.json()

@@ -9,7 +9,7 @@
 import re
 import time
 
-from conftest import Node, describe, finish_all, run_cli, write_zone
+from conftest import describe, finish_all, run_cli, start_joined, write_zone
 from dhtutil import Testnet
 
 ZONE = "www 3600 IN A 192.0.2.2\n"
@@ -39,20 +39,7 @@ def test_publish_on_a_testnet_and_cached_ttl_counts_down(swarmdns_bin, make_key,
     testnet = Testnet(swarmdns_bin, 12, tmp_path, seconds=120).start()
     nodes = []
     try:
-        for name in ("a", "b"):
-            (tmp_path / name).mkdir()
-            n = Node(swarmdns_bin, tmp_path / name, tmp_path,
-                     extra_args=["--bootstrap", f"127.0.0.1:{testnet.base}",
-                                 "--dht-rate-limit", "100000"])
-            nodes.append(n)
-            n.start()
-        a, b = nodes
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and \
-                min(n.status()["dht"]["good_nodes"] for n in nodes) < 4:
-            time.sleep(0.1)
-        assert min(n.status()["dht"]["good_nodes"] for n in nodes) >= 4, \
-            [n.status()["dht"] for n in nodes]
+        a, b = start_joined(nodes, swarmdns_bin, tmp_path, testnet.base)
         key = make_key()
         cp = run_cli(swarmdns_bin, "publish", "-k", key.path, "--api", a.api_url,
                      write_zone(tmp_path, ZONE))
