@@ -491,6 +491,15 @@ static void on_republish(uv_timer_t *t)
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_EVERY_MS, 0);
 }
 
+/* Own zones and pins go into the DHT soon after the node joins it, not at the next hourly
+ * round: a zone published while the node was offline (publish --local-ok) or while it had
+ * lost every DHT node would otherwise stay out of the DHT for up to an hour. */
+static void on_joined(void *ctx)
+{
+	node_t *n = ctx;
+	uv_timer_start(&n->republish, on_republish, REPUBLISH_FIRST_MS, 0);
+}
+
 static int start_dht(node_t *n, const conf_t *c)
 {
 	struct sockaddr_storage ss;
@@ -544,7 +553,7 @@ static int start_dht(node_t *n, const conf_t *c)
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_FIRST_MS, 0);
 	uv_timer_start(&n->persist, on_persist, PERSIST_EVERY_MS, PERSIST_EVERY_MS);
 	/* Last, so that a failure leaves nothing half made for node_stop(). */
-	if ((ret = daemon_join_start(&n->loop, n->dht, n->fwd, c, &n->join)) != 0)
+	if ((ret = daemon_join_start(&n->loop, n->dht, n->fwd, c, on_joined, n, &n->join)) != 0)
 		return ret;
 	net_dht_kick(n->dht);
 	return 0;
@@ -785,11 +794,23 @@ int daemon_run(const conf_t *c)
 		goto out;
 	sw_info("loaded %d own zone%s from %s", ret, ret == 1 ? "" : "s", c->data_dir);
 	n.conf = c;
-	n.api_ctx = (api_ctx_t){n.resolver,    n.store,		NULL,  c->api_token,
-				c->data_dir,   uv_now(&n.loop), n.fwd, n.dot,
-				n.doh,	       CONF_LISTEN_MAX, n.tcp, c->api_max_clients,
-				c->api_timeout, .reload = daemon_reload, .reload_ctx = &n,
-				.dht_health = node_dht_health, .zones_info = node_zones_info,
+	n.api_ctx = (api_ctx_t){n.resolver,
+				n.store,
+				NULL,
+				c->api_token,
+				c->data_dir,
+				uv_now(&n.loop),
+				n.fwd,
+				n.dot,
+				n.doh,
+				CONF_LISTEN_MAX,
+				n.tcp,
+				c->api_max_clients,
+				c->api_timeout,
+				.reload = daemon_reload,
+				.reload_ctx = &n,
+				.dht_health = node_dht_health,
+				.zones_info = node_zones_info,
 				.node_ctx = &n};
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sigterm);

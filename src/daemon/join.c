@@ -43,6 +43,8 @@ struct daemon_join {
 	uv_timer_t timer;
 	net_dht_t *dht;
 	net_forward_t *fwd;
+	daemon_joined_cb on_joined;
+	void *on_joined_ctx;
 	bool joined;
 	uint64_t alone_since_ms, alone_warned_ms; /* without a good node since; last said */
 	uint32_t backoff_ms;
@@ -145,9 +147,12 @@ static void on_check(uv_timer_t *t)
 	health_update(j, &c);
 	uint64_t now = uv_now(j->loop);
 	if (c.rt_good > 0) {
-		if (!j->joined)
+		if (!j->joined) {
 			sw_info("joined the DHT: %zu nodes (%zu good)", c.rt_nodes, c.rt_good);
-		j->joined = true;
+			j->joined = true;
+			if (j->on_joined)
+				j->on_joined(j->on_joined_ctx);
+		}
 		return;
 	}
 	if (j->joined) {
@@ -184,12 +189,14 @@ static void on_check(uv_timer_t *t)
 }
 
 int daemon_join_start(uv_loop_t *loop, net_dht_t *dht, net_forward_t *fwd, const conf_t *c,
-		      daemon_join_t **out)
+		      daemon_joined_cb joined, void *ctx, daemon_join_t **out)
 {
 	daemon_join_t *j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return SW_ENOMEM;
 	j->loop = loop;
+	j->on_joined = joined;
+	j->on_joined_ctx = ctx;
 	j->dht = dht;
 	j->fwd = fwd;
 	j->backoff_ms = BACKOFF_FIRST_MS;

@@ -19,11 +19,16 @@
 
 typedef struct daemon_join daemon_join_t;
 
+/* Called each time the node joins the DHT (its first good node, or again after losing
+ * them all). */
+typedef void (*daemon_joined_cb)(void *ctx);
+
 /* Hands the bootstrap addresses of c to dht, starts resolving its bootstrap names through
- * fwd (NULL: names cannot be resolved, which is logged), and watches the routing table.
- * dht and fwd must outlive the joiner. Returns 0 or SW_ENOMEM. */
+ * fwd (NULL: names cannot be resolved, which is logged), and watches the routing table,
+ * calling joined (may be NULL) with ctx whenever the node joins. dht and fwd must outlive
+ * the joiner. Returns 0 or SW_ENOMEM. */
 int daemon_join_start(uv_loop_t *loop, net_dht_t *dht, net_forward_t *fwd, const conf_t *c,
-		      daemon_join_t **out);
+		      daemon_joined_cb joined, void *ctx, daemon_join_t **out);
 /* Where the node stands in the DHT now (for the API). j NULL: isolated since `started`
  * (unix time). */
 void daemon_join_health(daemon_join_t *j, uint64_t started, api_dht_health_t *out);

@@ -21,11 +21,13 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+from conftest import publish_zone
 from dhtutil import Testnet, free_udp_range
 from upstreamutil import upstream_factory, with_upstream  # noqa: F401
 
 LATE = 5.0  # seconds between the node's start and the testnet's
 JOIN_WITHIN = 30.0  # seconds after the node's start
+REPUT_WITHIN = 8.0  # seconds from joining until own zones are put into the DHT
 TESTNET_NODES = 8
 
 
@@ -93,11 +95,14 @@ def wait_joined(node, started: float, deadline: float):
 # routing table has no good node (docs/design.md §4 "Joining"), so a bootstrap node that appears
 # 5 s late is joined well within 30 s.
 @pytest.mark.phase_timeout(90)
-def test_joins_when_bootstrap_address_appears_late(node_factory, late_testnet):
+def test_joins_when_bootstrap_address_appears_late(swarmdns_bin, node_factory, late_testnet,
+                                                   make_key):
     base = free_udp_range(TESTNET_NODES)
     node = with_bootstrap(node_factory(), f"127.0.0.1:{base}")
     started = time.monotonic()
     node.start()
+    # A zone published while the node is offline (publish --local-ok) ...
+    publish_zone(swarmdns_bin, node, make_key(), "www 300 IN A 192.0.2.7\n")
     dht = node.status()["dht"]
     assert dht["good_nodes"] == 0
     # What an operator sees while the network is not there yet: joining, not healthy.
@@ -115,6 +120,14 @@ def test_joins_when_bootstrap_address_appears_late(node_factory, late_testnet):
     dht = node.status()["dht"]
     assert dht["state"] == "joined" and dht["since"] >= int(time.time()) - JOIN_WITHIN, dht
     assert node.api("GET", "/healthz").status == 200
+    # ... goes into the DHT within seconds of joining, not at the next hourly round.
+    deadline = time.monotonic() + REPUT_WITHIN
+    while time.monotonic() < deadline and \
+            node.api("GET", "/v1/zones").json()["zones"][0]["republished"] is None:
+        time.sleep(0.2)
+    zones = node.api("GET", "/v1/zones").json()["zones"]
+    assert zones[0]["republished"] is not None, (
+        f"own zone not put into the DHT {REPUT_WITHIN:.0f} s after joining: {zones}")
 
 
 @pytest.mark.phase_timeout(90)
