@@ -62,7 +62,8 @@ static bool journal_stderr(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-static void vlog(sw_log_level_t level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vlog(sw_log_level_t level, const char *fmt,
+						       va_list ap)
 {
 	char line[2048];
 	int n;
