@@ -500,30 +500,35 @@ static void on_joined(void *ctx)
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_FIRST_MS, 0);
 }
 
+void daemon_dht_opts(const conf_t *c, dht_opts_t *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->rate_qps = c->dht_rate_limit;
+	o->rate_burst = c->dht_rate_limit * 5 / 2 + 1;
+	o->puts_per_min = c->dht_puts_per_minute;
+	o->storage.max_items = c->dht_max_items;
+	o->storage.max_bytes = c->dht_max_bytes;
+	o->paths = c->dht_paths;
+	o->node_id_unchecked = !c->dht_enforce_node_id;
+	o->reply_nodes = c->dht_reply_nodes;
+	o->ip_slots = c->dht_ip_slots;
+	o->net_slots = c->dht_net_slots;
+	o->quorum = c->dht_quorum;
+	o->quorum_private = c->dht_quorum_private;
+	o->quorum_paths = c->dht_quorum_paths;
+	o->quorum_net_nodes = c->dht_quorum_net_nodes;
+	o->answer_deadline = c->dht_answer_deadline;
+	o->id_vote_nets = c->dht_id_vote_nets;
+	o->storage.net_share = c->dht_net_share;
+	o->storage.seq_memory = c->dht_seq_memory;
+}
+
 static int start_dht(node_t *n, const conf_t *c)
 {
 	struct sockaddr_storage ss;
 	int ret = net_addr_parse(c->dht_listen, &ss);
 	dht_opts_t o;
-	memset(&o, 0, sizeof(o));
-	o.rate_qps = c->dht_rate_limit;
-	o.rate_burst = c->dht_rate_limit * 5 / 2 + 1;
-	o.puts_per_min = c->dht_puts_per_minute;
-	o.storage.max_items = c->dht_max_items;
-	o.storage.max_bytes = c->dht_max_bytes;
-	o.paths = c->dht_paths;
-	o.node_id_unchecked = !c->dht_enforce_node_id;
-	o.reply_nodes = c->dht_reply_nodes;
-	o.ip_slots = c->dht_ip_slots;
-	o.net_slots = c->dht_net_slots;
-	o.quorum = c->dht_quorum;
-	o.quorum_private = c->dht_quorum_private;
-	o.quorum_paths = c->dht_quorum_paths;
-	o.quorum_net_nodes = c->dht_quorum_net_nodes;
-	o.answer_deadline = c->dht_answer_deadline;
-	o.id_vote_nets = c->dht_id_vote_nets;
-	o.storage.net_share = c->dht_net_share;
-	o.storage.seq_memory = c->dht_seq_memory;
+	daemon_dht_opts(c, &o);
 	if ((n->queued = malloc(ITEM_QUEUE_MAX * sizeof(*n->queued))) == NULL)
 		return SW_ENOMEM;
 	net_dht_hooks_t hooks = {n, on_item_stored, on_item_removed, on_items_flush};
@@ -617,8 +622,9 @@ static void on_signal(uv_signal_t *s, int signum)
 int daemon_reload(void *node, char *msg, size_t msgcap)
 {
 	node_t *n = node;
-	reload_node_t r = {n->resolver,	  n->fwd,   n->dot,   n->doh,
-			   &n->tls_creds, &n->loop, &n->qlog, &n->conf};
+	reload_node_t r = {n->resolver, n->fwd,	       n->dot,
+			   n->doh,	&n->tls_creds, &n->loop,
+			   &n->qlog,	&n->conf,      n->dht ? net_dht_node(n->dht) : NULL};
 	return reload_run(&r, msg, msgcap);
 }
 

@@ -57,7 +57,7 @@ static const ropt_t ropts[] = {
     F("tcp-max-clients", tcp_max_clients, RESTART),
     F("dht-listen", dht_listen, RESTART),
     R("bootstrap", bootstrap, n_bootstrap, RESTART),
-    F("dht-rate-limit", dht_rate_limit, RESTART),
+    F("dht-rate-limit", dht_rate_limit, APPLY),
     R("upstream", upstream, n_upstream, APPLY),
     R("forward", forward, n_forward, APPLY),
     R("root", root, n_root, APPLY),
@@ -82,20 +82,20 @@ static const ropt_t ropts[] = {
     F("lookup-pool", lookup_pool, RESTART),
     F("rebind-protection", rebind_protection, APPLY),
     R("private-domain", private_domain, n_private_domain, APPLY),
-    F("dht-puts-per-minute", dht_puts_per_minute, RESTART),
+    F("dht-puts-per-minute", dht_puts_per_minute, APPLY),
     F("dht-max-items", dht_max_items, RESTART),
     F("dht-max-bytes", dht_max_bytes, RESTART),
-    F("dht-paths", dht_paths, RESTART),
-    F("dht-reply-nodes", dht_reply_nodes, RESTART),
-    F("dht-ip-slots", dht_ip_slots, RESTART),
-    F("dht-net-slots", dht_net_slots, RESTART),
-    F("dht-quorum", dht_quorum, RESTART),
-    F("dht-quorum-private", dht_quorum_private, RESTART),
-    F("dht-quorum-paths", dht_quorum_paths, RESTART),
-    F("dht-quorum-net-nodes", dht_quorum_net_nodes, RESTART),
-    F("dht-answer-deadline", dht_answer_deadline, RESTART),
-    F("dht-id-vote-nets", dht_id_vote_nets, RESTART),
-    F("dht-enforce-node-id", dht_enforce_node_id, RESTART),
+    F("dht-paths", dht_paths, APPLY),
+    F("dht-reply-nodes", dht_reply_nodes, APPLY),
+    F("dht-ip-slots", dht_ip_slots, APPLY),
+    F("dht-net-slots", dht_net_slots, APPLY),
+    F("dht-quorum", dht_quorum, APPLY),
+    F("dht-quorum-private", dht_quorum_private, APPLY),
+    F("dht-quorum-paths", dht_quorum_paths, APPLY),
+    F("dht-quorum-net-nodes", dht_quorum_net_nodes, APPLY),
+    F("dht-answer-deadline", dht_answer_deadline, APPLY),
+    F("dht-id-vote-nets", dht_id_vote_nets, APPLY),
+    F("dht-enforce-node-id", dht_enforce_node_id, APPLY),
     F("dht-net-share", dht_net_share, RESTART),
     F("dht-seq-memory", dht_seq_memory, RESTART),
     F("api-max-clients", api_max_clients, RESTART),
@@ -243,6 +243,11 @@ static int apply(const reload_node_t *n, conf_t *nc, char *applied, size_t acap,
 			net_tls_set_creds(n->doh[i], creds);
 		}
 		list_add(applied, acap, "TLS certificate read again");
+	}
+	if (n->dht) {
+		dht_opts_t dop;
+		daemon_dht_opts(use, &dop);
+		dht_set_opts(n->dht, &dop);
 	}
 	sw_log_set_level(use->log_level);
 	daemon_qlog_hook(n->resolver, qlog);

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "conf/conf.h"
+#include "dht/dht.h"
 #include "daemon/daemon.h"
 #include "daemon/querylog.h"
 #include "net/forward.h"
@@ -22,6 +23,7 @@ typedef struct {
 	uv_loop_t *loop;
 	daemon_qlog_t **qlog; /* opened again by a reload (logrotate moves the file away) */
 	const conf_t **conf;  /* replaced by the applied configuration */
+	dht_t *dht;	      /* NULL: no DHT node */
 } reload_node_t;
 
 /* Reads and applies the configuration; see daemon_reload(). */
@@ -37,3 +39,5 @@ void daemon_resolver_opts(const conf_t *c, resolver_opts_t *o);
 int daemon_forward_opts(const conf_t *c, net_forward_opts_t *o);
 /* The DoT and DoH listeners' limits and timeouts from c. */
 void daemon_tls_opts(const conf_t *c, net_tls_opts_t *o);
+/* The DHT node's options from c (dht_new() at the start, dht_set_opts() on a reload). */
+void daemon_dht_opts(const conf_t *c, dht_opts_t *o);

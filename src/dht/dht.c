@@ -163,6 +163,37 @@ int dht_tick(dht_t *dht)
 
 /* ---- API ---- */
 
+/* The default of each option given as 0 (dht.h). */
+static void opts_defaults(dht_opts_t *o)
+{
+	if (!o->rate_qps)
+		o->rate_qps = 20;
+	if (!o->rate_burst)
+		o->rate_burst = 50;
+	if (!o->puts_per_min)
+		o->puts_per_min = 60;
+	if (!o->paths)
+		o->paths = 3;
+	if (o->paths > DHT_PATHS_MAX)
+		o->paths = DHT_PATHS_MAX;
+	if (!o->reply_nodes)
+		o->reply_nodes = 8;
+	if (!o->ip_slots)
+		o->ip_slots = 1;
+	if (!o->net_slots)
+		o->net_slots = 2;
+	if (!o->quorum)
+		o->quorum = 4;
+	if (!o->quorum_paths)
+		o->quorum_paths = 1;
+	if (!o->quorum_net_nodes)
+		o->quorum_net_nodes = 2;
+	if (!o->answer_deadline)
+		o->answer_deadline = 400;
+	if (!o->id_vote_nets)
+		o->id_vote_nets = 3;
+}
+
 int dht_new(const dht_opts_t *opts, const dht_io_t *io, dht_t **out)
 {
 	dht_t *dht = NULL;
@@ -185,32 +216,7 @@ int dht_new(const dht_opts_t *opts, const dht_io_t *io, dht_t **out)
 		goto fail;
 	}
 	dht->iplen = dht->opts.family == AF_INET ? 4 : 16;
-	if (!dht->opts.rate_qps)
-		dht->opts.rate_qps = 20;
-	if (!dht->opts.rate_burst)
-		dht->opts.rate_burst = 50;
-	if (!dht->opts.puts_per_min)
-		dht->opts.puts_per_min = 60;
-	if (!dht->opts.paths)
-		dht->opts.paths = 3;
-	if (dht->opts.paths > DHT_PATHS_MAX)
-		dht->opts.paths = DHT_PATHS_MAX;
-	if (!dht->opts.reply_nodes)
-		dht->opts.reply_nodes = 8;
-	if (!dht->opts.ip_slots)
-		dht->opts.ip_slots = 1;
-	if (!dht->opts.net_slots)
-		dht->opts.net_slots = 2;
-	if (!dht->opts.quorum)
-		dht->opts.quorum = 4;
-	if (!dht->opts.quorum_paths)
-		dht->opts.quorum_paths = 1;
-	if (!dht->opts.quorum_net_nodes)
-		dht->opts.quorum_net_nodes = 2;
-	if (!dht->opts.answer_deadline)
-		dht->opts.answer_deadline = 400;
-	if (!dht->opts.id_vote_nets)
-		dht->opts.id_vote_nets = 3;
+	opts_defaults(&dht->opts);
 
 	rnd(dht, buf, sizeof(buf));
 	ret = dht_rt_new(dht->opts.fixed_id ? dht->opts.id : buf, &dht->rt);
@@ -245,6 +251,22 @@ int dht_new(const dht_opts_t *opts, const dht_io_t *io, dht_t **out)
 fail:
 	dht_free(dht);
 	return ret;
+}
+
+void dht_set_opts(dht_t *dht, const dht_opts_t *opts)
+{
+	dht_opts_t o = *opts;
+	opts_defaults(&o);
+	/* Fixed for the node's life: the address family, the ID, BEP 43 and the store's
+	 * sizes. A lookup keeps the number of paths it started with (lk->npaths); the other
+	 * bounds act from the next candidate, reply or query on. */
+	o.family = dht->opts.family;
+	o.fixed_id = dht->opts.fixed_id;
+	memcpy(o.id, dht->opts.id, sizeof(o.id));
+	o.read_only = dht->opts.read_only;
+	o.storage = dht->opts.storage;
+	dht->opts = o;
+	dht_rt_set_diversity(dht->rt, o.ip_slots, o.net_slots);
 }
 
 void dht_free(dht_t *dht)

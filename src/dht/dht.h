@@ -161,6 +161,9 @@ typedef struct {
 /* Creates a node. opts may be NULL (defaults); io is copied and needs send, now_ms, random.
  * Returns 0, SW_EINVAL or SW_ENOMEM. */
 int dht_new(const dht_opts_t *opts, const dht_io_t *io, dht_t **out);
+/* Changes the options a running node can take (a reload): rates and the lookup bounds;
+ * family, ID, read_only and storage stay as dht_new() set them. */
+void dht_set_opts(dht_t *dht, const dht_opts_t *opts);
 /* Frees the node; pending operations end without callbacks. NULL is a no-op. */
 void dht_free(dht_t *dht);
 

@@ -28,11 +28,12 @@ from conftest import (
     finish_all,
     free_port,
     keygen,
+    public_key,
     publish_zone,
     run_cli,
     zone_packet,
 )
-from dhtutil import bencode, bep44_sign, mutable_target
+from dhtutil import KrpcClient, bencode, bep44_sign, mutable_target
 from resolveutil import FakeDhtNode
 from upstreamutil import FakeUpstream
 
@@ -311,3 +312,30 @@ def test_every_option_is_classified_for_reload(swarmdns_bin):
     table = src.read_text()
     missing = [n for n in names if not re.search(r'\b[FR]\("%s"' % re.escape(n), table)]
     assert not missing, f"options not in reload.c's table (APPLY or RESTART): {missing}"
+
+
+def test_dht_limits_apply_on_reload(swarmdns_bin, tmp_path, made):
+    """dht-puts-per-minute 60, then 2 after a reload: the same DHT client, which had put 2
+    items, gets 2 more and then 202 "too many puts" (under 60 it would have had 58)."""
+    nodes, _ = made
+    node = FileNode(swarmdns_bin, tmp_path / "n", ["bootstrap none"])
+    nodes.append(node)
+    node.start()
+    port = node.dht_port()
+    seed = os.urandom(32)
+    pk = public_key(seed)
+
+    def put(c, token, seq):
+        v = b"item %d" % seq
+        _, _, msg = c.query(port, "put", {"token": token, "k": pk, "seq": seq,
+                                          "sig": bep44_sign(seed, seq, bencode(v)), "v": v})
+        return msg[b"e"][0] if msg.get(b"y") == b"e" else 0
+
+    with KrpcClient() as c:
+        _, _, msg = c.query(port, "get", {"target": os.urandom(20)})
+        token = msg[b"r"][b"token"]
+        assert [put(c, token, s) for s in (1, 2)] == [0, 0]
+        node.write_conf(["bootstrap none", "dht-puts-per-minute 2"])
+        log = node.hup_and_wait("reloaded ")
+        assert "dht-puts-per-minute" in log.split("needs a restart")[0], log
+        assert [put(c, token, s) for s in (3, 4, 5)] == [0, 0, 202]
