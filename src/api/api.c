@@ -317,6 +317,12 @@ void api_limits(const api_t *a, net_limit_stats_t *sum)
 	sum->too_large += a->lim.too_large;
 }
 
+void api_set_token(api_t *a, const char *token)
+{
+	snprintf(a->token, sizeof(a->token), "%s", token ? token : "");
+	a->ctx.token = a->token;
+}
+
 int api_start(uv_loop_t *loop, const struct sockaddr *addr, const api_ctx_t *ctx, api_t **out)
 {
 	api_t *a = calloc(1, sizeof(*a));
@@ -324,6 +330,7 @@ int api_start(uv_loop_t *loop, const struct sockaddr *addr, const api_ctx_t *ctx
 		return SW_ENOMEM;
 	a->loop = loop;
 	a->ctx = *ctx;
+	api_set_token(a, ctx->token);
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (addr == NULL)
 		flags |= MHD_USE_NO_LISTEN_SOCKET; /* connections come from api_add_connection() */

@@ -75,5 +75,8 @@ int api_start(uv_loop_t *loop, const struct sockaddr *addr, const api_ctx_t *ctx
 int api_add_connection(api_t *a, int fd, const struct sockaddr *peer, socklen_t peer_len);
 /* Stops and frees. NULL is a no-op. */
 void api_stop(api_t *a);
+/* Replaces the bearer token of writes from beyond loopback (a reload); copied, at most 127
+ * bytes (the api-token option's limit); empty: writes from loopback only. */
+void api_set_token(api_t *a, const char *token);
 /* Adds the API's limit counters (api-max-clients refusals, 413s) to *sum. */
 void api_limits(const api_t *a, net_limit_stats_t *sum);

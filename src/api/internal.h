@@ -32,6 +32,7 @@ struct api {
 	uv_timer_t waker; /* runs MHD soon after a DHT operation ended */
 	uv_loop_t *loop;
 	api_ctx_t ctx;
+	char token[128]; /* ctx.token points here: api_set_token() changes it */
 	int open_handles;
 	net_limit_stats_t lim; /* api-max-clients refusals, bodies over their limit (413) */
 };

@@ -622,9 +622,16 @@ static void on_signal(uv_signal_t *s, int signum)
 int daemon_reload(void *node, char *msg, size_t msgcap)
 {
 	node_t *n = node;
-	reload_node_t r = {n->resolver, n->fwd,	       n->dot,
-			   n->doh,	&n->tls_creds, &n->loop,
-			   &n->qlog,	&n->conf,      n->dht ? net_dht_node(n->dht) : NULL};
+	reload_node_t r = {.resolver = n->resolver,
+			   .fwd = n->fwd,
+			   .dot = n->dot,
+			   .doh = n->doh,
+			   .tls_creds = &n->tls_creds,
+			   .loop = &n->loop,
+			   .qlog = &n->qlog,
+			   .conf = &n->conf,
+			   .dht = n->dht ? net_dht_node(n->dht) : NULL,
+			   .api = n->api};
 	return reload_run(&r, msg, msgcap);
 }
 

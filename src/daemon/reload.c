@@ -47,7 +47,7 @@ static const ropt_t ropts[] = {
     F("data-dir", data_dir, RESTART),
     R("listen-dns", listen_dns, n_listen_dns, RESTART),
     F("listen-api", listen_api, RESTART),
-    F("api-token", api_token, RESTART),
+    F("api-token", api_token, APPLY),
     F("log-level", log_level, APPLY),
     F("min-ttl", min_ttl, APPLY),
     F("max-ttl", max_ttl, APPLY),
@@ -244,6 +244,8 @@ static int apply(const reload_node_t *n, conf_t *nc, char *applied, size_t acap,
 		}
 		list_add(applied, acap, "TLS certificate read again");
 	}
+	if (n->api)
+		api_set_token(n->api, use->api_token);
 	if (n->dht) {
 		dht_opts_t dop;
 		daemon_dht_opts(use, &dop);

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "conf/conf.h"
+#include "api/api.h"
 #include "dht/dht.h"
 #include "daemon/daemon.h"
 #include "daemon/querylog.h"
@@ -24,6 +25,7 @@ typedef struct {
 	daemon_qlog_t **qlog; /* opened again by a reload (logrotate moves the file away) */
 	const conf_t **conf;  /* replaced by the applied configuration */
 	dht_t *dht;	      /* NULL: no DHT node */
+	api_t *api;	      /* NULL: no API listener */
 } reload_node_t;
 
 /* Reads and applies the configuration; see daemon_reload(). */

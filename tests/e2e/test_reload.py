@@ -339,3 +339,45 @@ def test_dht_limits_apply_on_reload(swarmdns_bin, tmp_path, made):
         log = node.hup_and_wait("reloaded ")
         assert "dht-puts-per-minute" in log.split("needs a restart")[0], log
         assert [put(c, token, s) for s in (3, 4, 5)] == [0, 0, 202]
+
+
+def test_new_api_token_applies_on_reload(swarmdns_bin, tmp_path, made):
+    """The API on a non-loopback address (a network namespace), api-token in the config file:
+    after the token is changed and the node reloaded, a write with the old token is refused
+    (403) and one with the new token is done."""
+    import http.client
+
+    import netns
+
+    ok, why = netns.available()
+    if not ok:
+        pytest.skip(f"network namespaces cannot be used here: {why}")
+    nodes, _ = made
+    ns = netns.Netns("reload")
+    try:
+        ip = ns.add("198.18.7.1")[0]
+        with ns.inside():
+            node = FileNode(swarmdns_bin, tmp_path / "n", [])
+            lines = ["bootstrap none", f"listen-api 0.0.0.0:{node.api_port}"]
+            node.write_conf(lines + ["api-token old-secret"])
+            node.drop = ("--listen-dns", "--bootstrap", "--listen-api")
+            nodes.append(node)
+            node.start()
+
+            def flush(token):
+                conn = http.client.HTTPConnection(ip, node.api_port, timeout=5)
+                try:
+                    conn.request("POST", "/v1/flush", headers={"Authorization": f"Bearer {token}"})
+                    return conn.getresponse().status
+                finally:
+                    conn.close()
+
+            assert flush("old-secret") == 200
+            node.write_conf(lines + ["api-token new-secret"])
+            log = node.hup_and_wait("reloaded ")
+            assert "api-token" in log.split("needs a restart")[0], log
+            assert flush("old-secret") == 403
+            assert flush("new-secret") == 200
+            node.stop()
+    finally:
+        ns.remove()
