@@ -36,11 +36,11 @@ struct api {
 	api_ctx_t ctx;
 	int open_handles;
 	net_limit_stats_t lim; /* api-max-clients refusals, bodies over their limit (413) */
-	/* relay-put-rate (relay.c): PUTs this minute of the client addresses that may not
-	 * write, in a table keyed by a secret seed (clients cannot plan collisions). */
+	/* relay-put-rate (relay.c): the PUTs of the client addresses that may not write, in a
+	 * table keyed by a secret seed (clients cannot plan collisions). */
 	struct api_rate {
-		uint64_t key, minute;
-		uint32_t n;
+		uint64_t key; /* the address's hash; 0: free */
+		uint64_t tat; /* ms (uv_now): when the address's allowance is full again */
 	} relay_rate[API_RATE_SLOTS];
 	uint64_t relay_seed; /* 0: not drawn yet */
 	uint64_t relay_limited;

@@ -89,8 +89,10 @@ enum MHD_Result api_relay_bad_key(struct MHD_Connection *c)
 
 /* ---- relay-put-rate ---- */
 
-/* Counts a PUT of c's address (IPv6: its /64, which one subscriber usually holds) in this
- * minute; true when it is over the rate, with *retry_s until the next minute. */
+/* Counts a PUT of c's address (IPv6: its /64, which one subscriber usually holds); true when
+ * it is over the rate, with *retry_s until one more is allowed. The generic cell rate
+ * algorithm: each address has a theoretical arrival time that every PUT moves on by a
+ * minute / rate; a burst of `rate` PUTs is allowed, then one every minute / rate. */
 static bool put_limited(api_t *a, struct MHD_Connection *c, unsigned *retry_s)
 {
 	unsigned rate = a->ctx.relay_put_rate;
@@ -111,31 +113,27 @@ static bool put_limited(api_t *a, struct MHD_Connection *c, unsigned *retry_s)
 	while (a->relay_seed == 0)
 		sw_random_bytes(&a->relay_seed, sizeof(a->relay_seed));
 	uint64_t key = sw_hash(addr, sizeof(addr), a->relay_seed) | 1;
-	uint64_t now = uv_now(a->loop), minute = now / 60000 + 1;
-	/* Two cells per address: its own, a stale one, or the one with fewer PUTs is taken. */
+	uint64_t now = uv_now(a->loop), step = 60000 / rate, burst = 60000 - step;
+	/* Two cells per address: its own, an idle one, or the less busy one is taken. */
 	struct api_rate *s0 = &a->relay_rate[key % API_RATE_SLOTS],
 			*s1 = &a->relay_rate[(key % API_RATE_SLOTS) ^ 1], *s;
 	if (s0->key == key)
 		s = s0;
 	else if (s1->key == key)
 		s = s1;
-	else if (s0->minute != minute)
-		s = s0;
-	else if (s1->minute != minute)
-		s = s1;
 	else
-		s = s0->n <= s1->n ? s0 : s1;
-	if (s->key != key || s->minute != minute) {
+		s = s0->tat <= s1->tat ? s0 : s1;
+	if (s->key != key) {
 		s->key = key;
-		s->minute = minute;
-		s->n = 0;
+		s->tat = now;
 	}
-	if (s->n >= rate) {
-		*retry_s = (unsigned)((minute * 60000 - now + 999) / 1000);
+	uint64_t tat = s->tat > now ? s->tat : now;
+	if (tat - now > burst) {
+		*retry_s = (unsigned)((tat - now - burst + 999) / 1000);
 		a->relay_limited++;
 		return true;
 	}
-	s->n++;
+	s->tat = tat + step;
 	return false;
 }
 
@@ -312,7 +310,8 @@ static void http_date(uint64_t seq, char out[40])
 		snprintf(out, 40, "Thu, 01 Jan 1970 00:00:00 GMT");
 }
 
-/* If-Modified-Since (RFC 9110 §13.1.3): does the client have this seq already? */
+/* If-Modified-Since (RFC 9110 §13.1.3): does the client have this seq already? Compared at
+ * the second of Last-Modified, as the client can only send back what it was given. */
 static bool not_modified(struct MHD_Connection *c, uint64_t seq)
 {
 	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Modified-Since");
@@ -321,7 +320,7 @@ static bool not_modified(struct MHD_Connection *c, uint64_t seq)
 	if (v == NULL || strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm) == NULL)
 		return false;
 	time_t t = timegm(&tm);
-	return t >= 0 && seq <= (uint64_t)t * 1000000;
+	return t >= 0 && seq / 1000000 <= (uint64_t)t;
 }
 
 /* 200 with sig || seq || packet, or 304. max_age: how long it may be cached (the zone's
