@@ -164,9 +164,10 @@ static enum MHD_Result reply_stored(struct MHD_Connection *c, const req_t *rq)
 	 * stored and served here, and the node puts it again until the DHT takes it: that PUT
 	 * succeeded (the count says 0). A zone that is only cached here is lost unless some DHT
 	 * node stored it: the client must hear so. */
+	static const char none[] = "no DHT node stored it; try again later\n";
 	if (n == 0 && !rq->relay_own)
 		return relay_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8",
-				   "no DHT node stored it; try again later\n", 38, hdrs);
+				   none, sizeof(none) - 1, hdrs);
 	return relay_reply(c, MHD_HTTP_NO_CONTENT, NULL, "", 0, hdrs);
 }
 
