@@ -232,10 +232,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (url[0] == '/' && sw_z32_decode_key(url + 1, strlen(url + 1), pk) == 0) {
 		if (is_put)
 			return api_relay_put(a, c, pk, rq);
-		if (strcmp(method, "GET") != 0)
-			return api_reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or PUT");
-		return api_relay_get(a, c, pk);
+		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+			return api_relay_get(a, c, pk, rq);
+		if (strcmp(method, "OPTIONS") == 0)
+			return api_relay_options(c);
+		return api_relay_bad_method(c);
 	}
+	/* pkarr's design/relays.md: 400 for a key that is not one. */
+	if (url[0] == '/' && strlen(url + 1) == SW_Z32_KEY_LEN && strchr(url + 1, '/') == NULL)
+		return api_relay_bad_key(c);
 	return api_reply_text(c, MHD_HTTP_NOT_FOUND,
 			      "unknown path; try GET /v1/status, GET or PUT /<z-base32 key>, "
 			      "GET /v1/resolve?name=, GET /v1/dht/<key or target>, GET or POST "

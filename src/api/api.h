@@ -56,6 +56,9 @@ typedef struct {
 	net_tcp_t *const *tcp; /* the DNS-over-TCP listeners, tls_slots of them */
 	unsigned max_clients;  /* api-max-clients; 0: 256 */
 	unsigned timeout_s;    /* api-timeout: idle connections are closed; 0: 30 */
+	/* relay-put-rate: PUT /<z32> a minute per client address from clients that may not
+	 * write; 0: no limit */
+	unsigned relay_put_rate;
 	/* POST /v1/reload: reloads the configuration (SIGHUP's work); msg gets what changed and
 	 * what needs a restart. Returns 0 or a negative error. NULL: answered 501. */
 	int (*reload)(void *ctx, char *msg, size_t cap);
@@ -80,3 +83,5 @@ void api_stop(api_t *a);
 void api_set_token(api_t *a, const char *token);
 /* Adds the API's limit counters (api-max-clients refusals, 413s) to *sum. */
 void api_limits(const api_t *a, net_limit_stats_t *sum);
+/* PUT /<z32> requests refused by relay-put-rate (429). */
+uint64_t api_relay_limited(const api_t *a);

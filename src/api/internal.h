@@ -24,6 +24,8 @@
 
 typedef struct req req_t;
 
+#define API_RATE_SLOTS 1024
+
 struct api {
 	struct MHD_Daemon *mhd;
 	req_t *waiting; /* suspended requests, waiting for the DHT */
@@ -35,6 +37,14 @@ struct api {
 	char token[128]; /* ctx.token points here: api_set_token() changes it */
 	int open_handles;
 	net_limit_stats_t lim; /* api-max-clients refusals, bodies over their limit (413) */
+	/* relay-put-rate (relay.c): the PUTs of the client addresses that may not write, in a
+	 * table keyed by a secret seed (clients cannot plan collisions). */
+	struct api_rate {
+		uint64_t key; /* the address's hash; 0: free */
+		uint64_t tat; /* ms (uv_now): when the address's allowance is full again */
+	} relay_rate[API_RATE_SLOTS];
+	uint64_t relay_seed; /* 0: not drawn yet */
+	uint64_t relay_limited;
 };
 
 /* Per-request state: the body of a PUT, read in pieces, and what a request suspended for a
@@ -49,6 +59,8 @@ struct req {
 	uint8_t body[BODY_MAX];
 	size_t len;
 	bool too_big;
+	bool relay_own;	     /* PUT /<z32>: stored as an own zone (else only cached and put) */
+	uint8_t relay_rcode; /* GET /<z32>: the rcode of the lookup's answer (0xFF: none) */
 	/* Results of the DHT operation. */
 	dht_put_result_t put;
 	bool got_item;
@@ -98,9 +110,15 @@ void api_wait_end(req_t *rq, req_state_t state);
 /* The answer records of a zone packet or a response as text (query.c). */
 json_t *api_records_json(const uint8_t *packet, size_t len);
 
-/* relay.c: PUT and GET /<z32> (the pkarr relay interface) and GET /v1/dht/<key>. */
+/* relay.c: PUT, GET (and HEAD) and OPTIONS of /<z32> (the pkarr relay interface) and GET
+ * /v1/dht/<key>. */
 enum MHD_Result api_relay_put(api_t *a, struct MHD_Connection *c, const uint8_t pk[32], req_t *rq);
-enum MHD_Result api_relay_get(api_t *a, struct MHD_Connection *c, const uint8_t pk[32]);
+enum MHD_Result api_relay_get(api_t *a, struct MHD_Connection *c, const uint8_t pk[32], req_t *rq);
+/* The CORS preflight (Fetch standard, "CORS protocol"), and the answer to other methods. */
+enum MHD_Result api_relay_options(struct MHD_Connection *c);
+enum MHD_Result api_relay_bad_method(struct MHD_Connection *c);
+/* A 400 for a path that has a key's length but is no z-base32 key. */
+enum MHD_Result api_relay_bad_key(struct MHD_Connection *c);
 enum MHD_Result api_dht_get_reply(api_t *a, struct MHD_Connection *c, req_t *rq);
 enum MHD_Result api_dht_get_start(api_t *a, struct MHD_Connection *c, req_t *rq, const char *what);
 

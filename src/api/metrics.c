@@ -312,7 +312,7 @@ static void forward_metrics(FILE *f, const net_forward_t *fwd)
 }
 
 /* The rows of swarmdns_limit_hits_total (metrics.h); also watched by the daemon's log. */
-size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api,
+size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api, uint64_t relay_limited,
 		      api_limit_row_t out[API_LIMIT_ROWS])
 {
 	const resolver_stats_t *st = resolver_stats(ctx->resolver);
@@ -357,6 +357,7 @@ size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api,
 	    {"doh-max-streams", tls.streams_refused},
 	    {"api-max-clients", api->refused},
 	    {"api-request-size", api->too_large},
+	    {"relay-put-rate", relay_limited},
 	    {"upstream-max-waiters", fs.waiters_refused},
 	    {"unwanted-reply-threshold", fs.unwanted_tcp},
 	};
@@ -370,7 +371,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 {
 	const resolver_stats_t *st = resolver_stats(ctx->resolver);
 	api_limit_row_t rows[API_LIMIT_ROWS];
-	api_limit_rows(ctx, &x->api_limits, rows);
+	api_limit_rows(ctx, &x->api_limits, x->relay_put_limited, rows);
 	static const char name[] = "swarmdns_limit_hits_total";
 	family(
 	    f, name, "counter",
@@ -381,7 +382,8 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    "entries refused by the Sybil bounds (dht-*), stored items evicted (dht-net-share: by "
 	    "a network at its share, of its own), remembered seqs dropped (dht-seq-memory), "
 	    "upstream questions over upstream-max-waiters or unwanted-reply-threshold, "
-	    "connections refused or closed idle, requests over a size limit.");
+	    "connections refused or closed idle, requests over a size limit, relay PUTs over "
+	    "relay-put-rate.");
 	for (size_t i = 0; i < API_LIMIT_ROWS; i++)
 		labelled(f, name, "limit", rows[i].limit, rows[i].hits);
 	family(f, "swarmdns_rrl_limited_total", "counter",

@@ -30,6 +30,7 @@ typedef struct {
 	uint64_t uptime_ms;
 	unsigned api_connections; /* open HTTP connections of the API */
 	net_limit_stats_t api_limits;
+	uint64_t relay_put_limited; /* api_relay_limited() */
 } api_metrics_extra_t;
 
 /* How often each limit acted, by the option that sets it (docs/limits.md): the rows of
@@ -38,8 +39,8 @@ typedef struct {
 	const char *limit;
 	uint64_t hits;
 } api_limit_row_t;
-#define API_LIMIT_ROWS 27
-size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api,
+#define API_LIMIT_ROWS 28
+size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api, uint64_t relay_limited,
 		      api_limit_row_t out[API_LIMIT_ROWS]);
 
 /* Renders every metric. Returns a new NUL-terminated buffer (the caller frees it) and its

@@ -182,6 +182,9 @@ static const opt_t opts[] = {
      "HTTP API connections open at once"},
     {"api-timeout", T_UINT, offsetof(conf_t, api_timeout), 0, NOREP, 3600, 1, "30",
      "seconds before an idle HTTP API connection is closed"},
+    {"relay-put-rate", T_UINT, offsetof(conf_t, relay_put_rate), 0, NOREP, 1000000, 0, "30",
+     "PUT /<z32> requests a minute from one client address (IPv6: /64) that may not write "
+     "(not loopback, no api-token); more get 429; 0: no limit"},
     {"query-log", T_STR, STR(query_log), NOREP, 0, 0, "",
      "log one line per query (client, name, type, rcode, source, time) to this file, or "
      "'stderr'; empty: off (docs/logging.md)"},

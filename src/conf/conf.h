@@ -76,6 +76,7 @@ typedef struct {
 	bool dht_enforce_node_id;
 	uint32_t dht_net_share, dht_seq_memory;
 	uint32_t api_max_clients, api_timeout;
+	uint32_t relay_put_rate;       /* public relay PUTs a minute per client address */
 	char query_log[CONF_PATH_LEN]; /* a file, "stderr", or "" (off) */
 	uint32_t upstream_max_waiters, unwanted_reply_threshold;
 	/* Internal: which source last set each option (for repeatable replacement). */

@@ -16,7 +16,8 @@
 #define QUIET_MS (10 * 60 * 1000)
 
 /* Limits that act in normal operation: not an operator's event. */
-static const char *const g_ordinary[] = {"minimal-any", "tcp-idle-timeout", "tls-idle-timeout"};
+static const char *const g_ordinary[] = {"minimal-any", "tcp-idle-timeout", "tls-idle-timeout",
+					 "relay-put-rate"};
 
 struct daemon_limitlog {
 	uv_timer_t timer;
@@ -42,7 +43,7 @@ static void on_tick(uv_timer_t *t)
 	api_limit_row_t rows[API_LIMIT_ROWS];
 	if (*l->api)
 		api_limits(*l->api, &api);
-	api_limit_rows(l->ctx, &api, rows);
+	api_limit_rows(l->ctx, &api, *l->api ? api_relay_limited(*l->api) : 0, rows);
 	uint64_t now = uv_now(t->loop) + 1;
 	size_t prev = (l->pos + WINDOW - 1) % WINDOW;
 	/* The oldest sample of the ring, a minute ago once it is full. */

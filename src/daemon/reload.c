@@ -100,6 +100,7 @@ static const ropt_t ropts[] = {
     F("dht-seq-memory", dht_seq_memory, RESTART),
     F("api-max-clients", api_max_clients, RESTART),
     F("api-timeout", api_timeout, RESTART),
+    F("relay-put-rate", relay_put_rate, RESTART),
     F("upstream-max-waiters", upstream_max_waiters, APPLY),
     F("unwanted-reply-threshold", unwanted_reply_threshold, APPLY),
     F("query-log", query_log, APPLY),

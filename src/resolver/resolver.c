@@ -1618,3 +1618,66 @@ void resolver_set_query_log(resolver_t *r, resolver_qlog_cb cb, void *ctx)
 	r->qlog = cb;
 	r->qlog_ctx = ctx;
 }
+
+/* ---- the cache for the relay interface (docs/api.md "pkarr relay") ---- */
+
+static centry_t *cache_of_key(const resolver_t *r, const uint8_t pk[32], char label[], uint64_t *h)
+{
+	sw_z32_encode_key(pk, label);
+	*h = sw_hash(label, SW_Z32_KEY_LEN, r->seed);
+	return cache_find(r, (const uint8_t *)label, *h);
+}
+
+const zone_t *resolver_cache_zone(const resolver_t *r, const uint8_t pk[32], uint32_t *fresh_s)
+{
+	char label[SW_Z32_KEY_LEN + 1];
+	uint64_t h;
+	const centry_t *e = cache_of_key(r, pk, label, &h);
+	if (e == NULL || e->zone == NULL)
+		return NULL;
+	uint64_t now = now_ms(r);
+	*fresh_s = e->expires_ms > now ? (uint32_t)((e->expires_ms - now + 999) / 1000) : 0;
+	/* The zone as it was signed: rebinding protection's copy no longer matches the sig. */
+	return e->full ? e->full : e->zone;
+}
+
+int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const zone_item_t *it)
+{
+	char label[SW_Z32_KEY_LEN + 1];
+	uint64_t h;
+	centry_t *e = cache_of_key(r, pk, label, &h);
+	/* docs/design.md §3 step 2: never below the cached seq. */
+	if (e && e->zone && it->seq < zone_seq(e->zone))
+		return SW_EOLDSEQ;
+	if (e && e->zone && it->seq == zone_seq(e->zone))
+		return 0;
+	zone_t *z = NULL, *served = NULL;
+	int ret = zone_item_verify(it, pk);
+	if (ret || (ret = zone_build(pk, it, &r->opts.zone, &z)))
+		return ret;
+	if (r->opts.rebind_protection && rebind_filter(r, pk, it, &served) != 0) {
+		zone_free(z);
+		return SW_ENOMEM;
+	}
+	if (e == NULL && (e = cache_add(r, (const uint8_t *)label, h)) == NULL) {
+		zone_free(z);
+		zone_free(served);
+		return SW_ENOMEM;
+	}
+	/* A running lookup's candidate at or below this seq would roll it back when promoted. */
+	if (e->cand && zone_seq(e->cand) <= it->seq) {
+		zone_free(e->cand);
+		zone_free(e->cand_full);
+		e->cand = e->cand_full = NULL;
+	}
+	zone_free(e->zone);
+	zone_free(e->full);
+	e->zone = served ? served : z;
+	e->full = served ? z : NULL;
+	/* One client's word, not a converged lookup: fresh for the short unconverged TTL. */
+	e->converged = false;
+	e->nodes = 0;
+	e->last_used = now_ms(r);
+	e->expires_ms = e->last_used + lifetime_ms(r, e->zone, false);
+	return 0;
+}

@@ -224,6 +224,15 @@ void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void
  * queries waiting keeps them but loses its zone, so the next answer comes from the DHT.
  * Returns the number of zones flushed (0 also when name is outside the swarm). */
 size_t resolver_cache_flush(resolver_t *r, const uint8_t *name);
+/* The pkarr relay's view of the zone cache (docs/api.md "pkarr relay"). The zone cached for
+ * pk as it was signed (before rebinding protection), or NULL; *fresh_s: the seconds it stays
+ * fresh (0: expired, servable stale only). */
+const zone_t *resolver_cache_zone(const resolver_t *r, const uint8_t pk[32], uint32_t *fresh_s);
+/* Offers a zone item that a client PUT (not one of the node's own zones) to the cache: it is
+ * verified, never replaces a higher seq, and as no converged lookup stands behind it, stays
+ * fresh only for unconverged_ttl. Returns 0 (also when the same seq is cached), SW_EOLDSEQ,
+ * SW_EBADSIG, SW_ETOOBIG, SW_EMALF or SW_ENOMEM. */
+int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const zone_item_t *it);
 const resolver_stats_t *resolver_stats(const resolver_t *r);
 const resolver_opts_t *resolver_opts(const resolver_t *r);
 /* Applies the options a running resolver can change (SIGHUP, docs/design.md §11): the limits but

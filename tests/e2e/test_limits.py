@@ -228,7 +228,9 @@ def test_lookup_rate(zone_node):
         assert r.rcode() == dns.rcode.SERVFAIL
         texts.append(ede_text(r))
     limited = [t for t in texts if "too many DHT lookups" in t]
-    assert 2 <= len(limited) <= 3, texts
+    # Up to one more when the fixture's publish (its GET /<z32> looks the key up too, from
+    # the same client network: docs/api.md "pkarr relay") fell in the same second.
+    assert 2 <= len(limited) <= 4, texts
     assert limit_hits(node, "lookup-rate") == len(limited)
     # Own zones are answered as before.
     assert len(node.query(key.name("www"), "A", tcp=True).answer) == 1

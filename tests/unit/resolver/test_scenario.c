@@ -832,6 +832,61 @@ static void test_own_zone_remove(void **state)
 		assert_int_equal(resolver_zone_find(w->r, keys[i].pk) != NULL, i % 3 != 0);
 }
 
+/* The relay's view of the cache (docs/api.md "pkarr relay"): resolver_cache_zone() gives the
+ * zone a lookup cached, as signed, and how long it stays fresh; resolver_cache_offer() takes
+ * a relayed PUT only if it verifies and is not older, fresh for the unconverged TTL only. */
+static void test_relay_cache_offer(void **state)
+{
+	world_t *w = *state;
+	item_t v1, v2, v3;
+	make_item(w, &v1, 100, "192.0.2.1");
+	make_item(w, &v2, 200, "192.0.2.2");
+	make_item(w, &v3, 300, "192.0.2.3");
+	uint32_t fresh = 99;
+	assert_null(resolver_cache_zone(w->r, w->k.pk, &fresh));
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 0, &v1, true, true, true, 0);
+	const zone_t *z = resolver_cache_zone(w->r, w->k.pk, &fresh);
+	assert_non_null(z);
+	assert_int_equal(zone_seq(z), 100);
+	assert_int_equal(fresh, MIN_TTL);
+	size_t len;
+	const uint8_t *body = zone_relay(z, &len);
+	assert_int_equal(len, ZONE_RELAY_HDR + v1.len);
+	assert_memory_equal(body, v1.sig, 64);
+	/* A PUT of v2: taken, fresh for 30 s (no converged lookup stands behind it). */
+	zone_item_t zi = {.seq = v2.seq, .packet = v2.pkt, .packet_len = v2.len};
+	memcpy(zi.sig, v2.sig, 64);
+	assert_int_equal(resolver_cache_offer(w->r, w->k.pk, &zi), 0);
+	z = resolver_cache_zone(w->r, w->k.pk, &fresh);
+	assert_int_equal(zone_seq(z), 200);
+	assert_int_equal(fresh, 30);
+	/* Older: refused; the same seq again: nothing to do; a bad signature: refused. */
+	zone_item_t old = {.seq = v1.seq, .packet = v1.pkt, .packet_len = v1.len};
+	memcpy(old.sig, v1.sig, 64);
+	assert_int_equal(resolver_cache_offer(w->r, w->k.pk, &old), SW_EOLDSEQ);
+	assert_int_equal(resolver_cache_offer(w->r, w->k.pk, &zi), 0);
+	zone_item_t bad = {.seq = v3.seq, .packet = v3.pkt, .packet_len = v3.len};
+	memcpy(bad.sig, v3.sig, 64);
+	bad.sig[3] ^= 1;
+	assert_int_equal(resolver_cache_offer(w->r, w->k.pk, &bad), SW_EBADSIG);
+	assert_int_equal(zone_seq(resolver_cache_zone(w->r, w->k.pk, &fresh)), 200);
+	/* Expired: a lookup runs; a PUT of v3 comes meanwhile; the lookup then reports v2,
+	 * which is below the cached seq now and refused: v3 stays. */
+	w->now += 31 * 1000;
+	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(w->nlk, 2);
+	bad.sig[3] ^= 1;
+	assert_int_equal(resolver_cache_offer(w->r, w->k.pk, &bad), 0);
+	report(w, 1, &v2, true, true, true, 0);
+	assert_int_equal(zone_seq(resolver_cache_zone(w->r, w->k.pk, &fresh)), 300);
+	/* Another key's zone is not taken for this one. */
+	fx_key_t k2;
+	fx_key(&k2, 8);
+	assert_int_equal(resolver_cache_offer(w->r, k2.pk, &zi), SW_EBADSIG);
+	assert_null(resolver_cache_zone(w->r, k2.pk, &fresh));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -851,6 +906,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rebind_own_zone_untouched, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_own_zone_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relay_cache_offer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
