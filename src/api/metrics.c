@@ -334,6 +334,8 @@ size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api,
 {
 	const resolver_stats_t *st = resolver_stats(ctx->resolver);
 	net_limit_stats_t tcp = {0}, tls = {0};
+	net_relay_stats_t rs;
+	net_relay_stats(ctx->relays, &rs);
 	for (size_t i = 0; i < ctx->tls_slots; i++) {
 		if (ctx->tcp && ctx->tcp[i])
 			net_tcp_limits(ctx->tcp[i], &tcp);
@@ -376,6 +378,8 @@ size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api,
 	    {"api-request-size", api->too_large},
 	    {"upstream-max-waiters", fs.waiters_refused},
 	    {"unwanted-reply-threshold", fs.unwanted_tcp},
+	    {"relay-max-requests", rs.requests[NET_RELAY_GET][NET_RELAY_LIMITED] +
+				       rs.requests[NET_RELAY_PUT][NET_RELAY_LIMITED]},
 	};
 	_Static_assert(sizeof(rows) / sizeof(rows[0]) == API_LIMIT_ROWS, "API_LIMIT_ROWS");
 	memcpy(out, rows, sizeof(rows));
@@ -398,6 +402,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    "entries refused by the Sybil bounds (dht-*), stored items evicted (dht-net-share: by "
 	    "a network at its share, of its own), remembered seqs dropped (dht-seq-memory), "
 	    "upstream questions over upstream-max-waiters or unwanted-reply-threshold, "
+	    "requests to relays over relay-max-requests, "
 	    "connections refused or closed idle, requests over a size limit.");
 	for (size_t i = 0; i < API_LIMIT_ROWS; i++)
 		labelled(f, name, "limit", rows[i].limit, rows[i].hits);

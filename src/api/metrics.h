@@ -38,7 +38,7 @@ typedef struct {
 	const char *limit;
 	uint64_t hits;
 } api_limit_row_t;
-#define API_LIMIT_ROWS 27
+#define API_LIMIT_ROWS 28
 size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api,
 		      api_limit_row_t out[API_LIMIT_ROWS]);
 

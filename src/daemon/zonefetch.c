@@ -137,7 +137,8 @@ int daemon_zonefetch_start(net_dht_t *dht, net_relay_t *relays, const uint8_t pk
 		if (r2 == 0)
 			f->relays_running = true;
 		else if (!f->dht_running)
-			ret = r2;
+			/* Relays over relay-max-requests: unreachable, not the DHT's pool full. */
+			ret = r2 == SW_ENOMEM ? r2 : SW_ECONN;
 	}
 	if (!f->dht_running && !f->relays_running) {
 		free(f);

@@ -7,6 +7,8 @@
   signature) or an older seq are never believed: the node answers the newest item it can
   verify, or SERVFAIL with an EDE when it can verify none; a DHT answer is never made older
   by a relay either.
+- relay-max-requests bounds the requests in flight; requests over it are not sent, and are
+  counted as a limit that acted.
 - A relay that never answers does not hold up a DHT answer (it comes well before
   relay-timeout), and relay requests are counted in /metrics by op and result.
 """
@@ -154,6 +156,17 @@ def test_forged_and_older_items_from_relays_are_never_believed(swarmdns_bin, nod
         r = d.query(key.name("www"), "A", timeout=5, use_edns=0)
         assert r.rcode() == dns.rcode.SERVFAIL and ede_of(r), describe_resp(r)
         assert "192.0.2.66" not in r.to_text()
+
+        # relay-max-requests 1: the second relay is not asked, and the limit is counted.
+        f = node_factory(extra_args=["--relay", stale.url, "--relay", honest.url,
+                                     "--relay-max-requests", "1"]).start()
+        gets = honest.gets
+        r = f.query(key.name("www"), "A", timeout=5)
+        assert a_records(r) == ["192.0.2.1"], describe_resp(r)
+        assert honest.gets == gets
+        assert relay_counts(f)[("get", "limited")] == 1
+        assert f.metrics()[("swarmdns_limit_hits_total",
+                            (("limit", "relay-max-requests"),))] == 1
     finally:
         for f in (forger, stale, honest):
             f.close()
