@@ -129,6 +129,8 @@ static const opt_t opts[] = {
      "(repeatable; docs/relay.md)"},
     {"relay-timeout", T_UINT, offsetof(conf_t, relay_timeout), 0, NOREP, 60000, 100, "2000",
      "milliseconds a request to a relay may take"},
+    {"relay-ca", T_FILE, STR(relay_ca), NOREP, 0, 0, "",
+     "PEM CA certificates that https:// relays are checked against instead of the system's"},
     {"relay-max-requests", T_UINT, offsetof(conf_t, relay_max_requests), 0, NOREP, 100000, 1, "64",
      "requests to relays in flight at once; more are not sent"},
     {"private-domain", T_STR, offsetof(conf_t, private_domain), CONF_PAIR_LEN,

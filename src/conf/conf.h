@@ -84,6 +84,7 @@ typedef struct {
 	char relay[CONF_RELAY_MAX][CONF_URL_LEN]; /* base URL, http(s):// */
 	unsigned n_relay;
 	uint32_t relay_timeout, relay_max_requests; /* ms; requests in flight */
+	char relay_ca[CONF_PATH_LEN];		    /* PEM CA certificates; "": the system's */
 	/* Internal: which source last set each option (for repeatable replacement). */
 	uint8_t source[128];
 	/* Internal: where each value was set (config-file line, or command-line argument

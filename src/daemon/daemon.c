@@ -727,7 +727,8 @@ static int start_relays(node_t *n, const conf_t *c)
 	for (unsigned i = 0; i < c->n_relay; i++)
 		urls[i] = c->relay[i];
 	net_relay_opts_t o = {.timeout_ms = c->relay_timeout,
-			      .max_requests = c->relay_max_requests};
+			      .max_requests = c->relay_max_requests,
+			      .cafile = c->relay_ca};
 	int ret = net_relay_new(&n->loop, urls, c->n_relay, &o, &n->relays);
 	if (ret) {
 		sw_err("cannot start the relay client: %s", sw_strerror(ret));

@@ -27,6 +27,7 @@ struct net_relay {
 	char (*urls)[URL_MAX];
 	size_t n;
 	net_relay_opts_t o;
+	char *cafile; /* NULL: the system's CA store */
 	unsigned inflight;
 	net_relay_stats_t stats;
 	net_relay_get_t *gets; /* GETs in flight, for net_relay_free() */
@@ -87,6 +88,9 @@ int net_relay_new(uv_loop_t *loop, const char *const *urls, size_t n, const net_
 	rl->n = n;
 	if (opts)
 		rl->o = *opts;
+	rl->o.cafile = NULL;
+	if (opts && opts->cafile && opts->cafile[0] && (rl->cafile = strdup(opts->cafile)) == NULL)
+		goto fail;
 	if (rl->o.timeout_ms == 0)
 		rl->o.timeout_ms = DEFAULT_TIMEOUT_MS;
 	if (rl->o.max_requests == 0)
@@ -98,8 +102,10 @@ int net_relay_new(uv_loop_t *loop, const char *const *urls, size_t n, const net_
 	*out = rl;
 	return 0;
 fail:
-	if (rl)
+	if (rl) {
 		free(rl->urls);
+		free(rl->cafile);
+	}
 	free(rl);
 	return ret;
 }
@@ -134,6 +140,7 @@ void net_relay_free(net_relay_t *rl)
 		free(p);
 	}
 	free(rl->urls);
+	free(rl->cafile);
 	free(rl);
 }
 
@@ -145,6 +152,19 @@ size_t net_relay_count(const net_relay_t *rl)
 static void count(net_relay_t *rl, int op, int result)
 {
 	rl->stats.requests[op][result]++;
+}
+
+/* A request that got no answer. A certificate the node cannot check is the operator's to fix:
+ * said at warning level (rate-limited); the rest (down, slow) at debug level. */
+static void relay_failed(const net_relay_t *rl, size_t i, const net_http_resp_t *resp)
+{
+	if (resp->err == SW_ECRYPTO)
+		sw_log_limited(SW_LOG_WARN,
+			       "relay %s: no TLS connection: %s (a relay whose certificate is not "
+			       "signed by a CA of this system needs relay-ca FILE)",
+			       rl->urls[i], resp->error);
+	else
+		sw_debug("relay %s: %s", rl->urls[i], resp->error);
 }
 
 static void on_get_done(void *ctx, net_http_req_t *req, const net_http_resp_t *resp)
@@ -177,7 +197,7 @@ static void on_get_done(void *ctx, net_http_req_t *req, const net_http_resp_t *r
 	} else {
 		count(rl, NET_RELAY_GET, resp->err == SW_ELIMIT ? NET_RELAY_BAD : NET_RELAY_ERROR);
 		if (resp->err)
-			sw_debug("relay %s: %s", rl->urls[s->relay], resp->error);
+			relay_failed(rl, s->relay, resp);
 		else
 			sw_debug("relay %s: HTTP %d", rl->urls[s->relay], resp->status);
 	}
@@ -221,6 +241,7 @@ int net_relay_get(net_relay_t *rl, const uint8_t pk[32], net_relay_get_cb cb, vo
 		net_http_req_opts_t o = {.url = url,
 					 .timeout_ms = rl->o.timeout_ms,
 					 .max_body = ZONE_RELAY_MAX,
+					 .cafile = rl->cafile,
 					 .http2 = true};
 		if (net_http_request(rl->http, &o, on_get_done, s, &s->req) != 0) {
 			s->req = NULL;
@@ -272,9 +293,10 @@ static void on_put_done(void *ctx, net_http_req_t *req, const net_http_resp_t *r
 	else if (resp->err == 0 && resp->status >= 400 && resp->status < 500)
 		result = NET_RELAY_BAD;
 	count(rl, NET_RELAY_PUT, result);
-	if (result != NET_RELAY_OK)
-		sw_debug("relay %s: PUT: %s", rl->urls[p->relay],
-			 resp->err ? resp->error : "refused");
+	if (resp->err)
+		relay_failed(rl, p->relay, resp);
+	else if (result != NET_RELAY_OK)
+		sw_debug("relay %s: PUT refused: HTTP %d", rl->urls[p->relay], resp->status);
 	free(p);
 }
 
@@ -304,6 +326,7 @@ int net_relay_put(net_relay_t *rl, const uint8_t pk[32], const uint8_t *body, si
 					 .body_len = len,
 					 .timeout_ms = rl->o.timeout_ms,
 					 .max_body = 4096,
+					 .cafile = rl->cafile,
 					 .http2 = true};
 		if (net_http_request(rl->http, &o, on_put_done, p, NULL) != 0) {
 			free(p);

@@ -21,6 +21,7 @@ typedef struct net_relay_get net_relay_get_t;
 typedef struct {
 	uint32_t timeout_ms;   /* one request; 0: 2000 */
 	uint32_t max_requests; /* in flight at once, all relays; 0: 64 */
+	const char *cafile;    /* CA certificates for https relays; NULL: the system's (copied) */
 } net_relay_opts_t;
 
 /* Requests to relays by operation and result, for /metrics. */

@@ -9,10 +9,13 @@
   by a relay either.
 - relay-max-requests bounds the requests in flight; requests over it are not sent, and are
   counted as a limit that acted.
+- An https:// relay is checked against the system's CAs, or relay-ca: with a self-signed
+  certificate it is not believed (and the log says what to do) until relay-ca names it.
 - A relay that never answers does not hold up a DHT answer (it comes well before
   relay-timeout), and relay requests are counted in /metrics by op and result.
 """
 import http.server
+import ssl
 import threading
 import time
 
@@ -28,8 +31,9 @@ class FakeRelay:
     """A pkarr relay written for the test: GET /<z32> answers routes[z32] (a body, after
     `delay` seconds) or 404; `hang` holds every request without answering for 10 s."""
 
-    def __init__(self, hang: bool = False):
+    def __init__(self, hang: bool = False, tls_dir=None):
         self.routes = {}
+        self.scheme = "https" if tls_dir else "http"
         self.delay = 0.0
         self.hang = hang
         self.gets = 0
@@ -53,12 +57,16 @@ class FakeRelay:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls_dir:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(tls_dir / "cert.pem", tls_dir / "key.pem")
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self):
         self.server.shutdown()
@@ -211,3 +219,27 @@ def test_relays_with_the_dht_older_forged_or_dead_relays_change_nothing(swarmdns
         stale.close()
         dead.close()
         assert not errors, "\n".join(errors)
+
+
+def test_https_relay_certificate_checked_against_relay_ca(swarmdns_bin, node_factory,
+                                                          tmp_path):
+    cp = run_cli(swarmdns_bin, "cert", "-o", tmp_path / "tls")
+    assert cp.returncode == 0, describe(cp)
+    seed = bytes(range(5, 37))
+    key = key_from_seed(seed, tmp_path / "k.key")
+    relay = FakeRelay(tls_dir=tmp_path / "tls")
+    relay.routes[key.z32] = relay_body(seed, 7, zone_packet(key.origin,
+                                                            [("www", "A", "192.0.2.7")]))
+    try:
+        # The test's CA is not one of this system's: nothing believed, and the log says why.
+        a = node_factory(extra_args=["--relay", relay.url]).start()
+        r = a.query(key.name("www"), "A", timeout=5, use_edns=0)
+        assert r.rcode() == dns.rcode.SERVFAIL and ede_of(r), describe_resp(r)
+        assert relay_counts(a)[("get", "error")] == 1
+        assert "needs relay-ca FILE" in a.stderr_text(), a.stderr_tail()
+        b = node_factory(extra_args=["--relay", relay.url,
+                                     "--relay-ca", str(tmp_path / "tls" / "cert.pem")]).start()
+        r = b.query(key.name("www"), "A", timeout=5)
+        assert a_records(r) == ["192.0.2.7"], describe_resp(r)
+    finally:
+        relay.close()
