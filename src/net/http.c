@@ -121,12 +121,14 @@ static void check_done(net_http_t *h)
 		net_http_req_t *r = NULL;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		CURLcode rc = m->data.result;
-		net_http_resp_t resp = {.error = r->error};
+		/* body never NULL, also empty or on failure: callers may memcpy() it. */
+		net_http_resp_t resp = {.error = r->error, .body = (const uint8_t *)""};
 		if (rc == CURLE_OK) {
 			long code = 0;
 			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 			resp.status = (int)code;
-			resp.body = r->body;
+			if (r->body)
+				resp.body = r->body;
 			resp.body_len = r->body_len;
 			r->error[0] = '\0';
 		} else {

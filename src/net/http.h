@@ -47,8 +47,8 @@ typedef struct {
 	 * -ETIMEDOUT (timeout), SW_ELIMIT (body over max_body), SW_ECRYPTO (TLS: handshake,
 	 * certificate), SW_EINVAL (bad URL), SW_EHTTP (anything else). */
 	int err;
-	int status; /* the HTTP status of the final response; 0 when err != 0 */
-	const uint8_t *body;
+	int status;	     /* the HTTP status of the final response; 0 when err != 0 */
+	const uint8_t *body; /* never NULL (empty: body_len 0) */
 	size_t body_len;
 	/* libcurl's explanation of a failure ("" when err == 0). */
 	const char *error;
