@@ -6,7 +6,7 @@
 - Relays written for the test (Python http.server) that return a forged item (bad
   signature) or an older seq are never believed: the node answers the newest item it can
   verify, or SERVFAIL with an EDE when it can verify none; a DHT answer is never made older
-  by a relay either.
+  by a relay either, and a relay with a newer signed item than the DHT's makes it newer.
 - relay-max-requests bounds the requests in flight; requests over it are not sent, and are
   counted as a limit that acted.
 - An https:// relay is checked against the system's CAs, or relay-ca: with a self-signed
@@ -213,6 +213,23 @@ def test_relays_with_the_dht_older_forged_or_dead_relays_change_nothing(swarmdns
         assert counts[("get", "ok")] == 1, counts  # the stale one verified, and lost
         r = e.query(key.name("www"), "A")
         assert a_records(r) == ["192.0.2.9"], describe_resp(r)
+
+        # A relay with a newer signed item than the DHT holds: the newest verified seq wins
+        # (at once if the relay answered before the DHT lookup was ready, else for the next
+        # query), and the answer never goes back to the DHT's older one.
+        seed2 = bytes(range(6, 38))
+        key2 = key_from_seed(seed2, tmp_path / "k2.key")
+        body = sign_zone(swarmdns_bin, key2, "www 300 IN A 192.0.2.10\n", seq=1000,
+                         directory=tmp_path)
+        assert a.put_relay(key2.z32, body).status == 204
+        stale.routes[key2.z32] = relay_body(seed2, 2000, zone_packet(
+            key2.origin, [("www", "A", "192.0.2.20")]))
+        first = a_records(e.query(key2.name("www"), "A", timeout=5))
+        assert first in (["192.0.2.10"], ["192.0.2.20"]), first
+        time.sleep(0.3)
+        for _ in range(3):
+            r = e.query(key2.name("www"), "A")
+            assert a_records(r) == ["192.0.2.20"], (first, describe_resp(r))
     finally:
         errors = finish_all(nodes)
         testnet.stop()
