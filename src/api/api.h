@@ -15,6 +15,7 @@
 #include "net/dht_host.h"
 #include "net/net.h"
 #include "net/forward.h"
+#include "net/relay.h"
 #include "net/tls.h"
 #include "resolver/resolver.h"
 #include "store/store.h"
@@ -67,6 +68,12 @@ typedef struct {
 	 * no republishing). Both get node_ctx. */
 	void (*dht_health)(void *ctx, api_dht_health_t *out);
 	void (*zones_info)(void *ctx, api_zones_info_t *out);
+	/* PUT /<z32> of a key that is not an own zone: the verified relay-form item
+	 * (sig || seq || packet) of pk, put through the node's `relay`s as well as into the DHT
+	 * (docs/design.md §7; in the background). Own zones reach the relays without it (the
+	 * resolver's zone hook, resolver_set_zone_hook()). NULL: none. */
+	void (*relay_put)(void *ctx, const uint8_t pk[32], const uint8_t *body, size_t len);
+	net_relay_t *relays; /* the relay client, for /metrics; NULL: no `relay` */
 	void *node_ctx;
 } api_ctx_t;
 

@@ -311,12 +311,31 @@ static void forward_metrics(FILE *f, const net_forward_t *fwd)
 	      net_forward_cache_size(fwd));
 }
 
+static void relay_metrics(FILE *f, const net_relay_t *rl)
+{
+	net_relay_stats_t rs;
+	net_relay_stats(rl, &rs);
+	static const char name[] = "swarmdns_relay_requests_total";
+	family(f, name, "counter",
+	       "Requests to pkarr relays (relay), by operation and result: ok (GET: an item that "
+	       "verified; PUT: stored), not_found, bad (GET: an item that does not verify; PUT: "
+	       "refused), error (no answer in relay-timeout, another status), limited (not sent: "
+	       "relay-max-requests in flight).");
+	for (int op = 0; op < NET_RELAY_OPS; op++)
+		for (int r = 0; r < NET_RELAY_RESULTS; r++)
+			fprintf(f, "%s{op=\"%s\",result=\"%s\"} %" PRIu64 "\n", name,
+				net_relay_op_names[op], net_relay_result_names[r],
+				rs.requests[op][r]);
+}
+
 /* The rows of swarmdns_limit_hits_total (metrics.h); also watched by the daemon's log. */
 size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api, uint64_t relay_limited,
 		      api_limit_row_t out[API_LIMIT_ROWS])
 {
 	const resolver_stats_t *st = resolver_stats(ctx->resolver);
 	net_limit_stats_t tcp = {0}, tls = {0};
+	net_relay_stats_t rs;
+	net_relay_stats(ctx->relays, &rs);
 	for (size_t i = 0; i < ctx->tls_slots; i++) {
 		if (ctx->tcp && ctx->tcp[i])
 			net_tcp_limits(ctx->tcp[i], &tcp);
@@ -360,6 +379,8 @@ size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api, uint64
 	    {"relay-put-rate", relay_limited},
 	    {"upstream-max-waiters", fs.waiters_refused},
 	    {"unwanted-reply-threshold", fs.unwanted_tcp},
+	    {"relay-max-requests", rs.requests[NET_RELAY_GET][NET_RELAY_LIMITED] +
+				       rs.requests[NET_RELAY_PUT][NET_RELAY_LIMITED]},
 	};
 	_Static_assert(sizeof(rows) / sizeof(rows[0]) == API_LIMIT_ROWS, "API_LIMIT_ROWS");
 	memcpy(out, rows, sizeof(rows));
@@ -382,6 +403,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    "entries refused by the Sybil bounds (dht-*), stored items evicted (dht-net-share: by "
 	    "a network at its share, of its own), remembered seqs dropped (dht-seq-memory), "
 	    "upstream questions over upstream-max-waiters or unwanted-reply-threshold, "
+	    "requests to relays over relay-max-requests, "
 	    "connections refused or closed idle, requests over a size limit, relay PUTs over "
 	    "relay-put-rate.");
 	for (size_t i = 0; i < API_LIMIT_ROWS; i++)
@@ -416,6 +438,8 @@ char *api_metrics_render(const api_ctx_t *ctx, const api_metrics_extra_t *x, siz
 		dht_metrics(f, ctx->dht);
 	if (ctx->fwd)
 		forward_metrics(f, ctx->fwd);
+	if (ctx->relays)
+		relay_metrics(f, ctx->relays);
 	limit_metrics(f, ctx, x);
 	family(f, "swarmdns_open_connections", "gauge",
 	       "Client connections open now, by transport (the HTTP API, DNS over TCP, DoT, DoH).");

@@ -39,7 +39,7 @@ typedef struct {
 	const char *limit;
 	uint64_t hits;
 } api_limit_row_t;
-#define API_LIMIT_ROWS 28
+#define API_LIMIT_ROWS 29
 size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api, uint64_t relay_limited,
 		      api_limit_row_t out[API_LIMIT_ROWS]);
 

@@ -288,6 +288,10 @@ enum MHD_Result api_relay_put(api_t *a, struct MHD_Connection *c, const uint8_t 
 		if (ret)
 			return put_error(c, ret);
 		own_item_to_dht(&item, pk, &it);
+		/* Through this node's own relays too (`relay`); own zones get there through the
+		 * resolver's zone hook. */
+		if (a->ctx.relay_put)
+			a->ctx.relay_put(a->ctx.node_ctx, pk, rq->body, rq->len);
 	}
 	if (a->ctx.dht == NULL)
 		return reply_stored(c, rq);

@@ -122,6 +122,17 @@ static const opt_t opts[] = {
      "remove A/AAAA records in private, loopback, link-local and CGNAT ranges from answers "
      "out of DHT zones (not own zones), so that no zone can point browsers here (DNS "
      "rebinding); 'no' for meshes whose names point into private networks"},
+    {"relay", T_STR, offsetof(conf_t, relay), CONF_URL_LEN, offsetof(conf_t, n_relay),
+     CONF_RELAY_MAX, 0, "",
+     "pkarr relay to ask for key names in parallel with the DHT (alone when the DHT cannot "
+     "be reached) and to publish through, a base URL such as https://relay.pkarr.org "
+     "(repeatable; docs/relay.md)"},
+    {"relay-timeout", T_UINT, offsetof(conf_t, relay_timeout), 0, NOREP, 60000, 100, "2000",
+     "milliseconds a request to a relay may take"},
+    {"relay-ca", T_FILE, STR(relay_ca), NOREP, 0, 0, "",
+     "PEM CA certificates that https:// relays are checked against instead of the system's"},
+    {"relay-max-requests", T_UINT, offsetof(conf_t, relay_max_requests), 0, NOREP, 100000, 1, "64",
+     "requests to relays in flight at once; more are not sent"},
     {"private-domain", T_STR, offsetof(conf_t, private_domain), CONF_PAIR_LEN,
      offsetof(conf_t, n_private_domain), CONF_BOOTSTRAP_MAX, 0, "",
      "names at or below this domain may have private addresses despite rebind-protection: a "
@@ -615,6 +626,16 @@ int conf_check(const conf_t *c, char *err, size_t errcap)
 		    conf_addr_split_default(c->upstream[i], 53, host, sizeof(host), &port) != 0) {
 			snprintf(err, errcap, "upstream %s: needs address[:port] or none",
 				 c->upstream[i]);
+			return SW_ECONF;
+		}
+	}
+	for (unsigned i = 0; i < c->n_relay; i++) {
+		if (strncmp(c->relay[i], "http://", 7) != 0 &&
+		    strncmp(c->relay[i], "https://", 8) != 0) {
+			snprintf(err, errcap,
+				 "relay %s: needs a base URL, http://HOST[:PORT][/PATH] or "
+				 "https://...",
+				 c->relay[i]);
 			return SW_ECONF;
 		}
 	}

@@ -19,6 +19,8 @@
 #define CONF_ADDR_LEN 64
 #define CONF_PATH_LEN 1024
 #define CONF_WHERE_MAX 320
+#define CONF_RELAY_MAX 8
+#define CONF_URL_LEN 256
 
 typedef struct {
 	char data_dir[CONF_PATH_LEN];
@@ -79,6 +81,11 @@ typedef struct {
 	uint32_t relay_put_rate;       /* public relay PUTs a minute per client address */
 	char query_log[CONF_PATH_LEN]; /* a file, "stderr", or "" (off) */
 	uint32_t upstream_max_waiters, unwanted_reply_threshold;
+	/* pkarr relays (docs/design.md §7 "Relays as a source"). */
+	char relay[CONF_RELAY_MAX][CONF_URL_LEN]; /* base URL, http(s):// */
+	unsigned n_relay;
+	uint32_t relay_timeout, relay_max_requests; /* ms; requests in flight */
+	char relay_ca[CONF_PATH_LEN];		    /* PEM CA certificates; "": the system's */
 	/* Internal: which source last set each option (for repeatable replacement). */
 	uint8_t source[128];
 	/* Internal: where each value was set (config-file line, or command-line argument

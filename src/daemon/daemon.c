@@ -22,10 +22,12 @@
 #include "daemon/limitlog.h"
 #include "daemon/querylog.h"
 #include "daemon/reload.h"
+#include "daemon/zonefetch.h"
 #include "net/dht_host.h"
 #include "net/forward.h"
 #include "net/hostlookup.h"
 #include "net/net.h"
+#include "net/relay.h"
 #include "net/tls.h"
 #include "resolver/own.h"
 #include "resolver/resolver.h"
@@ -63,6 +65,8 @@ typedef struct {
 	daemon_limitlog_t *limitlog; /* logs a limit that starts to act */
 	daemon_qlog_t *qlog;	     /* the query log; NULL: off */
 	uint64_t republished_ms;     /* uv_now() of the last republish round; 0: none yet */
+	net_relay_t *relays;	     /* the `relay` option's pkarr relays; NULL: none */
+	uint64_t relayed_ms;	     /* uv_now() of the last re-put through relays; 0: none */
 } node_t;
 
 /* ---- the resolver's view of the DHT (resolver_io_t) ---- */
@@ -72,6 +76,7 @@ typedef struct lookup {
 	node_t *node;
 	resolver_dht_cb cb;
 	void *cbctx;
+	daemon_zonefetch_t *fetch; /* the DHT get and the relays' GETs (zonefetch.h) */
 } lookup_t;
 
 static uint64_t io_now_ms(void *ctx)
@@ -90,23 +95,21 @@ static void lookup_unlink(node_t *n, lookup_t *l)
 		l->next->prev = l->prev;
 }
 
-static void on_zone_get(void *ctx, const dht_get_result_t *res)
+static void on_zone_fetched(void *ctx, const resolver_dht_result_t *rr)
 {
 	lookup_t *l = ctx;
-	resolver_dht_result_t rr;
-	own_dht_zone_result(res, &rr);
 	node_t *n = l->node;
-	if (res->done)
+	if (rr->done)
 		lookup_unlink(n, l);
-	l->cb(l->cbctx, &rr);
-	if (res->done)
+	l->cb(l->cbctx, rr);
+	if (rr->done)
 		free(l);
 }
 
 static int io_dht_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbctx)
 {
 	node_t *n = ctx;
-	if (n->dht == NULL)
+	if (n->dht == NULL && n->relays == NULL)
 		return SW_ECONN;
 	lookup_t *l = calloc(1, sizeof(*l));
 	if (l == NULL)
@@ -114,9 +117,7 @@ static int io_dht_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void 
 	l->node = n;
 	l->cb = cb;
 	l->cbctx = cbctx;
-	uint8_t target[DHT_ID_LEN];
-	zone_item_target(pk, NULL, 0, target);
-	int ret = dht_get(net_dht_node(n->dht), target, NULL, 0, true, on_zone_get, l);
+	int ret = daemon_zonefetch_start(n->dht, n->relays, pk, on_zone_fetched, l, &l->fetch);
 	if (ret) {
 		free(l);
 		return ret;
@@ -125,8 +126,6 @@ static int io_dht_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void 
 	if (n->lookups)
 		n->lookups->prev = l;
 	n->lookups = l;
-	/* Not now: the resolver must not see its callbacks inside its own call. */
-	net_dht_kick_soon(n->dht);
 	return 0;
 }
 
@@ -137,8 +136,7 @@ static void io_dht_cancel(void *ctx, void *cbctx)
 		next = l->next;
 		if (l->cbctx != cbctx)
 			continue;
-		if (n->dht)
-			dht_cancel(net_dht_node(n->dht), l);
+		daemon_zonefetch_cancel(l->fetch);
 		lookup_unlink(n, l);
 		free(l);
 	}
@@ -439,12 +437,32 @@ static void on_republished(void *ctx, const dht_put_result_t *res)
 	(void)n;
 }
 
+/* An own zone through the relays as well (docs/design.md §7), as pkarr's relay form. */
+static void relay_put_zone(const zone_t *z, void *ctx)
+{
+	node_t *n = ctx;
+	size_t len;
+	const uint8_t *body = zone_relay(z, &len);
+	net_relay_put(n->relays, zone_key(z), body, len);
+}
+
 static void republish_one(const zone_t *z, void *ctx)
 {
 	node_t *n = ctx;
 	dht_item_t it;
 	own_zone_dht_item(z, &it);
 	dht_put(net_dht_node(n->dht), &it, on_republished, n);
+	if (n->relays)
+		relay_put_zone(z, n);
+}
+
+/* A relay-form item of pk through the relays: an own zone just published (the resolver's zone
+ * hook), or an item the API's PUT /<z32> put into the DHT for another key (api_ctx_t). */
+static void node_relay_put(void *ctx, const uint8_t pk[32], const uint8_t *body, size_t len)
+{
+	node_t *n = ctx;
+	if (n->relays)
+		net_relay_put(n->relays, pk, body, len);
 }
 
 /* docs/design.md §4: zones named by `pin` are kept alive by this node: fetched from the DHT and
@@ -461,6 +479,16 @@ static void on_pin_get(void *ctx, const dht_get_result_t *res)
 		return;
 	dht_put(net_dht_node(n->dht), res->item, on_pin_put, n);
 	net_dht_kick_soon(n->dht);
+	resolver_dht_result_t rr;
+	uint8_t body[ZONE_RELAY_MAX];
+	size_t len;
+	own_dht_zone_result(res, &rr);
+	if (n->relays && rr.has_item && rr.packet_len <= ZONE_PACKET_MAX) {
+		zone_item_t zi = {.seq = rr.seq, .packet = rr.packet, .packet_len = rr.packet_len};
+		memcpy(zi.sig, rr.sig, 64);
+		if (zone_relay_write(&zi, body, sizeof(body), &len) == 0)
+			net_relay_put(n->relays, res->item->k, body, len);
+	}
 }
 
 static void republish_pins(node_t *n)
@@ -479,14 +507,21 @@ static void on_republish(uv_timer_t *t)
 	node_t *n = t->data;
 	dht_counters_t c;
 	dht_counters(net_dht_node(n->dht), &c);
+	uint64_t now = uv_now(&n->loop);
 	if (c.rt_nodes == 0) {
-		/* Not joined yet: try again soon rather than put to nobody. */
+		/* Not joined yet: try again soon rather than put to nobody. The relays take own
+		 * zones meanwhile, hourly as the DHT would (pins need a DHT get first). */
+		if (n->relays &&
+		    (n->relayed_ms == 0 || now - n->relayed_ms >= REPUBLISH_EVERY_MS)) {
+			resolver_zone_foreach(n->resolver, relay_put_zone, n);
+			n->relayed_ms = now;
+		}
 		uv_timer_start(&n->republish, on_republish, REPUBLISH_RETRY_MS, 0);
 		return;
 	}
 	resolver_zone_foreach(n->resolver, republish_one, n);
 	republish_pins(n);
-	n->republished_ms = uv_now(&n->loop);
+	n->republished_ms = n->relayed_ms = now;
 	net_dht_kick(n->dht);
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_EVERY_MS, 0);
 }
@@ -574,6 +609,16 @@ static void node_stop(node_t *n)
 	/* The API first: its requests waiting on the DHT are answered before the DHT goes. */
 	api_stop(n->api);
 	n->api = NULL;
+	/* The lookups end without callbacks (their DHT gets and relay requests cancelled); the
+	 * resolver answers their waiters when it is freed. */
+	while (n->lookups) {
+		lookup_t *l = n->lookups;
+		daemon_zonefetch_cancel(l->fetch);
+		lookup_unlink(n, l);
+		free(l);
+	}
+	net_relay_free(n->relays);
+	n->relays = n->api_ctx.relays = NULL;
 	if (n->dht) {
 		persist_nodes(n);
 		daemon_join_stop(n->join);
@@ -582,13 +627,6 @@ static void node_stop(node_t *n)
 		uv_close((uv_handle_t *)&n->persist, NULL);
 		net_dht_stop(n->dht);
 		n->dht = NULL;
-		/* Its lookups end without callbacks; the resolver answers their waiters when it
-		 * is freed. */
-		while (n->lookups) {
-			lookup_t *l = n->lookups;
-			lookup_unlink(n, l);
-			free(l);
-		}
 	}
 	/* Queries in flight end without callbacks; the resolver answers their clients with
 	 * nothing when it is freed. */
@@ -693,6 +731,27 @@ static int start_tls(node_t *n, const conf_t *c)
 	return 0;
 }
 
+/* The `relay` option's pkarr relays (docs/design.md §7 "Relays as a source"). */
+static int start_relays(node_t *n, const conf_t *c)
+{
+	if (c->n_relay == 0)
+		return 0;
+	const char *urls[CONF_RELAY_MAX];
+	for (unsigned i = 0; i < c->n_relay; i++)
+		urls[i] = c->relay[i];
+	net_relay_opts_t o = {.timeout_ms = c->relay_timeout,
+			      .max_requests = c->relay_max_requests,
+			      .cafile = c->relay_ca};
+	int ret = net_relay_new(&n->loop, urls, c->n_relay, &o, &n->relays);
+	if (ret) {
+		sw_err("cannot start the relay client: %s", sw_strerror(ret));
+		return ret;
+	}
+	for (unsigned i = 0; i < c->n_relay; i++)
+		sw_info("asking and publishing through the pkarr relay %s", c->relay[i]);
+	return 0;
+}
+
 static int start_listeners(node_t *n, const conf_t *c)
 {
 	net_tcp_opts_t topts = {c->tcp_idle_timeout, c->tcp_max_clients};
@@ -720,6 +779,9 @@ static int start_listeners(node_t *n, const conf_t *c)
 	if (ret)
 		return ret;
 	n->api_ctx.dht = n->dht;
+	if ((ret = start_relays(n, c)))
+		return ret;
+	n->api_ctx.relays = n->relays;
 	ret = net_addr_parse(c->listen_api, &ss);
 	if (ret == 0)
 		ret = api_start(&n->loop, (struct sockaddr *)&ss, &n->api_ctx, &n->api);
@@ -802,6 +864,7 @@ int daemon_run(const conf_t *c)
 		goto out;
 	}
 	daemon_qlog_hook(n.resolver, n.qlog);
+	resolver_set_zone_hook(n.resolver, node_relay_put, &n);
 	ret = own_zones_load(n.resolver, n.store);
 	if (ret < 0)
 		goto out;
@@ -825,6 +888,7 @@ int daemon_run(const conf_t *c)
 				.reload_ctx = &n,
 				.dht_health = node_dht_health,
 				.zones_info = node_zones_info,
+				.relay_put = node_relay_put,
 				.node_ctx = &n};
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sigterm);

@@ -104,6 +104,10 @@ static const ropt_t ropts[] = {
     F("upstream-max-waiters", upstream_max_waiters, APPLY),
     F("unwanted-reply-threshold", unwanted_reply_threshold, APPLY),
     F("query-log", query_log, APPLY),
+    R("relay", relay, n_relay, RESTART),
+    F("relay-timeout", relay_timeout, RESTART),
+    F("relay-max-requests", relay_max_requests, RESTART),
+    F("relay-ca", relay_ca, RESTART),
 };
 #define NOPTS (sizeof(ropts) / sizeof(ropts[0]))
 
