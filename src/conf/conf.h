@@ -37,7 +37,9 @@ typedef struct {
 	char bootstrap[CONF_BOOTSTRAP_MAX][CONF_ADDR_LEN]; /* host:port, or "none" */
 	unsigned n_bootstrap;
 	uint32_t dht_rate_limit;		       /* KRPC queries per second per IP */
-	char upstream[CONF_LISTEN_MAX][CONF_ADDR_LEN]; /* addr[:port]; none: empty list */
+	char upstream[CONF_LISTEN_MAX][CONF_PAIR_LEN]; /* addr[:port], tls://addr[:port][#name];
+							* none: empty list */
+	char upstream_ca[CONF_PATH_LEN]; /* PEM CA certificates for TLS upstreams; "": system */
 	unsigned n_upstream;
 	char forward[CONF_BOOTSTRAP_MAX][CONF_PAIR_LEN]; /* SUFFIX=addr[:port] */
 	unsigned n_forward;
@@ -121,6 +123,11 @@ int conf_foreach_file(const conf_t *c, int (*cb)(const char *name, const char *p
 		      void *ctx);
 /* Parses "ip:port", "[ipv6]:port" into host and port (text). Returns 0 or SW_ECONF. */
 int conf_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port);
+/* Splits an `upstream` value: addr[:port] (plain DNS, port 53) or tls://addr[:port][#name]
+ * (RFC 7858, port 853; name: what the server's certificate must carry). *tls says which;
+ * name is "" without one. Returns 0 or SW_ECONF. */
+int conf_upstream_split(const char *s, bool *tls, char *host, size_t hostcap, uint16_t *port,
+			char *name, size_t namecap);
 /* The same, where the port may be left out (then defport). */
 int conf_addr_split_default(const char *s, uint16_t defport, char *host, size_t hostcap,
 			    uint16_t *port);

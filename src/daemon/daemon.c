@@ -182,15 +182,27 @@ int daemon_forward_opts(const conf_t *c, net_forward_opts_t *out)
 	net_forward_opts_init(&o);
 	o.max_waiters = c->upstream_max_waiters;
 	o.unwanted_threshold = c->unwanted_reply_threshold;
+	snprintf(o.ca_file, sizeof(o.ca_file), "%s", c->upstream_ca);
 	bool none = false;
 	for (unsigned i = 0; i < c->n_upstream; i++) {
 		if (strcmp(c->upstream[i], "none") == 0) {
 			none = true;
 			continue;
 		}
+		char host[CONF_ADDR_LEN], addr[CONF_ADDR_LEN + 16];
+		uint16_t port;
+		bool tls;
 		if (o.n_upstreams < 8 &&
-		    parse_server(c->upstream[i], &o.upstreams[o.n_upstreams]) == 0)
+		    conf_upstream_split(c->upstream[i], &tls, host, sizeof(host), &port,
+					o.upstream_tp[o.n_upstreams].auth_name,
+					sizeof(o.upstream_tp[0].auth_name)) == 0 &&
+		    snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+			     port) > 0 &&
+		    net_addr_parse(addr, &o.upstreams[o.n_upstreams]) == 0) {
+			o.upstream_tp[o.n_upstreams].transport =
+			    tls ? NET_FORWARD_TLS : NET_FORWARD_PLAIN;
 			o.n_upstreams++;
+		}
 	}
 	if (c->n_upstream == 0) {
 		struct sockaddr_storage self[CONF_LISTEN_MAX];

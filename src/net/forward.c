@@ -31,6 +31,7 @@
 #include "dns/wire.h"
 #include "net/forward.h"
 #include "net/net.h"
+#include "net/upstream_tls.h"
 
 #define FLAG_QR 0x8000
 #define FLAG_TC 0x0200
@@ -96,6 +97,7 @@ struct fwd_query {
 	uint64_t hash;
 	uv_timer_t timer;
 	fwd_sock_t *sock;
+	net_up_tls_t *enc;     /* the TLS server of the current try, while it is asked */
 	fwd_waiter_t *waiters; /* in the order they came */
 	fwd_waiter_t **waiters_tail;
 	size_t nwaiters;
@@ -159,6 +161,15 @@ struct net_forward {
 		uint64_t down_ms;
 	} health[HEALTH_MAX];
 	size_t nhealth;
+	/* The TLS servers among the defaults, one connection each; creds made for the first. */
+	struct {
+		struct sockaddr_storage addr;
+		char auth_name[256];
+		net_up_tls_t *tls;
+	} enc[NET_FORWARD_UPSTREAMS_MAX];
+	size_t nenc;
+	net_up_tls_creds_t *creds;
+	net_up_tls_stats_t gone; /* counters of TLS servers no longer configured */
 	/* UDP datagrams are read here: the loop thread handles one at a time. */
 	uint8_t rbuf[MSG_MAX];
 };
@@ -519,6 +530,10 @@ static void on_timer_closed(uv_handle_t *h)
 /* Detaches the current socket from its query and closes it. */
 static void sock_drop(fwd_query_t *q)
 {
+	if (q->enc) {
+		net_up_tls_cancel(q->enc, q);
+		q->enc = NULL;
+	}
 	fwd_sock_t *s = q->sock;
 	if (s == NULL)
 		return;
@@ -829,6 +844,7 @@ static int start_udp(fwd_query_t *q)
 	if (err)
 		goto fail;
 	new_id(q);
+	f->stats.sent_udp++;
 	memcpy(s->out, q->query, q->qlen);
 	uv_buf_t b = uv_buf_init((char *)s->out, (unsigned)s->out_len);
 	err = uv_udp_send(&s->req.send, &s->u.udp, &b, 1, NULL, on_udp_sent);
@@ -841,12 +857,23 @@ fail:
 	return err;
 }
 
+static net_up_tls_t *enc_find(const net_forward_t *f, const struct sockaddr_storage *a)
+{
+	for (size_t i = 0; i < f->nenc; i++)
+		if (addr_equal((const struct sockaddr *)a, &f->enc[i].addr))
+			return f->enc[i].tls;
+	return NULL;
+}
+
+static int start_tls(fwd_query_t *q, net_up_tls_t *enc);
+
 static void try_next(fwd_query_t *q)
 {
 	while (q->tries < q->ntries) {
 		q->cur = q->tries % q->nservers;
 		q->tries++;
-		int err = start_udp(q);
+		net_up_tls_t *enc = enc_find(q->f, &q->servers[q->cur]);
+		int err = enc ? start_tls(q, enc) : start_udp(q);
 		if (err == 0)
 			return;
 		if (sw_log_enabled(SW_LOG_DEBUG)) {
@@ -948,6 +975,7 @@ static void start_tcp(fwd_query_t *q)
 	s->u.handle.data = s;
 	q->sock = s;
 	new_id(q);
+	f->stats.sent_tcp++;
 	dns_wr_put_u16_at(s->out, 0, (uint16_t)q->qlen);
 	memcpy(s->out + 2, q->query, q->qlen);
 	if (uv_tcp_connect(&s->connect, &s->u.tcp, (const struct sockaddr *)&q->servers[q->cur],
@@ -957,6 +985,127 @@ static void start_tcp(fwd_query_t *q)
 	return;
 fail:
 	try_failed(q);
+}
+
+/* ---- TLS ---- */
+
+/* Keeps a SERVFAIL with EDE 23 and text (RFC 8914 §4.24) as the query's last SERVFAIL: it
+ * reaches the clients if no other server answers, so that a certificate problem is named. */
+static void keep_servfail(fwd_query_t *q, const char *text)
+{
+	dns_query_t dq;
+	uint8_t buf[1024];
+	dns_wr_t w;
+	if (dns_query_parse(q->query, q->qlen, &dq) != DNS_QUERY_OK)
+		return;
+	dns_wr_init(&w, buf, sizeof(buf), 0);
+	dns_resp_begin(&w, &dq, DNS_RCODE_SERVFAIL, false);
+	dns_resp_opt(&w, &dq, DNS_RCODE_SERVFAIL, 1232, DNS_EDE_NETWORK_ERROR, text, NULL, 0);
+	if (w.err)
+		return;
+	uint8_t *copy = malloc(w.len);
+	if (copy == NULL)
+		return;
+	memcpy(copy, buf, w.len);
+	free(q->servfail);
+	q->servfail = copy;
+	q->servfail_len = w.len;
+}
+
+static void on_tls_answer(void *ctx, uint8_t *resp, size_t len, int err, const char *text)
+{
+	fwd_query_t *q = ctx;
+	q->enc = NULL; /* its request is over */
+	if (err == 0) {
+		on_response(q, resp, len, true);
+		return;
+	}
+	if (err == SW_ECRYPTO)
+		keep_servfail(q, text); /* it answered, but cannot be trusted */
+	else
+		server_result(q, false);
+	try_failed(q);
+}
+
+/* A try over the server's TLS connection (opened now, or already open). The first try on a
+ * new connection needs a TCP and a TLS handshake: three times the UDP timeout. */
+static int start_tls(fwd_query_t *q, net_up_tls_t *enc)
+{
+	new_id(q);
+	int err = net_up_tls_query(enc, q->query, q->qlen, on_tls_answer, q);
+	if (err)
+		return err;
+	q->enc = enc;
+	q->unwanted = 0;
+	q->f->stats.sent_tls++;
+	uv_timer_start(&q->timer, on_try_timeout, 3 * (uint64_t)q->f->opts.timeout_ms, 0);
+	return 0;
+}
+
+/* Makes f->enc match opts' TLS servers: a server already connected keeps its connection,
+ * removed ones close (their queries in flight time out and move on). Returns 0, SW_ECONF
+ * (the CA certificates cannot be read: logged) or SW_ENOMEM, with f->enc unchanged. */
+static int enc_update(net_forward_t *f, const net_forward_opts_t *opts)
+{
+	net_up_tls_t *keep[NET_FORWARD_UPSTREAMS_MAX] = {0};
+	size_t n = 0, created = 0;
+	int err = 0;
+	struct {
+		struct sockaddr_storage addr;
+		char auth_name[256];
+		net_up_tls_t *tls;
+	} next[NET_FORWARD_UPSTREAMS_MAX];
+	for (size_t i = 0; i < opts->n_upstreams; i++) {
+		if (opts->upstream_tp[i].transport != NET_FORWARD_TLS)
+			continue;
+		if (f->creds == NULL) {
+			char msg[512];
+			err = net_up_tls_creds_new(opts->ca_file, &f->creds, msg, sizeof(msg));
+			if (err) {
+				sw_err("%s", msg);
+				goto fail;
+			}
+		}
+		next[n].addr = opts->upstreams[i];
+		snprintf(next[n].auth_name, sizeof(next[n].auth_name), "%s",
+			 opts->upstream_tp[i].auth_name);
+		next[n].tls = NULL;
+		for (size_t j = 0; j < f->nenc; j++)
+			if (addr_equal((const struct sockaddr *)&next[n].addr, &f->enc[j].addr) &&
+			    strcmp(next[n].auth_name, f->enc[j].auth_name) == 0) {
+				next[n].tls = f->enc[j].tls;
+				keep[j] = f->enc[j].tls;
+			}
+		if (next[n].tls == NULL) {
+			char label[400], addr[80];
+			net_addr_to_str((const struct sockaddr *)&next[n].addr, addr, sizeof(addr));
+			snprintf(label, sizeof(label), "tls://%s%s%s", addr,
+				 next[n].auth_name[0] ? "#" : "", next[n].auth_name);
+			err = net_up_tls_new(f->loop, &next[n].addr, next[n].auth_name, label,
+					     f->creds, &next[n].tls);
+			if (err)
+				goto fail;
+			created |= (size_t)1 << n;
+		}
+		n++;
+	}
+	for (size_t j = 0; j < f->nenc; j++) {
+		if (keep[j])
+			continue;
+		for (fwd_query_t *q = f->pending; q; q = q->next)
+			if (q->enc == f->enc[j].tls)
+				q->enc = NULL;
+		net_up_tls_stats_add(f->enc[j].tls, &f->gone);
+		net_up_tls_free(f->enc[j].tls);
+	}
+	memcpy(f->enc, next, n * sizeof(next[0]));
+	f->nenc = n;
+	return 0;
+fail:
+	for (size_t k = 0; k < n; k++)
+		if (created & ((size_t)1 << k))
+			net_up_tls_free(next[k].tls);
+	return err;
 }
 
 /* ---- the public functions ---- */
@@ -1020,11 +1169,16 @@ int net_forward_new(uv_loop_t *loop, const net_forward_opts_t *opts, net_forward
 			goto fail;
 		f->max_bytes = f->opts.cache_entries * CACHE_BYTES_PER_ENTRY;
 	}
+	if ((err = enc_update(f, opts)) != 0)
+		goto fail;
 	*out = f;
 	return 0;
 fail:
-	if (f)
+	if (f) {
 		free(f->inflight);
+		free(f->buckets);
+		net_up_tls_creds_free(f->creds);
+	}
 	free(f);
 	return err;
 }
@@ -1040,6 +1194,9 @@ void net_forward_free(net_forward_t *f)
 	}
 	while (f->lru_head)
 		cache_remove(f, f->lru_head);
+	for (size_t i = 0; i < f->nenc; i++)
+		net_up_tls_free(f->enc[i].tls);
+	net_up_tls_creds_free(f->creds);
 	free(f->buckets);
 	free(f->inflight);
 	free(f);
@@ -1169,12 +1326,22 @@ void net_forward_cancel(net_forward_t *f, void *ctx)
 void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out)
 {
 	*out = f->stats;
+	net_up_tls_stats_t t = f->gone;
+	for (size_t i = 0; i < f->nenc; i++)
+		net_up_tls_stats_add(f->enc[i].tls, &t);
+	out->tls_connects = t.connects;
+	out->tls_handshakes = t.handshakes;
+	out->tls_failures = t.handshake_failures;
+	out->tls_cert_failures = t.cert_failures;
 }
 
 int net_forward_set_servers(net_forward_t *f, const net_forward_opts_t *opts)
 {
 	if (!servers_valid(opts))
 		return SW_EINVAL;
+	int err = enc_update(f, opts);
+	if (err)
+		return err;
 	/* Queries in flight keep the servers they started with: their current try is checked
 	 * against its server's address, and they go on down their own list. */
 	const char *lo = (const char *)&f->opts, *hi = lo + sizeof(f->opts);
@@ -1189,6 +1356,7 @@ int net_forward_set_servers(net_forward_t *f, const net_forward_opts_t *opts)
 		q->servers = q->own_servers;
 	}
 	memcpy(f->opts.upstreams, opts->upstreams, sizeof(f->opts.upstreams));
+	memcpy(f->opts.upstream_tp, opts->upstream_tp, sizeof(f->opts.upstream_tp));
 	f->opts.n_upstreams = opts->n_upstreams;
 	memcpy(f->opts.rules, opts->rules, sizeof(f->opts.rules));
 	f->opts.n_rules = opts->n_rules;

@@ -36,10 +36,22 @@
 
 typedef struct net_forward net_forward_t;
 
+enum { NET_FORWARD_PLAIN = 0, NET_FORWARD_TLS = 1 };
+
 typedef struct {
 	/* Default servers, in order of preference. */
 	struct sockaddr_storage upstreams[NET_FORWARD_UPSTREAMS_MAX];
 	size_t n_upstreams;
+	/* How each default server is reached: NET_FORWARD_PLAIN (UDP, TCP after TC=1) or
+	 * NET_FORWARD_TLS (RFC 7858, port 853 usually), with the name its certificate must
+	 * carry ("": its address). Zeroed: plain. */
+	struct {
+		uint8_t transport;
+		char auth_name[256];
+	} upstream_tp[NET_FORWARD_UPSTREAMS_MAX];
+	/* PEM CA certificates that TLS servers' certificates must chain to; "": the system's
+	 * store. Read by net_forward_new() only. */
+	char ca_file[1024];
 	/* `forward SUFFIX=addr`: the longest suffix that contains the query name wins. */
 	struct {
 		uint8_t suffix[255]; /* wire name, lower case */
@@ -73,7 +85,8 @@ void net_forward_opts_init(net_forward_opts_t *opts);
 typedef void (*net_forward_cb)(void *ctx, const uint8_t *resp, size_t len, int err);
 
 /* Creates a forwarder on loop; opts is copied. Returns 0, SW_EINVAL (a rule or an address
- * of an unknown family) or SW_ENOMEM. */
+ * of an unknown family), SW_ECONF (TLS servers, and the CA certificates cannot be read: the
+ * reason is logged) or SW_ENOMEM. */
 int net_forward_new(uv_loop_t *loop, const net_forward_opts_t *opts, net_forward_t **out);
 /* Frees the forwarder. Queries in flight end without callbacks; their sockets close
  * asynchronously (the loop must run once more to release them). NULL is a no-op. */
@@ -117,6 +130,10 @@ void net_forward_cancel(net_forward_t *f, void *ctx);
 typedef struct {
 	uint64_t queries, coalesced, waiters_refused, cache_hits, cache_misses, timeouts,
 	    tcp_retries, unwanted, unwanted_tcp, failovers, failures;
+	/* Tries sent, by transport; TLS connections opened, handshakes completed, handshakes
+	 * failed (of those, certificates rejected). */
+	uint64_t sent_udp, sent_tcp, sent_tls, tls_connects, tls_handshakes, tls_failures,
+	    tls_cert_failures;
 } net_forward_stats_t;
 void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out);
 
