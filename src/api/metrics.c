@@ -309,6 +309,24 @@ static void forward_metrics(FILE *f, const net_forward_t *fwd)
 		"Forwarded queries that no upstream server answered.", fs.failures);
 	gauge(f, "swarmdns_upstream_cache_entries", "Answers in the forwarder's cache.",
 	      net_forward_cache_size(fwd));
+	const char *sent = "swarmdns_upstream_sent_total";
+	family(f, sent, "counter",
+	       "Tries sent to upstream servers, by transport (tcp: after TC=1 or unwanted "
+	       "replies; tls: RFC 7858).");
+	labelled(f, sent, "transport", "udp", fs.sent_udp);
+	labelled(f, sent, "transport", "tcp", fs.sent_tcp);
+	labelled(f, sent, "transport", "tls", fs.sent_tls);
+	counter(f, "swarmdns_upstream_tls_connections_total",
+		"TLS connections opened to upstream servers (each is kept open and reused).",
+		fs.tls_connects);
+	counter(f, "swarmdns_upstream_tls_handshakes_total",
+		"TLS handshakes with upstream servers that completed.", fs.tls_handshakes);
+	const char *hf = "swarmdns_upstream_tls_handshake_failures_total";
+	family(f, hf, "counter",
+	       "TLS handshakes with upstream servers that failed: the certificate was rejected "
+	       "(upstream-ca, the name after #), or another reason (timeout, protocol).");
+	labelled(f, hf, "reason", "certificate", fs.tls_cert_failures);
+	labelled(f, hf, "reason", "other", fs.tls_failures - fs.tls_cert_failures);
 }
 
 /* The rows of swarmdns_limit_hits_total (metrics.h); also watched by the daemon's log. */

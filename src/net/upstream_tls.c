@@ -17,6 +17,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +380,8 @@ static bool handshake(up_conn_t *c)
 	}
 	c->handshaken = true;
 	u->stats.handshakes++;
+	sw_debug("upstream %s: TLS connection up (%s)", u->label,
+		 gnutls_protocol_get_name(gnutls_protocol_get_version(c->tls)));
 	return true;
 }
 
@@ -416,6 +419,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		}
 	}
 	uint8_t plain[16384];
+	size_t before = SIZE_MAX;
 	for (;;) {
 		ssize_t r = gnutls_record_recv(c->tls, plain, sizeof(plain));
 		if (r > 0) {
@@ -423,8 +427,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 				return;
 			continue;
 		}
-		if (r == GNUTLS_E_AGAIN)
-			break;
+		/* A post-handshake message (TLS 1.3 session tickets) ends a call with AGAIN
+		 * although more records may follow in this input: read on until it is used up,
+		 * as the next read reuses the buffer. */
+		if (r == GNUTLS_E_AGAIN) {
+			if (c->in_len == 0 || c->in_len == before)
+				break;
+			before = c->in_len;
+			continue;
+		}
 		if (r == GNUTLS_E_INTERRUPTED || (r < 0 && !gnutls_error_is_fatal((int)r)))
 			continue;
 		conn_fail(c, SW_ECONN,

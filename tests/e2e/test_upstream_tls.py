@@ -1,0 +1,336 @@
+"""Encrypted upstreams (docs/design.md section 6, docs/forward.md): ordinary names forwarded
+over DNS over TLS (RFC 7858) to a real, independent server, Debian's Unbound, run here on
+127.0.0.1 with a certificate from a test CA made here (the `cryptography` package).
+
+Unbound serves only local data (local-zone/local-data: it never recurses, and
+do-not-query-localhost keeps it from asking anyone), with its plain, TLS and HTTPS ports on
+free ports, everything (pid file, log, control socket) in the test's directory.
+
+- a name through `upstream tls://127.0.0.1:PORT#dns.test` with `upstream-ca` = the test CA;
+  Unbound's own counters show the query came over TLS;
+- a CA that did not sign Unbound's certificate, or a name that is not in it: SERVFAIL with
+  EDE 23 (Network Error) whose text names the upstream and says the certificate was rejected;
+- the first of two TLS upstreams dies (killed): names are answered by the second;
+- 200 different names, 50 in flight at a time: one TLS connection carries them all
+  (our /metrics), and Unbound counts 200 queries over TLS.
+"""
+import datetime
+import ipaddress
+import shutil
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import dns.rcode
+import dns.rdatatype
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from conftest import free_port
+from resolveutil import describe_resp, ede_of
+
+UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
+UNBOUND_CONTROL = shutil.which("unbound-control") or "/usr/sbin/unbound-control"
+
+pytestmark = pytest.mark.skipif(
+    not Path(UNBOUND).exists(),
+    reason="unbound is not installed (Debian package unbound: the TLS upstream these tests "
+    "forward to)")
+
+AUTH_NAME = "dns.test"
+
+
+# --------------------------------------------------------------------------------------------
+# A test CA and certificates
+
+
+def _name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def make_ca(cn):
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                         False), critical=True)
+            .sign(key, hashes.SHA256()))
+    return key, cert
+
+
+def make_leaf(ca_key, ca_cert, dns_name):
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(_name(dns_name))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName(dns_name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return key, cert
+
+
+def pem_cert(cert):
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def pem_key(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    ca_key, ca = make_ca("swarmdns test CA")
+    _, other_ca = make_ca("another test CA")
+    key, cert = make_leaf(ca_key, ca, AUTH_NAME)
+    (d / "ca.pem").write_bytes(pem_cert(ca))
+    (d / "other-ca.pem").write_bytes(pem_cert(other_ca))
+    (d / "server.pem").write_bytes(pem_cert(cert) + pem_cert(ca))
+    (d / "server.key").write_bytes(pem_key(key))
+    return d
+
+
+# --------------------------------------------------------------------------------------------
+# Unbound on 127.0.0.1
+
+
+class Unbound:
+    """An Unbound process serving local data over UDP/TCP, TLS and HTTPS on free ports."""
+
+    def __init__(self, directory: Path, pki: Path, address: str):
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port, self.tls_port, self.https_port = free_port(), free_port(), free_port()
+        self.ctl = self.dir / "control.sock"
+        self.conf = self.dir / "unbound.conf"
+        self.conf.write_text(f"""server:
+    chroot: ""
+    username: ""
+    directory: "{self.dir}"
+    pidfile: "{self.dir}/unbound.pid"
+    use-syslog: no
+    logfile: "{self.dir}/unbound.log"
+    verbosity: 1
+    extended-statistics: yes
+    do-daemonize: no
+    module-config: "iterator"
+    do-ip6: no
+    do-not-query-localhost: yes
+    interface: 127.0.0.1@{self.port}
+    interface: 127.0.0.1@{self.tls_port}
+    interface: 127.0.0.1@{self.https_port}
+    port: {self.port}
+    tls-port: {self.tls_port}
+    https-port: {self.https_port}
+    tls-service-key: "{pki}/server.key"
+    tls-service-pem: "{pki}/server.pem"
+    access-control: 127.0.0.0/8 allow
+    incoming-num-tcp: 50
+    # Only local data: everything else is refused, nothing is asked of anyone.
+    local-zone: "." refuse
+    local-zone: "test." static
+    local-data: "www.test. 300 IN A {address}"
+    local-data: "before.test. 300 IN A {address}"
+    local-data: "after.test. 300 IN A {address}"
+    local-zone: "many.test." redirect
+    local-data: "many.test. 300 IN A {address}"
+remote-control:
+    control-enable: yes
+    control-interface: "{self.ctl}"
+    control-use-cert: no
+""")
+        self.proc = None
+
+    def start(self, timeout=10.0):
+        log = open(self.dir / "stderr.log", "wb")
+        self.proc = subprocess.Popen([UNBOUND, "-d", "-c", str(self.conf)],
+                                     stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"unbound exited with {self.proc.returncode}:\n"
+                                     f"{self.log_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.tls_port), 0.2).close()
+                socket.create_connection(("127.0.0.1", self.https_port), 0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"unbound did not listen within {timeout} s:\n{self.log_text()}")
+
+    def log_text(self):
+        out = []
+        for f in ("stderr.log", "unbound.log"):
+            p = self.dir / f
+            if p.exists():
+                out.append(p.read_text(errors="replace")[-3000:])
+        return "\n".join(out)
+
+    def stats(self) -> dict:
+        cp = subprocess.run([UNBOUND_CONTROL, "-c", str(self.conf), "stats_noreset"],
+                            capture_output=True, text=True, timeout=10)
+        assert cp.returncode == 0, f"unbound-control: {cp.stdout}{cp.stderr}"
+        out = {}
+        for line in cp.stdout.splitlines():
+            k, _, v = line.partition("=")
+            try:
+                out[k] = float(v)
+            except ValueError:
+                pass
+        return out
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture
+def unbound_factory(tmp_path, pki):
+    started = []
+
+    def make(address="192.0.2.1"):
+        u = Unbound(tmp_path / f"unbound{len(started) + 1}", pki, address)
+        started.append(u)
+        return u.start()
+
+    yield make
+    for u in started:
+        u.stop()
+
+
+def with_upstreams(node, *upstreams, ca: Path = None):
+    """Makes node forward to upstreams (conftest's node has `--upstream none`)."""
+    argv = node.argv
+
+    def replaced():
+        a = argv()
+        i = a.index("--upstream")
+        extra = []
+        for u in upstreams[1:]:
+            extra += ["--upstream", u]
+        if ca is not None:
+            extra += ["--upstream-ca", str(ca)]
+        return a[:i] + ["--upstream", upstreams[0]] + extra + a[i + 2:]
+
+    node.argv = replaced
+    return node
+
+
+def metric(node, name, **labels) -> float:
+    return node.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def a_of(resp):
+    return sorted(str(rd) for rrset in resp.answer if rrset.rdtype == dns.rdatatype.A
+                  for rd in rrset)
+
+
+# --------------------------------------------------------------------------------------------
+# The cases
+
+
+def test_name_through_tls_upstream(node_factory, unbound_factory, pki):
+    ub = unbound_factory()
+    node = with_upstreams(node_factory(), f"tls://127.0.0.1:{ub.tls_port}#{AUTH_NAME}",
+                          ca=pki / "ca.pem").start()
+    r = node.query("www.test", dns.rdatatype.A, use_edns=0)
+    assert r.rcode() == dns.rcode.NOERROR, describe_resp(r)
+    assert a_of(r) == ["192.0.2.1"], describe_resp(r)
+    # It went over TLS: Unbound counted a TLS query, we sent no plain one.
+    assert ub.stats().get("num.query.tls", 0) >= 1
+    assert metric(node, "swarmdns_upstream_sent_total", transport="tls") >= 1
+    assert metric(node, "swarmdns_upstream_sent_total", transport="udp") == 0
+    assert metric(node, "swarmdns_upstream_tls_handshakes_total") == 1
+
+
+@pytest.mark.parametrize("case", ["wrong-ca", "wrong-name"])
+def test_certificate_rejected_is_ede_23(node_factory, unbound_factory, pki, case):
+    ub = unbound_factory()
+    name = "other.test" if case == "wrong-name" else AUTH_NAME
+    ca = pki / ("other-ca.pem" if case == "wrong-ca" else "ca.pem")
+    upstream = f"tls://127.0.0.1:{ub.tls_port}#{name}"
+    node = with_upstreams(node_factory(), upstream, ca=ca).start()
+    r = node.query("www.test", dns.rdatatype.A, use_edns=0, timeout=6)
+    assert r.rcode() == dns.rcode.SERVFAIL, describe_resp(r)
+    assert not r.answer
+    edes = ede_of(r)
+    assert len(edes) == 1 and edes[0][0] == 23, describe_resp(r)
+    text = edes[0][1]
+    assert upstream in text and "certificate" in text, text
+    assert ub.stats().get("num.query.tls", 0) == 0  # nothing was sent to it
+    assert metric(node, "swarmdns_upstream_tls_handshake_failures_total",
+                  reason="certificate") >= 1
+    assert "certificate rejected" in node.stderr_text()
+
+
+def test_dead_tls_upstream_fails_over(node_factory, unbound_factory, pki):
+    first = unbound_factory("192.0.2.1")
+    second = unbound_factory("192.0.2.2")
+    node = with_upstreams(node_factory(),
+                          f"tls://127.0.0.1:{first.tls_port}#{AUTH_NAME}",
+                          f"tls://127.0.0.1:{second.tls_port}#{AUTH_NAME}",
+                          ca=pki / "ca.pem").start()
+    r = node.query("before.test", dns.rdatatype.A)
+    assert a_of(r) == ["192.0.2.1"], describe_resp(r)
+    first.kill()
+    t0 = time.monotonic()
+    r = node.query("after.test", dns.rdatatype.A, timeout=5)
+    elapsed = time.monotonic() - t0
+    assert r.rcode() == dns.rcode.NOERROR, describe_resp(r)
+    assert a_of(r) == ["192.0.2.2"], describe_resp(r)
+    assert elapsed < 3, f"failover took {elapsed:.1f} s"
+    assert second.stats().get("num.query.tls", 0) >= 1
+    assert metric(node, "swarmdns_upstream_failovers_total") >= 1
+
+
+def test_tls_connection_reused(node_factory, unbound_factory, pki):
+    ub = unbound_factory()
+    node = with_upstreams(node_factory(), f"tls://127.0.0.1:{ub.tls_port}#{AUTH_NAME}",
+                          ca=pki / "ca.pem").start()
+    n = 200
+
+    def ask(i):
+        return node.query(f"n{i}.many.test", dns.rdatatype.A, timeout=5)
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(ask, range(n)))
+    for r in answers:
+        assert a_of(r) == ["192.0.2.1"], describe_resp(r)
+    # Every name was a cache miss, so each went upstream: all on one TLS connection.
+    assert metric(node, "swarmdns_upstream_sent_total", transport="tls") == n
+    assert metric(node, "swarmdns_upstream_tls_connections_total") == 1
+    assert metric(node, "swarmdns_upstream_tls_handshakes_total") == 1
+    assert ub.stats().get("num.query.tls", 0) == n
+    # And the connection stays open for the next one.
+    conns = subprocess.run(["ss", "-Htn", "state", "established", "dst",
+                            f"127.0.0.1:{ub.tls_port}"], capture_output=True, text=True)
+    if conns.returncode == 0:
+        assert len(conns.stdout.strip().splitlines()) == 1, conns.stdout
