@@ -1,5 +1,6 @@
 /*
- * The CLI's client of a node's HTTP API, on libcurl's easy interface: http:// and https://
+ * The CLI's client of a node's HTTP API, on src/net/http.c with a private libuv loop for each
+ * call: http:// and https://
  * URLs (the node's certificate checked against the system's CAs, or against --cacert FILE /
  * SWARMDNS_API_CACERT for a self-signed one), the api-token sent as `Authorization: Bearer`
  * (--token / SWARMDNS_API_TOKEN) on every call, and the node's address from --api, else
@@ -10,13 +11,19 @@
 #include <string.h>
 #include <strings.h>
 
+#include <errno.h>
+
 #include <curl/curl.h>
+#include <uv.h>
 
 #include "cli/cli.h"
 #include "common/err.h"
+#include "net/http.h"
 
 #define CONNECT_TIMEOUT_S 10
 #define TIMEOUT_S 60 /* a publish waits for the DHT put: seconds on a real network */
+/* Bodies are read up to this and then cut to the caller's buffer, as before. */
+#define MAX_BODY (4 * 1024 * 1024)
 
 /* --token and --cacert, taken out of the command line by cli_api_args(). */
 static const char *opt_token, *opt_cacert;
@@ -118,32 +125,32 @@ int cli_http_header(const char *name, char *out, size_t cap)
 	return SW_ENOTFOUND;
 }
 
+/* The one call in flight: what cli_http() waits for on its private loop. */
 typedef struct {
-	uint8_t *data;
+	bool done;
+	int err, status;
+	uint8_t *resp;
 	size_t cap, len;
-} sink_t;
+} call_t;
 
 /* The body: what fits in the caller's buffer is kept, the rest is dropped. */
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+static void on_done(void *ctx, net_http_req_t *req, const net_http_resp_t *r)
 {
-	sink_t *s = ctx;
-	size_t k = size * n, room = s->cap - s->len;
-	memcpy(s->data + s->len, p, k < room ? k : room);
-	s->len += k < room ? k : room;
-	return size * n;
-}
-
-/* Header lines; a new status line (after a 100 Continue, a redirect) starts over. */
-static size_t on_header(char *p, size_t size, size_t n, void *ctx)
-{
-	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0)
-		last_headers_len = 0;
-	if (last_headers_len + n < sizeof(last_headers)) {
-		memcpy(last_headers + last_headers_len, p, n);
-		last_headers_len += n;
-		last_headers[last_headers_len] = '\0';
+	call_t *c = ctx;
+	c->done = true;
+	c->err = r->err;
+	c->status = r->status;
+	snprintf(last_error, sizeof(last_error), "%s", r->error);
+	if (r->err == 0) {
+		c->len = r->body_len < c->cap ? r->body_len : c->cap;
+		memcpy(c->resp, r->body, c->len);
 	}
-	return size * n;
+	/* The header block of the response, for cli_http_header(). */
+	size_t hl = 0;
+	const char *hb = net_http_headers(req, &hl);
+	last_headers_len = hl < sizeof(last_headers) ? hl : sizeof(last_headers) - 1;
+	memcpy(last_headers, hb, last_headers_len);
+	last_headers[last_headers_len] = '\0';
 }
 
 int cli_http(const char *base_url, const char *method, const char *path, const uint8_t *body,
@@ -155,100 +162,82 @@ int cli_http(const char *base_url, const char *method, const char *path, const u
 		base_url = cli_api_url(NULL);
 	if (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0)
 		return SW_EINVAL;
-	static bool inited;
-	if (!inited && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return SW_ENOMEM;
-	inited = true;
 	char url[2048], auth[1024];
 	size_t bl = strlen(base_url);
 	while (bl > 0 && base_url[bl - 1] == '/')
 		bl--;
 	if (snprintf(url, sizeof(url), "%.*s%s", (int)bl, base_url, path) >= (int)sizeof(url))
 		return SW_EINVAL;
-	CURL *h = curl_easy_init();
-	struct curl_slist *hdrs = NULL;
-	if (h == NULL)
-		return SW_ENOMEM;
-	sink_t sink = {resp, cap, 0};
 	last_headers_len = 0;
 	last_headers[0] = '\0';
 	last_error[0] = '\0';
 	last_tls = false;
 	const char *token = env_or(opt_token, "SWARMDNS_API_TOKEN");
 	const char *cacert = env_or(opt_cacert, "SWARMDNS_API_CACERT");
+	const char *hdrs[2];
+	size_t nh = 0;
 	if (token) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-		hdrs = curl_slist_append(hdrs, auth);
+		hdrs[nh++] = auth;
 	}
 	if (body_len)
-		hdrs =
-		    curl_slist_append(hdrs, "Content-Type: application/pkarr.org/relays#payload");
-	/* No "Expect: 100-continue" round trip for a 1 KiB relay body. */
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	curl_easy_setopt(h, CURLOPT_URL, url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	if (body_len || strcmp(method, "GET") != 0) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body_len ? (const char *)body : "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+		hdrs[nh++] = "Content-Type: application/pkarr.org/relays#payload";
+	net_http_req_opts_t o = {
+	    .method = method,
+	    .url = url,
+	    .headers = hdrs,
+	    .nheaders = nh,
+	    .body = body,
+	    .body_len = body_len,
+	    .timeout_ms = TIMEOUT_S * 1000,
+	    .connect_timeout_ms = CONNECT_TIMEOUT_S * 1000,
+	    .max_body = MAX_BODY,
+	    .cafile = cacert,
+	};
+	/* A private loop for the one call: the CLI has no loop of its own. */
+	uv_loop_t loop;
+	net_http_t *h = NULL;
+	call_t c = {.resp = resp, .cap = cap};
+	int ret = uv_loop_init(&loop);
+	if (ret != 0)
+		return ret;
+	ret = net_http_new(&loop, NULL, &h);
+	if (ret == 0)
+		ret = net_http_request(h, &o, on_done, &c, NULL);
+	while (ret == 0 && !c.done)
+		uv_run(&loop, UV_RUN_ONCE);
+	net_http_free(h);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	if (ret != 0)
+		return ret;
+	if (c.err == 0) {
+		*status = c.status;
+		*resp_len = c.len;
+		if (c.len < cap)
+			resp[c.len] = '\0';
+		return 0;
 	}
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "swarmdns/" SWARMDNS_VERSION);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, last_error);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	/* As before libcurl: the node is talked to directly, never through an http_proxy. */
-	curl_easy_setopt(h, CURLOPT_PROXY, "");
-	if (cacert)
-		curl_easy_setopt(h, CURLOPT_CAINFO, cacert);
-	CURLcode rc = curl_easy_perform(h);
-	int ret = 0;
-	if (rc == CURLE_OK) {
-		long code = 0;
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-		*status = (int)code;
-		*resp_len = sink.len;
-		if (sink.len < cap)
-			resp[sink.len] = '\0';
-	} else {
-		if (last_error[0] == '\0')
-			snprintf(last_error, sizeof(last_error), "%s", curl_easy_strerror(rc));
-		switch (rc) {
-		case CURLE_COULDNT_RESOLVE_HOST:
-		case CURLE_COULDNT_CONNECT:
-		case CURLE_OPERATION_TIMEDOUT:
-		case CURLE_SEND_ERROR:
-		case CURLE_RECV_ERROR:
-		case CURLE_GOT_NOTHING:
-			ret = SW_ECONN;
-			break;
-		case CURLE_URL_MALFORMAT:
-		case CURLE_UNSUPPORTED_PROTOCOL:
-			ret = SW_EINVAL;
-			break;
-		default:
-			/* TLS (an unknown CA, a wrong name) and the rest: the messages of the
-			 * commands that do not use cli_api_call() say only "cannot reach", so
-			 * curl's reason is said here. */
-			last_tls = rc == CURLE_PEER_FAILED_VERIFICATION ||
-				   rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CACERT_BADFILE;
-			if (!quiet)
-				fprintf(stderr, "swarmdns: %s: %s%s\n", url, last_error,
-					cacert ? ""
-					       : " (a node with a self-signed certificate needs "
-						 "--cacert FILE or SWARMDNS_API_CACERT)");
-			ret = last_tls ? SW_ECONN : SW_EHTTP;
-		}
+	if (last_error[0] == '\0')
+		snprintf(last_error, sizeof(last_error), "%s", sw_strerror(c.err));
+	switch (c.err) {
+	case SW_ECONN:
+	case -ETIMEDOUT:
+		return SW_ECONN;
+	case SW_EINVAL:
+		return SW_EINVAL;
+	default:
+		/* TLS (an unknown CA, a wrong name) and the rest: the messages of the
+		 * commands that do not use cli_api_call() say only "cannot reach", so
+		 * the reason is said here. */
+		last_tls = c.err == SW_ECRYPTO;
+		if (!quiet)
+			fprintf(stderr, "swarmdns: %s: %s%s\n", url, last_error,
+				cacert ? ""
+				       : " (a node with a self-signed certificate needs "
+					 "--cacert FILE or SWARMDNS_API_CACERT)");
+		return last_tls ? SW_ECONN : SW_EHTTP;
 	}
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(h);
-	return ret;
 }
 
 int cli_api_call(const char *cmd, const char *api, const char *method, const char *path,
