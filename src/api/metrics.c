@@ -312,10 +312,11 @@ static void forward_metrics(FILE *f, const net_forward_t *fwd)
 	const char *sent = "swarmdns_upstream_sent_total";
 	family(f, sent, "counter",
 	       "Tries sent to upstream servers, by transport (tcp: after TC=1 or unwanted "
-	       "replies; tls: RFC 7858).");
+	       "replies; tls: RFC 7858; https: RFC 8484).");
 	labelled(f, sent, "transport", "udp", fs.sent_udp);
 	labelled(f, sent, "transport", "tcp", fs.sent_tcp);
 	labelled(f, sent, "transport", "tls", fs.sent_tls);
+	labelled(f, sent, "transport", "https", fs.sent_https);
 	counter(f, "swarmdns_upstream_tls_connections_total",
 		"TLS connections opened to upstream servers (each is kept open and reused).",
 		fs.tls_connects);
@@ -327,6 +328,10 @@ static void forward_metrics(FILE *f, const net_forward_t *fwd)
 	       "(upstream-ca, the name after #), or another reason (timeout, protocol).");
 	labelled(f, hf, "reason", "certificate", fs.tls_cert_failures);
 	labelled(f, hf, "reason", "other", fs.tls_failures - fs.tls_cert_failures);
+	counter(f, "swarmdns_upstream_https_tls_failures_total",
+		"DNS-over-HTTPS requests to upstream servers that failed in TLS (a certificate "
+		"rejected, mostly).",
+		fs.https_tls_failures);
 }
 
 /* The rows of swarmdns_limit_hits_total (metrics.h); also watched by the daemon's log. */

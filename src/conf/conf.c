@@ -66,12 +66,12 @@ static const opt_t opts[] = {
      "DHT queries per second accepted from one IP address"},
     {"upstream", T_STR, offsetof(conf_t, upstream), CONF_PAIR_LEN, offsetof(conf_t, n_upstream),
      CONF_LISTEN_MAX, 0, "",
-     "DNS server for names outside the swarm, addr[:port], or over TLS "
-     "tls://addr[:port][#cert-name] (repeatable; default: the nameservers of "
-     "/etc/resolv.conf; 'none': refuse them)"},
+     "DNS server for names outside the swarm, addr[:port], or encrypted: "
+     "tls://addr[:port][#cert-name] or https://host[:port]/path (repeatable; default: the "
+     "nameservers of /etc/resolv.conf; 'none': refuse them)"},
     {"upstream-ca", T_FILE, STR(upstream_ca), NOREP, 0, 0, "",
-     "PEM CA certificates that tls:// upstreams' certificates must chain to (default: the "
-     "system's store)"},
+     "PEM CA certificates that tls:// and https:// upstreams' certificates must chain to "
+     "(default: the system's store)"},
     {"forward", T_PAIR, offsetof(conf_t, forward), CONF_PAIR_LEN, offsetof(conf_t, n_forward),
      CONF_BOOTSTRAP_MAX, 0, "", "send a suffix to its own server: SUFFIX=addr[:port] (repeatable)"},
     {"root", T_PAIR, offsetof(conf_t, root), CONF_PAIR_LEN, offsetof(conf_t, n_root),
@@ -279,13 +279,24 @@ int conf_addr_split_default(const char *s, uint16_t defport, char *host, size_t 
 	return conf_addr_split(s, host, hostcap, port);
 }
 
-int conf_upstream_split(const char *s, bool *tls, char *host, size_t hostcap, uint16_t *port,
+int conf_upstream_split(const char *s, int *kind, char *host, size_t hostcap, uint16_t *port,
 			char *name, size_t namecap)
 {
 	char addr[CONF_PAIR_LEN];
-	*tls = strncmp(s, "tls://", 6) == 0;
 	name[0] = '\0';
-	if (!*tls)
+	if (strncmp(s, "https://", 8) == 0) {
+		/* RFC 8484 §3: an https URI (a template without variables: POST). libcurl
+		 * parses it; here only its shape: a host, then a path. */
+		const char *path = strchr(s + 8, '/');
+		size_t len = strlen(s);
+		*kind = CONF_UPSTREAM_HTTPS;
+		if (path == NULL || path == s + 8 || len >= namecap || strpbrk(s, " \t{}#") != NULL)
+			return SW_ECONF;
+		memcpy(name, s, len + 1);
+		return 0;
+	}
+	*kind = strncmp(s, "tls://", 6) == 0 ? CONF_UPSTREAM_TLS : CONF_UPSTREAM_PLAIN;
+	if (*kind == CONF_UPSTREAM_PLAIN)
 		return conf_addr_split_default(s, 53, host, hostcap, port);
 	/* RFC 7858 §3.1: port 853 unless told otherwise; the name after # is Unbound's
 	 * forward-addr syntax, the address being what is connected to. */
@@ -640,16 +651,18 @@ int conf_check(const conf_t *c, char *err, size_t errcap)
 		}
 	}
 	for (unsigned i = 0; i < c->n_upstream; i++) {
-		char host[CONF_ADDR_LEN], name[256];
+		char host[CONF_ADDR_LEN], name[CONF_PAIR_LEN];
 		uint16_t port;
-		bool tls;
+		int kind;
 		if (strcmp(c->upstream[i], "none") != 0 &&
-		    conf_upstream_split(c->upstream[i], &tls, host, sizeof(host), &port, name,
+		    conf_upstream_split(c->upstream[i], &kind, host, sizeof(host), &port, name,
 					sizeof(name)) != 0) {
-			snprintf(err, errcap,
-				 "upstream %s: needs address[:port], "
-				 "tls://address[:port][#certificate-name] or none",
-				 c->upstream[i]);
+			snprintf(
+			    err, errcap,
+			    "upstream %s: needs address[:port], "
+			    "tls://address[:port][#certificate-name], https://host[:port]/path "
+			    "or none",
+			    c->upstream[i]);
 			return SW_ECONF;
 		}
 	}

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/arena.h"
 #include "common/err.h"
@@ -30,6 +31,7 @@
 #include "dns/query.h"
 #include "dns/wire.h"
 #include "net/forward.h"
+#include "net/http.h"
 #include "net/net.h"
 #include "net/upstream_tls.h"
 
@@ -97,8 +99,10 @@ struct fwd_query {
 	uint64_t hash;
 	uv_timer_t timer;
 	fwd_sock_t *sock;
-	net_up_tls_t *enc;     /* the TLS server of the current try, while it is asked */
-	fwd_waiter_t *waiters; /* in the order they came */
+	net_up_tls_t *enc;	  /* the TLS server of the current try, while it is asked */
+	net_http_req_t *http_req; /* the DoH request of the current try, while it is asked */
+	uint8_t kinds[NET_FORWARD_UPSTREAMS_MAX]; /* NET_FORWARD_* of each server, at start */
+	fwd_waiter_t *waiters;			  /* in the order they came */
 	fwd_waiter_t **waiters_tail;
 	size_t nwaiters;
 	const struct sockaddr_storage *servers; /* in f->opts, or own_servers */
@@ -169,6 +173,7 @@ struct net_forward {
 	} enc[NET_FORWARD_UPSTREAMS_MAX];
 	size_t nenc;
 	net_up_tls_creds_t *creds;
+	net_http_t *http;	 /* for DoH servers; made for the first */
 	net_up_tls_stats_t gone; /* counters of TLS servers no longer configured */
 	/* UDP datagrams are read here: the loop thread handles one at a time. */
 	uint8_t rbuf[MSG_MAX];
@@ -216,6 +221,20 @@ static bool addr_equal(const struct sockaddr *from, const struct sockaddr_storag
 	return false;
 }
 
+static const char *https_url(const fwd_query_t *q);
+
+/* The current try's server as the operator wrote it: its URL, tls://address, or address. */
+static void server_label(const fwd_query_t *q, char *out, size_t cap)
+{
+	const char *url = q->kinds[q->cur] == NET_FORWARD_HTTPS ? https_url(q) : NULL;
+	char a[80];
+	net_addr_to_str((const struct sockaddr *)&q->servers[q->cur], a, sizeof(a));
+	if (url)
+		snprintf(out, cap, "%s", url);
+	else
+		snprintf(out, cap, "%s%s", q->kinds[q->cur] == NET_FORWARD_TLS ? "tls://" : "", a);
+}
+
 /* Records whether the server of q's current try answered (any answer to our question, even
  * SERVFAIL) or not (a timeout, an ICMP error, a refused connection), and logs the changes. */
 static void server_result(fwd_query_t *q, bool answered)
@@ -233,11 +252,11 @@ static void server_result(fwd_query_t *q, bool answered)
 		f->health[i].addr = *a;
 		f->nhealth++;
 	}
-	char name[80];
+	char name[400];
 	uint64_t now = uv_now(f->loop);
 	if (answered) {
 		if (f->health[i].down) {
-			net_addr_to_str((const struct sockaddr *)a, name, sizeof(name));
+			server_label(q, name, sizeof(name));
 			sw_log_limited(SW_LOG_INFO,
 				       "upstream %s back: answering again after %llu s", name,
 				       (unsigned long long)(now - f->health[i].down_ms) / 1000);
@@ -249,7 +268,7 @@ static void server_result(fwd_query_t *q, bool answered)
 	if (++f->health[i].fails >= DOWN_AFTER && !f->health[i].down) {
 		f->health[i].down = true;
 		f->health[i].down_ms = now;
-		net_addr_to_str((const struct sockaddr *)a, name, sizeof(name));
+		server_label(q, name, sizeof(name));
 		sw_log_limited(SW_LOG_WARN,
 			       "upstream %s down: no answer to %u tries in a row (names it serves "
 			       "go to the next server, or fail)",
@@ -533,6 +552,10 @@ static void sock_drop(fwd_query_t *q)
 	if (q->enc) {
 		net_up_tls_cancel(q->enc, q);
 		q->enc = NULL;
+	}
+	if (q->http_req) {
+		net_http_cancel(q->http_req);
+		q->http_req = NULL;
 	}
 	fwd_sock_t *s = q->sock;
 	if (s == NULL)
@@ -866,6 +889,7 @@ static net_up_tls_t *enc_find(const net_forward_t *f, const struct sockaddr_stor
 }
 
 static int start_tls(fwd_query_t *q, net_up_tls_t *enc);
+static int start_https(fwd_query_t *q);
 
 static void try_next(fwd_query_t *q)
 {
@@ -873,7 +897,15 @@ static void try_next(fwd_query_t *q)
 		q->cur = q->tries % q->nservers;
 		q->tries++;
 		net_up_tls_t *enc = enc_find(q->f, &q->servers[q->cur]);
-		int err = enc ? start_tls(q, enc) : start_udp(q);
+		int err;
+		if (q->kinds[q->cur] == NET_FORWARD_HTTPS)
+			err = start_https(q);
+		else if (enc)
+			err = start_tls(q, enc);
+		else if (q->kinds[q->cur] == NET_FORWARD_TLS)
+			err = SW_ECONN; /* removed by a reload: never in clear text */
+		else
+			err = start_udp(q);
 		if (err == 0)
 			return;
 		if (sw_log_enabled(SW_LOG_DEBUG)) {
@@ -1042,6 +1074,92 @@ static int start_tls(fwd_query_t *q, net_up_tls_t *enc)
 	return 0;
 }
 
+/* ---- HTTPS ---- */
+
+/* The URL of the current try's DoH server, or NULL when a reload removed it. */
+static const char *https_url(const fwd_query_t *q)
+{
+	const net_forward_t *f = q->f;
+	for (size_t i = 0; i < f->opts.n_upstreams; i++)
+		if (f->opts.upstream_tp[i].transport == NET_FORWARD_HTTPS &&
+		    addr_equal((const struct sockaddr *)&q->servers[q->cur], &f->opts.upstreams[i]))
+			return f->opts.upstream_tp[i].name;
+	return NULL;
+}
+
+static void on_https_done(void *ctx, net_http_req_t *req, const net_http_resp_t *resp)
+{
+	fwd_query_t *q = ctx;
+	net_forward_t *f = q->f;
+	char text[512], ctype[128];
+	q->http_req = NULL;
+	const char *url = https_url(q);
+	if (url == NULL)
+		url = "(removed)";
+	if (resp->err) {
+		if (resp->err == SW_ECRYPTO) {
+			snprintf(text, sizeof(text), "upstream %s: TLS failed: %s", url,
+				 resp->error);
+			sw_log_limited(SW_LOG_WARN, "%s", text);
+			f->stats.https_tls_failures++;
+			keep_servfail(q, text);
+		} else {
+			sw_debug("forward: upstream %s: %s", url, resp->error);
+			server_result(q, false);
+		}
+		try_failed(q);
+		return;
+	}
+	/* RFC 8484 §4.2.1: a 2xx with the DNS message as application/dns-message. */
+	if (resp->status != 200 || resp->body_len < DNS_HDR_LEN || resp->body_len > MSG_MAX ||
+	    net_http_header_find(req, "content-type", ctype, sizeof(ctype)) != 0 ||
+	    strncasecmp(ctype, "application/dns-message", 23) != 0) {
+		snprintf(text, sizeof(text), "upstream %s: HTTP status %d, %zu bytes", url,
+			 resp->status, resp->body_len);
+		sw_debug("forward: %s", text);
+		if (resp->status != 200)
+			keep_servfail(q, text);
+		try_failed(q);
+		return;
+	}
+	memcpy(f->rbuf, resp->body, resp->body_len);
+	on_response(q, f->rbuf, resp->body_len, true);
+}
+
+/* A try as an RFC 8484 POST, ID 0 (RFC 8484 §4.1). libcurl keeps the connection and puts
+ * concurrent requests on one HTTP/2 connection as streams. */
+static int start_https(fwd_query_t *q)
+{
+	net_forward_t *f = q->f;
+	const char *url = https_url(q);
+	if (url == NULL || f->http == NULL)
+		return SW_ECONN;
+	static const char *const headers[] = {"Content-Type: application/dns-message",
+					      "Accept: application/dns-message"};
+	q->id_sent = 0;
+	dns_wr_put_u16_at(q->query, 0, 0);
+	net_http_req_opts_t o = {
+	    .method = "POST",
+	    .url = url,
+	    .headers = headers,
+	    .nheaders = 2,
+	    .body = q->query,
+	    .body_len = q->qlen,
+	    .timeout_ms = 3 * f->opts.timeout_ms,
+	    .max_body = MSG_MAX,
+	    .cafile = f->opts.ca_file[0] ? f->opts.ca_file : NULL,
+	    .http2 = true,
+	};
+	int err = net_http_request(f->http, &o, on_https_done, q, &q->http_req);
+	if (err)
+		return err;
+	q->unwanted = 0;
+	f->stats.sent_https++;
+	/* libcurl's own timeout reports first. */
+	uv_timer_start(&q->timer, on_try_timeout, 3 * (uint64_t)f->opts.timeout_ms + 200, 0);
+	return 0;
+}
+
 /* Makes f->enc match opts' TLS servers: a server already connected keeps its connection,
  * removed ones close (their queries in flight time out and move on). Returns 0, SW_ECONF
  * (the CA certificates cannot be read: logged) or SW_ENOMEM, with f->enc unchanged. */
@@ -1056,6 +1174,9 @@ static int enc_update(net_forward_t *f, const net_forward_opts_t *opts)
 		net_up_tls_t *tls;
 	} next[NET_FORWARD_UPSTREAMS_MAX];
 	for (size_t i = 0; i < opts->n_upstreams; i++) {
+		if (opts->upstream_tp[i].transport == NET_FORWARD_HTTPS && f->http == NULL &&
+		    (err = net_http_new(f->loop, &(net_http_opts_t){0}, &f->http)) != 0)
+			goto fail;
 		if (opts->upstream_tp[i].transport != NET_FORWARD_TLS)
 			continue;
 		if (f->creds == NULL) {
@@ -1068,7 +1189,7 @@ static int enc_update(net_forward_t *f, const net_forward_opts_t *opts)
 		}
 		next[n].addr = opts->upstreams[i];
 		snprintf(next[n].auth_name, sizeof(next[n].auth_name), "%s",
-			 opts->upstream_tp[i].auth_name);
+			 opts->upstream_tp[i].name);
 		next[n].tls = NULL;
 		for (size_t j = 0; j < f->nenc; j++)
 			if (addr_equal((const struct sockaddr *)&next[n].addr, &f->enc[j].addr) &&
@@ -1178,6 +1299,7 @@ fail:
 		free(f->inflight);
 		free(f->buckets);
 		net_up_tls_creds_free(f->creds);
+		net_http_free(f->http);
 	}
 	free(f);
 	return err;
@@ -1197,6 +1319,7 @@ void net_forward_free(net_forward_t *f)
 	for (size_t i = 0; i < f->nenc; i++)
 		net_up_tls_free(f->enc[i].tls);
 	net_up_tls_creds_free(f->creds);
+	net_http_free(f->http);
 	free(f->buckets);
 	free(f->inflight);
 	free(f);
@@ -1278,6 +1401,9 @@ int net_forward_query(net_forward_t *f, const uint8_t *query, size_t qlen, net_f
 			q->nservers = f->opts.rules[i].n;
 		}
 	}
+	if (q->servers == f->opts.upstreams)
+		for (size_t i = 0; i < q->nservers; i++)
+			q->kinds[i] = f->opts.upstream_tp[i].transport;
 	/* Each server once; a lone server twice, as a lost datagram is not a dead server. */
 	q->ntries = q->nservers == 1 ? 2 : q->nservers;
 

@@ -36,18 +36,20 @@
 
 typedef struct net_forward net_forward_t;
 
-enum { NET_FORWARD_PLAIN = 0, NET_FORWARD_TLS = 1 };
+enum { NET_FORWARD_PLAIN = 0, NET_FORWARD_TLS = 1, NET_FORWARD_HTTPS = 2 };
 
 typedef struct {
 	/* Default servers, in order of preference. */
 	struct sockaddr_storage upstreams[NET_FORWARD_UPSTREAMS_MAX];
 	size_t n_upstreams;
-	/* How each default server is reached: NET_FORWARD_PLAIN (UDP, TCP after TC=1) or
-	 * NET_FORWARD_TLS (RFC 7858, port 853 usually), with the name its certificate must
-	 * carry ("": its address). Zeroed: plain. */
+	/* How each default server is reached: NET_FORWARD_PLAIN (UDP, TCP after TC=1),
+	 * NET_FORWARD_TLS (RFC 7858, port 853 usually) with in name the name its certificate
+	 * must carry ("": its address), or NET_FORWARD_HTTPS (RFC 8484, POST over HTTP/2) with
+	 * in name the URL; the address in upstreams then only tells the servers apart (and
+	 * is 0.0.0.0 when the URL names a host). Zeroed: plain. */
 	struct {
 		uint8_t transport;
-		char auth_name[256];
+		char name[320];
 	} upstream_tp[NET_FORWARD_UPSTREAMS_MAX];
 	/* PEM CA certificates that TLS servers' certificates must chain to; "": the system's
 	 * store. Read by net_forward_new() only. */
@@ -130,10 +132,11 @@ void net_forward_cancel(net_forward_t *f, void *ctx);
 typedef struct {
 	uint64_t queries, coalesced, waiters_refused, cache_hits, cache_misses, timeouts,
 	    tcp_retries, unwanted, unwanted_tcp, failovers, failures;
-	/* Tries sent, by transport; TLS connections opened, handshakes completed, handshakes
-	 * failed (of those, certificates rejected). */
-	uint64_t sent_udp, sent_tcp, sent_tls, tls_connects, tls_handshakes, tls_failures,
-	    tls_cert_failures;
+	/* Tries sent, by transport; DoT connections opened, handshakes completed, handshakes
+	 * failed (of those, certificates rejected); DoH requests that failed in TLS (libcurl:
+	 * a certificate, mostly). */
+	uint64_t sent_udp, sent_tcp, sent_tls, sent_https, tls_connects, tls_handshakes,
+	    tls_failures, tls_cert_failures, https_tls_failures;
 } net_forward_stats_t;
 void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out);
 
