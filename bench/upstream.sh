@@ -88,7 +88,7 @@ CLK_TCK=$(getconf CLK_TCK)
 LIMIT=${BENCH_TIME_LIMIT:-$((300 + (ROUNDS + 1) * 2 * (SECS + 20)))}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/swarmdns-bench-upstream.XXXXXX")
 declare -A PID=() LOGF=() VERSION=() PORT=()
-WATCHDOG= JOB=
+WATCHDOG='' JOB=''
 
 cleanup() {
 	local rc=$? s
@@ -154,7 +154,7 @@ $(tail -n 20 "$3" 2>/dev/null)"
 
 # The upstream: Unbound answering everything under bench. from local data, over DoT.
 start_origin() {
-	local dir=$TMP/origin
+	local dir=$TMP/origin a='' b=''
 	mkdir -p "$dir"
 	pick_port a
 	pick_port b
@@ -206,7 +206,7 @@ origin_tls_queries() {
 }
 
 start_swarmdns() {
-	local dir=$TMP/swarmdns i
+	local dir=$TMP/swarmdns a=''
 	mkdir -p "$dir/data"
 	pick_port a
 	pick_port SW_API
@@ -226,7 +226,7 @@ start_swarmdns() {
 }
 
 start_unbound() {
-	local dir=$TMP/unbound
+	local dir=$TMP/unbound a=''
 	mkdir -p "$dir"
 	pick_port a
 	PORT[unbound]=$a
@@ -338,10 +338,14 @@ CONNS_SW=$(ss -Htn state established "( dport = :${PORT[origin_tls]} )" 2>/dev/n
 
 declare -A MQPS=() MCPU=() MCORE=() MOK=() MUPQ=()
 for s in "${SERVERS[@]}"; do
-	# shellcheck disable=SC2086
-	MQPS[$s]=$(median ${QPS[$s]}); MCPU[$s]=$(median ${CPUUS[$s]}); MCORE[$s]=$(median ${CORE[$s]})
-	# shellcheck disable=SC2086
-	MOK[$s]=$(median ${OKPCT[$s]}); MUPQ[$s]=$(median ${UPQ[$s]})
+	# shellcheck disable=SC2086 # the lists are words
+	{
+		MQPS[$s]=$(median ${QPS[$s]})
+		MCPU[$s]=$(median ${CPUUS[$s]})
+		MCORE[$s]=$(median ${CORE[$s]})
+		MOK[$s]=$(median ${OKPCT[$s]})
+		MUPQ[$s]=$(median ${UPQ[$s]})
+	}
 done
 R_Q=$(ratio "${MQPS[swarmdns]}" "${MQPS[unbound]}")
 R_C=$(ratio "${MCPU[swarmdns]}" "${MCPU[unbound]}")
