@@ -57,12 +57,13 @@ typedef struct {
 struct up_conn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
+	uv_check_t check; /* after this loop turn's input: the queries it made go out */
 	uv_connect_t connect;
 	uv_write_t wreq;
 	net_up_tls_t *u; /* NULL once closing */
 	gnutls_session_t tls;
 	int open_handles;
-	bool handshaken, writing, used, broken;
+	bool handshaken, writing, used, broken, corked;
 	size_t nreq; /* queries in the table that are on this connection */
 	const uint8_t *in;
 	size_t in_len;
@@ -159,6 +160,7 @@ static void conn_close(up_conn_t *c)
 		c->tls = NULL;
 	}
 	uv_close((uv_handle_t *)&c->timer, conn_free_cb);
+	uv_close((uv_handle_t *)&c->check, conn_free_cb);
 	uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
 }
 
@@ -470,6 +472,21 @@ static void on_timer(uv_timer_t *t)
 	conn_close(c);
 }
 
+static void on_check(uv_check_t *h)
+{
+	up_conn_t *c = h->data;
+	uv_check_stop(h);
+	if (c->u == NULL || !c->corked)
+		return;
+	c->corked = false;
+	/* Our push function never blocks: uncorking writes everything or fails. */
+	if (gnutls_record_uncork(c->tls, 0) < 0) {
+		conn_fail(c, SW_ECONN, "cannot send on the connection");
+		return;
+	}
+	flush_out(c);
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
 	up_conn_t *c = req->handle->data;
@@ -524,9 +541,11 @@ static int conn_open(net_up_tls_t *u)
 	gnutls_transport_set_pull_timeout_function(c->tls, tls_pull_timeout);
 	uv_tcp_init(u->loop, &c->tcp);
 	uv_timer_init(u->loop, &c->timer);
+	uv_check_init(u->loop, &c->check);
 	c->tcp.data = c;
 	c->timer.data = c;
-	c->open_handles = 2;
+	c->check.data = c;
+	c->open_handles = 3;
 	c->u = u;
 	u->conn = c;
 	u->stats.connects++;
@@ -611,14 +630,18 @@ int net_up_tls_query(net_up_tls_t *u, const uint8_t *msg, size_t len, net_up_tls
 	u->nreq++;
 	c->nreq++;
 	if (c->handshaken) {
-		/* Our push function never blocks, so the record goes out whole. */
+		/* The queries of one loop turn (a batch of datagrams read) share TLS records
+		 * and a write: less work for both ends than a record and a write each. */
+		if (!c->corked) {
+			gnutls_record_cork(c->tls);
+			c->corked = true;
+			uv_check_start(&c->check, on_check);
+		}
 		if (send_one(c, r) != 0) {
 			/* Not from inside this call: the connection ends on its timer. */
 			c->broken = true;
 			uv_timer_start(&c->timer, on_timer, 0, 0);
-			return 0;
 		}
-		flush_out(c);
 	}
 	return 0;
 }
