@@ -21,6 +21,12 @@
  * to guess a TCP sequence number as well (Unbound's `unwanted-reply-threshold`, here per
  * question in flight).
  *
+ * A default server may be encrypted (docs/forward.md "Encrypted upstreams"): DNS over TLS
+ * (RFC 7858) over one kept, pipelined connection per server (upstream_tls.h), or DNS over
+ * HTTPS (RFC 8484 POST) through the node's HTTP client (http.h). A try to such a server is
+ * checked as a TCP answer is; a certificate that does not verify fails the try, and, if no
+ * server answers, the clients get SERVFAIL with EDE 23 naming the upstream and the reason.
+ *
  * libuv; loop thread only.
  */
 #pragma once
