@@ -14,6 +14,8 @@ free ports, everything (pid file, log, control socket) in the test's directory.
 - the first of two TLS upstreams dies (killed): names are answered by the second;
 - 200 different names, 50 in flight at a time: one TLS connection carries them all
   (our /metrics, `ss`), and Unbound counts 200 queries over TLS;
+- a connection Unbound closes when idle is opened again by the next query; a reload that
+  replaces the TLS upstream sends new names to the new one and closes the old connection;
 - names through `upstream https://127.0.0.1:PORT/dns-query` (RFC 8484 POST; Unbound's DoH
   is HTTP/2 only), on one kept connection; a wrong CA there is EDE 23 naming the URL too.
 """
@@ -34,7 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import free_port
+from conftest import finish_all, free_port
 from resolveutil import describe_resp, ede_of
 
 UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
@@ -117,7 +119,7 @@ def pki(tmp_path_factory):
 class Unbound:
     """An Unbound process serving local data over UDP/TCP, TLS and HTTPS on free ports."""
 
-    def __init__(self, directory: Path, pki: Path, address: str):
+    def __init__(self, directory: Path, pki: Path, address: str, extra: str = ""):
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port, self.tls_port, self.https_port = free_port(), free_port(), free_port()
@@ -154,6 +156,7 @@ class Unbound:
     local-data: "after.test. 300 IN A {address}"
     local-zone: "many.test." redirect
     local-data: "many.test. 300 IN A {address}"
+{extra}
 remote-control:
     control-enable: yes
     control-interface: "{self.ctl}"
@@ -219,8 +222,8 @@ remote-control:
 def unbound_factory(tmp_path, pki):
     started = []
 
-    def make(address="192.0.2.1"):
-        u = Unbound(tmp_path / f"unbound{len(started) + 1}", pki, address)
+    def make(address="192.0.2.1", extra=""):
+        u = Unbound(tmp_path / f"unbound{len(started) + 1}", pki, address, extra)
         started.append(u)
         return u.start()
 
@@ -371,3 +374,51 @@ def test_https_upstream_wrong_ca_is_ede_23(node_factory, unbound_factory, pki):
     assert len(edes) == 1 and edes[0][0] == 23, describe_resp(r)
     assert url in edes[0][1], edes
     assert ub.stats().get("num.query.https", 0) == 0
+
+
+def test_reload_replaces_a_tls_upstream(swarmdns_bin, tmp_path, unbound_factory, pki):
+    """upstream tls://A, then tls://B after SIGHUP: new names go to B over TLS, and the
+    connection to A is closed."""
+    from test_reload import FileNode
+
+    a = unbound_factory("192.0.2.1")
+    b = unbound_factory("192.0.2.2")
+    ca = f"upstream-ca {pki / 'ca.pem'}"
+    node = FileNode(swarmdns_bin, tmp_path / "n",
+                    ["bootstrap none", ca, f"upstream tls://127.0.0.1:{a.tls_port}#{AUTH_NAME}"])
+    node.drop = ("--listen-dns", "--bootstrap", "--upstream")
+    try:
+        node.start()
+        assert a_of(node.query("before.test", dns.rdatatype.A)) == ["192.0.2.1"]
+        assert established(a.tls_port) in (None, 1)
+        node.write_conf(["bootstrap none", ca,
+                         f"upstream tls://127.0.0.1:{b.tls_port}#{AUTH_NAME}"])
+        log = node.hup_and_wait("reloaded ")
+        assert "applied upstream" in log, log
+        r = node.query("after.test", dns.rdatatype.A)
+        assert a_of(r) == ["192.0.2.2"], describe_resp(r)
+        assert b.stats().get("num.query.tls", 0) == 1
+        deadline = time.monotonic() + 3
+        while established(a.tls_port) not in (None, 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert established(a.tls_port) in (None, 0)
+    finally:
+        node_err = finish_all([node])
+    assert not node_err, node_err
+
+
+def test_connection_closed_by_the_server_is_reopened(node_factory, unbound_factory, pki):
+    """Unbound closes idle connections after 300 ms (tcp-idle-timeout): the next query opens
+    a new one and is answered."""
+    ub = unbound_factory(extra="    tcp-idle-timeout: 300")
+    node = with_upstreams(node_factory(), f"tls://127.0.0.1:{ub.tls_port}#{AUTH_NAME}",
+                          ca=pki / "ca.pem").start()
+    assert a_of(node.query("n1.many.test", dns.rdatatype.A)) == ["192.0.2.1"]
+    deadline = time.monotonic() + 3
+    while established(ub.tls_port) not in (None, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    r = node.query("n2.many.test", dns.rdatatype.A)
+    assert a_of(r) == ["192.0.2.1"], describe_resp(r)
+    assert metric(node, "swarmdns_upstream_tls_connections_total") == 2
+    assert metric(node, "swarmdns_upstream_failures_total") == 0
