@@ -657,12 +657,19 @@ int conf_check(const conf_t *c, char *err, size_t errcap)
 		if (strcmp(c->upstream[i], "none") != 0 &&
 		    conf_upstream_split(c->upstream[i], &kind, host, sizeof(host), &port, name,
 					sizeof(name)) != 0) {
-			snprintf(
-			    err, errcap,
-			    "upstream %s: needs address[:port], "
-			    "tls://address[:port][#certificate-name], https://host[:port]/path "
-			    "or none",
-			    c->upstream[i]);
+			if (kind == CONF_UPSTREAM_TLS)
+				snprintf(
+				    err, errcap,
+				    "upstream %s: needs tls://IP-address[:port][#certificate-name] "
+				    "(the server's name goes after #, e.g. "
+				    "tls://9.9.9.9#dns.quad9.net)",
+				    c->upstream[i]);
+			else
+				snprintf(err, errcap,
+					 "upstream %s: needs address[:port], "
+					 "tls://address[:port][#certificate-name], "
+					 "https://host[:port]/path or none",
+					 c->upstream[i]);
 			return SW_ECONF;
 		}
 	}
