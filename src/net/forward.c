@@ -890,6 +890,7 @@ static net_up_tls_t *enc_find(const net_forward_t *f, const struct sockaddr_stor
 
 static int start_tls(fwd_query_t *q, net_up_tls_t *enc);
 static int start_https(fwd_query_t *q);
+static void keep_servfail(fwd_query_t *q, const char *text);
 
 static void try_next(fwd_query_t *q)
 {
@@ -908,6 +909,8 @@ static void try_next(fwd_query_t *q)
 			err = start_udp(q);
 		if (err == 0)
 			return;
+		if (err == SW_ECRYPTO && enc)
+			keep_servfail(q, net_up_tls_rejected(enc));
 		if (sw_log_enabled(SW_LOG_DEBUG)) {
 			char name[80];
 			net_addr_to_str((const struct sockaddr *)&q->servers[q->cur], name,

@@ -31,6 +31,7 @@
 #define SLOTS 4096	  /* queries in flight on one server; the wire ID is the slot */
 #define IDLE_MS 10000	  /* RFC 7858 §3.4: keep the connection while it is used */
 #define HANDSHAKE_MS 5000 /* a connection that is not up by then is given up */
+#define REJECTED_MS 5000  /* after a failed handshake, no new one for this long */
 #define BUF_INIT 4096
 #define CIPHER_BUF 16384
 #define MSG_MAX 65535
@@ -80,6 +81,8 @@ struct net_up_tls {
 	net_up_tls_creds_t *creds;
 	up_conn_t *conn;
 	net_up_tls_stats_t stats;
+	uint64_t rejected_until; /* uv_now(): queries fail at once until then */
+	char rejected[512];	 /* why the last handshake failed */
 	size_t nreq, next_slot;
 	up_req_t *slot[SLOTS];
 	uint8_t plain[MSG_MAX + 2];
@@ -183,7 +186,8 @@ static void conn_fail(up_conn_t *c, int err, const char *text)
 		return;
 	char copy[512];
 	snprintf(copy, sizeof(copy), "%s", text);
-	sw_debug("upstream %s: %s", u->label, copy);
+	if (err != SW_ECRYPTO) /* that one was logged as a warning, with the label */
+		sw_debug("upstream %s: %s", u->label, copy);
 	conn_close(c);
 	for (size_t i = 0; i < SLOTS && u->nreq > 0; i++) {
 		up_req_t *r = u->slot[i];
@@ -372,11 +376,18 @@ static bool handshake(up_conn_t *c)
 				 u->label,
 				 why.data ? (const char *)why.data : gnutls_strerror(ret));
 			gnutls_free(why.data);
+			/* GnuTLS ends its sentences with a space. */
+			for (size_t n = strlen(text); n > 0 && text[n - 1] == ' '; n--)
+				text[n - 1] = '\0';
 		} else {
 			snprintf(text, sizeof(text), "upstream %s: TLS handshake failed: %s",
 				 u->label, gnutls_strerror(ret));
 		}
 		sw_log_limited(SW_LOG_WARN, "%s", text);
+		/* The same certificate would be rejected again: do not shake hands for every
+		 * query while it is so. */
+		u->rejected_until = uv_now(u->loop) + REJECTED_MS;
+		snprintf(u->rejected, sizeof(u->rejected), "%s", text);
 		conn_fail(c, SW_ECRYPTO, text);
 		return false;
 	}
@@ -600,6 +611,8 @@ int net_up_tls_query(net_up_tls_t *u, const uint8_t *msg, size_t len, net_up_tls
 		return SW_EINVAL;
 	if (u->nreq >= SLOTS)
 		return SW_ELIMIT;
+	if (u->conn == NULL && uv_now(u->loop) < u->rejected_until)
+		return SW_ECRYPTO;
 	size_t i = u->next_slot;
 	while (u->slot[i])
 		i = (i + 1) % SLOTS;
@@ -658,6 +671,11 @@ void net_up_tls_cancel(net_up_tls_t *u, void *ctx)
 		}
 		req_remove(u, i);
 	}
+}
+
+const char *net_up_tls_rejected(const net_up_tls_t *u)
+{
+	return u->rejected;
 }
 
 void net_up_tls_stats_add(const net_up_tls_t *u, net_up_tls_stats_t *sum)

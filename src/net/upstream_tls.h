@@ -42,9 +42,12 @@ int net_up_tls_new(uv_loop_t *loop, const struct sockaddr_storage *addr, const c
 void net_up_tls_free(net_up_tls_t *u);
 
 /* Sends a query (a DNS message without a length prefix) on the open connection, or opens
- * one. Returns 0 (cb runs once later), SW_EINVAL, SW_ELIMIT (too many in flight) or
- * SW_ENOMEM. */
+ * one. Returns 0 (cb runs once later), SW_EINVAL, SW_ELIMIT (too many in flight),
+ * SW_ECRYPTO (a handshake failed in the last 5 s: net_up_tls_rejected() says why; no new
+ * one is tried before then) or SW_ENOMEM. */
 int net_up_tls_query(net_up_tls_t *u, const uint8_t *msg, size_t len, net_up_tls_cb cb, void *ctx);
+/* Why the last handshake failed, naming the server ("" if none did). */
+const char *net_up_tls_rejected(const net_up_tls_t *u);
 /* Forgets the queries whose ctx is ctx: their callbacks do not run. */
 void net_up_tls_cancel(net_up_tls_t *u, void *ctx);
 

@@ -304,6 +304,13 @@ def test_certificate_rejected_is_ede_23(node_factory, unbound_factory, pki, case
     assert metric(node, "swarmdns_upstream_tls_handshake_failures_total",
                   reason="certificate") >= 1
     assert "certificate rejected" in node.stderr_text()
+    # The next query is refused at once with the same reason: no handshake per query while
+    # the certificate is known bad (for 5 s).
+    t0 = time.monotonic()
+    r = node.query("after.test", dns.rdatatype.A, use_edns=0, timeout=6)
+    assert time.monotonic() - t0 < 0.5
+    assert r.rcode() == dns.rcode.SERVFAIL and ede_of(r) == edes, describe_resp(r)
+    assert metric(node, "swarmdns_upstream_tls_connections_total") == 1
 
 
 def test_dead_tls_upstream_fails_over(node_factory, unbound_factory, pki):
