@@ -322,6 +322,10 @@ static void forward_metrics(FILE *f, const net_forward_t *fwd)
 		fs.tls_connects);
 	counter(f, "swarmdns_upstream_tls_handshakes_total",
 		"TLS handshakes with upstream servers that completed.", fs.tls_handshakes);
+	counter(f, "swarmdns_upstream_tls_resumed_total",
+		"Of those, TLS sessions resumed from the last connection to the same server (no "
+		"certificate exchange).",
+		fs.tls_resumed);
 	const char *hf = "swarmdns_upstream_tls_handshake_failures_total";
 	family(f, hf, "counter",
 	       "TLS handshakes with upstream servers that failed: the certificate was rejected "

@@ -1462,6 +1462,7 @@ void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out)
 	out->tls_handshakes = t.handshakes;
 	out->tls_failures = t.handshake_failures;
 	out->tls_cert_failures = t.cert_failures;
+	out->tls_resumed = t.resumed;
 }
 
 int net_forward_set_servers(net_forward_t *f, const net_forward_opts_t *opts)

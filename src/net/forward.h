@@ -139,10 +139,10 @@ typedef struct {
 	uint64_t queries, coalesced, waiters_refused, cache_hits, cache_misses, timeouts,
 	    tcp_retries, unwanted, unwanted_tcp, failovers, failures;
 	/* Tries sent, by transport; DoT connections opened, handshakes completed, handshakes
-	 * failed (of those, certificates rejected); DoH requests that failed in TLS (libcurl:
-	 * a certificate, mostly). */
+	 * failed (of those, certificates rejected), sessions resumed; DoH requests that failed in
+	 * TLS (libcurl: a certificate, mostly). */
 	uint64_t sent_udp, sent_tcp, sent_tls, sent_https, tls_connects, tls_handshakes,
-	    tls_failures, tls_cert_failures, https_tls_failures;
+	    tls_failures, tls_cert_failures, tls_resumed, https_tls_failures;
 } net_forward_stats_t;
 void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out);
 

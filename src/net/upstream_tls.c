@@ -81,6 +81,7 @@ struct net_up_tls {
 	net_up_tls_creds_t *creds;
 	up_conn_t *conn;
 	net_up_tls_stats_t stats;
+	gnutls_datum_t session;	 /* of the last connection, to resume it */
 	uint64_t rejected_until; /* uv_now(): queries fail at once until then */
 	char rejected[512];	 /* why the last handshake failed */
 	size_t nreq, next_slot;
@@ -155,9 +156,21 @@ static void conn_close(up_conn_t *c)
 {
 	if (c->u == NULL)
 		return;
-	if (c->u->conn == c)
-		c->u->conn = NULL;
+	net_up_tls_t *u = c->u;
+	if (u->conn == c)
+		u->conn = NULL;
 	c->u = NULL;
+	/* RFC 7858 §3.4, RFC 8446 §2.2: the session (a TLS 1.3 ticket, when the server sent
+	 * one) lets the next connection skip the certificate and the key exchange. */
+	if (c->tls && c->handshaken &&
+	    (gnutls_session_get_flags(c->tls) & GNUTLS_SFLAGS_SESSION_TICKET ||
+	     gnutls_protocol_get_version(c->tls) != GNUTLS_TLS1_3)) {
+		gnutls_datum_t d = {NULL, 0};
+		if (gnutls_session_get_data2(c->tls, &d) == 0) {
+			gnutls_free(u->session.data);
+			u->session = d;
+		}
+	}
 	if (c->tls) {
 		gnutls_deinit(c->tls);
 		c->tls = NULL;
@@ -393,6 +406,8 @@ static bool handshake(up_conn_t *c)
 	}
 	c->handshaken = true;
 	u->stats.handshakes++;
+	if (gnutls_session_is_resumed(c->tls))
+		u->stats.resumed++;
 	sw_debug("upstream %s: TLS connection up (%s)", u->label,
 		 gnutls_protocol_get_name(gnutls_protocol_get_version(c->tls)));
 	return true;
@@ -545,6 +560,8 @@ static int conn_open(net_up_tls_t *u)
 			uv_ip4_name((const struct sockaddr_in *)a, ip, sizeof(ip));
 	}
 	gnutls_session_set_verify_cert(c->tls, u->auth_name[0] ? u->auth_name : ip, 0);
+	if (u->session.size > 0)
+		gnutls_session_set_data(c->tls, u->session.data, u->session.size);
 	gnutls_handshake_set_timeout(c->tls, 0);
 	gnutls_transport_set_ptr(c->tls, c);
 	gnutls_transport_set_push_function(c->tls, tls_push);
@@ -602,6 +619,7 @@ void net_up_tls_free(net_up_tls_t *u)
 	for (size_t i = 0; i < SLOTS && u->nreq > 0; i++)
 		if (u->slot[i])
 			req_remove(u, i);
+	gnutls_free(u->session.data);
 	free(u);
 }
 
@@ -682,6 +700,7 @@ void net_up_tls_stats_add(const net_up_tls_t *u, net_up_tls_stats_t *sum)
 {
 	sum->connects += u->stats.connects;
 	sum->handshakes += u->stats.handshakes;
+	sum->resumed += u->stats.resumed;
 	sum->handshake_failures += u->stats.handshake_failures;
 	sum->cert_failures += u->stats.cert_failures;
 }

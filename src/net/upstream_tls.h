@@ -51,9 +51,9 @@ const char *net_up_tls_rejected(const net_up_tls_t *u);
 /* Forgets the queries whose ctx is ctx: their callbacks do not run. */
 void net_up_tls_cancel(net_up_tls_t *u, void *ctx);
 
-/* Counters: connections opened, handshakes completed, handshakes that failed (of those,
- * certificate failures). */
+/* Counters: connections opened, handshakes completed (of those, sessions resumed),
+ * handshakes that failed (of those, certificate failures). */
 typedef struct {
-	uint64_t connects, handshakes, handshake_failures, cert_failures;
+	uint64_t connects, handshakes, resumed, handshake_failures, cert_failures;
 } net_up_tls_stats_t;
 void net_up_tls_stats_add(const net_up_tls_t *u, net_up_tls_stats_t *sum);

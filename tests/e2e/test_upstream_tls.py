@@ -416,7 +416,7 @@ def test_reload_replaces_a_tls_upstream(swarmdns_bin, tmp_path, unbound_factory,
 
 def test_connection_closed_by_the_server_is_reopened(node_factory, unbound_factory, pki):
     """Unbound closes idle connections after 300 ms (tcp-idle-timeout): the next query opens
-    a new one and is answered."""
+    a new one, resuming the TLS session, and is answered."""
     ub = unbound_factory(extra="    tcp-idle-timeout: 300")
     node = with_upstreams(node_factory(), f"tls://127.0.0.1:{ub.tls_port}#{AUTH_NAME}",
                           ca=pki / "ca.pem").start()
@@ -429,3 +429,6 @@ def test_connection_closed_by_the_server_is_reopened(node_factory, unbound_facto
     assert a_of(r) == ["192.0.2.1"], describe_resp(r)
     assert metric(node, "swarmdns_upstream_tls_connections_total") == 2
     assert metric(node, "swarmdns_upstream_failures_total") == 0
+    # The second connection resumed the first one's TLS session (Unbound's session ticket).
+    assert metric(node, "swarmdns_upstream_tls_resumed_total") == 1
+    assert ub.stats().get("num.query.tls.resume", 0) == 1
