@@ -11,7 +11,7 @@ free ports, everything (pid file, log, control socket) in the test's directory.
   Unbound's own counters show the query came over TLS;
 - a CA that did not sign Unbound's certificate, or a name that is not in it: SERVFAIL with
   EDE 23 (Network Error) whose text names the upstream and says the certificate was rejected;
-- the first of two TLS upstreams dies (killed): names are answered by the second;
+- the first of two TLS (or HTTPS) upstreams dies (killed): names are answered by the second;
 - 200 different names, 50 in flight at a time: one TLS connection carries them all
   (our /metrics, `ss`), and Unbound counts 200 queries over TLS;
 - a connection Unbound closes when idle is opened again by the next query; a reload that
@@ -313,13 +313,18 @@ def test_certificate_rejected_is_ede_23(node_factory, unbound_factory, pki, case
     assert metric(node, "swarmdns_upstream_tls_connections_total") == 1
 
 
-def test_dead_tls_upstream_fails_over(node_factory, unbound_factory, pki):
+def upstream_url(ub, scheme):
+    if scheme == "tls":
+        return f"tls://127.0.0.1:{ub.tls_port}#{AUTH_NAME}"
+    return f"https://127.0.0.1:{ub.https_port}/dns-query"
+
+
+@pytest.mark.parametrize("scheme", ["tls", "https"])
+def test_dead_encrypted_upstream_fails_over(node_factory, unbound_factory, pki, scheme):
     first = unbound_factory("192.0.2.1")
     second = unbound_factory("192.0.2.2")
-    node = with_upstreams(node_factory(),
-                          f"tls://127.0.0.1:{first.tls_port}#{AUTH_NAME}",
-                          f"tls://127.0.0.1:{second.tls_port}#{AUTH_NAME}",
-                          ca=pki / "ca.pem").start()
+    node = with_upstreams(node_factory(), upstream_url(first, scheme),
+                          upstream_url(second, scheme), ca=pki / "ca.pem").start()
     r = node.query("before.test", dns.rdatatype.A)
     assert a_of(r) == ["192.0.2.1"], describe_resp(r)
     first.kill()
@@ -329,7 +334,7 @@ def test_dead_tls_upstream_fails_over(node_factory, unbound_factory, pki):
     assert r.rcode() == dns.rcode.NOERROR, describe_resp(r)
     assert a_of(r) == ["192.0.2.2"], describe_resp(r)
     assert elapsed < 3, f"failover took {elapsed:.1f} s"
-    assert second.stats().get("num.query.tls", 0) >= 1
+    assert second.stats().get(f"num.query.{scheme}", 0) >= 1
     assert metric(node, "swarmdns_upstream_failovers_total") >= 1
 
 
