@@ -36,11 +36,11 @@ typedef struct {
 	char dht_listen[CONF_ADDR_LEN];
 	char bootstrap[CONF_BOOTSTRAP_MAX][CONF_ADDR_LEN]; /* host:port, or "none" */
 	unsigned n_bootstrap;
-	uint32_t dht_rate_limit;		       /* KRPC queries per second per IP */
-	char upstream[CONF_LISTEN_MAX][CONF_PAIR_LEN]; /* addr[:port], tls://addr[:port][#name];
-							* none: empty list */
-	char upstream_ca[CONF_PATH_LEN]; /* PEM CA certificates for TLS upstreams; "": system */
+	uint32_t dht_rate_limit; /* KRPC queries per second per IP */
+	/* addr[:port], tls://addr[:port][#name], https://host[:port]/path; none: empty list */
+	char upstream[CONF_LISTEN_MAX][CONF_PAIR_LEN];
 	unsigned n_upstream;
+	char upstream_ca[CONF_PATH_LEN]; /* PEM CAs of encrypted upstreams; "": the system's */
 	char forward[CONF_BOOTSTRAP_MAX][CONF_PAIR_LEN]; /* SUFFIX=addr[:port] */
 	unsigned n_forward;
 	char root[CONF_BOOTSTRAP_MAX][CONF_PAIR_LEN]; /* SUFFIX=<z32> */
