@@ -54,6 +54,8 @@
 #define HEALTH_MAX (NET_FORWARD_UPSTREAMS_MAX + NET_FORWARD_RULES_MAX * NET_FORWARD_RULE_ADDRS_MAX)
 #define CACHE_BYTES_PER_ENTRY 2048 /* the cache's memory budget, per allowed entry */
 #define MSG_MAX 65535		   /* RFC 1035 §4.2.2: a two-byte length over TCP */
+#define PAD_BLOCK 128		   /* RFC 8467 §4.1: queries padded to a multiple of this */
+#define EDNS_OPT_PADDING 12	   /* RFC 7830 */
 
 /* Parts of the cache key beyond name, type and class. */
 #define KEY_EDNS 1
@@ -177,6 +179,10 @@ struct net_forward {
 	net_up_tls_stats_t gone; /* counters of TLS servers no longer configured */
 	/* UDP datagrams are read here: the loop thread handles one at a time. */
 	uint8_t rbuf[MSG_MAX];
+	/* A query with its padding, made for a TLS or HTTPS try and copied at once by the
+	 * transport (not rbuf: a callback that starts a try may run while rbuf is being
+	 * delivered). */
+	uint8_t pbuf[MSG_MAX];
 };
 
 static void try_next(fwd_query_t *q);
@@ -1022,6 +1028,87 @@ fail:
 	try_failed(q);
 }
 
+/* ---- EDNS padding over encrypted transports ---- */
+
+/* The position of the RDLEN field of msg's OPT record when it is the message's last record
+ * (RFC 6891 §6.1.1: one OPT, in the additional section; a TSIG after it would forbid any
+ * change), or 0. */
+static size_t opt_rdlen_pos(const uint8_t *msg, size_t len)
+{
+	dns_rd_t r;
+	uint8_t name[DNS_NAME_MAX];
+	size_t pos = 0;
+	uint16_t type = 0;
+	dns_rd_init(&r, msg, len, 4);
+	uint16_t qd = dns_rd_u16(&r), an = dns_rd_u16(&r), ns = dns_rd_u16(&r), ar = dns_rd_u16(&r);
+	for (uint16_t i = 0; i < qd; i++) {
+		dns_rd_name(&r, name, true);
+		dns_rd_u32(&r);
+	}
+	uint32_t total = (uint32_t)an + ns + ar;
+	for (uint32_t i = 0; i < total && !r.err; i++) {
+		dns_rd_name(&r, name, true);
+		type = dns_rd_u16(&r);
+		dns_rd_bytes(&r, 6); /* class, TTL */
+		pos = r.pos;
+		dns_rd_bytes(&r, dns_rd_u16(&r));
+	}
+	if (r.err || r.pos != len || ar == 0 || type != DNS_T_OPT)
+		return 0;
+	return pos;
+}
+
+/* Copies query into out with an EDNS Padding option (RFC 7830) that makes its length a
+ * multiple of 128 (RFC 8467 §4.1), so that the names asked cannot be told by the size of
+ * the encrypted records. A query without OPT (a client that did not use EDNS must get an
+ * answer without one), or one that has padding already, or that would not fit, is copied
+ * as it is. Returns the length. */
+static size_t pad_query(const uint8_t *query, size_t len, uint8_t *out, size_t cap)
+{
+	memcpy(out, query, len);
+	size_t rdl = opt_rdlen_pos(query, len);
+	if (rdl == 0)
+		return len;
+	size_t rdlen = dns_get_u16(query + rdl);
+	for (size_t o = rdl + 2; o + 4 <= rdl + 2 + rdlen; o += 4 + dns_get_u16(query + o + 2))
+		if (dns_get_u16(query + o) == EDNS_OPT_PADDING)
+			return len;
+	size_t pad = (PAD_BLOCK - (len + 4) % PAD_BLOCK) % PAD_BLOCK;
+	if (len + 4 + pad > cap || rdlen + 4 + pad > 0xFFFF)
+		return len;
+	dns_wr_put_u16_at(out, rdl, (uint16_t)(rdlen + 4 + pad));
+	dns_wr_put_u16_at(out, len, EDNS_OPT_PADDING);
+	dns_wr_put_u16_at(out, len + 2, (uint16_t)pad);
+	memset(out + len + 4, 0, pad);
+	return len + 4 + pad;
+}
+
+/* Takes the Padding options out of an answer that came over TLS or HTTPS (a server pads
+ * its answer to a padded query, RFC 8467 §4.1): they are for the encrypted hop, and the
+ * answer goes on to clients over any transport and into the cache. Returns the new length
+ * (len when there is nothing to take out or the OPT is not last). */
+static size_t strip_padding(uint8_t *msg, size_t len)
+{
+	size_t rdl = opt_rdlen_pos(msg, len);
+	if (rdl == 0)
+		return len;
+	size_t end = rdl + 2 + dns_get_u16(msg + rdl), o = rdl + 2;
+	while (o + 4 <= end) {
+		size_t olen = 4 + (size_t)dns_get_u16(msg + o + 2);
+		if (o + olen > end)
+			return len; /* a broken option list: the answer is checked later */
+		if (dns_get_u16(msg + o) != EDNS_OPT_PADDING) {
+			o += olen;
+			continue;
+		}
+		memmove(msg + o, msg + o + olen, len - o - olen);
+		end -= olen;
+		len -= olen;
+	}
+	dns_wr_put_u16_at(msg, rdl, (uint16_t)(end - rdl - 2));
+	return len;
+}
+
 /* ---- TLS ---- */
 
 /* Keeps a SERVFAIL with EDE 23 and text (RFC 8914 §4.24) as the query's last SERVFAIL: it
@@ -1052,7 +1139,7 @@ static void on_tls_answer(void *ctx, uint8_t *resp, size_t len, int err, const c
 	fwd_query_t *q = ctx;
 	q->enc = NULL; /* its request is over */
 	if (err == 0) {
-		on_response(q, resp, len, true);
+		on_response(q, resp, strip_padding(resp, len), true);
 		return;
 	}
 	if (err == SW_ECRYPTO)
@@ -1067,7 +1154,8 @@ static void on_tls_answer(void *ctx, uint8_t *resp, size_t len, int err, const c
 static int start_tls(fwd_query_t *q, net_up_tls_t *enc)
 {
 	new_id(q);
-	int err = net_up_tls_query(enc, q->query, q->qlen, on_tls_answer, q);
+	size_t plen = pad_query(q->query, q->qlen, q->f->pbuf, sizeof(q->f->pbuf));
+	int err = net_up_tls_query(enc, q->f->pbuf, plen, on_tls_answer, q);
 	if (err)
 		return err;
 	q->enc = enc;
@@ -1126,7 +1214,7 @@ static void on_https_done(void *ctx, net_http_req_t *req, const net_http_resp_t 
 		return;
 	}
 	memcpy(f->rbuf, resp->body, resp->body_len);
-	on_response(q, f->rbuf, resp->body_len, true);
+	on_response(q, f->rbuf, strip_padding(f->rbuf, resp->body_len), true);
 }
 
 /* A try as an RFC 8484 POST, ID 0 (RFC 8484 §4.1). libcurl keeps the connection and puts
@@ -1146,8 +1234,8 @@ static int start_https(fwd_query_t *q)
 	    .url = url,
 	    .headers = headers,
 	    .nheaders = 2,
-	    .body = q->query,
-	    .body_len = q->qlen,
+	    .body = f->pbuf,
+	    .body_len = pad_query(q->query, q->qlen, f->pbuf, sizeof(f->pbuf)),
 	    .timeout_ms = 3 * f->opts.timeout_ms,
 	    .max_body = MSG_MAX,
 	    .cafile = f->opts.ca_file[0] ? f->opts.ca_file : NULL,

@@ -16,6 +16,8 @@ free ports, everything (pid file, log, control socket) in the test's directory.
   (our /metrics, `ss`), and Unbound counts 200 queries over TLS;
 - a connection Unbound closes when idle is opened again by the next query; a reload that
   replaces the TLS upstream sends new names to the new one and closes the old connection;
+- a query with EDNS goes padded to 128 bytes (RFC 8467), the padded answer reaches the client
+  without the padding (a DNS-over-TLS server written here records what it gets);
 - names through `upstream https://127.0.0.1:PORT/dns-query` (RFC 8484 POST; Unbound's DoH
   is HTTP/2 only), on one kept connection; a wrong CA there is EDE 23 naming the URL too.
 """
@@ -23,13 +25,20 @@ import datetime
 import ipaddress
 import shutil
 import socket
+import ssl
+import struct
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import dns.edns
+import dns.exception
+import dns.message
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -437,3 +446,82 @@ def test_connection_closed_by_the_server_is_reopened(node_factory, unbound_facto
     # The second connection resumed the first one's TLS session (Unbound's session ticket).
     assert metric(node, "swarmdns_upstream_tls_resumed_total") == 1
     assert ub.stats().get("num.query.tls.resume", 0) == 1
+
+
+class RecordingDoT:
+    """A DNS-over-TLS server written here (Python's ssl) that records the queries as they
+    arrive, and answers each with A 192.0.2.7, padded (RFC 8467 §4.1) when the query was."""
+
+    def __init__(self, pki: Path):
+        self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ctx.load_cert_chain(pki / "server.pem", pki / "server.key")
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.queries = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._conn, args=(raw,), daemon=True).start()
+
+    def _conn(self, raw):
+        try:
+            raw.settimeout(5)
+            with self.ctx.wrap_socket(raw, server_side=True) as s:
+                while not self.stop:
+                    head = s.recv(2)
+                    if len(head) < 2:
+                        return
+                    n = struct.unpack(">H", head)[0]
+                    wire = b""
+                    while len(wire) < n:
+                        chunk = s.recv(n - len(wire))
+                        if not chunk:
+                            return
+                        wire += chunk
+                    self.queries.append(wire)
+                    q = dns.message.from_wire(wire)
+                    r = dns.message.make_response(q)
+                    r.answer.append(dns.rrset.from_text(q.question[0].name, 300, "IN", "A",
+                                                        "192.0.2.7"))
+                    if q.edns >= 0 and any(int(o.otype) == 12 for o in q.options):
+                        r.use_edns(0, 0, 1232, options=[dns.edns.GenericOption(12, b"\0" * 400)])
+                    out = r.to_wire()
+                    s.sendall(struct.pack(">H", len(out)) + out)
+        except (OSError, ssl.SSLError, dns.exception.DNSException):
+            return
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+        self.thread.join(2)
+
+
+def test_queries_padded_answers_unpadded(node_factory, pki):
+    """RFC 8467 §4.1: a query with EDNS goes over TLS padded to a multiple of 128 bytes; the
+    upstream's padded answer reaches the client without the padding. A query without EDNS
+    goes without (adding an OPT would change the answer)."""
+    srv = RecordingDoT(pki)
+    try:
+        node = with_upstreams(node_factory(), f"tls://127.0.0.1:{srv.port}#{AUTH_NAME}",
+                              ca=pki / "ca.pem").start()
+        r = node.query("pad.example", dns.rdatatype.A, use_edns=0)
+        assert a_of(r) == ["192.0.2.7"], describe_resp(r)
+        assert not [o for o in r.options if int(o.otype) == 12], describe_resp(r)
+        sent = srv.queries[-1]
+        assert len(sent) % 128 == 0, len(sent)
+        assert [int(o.otype) for o in dns.message.from_wire(sent).options] == [12]
+        r = node.query("plain.example", dns.rdatatype.A, use_edns=False)
+        assert a_of(r) == ["192.0.2.7"] and r.edns < 0, describe_resp(r)
+        assert dns.message.from_wire(srv.queries[-1]).edns < 0
+    finally:
+        srv.close()
