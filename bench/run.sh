@@ -14,8 +14,10 @@
 set -Eeuo pipefail
 
 # --suite tls (TCP, DNS over TLS and HTTPS against Unbound, Knot Resolver and dnsdist) is bench/tls.sh.
+# --suite upstream-tls (forwarding over a DNS-over-TLS upstream, against Unbound) is bench/upstream.sh.
 for _a in "$@"; do
 	[[ ${_prev:-} == --suite && $_a == tls ]] && exec "$(dirname "${BASH_SOURCE[0]}")/tls.sh" "$@"
+	[[ ${_prev:-} == --suite && $_a == upstream-tls ]] && exec "$(dirname "${BASH_SOURCE[0]}")/upstream.sh" "$@"
 	_prev=$_a
 done
 unset _a _prev

@@ -309,6 +309,33 @@ static void forward_metrics(FILE *f, const net_forward_t *fwd)
 		"Forwarded queries that no upstream server answered.", fs.failures);
 	gauge(f, "swarmdns_upstream_cache_entries", "Answers in the forwarder's cache.",
 	      net_forward_cache_size(fwd));
+	const char *sent = "swarmdns_upstream_sent_total";
+	family(f, sent, "counter",
+	       "Tries sent to upstream servers, by transport (tcp: after TC=1 or unwanted "
+	       "replies; tls: RFC 7858; https: RFC 8484).");
+	labelled(f, sent, "transport", "udp", fs.sent_udp);
+	labelled(f, sent, "transport", "tcp", fs.sent_tcp);
+	labelled(f, sent, "transport", "tls", fs.sent_tls);
+	labelled(f, sent, "transport", "https", fs.sent_https);
+	counter(f, "swarmdns_upstream_tls_connections_total",
+		"TLS connections opened to upstream servers (each is kept open and reused).",
+		fs.tls_connects);
+	counter(f, "swarmdns_upstream_tls_handshakes_total",
+		"TLS handshakes with upstream servers that completed.", fs.tls_handshakes);
+	counter(f, "swarmdns_upstream_tls_resumed_total",
+		"Of those, TLS sessions resumed from the last connection to the same server (no "
+		"certificate exchange).",
+		fs.tls_resumed);
+	const char *hf = "swarmdns_upstream_tls_handshake_failures_total";
+	family(f, hf, "counter",
+	       "TLS handshakes with upstream servers that failed: the certificate was rejected "
+	       "(upstream-ca, the name after #), or another reason (timeout, protocol).");
+	labelled(f, hf, "reason", "certificate", fs.tls_cert_failures);
+	labelled(f, hf, "reason", "other", fs.tls_failures - fs.tls_cert_failures);
+	counter(f, "swarmdns_upstream_https_tls_failures_total",
+		"DNS-over-HTTPS requests to upstream servers that failed in TLS (a certificate "
+		"rejected, mostly).",
+		fs.https_tls_failures);
 }
 
 static void relay_metrics(FILE *f, const net_relay_t *rl)

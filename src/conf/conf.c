@@ -64,10 +64,14 @@ static const opt_t opts[] = {
      "DHT node to join through, host:port (repeatable); 'none' for a private network"},
     {"dht-rate-limit", T_UINT, offsetof(conf_t, dht_rate_limit), 0, NOREP, 10000000, 1, "20",
      "DHT queries per second accepted from one IP address"},
-    {"upstream", T_STR, offsetof(conf_t, upstream), CONF_ADDR_LEN, offsetof(conf_t, n_upstream),
+    {"upstream", T_STR, offsetof(conf_t, upstream), CONF_PAIR_LEN, offsetof(conf_t, n_upstream),
      CONF_LISTEN_MAX, 0, "",
-     "DNS server for names outside the swarm, addr[:port] (repeatable; default: the "
+     "DNS server for names outside the swarm, addr[:port], or encrypted: "
+     "tls://addr[:port][#cert-name] or https://host[:port]/path (repeatable; default: the "
      "nameservers of /etc/resolv.conf; 'none': refuse them)"},
+    {"upstream-ca", T_FILE, STR(upstream_ca), NOREP, 0, 0, "",
+     "PEM CA certificates that tls:// and https:// upstreams' certificates must chain to "
+     "(default: the system's store)"},
     {"forward", T_PAIR, offsetof(conf_t, forward), CONF_PAIR_LEN, offsetof(conf_t, n_forward),
      CONF_BOOTSTRAP_MAX, 0, "", "send a suffix to its own server: SUFFIX=addr[:port] (repeatable)"},
     {"root", T_PAIR, offsetof(conf_t, root), CONF_PAIR_LEN, offsetof(conf_t, n_root),
@@ -287,6 +291,47 @@ int conf_addr_split_default(const char *s, uint16_t defport, char *host, size_t 
 		return 0;
 	}
 	return conf_addr_split(s, host, hostcap, port);
+}
+
+int conf_upstream_split(const char *s, int *kind, char *host, size_t hostcap, uint16_t *port,
+			char *name, size_t namecap)
+{
+	char addr[CONF_PAIR_LEN];
+	name[0] = '\0';
+	if (strncmp(s, "https://", 8) == 0) {
+		/* RFC 8484 §3: an https URI (a template without variables: POST). libcurl
+		 * parses it; here only its shape: a host, then a path. */
+		const char *path = strchr(s + 8, '/');
+		size_t len = strlen(s);
+		*kind = CONF_UPSTREAM_HTTPS;
+		if (path == NULL || path == s + 8 || len >= namecap || strpbrk(s, " \t{}#") != NULL)
+			return SW_ECONF;
+		memcpy(name, s, len + 1);
+		return 0;
+	}
+	*kind = strncmp(s, "tls://", 6) == 0 ? CONF_UPSTREAM_TLS : CONF_UPSTREAM_PLAIN;
+	if (*kind == CONF_UPSTREAM_PLAIN)
+		return conf_addr_split_default(s, 53, host, hostcap, port);
+	/* RFC 7858 §3.1: port 853 unless told otherwise; the name after # is Unbound's
+	 * forward-addr syntax, the address being what is connected to. */
+	const char *hash = strchr(s + 6, '#');
+	size_t alen = hash ? (size_t)(hash - (s + 6)) : strlen(s + 6);
+	if (alen == 0 || alen >= sizeof(addr))
+		return SW_ECONF;
+	memcpy(addr, s + 6, alen);
+	addr[alen] = '\0';
+	if (hash) {
+		uint8_t wire[DNS_NAME_MAX];
+		size_t wl, nl = strlen(hash + 1);
+		char fq[300];
+		if (nl == 0 || nl >= namecap || nl > 253)
+			return SW_ECONF;
+		snprintf(fq, sizeof(fq), "%s.", hash + 1);
+		if (dns_name_from_str(fq, wire, &wl) != 0)
+			return SW_ECONF;
+		memcpy(name, hash + 1, nl + 1);
+	}
+	return conf_addr_split_default(addr, 853, host, hostcap, port);
 }
 
 static int set_one(conf_t *c, const opt_t *o, const char *value, conf_source_t src, uint32_t where,
@@ -620,12 +665,25 @@ int conf_check(const conf_t *c, char *err, size_t errcap)
 		}
 	}
 	for (unsigned i = 0; i < c->n_upstream; i++) {
-		char host[CONF_ADDR_LEN];
+		char host[CONF_ADDR_LEN], name[CONF_PAIR_LEN];
 		uint16_t port;
+		int kind;
 		if (strcmp(c->upstream[i], "none") != 0 &&
-		    conf_addr_split_default(c->upstream[i], 53, host, sizeof(host), &port) != 0) {
-			snprintf(err, errcap, "upstream %s: needs address[:port] or none",
-				 c->upstream[i]);
+		    conf_upstream_split(c->upstream[i], &kind, host, sizeof(host), &port, name,
+					sizeof(name)) != 0) {
+			if (kind == CONF_UPSTREAM_TLS)
+				snprintf(
+				    err, errcap,
+				    "upstream %s: needs tls://IP-address[:port][#certificate-name] "
+				    "(the server's name goes after #, e.g. "
+				    "tls://9.9.9.9#dns.quad9.net)",
+				    c->upstream[i]);
+			else
+				snprintf(err, errcap,
+					 "upstream %s: needs address[:port], "
+					 "tls://address[:port][#certificate-name], "
+					 "https://host[:port]/path or none",
+					 c->upstream[i]);
 			return SW_ECONF;
 		}
 	}

@@ -38,9 +38,11 @@ typedef struct {
 	char dht_listen[CONF_ADDR_LEN];
 	char bootstrap[CONF_BOOTSTRAP_MAX][CONF_ADDR_LEN]; /* host:port, or "none" */
 	unsigned n_bootstrap;
-	uint32_t dht_rate_limit;		       /* KRPC queries per second per IP */
-	char upstream[CONF_LISTEN_MAX][CONF_ADDR_LEN]; /* addr[:port]; none: empty list */
+	uint32_t dht_rate_limit; /* KRPC queries per second per IP */
+	/* addr[:port], tls://addr[:port][#name], https://host[:port]/path; none: empty list */
+	char upstream[CONF_LISTEN_MAX][CONF_PAIR_LEN];
 	unsigned n_upstream;
+	char upstream_ca[CONF_PATH_LEN]; /* PEM CAs of encrypted upstreams; "": the system's */
 	char forward[CONF_BOOTSTRAP_MAX][CONF_PAIR_LEN]; /* SUFFIX=addr[:port] */
 	unsigned n_forward;
 	char root[CONF_BOOTSTRAP_MAX][CONF_PAIR_LEN]; /* SUFFIX=<z32> */
@@ -129,6 +131,13 @@ int conf_foreach_file(const conf_t *c, int (*cb)(const char *name, const char *p
 		      void *ctx);
 /* Parses "ip:port", "[ipv6]:port" into host and port (text). Returns 0 or SW_ECONF. */
 int conf_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port);
+/* Splits an `upstream` value: addr[:port] (plain DNS, port 53), tls://addr[:port][#name]
+ * (RFC 7858, port 853; name: what the server's certificate must carry, "" without one) or
+ * https://host[:port]/path (RFC 8484; name: the whole URL, host and port not set). *kind
+ * is CONF_UPSTREAM_PLAIN, _TLS or _HTTPS. Returns 0 or SW_ECONF. */
+enum { CONF_UPSTREAM_PLAIN, CONF_UPSTREAM_TLS, CONF_UPSTREAM_HTTPS };
+int conf_upstream_split(const char *s, int *kind, char *host, size_t hostcap, uint16_t *port,
+			char *name, size_t namecap);
 /* The same, where the port may be left out (then defport). */
 int conf_addr_split_default(const char *s, uint16_t defport, char *host, size_t hostcap,
 			    uint16_t *port);

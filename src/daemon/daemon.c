@@ -180,15 +180,34 @@ int daemon_forward_opts(const conf_t *c, net_forward_opts_t *out)
 	net_forward_opts_init(&o);
 	o.max_waiters = c->upstream_max_waiters;
 	o.unwanted_threshold = c->unwanted_reply_threshold;
+	snprintf(o.ca_file, sizeof(o.ca_file), "%s", c->upstream_ca);
 	bool none = false;
 	for (unsigned i = 0; i < c->n_upstream; i++) {
 		if (strcmp(c->upstream[i], "none") == 0) {
 			none = true;
 			continue;
 		}
-		if (o.n_upstreams < 8 &&
-		    parse_server(c->upstream[i], &o.upstreams[o.n_upstreams]) == 0)
-			o.n_upstreams++;
+		char host[CONF_ADDR_LEN], addr[CONF_ADDR_LEN + 16];
+		uint16_t port;
+		int kind;
+		size_t k = o.n_upstreams;
+		if (k == 8 ||
+		    conf_upstream_split(c->upstream[i], &kind, host, sizeof(host), &port,
+					o.upstream_tp[k].name, sizeof(o.upstream_tp[k].name)) != 0)
+			continue;
+		/* A DoH server is reached by its URL (libcurl resolves the host); its address
+		 * here only tells the servers apart. */
+		if (kind == CONF_UPSTREAM_HTTPS)
+			snprintf(addr, sizeof(addr), "0.0.0.0:%zu", k + 1);
+		else
+			snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+				 port);
+		if (net_addr_parse(addr, &o.upstreams[k]) != 0)
+			continue;
+		o.upstream_tp[k].transport = kind == CONF_UPSTREAM_HTTPS ? NET_FORWARD_HTTPS
+					     : kind == CONF_UPSTREAM_TLS ? NET_FORWARD_TLS
+									 : NET_FORWARD_PLAIN;
+		o.n_upstreams++;
 	}
 	if (c->n_upstream == 0) {
 		struct sockaddr_storage self[CONF_LISTEN_MAX];
@@ -232,8 +251,10 @@ static int start_forwarder(node_t *n, const conf_t *c)
 		sw_err("cannot start the forwarder: %s", sw_strerror(ret));
 		return ret;
 	}
-	char addr[80] = "none";
-	if (o.n_upstreams)
+	char addr[400] = "none";
+	if (o.n_upstreams && o.upstream_tp[0].transport != NET_FORWARD_PLAIN)
+		snprintf(addr, sizeof(addr), "%s", c->upstream[0]);
+	else if (o.n_upstreams)
 		net_addr_to_str((struct sockaddr *)&o.upstreams[0], addr, sizeof(addr));
 	sw_info("forwarding names outside the swarm to %s%s (%zu rule%s)", addr,
 		o.n_upstreams > 1 ? " and others" : "", o.n_rules, o.n_rules == 1 ? "" : "s");

@@ -59,6 +59,7 @@ static const ropt_t ropts[] = {
     R("bootstrap", bootstrap, n_bootstrap, RESTART),
     F("dht-rate-limit", dht_rate_limit, APPLY),
     R("upstream", upstream, n_upstream, APPLY),
+    F("upstream-ca", upstream_ca, RESTART),
     R("forward", forward, n_forward, APPLY),
     R("root", root, n_root, APPLY),
     R("key-suffix", key_suffix, n_key_suffix, APPLY),

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/arena.h"
 #include "common/err.h"
@@ -30,7 +31,9 @@
 #include "dns/query.h"
 #include "dns/wire.h"
 #include "net/forward.h"
+#include "net/http.h"
 #include "net/net.h"
+#include "net/upstream_tls.h"
 
 #define FLAG_QR 0x8000
 #define FLAG_TC 0x0200
@@ -51,6 +54,8 @@
 #define HEALTH_MAX (NET_FORWARD_UPSTREAMS_MAX + NET_FORWARD_RULES_MAX * NET_FORWARD_RULE_ADDRS_MAX)
 #define CACHE_BYTES_PER_ENTRY 2048 /* the cache's memory budget, per allowed entry */
 #define MSG_MAX 65535		   /* RFC 1035 §4.2.2: a two-byte length over TCP */
+#define PAD_BLOCK 128		   /* RFC 8467 §4.1: queries padded to a multiple of this */
+#define EDNS_OPT_PADDING 12	   /* RFC 7830 */
 
 /* Parts of the cache key beyond name, type and class. */
 #define KEY_EDNS 1
@@ -96,7 +101,10 @@ struct fwd_query {
 	uint64_t hash;
 	uv_timer_t timer;
 	fwd_sock_t *sock;
-	fwd_waiter_t *waiters; /* in the order they came */
+	net_up_tls_t *enc;	  /* the TLS server of the current try, while it is asked */
+	net_http_req_t *http_req; /* the DoH request of the current try, while it is asked */
+	uint8_t kinds[NET_FORWARD_UPSTREAMS_MAX]; /* NET_FORWARD_* of each server, at start */
+	fwd_waiter_t *waiters;			  /* in the order they came */
 	fwd_waiter_t **waiters_tail;
 	size_t nwaiters;
 	const struct sockaddr_storage *servers; /* in f->opts, or own_servers */
@@ -159,8 +167,22 @@ struct net_forward {
 		uint64_t down_ms;
 	} health[HEALTH_MAX];
 	size_t nhealth;
+	/* The TLS servers among the defaults, one connection each; creds made for the first. */
+	struct {
+		struct sockaddr_storage addr;
+		char auth_name[256];
+		net_up_tls_t *tls;
+	} enc[NET_FORWARD_UPSTREAMS_MAX];
+	size_t nenc;
+	net_up_tls_creds_t *creds;
+	net_http_t *http;	 /* for DoH servers; made for the first */
+	net_up_tls_stats_t gone; /* counters of TLS servers no longer configured */
 	/* UDP datagrams are read here: the loop thread handles one at a time. */
 	uint8_t rbuf[MSG_MAX];
+	/* A query with its padding, made for a TLS or HTTPS try and copied at once by the
+	 * transport (not rbuf: a callback that starts a try may run while rbuf is being
+	 * delivered). */
+	uint8_t pbuf[MSG_MAX];
 };
 
 static void try_next(fwd_query_t *q);
@@ -205,6 +227,20 @@ static bool addr_equal(const struct sockaddr *from, const struct sockaddr_storag
 	return false;
 }
 
+static const char *https_url(const fwd_query_t *q);
+
+/* The current try's server as the operator wrote it: its URL, tls://address, or address. */
+static void server_label(const fwd_query_t *q, char *out, size_t cap)
+{
+	const char *url = q->kinds[q->cur] == NET_FORWARD_HTTPS ? https_url(q) : NULL;
+	char a[80];
+	net_addr_to_str((const struct sockaddr *)&q->servers[q->cur], a, sizeof(a));
+	if (url)
+		snprintf(out, cap, "%s", url);
+	else
+		snprintf(out, cap, "%s%s", q->kinds[q->cur] == NET_FORWARD_TLS ? "tls://" : "", a);
+}
+
 /* Records whether the server of q's current try answered (any answer to our question, even
  * SERVFAIL) or not (a timeout, an ICMP error, a refused connection), and logs the changes. */
 static void server_result(fwd_query_t *q, bool answered)
@@ -222,11 +258,11 @@ static void server_result(fwd_query_t *q, bool answered)
 		f->health[i].addr = *a;
 		f->nhealth++;
 	}
-	char name[80];
+	char name[400];
 	uint64_t now = uv_now(f->loop);
 	if (answered) {
 		if (f->health[i].down) {
-			net_addr_to_str((const struct sockaddr *)a, name, sizeof(name));
+			server_label(q, name, sizeof(name));
 			sw_log_limited(SW_LOG_INFO,
 				       "upstream %s back: answering again after %llu s", name,
 				       (unsigned long long)(now - f->health[i].down_ms) / 1000);
@@ -238,7 +274,7 @@ static void server_result(fwd_query_t *q, bool answered)
 	if (++f->health[i].fails >= DOWN_AFTER && !f->health[i].down) {
 		f->health[i].down = true;
 		f->health[i].down_ms = now;
-		net_addr_to_str((const struct sockaddr *)a, name, sizeof(name));
+		server_label(q, name, sizeof(name));
 		sw_log_limited(SW_LOG_WARN,
 			       "upstream %s down: no answer to %u tries in a row (names it serves "
 			       "go to the next server, or fail)",
@@ -519,6 +555,14 @@ static void on_timer_closed(uv_handle_t *h)
 /* Detaches the current socket from its query and closes it. */
 static void sock_drop(fwd_query_t *q)
 {
+	if (q->enc) {
+		net_up_tls_cancel(q->enc, q);
+		q->enc = NULL;
+	}
+	if (q->http_req) {
+		net_http_cancel(q->http_req);
+		q->http_req = NULL;
+	}
 	fwd_sock_t *s = q->sock;
 	if (s == NULL)
 		return;
@@ -829,6 +873,7 @@ static int start_udp(fwd_query_t *q)
 	if (err)
 		goto fail;
 	new_id(q);
+	f->stats.sent_udp++;
 	memcpy(s->out, q->query, q->qlen);
 	uv_buf_t b = uv_buf_init((char *)s->out, (unsigned)s->out_len);
 	err = uv_udp_send(&s->req.send, &s->u.udp, &b, 1, NULL, on_udp_sent);
@@ -841,14 +886,37 @@ fail:
 	return err;
 }
 
+static net_up_tls_t *enc_find(const net_forward_t *f, const struct sockaddr_storage *a)
+{
+	for (size_t i = 0; i < f->nenc; i++)
+		if (addr_equal((const struct sockaddr *)a, &f->enc[i].addr))
+			return f->enc[i].tls;
+	return NULL;
+}
+
+static int start_tls(fwd_query_t *q, net_up_tls_t *enc);
+static int start_https(fwd_query_t *q);
+static void keep_servfail(fwd_query_t *q, const char *text);
+
 static void try_next(fwd_query_t *q)
 {
 	while (q->tries < q->ntries) {
 		q->cur = q->tries % q->nservers;
 		q->tries++;
-		int err = start_udp(q);
+		net_up_tls_t *enc = enc_find(q->f, &q->servers[q->cur]);
+		int err;
+		if (q->kinds[q->cur] == NET_FORWARD_HTTPS)
+			err = start_https(q);
+		else if (enc)
+			err = start_tls(q, enc);
+		else if (q->kinds[q->cur] == NET_FORWARD_TLS)
+			err = SW_ECONN; /* removed by a reload: never in clear text */
+		else
+			err = start_udp(q);
 		if (err == 0)
 			return;
+		if (err == SW_ECRYPTO && enc)
+			keep_servfail(q, net_up_tls_rejected(enc));
 		if (sw_log_enabled(SW_LOG_DEBUG)) {
 			char name[80];
 			net_addr_to_str((const struct sockaddr *)&q->servers[q->cur], name,
@@ -948,6 +1016,7 @@ static void start_tcp(fwd_query_t *q)
 	s->u.handle.data = s;
 	q->sock = s;
 	new_id(q);
+	f->stats.sent_tcp++;
 	dns_wr_put_u16_at(s->out, 0, (uint16_t)q->qlen);
 	memcpy(s->out + 2, q->query, q->qlen);
 	if (uv_tcp_connect(&s->connect, &s->u.tcp, (const struct sockaddr *)&q->servers[q->cur],
@@ -957,6 +1026,298 @@ static void start_tcp(fwd_query_t *q)
 	return;
 fail:
 	try_failed(q);
+}
+
+/* ---- EDNS padding over encrypted transports ---- */
+
+/* The position of the RDLEN field of msg's OPT record when it is the message's last record
+ * (RFC 6891 §6.1.1: one OPT, in the additional section; a TSIG after it would forbid any
+ * change), or 0. */
+static size_t opt_rdlen_pos(const uint8_t *msg, size_t len)
+{
+	dns_rd_t r;
+	uint8_t name[DNS_NAME_MAX];
+	size_t pos = 0;
+	uint16_t type = 0;
+	dns_rd_init(&r, msg, len, 4);
+	uint16_t qd = dns_rd_u16(&r), an = dns_rd_u16(&r), ns = dns_rd_u16(&r), ar = dns_rd_u16(&r);
+	for (uint16_t i = 0; i < qd; i++) {
+		dns_rd_name(&r, name, true);
+		dns_rd_u32(&r);
+	}
+	uint32_t total = (uint32_t)an + ns + ar;
+	for (uint32_t i = 0; i < total && !r.err; i++) {
+		dns_rd_name(&r, name, true);
+		type = dns_rd_u16(&r);
+		dns_rd_bytes(&r, 6); /* class, TTL */
+		pos = r.pos;
+		dns_rd_bytes(&r, dns_rd_u16(&r));
+	}
+	if (r.err || r.pos != len || ar == 0 || type != DNS_T_OPT)
+		return 0;
+	return pos;
+}
+
+/* Copies query into out with an EDNS Padding option (RFC 7830) that makes its length a
+ * multiple of 128 (RFC 8467 §4.1), so that the names asked cannot be told by the size of
+ * the encrypted records. A query without OPT (a client that did not use EDNS must get an
+ * answer without one), or one that has padding already, or that would not fit, is copied
+ * as it is. Returns the length. */
+static size_t pad_query(const uint8_t *query, size_t len, uint8_t *out, size_t cap)
+{
+	memcpy(out, query, len);
+	size_t rdl = opt_rdlen_pos(query, len);
+	if (rdl == 0)
+		return len;
+	size_t rdlen = dns_get_u16(query + rdl);
+	for (size_t o = rdl + 2; o + 4 <= rdl + 2 + rdlen; o += 4 + dns_get_u16(query + o + 2))
+		if (dns_get_u16(query + o) == EDNS_OPT_PADDING)
+			return len;
+	size_t pad = (PAD_BLOCK - (len + 4) % PAD_BLOCK) % PAD_BLOCK;
+	if (len + 4 + pad > cap || rdlen + 4 + pad > 0xFFFF)
+		return len;
+	dns_wr_put_u16_at(out, rdl, (uint16_t)(rdlen + 4 + pad));
+	dns_wr_put_u16_at(out, len, EDNS_OPT_PADDING);
+	dns_wr_put_u16_at(out, len + 2, (uint16_t)pad);
+	memset(out + len + 4, 0, pad);
+	return len + 4 + pad;
+}
+
+/* Takes the Padding options out of an answer that came over TLS or HTTPS (a server pads
+ * its answer to a padded query, RFC 8467 §4.1): they are for the encrypted hop, and the
+ * answer goes on to clients over any transport and into the cache. Returns the new length
+ * (len when there is nothing to take out or the OPT is not last). */
+static size_t strip_padding(uint8_t *msg, size_t len)
+{
+	size_t rdl = opt_rdlen_pos(msg, len);
+	if (rdl == 0)
+		return len;
+	size_t end = rdl + 2 + dns_get_u16(msg + rdl), o = rdl + 2;
+	while (o + 4 <= end) {
+		size_t olen = 4 + (size_t)dns_get_u16(msg + o + 2);
+		if (o + olen > end)
+			return len; /* a broken option list: the answer is checked later */
+		if (dns_get_u16(msg + o) != EDNS_OPT_PADDING) {
+			o += olen;
+			continue;
+		}
+		memmove(msg + o, msg + o + olen, len - o - olen);
+		end -= olen;
+		len -= olen;
+	}
+	dns_wr_put_u16_at(msg, rdl, (uint16_t)(end - rdl - 2));
+	return len;
+}
+
+/* ---- TLS ---- */
+
+/* Keeps a SERVFAIL with EDE 23 and text (RFC 8914 §4.24) as the query's last SERVFAIL: it
+ * reaches the clients if no other server answers, so that a certificate problem is named. */
+static void keep_servfail(fwd_query_t *q, const char *text)
+{
+	dns_query_t dq;
+	uint8_t buf[1024];
+	dns_wr_t w;
+	if (dns_query_parse(q->query, q->qlen, &dq) != DNS_QUERY_OK)
+		return;
+	dns_wr_init(&w, buf, sizeof(buf), 0);
+	dns_resp_begin(&w, &dq, DNS_RCODE_SERVFAIL, false);
+	dns_resp_opt(&w, &dq, DNS_RCODE_SERVFAIL, 1232, DNS_EDE_NETWORK_ERROR, text, NULL, 0);
+	if (w.err)
+		return;
+	uint8_t *copy = malloc(w.len);
+	if (copy == NULL)
+		return;
+	memcpy(copy, buf, w.len);
+	free(q->servfail);
+	q->servfail = copy;
+	q->servfail_len = w.len;
+}
+
+static void on_tls_answer(void *ctx, uint8_t *resp, size_t len, int err, const char *text)
+{
+	fwd_query_t *q = ctx;
+	q->enc = NULL; /* its request is over */
+	if (err == 0) {
+		on_response(q, resp, strip_padding(resp, len), true);
+		return;
+	}
+	if (err == SW_ECRYPTO)
+		keep_servfail(q, text); /* it answered, but cannot be trusted */
+	else
+		server_result(q, false);
+	try_failed(q);
+}
+
+/* A try over the server's TLS connection (opened now, or already open). The first try on a
+ * new connection needs a TCP and a TLS handshake: three times the UDP timeout. */
+static int start_tls(fwd_query_t *q, net_up_tls_t *enc)
+{
+	new_id(q);
+	size_t plen = pad_query(q->query, q->qlen, q->f->pbuf, sizeof(q->f->pbuf));
+	int err = net_up_tls_query(enc, q->f->pbuf, plen, on_tls_answer, q);
+	if (err)
+		return err;
+	q->enc = enc;
+	q->unwanted = 0;
+	q->f->stats.sent_tls++;
+	uv_timer_start(&q->timer, on_try_timeout, 3 * (uint64_t)q->f->opts.timeout_ms, 0);
+	return 0;
+}
+
+/* ---- HTTPS ---- */
+
+/* The URL of the current try's DoH server, or NULL when a reload removed it. */
+static const char *https_url(const fwd_query_t *q)
+{
+	const net_forward_t *f = q->f;
+	for (size_t i = 0; i < f->opts.n_upstreams; i++)
+		if (f->opts.upstream_tp[i].transport == NET_FORWARD_HTTPS &&
+		    addr_equal((const struct sockaddr *)&q->servers[q->cur], &f->opts.upstreams[i]))
+			return f->opts.upstream_tp[i].name;
+	return NULL;
+}
+
+static void on_https_done(void *ctx, net_http_req_t *req, const net_http_resp_t *resp)
+{
+	fwd_query_t *q = ctx;
+	net_forward_t *f = q->f;
+	char text[512], ctype[128];
+	q->http_req = NULL;
+	const char *url = https_url(q);
+	if (url == NULL)
+		url = "(removed)";
+	if (resp->err) {
+		if (resp->err == SW_ECRYPTO) {
+			snprintf(text, sizeof(text), "upstream %s: TLS failed: %s", url,
+				 resp->error);
+			sw_log_limited(SW_LOG_WARN, "%s", text);
+			f->stats.https_tls_failures++;
+			keep_servfail(q, text);
+		} else {
+			sw_debug("forward: upstream %s: %s", url, resp->error);
+			server_result(q, false);
+		}
+		try_failed(q);
+		return;
+	}
+	/* RFC 8484 §4.2.1: a 2xx with the DNS message as application/dns-message. */
+	if (resp->status != 200 || resp->body_len < DNS_HDR_LEN || resp->body_len > MSG_MAX ||
+	    net_http_header_find(req, "content-type", ctype, sizeof(ctype)) != 0 ||
+	    strncasecmp(ctype, "application/dns-message", 23) != 0) {
+		snprintf(text, sizeof(text), "upstream %s: HTTP status %d, %zu bytes", url,
+			 resp->status, resp->body_len);
+		sw_debug("forward: %s", text);
+		if (resp->status != 200)
+			keep_servfail(q, text);
+		try_failed(q);
+		return;
+	}
+	memcpy(f->rbuf, resp->body, resp->body_len);
+	on_response(q, f->rbuf, strip_padding(f->rbuf, resp->body_len), true);
+}
+
+/* A try as an RFC 8484 POST, ID 0 (RFC 8484 §4.1). libcurl keeps the connection and puts
+ * concurrent requests on one HTTP/2 connection as streams. */
+static int start_https(fwd_query_t *q)
+{
+	net_forward_t *f = q->f;
+	const char *url = https_url(q);
+	if (url == NULL || f->http == NULL)
+		return SW_ECONN;
+	static const char *const headers[] = {"Content-Type: application/dns-message",
+					      "Accept: application/dns-message"};
+	q->id_sent = 0;
+	dns_wr_put_u16_at(q->query, 0, 0);
+	net_http_req_opts_t o = {
+	    .method = "POST",
+	    .url = url,
+	    .headers = headers,
+	    .nheaders = 2,
+	    .body = f->pbuf,
+	    .body_len = pad_query(q->query, q->qlen, f->pbuf, sizeof(f->pbuf)),
+	    .timeout_ms = 3 * f->opts.timeout_ms,
+	    .max_body = MSG_MAX,
+	    .cafile = f->opts.ca_file[0] ? f->opts.ca_file : NULL,
+	    .http2 = true,
+	};
+	int err = net_http_request(f->http, &o, on_https_done, q, &q->http_req);
+	if (err)
+		return err;
+	q->unwanted = 0;
+	f->stats.sent_https++;
+	/* libcurl's own timeout reports first. */
+	uv_timer_start(&q->timer, on_try_timeout, 3 * (uint64_t)f->opts.timeout_ms + 200, 0);
+	return 0;
+}
+
+/* Makes f->enc match opts' TLS servers: a server already connected keeps its connection,
+ * removed ones close (their queries in flight time out and move on). Returns 0, SW_ECONF
+ * (the CA certificates cannot be read: logged) or SW_ENOMEM, with f->enc unchanged. */
+static int enc_update(net_forward_t *f, const net_forward_opts_t *opts)
+{
+	net_up_tls_t *keep[NET_FORWARD_UPSTREAMS_MAX] = {0};
+	size_t n = 0, created = 0;
+	int err = 0;
+	struct {
+		struct sockaddr_storage addr;
+		char auth_name[256];
+		net_up_tls_t *tls;
+	} next[NET_FORWARD_UPSTREAMS_MAX];
+	for (size_t i = 0; i < opts->n_upstreams; i++) {
+		if (opts->upstream_tp[i].transport == NET_FORWARD_HTTPS && f->http == NULL &&
+		    (err = net_http_new(f->loop, &(net_http_opts_t){0}, &f->http)) != 0)
+			goto fail;
+		if (opts->upstream_tp[i].transport != NET_FORWARD_TLS)
+			continue;
+		if (f->creds == NULL) {
+			char msg[512];
+			err = net_up_tls_creds_new(opts->ca_file, &f->creds, msg, sizeof(msg));
+			if (err) {
+				sw_err("%s", msg);
+				goto fail;
+			}
+		}
+		next[n].addr = opts->upstreams[i];
+		snprintf(next[n].auth_name, sizeof(next[n].auth_name), "%s",
+			 opts->upstream_tp[i].name);
+		next[n].tls = NULL;
+		for (size_t j = 0; j < f->nenc; j++)
+			if (addr_equal((const struct sockaddr *)&next[n].addr, &f->enc[j].addr) &&
+			    strcmp(next[n].auth_name, f->enc[j].auth_name) == 0) {
+				next[n].tls = f->enc[j].tls;
+				keep[j] = f->enc[j].tls;
+			}
+		if (next[n].tls == NULL) {
+			char label[400], addr[80];
+			net_addr_to_str((const struct sockaddr *)&next[n].addr, addr, sizeof(addr));
+			snprintf(label, sizeof(label), "tls://%s%s%s", addr,
+				 next[n].auth_name[0] ? "#" : "", next[n].auth_name);
+			err = net_up_tls_new(f->loop, &next[n].addr, next[n].auth_name, label,
+					     f->creds, &next[n].tls);
+			if (err)
+				goto fail;
+			created |= (size_t)1 << n;
+		}
+		n++;
+	}
+	for (size_t j = 0; j < f->nenc; j++) {
+		if (keep[j])
+			continue;
+		for (fwd_query_t *q = f->pending; q; q = q->next)
+			if (q->enc == f->enc[j].tls)
+				q->enc = NULL;
+		net_up_tls_stats_add(f->enc[j].tls, &f->gone);
+		net_up_tls_free(f->enc[j].tls);
+	}
+	memcpy(f->enc, next, n * sizeof(next[0]));
+	f->nenc = n;
+	return 0;
+fail:
+	for (size_t k = 0; k < n; k++)
+		if (created & ((size_t)1 << k))
+			net_up_tls_free(next[k].tls);
+	return err;
 }
 
 /* ---- the public functions ---- */
@@ -1020,11 +1381,17 @@ int net_forward_new(uv_loop_t *loop, const net_forward_opts_t *opts, net_forward
 			goto fail;
 		f->max_bytes = f->opts.cache_entries * CACHE_BYTES_PER_ENTRY;
 	}
+	if ((err = enc_update(f, opts)) != 0)
+		goto fail;
 	*out = f;
 	return 0;
 fail:
-	if (f)
+	if (f) {
 		free(f->inflight);
+		free(f->buckets);
+		net_up_tls_creds_free(f->creds);
+		net_http_free(f->http);
+	}
 	free(f);
 	return err;
 }
@@ -1040,6 +1407,10 @@ void net_forward_free(net_forward_t *f)
 	}
 	while (f->lru_head)
 		cache_remove(f, f->lru_head);
+	for (size_t i = 0; i < f->nenc; i++)
+		net_up_tls_free(f->enc[i].tls);
+	net_up_tls_creds_free(f->creds);
+	net_http_free(f->http);
 	free(f->buckets);
 	free(f->inflight);
 	free(f);
@@ -1121,6 +1492,9 @@ int net_forward_query(net_forward_t *f, const uint8_t *query, size_t qlen, net_f
 			q->nservers = f->opts.rules[i].n;
 		}
 	}
+	if (q->servers == f->opts.upstreams)
+		for (size_t i = 0; i < q->nservers; i++)
+			q->kinds[i] = f->opts.upstream_tp[i].transport;
 	/* Each server once; a lone server twice, as a lost datagram is not a dead server. */
 	q->ntries = q->nservers == 1 ? 2 : q->nservers;
 
@@ -1169,12 +1543,23 @@ void net_forward_cancel(net_forward_t *f, void *ctx)
 void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out)
 {
 	*out = f->stats;
+	net_up_tls_stats_t t = f->gone;
+	for (size_t i = 0; i < f->nenc; i++)
+		net_up_tls_stats_add(f->enc[i].tls, &t);
+	out->tls_connects = t.connects;
+	out->tls_handshakes = t.handshakes;
+	out->tls_failures = t.handshake_failures;
+	out->tls_cert_failures = t.cert_failures;
+	out->tls_resumed = t.resumed;
 }
 
 int net_forward_set_servers(net_forward_t *f, const net_forward_opts_t *opts)
 {
 	if (!servers_valid(opts))
 		return SW_EINVAL;
+	int err = enc_update(f, opts);
+	if (err)
+		return err;
 	/* Queries in flight keep the servers they started with: their current try is checked
 	 * against its server's address, and they go on down their own list. */
 	const char *lo = (const char *)&f->opts, *hi = lo + sizeof(f->opts);
@@ -1189,6 +1574,7 @@ int net_forward_set_servers(net_forward_t *f, const net_forward_opts_t *opts)
 		q->servers = q->own_servers;
 	}
 	memcpy(f->opts.upstreams, opts->upstreams, sizeof(f->opts.upstreams));
+	memcpy(f->opts.upstream_tp, opts->upstream_tp, sizeof(f->opts.upstream_tp));
 	f->opts.n_upstreams = opts->n_upstreams;
 	memcpy(f->opts.rules, opts->rules, sizeof(f->opts.rules));
 	f->opts.n_rules = opts->n_rules;

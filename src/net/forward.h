@@ -21,6 +21,12 @@
  * to guess a TCP sequence number as well (Unbound's `unwanted-reply-threshold`, here per
  * question in flight).
  *
+ * A default server may be encrypted (docs/forward.md "Encrypted upstreams"): DNS over TLS
+ * (RFC 7858) over one kept, pipelined connection per server (upstream_tls.h), or DNS over
+ * HTTPS (RFC 8484 POST) through the node's HTTP client (http.h). A try to such a server is
+ * checked as a TCP answer is; a certificate that does not verify fails the try, and, if no
+ * server answers, the clients get SERVFAIL with EDE 23 naming the upstream and the reason.
+ *
  * libuv; loop thread only.
  */
 #pragma once
@@ -36,10 +42,24 @@
 
 typedef struct net_forward net_forward_t;
 
+enum { NET_FORWARD_PLAIN = 0, NET_FORWARD_TLS = 1, NET_FORWARD_HTTPS = 2 };
+
 typedef struct {
 	/* Default servers, in order of preference. */
 	struct sockaddr_storage upstreams[NET_FORWARD_UPSTREAMS_MAX];
 	size_t n_upstreams;
+	/* How each default server is reached: NET_FORWARD_PLAIN (UDP, TCP after TC=1),
+	 * NET_FORWARD_TLS (RFC 7858, port 853 usually) with in name the name its certificate
+	 * must carry ("": its address), or NET_FORWARD_HTTPS (RFC 8484, POST over HTTP/2) with
+	 * in name the URL; the address in upstreams then only tells the servers apart (and
+	 * is 0.0.0.0 when the URL names a host). Zeroed: plain. */
+	struct {
+		uint8_t transport;
+		char name[320];
+	} upstream_tp[NET_FORWARD_UPSTREAMS_MAX];
+	/* PEM CA certificates that TLS servers' certificates must chain to; "": the system's
+	 * store. Read by net_forward_new() only. */
+	char ca_file[1024];
 	/* `forward SUFFIX=addr`: the longest suffix that contains the query name wins. */
 	struct {
 		uint8_t suffix[255]; /* wire name, lower case */
@@ -73,7 +93,8 @@ void net_forward_opts_init(net_forward_opts_t *opts);
 typedef void (*net_forward_cb)(void *ctx, const uint8_t *resp, size_t len, int err);
 
 /* Creates a forwarder on loop; opts is copied. Returns 0, SW_EINVAL (a rule or an address
- * of an unknown family) or SW_ENOMEM. */
+ * of an unknown family), SW_ECONF (TLS servers, and the CA certificates cannot be read: the
+ * reason is logged) or SW_ENOMEM. */
 int net_forward_new(uv_loop_t *loop, const net_forward_opts_t *opts, net_forward_t **out);
 /* Frees the forwarder. Queries in flight end without callbacks; their sockets close
  * asynchronously (the loop must run once more to release them). NULL is a no-op. */
@@ -117,6 +138,11 @@ void net_forward_cancel(net_forward_t *f, void *ctx);
 typedef struct {
 	uint64_t queries, coalesced, waiters_refused, cache_hits, cache_misses, timeouts,
 	    tcp_retries, unwanted, unwanted_tcp, failovers, failures;
+	/* Tries sent, by transport; DoT connections opened, handshakes completed, handshakes
+	 * failed (of those, certificates rejected), sessions resumed; DoH requests that failed in
+	 * TLS (libcurl: a certificate, mostly). */
+	uint64_t sent_udp, sent_tcp, sent_tls, sent_https, tls_connects, tls_handshakes,
+	    tls_failures, tls_cert_failures, tls_resumed, https_tls_failures;
 } net_forward_stats_t;
 void net_forward_stats(const net_forward_t *f, net_forward_stats_t *out);
 

@@ -160,6 +160,46 @@ static void test_addr_split(void **state)
 	assert_int_equal(conf_addr_split("127.0.0.1:53", host, 9, &port), SW_ECONF);
 }
 
+/* upstream: plain addr[:port], tls://addr[:port][#name] (853 by default), https://host/path. */
+static void test_upstream_split(void **state)
+{
+	char host[64], name[320];
+	uint16_t port = 0;
+	int kind = -1;
+	assert_int_equal(
+	    conf_upstream_split("192.0.2.1", &kind, host, sizeof(host), &port, name, sizeof(name)),
+	    0);
+	assert_int_equal(kind, CONF_UPSTREAM_PLAIN);
+	assert_int_equal(port, 53);
+	assert_int_equal(conf_upstream_split("tls://9.9.9.9#dns.quad9.net", &kind, host,
+					     sizeof(host), &port, name, sizeof(name)),
+			 0);
+	assert_int_equal(kind, CONF_UPSTREAM_TLS);
+	assert_string_equal(host, "9.9.9.9");
+	assert_int_equal(port, 853);
+	assert_string_equal(name, "dns.quad9.net");
+	assert_int_equal(conf_upstream_split("tls://[2620:fe::fe]:8853", &kind, host, sizeof(host),
+					     &port, name, sizeof(name)),
+			 0);
+	assert_string_equal(host, "2620:fe::fe");
+	assert_int_equal(port, 8853);
+	assert_string_equal(name, "");
+	assert_int_equal(conf_upstream_split("https://dns.example/dns-query", &kind, host,
+					     sizeof(host), &port, name, sizeof(name)),
+			 0);
+	assert_int_equal(kind, CONF_UPSTREAM_HTTPS);
+	assert_string_equal(name, "https://dns.example/dns-query");
+	/* A host name where an address must be, a bad certificate name, no path, no host. */
+	const char *bad[] = {"tls://dns.quad9.net",	   "tls://9.9.9.9#",
+			     "tls://9.9.9.9#a..b",	   "tls://",
+			     "https://dns.example",	   "https:///dns-query",
+			     "https://dns.example/{?dns}", "dns.example"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(conf_upstream_split(bad[i], &kind, host, sizeof(host), &port, name,
+						     sizeof(name)),
+				 SW_ECONF);
+}
+
 static void test_repeatable_replacement(void **state)
 {
 	conf_t c;
@@ -532,6 +572,7 @@ int main(void)
 	    cmocka_unit_test(test_set_good_values),
 	    cmocka_unit_test(test_set_bad_values),
 	    cmocka_unit_test(test_addr_split),
+	    cmocka_unit_test(test_upstream_split),
 	    cmocka_unit_test(test_repeatable_replacement),
 	    cmocka_unit_test(test_repeatable_limit),
 	    cmocka_unit_test(test_parse_text),
