@@ -169,6 +169,7 @@ def test_sample_config_has_every_option_and_is_valid(installed, swarmdns_bin, tm
     tls = tmp_path / "tls"
     cp = run_cli(swarmdns_bin, "cert", "-o", tls)
     assert cp.returncode == 0, describe(cp)
+    shutil.copy(tls / "cert.pem", tls / "upstream-ca.pem")  # a CA file for upstream-ca
     every.write_text("\n".join(lines).replace("/etc/swarmdns/", f"{tls}/") + "\n")
     cp = run_cli(swarmdns_bin, "serve", "--check-config", "--config", every)
     assert cp.returncode == 0, f"{every}:\n{every.read_text()}\n{describe(cp)}"
