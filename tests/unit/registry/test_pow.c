@@ -102,11 +102,15 @@ static void test_params_bounds(void **state)
 	p = ok;
 	p.opslimit = 0;
 	assert_int_equal(reg_pow_params_check(&p), SW_EINVAL);
+	p.opslimit = REG_POW_OPS_MAX;
+	assert_int_equal(reg_pow_params_check(&p), 0);
 	p.opslimit = REG_POW_OPS_MAX + 1;
 	assert_int_equal(reg_pow_params_check(&p), SW_EINVAL);
 	p = ok;
 	p.memlimit = 8191;
 	assert_int_equal(reg_pow_params_check(&p), SW_EINVAL);
+	p.memlimit = REG_POW_MEM_MAX;
+	assert_int_equal(reg_pow_params_check(&p), 0);
 	p.memlimit = REG_POW_MEM_MAX + 1;
 	assert_int_equal(reg_pow_params_check(&p), SW_EINVAL);
 	/* A hostile policy is refused before Argon2id runs (no 4 GiB allocation). */
