@@ -43,3 +43,27 @@ void sw_memzero(void *buf, size_t len)
 {
 	sodium_memzero(buf, len);
 }
+
+void sw_sha256(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t out[32])
+{
+	crypto_hash_sha256_state st;
+	crypto_hash_sha256_init(&st);
+	if (alen)
+		crypto_hash_sha256_update(&st, a, alen);
+	if (b && blen)
+		crypto_hash_sha256_update(&st, b, blen);
+	crypto_hash_sha256_final(&st, out);
+}
+
+int sw_argon2id(uint8_t *out, size_t outlen, const uint8_t *pw, size_t pwlen,
+		const uint8_t salt[SW_ARGON2ID_SALT_LEN], uint64_t passes, size_t mem)
+{
+	if (outlen < crypto_pwhash_BYTES_MIN || passes < crypto_pwhash_OPSLIMIT_MIN ||
+	    mem < crypto_pwhash_MEMLIMIT_MIN)
+		return SW_EINVAL;
+	/* libsodium fails here only when it cannot allocate the memory. */
+	if (crypto_pwhash(out, outlen, (const char *)pw, pwlen, salt, passes, mem,
+			  crypto_pwhash_ALG_ARGON2ID13) != 0)
+		return SW_ENOMEM;
+	return 0;
+}

@@ -4,11 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
-/* Argon2id and SHA-256 straight from libsodium (crypto_pwhash, crypto_hash_sha256), as the
- * registry's brief asks. */
-#include <sodium.h>
-
 #include "common/err.h"
+#include "crypto/crypto.h"
 #include "registry/pow.h"
 
 /* Domain separation: this salt is for this purpose only. */
@@ -25,12 +22,9 @@ int reg_pow_params_check(const reg_pow_params_t *p)
 
 void reg_pow_salt(const uint8_t registry_key[REG_POW_KEY_LEN], uint8_t salt[REG_POW_SALT_LEN])
 {
-	crypto_hash_sha256_state st;
-	uint8_t h[crypto_hash_sha256_BYTES];
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const uint8_t *)salt_domain, sizeof(salt_domain) - 1);
-	crypto_hash_sha256_update(&st, registry_key, REG_POW_KEY_LEN);
-	crypto_hash_sha256_final(&st, h);
+	uint8_t h[SW_SHA256_LEN];
+	sw_sha256((const uint8_t *)salt_domain, sizeof(salt_domain) - 1, registry_key,
+		  REG_POW_KEY_LEN, h);
 	memcpy(salt, h, REG_POW_SALT_LEN);
 }
 
@@ -61,12 +55,9 @@ int reg_pow_hash(const reg_pow_params_t *p, const uint8_t salt[REG_POW_SALT_LEN]
 	memcpy(pw, claim, claim_len);
 	for (int i = 0; i < 8; i++)
 		pw[claim_len + (size_t)i] = (uint8_t)(nonce >> (56 - 8 * i));
-	/* libsodium fails Argon2id only for parameters out of its range (checked above) or when
-	 * it cannot allocate the memory. */
-	if (crypto_pwhash(out, REG_POW_HASH_LEN, (const char *)pw, claim_len + 8, salt, p->opslimit,
-			  p->memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
-		return SW_ENOMEM;
-	return 0;
+	/* The parameters were checked above: what is left is running out of memory. */
+	return sw_argon2id(out, REG_POW_HASH_LEN, pw, claim_len + 8, salt, p->opslimit,
+			   p->memlimit);
 }
 
 /* Whether h starts with at least bits zero bits. */
