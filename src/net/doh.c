@@ -8,27 +8,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "common/codec.h"
 #include "common/err.h"
+#include "dns/doh.h"
 #include "dns/wire.h"
 #include "net/tls_conn.h"
 
-#define DOH_PATH "/dns-query"
-#define DOH_CTYPE "application/dns-message"
-#define DOH_BODY_MAX 65535 /* RFC 8484 §6: a DNS message is at most 65535 bytes */
 /* The request headers we take (RFC 9113 §6.5.2: name + value + 32 per field): room for a GET
  * query of several kilobytes. Beyond it: 431; far beyond it: the connection ends. */
 #define DOH_HEADERS_MAX 16384
 #define DOH_HEADERS_KILL (4 * DOH_HEADERS_MAX)
 
-enum { M_NONE = 0, M_GET, M_POST, M_OTHER };
-
 struct doh_stream {
 	doh_stream_t *prev, *next;
 	int32_t id;
-	uint8_t method;
+	doh_method_t method;
 	uint16_t status; /* an error found while reading the request (404, 431), else 0 */
 	bool ct_ok;	 /* content-type is application/dns-message */
 	bool req_done;	 /* the client's END_STREAM came */
@@ -37,7 +31,7 @@ struct doh_stream {
 	size_t hdr_bytes;
 	char *dns; /* the `dns` parameter, still base64url */
 	size_t dns_len;
-	sw_buf_t body; /* POST */
+	sw_buf_t body;	     /* POST */
 	const uint8_t *resp; /* the response body (owned when resp_owned) */
 	uint8_t *resp_owned;
 	size_t resp_len, resp_pos;
@@ -108,55 +102,30 @@ static void submit(tls_conn_t *c, doh_stream_t *st, unsigned status, const char 
 		nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
 }
 
-static void respond_error(tls_conn_t *c, doh_stream_t *st, unsigned status, const char *text)
+static void respond_text(tls_conn_t *c, doh_stream_t *st, unsigned status, const char *text)
 {
 	st->resp = (const uint8_t *)text;
 	st->resp_len = strlen(text);
-	submit(c, st, status, "text/plain; charset=utf-8", NULL,
-	       status == 405 ? "GET, POST" : NULL);
+	submit(c, st, status, "text/plain; charset=utf-8", NULL, status == 405 ? DOH_ALLOW : NULL);
 }
 
-/* RFC 8484 §5.1: the freshness lifetime is at most the smallest TTL of the Answer section;
- * a negative answer has none there, and its SOA in the Authority section sets it (RFC 2308
- * §5). A response without records (REFUSED, SERVFAIL) is not to be kept: 0. */
-static uint32_t min_ttl(const uint8_t *m, size_t len)
+static void respond_error(tls_conn_t *c, doh_stream_t *st, const doh_err_t *err)
 {
-	dns_rd_t r;
-	uint8_t name[DNS_NAME_MAX];
-	dns_rd_init(&r, m, len, 4);
-	unsigned qd = dns_rd_u16(&r), an = dns_rd_u16(&r), ns = dns_rd_u16(&r);
-	dns_rd_u16(&r);
-	for (unsigned i = 0; i < qd; i++) {
-		dns_rd_name(&r, name, true);
-		dns_rd_u32(&r); /* type and class */
-	}
-	uint32_t min = UINT32_MAX;
-	for (unsigned i = 0; i < an + ns && !(i == an && min != UINT32_MAX); i++) {
-		dns_rd_name(&r, name, true);
-		uint16_t type = dns_rd_u16(&r);
-		dns_rd_u16(&r);
-		uint32_t ttl = dns_rd_u32(&r);
-		dns_rd_bytes(&r, dns_rd_u16(&r));
-		if (r.err)
-			break;
-		if (type != DNS_T_OPT && ttl < min)
-			min = ttl;
-	}
-	return r.err || min == UINT32_MAX ? 0 : min;
+	respond_text(c, st, err->status, err->text);
 }
 
 static int respond_dns(tls_conn_t *c, doh_stream_t *st, const uint8_t *resp, size_t len)
 {
 	st->resp_owned = malloc(len);
 	if (st->resp_owned == NULL) {
-		respond_error(c, st, 500, "out of memory\n");
+		respond_text(c, st, 500, "out of memory\n");
 		return SW_ENOMEM;
 	}
 	memcpy(st->resp_owned, resp, len);
 	st->resp = st->resp_owned;
 	st->resp_len = len;
 	char cache[32];
-	snprintf(cache, sizeof(cache), "max-age=%u", min_ttl(resp, len));
+	doh_cache_control(resp, len, cache, sizeof(cache)); /* RFC 8484 §5.1 */
 	/* RFC 8484 §4.2.1: a DNS error is still a successful HTTP response. */
 	submit(c, st, 200, DOH_CTYPE, cache, NULL);
 	return 0;
@@ -181,7 +150,7 @@ static void doh_reply(const resolver_client_t *cl, const uint8_t *resp, size_t l
 		return; /* the client reset the stream */
 	st->waiting = false;
 	if (len == 0)
-		respond_error(c, st, 503, "no answer\n");
+		respond_text(c, st, 503, "no answer\n");
 	else
 		respond_dns(c, st, resp, len);
 	tls_conn_cork(c);
@@ -201,7 +170,7 @@ static void resolve(tls_conn_t *c, doh_stream_t *st, const uint8_t *q, size_t ql
 	cl.pad = true; /* RFC 8484 §8.1, RFC 8467 §4.1: padded responses */
 	cl.peer = (const struct sockaddr *)&c->peer;
 	cl.peer_len = c->peer_len;
-	size_t rlen = resolver_handle_client(s->resolver, q, qlen, &cl, s->out, DOH_BODY_MAX);
+	size_t rlen = resolver_handle_client(s->resolver, q, qlen, &cl, s->out, DOH_MSG_MAX);
 	if (rlen == RESOLVER_ASYNC) {
 		c->pending++;
 		st->waiting = true;
@@ -209,95 +178,65 @@ static void resolve(tls_conn_t *c, doh_stream_t *st, const uint8_t *q, size_t ql
 	}
 	if (rlen == 0) {
 		/* Nothing a DNS server would answer: not a query (too short, QR=1). */
-		respond_error(c, st, 400, "not a DNS query\n");
+		respond_text(c, st, 400, "not a DNS query\n");
 		return;
 	}
 	respond_dns(c, st, s->out, rlen);
 }
 
-/* The request is complete: RFC 8484 §4.1. */
+/* The request is complete: RFC 8484 §4.1, through the core (dns/doh.h). */
 static void handle_request(tls_conn_t *c, doh_stream_t *st)
 {
 	net_tls_t *s = c->srv;
+	doh_err_t err;
+	size_t qlen = 0;
 	if (st->status == 404) {
-		respond_error(c, st, 404, "not found: DNS over HTTPS is at " DOH_PATH "\n");
+		respond_text(c, st, 404, "not found: DNS over HTTPS is at " DOH_PATH "\n");
 		return;
 	}
 	if (st->status == 431) {
-		respond_error(c, st, 431, "request headers too large\n");
+		respond_text(c, st, 431, "request headers too large\n");
 		return;
 	}
-	if (st->method == M_GET) {
-		size_t qlen = 0;
-		if (st->dns == NULL) {
-			respond_error(c, st, 400, "missing the dns parameter\n");
-			return;
-		}
-		/* RFC 8484 §4.1: base64url (RFC 4648 §5) without padding. */
-		if (sw_b64url_decode(st->dns, st->dns_len, s->query, sizeof(s->query), &qlen) !=
-			0 ||
-		    qlen < DNS_HDR_LEN) {
-			respond_error(c, st, 400,
-				      "the dns parameter is not a base64url DNS message\n");
+	if (doh_check_method(st->method, false, &err) != 0) {
+		respond_error(c, st, &err);
+		return;
+	}
+	if (st->method == DOH_M_GET) {
+		if (doh_get_query(st->dns, st->dns_len, s->query, sizeof(s->query), &qlen, &err) !=
+		    0) {
+			respond_error(c, st, &err);
 			return;
 		}
 		resolve(c, st, s->query, qlen);
 		return;
 	}
-	if (st->method == M_POST) {
-		if (!st->ct_ok) {
-			respond_error(c, st, 415, "content-type must be " DOH_CTYPE "\n");
-			return;
-		}
-		if (st->body.len < DNS_HDR_LEN) {
-			respond_error(c, st, 400, "the body is not a DNS message\n");
-			return;
-		}
-		resolve(c, st, st->body.data, st->body.len);
+	if (doh_check_post(st->ct_ok, st->body.len, &err) != 0 ||
+	    doh_check_query(st->body.data, st->body.len, &err) != 0) {
+		respond_error(c, st, &err);
 		return;
 	}
-	respond_error(c, st, 405, "only GET and POST\n");
+	resolve(c, st, st->body.data, st->body.len);
 }
 
 static void parse_path(doh_stream_t *st, const uint8_t *v, size_t len)
 {
-	const uint8_t *q = memchr(v, '?', len);
-	size_t plen = q ? (size_t)(q - v) : len;
-	if (plen != strlen(DOH_PATH) || memcmp(v, DOH_PATH, plen) != 0) {
+	const char *dns;
+	size_t dlen;
+	if (!doh_path_ok((const char *)v, len)) {
 		st->status = 404;
 		return;
 	}
-	if (q == NULL)
+	if (!doh_target_dns((const char *)v, len, &dns, &dlen))
 		return;
-	const uint8_t *p = q + 1, *end = v + len;
-	while (p < end) {
-		const uint8_t *amp = memchr(p, '&', (size_t)(end - p));
-		if (amp == NULL)
-			amp = end;
-		size_t n = (size_t)(amp - p);
-		if (n >= 4 && memcmp(p, "dns=", 4) == 0) {
-			free(st->dns);
-			st->dns = malloc(n - 4 + 1);
-			if (st->dns == NULL) {
-				st->dns_len = 0;
-				return;
-			}
-			memcpy(st->dns, p + 4, n - 4);
-			st->dns_len = n - 4;
-		}
-		p = amp + 1;
+	free(st->dns);
+	st->dns = malloc(dlen + 1);
+	if (st->dns == NULL) {
+		st->dns_len = 0;
+		return;
 	}
-}
-
-/* "application/dns-message", any case, parameters allowed. */
-static bool ctype_ok(const uint8_t *v, size_t len)
-{
-	size_t n = strlen(DOH_CTYPE);
-	while (len > 0 && (*v == ' ' || *v == '\t'))
-		v++, len--;
-	if (len < n || strncasecmp((const char *)v, DOH_CTYPE, n) != 0)
-		return false;
-	return len == n || v[n] == ';' || v[n] == ' ' || v[n] == '\t';
+	memcpy(st->dns, dns, dlen);
+	st->dns_len = dlen;
 }
 
 /* ---- nghttp2 callbacks (no sending from inside them: doh_send() runs after) ---- */
@@ -341,16 +280,11 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 	if (f->headers.cat != NGHTTP2_HCAT_REQUEST || st->status == 431)
 		return 0; /* trailers are ignored */
 	if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
-		if (valuelen == 3 && memcmp(value, "GET", 3) == 0)
-			st->method = M_GET;
-		else if (valuelen == 4 && memcmp(value, "POST", 4) == 0)
-			st->method = M_POST;
-		else
-			st->method = M_OTHER;
+		st->method = doh_method((const char *)value, valuelen);
 	} else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
 		parse_path(st, value, valuelen);
 	} else if (namelen == 12 && memcmp(name, "content-type", 12) == 0) {
-		st->ct_ok = ctype_ok(value, valuelen);
+		st->ct_ok = doh_ctype_ok((const char *)value, valuelen);
 	}
 	return 0;
 }
@@ -362,9 +296,10 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 	doh_stream_t *st = nghttp2_session_get_stream_user_data(h2, id);
 	if (st == NULL || st->responded)
 		return 0;
-	if (st->body.len + len > DOH_BODY_MAX) {
+	doh_err_t err;
+	if (doh_check_post(true, st->body.len + len, &err) != 0) {
 		c->srv->lim.too_large++;
-		respond_error(c, st, 413, "a DNS message is at most 65535 bytes\n");
+		respond_error(c, st, &err);
 		return 0;
 	}
 	if (sw_buf_append(&st->body, data, len, 512) != 0)

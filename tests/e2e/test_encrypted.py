@@ -536,6 +536,46 @@ def test_curl_http2_get_and_post(enc):
     assert headers["cache-control"] == "max-age=0"
 
 
+def expected_max_age(r) -> int:
+    """RFC 8484 section 5.1 as docs/encrypted.md decides it: the smallest TTL of the answer;
+    without one, a negative answer's SOA min(TTL, MINIMUM) (RFC 2308 section 5); else 0."""
+    if r.answer:
+        return min(rrset.ttl for rrset in r.answer)
+    soa = [rrset for rrset in r.authority if rrset.rdtype == dns.rdatatype.SOA]
+    return min(soa[0].ttl, soa[0][0].minimum) if soa else 0
+
+
+def test_cache_control_same_on_doh_port_and_api(enc, swarmdns_bin, tmp_path):
+    """One RFC 8484 core: the same answer gets the same Cache-Control over HTTP/2 on the DoH
+    port and over HTTP/1.1 on the API port, for a positive, a negative and a refused answer.
+    The zone with its own SOA has a MINIMUM (60) below the TTL of the SOA in negative answers
+    (the clamp minimum): the two servers used to disagree there (one took the SOA's TTL)."""
+    key = keygen(swarmdns_bin, tmp_path / "soa.key")
+    publish_zone(swarmdns_bin, enc.node, key, "$TTL 3600\n"
+                 "@ IN SOA ns hostmaster 1 3600 600 86400 60\nwww IN A 192.0.2.7\n",
+                 directory=tmp_path)
+    cases = ((enc.name("short"), "A"), (enc.name("nosuchname"), "A"),
+             (enc.name("www"), "TXT"), ("example.com.", "A"), (f"nx.{key.z32}.", "A"),
+             (f"www.{key.z32}.", "AAAA"))
+    for name, rdtype in cases:
+        q = make_query(name, rdtype, use_edns=0)
+        q.id = 0
+        status, headers, body = doh_get(enc, q.to_wire())
+        assert status == 200, body
+        r = dns.message.from_wire(body)
+        api = enc.node.api("GET", f"/dns-query?dns={b64url(q.to_wire())}")
+        assert api.status == 200, api.body
+        assert api.headers["cache-control"] == headers["cache-control"], (name, rdtype)
+        assert headers["cache-control"] == f"max-age={expected_max_age(r)}", r.to_text()
+    # The negative answer has a SOA whose MINIMUM decides, so the rule's second branch with
+    # RFC 2308's min() was taken.
+    q = make_query(f"nx.{key.z32}.", "A", use_edns=0)
+    status, headers, body = doh_get(enc, q.to_wire())
+    r = dns.message.from_wire(body)
+    assert not r.answer and r.authority[0].ttl > 60, r.to_text()
+    assert headers["cache-control"] == "max-age=60", headers
+
+
 def test_stubby_forwards_to_us(enc, tmp_path):
     stubby = need("stubby")
     port = free_port()
