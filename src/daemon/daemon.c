@@ -617,7 +617,7 @@ static void on_signal(uv_signal_t *s, int signum)
 int daemon_reload(void *node, char *msg, size_t msgcap)
 {
 	node_t *n = node;
-	reload_node_t r = {n->resolver,	  n->fwd,   n->dot,   n->doh,
+	reload_node_t r = {n->resolver,	  n->fwd,   n->dot,   n->doh,  n->tcp,
 			   &n->tls_creds, &n->loop, &n->qlog, &n->conf};
 	return reload_run(&r, msg, msgcap);
 }
@@ -638,6 +638,12 @@ void daemon_tls_opts(const conf_t *c, net_tls_opts_t *o)
 	    .max_clients = c->tls_max_clients,
 	    .max_streams = c->doh_max_streams,
 	};
+}
+
+void daemon_tcp_opts(const conf_t *c, net_tcp_opts_t *o)
+{
+	*o = (net_tcp_opts_t){.idle_timeout_ms = c->tcp_idle_timeout,
+			      .max_clients = c->tcp_max_clients};
 }
 
 /* DNS over TLS and DNS over HTTPS (RFC 7858, RFC 8484), when listen-dot or listen-doh is
@@ -682,7 +688,8 @@ static int start_tls(node_t *n, const conf_t *c)
 
 static int start_listeners(node_t *n, const conf_t *c)
 {
-	net_tcp_opts_t topts = {c->tcp_idle_timeout, c->tcp_max_clients};
+	net_tcp_opts_t topts;
+	daemon_tcp_opts(c, &topts);
 	for (unsigned i = 0; i < c->n_listen_dns; i++) {
 		struct sockaddr_storage ss;
 		int ret = net_addr_parse(c->listen_dns[i], &ss);

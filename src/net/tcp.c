@@ -35,9 +35,9 @@ struct conn {
 	sw_buf_t rbuf, wbuf, pbuf;
 	bool writing, reading, closing;
 	int open_handles;
-	uint32_t pending; /* answers the resolver still owes this connection */
+	uint32_t pending;	      /* answers the resolver still owes this connection */
 	struct sockaddr_storage peer; /* for cookies and per-network limits */
-	socklen_t peer_len;		/* 0: unknown */
+	socklen_t peer_len;	      /* 0: unknown */
 };
 
 static void conn_release(conn_t *c)
@@ -270,8 +270,8 @@ int net_tcp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r,
 	s->opts = *opts;
 	uv_tcp_init(loop, &s->listener);
 	s->listener.data = s;
-	if ((ret = uv_tcp_bind(&s->listener, addr, addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY
-									    : 0)) != 0 ||
+	if ((ret = uv_tcp_bind(&s->listener, addr,
+			       addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0)) != 0 ||
 	    (ret = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) != 0) {
 		uv_close((uv_handle_t *)&s->listener, (uv_close_cb)free);
 		return ret;
@@ -287,6 +287,12 @@ void net_tcp_stop(net_tcp_t *s)
 	while (s->conns)
 		conn_close(s->conns);
 	uv_close((uv_handle_t *)&s->listener, (uv_close_cb)free);
+}
+
+void net_tcp_set_opts(net_tcp_t *s, const net_tcp_opts_t *opts)
+{
+	if (s)
+		s->opts = *opts;
 }
 
 unsigned net_tcp_clients(const net_tcp_t *s)
