@@ -1,10 +1,11 @@
 /*
  * Fuzz target for DNS over HTTPS (src/net/doh.c: RFC 8484 over HTTP/2, RFC 9113, and the
  * answer to an HTTP/1 client). The input is what a client sends on one connection, as it
- * comes out of TLS: it goes to doh_recv() in records of at most TLS_RECORD_MAX bytes, after
- * doh_open(), as tls.c's on_read() hands it over. The connection is a tls_conn_t of a DoH
- * listener built here without a TLS session (tls_conn_write() then writes plaintext), its
- * libuv handle one end of a socketpair: what the server writes is read at the other end.
+ * comes out of TLS: it goes to the HTTP/2 layer's recv in records of at most TLS_RECORD_MAX
+ * bytes, after its open, as the TLS filter hands it over. The connection is a stream_conn_t
+ * of a listener built here with the DoH layer and no filter (stream_send() then queues
+ * plaintext), adopted on one end of a socketpair: what the server writes is read at the other
+ * end.
  * When the input is spent the server is left to write what it has, then ends the connection
  * as its idle timer does (GOAWAY, then close). The resolver holds one own zone, the pkarr
  * test vector (vectors.json "pkarr_packet"), so that queries get real answers. No upstream:
@@ -38,10 +39,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nghttp2/nghttp2.h>
+
 #include "common/err.h"
 #include "dns/query.h"
 #include "fuzz.h"
-#include "net/tls_conn.h"
+#include "net/doh.h"
+#include "net/stream.h"
 #include "resolver/resolver.h"
 #include "zone/item.h"
 #include "zone/zone.h"
@@ -53,6 +57,7 @@
 #define FRAME_MAX 16384 /* RFC 9113 §4.2: nghttp2 sends no larger frame */
 #define DNS_MAX 65535	/* RFC 8484 §6 */
 #define PUMP_MAX 1000	/* loop turns allowed for the output to drain and the handles to close */
+#define TLS_RECORD_MAX 16384 /* RFC 8446 §5.1: what the TLS filter hands over at once */
 
 /* HTTP/2 frame types and flags (RFC 9113 §6). */
 enum {
@@ -109,7 +114,7 @@ typedef struct resp {
 
 static struct {
 	uv_loop_t loop;
-	net_tls_t *srv;
+	stream_srv_t *srv;
 	nghttp2_session_callbacks *shadow_cbs;
 	uv_timer_t dht_timer;
 	lookup_t *lookups, *ending; /* waiting for the timer; being answered */
@@ -550,35 +555,6 @@ static void pump(void)
 	drain();
 }
 
-/* A connection of the listener, after the handshake, as on_connection() and handshake() in
- * tls.c leave it; fd is its socket. */
-static tls_conn_t *conn_new(int fd)
-{
-	net_tls_t *s = fz.srv;
-	tls_conn_t *c = calloc(1, sizeof(*c));
-	FUZZ_CHECK(c != NULL, "out of memory");
-	c->srv = s;
-	uv_tcp_init(&fz.loop, &c->handle);
-	FUZZ_CHECK(uv_tcp_open(&c->handle, fd) == 0, "uv_tcp_open");
-	uv_timer_init(&fz.loop, &c->timer);
-	c->handle.data = c->timer.data = c;
-	c->open_handles = 2;
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	s->nconns++;
-	struct sockaddr_in *peer = (struct sockaddr_in *)&c->peer;
-	peer->sin_family = AF_INET;
-	peer->sin_port = htons(44321);
-	peer->sin_addr.s_addr = htonl(0xc0000207); /* 192.0.2.7 */
-	c->peer_len = sizeof(*peer);
-	c->handshaken = true;
-	/* The input is handed to doh_recv() here, never read from the socket. */
-	c->reading = true;
-	return c;
-}
-
 static void setup(void)
 {
 	resolver_opts_t opts = {
@@ -602,16 +578,18 @@ static void setup(void)
 	FUZZ_CHECK(ret == 0, "zone_build of the pkarr vector: %s", sw_strerror(ret));
 	FUZZ_CHECK(resolver_zone_put(r, z) == 0, "resolver_zone_put");
 
-	net_tls_t *s = calloc(1, sizeof(*s));
+	stream_srv_t *s = calloc(1, sizeof(*s));
 	FUZZ_CHECK(s != NULL, "out of memory");
 	s->loop = &fz.loop;
 	s->resolver = r;
-	s->proto = NET_TLS_DOH;
-	s->opts = (net_tls_opts_t){.idle_timeout_ms = 10000,
-				   .handshake_timeout_ms = 10000,
-				   .max_clients = 1,
-				   .max_streams = MAX_STREAMS};
-	FUZZ_CHECK(doh_callbacks_new(&s->h2cbs) == 0, "doh_callbacks_new");
+	s->opts = (stream_opts_t){.idle_timeout_ms = 10000,
+				  .handshake_timeout_ms = 10000,
+				  .max_clients = 1,
+				  .max_streams = MAX_STREAMS};
+	s->app = &doh_app;
+	s->tp = SW_TP_DOH;
+	s->pad = true;
+	FUZZ_CHECK(stream_listen(s, NULL) == 0, "stream_listen");
 	fz.srv = s;
 
 	nghttp2_session_callbacks *cb;
@@ -623,7 +601,7 @@ static void setup(void)
 	fz.shadow_cbs = cb;
 }
 
-/* The shadow session: the same SETTINGS as doh_open()'s, so that it reads as the server
+/* The shadow session: the same SETTINGS as the DoH layer's, so that it reads as the server
  * does. */
 static nghttp2_session *shadow_new(void)
 {
@@ -669,38 +647,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (fz.srv == NULL)
 		setup();
-	net_tls_t *s = fz.srv;
+	stream_srv_t *s = fz.srv;
 	int sv[2];
 	FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0,
 		   "socketpair: %s", strerror(errno));
 	fz.fd = sv[1];
-	tls_conn_t *c = conn_new(sv[0]);
+	/* As accept and the TLS handshake leave it: the DoH layer open (stream_app_open()). */
+	stream_conn_t *c = stream_conn_adopt(s, sv[0], false);
+	FUZZ_CHECK(c != NULL, "stream_conn_adopt");
 	nghttp2_session *shadow = shadow_new();
 	bool http1 = false;
-	FUZZ_CHECK(doh_open(c) == 0, "doh_open");
 
-	/* As on_read() and recv_records() in tls.c: a record at a time, under cork. The
+	/* As tls_recv() and recv_records() in tls.c: a record at a time, under cork. The
 	 * connection is freed only in a loop turn after it closed (s->nconns says so). */
 	for (size_t pos = 0; pos < size && s->nconns == 1 && !c->ending;) {
 		size_t n = size - pos < TLS_RECORD_MAX ? size - pos : TLS_RECORD_MAX;
-		tls_conn_cork(c);
-		int ret = doh_recv(c, data + pos, n);
-		http1 = c->http1;
+		stream_cork(c);
+		int ret = c->app_ops->recv(c, data + pos, n);
+		http1 = doh_conn_http1(c);
 		if (!c->closing && !c->ending && ret != 0)
-			tls_conn_close(c);
-		tls_conn_flush(c);
+			stream_close(c);
+		stream_flush(c);
 		shadow_recv(shadow, data + pos, n);
 		pos += n;
 		pump();
 	}
 	/* The client is quiet: once the answers owed came and the output is written, the idle
-	 * timer ends the connection (on_timer() in tls.c). */
+	 * timer ends the connection (on_timer() in stream.c). */
 	for (int i = 0; i < PUMP_MAX && s->nconns == 1 && (c->pending || c->writing || c->pbuf.len);
 	     i++)
 		pump();
 	if (s->nconns == 1 && !c->ending) {
-		doh_goaway(c);
-		tls_conn_end(c);
+		stream_cork(c);
+		c->app_ops->idle(c);
+		stream_flush(c);
+		stream_end(c);
 	}
 	for (int i = 0; i < PUMP_MAX && (uv_loop_alive(&fz.loop) || !fz.eof); i++)
 		pump();
