@@ -1,22 +1,23 @@
 /*
- * Fuzz target for DNS over HTTPS (src/net/doh.c: RFC 8484 over HTTP/2, RFC 9113, and the
- * answer to an HTTP/1 client). The input is what a client sends on one connection, as it
- * comes out of TLS: it goes to the HTTP/2 layer's recv in records of at most TLS_RECORD_MAX
- * bytes, after its open, as the TLS filter hands it over. The connection is a stream_conn_t
- * of a listener built here with the DoH layer and no filter (stream_send() then queues
- * plaintext), adopted on one end of a socketpair: what the server writes is read at the other
- * end.
- * When the input is spent the server is left to write what it has, then ends the connection
- * as its idle timer does (GOAWAY, then close). The resolver holds one own zone, the pkarr
- * test vector (vectors.json "pkarr_packet"), so that queries get real answers. No upstream:
- * other names are refused at once. Names under other keys wait for a DHT that finds nothing,
- * one loop turn later (fake_dht_get()), so that answers also come late, through doh_reply(),
- * to streams and connections that may be gone by then.
+ * Fuzz target for DNS over HTTPS (src/net/doh.c: RFC 8484 over HTTP/2, RFC 9113; and
+ * src/net/http1.c for a client whose first bytes are not HTTP/2's preface). The input is what a
+ * client sends on one connection, as it comes out of TLS: it goes to the HTTP/2 layer's recv in
+ * records of at most TLS_RECORD_MAX bytes, after its open, as the TLS filter hands it over. The
+ * connection is a stream_conn_t of a listener built here with the DoH listener's layer
+ * (doh_any_app) and no filter (stream_send() then queues plaintext), adopted on one end of a
+ * socketpair: what the server writes is read at the other end. When the input is spent the server
+ * is left to write what it has, then ends the connection as its idle timer does (GOAWAY, then
+ * close). The resolver holds one own zone, the pkarr test vector (vectors.json "pkarr_packet"), so
+ * that queries get real answers. No upstream: other names are refused at once. Names under other
+ * keys wait for a DHT that finds nothing, one loop turn later (fake_dht_get()), so that answers
+ * also come late, through doh_reply(), to streams and connections that may be gone by then.
  *
  * A second nghttp2 server session (the "shadow") reads the same bytes and records each
  * request: its method, :path and body. Checked (a broken rule aborts):
  * - the connection is freed when it ends, once the answers it was owed came;
- * - an HTTP/1 client gets one HTTP/1.1 505 response, whole, and nothing else;
+ * - an HTTP/1 client gets whole HTTP/1.1 responses, each with a known status and a
+ *   Content-Length as long as its body, a 200 carrying a DNS response (QR=1) as
+ *   application/dns-message with a max-age within its TTLs, and nothing else;
  * - otherwise the output is whole HTTP/2 frames, each at most 16384 bytes (RFC 9113 §4.2),
  *   starting with SETTINGS (RFC 9113 §3.4), of types a server sends, on the streams they
  *   belong to (§6), header blocks continued only by CONTINUATION (§6.10), decodable HPACK;
@@ -45,6 +46,7 @@
 #include "dns/query.h"
 #include "fuzz.h"
 #include "net/doh.h"
+#include "net/http1.h"
 #include "net/stream.h"
 #include "resolver/resolver.h"
 #include "zone/item.h"
@@ -403,20 +405,49 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* An HTTP/1 client: one response, 505, whole. */
+/* An HTTP/1 client: whole HTTP/1.1 responses, one after the other. */
 static void check_http1(void)
 {
-	static const char start[] = "HTTP/1.1 505 ";
+	static const char start[] = "HTTP/1.1 ";
 	static const char cl[] = "\r\nContent-Length: ";
-	const char *o = (const char *)fz.out;
-	FUZZ_CHECK(fz.out_len > sizeof(start) && memcmp(o, start, sizeof(start) - 1) == 0,
-		   "an HTTP/1 client got no 505");
-	const char *end = memmem(o, fz.out_len, "\r\n\r\n", 4);
-	const char *len = memmem(o, fz.out_len, cl, sizeof(cl) - 1);
-	FUZZ_CHECK(end && len && len < end, "the 505 has no end of headers or no length");
-	size_t body = strtoul(len + sizeof(cl) - 1, NULL, 10);
-	FUZZ_CHECK((size_t)(end + 4 - o) + body == fz.out_len, "the 505 is not %zu bytes long",
-		   body);
+	static const char ma[] = "\r\nCache-Control: max-age=";
+	static const char ct[] = "\r\nContent-Type: application/dns-message\r\n";
+	static const unsigned known[] = {200, 400, 404, 405, 413, 414, 415, 431, 501, 503, 505};
+	size_t pos = 0;
+	while (pos < fz.out_len) {
+		const char *o = (const char *)fz.out + pos;
+		size_t left = fz.out_len - pos;
+		FUZZ_CHECK(left > sizeof(start) + 4 && memcmp(o, start, sizeof(start) - 1) == 0,
+			   "an HTTP/1 response does not start with HTTP/1.1");
+		unsigned status = (unsigned)strtoul(o + sizeof(start) - 1, NULL, 10);
+		bool ok = false;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			ok |= status == known[i];
+		FUZZ_CHECK(ok, "HTTP/1 status %u", status);
+		const char *end = memmem(o, left, "\r\n\r\n", 4);
+		FUZZ_CHECK(end != NULL, "an HTTP/1 response without the end of its headers");
+		size_t hl = (size_t)(end + 4 - o);
+		const char *len = memmem(o, hl, cl, sizeof(cl) - 1);
+		FUZZ_CHECK(len != NULL, "an HTTP/1 response without Content-Length");
+		size_t body = strtoul(len + sizeof(cl) - 1, NULL, 10);
+		FUZZ_CHECK(hl + body <= left, "an HTTP/1 response shorter than its Content-Length");
+		if (status == 200) {
+			const uint8_t *b = (const uint8_t *)end + 4;
+			fuzz_msg_t m;
+			FUZZ_CHECK(memmem(o, hl, ct, sizeof(ct) - 1) != NULL,
+				   "an HTTP/1 200 without application/dns-message");
+			const char *err = fuzz_msg_walk(b, body, &m);
+			FUZZ_CHECK(err == NULL, "an HTTP/1 DNS response is malformed: %s", err);
+			FUZZ_CHECK(b[2] & 0x80, "an HTTP/1 DNS response has QR=0");
+			const char *age = memmem(o, hl, ma, sizeof(ma) - 1);
+			FUZZ_CHECK(age != NULL, "an HTTP/1 200 without Cache-Control max-age");
+			unsigned long a = strtoul(age + sizeof(ma) - 1, NULL, 10);
+			FUZZ_CHECK(a == 0 || (m.nrr > 0 && a >= m.ttl_min && a <= m.ttl_max),
+				   "HTTP/1 max-age=%lu, record TTLs %u..%u", a, m.ttl_min,
+				   m.ttl_max);
+		}
+		pos += hl + body;
+	}
 }
 
 static void check_h2(void)
@@ -586,7 +617,7 @@ static void setup(void)
 				  .handshake_timeout_ms = 10000,
 				  .max_clients = 1,
 				  .max_streams = MAX_STREAMS};
-	s->app = &doh_app;
+	s->app = &doh_any_app;
 	s->tp = SW_TP_DOH;
 	s->pad = true;
 	FUZZ_CHECK(stream_listen(s, NULL) == 0, "stream_listen");
@@ -664,7 +695,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n = size - pos < TLS_RECORD_MAX ? size - pos : TLS_RECORD_MAX;
 		stream_cork(c);
 		int ret = c->app_ops->recv(c, data + pos, n);
-		http1 = doh_conn_http1(c);
+		http1 = c->app_ops == &http1_app;
 		if (!c->closing && !c->ending && ret != 0)
 			stream_close(c);
 		stream_flush(c);
@@ -679,7 +710,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pump();
 	if (s->nconns == 1 && !c->ending) {
 		stream_cork(c);
-		c->app_ops->idle(c);
+		if (c->app_ops->idle)
+			c->app_ops->idle(c);
 		stream_flush(c);
 		stream_end(c);
 	}

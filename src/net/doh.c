@@ -48,7 +48,6 @@ typedef struct {
 	nghttp2_session *h2;
 	doh_stream_t *streams; /* open streams, each with its request */
 	uint32_t nstreams;
-	bool http1; /* spoke HTTP/1: answered with 505 */
 } doh_conn_t;
 
 static doh_conn_t *dc(const stream_conn_t *c)
@@ -420,8 +419,8 @@ static int doh_open(stream_conn_t *c)
 	if (nghttp2_submit_settings(d->h2, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0)
 		return SW_ENOMEM;
 	/* The server's connection preface, its SETTINGS (RFC 9113 §3.4), goes at once to a
-	 * client that chose h2 by ALPN; to others after their first bytes, which may turn out
-	 * to be HTTP/1 (then answered in HTTP/1). */
+	 * client that chose h2 by ALPN; to others after their first bytes (stacks.c has seen
+	 * by then that they are HTTP/2's, not an HTTP/1.1 request). */
 	const char *proto;
 	size_t plen;
 	if (stream_alpn(c, &proto, &plen)) {
@@ -432,36 +431,12 @@ static int doh_open(stream_conn_t *c)
 	return 0;
 }
 
-/* Does this look like an HTTP/1.x request line ("GET / HTTP/1.1")? */
-static bool looks_http1(const uint8_t *d, size_t len)
-{
-	size_t i = 0;
-	while (i < len && i < 16 && d[i] >= 'A' && d[i] <= 'Z')
-		i++;
-	return i > 0 && i < len && d[i] == ' ';
-}
-
 /* Decrypted bytes from the client. */
 static int doh_recv(stream_conn_t *c, const uint8_t *data, size_t len)
 {
-	static const char body[] = "DNS over HTTPS on this port is HTTP/2 only (ALPN h2)\n";
-	if (dc(c)->h2 == NULL || dc(c)->http1)
+	if (dc(c)->h2 == NULL)
 		return 0;
 	ssize_t n = nghttp2_session_mem_recv(dc(c)->h2, data, len);
-	if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC && looks_http1(data, len)) {
-		/* An HTTP/1 client on the HTTP/2 port: tell it so, then close. */
-		char h1[256];
-		int hl = snprintf(h1, sizeof(h1),
-				  "HTTP/1.1 505 HTTP Version Not Supported\r\n"
-				  "Content-Type: text/plain; charset=utf-8\r\n"
-				  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-				  sizeof(body) - 1, body);
-		dc(c)->http1 = true;
-		if (stream_send(c, (const uint8_t *)h1, (size_t)hl) != 0)
-			return SW_EHTTP;
-		stream_end(c);
-		return 0;
-	}
 	if (n < 0)
 		return SW_EHTTP; /* a fatal protocol error: nghttp2 has nothing more to say */
 	if (!c->closing)
@@ -472,7 +447,7 @@ static int doh_recv(stream_conn_t *c, const uint8_t *data, size_t len)
 /* Writes what the session has to send, as far as the output buffer allows. */
 static void doh_send(stream_conn_t *c)
 {
-	if (c->app == NULL || dc(c)->h2 == NULL || c->closing || c->ending || dc(c)->http1)
+	if (c->app == NULL || dc(c)->h2 == NULL || c->closing || c->ending)
 		return;
 	while (c->pbuf.len < STREAM_PENDING_MAX) {
 		const uint8_t *data;
@@ -498,7 +473,7 @@ static void doh_send(stream_conn_t *c)
 /* Idle: GOAWAY (RFC 9113 §6.8) before the connection is closed. */
 static void doh_goaway(stream_conn_t *c)
 {
-	if (c->app == NULL || dc(c)->h2 == NULL || c->closing || c->ending || dc(c)->http1)
+	if (c->app == NULL || dc(c)->h2 == NULL || c->closing || c->ending)
 		return;
 	stream_cork(c);
 	nghttp2_session_terminate_session(dc(c)->h2, NGHTTP2_NO_ERROR);
@@ -519,11 +494,6 @@ static void doh_close(stream_conn_t *c)
 		stream_free(c, dc(c)->streams);
 	free(c->app);
 	c->app = NULL;
-}
-
-bool doh_conn_http1(const stream_conn_t *c)
-{
-	return c->app && dc(c)->http1;
 }
 
 const stream_app_t doh_app = {

@@ -9,5 +9,6 @@
 
 /* HTTP/2 (RFC 9113), doh.c. */
 extern const stream_app_t doh_app;
-/* Did this connection speak HTTP/1 to the HTTP/2 layer (answered with 505)? */
-bool doh_conn_http1(const stream_conn_t *c);
+/* The layer of a DoH listener (stacks.c): HTTP/2 or HTTP/1.1 (http1.h), by ALPN, or without
+ * ALPN by the client's first bytes (the HTTP/2 connection preface, RFC 9113 §3.4, or not). */
+extern const stream_app_t doh_any_app;

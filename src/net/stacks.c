@@ -5,14 +5,16 @@
  *
  *   DNS over TCP    stream -> DNS framing                   (tp SW_TP_TCP)
  *   DNS over TLS    stream -> TLS filter -> DNS framing     (tp SW_TP_DOT, padded)
- *   DNS over HTTPS  stream -> TLS filter -> HTTP/2          (tp SW_TP_DOH, padded)
+ *   DNS over HTTPS  stream -> TLS filter -> HTTP/2 or HTTP/1.1 (tp SW_TP_DOH, padded)
  *
  * This is the one place that knows both the TLS filter and the HTTP layers.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/err.h"
 #include "net/doh.h"
+#include "net/http1.h"
 #include "net/net.h"
 #include "net/stream.h"
 #include "net/tls.h"
@@ -24,6 +26,55 @@ struct net_tcp {
 };
 struct net_tls {
 	stream_srv_t s;
+};
+
+/* ---- DoH: HTTP/2 or HTTP/1.1 ---- */
+
+static int any_use(stream_conn_t *c, const stream_app_t *app)
+{
+	stream_set_app(c, app);
+	return app->open(c);
+}
+
+static int any_open(stream_conn_t *c)
+{
+	const char *p;
+	size_t n;
+	if (!stream_alpn(c, &p, &n))
+		return 0; /* decided by the first bytes */
+	if (n == 8 && memcmp(p, "http/1.1", 8) == 0)
+		return any_use(c, &http1_app);
+	return any_use(c, &doh_app);
+}
+
+static int any_recv(stream_conn_t *c, const uint8_t *data, size_t len)
+{
+	/* RFC 9113 §3.4: an HTTP/2 client starts with this preface; an HTTP/1.1 request line
+	 * never does. The first bytes decide as far as they go. */
+	static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	size_t n = len < sizeof(preface) - 1 ? len : sizeof(preface) - 1;
+	int ret = any_use(c, memcmp(data, preface, n) == 0 ? &doh_app : &http1_app);
+	if (ret != 0 || c->closing || c->ending)
+		return ret;
+	return c->app_ops->recv(c, data, len);
+}
+
+static int any_srv_init(stream_srv_t *s)
+{
+	return doh_app.srv_init(s);
+}
+
+static void any_srv_free(stream_srv_t *s)
+{
+	doh_app.srv_free(s);
+}
+
+const stream_app_t doh_any_app = {
+    .open = any_open,
+    .recv = any_recv,
+    .srv_init = any_srv_init,
+    .srv_free = any_srv_free,
+    .alpn = "h2,http/1.1", /* RFC 8484 §5.2: HTTP/2 preferred */
 };
 
 /* ---- DNS over TCP ---- */
@@ -96,7 +147,7 @@ int net_tls_start(uv_loop_t *loop, const struct sockaddr *addr, net_tls_proto_t 
 	s->resolver = r;
 	s->opts = tls_opts(opts);
 	s->filter = &stream_tls_filter;
-	s->app = proto == NET_TLS_DOT ? &stream_dns_app : &doh_app;
+	s->app = proto == NET_TLS_DOT ? &stream_dns_app : &doh_any_app;
 	s->tp = proto == NET_TLS_DOT ? SW_TP_DOT : SW_TP_DOH;
 	s->pad = true; /* RFC 8467 §4.1: responses over an encrypted transport are padded */
 	int ret = tls_filter_ctx_new(creds, s->app->alpn, &s->filter_ctx);
