@@ -83,6 +83,8 @@ int http1_parse(const uint8_t *buf, size_t len, http1_req_t *req, doh_err_t *err
 		else
 			break;
 	}
+	if (pos + 1 == len && buf[pos] == '\r')
+		return HTTP1_MORE; /* maybe the start of an empty line */
 	/* Not a method (a token, then a space): refused at once, not when the head ends. */
 	size_t m = 0;
 	while (pos + m < len && m <= METHOD_MAX && tchar(buf[pos + m]))
