@@ -350,11 +350,13 @@ static void handle(stream_conn_t *c, const http1_req_t *rq)
 	resolve(c, s->query, qlen);
 }
 
-/* Answers the requests the input holds, one at a time, until one must wait. */
+/* Answers the requests the input holds, one at a time, until one must wait, or until the
+ * client has left too much output unread (back-pressure; it goes on when that drained). */
 static void take_input(stream_conn_t *c)
 {
 	http1_conn_t *h = c->app;
-	while (!h->waiting && !c->closing && !c->ending && h->in.len > 0) {
+	while (!h->waiting && !c->closing && !c->ending && h->in.len > 0 &&
+	       c->pbuf.len < STREAM_PENDING_MAX) {
 		http1_req_t rq;
 		doh_err_t err;
 		int r = http1_parse(h->in.data, h->in.len, &rq, &err);
@@ -404,6 +406,12 @@ static int http1_recv(stream_conn_t *c, const uint8_t *data, size_t len)
 	return 0;
 }
 
+static void http1_drained(stream_conn_t *c)
+{
+	if (c->app)
+		take_input(c);
+}
+
 static void http1_close(stream_conn_t *c)
 {
 	http1_conn_t *h = c->app;
@@ -417,6 +425,7 @@ static void http1_close(stream_conn_t *c)
 const stream_app_t http1_app = {
     .open = http1_open,
     .recv = http1_recv,
+    .drained = http1_drained,
     .close = http1_close,
     .alpn = "http/1.1",
 };
