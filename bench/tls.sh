@@ -94,7 +94,9 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 	for m in "${missing[@]}"; do log "missing tool: $m"; done
 	die "scripts/install-deps.sh bench installs them"
 fi
-dnsperf -h 2>&1 | grep -q 'udp, tcp, dot or doh' || die "this dnsperf has no -m dot|doh (needs 2.10 or later)"
+# Not `dnsperf -h | grep -q`: grep leaves at the first match, dnsperf dies of SIGPIPE writing
+# the rest of its help, and pipefail turns that into a failure.
+[[ $(dnsperf -h 2>&1) == *'udp, tcp, dot or doh'* ]] || die "this dnsperf has no -m dot|doh (needs 2.10 or later)"
 [[ -x $BIN ]] || die "swarmdns binary not found at $BIN (run make, or set SWARMDNS_BIN)"
 [[ $(getconf _NPROCESSORS_ONLN) -gt $SERVER_CPU && $(getconf _NPROCESSORS_ONLN) -gt $CLIENT_CPU ]] ||
 	die "needs cores $CLIENT_CPU and $SERVER_CPU"

@@ -1,21 +1,23 @@
 /*
- * Fuzz target for DNS over HTTPS (src/net/doh.c: RFC 8484 over HTTP/2, RFC 9113, and the
- * answer to an HTTP/1 client). The input is what a client sends on one connection, as it
- * comes out of TLS: it goes to doh_recv() in records of at most TLS_RECORD_MAX bytes, after
- * doh_open(), as tls.c's on_read() hands it over. The connection is a tls_conn_t of a DoH
- * listener built here without a TLS session (tls_conn_write() then writes plaintext), its
- * libuv handle one end of a socketpair: what the server writes is read at the other end.
- * When the input is spent the server is left to write what it has, then ends the connection
- * as its idle timer does (GOAWAY, then close). The resolver holds one own zone, the pkarr
- * test vector (vectors.json "pkarr_packet"), so that queries get real answers. No upstream:
- * other names are refused at once. Names under other keys wait for a DHT that finds nothing,
- * one loop turn later (fake_dht_get()), so that answers also come late, through doh_reply(),
- * to streams and connections that may be gone by then.
+ * Fuzz target for DNS over HTTPS (src/net/doh.c: RFC 8484 over HTTP/2, RFC 9113; and
+ * src/net/http1.c for a client whose first bytes are not HTTP/2's preface). The input is what a
+ * client sends on one connection, as it comes out of TLS: it goes to the HTTP/2 layer's recv in
+ * records of at most TLS_RECORD_MAX bytes, after its open, as the TLS filter hands it over. The
+ * connection is a stream_conn_t of a listener built here with the DoH listener's layer
+ * (doh_any_app) and no filter (stream_send() then queues plaintext), adopted on one end of a
+ * socketpair: what the server writes is read at the other end. When the input is spent the server
+ * is left to write what it has, then ends the connection as its idle timer does (GOAWAY, then
+ * close). The resolver holds one own zone, the pkarr test vector (vectors.json "pkarr_packet"), so
+ * that queries get real answers. No upstream: other names are refused at once. Names under other
+ * keys wait for a DHT that finds nothing, one loop turn later (fake_dht_get()), so that answers
+ * also come late, through doh_reply(), to streams and connections that may be gone by then.
  *
  * A second nghttp2 server session (the "shadow") reads the same bytes and records each
  * request: its method, :path and body. Checked (a broken rule aborts):
  * - the connection is freed when it ends, once the answers it was owed came;
- * - an HTTP/1 client gets one HTTP/1.1 505 response, whole, and nothing else;
+ * - an HTTP/1 client gets whole HTTP/1.1 responses, each with a known status and a
+ *   Content-Length as long as its body, a 200 carrying a DNS response (QR=1) as
+ *   application/dns-message with a max-age within its TTLs, and nothing else;
  * - otherwise the output is whole HTTP/2 frames, each at most 16384 bytes (RFC 9113 §4.2),
  *   starting with SETTINGS (RFC 9113 §3.4), of types a server sends, on the streams they
  *   belong to (§6), header blocks continued only by CONTINUATION (§6.10), decodable HPACK;
@@ -25,8 +27,9 @@
  *   cache-control max-age within the TTLs of its records (RFC 8484 §5.1);
  * - when the shadow knows the query of the stream (a POST body, or the only parameter of a
  *   GET, `dns`, strictly base64url), the answer passes fuzz_check_response() (ID and question
- *   echoed, ...), a query with a full header and QR=0 is never refused with 400, and a
- *   message that is no query never gets a 200.
+ *   echoed, ...), a well-formed query (dns_query_parse() neither drops it nor says FORMERR)
+ *   is never refused with 400, and a message that is no query never gets a 200 (RFC 8484
+ *   core, dns/doh.h: a malformed query is the HTTP client's error, 400, as on the API port).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,9 +40,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nghttp2/nghttp2.h>
+
 #include "common/err.h"
+#include "dns/query.h"
 #include "fuzz.h"
-#include "net/tls_conn.h"
+#include "net/doh.h"
+#include "net/http1.h"
+#include "net/stream.h"
 #include "resolver/resolver.h"
 #include "zone/item.h"
 #include "zone/zone.h"
@@ -51,7 +59,7 @@
 #define FRAME_MAX 16384 /* RFC 9113 §4.2: nghttp2 sends no larger frame */
 #define DNS_MAX 65535	/* RFC 8484 §6 */
 #define PUMP_MAX 1000	/* loop turns allowed for the output to drain and the handles to close */
-
+#define TLS_RECORD_MAX 16384 /* RFC 8446 §5.1: what the TLS filter hands over at once */
 
 /* HTTP/2 frame types and flags (RFC 9113 §6). */
 enum {
@@ -108,7 +116,7 @@ typedef struct resp {
 
 static struct {
 	uv_loop_t loop;
-	net_tls_t *srv;
+	stream_srv_t *srv;
 	nghttp2_session_callbacks *shadow_cbs;
 	uv_timer_t dht_timer;
 	lookup_t *lookups, *ending; /* waiting for the timer; being answered */
@@ -239,8 +247,6 @@ static int sh_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 	return 0;
 }
 
-
-
 /* The DNS message the request carried, when it is plain: a POST body, or a GET of
  * /dns-query whose only parameter is dns. */
 static bool req_query(const shadow_req_t *q, uint8_t *out, size_t cap, size_t *len)
@@ -354,9 +360,14 @@ static void resp_check(resp_t *r)
 	const shadow_req_t *req = req_find(r->id);
 	bool known_q = req && req_query(req, q, sizeof(q), &qlen);
 	bool droppable = qlen < 12 || (q[2] & 0x80);
+	dns_query_t dq;
+	int pr = known_q ? dns_query_parse(q, qlen, &dq) : DNS_QUERY_DROP;
+	bool malformed =
+	    pr == DNS_QUERY_DROP || (pr == DNS_QUERY_ERROR && dq.rcode == DNS_RCODE_FORMERR);
 	if (r->status != 200) {
-		/* resolver.h: every message with a header and QR=0 gets an answer. */
-		FUZZ_CHECK(!known_q || droppable || r->status != 400,
+		/* resolver.h: every message with a header and QR=0 gets an answer; the RFC 8484
+		 * core turns a malformed one into 400 before it reaches the resolver. */
+		FUZZ_CHECK(!known_q || malformed || r->status != 400,
 			   "stream %d: a DNS query (%zu bytes) refused with 400", r->id, qlen);
 		return;
 	}
@@ -394,20 +405,49 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* An HTTP/1 client: one response, 505, whole. */
+/* An HTTP/1 client: whole HTTP/1.1 responses, one after the other. */
 static void check_http1(void)
 {
-	static const char start[] = "HTTP/1.1 505 ";
+	static const char start[] = "HTTP/1.1 ";
 	static const char cl[] = "\r\nContent-Length: ";
-	const char *o = (const char *)fz.out;
-	FUZZ_CHECK(fz.out_len > sizeof(start) && memcmp(o, start, sizeof(start) - 1) == 0,
-		   "an HTTP/1 client got no 505");
-	const char *end = memmem(o, fz.out_len, "\r\n\r\n", 4);
-	const char *len = memmem(o, fz.out_len, cl, sizeof(cl) - 1);
-	FUZZ_CHECK(end && len && len < end, "the 505 has no end of headers or no length");
-	size_t body = strtoul(len + sizeof(cl) - 1, NULL, 10);
-	FUZZ_CHECK((size_t)(end + 4 - o) + body == fz.out_len, "the 505 is not %zu bytes long",
-		   body);
+	static const char ma[] = "\r\nCache-Control: max-age=";
+	static const char ct[] = "\r\nContent-Type: application/dns-message\r\n";
+	static const unsigned known[] = {200, 400, 404, 405, 413, 414, 415, 431, 501, 503, 505};
+	size_t pos = 0;
+	while (pos < fz.out_len) {
+		const char *o = (const char *)fz.out + pos;
+		size_t left = fz.out_len - pos;
+		FUZZ_CHECK(left > sizeof(start) + 4 && memcmp(o, start, sizeof(start) - 1) == 0,
+			   "an HTTP/1 response does not start with HTTP/1.1");
+		unsigned status = (unsigned)strtoul(o + sizeof(start) - 1, NULL, 10);
+		bool ok = false;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			ok |= status == known[i];
+		FUZZ_CHECK(ok, "HTTP/1 status %u", status);
+		const char *end = memmem(o, left, "\r\n\r\n", 4);
+		FUZZ_CHECK(end != NULL, "an HTTP/1 response without the end of its headers");
+		size_t hl = (size_t)(end + 4 - o);
+		const char *len = memmem(o, hl, cl, sizeof(cl) - 1);
+		FUZZ_CHECK(len != NULL, "an HTTP/1 response without Content-Length");
+		size_t body = strtoul(len + sizeof(cl) - 1, NULL, 10);
+		FUZZ_CHECK(hl + body <= left, "an HTTP/1 response shorter than its Content-Length");
+		if (status == 200) {
+			const uint8_t *b = (const uint8_t *)end + 4;
+			fuzz_msg_t m;
+			FUZZ_CHECK(memmem(o, hl, ct, sizeof(ct) - 1) != NULL,
+				   "an HTTP/1 200 without application/dns-message");
+			const char *err = fuzz_msg_walk(b, body, &m);
+			FUZZ_CHECK(err == NULL, "an HTTP/1 DNS response is malformed: %s", err);
+			FUZZ_CHECK(b[2] & 0x80, "an HTTP/1 DNS response has QR=0");
+			const char *age = memmem(o, hl, ma, sizeof(ma) - 1);
+			FUZZ_CHECK(age != NULL, "an HTTP/1 200 without Cache-Control max-age");
+			unsigned long a = strtoul(age + sizeof(ma) - 1, NULL, 10);
+			FUZZ_CHECK(a == 0 || (m.nrr > 0 && a >= m.ttl_min && a <= m.ttl_max),
+				   "HTTP/1 max-age=%lu, record TTLs %u..%u", a, m.ttl_min,
+				   m.ttl_max);
+		}
+		pos += hl + body;
+	}
 }
 
 static void check_h2(void)
@@ -546,35 +586,6 @@ static void pump(void)
 	drain();
 }
 
-/* A connection of the listener, after the handshake, as on_connection() and handshake() in
- * tls.c leave it; fd is its socket. */
-static tls_conn_t *conn_new(int fd)
-{
-	net_tls_t *s = fz.srv;
-	tls_conn_t *c = calloc(1, sizeof(*c));
-	FUZZ_CHECK(c != NULL, "out of memory");
-	c->srv = s;
-	uv_tcp_init(&fz.loop, &c->handle);
-	FUZZ_CHECK(uv_tcp_open(&c->handle, fd) == 0, "uv_tcp_open");
-	uv_timer_init(&fz.loop, &c->timer);
-	c->handle.data = c->timer.data = c;
-	c->open_handles = 2;
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	s->nconns++;
-	struct sockaddr_in *peer = (struct sockaddr_in *)&c->peer;
-	peer->sin_family = AF_INET;
-	peer->sin_port = htons(44321);
-	peer->sin_addr.s_addr = htonl(0xc0000207); /* 192.0.2.7 */
-	c->peer_len = sizeof(*peer);
-	c->handshaken = true;
-	/* The input is handed to doh_recv() here, never read from the socket. */
-	c->reading = true;
-	return c;
-}
-
 static void setup(void)
 {
 	resolver_opts_t opts = {
@@ -598,16 +609,18 @@ static void setup(void)
 	FUZZ_CHECK(ret == 0, "zone_build of the pkarr vector: %s", sw_strerror(ret));
 	FUZZ_CHECK(resolver_zone_put(r, z) == 0, "resolver_zone_put");
 
-	net_tls_t *s = calloc(1, sizeof(*s));
+	stream_srv_t *s = calloc(1, sizeof(*s));
 	FUZZ_CHECK(s != NULL, "out of memory");
 	s->loop = &fz.loop;
 	s->resolver = r;
-	s->proto = NET_TLS_DOH;
-	s->opts = (net_tls_opts_t){.idle_timeout_ms = 10000,
-				   .handshake_timeout_ms = 10000,
-				   .max_clients = 1,
-				   .max_streams = MAX_STREAMS};
-	FUZZ_CHECK(doh_callbacks_new(&s->h2cbs) == 0, "doh_callbacks_new");
+	s->opts = (stream_opts_t){.idle_timeout_ms = 10000,
+				  .handshake_timeout_ms = 10000,
+				  .max_clients = 1,
+				  .max_streams = MAX_STREAMS};
+	s->app = &doh_any_app;
+	s->tp = SW_TP_DOH;
+	s->pad = true;
+	FUZZ_CHECK(stream_listen(s, NULL) == 0, "stream_listen");
 	fz.srv = s;
 
 	nghttp2_session_callbacks *cb;
@@ -619,7 +632,7 @@ static void setup(void)
 	fz.shadow_cbs = cb;
 }
 
-/* The shadow session: the same SETTINGS as doh_open()'s, so that it reads as the server
+/* The shadow session: the same SETTINGS as the DoH layer's, so that it reads as the server
  * does. */
 static nghttp2_session *shadow_new(void)
 {
@@ -665,38 +678,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (fz.srv == NULL)
 		setup();
-	net_tls_t *s = fz.srv;
+	stream_srv_t *s = fz.srv;
 	int sv[2];
 	FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0,
 		   "socketpair: %s", strerror(errno));
 	fz.fd = sv[1];
-	tls_conn_t *c = conn_new(sv[0]);
+	/* As accept and the TLS handshake leave it: the DoH layer open (stream_app_open()). */
+	stream_conn_t *c = stream_conn_adopt(s, sv[0], false);
+	FUZZ_CHECK(c != NULL, "stream_conn_adopt");
 	nghttp2_session *shadow = shadow_new();
 	bool http1 = false;
-	FUZZ_CHECK(doh_open(c) == 0, "doh_open");
 
-	/* As on_read() and recv_records() in tls.c: a record at a time, under cork. The
+	/* As tls_recv() and recv_records() in tls.c: a record at a time, under cork. The
 	 * connection is freed only in a loop turn after it closed (s->nconns says so). */
 	for (size_t pos = 0; pos < size && s->nconns == 1 && !c->ending;) {
 		size_t n = size - pos < TLS_RECORD_MAX ? size - pos : TLS_RECORD_MAX;
-		tls_conn_cork(c);
-		int ret = doh_recv(c, data + pos, n);
-		http1 = c->http1;
+		stream_cork(c);
+		int ret = c->app_ops->recv(c, data + pos, n);
+		http1 = c->app_ops == &http1_app;
 		if (!c->closing && !c->ending && ret != 0)
-			tls_conn_close(c);
-		tls_conn_flush(c);
+			stream_close(c);
+		stream_flush(c);
 		shadow_recv(shadow, data + pos, n);
 		pos += n;
 		pump();
 	}
 	/* The client is quiet: once the answers owed came and the output is written, the idle
-	 * timer ends the connection (on_timer() in tls.c). */
+	 * timer ends the connection (on_timer() in stream.c). */
 	for (int i = 0; i < PUMP_MAX && s->nconns == 1 && (c->pending || c->writing || c->pbuf.len);
 	     i++)
 		pump();
 	if (s->nconns == 1 && !c->ending) {
-		doh_goaway(c);
-		tls_conn_end(c);
+		stream_cork(c);
+		if (c->app_ops->idle)
+			c->app_ops->idle(c);
+		stream_flush(c);
+		stream_end(c);
 	}
 	for (int i = 0; i < PUMP_MAX && (uv_loop_alive(&fz.loop) || !fz.eof); i++)
 		pump();

@@ -150,57 +150,6 @@ static uint32_t ttl_value(uint32_t ttl)
 }
 
 typedef struct {
-	bool answer, soa;
-	uint32_t answer_min, soa_min;
-} ttl_ctx_t;
-
-static int ttl_rr(void *ctx, const rr_t *rr)
-{
-	ttl_ctx_t *t = ctx;
-	uint32_t ttl = ttl_value(rr->ttl);
-	switch (rr->section) {
-	case SEC_ANSWER:
-		if (rr->type == DNS_T_OPT)
-			break;
-		if (!t->answer || ttl < t->answer_min)
-			t->answer_min = ttl;
-		t->answer = true;
-		break;
-	case SEC_AUTHORITY:
-		if (rr->type == DNS_T_SOA && rr->rdlen >= 20) {
-			/* RFC 2308 §5: a negative answer lives min(SOA TTL, SOA MINIMUM). */
-			uint32_t min = ttl_value(dns_get_u32(rr->rdata + rr->rdlen - 4));
-			if (min < ttl)
-				ttl = min;
-			if (!t->soa || ttl < t->soa_min)
-				t->soa_min = ttl;
-			t->soa = true;
-		}
-		break;
-	case SEC_ADDITIONAL:
-		return 1;
-	default:
-		break;
-	}
-	return 0;
-}
-
-int api_dnsmsg_ttl(const uint8_t *msg, size_t len, uint32_t *ttl)
-{
-	ttl_ctx_t t = {0};
-	int ret = walk(msg, len, ttl_rr, &t);
-	if (ret)
-		return ret;
-	if (t.answer)
-		*ttl = t.answer_min;
-	else if (t.soa)
-		*ttl = t.soa_min;
-	else
-		return SW_ENOTFOUND;
-	return 0;
-}
-
-typedef struct {
 	json_t *sec[SEC_COUNT]; /* arrays for the question, answer and authority sections */
 	unsigned ext_rcode;	/* the upper 8 bits of the rcode, from the OPT record */
 } json_ctx_t;

@@ -12,11 +12,6 @@
 
 #include <jansson.h>
 
-/* The lowest TTL of the answer records; without answer records, for a negative answer, the
- * SOA's negative TTL: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5). Returns 0, SW_ENOTFOUND
- * (neither is there) or SW_EMALF. */
-int api_dnsmsg_ttl(const uint8_t *msg, size_t len, uint32_t *ttl);
-
 /* The JSON form of a response: {"Status", "TC", "RD", "RA", "AD", "CD", "Question",
  * "Answer", "Authority"} with each record as {"name", "type", "TTL", "data"}, data in
  * presentation form. Empty sections are left out, as those resolvers do. comment, if not

@@ -19,6 +19,7 @@
 #include "common/buf.h"
 #include "common/codec.h"
 #include "common/err.h"
+#include "dns/doh.h"
 
 /* The answer records of a zone packet or a response as text, for people reading `swarmdns
  * dht get` and `swarmdns resolve`. Both may come from anyone: rdata that is not well formed
@@ -176,20 +177,19 @@ enum MHD_Result api_resolve_start(api_t *a, struct MHD_Connection *c, req_t *rq)
 	return query_run(a, c, rq, query, qlen);
 }
 
-/* ---- /dns-query: DNS over HTTP/1.1 (RFC 8484) and the JSON form ---- */
+/* ---- /dns-query: DNS over HTTP/1.1 (RFC 8484, through the core dns/doh.h) and the JSON
+ * form ---- */
 
-/* Is the header value this media type, parameters aside (RFC 9110 §8.3.1)? */
-static bool media_type_is(const char *v, const char *want)
+/* Is the header value application/dns-message (RFC 9110 §8.3.1)? */
+static bool ctype_is_dns(const char *v)
 {
-	size_t n = strlen(want);
-	if (v == NULL)
-		return false;
-	v += strspn(v, " \t");
-	if (strncasecmp(v, want, n) != 0)
-		return false;
-	v += n;
-	v += strspn(v, " \t");
-	return *v == '\0' || *v == ';';
+	return v && doh_ctype_ok(v, strlen(v));
+}
+
+/* An error of the RFC 8484 core: its status and its one line. */
+static enum MHD_Result doh_error(struct MHD_Connection *c, const doh_err_t *err)
+{
+	return api_reply(c, err->status, "text/plain; charset=utf-8", err->text, strlen(err->text));
 }
 
 static bool arg_true(struct MHD_Connection *c, const char *key)
@@ -219,13 +219,10 @@ enum MHD_Result api_doh_reply(struct MHD_Connection *c, req_t *rq)
 {
 	if (rq->answer == NULL || rq->answer_len < DNS_HDR_LEN)
 		return api_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the node gave no answer");
-	/* RFC 8484 §5.1: fresh no longer than the smallest TTL of the answer; a negative
-	 * answer as long as its SOA says (RFC 2308 §5); a failure not at all. */
-	char cache[48];
-	uint32_t ttl = 0;
-	if (api_dnsmsg_ttl(rq->answer, rq->answer_len, &ttl) != 0)
-		ttl = 0;
-	snprintf(cache, sizeof(cache), "Cache-Control: max-age=%u", ttl);
+	/* RFC 8484 §5.1, the rule of the core, as on the DoH port. */
+	char cache[48] = "Cache-Control: ";
+	size_t cl = strlen(cache);
+	doh_cache_control(rq->answer, rq->answer_len, cache + cl, sizeof(cache) - cl);
 	if (!rq->doh_json)
 		return api_reply_ext(c, MHD_HTTP_OK, DNS_MESSAGE_TYPE, rq->answer, rq->answer_len,
 				     cache);
@@ -252,15 +249,14 @@ enum MHD_Result api_doh_post_begin(struct MHD_Connection *c, req_t *rq, bool *an
 	*answered = true;
 	const char *ct =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	if (!media_type_is(ct, DNS_MESSAGE_TYPE))
-		return api_reply_text(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-				      "POST a DNS message with 'Content-Type: " DNS_MESSAGE_TYPE
-				      "'");
 	const char *cl =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl && (strlen(cl) > 9 || strtoul(cl, NULL, 10) > DNS_MESSAGE_MAX))
-		return api_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE,
-				      "a DNS message is at most 65535 bytes");
+	size_t declared = 0;
+	if (cl)
+		declared = strlen(cl) > 9 ? SIZE_MAX : strtoul(cl, NULL, 10);
+	doh_err_t err;
+	if (doh_check_post(ctype_is_dns(ct), declared, &err) != 0)
+		return doh_error(c, &err);
 	*answered = false;
 	return MHD_YES;
 }
@@ -271,29 +267,26 @@ enum MHD_Result api_doh_start(api_t *a, struct MHD_Connection *c, req_t *rq)
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
 	rq->doh = true;
 	rq->doh_json = accept && strcasestr(accept, DNS_JSON_TYPE) != NULL;
+	doh_err_t err;
 	if (rq->doh_post) {
 		if (rq->too_big) {
 			rq->api->lim.too_large++;
-			return api_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE,
-					      "a DNS message is at most 65535 bytes");
+			doh_check_post(true, SIZE_MAX, &err);
+			return doh_error(c, &err);
 		}
 	} else {
 		const char *dns = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dns");
 		const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
 		if (dns) {
-			/* RFC 8484 §4.1: base64url (RFC 4648 §5) without padding. */
+			/* RFC 8484 §4.1, decoded by the core into a buffer sized for it. */
 			size_t dl = strlen(dns), cap = dl / 4 * 3 + 3;
-			if (cap > DNS_MESSAGE_MAX + 3)
-				return api_reply_text(c, MHD_HTTP_URI_TOO_LONG,
-						      "a DNS message is at most 65535 bytes");
+			if (dl / 4 * 3 > DOH_MSG_MAX)
+				cap = 1; /* the core says 414 before it writes */
 			if (sw_buf_reserve(&rq->msg, cap, cap) != 0)
 				return api_reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 						      "out of memory");
-			if (sw_b64url_decode(dns, dl, rq->msg.data, cap, &rq->msg.len) != 0 ||
-			    rq->msg.len > DNS_MESSAGE_MAX)
-				return api_reply_text(c, MHD_HTTP_BAD_REQUEST,
-						      "?dns= must be a DNS message in base64url "
-						      "without padding (RFC 8484 §4.1)");
+			if (doh_get_query(dns, dl, rq->msg.data, cap, &rq->msg.len, &err) != 0)
+				return doh_error(c, &err);
 		} else if (name) {
 			/* The JSON API of Google and Cloudflare: ?name=&type=[&cd=][&do=]; ct
 			 * asks for the wire form instead. */
@@ -302,7 +295,7 @@ enum MHD_Result api_doh_start(api_t *a, struct MHD_Connection *c, req_t *rq)
 			uint16_t qtype;
 			const char *ct =
 			    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ct");
-			rq->doh_json = !media_type_is(ct, DNS_MESSAGE_TYPE);
+			rq->doh_json = !ctype_is_dns(ct);
 			if (json_qtype(
 				MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type"),
 				&qtype) != 0)
@@ -321,10 +314,8 @@ enum MHD_Result api_doh_start(api_t *a, struct MHD_Connection *c, req_t *rq)
 	}
 	/* A message that is no query is the client's error, not a DNS answer's (the resolver
 	 * would drop it or say FORMERR); other DNS errors are answered in DNS. */
-	dns_query_t q;
-	int pr = rq->msg.data ? dns_query_parse(rq->msg.data, rq->msg.len, &q) : DNS_QUERY_DROP;
-	if (pr == DNS_QUERY_DROP || (pr == DNS_QUERY_ERROR && q.rcode == DNS_RCODE_FORMERR))
-		return api_reply_text(c, MHD_HTTP_BAD_REQUEST,
-				      "the body is not a well-formed DNS query");
+	static const uint8_t none[1];
+	if (doh_check_query(rq->msg.data ? rq->msg.data : none, rq->msg.len, &err) != 0)
+		return doh_error(c, &err);
 	return query_run(a, c, rq, rq->msg.data, rq->msg.len);
 }

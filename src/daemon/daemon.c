@@ -685,6 +685,7 @@ int daemon_reload(void *node, char *msg, size_t msgcap)
 			   .fwd = n->fwd,
 			   .dot = n->dot,
 			   .doh = n->doh,
+			   .tcp = n->tcp,
 			   .tls_creds = &n->tls_creds,
 			   .loop = &n->loop,
 			   .qlog = &n->qlog,
@@ -710,6 +711,12 @@ void daemon_tls_opts(const conf_t *c, net_tls_opts_t *o)
 	    .max_clients = c->tls_max_clients,
 	    .max_streams = c->doh_max_streams,
 	};
+}
+
+void daemon_tcp_opts(const conf_t *c, net_tcp_opts_t *o)
+{
+	*o = (net_tcp_opts_t){.idle_timeout_ms = c->tcp_idle_timeout,
+			      .max_clients = c->tcp_max_clients};
 }
 
 /* DNS over TLS and DNS over HTTPS (RFC 7858, RFC 8484), when listen-dot or listen-doh is
@@ -775,7 +782,8 @@ static int start_relays(node_t *n, const conf_t *c)
 
 static int start_listeners(node_t *n, const conf_t *c)
 {
-	net_tcp_opts_t topts = {c->tcp_idle_timeout, c->tcp_max_clients};
+	net_tcp_opts_t topts;
+	daemon_tcp_opts(c, &topts);
 	for (unsigned i = 0; i < c->n_listen_dns; i++) {
 		struct sockaddr_storage ss;
 		int ret = net_addr_parse(c->listen_dns[i], &ss);

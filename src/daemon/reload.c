@@ -53,8 +53,8 @@ static const ropt_t ropts[] = {
     F("max-ttl", max_ttl, APPLY),
     F("udp-rcvbuf", udp_rcvbuf, RESTART),
     F("udp-payload", udp_payload, APPLY),
-    F("tcp-idle-timeout", tcp_idle_timeout, RESTART),
-    F("tcp-max-clients", tcp_max_clients, RESTART),
+    F("tcp-idle-timeout", tcp_idle_timeout, APPLY),
+    F("tcp-max-clients", tcp_max_clients, APPLY),
     F("dht-listen", dht_listen, RESTART),
     R("bootstrap", bootstrap, n_bootstrap, RESTART),
     F("dht-rate-limit", dht_rate_limit, APPLY),
@@ -236,10 +236,13 @@ static int apply(const reload_node_t *n, conf_t *nc, char *applied, size_t acap,
 	if (n->fwd && (ret = net_forward_set_servers(n->fwd, &fo)) != 0)
 		sw_err("reload: the upstream servers were not changed: %s", sw_strerror(ret));
 	net_tls_opts_t to;
+	net_tcp_opts_t tco;
 	daemon_tls_opts(use, &to);
+	daemon_tcp_opts(use, &tco);
 	for (size_t i = 0; i < CONF_LISTEN_MAX; i++) {
 		net_tls_set_opts(n->dot[i], &to);
 		net_tls_set_opts(n->doh[i], &to);
+		net_tcp_set_opts(n->tcp[i], &tco);
 	}
 	if (creds) {
 		keep_creds(*n->tls_creds);

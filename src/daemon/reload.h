@@ -20,6 +20,7 @@ typedef struct {
 	resolver_t *resolver;
 	net_forward_t *fwd;	     /* NULL: started without upstream */
 	net_tls_t **dot, **doh;	     /* CONF_LISTEN_MAX each */
+	net_tcp_t **tcp;	     /* CONF_LISTEN_MAX */
 	net_tls_creds_t **tls_creds; /* replaced by a reload; the old ones are kept (reload_end) */
 	uv_loop_t *loop;
 	daemon_qlog_t **qlog; /* opened again by a reload (logrotate moves the file away) */
@@ -43,3 +44,5 @@ int daemon_forward_opts(const conf_t *c, net_forward_opts_t *o);
 void daemon_tls_opts(const conf_t *c, net_tls_opts_t *o);
 /* The DHT node's options from c (dht_new() at the start, dht_set_opts() on a reload). */
 void daemon_dht_opts(const conf_t *c, dht_opts_t *o);
+/* The DNS-over-TCP listeners' limit and idle timeout from c. */
+void daemon_tcp_opts(const conf_t *c, net_tcp_opts_t *o);

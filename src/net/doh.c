@@ -1,6 +1,8 @@
 /*
- * DNS over HTTPS (RFC 8484) on HTTP/2 (RFC 9113): one nghttp2 server session per TLS
- * connection of a DoH listener (tls.c). `GET /dns-query?dns=<base64url>` and `POST
+ * DNS over HTTPS (RFC 8484) on HTTP/2 (RFC 9113): the application layer of a DoH listener
+ * (stream.h), on the TLS filter, one nghttp2 server session per connection. It sees only the
+ * stream interface (stream_send, cork/flush, end, close), never TLS. The RFC 8484 rules are
+ * the core's (dns/doh.h). `GET /dns-query?dns=<base64url>` and `POST
  * /dns-query` with `content-type: application/dns-message`; each request is one stream, and
  * its query goes through resolver_handle_client(). Answers that come later find their stream
  * by id; a stream the client reset, or a connection that closed, is simply not answered.
@@ -8,27 +10,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "common/codec.h"
+#include <nghttp2/nghttp2.h>
+
 #include "common/err.h"
+#include "dns/doh.h"
 #include "dns/wire.h"
-#include "net/tls_conn.h"
+#include "net/doh.h"
+#include "net/stream.h"
 
-#define DOH_PATH "/dns-query"
-#define DOH_CTYPE "application/dns-message"
-#define DOH_BODY_MAX 65535 /* RFC 8484 §6: a DNS message is at most 65535 bytes */
 /* The request headers we take (RFC 9113 §6.5.2: name + value + 32 per field): room for a GET
  * query of several kilobytes. Beyond it: 431; far beyond it: the connection ends. */
 #define DOH_HEADERS_MAX 16384
 #define DOH_HEADERS_KILL (4 * DOH_HEADERS_MAX)
 
-enum { M_NONE = 0, M_GET, M_POST, M_OTHER };
-
+typedef struct doh_stream doh_stream_t;
 struct doh_stream {
 	doh_stream_t *prev, *next;
 	int32_t id;
-	uint8_t method;
+	doh_method_t method;
 	uint16_t status; /* an error found while reading the request (404, 431), else 0 */
 	bool ct_ok;	 /* content-type is application/dns-message */
 	bool req_done;	 /* the client's END_STREAM came */
@@ -37,26 +37,40 @@ struct doh_stream {
 	size_t hdr_bytes;
 	char *dns; /* the `dns` parameter, still base64url */
 	size_t dns_len;
-	sw_buf_t body; /* POST */
+	sw_buf_t body;	     /* POST */
 	const uint8_t *resp; /* the response body (owned when resp_owned) */
 	uint8_t *resp_owned;
 	size_t resp_len, resp_pos;
 };
 
-static void stream_free(tls_conn_t *c, doh_stream_t *st)
+/* The layer's state of one connection (stream_conn_t.app). */
+typedef struct {
+	nghttp2_session *h2;
+	doh_stream_t *streams; /* open streams, each with its request */
+	uint32_t nstreams;
+} doh_conn_t;
+
+static doh_conn_t *dc(const stream_conn_t *c)
+{
+	return c->app;
+}
+
+static void stream_free(stream_conn_t *c, doh_stream_t *st)
 {
 	if (st->prev)
 		st->prev->next = st->next;
 	else
-		c->streams = st->next;
+		dc(c)->streams = st->next;
 	if (st->next)
 		st->next->prev = st->prev;
-	c->nstreams--;
+	dc(c)->nstreams--;
 	free(st->dns);
 	sw_buf_free(&st->body);
 	free(st->resp_owned);
 	free(st);
 }
+
+static void doh_send(stream_conn_t *c);
 
 /* ---- responses ---- */
 
@@ -80,7 +94,7 @@ static ssize_t resp_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
 	}
 
 /* Submits the response (headers, then the body from st->resp). Sent by doh_send(). */
-static void submit(tls_conn_t *c, doh_stream_t *st, unsigned status, const char *ctype,
+static void submit(stream_conn_t *c, doh_stream_t *st, unsigned status, const char *ctype,
 		   const char *cache, const char *allow)
 {
 	char code[8], clen[16];
@@ -104,59 +118,35 @@ static void submit(tls_conn_t *c, doh_stream_t *st, unsigned status, const char 
 	dp.source.ptr = st;
 	dp.read_callback = resp_read;
 	st->responded = true;
-	if (nghttp2_submit_response(c->h2, st->id, nv, n, &dp) != 0)
-		nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+	if (nghttp2_submit_response(dc(c)->h2, st->id, nv, n, &dp) != 0)
+		nghttp2_submit_rst_stream(dc(c)->h2, NGHTTP2_FLAG_NONE, st->id,
+					  NGHTTP2_INTERNAL_ERROR);
 }
 
-static void respond_error(tls_conn_t *c, doh_stream_t *st, unsigned status, const char *text)
+static void respond_text(stream_conn_t *c, doh_stream_t *st, unsigned status, const char *text)
 {
 	st->resp = (const uint8_t *)text;
 	st->resp_len = strlen(text);
-	submit(c, st, status, "text/plain; charset=utf-8", NULL,
-	       status == 405 ? "GET, POST" : NULL);
+	submit(c, st, status, "text/plain; charset=utf-8", NULL, status == 405 ? DOH_ALLOW : NULL);
 }
 
-/* RFC 8484 §5.1: the freshness lifetime is at most the smallest TTL of the Answer section;
- * a negative answer has none there, and its SOA in the Authority section sets it (RFC 2308
- * §5). A response without records (REFUSED, SERVFAIL) is not to be kept: 0. */
-static uint32_t min_ttl(const uint8_t *m, size_t len)
+static void respond_error(stream_conn_t *c, doh_stream_t *st, const doh_err_t *err)
 {
-	dns_rd_t r;
-	uint8_t name[DNS_NAME_MAX];
-	dns_rd_init(&r, m, len, 4);
-	unsigned qd = dns_rd_u16(&r), an = dns_rd_u16(&r), ns = dns_rd_u16(&r);
-	dns_rd_u16(&r);
-	for (unsigned i = 0; i < qd; i++) {
-		dns_rd_name(&r, name, true);
-		dns_rd_u32(&r); /* type and class */
-	}
-	uint32_t min = UINT32_MAX;
-	for (unsigned i = 0; i < an + ns && !(i == an && min != UINT32_MAX); i++) {
-		dns_rd_name(&r, name, true);
-		uint16_t type = dns_rd_u16(&r);
-		dns_rd_u16(&r);
-		uint32_t ttl = dns_rd_u32(&r);
-		dns_rd_bytes(&r, dns_rd_u16(&r));
-		if (r.err)
-			break;
-		if (type != DNS_T_OPT && ttl < min)
-			min = ttl;
-	}
-	return r.err || min == UINT32_MAX ? 0 : min;
+	respond_text(c, st, err->status, err->text);
 }
 
-static int respond_dns(tls_conn_t *c, doh_stream_t *st, const uint8_t *resp, size_t len)
+static int respond_dns(stream_conn_t *c, doh_stream_t *st, const uint8_t *resp, size_t len)
 {
 	st->resp_owned = malloc(len);
 	if (st->resp_owned == NULL) {
-		respond_error(c, st, 500, "out of memory\n");
+		respond_text(c, st, 500, "out of memory\n");
 		return SW_ENOMEM;
 	}
 	memcpy(st->resp_owned, resp, len);
 	st->resp = st->resp_owned;
 	st->resp_len = len;
 	char cache[32];
-	snprintf(cache, sizeof(cache), "max-age=%u", min_ttl(resp, len));
+	doh_cache_control(resp, len, cache, sizeof(cache)); /* RFC 8484 §5.1 */
 	/* RFC 8484 §4.2.1: a DNS error is still a successful HTTP response. */
 	submit(c, st, 200, DOH_CTYPE, cache, NULL);
 	return 0;
@@ -168,40 +158,35 @@ static int respond_dns(tls_conn_t *c, doh_stream_t *st, const uint8_t *resp, siz
 static void doh_reply(const resolver_client_t *cl, const uint8_t *resp, size_t len,
 		      const resolver_trace_t *trace)
 {
-	tls_conn_t *c = cl->conn;
+	stream_conn_t *c = cl->conn;
 	c->pending--;
 	if (c->closing) {
-		tls_conn_release(c);
+		stream_release(c);
 		return;
 	}
-	if (c->h2 == NULL || c->ending)
+	if (c->app == NULL || dc(c)->h2 == NULL || c->ending)
 		return;
-	doh_stream_t *st = nghttp2_session_get_stream_user_data(c->h2, (int32_t)cl->gen);
+	doh_stream_t *st = nghttp2_session_get_stream_user_data(dc(c)->h2, (int32_t)cl->gen);
 	if (st == NULL || st->responded)
 		return; /* the client reset the stream */
 	st->waiting = false;
 	if (len == 0)
-		respond_error(c, st, 503, "no answer\n");
+		respond_text(c, st, 503, "no answer\n");
 	else
 		respond_dns(c, st, resp, len);
-	tls_conn_cork(c);
+	stream_cork(c);
 	doh_send(c);
-	tls_conn_flush(c);
+	stream_flush(c);
 }
 
-static void resolve(tls_conn_t *c, doh_stream_t *st, const uint8_t *q, size_t qlen)
+static void resolve(stream_conn_t *c, doh_stream_t *st, const uint8_t *q, size_t qlen)
 {
-	net_tls_t *s = c->srv;
+	stream_srv_t *s = c->srv;
 	resolver_client_t cl;
-	cl.tp = SW_TP_DOH;
+	stream_client(c, &cl); /* padded responses: RFC 8484 §8.1, RFC 8467 §4.1 */
 	cl.reply = doh_reply;
-	cl.conn = c;
 	cl.gen = (uint64_t)st->id;
-	cl.trace = NULL;
-	cl.pad = true; /* RFC 8484 §8.1, RFC 8467 §4.1: padded responses */
-	cl.peer = (const struct sockaddr *)&c->peer;
-	cl.peer_len = c->peer_len;
-	size_t rlen = resolver_handle_client(s->resolver, q, qlen, &cl, s->out, DOH_BODY_MAX);
+	size_t rlen = resolver_handle_client(s->resolver, q, qlen, &cl, s->out, STREAM_MSG_MAX);
 	if (rlen == RESOLVER_ASYNC) {
 		c->pending++;
 		st->waiting = true;
@@ -209,113 +194,83 @@ static void resolve(tls_conn_t *c, doh_stream_t *st, const uint8_t *q, size_t ql
 	}
 	if (rlen == 0) {
 		/* Nothing a DNS server would answer: not a query (too short, QR=1). */
-		respond_error(c, st, 400, "not a DNS query\n");
+		respond_text(c, st, 400, "not a DNS query\n");
 		return;
 	}
 	respond_dns(c, st, s->out, rlen);
 }
 
-/* The request is complete: RFC 8484 §4.1. */
-static void handle_request(tls_conn_t *c, doh_stream_t *st)
+/* The request is complete: RFC 8484 §4.1, through the core (dns/doh.h). */
+static void handle_request(stream_conn_t *c, doh_stream_t *st)
 {
-	net_tls_t *s = c->srv;
+	stream_srv_t *s = c->srv;
+	doh_err_t err;
+	size_t qlen = 0;
 	if (st->status == 404) {
-		respond_error(c, st, 404, "not found: DNS over HTTPS is at " DOH_PATH "\n");
+		respond_text(c, st, 404, "not found: DNS over HTTPS is at " DOH_PATH "\n");
 		return;
 	}
 	if (st->status == 431) {
-		respond_error(c, st, 431, "request headers too large\n");
+		respond_text(c, st, 431, "request headers too large\n");
 		return;
 	}
-	if (st->method == M_GET) {
-		size_t qlen = 0;
-		if (st->dns == NULL) {
-			respond_error(c, st, 400, "missing the dns parameter\n");
-			return;
-		}
-		/* RFC 8484 §4.1: base64url (RFC 4648 §5) without padding. */
-		if (sw_b64url_decode(st->dns, st->dns_len, s->query, sizeof(s->query), &qlen) !=
-			0 ||
-		    qlen < DNS_HDR_LEN) {
-			respond_error(c, st, 400,
-				      "the dns parameter is not a base64url DNS message\n");
+	if (doh_check_method(st->method, false, &err) != 0) {
+		respond_error(c, st, &err);
+		return;
+	}
+	if (st->method == DOH_M_GET) {
+		if (doh_get_query(st->dns, st->dns_len, s->query, sizeof(s->query), &qlen, &err) !=
+		    0) {
+			respond_error(c, st, &err);
 			return;
 		}
 		resolve(c, st, s->query, qlen);
 		return;
 	}
-	if (st->method == M_POST) {
-		if (!st->ct_ok) {
-			respond_error(c, st, 415, "content-type must be " DOH_CTYPE "\n");
-			return;
-		}
-		if (st->body.len < DNS_HDR_LEN) {
-			respond_error(c, st, 400, "the body is not a DNS message\n");
-			return;
-		}
-		resolve(c, st, st->body.data, st->body.len);
+	if (doh_check_post(st->ct_ok, st->body.len, &err) != 0 ||
+	    doh_check_query(st->body.data, st->body.len, &err) != 0) {
+		respond_error(c, st, &err);
 		return;
 	}
-	respond_error(c, st, 405, "only GET and POST\n");
+	resolve(c, st, st->body.data, st->body.len);
 }
 
 static void parse_path(doh_stream_t *st, const uint8_t *v, size_t len)
 {
-	const uint8_t *q = memchr(v, '?', len);
-	size_t plen = q ? (size_t)(q - v) : len;
-	if (plen != strlen(DOH_PATH) || memcmp(v, DOH_PATH, plen) != 0) {
+	const char *dns;
+	size_t dlen;
+	if (!doh_path_ok((const char *)v, len)) {
 		st->status = 404;
 		return;
 	}
-	if (q == NULL)
+	if (!doh_target_dns((const char *)v, len, &dns, &dlen))
 		return;
-	const uint8_t *p = q + 1, *end = v + len;
-	while (p < end) {
-		const uint8_t *amp = memchr(p, '&', (size_t)(end - p));
-		if (amp == NULL)
-			amp = end;
-		size_t n = (size_t)(amp - p);
-		if (n >= 4 && memcmp(p, "dns=", 4) == 0) {
-			free(st->dns);
-			st->dns = malloc(n - 4 + 1);
-			if (st->dns == NULL) {
-				st->dns_len = 0;
-				return;
-			}
-			memcpy(st->dns, p + 4, n - 4);
-			st->dns_len = n - 4;
-		}
-		p = amp + 1;
+	free(st->dns);
+	st->dns = malloc(dlen + 1);
+	if (st->dns == NULL) {
+		st->dns_len = 0;
+		return;
 	}
-}
-
-/* "application/dns-message", any case, parameters allowed. */
-static bool ctype_ok(const uint8_t *v, size_t len)
-{
-	size_t n = strlen(DOH_CTYPE);
-	while (len > 0 && (*v == ' ' || *v == '\t'))
-		v++, len--;
-	if (len < n || strncasecmp((const char *)v, DOH_CTYPE, n) != 0)
-		return false;
-	return len == n || v[n] == ';' || v[n] == ' ' || v[n] == '\t';
+	memcpy(st->dns, dns, dlen);
+	st->dns_len = dlen;
 }
 
 /* ---- nghttp2 callbacks (no sending from inside them: doh_send() runs after) ---- */
 
 static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 {
-	tls_conn_t *c = ud;
+	stream_conn_t *c = ud;
 	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
 	doh_stream_t *st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets this stream only */
 	st->id = f->hd.stream_id;
-	st->next = c->streams;
-	if (c->streams)
-		c->streams->prev = st;
-	c->streams = st;
-	c->nstreams++;
+	st->next = dc(c)->streams;
+	if (dc(c)->streams)
+		dc(c)->streams->prev = st;
+	dc(c)->streams = st;
+	dc(c)->nstreams++;
 	nghttp2_session_set_stream_user_data(h2, st->id, st);
 	return 0;
 }
@@ -323,7 +278,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
 static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name,
 		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
-	tls_conn_t *c = ud;
+	stream_conn_t *c = ud;
 	if (f->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	doh_stream_t *st = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
@@ -341,16 +296,11 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 	if (f->headers.cat != NGHTTP2_HCAT_REQUEST || st->status == 431)
 		return 0; /* trailers are ignored */
 	if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
-		if (valuelen == 3 && memcmp(value, "GET", 3) == 0)
-			st->method = M_GET;
-		else if (valuelen == 4 && memcmp(value, "POST", 4) == 0)
-			st->method = M_POST;
-		else
-			st->method = M_OTHER;
+		st->method = doh_method((const char *)value, valuelen);
 	} else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
 		parse_path(st, value, valuelen);
 	} else if (namelen == 12 && memcmp(name, "content-type", 12) == 0) {
-		st->ct_ok = ctype_ok(value, valuelen);
+		st->ct_ok = doh_ctype_ok((const char *)value, valuelen);
 	}
 	return 0;
 }
@@ -358,13 +308,14 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data,
 			 size_t len, void *ud)
 {
-	tls_conn_t *c = ud;
+	stream_conn_t *c = ud;
 	doh_stream_t *st = nghttp2_session_get_stream_user_data(h2, id);
 	if (st == NULL || st->responded)
 		return 0;
-	if (st->body.len + len > DOH_BODY_MAX) {
+	doh_err_t err;
+	if (doh_check_post(true, st->body.len + len, &err) != 0) {
 		c->srv->lim.too_large++;
-		respond_error(c, st, 413, "a DNS message is at most 65535 bytes\n");
+		respond_error(c, st, &err);
 		return 0;
 	}
 	if (sw_buf_append(&st->body, data, len, 512) != 0)
@@ -374,7 +325,7 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 {
-	tls_conn_t *c = ud;
+	stream_conn_t *c = ud;
 	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
 		return 0;
 	doh_stream_t *st = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
@@ -404,7 +355,7 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 
 static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error, void *ud)
 {
-	tls_conn_t *c = ud;
+	stream_conn_t *c = ud;
 	doh_stream_t *st = nghttp2_session_get_stream_user_data(h2, id);
 	if (st) {
 		nghttp2_session_set_stream_user_data(h2, id, NULL);
@@ -417,13 +368,13 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error, void
  * client gets RST_STREAM or GOAWAY from nghttp2, and the limit is counted here. */
 static int on_invalid_frame(nghttp2_session *h2, const nghttp2_frame *f, int err, void *ud)
 {
-	tls_conn_t *c = ud;
-	if (f->hd.type == NGHTTP2_HEADERS && c->nstreams >= c->srv->opts.max_streams)
+	stream_conn_t *c = ud;
+	if (f->hd.type == NGHTTP2_HEADERS && dc(c)->nstreams >= c->srv->opts.max_streams)
 		c->srv->lim.streams_refused++;
 	return 0;
 }
 
-int doh_callbacks_new(nghttp2_session_callbacks **out)
+static int doh_srv_init(stream_srv_t *s)
 {
 	nghttp2_session_callbacks *cb;
 	if (nghttp2_session_callbacks_new(&cb) != 0)
@@ -435,17 +386,29 @@ int doh_callbacks_new(nghttp2_session_callbacks **out)
 	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
 	nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
-	*out = cb;
+	s->app_ctx = cb;
 	return 0;
+}
+
+static void doh_srv_free(stream_srv_t *s)
+{
+	if (s->app_ctx)
+		nghttp2_session_callbacks_del(s->app_ctx);
+	s->app_ctx = NULL;
 }
 
 /* ---- the session ---- */
 
-int doh_open(tls_conn_t *c)
+/* After the handshake: the server session and its SETTINGS. */
+static int doh_open(stream_conn_t *c)
 {
-	net_tls_t *s = c->srv;
-	if (nghttp2_session_server_new(&c->h2, s->h2cbs, c) != 0) {
-		c->h2 = NULL;
+	stream_srv_t *s = c->srv;
+	doh_conn_t *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return SW_ENOMEM;
+	c->app = d;
+	if (nghttp2_session_server_new(&d->h2, s->app_ctx, c) != 0) {
+		d->h2 = NULL;
 		return SW_ENOMEM;
 	}
 	nghttp2_settings_entry iv[] = {
@@ -453,40 +416,27 @@ int doh_open(tls_conn_t *c)
 	    {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->opts.max_streams},
 	    {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, DOH_HEADERS_MAX},
 	};
-	if (nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0)
+	if (nghttp2_submit_settings(d->h2, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0)
 		return SW_ENOMEM;
+	/* The server's connection preface, its SETTINGS (RFC 9113 §3.4), goes at once to a
+	 * client that chose h2 by ALPN; to others after their first bytes (stacks.c has seen
+	 * by then that they are HTTP/2's, not an HTTP/1.1 request). */
+	const char *proto;
+	size_t plen;
+	if (stream_alpn(c, &proto, &plen)) {
+		stream_cork(c);
+		doh_send(c);
+		stream_flush(c);
+	}
 	return 0;
 }
 
-/* Does this look like an HTTP/1.x request line ("GET / HTTP/1.1")? */
-static bool looks_http1(const uint8_t *d, size_t len)
+/* Decrypted bytes from the client. */
+static int doh_recv(stream_conn_t *c, const uint8_t *data, size_t len)
 {
-	size_t i = 0;
-	while (i < len && i < 16 && d[i] >= 'A' && d[i] <= 'Z')
-		i++;
-	return i > 0 && i < len && d[i] == ' ';
-}
-
-int doh_recv(tls_conn_t *c, const uint8_t *data, size_t len)
-{
-	static const char body[] = "DNS over HTTPS on this port is HTTP/2 only (ALPN h2)\n";
-	if (c->h2 == NULL || c->http1)
+	if (dc(c)->h2 == NULL)
 		return 0;
-	ssize_t n = nghttp2_session_mem_recv(c->h2, data, len);
-	if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC && looks_http1(data, len)) {
-		/* An HTTP/1 client on the HTTP/2 port: tell it so, then close. */
-		char h1[256];
-		int hl = snprintf(h1, sizeof(h1),
-				  "HTTP/1.1 505 HTTP Version Not Supported\r\n"
-				  "Content-Type: text/plain; charset=utf-8\r\n"
-				  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-				  sizeof(body) - 1, body);
-		c->http1 = true;
-		if (tls_conn_write(c, (const uint8_t *)h1, (size_t)hl) != 0)
-			return SW_EHTTP;
-		tls_conn_end(c);
-		return 0;
-	}
+	ssize_t n = nghttp2_session_mem_recv(dc(c)->h2, data, len);
 	if (n < 0)
 		return SW_EHTTP; /* a fatal protocol error: nghttp2 has nothing more to say */
 	if (!c->closing)
@@ -494,46 +444,65 @@ int doh_recv(tls_conn_t *c, const uint8_t *data, size_t len)
 	return 0;
 }
 
-void doh_send(tls_conn_t *c)
+/* Writes what the session has to send, as far as the output buffer allows. */
+static void doh_send(stream_conn_t *c)
 {
-	if (c->h2 == NULL || c->closing || c->ending || c->http1)
+	if (c->app == NULL || dc(c)->h2 == NULL || c->closing || c->ending)
 		return;
-	while (c->pbuf.len < TLS_PENDING_MAX) {
+	while (c->pbuf.len < STREAM_PENDING_MAX) {
 		const uint8_t *data;
-		ssize_t n = nghttp2_session_mem_send(c->h2, &data);
+		ssize_t n = nghttp2_session_mem_send(dc(c)->h2, &data);
 		if (n < 0) {
-			tls_conn_close(c);
+			stream_close(c);
 			return;
 		}
 		if (n == 0) {
 			/* After a GOAWAY both ways (or ours on a protocol error), it is over. */
-			if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2))
-				tls_conn_end(c);
+			if (!nghttp2_session_want_read(dc(c)->h2) &&
+			    !nghttp2_session_want_write(dc(c)->h2))
+				stream_end(c);
 			return;
 		}
-		if (tls_conn_write(c, data, (size_t)n) != 0) {
-			tls_conn_close(c);
+		if (stream_send(c, data, (size_t)n) != 0) {
+			stream_close(c);
 			return;
 		}
 	}
 }
 
-void doh_goaway(tls_conn_t *c)
+/* Idle: GOAWAY (RFC 9113 §6.8) before the connection is closed. */
+static void doh_goaway(stream_conn_t *c)
 {
-	if (c->h2 == NULL || c->closing || c->ending || c->http1)
+	if (c->app == NULL || dc(c)->h2 == NULL || c->closing || c->ending)
 		return;
-	tls_conn_cork(c);
-	nghttp2_session_terminate_session(c->h2, NGHTTP2_NO_ERROR);
+	stream_cork(c);
+	nghttp2_session_terminate_session(dc(c)->h2, NGHTTP2_NO_ERROR);
 	doh_send(c);
-	tls_conn_flush(c);
+	stream_flush(c);
 }
 
-void doh_close(tls_conn_t *c)
+/* Frees the session and its streams (at close; answers still owed find no stream). */
+static void doh_close(stream_conn_t *c)
 {
-	if (c->h2) {
-		nghttp2_session_del(c->h2);
-		c->h2 = NULL;
+	if (c->app == NULL)
+		return;
+	if (dc(c)->h2) {
+		nghttp2_session_del(dc(c)->h2);
+		dc(c)->h2 = NULL;
 	}
-	while (c->streams)
-		stream_free(c, c->streams);
+	while (dc(c)->streams)
+		stream_free(c, dc(c)->streams);
+	free(c->app);
+	c->app = NULL;
 }
+
+const stream_app_t doh_app = {
+    .open = doh_open,
+    .recv = doh_recv,
+    .drained = doh_send,
+    .idle = doh_goaway,
+    .close = doh_close,
+    .srv_init = doh_srv_init,
+    .srv_free = doh_srv_free,
+    .alpn = "h2",
+};

@@ -54,6 +54,9 @@ int net_tcp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r,
 		  const net_tcp_opts_t *opts, net_tcp_t **out);
 /* Stops listening and closes every connection. NULL is a no-op. */
 void net_tcp_stop(net_tcp_t *t);
+/* Replaces the limit and the idle timeout (a reload); connections accepted from now on get
+ * them, open ones keep their idle timer. NULL t is a no-op. */
+void net_tcp_set_opts(net_tcp_t *t, const net_tcp_opts_t *opts);
 /* Connections open now. */
 unsigned net_tcp_clients(const net_tcp_t *t);
 /* Adds this listener's limit counters to *sum. */

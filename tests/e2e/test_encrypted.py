@@ -536,6 +536,46 @@ def test_curl_http2_get_and_post(enc):
     assert headers["cache-control"] == "max-age=0"
 
 
+def expected_max_age(r) -> int:
+    """RFC 8484 section 5.1 as docs/encrypted.md decides it: the smallest TTL of the answer;
+    without one, a negative answer's SOA min(TTL, MINIMUM) (RFC 2308 section 5); else 0."""
+    if r.answer:
+        return min(rrset.ttl for rrset in r.answer)
+    soa = [rrset for rrset in r.authority if rrset.rdtype == dns.rdatatype.SOA]
+    return min(soa[0].ttl, soa[0][0].minimum) if soa else 0
+
+
+def test_cache_control_same_on_doh_port_and_api(enc, swarmdns_bin, tmp_path):
+    """One RFC 8484 core: the same answer gets the same Cache-Control over HTTP/2 on the DoH
+    port and over HTTP/1.1 on the API port, for a positive, a negative and a refused answer.
+    The zone with its own SOA has a MINIMUM (60) below the TTL of the SOA in negative answers
+    (the clamp minimum): the two servers used to disagree there (one took the SOA's TTL)."""
+    key = keygen(swarmdns_bin, tmp_path / "soa.key")
+    publish_zone(swarmdns_bin, enc.node, key, "$TTL 3600\n"
+                 "@ IN SOA ns hostmaster 1 3600 600 86400 60\nwww IN A 192.0.2.7\n",
+                 directory=tmp_path)
+    cases = ((enc.name("short"), "A"), (enc.name("nosuchname"), "A"),
+             (enc.name("www"), "TXT"), ("example.com.", "A"), (f"nx.{key.z32}.", "A"),
+             (f"www.{key.z32}.", "AAAA"))
+    for name, rdtype in cases:
+        q = make_query(name, rdtype, use_edns=0)
+        q.id = 0
+        status, headers, body = doh_get(enc, q.to_wire())
+        assert status == 200, body
+        r = dns.message.from_wire(body)
+        api = enc.node.api("GET", f"/dns-query?dns={b64url(q.to_wire())}")
+        assert api.status == 200, api.body
+        assert api.headers["cache-control"] == headers["cache-control"], (name, rdtype)
+        assert headers["cache-control"] == f"max-age={expected_max_age(r)}", r.to_text()
+    # The negative answer has a SOA whose MINIMUM decides, so the rule's second branch with
+    # RFC 2308's min() was taken.
+    q = make_query(f"nx.{key.z32}.", "A", use_edns=0)
+    status, headers, body = doh_get(enc, q.to_wire())
+    r = dns.message.from_wire(body)
+    assert not r.answer and r.authority[0].ttl > 60, r.to_text()
+    assert headers["cache-control"] == "max-age=60", headers
+
+
 def test_stubby_forwards_to_us(enc, tmp_path):
     stubby = need("stubby")
     port = free_port()
@@ -920,27 +960,118 @@ def test_h2_raw_client_and_header_flood(enc):
     assert_serving(enc)
 
 
-def test_http1_client_on_the_h2_port(enc):
-    # ALPN http/1.1 only: no protocol is agreed, and the HTTP/1.1 request gets 505.
-    c = H2(enc, alpn=("http/1.1",))
-    assert c.s.selected_alpn_protocol() is None
-    path = f"/dns-query?dns={b64url(make_query(enc.name(), 'A').to_wire())}"
-    c.send(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
-    data = b""
-    c.s.settimeout(5)
-    while True:
-        try:
-            chunk = c.s.recv(4096)
-        except (ConnectionResetError, ssl.SSLError):
-            break
-        if not chunk:
-            break
-        data += chunk
-    c.close()
-    assert data.startswith(b"HTTP/1.1 505 "), data
-    # curl forced to HTTP/1.1 sees the same.
-    status, _, _ = curl(enc, "--http1.1", enc.doh_url + path[len("/dns-query"):])
-    assert status == 505
+def read_http1(sock, buf=b""):
+    """One HTTP/1.1 response from sock: (status, headers, body, rest of the bytes read)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed inside a response head: {buf!r}"
+        buf += chunk
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    assert lines[0].startswith("HTTP/1.1 "), lines[0]
+    headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
+    n = int(headers["content-length"])
+    while len(buf) < n:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed inside a response body"
+        buf += chunk
+    return status, headers, buf[:n], buf[n:]
+
+
+def test_http1_client_on_the_doh_port(enc):
+    """DoH over HTTP/1.1 on the DoH port: chosen by ALPN http/1.1, or without ALPN by an
+    HTTP/1.1 request line; answered through the same RFC 8484 core as HTTP/2."""
+    q = make_query(enc.name("short"), "A", use_edns=0)
+    q.id = 0
+    path = f"/dns-query?dns={b64url(q.to_wire())}"
+    h2_status, h2_headers, h2_body = doh_get(enc, q.to_wire())
+    for alpn in (("http/1.1",), None):
+        s = tls_connect(enc.doh, enc.cert, alpn=list(alpn) if alpn else None)
+        assert s.selected_alpn_protocol() == (alpn[0] if alpn else None)
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        status, headers, body, rest = read_http1(s)
+        s.close()
+        assert status == 200 and rest == b"", (status, body)
+        assert headers["content-type"] == "application/dns-message"
+        r = dns.message.from_wire(body)
+        assert q.is_response(r) and addrs(r) == ["192.0.2.60", "192.0.2.61"], r.to_text()
+        # The same answer and the same Cache-Control as over HTTP/2 on the same port.
+        assert headers["cache-control"] == h2_headers["cache-control"] == "max-age=600"
+        assert body == h2_body
+    assert_serving(enc)
+
+
+def test_curl_http1_on_the_doh_port(enc):
+    """curl forced to HTTP/1.1 (ALPN http/1.1): GET and POST, and the core's errors."""
+    q = make_query(enc.name("mail"), "A", use_edns=0)
+    q.id = 0
+    status, headers, body = curl(enc, "--http1.1", f"{enc.doh_url}?dns={b64url(q.to_wire())}")
+    assert status == 200 and addrs(dns.message.from_wire(body)) == ["192.0.2.25"], body
+    assert headers["cache-control"] == "max-age=3600"
+    d = enc.node.log_dir / "post1.bin"
+    d.write_bytes(q.to_wire())
+    status, headers, body = curl(enc, "--http1.1", "-H", "content-type: application/dns-message",
+                                 "--data-binary", f"@{d}", enc.doh_url)
+    assert status == 200 and addrs(dns.message.from_wire(body)) == ["192.0.2.25"], body
+    # A late answer (forwarded, the upstream waits SLOW_S).
+    d.write_bytes(make_query("slow2.example.test.", "A").to_wire())
+    status, _, body = curl(enc, "--http1.1", "-H", "content-type: application/dns-message",
+                           "--data-binary", f"@{d}", enc.doh_url)
+    assert status == 200 and addrs(dns.message.from_wire(body)) == ["192.0.2.99"], body
+    for args, want in ((["-H", "content-type: text/plain", "--data-binary", f"@{d}",
+                         enc.doh_url], 415),
+                       ([f"{enc.doh_url}?dns=!!!"], 400),
+                       ([enc.doh_url], 400),
+                       ([f"https://localhost:{enc.doh}/elsewhere"], 404),
+                       (["-X", "PUT", "--data-binary", f"@{d}", enc.doh_url], 405)):
+        status, headers, body = curl(enc, "--http1.1", *args)
+        assert status == want, (args, status, body)
+        if want == 405:
+            assert headers["allow"] == "GET, POST"
+    assert_serving(enc)
+
+
+def test_http1_keep_alive_and_pipelining_on_the_doh_port(enc):
+    """One TLS connection, HTTP/1.1 keep-alive: several requests, some sent before the answer
+    to the first came (one of them answered late), answered in order on the same connection;
+    `Connection: close` ends it after its answer."""
+    s = tls_connect(enc.doh, enc.cert, alpn=["http/1.1"])
+    names = [enc.name("www"), "slow3.example.test.", enc.name("mail"), enc.name("short")]
+    reqs = b""
+    for i, name in enumerate(names):
+        q = make_query(name, "A", use_edns=0)
+        q.id = i + 1
+        wire = q.to_wire()
+        last = i == len(names) - 1
+        if i % 2:
+            reqs += (f"POST /dns-query HTTP/1.1\r\nHost: localhost\r\n"
+                     f"Content-Type: application/dns-message\r\nContent-Length: {len(wire)}"
+                     f"\r\n{'Connection: close' + chr(13) + chr(10) if last else ''}\r\n"
+                     ).encode() + wire
+        else:
+            reqs += (f"GET /dns-query?dns={b64url(wire)} HTTP/1.1\r\nHost: localhost\r\n"
+                     f"{'Connection: close' + chr(13) + chr(10) if last else ''}\r\n").encode()
+    s.sendall(reqs)
+    rest = b""
+    want = [["127.0.0.1"], ["192.0.2.99"], ["192.0.2.25"], ["192.0.2.60", "192.0.2.61"]]
+    for i, addr in enumerate(want):
+        status, headers, body, rest = read_http1(s, rest)
+        r = dns.message.from_wire(body)
+        assert status == 200 and r.id == i + 1 and addrs(r) == addr, (i, r.to_text())
+    assert headers.get("connection") == "close"
+    s.settimeout(5)
+    try:
+        assert s.recv(1) == b""  # closed after the answer to "Connection: close"
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    s.close()
+    # A request line that is no HTTP: 400, then the connection closes.
+    s = tls_connect(enc.doh, enc.cert, alpn=["http/1.1"])
+    s.sendall(b"\x01\x02garbage\r\n\r\n")
+    status, headers, _, _ = read_http1(s)
+    assert status == 400 and headers["connection"] == "close"
+    s.close()
     assert_serving(enc)
 
 

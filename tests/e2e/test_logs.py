@@ -45,7 +45,7 @@ def test_journal_stream_gives_priorities_and_no_timestamps(node_factory, monkeyp
     st = os.stat(path)
     monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
     node.start()
-    conf.write_text("stale-max 60\ntcp-max-clients 7\n")  # needs a restart: a warning
+    conf.write_text("stale-max 60\napi-max-clients 7\n")  # needs a restart: a warning
     node.proc.send_signal(1)
     wait_log(node, r"^<6>reloaded ")
     conf.write_text("stale-max sixty\n")  # does not parse: an error
@@ -56,7 +56,7 @@ def test_journal_stream_gives_priorities_and_no_timestamps(node_factory, monkeyp
     assert not any(re.match(r"^<\d>\d{4}-\d\d-\d\dT", line) for line in lines), (
         f"the journal adds its own timestamps:\n{lines}")
     assert any(line.startswith("<6>") and "ready" in line for line in lines), lines
-    assert any(line.startswith("<4>option tcp-max-clients changed") for line in lines), lines
+    assert any(line.startswith("<4>option api-max-clients changed") for line in lines), lines
 
 
 def test_without_the_journal_lines_have_timestamps(node_factory, monkeypatch):

@@ -267,6 +267,49 @@ def test_replaced_certificate_is_used_by_new_dot_connections(swarmdns_bin, tmp_p
     assert _peer_cert(dot) == second
 
 
+def _closed_within(sock, seconds: float) -> bool:
+    """Does the server close this (silent) connection within `seconds`?"""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_tcp_limit_and_idle_timeout_apply_to_new_connections(swarmdns_bin, tmp_path, made):
+    """tcp-max-clients and tcp-idle-timeout apply on SIGHUP, as tls-max-clients does: new
+    DNS-over-TCP connections get the new limit and the new idle timeout."""
+    nodes, _ = made
+    node = FileNode(swarmdns_bin, tmp_path / "n", ["bootstrap none"])
+    nodes.append(node)
+    node.start()
+    port = node.dns_port
+    # Before: a connection idle for 1 s stays open (the default idle timeout is 10 s), and
+    # two connections are taken.
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as a, \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as b:
+        assert not _closed_within(a, 1.0) and not _closed_within(b, 0.1)
+    node.conf.write_text(node.conf.read_text() + "tcp-max-clients 1\ntcp-idle-timeout 300\n")
+    log = node.hup_and_wait("reloaded ")
+    applied = log.split("reloaded ", 1)[1].split("\n", 1)[0].split("; changed, needs")[0]
+    assert "tcp-max-clients" in applied and "tcp-idle-timeout" in applied, log
+    assert "tcp-max-clients changed; it takes effect at the next restart" not in log, log
+    time.sleep(0.1)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as one:
+        # The limit: with one connection open, a second one is closed at once.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as two:
+            assert _closed_within(two, 2.0), "a second TCP connection over tcp-max-clients 1"
+        # The idle timeout: the silent first one is closed after about 0.3 s.
+        t0 = time.monotonic()
+        assert _closed_within(one, 3.0), "an idle TCP connection outlived tcp-idle-timeout"
+        assert time.monotonic() - t0 < 2.0
+    # A query still gets its answer over TCP.
+    r = node.query(".", "SOA", tcp=True)
+    assert r.rcode() in (dns.rcode.NOERROR, dns.rcode.REFUSED, dns.rcode.NXDOMAIN), r
+
+
 def test_changed_upstream_applies_and_keeps_the_forwarders_cache(swarmdns_bin, tmp_path, made):
     """upstream A, then B after a reload: a new name goes to B; a name A answered before is
     still answered from the forwarder's cache (not asked again)."""

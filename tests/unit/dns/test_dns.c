@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 
 #include "dns/cookie.h"
+#include "dns/doh.h"
 #include "dns/query.h"
 #include "dns/rrl.h"
 #include "dns/wire.h"
@@ -863,6 +864,129 @@ static void test_rrl(void **state)
 	dns_rrl_free(l);
 }
 
+/* ---- the RFC 8484 core (dns/doh.h) ---- */
+
+/* Appends one record "a." (a compressed name would do as well) of type, TTL and rdata. */
+static void rr_add(msg_t *m, uint16_t type, uint32_t ttl, const uint8_t *rd, uint16_t rdlen)
+{
+	uint8_t h[11] = {1,
+			 'a',
+			 0,
+			 (uint8_t)(type >> 8),
+			 (uint8_t)type,
+			 0,
+			 1,
+			 (uint8_t)(ttl >> 24),
+			 (uint8_t)(ttl >> 16),
+			 (uint8_t)(ttl >> 8),
+			 (uint8_t)ttl};
+	uint8_t l[2] = {(uint8_t)(rdlen >> 8), (uint8_t)rdlen};
+	msg_add(m, h, sizeof(h));
+	msg_add(m, l, 2);
+	msg_add(m, rd, rdlen);
+}
+
+static void counts(msg_t *m, uint16_t qd, uint16_t an, uint16_t ns, uint16_t ar)
+{
+	uint16_t c[4] = {qd, an, ns, ar};
+	for (int i = 0; i < 4; i++) {
+		m->b[4 + 2 * i] = (uint8_t)(c[i] >> 8);
+		m->b[5 + 2 * i] = (uint8_t)c[i];
+	}
+}
+
+static void test_doh_max_age(void **state)
+{
+	static const uint8_t a[4] = {192, 0, 2, 1}, q[] = {1, 'a', 0, 0, 1, 0, 1};
+	/* SOA: mname "a.", rname "a.", serial, refresh, retry, expire, MINIMUM 60. */
+	static const uint8_t soa[] = {1,    'a', 0, 1, 'a',  0, 0, 0,	 0,    1, 0, 0, 0x0e,
+				      0x10, 0,	 0, 2, 0x58, 0, 1, 0x51, 0x80, 0, 0, 0, 60};
+	static const uint8_t ns[] = {1, 'b', 0};
+	msg_t m;
+	char cc[32];
+	/* The smallest TTL of the answer; OPT (in the answer, as a hostile one may be) aside;
+	 * the authority section does not count once the answer has records. */
+	msg_init(&m);
+	msg_add(&m, q, sizeof(q));
+	rr_add(&m, DNS_T_A, 900, a, 4);
+	rr_add(&m, DNS_T_A, 600, a, 4);
+	rr_add(&m, DNS_T_OPT, 5, NULL, 0);
+	rr_add(&m, DNS_T_SOA, 10, soa, sizeof(soa));
+	counts(&m, 1, 3, 1, 0);
+	assert_int_equal(doh_max_age(m.b, m.len), 600);
+	assert_int_equal(doh_cache_control(m.b, m.len, cc, sizeof(cc)), 11);
+	assert_string_equal(cc, "max-age=600");
+	/* A negative answer: min(SOA TTL, MINIMUM), RFC 2308 §5; an NS beside it is no SOA. */
+	msg_init(&m);
+	msg_add(&m, q, sizeof(q));
+	rr_add(&m, DNS_T_NS, 30, ns, sizeof(ns));
+	rr_add(&m, DNS_T_SOA, 300, soa, sizeof(soa));
+	counts(&m, 1, 0, 2, 0);
+	assert_int_equal(doh_max_age(m.b, m.len), 60);
+	m.b[m.len - 1] = 200; /* MINIMUM above the TTL: the TTL */
+	assert_int_equal(doh_max_age(m.b, m.len), 200);
+	/* A referral (NS only), a refusal (no records), a TTL with the top bit (RFC 2181 §8),
+	 * a truncated message: 0. */
+	msg_init(&m);
+	msg_add(&m, q, sizeof(q));
+	rr_add(&m, DNS_T_NS, 3600, ns, sizeof(ns));
+	counts(&m, 1, 0, 1, 0);
+	assert_int_equal(doh_max_age(m.b, m.len), 0);
+	counts(&m, 1, 0, 0, 0);
+	assert_int_equal(doh_max_age(m.b, m.len - 16), 0);
+	msg_init(&m);
+	msg_add(&m, q, sizeof(q));
+	rr_add(&m, DNS_T_A, 0x80000010u, a, 4);
+	counts(&m, 1, 1, 0, 0);
+	assert_int_equal(doh_max_age(m.b, m.len), 0);
+	assert_int_equal(doh_max_age(m.b, m.len - 1), 0);
+	assert_int_equal(doh_max_age(m.b, 5), 0);
+}
+
+static void test_doh_requests(void **state)
+{
+	/* www.example.com A, RD. */
+	static const char dns[] = "AAABAAABAAAAAAAAA3d3dwdleGFtcGxlA2NvbQAAAQAB";
+	static const char target[] =
+	    "/dns-query?ct=x&dns=AAABAAABAAAAAAAAA3d3dwdleGFtcGxlA2NvbQAAAQAB";
+	uint8_t q[DOH_MSG_MAX];
+	size_t qlen = 0, vl;
+	const char *v;
+	doh_err_t e;
+	assert_int_equal(doh_method("GET", 3), DOH_M_GET);
+	assert_int_equal(doh_method("POST", 4), DOH_M_POST);
+	assert_int_equal(doh_method("get", 3), DOH_M_OTHER);
+	assert_int_equal(doh_check_method(DOH_M_OTHER, false, &e), 405);
+	assert_int_equal(doh_check_method(DOH_M_HEAD, false, &e), 405);
+	assert_int_equal(doh_check_method(DOH_M_HEAD, true, &e), 0);
+	assert_true(doh_path_ok("/dns-query", 10));
+	assert_true(doh_path_ok(target, strlen(target)));
+	assert_false(doh_path_ok("/dns-queryx", 11));
+	assert_true(doh_target_dns(target, strlen(target), &v, &vl));
+	assert_int_equal(vl, strlen(dns));
+	assert_false(doh_target_dns("/dns-query?dnsx=1", 17, &v, &vl));
+	assert_true(doh_ctype_ok("Application/DNS-Message; charset=x", 34));
+	assert_true(doh_ctype_ok(" application/dns-message ", 25));
+	assert_false(doh_ctype_ok("application/dns-messagex", 24));
+	assert_int_equal(doh_check_post(false, 10, &e), 415);
+	assert_int_equal(doh_check_post(true, 65536, &e), 413);
+	assert_int_equal(doh_check_post(true, 65535, &e), 0);
+	assert_int_equal(doh_get_query(v, vl, q, sizeof(q), &qlen, &e), 0);
+	assert_int_equal(qlen, 33);
+	assert_int_equal(doh_get_query(NULL, 0, q, sizeof(q), &qlen, &e), 400);
+	assert_int_equal(doh_get_query("AAAB=", 5, q, sizeof(q), &qlen, &e), 400); /* padded */
+	assert_int_equal(doh_get_query("AAAB", 4, q, sizeof(q), &qlen, &e), 400);  /* short */
+	static char big[87384]; /* decodes to more than 65535 bytes */
+	memset(big, 'A', sizeof(big));
+	assert_int_equal(doh_get_query(big, sizeof(big), q, sizeof(q), &qlen, &e), 414);
+	assert_true(e.text[strlen(e.text) - 1] == '\n');
+	/* A well-formed query passes; QR=1 or a truncated question is the client's error. */
+	assert_int_equal(doh_check_query(q, 33, &e), 0);
+	assert_int_equal(doh_check_query(q, 20, &e), 400);
+	q[2] |= 0x80;
+	assert_int_equal(doh_check_query(q, 33, &e), 400);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -895,6 +1019,8 @@ int main(void)
 		cmocka_unit_test(test_resp_opt_cookie_and_ede),
 		cmocka_unit_test(test_cookie),
 		cmocka_unit_test(test_rrl),
+		cmocka_unit_test(test_doh_max_age),
+		cmocka_unit_test(test_doh_requests),
 	};
 	return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
 }
