@@ -304,6 +304,11 @@ enum MHD_Result api_relay_put(api_t *a, struct MHD_Connection *c, const uint8_t 
 	 * that already is an own zone replaces it whoever brings it: the signature is the
 	 * owner's. Anyone else's PUT is cached and put into the DHT once, as a relay does. */
 	rq->relay_own = writer || resolver_zone_find(a->ctx.resolver, pk) != NULL;
+	/* An item this node already had went to its relays when it came (or goes with the
+	 * hourly re-put): sent again, two nodes that are each other's relay would pass it back
+	 * and forth for ever. */
+	uint64_t cur;
+	bool had = known_seq(a, pk, &cur) && cur >= item.seq;
 	dht_item_t it;
 	if (rq->relay_own) {
 		ret = own_zone_accept(a->ctx.resolver, a->ctx.store, pk, rq->body, rq->len);
@@ -324,10 +329,10 @@ enum MHD_Result api_relay_put(api_t *a, struct MHD_Connection *c, const uint8_t 
 	 * nodes and relays hold it (design/relays.md). This is the one place a PUT reaches the
 	 * relays: a hook on own_zone_accept() would send an own zone a second time, and could
 	 * not tell the client the count. */
-	rq->relays_asked = (unsigned)net_relay_count(a->ctx.relays);
+	rq->relays_asked = had ? 0 : (unsigned)net_relay_count(a->ctx.relays);
 	rq->put_relays_wait =
-	    a->ctx.relays && net_relay_put(a->ctx.relays, pk, rq->body, rq->len, on_relays_done, rq,
-					   &rq->relay_put) > 0;
+	    rq->relays_asked > 0 && net_relay_put(a->ctx.relays, pk, rq->body, rq->len,
+						  on_relays_done, rq, &rq->relay_put) > 0;
 	rq->put_dht_wait = a->ctx.dht != NULL;
 	if (rq->put_dht_wait && dht_put(net_dht_node(a->ctx.dht), &it, on_put_done, rq) != 0)
 		rq->put_dht_wait = false;
