@@ -299,3 +299,22 @@ def test_publish_through_a_relay_that_refuses(swarmdns_bin, node_factory, make_k
         assert relay.puts == 2, f"the zone reached the relay {relay.puts - 1} times"
     finally:
         relay.close()
+
+
+def test_two_nodes_that_are_each_others_relay_pass_a_zone_on_once(swarmdns_bin, node_factory,
+                                                                  make_key, tmp_path):
+    a = node_factory()
+    b = node_factory(extra_args=["--relay", a.api_url])
+    a.extra_args = [*a.extra_args, "--relay", b.api_url]
+    a.start()
+    b.start()
+    key = make_key()
+    cp = run_cli(swarmdns_bin, "publish", "-k", key.path, "--api", a.api_url,
+                 write_zone(tmp_path, "www 300 IN A 192.0.2.40\n"))
+    assert cp.returncode == 0, describe(cp)
+    assert "and by 1 of 1 relays" in cp.stdout, describe(cp)
+    # B, which had not had it, passed it to A; A, which had, passed it on no more.
+    time.sleep(0.3)
+    assert relay_counts(a).get(("put", "ok")) == 1, relay_counts(a)
+    assert relay_counts(b).get(("put", "ok")) == 1, relay_counts(b)
+    assert a_records(b.query(key.name("www"), "A")) == ["192.0.2.40"]
