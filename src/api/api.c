@@ -23,6 +23,7 @@ void api_req_free(req_t *rq)
 {
 	if (rq == NULL)
 		return;
+	net_relay_put_cancel(rq->relay_put);
 	sw_buf_free(&rq->msg);
 	free(rq->answer);
 	free(rq);
@@ -384,6 +385,8 @@ void api_stop(api_t *a)
 		req_t *rq = a->waiting;
 		if (a->ctx.dht)
 			dht_cancel(net_dht_node(a->ctx.dht), rq);
+		net_relay_put_cancel(rq->relay_put);
+		rq->relay_put = NULL;
 		api_wait_end(rq, REQ_ABORTED);
 	}
 	MHD_run(a->mhd);

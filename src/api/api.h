@@ -68,12 +68,9 @@ typedef struct {
 	 * no republishing). Both get node_ctx. */
 	void (*dht_health)(void *ctx, api_dht_health_t *out);
 	void (*zones_info)(void *ctx, api_zones_info_t *out);
-	/* PUT /<z32> of a key that is not an own zone: the verified relay-form item
-	 * (sig || seq || packet) of pk, put through the node's `relay`s as well as into the DHT
-	 * (docs/design.md §7; in the background). Own zones reach the relays without it (the
-	 * resolver's zone hook, resolver_set_zone_hook()). NULL: none. */
-	void (*relay_put)(void *ctx, const uint8_t pk[32], const uint8_t *body, size_t len);
-	net_relay_t *relays; /* the relay client, for /metrics; NULL: no `relay` */
+	/* The `relay` client: PUT /<z32> sends the zone through it as well as into the DHT and
+	 * waits for both (docs/design.md §7), and /metrics counts its requests. NULL: none. */
+	net_relay_t *relays;
 	void *node_ctx;
 } api_ctx_t;
 

@@ -61,6 +61,10 @@ struct req {
 	bool too_big;
 	bool relay_own;	     /* PUT /<z32>: stored as an own zone (else only cached and put) */
 	uint8_t relay_rcode; /* GET /<z32>: the rcode of the lookup's answer (0xFF: none) */
+	/* PUT /<z32>: what it still waits for, and the relays' count (net_relay_put()). */
+	bool put_dht_wait, put_relays_wait;
+	net_relay_put_t *relay_put; /* NULL: not waiting for the relays */
+	unsigned relays_stored, relays_asked;
 	/* Results of the DHT operation. */
 	dht_put_result_t put;
 	bool got_item;

@@ -29,16 +29,18 @@
 
 /* pkarr's design/relays.md: the methods a relay answers, and the header with the count of
  * DHT nodes that stored a PUT. X-DHT-Stored and X-DHT-Asked are swarmdns's older names (the
- * CLI's publish reads them). */
+ * CLI's publish reads them); X-Relays-Stored and X-Relays-Asked count this node's own
+ * `relay`s that took the PUT (only when it has some). */
 #define ALLOW_METHODS "GET, PUT, OPTIONS"
 #define STORED_HDR "Pkarr-Dht-Stored-Nodes"
-#define EXPOSE_HDRS STORED_HDR ", X-DHT-Stored, X-DHT-Asked, Retry-After"
+#define EXPOSE_HDRS                                                                                \
+	STORED_HDR ", X-DHT-Stored, X-DHT-Asked, X-Relays-Stored, X-Relays-Asked, Retry-After"
 /* What a browser may send: the body's type, the compare-and-swap, the conditional GET and
  * the token of a client that may write. */
 #define ALLOW_HDRS "Content-Type, If-Match, If-Modified-Since, Authorization"
 
-/* A relay response: status, body, the CORS headers of every relay response and up to four
- * more headers (name, value pairs; NULL name ends them). */
+/* A relay response: status, body, the CORS headers of every relay response and more headers
+ * (name, value pairs; NULL name ends them). */
 static enum MHD_Result relay_reply(struct MHD_Connection *c, unsigned status, const char *type,
 				   const void *data, size_t len, const char *const *hdrs)
 {
@@ -144,28 +146,55 @@ uint64_t api_relay_limited(const api_t *a)
 
 /* ---- PUT /<z32> ---- */
 
-static void on_put_done(void *ctx, const dht_put_result_t *res)
+/* The PUT is answered when the DHT put and the relays' PUTs both ended. */
+static void put_part_done(req_t *rq)
 {
-	req_t *rq = ctx;
-	rq->put = *res;
+	if (rq->put_dht_wait || rq->put_relays_wait)
+		return;
 	api_wait_end(rq, REQ_DONE);
 	api_wake(rq->api);
 }
 
+static void on_put_done(void *ctx, const dht_put_result_t *res)
+{
+	req_t *rq = ctx;
+	rq->put = *res;
+	rq->put_dht_wait = false;
+	put_part_done(rq);
+}
+
+static void on_relays_done(void *ctx, unsigned stored, unsigned asked)
+{
+	req_t *rq = ctx;
+	rq->relay_put = NULL; /* freed by the relay client after this call */
+	rq->relays_stored = stored;
+	rq->relays_asked = asked;
+	rq->put_relays_wait = false;
+	put_part_done(rq);
+}
+
 static enum MHD_Result reply_stored(struct MHD_Connection *c, const req_t *rq)
 {
-	char stored[16], asked[16];
-	int n = rq->state == REQ_DONE ? rq->put.stored : 0;
+	char stored[16], asked[16], rstored[16], rasked[16];
+	int n = rq->put.stored; /* zero unless the DHT put ended */
 	snprintf(stored, sizeof(stored), "%d", n);
-	snprintf(asked, sizeof(asked), "%d", rq->state == REQ_DONE ? rq->put.asked : 0);
-	const char *hdrs[] = {STORED_HDR, stored, "X-DHT-Stored", stored, "X-DHT-Asked",
-			      asked,	  NULL};
+	snprintf(asked, sizeof(asked), "%d", rq->put.asked);
+	snprintf(rstored, sizeof(rstored), "%u", rq->relays_stored);
+	snprintf(rasked, sizeof(rasked), "%u", rq->relays_asked);
+	const char *hdrs[11] = {STORED_HDR, stored, "X-DHT-Stored", stored, "X-DHT-Asked", asked};
+	if (rq->relays_asked) {
+		hdrs[6] = "X-Relays-Stored";
+		hdrs[7] = rstored;
+		hdrs[8] = "X-Relays-Asked";
+		hdrs[9] = rasked;
+	}
 	/* design/relays.md: 204 when the DHT put succeeded, 500 otherwise. An own zone is
 	 * stored and served here, and the node puts it again until the DHT takes it: that PUT
 	 * succeeded (the count says 0). A zone that is only cached here is lost unless some DHT
-	 * node stored it: the client must hear so. */
-	static const char none[] = "no DHT node stored it; try again later\n";
-	if (n == 0 && !rq->relay_own)
+	 * node or one of this node's relays (which keep it, as this node would) stored it: the
+	 * client must hear so. */
+	static const char none[] = "no DHT node and no relay stored it; try again later\n";
+	if (n == 0 && rq->relays_stored == 0 && !rq->relay_own)
 		return relay_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8",
 				   none, sizeof(none) - 1, hdrs);
 	return relay_reply(c, MHD_HTTP_NO_CONTENT, NULL, "", 0, hdrs);
@@ -275,6 +304,11 @@ enum MHD_Result api_relay_put(api_t *a, struct MHD_Connection *c, const uint8_t 
 	 * that already is an own zone replaces it whoever brings it: the signature is the
 	 * owner's. Anyone else's PUT is cached and put into the DHT once, as a relay does. */
 	rq->relay_own = writer || resolver_zone_find(a->ctx.resolver, pk) != NULL;
+	/* An item this node already had went to its relays when it came (or goes with the
+	 * hourly re-put): sent again, two nodes that are each other's relay would pass it back
+	 * and forth for ever. */
+	uint64_t cur;
+	bool had = known_seq(a, pk, &cur) && cur >= item.seq;
 	dht_item_t it;
 	if (rq->relay_own) {
 		ret = own_zone_accept(a->ctx.resolver, a->ctx.store, pk, rq->body, rq->len);
@@ -288,19 +322,25 @@ enum MHD_Result api_relay_put(api_t *a, struct MHD_Connection *c, const uint8_t 
 		if (ret)
 			return put_error(c, ret);
 		own_item_to_dht(&item, pk, &it);
-		/* Through this node's own relays too (`relay`); own zones get there through the
-		 * resolver's zone hook. */
-		if (a->ctx.relay_put)
-			a->ctx.relay_put(a->ctx.node_ctx, pk, rq->body, rq->len);
 	}
-	if (a->ctx.dht == NULL)
-		return reply_stored(c, rq);
-	/* Answered when the put is done, so that the publisher learns how many nodes hold it
-	 * (design/relays.md, docs/design.md §7). */
-	if (dht_put(net_dht_node(a->ctx.dht), &it, on_put_done, rq) != 0)
+	/* Into the DHT and through this node's own `relay`s at once (docs/design.md §7), own
+	 * zones and others' alike; answered when both are done (each bounded: the DHT put by
+	 * its lookup, the relays by relay-timeout), so that the publisher learns how many
+	 * nodes and relays hold it (design/relays.md). This is the one place a PUT reaches the
+	 * relays: a hook on own_zone_accept() would send an own zone a second time, and could
+	 * not tell the client the count. */
+	rq->relays_asked = had ? 0 : (unsigned)net_relay_count(a->ctx.relays);
+	rq->put_relays_wait =
+	    rq->relays_asked > 0 && net_relay_put(a->ctx.relays, pk, rq->body, rq->len,
+						  on_relays_done, rq, &rq->relay_put) > 0;
+	rq->put_dht_wait = a->ctx.dht != NULL;
+	if (rq->put_dht_wait && dht_put(net_dht_node(a->ctx.dht), &it, on_put_done, rq) != 0)
+		rq->put_dht_wait = false;
+	if (!rq->put_dht_wait && !rq->put_relays_wait)
 		return reply_stored(c, rq);
 	api_wait_begin(a, rq);
-	net_dht_kick_soon(a->ctx.dht);
+	if (rq->put_dht_wait)
+		net_dht_kick_soon(a->ctx.dht);
 	return MHD_YES;
 }
 

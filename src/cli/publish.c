@@ -1,6 +1,7 @@
 /*
  * `swarmdns publish`: signs a zone file and sends it to a running node (or, with
- * --bootstrap, puts it into the DHT directly). Exit 3 when no DHT node stored it.
+ * --bootstrap, puts it into the DHT directly). Exit 3 when no DHT node and none of the node's
+ * relays stored it.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -24,18 +25,20 @@ static void usage(FILE *f)
 		"Usage: swarmdns publish -k KEYFILE [--api URL] ZONEFILE\n\n"
 		"Signs the zone file with the key and sends it to a running node, which stores\n"
 		"it and serves it over DNS. The seq is the current time in microseconds, or one\n"
-		"more than the node's, if that is newer.\n\n"
+		"more than the node's, if that is newer. The node puts it into the DHT and\n"
+		"through its pkarr relays (its 'relay' option), and says how many took it.\n\n"
 		"  -k, --key KEYFILE   key file made by 'swarmdns keygen'\n"
 		"  -a, --api URL       the node's API [default: " CLI_DEFAULT_API "]\n"
 		"  -b, --bootstrap HOST:PORT\n"
 		"                      no node: join the DHT through HOST:PORT and put the zone\n"
 		"                      there directly\n"
-		"      --local-ok      exit 0 even when no DHT node stored the zone (a node\n"
-		"                      on a private network, or not joined yet)\n"
+		"      --local-ok      exit 0 even when no DHT node and no relay stored the\n"
+		"                      zone (a node on a private network, or not joined yet)\n"
 		"  -h, --help          show this help\n\n"
-		"Exit status: 0 stored by the node and by DHT nodes; 1 an error; 2 a usage\n"
-		"error; 3 stored and served by the node, but by no DHT node (the node puts it\n"
-		"again when it joins the DHT), unless --local-ok is given.\n");
+		"Exit status: 0 stored by the node and by DHT nodes or relays; 1 an error;\n"
+		"2 a usage error; 3 stored and served by the node, but by no DHT node and no\n"
+		"relay (the node puts it again when it joins the DHT), unless --local-ok is\n"
+		"given.\n");
 }
 
 #define EXIT_LOCAL_ONLY 3
@@ -64,7 +67,7 @@ static long long routing_table(const char *api)
 
 /* docs/design.md §7: a zone only the node holds is gone from the DHT while the node is down; the
  * publisher must hear that plainly, not find it out from names that do not resolve. */
-static int local_only(const char *api, const char *asked, bool local_ok)
+static int local_only(const char *api, const char *asked, const char *rasked, bool local_ok)
 {
 	long long rt = routing_table(api);
 	fprintf(stderr, "swarmdns publish: published to the node, but no DHT node stored it: ");
@@ -79,6 +82,11 @@ static int local_only(const char *api, const char *asked, bool local_ok)
 			asked, strcmp(asked, "1") == 0 ? "" : "s", rt, rt == 1 ? "" : "s");
 	else
 		fprintf(stderr, "%s DHT nodes asked.\n", asked);
+	if (strcmp(rasked, "0") != 0)
+		fprintf(stderr,
+			"None of the node's %s relay%s stored it either ('swarmdns status' and the "
+			"node's log say why).\n",
+			rasked, strcmp(rasked, "1") == 0 ? "" : "s");
 	fprintf(stderr,
 		"The node serves the zone and puts it into the DHT again when it can; 'swarmdns "
 		"status' shows its DHT, 'bootstrap' in 'swarmdns serve --help' how it joins.%s\n",
@@ -88,10 +96,11 @@ static int local_only(const char *api, const char *asked, bool local_ok)
 
 static void no_node(const char *api)
 {
-	fprintf(stderr,
-		"swarmdns publish: no swarmdns node is running at %s.\n"
-		"Start one with 'swarmdns serve' (or 'make run'), or point --api at a running node.\n",
-		api);
+	fprintf(
+	    stderr,
+	    "swarmdns publish: no swarmdns node is running at %s.\n"
+	    "Start one with 'swarmdns serve' (or 'make run'), or point --api at a running node.\n",
+	    api);
 }
 
 /* `--bootstrap`: no node; a short-lived DHT node of our own puts the zone. */
@@ -149,19 +158,30 @@ int cli_publish(int argc, char **argv)
 	int ch;
 	while ((ch = getopt_long(argc, argv, "k:a:b:h", lopts, NULL)) != -1) {
 		switch (ch) {
-		case 'k': key = optarg; break;
-		case 'a': api = optarg; break;
-		case 'b': boot = optarg; break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'a':
+			api = optarg;
+			break;
+		case 'b':
+			boot = optarg;
+			break;
 		case 'L':
 			local_ok = true;
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (key == NULL || optind != argc - 1) {
 		fprintf(stderr, "swarmdns publish: %s\n",
-			key == NULL ? "a key file is needed (-k KEYFILE)" : "give exactly one zone file");
+			key == NULL ? "a key file is needed (-k KEYFILE)"
+				    : "give exactly one zone file");
 		usage(stderr);
 		return 2;
 	}
@@ -208,13 +228,24 @@ int cli_publish(int argc, char **argv)
 			rlen ? (char *)resp : "no reason given\n");
 		return 1;
 	}
-	char stored[16] = "0", asked[16] = "0";
+	char stored[16] = "0", asked[16] = "0", rstored[16] = "0", rasked[16] = "0";
 	cli_http_header("X-DHT-Stored", stored, sizeof(stored));
 	cli_http_header("X-DHT-Asked", asked, sizeof(asked));
-	printf("published %s: seq %" PRIu64 ", packet %zu of %d bytes, stored by the node at %s "
-	       "and by %s of %s DHT nodes asked\n",
-	       z32, seq, plen, ZONE_PACKET_MAX, api, stored, asked);
-	if (strcmp(stored, "0") == 0)
-		return local_only(api, asked, local_ok);
+	cli_http_header("X-Relays-Stored", rstored, sizeof(rstored));
+	cli_http_header("X-Relays-Asked", rasked, sizeof(rasked));
+	if (strcmp(rasked, "0") == 0)
+		printf("published %s: seq %" PRIu64
+		       ", packet %zu of %d bytes, stored by the node at "
+		       "%s and by %s of %s DHT nodes asked\n",
+		       z32, seq, plen, ZONE_PACKET_MAX, api, stored, asked);
+	else
+		printf("published %s: seq %" PRIu64
+		       ", packet %zu of %d bytes, stored by the node at "
+		       "%s, by %s of %s DHT nodes asked and by %s of %s relays\n",
+		       z32, seq, plen, ZONE_PACKET_MAX, api, stored, asked, rstored, rasked);
+	/* A relay keeps the zone and puts it into its DHT (pkarr's design/relays.md): as good
+	 * as a DHT node for the publisher (docs/design.md §7). */
+	if (strcmp(stored, "0") == 0 && strcmp(rstored, "0") == 0)
+		return local_only(api, asked, rasked, local_ok);
 	return 0;
 }

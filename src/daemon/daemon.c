@@ -464,7 +464,7 @@ static void relay_put_zone(const zone_t *z, void *ctx)
 	node_t *n = ctx;
 	size_t len;
 	const uint8_t *body = zone_relay(z, &len);
-	net_relay_put(n->relays, zone_key(z), body, len);
+	net_relay_put(n->relays, zone_key(z), body, len, NULL, NULL, NULL);
 }
 
 static void republish_one(const zone_t *z, void *ctx)
@@ -475,15 +475,6 @@ static void republish_one(const zone_t *z, void *ctx)
 	dht_put(net_dht_node(n->dht), &it, on_republished, n);
 	if (n->relays)
 		relay_put_zone(z, n);
-}
-
-/* A relay-form item of pk through the relays: an own zone just published (the resolver's zone
- * hook), or an item the API's PUT /<z32> put into the DHT for another key (api_ctx_t). */
-static void node_relay_put(void *ctx, const uint8_t pk[32], const uint8_t *body, size_t len)
-{
-	node_t *n = ctx;
-	if (n->relays)
-		net_relay_put(n->relays, pk, body, len);
 }
 
 /* docs/design.md §4: zones named by `pin` are kept alive by this node: fetched from the DHT and
@@ -508,7 +499,7 @@ static void on_pin_get(void *ctx, const dht_get_result_t *res)
 		zone_item_t zi = {.seq = rr.seq, .packet = rr.packet, .packet_len = rr.packet_len};
 		memcpy(zi.sig, rr.sig, 64);
 		if (zone_relay_write(&zi, body, sizeof(body), &len) == 0)
-			net_relay_put(n->relays, res->item->k, body, len);
+			net_relay_put(n->relays, res->item->k, body, len, NULL, NULL, NULL);
 	}
 }
 
@@ -893,7 +884,6 @@ int daemon_run(const conf_t *c)
 		goto out;
 	}
 	daemon_qlog_hook(n.resolver, n.qlog);
-	resolver_set_zone_hook(n.resolver, node_relay_put, &n);
 	ret = own_zones_load(n.resolver, n.store);
 	if (ret < 0)
 		goto out;
@@ -917,7 +907,6 @@ int daemon_run(const conf_t *c)
 				.reload_ctx = &n,
 				.dht_health = node_dht_health,
 				.zones_info = node_zones_info,
-				.relay_put = node_relay_put,
 				.node_ctx = &n};
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sigterm);

@@ -34,11 +34,20 @@ struct net_relay {
 	struct put *puts;      /* PUTs in flight, likewise */
 };
 
+/* A PUT to every relay with a callback: what its requests (put_t) report to. Freed when the
+ * last of them ends, also after net_relay_put_cancel() (then cb is NULL). */
+struct net_relay_put {
+	net_relay_put_cb cb;
+	void *ctx;
+	unsigned pending, stored, asked;
+};
+
 /* One PUT to one relay, in the background. */
 typedef struct put {
 	net_relay_t *rl;
 	struct put *prev, *next;
 	size_t relay;
+	net_relay_put_t *all; /* NULL: fire and forget */
 } put_t;
 
 /* One request of a GET, to one relay. */
@@ -137,6 +146,8 @@ void net_relay_free(net_relay_t *rl)
 	net_http_free(rl->http); /* cancels the PUTs in flight: no callbacks */
 	for (put_t *p = rl->puts, *next; p; p = next) {
 		next = p->next;
+		if (p->all && --p->all->pending == 0)
+			free(p->all);
 		free(p);
 	}
 	free(rl->urls);
@@ -297,13 +308,33 @@ static void on_put_done(void *ctx, net_http_req_t *req, const net_http_resp_t *r
 		relay_failed(rl, p->relay, resp);
 	else if (result != NET_RELAY_OK)
 		sw_debug("relay %s: PUT refused: HTTP %d", rl->urls[p->relay], resp->status);
+	net_relay_put_t *all = p->all;
 	free(p);
+	if (all == NULL)
+		return;
+	all->stored += result == NET_RELAY_OK;
+	if (--all->pending > 0)
+		return;
+	if (all->cb)
+		all->cb(all->ctx, all->stored, all->asked);
+	free(all);
 }
 
-int net_relay_put(net_relay_t *rl, const uint8_t pk[32], const uint8_t *body, size_t len)
+int net_relay_put(net_relay_t *rl, const uint8_t pk[32], const uint8_t *body, size_t len,
+		  net_relay_put_cb cb, void *ctx, net_relay_put_t **out)
 {
 	int sent = 0;
 	const char *hdrs[] = {PAYLOAD_TYPE};
+	net_relay_put_t *all = NULL;
+	if (out)
+		*out = NULL;
+	if (rl && cb) {
+		if ((all = calloc(1, sizeof(*all))) == NULL)
+			return 0;
+		all->cb = cb;
+		all->ctx = ctx;
+		all->asked = (unsigned)rl->n;
+	}
 	for (size_t i = 0; rl && i < rl->n; i++) {
 		char url[URL_MAX + SW_Z32_KEY_LEN + 2];
 		if (rl->inflight >= rl->o.max_requests) {
@@ -317,6 +348,7 @@ int net_relay_put(net_relay_t *rl, const uint8_t pk[32], const uint8_t *body, si
 		}
 		p->rl = rl;
 		p->relay = i;
+		p->all = all;
 		p->prev = NULL;
 		net_http_req_opts_t o = {.method = "PUT",
 					 .url = url,
@@ -335,12 +367,26 @@ int net_relay_put(net_relay_t *rl, const uint8_t pk[32], const uint8_t *body, si
 		}
 		rl->inflight++;
 		sent++;
+		if (all)
+			all->pending++;
 		p->next = rl->puts;
 		if (rl->puts)
 			rl->puts->prev = p;
 		rl->puts = p;
 	}
+	if (all && sent == 0) {
+		free(all);
+		all = NULL;
+	}
+	if (out)
+		*out = all;
 	return sent;
+}
+
+void net_relay_put_cancel(net_relay_put_t *p)
+{
+	if (p)
+		p->cb = NULL;
 }
 
 void net_relay_stats(const net_relay_t *rl, net_relay_stats_t *out)

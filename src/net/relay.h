@@ -17,6 +17,7 @@
 
 typedef struct net_relay net_relay_t;
 typedef struct net_relay_get net_relay_get_t;
+typedef struct net_relay_put net_relay_put_t;
 
 typedef struct {
 	uint32_t timeout_ms;   /* one request; 0: 2000 */
@@ -62,8 +63,18 @@ int net_relay_get(net_relay_t *rl, const uint8_t pk[32], net_relay_get_cb cb, vo
 /* Cancels a GET: no more callbacks. */
 void net_relay_get_cancel(net_relay_get_t *g);
 
-/* PUTs the relay-form item body of pk to every relay, in the background (results counted,
- * failures logged at debug level). Returns the number of requests sent. */
-int net_relay_put(net_relay_t *rl, const uint8_t pk[32], const uint8_t *body, size_t len);
+/* The end of a PUT to every relay: stored of the asked relays answered 2xx (asked: the relays
+ * configured; one not sent, as over max_requests, counts as asked and not stored). */
+typedef void (*net_relay_put_cb)(void *ctx, unsigned stored, unsigned asked);
+
+/* PUTs the relay-form item body (copied) of pk to every relay in parallel (results counted,
+ * failures logged at debug level). cb (NULL: fire and forget) is called once, when every
+ * request sent has ended or timed out (each within the relay timeout), never inside this
+ * call, and only when some request was sent; *out (may be NULL) gets the handle to cancel
+ * it. Returns the number of requests sent. */
+int net_relay_put(net_relay_t *rl, const uint8_t pk[32], const uint8_t *body, size_t len,
+		  net_relay_put_cb cb, void *ctx, net_relay_put_t **out);
+/* No callback for this PUT any more (its requests go on in the background). NULL: no-op. */
+void net_relay_put_cancel(net_relay_put_t *p);
 
 void net_relay_stats(const net_relay_t *rl, net_relay_stats_t *out);

@@ -65,7 +65,6 @@ int own_zone_accept(resolver_t *r, store_t *st, const uint8_t pk[32], const uint
 	sw_log_limited(SW_LOG_INFO, "zone %s published: seq %llu, %zu bytes%s", z32,
 		       (unsigned long long)item.seq, item.packet_len,
 		       replaced ? " (replaces the previous version)" : "");
-	resolver_zone_published(r, pk, body, len);
 	return 0;
 }
 

@@ -168,8 +168,6 @@ struct resolver {
 	uint8_t *scratch;      /* 64 KiB: rebinding protection's second rendering and packets */
 	resolver_qlog_cb qlog; /* NULL: no query log */
 	void *qlog_ctx;
-	resolver_zone_cb zone_hook; /* NULL: none (resolver_set_zone_hook()) */
-	void *zone_hook_ctx;
 };
 
 static uint64_t now_ms(const resolver_t *r)
@@ -1682,17 +1680,4 @@ int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const zone_item_t 
 	e->last_used = now_ms(r);
 	e->expires_ms = e->last_used + lifetime_ms(r, e->zone, false);
 	return 0;
-}
-
-void resolver_set_zone_hook(resolver_t *r, resolver_zone_cb cb, void *ctx)
-{
-	r->zone_hook = cb;
-	r->zone_hook_ctx = ctx;
-}
-
-void resolver_zone_published(const resolver_t *r, const uint8_t pk[32], const uint8_t *body,
-			     size_t len)
-{
-	if (r->zone_hook)
-		r->zone_hook(r->zone_hook_ctx, pk, body, len);
 }

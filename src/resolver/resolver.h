@@ -250,15 +250,6 @@ typedef void (*resolver_qlog_cb)(void *ctx, const resolver_client_t *client, con
 				 const resolver_trace_t *trace);
 void resolver_set_query_log(resolver_t *r, resolver_qlog_cb cb, void *ctx);
 
-/* A new version of an own zone was accepted (own_zone_accept(): the API's PUT, `swarmdns
- * publish`): pk and its relay-form item, for the daemon to put it through its relays
- * (docs/design.md §7) at once rather than at the next hourly round. NULL cb: none. */
-typedef void (*resolver_zone_cb)(void *ctx, const uint8_t pk[32], const uint8_t *body, size_t len);
-void resolver_set_zone_hook(resolver_t *r, resolver_zone_cb cb, void *ctx);
-/* Calls the hook, if any (own.c). */
-void resolver_zone_published(const resolver_t *r, const uint8_t pk[32], const uint8_t *body,
-			     size_t len);
-
 /* Answers one query. `cap` is the room in out (at least 512; 65535 for stream transports).
  * Returns the length of the response to send now, 0 to send nothing, or RESOLVER_ASYNC when
  * the answer will come through client->reply. */

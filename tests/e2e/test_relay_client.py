@@ -2,7 +2,11 @@
 
 - A node with no DHT at all (`--bootstrap none`) and one relay, another swarmdns node on a
   small testnet, resolves a key name published at that node (and so in the DHT), and
-  publishes through it: the zone then resolves at a third node, from the DHT.
+  publishes through it: `swarmdns publish` exits 0 and says the relay stored it, and the zone
+  then resolves at a third node, from the DHT.
+- `swarmdns publish` to a node with no DHT whose one relay refuses (500) exits 3 with the
+  "no DHT node stored it" message; once the relay takes it, 0. Each publish reaches the relay
+  once.
 - Relays written for the test (Python http.server) that return a forged item (bad
   signature) or an older seq are never believed: the node answers the newest item it can
   verify, or SERVFAIL with an EDE when it can verify none; a DHT answer is never made older
@@ -29,7 +33,8 @@ from resolveutil import describe_resp, ede_of
 
 class FakeRelay:
     """A pkarr relay written for the test: GET /<z32> answers routes[z32] (a body, after
-    `delay` seconds) or 404; `hang` holds every request without answering for 10 s."""
+    `delay` seconds) or 404; `hang` holds every request without answering for 10 s. PUT
+    answers `put_status` and counts in `puts`."""
 
     def __init__(self, hang: bool = False, tls_dir=None):
         self.routes = {}
@@ -37,6 +42,8 @@ class FakeRelay:
         self.delay = 0.0
         self.hang = hang
         self.gets = 0
+        self.puts = 0
+        self.put_status = 204
         relay = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -51,6 +58,13 @@ class FakeRelay:
                 self.send_header("Content-Length", str(len(body or b"")))
                 self.end_headers()
                 self.wfile.write(body or b"")
+
+            def do_PUT(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                relay.puts += 1
+                self.send_response(relay.put_status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *a):
                 pass
@@ -115,15 +129,15 @@ def test_a_node_without_dht_resolves_and_publishes_through_a_relay(swarmdns_bin,
         assert a_records(r) == ["192.0.2.11"], r.to_text()
 
         # Publishing through C: C has no DHT node, its relay (B) puts the zone into the DHT.
+        # The PUT waits for the relay: publish says B took it and exits 0 without --local-ok.
         key2 = key_from_seed(bytes(range(2, 34)), tmp_path / "k2.key")
-        cp = run_cli(swarmdns_bin, "publish", "--local-ok", "-k", key2.path, "--api",
-                     c.api_url, write_zone(tmp_path, "www 300 IN A 192.0.2.22\n"))
+        cp = run_cli(swarmdns_bin, "publish", "-k", key2.path, "--api", c.api_url,
+                     write_zone(tmp_path, "www 300 IN A 192.0.2.22\n"))
         assert cp.returncode == 0, describe(cp)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and b.api("GET", f"/{key2.z32}").status != 200:
-            time.sleep(0.1)
+        assert "by 0 of 0 DHT nodes asked and by 1 of 1 relays" in cp.stdout, describe(cp)
+        assert "no DHT node stored it" not in cp.stderr, describe(cp)
         assert b.api("GET", f"/{key2.z32}").status == 200, \
-            f"the relay never got C's zone\n{c.stderr_tail()}"
+            f"the relay said it took C's zone but does not have it\n{c.stderr_tail()}"
         r = a.query(key2.name("www"), "A", timeout=10)
         assert a_records(r) == ["192.0.2.22"], describe_resp(r)
 
@@ -260,3 +274,47 @@ def test_https_relay_certificate_checked_against_relay_ca(swarmdns_bin, node_fac
         assert a_records(r) == ["192.0.2.7"], describe_resp(r)
     finally:
         relay.close()
+
+
+def test_publish_through_a_relay_that_refuses(swarmdns_bin, node_factory, make_key, tmp_path):
+    relay = FakeRelay()
+    relay.put_status = 500
+    try:
+        c = node_factory(extra_args=["--relay", relay.url]).start()
+        key = make_key()
+        zone = write_zone(tmp_path, "www 300 IN A 192.0.2.30\n")
+        cp = run_cli(swarmdns_bin, "publish", "-k", key.path, "--api", c.api_url, zone)
+        assert cp.returncode == 3, describe(cp)
+        assert "by 0 of 0 DHT nodes asked and by 0 of 1 relays" in cp.stdout, describe(cp)
+        assert "published to the node, but no DHT node stored it" in cp.stderr, describe(cp)
+        assert "None of the node's 1 relay stored it either" in cp.stderr, describe(cp)
+        assert relay.puts == 1, f"the zone reached the relay {relay.puts} times"
+        assert relay_counts(c)[("put", "error")] == 1
+        # The node serves it all the same; once the relay takes it, publish succeeds.
+        assert a_records(c.query(key.name("www"), "A")) == ["192.0.2.30"]
+        relay.put_status = 204
+        cp = run_cli(swarmdns_bin, "publish", "-k", key.path, "--api", c.api_url, zone)
+        assert cp.returncode == 0, describe(cp)
+        assert "and by 1 of 1 relays" in cp.stdout, describe(cp)
+        assert relay.puts == 2, f"the zone reached the relay {relay.puts - 1} times"
+    finally:
+        relay.close()
+
+
+def test_two_nodes_that_are_each_others_relay_pass_a_zone_on_once(swarmdns_bin, node_factory,
+                                                                  make_key, tmp_path):
+    a = node_factory()
+    b = node_factory(extra_args=["--relay", a.api_url])
+    a.extra_args = [*a.extra_args, "--relay", b.api_url]
+    a.start()
+    b.start()
+    key = make_key()
+    cp = run_cli(swarmdns_bin, "publish", "-k", key.path, "--api", a.api_url,
+                 write_zone(tmp_path, "www 300 IN A 192.0.2.40\n"))
+    assert cp.returncode == 0, describe(cp)
+    assert "and by 1 of 1 relays" in cp.stdout, describe(cp)
+    # B, which had not had it, passed it to A; A, which had, passed it on no more.
+    time.sleep(0.3)
+    assert relay_counts(a).get(("put", "ok")) == 1, relay_counts(a)
+    assert relay_counts(b).get(("put", "ok")) == 1, relay_counts(b)
+    assert a_records(b.query(key.name("www"), "A")) == ["192.0.2.40"]
