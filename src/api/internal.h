@@ -108,6 +108,10 @@ unsigned api_connections(const api_t *a);
 void api_wake(api_t *a);
 /* Suspends rq's connection until api_wait_end(). */
 void api_wait_begin(api_t *a, req_t *rq);
+/* A resolver client for a query asked over the API on connection c: transport api, replies
+ * to `reply` with rq as its connection, the client's address for per-network limits. */
+void api_resolver_client(resolver_client_t *cl, struct MHD_Connection *c, req_t *rq,
+			 resolver_reply_cb reply);
 /* The DHT operation ended (or was aborted): answer the request on MHD's next run. */
 void api_wait_end(req_t *rq, req_state_t state);
 

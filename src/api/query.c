@@ -126,6 +126,25 @@ static int query_build(req_t *rq, const char *name, uint16_t qtype, bool cd, boo
 	return w.err ? SW_EMALF : 0;
 }
 
+void api_resolver_client(resolver_client_t *cl, struct MHD_Connection *c, req_t *rq,
+			 resolver_reply_cb reply)
+{
+	memset(cl, 0, sizeof(*cl));
+	cl->tp = SW_TP_API;
+	cl->reply = reply;
+	cl->conn = rq;
+	cl->trace = &rq->trace;
+	/* The client's address, for per-network limits (lookup-rate). */
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr &&
+	    (ci->client_addr->sa_family == AF_INET || ci->client_addr->sa_family == AF_INET6)) {
+		cl->peer = ci->client_addr;
+		cl->peer_len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								      : sizeof(struct sockaddr_in);
+	}
+}
+
 /* Runs a query through the one query handler, as every transport does (tp SW_TP_API). An
  * answer that must wait for the DHT or an upstream server arrives in on_resolved() while
  * the request is suspended; MHD then calls on_request() again, which answers. */
@@ -134,20 +153,7 @@ static enum MHD_Result query_run(api_t *a, struct MHD_Connection *c, req_t *rq,
 {
 	static uint8_t out[DNS_MESSAGE_MAX];
 	resolver_client_t cl;
-	memset(&cl, 0, sizeof(cl));
-	cl.tp = SW_TP_API;
-	cl.reply = on_resolved;
-	cl.conn = rq;
-	cl.trace = &rq->trace;
-	/* The client's address, for per-network limits (lookup-rate). */
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr &&
-	    (ci->client_addr->sa_family == AF_INET || ci->client_addr->sa_family == AF_INET6)) {
-		cl.peer = ci->client_addr;
-		cl.peer_len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-								     : sizeof(struct sockaddr_in);
-	}
+	api_resolver_client(&cl, c, rq, on_resolved);
 	size_t n = resolver_handle_client(a->ctx.resolver, query, qlen, &cl, out, sizeof(out));
 	if (n == RESOLVER_ASYNC) {
 		rq->resolving = true;

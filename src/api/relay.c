@@ -448,20 +448,7 @@ enum MHD_Result api_relay_get(api_t *a, struct MHD_Connection *c, const uint8_t 
 	dns_wr_u16(&w, DNS_C_IN);
 	static uint8_t out[DNS_MESSAGE_MAX];
 	resolver_client_t cl;
-	memset(&cl, 0, sizeof(cl));
-	cl.tp = SW_TP_API;
-	cl.reply = on_looked_up;
-	cl.conn = rq;
-	cl.trace = &rq->trace;
-	/* The client's address, for per-network limits (lookup-rate). */
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr &&
-	    (ci->client_addr->sa_family == AF_INET || ci->client_addr->sa_family == AF_INET6)) {
-		cl.peer = ci->client_addr;
-		cl.peer_len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-								     : sizeof(struct sockaddr_in);
-	}
+	api_resolver_client(&cl, c, rq, on_looked_up);
 	size_t n = resolver_handle_client(a->ctx.resolver, query, w.len, &cl, out, sizeof(out));
 	if (n == RESOLVER_ASYNC) {
 		rq->resolving = true;
