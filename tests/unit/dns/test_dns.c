@@ -36,7 +36,8 @@ static void msg_init(msg_t *m)
 static size_t msg_add(msg_t *m, const void *p, size_t n)
 {
 	size_t at = m->len;
-	memcpy(m->b + m->len, p, n);
+	if (n) /* memcpy() takes no NULL, even for 0 bytes (an empty rdata) */
+		memcpy(m->b + m->len, p, n);
 	m->len += n;
 	return at;
 }
