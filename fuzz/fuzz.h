@@ -17,21 +17,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* An invariant of the code under test is broken: say which, then abort. Not assert(): it
  * must also fire in builds with NDEBUG. */
-#define FUZZ_CHECK(cond, ...)                                                                  \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__,       \
-				#cond);                                                        \
-			fprintf(stderr, __VA_ARGS__);                                          \
-			fputc('\n', stderr);                                                   \
-			abort();                                                               \
-		}                                                                              \
+#define FUZZ_CHECK(cond, ...)                                                                      \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);   \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 /* What a response was produced under, for fuzz_check_response(). */
 typedef struct {
-	size_t cap;           /* room given to resolver_handle() */
-	int udp;              /* 1 for SW_TP_UDP */
+	size_t cap;	      /* room given to resolver_handle() */
+	int udp;	      /* 1 for SW_TP_UDP */
 	uint16_t udp_payload; /* the resolver's EDNS payload size */
 	uint32_t min_ttl, max_ttl;
 	int may_drop; /* response-rate limiting may drop this one (nothing sent) */
@@ -40,15 +39,15 @@ typedef struct {
 /* Checks the response `resp` (resp_len bytes, 0 meaning "nothing sent") to `query` against
  * the rules of RFC 1035 §4.1 and swarmdns's own promises (resolver.h, query.h, zone.h).
  * Aborts with a message on the first broken rule. */
-void fuzz_check_response(const uint8_t *query, size_t qlen, const uint8_t *resp,
-			 size_t resp_len, const fuzz_resp_ctx_t *ctx);
+void fuzz_check_response(const uint8_t *query, size_t qlen, const uint8_t *resp, size_t resp_len,
+			 const fuzz_resp_ctx_t *ctx);
 
 /* What fuzz_msg_walk() learnt about a well-formed message. */
 typedef struct {
-	uint16_t counts[4];  /* QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT */
-	size_t question_len; /* bytes of the first question (name, type, class); 0 if none */
-	unsigned opts;       /* OPT records in the additional section */
-	size_t nrr;          /* records other than OPT */
+	uint16_t counts[4];	   /* QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT */
+	size_t question_len;	   /* bytes of the first question (name, type, class); 0 if none */
+	unsigned opts;		   /* OPT records in the additional section */
+	size_t nrr;		   /* records other than OPT */
 	uint32_t ttl_min, ttl_max; /* over the records other than OPT */
 } fuzz_msg_t;
 

@@ -21,7 +21,6 @@
 #define MIN_TTL 300
 #define MAX_TTL 86400
 
-
 /* The key of the rich zone: bytes 0xa0..0xbf. make-corpus.py derives the same name. */
 #define RICH_KEY_FIRST 0xa0
 
@@ -67,8 +66,7 @@ static void rich_add_name(rich_t *b, const char *owner, uint16_t type, uint32_t 
 	rich_add(b, owner, type, ttl, rd, plen + nlen + slen);
 }
 
-static void rich_add_txt(rich_t *b, const char *owner, uint32_t ttl, const char *a,
-			 const char *c)
+static void rich_add_txt(rich_t *b, const char *owner, uint32_t ttl, const char *a, const char *c)
 {
 	uint8_t rd[512];
 	size_t len = 0;
@@ -84,11 +82,10 @@ static void rich_add_txt(rich_t *b, const char *owner, uint32_t ttl, const char 
 static void rich_records(rich_t *b)
 {
 	static const uint8_t none[1] = {0};
-	static const uint8_t soa_nums[20] = {0x78, 0x9a, 0xbc, 0xde, 0, 0, 0x0e, 0x10,
-					     0, 0,    0x02, 0x58, 0, 1, 0x51, 0x80,
-					     0, 0,    0,    60};
+	static const uint8_t soa_nums[20] = {0x78, 0x9a, 0xbc, 0xde, 0,	   0,	 0x0e, 0x10, 0, 0,
+					     0x02, 0x58, 0,    1,    0x51, 0x80, 0,    0,    0, 60};
 	static const uint8_t pref10[2] = {0, 10}, pref20[2] = {0, 20};
-	static const uint8_t srv[6] = {0, 10, 0, 60, 0x13, 0xc4}; /* 10 60 5060 */
+	static const uint8_t srv[6] = {0, 10, 0, 60, 0x13, 0xc4};	   /* 10 60 5060 */
 	static const uint8_t https[] = {0, 1, 0, 0, 1, 0, 3, 2, 'h', '2'}; /* 1 . alpn=h2 */
 	static const uint8_t caa[] = {0, 5, 'i', 's', 's', 'u', 'e', 'c', 'a', '.', 'e', 'x'};
 	uint8_t v4[4] = {192, 0, 2, 1};
@@ -217,8 +214,8 @@ static resolver_t *setup(void)
 
 /* The response goes into a heap buffer of exactly `cap` bytes, so that AddressSanitizer
  * sees any write past the room the resolver was given. */
-static void handle(resolver_t *r, const uint8_t *data, size_t size, sw_transport_t tp,
-		   size_t cap, const struct sockaddr *peer)
+static void handle(resolver_t *r, const uint8_t *data, size_t size, sw_transport_t tp, size_t cap,
+		   const struct sockaddr *peer)
 {
 	uint8_t *out = malloc(cap);
 	FUZZ_CHECK(out != NULL, "out of memory");

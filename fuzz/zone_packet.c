@@ -29,9 +29,8 @@
 
 /* Used when the first owner's last label is not a key name: the pkarr test vector key. */
 static const uint8_t fallback_pk[32] = {
-	0x03, 0xa1, 0x07, 0xbf, 0xf3, 0xce, 0x10, 0xbe, 0x1d, 0x70, 0xdd,
-	0x18, 0xe7, 0x4b, 0xc0, 0x99, 0x67, 0xe4, 0xd6, 0x30, 0x9b, 0xa5,
-	0x0d, 0x5f, 0x1d, 0xdc, 0x86, 0x64, 0x12, 0x55, 0x31, 0xb8,
+    0x03, 0xa1, 0x07, 0xbf, 0xf3, 0xce, 0x10, 0xbe, 0x1d, 0x70, 0xdd, 0x18, 0xe7, 0x4b, 0xc0, 0x99,
+    0x67, 0xe4, 0xd6, 0x30, 0x9b, 0xa5, 0x0d, 0x5f, 0x1d, 0xdc, 0x86, 0x64, 0x12, 0x55, 0x31, 0xb8,
 };
 
 static uint8_t lower(uint8_t c)
@@ -95,8 +94,8 @@ static void round_trip(const zone_rrlist_t *a)
 	size_t len = 0;
 	int ret = zone_packet_write(a, buf, WRITE_CAP, &len);
 	FUZZ_CHECK(ret == 0 || (ret == SW_ENOSPC && bound > WRITE_CAP),
-		   "zone_packet_write of %zu records (%zu bytes uncompressed): %s", a->count,
-		   bound, sw_strerror(ret));
+		   "zone_packet_write of %zu records (%zu bytes uncompressed): %s", a->count, bound,
+		   sw_strerror(ret));
 	if (ret)
 		goto done;
 	FUZZ_CHECK(len <= WRITE_CAP && len <= bound, "written %zu bytes, bound %zu", len, bound);
@@ -105,9 +104,9 @@ static void round_trip(const zone_rrlist_t *a)
 	const char *err = fuzz_msg_walk(buf, len, &m);
 	FUZZ_CHECK(err == NULL, "written packet is not a well-formed message: %s", err);
 	FUZZ_CHECK(m.counts[0] == 0 && m.counts[1] == a->count && m.counts[2] == 0 &&
-			   m.counts[3] == 0,
-		   "written packet counts %u/%u/%u/%u for %zu records", m.counts[0],
-		   m.counts[1], m.counts[2], m.counts[3], a->count);
+		       m.counts[3] == 0,
+		   "written packet counts %u/%u/%u/%u for %zu records", m.counts[0], m.counts[1],
+		   m.counts[2], m.counts[3], a->count);
 	/* docs/design.md §2: ID 0, QR=1, AA=1. */
 	FUZZ_CHECK(dns_get_u16(buf) == 0 && dns_get_u16(buf + 2) == 0x8400,
 		   "written header %04x %04x", dns_get_u16(buf), dns_get_u16(buf + 2));
@@ -187,8 +186,8 @@ static size_t make_query(uint8_t *q, uint16_t id, const uint8_t *prefix, const u
 static void answer_direct(const zone_t *z, const uint8_t *query, size_t qlen, size_t cap)
 {
 	dns_query_t q;
-	if (dns_query_parse(query, qlen, &q) != DNS_QUERY_OK || !dns_name_in(q.qname_lower,
-									  zone_apex(z)))
+	if (dns_query_parse(query, qlen, &q) != DNS_QUERY_OK ||
+	    !dns_name_in(q.qname_lower, zone_apex(z)))
 		return;
 	uint8_t *out = malloc(cap);
 	FUZZ_CHECK(out != NULL, "out of memory");
@@ -213,8 +212,8 @@ static void answer_direct(const zone_t *z, const uint8_t *query, size_t qlen, si
 /* One query through the resolver on both transports; `expect_data` says the zone holds an
  * RRset of exactly this owner and type, so the answer must be NOERROR with records (or
  * truncated). */
-static void ask(resolver_t *r, const zone_t *z, const uint8_t *query, size_t qlen,
-		int expect_data, size_t direct_cap)
+static void ask(resolver_t *r, const zone_t *z, const uint8_t *query, size_t qlen, int expect_data,
+		size_t direct_cap)
 {
 	static const size_t caps[] = {512, 4096, 65535};
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
@@ -230,12 +229,12 @@ static void ask(resolver_t *r, const zone_t *z, const uint8_t *query, size_t qle
 		fuzz_check_response(query, qlen, out, n, &ctx);
 		/* The names asked are all in the zone: authoritative, NOERROR or NXDOMAIN. */
 		uint8_t rcode = out[3] & 0x0F;
-		FUZZ_CHECK((out[2] & 0x04) && (rcode == DNS_RCODE_NOERROR ||
-					       rcode == DNS_RCODE_NXDOMAIN),
+		FUZZ_CHECK((out[2] & 0x04) &&
+			       (rcode == DNS_RCODE_NOERROR || rcode == DNS_RCODE_NXDOMAIN),
 			   "own-zone answer flags %02x%02x", out[2], out[3]);
 		if (expect_data)
 			FUZZ_CHECK(rcode == DNS_RCODE_NOERROR &&
-					   ((out[2] & 0x02) || dns_get_u16(out + 6) > 0),
+				       ((out[2] & 0x02) || dns_get_u16(out + 6) > 0),
 				   "an existing RRset was not answered (rcode %u, ancount %u)",
 				   rcode, dns_get_u16(out + 6));
 		free(out);
@@ -259,10 +258,10 @@ static void snapshot(const uint8_t *data, size_t size, const zone_rrlist_t *l, i
 	size_t relay_len = 0;
 	const uint8_t *relay = zone_relay(z, &relay_len);
 	FUZZ_CHECK(relay_len == ZONE_RELAY_HDR + size &&
-			   memcmp(relay + ZONE_RELAY_HDR, data, size) == 0,
+		       memcmp(relay + ZONE_RELAY_HDR, data, size) == 0,
 		   "relay form does not hold the packet");
-	FUZZ_CHECK(zone_rr_count(z) <= l->count, "zone serves %zu of %zu records",
-		   zone_rr_count(z), l->count);
+	FUZZ_CHECK(zone_rr_count(z) <= l->count, "zone serves %zu of %zu records", zone_rr_count(z),
+		   l->count);
 
 	resolver_opts_t ropts = {.udp_payload = UDP_PAYLOAD, .zone = zopts};
 	resolver_t *r = NULL;

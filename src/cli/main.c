@@ -14,20 +14,20 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{"keygen", cli_keygen, "make a key: the owner of a zone"},
-	{"key", cli_key, "about a key file: 'key show KEYFILE' prints its key name"},
-	{"sign", cli_sign, "sign a zone file into the pkarr relay form"},
-	{"publish", cli_publish, "sign a zone file and send it to a running node"},
-	{"serve", cli_serve, "run a node"},
-	{"testnet", cli_testnet, "run many DHT nodes on 127.0.0.1: a private DHT to try things on"},
-	{"resolve", cli_resolve, "resolve a name through a running node and say how"},
-	{"dht", cli_dht, "look an item up in the DHT through a running node (dht get)"},
-	{"cert", cli_cert, "make a self-signed certificate for trying DNS over TLS and HTTPS"},
-	{"status", cli_status, "show a running node's state: zones, cache, DHT, query counts"},
-	{"reload", cli_reload, "make a running node read its configuration again"},
-	{"flush", cli_flush, "empty a running node's caches, or drop one name from them"},
-	{"zone", cli_zone, "list, export (as a zone file) or remove a running node's own zones"},
-	{"log-level", cli_log_level, "change what a running node logs"},
+    {"keygen", cli_keygen, "make a key: the owner of a zone"},
+    {"key", cli_key, "about a key file: 'key show KEYFILE' prints its key name"},
+    {"sign", cli_sign, "sign a zone file into the pkarr relay form"},
+    {"publish", cli_publish, "sign a zone file and send it to a running node"},
+    {"serve", cli_serve, "run a node"},
+    {"testnet", cli_testnet, "run many DHT nodes on 127.0.0.1: a private DHT to try things on"},
+    {"resolve", cli_resolve, "resolve a name through a running node and say how"},
+    {"dht", cli_dht, "look an item up in the DHT through a running node (dht get)"},
+    {"cert", cli_cert, "make a self-signed certificate for trying DNS over TLS and HTTPS"},
+    {"status", cli_status, "show a running node's state: zones, cache, DHT, query counts"},
+    {"reload", cli_reload, "make a running node read its configuration again"},
+    {"flush", cli_flush, "empty a running node's caches, or drop one name from them"},
+    {"zone", cli_zone, "list, export (as a zone file) or remove a running node's own zones"},
+    {"log-level", cli_log_level, "change what a running node logs"},
 };
 
 static void usage(FILE *f)
@@ -37,8 +37,9 @@ static void usage(FILE *f)
 		   "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\nCommands that talk to a node take --api URL (else $SWARMDNS_API, else\n"
-		   CLI_DEFAULT_API "), --token TOKEN (else $SWARMDNS_API_TOKEN) and --cacert\n"
+	fprintf(f, "\nCommands that talk to a node take --api URL (else $SWARMDNS_API, "
+		   "else\n" CLI_DEFAULT_API
+		   "), --token TOKEN (else $SWARMDNS_API_TOKEN) and --cacert\n"
 		   "FILE (else $SWARMDNS_API_CACERT) for an https:// API.\n"
 		   "\n'swarmdns COMMAND --help' describes each command.\n"
 		   "Try it: swarmdns keygen -o my.key, write a zone file, swarmdns serve, then\n"

@@ -63,17 +63,20 @@ int cli_zone_sign(const char *keyfile, const char *zonefile, uint64_t seq, uint8
 		ret = SW_ETOOBIG;
 	if (ret) {
 		if (ret == SW_ETOOBIG || ret == SW_ENOSPC)
-			fprintf(stderr,
-				"%s: the zone packet is %zu bytes; the limit is %d bytes (BEP 44: the "
-				"bencoded value is at most 1000 bytes). Remove records or shorten them.\n",
-				zonefile, ret == SW_ENOSPC ? (size_t)65535 : plen, ZONE_PACKET_MAX);
+			fprintf(
+			    stderr,
+			    "%s: the zone packet is %zu bytes; the limit is %d bytes (BEP 44: the "
+			    "bencoded value is at most 1000 bytes). Remove records or shorten "
+			    "them.\n",
+			    zonefile, ret == SW_ENOSPC ? (size_t)65535 : plen, ZONE_PACKET_MAX);
 		else
 			fprintf(stderr, "%s: %s\n", zonefile, sw_strerror(ret));
 		ret = SW_ETOOBIG;
 		goto out;
 	}
 	zone_item_t item = {.seq = seq, .packet = pkt, .packet_len = plen};
-	if ((ret = zone_item_sign(&item, sk)) || (ret = zone_relay_write(&item, out, ZONE_RELAY_MAX, len)))
+	if ((ret = zone_item_sign(&item, sk)) ||
+	    (ret = zone_relay_write(&item, out, ZONE_RELAY_MAX, len)))
 		goto out;
 	*packet_len = plen;
 out:
@@ -86,14 +89,15 @@ out:
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: swarmdns sign -k KEYFILE [-o OUT] [--seq N] ZONEFILE\n\n"
-		   "Reads an RFC 1035 zone file ($ORIGIN, $TTL, relative names; the origin and @\n"
-		   "are the key's name <z32>.), builds the pkarr-compatible DNS packet, signs it as\n"
-		   "a BEP 44 mutable item and writes the relay form: sig(64) || seq(8) || packet.\n\n"
-		   "  -k, --key KEYFILE   key file made by 'swarmdns keygen'\n"
-		   "  -o, --output OUT    file to write [default: standard output, if not a terminal]\n"
-		   "      --seq N         sequence number [default: now, in microseconds]\n"
-		   "  -h, --help          show this help\n");
+	fprintf(
+	    f, "Usage: swarmdns sign -k KEYFILE [-o OUT] [--seq N] ZONEFILE\n\n"
+	       "Reads an RFC 1035 zone file ($ORIGIN, $TTL, relative names; the origin and @\n"
+	       "are the key's name <z32>.), builds the pkarr-compatible DNS packet, signs it as\n"
+	       "a BEP 44 mutable item and writes the relay form: sig(64) || seq(8) || packet.\n\n"
+	       "  -k, --key KEYFILE   key file made by 'swarmdns keygen'\n"
+	       "  -o, --output OUT    file to write [default: standard output, if not a terminal]\n"
+	       "      --seq N         sequence number [default: now, in microseconds]\n"
+	       "  -h, --help          show this help\n");
 }
 
 int cli_sign(int argc, char **argv)
@@ -109,30 +113,41 @@ int cli_sign(int argc, char **argv)
 	char *end;
 	while ((ch = getopt_long(argc, argv, "k:o:h", lopts, NULL)) != -1) {
 		switch (ch) {
-		case 'k': key = optarg; break;
-		case 'o': out = optarg; break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
 		case 's':
 			errno = 0;
 			seq = strtoull(optarg, &end, 10);
 			if (errno || *end || optarg[0] == '-' || optarg[0] == '\0') {
-				fprintf(stderr, "swarmdns sign: --seq needs a whole number, got '%s'\n",
+				fprintf(stderr,
+					"swarmdns sign: --seq needs a whole number, got '%s'\n",
 					optarg);
 				return 2;
 			}
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (key == NULL || optind != argc - 1) {
 		fprintf(stderr, "swarmdns sign: %s\n",
-			key == NULL ? "a key file is needed (-k KEYFILE)" : "give exactly one zone file");
+			key == NULL ? "a key file is needed (-k KEYFILE)"
+				    : "give exactly one zone file");
 		usage(stderr);
 		return 2;
 	}
 	if (out == NULL && isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "swarmdns sign: the output is binary; write it to a file with -o OUT "
-				"or redirect standard output\n");
+		fprintf(stderr,
+			"swarmdns sign: the output is binary; write it to a file with -o OUT "
+			"or redirect standard output\n");
 		return 2;
 	}
 	uint8_t body[ZONE_RELAY_MAX], pk[32];

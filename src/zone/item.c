@@ -64,8 +64,7 @@ int zone_item_verify(const zone_item_t *item, const uint8_t pk[32])
 	return sw_ed25519_verify(pk, buf, len, item->sig);
 }
 
-void zone_item_target(const uint8_t pk[32], const uint8_t *salt, size_t salt_len,
-		      uint8_t out[20])
+void zone_item_target(const uint8_t pk[32], const uint8_t *salt, size_t salt_len, uint8_t out[20])
 {
 	sw_sha1(pk, 32, salt_len ? salt : NULL, salt_len, out);
 }

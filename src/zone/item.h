@@ -35,8 +35,7 @@ int zone_item_sign(zone_item_t *item, const uint8_t sk[64]);
 int zone_item_verify(const zone_item_t *item, const uint8_t pk[32]);
 
 /* BEP 44 target of a mutable item: SHA-1(k || salt). */
-void zone_item_target(const uint8_t pk[32], const uint8_t *salt, size_t salt_len,
-		      uint8_t out[20]);
+void zone_item_target(const uint8_t pk[32], const uint8_t *salt, size_t salt_len, uint8_t out[20]);
 
 /* Relay form (pkarr HTTP relays). parse: item->packet points into body.
  * Returns 0, SW_EMALF (shorter than 72 bytes) or SW_ETOOBIG. */

@@ -94,10 +94,13 @@ int zone_rdata_check(uint16_t type, const uint8_t *rdata, size_t rdlen)
 static size_t name_head(uint16_t type)
 {
 	switch (type) {
-	case DNS_T_SRV: return 6;
+	case DNS_T_SRV:
+		return 6;
 	case DNS_T_SVCB:
-	case DNS_T_HTTPS: return 2;
-	default: return 0;
+	case DNS_T_HTTPS:
+		return 2;
+	default:
+		return 0;
 	}
 }
 
@@ -209,7 +212,7 @@ int zone_packet_write(const zone_rrlist_t *l, uint8_t *out, size_t cap, size_t *
 {
 	dns_wr_t w;
 	dns_wr_init(&w, out, cap, 0);
-	dns_wr_u16(&w, 0);      /* ID 0 */
+	dns_wr_u16(&w, 0);	/* ID 0 */
 	dns_wr_u16(&w, 0x8400); /* QR=1, AA=1 (docs/design.md §2) */
 	dns_wr_u16(&w, 0);
 	dns_wr_u16(&w, (uint16_t)l->count);

@@ -182,7 +182,7 @@ typedef struct {
 	dns_wr_t *w;
 	zone_result_t *res;
 	uint16_t qtype;
-	uint32_t ttl; /* 0: the records' own TTLs; else every TTL (serve-stale, RFC 8767 §4) */
+	uint32_t ttl;	/* 0: the records' own TTLs; else every TTL (serve-stale, RFC 8767 §4) */
 	unsigned flags; /* ZONE_ANY_ONE */
 	const node_t *chain[CNAME_DEPTH_MAX];
 } render_t;
@@ -397,8 +397,7 @@ static int make_soa(zone_t *z, const zone_opts_t *o)
 	return ret;
 }
 
-int zone_build(const uint8_t pk[32], const zone_item_t *item, const zone_opts_t *opts,
-	       zone_t **out)
+int zone_build(const uint8_t pk[32], const zone_item_t *item, const zone_opts_t *opts, zone_t **out)
 {
 	int ret = SW_ENOMEM;
 	uint8_t *buf = NULL;
@@ -553,9 +552,8 @@ void zone_answer(const zone_t *z, const dns_query_t *q, dns_wr_t *w, zone_result
 	zone_answer_name(z, q->qname_lower, q->qname_lower, q->qtype, 0, 0, w, res);
 }
 
-void zone_answer_name(const zone_t *z, const uint8_t *lookup, const uint8_t *owner,
-		      uint16_t qtype, uint32_t ttl, unsigned flags, dns_wr_t *w,
-		      zone_result_t *res)
+void zone_answer_name(const zone_t *z, const uint8_t *lookup, const uint8_t *owner, uint16_t qtype,
+		      uint32_t ttl, unsigned flags, dns_wr_t *w, zone_result_t *res)
 {
 	render_t rc = {.z = z, .w = w, .res = res, .qtype = qtype, .ttl = ttl, .flags = flags};
 	memset(res, 0, sizeof(*res));

@@ -24,8 +24,8 @@ typedef struct {
 typedef struct {
 	uint8_t rcode;
 	uint16_t an, ns;
-	bool too_deep;  /* a CNAME chain reached the depth limit (docs/design.md §1) */
-	bool has_next;  /* the answer ends with a CNAME into another key's zone: */
+	bool too_deep;		    /* a CNAME chain reached the depth limit (docs/design.md §1) */
+	bool has_next;		    /* the answer ends with a CNAME into another key's zone: */
 	uint8_t next[DNS_NAME_MAX]; /* its target, lower case, to be followed there */
 } zone_result_t;
 
@@ -56,9 +56,8 @@ void zone_answer(const zone_t *z, const dns_query_t *q, dns_wr_t *w, zone_result
  * as the owner of what is found there (the name the client asked, under a root or a
  * delegation). ttl 0 keeps the records' TTLs; another value replaces them all. Rendered at
  * query time: no pre-rendered shortcut. */
-void zone_answer_name(const zone_t *z, const uint8_t *lookup, const uint8_t *owner,
-		      uint16_t qtype, uint32_t ttl, unsigned flags, dns_wr_t *w,
-		      zone_result_t *res);
+void zone_answer_name(const zone_t *z, const uint8_t *lookup, const uint8_t *owner, uint16_t qtype,
+		      uint32_t ttl, unsigned flags, dns_wr_t *w, zone_result_t *res);
 
 /* If an ancestor of name (below the apex) has an NS record whose target is a key name, writes
  * the name rewritten into that key's zone (`www.alice.<a>.` with `alice NS <b>.` gives

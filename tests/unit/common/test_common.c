@@ -203,8 +203,8 @@ static void check_b64(const char *plain, const char *coded)
 	char text[64];
 	uint8_t back[64];
 	size_t n = 12345;
-	assert_int_equal(sw_b64url_encode((const uint8_t *)plain, strlen(plain), text, sizeof(text)),
-			 0);
+	assert_int_equal(
+	    sw_b64url_encode((const uint8_t *)plain, strlen(plain), text, sizeof(text)), 0);
 	assert_string_equal(text, coded);
 	assert_int_equal(sw_b64url_decode(coded, strlen(coded), back, sizeof(back), &n), 0);
 	assert_int_equal(n, strlen(plain));
@@ -291,7 +291,8 @@ static void test_arena_alignment(void **state)
 	uint8_t *ptrs[400];
 	size_t sizes[400];
 	for (int i = 0; i < 400; i++) {
-		sizes[i] = (size_t)(i % 37) + 1 + (i == 200 ? 5000 : 0); /* one larger than a block */
+		sizes[i] =
+		    (size_t)(i % 37) + 1 + (i == 200 ? 5000 : 0); /* one larger than a block */
 		ptrs[i] = sw_arena_alloc(&a, sizes[i]);
 		assert_non_null(ptrs[i]);
 		assert_int_equal((uintptr_t)ptrs[i] % 8, 0);
@@ -340,9 +341,10 @@ static void test_strerror(void **state)
 	assert_non_null(unknown);
 	assert_string_equal(sw_strerror(0), "success");
 	/* Each own code has its own sentence. */
-	const int codes[] = {SW_EINVAL, SW_ENOSPC, SW_EMALF, SW_ETOOBIG, SW_EBADSIG, SW_ENOTFOUND,
-			     SW_EOLDSEQ, SW_EEXIST, SW_ECRYPTO, SW_ESTORE, SW_EZONE, SW_EOUTZONE,
-			     SW_ECONF, SW_ENOMEM, SW_EKEY, SW_ELIMIT, SW_ECONN, SW_EHTTP};
+	const int codes[] = {SW_EINVAL,	   SW_ENOSPC,	SW_EMALF,  SW_ETOOBIG, SW_EBADSIG,
+			     SW_ENOTFOUND, SW_EOLDSEQ,	SW_EEXIST, SW_ECRYPTO, SW_ESTORE,
+			     SW_EZONE,	   SW_EOUTZONE, SW_ECONF,  SW_ENOMEM,  SW_EKEY,
+			     SW_ELIMIT,	   SW_ECONN,	SW_EHTTP};
 	size_t n = sizeof(codes) / sizeof(codes[0]);
 	for (size_t i = 0; i < n; i++) {
 		assert_true(codes[i] < -1000);
@@ -387,23 +389,23 @@ static void test_buf(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buf),
-		cmocka_unit_test(test_hex_round_trip),
-		cmocka_unit_test(test_hex_decode_upper_case),
-		cmocka_unit_test(test_hex_bad_input),
-		cmocka_unit_test(test_z32_vectors),
-		cmocka_unit_test(test_z32_round_trip),
-		cmocka_unit_test(test_z32_case_insensitive),
-		cmocka_unit_test(test_z32_wrong_length),
-		cmocka_unit_test(test_z32_bad_characters),
-		cmocka_unit_test(test_z32_padding_bits),
-		cmocka_unit_test(test_b64url_rfc4648_vectors),
-		cmocka_unit_test(test_b64url_alphabet),
-		cmocka_unit_test(test_b64url_round_trip),
-		cmocka_unit_test(test_b64url_bad_input),
-		cmocka_unit_test(test_arena_alignment),
-		cmocka_unit_test(test_hash),
-		cmocka_unit_test(test_strerror),
+	    cmocka_unit_test(test_buf),
+	    cmocka_unit_test(test_hex_round_trip),
+	    cmocka_unit_test(test_hex_decode_upper_case),
+	    cmocka_unit_test(test_hex_bad_input),
+	    cmocka_unit_test(test_z32_vectors),
+	    cmocka_unit_test(test_z32_round_trip),
+	    cmocka_unit_test(test_z32_case_insensitive),
+	    cmocka_unit_test(test_z32_wrong_length),
+	    cmocka_unit_test(test_z32_bad_characters),
+	    cmocka_unit_test(test_z32_padding_bits),
+	    cmocka_unit_test(test_b64url_rfc4648_vectors),
+	    cmocka_unit_test(test_b64url_alphabet),
+	    cmocka_unit_test(test_b64url_round_trip),
+	    cmocka_unit_test(test_b64url_bad_input),
+	    cmocka_unit_test(test_arena_alignment),
+	    cmocka_unit_test(test_hash),
+	    cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

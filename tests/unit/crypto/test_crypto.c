@@ -51,7 +51,7 @@ static void test_ed25519_rfc8032(void **state)
 	       want_sig, 64);
 	sw_ed25519_from_seed(seed, pk, sk);
 	assert_memory_equal(pk, want_pk, 32);
-	assert_memory_equal(sk, seed, 32);     /* libsodium form: seed || pk */
+	assert_memory_equal(sk, seed, 32); /* libsodium form: seed || pk */
 	assert_memory_equal(sk + 32, pk, 32);
 	sw_ed25519_sign(sk, (const uint8_t *)"", 0, sig);
 	assert_memory_equal(sig, want_sig, 64);
@@ -158,25 +158,23 @@ static void test_signed_buf_limits(void **state)
 	assert_memory_equal(buf, "3:seqi4294967297e1:v0:", len);
 
 	/* Salt: at most 64 bytes (BEP 44). */
-	assert_int_equal(zone_item_signed_buf(1, salt, 65, (const uint8_t *)"0:", 2, buf,
-					      sizeof(buf), &len),
-			 SW_EINVAL);
-	assert_int_equal(zone_item_signed_buf(1, salt, 64, (const uint8_t *)"0:", 2, buf,
-					      sizeof(buf), &len),
-			 0);
+	assert_int_equal(
+	    zone_item_signed_buf(1, salt, 65, (const uint8_t *)"0:", 2, buf, sizeof(buf), &len),
+	    SW_EINVAL);
+	assert_int_equal(
+	    zone_item_signed_buf(1, salt, 64, (const uint8_t *)"0:", 2, buf, sizeof(buf), &len), 0);
 	assert_int_equal(len, strlen("4:salt64:") + 64 + strlen("3:seqi1e1:v0:"));
 	assert_memory_equal(buf, "4:salt64:ssss", 13);
 
 	/* Output room: exactly enough works, one byte less does not. */
 	const char *v = "12:" VEC_BEP44_MUT_V;
 	size_t need = strlen(VEC_BEP44_MUT_SIGNED);
-	assert_int_equal(zone_item_signed_buf(1, NULL, 0, (const uint8_t *)v, strlen(v), buf, need,
-					      &len),
-			 0);
+	assert_int_equal(
+	    zone_item_signed_buf(1, NULL, 0, (const uint8_t *)v, strlen(v), buf, need, &len), 0);
 	assert_int_equal(len, need);
-	assert_int_equal(zone_item_signed_buf(1, NULL, 0, (const uint8_t *)v, strlen(v), buf,
-					      need - 1, &len),
-			 SW_ENOSPC);
+	assert_int_equal(
+	    zone_item_signed_buf(1, NULL, 0, (const uint8_t *)v, strlen(v), buf, need - 1, &len),
+	    SW_ENOSPC);
 	need = strlen(VEC_BEP44_SALTED_SIGNED);
 	assert_int_equal(zone_item_signed_buf(1, (const uint8_t *)"foobar", 6, (const uint8_t *)v,
 					      strlen(v), buf, need - 1, &len),
@@ -230,8 +228,8 @@ static void test_pkarr_sign(void **state)
 	size_t len = 0, vl = (size_t)snprintf((char *)v, sizeof(v), "%zu:", p.packet_len);
 	memcpy(v + vl, p.packet, p.packet_len);
 	vl += p.packet_len;
-	assert_int_equal(zone_item_signed_buf(VEC_PKARR_SEQ, NULL, 0, v, vl, buf, sizeof(buf), &len),
-			 0);
+	assert_int_equal(
+	    zone_item_signed_buf(VEC_PKARR_SEQ, NULL, 0, v, vl, buf, sizeof(buf), &len), 0);
 	size_t plen = strlen(VEC_PKARR_SIGNED_PREFIX);
 	assert_int_equal(len, plen + p.packet_len);
 	assert_memory_equal(buf, VEC_PKARR_SIGNED_PREFIX, plen);
@@ -355,19 +353,13 @@ static void test_packet_size_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sha1_known_answers),
-		cmocka_unit_test(test_ed25519_rfc8032),
-		cmocka_unit_test(test_random_and_memzero),
-		cmocka_unit_test(test_bep44_mutable),
-		cmocka_unit_test(test_bep44_mutable_salted),
-		cmocka_unit_test(test_bep44_targets),
-		cmocka_unit_test(test_signed_buf_limits),
-		cmocka_unit_test(test_pkarr_key),
-		cmocka_unit_test(test_pkarr_sign),
-		cmocka_unit_test(test_pkarr_relay),
-		cmocka_unit_test(test_relay_limits),
-		cmocka_unit_test(test_pkarr_tamper),
-		cmocka_unit_test(test_packet_size_limit),
+	    cmocka_unit_test(test_sha1_known_answers),	 cmocka_unit_test(test_ed25519_rfc8032),
+	    cmocka_unit_test(test_random_and_memzero),	 cmocka_unit_test(test_bep44_mutable),
+	    cmocka_unit_test(test_bep44_mutable_salted), cmocka_unit_test(test_bep44_targets),
+	    cmocka_unit_test(test_signed_buf_limits),	 cmocka_unit_test(test_pkarr_key),
+	    cmocka_unit_test(test_pkarr_sign),		 cmocka_unit_test(test_pkarr_relay),
+	    cmocka_unit_test(test_relay_limits),	 cmocka_unit_test(test_pkarr_tamper),
+	    cmocka_unit_test(test_packet_size_limit),
 	};
 	return cmocka_run_group_tests_name("crypto", tests, setup, NULL);
 }

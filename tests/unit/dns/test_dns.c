@@ -51,7 +51,10 @@ static void test_rd_name_plain(void **state)
 	msg_t m;
 	uint8_t out[DNS_NAME_MAX], want[DNS_NAME_MAX];
 	msg_init(&m);
-	ADD(&m, "\x03WwW\x07" "example\x03" "com\x00" "\x00\x01");
+	ADD(&m, "\x03WwW\x07"
+		"example\x03"
+		"com\x00"
+		"\x00\x01");
 	dns_rd_t r;
 	dns_rd_init(&r, m.b, m.len, 12);
 	size_t n = dns_rd_name(&r, out, false);
@@ -78,10 +81,12 @@ static void test_rd_name_pointer(void **state)
 	uint8_t out[DNS_NAME_MAX], want[DNS_NAME_MAX];
 	dns_rd_t r;
 	msg_init(&m);
-	size_t ex = ADD(&m, "\x07" "example\x03" "com\x00");     /* 12 */
-	size_t www = ADD(&m, "\x03www\xc0\x0c");                  /* 25 -> 12 */
-	size_t mail = ADD(&m, "\x04mail\xc0\x19");                /* 31 -> 25 -> 12 */
-	size_t bare = ADD(&m, "\xc0\x1f");                        /* 38 -> 31 */
+	size_t ex = ADD(&m, "\x07"
+			    "example\x03"
+			    "com\x00");		   /* 12 */
+	size_t www = ADD(&m, "\x03www\xc0\x0c");   /* 25 -> 12 */
+	size_t mail = ADD(&m, "\x04mail\xc0\x19"); /* 31 -> 25 -> 12 */
+	size_t bare = ADD(&m, "\xc0\x1f");	   /* 38 -> 31 */
 	assert_int_equal(ex, 12);
 	assert_int_equal(www, 25);
 	assert_int_equal(mail, 31);
@@ -142,18 +147,23 @@ static void test_rd_name_loops(void **state)
 	expect_bad_name(&m, 12);
 	/* A label followed by a pointer back to that label. */
 	msg_init(&m);
-	ADD(&m, "\x01" "a\xc0\x0c");
+	ADD(&m, "\x01"
+		"a\xc0\x0c");
 	expect_bad_name(&m, 12);
 	/* Two names pointing at each other: 12 "a" -> 16, 16 "b" -> 12. */
 	msg_init(&m);
-	ADD(&m, "\x01" "a\xc0\x10");
-	ADD(&m, "\x01" "b\xc0\x0c");
+	ADD(&m, "\x01"
+		"a\xc0\x10");
+	ADD(&m, "\x01"
+		"b\xc0\x0c");
 	expect_bad_name(&m, 16);
 	expect_bad_name(&m, 12);
 	/* A chain that ends in a loop several hops down. */
 	msg_init(&m);
-	ADD(&m, "\x01" "a\xc0\x0e");   /* 12: a -> 14 (its own pointer) */
-	ADD(&m, "\x01" "b\xc0\x0c");   /* 16: b -> 12 */
+	ADD(&m, "\x01"
+		"a\xc0\x0e"); /* 12: a -> 14 (its own pointer) */
+	ADD(&m, "\x01"
+		"b\xc0\x0c"); /* 16: b -> 12 */
 	expect_bad_name(&m, 16);
 }
 
@@ -164,7 +174,8 @@ static void test_rd_name_forward_pointer(void **state)
 	dns_rd_t r;
 	msg_init(&m);
 	ADD(&m, "\x03www\xc0\x12"); /* 12: www -> 18 (after itself) */
-	ADD(&m, "\x03" "com\x00");    /* 18 */
+	ADD(&m, "\x03"
+		"com\x00"); /* 18 */
 	expect_bad_name(&m, 12);
 	/* The target itself is fine. */
 	dns_rd_init(&r, m.b, m.len, 18);
@@ -245,10 +256,12 @@ static void test_rd_name_truncated(void **state)
 {
 	msg_t m;
 	msg_init(&m);
-	ADD(&m, "\x07" "exam");
+	ADD(&m, "\x07"
+		"exam");
 	expect_bad_name(&m, 12);
 	msg_init(&m);
-	ADD(&m, "\x03www\x07" "example"); /* no root label */
+	ADD(&m, "\x03www\x07"
+		"example"); /* no root label */
 	expect_bad_name(&m, 12);
 	msg_init(&m);
 	ADD(&m, "\x03www\xc0"); /* half a pointer */
@@ -286,9 +299,16 @@ static void test_rd_scalars(void **state)
 
 static void test_wr_name_compression_round_trip(void **state)
 {
-	const char *names[] = {"www.example.com.", "mail.example.com.", "example.com.",
-			       "WWW.EXAMPLE.COM.", "com.", "other.org.", ".", "a.b.other.org.",
-			       "www.example.com.", "example.net."};
+	const char *names[] = {"www.example.com.",
+			       "mail.example.com.",
+			       "example.com.",
+			       "WWW.EXAMPLE.COM.",
+			       "com.",
+			       "other.org.",
+			       ".",
+			       "a.b.other.org.",
+			       "www.example.com.",
+			       "example.net."};
 	enum { n = sizeof(names) / sizeof(names[0]) };
 	uint8_t buf[1024], wire[n][DNS_NAME_MAX];
 	size_t at[n], raw = 0;
@@ -302,16 +322,16 @@ static void test_wr_name_compression_round_trip(void **state)
 		assert_int_equal(w.err, 0);
 	}
 	/* Known compressed sizes: a suffix seen before becomes a 2-byte pointer. */
-	assert_int_equal(at[1] - at[0], 17);  /* www.example.com. in full */
+	assert_int_equal(at[1] - at[0], 17);	/* www.example.com. in full */
 	assert_int_equal(at[2] - at[1], 5 + 2); /* mail + pointer */
-	assert_int_equal(at[3] - at[2], 2);   /* example.com. = pointer */
-	assert_int_equal(at[4] - at[3], 2);   /* case-insensitive match */
-	assert_int_equal(at[5] - at[4], 2);   /* com. */
-	assert_int_equal(at[6] - at[5], 11);  /* other.org. in full */
-	assert_int_equal(at[7] - at[6], 1);   /* the root */
+	assert_int_equal(at[3] - at[2], 2);	/* example.com. = pointer */
+	assert_int_equal(at[4] - at[3], 2);	/* case-insensitive match */
+	assert_int_equal(at[5] - at[4], 2);	/* com. */
+	assert_int_equal(at[6] - at[5], 11);	/* other.org. in full */
+	assert_int_equal(at[7] - at[6], 1);	/* the root */
 	assert_int_equal(at[8] - at[7], 4 + 2); /* a.b + pointer to other.org. */
 	assert_int_equal(at[9] - at[8], 2);
-	assert_int_equal(w.len - at[9], 13);  /* example.net. in full: no suffix seen */
+	assert_int_equal(w.len - at[9], 13); /* example.net. in full: no suffix seen */
 	assert_true(w.len - DNS_HDR_LEN < raw);
 
 	dns_rd_t r;
@@ -426,7 +446,10 @@ static void test_name_helpers(void **state)
 	assert_false(dns_name_in(c, a));
 	tu_name("ample.com.", c);
 	assert_false(dns_name_in(a, c)); /* label boundaries, not string suffixes */
-	assert_memory_equal(dns_name_suffix(a, 2), "\x07" "Example", 8);
+	assert_memory_equal(dns_name_suffix(a, 2),
+			    "\x07"
+			    "Example",
+			    8);
 	assert_int_equal(dns_name_check(b, len), len);
 	assert_int_equal(dns_name_check(b, len - 1), 0);
 	b[0] = 64;
@@ -465,8 +488,14 @@ static void test_query_edns(void **state)
 {
 	uint8_t wire[512];
 	dns_query_t q;
-	tu_query_t t = {.id = 7, .qdcount = 1, .qname = "a.example.", .qtype = DNS_T_A,
-			.qclass = 1, .edns = 1, .edns_payload = 4096, .edns_do = true};
+	tu_query_t t = {.id = 7,
+			.qdcount = 1,
+			.qname = "a.example.",
+			.qtype = DNS_T_A,
+			.qclass = 1,
+			.edns = 1,
+			.edns_payload = 4096,
+			.edns_do = true};
 	size_t n = tu_query(&t, wire);
 	assert_int_equal(dns_query_parse(wire, n, &q), DNS_QUERY_OK);
 	assert_true(q.has_edns);
@@ -493,8 +522,14 @@ static void test_query_badvers(void **state)
 {
 	uint8_t wire[512];
 	dns_query_t q;
-	tu_query_t t = {.id = 7, .qdcount = 1, .qname = "a.example.", .qtype = DNS_T_A,
-			.qclass = 1, .edns = 1, .edns_payload = 1232, .edns_version = 1};
+	tu_query_t t = {.id = 7,
+			.qdcount = 1,
+			.qname = "a.example.",
+			.qtype = DNS_T_A,
+			.qclass = 1,
+			.edns = 1,
+			.edns_payload = 1232,
+			.edns_version = 1};
 	size_t n = tu_query(&t, wire);
 	assert_int_equal(dns_query_parse(wire, n, &q), DNS_QUERY_ERROR);
 	assert_int_equal(q.rcode, DNS_RCODE_BADVERS);
@@ -507,8 +542,13 @@ static void test_query_two_opts(void **state)
 {
 	uint8_t wire[512];
 	dns_query_t q;
-	tu_query_t t = {.id = 7, .qdcount = 1, .qname = "a.example.", .qtype = DNS_T_A,
-			.qclass = 1, .edns = 2, .edns_payload = 1232};
+	tu_query_t t = {.id = 7,
+			.qdcount = 1,
+			.qname = "a.example.",
+			.qtype = DNS_T_A,
+			.qclass = 1,
+			.edns = 2,
+			.edns_payload = 1232};
 	size_t n = tu_query(&t, wire);
 	assert_int_equal(dns_query_parse(wire, n, &q), DNS_QUERY_ERROR);
 	assert_int_equal(q.rcode, DNS_RCODE_FORMERR);
@@ -532,8 +572,12 @@ static void test_query_response_dropped(void **state)
 {
 	uint8_t wire[512];
 	dns_query_t q;
-	tu_query_t t = {.id = 7, .flags = 0x8000, .qdcount = 1, .qname = "a.example.",
-			.qtype = DNS_T_A, .qclass = 1};
+	tu_query_t t = {.id = 7,
+			.flags = 0x8000,
+			.qdcount = 1,
+			.qname = "a.example.",
+			.qtype = DNS_T_A,
+			.qclass = 1};
 	size_t n = tu_query(&t, wire);
 	assert_int_equal(dns_query_parse(wire, n, &q), DNS_QUERY_DROP);
 	/* Even a malformed response is dropped, not answered with FORMERR. */
@@ -567,8 +611,12 @@ static void test_query_opcode(void **state)
 	uint8_t wire[512];
 	dns_query_t q;
 	for (unsigned op = 1; op < 16; op++) {
-		tu_query_t t = {.id = 9, .flags = (uint16_t)(op << 11), .qdcount = 1,
-				.qname = "a.example.", .qtype = DNS_T_A, .qclass = 1};
+		tu_query_t t = {.id = 9,
+				.flags = (uint16_t)(op << 11),
+				.qdcount = 1,
+				.qname = "a.example.",
+				.qtype = DNS_T_A,
+				.qclass = 1};
 		size_t n = tu_query(&t, wire);
 		assert_int_equal(dns_query_parse(wire, n, &q), DNS_QUERY_ERROR);
 		assert_int_equal(q.rcode, DNS_RCODE_NOTIMP);
@@ -653,9 +701,15 @@ static void test_resp_header_and_opt(void **state)
 {
 	uint8_t wire[512], out[512];
 	dns_query_t q;
-	tu_query_t t = {.id = 0xbeef, .flags = 0x0110 /* RD, CD */, .qdcount = 1,
-			.qname = "Mixed.Case.", .qtype = DNS_T_TXT, .qclass = 1, .edns = 1,
-			.edns_payload = 4096, .edns_version = 1};
+	tu_query_t t = {.id = 0xbeef,
+			.flags = 0x0110 /* RD, CD */,
+			.qdcount = 1,
+			.qname = "Mixed.Case.",
+			.qtype = DNS_T_TXT,
+			.qclass = 1,
+			.edns = 1,
+			.edns_payload = 4096,
+			.edns_version = 1};
 	size_t n = tu_query(&t, wire);
 	assert_int_equal(dns_query_parse(wire, n, &q), DNS_QUERY_ERROR);
 	dns_wr_t w;
@@ -667,21 +721,24 @@ static void test_resp_header_and_opt(void **state)
 	assert_int_equal(w.len, 12 + 16 + 11);
 	assert_int_equal(dns_get_u16(out), 0xbeef);
 	uint16_t flags = dns_get_u16(out + 2);
-	assert_true(flags & 0x8000);            /* QR */
-	assert_true(flags & 0x0400);            /* AA */
-	assert_true(flags & 0x0100);            /* RD copied */
-	assert_true(flags & 0x0010);            /* CD copied */
-	assert_false(flags & 0x0080);           /* RA clear */
-	assert_int_equal(flags & 0xf, 0);       /* BADVERS = 16: low bits 0 ... */
+	assert_true(flags & 0x8000);	  /* QR */
+	assert_true(flags & 0x0400);	  /* AA */
+	assert_true(flags & 0x0100);	  /* RD copied */
+	assert_true(flags & 0x0010);	  /* CD copied */
+	assert_false(flags & 0x0080);	  /* RA clear */
+	assert_int_equal(flags & 0xf, 0); /* BADVERS = 16: low bits 0 ... */
 	assert_int_equal(dns_get_u16(out + 4), 1);
 	assert_int_equal(dns_get_u16(out + 10), 1);
-	assert_memory_equal(out + 12, "\x05Mixed\x04" "Case\x00\x00\x10\x00\x01", 16);
+	assert_memory_equal(out + 12,
+			    "\x05Mixed\x04"
+			    "Case\x00\x00\x10\x00\x01",
+			    16);
 	const uint8_t *opt = out + 28;
 	assert_int_equal(opt[0], 0);
 	assert_int_equal(dns_get_u16(opt + 1), DNS_T_OPT);
 	assert_int_equal(dns_get_u16(opt + 3), 1232);
-	assert_int_equal(opt[5], 1);            /* ... and the high bits in the OPT TTL */
-	assert_int_equal(opt[6], 0);            /* version 0 */
+	assert_int_equal(opt[5], 1); /* ... and the high bits in the OPT TTL */
+	assert_int_equal(opt[6], 0); /* version 0 */
 	assert_int_equal(dns_get_u16(opt + 9), 0);
 
 	dns_resp_counts(&w, 3, 2, 1);
@@ -705,8 +762,13 @@ static void test_resp_header_and_opt(void **state)
 /* A query with EDNS whose OPT carries one option of `olen` bytes of `code`. */
 static size_t query_with_option(uint8_t *wire, uint16_t code, const uint8_t *data, size_t olen)
 {
-	tu_query_t t = {.id = 9, .qdcount = 1, .qname = "a.example.", .qtype = DNS_T_A,
-			.qclass = 1, .edns = 1, .edns_payload = 1232};
+	tu_query_t t = {.id = 9,
+			.qdcount = 1,
+			.qname = "a.example.",
+			.qtype = DNS_T_A,
+			.qclass = 1,
+			.edns = 1,
+			.edns_payload = 1232};
 	size_t n = tu_query(&t, wire);
 	/* The OPT is last and has no options: its RDLENGTH is the last two bytes. */
 	dns_wr_put_u16_at(wire, n - 2, (uint16_t)(4 + olen));
@@ -777,7 +839,8 @@ static struct sockaddr_in addr4(uint32_t ip)
 
 static void test_cookie(void **state)
 {
-	uint8_t secret[16], other[16], client[8], full[DNS_COOKIE_FULL_LEN], bad[DNS_COOKIE_FULL_LEN];
+	uint8_t secret[16], other[16], client[8], full[DNS_COOKIE_FULL_LEN],
+	    bad[DNS_COOKIE_FULL_LEN];
 	memset(secret, 1, sizeof(secret));
 	memset(other, 2, sizeof(other));
 	memset(client, 0x5c, sizeof(client));
@@ -793,8 +856,8 @@ static void test_cookie(void **state)
 	assert_false(dns_cookie_valid(secret, full, sizeof(full), pa, now + 3601)); /* too old */
 	assert_true(dns_cookie_valid(secret, full, sizeof(full), pa, now - 300));
 	assert_false(dns_cookie_valid(secret, full, sizeof(full), pa, now - 301)); /* future */
-	assert_false(dns_cookie_valid(secret, full, sizeof(full), pb, now));	     /* another IP */
-	assert_false(dns_cookie_valid(other, full, sizeof(full), pa, now));	     /* another secret */
+	assert_false(dns_cookie_valid(secret, full, sizeof(full), pb, now));	   /* another IP */
+	assert_false(dns_cookie_valid(other, full, sizeof(full), pa, now)); /* another secret */
 	assert_false(dns_cookie_valid(secret, full, 16, pa, now));
 	for (size_t i = 0; i < sizeof(full); i++) {
 		memcpy(bad, full, sizeof(bad));
@@ -823,28 +886,28 @@ static void test_rrl(void **state)
 	const uint8_t name[] = "\x03www\x07example\x00", upper[] = "\x03WWW\x07EXAMPLE\x00";
 	uint64_t t = 5000;
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1,
-					       DNS_T_A, t),
-				 DNS_RRL_PASS);
+		assert_int_equal(
+		    dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1, DNS_T_A, t),
+		    DNS_RRL_PASS);
 	/* Over the rate: every 2nd limited response slips, the others are dropped; the same
 	 * /24 and the name in another case count together. */
 	assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1, DNS_T_A, t),
 			 DNS_RRL_DROP);
-	assert_int_equal(dns_rrl_check(l, (const struct sockaddr *)&same_net, DNS_RRL_ANSWER,
-				       upper, sizeof(upper) - 1, DNS_T_A, t + 10),
+	assert_int_equal(dns_rrl_check(l, (const struct sockaddr *)&same_net, DNS_RRL_ANSWER, upper,
+				       sizeof(upper) - 1, DNS_T_A, t + 10),
 			 DNS_RRL_SLIP);
 	assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1, DNS_T_A, t),
 			 DNS_RRL_DROP);
 	/* Another type, another network, another second: budgets of their own. */
-	assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1,
-				       DNS_T_AAAA, t),
-			 DNS_RRL_PASS);
+	assert_int_equal(
+	    dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1, DNS_T_AAAA, t),
+	    DNS_RRL_PASS);
 	assert_int_equal(dns_rrl_check(l, (const struct sockaddr *)&other, DNS_RRL_ANSWER, name,
 				       sizeof(name) - 1, DNS_T_A, t),
 			 DNS_RRL_PASS);
-	assert_int_equal(dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1, DNS_T_A,
-				       t + 1000),
-			 DNS_RRL_PASS);
+	assert_int_equal(
+	    dns_rrl_check(l, pa, DNS_RRL_ANSWER, name, sizeof(name) - 1, DNS_T_A, t + 1000),
+	    DNS_RRL_PASS);
 	/* Errors share one budget per network, whatever the name. */
 	for (int i = 0; i < 5; i++) {
 		uint8_t n[] = {1, (uint8_t)('a' + i), 0};
@@ -991,37 +1054,37 @@ static void test_doh_requests(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rd_name_plain),
-		cmocka_unit_test(test_rd_name_pointer),
-		cmocka_unit_test(test_rd_name_loops),
-		cmocka_unit_test(test_rd_name_forward_pointer),
-		cmocka_unit_test(test_rd_name_label_too_long),
-		cmocka_unit_test(test_rd_name_too_long),
-		cmocka_unit_test(test_rd_name_truncated),
-		cmocka_unit_test(test_rd_scalars),
-		cmocka_unit_test(test_wr_name_compression_round_trip),
-		cmocka_unit_test(test_wr_name_uncompressed),
-		cmocka_unit_test(test_wr_no_space),
-		cmocka_unit_test(test_wr_rr_compresses_rdata),
-		cmocka_unit_test(test_name_helpers),
-		cmocka_unit_test(test_query_normal),
-		cmocka_unit_test(test_query_edns),
-		cmocka_unit_test(test_query_badvers),
-		cmocka_unit_test(test_query_two_opts),
-		cmocka_unit_test(test_query_opt_not_root),
-		cmocka_unit_test(test_query_response_dropped),
-		cmocka_unit_test(test_query_short_dropped),
-		cmocka_unit_test(test_query_opcode),
-		cmocka_unit_test(test_query_qdcount),
-		cmocka_unit_test(test_query_trailing_byte),
-		cmocka_unit_test(test_query_compressed_question),
-		cmocka_unit_test(test_resp_header_and_opt),
-		cmocka_unit_test(test_query_cookie),
-		cmocka_unit_test(test_resp_opt_cookie_and_ede),
-		cmocka_unit_test(test_cookie),
-		cmocka_unit_test(test_rrl),
-		cmocka_unit_test(test_doh_max_age),
-		cmocka_unit_test(test_doh_requests),
+	    cmocka_unit_test(test_rd_name_plain),
+	    cmocka_unit_test(test_rd_name_pointer),
+	    cmocka_unit_test(test_rd_name_loops),
+	    cmocka_unit_test(test_rd_name_forward_pointer),
+	    cmocka_unit_test(test_rd_name_label_too_long),
+	    cmocka_unit_test(test_rd_name_too_long),
+	    cmocka_unit_test(test_rd_name_truncated),
+	    cmocka_unit_test(test_rd_scalars),
+	    cmocka_unit_test(test_wr_name_compression_round_trip),
+	    cmocka_unit_test(test_wr_name_uncompressed),
+	    cmocka_unit_test(test_wr_no_space),
+	    cmocka_unit_test(test_wr_rr_compresses_rdata),
+	    cmocka_unit_test(test_name_helpers),
+	    cmocka_unit_test(test_query_normal),
+	    cmocka_unit_test(test_query_edns),
+	    cmocka_unit_test(test_query_badvers),
+	    cmocka_unit_test(test_query_two_opts),
+	    cmocka_unit_test(test_query_opt_not_root),
+	    cmocka_unit_test(test_query_response_dropped),
+	    cmocka_unit_test(test_query_short_dropped),
+	    cmocka_unit_test(test_query_opcode),
+	    cmocka_unit_test(test_query_qdcount),
+	    cmocka_unit_test(test_query_trailing_byte),
+	    cmocka_unit_test(test_query_compressed_question),
+	    cmocka_unit_test(test_resp_header_and_opt),
+	    cmocka_unit_test(test_query_cookie),
+	    cmocka_unit_test(test_resp_opt_cookie_and_ede),
+	    cmocka_unit_test(test_cookie),
+	    cmocka_unit_test(test_rrl),
+	    cmocka_unit_test(test_doh_max_age),
+	    cmocka_unit_test(test_doh_requests),
 	};
 	return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
 }

@@ -163,10 +163,8 @@ static void test_write_batch(void **state)
 	store_t *s = NULL;
 	assert_int_equal(store_open(d->data, &s), 0);
 	const store_op_t ops[] = {
-	    {STORE_DHT_ITEMS, "k1", 2, "one", 3},
-	    {STORE_DHT_ITEMS, "k2", 2, "two", 3},
-	    {STORE_DHT_ITEMS, "k1", 2, NULL, 0},
-	    {STORE_DHT_ITEMS, "k3", 2, NULL, 0},
+	    {STORE_DHT_ITEMS, "k1", 2, "one", 3}, {STORE_DHT_ITEMS, "k2", 2, "two", 3},
+	    {STORE_DHT_ITEMS, "k1", 2, NULL, 0},  {STORE_DHT_ITEMS, "k3", 2, NULL, 0},
 	    {STORE_DHT_ITEMS, "k2", 2, "TWO", 3},
 	};
 	assert_int_equal(store_write(s, ops, sizeof(ops) / sizeof(ops[0])), 0);
@@ -272,13 +270,13 @@ static void test_schema_version(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_put_close_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_overwrite, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_foreach_stops, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_batch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_put_close_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_overwrite, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_foreach_stops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

@@ -104,7 +104,8 @@ static void make_many_types(const fx_key_t *k, zone_rrlist_t *l)
 	/* SOA ns1.<z32>. hostmaster.<z32>. 1 7200 3600 1209600 300 */
 	n = fx_name(k, "ns1", rd);
 	n += fx_name(k, "hostmaster", rd + n);
-	memcpy(rd + n, "\x00\x00\x00\x01\x00\x00\x1c\x20\x00\x00\x0e\x10\x00\x12\x75\x00\x00\x00\x01\x2c",
+	memcpy(rd + n,
+	       "\x00\x00\x00\x01\x00\x00\x1c\x20\x00\x00\x0e\x10\x00\x12\x75\x00\x00\x00\x01\x2c",
 	       20);
 	n += 20;
 	fx_add(l, k, "@", DNS_T_SOA, 3600, rd, n);
@@ -236,16 +237,16 @@ static void test_packet_bad_a_length(void **state)
 static void test_packet_compression_loop(void **state)
 {
 	/* One record whose owner is a pointer to itself. */
-	uint8_t pkt[] = {0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1, 0, 0,
-			 1, 0x2c, 0, 4, 1, 2, 3, 4};
+	uint8_t pkt[] = {0, 0, 0x84, 0, 0, 0, 0, 1,    0, 0, 0, 0, 0xc0, 12,
+			 0, 1, 0,    1, 0, 0, 1, 0x2c, 0, 4, 1, 2, 3,	 4};
 	assert_int_equal(parse(pkt, sizeof(pkt)), SW_EMALF);
 	/* Two labels pointing at each other. */
-	uint8_t pkt2[] = {0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 'a', 0xc0, 16, 1, 'b', 0xc0,
-			  12, 0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4, 1, 2, 3, 4};
+	uint8_t pkt2[] = {0,   0,    0x84, 0, 0, 0, 0, 1, 0, 0, 0,    0, 1, 'a', 0xc0, 16, 1,
+			  'b', 0xc0, 12,   0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4, 1,	 2,    3,  4};
 	assert_int_equal(parse(pkt2, sizeof(pkt2)), SW_EMALF);
 	/* A CNAME whose target loops. */
-	uint8_t pkt3[] = {0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 'a', 0, 0, 5, 0, 1, 0, 0,
-			  1, 0x2c, 0, 4, 1, 'b', 0xc0, 25};
+	uint8_t pkt3[] = {0, 0, 0x84, 0, 0, 0, 0, 1,	0, 0, 0, 0,   1,    'a', 0,
+			  0, 5, 0,    1, 0, 0, 1, 0x2c, 0, 4, 1, 'b', 0xc0, 25};
 	assert_int_equal(parse(pkt3, sizeof(pkt3)), SW_EMALF);
 	/* The same CNAME with a valid backward pointer is fine. */
 	pkt3[sizeof(pkt3) - 1] = 12;
@@ -255,23 +256,25 @@ static void test_packet_compression_loop(void **state)
 static void test_packet_bad_rdata_names(void **state)
 {
 	/* CNAME rdata that claims 3 bytes but holds a 4-byte name. */
-	uint8_t pkt[] = {0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 'a', 0, 0, 5, 0, 1, 0, 0,
-			 1, 0x2c, 0, 3, 2, 'b', 'c', 0};
+	uint8_t pkt[] = {0, 0, 0x84, 0, 0, 0, 0, 1,    0, 0, 0, 0,   1,	  'a', 0,
+			 0, 5, 0,    1, 0, 0, 1, 0x2c, 0, 3, 2, 'b', 'c', 0};
 	assert_int_equal(parse(pkt, sizeof(pkt)), SW_EMALF);
 	/* MX without room for its preference. */
-	uint8_t mx[] = {0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 'a', 0, 0, 15, 0, 1, 0, 0,
-			1, 0x2c, 0, 1, 0};
+	uint8_t mx[] = {0,   0, 0x84, 0,  0, 0, 0, 1, 0, 0,    0, 0, 1,
+			'a', 0, 0,    15, 0, 1, 0, 0, 1, 0x2c, 0, 1, 0};
 	assert_int_equal(parse(mx, sizeof(mx)), SW_EMALF);
 	/* SOA with 19 bytes of numbers instead of 20. */
 	uint8_t soa[12 + 3 + 10 + 2 + 19];
 	memset(soa, 0, sizeof(soa));
-	memcpy(soa, "\x00\x00\x84\x00\x00\x00\x00\x01\x00\x00\x00\x00\x01" "a\x00\x00\x06\x00\x01"
-		    "\x00\x00\x01\x2c\x00\x15",
+	memcpy(soa,
+	       "\x00\x00\x84\x00\x00\x00\x00\x01\x00\x00\x00\x00\x01"
+	       "a\x00\x00\x06\x00\x01"
+	       "\x00\x00\x01\x2c\x00\x15",
 	       25);
 	assert_int_equal(parse(soa, sizeof(soa)), SW_EMALF);
 	/* An OPT pseudo-record has no place in a zone. */
-	uint8_t opt[] = {0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 41, 0x10, 0, 0, 0, 0, 0,
-			 0, 0};
+	uint8_t opt[] = {0, 0, 0x84, 0,	   0, 0, 0, 1, 0, 0, 0, 0,
+			 0, 0, 41,   0x10, 0, 0, 0, 0, 0, 0, 0};
 	assert_int_equal(parse(opt, sizeof(opt)), SW_EMALF);
 }
 
@@ -294,9 +297,9 @@ static void test_packet_other_sections(void **state)
 static void test_packet_skips_other_classes(void **state)
 {
 	/* a. CH TXT "x", then a. IN A 1.2.3.4 */
-	uint8_t pkt[] = {0, 0, 0x84, 0, 0, 0, 0, 2, 0, 0, 0, 0,
-			 1, 'a', 0, 0, 16, 0, 3, 0, 0, 0, 60, 0, 2, 1, 'x',
-			 1, 'a', 0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 1, 2, 3, 4};
+	uint8_t pkt[] = {0, 0,	0x84, 0, 0, 0, 0, 2,  0, 0, 0, 0,   1, 'a', 0,
+			 0, 16, 0,    3, 0, 0, 0, 60, 0, 2, 1, 'x', 1, 'a', 0,
+			 0, 1,	0,    1, 0, 0, 0, 60, 0, 4, 1, 2,   3, 4};
 	zone_rrlist_t l;
 	zone_rrlist_init(&l);
 	assert_int_equal(zone_packet_parse(pkt, sizeof(pkt), &l), 0);
@@ -313,18 +316,18 @@ static void test_zonefile_parse(void **state)
 	fx_key(&k, 0);
 	char text[2048], err[512] = "";
 	snprintf(text, sizeof(text),
-		 "; the zone of the pkarr vector key\n"          /* 1 */
-		 "$ORIGIN %s.\n"                                  /* 2 */
-		 "$TTL 600\n"                                     /* 3 */
-		 "@        IN  A     10.0.0.1\n"                  /* 4 */
-		 "www      300 IN A  1.2.3.4\n"                   /* 5 */
-		 "www          AAAA  ::1\n"                       /* 6 */
-		 "mail         MX    10 www\n"                    /* 7 */
-		 "_hello       TXT   \"world\" ; comment\n"       /* 8 */
-		 "\n"                                             /* 9 */
-		 "alias        CNAME www\n"                       /* 10 */
-		 "sub.deep     NS    ns1.sub.deep\n"              /* 11 */
-		 "abs.%s. 60 A 5.6.7.8\n",                        /* 12 */
+		 "; the zone of the pkarr vector key\n"	    /* 1 */
+		 "$ORIGIN %s.\n"			    /* 2 */
+		 "$TTL 600\n"				    /* 3 */
+		 "@        IN  A     10.0.0.1\n"	    /* 4 */
+		 "www      300 IN A  1.2.3.4\n"		    /* 5 */
+		 "www          AAAA  ::1\n"		    /* 6 */
+		 "mail         MX    10 www\n"		    /* 7 */
+		 "_hello       TXT   \"world\" ; comment\n" /* 8 */
+		 "\n"					    /* 9 */
+		 "alias        CNAME www\n"		    /* 10 */
+		 "sub.deep     NS    ns1.sub.deep\n"	    /* 11 */
+		 "abs.%s. 60 A 5.6.7.8\n",		    /* 12 */
 		 k.z32, k.z32);
 	zone_rrlist_t l;
 	zone_rrlist_init(&l);
@@ -338,8 +341,9 @@ static void test_zonefile_parse(void **state)
 		const char *owner;
 		uint16_t type;
 		uint32_t ttl;
-	} want[] = {{"@", DNS_T_A, 600},    {"www", DNS_T_A, 300},         {"www", DNS_T_AAAA, 600},
-		    {"mail", DNS_T_MX, 600}, {"_hello", DNS_T_TXT, 600},   {"alias", DNS_T_CNAME, 600},
+	} want[] = {{"@", DNS_T_A, 600},	 {"www", DNS_T_A, 300},
+		    {"www", DNS_T_AAAA, 600},	 {"mail", DNS_T_MX, 600},
+		    {"_hello", DNS_T_TXT, 600},	 {"alias", DNS_T_CNAME, 600},
 		    {"sub.deep", DNS_T_NS, 600}, {"abs", DNS_T_A, 60}};
 	for (size_t i = 0; i < 8; i++) {
 		size_t n = fx_name(&k, want[i].owner, name);
@@ -389,8 +393,8 @@ static void test_zonefile_default_origin(void **state)
 	zone_rrlist_deinit(&l);
 }
 
-static void expect_zonefile_error(const char *text, const fx_key_t *k, int code,
-				  const char *prefix, const char *contains)
+static void expect_zonefile_error(const char *text, const fx_key_t *k, int code, const char *prefix,
+				  const char *contains)
 {
 	char err[512] = "";
 	zone_rrlist_t l;
@@ -417,8 +421,8 @@ static void test_zonefile_errors(void **state)
 			      "bad A not-an-address\n"
 			      "ok A 1.2.3.5\n",
 			      &k, SW_EZONE, "my.zone:3: ", NULL);
-	expect_zonefile_error("www A 1.2.3.4\nwww NOSUCHTYPE 1\n", &k, SW_EZONE, "my.zone:2: ",
-			      NULL);
+	expect_zonefile_error("www A 1.2.3.4\nwww NOSUCHTYPE 1\n", &k, SW_EZONE,
+			      "my.zone:2: ", NULL);
 	/* An owner outside the zone, absolute. */
 	expect_zonefile_error("www A 1.2.3.4\n"
 			      "\n"
@@ -560,7 +564,7 @@ static void expect_soa(const world_t *w, const fx_resp_t *r)
 	const uint8_t *rd = soa->rrs.rdata->data;
 	size_t len = soa->rrs.rdata->len;
 	assert_true(len > 20);
-	assert_true(dns_name_equal(rd, w->k.apex)); /* MNAME: the apex */
+	assert_true(dns_name_equal(rd, w->k.apex));	  /* MNAME: the apex */
 	assert_int_equal(dns_get_u32(rd + len - 4), 300); /* MINIMUM */
 	/* docs/decisions.md: serial is seq in seconds. */
 	assert_int_equal(dns_get_u32(rd + len - 20), (uint32_t)(w->seq / 1000000));
@@ -664,7 +668,8 @@ static void test_answer_cname_chase(void **state)
 	/* Two links. */
 	r = ask(w, "alias2", DNS_T_AAAA);
 	assert_int_equal(r->an, 3);
-	fx_expect_rr(fx_rr(r, KNOT_ANSWER, 0), alias2, DNS_T_CNAME, 700, alias, dns_name_len(alias));
+	fx_expect_rr(fx_rr(r, KNOT_ANSWER, 0), alias2, DNS_T_CNAME, 700, alias,
+		     dns_name_len(alias));
 	fx_expect_rr(fx_rr(r, KNOT_ANSWER, 1), alias, DNS_T_CNAME, 600, www, dns_name_len(www));
 	fx_expect_rr(fx_rr(r, KNOT_ANSWER, 2), www, DNS_T_AAAA, 86400, NULL, 0);
 	fx_resp_free(r);
@@ -820,7 +825,10 @@ static void test_answer_apex_wildcard_and_loops(void **state)
 	fx_resp_t *r = ask(w, "anything.at.all", DNS_T_TXT);
 	assert_int_equal(r->rcode, DNS_RCODE_NOERROR);
 	assert_int_equal(r->an, 1);
-	fx_expect_rr(fx_rr(r, KNOT_ANSWER, 0), owner, DNS_T_TXT, 300, "\x03" "any", 4);
+	fx_expect_rr(fx_rr(r, KNOT_ANSWER, 0), owner, DNS_T_TXT, 300,
+		     "\x03"
+		     "any",
+		     4);
 	fx_resp_free(r);
 	/* ...but not a name that exists (RFC 4592 §2.2.1): NODATA there. */
 	r = ask(w, "www", DNS_T_TXT);
@@ -855,7 +863,8 @@ static void test_answer_own_soa(void **state)
 	uint8_t rd[300];
 	size_t n = fx_name(k, "ns1", rd);
 	n += fx_name(k, "admin", rd + n);
-	memcpy(rd + n, "\x00\x00\x00\x07\x00\x00\x1c\x20\x00\x00\x0e\x10\x00\x12\x75\x00\x00\x00\x02\x58",
+	memcpy(rd + n,
+	       "\x00\x00\x00\x07\x00\x00\x1c\x20\x00\x00\x0e\x10\x00\x12\x75\x00\x00\x00\x02\x58",
 	       20);
 	n += 20;
 	fx_add(&l, k, "@", DNS_T_SOA, 7200, rd, n);
@@ -983,33 +992,32 @@ static void test_zone_build_accessors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_packet_parse_pkarr_vector),
-		cmocka_unit_test(test_packet_round_trip_many_types),
-		cmocka_unit_test(test_packet_truncated),
-		cmocka_unit_test(test_packet_trailing_bytes),
-		cmocka_unit_test(test_packet_bad_a_length),
-		cmocka_unit_test(test_packet_compression_loop),
-		cmocka_unit_test(test_packet_bad_rdata_names),
-		cmocka_unit_test(test_packet_other_sections),
-		cmocka_unit_test(test_packet_skips_other_classes),
-		cmocka_unit_test(test_zonefile_parse),
-		cmocka_unit_test(test_zonefile_default_origin),
-		cmocka_unit_test(test_zonefile_errors),
-		cmocka_unit_test(test_zonefile_no_include),
-		cmocka_unit_test(test_zone_build_accessors),
-		cmocka_unit_test_setup_teardown(test_answer_exact, world_setup, world_teardown),
-		cmocka_unit_test_setup_teardown(test_answer_ttl_clamp, world_setup, world_teardown),
-		cmocka_unit_test_setup_teardown(test_answer_cname_chase, world_setup, world_teardown),
-		cmocka_unit_test_setup_teardown(test_answer_wildcard, world_setup, world_teardown),
-		cmocka_unit_test_setup_teardown(test_answer_nxdomain, world_setup, world_teardown),
-		cmocka_unit_test_setup_teardown(test_answer_nodata, world_setup, world_teardown),
-		cmocka_unit_test_setup_teardown(test_answer_case_and_any, world_setup,
-						world_teardown),
-		cmocka_unit_test_setup_teardown(test_answer_apex_wildcard_and_loops, world_setup,
-						world_teardown),
-		cmocka_unit_test_setup_teardown(test_answer_own_soa, world_setup, world_teardown),
-		cmocka_unit_test_setup_teardown(test_srv_compressed_target, world_setup,
-						world_teardown),
+	    cmocka_unit_test(test_packet_parse_pkarr_vector),
+	    cmocka_unit_test(test_packet_round_trip_many_types),
+	    cmocka_unit_test(test_packet_truncated),
+	    cmocka_unit_test(test_packet_trailing_bytes),
+	    cmocka_unit_test(test_packet_bad_a_length),
+	    cmocka_unit_test(test_packet_compression_loop),
+	    cmocka_unit_test(test_packet_bad_rdata_names),
+	    cmocka_unit_test(test_packet_other_sections),
+	    cmocka_unit_test(test_packet_skips_other_classes),
+	    cmocka_unit_test(test_zonefile_parse),
+	    cmocka_unit_test(test_zonefile_default_origin),
+	    cmocka_unit_test(test_zonefile_errors),
+	    cmocka_unit_test(test_zonefile_no_include),
+	    cmocka_unit_test(test_zone_build_accessors),
+	    cmocka_unit_test_setup_teardown(test_answer_exact, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_answer_ttl_clamp, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_answer_cname_chase, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_answer_wildcard, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_answer_nxdomain, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_answer_nodata, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_answer_case_and_any, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_answer_apex_wildcard_and_loops, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_answer_own_soa, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_srv_compressed_target, world_setup,
+					    world_teardown),
 	};
 	return cmocka_run_group_tests_name("zone", tests, setup, NULL);
 }
