@@ -1,4 +1,5 @@
-# Helpers shared by bench/run.sh and bench/tls.sh (sourced, not run): processes, free ports,
+# Helpers shared by bench/run.sh, tls.sh and upstream.sh (sourced, not run): the guard of a
+# suite (cleanup, traps, time limit), processes, free ports,
 # CPU accounting from /proc, medians and ratios, JSON pieces. They use the caller's globals
 # USED_PORT (an associative array), EPH_LOW (the first ephemeral port), SERVER_CPU, JOB,
 # missing (an array) and its die().
@@ -83,3 +84,40 @@ ratio() { # a b -> a/b with 3 decimals, or null
 }
 json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
 json_list() { local v out=; for v in "$@"; do out+="${out:+, }$v"; done; echo "[$out]"; }
+
+# What every suite does on its way out (EXIT, and the signals below): stops the job and the
+# servers (PID: server -> pid), the watchdog, and removes TMP unless KEEP=1.
+bench_cleanup() {
+	local rc=$? s
+	set +e
+	trap - EXIT INT TERM HUP ERR
+	[[ -n $JOB ]] && stop_pid "$JOB"
+	for s in "${!PID[@]}"; do stop_pid "${PID[$s]}"; done
+	[[ -n $WATCHDOG ]] && kill -TERM "$WATCHDOG" 2>/dev/null && wait "$WATCHDOG" 2>/dev/null
+	if [[ $KEEP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+	exit "$rc"
+}
+
+# The guard of a suite: bench_cleanup on exit, errors and signals reported, a watchdog that
+# sends this shell TERM after LIMIT seconds (and kills its own sleep when stopped, so nothing
+# is left behind: WATCHDOG), and the port bookkeeping of pick_port: random ports below the
+# kernel's ephemeral range (EPH_LOW), where outgoing connections and dnsperf's sockets take
+# theirs.
+bench_guard() {
+	trap bench_cleanup EXIT
+	trap 'log "error: unexpected failure (status $?) at line $LINENO: $BASH_COMMAND"' ERR
+	trap 'log "interrupted"; exit 130' INT
+	trap 'log "stopped (time limit of ${LIMIT}s or signal)"; exit 143' TERM
+	trap 'exit 129' HUP
+	(
+		trap 'kill $sp 2>/dev/null; wait $sp; exit 0' TERM
+		sleep "$LIMIT" &
+		sp=$!
+		wait $sp
+		kill -TERM $$ 2>/dev/null
+	) &
+	WATCHDOG=$!
+	declare -gA USED_PORT=()
+	read -r EPH_LOW _ </proc/sys/net/ipv4/ip_local_port_range || EPH_LOW=32768
+	[[ $EPH_LOW -gt 12000 ]] || EPH_LOW=32768
+}

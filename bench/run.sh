@@ -207,50 +207,10 @@ declare -A PID=() LOGF=() # server -> pid, log file
 WATCHDOG=
 JOB=
 
-# All descendants of a process, the process first (NSD forks its workers).
-
-
-
-cleanup() {
-	local rc=$? s
-	set +e
-	trap - EXIT INT TERM HUP ERR
-	[[ -n $JOB ]] && stop_pid "$JOB"
-	for s in "${!PID[@]}"; do stop_pid "${PID[$s]}"; done
-	[[ -n $WATCHDOG ]] && kill -TERM "$WATCHDOG" 2>/dev/null && wait "$WATCHDOG" 2>/dev/null
-	if [[ $KEEP == 1 ]]; then
-		log "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "error: unexpected failure (status $?) at line $LINENO: $BASH_COMMAND"' ERR
-trap 'log "interrupted"; exit 130' INT
-trap 'log "stopped (time limit of ${LIMIT}s or signal)"; exit 143' TERM
-trap 'exit 129' HUP
-
-# The watchdog kills its sleep when it is stopped, so nothing is left behind.
-(
-	trap 'kill $sp 2>/dev/null; wait $sp; exit 0' TERM
-	sleep "$LIMIT" &
-	sp=$!
-	wait $sp
-	kill -TERM $$ 2>/dev/null
-) &
-WATCHDOG=$!
-
-# Runs a command in the background and waits, so that a signal is handled at once. With
-# --to FILE the command's output goes to FILE (a redirection of run_job itself would also
-# catch the messages of a trap that runs while it waits).
+bench_guard
 
 # Random ports below the kernel's ephemeral range (where outgoing connections and dnsperf's
 # sockets take theirs), not used by any socket in any state.
-# shellcheck disable=SC2034 # read and written by lib.sh's pick_port
-declare -A USED_PORT=()
-read -r EPH_LOW _ </proc/sys/net/ipv4/ip_local_port_range || EPH_LOW=32768
-[[ $EPH_LOW -gt 12000 ]] || EPH_LOW=32768
 pick_port_range() { # VAR N: N consecutive free ports, the first in VAR
 	local p i j ok
 	for ((i = 0; i < 200; i++)); do

@@ -110,34 +110,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/swarmdns-bench-tls.XXXXXX")
 declare -A PID=() LOGF=() VERSION=() P_DNS=() P_DOT=() P_DOH=()
 WATCHDOG= JOB=
 
-cleanup() {
-	local rc=$? s
-	set +e
-	trap - EXIT INT TERM HUP ERR
-	[[ -n $JOB ]] && stop_pid "$JOB"
-	for s in "${!PID[@]}"; do stop_pid "${PID[$s]}"; done
-	[[ -n $WATCHDOG ]] && kill -TERM "$WATCHDOG" 2>/dev/null && wait "$WATCHDOG" 2>/dev/null
-	if [[ $KEEP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "error: unexpected failure (status $?) at line $LINENO: $BASH_COMMAND"' ERR
-trap 'log "interrupted"; exit 130' INT
-trap 'log "stopped (time limit of ${LIMIT}s or signal)"; exit 143' TERM
-(
-	trap 'kill $sp 2>/dev/null; wait $sp; exit 0' TERM
-	sleep "$LIMIT" &
-	sp=$!
-	wait $sp
-	kill -TERM $$ 2>/dev/null
-) &
-WATCHDOG=$!
-
-
-# shellcheck disable=SC2034 # read and written by lib.sh's pick_port
-declare -A USED_PORT=()
-read -r EPH_LOW _ </proc/sys/net/ipv4/ip_local_port_range || EPH_LOW=32768
-[[ $EPH_LOW -gt 12000 ]] || EPH_LOW=32768
+bench_guard
 
 mkdir -p "$TMP/bin"
 cp "$BIN" "$TMP/bin/swarmdns"
