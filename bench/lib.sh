@@ -121,3 +121,20 @@ bench_guard() {
 	read -r EPH_LOW _ </proc/sys/net/ipv4/ip_local_port_range || EPH_LOW=32768
 	[[ $EPH_LOW -gt 12000 ]] || EPH_LOW=32768
 }
+
+# The server: lines every benchmark's Unbound shares (one thread, IPv4 on loopback, no
+# privilege drop or chroot, its files in DIR, its log on stderr), for a heredoc.
+unbound_base_conf() { # DIR
+	cat <<EOC
+    num-threads: 1
+    do-ip6: no
+    username: ""
+    chroot: ""
+    directory: "$1"
+    pidfile: "$1/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    access-control: 127.0.0.0/8 allow
+EOC
+}

@@ -715,18 +715,9 @@ server:
     interface: 127.0.0.1@$UB_PORT
     port: $UB_PORT
     do-ip4: yes
-    do-ip6: no
     do-udp: yes
     do-tcp: yes
-    num-threads: 1
-    username: ""
-    chroot: ""
-    directory: "$dir"
-    pidfile: "$dir/unbound.pid"
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    access-control: 127.0.0.0/8 allow
+$(unbound_base_conf "$dir")
     # The stub is Knot DNS on 127.0.0.1.
     do-not-query-localhost: no
     # A plain cache: no DNSSEC validation (swarmdns does its own verification of signed

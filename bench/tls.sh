@@ -298,16 +298,7 @@ server:
     http-max-streams: 1000
     incoming-num-tcp: 4096
     do-ip4: yes
-    do-ip6: no
-    num-threads: 1
-    username: ""
-    chroot: ""
-    directory: "$dir"
-    pidfile: "$dir/unbound.pid"
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    access-control: 127.0.0.0/8 allow
+$(unbound_base_conf "$dir")
     do-not-query-localhost: no
     module-config: "iterator"
     qname-minimisation: no

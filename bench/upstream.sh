@@ -142,16 +142,7 @@ server:
     tls-service-key: "$KEY"
     tls-service-pem: "$CERT"
     incoming-num-tcp: 256
-    num-threads: 1
-    do-ip6: no
-    username: ""
-    chroot: ""
-    directory: "$dir"
-    pidfile: "$dir/unbound.pid"
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    access-control: 127.0.0.0/8 allow
+$(unbound_base_conf "$dir")
     do-not-query-localhost: yes
     module-config: "iterator"
     extended-statistics: yes
@@ -208,16 +199,7 @@ start_unbound() {
 server:
     interface: 127.0.0.1@$a
     port: $a
-    num-threads: 1
-    do-ip6: no
-    username: ""
-    chroot: ""
-    directory: "$dir"
-    pidfile: "$dir/unbound.pid"
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    access-control: 127.0.0.0/8 allow
+$(unbound_base_conf "$dir")
     do-not-query-localhost: no
     module-config: "iterator"
     qname-minimisation: no
