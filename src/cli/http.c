@@ -107,22 +107,7 @@ const char *cli_http_error(void)
 
 int cli_http_header(const char *name, char *out, size_t cap)
 {
-	size_t nl = strlen(name);
-	for (const char *p = strstr(last_headers, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n")) {
-		const char *line = p + 2;
-		if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-			const char *v = line + nl + 1;
-			while (*v == ' ')
-				v++;
-			size_t vl = strcspn(v, "\r\n");
-			if (vl >= cap)
-				return SW_ENOSPC;
-			memcpy(out, v, vl);
-			out[vl] = '\0';
-			return 0;
-		}
-	}
-	return SW_ENOTFOUND;
+	return net_http_header_in(last_headers, name, out, cap);
 }
 
 /* The one call in flight: what cli_http() waits for on its private loop. */

@@ -415,8 +415,13 @@ void net_http_cancel(net_http_req_t *r)
 
 int net_http_header_find(const net_http_req_t *r, const char *name, char *out, size_t cap)
 {
+	return net_http_header_in(r->headers, name, out, cap);
+}
+
+int net_http_header_in(const char *headers, const char *name, char *out, size_t cap)
+{
 	size_t nl = strlen(name);
-	for (const char *p = strstr(r->headers, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n")) {
+	for (const char *p = strstr(headers, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n")) {
 		const char *line = p + 2;
 		if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
 			const char *v = line + nl + 1;

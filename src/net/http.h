@@ -74,6 +74,9 @@ void net_http_cancel(net_http_req_t *req);
 /* The value of a header of the final response of req (inside its callback): 0, SW_ENOTFOUND
  * or SW_ENOSPC (cap too small). Header names are compared without case. */
 int net_http_header_find(const net_http_req_t *req, const char *name, char *out, size_t cap);
+/* The same in a NUL-terminated header block as net_http_headers() gives it (a copy kept after
+ * the callback). */
+int net_http_header_in(const char *headers, const char *name, char *out, size_t cap);
 /* The raw header block of the final response of req (inside its callback), from its status
  * line, each line ending in CRLF; *len set to its length. Truncated at 4 KiB. */
 const char *net_http_headers(const net_http_req_t *req, size_t *len);
