@@ -112,6 +112,9 @@ void api_wait_begin(api_t *a, req_t *rq);
  * to `reply` with rq as its connection, the client's address for per-network limits. */
 void api_resolver_client(resolver_client_t *cl, struct MHD_Connection *c, req_t *rq,
 			 resolver_reply_cb reply);
+/* The first step of such a reply: false when it has nothing to do (the request went away,
+ * and is freed here, or no longer waits); else the trace is kept in rq. */
+bool api_resolved(req_t *rq, const resolver_trace_t *trace);
 /* The DHT operation ended (or was aborted): answer the request on MHD's next run. */
 void api_wait_end(req_t *rq, req_state_t state);
 

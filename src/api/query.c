@@ -30,18 +30,25 @@ json_t *api_records_json(const uint8_t *packet, size_t len)
 	return arr ? arr : json_array();
 }
 
+bool api_resolved(req_t *rq, const resolver_trace_t *trace)
+{
+	rq->resolving = false;
+	if (rq->api == NULL) { /* the HTTP request went away meanwhile */
+		api_req_free(rq);
+		return false;
+	}
+	if (rq->state != REQ_WAITING)
+		return false;
+	rq->trace = *trace;
+	return true;
+}
+
 static void on_resolved(const resolver_client_t *cl, const uint8_t *resp, size_t len,
 			const resolver_trace_t *trace)
 {
 	req_t *rq = cl->conn;
-	rq->resolving = false;
-	if (rq->api == NULL) { /* the HTTP request went away meanwhile */
-		api_req_free(rq);
+	if (!api_resolved(rq, trace))
 		return;
-	}
-	if (rq->state != REQ_WAITING)
-		return;
-	rq->trace = *trace;
 	rq->answer = len ? malloc(len) : NULL;
 	if (rq->answer) {
 		memcpy(rq->answer, resp, len);

@@ -387,14 +387,8 @@ static void on_looked_up(const resolver_client_t *cl, const uint8_t *resp, size_
 			 const resolver_trace_t *trace)
 {
 	req_t *rq = cl->conn;
-	rq->resolving = false;
-	if (rq->api == NULL) { /* the HTTP request went away meanwhile */
-		api_req_free(rq);
+	if (!api_resolved(rq, trace))
 		return;
-	}
-	if (rq->state != REQ_WAITING)
-		return;
-	rq->trace = *trace;
 	rq->relay_rcode = len >= DNS_HDR_LEN ? resp[3] & 0xF : 0xFF;
 	api_wait_end(rq, REQ_DONE);
 	api_wake(rq->api);
