@@ -72,6 +72,9 @@ typedef struct {
 	 * waits for both (docs/design.md §7), and /metrics counts its requests. NULL: none. */
 	net_relay_t *relays;
 	void *node_ctx;
+	/* The resolver counters of every serving worker summed (docs/workers.md); gets
+	 * node_ctx. NULL: resolver's own. */
+	void (*stats)(void *ctx, resolver_stats_t *out);
 } api_ctx_t;
 
 /* Starts listening on addr (NULL: on no socket; connections come only through

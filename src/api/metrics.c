@@ -88,9 +88,19 @@ static void labelled(FILE *f, const char *name, const char *label, const char *v
 	fprintf(f, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label, value, v);
 }
 
+void api_stats(const api_ctx_t *ctx, resolver_stats_t *out)
+{
+	if (ctx->stats)
+		ctx->stats(ctx->node_ctx, out);
+	else
+		*out = *resolver_stats(ctx->resolver);
+}
+
 static void resolver_metrics(FILE *f, const api_ctx_t *ctx)
 {
-	const resolver_stats_t *st = resolver_stats(ctx->resolver);
+	resolver_stats_t stats;
+	api_stats(ctx, &stats);
+	const resolver_stats_t *st = &stats;
 	char buf[16];
 	family(f, "swarmdns_queries_total", "counter",
 	       "DNS queries received, by transport (every transport ends in one query handler).");
@@ -359,7 +369,9 @@ static void relay_metrics(FILE *f, const net_relay_t *rl)
 size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api, uint64_t relay_limited,
 		      api_limit_row_t out[API_LIMIT_ROWS])
 {
-	const resolver_stats_t *st = resolver_stats(ctx->resolver);
+	resolver_stats_t stats;
+	api_stats(ctx, &stats);
+	const resolver_stats_t *st = &stats;
 	net_limit_stats_t tcp = {0}, tls = {0};
 	net_relay_stats_t rs;
 	net_relay_stats(ctx->relays, &rs);
@@ -417,7 +429,9 @@ size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api, uint64
 /* Every limit (docs/limits.md), by the option that sets it: how often it acted. */
 static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra_t *x)
 {
-	const resolver_stats_t *st = resolver_stats(ctx->resolver);
+	resolver_stats_t stats;
+	api_stats(ctx, &stats);
+	const resolver_stats_t *st = &stats;
 	api_limit_row_t rows[API_LIMIT_ROWS];
 	api_limit_rows(ctx, &x->api_limits, x->relay_put_limited, rows);
 	static const char name[] = "swarmdns_limit_hits_total";

@@ -16,6 +16,9 @@
 /* The label of a transport ("udp", "tcp", "api", ...). A transport added to sw_transport_t
  * without a name here is still counted, as "transport<N>". out has room for 16 bytes. */
 const char *api_transport_name(int tp, char out[16]);
+/* The resolver's counters: every serving worker's summed (api_ctx_t.stats), or the one
+ * resolver's. */
+void api_stats(const api_ctx_t *ctx, resolver_stats_t *out);
 /* "local", "cache", "dht", "stale", "upstream", or "none". */
 const char *api_source_name(int source);
 /* The mnemonic of an rcode (RFC 6895 §2.3: "NOERROR", ..., "BADVERS"), or "RCODE<N>".

@@ -32,7 +32,9 @@ static json_t *json_u64(uint64_t v)
 
 enum MHD_Result api_status_get(api_t *a, struct MHD_Connection *c)
 {
-	const resolver_stats_t *st = resolver_stats(a->ctx.resolver);
+	resolver_stats_t stats;
+	api_stats(&a->ctx, &stats);
+	const resolver_stats_t *st = &stats;
 	char name[16];
 	json_t *zones = json_array();
 	resolver_zone_foreach(a->ctx.resolver, status_zone, zones);

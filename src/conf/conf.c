@@ -35,6 +35,9 @@ static const opt_t opts[] = {
     {"listen-dns", T_ADDR, offsetof(conf_t, listen_dns), CONF_ADDR_LEN,
      offsetof(conf_t, n_listen_dns), CONF_LISTEN_MAX, 0, "127.0.0.1:5300",
      "address:port for DNS over UDP and TCP (repeatable)"},
+    {"workers", T_UINT, offsetof(conf_t, workers), 0, NOREP, 256, 0, "0",
+     "threads serving DNS, each with its own sockets on every listen address "
+     "(SO_REUSEPORT); 0: one per online CPU; 1: one event loop for everything"},
     {"listen-api", T_ADDR, STR(listen_api), NOREP, 0, 0, "127.0.0.1:8053",
      "address:port of the HTTP API and pkarr relay"},
     {"api-token", T_STR, STR(api_token), NOREP, 0, 0, "",

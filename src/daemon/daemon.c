@@ -22,6 +22,7 @@
 #include "daemon/limitlog.h"
 #include "daemon/querylog.h"
 #include "daemon/reload.h"
+#include "daemon/workers.h"
 #include "daemon/zonefetch.h"
 #include "net/dht_host.h"
 #include "net/forward.h"
@@ -67,6 +68,7 @@ typedef struct {
 	uint64_t republished_ms;     /* uv_now() of the last republish round; 0: none yet */
 	net_relay_t *relays;	     /* the `relay` option's pkarr relays; NULL: none */
 	uint64_t relayed_ms;	     /* uv_now() of the last re-put through relays; 0: none */
+	daemon_workers_t *workers;   /* the other serving threads; NULL: `workers 1` */
 } node_t;
 
 /* ---- the resolver's view of the DHT (resolver_io_t) ---- */
@@ -621,6 +623,8 @@ static void node_stop(node_t *n)
 	/* The API first: its requests waiting on the DHT are answered before the DHT goes. */
 	api_stop(n->api);
 	n->api = NULL;
+	/* The other workers next: their lookups run here, on the DHT and the relays. */
+	daemon_workers_stop(n->workers);
 	/* The lookups end without callbacks (their DHT gets and relay requests cancelled); the
 	 * resolver answers their waiters when it is freed. */
 	while (n->lookups) {
@@ -683,7 +687,10 @@ int daemon_reload(void *node, char *msg, size_t msgcap)
 			   .conf = &n->conf,
 			   .dht = n->dht ? net_dht_node(n->dht) : NULL,
 			   .api = n->api};
-	return reload_run(&r, msg, msgcap);
+	int ret = reload_run(&r, msg, msgcap);
+	if (ret == 0 && n->workers)
+		daemon_workers_reload(n->workers, n->conf, n->resolver, n->tls_creds);
+	return ret;
 }
 
 static void on_sighup(uv_signal_t *s, int signum)
@@ -724,6 +731,7 @@ static int start_tls(node_t *n, const conf_t *c)
 	}
 	net_tls_opts_t o;
 	daemon_tls_opts(c, &o);
+	o.reuseport = n->workers != NULL;
 	for (int proto = NET_TLS_DOT; proto <= NET_TLS_DOH; proto++) {
 		unsigned cnt = proto == NET_TLS_DOT ? c->n_listen_dot : c->n_listen_doh;
 		for (unsigned i = 0; i < cnt; i++) {
@@ -775,12 +783,13 @@ static int start_listeners(node_t *n, const conf_t *c)
 {
 	net_tcp_opts_t topts;
 	daemon_tcp_opts(c, &topts);
+	topts.reuseport = n->workers != NULL;
 	for (unsigned i = 0; i < c->n_listen_dns; i++) {
 		struct sockaddr_storage ss;
 		int ret = net_addr_parse(c->listen_dns[i], &ss);
 		if (ret == 0)
 			ret = net_udp_start(&n->loop, (struct sockaddr *)&ss, n->resolver,
-					    c->udp_rcvbuf, &n->udp[i]);
+					    c->udp_rcvbuf, topts.reuseport, &n->udp[i]);
 		if (ret == 0)
 			ret = net_tcp_start(&n->loop, (struct sockaddr *)&ss, n->resolver, &topts,
 					    &n->tcp[i]);
@@ -811,6 +820,9 @@ static int start_listeners(node_t *n, const conf_t *c)
 		return ret;
 	}
 	sw_info("HTTP API on http://%s/", c->listen_api);
+	if (n->workers)
+		return daemon_workers_start(n->workers, c, n->resolver, n->dht, n->relays,
+					    n->tls_creds);
 	return 0;
 }
 
@@ -839,6 +851,12 @@ static void node_zones_info(void *ctx, api_zones_info_t *out)
 		if (sw_z32_decode_key(n->conf->pin[i], strlen(n->conf->pin[i]),
 				      out->pins[out->n_pins]) == 0)
 			out->n_pins++;
+}
+
+static void node_stats(void *ctx, resolver_stats_t *out)
+{
+	node_t *n = ctx;
+	daemon_workers_stats(n->workers, n->resolver, out);
 }
 
 int daemon_run(const conf_t *c)
@@ -876,6 +894,14 @@ int daemon_run(const conf_t *c)
 		ropts.io.fwd_query = NULL;
 		ropts.io.fwd_cancel = NULL;
 	}
+	/* docs/workers.md: with more workers, the main loop is worker 0 and asks the DHT through
+	 * the hub that every worker shares. */
+	unsigned nworkers = daemon_workers_count(c);
+	if (nworkers > 1) {
+		if ((ret = daemon_workers_new(&n.loop, nworkers, n.fwd, &n.workers)))
+			goto out;
+		daemon_workers_io(n.workers, &ropts.io);
+	}
 	if ((ret = resolver_new(&ropts, &n.resolver)))
 		goto out;
 	if ((ret = daemon_qlog_open(&n.loop, c->query_log, &n.qlog)) != 0) {
@@ -907,7 +933,8 @@ int daemon_run(const conf_t *c)
 				.reload_ctx = &n,
 				.dht_health = node_dht_health,
 				.zones_info = node_zones_info,
-				.node_ctx = &n};
+				.node_ctx = &n,
+				.stats = node_stats};
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sigterm);
 	uv_signal_init(&n.loop, &n.sighup);
@@ -933,8 +960,13 @@ out:
 		n.fwd = NULL;
 		uv_run(&n.loop, UV_RUN_DEFAULT);
 	}
+	if (n.workers) { /* idempotent: after a start that failed early, closes the hub */
+		daemon_workers_stop(n.workers);
+		uv_run(&n.loop, UV_RUN_DEFAULT);
+	}
 	uv_loop_close(&n.loop);
 	resolver_free(n.resolver);
+	daemon_workers_free(n.workers);
 	net_tls_creds_free(n.tls_creds);
 	reload_end();
 	free(n.queued);

@@ -47,6 +47,7 @@ static const ropt_t ropts[] = {
     F("data-dir", data_dir, RESTART),
     R("listen-dns", listen_dns, n_listen_dns, RESTART),
     F("listen-api", listen_api, RESTART),
+    F("workers", workers, RESTART),
     F("api-token", api_token, APPLY),
     F("log-level", log_level, APPLY),
     F("min-ttl", min_ttl, APPLY),

@@ -6,6 +6,7 @@
  * connection; nothing is allocated per query.
  */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -42,11 +43,13 @@ typedef struct net_tcp net_tcp_t;
 typedef struct {
 	uint32_t idle_timeout_ms;
 	uint32_t max_clients;
+	bool reuseport; /* SO_REUSEPORT: one listener per worker on one address (at start) */
 } net_tcp_opts_t;
 
-/* Binds and starts serving. Returns 0 or -errno (e.g. UV_EADDRINUSE). */
+/* Binds and starts serving; reuseport: with SO_REUSEPORT, so that every worker has a socket
+ * of its own on addr (docs/workers.md). Returns 0 or -errno (e.g. UV_EADDRINUSE). */
 int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r, uint32_t rcvbuf,
-		  net_udp_t **out);
+		  bool reuseport, net_udp_t **out);
 /* Stops and frees (asynchronously, in libuv's close callback). NULL is a no-op. */
 void net_udp_stop(net_udp_t *u);
 

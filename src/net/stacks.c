@@ -89,7 +89,8 @@ int net_tcp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r,
 	s->loop = loop;
 	s->resolver = r;
 	s->opts = (stream_opts_t){.idle_timeout_ms = opts->idle_timeout_ms,
-				  .max_clients = opts->max_clients};
+				  .max_clients = opts->max_clients,
+				  .reuseport = opts->reuseport};
 	s->app = &stream_dns_app;
 	s->tp = SW_TP_TCP;
 	int ret = stream_listen(s, addr);
@@ -132,7 +133,8 @@ static stream_opts_t tls_opts(const net_tls_opts_t *o)
 							   ? o->handshake_timeout_ms
 							   : o->idle_timeout_ms,
 			       .max_clients = o->max_clients,
-			       .max_streams = o->max_streams};
+			       .max_streams = o->max_streams,
+			       .reuseport = o->reuseport};
 }
 
 int net_tls_start(uv_loop_t *loop, const struct sockaddr *addr, net_tls_proto_t proto,

@@ -2,7 +2,9 @@
  * The stream-connection layer (stream.h): one listener and its connections, for DNS over
  * TCP, TLS and HTTPS alike. RFC 7766 §6.2.2 (connection limit), §6.2.3 (idle timeout).
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -347,10 +349,21 @@ int stream_listen(stream_srv_t *s, const struct sockaddr *addr)
 		free(s);
 		return ret;
 	}
-	uv_tcp_init(s->loop, &s->listener);
+	uv_tcp_init_ex(s->loop, &s->listener, addr ? addr->sa_family : AF_UNSPEC);
 	s->listener.data = s;
 	if (addr == NULL)
 		return 0; /* fuzz targets: connections come from stream_conn_adopt() */
+	uv_os_fd_t fd;
+	int one = 1;
+	/* docs/workers.md: every worker listens on the same address with a socket of its own,
+	 * and the kernel spreads the connections over them (socket(7) SO_REUSEPORT). */
+	if (s->opts.reuseport &&
+	    (uv_fileno((uv_handle_t *)&s->listener, &fd) != 0 ||
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)) {
+		ret = -errno;
+		uv_close((uv_handle_t *)&s->listener, listener_free_cb);
+		return ret;
+	}
 	if ((ret = uv_tcp_bind(&s->listener, addr,
 			       addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0)) != 0 ||
 	    (ret = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) != 0) {

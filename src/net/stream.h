@@ -38,6 +38,7 @@ typedef struct {
 	uint32_t handshake_timeout_ms; /* with a filter: the handshake must fit in this */
 	uint32_t max_clients;	       /* connections open at once on this listener */
 	uint32_t max_streams;	       /* HTTP/2: SETTINGS_MAX_CONCURRENT_STREAMS */
+	bool reuseport;		       /* SO_REUSEPORT: one listener per worker on one address */
 } stream_opts_t;
 
 /* The application layer: DNS framing, HTTP/2 or HTTP/1.1. Only recv is required. */

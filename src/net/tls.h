@@ -32,6 +32,7 @@ typedef struct {
 	uint32_t handshake_timeout_ms; /* drop a client that has not finished its handshake */
 	uint32_t max_clients;	       /* connections open at once on this listener */
 	uint32_t max_streams;	       /* DoH: SETTINGS_MAX_CONCURRENT_STREAMS */
+	bool reuseport; /* SO_REUSEPORT: one listener per worker on one address (at start) */
 } net_tls_opts_t;
 
 /* Loads a PEM certificate (chain) and its private key and prepares what every session shares

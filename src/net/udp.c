@@ -8,10 +8,10 @@
 #include "common/log.h"
 #include "net/net.h"
 
-#define BATCH 64        /* datagrams per recvmmsg/sendmmsg */
-#define ROUNDS 8        /* batches per wake-up, so other handles get their turn */
-#define IN_MAX 4096     /* larger queries are not DNS over UDP we answer */
-#define OUT_MAX 4096    /* the udp-payload option is at most 4096 */
+#define BATCH 64     /* datagrams per recvmmsg/sendmmsg */
+#define ROUNDS 8     /* batches per wake-up, so other handles get their turn */
+#define IN_MAX 4096  /* larger queries are not DNS over UDP we answer */
+#define OUT_MAX 4096 /* the udp-payload option is at most 4096 */
 
 struct net_udp {
 	uv_poll_t poll;
@@ -66,9 +66,9 @@ static void on_readable(uv_poll_t *p, int status, int events)
 			cl.pad = false;
 			cl.peer = (const struct sockaddr *)&u->peers[i];
 			cl.peer_len = u->in[i].msg_hdr.msg_namelen;
-			size_t len = resolver_handle_client(u->resolver, u->inbuf[i],
-							    u->in[i].msg_len, &cl, u->outbuf[nout],
-							    OUT_MAX);
+			size_t len =
+			    resolver_handle_client(u->resolver, u->inbuf[i], u->in[i].msg_len, &cl,
+						   u->outbuf[nout], OUT_MAX);
 			if (len == 0 || len == RESOLVER_ASYNC)
 				continue;
 			struct msghdr *m = &u->out[nout].msg_hdr;
@@ -80,7 +80,8 @@ static void on_readable(uv_poll_t *p, int status, int events)
 		}
 		int sent = 0;
 		while (sent < nout) {
-			int s = sendmmsg(u->fd, u->out + sent, (unsigned)(nout - sent), MSG_DONTWAIT);
+			int s =
+			    sendmmsg(u->fd, u->out + sent, (unsigned)(nout - sent), MSG_DONTWAIT);
 			if (s <= 0)
 				break; /* a full socket buffer drops replies, as UDP may */
 			sent += s;
@@ -91,7 +92,7 @@ static void on_readable(uv_poll_t *p, int status, int events)
 }
 
 int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r, uint32_t rcvbuf,
-		  net_udp_t **out)
+		  bool reuseport, net_udp_t **out)
 {
 	int ret;
 	net_udp_t *u = calloc(1, sizeof(*u));
@@ -110,8 +111,17 @@ int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r, u
 	int one = 1;
 	if (addr->sa_family == AF_INET6)
 		setsockopt(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	socklen_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						    : sizeof(struct sockaddr_in);
+	/* docs/workers.md: each worker's socket on the same address; the kernel spreads the
+	 * datagrams over them by their 4-tuple (socket(7) SO_REUSEPORT). Only sockets of the
+	 * same user may join, so another user still cannot take half of the queries. */
+	if (reuseport && setsockopt(u->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+		ret = -errno;
+		close(u->fd);
+		free(u);
+		return ret;
+	}
+	socklen_t alen =
+	    addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	if (bind(u->fd, addr, alen) != 0) {
 		ret = -errno;
 		close(u->fd);

@@ -168,6 +168,7 @@ struct resolver {
 	uint8_t *scratch;      /* 64 KiB: rebinding protection's second rendering and packets */
 	resolver_qlog_cb qlog; /* NULL: no query log */
 	void *qlog_ctx;
+	resolver_hooks_t hooks; /* all NULL: none */
 };
 
 static uint64_t now_ms(const resolver_t *r)
@@ -313,6 +314,8 @@ int resolver_zone_put(resolver_t *r, zone_t *z)
 	}
 	zone_free(s->zone);
 	s->zone = z;
+	if (r->hooks.zone_changed)
+		r->hooks.zone_changed(r->hooks.ctx, zone_key(z), z);
 	return 0;
 }
 
@@ -347,6 +350,8 @@ int resolver_zone_remove(resolver_t *r, const uint8_t pk[32])
 		r->slots[i].zone = NULL;
 		hole = i;
 	}
+	if (r->hooks.zone_changed)
+		r->hooks.zone_changed(r->hooks.ctx, pk, NULL);
 	return 0;
 }
 
@@ -435,6 +440,8 @@ static bool find_key(resolver_t *r, ctx_t *c, const uint8_t **label);
 size_t resolver_cache_flush(resolver_t *r, const uint8_t *name)
 {
 	size_t n = 0;
+	if (r->hooks.cache_flushed)
+		r->hooks.cache_flushed(r->hooks.ctx, name);
 	if (name == NULL) {
 		for (size_t i = 0; i < CACHE_BUCKETS; i++)
 			for (centry_t *e = r->cache[i], *next; e; e = next) {
@@ -1619,6 +1626,14 @@ void resolver_set_query_log(resolver_t *r, resolver_qlog_cb cb, void *ctx)
 	r->qlog_ctx = ctx;
 }
 
+void resolver_set_hooks(resolver_t *r, const resolver_hooks_t *hooks)
+{
+	if (hooks)
+		r->hooks = *hooks;
+	else
+		memset(&r->hooks, 0, sizeof(r->hooks));
+}
+
 /* ---- the cache for the relay interface (docs/api.md "pkarr relay") ---- */
 
 static centry_t *cache_of_key(const resolver_t *r, const uint8_t pk[32], char label[], uint64_t *h)
@@ -1641,7 +1656,10 @@ const zone_t *resolver_cache_zone(const resolver_t *r, const uint8_t pk[32], uin
 	return e->full ? e->full : e->zone;
 }
 
-int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const zone_item_t *it)
+/* resolver_cache_offer() and resolver_cache_learn(): converged, a converged lookup stands
+ * behind the item (from nodes nodes). */
+static int cache_take(resolver_t *r, const uint8_t pk[32], const zone_item_t *it, bool converged,
+		      uint32_t nodes)
 {
 	char label[SW_Z32_KEY_LEN + 1];
 	uint64_t h;
@@ -1649,8 +1667,15 @@ int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const zone_item_t 
 	/* docs/design.md §3 step 2: never below the cached seq. */
 	if (e && e->zone && it->seq < zone_seq(e->zone))
 		return SW_EOLDSEQ;
-	if (e && e->zone && it->seq == zone_seq(e->zone))
+	if (e && e->zone && it->seq == zone_seq(e->zone)) {
+		uint64_t exp = now_ms(r) + lifetime_ms(r, e->zone, converged);
+		if (converged && exp > e->expires_ms) {
+			e->converged = true;
+			e->expires_ms = exp;
+			e->nodes = nodes;
+		}
 		return 0;
+	}
 	zone_t *z = NULL, *served = NULL;
 	int ret = zone_item_verify(it, pk);
 	if (ret || (ret = zone_build(pk, it, &r->opts.zone, &z)))
@@ -1675,9 +1700,23 @@ int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const zone_item_t 
 	e->zone = served ? served : z;
 	e->full = served ? z : NULL;
 	/* One client's word, not a converged lookup: fresh for the short unconverged TTL. */
-	e->converged = false;
-	e->nodes = 0;
+	e->converged = converged;
+	e->nodes = nodes;
 	e->last_used = now_ms(r);
-	e->expires_ms = e->last_used + lifetime_ms(r, e->zone, false);
+	e->expires_ms = e->last_used + lifetime_ms(r, e->zone, converged);
 	return 0;
+}
+
+int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const zone_item_t *it)
+{
+	int ret = cache_take(r, pk, it, false, 0);
+	if (ret == 0 && r->hooks.cache_offered)
+		r->hooks.cache_offered(r->hooks.ctx, pk, it);
+	return ret;
+}
+
+int resolver_cache_learn(resolver_t *r, const uint8_t pk[32], const zone_item_t *it, bool converged,
+			 uint32_t nodes)
+{
+	return cache_take(r, pk, it, converged, nodes);
 }

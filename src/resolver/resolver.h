@@ -8,7 +8,8 @@
  * The DHT and the forwarder are injected (resolver_io_t), so this module does no I/O and can
  * be driven by tests and fuzzers. Answers that need the network are completed later through
  * the client's reply callback. Hot path (own zone or fresh cache): no allocation, no storage
- * access, no logging. Owned by the loop thread: all calls from that thread.
+ * access, no logging. Owned by the thread that made it: all calls from that thread (each
+ * serving worker has a resolver of its own, docs/workers.md).
  */
 #pragma once
 #include <stdbool.h>
@@ -233,6 +234,11 @@ const zone_t *resolver_cache_zone(const resolver_t *r, const uint8_t pk[32], uin
  * fresh only for unconverged_ttl. Returns 0 (also when the same seq is cached), SW_EOLDSEQ,
  * SW_EBADSIG, SW_ETOOBIG, SW_EMALF or SW_ENOMEM. */
 int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const zone_item_t *it);
+/* A zone that a DHT lookup of another resolver gave (docs/workers.md), into the cache as
+ * resolver_cache_offer() does, but fresh for its full lifetime when converged; a running
+ * lookup of this resolver goes on. Same return codes as resolver_cache_offer(). */
+int resolver_cache_learn(resolver_t *r, const uint8_t pk[32], const zone_item_t *it, bool converged,
+			 uint32_t nodes);
 const resolver_stats_t *resolver_stats(const resolver_t *r);
 const resolver_opts_t *resolver_opts(const resolver_t *r);
 /* Applies the options a running resolver can change (SIGHUP, docs/design.md §11): the limits but
@@ -249,6 +255,20 @@ typedef void (*resolver_qlog_cb)(void *ctx, const resolver_client_t *client, con
 				 uint16_t qtype, const uint8_t *resp, size_t len,
 				 const resolver_trace_t *trace);
 void resolver_set_query_log(resolver_t *r, resolver_qlog_cb cb, void *ctx);
+
+/* What changed in this resolver, for a host that keeps other resolvers in step (the serving
+ * workers, docs/workers.md). Each is called after the change; NULL: not wanted. */
+typedef struct {
+	void *ctx;
+	/* An own zone was put (z) or removed (z NULL). */
+	void (*zone_changed)(void *ctx, const uint8_t pk[32], const zone_t *z);
+	/* resolver_cache_flush(r, name) was called. */
+	void (*cache_flushed)(void *ctx, const uint8_t *name);
+	/* resolver_cache_offer() took it (returned 0). */
+	void (*cache_offered)(void *ctx, const uint8_t pk[32], const zone_item_t *it);
+} resolver_hooks_t;
+/* Sets the hooks (copied; NULL: none). */
+void resolver_set_hooks(resolver_t *r, const resolver_hooks_t *hooks);
 
 /* Answers one query. `cap` is the room in out (at least 512; 65535 for stream transports).
  * Returns the length of the response to send now, 0 to send nothing, or RESOLVER_ASYNC when
