@@ -55,6 +55,7 @@ typedef struct msg {
 	resolver_dht_result_t res; /* M_RESULT; sig and packet point into this message */
 	uint8_t sig[64];
 	reload_msg_t *reload; /* M_RELOAD, freed with the message */
+	uv_sem_t *done;	      /* posted once the worker has handled it; NULL: not waited for */
 	size_t len;
 	uint8_t data[ZONE_RELAY_MAX]; /* a packet, a relay-form item or a name */
 } msg_t;
@@ -78,10 +79,15 @@ static msg_t *msg_new(msg_type_t type)
 	return m;
 }
 
+/* Also releases whoever waits on m (post_all()): a message dropped unhandled (refused by a
+ * closed inbox, or queued when it closed) must not leave the main loop waiting for ever. */
 static void msg_free(msg_t *m)
 {
-	if (m)
-		free(m->reload);
+	if (m == NULL)
+		return;
+	if (m->done)
+		uv_sem_post(m->done);
+	free(m->reload);
 	free(m);
 }
 
@@ -483,13 +489,14 @@ static void on_hub_fetched(void *ctx, const resolver_dht_result_t *rr)
 	}
 	l->ready |= rr->ready || rr->done;
 	l->converged = rr->converged;
+	/* The other workers first, so that the zone is in every cache by the time the clients
+	 * of this lookup have their answers (and may ask again, of any worker). */
+	if ((rr->ready || rr->done) && l->has_best)
+		hub_learn(l);
 	for (size_t k = 0; k < l->nw; k++)
 		hub_result(l->ws, l->waiters[k].worker, l->waiters[k].id, rr);
-	if (!rr->done)
-		return;
-	if (l->has_best)
-		hub_learn(l);
-	hlookup_free(l);
+	if (rr->done)
+		hlookup_free(l);
 }
 
 static void hub_get(daemon_workers_t *ws, const msg_t *m)
@@ -574,8 +581,15 @@ static void on_hub_inbox(uv_async_t *a)
 
 /* ---- worker 0's resolver, kept in step on every other worker ---- */
 
+/* Sends a copy of tmpl to every other worker and waits until each has applied it, so that
+ * when the API answers, every worker serves the change (docs/workers.md): the main loop waits
+ * for microseconds, on changes that people make, never on queries. Workers never wait on the
+ * main loop, so this cannot deadlock. */
 static void post_all(daemon_workers_t *ws, const msg_t *tmpl)
 {
+	uv_sem_t done;
+	unsigned posted = 0;
+	uv_sem_init(&done, 0);
 	for (unsigned i = 1; i < ws->n; i++) {
 		msg_t *m = malloc(sizeof(*m));
 		if (m == NULL) {
@@ -583,8 +597,13 @@ static void post_all(daemon_workers_t *ws, const msg_t *tmpl)
 			continue;
 		}
 		memcpy(m, tmpl, sizeof(*m));
-		hub_post(ws, i, m);
+		m->done = &done;
+		inbox_post(&ws->w[i].in, m, false); /* posts done once handled or refused */
+		posted++;
 	}
+	while (posted--)
+		uv_sem_wait(&done);
+	uv_sem_destroy(&done);
 }
 
 static void on_zone_changed(void *ctx, const uint8_t pk[32], const zone_t *z)
@@ -816,6 +835,10 @@ int daemon_workers_start(daemon_workers_t *ws, const conf_t *c, resolver_t *r, n
 void daemon_workers_reload(daemon_workers_t *ws, const conf_t *c, const resolver_t *r,
 			   net_tls_creds_t *creds)
 {
+	/* Waited for as post_all() does: when the reload answers, every worker applied it. */
+	uv_sem_t done;
+	unsigned posted = 0;
+	uv_sem_init(&done, 0);
 	for (unsigned i = 1; i < ws->n; i++) {
 		msg_t *m = msg_new(M_RELOAD);
 		reload_msg_t *rm = m ? calloc(1, sizeof(*rm)) : NULL;
@@ -832,8 +855,13 @@ void daemon_workers_reload(daemon_workers_t *ws, const conf_t *c, const resolver
 		rm->creds = creds;
 		snprintf(rm->query_log, sizeof(rm->query_log), "%s", c->query_log);
 		m->reload = rm;
-		hub_post(ws, i, m);
+		m->done = &done;
+		inbox_post(&ws->w[i].in, m, false);
+		posted++;
 	}
+	while (posted--)
+		uv_sem_wait(&done);
+	uv_sem_destroy(&done);
 }
 
 void daemon_workers_stop(daemon_workers_t *ws)
