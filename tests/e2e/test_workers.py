@@ -6,8 +6,8 @@
 - A zone published on the node is served at once by every worker, and so is its removal.
 - A zone learnt by one lookup (through a relay) is served by every worker from its cache,
   and that lookup is the only one (the main loop coalesces and shares it).
-- SIGHUP reaches every worker (the reload is logged, queries still answered everywhere), and
-  SIGTERM stops every thread: exit 0, "worker 1 stopped" in the log.
+- SIGHUP reaches every worker (a root name the reload adds is answered by all of them), and
+  SIGTERM stops every thread, with connections open on each: exit 0, "worker 1 stopped".
 - `workers 1` runs one thread that serves DNS, as before.
 """
 import http.client
@@ -221,19 +221,45 @@ def test_a_zone_one_worker_looked_up_is_served_by_every_worker(node_factory):
     assert m[("swarmdns_cache_misses_total", ())] == 1
 
 
-def test_sighup_and_sigterm_reach_every_worker(node_factory):
-    node = node_factory(extra_args=["--workers", "2"]).start()
-    key = publish_own(node, bytes([3] * 32), "192.0.2.3", 1)
-    node.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 5
-    while "reloaded" not in node.stderr_text() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "reloaded" in node.stderr_text(), node.stderr_tail()
-    answers = burst_answers(node, key.name("www"), total=PORTS * 4)
-    assert answers and all(a == (dns.rcode.NOERROR, ["192.0.2.3"]) for a in answers)
-    assert node.stop() == 0, node.stderr_tail()
-    log = node.stderr_text()
-    assert "worker 1 stopped" in log and "stopping on signal 15" in log, node.stderr_tail()
+def test_sighup_and_sigterm_reach_every_worker(swarmdns_bin, tmp_path):
+    from conftest import finish_all
+    from test_reload import FileNode
+    node = FileNode(swarmdns_bin, tmp_path / "n", ["workers 2", "bootstrap none"])
+    try:
+        node.start()
+        one = publish_own(node, bytes([3] * 32), "192.0.2.3", 1)
+        two = publish_own(node, bytes([6] * 32), "192.0.2.6", 1)
+        # SIGHUP with a new root name: once the reload is logged, every worker resolves it
+        # (a worker that missed the reload would answer NXDOMAIN to its share of the burst).
+        node.write_conf(["workers 2", "bootstrap none", f"root two={two.z32}"])
+        log = node.hup_and_wait("reloaded ")
+        assert "root" in log, log
+        answers = burst_answers(node, "www.two.", total=PORTS * 4)
+        assert len(answers) >= PORTS * 4 * 0.99 and \
+            all(a == (dns.rcode.NOERROR, ["192.0.2.6"]) for a in answers), \
+            {str(a) for a in answers}
+        answers = burst_answers(node, one.name("www"), total=PORTS * 4)
+        assert answers and all(a == (dns.rcode.NOERROR, ["192.0.2.3"]) for a in answers)
+        # SIGTERM with connections open on both workers (16 of them, spread by SO_REUSEPORT):
+        # every thread stops, closes them and the process exits 0 in time.
+        conns = [socket.create_connection(("127.0.0.1", node.dns_port), timeout=2)
+                 for _ in range(16)]
+        try:
+            t0 = time.monotonic()
+            assert node.stop() == 0, node.stderr_tail()
+            assert time.monotonic() - t0 < 3, "stopping with open connections took too long"
+            for c in conns:  # closed by the server, not left hanging
+                c.settimeout(2)
+                assert c.recv(1) == b""
+        finally:
+            for c in conns:
+                c.close()
+        log = node.stderr_text()
+        assert "worker 1 stopped" in log and "stopping on signal 15" in log, node.stderr_tail()
+        assert "serving DNS on 2 workers" in log
+    finally:
+        errors = finish_all([node])
+    assert not errors, errors
 
 
 def test_one_worker_is_one_thread_as_before(node_factory):
