@@ -71,8 +71,25 @@ cpu_ticks() {
 	done
 	echo "$total"
 }
+# The cores of a taskset(1) list (1, 0-1, 0,2-3) as /proc/stat names them: "cpu0 cpu1".
+cpu_names() {
+	tr ',' '\n' <<<"$1" | awk -F- 'NF { for (i = $1; i <= (NF > 1 ? $2 : $1); i++) print "cpu" i }' |
+		sort -u -V | tr '\n' ' ' | sed 's/ $//'
+}
+# Busy and total ticks of the server cores (SERVER_CPU, a taskset list), from /proc/stat.
 core_ticks() {
-	awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+	awk -v cores=" $(cpu_names "$SERVER_CPU") " 'index(cores, " " $1 " ") {
+		b += $2 + $3 + $4 + $7 + $8 + $9; t += $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }
+		END { print b, t }' /proc/stat
+}
+# Resident memory of a process and its descendants, in KiB (VmRSS of /proc/PID/status).
+rss_kb() {
+	local total=0 p f
+	for p in $(proc_tree "$1"); do
+		f=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
+		total=$((total + ${f:-0}))
+	done
+	echo "$total"
 }
 median() { # values...
 	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {

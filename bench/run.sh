@@ -11,6 +11,11 @@
 # other owners from its verified cache (fetched once from a private DHT, `swarmdns testnet`)
 # against Unbound answering the same names from its cache (fetched once from Knot DNS), and
 # reports the ratio swarmdns/unbound.
+#
+# --suite multi measures serving on two cores: swarmdns `workers 2` against Knot DNS
+# `udp-workers 2`, NSD `server-count 2` and Unbound `num-threads 2` (its cache filled from that
+# Knot DNS), and swarmdns `workers 1`, all on the same two cores as dnsperf, and reports the
+# ratios swarmdns/other (swarmdns/swarmdns1: workers 2 against workers 1).
 set -Eeuo pipefail
 
 # --suite tls (TCP, DNS over TLS and HTTPS against Unbound, Knot Resolver and dnsdist) is bench/tls.sh.
@@ -35,16 +40,23 @@ With --suite cache: a swarmdns node answering key names of other owners from its
 zones published into a private DHT, swarmdns testnet, by their owners' nodes) against Unbound
 answering the same names from its cache (filled once from Knot DNS); JSON to bench/out/cache.json.
 
+With --suite multi: two cores for each server, shared with dnsperf: swarmdns `workers 2`
+(swarmdns) and `workers 1` (swarmdns1), Knot DNS `udp-workers 2`, NSD `server-count 2`, Unbound
+`num-threads 2` answering from its cache (filled from that Knot DNS); JSON to
+bench/out/multi.json.
+
 Options:
-  --suite NAME       dns (default: authoritative answers, swarmdns vs knot, nsd) or
-                     cache (cached answers, swarmdns vs unbound)
+  --suite NAME       dns (default: authoritative answers, swarmdns vs knot, nsd),
+                     cache (cached answers, swarmdns vs unbound) or
+                     multi (two cores: swarmdns vs swarmdns1,knot,nsd,unbound; see above)
   --quick            3-second runs, 1 round (a smoke run; figures are noisy)
   --rounds N         interleaved rounds; the median is reported (default 3)
   --seconds N        length of each dnsperf run in seconds (default 10)
   --rate N           offered rate for the CPU-per-query figure, q/s (default 50000)
   --names N          number of names (keys) in the data set (default 1000)
   --servers LIST     comma-separated subset of swarmdns,knot,nsd (default: all three);
-                     with --suite cache, of swarmdns,unbound (default: both)
+                     with --suite cache, of swarmdns,unbound (default: both); with
+                     --suite multi, of swarmdns,swarmdns1,knot,nsd,unbound (default: all)
   --testnet-nodes N  --suite cache: DHT nodes of the private DHT (default 20)
   --publishers N     --suite cache: owner nodes (A1..AN) the zones are published to, each a
                      share (default 8). A DHT node takes 60 puts a minute from one sender:
@@ -57,14 +69,14 @@ Options:
 Environment:
   SWARMDNS_BIN         swarmdns binary (default: <repo>/build/swarmdns; this script builds nothing)
   SWARMDNS_SERVE_ARGS  extra arguments appended to `swarmdns serve`
-  BENCH_SERVER_CPU     core the servers are pinned to (default 1)
-  BENCH_CLIENT_CPU     core dnsperf is pinned to (default 0)
+  BENCH_SERVER_CPU     core the servers are pinned to (default 1; --suite multi: 0-1)
+  BENCH_CLIENT_CPU     core dnsperf is pinned to (default 0; --suite multi: 0-1)
   BENCH_TIME_LIMIT     seconds after which the whole run is stopped (default: from the options)
   BENCH_PUBLISH_JOBS   zones signed and PUT (published, --suite cache) to swarmdns at once
                        (default 4; --suite cache: 8)
 
 Tools needed: dnsperf, knotd, nsd, dig, taskset, curl (scripts/install-deps.sh bench);
---suite cache: unbound and unbound-control instead of nsd.
+--suite cache: unbound and unbound-control instead of nsd; --suite multi: all of them.
 EOF
 }
 
@@ -86,8 +98,8 @@ SUITE=dns
 TESTNET_NODES=20
 PUBLISHERS=8
 KEEP=0
-SERVER_CPU=${BENCH_SERVER_CPU:-1}
-CLIENT_CPU=${BENCH_CLIENT_CPU:-0}
+SERVER_CPU=${BENCH_SERVER_CPU:-}
+CLIENT_CPU=${BENCH_CLIENT_CPU:-}
 PUBLISH_JOBS=${BENCH_PUBLISH_JOBS:-}
 Z32_ALPHABET=ybndrfg8ejkmcpqxot1uwisza345h769
 
@@ -129,8 +141,25 @@ cache)
 	: "${OUT:=$ROOT/bench/out/cache.json}"
 	: "${PUBLISH_JOBS:=8}"
 	;;
-*) die "unknown suite '$SUITE' (dns, cache, tls)" ;;
+multi)
+	ALL_SERVERS=(swarmdns swarmdns1 knot nsd unbound)
+	TTL=3600
+	: "${OUT:=$ROOT/bench/out/multi.json}"
+	: "${PUBLISH_JOBS:=4}"
+	;;
+*) die "unknown suite '$SUITE' (dns, cache, multi, tls, upstream-tls)" ;;
 esac
+# Workers of each server, and where the servers and dnsperf run: one worker on core 1 and
+# dnsperf on core 0, or (multi) two workers and dnsperf with two threads on the same two cores.
+if [[ $SUITE == multi ]]; then
+	WORKERS=2
+	: "${SERVER_CPU:=0-1}" "${CLIENT_CPU:=0-1}"
+	DNSPERF_OPTS=(-c 8 -T 2 -q 1000 -t 2)
+else
+	WORKERS=1
+	: "${SERVER_CPU:=1}" "${CLIENT_CPU:=0}"
+	DNSPERF_OPTS=(-c 4 -T 1 -q 500 -t 2)
+fi
 SERVERS=${SERVERS:-$(IFS=,; echo "${ALL_SERVERS[*]}")}
 
 for v in ROUNDS SECS RATE NAMES PUBLISH_JOBS TESTNET_NODES PUBLISHERS; do
@@ -179,13 +208,22 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 	for m in "${missing[@]}"; do log "missing tool: $m"; done
 	die "scripts/install-deps.sh bench installs them"
 fi
-if has_server swarmdns; then
+if has_server swarmdns || has_server swarmdns1; then
 	[[ -x $BIN ]] || die "swarmdns binary not found at $BIN: run 'make' first, or set SWARMDNS_BIN"
 fi
 ncpu=$(getconf _NPROCESSORS_ONLN)
-[[ $SERVER_CPU -lt $ncpu && $CLIENT_CPU -lt $ncpu ]] ||
-	die "needs cores $CLIENT_CPU (dnsperf) and $SERVER_CPU (servers); this machine has $ncpu"
-[[ $SERVER_CPU -ne $CLIENT_CPU ]] || log "warning: servers and dnsperf share core $SERVER_CPU"
+# The cores of SERVER_CPU and CLIENT_CPU (taskset's lists: 1, 0-1, 0,2), as cpuN.
+CORES=$(cpu_names "$SERVER_CPU,$CLIENT_CPU")
+for c in $CORES; do
+	[[ ${c#cpu} -lt $ncpu ]] ||
+		die "needs cores $CLIENT_CPU (dnsperf) and $SERVER_CPU (servers); this machine has $ncpu"
+done
+if [[ $SUITE == multi ]]; then
+	[[ $(cpu_names "$SERVER_CPU" | wc -w) -eq $WORKERS ]] ||
+		log "warning: $WORKERS workers per server on cores $SERVER_CPU"
+elif [[ $SERVER_CPU == "$CLIENT_CPU" ]]; then
+	log "warning: servers and dnsperf share core $SERVER_CPU"
+fi
 CLK_TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------------------------------------
@@ -316,7 +354,7 @@ pin_server() { # server
 	for p in $(proc_tree "${PID[$1]}"); do
 		for t in /proc/"$p"/task/*; do
 			aff=$(awk '/^Cpus_allowed_list:/ { print $2 }' "$t/status" 2>/dev/null) || continue
-			[[ $aff == "$SERVER_CPU" ]] || bad+=" ${t##*/} ($aff)"
+			[[ $(cpu_names "$aff") == "$(cpu_names "$SERVER_CPU")" ]] || bad+=" ${t##*/} ($aff)"
 		done
 	done
 	[[ -z $bad ]] || die "$1: threads$bad are not pinned to core $SERVER_CPU"
@@ -347,11 +385,12 @@ $(tail -n 20 "$3" 2>/dev/null)"
 # down: in the cache suite a TTL between TTL_LOW and TTL is right. swarmdns keeps a zone of
 # another key for its own lifetime (the SOA's, min-ttl at least) and gives a cached answer the
 # seconds that entry has left, so its TTLs count down from there, not from the record's TTL.
-TTL_LOW=$TTL
-[[ $SUITE == cache ]] && TTL_LOW=1
+# In the multi suite only Unbound is a cache.
+is_cache() { [[ $SUITE == cache || ($SUITE == multi && $1 == unbound) ]]; }
 answer_lines() { awk -v lo="$TTL_LOW" -v hi="$TTL" '$4 == "A" { t = $2; if (t >= lo && t <= hi) t = hi; print $1, t, $5 }'; }
 verify_all() { # server port
-	local got=$TMP/$1.answers
+	local got=$TMP/$1.answers TTL_LOW=$TTL
+	is_cache "$1" && TTL_LOW=1
 	run_job --to "$got.raw" timeout 120 dig @127.0.0.1 -p "$2" +time=2 +tries=2 +noall +answer -f "$D/queries" || true
 	answer_lines <"$got.raw" | sort >"$got"
 	# A UDP query lost twice is not a wrong answer: ask the few missing names once more.
@@ -389,7 +428,7 @@ start_knot() {
 server:
     rundir: "$dir"
     listen: 127.0.0.1@$KNOT_PORT
-    udp-workers: 1
+    udp-workers: $WORKERS
     tcp-workers: 1
     background-workers: 1
 log:
@@ -424,7 +463,8 @@ server:
     ip-address: 127.0.0.1@$NSD_PORT
     port: $NSD_PORT
     do-ip6: no
-    server-count: 1
+    server-count: $WORKERS
+    reuseport: $([[ $WORKERS -gt 1 ]] && echo yes || echo no)
     rrl-ratelimit: 0
     minimal-responses: yes
     username: ""
@@ -479,11 +519,12 @@ $(tail -n 20 "$dir/swarmdns.log")"
 	[[ $i -lt 100 ]] || die "swarmdns API ($key) on 127.0.0.1:$api not ready after 20 s"
 }
 
+# Starts the measured nodes (swarmdns; in the multi suite also swarmdns1, with one worker) and
+# gives each the NAMES zones.
 start_swarmdns() {
 	[[ $SUITE == cache ]] && { start_swarmdns_cache; return; }
-	local dir=$TMP/swarmdns
-	pick_port SW_PORT
-	pick_port SW_API
+	[[ -n ${PID[swarmdns]:-} ]] && return 0
+	local key keys=() apis=() port api wargs
 	# A node of its own: its DHT socket on loopback and no bootstrap into the public DHT (no
 	# internet here, and background DHT work would be counted against the DNS figures).
 	local args=()
@@ -493,34 +534,57 @@ start_swarmdns() {
 	[[ $help == *--bootstrap* ]] && args+=(--bootstrap none)
 	# shellcheck disable=SC2206 # SWARMDNS_SERVE_ARGS is a list of words
 	args+=(${SWARMDNS_SERVE_ARGS:-})
-	launch_swarmdns swarmdns "$dir" "$SERVER_CPU" "$SW_PORT" "$SW_API" "${args[@]}"
+	for key in swarmdns swarmdns1; do
+		has_server "$key" || continue
+		pick_port port
+		pick_port api
+		# As many serving threads as the other servers have workers (swarmdns's default is one
+		# per core).
+		wargs=()
+		[[ $help == *--workers* ]] && wargs=(--workers "$(sw_workers "$key")")
+		launch_swarmdns "$key" "$TMP/$key" "$SERVER_CPU" "$port" "$api" "${wargs[@]}" "${args[@]}"
+		[[ $key == swarmdns ]] && SW_PORT=$port SW_API=$api
+		keys+=("$key")
+		apis+=("$api")
+	done
 
 	# Sign each zone and PUT it to the relay interface, in parallel.
-	log "publishing $NAMES zones to swarmdns (sign + PUT /<z32>, $PUBLISH_JOBS at a time)"
+	log "publishing $NAMES zones to ${keys[*]} (sign + PUT /<z32>, $PUBLISH_JOBS at a time)"
 	cat >"$TMP/publish1.sh" <<'EOF'
 #!/bin/sh
-# publish1.sh BIN DATADIR API INDEX
-bin=$1 d=$2 api=$3 i=$4
+# publish1.sh BIN DATADIR INDEX API...: signs zone INDEX once and PUTs it to every API.
+bin=$1 d=$2 i=$3
+shift 3
 name=$(sed -n 's/^www\.\([^.]*\)\..*/\1/p' "$d/k$i.zone")
 if ! "$bin" sign -k "$d/k$i.key" -o "$d/k$i.body" "$d/k$i.zone" >"$d/k$i.err" 2>&1; then
 	echo "k$i: swarmdns sign failed: $(head -c 300 "$d/k$i.err")" >&2
 	exit 255
 fi
-code=$(curl -s -o "$d/k$i.resp" -w '%{http_code}' --max-time 10 -X PUT \
-	--data-binary @"$d/k$i.body" "http://127.0.0.1:$api/$name")
-case $code in
-2??) ;;
-*) echo "k$i: PUT /$name answered HTTP $code: $(head -c 300 "$d/k$i.resp" 2>/dev/null)" >&2; exit 255 ;;
-esac
+for api in "$@"; do
+	code=$(curl -s -o "$d/k$i.resp" -w '%{http_code}' --max-time 10 -X PUT \
+		--data-binary @"$d/k$i.body" "http://127.0.0.1:$api/$name")
+	case $code in
+	2??) ;;
+	*) echo "k$i: PUT /$name to :$api answered HTTP $code: $(head -c 300 "$d/k$i.resp" 2>/dev/null)" >&2; exit 255 ;;
+	esac
+done
 EOF
-	if ! run_job timeout 600 xargs -a "$D/indices" -P "$PUBLISH_JOBS" -I{} sh "$TMP/publish1.sh" "$BIN" "$D" "$SW_API" {}; then
-		proc_alive "${PID[swarmdns]}" || die "swarmdns serve died while the zones were published; its log:
-$(tail -n 20 "$dir/swarmdns.log")"
+	if ! run_job timeout 600 xargs -a "$D/indices" -P "$PUBLISH_JOBS" -I{} sh "$TMP/publish1.sh" "$BIN" "$D" {} "${apis[@]}"; then
+		for key in "${keys[@]}"; do
+			proc_alive "${PID[$key]}" || die "swarmdns serve ($key) died while the zones were published; its log:
+$(tail -n 20 "${LOGF[$key]}")"
+		done
 		die "publishing the zones to swarmdns failed"
 	fi
-	wait_answer swarmdns "$SW_PORT" "$dir/swarmdns.log"
-	VERSION[swarmdns]=$(first_line "$BIN" --version)
+	for key in "${keys[@]}"; do
+		wait_answer "$key" "${PORT[$key]}" "${LOGF[$key]}"
+		VERSION[$key]="$(first_line "$BIN" --version) (workers $(sw_workers "$key"))"
+	done
 }
+start_swarmdns1() { [[ -n ${PID[swarmdns1]:-} ]] || start_swarmdns; }
+
+# The workers of a measured swarmdns node: `swarmdns` WORKERS of them, `swarmdns1` one.
+sw_workers() { [[ $1 == swarmdns1 ]] && echo 1 || echo "$WORKERS"; }
 
 # --- The cache suite ------------------------------------------------------------------------
 # swarmdns: a private DHT (swarmdns testnet), owner nodes ("node A": PID[publisher1..N], each
@@ -629,6 +693,7 @@ $(tail -n 20 "$TMP/testnet/testnet.out" "$TMP/testnet/testnet.err")"
 	pick_port SW_API
 	# shellcheck disable=SC2206 # SWARMDNS_SERVE_ARGS is a list of words
 	local serve_args=(${SWARMDNS_SERVE_ARGS:-})
+	[[ $(output_of "$BIN" serve --help) == *--workers* ]] && serve_args=(--workers 1 "${serve_args[@]}")
 	launch_swarmdns swarmdns "$dir" "$SERVER_CPU" "$SW_PORT" "$SW_API" "${join[@]}" "${serve_args[@]}"
 	# Each must know the DHT before anything is published or looked up.
 	local want=$((TESTNET_NODES / 2 < 8 ? TESTNET_NODES / 2 : 8))
@@ -706,9 +771,12 @@ $(tail -n 20 "${LOGF[publisher$p]}")"
 }
 
 start_unbound() {
-	# The authoritative server Unbound fills its cache from, on the client core.
-	KNOT_CPU=$CLIENT_CPU start_knot
-	pin_helper knot
+	# The authoritative server Unbound fills its cache from, on the client core (in the multi
+	# suite: the measured Knot DNS, idle while Unbound is measured).
+	if [[ -z ${PID[knot]:-} ]]; then
+		KNOT_CPU=$CLIENT_CPU start_knot
+		pin_helper knot
+	fi
 	local dir=$TMP/unbound
 	mkdir -p "$dir"
 	pick_port UB_PORT
@@ -719,7 +787,7 @@ server:
     do-ip4: yes
     do-udp: yes
     do-tcp: yes
-$(unbound_base_conf "$dir")
+$(unbound_base_conf "$dir" | sed "s/num-threads: 1/num-threads: $WORKERS/")
     # The stub is Knot DNS on 127.0.0.1.
     do-not-query-localhost: no
     # A plain cache: no DNSSEC validation (swarmdns does its own verification of signed
@@ -847,14 +915,28 @@ cache_after() { # server round answered
 # Sum of utime+stime, in clock ticks, of every process of a server (each process's figure
 # covers all its threads, including threads that have exited).
 
-# dnsperf pinned to the other core. Sets DP_QPS, DP_DONE, DP_SENT, DP_RUNTIME and DP_RESP (the
-# average response size). -t 2: queries still unanswered 2 s after the end are lost (the
-# default of 5 s only makes every run wait longer).
+# CPU time of this shell's waited-for children and theirs (getrusage(2) RUSAGE_CHILDREN, as
+# the builtin `times` reports it), in clock ticks, in VAR. Not in $(...): a subshell has
+# children of its own.
+children_ticks() { # VAR
+	times >"$TMP/times"
+	printf -v "$1" '%s' "$(awk -v hz="$CLK_TCK" 'NR == 2 { split($1, u, /[ms]/); split($2, y, /[ms]/)
+		printf "%d", (u[1] * 60 + u[2] + y[1] * 60 + y[2]) * hz }' "$TMP/times")"
+}
+
+# dnsperf pinned to the other core (multi suite: two threads on the servers' cores). Sets
+# DP_QPS, DP_DONE, DP_SENT, DP_RUNTIME, DP_RESP (the average response size) and DP_TICKS
+# (dnsperf's own CPU time where it shares the servers' cores, else 0). -t 2: queries still
+# unanswered 2 s after the end are lost (the default of 5 s only makes every run wait longer).
 dnsperf_run() { # port seconds rate(0 = unlimited) outfile
-	local args=(-s 127.0.0.1 -p "$1" -d "$D/queries" -l "$2" -c 4 -T 1 -q 500 -t 2) res
+	local args=(-s 127.0.0.1 -p "$1" -d "$D/queries" -l "$2" "${DNSPERF_OPTS[@]}") res k0 k1
 	[[ $3 -gt 0 ]] && args+=(-Q "$3")
+	children_ticks k0
 	run_job --to "$4" timeout $(($2 + 30)) taskset -c "$CLIENT_CPU" dnsperf "${args[@]}" ||
 		die "dnsperf failed: $(tail -n 5 "$4")"
+	children_ticks k1
+	DP_TICKS=0
+	[[ $SUITE == multi ]] && DP_TICKS=$((k1 - k0))
 	res=$(awk '
 		/Queries sent:/ { sent = $3 }
 		/Queries completed:/ { done = $3 }
@@ -876,6 +958,7 @@ declare -A PORT=() VERSION=() QPS=() CPUUS=() CORE=() SATUS=() LOSS=()
 # difference between /proc/stat's and the processes' accounting). Sets FOREIGN (percent).
 FOREIGN_RUNS=
 DISTURBED=0
+# In the multi suite the cores are dnsperf's too: its CPU time counts with the server's.
 foreign_share() { # core_before core_after server_ticks
 	FOREIGN=$(awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { split(a, x, " "); split(b, y, " ")
 		dt = y[2] - x[2]; f = dt > 0 ? 100 * ((y[1] - x[1]) - t) / dt : 0
@@ -883,7 +966,7 @@ foreign_share() { # core_before core_after server_ticks
 	FOREIGN_RUNS+="$FOREIGN "
 	if awk -v f="$FOREIGN" 'BEGIN { exit !(f > 25) }'; then
 		DISTURBED=$((DISTURBED + 1))
-		log "warning: during this run ${FOREIGN}% of core $SERVER_CPU went to other processes:" \
+		log "warning: during this run ${FOREIGN}% of cores $SERVER_CPU went to other processes:" \
 			"the figures are skewed"
 	fi
 }
@@ -901,14 +984,14 @@ $(tail -n 20 "${LOGF[$1]}" 2>/dev/null)"
 
 measure() { # server round
 	local s=$1 r=$2 pid=${PID[$1]} port=${PORT[$1]} t0 t1 c0 c1 sat us fsat dsat
-	[[ $SUITE == cache ]] && cache_before "$s"
+	is_cache "$s" && cache_before "$s"
 	# a. saturation
 	c0=$(core_ticks)
 	t0=$(cpu_ticks "$pid")
 	dnsperf_run "$port" "$SECS" 0 "$TMP/$s.r$r.sat.txt"
 	t1=$(cpu_ticks "$pid")
 	c1=$(core_ticks)
-	foreign_share "$c0" "$c1" $((t1 - t0))
+	foreign_share "$c0" "$c1" $((t1 - t0 + DP_TICKS))
 	fsat=$FOREIGN
 	proc_alive "$pid" || server_failed "$s" "died during the saturation run" "$TMP/$s.r$r.sat.txt"
 	[[ $DP_DONE -gt 0 ]] || server_failed "$s" "answered no query at saturation" "$TMP/$s.r$r.sat.txt"
@@ -923,7 +1006,7 @@ measure() { # server round
 	dnsperf_run "$port" "$SECS" "$RATE" "$TMP/$s.r$r.fixed.txt"
 	t1=$(cpu_ticks "$pid")
 	c1=$(core_ticks)
-	foreign_share "$c0" "$c1" $((t1 - t0))
+	foreign_share "$c0" "$c1" $((t1 - t0 + DP_TICKS))
 	proc_alive "$pid" || server_failed "$s" "died during the fixed-rate run" "$TMP/$s.r$r.fixed.txt"
 	[[ $DP_DONE -gt 0 ]] || server_failed "$s" "answered no query at the fixed rate" "$TMP/$s.r$r.fixed.txt"
 	us=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$DP_DONE" 'BEGIN { printf "%.3f", d * 1e6 / hz / n }')
@@ -935,7 +1018,7 @@ measure() { # server round
 	if awk -v q="$DP_QPS" -v r="$RATE" 'BEGIN { exit !(q < 0.97 * r) }'; then
 		log "warning: $s answered only $(printf '%.0f' "$DP_QPS") of the $RATE q/s offered: lower --rate"
 	fi
-	[[ $SUITE == cache ]] && cache_after "$s" "$r" $((dsat + DP_DONE))
+	is_cache "$s" && cache_after "$s" "$r" $((dsat + DP_DONE))
 	return 0
 }
 
@@ -956,8 +1039,8 @@ check_idle() {
 	for s in "${SERVER_LIST[@]}"; do IDLE_TICKS[$s]=$((${IDLE_TICKS[$s]:-0} + $(cpu_ticks "${PID[$s]}") - ${i0[$s]})); done
 	IDLE_SECS=$((IDLE_SECS + 1))
 	local busy
-	busy=$(printf '%s\n%s\n' "$a" "$b" | awk -v c0="cpu$CLIENT_CPU" -v c1="cpu$SERVER_CPU" '
-		$1 != c0 && $1 != c1 { next }
+	busy=$(printf '%s\n%s\n' "$a" "$b" | awk -v cores=" $CORES " '
+		index(cores, " " $1 " ") == 0 { next }
 		$1 in idle { di = $2 - idle[$1]; dt = $3 - tot[$1]; if (dt > 0 && 100 * (1 - di / dt) > 10)
 			out = out sprintf(" %s %.0f%%", $1, 100 * (1 - di / dt)); next }
 		{ idle[$1] = $2; tot[$1] = $3 }
@@ -979,10 +1062,10 @@ log "servers: ${SERVER_LIST[*]}; $NAMES names; $ROUNDS round(s) of ${SECS}s; fix
 for s in "${SERVER_LIST[@]}"; do
 	"start_$s"
 	pin_server "$s"
-	# The cache suite: this first pass fills the cache; a second one must be answered from it.
-	[[ $SUITE == cache ]] && log "$s: first pass over all names (fills its cache)"
+	# A cache: this first pass fills the cache; a second one must be answered from it.
+	is_cache "$s" && log "$s: first pass over all names (fills its cache)"
 	verify_all "$s" "${PORT[$s]}"
-	[[ $SUITE == cache ]] && verify_cached "$s"
+	is_cache "$s" && verify_cached "$s"
 done
 # Re-pin once more: some servers start threads lazily on their first queries.
 for s in "${SERVER_LIST[@]}"; do pin_server "$s"; done
@@ -1008,8 +1091,11 @@ done
 # Every server must still answer correctly after the load (in the cache suite: every name).
 for s in "${SERVER_LIST[@]}"; do
 	[[ $(dig_a "${PORT[$s]}" "$SAMPLE_NAME") == "$SAMPLE_ADDR" ]] || die "$s no longer answers $SAMPLE_NAME after the runs"
-	[[ $SUITE == cache ]] && verify_all "$s" "${PORT[$s]}"
+	is_cache "$s" && verify_all "$s" "${PORT[$s]}"
 done
+# Memory of each server after the runs (the multi suite: what the per-worker copies cost).
+declare -A RSS=()
+for s in "${SERVER_LIST[@]}"; do RSS[$s]=$(rss_kb "${PID[$s]}"); done
 
 declare -A MQPS=() MCPU=() MCORE=() MSATUS=()
 for s in "${SERVER_LIST[@]}"; do
@@ -1037,13 +1123,17 @@ echo
 if [[ $SUITE == cache ]]; then
 	printf 'Cached key names over UDP, %d names, median of %d round(s) x %d s; servers on core %s, dnsperf on core %s\n' \
 		"$NAMES" "$ROUNDS" "$SECS" "$SERVER_CPU" "$CLIENT_CPU"
+elif [[ $SUITE == multi ]]; then
+	printf 'DNS over UDP on %d workers (swarmdns1: swarmdns with 1), %d names, median of %d round(s) x %d s; servers on cores %s, dnsperf (%s) on cores %s\n' \
+		"$WORKERS" "$NAMES" "$ROUNDS" "$SECS" "$SERVER_CPU" "${DNSPERF_OPTS[*]}" "$CLIENT_CPU"
 else
 	printf 'DNS over UDP, %d names, median of %d round(s) x %d s; servers on core %s, dnsperf on core %s\n' \
 		"$NAMES" "$ROUNDS" "$SECS" "$SERVER_CPU" "$CLIENT_CPU"
 fi
-printf '%-10s %15s %12s %15s %20s\n' server "saturation q/s" "core busy" "CPU µs/q @sat" "CPU µs/q @$RATE q/s"
+printf '%-10s %15s %12s %15s %20s %10s\n' server "saturation q/s" "core busy" "CPU µs/q @sat" "CPU µs/q @$RATE q/s" "RSS MiB"
 for s in "${SERVER_LIST[@]}"; do
-	printf '%-10s %15.0f %11.0f%% %15.3f %20.3f\n' "$s" "${MQPS[$s]}" "${MCORE[$s]}" "${MSATUS[$s]}" "${MCPU[$s]}"
+	printf '%-10s %15.0f %11.0f%% %15.3f %20.3f %10.1f\n' "$s" "${MQPS[$s]}" "${MCORE[$s]}" "${MSATUS[$s]}" "${MCPU[$s]}" \
+		"$(awk -v k="${RSS[$s]}" 'BEGIN { print k / 1024 }')"
 done
 fmt() { [[ $1 == null ]] && echo n/a || echo "$1"; }
 printf '%-16s %12s %16s\n' ratio "q/s" "CPU µs/query"
@@ -1053,6 +1143,32 @@ done
 echo "(q/s ratio > 1: swarmdns faster; CPU ratio < 1: swarmdns cheaper. A server core busy well" \
 	"below 100% at saturation means dnsperf, not the server, was the limit.)"
 GOAL=null
+GOAL_QPS=null
+GOAL_SCALE=null
+if [[ $SUITE == multi ]]; then
+	# The goals of issue 14: q/s at least 1.0 x the fastest of the others; CPU per query with
+	# 2 workers at most 1.05 x with 1 (no sharing cost).
+	FASTEST=
+	for o in knot nsd unbound; do
+		has_server "$o" || continue
+		[[ -z $FASTEST ]] || awk -v a="${MQPS[$o]}" -v b="${MQPS[$FASTEST]}" 'BEGIN { exit !(a > b) }' && FASTEST=$o
+	done
+	if [[ -n $FASTEST && ${R_QPS[$FASTEST]} != null ]]; then
+		GOAL_QPS=$(awk -v r="${R_QPS[$FASTEST]}" 'BEGIN { print (r >= 1.0 ? "true" : "false") }')
+		echo "goal (q/s at least 1.0 x the fastest other, $FASTEST): $([[ $GOAL_QPS == true ]] && echo met || echo "not met") (${R_QPS[$FASTEST]})"
+	fi
+	if [[ ${R_CPU[swarmdns1]} != null ]]; then
+		GOAL_SCALE=$(awk -v r="${R_CPU[swarmdns1]}" 'BEGIN { print (r <= 1.05 ? "true" : "false") }')
+		echo "goal (CPU per query with $WORKERS workers at most 1.05 x with 1): $([[ $GOAL_SCALE == true ]] && echo met || echo "not met") (${R_CPU[swarmdns1]})"
+	fi
+	echo "(dnsperf shares the servers' cores: the saturation rate is what is left for the server" \
+		"once the generator has its share; the CPU per query is the server's own.)"
+	has_server unbound && echo "unbound during the runs: ${EV_HIT[unbound]:-0} answers from the cache for" \
+		"${EV_ANS[unbound]:-0} seen by dnsperf, ${EV_MISS[unbound]:-0} misses"
+	if [[ $CACHE_WARNINGS -gt 0 ]]; then
+		echo "WARNING: $CACHE_WARNINGS check(s) found Unbound answers that did not come from its cache alone (see the log)."
+	fi
+fi
 if [[ $SUITE == cache ]]; then
 	# The goal of issue 4: at most 0.8 of Unbound's CPU time per query.
 	if [[ ${R_CPU[unbound]} != null ]]; then
@@ -1081,6 +1197,11 @@ mkdir -p "$(dirname "$OUT")"
 	echo "{"
 	if [[ $SUITE == cache ]]; then
 		echo "  \"benchmark\": \"dns-udp-cache\","
+	elif [[ $SUITE == multi ]]; then
+		echo "  \"benchmark\": \"dns-udp-multi\","
+		echo "  \"workers\": $WORKERS,"
+		echo "  \"goal_qps_at_least_fastest\": $GOAL_QPS,"
+		echo "  \"goal_cpu_workers_vs_1_at_most_1.05\": $GOAL_SCALE,"
 	else
 		echo "  \"benchmark\": \"dns-udp\","
 	fi
@@ -1088,9 +1209,10 @@ mkdir -p "$(dirname "$OUT")"
 	echo "  \"rounds\": $ROUNDS,"
 	echo "  \"seconds\": $SECS,"
 	echo "  \"fixed_rate_qps\": $RATE,"
-	echo "  \"dnsperf\": $(json_str "-c 4 -T 1 -q 500 -t 2 -l $SECS"),"
-	echo "  \"server_cpu\": $SERVER_CPU,"
-	echo "  \"client_cpu\": $CLIENT_CPU,"
+	echo "  \"dnsperf\": $(json_str "${DNSPERF_OPTS[*]} -l $SECS"),"
+	# A core as a number, a list of cores (the multi suite) as a string.
+	echo "  \"server_cpu\": $(is_uint "$SERVER_CPU" && echo "$SERVER_CPU" || json_str "$SERVER_CPU"),"
+	echo "  \"client_cpu\": $(is_uint "$CLIENT_CPU" && echo "$CLIENT_CPU" || json_str "$CLIENT_CPU"),"
 	echo "  \"date\": $(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),"
 	echo "  \"busy_machine_warnings\": $BUSY_WARNINGS,"
 	echo "  \"disturbed_runs\": $DISTURBED,"
@@ -1137,6 +1259,7 @@ mkdir -p "$(dirname "$OUT")"
     "$s": {
       "version": $(json_str "$(get VERSION "$s")"),
       "response_bytes": ${RESP[$s]},
+      "rss_kb_after_runs": ${RSS[$s]},
 ${extra}      "qps_saturation": ${MQPS[$s]},
       "server_core_busy_pct_at_saturation": ${MCORE[$s]},
       "cpu_us_per_query_at_saturation": ${MSATUS[$s]},

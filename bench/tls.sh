@@ -256,6 +256,8 @@ start_swarmdns() {
 		--listen-dot "127.0.0.1:${P_DOT[swarmdns]}" --listen-doh "127.0.0.1:${P_DOH[swarmdns]}"
 		--tls-cert "$CERT" --tls-key "$KEY" --dht-listen 127.0.0.1:0 --bootstrap none --upstream none
 		--tls-max-clients 4096 --doh-max-streams 1000)
+	# One serving thread on its one core, as the peers run (the default is one per core).
+	[[ $("$BIN" serve --help 2>&1 || true) == *--workers* ]] && args+=(--workers 1)
 	echo "$BIN serve ${args[*]}" >"$dir/command"
 	taskset -c "$SERVER_CPU" "$BIN" serve "${args[@]}" >"$dir/swarmdns.log" 2>&1 &
 	PID[swarmdns]=$!

@@ -182,6 +182,8 @@ start_swarmdns() {
 	local help
 	help=$("$BIN" serve --help 2>&1 || true)
 	[[ $help == *--rrl-rate* ]] && args+=(--rrl-rate 0)
+	# One serving thread on its one core, as Unbound runs (the default is one per core).
+	[[ $help == *--workers* ]] && args+=(--workers 1)
 	echo "$BIN serve ${args[*]}" >"$dir/command"
 	taskset -c "$SERVER_CPU" "$BIN" serve "${args[@]}" >"$dir/swarmdns.log" 2>&1 &
 	PID[swarmdns]=$!
