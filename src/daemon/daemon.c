@@ -901,6 +901,7 @@ int daemon_run(const conf_t *c)
 		if ((ret = daemon_workers_new(&n.loop, nworkers, n.fwd, &n.workers)))
 			goto out;
 		daemon_workers_io(n.workers, &ropts.io);
+		ropts.lookup_pool = daemon_workers_pool_share(c->lookup_pool, nworkers, 0);
 	}
 	if ((ret = resolver_new(&ropts, &n.resolver)))
 		goto out;

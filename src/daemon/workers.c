@@ -651,6 +651,14 @@ unsigned daemon_workers_count(const conf_t *c)
 	return n < 1 ? 1 : n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
 }
 
+unsigned daemon_workers_pool_share(unsigned pool, unsigned n, unsigned i)
+{
+	if (pool == 0 || n <= 1)
+		return pool;
+	unsigned share = pool / n + (i < pool % n ? 1 : 0);
+	return share ? share : 1; /* 0 would mean no pool at all */
+}
+
 int daemon_workers_new(uv_loop_t *loop, unsigned n, net_forward_t *fwd, daemon_workers_t **out)
 {
 	daemon_workers_t *ws = calloc(1, sizeof(*ws));
@@ -753,6 +761,7 @@ static int worker_init(worker_t *w)
 	/* The main resolver's options, seeds and cookie secret included: a server cookie
 	 * given by one worker is valid at every other (RFC 7873 §6). */
 	resolver_opts_t ro = *resolver_opts(w->main_r);
+	ro.lookup_pool = daemon_workers_pool_share(c->lookup_pool, w->ws->n, w->idx);
 	worker_io(w, &ro.io);
 	if ((ret = resolver_new(&ro, &w->r)) != 0)
 		return ret;

@@ -29,6 +29,11 @@ typedef struct daemon_workers daemon_workers_t;
 
 /* The number of serving threads for c: `workers`, or one per online CPU when 0. */
 unsigned daemon_workers_count(const conf_t *c);
+/* The share of `lookup-pool` (pool slots; 0: no pool) that worker i of n keeps: the pool split
+ * evenly, the remainder to the first workers, at least 1 each. So the workers together start
+ * no more client lookups at once than one resolver would, and the DHT keeps the rest of its
+ * lookups for republishing (docs/limits.md, docs/workers.md). */
+unsigned daemon_workers_pool_share(unsigned pool, unsigned n, unsigned i);
 
 /* Makes the set of n workers (n >= 2) around loop, the main loop; fwd is the main loop's
  * forwarder (NULL: none), used by worker 0. Returns 0 or SW_ENOMEM. */
