@@ -440,6 +440,9 @@ class Node:
             # Every test talks from 127.0.0.1, one client network: response-rate limiting
             # is off unless a test (test_limits.py, test_flood.py) turns it on again.
             "--rrl-rate", "0",
+            # One serving thread, whose limits and coalescing the tests count exactly (the
+            # default is one per core); test_workers.py runs more (docs/workers.md).
+            "--workers", "1",
         ]
         # A single-value option may be given once on the command line: one of extra_args
         # replaces the default here (repeatable ones add to the list, as before).

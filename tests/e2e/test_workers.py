@@ -292,14 +292,15 @@ def test_a_zone_one_worker_looked_up_is_served_by_every_worker(node_factory):
 def test_sighup_and_sigterm_reach_every_worker(swarmdns_bin, tmp_path):
     from conftest import finish_all
     from test_reload import FileNode
-    node = FileNode(swarmdns_bin, tmp_path / "n", ["workers 2", "bootstrap none"])
+    # `workers` on the command line: conftest gives every node `--workers 1` there.
+    node = FileNode(swarmdns_bin, tmp_path / "n", ["bootstrap none"], ["--workers", "2"])
     try:
         node.start()
         one = publish_own(node, bytes([3] * 32), "192.0.2.3", 1)
         two = publish_own(node, bytes([6] * 32), "192.0.2.6", 1)
         # SIGHUP with a new root name: once the reload is logged, every worker resolves it
         # (a worker that missed the reload would answer NXDOMAIN to its share of the burst).
-        node.write_conf(["workers 2", "bootstrap none", f"root two={two.z32}"])
+        node.write_conf(["bootstrap none", f"root two={two.z32}"])
         log = node.hup_and_wait("reloaded ")
         assert "root" in log, log
         answers = burst_answers(node, "www.two.", total=PORTS * 4)
