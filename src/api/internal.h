@@ -14,9 +14,9 @@
 #include "api/api.h"
 #include "common/buf.h"
 #include "dns/query.h"
-#include "zone/item.h"
+#include "item/item.h"
 
-#define BODY_MAX ZONE_RELAY_MAX
+#define BODY_MAX ITEM_RELAY_MAX
 #define RELAY_TYPE "application/pkarr.org/relays#payload"
 #define DNS_MESSAGE_TYPE "application/dns-message" /* RFC 8484 §6 */
 #define DNS_JSON_TYPE "application/dns-json"	   /* Google's and Cloudflare's JSON form */
@@ -68,7 +68,7 @@ struct req {
 	/* Results of the DHT operation. */
 	dht_put_result_t put;
 	bool got_item;
-	dht_item_t item;
+	item_t item;
 	dht_addr_t from[32];
 	size_t from_n;
 	int get_err;
