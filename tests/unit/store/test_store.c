@@ -1,6 +1,7 @@
 /*
- * Unit tests of src/store: own zones survive close and reopen of the LMDB environment
- * (docs/design.md §8), overwrite by key, the walk and its early stop, and the errors of opening.
+ * Unit tests of src/store: own zones, DHT item records (store/item.h) and registries' logs
+ * (store/mlog.h) survive close and reopen of the LMDB environment (docs/design.md §8),
+ * overwrite by key, the walk and its early stop, and the errors of opening.
  * Each test works in its own mkdtemp() directory under $SW_TEST_TMPDIR (set by meson) or
  * /tmp, removed afterwards.
  */
@@ -19,7 +20,9 @@
 #include <lmdb.h>
 
 #include "common/err.h"
+#include "registry/mlog.h"
 #include "store/item.h"
+#include "store/mlog.h"
 #include "store/store.h"
 #include "util.h"
 
@@ -339,6 +342,192 @@ static void test_item_records(void **state)
 	store_close(s);
 }
 
+/* Entry i of the test logs: its index in text, of a length that varies with i. */
+static size_t mlog_entry(uint64_t i, uint8_t *out)
+{
+	int n = snprintf((char *)out, 64, "entry %llu ", (unsigned long long)i);
+	for (uint64_t k = 0; k < i % 7; k++)
+		out[n++] = (uint8_t)('a' + k);
+	return (size_t)n;
+}
+
+/* Appends entries [from, to) to the stored log and to the in-memory one, in batches of
+ * `batch`. */
+static void mlog_fill(store_mlog_t *m, reg_mlog_t *mem, uint64_t from, uint64_t to, size_t batch)
+{
+	static uint8_t buf[STORE_MLOG_BATCH_MAX][64];
+	const uint8_t *e[STORE_MLOG_BATCH_MAX];
+	size_t lens[STORE_MLOG_BATCH_MAX];
+	while (from < to) {
+		size_t n = 0;
+		for (; n < batch && from + n < to; n++) {
+			lens[n] = mlog_entry(from + n, buf[n]);
+			e[n] = buf[n];
+			assert_int_equal(reg_mlog_append(mem, e[n], lens[n], NULL), 0);
+		}
+		uint64_t first = 99999;
+		assert_int_equal(store_mlog_append(m, e, lens, n, &first), 0);
+		assert_true(first == from);
+		from += n;
+		assert_true(store_mlog_size(m) == from);
+	}
+}
+
+/* A registry's log (store/mlog.h) survives close and reopen: its size, every entry, the root
+ * of every size and proofs that verify against the in-memory log's roots (registry/mlog.h,
+ * RFC 9162 §2.1); appends out of bounds change nothing; two registries do not mix. */
+static void test_mlog_reopen(void **state)
+{
+	dirs_t *d = *state;
+	uint8_t r1[32], r2[32];
+	memset(r1, 0x11, 32);
+	memset(r2, 0x22, 32);
+	reg_mlog_mem_t *mm = reg_mlog_mem_new();
+	assert_non_null(mm);
+	reg_mlog_store_t mst = reg_mlog_mem_store(mm);
+	reg_mlog_t mem;
+	reg_mlog_init(&mem, &mst, 0);
+
+	store_t *s = NULL;
+	store_mlog_t *m = NULL, *m2 = NULL;
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_open(s, r1, false, &m), SW_ENOTFOUND);
+	assert_int_equal(store_mlog_open(s, r1, true, &m), 0);
+	assert_true(store_mlog_size(m) == 0);
+	/* Batches of 1, 3 and the largest, crossing many subtree boundaries. */
+	mlog_fill(m, &mem, 0, 37, 1);
+	mlog_fill(m, &mem, 37, 100, 3);
+	mlog_fill(m, &mem, 100, 700, STORE_MLOG_BATCH_MAX);
+
+	/* Out of bounds: nothing is written. */
+	uint8_t big[STORE_MLOG_ENTRY_MAX + 1] = {0};
+	const uint8_t *e[STORE_MLOG_BATCH_MAX + 1] = {big};
+	size_t lens[STORE_MLOG_BATCH_MAX + 1] = {sizeof(big)};
+	assert_int_equal(store_mlog_append(m, e, lens, 1, NULL), SW_EINVAL);
+	lens[0] = 0;
+	assert_int_equal(store_mlog_append(m, e, lens, 1, NULL), SW_EINVAL);
+	assert_int_equal(store_mlog_append(m, e, lens, 0, NULL), SW_EINVAL);
+	for (size_t i = 0; i <= STORE_MLOG_BATCH_MAX; i++) {
+		e[i] = big;
+		lens[i] = 1;
+	}
+	assert_int_equal(store_mlog_append(m, e, lens, STORE_MLOG_BATCH_MAX + 1, NULL), SW_EINVAL);
+	assert_true(store_mlog_size(m) == 700);
+
+	/* Another registry's log is its own. */
+	assert_int_equal(store_mlog_open(s, r2, true, &m2), 0);
+	assert_true(store_mlog_size(m2) == 0);
+	lens[0] = 3;
+	assert_int_equal(store_mlog_append(m2, e, lens, 1, NULL), 0);
+	store_mlog_close(m2);
+	store_mlog_close(m);
+	store_close(s);
+
+	s = NULL;
+	m = NULL;
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_open(s, r1, false, &m), 0);
+	assert_true(store_mlog_size(m) == 700);
+	const reg_mlog_t *log = store_mlog_log(m);
+	uint8_t want[64], got[STORE_MLOG_ENTRY_MAX], root[32], mroot[32], leaf[32];
+	uint8_t proof[REG_MLOG_PROOF_MAX * REG_MLOG_HASH_LEN];
+	size_t len, count;
+	for (uint64_t i = 0; i < 700; i++) {
+		size_t wl = mlog_entry(i, want);
+		assert_int_equal(store_mlog_entry(m, i, got, sizeof(got), &len), 0);
+		assert_int_equal(len, wl);
+		assert_memory_equal(got, want, wl);
+	}
+	assert_int_equal(store_mlog_entry(m, 700, got, sizeof(got), &len), SW_EINVAL);
+	for (uint64_t n = 0; n <= 700; n++) {
+		assert_int_equal(reg_mlog_root(log, n, root), 0);
+		assert_int_equal(reg_mlog_root(&mem, n, mroot), 0);
+		assert_memory_equal(root, mroot, 32);
+	}
+	for (uint64_t i = 0; i < 700; i += 37) {
+		size_t wl = mlog_entry(i, want);
+		reg_mlog_leaf_hash(want, wl, leaf);
+		assert_int_equal(
+		    reg_mlog_inclusion_proof(log, i, 700, proof, REG_MLOG_PROOF_MAX, &count), 0);
+		assert_int_equal(reg_mlog_inclusion_verify(i, 700, leaf, proof, count, mroot), 0);
+		assert_int_equal(reg_mlog_root(&mem, i + 1, root), 0);
+		assert_int_equal(
+		    reg_mlog_consistency_proof(log, i + 1, 700, proof, REG_MLOG_PROOF_MAX, &count),
+		    0);
+		assert_int_equal(reg_mlog_consistency_verify(i + 1, 700, root, mroot, proof, count),
+				 0);
+	}
+	/* Appending after the reopen continues the same tree. */
+	mlog_fill(m, &mem, 700, 701, 1);
+	assert_int_equal(reg_mlog_root(log, 701, root), 0);
+	assert_int_equal(reg_mlog_root(&mem, 701, mroot), 0);
+	assert_memory_equal(root, mroot, 32);
+	assert_int_equal(store_mlog_open(s, r2, false, &m2), 0);
+	assert_true(store_mlog_size(m2) == 1);
+	store_mlog_close(m2);
+	store_mlog_close(m);
+	store_mlog_close(NULL);
+	store_close(s);
+	reg_mlog_mem_free(mm);
+}
+
+/* Tree heads (the registry's `_log` items) are kept by size; the latest is the largest size,
+ * or at the same size the higher seq, and it survives a reopen. */
+static void test_mlog_heads(void **state)
+{
+	dirs_t *d = *state;
+	uint8_t r[32], k[32];
+	memset(r, 0x33, 32);
+	memset(k, 0x44, 32);
+	static item_t h5, h10, h10b, got;
+	assert_int_equal(item_init(&h5, k, (const uint8_t *)"_log", 4, 1), 0);
+	assert_int_equal(item_set_str(&h5, (const uint8_t *)"five", 4), 0);
+	h10 = h5;
+	h10.seq = 2;
+	assert_int_equal(item_set_str(&h10, (const uint8_t *)"ten", 3), 0);
+	h10b = h10;
+	h10b.seq = 3;
+
+	store_t *s = NULL;
+	store_mlog_t *m = NULL;
+	uint64_t size = 0;
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_open(s, r, true, &m), 0);
+	assert_int_equal(store_mlog_head_latest(m, &size, &got), SW_ENOTFOUND);
+	uint8_t x = 'x';
+	const uint8_t *e[10];
+	size_t lens[10];
+	for (int i = 0; i < 10; i++) {
+		e[i] = &x;
+		lens[i] = 1;
+	}
+	assert_int_equal(store_mlog_head_put(m, 1, &h5), SW_EINVAL); /* beyond the log */
+	assert_int_equal(store_mlog_append(m, e, lens, 10, NULL), 0);
+	assert_int_equal(store_mlog_head_put(m, 10, &h10), 0);
+	assert_int_equal(store_mlog_head_put(m, 5, &h5), 0); /* older: not the latest */
+	assert_int_equal(store_mlog_head_latest(m, &size, &got), 0);
+	assert_true(size == 10 && got.seq == 2);
+	assert_int_equal(store_mlog_head_put(m, 10, &h10b), 0); /* same size, higher seq */
+	store_mlog_close(m);
+	store_close(s);
+
+	s = NULL;
+	m = NULL;
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_open(s, r, false, &m), 0);
+	assert_int_equal(store_mlog_head_latest(m, &size, &got), 0);
+	assert_true(size == 10 && got.seq == 3);
+	assert_int_equal(item_cmp(&got, &h10b), 0);
+	assert_memory_equal(got.k, k, 32);
+	assert_int_equal(got.salt_len, 4);
+	assert_memory_equal(got.target, h10b.target, 20);
+	assert_int_equal(store_mlog_head_get(m, 5, &got), 0);
+	assert_int_equal(item_cmp(&got, &h5), 0);
+	assert_int_equal(store_mlog_head_get(m, 7, &got), SW_ENOTFOUND);
+	store_mlog_close(m);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +539,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_item_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mlog_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mlog_heads, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
