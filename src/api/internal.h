@@ -146,6 +146,10 @@ enum MHD_Result api_control(api_t *a, struct MHD_Connection *c, const char *url,
 void api_dht_health(const api_t *a, api_dht_health_t *h);
 json_t *api_dht_health_json(const api_t *a);
 
+/* registry.c: GET /v1/registry/<R>/log/... (path is what follows /v1/registry/). */
+enum MHD_Result api_registry(api_t *a, struct MHD_Connection *c, const char *path,
+			     const char *method);
+
 /* query.c: GET /v1/resolve and /dns-query (RFC 8484 and the JSON form). */
 enum MHD_Result api_resolve_reply(struct MHD_Connection *c, req_t *rq);
 enum MHD_Result api_resolve_start(api_t *a, struct MHD_Connection *c, req_t *rq);
