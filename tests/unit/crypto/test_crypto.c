@@ -199,6 +199,54 @@ static void pkarr_load(pkarr_t *p)
 	sw_ed25519_from_seed(p->seed, p->pk, p->sk);
 }
 
+/* A salted item through item_t (a registry's label, `_policy` and `_log` items,
+ * docs/design.md §9): BEP 44's salted vector verifies as an item, its target is the salted
+ * one; the salt is signed (another salt or none fails); a salted item signed here verifies,
+ * differs from the unsalted one, and has no relay form. */
+static void test_bep44_salted_item(void **state)
+{
+	static item_t it, other;
+	uint8_t pk[32], want[20];
+	tu_hex(VEC_BEP44_PK, pk, 32);
+	assert_int_equal(item_init(&it, pk, (const uint8_t *)VEC_BEP44_SALT, strlen(VEC_BEP44_SALT),
+				   VEC_BEP44_MUT_SEQ),
+			 0);
+	assert_int_equal(
+	    item_set_str(&it, (const uint8_t *)VEC_BEP44_MUT_V, strlen(VEC_BEP44_MUT_V)), 0);
+	tu_hex(VEC_BEP44_SALTED_SIG, it.sig, 64);
+	tu_hex(VEC_BEP44_SALTED_TARGET, want, 20);
+	assert_memory_equal(it.target, want, 20);
+	assert_int_equal(item_verify(&it), 0);
+	other = it;
+	other.salt[0] ^= 1;
+	item_target(&other, other.target);
+	assert_int_equal(item_verify(&other), SW_EBADSIG);
+	assert_int_equal(item_verify(&(item_t){0}), SW_EINVAL); /* empty v */
+	other = it;
+	other.salt_len = 0;
+	item_target(&other, other.target);
+	assert_int_equal(item_verify(&other), SW_EBADSIG);
+	/* A salt over BEP 44's 64 bytes is refused before anything is signed. */
+	assert_int_equal(item_init(&other, pk, it.salt, ITEM_SALT_MAX + 1, 1), SW_EINVAL);
+
+	pkarr_t p;
+	uint8_t out[ITEM_RELAY_MAX];
+	size_t len;
+	pkarr_load(&p);
+	assert_int_equal(item_init(&it, p.pk, (const uint8_t *)"alice", 5, 1), 0);
+	assert_int_equal(item_set_str(&it, p.packet, p.packet_len), 0);
+	assert_int_equal(item_sign(&it, p.sk), 0);
+	assert_int_equal(item_verify(&it), 0);
+	item_key_target(p.pk, (const uint8_t *)"alice", 5, want);
+	assert_memory_equal(it.target, want, 20);
+	assert_int_equal(item_init(&other, p.pk, NULL, 0, 1), 0);
+	assert_int_equal(item_set_str(&other, p.packet, p.packet_len), 0);
+	assert_int_equal(item_sign(&other, p.sk), 0);
+	assert_memory_not_equal(other.sig, it.sig, 64);
+	assert_memory_not_equal(other.target, it.target, 20);
+	assert_int_equal(item_relay_write(&it, out, sizeof(out), &len), SW_EINVAL);
+}
+
 static void test_pkarr_key(void **state)
 {
 	pkarr_t p;
@@ -390,7 +438,7 @@ int main(void)
 	    cmocka_unit_test(test_signed_buf_limits),	 cmocka_unit_test(test_pkarr_key),
 	    cmocka_unit_test(test_pkarr_sign),		 cmocka_unit_test(test_pkarr_relay),
 	    cmocka_unit_test(test_relay_limits),	 cmocka_unit_test(test_pkarr_tamper),
-	    cmocka_unit_test(test_packet_size_limit),
+	    cmocka_unit_test(test_packet_size_limit),	 cmocka_unit_test(test_bep44_salted_item),
 	};
 	return cmocka_run_group_tests_name("crypto", tests, setup, NULL);
 }
