@@ -110,11 +110,6 @@ int store_mlog_open(store_t *s, const uint8_t registry[32], bool create, store_m
 		return SW_ENOMEM;
 	m->s = s;
 	memcpy(m->registry, registry, 32);
-	m->pending = calloc(PENDING_MAX, sizeof(*m->pending));
-	m->entry_keys = calloc(STORE_MLOG_BATCH_MAX, sizeof(*m->entry_keys));
-	m->ops = calloc(STORE_MLOG_BATCH_MAX + PENDING_MAX + 1, sizeof(*m->ops));
-	if (m->pending == NULL || m->entry_keys == NULL || m->ops == NULL)
-		goto fail;
 	ret = read_u64(m, 's', &size);
 	if (ret == SW_ENOTFOUND && create) {
 		uint8_t key[KEY_MAX], zero[8] = {0};
@@ -165,6 +160,21 @@ int store_mlog_append(store_mlog_t *m, const uint8_t *const *entries, const size
 	for (size_t i = 0; i < n; i++)
 		if (lens[i] == 0 || lens[i] > STORE_MLOG_ENTRY_MAX)
 			return SW_EINVAL;
+	/* A handle that only reads (the API's) never needs these. */
+	if (m->ops == NULL) {
+		m->pending = calloc(PENDING_MAX, sizeof(*m->pending));
+		m->entry_keys = calloc(STORE_MLOG_BATCH_MAX, sizeof(*m->entry_keys));
+		m->ops = calloc(STORE_MLOG_BATCH_MAX + PENDING_MAX + 1, sizeof(*m->ops));
+		if (m->pending == NULL || m->entry_keys == NULL || m->ops == NULL) {
+			free(m->ops);
+			free(m->entry_keys);
+			free(m->pending);
+			m->ops = NULL;
+			m->entry_keys = NULL;
+			m->pending = NULL;
+			return SW_ENOMEM;
+		}
+	}
 	m->npending = 0;
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		size_t klen = make_key(m, 'e', -1, true, m->log.size, m->entry_keys[i]);
