@@ -16,7 +16,8 @@
 #include "daemon/zonefetch.h"
 #include "dns/wire.h"
 #include "net/net.h"
-#include "zone/item.h"
+#include "item/item.h"
+#include "zone/packet.h"
 
 #define WORKERS_MAX 256
 /* Lookups a worker may have asked the hub for and not yet seen started: more fail at once as
@@ -57,7 +58,7 @@ typedef struct msg {
 	reload_msg_t *reload; /* M_RELOAD, freed with the message */
 	uv_sem_t *done;	      /* posted once the worker has handled it; NULL: not waited for */
 	size_t len;
-	uint8_t data[ZONE_RELAY_MAX]; /* a packet, a relay-form item or a name */
+	uint8_t data[ITEM_RELAY_MAX]; /* a packet, a relay-form item or a name */
 } msg_t;
 
 /* A thread's queue: filled by any thread under the mutex, drained by its owner's loop. */
@@ -371,7 +372,7 @@ static void on_reload(worker_t *w, const reload_msg_t *rm)
 
 static void worker_handle(worker_t *w, msg_t *m)
 {
-	zone_item_t it;
+	item_t it;
 	zone_t *z = NULL;
 	switch (m->type) {
 	case M_RESULT:
@@ -379,13 +380,13 @@ static void worker_handle(worker_t *w, msg_t *m)
 		break;
 	case M_LEARN:
 	case M_OFFER:
-		if (zone_relay_parse(m->data, m->len, &it) == 0)
+		if (item_relay_parse(m->pk, m->data, m->len, &it) == 0)
 			resolver_cache_learn(w->r, m->pk, &it, m->res.converged, m->res.nodes);
 		break;
 	case M_ZONE:
 		if (m->len == 0)
 			resolver_zone_remove(w->r, m->pk);
-		else if (zone_relay_parse(m->data, m->len, &it) == 0 &&
+		else if (item_relay_parse(m->pk, m->data, m->len, &it) == 0 &&
 			 zone_build(m->pk, &it, &resolver_opts(w->r)->zone, &z) == 0)
 			resolver_zone_put(w->r, z); /* verified on the main loop */
 		break;
@@ -456,8 +457,6 @@ static void hlookup_free(hlookup_t *l)
 static void hub_learn(hlookup_t *l)
 {
 	daemon_workers_t *ws = l->ws;
-	zone_item_t zi = {.seq = l->seq, .packet = l->packet, .packet_len = l->packet_len};
-	memcpy(zi.sig, l->sig, 64);
 	for (unsigned i = 0; i < ws->n; i++) {
 		bool asked = false;
 		for (size_t k = 0; k < l->nw && !asked; k++)
@@ -468,7 +467,8 @@ static void hub_learn(hlookup_t *l)
 		memcpy(m->pk, l->pk, 32);
 		m->res.converged = l->converged;
 		m->res.nodes = l->nodes;
-		if (zone_relay_write(&zi, m->data, sizeof(m->data), &m->len) == 0)
+		if (item_relay_write_str(l->sig, l->seq, l->packet, l->packet_len, m->data,
+					 sizeof(m->data), &m->len) == 0)
 			hub_post(ws, i, m);
 		else
 			msg_free(m);
@@ -631,13 +631,13 @@ static void on_cache_flushed(void *ctx, const uint8_t *name)
 	post_all(ctx, &m);
 }
 
-static void on_cache_offered(void *ctx, const uint8_t pk[32], const zone_item_t *it)
+static void on_cache_offered(void *ctx, const uint8_t pk[32], const item_t *it)
 {
 	msg_t m;
 	memset(&m, 0, sizeof(m));
 	m.type = M_OFFER;
 	memcpy(m.pk, pk, 32);
-	if (zone_relay_write(it, m.data, sizeof(m.data), &m.len) == 0)
+	if (item_relay_write(it, m.data, sizeof(m.data), &m.len) == 0)
 		post_all(ctx, &m);
 }
 
@@ -692,12 +692,10 @@ void daemon_workers_io(daemon_workers_t *ws, resolver_io_t *io)
 static void copy_zone(const zone_t *z, void *ctx)
 {
 	worker_t *w = ctx;
-	zone_item_t it;
+	item_t it;
 	zone_t *copy = NULL;
-	size_t len;
-	const uint8_t *body = zone_relay(z, &len);
-	if (zone_relay_parse(body, len, &it) == 0 &&
-	    zone_build(zone_key(z), &it, &resolver_opts(w->r)->zone, &copy) == 0)
+	zone_item(z, &it);
+	if (zone_build(zone_key(z), &it, &resolver_opts(w->r)->zone, &copy) == 0)
 		resolver_zone_put(w->r, copy);
 }
 

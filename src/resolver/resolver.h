@@ -233,11 +233,11 @@ const zone_t *resolver_cache_zone(const resolver_t *r, const uint8_t pk[32], uin
  * verified, never replaces a higher seq, and as no converged lookup stands behind it, stays
  * fresh only for unconverged_ttl. Returns 0 (also when the same seq is cached), SW_EOLDSEQ,
  * SW_EBADSIG, SW_ETOOBIG, SW_EMALF or SW_ENOMEM. */
-int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const zone_item_t *it);
+int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const item_t *it);
 /* A zone that a DHT lookup of another resolver gave (docs/workers.md), into the cache as
  * resolver_cache_offer() does, but fresh for its full lifetime when converged; a running
  * lookup of this resolver goes on. Same return codes as resolver_cache_offer(). */
-int resolver_cache_learn(resolver_t *r, const uint8_t pk[32], const zone_item_t *it, bool converged,
+int resolver_cache_learn(resolver_t *r, const uint8_t pk[32], const item_t *it, bool converged,
 			 uint32_t nodes);
 const resolver_stats_t *resolver_stats(const resolver_t *r);
 const resolver_opts_t *resolver_opts(const resolver_t *r);
@@ -265,7 +265,7 @@ typedef struct {
 	/* resolver_cache_flush(r, name) was called. */
 	void (*cache_flushed)(void *ctx, const uint8_t *name);
 	/* resolver_cache_offer() took it (returned 0). */
-	void (*cache_offered)(void *ctx, const uint8_t pk[32], const zone_item_t *it);
+	void (*cache_offered)(void *ctx, const uint8_t pk[32], const item_t *it);
 } resolver_hooks_t;
 /* Sets the hooks (copied; NULL: none). */
 void resolver_set_hooks(resolver_t *r, const resolver_hooks_t *hooks);
