@@ -58,7 +58,7 @@
 #include "resolver/own.h"
 #include "resolver/resolver.h"
 #include "store/store.h"
-#include "zone/item.h"
+#include "item/item.h"
 
 #define API_TOKEN "fuzz-token" /* make-corpus-http.py sends the same */
 #define UDP_PAYLOAD 1232
@@ -70,7 +70,6 @@
 #define IDLE_TURNS 3  /* turns without output or work due that make the API settled */
 #define SIG_PH "SIGN-ME:SIGN-ME:SIGN-ME:SIGN-ME:SIGN-ME:SIGN-ME:SIGN-ME:SIGN-ME:"
 #define SIGNER_SEED 0x5b
-
 
 /* A DHT lookup the resolver asked for (as `lookup` in src/daemon/daemon.c). */
 typedef struct lookup {
@@ -132,7 +131,7 @@ static int io_dht_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void 
 		return SW_ENOMEM;
 	l->cb = cb;
 	l->cbctx = cbctx;
-	zone_item_target(pk, NULL, 0, target);
+	item_key_target(pk, NULL, 0, target);
 	int ret = dht_get(net_dht_node(fz.dht), target, NULL, 0, true, on_zone_get, l);
 	if (ret) {
 		free(l);
@@ -311,7 +310,6 @@ static void check_metrics(const char *body, size_t len)
 	}
 }
 
-
 /* The DNS query of the input's first request, when it is plain (see the top). */
 static bool first_query(const uint8_t *in, size_t len, uint8_t *q, size_t cap, size_t *qlen)
 {
@@ -430,17 +428,17 @@ static void check_output(const uint8_t *in, size_t in_len)
 static void sign_placeholder(uint8_t *buf, size_t len)
 {
 	uint8_t *p = memmem(buf, len, SIG_PH, 64);
-	if (p == NULL || (size_t)(buf + len - p) < ZONE_RELAY_HDR)
+	if (p == NULL || (size_t)(buf + len - p) < ITEM_RELAY_HDR)
 		return;
-	zone_item_t zi = {.seq = fz.signer_seq + 1,
-			  .packet = p + ZONE_RELAY_HDR,
-			  .packet_len = (size_t)(buf + len - p) - ZONE_RELAY_HDR};
-	if (zone_item_sign(&zi, fz.signer_sk) != 0)
+	static item_t zi;
+	if (item_init(&zi, fz.signer_sk + 32, NULL, 0, (int64_t)fz.signer_seq + 1) != 0 ||
+	    item_set_str(&zi, p + ITEM_RELAY_HDR, (size_t)(buf + len - p) - ITEM_RELAY_HDR) != 0 ||
+	    item_sign(&zi, fz.signer_sk) != 0)
 		return; /* a packet too big stays unsigned */
 	fz.signer_seq = zi.seq;
 	memcpy(p, zi.sig, 64);
 	for (int i = 0; i < 8; i++)
-		p[64 + i] = (uint8_t)(zi.seq >> (56 - 8 * i));
+		p[64 + i] = (uint8_t)((uint64_t)zi.seq >> (56 - 8 * i));
 }
 
 /* ---- setup ---- */
@@ -450,19 +448,19 @@ static void dht_items(void)
 {
 	dht_t *node = net_dht_node(fz.dht);
 	uint8_t seed[32], pk[32], sk[64];
-	dht_item_t it;
-	zone_item_t zi = {.seq = 1,
-			  .packet = fuzz_pkarr_relay + ZONE_RELAY_HDR,
-			  .packet_len = fuzz_pkarr_relay_len - ZONE_RELAY_HDR};
+	static item_t it;
 	int ret;
 
-	own_zone_dht_item(resolver_zone_find(fz.resolver, fuzz_pkarr_pk), &it);
+	zone_item(resolver_zone_find(fz.resolver, fuzz_pkarr_pk), &it);
 	ret = dht_item_load(node, &it, uv_now(&fz.loop));
 	FUZZ_CHECK(ret == 0, "dht_item_load: %s", sw_strerror(ret));
 	memset(seed, 0x5a, sizeof(seed));
 	sw_ed25519_from_seed(seed, pk, sk);
-	FUZZ_CHECK(zone_item_sign(&zi, sk) == 0, "zone_item_sign");
-	own_item_to_dht(&zi, pk, &it);
+	FUZZ_CHECK(item_init(&it, pk, NULL, 0, 1) == 0 &&
+		       item_set_str(&it, fuzz_pkarr_relay + ITEM_RELAY_HDR,
+				    fuzz_pkarr_relay_len - ITEM_RELAY_HDR) == 0 &&
+		       item_sign(&it, sk) == 0,
+		   "item_sign");
 	ret = dht_item_load(node, &it, uv_now(&fz.loop));
 	FUZZ_CHECK(ret == 0, "dht_item_load: %s", sw_strerror(ret));
 	memset(seed, SIGNER_SEED, sizeof(seed));
@@ -504,7 +502,8 @@ static void setup(void)
 	rmdir(d);
 
 	FUZZ_CHECK(resolver_new(&opts, &fz.resolver) == 0, "resolver_new");
-	ret = own_zone_accept(fz.resolver, fz.store, fuzz_pkarr_pk, fuzz_pkarr_relay, fuzz_pkarr_relay_len);
+	ret = own_zone_accept(fz.resolver, fz.store, fuzz_pkarr_pk, fuzz_pkarr_relay,
+			      fuzz_pkarr_relay_len);
 	FUZZ_CHECK(ret == 0, "own_zone_accept of the pkarr vector: %s", sw_strerror(ret));
 
 	struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};

@@ -1,10 +1,10 @@
 /*
  * Fuzz target for BEP 44 items as a storing node checks them: dht_storage_put() of
  * src/dht/storage.h (immutable and mutable puts: v, k, sig, seq, salt, cas), the item
- * functions beside it (dht_item_sign, dht_item_verify, dht_storage_load) and the zone item
- * functions of src/zone/item.h (the signed buffer, sign and verify, the target, the relay
- * form). Each input is a sequence of puts into a fresh store with small limits (MAX_ITEMS,
- * MAX_BYTES), so that eviction, replacement and expiry happen within one input.
+ * functions of src/item/item.h (item_sign, dht_item_verify, dht_storage_load; the signed
+ * buffer, the target, the relay form). Each input is a sequence of puts into a fresh store with
+ * small limits (MAX_ITEMS, MAX_BYTES), so that eviction, replacement and expiry happen within one
+ * input.
  *
  * Input: a sequence of puts, each:
  *   flags   1 byte: bits 0-1 the kind (0 immutable; 1, 2 mutable, signed here with test key
@@ -44,9 +44,9 @@
  *   and what the item_stored / item_removed hooks reported is exactly what it holds (the
  *   daemon persists items through them); after 25 hours it is empty;
  * - what the hooks left reloads into a new store with dht_storage_load();
- * - zone_item_signed_buf() builds the same buffer, zone_item_target() the same target,
- *   dht_item_sign() the same signature as here; a zone-shaped item (no salt, v a string of
- *   at most ZONE_PACKET_MAX bytes) verifies with zone_item_verify() after a trip through the
+ * - item_signed_buf() builds the same buffer, item_key_target() the same target,
+ *   item_sign() the same signature as here; a zone-shaped item (no salt, v a string of
+ *   at most ZONE_PACKET_MAX bytes) verifies with item_verify() after a trip through the
  *   relay form exactly when the put's signature verifies.
  */
 #include <inttypes.h>
@@ -64,7 +64,8 @@
 #include "dht/krpc.h"
 #include "dht/storage.h"
 #include "fuzz.h"
-#include "zone/item.h"
+#include "item/item.h"
+#include "zone/packet.h"
 
 #define MAX_ITEMS 4
 #define MAX_BYTES 1024 /* of v and salt: the largest item (1000 + 64) does not fit */
@@ -100,13 +101,13 @@ static struct {
 	dht_storage_t *st;
 	uint64_t now;
 	/* What item_stored and item_removed said: what the daemon would hold on disk. */
-	dht_item_t disk[OPS_MAX + MAX_ITEMS];
+	item_t disk[OPS_MAX + MAX_ITEMS];
 	size_t ndisk;
 	/* Every target put with success in this input. */
 	uint8_t targets[OPS_MAX][DHT_ID_LEN];
 	size_t ntargets;
 	/* Mutable items item_removed reported (evicted or expired) and not stored again since. */
-	dht_item_t gone[OPS_MAX + MAX_ITEMS];
+	item_t gone[OPS_MAX + MAX_ITEMS];
 	size_t ngone;
 } fz;
 
@@ -179,7 +180,7 @@ static int sig_valid(const uint8_t k[32], const uint8_t *salt, size_t salt_len, 
 	return crypto_sign_verify_detached(sig, buf, n, k) == 0;
 }
 
-static void item_target(const dht_item_t *it, uint8_t out[DHT_ID_LEN])
+static void model_target(const item_t *it, uint8_t out[DHT_ID_LEN])
 {
 	if (it->is_mutable)
 		sha1(it->k, 32, it->salt, it->salt_len, out);
@@ -189,12 +190,12 @@ static void item_target(const dht_item_t *it, uint8_t out[DHT_ID_LEN])
 
 static int is_bencode(const uint8_t *v, size_t len)
 {
-	static dht_bencode_node_t nodes[DHT_ITEM_V_MAX / 2 + 1];
+	static dht_bencode_node_t nodes[ITEM_V_MAX / 2 + 1];
 	dht_bencode_doc_t doc;
 	return dht_bencode_parse(&doc, v, len, nodes, sizeof(nodes) / sizeof(nodes[0])) == 0;
 }
 
-static int item_eq(const dht_item_t *a, const dht_item_t *b)
+static int item_eq(const item_t *a, const item_t *b)
 {
 	return memcmp(a->target, b->target, DHT_ID_LEN) == 0 && a->is_mutable == b->is_mutable &&
 	       a->v_len == b->v_len && memcmp(a->v, b->v, a->v_len) == 0 &&
@@ -205,13 +206,13 @@ static int item_eq(const dht_item_t *a, const dht_item_t *b)
 
 /* Any item the store holds or reports: within the BEP 44 sizes, under its own target, and
  * when mutable, signed. */
-static void check_item(const dht_item_t *it, const char *what)
+static void check_item(const item_t *it, const char *what)
 {
 	uint8_t t[DHT_ID_LEN];
-	FUZZ_CHECK(it->v_len > 0 && it->v_len <= DHT_ITEM_V_MAX &&
-		       it->salt_len <= DHT_ITEM_SALT_MAX && (it->is_mutable || !it->salt_len),
+	FUZZ_CHECK(it->v_len > 0 && it->v_len <= ITEM_V_MAX && it->salt_len <= ITEM_SALT_MAX &&
+		       (it->is_mutable || !it->salt_len),
 		   "%s: v %u bytes, salt %u bytes", what, it->v_len, it->salt_len);
-	item_target(it, t);
+	model_target(it, t);
 	FUZZ_CHECK(memcmp(t, it->target, DHT_ID_LEN) == 0, "%s: not under its BEP 44 target", what);
 	if (it->is_mutable)
 		FUZZ_CHECK(it->seq >= 0 && sig_valid(it->k, it->salt, it->salt_len, it->seq, it->v,
@@ -220,7 +221,7 @@ static void check_item(const dht_item_t *it, const char *what)
 			   what, it->seq);
 }
 
-static dht_item_t *disk_find(const uint8_t target[DHT_ID_LEN])
+static item_t *disk_find(const uint8_t target[DHT_ID_LEN])
 {
 	for (size_t i = 0; i < fz.ndisk; i++)
 		if (memcmp(fz.disk[i].target, target, DHT_ID_LEN) == 0)
@@ -228,11 +229,11 @@ static dht_item_t *disk_find(const uint8_t target[DHT_ID_LEN])
 	return NULL;
 }
 
-static void on_stored(void *ctx, const dht_item_t *item)
+static void on_stored(void *ctx, const item_t *item)
 {
 	(void)ctx;
 	check_item(item, "item_stored");
-	dht_item_t *d = disk_find(item->target);
+	item_t *d = disk_find(item->target);
 	if (d == NULL) {
 		FUZZ_CHECK(fz.ndisk < sizeof(fz.disk) / sizeof(fz.disk[0]), "disk full");
 		d = &fz.disk[fz.ndisk++];
@@ -240,7 +241,7 @@ static void on_stored(void *ctx, const dht_item_t *item)
 	*d = *item;
 }
 
-static dht_item_t *gone_find(const uint8_t target[DHT_ID_LEN])
+static item_t *gone_find(const uint8_t target[DHT_ID_LEN])
 {
 	for (size_t i = 0; i < fz.ngone; i++)
 		if (memcmp(fz.gone[i].target, target, DHT_ID_LEN) == 0)
@@ -250,19 +251,19 @@ static dht_item_t *gone_find(const uint8_t target[DHT_ID_LEN])
 
 static void gone_forget(const uint8_t target[DHT_ID_LEN])
 {
-	dht_item_t *g = gone_find(target);
+	item_t *g = gone_find(target);
 	if (g)
 		*g = fz.gone[--fz.ngone];
 }
 
-static void on_removed(void *ctx, const dht_item_t *item)
+static void on_removed(void *ctx, const item_t *item)
 {
 	(void)ctx;
-	dht_item_t *d = disk_find(item->target);
+	item_t *d = disk_find(item->target);
 	FUZZ_CHECK(d != NULL && item_eq(d, item), "item_removed of an item never stored as such");
 	*d = fz.disk[--fz.ndisk];
 	if (item->is_mutable) {
-		dht_item_t *g = gone_find(item->target);
+		item_t *g = gone_find(item->target);
 		if (g == NULL) {
 			FUZZ_CHECK(fz.ngone < sizeof(fz.gone) / sizeof(fz.gone[0]), "gone full");
 			g = &fz.gone[fz.ngone++];
@@ -290,8 +291,8 @@ static void check_store(void)
 		   "bytes; the limits are %d and %d",
 		   count, bytes, MAX_ITEMS, MAX_BYTES);
 	for (size_t i = 0; i < fz.ntargets; i++) {
-		const dht_item_t *it = dht_storage_find(fz.st, fz.targets[i]);
-		const dht_item_t *d = disk_find(fz.targets[i]);
+		const item_t *it = dht_storage_find(fz.st, fz.targets[i]);
+		const item_t *d = disk_find(fz.targets[i]);
 		if (it == NULL) {
 			FUZZ_CHECK(d == NULL, "an item is gone without item_removed");
 			continue;
@@ -326,15 +327,14 @@ typedef struct {
 } put_t;
 
 /* What BEP 44 and docs/design.md §4 say a put must give: the return code and KRPC error. */
-static int expect(const put_t *p, const dht_item_t *prior, const dht_item_t *gone, int valid,
-		  int *ecode)
+static int expect(const put_t *p, const item_t *prior, const item_t *gone, int valid, int *ecode)
 {
 	bool refresh = false;
 	*ecode = DHT_KRPC_E_TOOBIG;
-	if (p->v_len > DHT_ITEM_V_MAX)
+	if (p->v_len > ITEM_V_MAX)
 		return SW_ETOOBIG;
 	*ecode = DHT_KRPC_E_SALT;
-	if (p->salt_len > DHT_ITEM_SALT_MAX)
+	if (p->salt_len > ITEM_SALT_MAX)
 		return SW_EINVAL;
 	*ecode = DHT_KRPC_E_PROTOCOL;
 	if (p->v_len == 0 || (p->is_mutable && (!p->has_sig || p->seq < 0)) ||
@@ -392,64 +392,66 @@ static int expect(const put_t *p, const dht_item_t *prior, const dht_item_t *gon
 /* The zone item functions on the same fields. */
 static void check_zone_item(const put_t *p, int valid)
 {
-	uint8_t mine[BUF_MAX], theirs[ZONE_SIGNED_BUF_MAX], t1[DHT_ID_LEN], t2[DHT_ID_LEN];
+	uint8_t mine[BUF_MAX], theirs[ITEM_SIGNED_BUF_MAX], t1[DHT_ID_LEN], t2[DHT_ID_LEN];
 	size_t n = 0, len;
 	int ret;
 	if (p->seq < 0)
 		return; /* zone items have an unsigned seq; the store refuses these anyway */
 	len = signed_buf(p->salt, p->salt_len, p->seq, p->v, p->v_len, mine);
-	ret = zone_item_signed_buf((uint64_t)p->seq, p->salt, p->salt_len, p->v, p->v_len, theirs,
-				   sizeof(theirs), &n);
-	if (p->salt_len > ZONE_SALT_MAX)
-		FUZZ_CHECK(ret == SW_EINVAL, "zone_item_signed_buf took a %zu-byte salt",
-			   p->salt_len);
+	ret = item_signed_buf((uint64_t)p->seq, p->salt, p->salt_len, p->v, p->v_len, theirs,
+			      sizeof(theirs), &n);
+	if (p->salt_len > ITEM_SALT_MAX)
+		FUZZ_CHECK(ret == SW_EINVAL, "item_signed_buf took a %zu-byte salt", p->salt_len);
 	else if (len > sizeof(theirs))
-		FUZZ_CHECK(ret == SW_ENOSPC, "zone_item_signed_buf wrote %zu bytes into %zu", len,
+		FUZZ_CHECK(ret == SW_ENOSPC, "item_signed_buf wrote %zu bytes into %zu", len,
 			   sizeof(theirs));
 	else
 		FUZZ_CHECK(ret == 0 && n == len && memcmp(mine, theirs, len) == 0,
-			   "zone_item_signed_buf differs from BEP 44's buffer (%s)",
-			   sw_strerror(ret));
+			   "item_signed_buf differs from BEP 44's buffer (%s)", sw_strerror(ret));
 	if (p->salt_len <= SALT_RAW_MAX) {
-		zone_item_target(p->k, p->salt, p->salt_len, t1);
+		item_key_target(p->k, p->salt, p->salt_len, t1);
 		sha1(p->k, 32, p->salt, p->salt_len, t2);
 		FUZZ_CHECK(memcmp(t1, t2, DHT_ID_LEN) == 0,
-			   "zone_item_target is not SHA-1(k || salt)");
+			   "item_key_target is not SHA-1(k || salt)");
 	}
 	/* A zone: no salt, v the packet as a bencoded string (docs/design.md §2). */
 	if (p->packet == NULL || p->salt_len || p->packet_len > ZONE_PACKET_MAX || !p->has_sig)
 		return;
-	zone_item_t item = {
-	    .seq = (uint64_t)p->seq, .packet = p->packet, .packet_len = p->packet_len};
+	static item_t item, got;
+	const uint8_t *packet;
+	size_t packet_len;
+	FUZZ_CHECK(item_init(&item, p->k, NULL, 0, p->seq) == 0 &&
+		       item_set_str(&item, p->packet, p->packet_len) == 0,
+		   "a zone's item cannot be made");
 	memcpy(item.sig, p->sig, 64);
-	uint8_t relay[ZONE_RELAY_MAX];
-	zone_item_t got;
-	ret = zone_relay_write(&item, relay, sizeof(relay), &n);
-	FUZZ_CHECK(ret == 0 && n == ZONE_RELAY_HDR + p->packet_len, "zone_relay_write: %s",
+	uint8_t relay[ITEM_RELAY_MAX];
+	ret = item_relay_write(&item, relay, sizeof(relay), &n);
+	FUZZ_CHECK(ret == 0 && n == ITEM_RELAY_HDR + p->packet_len, "item_relay_write: %s",
 		   sw_strerror(ret));
-	ret = zone_relay_parse(relay, n, &got);
-	FUZZ_CHECK(ret == 0 && got.seq == item.seq && got.packet_len == item.packet_len &&
-		       memcmp(got.packet, p->packet, p->packet_len) == 0 &&
+	ret = item_relay_parse(p->k, relay, n, &got);
+	FUZZ_CHECK(ret == 0 && got.seq == item.seq && item_str(&got, &packet, &packet_len) == 0 &&
+		       packet_len == p->packet_len &&
+		       memcmp(packet, p->packet, p->packet_len) == 0 &&
 		       memcmp(got.sig, p->sig, 64) == 0,
 		   "the relay form does not give the item back: %s", sw_strerror(ret));
-	ret = zone_item_verify(&got, p->k);
+	ret = item_verify(&got);
 	FUZZ_CHECK((ret == 0) == (valid && p->seq >= 0),
-		   "zone_item_verify says %s of a "
+		   "item_verify says %s of a "
 		   "signature that %s",
 		   sw_strerror(ret), valid ? "verifies" : "does not verify");
 	if (p->signed_here && !p->tampered && p->seq >= 0) {
-		ret = zone_item_sign(&item, fz.sk[p->key]);
+		ret = item_sign(&item, fz.sk[p->key]);
 		FUZZ_CHECK(ret == 0 && memcmp(item.sig, p->sig, 64) == 0,
-			   "zone_item_sign gives another signature: %s", sw_strerror(ret));
+			   "item_sign gives another signature: %s", sw_strerror(ret));
 	}
 }
 
-/* dht_item_sign() and dht_item_verify() against the signature made here. */
+/* item_sign() and dht_item_verify() against the signature made here. */
 static void check_item_sign(const put_t *p)
 {
-	static dht_item_t it;
-	if (!p->signed_here || p->tampered || p->seq < 0 || p->v_len > DHT_ITEM_V_MAX ||
-	    p->salt_len > DHT_ITEM_SALT_MAX)
+	static item_t it;
+	if (!p->signed_here || p->tampered || p->seq < 0 || p->v_len > ITEM_V_MAX ||
+	    p->salt_len > ITEM_SALT_MAX)
 		return;
 	memset(&it, 0, sizeof(it));
 	memcpy(it.k, p->k, 32);
@@ -459,12 +461,12 @@ static void check_item_sign(const put_t *p)
 		memcpy(it.salt, p->salt, p->salt_len);
 	it.v_len = (uint16_t)p->v_len;
 	memcpy(it.v, p->v, p->v_len);
-	int ret = dht_item_sign(&it, fz.sk[p->key]);
+	int ret = item_sign(&it, fz.sk[p->key]);
 	FUZZ_CHECK(ret == 0 && memcmp(it.sig, p->sig, 64) == 0,
-		   "dht_item_sign gives another signature: %s", sw_strerror(ret));
+		   "item_sign gives another signature: %s", sw_strerror(ret));
 	uint8_t t[DHT_ID_LEN];
-	item_target(&it, t);
-	FUZZ_CHECK(memcmp(it.target, t, DHT_ID_LEN) == 0, "dht_item_sign: wrong target");
+	model_target(&it, t);
+	FUZZ_CHECK(memcmp(it.target, t, DHT_ID_LEN) == 0, "item_sign: wrong target");
 	ret = dht_item_verify(&it);
 	if (p->v_len > 0 && is_bencode(p->v, p->v_len))
 		FUZZ_CHECK(ret == 0, "dht_item_verify refuses an item signed here: %s",
@@ -550,7 +552,7 @@ static bool read_put(rd_t *r, put_t *p, int *step)
 static void apply(const put_t *p, int step)
 {
 	static const uint64_t steps[4] = {1000, HOUR_MS, 25 * HOUR_MS, 0};
-	static dht_item_t prior_copy, want;
+	static item_t prior_copy, want;
 	uint8_t target[DHT_ID_LEN];
 	int ecode = -1, want_ecode;
 
@@ -562,7 +564,7 @@ static void apply(const put_t *p, int step)
 
 	memset(&want, 0, sizeof(want));
 	want.is_mutable = p->is_mutable;
-	if (p->v_len <= DHT_ITEM_V_MAX) {
+	if (p->v_len <= ITEM_V_MAX) {
 		want.v_len = (uint16_t)p->v_len;
 		memcpy(want.v, p->v, p->v_len);
 	}
@@ -570,7 +572,7 @@ static void apply(const put_t *p, int step)
 		memcpy(want.k, p->k, 32);
 		memcpy(want.sig, p->sig, 64);
 		want.seq = p->seq;
-		if (p->salt_len <= DHT_ITEM_SALT_MAX) {
+		if (p->salt_len <= ITEM_SALT_MAX) {
 			want.salt_len = (uint8_t)p->salt_len;
 			if (p->salt_len)
 				memcpy(want.salt, p->salt, p->salt_len);
@@ -582,7 +584,7 @@ static void apply(const put_t *p, int step)
 		sha1(p->v, p->v_len, NULL, 0, target);
 	memcpy(want.target, target, DHT_ID_LEN);
 
-	const dht_item_t *prior = dht_storage_find(fz.st, target);
+	const item_t *prior = dht_storage_find(fz.st, target);
 	if (prior) {
 		FUZZ_CHECK(prior->is_mutable == p->is_mutable, "a SHA-1 collision");
 		prior_copy = *prior;
@@ -603,8 +605,8 @@ static void apply(const put_t *p, int step)
 	    .has_cas = p->has_cas,
 	    .cas = p->cas,
 	};
-	static dht_item_t gone_copy;
-	const dht_item_t *gone = p->is_mutable ? gone_find(target) : NULL;
+	static item_t gone_copy;
+	const item_t *gone = p->is_mutable ? gone_find(target) : NULL;
 	if (gone) {
 		gone_copy = *gone;
 		gone = &gone_copy;
@@ -622,7 +624,7 @@ static void apply(const put_t *p, int step)
 		   prior ? "" : "none/", prior ? prior->seq : 0, sw_strerror(ret), ecode,
 		   sw_strerror(want_ret), want_ecode);
 
-	const dht_item_t *now_held = dht_storage_find(fz.st, target);
+	const item_t *now_held = dht_storage_find(fz.st, target);
 	size_t bytes_after, count_after = dht_storage_count(fz.st, &bytes_after);
 	if (ret != 0) {
 		FUZZ_CHECK(count_after == count_before && bytes_after == bytes_before,
@@ -661,7 +663,7 @@ static void check_reload(void)
 	FUZZ_CHECK(dht_storage_new(&o, NULL, 7, secret, &st) == 0, "dht_storage_new");
 	size_t loaded = 0;
 	for (size_t i = 0; i < fz.ndisk; i++) {
-		const dht_item_t *it = &fz.disk[i];
+		const item_t *it = &fz.disk[i];
 		int ret = dht_storage_load(st, it, fz.now, fz.now);
 		/* dht.c stores only v that parsed as one bencoded value. */
 		if (is_bencode(it->v, it->v_len)) {

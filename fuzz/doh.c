@@ -49,7 +49,7 @@
 #include "net/http1.h"
 #include "net/stream.h"
 #include "resolver/resolver.h"
-#include "zone/item.h"
+#include "item/item.h"
 #include "zone/zone.h"
 
 #define UDP_PAYLOAD 1232
@@ -595,7 +595,7 @@ static void setup(void)
 	    .io = {.now_ms = fake_now_ms, .dht_get = fake_dht_get, .dht_cancel = fake_dht_cancel},
 	};
 	resolver_t *r = NULL;
-	zone_item_t item;
+	static item_t item;
 	zone_t *z = NULL;
 
 	/* A server that went away must not end the run. */
@@ -603,8 +603,8 @@ static void setup(void)
 	FUZZ_CHECK(uv_loop_init(&fz.loop) == 0, "uv_loop_init");
 	uv_timer_init(&fz.loop, &fz.dht_timer);
 	FUZZ_CHECK(resolver_new(&opts, &r) == 0, "resolver_new");
-	int ret = zone_relay_parse(fuzz_pkarr_relay, fuzz_pkarr_relay_len, &item);
-	FUZZ_CHECK(ret == 0, "zone_relay_parse: %s", sw_strerror(ret));
+	int ret = item_relay_parse(fuzz_pkarr_pk, fuzz_pkarr_relay, fuzz_pkarr_relay_len, &item);
+	FUZZ_CHECK(ret == 0, "item_relay_parse: %s", sw_strerror(ret));
 	ret = zone_build(fuzz_pkarr_pk, &item, &opts.zone, &z);
 	FUZZ_CHECK(ret == 0, "zone_build of the pkarr vector: %s", sw_strerror(ret));
 	FUZZ_CHECK(resolver_zone_put(r, z) == 0, "resolver_zone_put");

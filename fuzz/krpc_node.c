@@ -53,7 +53,7 @@
 #include "dht/dht.h"
 #include "dht/rt.h"
 #include "fuzz.h"
-#include "zone/item.h"
+#include "item/item.h"
 
 /* An Ethernet MTU. The largest message an IPv4 node writes is a get reply with a 1000-byte v,
  * a 19-digit seq, eight nodes and a 32-byte transaction ID: 1487 bytes. (An IPv6 node's, with
@@ -154,7 +154,7 @@ static struct {
 	bool running[LK_COUNT];
 	int starting; /* the lookup being started now, or -1 */
 	uint64_t started[LK_COUNT];
-	dht_item_t put_item; /* what the put lookup writes */
+	item_t put_item; /* what the put lookup writes */
 } fz;
 
 /* ---- the host: clock, random, sending ---- */
@@ -253,7 +253,7 @@ static int fz_send(void *ctx, const struct sockaddr *sa, socklen_t salen, const 
 	return 0;
 }
 
-static void fz_stored(void *ctx, const dht_item_t *item)
+static void fz_stored(void *ctx, const item_t *item)
 {
 	(void)ctx;
 	int ret = dht_item_verify(item);
@@ -304,16 +304,16 @@ static void on_put(void *ctx, const dht_put_result_t *res)
 static bool sign(int64_t seq, const uint8_t *s, size_t slen, const uint8_t *v, size_t vlen,
 		 uint8_t sig[64])
 {
-	uint8_t buf[ZONE_SIGNED_BUF_MAX];
+	uint8_t buf[ITEM_SIGNED_BUF_MAX];
 	size_t len;
 	if (seq < 0 ||
-	    zone_item_signed_buf((uint64_t)seq, s, slen, v, vlen, buf, sizeof(buf), &len) != 0)
+	    item_signed_buf((uint64_t)seq, s, slen, v, vlen, buf, sizeof(buf), &len) != 0)
 		return false;
 	sw_ed25519_sign(fz.sk, buf, len, sig);
 	return true;
 }
 
-static void item_make(dht_item_t *it, bool mutable_, int64_t seq, const uint8_t *s, size_t slen,
+static void item_make(item_t *it, bool mutable_, int64_t seq, const uint8_t *s, size_t slen,
 		      const char *v)
 {
 	memset(it, 0, sizeof(*it));
@@ -328,7 +328,7 @@ static void item_make(dht_item_t *it, bool mutable_, int64_t seq, const uint8_t 
 			memcpy(it->salt, s, slen);
 		FUZZ_CHECK(sign(seq, s, slen, it->v, it->v_len, it->sig), "cannot sign");
 	}
-	dht_item_target(it, it->target);
+	item_target(it, it->target);
 }
 
 /* Starts lookup kind lk unless it runs (LK_FIND: of target). */
@@ -518,7 +518,7 @@ static void query_init(dht_krpc_msg_t *m, uint8_t method, const uint8_t id[DHT_I
 }
 
 /* A put of item from source slot, with the token the node gave it. */
-static void put_item(int slot, const dht_item_t *it)
+static void put_item(int slot, const item_t *it)
 {
 	dht_krpc_msg_t m;
 	query_init(&m, DHT_KRPC_PUT, fz.src_id[slot]);
@@ -541,13 +541,13 @@ static void setup(void)
 {
 	dht_krpc_msg_t m;
 	uint8_t seed[32], pk[32];
-	dht_item_t it;
+	item_t it;
 
 	FUZZ_CHECK(sw_crypto_init() == 0, "sw_crypto_init");
 	memset(seed, 0x5a, sizeof(seed));
 	sw_ed25519_from_seed(seed, pk, fz.sk);
 	FUZZ_CHECK(memcmp(pk, fuzz_pk, 32) == 0, "fuzz_pk is not the key of seed 0x5a");
-	zone_item_target(fuzz_pk, NULL, 0, fz.target);
+	item_key_target(fuzz_pk, NULL, 0, fz.target);
 	for (int i = 0; i < NSRC; i++) {
 		source_t *s = &sources[i];
 		if (strchr(s->ip, ':')) {

@@ -13,7 +13,7 @@
 #include "common/err.h"
 #include "fuzz.h"
 #include "resolver/resolver.h"
-#include "zone/item.h"
+#include "item/item.h"
 #include "zone/packet.h"
 #include "zone/zone.h"
 
@@ -176,9 +176,9 @@ static zone_t *rich_zone(const zone_opts_t *opts)
 	size_t len;
 	int ret = zone_packet_write(&l, pkt, sizeof(pkt), &len);
 	FUZZ_CHECK(ret == 0, "zone_packet_write: %s", sw_strerror(ret));
-	zone_item_t item = {.seq = 1700000000000000ULL, .packet = pkt, .packet_len = len};
+	static const uint8_t sig[64];
 	zone_t *z = NULL;
-	ret = zone_build(key, &item, opts, &z);
+	ret = zone_build_packet(key, 1700000000000000ULL, sig, pkt, len, opts, &z);
 	FUZZ_CHECK(ret == 0, "zone_build of the rich zone: %s", sw_strerror(ret));
 	FUZZ_CHECK(zone_rr_count(z) == l.count, "rich zone serves %zu of %zu records",
 		   zone_rr_count(z), l.count);
@@ -200,10 +200,10 @@ static resolver_t *setup(void)
 	resolver_t *r = NULL;
 	FUZZ_CHECK(resolver_new(&opts, &r) == 0, "resolver_new");
 
-	zone_item_t item;
+	static item_t item;
 	zone_t *z = NULL;
-	int ret = zone_relay_parse(fuzz_pkarr_relay, fuzz_pkarr_relay_len, &item);
-	FUZZ_CHECK(ret == 0, "zone_relay_parse: %s", sw_strerror(ret));
+	int ret = item_relay_parse(fuzz_pkarr_pk, fuzz_pkarr_relay, fuzz_pkarr_relay_len, &item);
+	FUZZ_CHECK(ret == 0, "item_relay_parse: %s", sw_strerror(ret));
 	ret = zone_build(fuzz_pkarr_pk, &item, &opts.zone, &z);
 	FUZZ_CHECK(ret == 0, "zone_build of the pkarr vector: %s", sw_strerror(ret));
 	FUZZ_CHECK(resolver_zone_put(r, z) == 0, "resolver_zone_put");

@@ -57,7 +57,6 @@
 #include "registry/label.h"
 #include "registry/policy.h"
 #include "registry/sth.h"
-#include "zone/item.h"
 #include "zone/packet.h"
 
 #define CHECK_MEM_MAX (1u << 20)

@@ -17,7 +17,7 @@
 #include "dns/query.h"
 #include "fuzz.h"
 #include "resolver/resolver.h"
-#include "zone/item.h"
+#include "item/item.h"
 #include "zone/packet.h"
 #include "zone/zone.h"
 
@@ -246,10 +246,10 @@ static void snapshot(const uint8_t *data, size_t size, const zone_rrlist_t *l, i
 {
 	uint8_t pk[32];
 	pick_key(l, pk);
-	zone_item_t item = {.seq = 1700000000000000ULL, .packet = data, .packet_len = size};
+	static const uint8_t sig[64];
 	zone_opts_t zopts = {.min_ttl = MIN_TTL, .max_ttl = MAX_TTL};
 	zone_t *z = NULL;
-	int ret = zone_build(pk, &item, &zopts, &z);
+	int ret = zone_build_packet(pk, 1700000000000000ULL, sig, data, size, &zopts, &z);
 	FUZZ_CHECK(ret == SW_ENOMEM || (ret == 0) == parsed,
 		   "zone_build returned %s for a packet that %s", sw_strerror(ret),
 		   parsed ? "parses" : "does not parse");
@@ -257,8 +257,8 @@ static void snapshot(const uint8_t *data, size_t size, const zone_rrlist_t *l, i
 		return;
 	size_t relay_len = 0;
 	const uint8_t *relay = zone_relay(z, &relay_len);
-	FUZZ_CHECK(relay_len == ZONE_RELAY_HDR + size &&
-		       memcmp(relay + ZONE_RELAY_HDR, data, size) == 0,
+	FUZZ_CHECK(relay_len == ITEM_RELAY_HDR + size &&
+		       memcmp(relay + ITEM_RELAY_HDR, data, size) == 0,
 		   "relay form does not hold the packet");
 	FUZZ_CHECK(zone_rr_count(z) <= l->count, "zone serves %zu of %zu records", zone_rr_count(z),
 		   l->count);

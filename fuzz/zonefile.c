@@ -14,9 +14,9 @@
  * - then the records are written as the zone packet, as sign does: it is a well-formed DNS
  *   message (fuzz_msg_walk(), independent of src/dns), ID 0, QR=1 and AA=1, all in the
  *   answer section, and zone_packet_parse() gives back the same records;
- * - a packet within ZONE_PACKET_MAX (BEP 44: v at most 1000 bytes) signs (zone_item_sign),
+ * - a packet within ZONE_PACKET_MAX (BEP 44: v at most 1000 bytes) signs (item_set_str, item_sign),
  *   goes through the relay form and back, verifies under the key, and zone_build() serves
- *   it; a larger one is refused by zone_item_sign() with SW_ETOOBIG.
+ *   it; a larger one is refused by item_set_str() with SW_ETOOBIG.
  */
 #include <string.h>
 
@@ -24,7 +24,7 @@
 #include "common/err.h"
 #include "crypto/crypto.h"
 #include "fuzz.h"
-#include "zone/item.h"
+#include "item/item.h"
 #include "zone/packet.h"
 #include "zone/zone.h"
 #include "zone/zonefile.h"
@@ -135,25 +135,30 @@ static void check_packet(const zone_rrlist_t *l)
 	}
 
 	/* Signing: BEP 44 bounds v, so the packet is at most ZONE_PACKET_MAX bytes. */
-	zone_item_t item = {.seq = 1700000000000000ULL, .packet = pkt, .packet_len = len};
-	ret = zone_item_sign(&item, fz.sk);
+	static item_t item, got;
+	const uint8_t *packet;
+	size_t packet_len;
+	FUZZ_CHECK(item_init(&item, fz.pk, NULL, 0, 1700000000000000LL) == 0, "item_init");
+	ret = item_set_str(&item, pkt, len);
+	if (ret == 0)
+		ret = item_sign(&item, fz.sk);
 	if (len > ZONE_PACKET_MAX) {
 		FUZZ_CHECK(ret == SW_ETOOBIG, "a %zu-byte packet signed: %s", len,
 			   sw_strerror(ret));
 		goto done;
 	}
 	FUZZ_CHECK(ret == 0, "a %zu-byte packet does not sign: %s", len, sw_strerror(ret));
-	uint8_t relay[ZONE_RELAY_MAX];
+	uint8_t relay[ITEM_RELAY_MAX];
 	size_t rlen = 0;
-	ret = zone_relay_write(&item, relay, sizeof(relay), &rlen);
-	FUZZ_CHECK(ret == 0 && rlen == ZONE_RELAY_HDR + len, "zone_relay_write: %s",
+	ret = item_relay_write(&item, relay, sizeof(relay), &rlen);
+	FUZZ_CHECK(ret == 0 && rlen == ITEM_RELAY_HDR + len, "item_relay_write: %s",
 		   sw_strerror(ret));
-	zone_item_t got;
-	ret = zone_relay_parse(relay, rlen, &got);
-	FUZZ_CHECK(ret == 0 && got.seq == item.seq && got.packet_len == len &&
-		       memcmp(got.packet, pkt, len) == 0 && memcmp(got.sig, item.sig, 64) == 0,
+	ret = item_relay_parse(fz.pk, relay, rlen, &got);
+	FUZZ_CHECK(ret == 0 && got.seq == item.seq && item_str(&got, &packet, &packet_len) == 0 &&
+		       packet_len == len && memcmp(packet, pkt, len) == 0 &&
+		       memcmp(got.sig, item.sig, 64) == 0,
 		   "the relay form does not give the item back: %s", sw_strerror(ret));
-	ret = zone_item_verify(&got, fz.pk);
+	ret = item_verify(&got);
 	FUZZ_CHECK(ret == 0, "a zone signed here does not verify: %s", sw_strerror(ret));
 
 	zone_opts_t zopts = {.min_ttl = 300, .max_ttl = 86400};

@@ -227,6 +227,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return api_dht_get_reply(a, c, rq);
 		return api_dht_get_start(a, c, rq, url + 8);
 	}
+	if (strncmp(url, "/v1/registry/", 13) == 0)
+		return api_registry(a, c, url + 13, method);
 	if (api_control_path(url))
 		return api_control(a, c, url, method, rq);
 	uint8_t pk[32];
@@ -242,11 +244,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	/* pkarr's design/relays.md: 400 for a key that is not one. */
 	if (url[0] == '/' && strlen(url + 1) == SW_Z32_KEY_LEN && strchr(url + 1, '/') == NULL)
 		return api_relay_bad_key(c);
-	return api_reply_text(c, MHD_HTTP_NOT_FOUND,
-			      "unknown path; try GET /v1/status, GET or PUT /<z-base32 key>, "
-			      "GET /v1/resolve?name=, GET /v1/dht/<key or target>, GET or POST "
-			      "/dns-query, GET /metrics, GET /healthz, GET /v1/zones, POST "
-			      "/v1/reload or /v1/flush, PUT /v1/log-level (docs/api.md)");
+	return api_reply_text(
+	    c, MHD_HTTP_NOT_FOUND,
+	    "unknown path; try GET /v1/status, GET or PUT /<z-base32 key>, "
+	    "GET /v1/resolve?name=, GET /v1/dht/<key or target>, GET or POST "
+	    "/dns-query, GET /metrics, GET /healthz, GET /v1/zones, POST "
+	    "/v1/reload or /v1/flush, PUT /v1/log-level, GET /v1/registry/<key>/log/sth "
+	    "(docs/api.md)");
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

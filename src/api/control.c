@@ -143,7 +143,7 @@ static void zone_json(const zone_t *z, void *ctx)
 	sw_z32_encode_key(zone_key(z), z32);
 	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:b}", "key", z32, "seq",
 			      (json_int_t)zone_seq(z), "records", (json_int_t)zone_rr_count(z),
-			      "size", (json_int_t)(len - ZONE_RELAY_HDR), "pinned", false);
+			      "size", (json_int_t)(len - ITEM_RELAY_HDR), "pinned", false);
 	if (o == NULL)
 		return;
 	json_object_set_new(o, "republished", unix_or_null(zc->info->republished));
@@ -184,7 +184,7 @@ static enum MHD_Result zone_export(api_t *a, struct MHD_Connection *c, const zon
 	size_t len;
 	const uint8_t *relay = zone_relay(z, &len);
 	sw_z32_encode_key(zone_key(z), z32);
-	json_t *lines = api_dnsmsg_answer_lines(relay + ZONE_RELAY_HDR, len - ZONE_RELAY_HDR);
+	json_t *lines = api_dnsmsg_answer_lines(relay + ITEM_RELAY_HDR, len - ITEM_RELAY_HDR);
 	if (lines == NULL)
 		return api_reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	size_t cap = 256, o;

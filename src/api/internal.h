@@ -14,9 +14,9 @@
 #include "api/api.h"
 #include "common/buf.h"
 #include "dns/query.h"
-#include "zone/item.h"
+#include "item/item.h"
 
-#define BODY_MAX ZONE_RELAY_MAX
+#define BODY_MAX ITEM_RELAY_MAX
 #define RELAY_TYPE "application/pkarr.org/relays#payload"
 #define DNS_MESSAGE_TYPE "application/dns-message" /* RFC 8484 §6 */
 #define DNS_JSON_TYPE "application/dns-json"	   /* Google's and Cloudflare's JSON form */
@@ -68,7 +68,7 @@ struct req {
 	/* Results of the DHT operation. */
 	dht_put_result_t put;
 	bool got_item;
-	dht_item_t item;
+	item_t item;
 	dht_addr_t from[32];
 	size_t from_n;
 	int get_err;
@@ -145,6 +145,10 @@ enum MHD_Result api_control(api_t *a, struct MHD_Connection *c, const char *url,
  * JSON of /v1/status's "dht" and /healthz. */
 void api_dht_health(const api_t *a, api_dht_health_t *h);
 json_t *api_dht_health_json(const api_t *a);
+
+/* registry.c: GET /v1/registry/<R>/log/... (path is what follows /v1/registry/). */
+enum MHD_Result api_registry(api_t *a, struct MHD_Connection *c, const char *path,
+			     const char *method);
 
 /* query.c: GET /v1/resolve and /dns-query (RFC 8484 and the JSON form). */
 enum MHD_Result api_resolve_reply(struct MHD_Connection *c, req_t *rq);

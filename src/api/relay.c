@@ -285,10 +285,10 @@ enum MHD_Result api_relay_put(api_t *a, struct MHD_Connection *c, const uint8_t 
 		    c, MHD_HTTP_CONTENT_TOO_LARGE,
 		    "body is larger than 1068 bytes (64 signature + 8 seq + 996 packet)");
 	}
-	zone_item_t item;
-	int ret = zone_relay_parse(rq->body, rq->len, &item);
+	item_t item;
+	int ret = item_relay_parse(pk, rq->body, rq->len, &item);
 	if (ret == 0)
-		ret = zone_item_verify(&item, pk);
+		ret = item_verify(&item);
 	if (ret)
 		return put_error(c, ret);
 	int m = if_match(a, c, pk);
@@ -308,20 +308,17 @@ enum MHD_Result api_relay_put(api_t *a, struct MHD_Connection *c, const uint8_t 
 	 * hourly re-put): sent again, two nodes that are each other's relay would pass it back
 	 * and forth for ever. */
 	uint64_t cur;
-	bool had = known_seq(a, pk, &cur) && cur >= item.seq;
-	dht_item_t it;
+	bool had = known_seq(a, pk, &cur) && cur >= (uint64_t)item.seq;
 	if (rq->relay_own) {
 		ret = own_zone_accept(a->ctx.resolver, a->ctx.store, pk, rq->body, rq->len);
 		if (ret)
 			return put_error(c, ret);
-		own_zone_dht_item(resolver_zone_find(a->ctx.resolver, pk), &it);
 	} else {
 		/* What the DHT already holds newer is not known before the put; the nodes that
 		 * hold it refuse the older one (BEP 44 error 302), and the count says so. */
 		ret = resolver_cache_offer(a->ctx.resolver, pk, &item);
 		if (ret)
 			return put_error(c, ret);
-		own_item_to_dht(&item, pk, &it);
 	}
 	/* Into the DHT and through this node's own `relay`s at once (docs/design.md §7), own
 	 * zones and others' alike; answered when both are done (each bounded: the DHT put by
@@ -334,7 +331,7 @@ enum MHD_Result api_relay_put(api_t *a, struct MHD_Connection *c, const uint8_t 
 	    rq->relays_asked > 0 && net_relay_put(a->ctx.relays, pk, rq->body, rq->len,
 						  on_relays_done, rq, &rq->relay_put) > 0;
 	rq->put_dht_wait = a->ctx.dht != NULL;
-	if (rq->put_dht_wait && dht_put(net_dht_node(a->ctx.dht), &it, on_put_done, rq) != 0)
+	if (rq->put_dht_wait && dht_put(net_dht_node(a->ctx.dht), &item, on_put_done, rq) != 0)
 		rq->put_dht_wait = false;
 	if (!rq->put_dht_wait && !rq->put_relays_wait)
 		return reply_stored(c, rq);
@@ -475,7 +472,7 @@ static void on_get_done(void *ctx, const dht_get_result_t *res)
 
 enum MHD_Result api_dht_get_reply(api_t *a, struct MHD_Connection *c, req_t *rq)
 {
-	char hex[2 * DHT_ITEM_V_MAX + 1], addr[64];
+	char hex[2 * ITEM_V_MAX + 1], addr[64];
 	json_t *j = json_object();
 	sw_hex_encode(rq->target, DHT_ID_LEN, hex, sizeof(hex));
 	json_object_set_new(j, "target", json_string(hex));
@@ -491,7 +488,7 @@ enum MHD_Result api_dht_get_reply(api_t *a, struct MHD_Connection *c, req_t *rq)
 						    ? "no DHT node answered"
 						    : "no node holds this item"));
 	if (rq->got_item) {
-		const dht_item_t *it = &rq->item;
+		const item_t *it = &rq->item;
 		json_object_set_new(j, "mutable", json_boolean(it->is_mutable));
 		if (it->is_mutable) {
 			char z32[SW_Z32_KEY_LEN + 1];
@@ -506,11 +503,10 @@ enum MHD_Result api_dht_get_reply(api_t *a, struct MHD_Connection *c, req_t *rq)
 		sw_hex_encode(it->v, it->v_len, hex, sizeof(hex));
 		json_object_set_new(j, "v", json_string(hex));
 		/* A zone is a bencoded string holding a DNS packet. */
-		const uint8_t *colon = memchr(it->v, ':', it->v_len);
-		if (it->is_mutable && colon)
-			json_object_set_new(
-			    j, "records",
-			    api_records_json(colon + 1, (size_t)(it->v + it->v_len - colon - 1)));
+		const uint8_t *packet;
+		size_t packet_len;
+		if (it->is_mutable && item_str(it, &packet, &packet_len) == 0)
+			json_object_set_new(j, "records", api_records_json(packet, packet_len));
 		json_t *nodes = json_array();
 		for (size_t i = 0; i < rq->from_n; i++) {
 			dht_addr_to_str(&rq->from[i], addr, sizeof(addr));
@@ -527,7 +523,7 @@ enum MHD_Result api_dht_get_start(api_t *a, struct MHD_Connection *c, req_t *rq,
 	const char *imm = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "immutable");
 	bool is_mutable = !(imm && strcmp(imm, "1") == 0);
 	if (sw_z32_decode_key(what, strlen(what), pk) == 0)
-		zone_item_target(pk, NULL, 0, rq->target);
+		item_key_target(pk, NULL, 0, rq->target);
 	else if (sw_hex_decode(what, strlen(what), rq->target, DHT_ID_LEN) != 0)
 		return api_reply_text(c, MHD_HTTP_BAD_REQUEST,
 				      "give a 52-character z-base32 key or a 40-hex-digit target");

@@ -28,7 +28,7 @@ int cli_key_read(const char *path, uint8_t pk[32], uint8_t sk[64]);
 int cli_file_read(const char *path, size_t max, char **data, size_t *len);
 
 /* Signs the zone file with the key at `seq`; writes the relay form into out (at least
- * ZONE_RELAY_MAX). Prints errors itself ("FILE:LINE: problem"). Returns 0 or an error. */
+ * ITEM_RELAY_MAX). Prints errors itself ("FILE:LINE: problem"). Returns 0 or an error. */
 int cli_zone_sign(const char *keyfile, const char *zonefile, uint64_t seq, uint8_t pk[32],
 		  uint8_t *out, size_t *len, size_t *packet_len);
 

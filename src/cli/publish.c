@@ -16,8 +16,8 @@
 #include "common/err.h"
 #include "crypto/crypto.h"
 #include "daemon/oneshot.h"
-#include "resolver/own.h"
-#include "zone/item.h"
+#include "zone/packet.h"
+#include "item/item.h"
 
 static void usage(FILE *f)
 {
@@ -108,7 +108,7 @@ static int publish_direct(const char *key, const char *zonefile, const char *boo
 			  const uint8_t pk[32], const char *z32)
 {
 	oneshot_t *o = NULL;
-	uint8_t body[ZONE_RELAY_MAX], target[20], pkk[32];
+	uint8_t body[ITEM_RELAY_MAX], target[20], pkk[32];
 	size_t len, plen;
 	uint64_t last = 0, seq = cli_now_us();
 	fprintf(stderr, "swarmdns: joining the DHT through %s...\n", boot);
@@ -120,17 +120,15 @@ static int publish_direct(const char *key, const char *zonefile, const char *boo
 	}
 	/* docs/design.md §2: seq = max(now_us, last_seen_seq + 1). */
 	fprintf(stderr, "swarmdns: looking up the current seq of %s...\n", z32);
-	zone_item_target(pk, NULL, 0, target);
+	item_key_target(pk, NULL, 0, target);
 	if (oneshot_get_seq(o, target, &last) == 0 && last >= seq)
 		seq = last + 1;
 	if (cli_zone_sign(key, zonefile, seq, pkk, body, &len, &plen)) {
 		oneshot_close(o);
 		return 1;
 	}
-	zone_item_t zi;
-	dht_item_t item;
-	zone_relay_parse(body, len, &zi);
-	own_item_to_dht(&zi, pk, &item);
+	item_t item;
+	item_relay_parse(pk, body, len, &item); /* cli_zone_sign() wrote it */
 	fprintf(stderr, "swarmdns: putting seq %" PRIu64 " to the closest DHT nodes...\n", seq);
 	int stored = 0, asked = 0;
 	ret = oneshot_put(o, &item, &stored, &asked);
@@ -185,7 +183,7 @@ int cli_publish(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	uint8_t pk[32], sk[64], body[ZONE_RELAY_MAX], resp[4096];
+	uint8_t pk[32], sk[64], body[ITEM_RELAY_MAX], resp[4096];
 	char z32[SW_Z32_KEY_LEN + 1], path[64];
 	int ret = cli_key_read(key, pk, sk); /* prints why it failed */
 	sw_memzero(sk, sizeof(sk));
@@ -209,9 +207,10 @@ int cli_publish(int argc, char **argv)
 		no_node(api);
 		return 1;
 	}
-	zone_item_t cur;
-	if (status == 200 && zone_relay_parse(resp, rlen, &cur) == 0 && cur.seq >= seq)
-		seq = cur.seq + 1;
+	item_t cur;
+	if (status == 200 && item_relay_parse(pk, resp, rlen, &cur) == 0 &&
+	    (uint64_t)cur.seq >= seq)
+		seq = (uint64_t)cur.seq + 1;
 
 	size_t len, plen;
 	if (cli_zone_sign(key, argv[optind], seq, pk, body, &len, &plen))

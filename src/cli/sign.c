@@ -11,7 +11,7 @@
 #include "common/codec.h"
 #include "common/err.h"
 #include "crypto/crypto.h"
-#include "zone/item.h"
+#include "item/item.h"
 #include "zone/packet.h"
 #include "zone/zonefile.h"
 
@@ -74,9 +74,17 @@ int cli_zone_sign(const char *keyfile, const char *zonefile, uint64_t seq, uint8
 		ret = SW_ETOOBIG;
 		goto out;
 	}
-	zone_item_t item = {.seq = seq, .packet = pkt, .packet_len = plen};
-	if ((ret = zone_item_sign(&item, sk)) ||
-	    (ret = zone_relay_write(&item, out, ZONE_RELAY_MAX, len)))
+	item_t item;
+	if (seq > INT64_MAX) {
+		/* BEP 44's seq is a bencoded integer that DHT nodes hold in 64 signed bits. */
+		fprintf(stderr, "swarmdns: seq %" PRIu64 " is above 2^63-1, the largest seq\n",
+			seq);
+		ret = SW_EINVAL;
+		goto out;
+	}
+	if ((ret = item_init(&item, pk, NULL, 0, (int64_t)seq)) ||
+	    (ret = item_set_str(&item, pkt, plen)) || (ret = item_sign(&item, sk)) ||
+	    (ret = item_relay_write(&item, out, ITEM_RELAY_MAX, len)))
 		goto out;
 	*packet_len = plen;
 out:
@@ -150,7 +158,7 @@ int cli_sign(int argc, char **argv)
 			"or redirect standard output\n");
 		return 2;
 	}
-	uint8_t body[ZONE_RELAY_MAX], pk[32];
+	uint8_t body[ITEM_RELAY_MAX], pk[32];
 	size_t len, plen;
 	if (cli_zone_sign(key, argv[optind], seq, pk, body, &len, &plen))
 		return 1;

@@ -16,7 +16,7 @@
 #include "common/codec.h"
 #include "crypto/crypto.h"
 #include "dns/wire.h"
-#include "zone/item.h"
+#include "item/item.h"
 #include "daemon/daemon.h"
 #include "daemon/join.h"
 #include "daemon/limitlog.h"
@@ -31,15 +31,15 @@
 #include "net/tls.h"
 #include "resolver/own.h"
 #include "resolver/resolver.h"
+#include "store/item.h"
 #include "store/store.h"
 
 /* A change to a stored DHT item, waiting for its commit (net_dht_hooks_t.flush). */
-#define ITEM_REC_MAX (8 + 1 + 32 + 64 + 8 + 1 + 2 + DHT_ITEM_SALT_MAX + DHT_ITEM_V_MAX)
 #define ITEM_QUEUE_MAX 64
 typedef struct {
 	uint8_t target[DHT_ID_LEN];
 	size_t len; /* 0: the item was removed */
-	uint8_t rec[ITEM_REC_MAX];
+	uint8_t rec[STORE_ITEM_REC_MAX];
 } item_op_t;
 
 typedef struct {
@@ -330,29 +330,11 @@ void daemon_resolver_opts(const conf_t *c, resolver_opts_t *o)
 #define NODES_KEY "dht_nodes"
 #define NODES_MAX 1024
 
-/* A stored DHT item: wall-clock ms of storing (8, big-endian), then the item fields. The
- * wall clock, not the loop's, so that expiry counts across restarts. */
-#define ITEM_REC_HDR (8 + 1 + 32 + 64 + 8 + 1 + 2)
-
 static uint64_t wall_ms(void)
 {
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-}
-
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-}
-
-static uint64_t get_be(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 /* Commits the queued item changes in one transaction (net_dht_hooks_t.flush): the DHT host
@@ -382,54 +364,26 @@ static item_op_t *item_queue(node_t *n, const uint8_t *target)
 	return q;
 }
 
-static void on_item_stored(void *ctx, const dht_item_t *it)
+static void on_item_stored(void *ctx, const item_t *it)
 {
 	node_t *n = ctx;
 	item_op_t *q = item_queue(n, it->target);
-	uint8_t *p = q->rec;
-	put_be(p, wall_ms(), 8);
-	p[8] = it->is_mutable;
-	memcpy(p + 9, it->k, 32);
-	memcpy(p + 41, it->sig, 64);
-	put_be(p + 105, (uint64_t)it->seq, 8);
-	p[113] = it->salt_len;
-	put_be(p + 114, it->v_len, 2);
-	p += ITEM_REC_HDR;
-	memcpy(p, it->salt, it->salt_len);
-	memcpy(p + it->salt_len, it->v, it->v_len);
-	/* Committed in on_items_flush() before the put is answered: a stored item survives
-	 * kill -9. */
-	q->len = ITEM_REC_HDR + it->salt_len + it->v_len;
+	/* The wall clock, not the loop's, so that expiry counts across restarts. Committed in
+	 * on_items_flush() before the put is answered: a stored item survives kill -9. */
+	store_item_rec_write(it, wall_ms(), q->rec, sizeof(q->rec), &q->len);
 }
 
-static void on_item_removed(void *ctx, const dht_item_t *it)
+static void on_item_removed(void *ctx, const item_t *it)
 {
 	item_queue(ctx, it->target)->len = 0;
 }
 
-static int load_item(const void *key, size_t klen, const void *val, size_t vlen, void *ctx)
+static int load_item(const item_t *it, uint64_t stored, void *ctx)
 {
 	node_t *n = ctx;
-	const uint8_t *p = val;
-	dht_item_t it;
-	if (klen != DHT_ID_LEN || vlen < ITEM_REC_HDR)
-		return 0;
-	memset(&it, 0, sizeof(it));
-	memcpy(it.target, key, DHT_ID_LEN);
-	uint64_t stored = get_be(p, 8), now = wall_ms(), loop_now = uv_now(&n->loop);
-	it.is_mutable = p[8] != 0;
-	memcpy(it.k, p + 9, 32);
-	memcpy(it.sig, p + 41, 64);
-	it.seq = (int64_t)get_be(p + 105, 8);
-	it.salt_len = p[113];
-	it.v_len = (uint16_t)get_be(p + 114, 2);
-	if (it.salt_len > DHT_ITEM_SALT_MAX || it.v_len > DHT_ITEM_V_MAX ||
-	    vlen != (size_t)ITEM_REC_HDR + it.salt_len + it.v_len)
-		return 0;
-	memcpy(it.salt, p + ITEM_REC_HDR, it.salt_len);
-	memcpy(it.v, p + ITEM_REC_HDR + it.salt_len, it.v_len);
+	uint64_t now = wall_ms(), loop_now = uv_now(&n->loop);
 	uint64_t age = now > stored ? now - stored : 0;
-	dht_item_load(net_dht_node(n->dht), &it, loop_now > age ? loop_now - age : 0);
+	dht_item_load(net_dht_node(n->dht), it, loop_now > age ? loop_now - age : 0);
 	return 0;
 }
 
@@ -470,8 +424,8 @@ static void relay_put_zone(const zone_t *z, void *ctx)
 static void republish_one(const zone_t *z, void *ctx)
 {
 	node_t *n = ctx;
-	dht_item_t it;
-	own_zone_dht_item(z, &it);
+	item_t it;
+	zone_item(z, &it);
 	dht_put(net_dht_node(n->dht), &it, on_republished, n);
 	if (n->relays)
 		relay_put_zone(z, n);
@@ -491,16 +445,11 @@ static void on_pin_get(void *ctx, const dht_get_result_t *res)
 		return;
 	dht_put(net_dht_node(n->dht), res->item, on_pin_put, n);
 	net_dht_kick_soon(n->dht);
-	resolver_dht_result_t rr;
-	uint8_t body[ZONE_RELAY_MAX];
+	uint8_t body[ITEM_RELAY_MAX];
 	size_t len;
-	own_dht_zone_result(res, &rr);
-	if (n->relays && rr.has_item && rr.packet_len <= ZONE_PACKET_MAX) {
-		zone_item_t zi = {.seq = rr.seq, .packet = rr.packet, .packet_len = rr.packet_len};
-		memcpy(zi.sig, rr.sig, 64);
-		if (zone_relay_write(&zi, body, sizeof(body), &len) == 0)
-			net_relay_put(n->relays, res->item->k, body, len, NULL, NULL, NULL);
-	}
+	/* A zone's item (no salt, v a string) has a relay form; anything else is not sent. */
+	if (n->relays && item_relay_write(res->item, body, sizeof(body), &len) == 0)
+		net_relay_put(n->relays, res->item->k, body, len, NULL, NULL, NULL);
 }
 
 static void republish_pins(node_t *n)
@@ -509,7 +458,7 @@ static void republish_pins(node_t *n)
 		uint8_t pk[32], target[DHT_ID_LEN];
 		if (sw_z32_decode_key(n->conf->pin[i], strlen(n->conf->pin[i]), pk) != 0)
 			continue;
-		zone_item_target(pk, NULL, 0, target);
+		item_key_target(pk, NULL, 0, target);
 		dht_get(net_dht_node(n->dht), target, NULL, 0, true, on_pin_get, n);
 	}
 }
@@ -588,7 +537,7 @@ static int start_dht(node_t *n, const conf_t *c)
 		       c->dht_listen, sw_strerror(ret));
 		return ret;
 	}
-	store_foreach(n->store, STORE_DHT_ITEMS, load_item, n);
+	store_item_foreach(n->store, load_item, n);
 	/* docs/design.md §4: persisted nodes first, then the bootstrap hosts. */
 	static uint8_t buf[NODES_MAX * DHT_NODE6_LEN];
 	size_t len = 0;

@@ -166,7 +166,7 @@ static void on_put(void *ctx, const dht_put_result_t *res)
 	o->done = true;
 }
 
-int oneshot_put(oneshot_t *o, const dht_item_t *item, int *stored, int *asked)
+int oneshot_put(oneshot_t *o, const item_t *item, int *stored, int *asked)
 {
 	o->done = false;
 	o->stored = o->asked = 0;

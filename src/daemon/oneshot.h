@@ -16,5 +16,5 @@ int oneshot_join(const char *bootstrap, uint32_t timeout_ms, oneshot_t **out);
 /* The highest seq of the mutable item at target, or 0 when none is found. */
 int oneshot_get_seq(oneshot_t *o, const uint8_t target[20], uint64_t *seq);
 /* Puts a signed item; stored/asked as dht_put reports them. */
-int oneshot_put(oneshot_t *o, const dht_item_t *item, int *stored, int *asked);
+int oneshot_put(oneshot_t *o, const item_t *item, int *stored, int *asked);
 void oneshot_close(oneshot_t *o);

@@ -10,7 +10,7 @@
 #include "common/err.h"
 #include "daemon/zonefetch.h"
 #include "resolver/own.h"
-#include "zone/item.h"
+#include "item/item.h"
 
 struct daemon_zonefetch {
 	net_dht_t *dht; /* NULL: the DHT is not asked */
@@ -78,19 +78,22 @@ static void on_dht(void *ctx, const dht_get_result_t *res)
 	report(f, &rr);
 }
 
-static void on_relay(void *ctx, const zone_item_t *item, bool done, int err)
+static void on_relay(void *ctx, const item_t *item, bool done, int err)
 {
 	daemon_zonefetch_t *f = ctx;
 	if (item) {
 		/* Verified by the relay client; the resolver verifies it again and keeps it only
 		 * if its seq is the highest seen (never below the cached one). */
+		const uint8_t *packet;
+		size_t packet_len;
+		item_str(item, &packet, &packet_len); /* it parsed from the relay form */
 		f->found = true;
 		resolver_dht_result_t rr = {.ready = f->ready,
 					    .has_item = true,
-					    .seq = item->seq,
+					    .seq = (uint64_t)item->seq,
 					    .sig = item->sig,
-					    .packet = item->packet,
-					    .packet_len = item->packet_len,
+					    .packet = packet,
+					    .packet_len = packet_len,
 					    .nodes = 1};
 		report(f, &rr);
 		return;
@@ -123,7 +126,7 @@ int daemon_zonefetch_start(net_dht_t *dht, net_relay_t *relays, const uint8_t pk
 	int ret = SW_ECONN;
 	if (dht) {
 		uint8_t target[DHT_ID_LEN];
-		zone_item_target(pk, NULL, 0, target);
+		item_key_target(pk, NULL, 0, target);
 		ret = dht_get(net_dht_node(dht), target, NULL, 0, true, on_dht, f);
 		if (ret == 0) {
 			f->dht = dht;

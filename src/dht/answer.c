@@ -166,7 +166,7 @@ static int answer_get(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_t *
 	}
 	answer_token(dht, a, from);
 	answer_nodes(dht, a, q, q->target, now);
-	const dht_item_t *item = dht_storage_find(dht->st, q->target);
+	const item_t *item = dht_storage_find(dht->st, q->target);
 	if (item && item->is_mutable) {
 		r->has_seq = true;
 		r->seq = item->seq;
@@ -195,12 +195,12 @@ static int answer_put(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_t *
 		dht_send_error(dht, from, q, DHT_KRPC_E_PROTOCOL, "missing v");
 		return -1;
 	}
-	if (q->v_len > DHT_ITEM_V_MAX) {
+	if (q->v_len > ITEM_V_MAX) {
 		dht->cnt.puts_rejected++;
 		dht_send_error(dht, from, q, DHT_KRPC_E_TOOBIG, "message (v field) too big");
 		return -1;
 	}
-	if (q->salt_len > DHT_ITEM_SALT_MAX) {
+	if (q->salt_len > ITEM_SALT_MAX) {
 		dht->cnt.puts_rejected++;
 		dht_send_error(dht, from, q, DHT_KRPC_E_SALT, "salt (salt field) too big");
 		return -1;

@@ -356,7 +356,7 @@ int dht_get(dht_t *dht, const uint8_t target[DHT_ID_LEN], const uint8_t *salt, s
 	    bool is_mutable, dht_get_cb cb, void *ctx)
 {
 	uint64_t now = now_ms(dht);
-	if (salt_len > DHT_ITEM_SALT_MAX || (salt_len && !salt) || (!is_mutable && salt_len))
+	if (salt_len > ITEM_SALT_MAX || (salt_len && !salt) || (!is_mutable && salt_len))
 		return SW_EINVAL;
 	lookup_t *lk = dht_lookup_new(dht, LK_GET, target, now, NULL, 0);
 	if (!lk)
@@ -368,7 +368,7 @@ int dht_get(dht_t *dht, const uint8_t target[DHT_ID_LEN], const uint8_t *salt, s
 	if (salt_len)
 		memcpy(lk->salt, salt, salt_len);
 	/* What we store ourselves counts too; it was verified when it was put. */
-	const dht_item_t *own = dht_storage_find(dht->st, target);
+	const item_t *own = dht_storage_find(dht->st, target);
 	if (own && own->is_mutable == is_mutable &&
 	    (!is_mutable || (own->salt_len == salt_len &&
 			     (salt_len == 0 || memcmp(own->salt, salt, salt_len) == 0)))) {
@@ -385,7 +385,7 @@ int dht_get(dht_t *dht, const uint8_t target[DHT_ID_LEN], const uint8_t *salt, s
 	return 0;
 }
 
-int dht_put(dht_t *dht, const dht_item_t *item, dht_put_cb cb, void *ctx)
+int dht_put(dht_t *dht, const item_t *item, dht_put_cb cb, void *ctx)
 {
 	uint64_t now = now_ms(dht);
 	int ret = dht_item_verify(item);
@@ -439,12 +439,12 @@ void dht_cancel(dht_t *dht, void *ctx)
 	}
 }
 
-int dht_item_load(dht_t *dht, const dht_item_t *item, uint64_t stored_ms)
+int dht_item_load(dht_t *dht, const item_t *item, uint64_t stored_ms)
 {
 	return dht_storage_load(dht->st, item, stored_ms, now_ms(dht));
 }
 
-const dht_item_t *dht_item_find(const dht_t *dht, const uint8_t target[DHT_ID_LEN])
+const item_t *dht_item_find(const dht_t *dht, const uint8_t target[DHT_ID_LEN])
 {
 	return dht_storage_find(dht->st, target);
 }

@@ -37,8 +37,8 @@ typedef struct {
 		    size_t len);
 	uint64_t (*now_ms)(void *ctx);
 	void (*random)(void *ctx, void *buf, size_t len);
-	void (*item_stored)(void *ctx, const dht_item_t *item);	 /* may be NULL */
-	void (*item_removed)(void *ctx, const dht_item_t *item); /* may be NULL */
+	void (*item_stored)(void *ctx, const item_t *item);  /* may be NULL */
+	void (*item_removed)(void *ctx, const item_t *item); /* may be NULL */
 } dht_io_t;
 
 typedef struct {
@@ -82,7 +82,7 @@ typedef struct {
 } dht_lookup_stats_t;
 
 typedef struct {
-	const dht_item_t *item; /* the best verified item so far (highest seq); NULL: none */
+	const item_t *item;	/* the best verified item so far (highest seq); NULL: none */
 	const dht_addr_t *from; /* the nodes that returned exactly this item */
 	size_t from_n;
 	bool done; /* the final report; earlier reports are improvements */
@@ -200,7 +200,7 @@ int dht_get(dht_t *dht, const uint8_t target[DHT_ID_LEN], const uint8_t *salt, s
 /* BEP 44 put of a signed mutable or an immutable item: a get to collect tokens from the K
  * closest nodes, then put to them; the callback counts the successful put replies. The item is
  * copied. Returns also SW_EINVAL / SW_ETOOBIG / SW_EBADSIG when the item does not verify. */
-int dht_put(dht_t *dht, const dht_item_t *item, dht_put_cb cb, void *ctx);
+int dht_put(dht_t *dht, const item_t *item, dht_put_cb cb, void *ctx);
 /* BEP 5 get_peers lookup. */
 int dht_get_peers(dht_t *dht, const uint8_t info_hash[DHT_ID_LEN], dht_peers_cb cb, void *ctx);
 /* BEP 5 announce_peer to the K closest nodes that gave tokens (port 0: implied_port). */
@@ -211,9 +211,9 @@ void dht_cancel(dht_t *dht, void *ctx);
 
 /* Gives back an item persisted earlier; it is verified again. Returns the codes of
  * dht_storage_load(). */
-int dht_item_load(dht_t *dht, const dht_item_t *item, uint64_t stored_ms);
+int dht_item_load(dht_t *dht, const item_t *item, uint64_t stored_ms);
 /* The item this node stores for target, or NULL (valid until the node next runs). */
-const dht_item_t *dht_item_find(const dht_t *dht, const uint8_t target[DHT_ID_LEN]);
+const item_t *dht_item_find(const dht_t *dht, const uint8_t target[DHT_ID_LEN]);
 
 /* Our node ID now. */
 void dht_id(const dht_t *dht, uint8_t out[DHT_ID_LEN]);

@@ -117,16 +117,16 @@ typedef struct {
 	/* get and put */
 	bool is_mutable;
 	uint8_t salt_len;
-	uint8_t salt[DHT_ITEM_SALT_MAX];
+	uint8_t salt[ITEM_SALT_MAX];
 	bool has_best;
-	dht_item_t best;
+	item_t best;
 	size_t from_n;
 	dht_addr_t from[DHT_FROM_MAX];
 	uint8_t from_path[DHT_FROM_MAX]; /* the path each came through */
 	uint64_t first_at;		 /* get: when the first verified item came (0: none yet) */
 	bool ready_sent;		 /* get: a report with ready set went out */
 	/* put: the item to write; announce: the port */
-	dht_item_t item;
+	item_t item;
 	uint16_t port;
 	int put_pending, put_ok, put_asked;
 	/* get_peers */

@@ -632,10 +632,10 @@ void dht_put_answered(dht_t *dht, lookup_t *lk, bool ok, uint64_t now)
 static void get_item(dht_t *dht, lookup_t *lk, const dht_addr_t *from, const dht_krpc_msg_t *m,
 		     uint64_t now)
 {
-	dht_item_t *it = &lk->item; /* scratch: a get lookup has no item of its own to put */
+	item_t *it = &lk->item; /* scratch: a get lookup has no item of its own to put */
 	if (lk->type == LK_PUT)
 		return; /* the put's own get only collects tokens */
-	if (!m->v || m->v_len > DHT_ITEM_V_MAX || m->v_len == 0)
+	if (!m->v || m->v_len > ITEM_V_MAX || m->v_len == 0)
 		return;
 	if (lk->is_mutable && (!m->has_k || !m->has_sig || !m->has_seq))
 		return;
@@ -657,7 +657,7 @@ static void get_item(dht_t *dht, lookup_t *lk, const dht_addr_t *from, const dht
 		    memcmp(it->sig, lk->best.sig, 64) == 0 && memcmp(it->k, lk->best.k, 32) == 0;
 	if (!same && dht_item_verify(it) != 0)
 		return;
-	int cmp = lk->has_best ? dht_item_cmp(it, &lk->best) : 1;
+	int cmp = lk->has_best ? item_cmp(it, &lk->best) : 1;
 	if (cmp > 0) {
 		lk->best = *it;
 		lk->has_best = true;

@@ -135,7 +135,7 @@ static bool grow(dht_seqmem_t *m)
 	return true;
 }
 
-void dht_seqmem_remember(dht_seqmem_t *m, const dht_item_t *item)
+void dht_seqmem_remember(dht_seqmem_t *m, const item_t *item)
 {
 	seen_t *x = find(m, item->target);
 	if (x) {
@@ -172,7 +172,7 @@ void dht_seqmem_remember(dht_seqmem_t *m, const dht_item_t *item)
 
 /* Refusing a tie that the first bytes cannot order costs the signer's put until its next seq;
  * accepting it could serve the smaller value again (docs/design.md §4 tie rule). */
-int dht_seqmem_cmp(const dht_seqmem_t *m, const dht_item_t *item)
+int dht_seqmem_cmp(const dht_seqmem_t *m, const item_t *item)
 {
 	const seen_t *x = find(m, item->target);
 	if (!x)

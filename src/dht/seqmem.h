@@ -26,12 +26,12 @@ void dht_seqmem_free(dht_seqmem_t *m);
 
 /* Remembers a mutable item leaving the store (an entry for its target is replaced, unless it
  * holds a higher seq). Out of memory, nothing is remembered. */
-void dht_seqmem_remember(dht_seqmem_t *m, const dht_item_t *item);
-/* Orders a put against what is remembered of its target, as dht_item_cmp() would against the
+void dht_seqmem_remember(dht_seqmem_t *m, const item_t *item);
+/* Orders a put against what is remembered of its target, as item_cmp() would against the
  * item itself: >0 when the remembered item wins (the put would roll it back), 0 for the same
  * value, <0 when the put wins or nothing is remembered. An equal seq with another value is
  * ordered by the remembered first bytes; when they cannot tell, the remembered item wins. */
-int dht_seqmem_cmp(const dht_seqmem_t *m, const dht_item_t *item);
+int dht_seqmem_cmp(const dht_seqmem_t *m, const item_t *item);
 /* Forgets target (its item is stored again and guards its own seq). */
 void dht_seqmem_forget(dht_seqmem_t *m, const uint8_t target[DHT_ID_LEN]);
 /* The seq remembered for target; false: none. */

@@ -8,7 +8,6 @@
 #include "dht/bep42.h"
 #include "dht/seqmem.h"
 #include "dht/storage.h"
-#include "zone/item.h"
 
 #define DEFAULT_MAX_ITEMS 4096
 #define DEFAULT_MAX_BYTES (4u << 20)
@@ -40,7 +39,7 @@ struct entry {
 	link_t link[2];
 	struct net *net; /* charged to */
 	uint64_t stored_ms;
-	dht_item_t item;
+	item_t item;
 };
 
 typedef struct net {
@@ -90,93 +89,17 @@ struct dht_storage {
 
 /* ---- items ---- */
 
-void dht_item_target(const dht_item_t *item, uint8_t out[DHT_ID_LEN])
+int dht_item_verify(const item_t *item)
 {
-	if (item->is_mutable)
-		zone_item_target(item->k, item->salt, item->salt_len, out);
-	else
-		sw_sha1(item->v, item->v_len, NULL, 0, out);
-}
-
-/* BEP 44 "Signature Verification": the signature covers [4:salt<n>:<salt>]3:seqi<seq>e1:v<v>
- * with v exactly as bencoded. */
-static int item_signed_buf(const uint8_t *salt, size_t salt_len, int64_t seq, const uint8_t *v,
-			   size_t v_len, uint8_t *out, size_t cap, size_t *len)
-{
-	return zone_item_signed_buf((uint64_t)seq, salt, salt_len, v, v_len, out, cap, len);
-}
-
-static int item_sig_check(const uint8_t k[32], const uint8_t *salt, size_t salt_len, int64_t seq,
-			  const uint8_t *v, size_t v_len, const uint8_t sig[64])
-{
-	uint8_t buf[ZONE_SIGNED_BUF_MAX];
-	size_t len;
-	int ret = item_signed_buf(salt, salt_len, seq, v, v_len, buf, sizeof(buf), &len);
-	if (ret)
-		return ret;
-	return sw_ed25519_verify(k, buf, len, sig);
-}
-
-int dht_item_verify(const dht_item_t *item)
-{
-	dht_bencode_node_t nodes[DHT_ITEM_V_MAX / 2 + 1];
+	dht_bencode_node_t nodes[ITEM_V_MAX / 2 + 1];
 	dht_bencode_doc_t doc;
-	uint8_t target[DHT_ID_LEN];
-	int ret;
-
-	if (item->v_len > DHT_ITEM_V_MAX)
-		return SW_ETOOBIG;
-	if (item->salt_len > DHT_ITEM_SALT_MAX || item->v_len == 0 ||
-	    (!item->is_mutable && item->salt_len))
-		return SW_EINVAL;
-	ret = dht_bencode_parse(&doc, item->v, item->v_len, nodes, sizeof(nodes) / sizeof(*nodes));
-	if (ret)
-		return SW_EMALF;
-	dht_item_target(item, target);
-	if (memcmp(target, item->target, DHT_ID_LEN) != 0)
-		return SW_EINVAL;
-	if (!item->is_mutable)
-		return 0;
-	if (item->seq < 0)
-		return SW_EINVAL;
-	return item_sig_check(item->k, item->salt, item->salt_len, item->seq, item->v, item->v_len,
-			      item->sig);
-}
-
-int dht_item_sign(dht_item_t *item, const uint8_t sk[64])
-{
-	uint8_t buf[ZONE_SIGNED_BUF_MAX];
-	size_t len;
-	int ret;
-
-	if (item->v_len > DHT_ITEM_V_MAX)
-		return SW_ETOOBIG;
-	if (item->salt_len > DHT_ITEM_SALT_MAX || item->seq < 0)
-		return SW_EINVAL;
-	item->is_mutable = true;
-	ret = item_signed_buf(item->salt, item->salt_len, item->seq, item->v, item->v_len, buf,
-			      sizeof(buf), &len);
+	/* The cheap checks before the signature: sizes, then v as one bencode value. */
+	int ret = item_check_sizes(item);
 	if (ret)
 		return ret;
-	sw_ed25519_sign(sk, buf, len, item->sig);
-	dht_item_target(item, item->target);
-	return 0;
-}
-
-static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-	size_t n = alen < blen ? alen : blen;
-	int r = n ? memcmp(a, b, n) : 0;
-	if (r)
-		return r;
-	return alen < blen ? -1 : alen > blen ? 1 : 0;
-}
-
-int dht_item_cmp(const dht_item_t *a, const dht_item_t *b)
-{
-	if (a->seq != b->seq)
-		return a->seq > b->seq ? 1 : -1;
-	return bytes_cmp(a->v, a->v_len, b->v, b->v_len);
+	if (dht_bencode_parse(&doc, item->v, item->v_len, nodes, sizeof(nodes) / sizeof(*nodes)))
+		return SW_EMALF;
+	return item_verify(item);
 }
 
 /* ---- the store ---- */
@@ -214,11 +137,10 @@ int dht_storage_new(const dht_storage_opts_t *opts, const dht_storage_hooks_t *h
 				   size_max(st->opts.max_items / 100 * st->opts.net_share +
 						st->opts.max_items % 100 * st->opts.net_share / 100,
 					    DHT_NET_SHARE_MIN_ITEMS));
-	st->share_bytes =
-	    size_min(st->opts.max_bytes,
-		     size_max(st->opts.max_bytes / 100 * st->opts.net_share +
-				  st->opts.max_bytes % 100 * st->opts.net_share / 100,
-			      DHT_NET_SHARE_MIN_ITEMS * (DHT_ITEM_V_MAX + DHT_ITEM_SALT_MAX)));
+	st->share_bytes = size_min(
+	    st->opts.max_bytes, size_max(st->opts.max_bytes / 100 * st->opts.net_share +
+					     st->opts.max_bytes % 100 * st->opts.net_share / 100,
+					 DHT_NET_SHARE_MIN_ITEMS * (ITEM_V_MAX + ITEM_SALT_MAX)));
 	if (hooks)
 		st->hooks = *hooks;
 	st->seed = hash_seed;
@@ -478,7 +400,7 @@ static void make_room(dht_storage_t *st, const net_key_t *k, size_t bytes, bool 
 	}
 }
 
-static int entry_insert(dht_storage_t *st, const dht_item_t *item, uint64_t stored_ms,
+static int entry_insert(dht_storage_t *st, const item_t *item, uint64_t stored_ms,
 			const net_key_t *k, bool share, entry_t **out)
 {
 	size_t bytes = (size_t)item->v_len + item->salt_len;
@@ -527,18 +449,18 @@ static void notify_stored(dht_storage_t *st, const entry_t *e)
 
 int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, int *ecode)
 {
-	dht_item_t item;
+	item_t item;
 	entry_t *e;
 	net_key_t k;
 	int ret;
 
 	*ecode = 0;
 	/* BEP 44 "Errors": the limits are checked before any crypto (docs/design.md §4). */
-	if (a->v_len > DHT_ITEM_V_MAX) {
+	if (a->v_len > ITEM_V_MAX) {
 		*ecode = DHT_KRPC_E_TOOBIG;
 		return SW_ETOOBIG;
 	}
-	if (a->salt_len > DHT_ITEM_SALT_MAX) {
+	if (a->salt_len > ITEM_SALT_MAX) {
 		*ecode = DHT_KRPC_E_SALT;
 		return SW_EINVAL;
 	}
@@ -546,7 +468,7 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 		*ecode = DHT_KRPC_E_PROTOCOL;
 		return SW_EINVAL;
 	}
-	memset(&item, 0, offsetof(dht_item_t, v));
+	memset(&item, 0, offsetof(item_t, v));
 	item.is_mutable = a->k != NULL;
 	item.v_len = (uint16_t)a->v_len;
 	memcpy(item.v, a->v, a->v_len);
@@ -558,7 +480,7 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 		if (a->salt_len)
 			memcpy(item.salt, a->salt, a->salt_len);
 	}
-	dht_item_target(&item, item.target);
+	item_target(&item, item.target);
 	net_key(a->from, &k);
 	e = entry_find(st, item.target);
 	if (e && e->item.is_mutable != item.is_mutable)
@@ -585,8 +507,7 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 		return 0;
 	}
 	/* BEP 44 "Signature Verification". */
-	ret = item_sig_check(item.k, item.salt, item.salt_len, item.seq, item.v, item.v_len,
-			     item.sig);
+	ret = item_sig_verify(&item);
 	if (ret) {
 		*ecode = DHT_KRPC_E_SIG;
 		return SW_EBADSIG;
@@ -602,7 +523,7 @@ int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, in
 			return SW_EOLDSEQ;
 		}
 		if (item.seq == e->item.seq) {
-			int c = bytes_cmp(item.v, item.v_len, e->item.v, e->item.v_len);
+			int c = item_cmp(&item, &e->item); /* the seqs are equal: v decides */
 			/* BEP 44: the same value again resets its timeout. */
 			if (c == 0) {
 				entry_refresh(st, e, now);
@@ -645,13 +566,13 @@ insert:
 	return 0;
 }
 
-const dht_item_t *dht_storage_find(const dht_storage_t *st, const uint8_t target[DHT_ID_LEN])
+const item_t *dht_storage_find(const dht_storage_t *st, const uint8_t target[DHT_ID_LEN])
 {
 	const entry_t *e = entry_find(st, target);
 	return e ? &e->item : NULL;
 }
 
-int dht_storage_load(dht_storage_t *st, const dht_item_t *item, uint64_t stored_ms, uint64_t now)
+int dht_storage_load(dht_storage_t *st, const item_t *item, uint64_t stored_ms, uint64_t now)
 {
 	entry_t *e;
 	int ret = dht_item_verify(item);
@@ -663,7 +584,7 @@ int dht_storage_load(dht_storage_t *st, const dht_item_t *item, uint64_t stored_
 		return SW_ELIMIT;
 	e = entry_find(st, item->target);
 	if (e) {
-		if (e->item.is_mutable && dht_item_cmp(item, &e->item) <= 0)
+		if (e->item.is_mutable && item_cmp(item, &e->item) <= 0)
 			return 0;
 		entry_remove(st, e, RM_REPLACED);
 	}

@@ -37,48 +37,26 @@
 #include <stdint.h>
 
 #include "dht/krpc.h"
+#include "item/item.h"
 
-#define DHT_ITEM_V_MAX 1000  /* BEP 44 "Mutable items": bencoded v at most 1000 bytes */
-#define DHT_ITEM_SALT_MAX 64 /* BEP 44 "Mutable items": salt at most 64 bytes */
 #define DHT_ITEM_EXPIRE_MS (24 * 3600 * 1000ULL) /* docs/design.md §4: not re-put within 24 h */
 #define DHT_TOKEN_LEN 20
 #define DHT_TOKEN_ROTATE_MS (5 * 60 * 1000) /* docs/design.md §4 */
 #define DHT_PEER_EXPIRE_MS (30 * 60 * 1000) /* announce_peer entries */
 
-/* A BEP 44 item: mutable (k, sig, seq, salt) or immutable. v is the raw bencoded value. */
-typedef struct {
-	uint8_t target[DHT_ID_LEN];
-	bool is_mutable;
-	uint8_t k[32];
-	uint8_t sig[64];
-	int64_t seq;
-	uint8_t salt_len;
-	uint8_t salt[DHT_ITEM_SALT_MAX];
-	uint16_t v_len;
-	uint8_t v[DHT_ITEM_V_MAX];
-} dht_item_t;
-
-/* The target of an item: SHA-1(k || salt) when mutable, SHA-1(v) when immutable (BEP 44). */
-void dht_item_target(const dht_item_t *item, uint8_t out[DHT_ID_LEN]);
-/* Checks an item completely: sizes, v is one bencoded value, target, and for a mutable item
- * the signature over BEP 44 "Signature Verification"'s buffer. Returns 0, SW_ETOOBIG (v),
- * SW_EINVAL (salt size, empty v, target mismatch), SW_EMALF (v not bencode) or SW_EBADSIG. */
-int dht_item_verify(const dht_item_t *item);
-/* Fills target and sig of a mutable item from k, salt, seq and v, signing with sk (libsodium
- * form, seed || pk). Returns 0, SW_ETOOBIG or SW_EINVAL. */
-int dht_item_sign(dht_item_t *item, const uint8_t sk[64]);
-/* Orders two items of the same target as BEP 44 and docs/design.md §4 do: higher seq wins, an
- * equal seq goes to the bytewise larger v. >0 when a wins. */
-int dht_item_cmp(const dht_item_t *a, const dht_item_t *b);
+/* What a DHT node accepts as an item (src/item/item.h owns the item): item_verify(), and v
+ * one strict bencode value, as the DHT carries it raw inside its messages (docs/design.md §4).
+ * Returns 0, the codes of item_verify() or SW_EMALF (v not bencode). */
+int dht_item_verify(const item_t *item);
 
 typedef struct dht_storage dht_storage_t;
 
 typedef struct {
 	void *ctx;
 	/* An item was stored or refreshed (time reset); persist it. */
-	void (*item_stored)(void *ctx, const dht_item_t *item);
+	void (*item_stored)(void *ctx, const item_t *item);
 	/* An item was evicted, expired or replaced by another target's; forget it. */
-	void (*item_removed)(void *ctx, const dht_item_t *item);
+	void (*item_removed)(void *ctx, const item_t *item);
 } dht_storage_hooks_t;
 
 typedef struct {
@@ -132,12 +110,12 @@ void dht_storage_free(dht_storage_t *st);
  * v and salt larger than max_bytes; what is stored stays), SW_ENOMEM (202). */
 int dht_storage_put(dht_storage_t *st, const dht_put_args_t *a, uint64_t now, int *ecode);
 /* The item stored under target, or NULL; valid until the store next changes. */
-const dht_item_t *dht_storage_find(const dht_storage_t *st, const uint8_t target[DHT_ID_LEN]);
+const item_t *dht_storage_find(const dht_storage_t *st, const uint8_t target[DHT_ID_LEN]);
 /* Inserts an item read back from persistence, verifying it again (nothing from disk is trusted)
  * and without calling item_stored; it is charged to the "unknown" network and the share rule
  * does not apply (the store bounds do). stored_ms is when it was last put. Returns 0, the codes of
  * dht_item_verify(), SW_ELIMIT (already expired) or SW_ENOMEM. */
-int dht_storage_load(dht_storage_t *st, const dht_item_t *item, uint64_t stored_ms, uint64_t now);
+int dht_storage_load(dht_storage_t *st, const item_t *item, uint64_t stored_ms, uint64_t now);
 /* Removes items not put again within DHT_ITEM_EXPIRE_MS and stale peers. */
 void dht_storage_expire(dht_storage_t *st, uint64_t now);
 size_t dht_storage_count(const dht_storage_t *st, size_t *bytes);

@@ -101,7 +101,7 @@ static void io_random(void *ctx, void *buf, size_t len)
 	sw_random_bytes(buf, len);
 }
 
-static void io_item_stored(void *ctx, const dht_item_t *item)
+static void io_item_stored(void *ctx, const item_t *item)
 {
 	net_dht_t *d = ctx;
 	hold_begin(d);
@@ -109,7 +109,7 @@ static void io_item_stored(void *ctx, const dht_item_t *item)
 		d->hooks.item_stored(d->hooks.ctx, item);
 }
 
-static void io_item_removed(void *ctx, const dht_item_t *item)
+static void io_item_removed(void *ctx, const item_t *item)
 {
 	net_dht_t *d = ctx;
 	hold_begin(d);
@@ -146,8 +146,8 @@ static void on_recv(uv_udp_t *u, ssize_t n, const uv_buf_t *b, const struct sock
 	net_dht_t *d = u->data;
 	if (n <= 0 || from == NULL || (flags & UV_UDP_PARTIAL))
 		return;
-	socklen_t len = from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						    : sizeof(struct sockaddr_in);
+	socklen_t len =
+	    from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	dht_handle(d->dht, from, len, (const uint8_t *)b->base, (size_t)n);
 	net_dht_kick(d);
 }

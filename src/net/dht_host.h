@@ -20,8 +20,8 @@ typedef struct net_dht net_dht_t;
  * turn instead of one per put. */
 typedef struct {
 	void *ctx;
-	void (*item_stored)(void *ctx, const dht_item_t *item);
-	void (*item_removed)(void *ctx, const dht_item_t *item);
+	void (*item_stored)(void *ctx, const item_t *item);
+	void (*item_removed)(void *ctx, const item_t *item);
 	void (*flush)(void *ctx);
 } net_dht_hooks_t;
 

@@ -186,14 +186,14 @@ static void on_get_done(void *ctx, net_http_req_t *req, const net_http_resp_t *r
 	s->req = NULL;
 	rl->inflight--;
 	g->pending--;
-	zone_item_t it;
+	item_t it;
 	bool have = false;
 	if (resp->err == 0 && resp->status == 200) {
 		/* Untrusted: the relay form, then the signature under the key we asked for
 		 * (BEP 44 "Signature Verification"); the resolver checks the packet. */
-		int ret = zone_relay_parse(resp->body, resp->body_len, &it);
+		int ret = item_relay_parse(g->pk, resp->body, resp->body_len, &it);
 		if (ret == 0)
-			ret = zone_item_verify(&it, g->pk);
+			ret = item_verify(&it);
 		if (ret == 0) {
 			have = true;
 			count(rl, NET_RELAY_GET, NET_RELAY_OK);
@@ -251,7 +251,7 @@ int net_relay_get(net_relay_t *rl, const uint8_t pk[32], net_relay_get_cb cb, vo
 			continue;
 		net_http_req_opts_t o = {.url = url,
 					 .timeout_ms = rl->o.timeout_ms,
-					 .max_body = ZONE_RELAY_MAX,
+					 .max_body = ITEM_RELAY_MAX,
 					 .cafile = rl->cafile,
 					 .http2 = true};
 		if (net_http_request(rl->http, &o, on_get_done, s, &s->req) != 0) {

@@ -13,7 +13,7 @@
 
 #include <uv.h>
 
-#include "zone/item.h"
+#include "item/item.h"
 
 typedef struct net_relay net_relay_t;
 typedef struct net_relay_get net_relay_get_t;
@@ -44,7 +44,7 @@ typedef struct {
 /* One report of a GET: a verified item of one relay (item != NULL, valid during the call),
  * then once with done set. err when done: 0 (some relay had an item), SW_ENOTFOUND (every
  * relay that answered said 404), SW_ECONN (no relay answered). */
-typedef void (*net_relay_get_cb)(void *ctx, const zone_item_t *item, bool done, int err);
+typedef void (*net_relay_get_cb)(void *ctx, const item_t *item, bool done, int err);
 
 /* Creates a client of the relays at urls (base URLs, http:// or https://, copied). Returns 0,
  * SW_EINVAL (a URL that is not http(s)) or SW_ENOMEM. */

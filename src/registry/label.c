@@ -9,7 +9,7 @@
 #include "crypto/crypto.h"
 #include "registry/label.h"
 #include "registry/txt.h"
-#include "zone/item.h"
+#include "zone/packet.h"
 
 /* Domain separation: each hash or signature of the registry is for one purpose only. */
 static const char commit_domain[] = "swarmdns registry commit v1";

@@ -6,7 +6,7 @@
 #include "common/err.h"
 #include "registry/policy.h"
 #include "registry/txt.h"
-#include "zone/item.h"
+#include "zone/packet.h"
 
 static const struct {
 	const char *name;

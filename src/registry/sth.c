@@ -6,7 +6,7 @@
 #include "common/err.h"
 #include "registry/sth.h"
 #include "registry/txt.h"
-#include "zone/item.h"
+#include "zone/packet.h"
 
 int reg_sth_write(const uint8_t registry[32], const reg_sth_t *sth, uint8_t *out, size_t cap,
 		  size_t *pkt_len)

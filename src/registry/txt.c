@@ -8,7 +8,6 @@
 #include "common/err.h"
 #include "dns/wire.h"
 #include "registry/txt.h"
-#include "zone/item.h"
 #include "zone/packet.h"
 
 void reg_txt_wr_init(reg_txt_wr_t *w, uint8_t *buf, size_t cap)

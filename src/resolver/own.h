@@ -34,9 +34,3 @@ int own_zones_load(resolver_t *r, store_t *st);
  * string, "<len>:<packet>" (docs/design.md §2); an immutable item or a v that is not one string
  * counts as no item. The pointers are into res. */
 void own_dht_zone_result(const dht_get_result_t *res, resolver_dht_result_t *out);
-
-/* The BEP 44 mutable item of an own zone, ready for dht_put(): k, seq, sig, no salt, and v
- * the packet as a bencoded string (docs/design.md §2). */
-void own_zone_dht_item(const zone_t *z, dht_item_t *item);
-/* The same from a signed zone item of key pk. */
-void own_item_to_dht(const zone_item_t *zi, const uint8_t pk[32], dht_item_t *item);

@@ -770,13 +770,17 @@ static bool rr_private(const zone_rr_t *rr)
  * was built from has private A/AAAA records, *out gets a snapshot without them (its relay form
  * is not the signed one; it is never handed on). Returns 0 (*out NULL: nothing to remove) or
  * an error. */
-static int rebind_filter(resolver_t *r, const uint8_t pk[32], const zone_item_t *it, zone_t **out)
+static int rebind_filter(resolver_t *r, const uint8_t pk[32], const item_t *it, zone_t **out)
 {
 	zone_rrlist_t all, keep;
+	const uint8_t *packet;
+	size_t packet_len;
 	zone_rrlist_init(&all);
 	zone_rrlist_init(&keep);
 	*out = NULL;
-	int ret = zone_packet_parse(it->packet, it->packet_len, &all);
+	int ret = item_str(it, &packet, &packet_len);
+	if (ret == 0)
+		ret = zone_packet_parse(packet, packet_len, &all);
 	size_t removed = 0;
 	for (size_t i = 0; ret == 0 && i < all.count; i++) {
 		const zone_rr_t *rr = &all.rrs[i];
@@ -789,10 +793,10 @@ static int rebind_filter(resolver_t *r, const uint8_t pk[32], const zone_item_t 
 	size_t len = 0;
 	if (ret == 0 && removed &&
 	    (ret = zone_packet_write(&keep, r->scratch, SCRATCH_LEN, &len)) == 0) {
-		zone_item_t f = *it;
-		f.packet = r->scratch;
-		f.packet_len = len;
-		if ((ret = zone_build(pk, &f, &r->opts.zone, out)) == 0)
+		/* Not the signed value any more: built from, never verified or handed on. */
+		item_t f = *it;
+		if ((ret = item_set_str(&f, r->scratch, len)) == 0 &&
+		    (ret = zone_build(pk, &f, &r->opts.zone, out)) == 0)
 			r->stats.rebind_zones++;
 	}
 	zone_rrlist_deinit(&keep);
@@ -1320,10 +1324,14 @@ static void take_item(resolver_t *r, centry_t *e, const resolver_dht_result_t *r
 		e->lk_nodes = res->nodes;
 		return;
 	}
-	zone_item_t it = {.seq = res->seq, .packet = res->packet, .packet_len = res->packet_len};
-	memcpy(it.sig, res->sig, 64);
+	/* The zone's item again from what the DHT or a relay gave: key, seq, packet, sig. */
+	item_t it;
 	zone_t *z = NULL, *served = NULL;
-	if (zone_item_verify(&it, e->pk) != 0 || zone_build(e->pk, &it, &r->opts.zone, &z) != 0) {
+	bool ok = res->seq <= INT64_MAX && item_init(&it, e->pk, NULL, 0, (int64_t)res->seq) == 0 &&
+		  item_set_str(&it, res->packet, res->packet_len) == 0;
+	if (ok)
+		memcpy(it.sig, res->sig, 64);
+	if (!ok || item_verify(&it) != 0 || zone_build(e->pk, &it, &r->opts.zone, &z) != 0) {
 		r->stats.bad_items++;
 		return;
 	}
@@ -1641,18 +1649,19 @@ const zone_t *resolver_cache_zone(const resolver_t *r, const uint8_t pk[32], uin
 	return e->full ? e->full : e->zone;
 }
 
-int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const zone_item_t *it)
+int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const item_t *it)
 {
 	char label[SW_Z32_KEY_LEN + 1];
 	uint64_t h;
 	centry_t *e = cache_of_key(r, pk, label, &h);
 	/* docs/design.md §3 step 2: never below the cached seq. */
-	if (e && e->zone && it->seq < zone_seq(e->zone))
+	if (e && e->zone && (uint64_t)it->seq < zone_seq(e->zone))
 		return SW_EOLDSEQ;
-	if (e && e->zone && it->seq == zone_seq(e->zone))
+	if (e && e->zone && (uint64_t)it->seq == zone_seq(e->zone))
 		return 0;
 	zone_t *z = NULL, *served = NULL;
-	int ret = zone_item_verify(it, pk);
+	/* The item verifies under its own k: it must be pk's. */
+	int ret = memcmp(it->k, pk, 32) != 0 ? SW_EBADSIG : item_verify(it);
 	if (ret || (ret = zone_build(pk, it, &r->opts.zone, &z)))
 		return ret;
 	if (r->opts.rebind_protection && rebind_filter(r, pk, it, &served) != 0) {
@@ -1665,7 +1674,7 @@ int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const zone_item_t 
 		return SW_ENOMEM;
 	}
 	/* A running lookup's candidate at or below this seq would roll it back when promoted. */
-	if (e->cand && zone_seq(e->cand) <= it->seq) {
+	if (e->cand && zone_seq(e->cand) <= (uint64_t)it->seq) {
 		zone_free(e->cand);
 		zone_free(e->cand_full);
 		e->cand = e->cand_full = NULL;

@@ -232,7 +232,7 @@ const zone_t *resolver_cache_zone(const resolver_t *r, const uint8_t pk[32], uin
  * verified, never replaces a higher seq, and as no converged lookup stands behind it, stays
  * fresh only for unconverged_ttl. Returns 0 (also when the same seq is cached), SW_EOLDSEQ,
  * SW_EBADSIG, SW_ETOOBIG, SW_EMALF or SW_ENOMEM. */
-int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const zone_item_t *it);
+int resolver_cache_offer(resolver_t *r, const uint8_t pk[32], const item_t *it);
 const resolver_stats_t *resolver_stats(const resolver_t *r);
 const resolver_opts_t *resolver_opts(const resolver_t *r);
 /* Applies the options a running resolver can change (SIGHUP, docs/design.md §11): the limits but

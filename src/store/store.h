@@ -1,9 +1,10 @@
 /*
  * Persistent storage in one LMDB environment under data-dir (docs/design.md §8). Owns the
  * environment and its databases: `meta` (schema version, routing table snapshot), `zones`
- * (own zones: key -> relay form) and `dht_items` (BEP 44 items stored for others: target ->
- * item record). A write returns only after its transaction committed to disk, so whatever
- * was acknowledged survives `kill -9`. Private keys are never stored.
+ * (own zones: key -> relay form), `dht_items` (BEP 44 items stored for others: target ->
+ * item record, store/item.h) and `mlog` (registries' transparency logs, store/mlog.h). A
+ * write returns only after its transaction committed to disk, so whatever was acknowledged
+ * survives `kill -9`. Private keys are never stored.
  * Called from the loop thread; never on the answer path.
  */
 #pragma once
@@ -19,7 +20,13 @@ typedef struct store store_t;
 int store_open(const char *dir, store_t **out);
 void store_close(store_t *s);
 
-typedef enum { STORE_META = 0, STORE_ZONES, STORE_DHT_ITEMS, STORE_DB_COUNT } store_db_t;
+typedef enum {
+	STORE_META = 0,
+	STORE_ZONES,
+	STORE_DHT_ITEMS,
+	STORE_MLOG, /* registries' Merkle logs (store/mlog.h) */
+	STORE_DB_COUNT
+} store_db_t;
 
 /* One write of a batch: key -> val, or a deletion when val is NULL (a missing key is not an
  * error). */

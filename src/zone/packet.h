@@ -10,6 +10,11 @@
 
 #include "common/arena.h"
 #include "dns/wire.h"
+#include "item/item.h"
+
+/* A zone's packet is the bencoded string v of its item: at most 996 bytes (docs/design.md
+ * §2). */
+#define ZONE_PACKET_MAX ITEM_STR_MAX
 
 typedef struct {
 	const uint8_t *owner; /* uncompressed wire name */

@@ -397,7 +397,21 @@ static int make_soa(zone_t *z, const zone_opts_t *o)
 	return ret;
 }
 
-int zone_build(const uint8_t pk[32], const zone_item_t *item, const zone_opts_t *opts, zone_t **out)
+int zone_build(const uint8_t pk[32], const item_t *item, const zone_opts_t *opts, zone_t **out)
+{
+	const uint8_t *packet;
+	size_t packet_len;
+	/* A zone is the item of its key with no salt, v the packet as a bencoded string. */
+	if (item->salt_len || item->seq < 0)
+		return SW_EINVAL;
+	if (item_str(item, &packet, &packet_len))
+		return SW_EMALF;
+	return zone_build_packet(pk, (uint64_t)item->seq, item->sig, packet, packet_len, opts, out);
+}
+
+int zone_build_packet(const uint8_t pk[32], uint64_t seq, const uint8_t sig[64],
+		      const uint8_t *packet, size_t packet_len, const zone_opts_t *opts,
+		      zone_t **out)
 {
 	int ret = SW_ENOMEM;
 	uint8_t *buf = NULL;
@@ -408,13 +422,13 @@ int zone_build(const uint8_t pk[32], const zone_item_t *item, const zone_opts_t 
 		goto fail;
 	sw_arena_init(&z->arena, 8192);
 	memcpy(z->key, pk, 32);
-	z->seq = item->seq;
+	z->seq = seq;
 	z->apex[0] = SW_Z32_KEY_LEN;
 	sw_z32_encode_key(pk, (char *)z->apex + 1);
 	z->apex[1 + SW_Z32_KEY_LEN] = 0;
-	z->seed = item->seq ^ 0x6a09e667f3bcc908ULL;
+	z->seed = seq ^ 0x6a09e667f3bcc908ULL;
 
-	ret = zone_packet_parse(item->packet, item->packet_len, &l);
+	ret = zone_packet_parse(packet, packet_len, &l);
 	if (ret)
 		goto fail;
 	ret = SW_ENOMEM;
@@ -466,9 +480,10 @@ int zone_build(const uint8_t pk[32], const zone_item_t *item, const zone_opts_t 
 		if (prerender(z, &z->nodes[i], buf))
 			goto fail;
 
-	z->relay_len = ZONE_RELAY_HDR + item->packet_len;
+	z->relay_len = ITEM_RELAY_HDR + packet_len;
 	z->relay = sw_arena_alloc(&z->arena, z->relay_len);
-	if (z->relay == NULL || zone_relay_write(item, z->relay, z->relay_len, &z->relay_len))
+	if (z->relay == NULL || item_relay_write_str(sig, seq, packet, packet_len, z->relay,
+						     z->relay_len, &z->relay_len))
 		goto fail;
 	free(buf);
 	zone_rrlist_deinit(&l);
@@ -515,6 +530,11 @@ const uint8_t *zone_relay(const zone_t *z, size_t *len)
 {
 	*len = z->relay_len;
 	return z->relay;
+}
+
+void zone_item(const zone_t *z, item_t *out)
+{
+	item_relay_parse(z->key, z->relay, z->relay_len, out); /* it parsed when z was built */
 }
 
 size_t zone_rr_count(const zone_t *z)

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "dns/query.h"
-#include "zone/item.h"
+#include "item/item.h"
 
 typedef struct zone zone_t;
 
@@ -29,11 +29,17 @@ typedef struct {
 	uint8_t next[DNS_NAME_MAX]; /* its target, lower case, to be followed there */
 } zone_result_t;
 
-/* Builds a snapshot of the zone of `pk` from `item` (its signature is not checked here:
- * callers verify first). Records whose owner is outside `<z32>.` are ignored.
- * Returns 0, SW_EMALF (the packet does not parse) or SW_ENOMEM. */
-int zone_build(const uint8_t pk[32], const zone_item_t *item, const zone_opts_t *opts,
-	       zone_t **out);
+/* Builds a snapshot of the zone of `pk` from `item`, an item of pk with no salt whose v is the
+ * packet as a bencoded string (its signature is not checked here: callers verify first).
+ * Records whose owner is outside `<z32>.` are ignored. Returns 0, SW_EMALF (v is not a string
+ * or the packet does not parse), SW_EINVAL (a salted item) or SW_ENOMEM. */
+int zone_build(const uint8_t pk[32], const item_t *item, const zone_opts_t *opts, zone_t **out);
+/* The same from the parts of a zone item, the packet of any size: zone_build() checks that it
+ * is one item; tests and fuzzers build zones beyond ZONE_PACKET_MAX with this. Returns 0,
+ * SW_EMALF or SW_ENOMEM. */
+int zone_build_packet(const uint8_t pk[32], uint64_t seq, const uint8_t sig[64],
+		      const uint8_t *packet, size_t packet_len, const zone_opts_t *opts,
+		      zone_t **out);
 void zone_free(zone_t *z);
 
 const uint8_t *zone_key(const zone_t *z);
@@ -42,6 +48,8 @@ uint64_t zone_seq(const zone_t *z);
 const uint8_t *zone_apex(const zone_t *z);
 /* The signed item in relay form, as it was published. */
 const uint8_t *zone_relay(const zone_t *z, size_t *len);
+/* The signed item the zone was built from, ready for a DHT put (docs/design.md §2). */
+void zone_item(const zone_t *z, item_t *out);
 /* Number of records in the zone that are served. */
 size_t zone_rr_count(const zone_t *z);
 

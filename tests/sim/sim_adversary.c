@@ -115,9 +115,9 @@ typedef struct {
 } hostile_t;
 
 typedef struct {
-	dht_item_t item[2]; /* [0] seq N (what the attacker replays), [1] seq N+1 */
-	dht_item_t forged;  /* seq N+FORGED_SEQ_ADD, signature made up */
-	int *ranked;	    /* hostile indices of this target, closest first */
+	item_t item[2]; /* [0] seq N (what the attacker replays), [1] seq N+1 */
+	item_t forged;	/* seq N+FORGED_SEQ_ADD, signature made up */
+	int *ranked;	/* hostile indices of this target, closest first */
 	int nranked;
 	uint32_t dead_ip[DEAD_POOL]; /* addresses where nobody listens, for poisoned lists */
 	uint8_t dead_r[DEAD_POOL];
@@ -518,7 +518,7 @@ static void hostile_packet(simnet_t *net, simnet_node_t *to, uint32_t from_ip, c
 	} else if (lookup) {
 		int st = s->strategy == S_MIX ? k % 4 : s->strategy;
 		int swallow = (s->strategy == S_MIX ? k / 4 : k) % 3;
-		const dht_item_t *it = NULL;
+		const item_t *it = NULL;
 		r.nodes = nodes;
 		switch (st) {
 		case S_REPLAY:
@@ -628,7 +628,7 @@ static void make_items(sim_t *s)
 			seed[i] = (uint8_t)simnet_rand(&s->net, 256);
 		sw_ed25519_from_seed(seed, pk, sk);
 		for (int u = 0; u < 3; u++) {
-			dht_item_t *d = u < 2 ? &tg->item[u] : &tg->forged;
+			item_t *d = u < 2 ? &tg->item[u] : &tg->forged;
 			memset(d, 0, sizeof(*d));
 			memcpy(d->k, pk, 32);
 			if (t % 2)
@@ -640,7 +640,7 @@ static void make_items(sim_t *s)
 			int tl = snprintf(text, sizeof(text), "version %" PRId64, d->seq);
 			d->v_len =
 			    (uint16_t)snprintf((char *)d->v, sizeof(d->v), "%d:%s", tl, text);
-			if (dht_item_sign(d, sk)) {
+			if (item_sign(d, sk)) {
 				fprintf(stderr, "sign failed\n");
 				exit(2);
 			}
@@ -726,7 +726,7 @@ static void on_event(simnet_t *net, simnet_event_t *ev)
 	}
 	case EV_GET: {
 		lookup_t *l = &s->lk[ev->arg];
-		const dht_item_t *d = &s->t[l->target].item[0];
+		const item_t *d = &s->t[l->target].item[0];
 		l->dht = n->dht;
 		if (dht_get(n->dht, d->target, d->salt, d->salt_len, true, on_get, l)) {
 			l->answered = l->done = true;

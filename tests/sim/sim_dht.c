@@ -39,14 +39,14 @@ typedef enum { EV_JOIN = SIMNET_EV_USER, EV_PUT, EV_GET } ev_type_t;
 typedef struct sim sim_t;
 
 typedef struct {
-	dht_item_t item[2]; /* [0] first put; [1] the update, when there is one */
+	item_t item[2]; /* [0] first put; [1] the update, when there is one */
 	bool updated;
 	int putter[2];
 	int put_stored[2];
 	int put_asked[2];
 	bool put_done[2];
 	int put_err[2];
-} item_t;
+} sim_item_t;
 
 typedef struct {
 	int item;
@@ -62,7 +62,7 @@ typedef struct {
 
 struct sim {
 	simnet_t net;
-	item_t items[N_ITEMS];
+	sim_item_t items[N_ITEMS];
 	get_op_t gets[2][N_ITEMS];
 };
 
@@ -96,14 +96,14 @@ static void node_start(sim_t *s, int i)
 
 static void make_item(sim_t *s, int j)
 {
-	item_t *it = &s->items[j];
+	sim_item_t *it = &s->items[j];
 	uint8_t seed[32], pk[32], sk[64];
 	for (int i = 0; i < 32; i++)
 		seed[i] = (uint8_t)sim_rand(s, 256);
 	sw_ed25519_from_seed(seed, pk, sk);
 	it->updated = j % 5 == 1;
 	for (int u = 0; u < (it->updated ? 2 : 1); u++) {
-		dht_item_t *d = &it->item[u];
+		item_t *d = &it->item[u];
 		memset(d, 0, sizeof(*d));
 		memcpy(d->k, pk, 32);
 		if (j % 5 == 0) {
@@ -117,7 +117,7 @@ static void make_item(sim_t *s, int j)
 		for (size_t i = 0; i < plen; i++)
 			d->v[h + (int)i] = (uint8_t)('a' + sim_rand(s, 26));
 		d->v_len = (uint16_t)(h + (int)plen);
-		if (dht_item_sign(d, sk)) {
+		if (item_sign(d, sk)) {
 			fprintf(stderr, "sign failed\n");
 			exit(2);
 		}
@@ -135,7 +135,7 @@ static put_ctx_t put_ctx[N_ITEMS][2];
 static void on_put(void *ctx, const dht_put_result_t *res)
 {
 	put_ctx_t *pc = ctx;
-	item_t *it = &pc->sim->items[pc->item];
+	sim_item_t *it = &pc->sim->items[pc->item];
 	it->put_done[pc->u] = true;
 	it->put_stored[pc->u] = res->stored;
 	it->put_asked[pc->u] = res->asked;
@@ -153,8 +153,8 @@ static void on_get_result(void *ctx, const dht_get_result_t *res)
 {
 	get_ctx_t *gc = ctx;
 	get_op_t *g = gc->op;
-	item_t *it = &gc->sim->items[g->item];
-	const dht_item_t *want = &it->item[it->updated ? 1 : 0];
+	sim_item_t *it = &gc->sim->items[g->item];
+	const item_t *want = &it->item[it->updated ? 1 : 0];
 	if (!g->first && res->item)
 		g->first = res->stats.first_ms;
 	/* What a resolver answers with (docs/design.md §3 step 2): the first ready report. */
@@ -208,8 +208,8 @@ static void on_event(simnet_t *net, simnet_event_t *ev)
 	case EV_GET: {
 		int j = ev->arg & 0xffff, ph = ev->arg >> 16;
 		get_op_t *g = &s->gets[ph][j];
-		item_t *it = &s->items[j];
-		const dht_item_t *d = &it->item[0];
+		sim_item_t *it = &s->items[j];
+		const item_t *d = &it->item[0];
 		g->item = j;
 		g->phase = ph;
 		get_ctx[ph][j] = (get_ctx_t){.sim = s, .op = g};
@@ -289,7 +289,7 @@ static int report_gets(sim_t *s, int ph, const char *title)
 		const get_op_t *g = &s->gets[ph][j];
 		ok += g->ok;
 		if (!g->ok) {
-			const item_t *it = &s->items[j];
+			const sim_item_t *it = &s->items[j];
 			int u = it->updated ? 1 : 0;
 			printf("  get of item %d failed: %s seq %" PRId64 " (want %" PRId64
 			       "), err %d; put stored by %d of %d asked\n",
@@ -431,7 +431,7 @@ int main(void)
 		}
 		uint64_t t0 = s->net.now;
 		for (int j = 0; j < N_ITEMS; j++) {
-			item_t *it = &s->items[j];
+			sim_item_t *it = &s->items[j];
 			int node = pick_alive(s, it->putter[0], it->updated ? it->putter[1] : -1);
 			simnet_push(&s->net, (simnet_event_t){.t = t0 + (uint64_t)j * OP_GAP_MS,
 							      .type = EV_GET,

@@ -15,7 +15,7 @@
 #include "common/codec.h"
 #include "crypto/crypto.h"
 #include "dns/wire.h"
-#include "zone/item.h"
+#include "item/item.h"
 #include "zone/packet.h"
 #include "zone/zone.h"
 
@@ -68,16 +68,16 @@ static inline void fx_add(zone_rrlist_t *l, const fx_key_t *k, const char *rel, 
 }
 
 /* A record whose rdata is one name under the apex (CNAME, NS) or absolute if it ends in '.'. */
-static inline void fx_add_name(zone_rrlist_t *l, const fx_key_t *k, const char *rel,
-			       uint16_t type, uint32_t ttl, const char *target)
+static inline void fx_add_name(zone_rrlist_t *l, const fx_key_t *k, const char *rel, uint16_t type,
+			       uint32_t ttl, const char *target)
 {
 	uint8_t rd[DNS_NAME_MAX];
 	size_t n = target[strlen(target) - 1] == '.' ? tu_name(target, rd) : fx_name(k, target, rd);
 	fx_add(l, k, rel, type, ttl, rd, n);
 }
 
-static inline void fx_add_txt(zone_rrlist_t *l, const fx_key_t *k, const char *rel,
-			      uint32_t ttl, const char *text)
+static inline void fx_add_txt(zone_rrlist_t *l, const fx_key_t *k, const char *rel, uint32_t ttl,
+			      const char *text)
 {
 	uint8_t rd[256];
 	size_t n = strlen(text);
@@ -93,12 +93,15 @@ static inline zone_t *fx_build(const fx_key_t *k, const zone_rrlist_t *l, uint64
 	static uint8_t pkt[65536];
 	size_t len = 0;
 	assert_int_equal(zone_packet_write(l, pkt, sizeof(pkt), &len), 0);
-	zone_item_t item = {.seq = seq, .packet = pkt, .packet_len = len};
-	if (len <= ZONE_PACKET_MAX)
-		assert_int_equal(zone_item_sign(&item, k->sk), 0);
+	static item_t item;
+	assert_int_equal(item_init(&item, k->pk, NULL, 0, (int64_t)seq), 0);
+	if (len <= ZONE_PACKET_MAX) {
+		assert_int_equal(item_set_str(&item, pkt, len), 0);
+		assert_int_equal(item_sign(&item, k->sk), 0);
+	}
 	zone_opts_t o = {.min_ttl = min_ttl, .max_ttl = max_ttl};
 	zone_t *z = NULL;
-	assert_int_equal(zone_build(k->pk, &item, &o, &z), 0);
+	assert_int_equal(zone_build_packet(k->pk, seq, item.sig, pkt, len, &o, &z), 0);
 	assert_non_null(z);
 	return z;
 }

@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/crypto and of BEP 44 items (src/zone/item.h): the BEP 44 vectors and the
+ * Unit tests of src/crypto and of BEP 44 items (src/item/item.h): the BEP 44 vectors and the
  * pkarr vector of tests/vectors/vectors.json ("bep44", "pkarr_packet"), reproduced
  * byte for byte (docs/design.md §2), plus RFC 8032 §7.1 and FIPS 180 known answers.
  */
@@ -15,7 +15,7 @@
 
 #include "common/err.h"
 #include "crypto/crypto.h"
-#include "zone/item.h"
+#include "item/item.h"
 #include "util.h"
 
 static int setup(void **state)
@@ -88,8 +88,8 @@ static void test_bep44_mutable(void **state)
 	tu_hex(VEC_BEP44_PK, pk, 32);
 	tu_hex(VEC_BEP44_MUT_SIG, sig, 64);
 	const char *v = "12:" VEC_BEP44_MUT_V; /* the bencoded value */
-	assert_int_equal(zone_item_signed_buf(VEC_BEP44_MUT_SEQ, NULL, 0, (const uint8_t *)v,
-					      strlen(v), buf, sizeof(buf), &len),
+	assert_int_equal(item_signed_buf(VEC_BEP44_MUT_SEQ, NULL, 0, (const uint8_t *)v, strlen(v),
+					 buf, sizeof(buf), &len),
 			 0);
 	assert_int_equal(len, strlen(VEC_BEP44_MUT_SIGNED));
 	assert_memory_equal(buf, VEC_BEP44_MUT_SIGNED, len);
@@ -109,9 +109,8 @@ static void test_bep44_mutable_salted(void **state)
 	tu_hex(VEC_BEP44_PK, pk, 32);
 	tu_hex(VEC_BEP44_SALTED_SIG, sig, 64);
 	const char *v = "12:" VEC_BEP44_MUT_V;
-	assert_int_equal(zone_item_signed_buf(1, (const uint8_t *)VEC_BEP44_SALT,
-					      strlen(VEC_BEP44_SALT), (const uint8_t *)v, strlen(v),
-					      buf, sizeof(buf), &len),
+	assert_int_equal(item_signed_buf(1, (const uint8_t *)VEC_BEP44_SALT, strlen(VEC_BEP44_SALT),
+					 (const uint8_t *)v, strlen(v), buf, sizeof(buf), &len),
 			 0);
 	assert_int_equal(len, strlen(VEC_BEP44_SALTED_SIGNED));
 	assert_memory_equal(buf, VEC_BEP44_SALTED_SIGNED, len);
@@ -125,11 +124,11 @@ static void test_bep44_targets(void **state)
 {
 	uint8_t pk[32], out[20], want[20];
 	tu_hex(VEC_BEP44_PK, pk, 32);
-	zone_item_target(pk, NULL, 0, out);
+	item_key_target(pk, NULL, 0, out);
 	tu_hex(VEC_BEP44_MUT_TARGET, want, 20);
 	assert_memory_equal(out, want, 20);
 
-	zone_item_target(pk, (const uint8_t *)VEC_BEP44_SALT, strlen(VEC_BEP44_SALT), out);
+	item_key_target(pk, (const uint8_t *)VEC_BEP44_SALT, strlen(VEC_BEP44_SALT), out);
 	tu_hex(VEC_BEP44_SALTED_TARGET, want, 20);
 	assert_memory_equal(out, want, 20);
 
@@ -146,23 +145,23 @@ static void test_signed_buf_limits(void **state)
 	size_t len = 0;
 	memset(salt, 's', sizeof(salt));
 	/* seq is 64-bit in the signed buffer (docs/design.md §2). */
-	assert_int_equal(zone_item_signed_buf(UINT64_MAX, NULL, 0, (const uint8_t *)"0:", 2, buf,
-					      sizeof(buf), &len),
-			 0);
+	assert_int_equal(
+	    item_signed_buf(UINT64_MAX, NULL, 0, (const uint8_t *)"0:", 2, buf, sizeof(buf), &len),
+	    0);
 	const char *want = "3:seqi18446744073709551615e1:v0:";
 	assert_int_equal(len, strlen(want));
 	assert_memory_equal(buf, want, len);
-	assert_int_equal(zone_item_signed_buf(UINT64_C(4294967297), NULL, 0,
-					      (const uint8_t *)"0:", 2, buf, sizeof(buf), &len),
+	assert_int_equal(item_signed_buf(UINT64_C(4294967297), NULL, 0, (const uint8_t *)"0:", 2,
+					 buf, sizeof(buf), &len),
 			 0);
 	assert_memory_equal(buf, "3:seqi4294967297e1:v0:", len);
 
 	/* Salt: at most 64 bytes (BEP 44). */
 	assert_int_equal(
-	    zone_item_signed_buf(1, salt, 65, (const uint8_t *)"0:", 2, buf, sizeof(buf), &len),
+	    item_signed_buf(1, salt, 65, (const uint8_t *)"0:", 2, buf, sizeof(buf), &len),
 	    SW_EINVAL);
 	assert_int_equal(
-	    zone_item_signed_buf(1, salt, 64, (const uint8_t *)"0:", 2, buf, sizeof(buf), &len), 0);
+	    item_signed_buf(1, salt, 64, (const uint8_t *)"0:", 2, buf, sizeof(buf), &len), 0);
 	assert_int_equal(len, strlen("4:salt64:") + 64 + strlen("3:seqi1e1:v0:"));
 	assert_memory_equal(buf, "4:salt64:ssss", 13);
 
@@ -170,17 +169,17 @@ static void test_signed_buf_limits(void **state)
 	const char *v = "12:" VEC_BEP44_MUT_V;
 	size_t need = strlen(VEC_BEP44_MUT_SIGNED);
 	assert_int_equal(
-	    zone_item_signed_buf(1, NULL, 0, (const uint8_t *)v, strlen(v), buf, need, &len), 0);
+	    item_signed_buf(1, NULL, 0, (const uint8_t *)v, strlen(v), buf, need, &len), 0);
 	assert_int_equal(len, need);
 	assert_int_equal(
-	    zone_item_signed_buf(1, NULL, 0, (const uint8_t *)v, strlen(v), buf, need - 1, &len),
+	    item_signed_buf(1, NULL, 0, (const uint8_t *)v, strlen(v), buf, need - 1, &len),
 	    SW_ENOSPC);
 	need = strlen(VEC_BEP44_SALTED_SIGNED);
-	assert_int_equal(zone_item_signed_buf(1, (const uint8_t *)"foobar", 6, (const uint8_t *)v,
-					      strlen(v), buf, need - 1, &len),
+	assert_int_equal(item_signed_buf(1, (const uint8_t *)"foobar", 6, (const uint8_t *)v,
+					 strlen(v), buf, need - 1, &len),
 			 SW_ENOSPC);
-	assert_int_equal(zone_item_signed_buf(1, (const uint8_t *)"foobar", 6, (const uint8_t *)v,
-					      strlen(v), buf, 5, &len),
+	assert_int_equal(item_signed_buf(1, (const uint8_t *)"foobar", 6, (const uint8_t *)v,
+					 strlen(v), buf, 5, &len),
 			 SW_ENOSPC);
 }
 
@@ -200,6 +199,54 @@ static void pkarr_load(pkarr_t *p)
 	sw_ed25519_from_seed(p->seed, p->pk, p->sk);
 }
 
+/* A salted item through item_t (a registry's label, `_policy` and `_log` items,
+ * docs/design.md §9): BEP 44's salted vector verifies as an item, its target is the salted
+ * one; the salt is signed (another salt or none fails); a salted item signed here verifies,
+ * differs from the unsalted one, and has no relay form. */
+static void test_bep44_salted_item(void **state)
+{
+	static item_t it, other;
+	uint8_t pk[32], want[20];
+	tu_hex(VEC_BEP44_PK, pk, 32);
+	assert_int_equal(item_init(&it, pk, (const uint8_t *)VEC_BEP44_SALT, strlen(VEC_BEP44_SALT),
+				   VEC_BEP44_MUT_SEQ),
+			 0);
+	assert_int_equal(
+	    item_set_str(&it, (const uint8_t *)VEC_BEP44_MUT_V, strlen(VEC_BEP44_MUT_V)), 0);
+	tu_hex(VEC_BEP44_SALTED_SIG, it.sig, 64);
+	tu_hex(VEC_BEP44_SALTED_TARGET, want, 20);
+	assert_memory_equal(it.target, want, 20);
+	assert_int_equal(item_verify(&it), 0);
+	other = it;
+	other.salt[0] ^= 1;
+	item_target(&other, other.target);
+	assert_int_equal(item_verify(&other), SW_EBADSIG);
+	assert_int_equal(item_verify(&(item_t){0}), SW_EINVAL); /* empty v */
+	other = it;
+	other.salt_len = 0;
+	item_target(&other, other.target);
+	assert_int_equal(item_verify(&other), SW_EBADSIG);
+	/* A salt over BEP 44's 64 bytes is refused before anything is signed. */
+	assert_int_equal(item_init(&other, pk, it.salt, ITEM_SALT_MAX + 1, 1), SW_EINVAL);
+
+	pkarr_t p;
+	uint8_t out[ITEM_RELAY_MAX];
+	size_t len;
+	pkarr_load(&p);
+	assert_int_equal(item_init(&it, p.pk, (const uint8_t *)"alice", 5, 1), 0);
+	assert_int_equal(item_set_str(&it, p.packet, p.packet_len), 0);
+	assert_int_equal(item_sign(&it, p.sk), 0);
+	assert_int_equal(item_verify(&it), 0);
+	item_key_target(p.pk, (const uint8_t *)"alice", 5, want);
+	assert_memory_equal(it.target, want, 20);
+	assert_int_equal(item_init(&other, p.pk, NULL, 0, 1), 0);
+	assert_int_equal(item_set_str(&other, p.packet, p.packet_len), 0);
+	assert_int_equal(item_sign(&other, p.sk), 0);
+	assert_memory_not_equal(other.sig, it.sig, 64);
+	assert_memory_not_equal(other.target, it.target, 20);
+	assert_int_equal(item_relay_write(&it, out, sizeof(out), &len), SW_EINVAL);
+}
+
 static void test_pkarr_key(void **state)
 {
 	pkarr_t p;
@@ -207,29 +254,38 @@ static void test_pkarr_key(void **state)
 	pkarr_load(&p);
 	tu_hex(VEC_PKARR_PK, want, 32);
 	assert_memory_equal(p.pk, want, 32);
-	zone_item_target(p.pk, NULL, 0, target);
+	item_key_target(p.pk, NULL, 0, target);
 	tu_hex(VEC_PKARR_TARGET, want_target, 20);
 	assert_memory_equal(target, want_target, 20);
+}
+
+/* The pkarr vector's zone as an item: key, no salt, seq, v the packet as a bencoded string. */
+static void pkarr_item(const pkarr_t *p, item_t *item)
+{
+	assert_int_equal(item_init(item, p->pk, NULL, 0, (int64_t)VEC_PKARR_SEQ), 0);
+	assert_int_equal(item_set_str(item, p->packet, p->packet_len), 0);
 }
 
 static void test_pkarr_sign(void **state)
 {
 	pkarr_t p;
+	item_t item;
 	pkarr_load(&p);
 	assert_int_equal(p.packet_len, 161);
-	zone_item_t item = {.seq = VEC_PKARR_SEQ, .packet = p.packet, .packet_len = p.packet_len};
+	pkarr_item(&p, &item);
 	memset(item.sig, 0, 64);
-	assert_int_equal(zone_item_sign(&item, p.sk), 0);
+	assert_int_equal(item_sign(&item, p.sk), 0);
 	assert_memory_equal(item.sig, p.sig, 64);
-	assert_int_equal(zone_item_verify(&item, p.pk), 0);
+	assert_int_equal(item_verify(&item), 0);
 
 	/* The signed buffer is the vector's prefix followed by the packet. */
 	uint8_t v[200], buf[400];
 	size_t len = 0, vl = (size_t)snprintf((char *)v, sizeof(v), "%zu:", p.packet_len);
 	memcpy(v + vl, p.packet, p.packet_len);
 	vl += p.packet_len;
-	assert_int_equal(
-	    zone_item_signed_buf(VEC_PKARR_SEQ, NULL, 0, v, vl, buf, sizeof(buf), &len), 0);
+	assert_int_equal(item.v_len, vl);
+	assert_memory_equal(item.v, v, vl);
+	assert_int_equal(item_signed_buf(VEC_PKARR_SEQ, NULL, 0, v, vl, buf, sizeof(buf), &len), 0);
 	size_t plen = strlen(VEC_PKARR_SIGNED_PREFIX);
 	assert_int_equal(len, plen + p.packet_len);
 	assert_memory_equal(buf, VEC_PKARR_SIGNED_PREFIX, plen);
@@ -241,98 +297,120 @@ static void test_pkarr_relay(void **state)
 {
 	pkarr_t p;
 	pkarr_load(&p);
-	zone_item_t item;
+	item_t item;
+	const uint8_t *packet;
+	size_t packet_len;
 	memset(&item, 0, sizeof(item));
 	assert_int_equal(p.relay_len, 72 + 161);
-	assert_int_equal(zone_relay_parse(p.relay, p.relay_len, &item), 0);
-	assert_true(item.seq == UINT64_C(1700000000000000));
+	assert_int_equal(item_relay_parse(p.pk, p.relay, p.relay_len, &item), 0);
+	assert_true(item.seq == INT64_C(1700000000000000));
 	assert_memory_equal(item.sig, p.sig, 64);
-	assert_int_equal(item.packet_len, p.packet_len);
-	assert_memory_equal(item.packet, p.packet, p.packet_len);
-	assert_ptr_equal(item.packet, p.relay + 72); /* points into the body */
-	assert_int_equal(zone_item_verify(&item, p.pk), 0);
+	assert_memory_equal(item.k, p.pk, 32);
+	assert_int_equal(item_str(&item, &packet, &packet_len), 0);
+	assert_int_equal(packet_len, p.packet_len);
+	assert_memory_equal(packet, p.packet, p.packet_len);
+	assert_int_equal(item_verify(&item), 0);
 
 	uint8_t out[512];
 	size_t len = 0;
-	assert_int_equal(zone_relay_write(&item, out, sizeof(out), &len), 0);
+	assert_int_equal(item_relay_write(&item, out, sizeof(out), &len), 0);
 	assert_int_equal(len, p.relay_len);
 	assert_memory_equal(out, p.relay, len);
 	/* Exactly enough room works; one byte less does not. */
-	assert_int_equal(zone_relay_write(&item, out, p.relay_len, &len), 0);
-	assert_int_equal(zone_relay_write(&item, out, p.relay_len - 1, &len), SW_ENOSPC);
+	assert_int_equal(item_relay_write(&item, out, p.relay_len, &len), 0);
+	assert_int_equal(item_relay_write(&item, out, p.relay_len - 1, &len), SW_ENOSPC);
+	/* A salted item has no relay form (pkarr's has no salt). */
+	item.salt_len = 1;
+	assert_int_equal(item_relay_write(&item, out, sizeof(out), &len), SW_EINVAL);
 }
 
 static void test_relay_limits(void **state)
 {
 	static uint8_t body[72 + 1000];
-	zone_item_t item;
+	uint8_t pk[32] = {1};
+	item_t item;
+	const uint8_t *packet;
+	size_t packet_len;
 	memset(body, 0xab, sizeof(body));
-	assert_int_equal(zone_relay_parse(body, 71, &item), SW_EMALF);
-	assert_int_equal(zone_relay_parse(body, 0, &item), SW_EMALF);
-	assert_int_equal(zone_relay_parse(body, 72, &item), 0); /* an empty packet is well formed */
-	assert_int_equal(item.packet_len, 0);
-	assert_true(item.seq == UINT64_C(0xabababababababab));
-	assert_int_equal(zone_relay_parse(body, 72 + 996, &item), 0);
-	assert_int_equal(item.packet_len, 996);
-	assert_int_equal(zone_relay_parse(body, 72 + 997, &item), SW_ETOOBIG);
+	body[64] = 0x7f; /* the largest seqs BEP 44's signed 64-bit integer holds */
+	assert_int_equal(item_relay_parse(pk, body, 71, &item), SW_EMALF);
+	assert_int_equal(item_relay_parse(pk, body, 0, &item), SW_EMALF);
+	assert_int_equal(item_relay_parse(pk, body, 72, &item),
+			 0); /* an empty packet is well formed */
+	assert_int_equal(item_str(&item, &packet, &packet_len), 0);
+	assert_int_equal(packet_len, 0);
+	assert_true(item.seq == INT64_C(0x7fababababababab));
+	assert_int_equal(item_relay_parse(pk, body, 72 + 996, &item), 0);
+	assert_int_equal(item_str(&item, &packet, &packet_len), 0);
+	assert_int_equal(packet_len, 996);
+	assert_int_equal(item_relay_parse(pk, body, 72 + 997, &item), SW_ETOOBIG);
+	body[64] = 0x80; /* 2^63 and above: no DHT node holds such a seq */
+	assert_int_equal(item_relay_parse(pk, body, 72, &item), SW_EMALF);
 }
 
 static void test_pkarr_tamper(void **state)
 {
 	pkarr_t p;
+	item_t item;
 	pkarr_load(&p);
-	zone_item_t item = {.seq = VEC_PKARR_SEQ, .packet = p.packet, .packet_len = p.packet_len};
+	pkarr_item(&p, &item);
 	memcpy(item.sig, p.sig, 64);
-	assert_int_equal(zone_item_verify(&item, p.pk), 0);
+	assert_int_equal(item_verify(&item), 0);
 
 	/* Every single-bit flip of the signature fails. */
 	for (int bit = 0; bit < 512; bit++) {
 		item.sig[bit / 8] ^= (uint8_t)(1 << (bit % 8));
-		assert_int_equal(zone_item_verify(&item, p.pk), SW_EBADSIG);
+		assert_int_equal(item_verify(&item), SW_EBADSIG);
 		item.sig[bit / 8] ^= (uint8_t)(1 << (bit % 8));
 	}
 	/* Every single-bit flip of seq fails, including the high 32 bits (never parse seq into
-	 * 32 bits, docs/design.md §2). */
+	 * 32 bits, docs/design.md §2); the sign bit makes a seq no DHT node takes. */
 	for (int bit = 0; bit < 64; bit++) {
-		item.seq = VEC_PKARR_SEQ ^ (UINT64_C(1) << bit);
-		assert_int_equal(zone_item_verify(&item, p.pk), SW_EBADSIG);
+		item.seq = (int64_t)(VEC_PKARR_SEQ ^ (UINT64_C(1) << bit));
+		assert_int_equal(item_verify(&item), bit == 63 ? SW_EINVAL : SW_EBADSIG);
 	}
-	item.seq = VEC_PKARR_SEQ;
+	item.seq = (int64_t)VEC_PKARR_SEQ;
 	/* Flips in the packet: first, middle, last byte, every bit of them. */
+	const size_t hdr = 4; /* "161:" */
 	const size_t where[] = {0, 12, 80, p.packet_len - 1};
 	for (size_t w = 0; w < sizeof(where) / sizeof(where[0]); w++) {
 		for (int bit = 0; bit < 8; bit++) {
-			p.packet[where[w]] ^= (uint8_t)(1 << bit);
-			assert_int_equal(zone_item_verify(&item, p.pk), SW_EBADSIG);
-			p.packet[where[w]] ^= (uint8_t)(1 << bit);
+			item.v[hdr + where[w]] ^= (uint8_t)(1 << bit);
+			assert_int_equal(item_verify(&item), SW_EBADSIG);
+			item.v[hdr + where[w]] ^= (uint8_t)(1 << bit);
 		}
 	}
 	/* A shorter packet (truncation) fails too. */
-	item.packet_len--;
-	assert_int_equal(zone_item_verify(&item, p.pk), SW_EBADSIG);
-	item.packet_len++;
+	item.v_len--;
+	assert_int_equal(item_verify(&item), SW_EBADSIG);
+	item.v_len++;
 	/* Another key does not verify it. */
-	uint8_t other[32];
-	tu_hex(VEC_BEP44_PK, other, 32);
-	assert_int_equal(zone_item_verify(&item, other), SW_EBADSIG);
+	item_t other = item;
+	tu_hex(VEC_BEP44_PK, other.k, 32);
+	item_target(&other, other.target);
+	assert_int_equal(item_verify(&other), SW_EBADSIG);
 	/* Untouched, it still verifies. */
-	assert_int_equal(zone_item_verify(&item, p.pk), 0);
+	assert_int_equal(item_verify(&item), 0);
 }
 
 static void test_packet_size_limit(void **state)
 {
 	pkarr_t p;
 	static uint8_t big[997];
+	static item_t item;
 	pkarr_load(&p);
 	memset(big, 0x5a, sizeof(big));
-	zone_item_t item = {.seq = 42, .packet = big, .packet_len = 997};
-	assert_int_equal(zone_item_sign(&item, p.sk), SW_ETOOBIG);
-	assert_int_equal(zone_item_verify(&item, p.pk), SW_ETOOBIG);
+	assert_int_equal(item_init(&item, p.pk, NULL, 0, 42), 0);
+	assert_int_equal(item_set_str(&item, big, 997), SW_ETOOBIG);
+	item.v_len = ITEM_V_MAX + 1; /* "997:" + 997 bytes */
+	assert_int_equal(item_sign(&item, p.sk), SW_ETOOBIG);
+	assert_int_equal(item_verify(&item), SW_ETOOBIG);
 
 	/* 996 bytes is the limit (bencoded "996:" + 996 bytes = 1000, docs/design.md §2). */
-	item.packet_len = 996;
-	assert_int_equal(zone_item_sign(&item, p.sk), 0);
-	assert_int_equal(zone_item_verify(&item, p.pk), 0);
+	assert_int_equal(item_set_str(&item, big, 996), 0);
+	assert_int_equal(item.v_len, ITEM_V_MAX);
+	assert_int_equal(item_sign(&item, p.sk), 0);
+	assert_int_equal(item_verify(&item), 0);
 	/* The signature is over "3:seqi42e1:v996:<packet>". */
 	static uint8_t msg[1100];
 	size_t n = (size_t)snprintf((char *)msg, sizeof(msg), "3:seqi42e1:v996:");
@@ -340,14 +418,15 @@ static void test_packet_size_limit(void **state)
 	assert_int_equal(sw_ed25519_verify(p.pk, msg, n + 996, item.sig), 0);
 
 	/* The relay form of a 996-byte item round-trips. */
-	static uint8_t relay[ZONE_RELAY_MAX];
+	static uint8_t relay[ITEM_RELAY_MAX];
 	size_t len = 0;
-	zone_item_t back;
-	assert_int_equal(zone_relay_write(&item, relay, sizeof(relay), &len), 0);
-	assert_int_equal(len, ZONE_RELAY_MAX);
-	assert_int_equal(zone_relay_parse(relay, len, &back), 0);
+	static item_t back;
+	assert_int_equal(item_relay_write(&item, relay, sizeof(relay), &len), 0);
+	assert_int_equal(len, ITEM_RELAY_MAX);
+	assert_int_equal(item_relay_parse(p.pk, relay, len, &back), 0);
 	assert_true(back.seq == 42);
-	assert_int_equal(zone_item_verify(&back, p.pk), 0);
+	assert_int_equal(item_verify(&back), 0);
+	assert_int_equal(item_cmp(&back, &item), 0);
 }
 
 int main(void)
@@ -359,7 +438,7 @@ int main(void)
 	    cmocka_unit_test(test_signed_buf_limits),	 cmocka_unit_test(test_pkarr_key),
 	    cmocka_unit_test(test_pkarr_sign),		 cmocka_unit_test(test_pkarr_relay),
 	    cmocka_unit_test(test_relay_limits),	 cmocka_unit_test(test_pkarr_tamper),
-	    cmocka_unit_test(test_packet_size_limit),
+	    cmocka_unit_test(test_packet_size_limit),	 cmocka_unit_test(test_bep44_salted_item),
 	};
 	return cmocka_run_group_tests_name("crypto", tests, setup, NULL);
 }

@@ -33,7 +33,7 @@ static inline void test_key(uint8_t fill, uint8_t pk[32], uint8_t sk[64])
 }
 
 /* A signed mutable item whose v is the bencoded string text. */
-static inline void mk_item(dht_item_t *it, const uint8_t sk[64], const uint8_t pk[32], int64_t seq,
+static inline void mk_item(item_t *it, const uint8_t sk[64], const uint8_t pk[32], int64_t seq,
 			   const char *salt, const char *text)
 {
 	memset(it, 0, sizeof(*it));
@@ -45,11 +45,11 @@ static inline void mk_item(dht_item_t *it, const uint8_t sk[64], const uint8_t p
 	}
 	int n = snprintf((char *)it->v, sizeof(it->v), "%zu:%s", strlen(text), text);
 	it->v_len = (uint16_t)n;
-	assert_int_equal(dht_item_sign(it, sk), 0);
+	assert_int_equal(item_sign(it, sk), 0);
 }
 
 /* The arguments of a put of it, as a KRPC put would carry them (no sender). */
-static inline dht_put_args_t put_args(const dht_item_t *it)
+static inline dht_put_args_t put_args(const item_t *it)
 {
 	dht_put_args_t a = {
 	    .v = it->v,
@@ -78,13 +78,13 @@ typedef struct {
 	int stored, removed;
 } hook_count_t;
 
-static inline void hook_stored(void *ctx, const dht_item_t *item)
+static inline void hook_stored(void *ctx, const item_t *item)
 {
 	(void)item;
 	((hook_count_t *)ctx)->stored++;
 }
 
-static inline void hook_removed(void *ctx, const dht_item_t *item)
+static inline void hook_removed(void *ctx, const item_t *item)
 {
 	(void)item;
 	((hook_count_t *)ctx)->removed++;

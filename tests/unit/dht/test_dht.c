@@ -25,7 +25,7 @@
 #include "dht/krpc.h"
 #include "dht/rt.h"
 #include "dht/storage.h"
-#include "zone/item.h"
+#include "item/item.h"
 
 #include "dhtfix.h"
 #include "util.h"
@@ -864,30 +864,30 @@ static void test_bep44_vectors(void **state)
 	uint8_t pk[32], sig[64], target[20];
 	uint8_t buf[256];
 	size_t len;
-	dht_item_t it;
+	item_t it;
 	(void)state;
 
 	tu_hex(VEC_BEP44_PK, pk, sizeof(pk));
 	/* The signed buffers, byte for byte. */
-	assert_int_equal(zone_item_signed_buf(
-			     VEC_BEP44_MUT_SEQ, NULL, 0, (const uint8_t *)VEC_BEP44_IMM_BENCODED,
-			     strlen(VEC_BEP44_IMM_BENCODED), buf, sizeof(buf), &len),
+	assert_int_equal(item_signed_buf(VEC_BEP44_MUT_SEQ, NULL, 0,
+					 (const uint8_t *)VEC_BEP44_IMM_BENCODED,
+					 strlen(VEC_BEP44_IMM_BENCODED), buf, sizeof(buf), &len),
 			 0);
 	assert_int_equal(len, strlen(VEC_BEP44_MUT_SIGNED));
 	assert_memory_equal(buf, VEC_BEP44_MUT_SIGNED, len);
 	tu_hex(VEC_BEP44_MUT_SIG, sig, sizeof(sig));
 	assert_int_equal(sw_ed25519_verify(pk, buf, len, sig), 0);
-	assert_int_equal(
-	    zone_item_signed_buf(VEC_BEP44_MUT_SEQ, (const uint8_t *)VEC_BEP44_SALT,
-				 strlen(VEC_BEP44_SALT), (const uint8_t *)VEC_BEP44_IMM_BENCODED,
-				 strlen(VEC_BEP44_IMM_BENCODED), buf, sizeof(buf), &len),
-	    0);
+	assert_int_equal(item_signed_buf(VEC_BEP44_MUT_SEQ, (const uint8_t *)VEC_BEP44_SALT,
+					 strlen(VEC_BEP44_SALT),
+					 (const uint8_t *)VEC_BEP44_IMM_BENCODED,
+					 strlen(VEC_BEP44_IMM_BENCODED), buf, sizeof(buf), &len),
+			 0);
 	assert_int_equal(len, strlen(VEC_BEP44_SALTED_SIGNED));
 	assert_memory_equal(buf, VEC_BEP44_SALTED_SIGNED, len);
 	tu_hex(VEC_BEP44_SALTED_SIG, sig, sizeof(sig));
 	assert_int_equal(sw_ed25519_verify(pk, buf, len, sig), 0);
 
-	/* The same through dht_item_t: targets and full verification. */
+	/* The same through item_t: targets and full verification. */
 	memset(&it, 0, sizeof(it));
 	it.is_mutable = true;
 	memcpy(it.k, pk, 32);
@@ -895,7 +895,7 @@ static void test_bep44_vectors(void **state)
 	it.v_len = (uint16_t)strlen(VEC_BEP44_IMM_BENCODED);
 	memcpy(it.v, VEC_BEP44_IMM_BENCODED, it.v_len);
 	tu_hex(VEC_BEP44_MUT_SIG, it.sig, 64);
-	dht_item_target(&it, it.target);
+	item_target(&it, it.target);
 	tu_hex(VEC_BEP44_MUT_TARGET, target, sizeof(target));
 	assert_memory_equal(it.target, target, 20);
 	assert_int_equal(dht_item_verify(&it), 0);
@@ -912,7 +912,7 @@ static void test_bep44_vectors(void **state)
 	it.salt_len = (uint8_t)strlen(VEC_BEP44_SALT);
 	memcpy(it.salt, VEC_BEP44_SALT, it.salt_len);
 	tu_hex(VEC_BEP44_SALTED_SIG, it.sig, 64);
-	dht_item_target(&it, it.target);
+	item_target(&it, it.target);
 	tu_hex(VEC_BEP44_SALTED_TARGET, target, sizeof(target));
 	assert_memory_equal(it.target, target, 20);
 	assert_int_equal(dht_item_verify(&it), 0);
@@ -920,7 +920,7 @@ static void test_bep44_vectors(void **state)
 	memset(&it, 0, sizeof(it));
 	it.v_len = (uint16_t)strlen(VEC_BEP44_IMM_BENCODED);
 	memcpy(it.v, VEC_BEP44_IMM_BENCODED, it.v_len);
-	dht_item_target(&it, it.target);
+	item_target(&it, it.target);
 	tu_hex(VEC_BEP44_IMM_TARGET, target, sizeof(target));
 	assert_memory_equal(it.target, target, 20);
 	assert_int_equal(dht_item_verify(&it), 0);
@@ -937,7 +937,7 @@ static void test_bep44_vectors(void **state)
 	memcpy(it.v + h, packet, plen);
 	it.v_len = (uint16_t)(h + (int)plen);
 	tu_hex(VEC_PKARR_SIG, it.sig, 64);
-	dht_item_target(&it, it.target);
+	item_target(&it, it.target);
 	tu_hex(VEC_PKARR_TARGET, target, 20);
 	assert_memory_equal(it.target, target, 20);
 	assert_int_equal(dht_item_verify(&it), 0);
@@ -985,11 +985,11 @@ static void test_put_limits_before_crypto(void **state)
 	assert_int_equal(dht_storage_put(st, &a, 0, &ecode), SW_EINVAL);
 	assert_int_equal(ecode, DHT_KRPC_E_SALT);
 	/* A 64-byte salt is fine. */
-	dht_item_t it;
+	item_t it;
 	mk_item(&it, sk, pk, 1, NULL, "x");
 	it.salt_len = 64;
 	memset(it.salt, 's', 64);
-	assert_int_equal(dht_item_sign(&it, sk), 0);
+	assert_int_equal(item_sign(&it, sk), 0);
 	a = put_args(&it);
 	assert_int_equal(dht_storage_put(st, &a, 0, &ecode), 0);
 	assert_int_equal(hc.stored, 1);
@@ -1002,7 +1002,7 @@ static void test_put_signature(void **state)
 	hook_count_t hc = {0};
 	dht_storage_t *st = new_store(&hc, 0);
 	uint8_t pk[32], sk[64], pk2[32], sk2[64];
-	dht_item_t it;
+	item_t it;
 	int ecode;
 	(void)state;
 	test_key(1, pk, sk);
@@ -1011,8 +1011,8 @@ static void test_put_signature(void **state)
 	dht_put_args_t a = put_args(&it);
 	/* Signed by another key: 206. */
 	uint8_t sig2[64];
-	dht_item_t other = it;
-	assert_int_equal(dht_item_sign(&other, sk2), 0);
+	item_t other = it;
+	assert_int_equal(item_sign(&other, sk2), 0);
 	memcpy(sig2, other.sig, 64);
 	a.sig = sig2;
 	assert_int_equal(dht_storage_put(st, &a, 0, &ecode), SW_EBADSIG);
@@ -1024,7 +1024,7 @@ static void test_put_signature(void **state)
 	assert_int_equal(hc.stored, 0);
 	a = put_args(&it);
 	assert_int_equal(dht_storage_put(st, &a, 0, &ecode), 0);
-	const dht_item_t *got = dht_storage_find(st, it.target);
+	const item_t *got = dht_storage_find(st, it.target);
 	assert_non_null(got);
 	assert_int_equal(got->seq, 7);
 	assert_int_equal(got->v_len, it.v_len);
@@ -1036,7 +1036,7 @@ static void test_put_seq_and_cas(void **state)
 	hook_count_t hc = {0};
 	dht_storage_t *st = new_store(&hc, 0);
 	uint8_t pk[32], sk[64];
-	dht_item_t i5, i4, i6, i7;
+	item_t i5, i4, i6, i7;
 	int ecode;
 	(void)state;
 	test_key(3, pk, sk);
@@ -1063,7 +1063,7 @@ static void test_put_seq_and_cas(void **state)
 	/* Higher seq without CAS replaces. */
 	a = put_args(&i7);
 	assert_int_equal(dht_storage_put(st, &a, 0, &ecode), 0);
-	const dht_item_t *got = dht_storage_find(st, i5.target);
+	const item_t *got = dht_storage_find(st, i5.target);
 	assert_int_equal(got->seq, 7);
 	assert_memory_equal(got->v, i7.v, i7.v_len);
 	assert_int_equal(hc.stored, 3);
@@ -1076,7 +1076,7 @@ static void test_put_equal_seq(void **state)
 	hook_count_t hc = {0};
 	dht_storage_t *st = new_store(&hc, 0);
 	uint8_t pk[32], sk[64];
-	dht_item_t a1, lo, hi;
+	item_t a1, lo, hi;
 	int ecode;
 	(void)state;
 	test_key(4, pk, sk);
@@ -1098,8 +1098,8 @@ static void test_put_equal_seq(void **state)
 	a = put_args(&hi);
 	assert_int_equal(dht_storage_put(st, &a, 25ULL * 3600 * 1000, &ecode), 0);
 	assert_memory_equal(dht_storage_find(st, a1.target)->v, "3:zzz", 5);
-	assert_true(dht_item_cmp(&hi, &lo) > 0);
-	assert_true(dht_item_cmp(&lo, &a1) < 0);
+	assert_true(item_cmp(&hi, &lo) > 0);
+	assert_true(item_cmp(&lo, &a1) < 0);
 	/* Not put again for 24 h: expired, and the hook says so. */
 	dht_storage_expire(st, 49ULL * 3600 * 1000 - 1);
 	assert_non_null(dht_storage_find(st, a1.target));
@@ -1120,7 +1120,7 @@ static void test_put_immutable_and_bounds(void **state)
 			    .v_len = strlen(VEC_BEP44_IMM_BENCODED)};
 	assert_int_equal(dht_storage_put(st, &a, 10, &ecode), 0);
 	tu_hex(VEC_BEP44_IMM_TARGET, want, 20);
-	const dht_item_t *got = dht_storage_find(st, want);
+	const item_t *got = dht_storage_find(st, want);
 	assert_non_null(got);
 	assert_false(got->is_mutable);
 	/* The count bound evicts the oldest. */
@@ -1135,7 +1135,7 @@ static void test_put_immutable_and_bounds(void **state)
 	assert_int_equal(hc.removed, 1);
 	assert_int_equal(hc.stored, 4);
 	/* Load re-verifies: a tampered item is refused, a good one accepted without a hook. */
-	dht_item_t it;
+	item_t it;
 	uint8_t pk[32], sk[64];
 	test_key(5, pk, sk);
 	mk_item(&it, sk, pk, 1, NULL, "persisted");
@@ -1234,7 +1234,7 @@ static void net_random(void *ctx, void *buf, size_t len)
 	lcg_bytes(&((net_t *)ctx)->rng, buf, len);
 }
 
-static void net_stored(void *ctx, const dht_item_t *item)
+static void net_stored(void *ctx, const item_t *item)
 {
 	hook_stored(&((net_t *)ctx)->hooks, item);
 }
@@ -1331,7 +1331,7 @@ static void test_node_answers(void **state)
 
 	/* BEP 44 over the wire: get gives a token; put with it stores; get returns the item. */
 	uint8_t pk[32], sk[64], token[64];
-	dht_item_t it;
+	item_t it;
 	test_key(9, pk, sk);
 	mk_item(&it, sk, pk, 3, NULL, "over the wire");
 	base_msg(&q, DHT_KRPC_QUERY, DHT_KRPC_GET);
@@ -1390,7 +1390,7 @@ static void test_node_answers(void **state)
 	assert_int_equal(r.kind, DHT_KRPC_REPLY);
 	assert_int_equal(net.hooks.stored, 1);
 	/* Lower seq now: 302. */
-	dht_item_t old;
+	item_t old;
 	mk_item(&old, sk, pk, 2, NULL, "older");
 	q.v = old.v;
 	q.v_len = old.v_len;

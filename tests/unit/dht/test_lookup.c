@@ -176,7 +176,7 @@ static void on_get(void *ctx, const dht_get_result_t *res)
 }
 
 /* The item of key 7 at seq, its v "5:seqNN" (NN: seq's last two digits). */
-static void seq_item(dht_item_t *it, int64_t seq)
+static void seq_item(item_t *it, int64_t seq)
 {
 	uint8_t pk[32], sk[64];
 	char text[8];
@@ -186,7 +186,7 @@ static void seq_item(dht_item_t *it, int64_t seq)
 	assert_int_equal(dht_item_verify(it), 0);
 }
 
-static void reply_item(dht_krpc_msg_t *r, const dht_item_t *it)
+static void reply_item(dht_krpc_msg_t *r, const item_t *it)
 {
 	r->has_k = r->has_sig = r->has_seq = true;
 	memcpy(r->k, it->k, 32);
@@ -443,7 +443,7 @@ typedef enum { HOLD_SILENT, HOLD_EMPTY, HOLD_ITEM } hold_t;
  * starts with up to alpha queries); runs until the node has nothing more to send, advancing
  * the clock by step ms per round. */
 static void run_get(world_t *w, dht_t *dht, const uint8_t target[20], const dht_addr_t *s,
-		    uint8_t ids[][20], const hold_t *how, size_t n, const dht_item_t *it)
+		    uint8_t ids[][20], const hold_t *how, size_t n, const item_t *it)
 {
 	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
 	dht_krpc_msg_t q, r;
@@ -469,7 +469,7 @@ static void test_freshness(void **state)
 	world_t *w = calloc(1, sizeof(*w));
 	dht_counters_t c;
 	uint8_t target[20], ids[4][20];
-	dht_item_t it;
+	item_t it;
 	(void)state;
 	w->rng = 3;
 	seq_item(&it, 5);
@@ -610,7 +610,7 @@ static void test_highest_seq_wins(void **state)
 	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
 	dht_krpc_msg_t q, r;
 	uint8_t target[20], ids[4][20];
-	dht_item_t old, neu;
+	item_t old, neu;
 	pkt_t p;
 	(void)state;
 	w->rng = 4;
@@ -644,7 +644,7 @@ static void test_quorum_paths(void **state)
 	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
 	dht_krpc_msg_t q, r;
 	uint8_t target[20], sid[3][20], hid[3][20], list[3 * 26];
-	dht_item_t it;
+	item_t it;
 	pkt_t p;
 	(void)state;
 	seq_item(&it, 5);
@@ -710,7 +710,7 @@ static void test_quorum_net_nodes(void **state)
 	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
 	dht_krpc_msg_t q, r;
 	uint8_t target[20], sid[3][20], xid[2][20], list[2][26];
-	dht_item_t it;
+	item_t it;
 	pkt_t p;
 	(void)state;
 	seq_item(&it, 5);
@@ -783,7 +783,7 @@ static void test_put_every_path(void **state)
 	world_t *w = calloc(1, sizeof(*w));
 	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
 	dht_krpc_msg_t q, r;
-	dht_item_t it;
+	item_t it;
 	pkt_t p;
 	/* Seeds at distances 0x40, 0x41, 0x42 (paths 0, 1, 2); path 0 learns 0x01-0x03, path 1
 	 * 0x04-0x06, path 2 only far nodes 0x50-0x52. */

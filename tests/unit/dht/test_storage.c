@@ -33,7 +33,7 @@ static void key_n(uint32_t n, uint8_t pk[32], uint8_t sk[64])
 }
 
 /* A signed mutable item of key n whose v is the bencoded string text. */
-static void item_n(dht_item_t *it, uint32_t n, int64_t seq, const char *text)
+static void item_n(item_t *it, uint32_t n, int64_t seq, const char *text)
 {
 	uint8_t pk[32], sk[64];
 	key_n(n, pk, sk);
@@ -41,7 +41,7 @@ static void item_n(dht_item_t *it, uint32_t n, int64_t seq, const char *text)
 }
 
 /* Puts it as sent from `from`; returns dht_storage_put()'s result, *ecode the KRPC error. */
-static int put_from(dht_storage_t *st, const dht_item_t *it, const dht_addr_t *from, uint64_t now,
+static int put_from(dht_storage_t *st, const item_t *it, const dht_addr_t *from, uint64_t now,
 		    int *ecode)
 {
 	dht_put_args_t a = put_args(it);
@@ -77,7 +77,7 @@ static void test_share_flood_cannot_evict_other_network(void **state)
 {
 	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 64, 10, 0);
-	dht_item_t honest, it;
+	item_t honest, it;
 	dht_addr_t a = addr4(198, 51, 100, 7, 6881);
 	int ecode;
 	(void)state;
@@ -113,7 +113,7 @@ static void test_share_bytes(void **state)
 	uint8_t secret[DHT_TOKEN_LEN] = {7};
 	dht_storage_opts_t o = {.max_items = 1000, .max_bytes = 1000 * 1000, .net_share = 5};
 	char text[990];
-	dht_item_t it;
+	item_t it;
 	int ecode;
 	(void)state;
 	assert_int_equal(dht_storage_new(&o, NULL, 1, secret, &st), 0);
@@ -138,7 +138,7 @@ static void test_full_store_evicts_largest_network(void **state)
 {
 	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 64, 25, 0); /* share: 16 items */
-	dht_item_t it, small[3];
+	item_t it, small[3];
 	dht_addr_t a = addr4(198, 51, 100, 1, 1);
 	int ecode;
 	uint64_t t = 0;
@@ -170,7 +170,7 @@ static void test_exempt_addresses_are_their_own_network(void **state)
 {
 	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 64, 10, 0);
-	dht_item_t first, it;
+	item_t first, it;
 	dht_addr_t lo1 = addr4(127, 0, 0, 1, 40000), lo2 = addr4(127, 0, 0, 1, 40001);
 	int ecode;
 	(void)state;
@@ -205,7 +205,7 @@ static void test_reput_does_not_take_over(void **state)
 {
 	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 64, 10, 0);
-	dht_item_t victim, it;
+	item_t victim, it;
 	dht_addr_t a = addr4(198, 51, 100, 7, 1), f = addr4(203, 0, 113, 1, 1);
 	int ecode;
 	(void)state;
@@ -226,7 +226,7 @@ static void test_loaded_items(void **state)
 {
 	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 64, 10, 0);
-	dht_item_t it;
+	item_t it;
 	int ecode;
 	(void)state;
 	for (uint32_t i = 0; i < 64; i++) {
@@ -259,7 +259,7 @@ static void test_loaded_items(void **state)
 /* Evicts everything of network `a` by putting `n` fresh items from it. */
 static void push_out(dht_storage_t *st, const dht_addr_t *a, uint32_t base, uint32_t n, uint64_t *t)
 {
-	dht_item_t it;
+	item_t it;
 	int ecode;
 	for (uint32_t i = 0; i < n; i++) {
 		item_n(&it, base + i, 1, "filler");
@@ -273,7 +273,7 @@ static void test_seq_outlives_eviction(void **state)
 {
 	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 16, 10, 0);
-	dht_item_t v4, v5, v6;
+	item_t v4, v5, v6;
 	dht_addr_t a = addr4(198, 51, 100, 7, 1), b = addr4(203, 0, 113, 1, 1);
 	int ecode;
 	uint64_t t = 0;
@@ -304,7 +304,7 @@ static void test_seq_outlives_eviction(void **state)
 	assert_int_equal(dht_storage_find(st, v6.target)->seq, 6);
 	/* A bad signature is still 206 (checked before the seq, as for a stored item). */
 	push_out(st, &a, 3000, 16, &t);
-	dht_item_t bad = v6;
+	item_t bad = v6;
 	bad.seq = 7;
 	assert_int_equal(put_from(st, &bad, &b, t++, &ecode), SW_EBADSIG);
 	assert_int_equal(ecode, DHT_KRPC_E_SIG);
@@ -316,7 +316,7 @@ static void test_seq_outlives_expiry(void **state)
 {
 	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 16, 10, 0);
-	dht_item_t v1, v2;
+	item_t v1, v2;
 	dht_addr_t a = addr4(198, 51, 100, 7, 1);
 	int ecode;
 	(void)state;
@@ -336,7 +336,7 @@ static void test_seq_memory_tie_rule(void **state)
 {
 	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 16, 10, 0);
-	dht_item_t lo, mid, hi;
+	item_t lo, mid, hi;
 	dht_addr_t a = addr4(198, 51, 100, 7, 1);
 	int ecode;
 	uint64_t t = 0;
@@ -352,7 +352,7 @@ static void test_seq_memory_tie_rule(void **state)
 	assert_int_equal(put_from(st, &hi, &a, t++, &ecode), 0);
 	assert_memory_equal(dht_storage_find(st, hi.target)->v, "3:zzz", 5);
 	/* A shorter value that is a prefix of the remembered one is smaller. */
-	dht_item_t shorter;
+	item_t shorter;
 	item_n(&shorter, 1, 9, "zz");
 	push_out(st, &a, 2000, 16, &t);
 	assert_int_equal(put_from(st, &shorter, &a, t++, &ecode), SW_EOLDSEQ);
@@ -365,7 +365,7 @@ static void test_seq_memory_tie_rule(void **state)
 	memcpy(y, x, sizeof(y));
 	x[70] = 'a';
 	y[70] = 'b';
-	dht_item_t xs, ys;
+	item_t xs, ys;
 	item_n(&xs, 2, 1, x);
 	item_n(&ys, 2, 1, y);
 	assert_int_equal(put_from(st, &ys, &a, t++, &ecode), 0);
@@ -381,7 +381,7 @@ static void test_seq_memory_bounded(void **state)
 {
 	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 16, 10, 40);
-	dht_item_t it;
+	item_t it;
 	dht_addr_t a = addr4(198, 51, 100, 7, 1);
 	int ecode;
 	uint64_t t = 0;
@@ -410,7 +410,7 @@ static void test_seq_memory_default(void **state)
 {
 	hook_count_t h = {0};
 	dht_storage_t *st = store(&h, 16, 100, 0);
-	dht_item_t it;
+	item_t it;
 	dht_addr_t a = addr4(198, 51, 100, 7, 1);
 	int ecode;
 	uint64_t t = 0;

@@ -26,7 +26,6 @@
 #include "registry/sign.h"
 #include "registry/sth.h"
 #include "registry/txt.h"
-#include "zone/item.h"
 #include "zone/packet.h"
 #include "util.h"
 

@@ -33,7 +33,7 @@ typedef struct {
 	size_t len;
 	uint8_t sig[64];
 	uint64_t seq;
-} item_t;
+} sc_item_t;
 
 typedef struct {
 	uint8_t pk[32];
@@ -145,18 +145,28 @@ static void add_addr(world_t *w, zone_rrlist_t *l, const char *rel, const char *
 }
 
 /* Signs the records of l as the zone of w->k at seq. */
-static void sign_item(world_t *w, item_t *it, uint64_t seq, zone_rrlist_t *l)
+static void sign_item(world_t *w, sc_item_t *it, uint64_t seq, zone_rrlist_t *l)
 {
 	assert_int_equal(zone_packet_write(l, it->pkt, sizeof(it->pkt), &it->len), 0);
 	zone_rrlist_deinit(l);
-	zone_item_t zi = {.seq = seq, .packet = it->pkt, .packet_len = it->len};
-	assert_int_equal(zone_item_sign(&zi, w->k.sk), 0);
+	static item_t zi;
+	assert_int_equal(item_init(&zi, w->k.pk, NULL, 0, (int64_t)seq), 0);
+	assert_int_equal(item_set_str(&zi, it->pkt, it->len), 0);
+	assert_int_equal(item_sign(&zi, w->k.sk), 0);
 	memcpy(it->sig, zi.sig, 64);
 	it->seq = seq;
 }
 
+/* The BEP 44 item of a signed zone item of w->k. */
+static void to_item(const world_t *w, const sc_item_t *it, item_t *out)
+{
+	assert_int_equal(item_init(out, w->k.pk, NULL, 0, (int64_t)it->seq), 0);
+	assert_int_equal(item_set_str(out, it->pkt, it->len), 0);
+	memcpy(out->sig, it->sig, 64);
+}
+
 /* The zone of w->k at seq with www A `addr` (dotted quad). */
-static void make_item(world_t *w, item_t *it, uint64_t seq, const char *addr)
+static void make_item(world_t *w, sc_item_t *it, uint64_t seq, const char *addr)
 {
 	zone_rrlist_t l;
 	zone_rrlist_init(&l);
@@ -165,7 +175,7 @@ static void make_item(world_t *w, item_t *it, uint64_t seq, const char *addr)
 }
 
 /* Plays one report of lookup i. */
-static void report(world_t *w, size_t i, const item_t *it, bool ready, bool converged, bool done,
+static void report(world_t *w, size_t i, const sc_item_t *it, bool ready, bool converged, bool done,
 		   int err)
 {
 	assert_true(i < w->nlk);
@@ -234,7 +244,7 @@ static void expect_a(const uint8_t *wire, size_t len, const char *addr, uint32_t
 static void test_newer_before_ready_wins(void **state)
 {
 	world_t *w = *state;
-	item_t old, cur;
+	sc_item_t old, cur;
 	make_item(w, &old, 100, "192.0.2.1");
 	make_item(w, &cur, 200, "192.0.2.2");
 	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
@@ -265,7 +275,7 @@ static void test_newer_before_ready_wins(void **state)
 static void test_unconverged_short_ttl(void **state)
 {
 	world_t *w = *state;
-	item_t cur;
+	sc_item_t cur;
 	make_item(w, &cur, 200, "192.0.2.2");
 	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
 	report(w, 0, &cur, true, false, false, 0);
@@ -298,7 +308,7 @@ static void test_unconverged_short_ttl(void **state)
 static void test_same_seq_unconverged_short_again(void **state)
 {
 	world_t *w = *state;
-	item_t cur;
+	sc_item_t cur;
 	make_item(w, &cur, 200, "192.0.2.2");
 	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
 	report(w, 0, &cur, true, true, true, 0);
@@ -318,7 +328,7 @@ static void test_same_seq_unconverged_short_again(void **state)
 static void test_rollback_below_cache_refused(void **state)
 {
 	world_t *w = *state;
-	item_t old, cur;
+	sc_item_t old, cur;
 	make_item(w, &old, 100, "192.0.2.1");
 	make_item(w, &cur, 200, "192.0.2.2");
 	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
@@ -342,7 +352,7 @@ static void test_rollback_below_cache_refused(void **state)
 static void test_stale_when_dht_unreachable(void **state)
 {
 	world_t *w = *state;
-	item_t cur;
+	sc_item_t cur;
 	make_item(w, &cur, 200, "192.0.2.2");
 	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
 	report(w, 0, &cur, true, true, true, 0);
@@ -369,7 +379,7 @@ static void test_stale_when_dht_unreachable(void **state)
 static void test_cached_answers_and_refreshes(void **state)
 {
 	world_t *w = *state;
-	item_t cur, next;
+	sc_item_t cur, next;
 	make_item(w, &cur, 200, "192.0.2.2");
 	make_item(w, &next, 300, "192.0.2.3");
 	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
@@ -402,7 +412,7 @@ static void test_cached_answers_and_refreshes(void **state)
 static void test_cached_ttl_counts_down(void **state)
 {
 	world_t *w = *state;
-	item_t it;
+	sc_item_t it;
 	zone_rrlist_t l;
 	uint8_t a[4] = {192, 0, 2, 7};
 	zone_rrlist_init(&l);
@@ -443,8 +453,8 @@ static void test_cached_ttl_counts_down(void **state)
 	expect_a(w->out, n, "192.0.2.7", 1, 1);
 	assert_int_equal(w->nlk, 2); /* the refresh of a popular entry has started meanwhile */
 	/* The same zone as an own zone: the records' own TTLs, however much time passes. */
-	zone_item_t zi = {.seq = it.seq, .packet = it.pkt, .packet_len = it.len};
-	memcpy(zi.sig, it.sig, 64);
+	static item_t zi;
+	to_item(w, &it, &zi);
 	zone_opts_t zo = {.min_ttl = MIN_TTL, .max_ttl = 86400};
 	zone_t *z = NULL;
 	assert_int_equal(zone_build(w->k.pk, &zi, &zo, &z), 0);
@@ -588,7 +598,7 @@ static void test_dht_pool_full_text(void **state)
 /* ---- DNS rebinding protection ---- */
 
 /* A zone that points names into this host's networks, and one public address. */
-static void make_rebind_item(world_t *w, item_t *it)
+static void make_rebind_item(world_t *w, sc_item_t *it)
 {
 	static const char *const www[] = {"127.0.0.1",	     "10.1.2.3",   "192.168.1.1",
 					  "169.254.169.254", "100.64.0.1", "172.16.5.4",
@@ -639,7 +649,7 @@ static size_t ask_rebind(world_t *w, const char *rel, uint16_t type, const uint8
 {
 	size_t n = ask(w, rel, type);
 	if (n == RESOLVER_ASYNC) {
-		item_t it;
+		sc_item_t it;
 		make_rebind_item(w, &it);
 		size_t before = w->nreplies;
 		report(w, w->nlk - 1, &it, true, true, true, 0);
@@ -738,10 +748,10 @@ static void test_rebind_own_zone_untouched(void **state)
 {
 	world_t *w = *state;
 	reopen_rebind(w, true, NULL);
-	item_t it;
+	sc_item_t it;
 	make_rebind_item(w, &it);
-	zone_item_t zi = {.seq = it.seq, .packet = it.pkt, .packet_len = it.len};
-	memcpy(zi.sig, it.sig, 64);
+	static item_t zi;
+	to_item(w, &it, &zi);
 	zone_opts_t zo = {.min_ttl = MIN_TTL, .max_ttl = 86400};
 	zone_t *z = NULL;
 	assert_int_equal(zone_build(w->k.pk, &zi, &zo, &z), 0);
@@ -763,7 +773,7 @@ static void test_flush(void **state)
 	world_t *w = *state;
 	fx_key_t other;
 	fx_key(&other, 8);
-	item_t it;
+	sc_item_t it;
 	make_item(w, &it, 200, "192.0.2.2");
 	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
 	report(w, 0, &it, true, true, true, 0);
@@ -838,7 +848,7 @@ static void test_own_zone_remove(void **state)
 static void test_relay_cache_offer(void **state)
 {
 	world_t *w = *state;
-	item_t v1, v2, v3;
+	sc_item_t v1, v2, v3;
 	make_item(w, &v1, 100, "192.0.2.1");
 	make_item(w, &v2, 200, "192.0.2.2");
 	make_item(w, &v3, 300, "192.0.2.3");
@@ -852,22 +862,22 @@ static void test_relay_cache_offer(void **state)
 	assert_int_equal(fresh, MIN_TTL);
 	size_t len;
 	const uint8_t *body = zone_relay(z, &len);
-	assert_int_equal(len, ZONE_RELAY_HDR + v1.len);
+	assert_int_equal(len, ITEM_RELAY_HDR + v1.len);
 	assert_memory_equal(body, v1.sig, 64);
 	/* A PUT of v2: taken, fresh for 30 s (no converged lookup stands behind it). */
-	zone_item_t zi = {.seq = v2.seq, .packet = v2.pkt, .packet_len = v2.len};
-	memcpy(zi.sig, v2.sig, 64);
+	static item_t zi;
+	to_item(w, &v2, &zi);
 	assert_int_equal(resolver_cache_offer(w->r, w->k.pk, &zi), 0);
 	z = resolver_cache_zone(w->r, w->k.pk, &fresh);
 	assert_int_equal(zone_seq(z), 200);
 	assert_int_equal(fresh, 30);
 	/* Older: refused; the same seq again: nothing to do; a bad signature: refused. */
-	zone_item_t old = {.seq = v1.seq, .packet = v1.pkt, .packet_len = v1.len};
-	memcpy(old.sig, v1.sig, 64);
+	static item_t old;
+	to_item(w, &v1, &old);
 	assert_int_equal(resolver_cache_offer(w->r, w->k.pk, &old), SW_EOLDSEQ);
 	assert_int_equal(resolver_cache_offer(w->r, w->k.pk, &zi), 0);
-	zone_item_t bad = {.seq = v3.seq, .packet = v3.pkt, .packet_len = v3.len};
-	memcpy(bad.sig, v3.sig, 64);
+	static item_t bad;
+	to_item(w, &v3, &bad);
 	bad.sig[3] ^= 1;
 	assert_int_equal(resolver_cache_offer(w->r, w->k.pk, &bad), SW_EBADSIG);
 	assert_int_equal(zone_seq(resolver_cache_zone(w->r, w->k.pk, &fresh)), 200);

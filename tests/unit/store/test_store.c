@@ -1,6 +1,7 @@
 /*
- * Unit tests of src/store: own zones survive close and reopen of the LMDB environment
- * (docs/design.md §8), overwrite by key, the walk and its early stop, and the errors of opening.
+ * Unit tests of src/store: own zones, DHT item records (store/item.h) and registries' logs
+ * (store/mlog.h) survive close and reopen of the LMDB environment (docs/design.md §8),
+ * overwrite by key, the walk and its early stop, and the errors of opening.
  * Each test works in its own mkdtemp() directory under $SW_TEST_TMPDIR (set by meson) or
  * /tmp, removed afterwards.
  */
@@ -19,6 +20,9 @@
 #include <lmdb.h>
 
 #include "common/err.h"
+#include "registry/mlog.h"
+#include "store/item.h"
+#include "store/mlog.h"
 #include "store/store.h"
 #include "util.h"
 
@@ -267,6 +271,263 @@ static void test_schema_version(void **state)
 	assert_null(s);
 }
 
+/* What store_item_foreach() gave back. */
+typedef struct {
+	int calls;
+	item_t it[4];
+	uint64_t stored[4];
+} items_seen_t;
+
+static int collect_item(const item_t *it, uint64_t stored_ms, void *ctx)
+{
+	items_seen_t *s = ctx;
+	assert_true(s->calls < 4);
+	s->it[s->calls] = *it;
+	s->stored[s->calls++] = stored_ms;
+	return 0;
+}
+
+/* A DHT item's record (store/item.h) round-trips through LMDB across a reopen, salt, the
+ * 64-bit seq and the stored time included; a record that does not parse is skipped. */
+static void test_item_records(void **state)
+{
+	dirs_t *d = *state;
+	static item_t a, b;
+	uint8_t k[32], rec[STORE_ITEM_REC_MAX];
+	size_t len;
+	memset(k, 7, 32);
+	assert_int_equal(item_init(&a, k, (const uint8_t *)"alice", 5, INT64_C(1) << 40), 0);
+	assert_int_equal(item_set_str(&a, (const uint8_t *)"hello", 5), 0);
+	memset(a.sig, 0x5a, 64);
+	memset(&b, 0, sizeof(b));
+	b.v_len = ITEM_V_MAX;
+	memset(b.v, 'x', ITEM_V_MAX);
+	item_target(&b, b.target); /* immutable: SHA-1(v) */
+
+	store_t *s = NULL;
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_item_rec_write(&a, 1234, rec, sizeof(rec), &len), 0);
+	assert_int_equal(len, STORE_ITEM_REC_HDR + 5 + 7);
+	assert_int_equal(store_item_rec_write(&a, 1234, rec, len - 1, &len), SW_ENOSPC);
+	assert_int_equal(store_item_rec_write(&a, 1234, rec, sizeof(rec), &len), 0);
+	assert_int_equal(store_put(s, STORE_DHT_ITEMS, a.target, 20, rec, len), 0);
+	assert_int_equal(store_item_rec_write(&b, UINT64_MAX, rec, sizeof(rec), &len), 0);
+	assert_int_equal(len, STORE_ITEM_REC_MAX - ITEM_SALT_MAX);
+	assert_int_equal(store_put(s, STORE_DHT_ITEMS, b.target, 20, rec, len), 0);
+	/* Garbage: a short record, and a record whose lengths disagree with its size. */
+	uint8_t t1[20] = {1}, t2[20] = {2};
+	assert_int_equal(store_put(s, STORE_DHT_ITEMS, t1, 20, rec, 10), 0);
+	assert_int_equal(store_put(s, STORE_DHT_ITEMS, t2, 20, rec, len - 1), 0);
+	store_close(s);
+
+	s = NULL;
+	assert_int_equal(store_open(d->data, &s), 0);
+	items_seen_t seen = {0};
+	assert_int_equal(store_item_foreach(s, collect_item, &seen), 0);
+	assert_int_equal(seen.calls, 2);
+	for (int i = 0; i < 2; i++) {
+		const item_t *want = seen.it[i].is_mutable ? &a : &b;
+		const item_t *got = &seen.it[i];
+		assert_int_equal(seen.stored[i], want == &a ? 1234 : UINT64_MAX);
+		assert_memory_equal(got->target, want->target, 20);
+		assert_int_equal(got->is_mutable, want->is_mutable);
+		assert_memory_equal(got->k, want->k, 32);
+		assert_memory_equal(got->sig, want->sig, 64);
+		assert_true(got->seq == want->seq);
+		assert_int_equal(got->salt_len, want->salt_len);
+		assert_memory_equal(got->salt, want->salt, want->salt_len);
+		assert_int_equal(got->v_len, want->v_len);
+		assert_memory_equal(got->v, want->v, want->v_len);
+	}
+	store_close(s);
+}
+
+/* Entry i of the test logs: its index in text, of a length that varies with i. */
+static size_t mlog_entry(uint64_t i, uint8_t *out)
+{
+	int n = snprintf((char *)out, 64, "entry %llu ", (unsigned long long)i);
+	for (uint64_t k = 0; k < i % 7; k++)
+		out[n++] = (uint8_t)('a' + k);
+	return (size_t)n;
+}
+
+/* Appends entries [from, to) to the stored log and to the in-memory one, in batches of
+ * `batch`. */
+static void mlog_fill(store_mlog_t *m, reg_mlog_t *mem, uint64_t from, uint64_t to, size_t batch)
+{
+	static uint8_t buf[STORE_MLOG_BATCH_MAX][64];
+	const uint8_t *e[STORE_MLOG_BATCH_MAX];
+	size_t lens[STORE_MLOG_BATCH_MAX];
+	while (from < to) {
+		size_t n = 0;
+		for (; n < batch && from + n < to; n++) {
+			lens[n] = mlog_entry(from + n, buf[n]);
+			e[n] = buf[n];
+			assert_int_equal(reg_mlog_append(mem, e[n], lens[n], NULL), 0);
+		}
+		uint64_t first = 99999;
+		assert_int_equal(store_mlog_append(m, e, lens, n, &first), 0);
+		assert_true(first == from);
+		from += n;
+		assert_true(store_mlog_size(m) == from);
+	}
+}
+
+/* A registry's log (store/mlog.h) survives close and reopen: its size, every entry, the root
+ * of every size and proofs that verify against the in-memory log's roots (registry/mlog.h,
+ * RFC 9162 §2.1); appends out of bounds change nothing; two registries do not mix. */
+static void test_mlog_reopen(void **state)
+{
+	dirs_t *d = *state;
+	uint8_t r1[32], r2[32];
+	memset(r1, 0x11, 32);
+	memset(r2, 0x22, 32);
+	reg_mlog_mem_t *mm = reg_mlog_mem_new();
+	assert_non_null(mm);
+	reg_mlog_store_t mst = reg_mlog_mem_store(mm);
+	reg_mlog_t mem;
+	reg_mlog_init(&mem, &mst, 0);
+
+	store_t *s = NULL;
+	store_mlog_t *m = NULL, *m2 = NULL;
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_open(s, r1, false, &m), SW_ENOTFOUND);
+	assert_int_equal(store_mlog_open(s, r1, true, &m), 0);
+	assert_true(store_mlog_size(m) == 0);
+	/* Batches of 1, 3 and the largest, crossing many subtree boundaries. */
+	mlog_fill(m, &mem, 0, 37, 1);
+	mlog_fill(m, &mem, 37, 100, 3);
+	mlog_fill(m, &mem, 100, 700, STORE_MLOG_BATCH_MAX);
+
+	/* Out of bounds: nothing is written. */
+	uint8_t big[STORE_MLOG_ENTRY_MAX + 1] = {0};
+	const uint8_t *e[STORE_MLOG_BATCH_MAX + 1] = {big};
+	size_t lens[STORE_MLOG_BATCH_MAX + 1] = {sizeof(big)};
+	assert_int_equal(store_mlog_append(m, e, lens, 1, NULL), SW_EINVAL);
+	lens[0] = 0;
+	assert_int_equal(store_mlog_append(m, e, lens, 1, NULL), SW_EINVAL);
+	assert_int_equal(store_mlog_append(m, e, lens, 0, NULL), SW_EINVAL);
+	for (size_t i = 0; i <= STORE_MLOG_BATCH_MAX; i++) {
+		e[i] = big;
+		lens[i] = 1;
+	}
+	assert_int_equal(store_mlog_append(m, e, lens, STORE_MLOG_BATCH_MAX + 1, NULL), SW_EINVAL);
+	assert_true(store_mlog_size(m) == 700);
+
+	/* Another registry's log is its own. */
+	assert_int_equal(store_mlog_open(s, r2, true, &m2), 0);
+	assert_true(store_mlog_size(m2) == 0);
+	lens[0] = 3;
+	assert_int_equal(store_mlog_append(m2, e, lens, 1, NULL), 0);
+	store_mlog_close(m2);
+	store_mlog_close(m);
+	store_close(s);
+
+	s = NULL;
+	m = NULL;
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_open(s, r1, false, &m), 0);
+	assert_true(store_mlog_size(m) == 700);
+	const reg_mlog_t *log = store_mlog_log(m);
+	uint8_t want[64], got[STORE_MLOG_ENTRY_MAX], root[32], mroot[32], leaf[32];
+	uint8_t proof[REG_MLOG_PROOF_MAX * REG_MLOG_HASH_LEN];
+	size_t len, count;
+	for (uint64_t i = 0; i < 700; i++) {
+		size_t wl = mlog_entry(i, want);
+		assert_int_equal(store_mlog_entry(m, i, got, sizeof(got), &len), 0);
+		assert_int_equal(len, wl);
+		assert_memory_equal(got, want, wl);
+	}
+	assert_int_equal(store_mlog_entry(m, 700, got, sizeof(got), &len), SW_EINVAL);
+	for (uint64_t n = 0; n <= 700; n++) {
+		assert_int_equal(reg_mlog_root(log, n, root), 0);
+		assert_int_equal(reg_mlog_root(&mem, n, mroot), 0);
+		assert_memory_equal(root, mroot, 32);
+	}
+	for (uint64_t i = 0; i < 700; i += 37) {
+		size_t wl = mlog_entry(i, want);
+		reg_mlog_leaf_hash(want, wl, leaf);
+		assert_int_equal(
+		    reg_mlog_inclusion_proof(log, i, 700, proof, REG_MLOG_PROOF_MAX, &count), 0);
+		assert_int_equal(reg_mlog_inclusion_verify(i, 700, leaf, proof, count, mroot), 0);
+		assert_int_equal(reg_mlog_root(&mem, i + 1, root), 0);
+		assert_int_equal(
+		    reg_mlog_consistency_proof(log, i + 1, 700, proof, REG_MLOG_PROOF_MAX, &count),
+		    0);
+		assert_int_equal(reg_mlog_consistency_verify(i + 1, 700, root, mroot, proof, count),
+				 0);
+	}
+	/* Appending after the reopen continues the same tree. */
+	mlog_fill(m, &mem, 700, 701, 1);
+	assert_int_equal(reg_mlog_root(log, 701, root), 0);
+	assert_int_equal(reg_mlog_root(&mem, 701, mroot), 0);
+	assert_memory_equal(root, mroot, 32);
+	assert_int_equal(store_mlog_open(s, r2, false, &m2), 0);
+	assert_true(store_mlog_size(m2) == 1);
+	store_mlog_close(m2);
+	store_mlog_close(m);
+	store_mlog_close(NULL);
+	store_close(s);
+	reg_mlog_mem_free(mm);
+}
+
+/* Tree heads (the registry's `_log` items) are kept by size; the latest is the largest size,
+ * or at the same size the higher seq, and it survives a reopen. */
+static void test_mlog_heads(void **state)
+{
+	dirs_t *d = *state;
+	uint8_t r[32], k[32];
+	memset(r, 0x33, 32);
+	memset(k, 0x44, 32);
+	static item_t h5, h10, h10b, got;
+	assert_int_equal(item_init(&h5, k, (const uint8_t *)"_log", 4, 1), 0);
+	assert_int_equal(item_set_str(&h5, (const uint8_t *)"five", 4), 0);
+	h10 = h5;
+	h10.seq = 2;
+	assert_int_equal(item_set_str(&h10, (const uint8_t *)"ten", 3), 0);
+	h10b = h10;
+	h10b.seq = 3;
+
+	store_t *s = NULL;
+	store_mlog_t *m = NULL;
+	uint64_t size = 0;
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_open(s, r, true, &m), 0);
+	assert_int_equal(store_mlog_head_latest(m, &size, &got), SW_ENOTFOUND);
+	uint8_t x = 'x';
+	const uint8_t *e[10];
+	size_t lens[10];
+	for (int i = 0; i < 10; i++) {
+		e[i] = &x;
+		lens[i] = 1;
+	}
+	assert_int_equal(store_mlog_head_put(m, 1, &h5), SW_EINVAL); /* beyond the log */
+	assert_int_equal(store_mlog_append(m, e, lens, 10, NULL), 0);
+	assert_int_equal(store_mlog_head_put(m, 10, &h10), 0);
+	assert_int_equal(store_mlog_head_put(m, 5, &h5), 0); /* older: not the latest */
+	assert_int_equal(store_mlog_head_latest(m, &size, &got), 0);
+	assert_true(size == 10 && got.seq == 2);
+	assert_int_equal(store_mlog_head_put(m, 10, &h10b), 0); /* same size, higher seq */
+	store_mlog_close(m);
+	store_close(s);
+
+	s = NULL;
+	m = NULL;
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_open(s, r, false, &m), 0);
+	assert_int_equal(store_mlog_head_latest(m, &size, &got), 0);
+	assert_true(size == 10 && got.seq == 3);
+	assert_int_equal(item_cmp(&got, &h10b), 0);
+	assert_memory_equal(got.k, k, 32);
+	assert_int_equal(got.salt_len, 4);
+	assert_memory_equal(got.target, h10b.target, 20);
+	assert_int_equal(store_mlog_head_get(m, 5, &got), 0);
+	assert_int_equal(item_cmp(&got, &h5), 0);
+	assert_int_equal(store_mlog_head_get(m, 7, &got), SW_ENOTFOUND);
+	store_mlog_close(m);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +538,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_item_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mlog_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mlog_heads, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

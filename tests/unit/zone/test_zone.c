@@ -926,7 +926,9 @@ static void test_srv_compressed_target(void **state)
 	zone_rrlist_deinit(&l);
 
 	/* End to end: what a client is told about _sip._tcp. */
-	zone_item_t item = {.seq = 3, .packet = pkt, .packet_len = o};
+	item_t item;
+	assert_int_equal(item_init(&item, k->pk, NULL, 0, 3), 0);
+	assert_int_equal(item_set_str(&item, pkt, o), 0);
 	zone_opts_t zo = {300, 86400};
 	zone_t *z = NULL;
 	ret = zone_build(k->pk, &item, &zo, &z);
@@ -956,8 +958,8 @@ static void test_zone_build_accessors(void **state)
 	uint8_t pkt[256], relay[512];
 	size_t len = tu_hex(VEC_PKARR_V, pkt, sizeof(pkt));
 	size_t rl = tu_hex(VEC_PKARR_RELAY, relay, sizeof(relay));
-	zone_item_t item;
-	assert_int_equal(zone_relay_parse(relay, rl, &item), 0);
+	item_t item;
+	assert_int_equal(item_relay_parse(k.pk, relay, rl, &item), 0);
 	zone_opts_t o = {300, 86400};
 	zone_t *z = NULL;
 	assert_int_equal(zone_build(k.pk, &item, &o, &z), 0);
@@ -982,8 +984,7 @@ static void test_zone_build_accessors(void **state)
 	zone_rrlist_deinit(&l);
 
 	/* A packet that does not parse is refused. */
-	item.packet = pkt;
-	item.packet_len = len - 1;
+	assert_int_equal(item_set_str(&item, pkt, len - 1), 0);
 	z = NULL;
 	assert_int_equal(zone_build(k.pk, &item, &o, &z), SW_EMALF);
 	assert_null(z);

@@ -1,0 +1,249 @@
+/* A registry's transparency log in LMDB: see store/mlog.h for the layout. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "store/item.h"
+#include "store/mlog.h"
+
+#define KEY_MAX (32 + 1 + 1 + 8)
+/* The subtree hashes one append transaction can write: one leaf per entry and at most one
+ * interior node per entry (a complete subtree of 2^k leaves has 2^k - 1 of them), plus the
+ * right edge that the first entries complete above what was there. */
+#define PENDING_MAX (2 * STORE_MLOG_BATCH_MAX + REG_MLOG_LEVELS)
+
+typedef struct {
+	uint8_t key[KEY_MAX];
+	size_t klen;
+	uint8_t hash[REG_MLOG_HASH_LEN];
+} pending_t;
+
+struct store_mlog {
+	store_t *s;
+	uint8_t registry[32];
+	reg_mlog_t log;
+	/* The hashes of the append in progress, committed with its entries. */
+	pending_t *pending;
+	size_t npending;
+	uint8_t (*entry_keys)[KEY_MAX];
+	store_op_t *ops;
+};
+
+static void put_be(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t get_be(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* R | tag, then 0, 8 or 9 more bytes. */
+static size_t make_key(const store_mlog_t *m, uint8_t tag, int level, bool has_index,
+		       uint64_t index, uint8_t out[KEY_MAX])
+{
+	size_t n = 0;
+	memcpy(out, m->registry, 32);
+	n = 32;
+	out[n++] = tag;
+	if (level >= 0)
+		out[n++] = (uint8_t)level;
+	if (has_index) {
+		put_be(out + n, index);
+		n += 8;
+	}
+	return n;
+}
+
+static int read_u64(const store_mlog_t *m, uint8_t tag, uint64_t *v)
+{
+	uint8_t key[KEY_MAX], buf[8];
+	size_t klen = make_key(m, tag, -1, false, 0, key), len;
+	int ret = store_get(m->s, STORE_MLOG, key, klen, buf, sizeof(buf), &len);
+	if (ret == SW_ENOSPC || (ret == 0 && len != 8))
+		return SW_ESTORE;
+	if (ret == 0)
+		*v = get_be(buf);
+	return ret;
+}
+
+static int node_get(void *ctx, unsigned level, uint64_t index, uint8_t hash[REG_MLOG_HASH_LEN])
+{
+	store_mlog_t *m = ctx;
+	uint8_t key[KEY_MAX];
+	size_t klen = make_key(m, 'n', (int)level, true, index, key), len;
+	/* What the append in progress wrote is not committed yet. */
+	for (size_t i = m->npending; i-- > 0;)
+		if (m->pending[i].klen == klen && memcmp(m->pending[i].key, key, klen) == 0) {
+			memcpy(hash, m->pending[i].hash, REG_MLOG_HASH_LEN);
+			return 0;
+		}
+	int ret = store_get(m->s, STORE_MLOG, key, klen, hash, REG_MLOG_HASH_LEN, &len);
+	if (ret == SW_ENOSPC || (ret == 0 && len != REG_MLOG_HASH_LEN))
+		return SW_ESTORE;
+	return ret;
+}
+
+static int node_put(void *ctx, unsigned level, uint64_t index,
+		    const uint8_t hash[REG_MLOG_HASH_LEN])
+{
+	store_mlog_t *m = ctx;
+	if (m->npending == PENDING_MAX)
+		return SW_ELIMIT; /* cannot happen within STORE_MLOG_BATCH_MAX entries */
+	pending_t *p = &m->pending[m->npending++];
+	p->klen = make_key(m, 'n', (int)level, true, index, p->key);
+	memcpy(p->hash, hash, REG_MLOG_HASH_LEN);
+	return 0;
+}
+
+int store_mlog_open(store_t *s, const uint8_t registry[32], bool create, store_mlog_t **out)
+{
+	uint64_t size = 0;
+	int ret = SW_ENOMEM;
+	store_mlog_t *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return SW_ENOMEM;
+	m->s = s;
+	memcpy(m->registry, registry, 32);
+	m->pending = calloc(PENDING_MAX, sizeof(*m->pending));
+	m->entry_keys = calloc(STORE_MLOG_BATCH_MAX, sizeof(*m->entry_keys));
+	m->ops = calloc(STORE_MLOG_BATCH_MAX + PENDING_MAX + 1, sizeof(*m->ops));
+	if (m->pending == NULL || m->entry_keys == NULL || m->ops == NULL)
+		goto fail;
+	ret = read_u64(m, 's', &size);
+	if (ret == SW_ENOTFOUND && create) {
+		uint8_t key[KEY_MAX], zero[8] = {0};
+		size_t klen = make_key(m, 's', -1, false, 0, key);
+		ret = store_put(s, STORE_MLOG, key, klen, zero, sizeof(zero));
+	}
+	if (ret)
+		goto fail;
+	reg_mlog_store_t st = {.get = node_get, .put = node_put, .ctx = m};
+	reg_mlog_init(&m->log, &st, size);
+	*out = m;
+	return 0;
+fail:
+	store_mlog_close(m);
+	return ret;
+}
+
+void store_mlog_close(store_mlog_t *m)
+{
+	if (m == NULL)
+		return;
+	free(m->ops);
+	free(m->entry_keys);
+	free(m->pending);
+	free(m);
+}
+
+const reg_mlog_t *store_mlog_log(const store_mlog_t *m)
+{
+	return &m->log;
+}
+
+uint64_t store_mlog_size(const store_mlog_t *m)
+{
+	return m->log.size;
+}
+
+int store_mlog_append(store_mlog_t *m, const uint8_t *const *entries, const size_t *lens, size_t n,
+		      uint64_t *first)
+{
+	uint64_t old = m->log.size;
+	uint8_t size_key[KEY_MAX], size_val[8];
+	size_t nops = 0;
+	int ret = 0;
+
+	if (n == 0 || n > STORE_MLOG_BATCH_MAX)
+		return SW_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (lens[i] == 0 || lens[i] > STORE_MLOG_ENTRY_MAX)
+			return SW_EINVAL;
+	m->npending = 0;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		size_t klen = make_key(m, 'e', -1, true, m->log.size, m->entry_keys[i]);
+		m->ops[nops++] =
+		    (store_op_t){STORE_MLOG, m->entry_keys[i], klen, entries[i], lens[i]};
+		ret = reg_mlog_append(&m->log, entries[i], lens[i], NULL);
+	}
+	if (ret == 0) {
+		for (size_t i = 0; i < m->npending; i++)
+			m->ops[nops++] =
+			    (store_op_t){STORE_MLOG, m->pending[i].key, m->pending[i].klen,
+					 m->pending[i].hash, REG_MLOG_HASH_LEN};
+		put_be(size_val, m->log.size);
+		m->ops[nops++] =
+		    (store_op_t){STORE_MLOG, size_key, make_key(m, 's', -1, false, 0, size_key),
+				 size_val, sizeof(size_val)};
+		ret = store_write(m->s, m->ops, nops);
+	}
+	m->npending = 0;
+	if (ret) {
+		m->log.size = old; /* nothing of it was committed */
+		return ret;
+	}
+	if (first)
+		*first = old;
+	return 0;
+}
+
+int store_mlog_entry(const store_mlog_t *m, uint64_t index, uint8_t *out, size_t cap, size_t *len)
+{
+	uint8_t key[KEY_MAX];
+	if (index >= m->log.size)
+		return SW_EINVAL;
+	size_t klen = make_key(m, 'e', -1, true, index, key);
+	return store_get(m->s, STORE_MLOG, key, klen, out, cap, len);
+}
+
+int store_mlog_head_get(const store_mlog_t *m, uint64_t size, item_t *head)
+{
+	uint8_t key[KEY_MAX], rec[STORE_ITEM_REC_MAX], target[ITEM_TARGET_LEN] = {0};
+	size_t klen = make_key(m, 'h', -1, true, size, key), len;
+	uint64_t stored_ms;
+	int ret = store_get(m->s, STORE_MLOG, key, klen, rec, sizeof(rec), &len);
+	if (ret == SW_ENOSPC)
+		return SW_ESTORE;
+	if (ret)
+		return ret;
+	/* The record is keyed by size here, not by target: the target is computed again. */
+	if (store_item_rec_parse(target, sizeof(target), rec, len, head, &stored_ms))
+		return SW_ESTORE;
+	item_target(head, head->target);
+	return 0;
+}
+
+int store_mlog_head_latest(const store_mlog_t *m, uint64_t *size, item_t *head)
+{
+	int ret = read_u64(m, 'l', size);
+	return ret ? ret : store_mlog_head_get(m, *size, head);
+}
+
+int store_mlog_head_put(store_mlog_t *m, uint64_t size, const item_t *head)
+{
+	uint8_t key[KEY_MAX], lkey[KEY_MAX], rec[STORE_ITEM_REC_MAX], lval[8];
+	item_t cur;
+	uint64_t cur_size;
+	size_t len, n = 1;
+	if (size > m->log.size)
+		return SW_EINVAL;
+	int ret = store_item_rec_write(head, 0, rec, sizeof(rec), &len);
+	if (ret)
+		return ret;
+	store_op_t ops[2] = {{STORE_MLOG, key, make_key(m, 'h', -1, true, size, key), rec, len}};
+	ret = store_mlog_head_latest(m, &cur_size, &cur);
+	if (ret && ret != SW_ENOTFOUND)
+		return ret;
+	if (ret == SW_ENOTFOUND || size > cur_size || (size == cur_size && head->seq > cur.seq)) {
+		put_be(lval, size);
+		ops[n++] = (store_op_t){STORE_MLOG, lkey, make_key(m, 'l', -1, false, 0, lkey),
+					lval, sizeof(lval)};
+	}
+	return store_write(m->s, ops, n);
+}
