@@ -37,7 +37,8 @@ summary=""
 # target name, corpus directory under fuzz/corpus, -max_len
 for spec in "query query 65535" "zone-packet zone_packet 2048" "zonefile zonefile 16384" \
 	"conf conf 4096" "bencode bencode 2048" "krpc-node krpc_node 2049" "bep44 bep44 2048" \
-	"doh doh 16384" "http1 http1 20000" "api api 8192" "mlog-proof mlog_proof 4096"; do
+	"doh doh 16384" "http1 http1 20000" "api api 8192" "mlog-proof mlog_proof 4096" \
+	"reg-item reg_item 2200"; do
 	# shellcheck disable=SC2086 # split on purpose
 	set -- $spec
 	name=$1

@@ -24,6 +24,7 @@ const char *sw_strerror(int code)
 	case SW_ELIMIT: return "limit reached";
 	case SW_ECONN: return "cannot connect to the node";
 	case SW_EHTTP: return "unexpected HTTP response";
+	case SW_EPOLICY: return "refused by the registry's policy";
 	}
 	if (code < 0 && code > -1000)
 		return strerror(-code);

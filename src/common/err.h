@@ -27,6 +27,7 @@ enum {
 	SW_ELIMIT = -1016,   /* a configured limit was reached */
 	SW_ECONN = -1017,    /* cannot reach the node */
 	SW_EHTTP = -1018,    /* unexpected HTTP answer */
+	SW_EPOLICY = -1019,  /* refused by a registry's policy (registry/check.h says why) */
 };
 
 const char *sw_strerror(int code);

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 
 #include "common/err.h"
+#include "resolver/regname.h"
 #include "resolver/resolver.h"
 #include "util.h"
 #include "zonefix.h"
@@ -804,11 +805,111 @@ static void test_reconfigure_roots_and_query_log(void **state)
 	assert_int_equal(g_logged, 1); /* off: not called */
 }
 
+/* Names under a registry split into registry, label and the rest (resolver/regname.h). */
+static void test_regname_parse(void **state)
+{
+	world_t *w = *state;
+	resolver_regname_t n;
+	uint8_t name[DNS_NAME_MAX];
+	char text[300], upper[300];
+
+	/* x.alice.<R>.: the label item of alice holds it; the label starts after "x". */
+	fx_name(&w->k, "x.alice", name);
+	assert_int_equal(resolver_regname_parse(name, &n), 0);
+	assert_memory_equal(n.registry, w->k.pk, 32);
+	assert_string_equal(n.label, "alice");
+	assert_int_equal(n.label_len, 5);
+	assert_int_equal(n.label_off, 2);
+	assert_true(resolver_regname_in_label(&n));
+	/* Deeper names and the label's own name. */
+	fx_name(&w->k, "a.b.alice", name);
+	assert_int_equal(resolver_regname_parse(name, &n), 0);
+	assert_string_equal(n.label, "alice");
+	assert_int_equal(n.label_off, 4);
+	fx_name(&w->k, "alice", name);
+	assert_int_equal(resolver_regname_parse(name, &n), 0);
+	assert_string_equal(n.label, "alice");
+	assert_int_equal(n.label_off, 0);
+	/* Case does not make another label (RFC 4343), in the label or the key. */
+	snprintf(text, sizeof(text), "WWW.AliCE.%s.", w->k.z32);
+	for (size_t i = 0; text[i]; i++)
+		upper[i] = (char)(text[i] >= 'a' && text[i] <= 'z' ? text[i] - 32 : text[i]);
+	upper[strlen(text)] = '\0';
+	tu_name(upper, name);
+	assert_int_equal(resolver_regname_parse(name, &n), 0);
+	assert_string_equal(n.label, "alice");
+	assert_memory_equal(n.registry, w->k.pk, 32);
+	/* R itself, and the registry's own names: R's apex zone, not a label item. */
+	fx_name(&w->k, "@", name);
+	assert_int_equal(resolver_regname_parse(name, &n), 0);
+	assert_int_equal(n.label_len, 0);
+	assert_string_equal(n.label, "");
+	assert_false(resolver_regname_in_label(&n));
+	fx_name(&w->k, "_policy", name);
+	assert_int_equal(resolver_regname_parse(name, &n), 0);
+	assert_string_equal(n.label, "_policy");
+	assert_false(resolver_regname_in_label(&n));
+	/* Not under a key: the root, an ordinary name, a key one character short or with a
+	 * letter outside z-base32. */
+	assert_int_equal(resolver_regname_parse((const uint8_t *)"", &n), SW_EINVAL);
+	tu_name("www.alice.p2p.", name);
+	assert_int_equal(resolver_regname_parse(name, &n), SW_EINVAL);
+	snprintf(text, sizeof(text), "alice.%.51s.", w->k.z32);
+	tu_name(text, name);
+	assert_int_equal(resolver_regname_parse(name, &n), SW_EINVAL);
+	snprintf(text, sizeof(text), "alice.%s.", w->k.z32);
+	text[6] = 'l'; /* 'l' is not in the z-base32 alphabet */
+	tu_name(text, name);
+	assert_int_equal(resolver_regname_parse(name, &n), SW_EINVAL);
+	/* A label over 63 bytes is not a wire name. */
+	memset(name, 0, sizeof(name));
+	name[0] = 64;
+	assert_int_equal(resolver_regname_parse(name, &n), SW_EINVAL);
+}
+
+/* `root p2p=<R>`: names under a registry's petname are looked up under R, its static names
+ * answered from R's apex zone. */
+static void test_root_maps_registry_names(void **state)
+{
+	world_t *w = *state;
+	resolver_t *r = new_resolver(1232);
+	zone_rrlist_t l;
+	uint8_t owner[DNS_NAME_MAX];
+	static const uint8_t addr[4] = {192, 0, 2, 9};
+	zone_rrlist_init(&l);
+	fx_add(&l, &w->k, "www.alice", DNS_T_A, 300, addr, 4);
+	zone_t *z = fx_build(&w->k, &l, 1, 300, 86400);
+	zone_rrlist_deinit(&l);
+	assert_int_equal(resolver_zone_put(r, z), 0);
+	resolver_opts_t o = *resolver_opts(r);
+	size_t len;
+	assert_int_equal(dns_name_from_str("p2p.", o.roots[0].suffix, &len), 0);
+	memcpy(o.roots[0].key, w->k.pk, 32);
+	o.n_roots = 1;
+	assert_int_equal(resolver_reconfigure(r, &o), 0);
+
+	tu_query_t t = query("www.alice.p2p.", DNS_T_A, 0, 0);
+	fx_resp_t *resp = send_q(w, r, &t, SW_TP_UDP, 512, NULL);
+	assert_int_equal(resp->rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(resp->an, 1);
+	tu_name("www.alice.p2p.", owner);
+	fx_expect_rr(fx_rr(resp, KNOT_ANSWER, 0), owner, DNS_T_A, 300, addr, 4);
+	fx_resp_free(resp);
+	/* Another label under the petname: R's zone says it does not exist. */
+	t = query("www.bob.p2p.", DNS_T_A, 0, 0);
+	resp = send_q(w, r, &t, SW_TP_UDP, 512, NULL);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	fx_resp_free(resp);
+	resolver_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_refused_outside_zones),
 	    cmocka_unit_test(test_reconfigure_roots_and_query_log),
+	    cmocka_unit_test(test_regname_parse),
+	    cmocka_unit_test(test_root_maps_registry_names),
 	    cmocka_unit_test(test_refused_class_and_axfr),
 	    cmocka_unit_test(test_aa_own_zone),
 	    cmocka_unit_test(test_tc_udp_without_edns),
