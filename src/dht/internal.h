@@ -31,7 +31,7 @@
 #define DHT_RTO_MIN 5	     /* ms: the floor of the soft timeout (loopback answers in < 1 ms) */
 #define DHT_RTO_MAX 2000
 #define DHT_RTO_GRAN 1	  /* ms: the clock's granularity, RFC 6298 §2's G */
-#define DHT_HARD_MULT 4	  /* the hard timeout is this many soft timeouts ... */
+#define DHT_HARD_MULT 3	  /* the hard timeout is this many soft timeouts ... */
 #define DHT_HARD_MIN 100  /* ... at least (a busy host's late reply still counts) ... */
 #define DHT_HARD_MAX 5000 /* ... at most, in ms */
 #define DHT_MAINT_MS 1000
