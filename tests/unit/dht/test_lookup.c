@@ -1076,7 +1076,7 @@ static void test_soft_timeout(void **state)
 
 	/* Soft timeout: each dead node retransmitted once, and the freed slots go to the next
 	 * candidates at once, as far as the bound on queries out allows (alpha + 6 per path,
-	 * past their soft timeout or not: here 3 more, to the live nodes L0-L2). */
+	 * counted until the lookup stops waiting for them: here 3 more, to L0-L2). */
 	w_count_to(w, s, 8, cnt);
 	for (int i = 0; i < 7; i++)
 		assert_int_equal(cnt[i], 1);
