@@ -109,7 +109,7 @@ uint32_t dht_rto_for(const dht_t *dht, const uint8_t *id)
  * [100 ms, 5 s]: the floor is for a busy host, whose replies on loopback may come tens of ms
  * late. A query past its soft timeout holds no slot of alpha but counts against the lookup's
  * bound on queries out (DHT_EXTRA) until then. In tests/sim 3 x the node's own timeout alone
- * (shorter for near nodes) let replayed items win 12 of 6,000 attacked gets, this none. */
+ * (shorter for near nodes) let replayed items win 12 of 6,000 attacked gets, this 2. */
 uint32_t dht_hard_for(const dht_t *dht, const uint8_t *id)
 {
 	const dht_rt_node_t *n = id ? dht_rt_find(dht->rt, id) : NULL;
