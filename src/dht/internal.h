@@ -15,7 +15,10 @@
 #define DHT_ALPHA                                                                                  \
 	4 /* parallel queries of a path (Kademlia's alpha is 3; 4 measured faster to ready in      \
 	     tests/sim) */
-#define DHT_EXTRA 6	   /* more in flight while timed-out queries are still out */
+#define DHT_EXTRA                                                                                  \
+	6 /* per path: queries past their soft timeout that may still be out (a late reply still   \
+	     counts); they hold no slot of alpha. 16 made attacked gets in tests/sim slower        \
+	     (median 300 -> 360 ms) and let replayed items win 16 of 6,000 */
 #define DHT_TX_MAX 256	   /* outstanding queries per node */
 #define DHT_LOOKUP_MAX 128 /* lookups running at once */
 #define DHT_PATH_CANDS 32  /* candidates a path keeps, closest first */
@@ -25,11 +28,13 @@
 #define DHT_PEERS_MAX 64
 #define DHT_CAND_TOKEN_MAX 32
 #define DHT_TRIES 2	     /* a query is sent again once when it times out */
-#define DHT_RTO_INITIAL 1000 /* ms, before any round trip was measured */
-#define DHT_RTO_MIN 50
+#define DHT_RTO_INITIAL 1000 /* ms, before 8 round trips were measured (RFC 6298 §2.1: 1 s) */
+#define DHT_RTO_MIN 5	     /* ms: the floor of the soft timeout (loopback answers in < 1 ms) */
 #define DHT_RTO_MAX 2000
-#define DHT_HARD_MIN 500 /* ms before an unanswered query counts against the node */
-#define DHT_HARD_MAX 5000
+#define DHT_RTO_GRAN 1	  /* ms: the clock's granularity, RFC 6298 §2's G */
+#define DHT_HARD_MULT 3	  /* the hard timeout is this many soft timeouts ... */
+#define DHT_HARD_MIN 100  /* ... at least (a busy host's late reply still counts) ... */
+#define DHT_HARD_MAX 5000 /* ... at most, in ms */
 #define DHT_MAINT_MS 1000
 #define DHT_PING_INTERVAL_MS (60 * 1000)
 #define DHT_PINGS_PER_MAINT 2
@@ -222,8 +227,10 @@ void dht_msg_init(dht_t *dht, dht_krpc_msg_t *m, uint8_t kind);
 /* BEP 5 "Errors": answers query q with an error. */
 void dht_send_error(dht_t *dht, const dht_addr_t *to, const dht_krpc_msg_t *q, int code,
 		    const char *text);
-/* The per-query timeout for a node (id may be NULL: unknown). */
+/* The soft timeout of a query to a node (id may be NULL: unknown). */
 uint32_t dht_rto_for(const dht_t *dht, const uint8_t *id);
+/* The hard timeout of a query to a node: when its transaction closes. */
+uint32_t dht_hard_for(const dht_t *dht, const uint8_t *id);
 /* Feeds one measured round trip into the estimates. */
 void dht_rtt_sample(dht_t *dht, uint32_t rtt);
 /* The live lookup a transaction belongs to, or NULL. */

@@ -61,22 +61,65 @@ static uint32_t rto_clamp(uint32_t t)
 	return t < DHT_RTO_MIN ? DHT_RTO_MIN : t > DHT_RTO_MAX ? DHT_RTO_MAX : t;
 }
 
-/* The per-query timeout (docs/design.md §4 "Lookups"). A node whose round trip we measured gets a
- * few times its smoothed RTT (RFC 6298 §2 form, at least twice SRTT). A node we never heard
- * from gets 1.5 times the 90th percentile of the latest round trips of all nodes: one link's
- * RTT says little about another's, and the smoothed mean of many links is too low. Bounded
- * to [50 ms, 2 s]. */
-uint32_t dht_rto_for(const dht_t *dht, const uint8_t *id)
+/* RFC 6298 §2.3: SRTT + max(G, 4 * RTTVAR), and at least twice SRTT: with whole
+ * milliseconds on a fast link RTTVAR is often 0, and a reply a little slower than the mean is
+ * no loss. */
+static uint32_t rto_of(uint32_t srtt, uint32_t rttvar)
 {
-	const dht_rt_node_t *n = id ? dht_rt_find(dht->rt, id) : NULL;
-	if (n && n->srtt) {
-		uint32_t t = n->srtt + 4 * n->rttvar;
-		return rto_clamp(t < 2 * n->srtt ? 2 * n->srtt : t);
-	}
+	uint32_t v = 4 * rttvar > DHT_RTO_GRAN ? 4 * rttvar : DHT_RTO_GRAN;
+	uint32_t t = srtt + v;
+	return rto_clamp(t < 2 * srtt ? 2 * srtt : t);
+}
+
+/* The network's timeout: what a node we never measured gets. 1.5 times the 90th percentile
+ * of the latest round trips of all nodes (one link's RTT says little about another's, and the
+ * smoothed mean of many links is too low), at least twice the smoothed RTT over all replies
+ * (not SRTT + 4 RTTVAR: over links of 20 to 200 ms RTTVAR measures how links differ, not how
+ * one varies, and made this timeout 10 % longer in tests/sim); 1 s before 8 round trips were
+ * measured (RFC 6298 §2.1). */
+static uint32_t rto_net(const dht_t *dht)
+{
 	if (dht->rtt_n < 8)
 		return DHT_RTO_INITIAL;
 	uint32_t t = dht->rtt_p90 + dht->rtt_p90 / 2;
 	return rto_clamp(t < 2 * dht->srtt ? 2 * dht->srtt : t);
+}
+
+/* The soft timeout of a query (docs/dht.md "Timeouts"): when it stops holding a slot of the
+ * lookup, which asks the next candidate at once (a late reply still counts until the hard
+ * timeout). A node whose round trips we measured gets the RFC 6298 timeout of its own SRTT
+ * and RTTVAR, but never more than the network's: a node's SRTT is only updated when that node
+ * answers, so it may date from a moment the host was busy (on a 200-node testnet starting on
+ * 2 cores, hundreds of ms) while the node is now dead, and a stale 2 s timeout is what made
+ * lookups wait seconds on dead nodes (issue 14). Bounded to [5 ms, 2 s]. */
+uint32_t dht_rto_for(const dht_t *dht, const uint8_t *id)
+{
+	const dht_rt_node_t *n = id ? dht_rt_find(dht->rt, id) : NULL;
+	uint32_t net = rto_net(dht);
+	if (n && n->srtt) {
+		uint32_t own = rto_of(n->srtt, n->rttvar);
+		return own < net ? own : net;
+	}
+	return net;
+}
+
+/* The hard timeout: when the transaction closes, a late reply no longer counts and the node
+ * is charged a failure (BEP 5 "Routing Table"). DHT_HARD_MULT times the larger of the node's
+ * and the network's timeouts (the late reply of a slow node must still count), bounded to
+ * [100 ms, 5 s]: the floor is for a busy host, whose replies on loopback may come tens of ms
+ * late. A query past its soft timeout holds no slot of alpha but counts against the lookup's
+ * bound on queries out (DHT_EXTRA) until then. In tests/sim 3 x the node's own timeout alone
+ * (shorter for near nodes) let replayed items win 12 of 6,000 attacked gets, this 2. */
+uint32_t dht_hard_for(const dht_t *dht, const uint8_t *id)
+{
+	const dht_rt_node_t *n = id ? dht_rt_find(dht->rt, id) : NULL;
+	uint32_t t = rto_net(dht);
+	if (n && n->srtt) {
+		uint32_t own = rto_of(n->srtt, n->rttvar);
+		t = own > t ? own : t;
+	}
+	t *= DHT_HARD_MULT;
+	return t < DHT_HARD_MIN ? DHT_HARD_MIN : t > DHT_HARD_MAX ? DHT_HARD_MAX : t;
 }
 
 void dht_rtt_sample(dht_t *dht, uint32_t rtt)
@@ -135,14 +178,21 @@ lookup_t *dht_tx_lookup(const dht_t *dht, const tx_t *t)
 	return lk;
 }
 
+/* Takes t out of its lookup's count of queries out (once: at its patience deadline or when
+ * it is released, whichever comes first). */
+static void tx_uncount(dht_t *dht, tx_t *t)
+{
+	lookup_t *lk = dht->lk[t->lk_slot];
+	if ((t->kind == TX_LOOKUP || t->kind == TX_PUT) && !t->patience_done && lk &&
+	    lk->serial == t->lk_serial && lk->outstanding)
+		lk->outstanding--;
+}
+
 /* Frees a transaction slot and returns what it held. */
 tx_t dht_tx_release(dht_t *dht, tx_t *t)
 {
 	tx_t copy = *t;
-	lookup_t *lk = dht->lk[t->lk_slot];
-	if ((t->kind == TX_LOOKUP || t->kind == TX_PUT) && lk && lk->serial == t->lk_serial &&
-	    lk->outstanding)
-		lk->outstanding--;
+	tx_uncount(dht, t);
 	memset(t, 0, sizeof(*t));
 	dht->tx_used--;
 	return copy;
@@ -175,8 +225,7 @@ int dht_tx_send(dht_t *dht, const dht_addr_t *to, const uint8_t *id, dht_krpc_ms
 		lk->outstanding++;
 	}
 	uint32_t rto = dht_rto_for(dht, id);
-	uint32_t hard = 3 * rto;
-	hard = hard < DHT_HARD_MIN ? DHT_HARD_MIN : hard > DHT_HARD_MAX ? DHT_HARD_MAX : hard;
+	uint32_t hard = dht_hard_for(dht, id);
 	t->sent = now;
 	t->soft = now + rto;
 	t->patience = now + 2 * (uint64_t)rto;
@@ -213,14 +262,18 @@ tx_t *dht_tx_match(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_t *m)
 	return t;
 }
 
-/* Runs the transactions' deadlines that passed; returns the next one (or `next`). */
+/* Runs the transactions' deadlines that passed; returns the next one (or `next`).
+ * Two passes over the whole table: the first runs what is due, and may release slots and
+ * start new transactions in any slot (a timed-out query is retransmitted, the lookup asks
+ * its next candidate), so only a second pass can see every deadline. Counting the slots seen
+ * against tx_used while it changed ended the pass early, and a query left out of the next
+ * wake-up was retransmitted up to the next maintenance or later: 0.7-2.9 s late (issue 14). */
 uint64_t dht_tx_timeouts(dht_t *dht, uint64_t now, uint64_t next)
 {
-	for (size_t i = 0, seen = 0; i < DHT_TX_MAX && seen < dht->tx_used; i++) {
+	for (size_t i = 0; i < DHT_TX_MAX; i++) {
 		tx_t *t = &dht->tx[i];
-		if (t->kind == TX_FREE)
-			continue;
-		seen++;
+		if (t->kind == TX_FREE || t->sent >= now)
+			continue; /* free, or sent in this pass (its deadlines lie ahead) */
 		if (!t->soft_done && now >= t->soft) {
 			/* Soft timeout: the lookup stops waiting and asks another node, but a
 			 * late answer is still taken (docs/design.md §4: dead nodes cost
@@ -243,6 +296,10 @@ uint64_t dht_tx_timeouts(dht_t *dht, uint64_t now, uint64_t next)
 			}
 		}
 		if (!t->patience_done && now >= t->patience) {
+			/* The lookup no longer waits for it: it stops counting against the
+			 * lookup's bound on queries out (DHT_EXTRA), while a late reply still
+			 * counts until the hard timeout. */
+			tx_uncount(dht, t);
 			t->patience_done = true;
 			lookup_t *lk = t->kind == TX_LOOKUP ? dht_tx_lookup(dht, t) : NULL;
 			if (lk)
@@ -258,8 +315,13 @@ uint64_t dht_tx_timeouts(dht_t *dht, uint64_t now, uint64_t next)
 				dht_lookup_reply(dht, lk, &tx, &tx.addr, NULL, now);
 			else if (lk && tx.kind == TX_PUT)
 				dht_put_answered(dht, lk, false, now);
-			continue;
 		}
+	}
+	for (size_t i = 0, seen = 0; i < DHT_TX_MAX && seen < dht->tx_used; i++) {
+		const tx_t *t = &dht->tx[i];
+		if (t->kind == TX_FREE)
+			continue;
+		seen++;
 		if (!t->soft_done && t->soft < next)
 			next = t->soft;
 		if (!t->patience_done && t->patience < next)

@@ -964,6 +964,241 @@ static void test_rt_diversity(void **state)
 	dht_rt_free(rt);
 }
 
+/* ---- timeouts from measured round trips (docs/dht.md "Timeouts", issue 14) ---- */
+
+/* A node with ID id (the lookups' own ID is near the targets, so that the routing table splits
+ * and keeps the scripted nodes near a target). */
+static dht_t *w_node_id(world_t *w, const dht_opts_t *extra, const uint8_t id[20])
+{
+	dht_t *dht;
+	dht_io_t io = {.ctx = w, .send = w_send, .now_ms = w_now, .random = w_random};
+	dht_opts_t o = extra ? *extra : (dht_opts_t){0};
+	o.fixed_id = true;
+	memcpy(o.id, id, 20);
+	if (!w->now)
+		w->now = 1000000;
+	assert_int_equal(dht_new(&o, &io, &dht), 0);
+	return dht;
+}
+
+/* n round trips of rtt ms: pings to peers on 10.9.<base>.i, far from target (first bit
+ * flipped), that answer after rtt ms and so enter the routing table with that SRTT. */
+static void w_rtts(world_t *w, dht_t *dht, const uint8_t target[20], uint8_t base, int n,
+		   uint32_t rtt)
+{
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	pkt_t p;
+	for (int i = 0; i < n; i++) {
+		dht_addr_t a = addr4(10, 9, base, (uint8_t)(1 + i), 6881);
+		uint8_t id[20];
+		memcpy(id, target, 20);
+		id[0] ^= 0x80;
+		id[1] ^= base;
+		id[2] ^= (uint8_t)(1 + i);
+		assert_int_equal(dht_ping(dht, &a), 0);
+		assert_true(w_pop(w, &p, &q, nodes));
+		assert_true(dht_addr_equal(&p.to, &a));
+		reply_init(&r, &q, id);
+		w->now += rtt;
+		w_deliver(dht, &a, &r);
+		w->npkt = 0;
+	}
+}
+
+/* Which of a[0..n) the datagrams sent so far go to: counts per peer. */
+static void w_count_to(const world_t *w, const dht_addr_t *a, size_t n, int *count)
+{
+	memset(count, 0, n * sizeof(*count));
+	for (size_t k = 0; k < w->npkt; k++) {
+		size_t i = addr_index(&w->pkt[k].to, a, n);
+		if (i < n)
+			count[i]++;
+	}
+}
+
+/* A lookup whose alpha queries all go to dead nodes: at their soft timeout (a few ms on a
+ * network that answers in 1 ms) each is retransmitted once and every freed slot goes at once
+ * to the next candidate; a dead node costs milliseconds, and a late reply to a timed-out query
+ * still counts. Before issue 14 the soft timeout was at least 50 ms and a lookup's queries
+ * past it held its slots until the 500 ms hard timeout. */
+static void test_soft_timeout(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	dht_counters_t c;
+	item_t it5, it6;
+	uint8_t target[20], self[20], ids[8][20];
+	pkt_t p;
+	(void)state;
+	w->rng = 14;
+	seq_item(&it5, 5);
+	seq_item(&it6, 6);
+	memcpy(target, it5.target, 20);
+	memcpy(self, target, 20);
+	self[19] ^= 0xff;
+	dht_t *dht = w_node_id(w, &(dht_opts_t){.paths = 1}, self);
+	/* The network answers in 1 ms (loopback): 8 round trips make the estimate. */
+	w_rtts(w, dht, target, 1, 8, 1);
+	/* Nearest the target: 4 dead nodes, then 3 live ones with nothing, then a holder of
+	 * seq 5 (private addresses: any ID is theirs, BEP 42). */
+	dht_addr_t s[8];
+	for (int i = 0; i < 8; i++) {
+		s[i] = addr4(10, 1, 0, (uint8_t)(1 + i), 6881);
+		memcpy(ids[i], target, 20);
+		ids[i][19] ^= (uint8_t)(1 + i);
+		w_meet(w, dht, &s[i], ids[i]);
+	}
+	enum { D0 = 0, L0 = 4, H = 7 };
+
+	uint64_t t0 = w->now;
+	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+	int ms = dht_tick(dht);
+	int cnt[8];
+	w_count_to(w, s, 8, cnt);
+	assert_int_equal(w->npkt, 4); /* alpha: the 4 dead nodes */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(cnt[D0 + i], 1);
+	pkt_t first_to_d0 = w->pkt[0];
+	assert_true(dht_addr_equal(&first_to_d0.to, &s[D0]));
+	w->npkt = 0;
+	/* The host sleeps as long as dht_tick() says and is woken exactly at the soft timeout:
+	 * 2 x SRTT here, at least 5 ms; nothing is sent before it. */
+	while (w->now < t0 + 5) {
+		assert_true(ms > 0);
+		w->now += (uint64_t)ms;
+		ms = dht_tick(dht);
+		if (w->now < t0 + 5)
+			assert_int_equal(w->npkt, 0);
+	}
+	assert_int_equal(w->now, t0 + 5);
+
+	/* Soft timeout: each dead node retransmitted once, and the freed slots go to the next
+	 * candidates at once, as far as the bound on queries out allows (alpha + 6 per path,
+	 * counted until the lookup stops waiting for them: here 3 more, to L0-L2). */
+	w_count_to(w, s, 8, cnt);
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(cnt[i], 1);
+	assert_int_equal(w->npkt, 7);
+
+	/* D0 answers its first query late, with seq 6; the others answer at once, and each
+	 * answer lets the next candidate be asked. */
+	assert_int_equal(
+	    dht_krpc_parse(&q, first_to_d0.buf, first_to_d0.len, nodes, DHT_BENCODE_MAX_NODES), 0);
+	reply_init(&r, &q, ids[D0]);
+	reply_item(&r, &it6);
+	w->now += 1;
+	w_deliver(dht, &s[D0], &r);
+	while (w_pop(w, &p, &q, nodes)) {
+		size_t i = addr_index(&p.to, s, 8);
+		if (i < L0)
+			continue; /* dead (D0 answered the first query only) */
+		uint8_t far[20];
+		const uint8_t *rid = ids[i < 8 ? i : 0];
+		if (i == 8) {
+			/* a warm-up node, far from the target */
+			memcpy(far, target, 20);
+			far[0] ^= 0x80;
+			rid = far;
+		}
+		reply_init(&r, &q, rid);
+		if (i == H)
+			reply_item(&r, &it5);
+		w_deliver(dht, &p.to, &r);
+	}
+	/* The lookup waits for the dead nodes closer than its live ones a little (patience: a
+	 * few ms), not for their hard timeout. */
+	for (int k = 0; k < 100 && !w->last.done; k++) {
+		int next = dht_tick(dht);
+		w->npkt = 0;
+		w->now += (uint64_t)(next > 0 ? next : 1);
+	}
+	assert_true(w->last.done);
+	assert_true(w->now - t0 <= 30);
+	assert_int_equal(w->last_seq, 6);
+	dht_counters(dht, &c);
+	assert_int_equal(c.late_replies, 1);
+	dht_free(dht);
+	free(w);
+}
+
+/* A node whose SRTT dates from a slow moment (800 ms) and that is dead now: its query is
+ * retransmitted at the network's timeout of a few ms, not at twice its stale SRTT (the
+ * retransmissions to dead nodes 0.7-2.9 s late of issue 14). */
+static void test_stale_srtt(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q;
+	uint8_t target[20], self[20];
+	pkt_t p;
+	(void)state;
+	w->rng = 15;
+	memset(target, 0x5a, 20);
+	memcpy(self, target, 20);
+	self[19] ^= 0xff;
+	dht_t *dht = w_node_id(w, &(dht_opts_t){.paths = 1}, self);
+	/* The slow node near the target, measured once at 800 ms. */
+	dht_addr_t slow = addr4(10, 2, 0, 1, 6881);
+	uint8_t sid[20];
+	memcpy(sid, target, 20);
+	sid[19] ^= 1;
+	assert_int_equal(dht_ping(dht, &slow), 0);
+	assert_true(w_pop(w, &p, &q, nodes));
+	dht_krpc_msg_t r;
+	reply_init(&r, &q, sid);
+	w->now += 800;
+	w_deliver(dht, &slow, &r);
+	w->npkt = 0;
+	/* Then the network answers in 1 ms: 64 round trips fill the window. */
+	w_rtts(w, dht, target, 1, 32, 1);
+	w_rtts(w, dht, target, 2, 32, 1);
+
+	uint64_t t0 = w->now;
+	assert_int_equal(dht_find_node(dht, target, NULL, NULL), 0);
+	int ms = dht_tick(dht);
+	int cnt;
+	w_count_to(w, &slow, 1, &cnt);
+	assert_int_equal(cnt, 1);
+	assert_true(ms > 0 && ms <= 5);
+	w->npkt = 0;
+	w->now = t0 + (uint64_t)ms;
+	dht_tick(dht);
+	w_count_to(w, &slow, 1, &cnt);
+	assert_int_equal(cnt, 1); /* the retransmission, on time */
+	dht_free(dht);
+	free(w);
+}
+
+/* Every outstanding query's deadline is in dht_tick's answer, also when a pass over the
+ * table releases another one: counting the slots seen against a count that changed during
+ * the pass left the last query out, and the host slept to the next maintenance. */
+static void test_tick_sees_every_deadline(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	uint8_t target[20];
+	(void)state;
+	w->rng = 16;
+	memset(target, 0x33, 20);
+	dht_t *dht = w_node(w, NULL);
+	w_rtts(w, dht, target, 1, 8, 1);
+	/* Two pings to silent addresses; the first one's hard timeout (100 ms) comes just
+	 * before the second's soft timeout. */
+	uint64_t t1 = w->now;
+	dht_addr_t a = addr4(10, 3, 0, 1, 6881), b = addr4(10, 3, 0, 2, 6881);
+	assert_int_equal(dht_ping(dht, &a), 0);
+	dht_tick(dht);
+	w->now = t1 + 97;
+	dht_tick(dht);
+	assert_int_equal(dht_ping(dht, &b), 0); /* soft timeout at t1 + 102 */
+	w->now = t1 + 100;
+	int ms = dht_tick(dht); /* releases a's transaction */
+	assert_true(ms > 0 && ms <= 2);
+	dht_free(dht);
+	free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -978,6 +1213,9 @@ int main(void)
 	    cmocka_unit_test(test_votes),
 	    cmocka_unit_test(test_bootstrap_backoff),
 	    cmocka_unit_test(test_rt_diversity),
+	    cmocka_unit_test(test_soft_timeout),
+	    cmocka_unit_test(test_stale_srtt),
+	    cmocka_unit_test(test_tick_sees_every_deadline),
 	};
 	if (sw_crypto_init())
 		return 1;
