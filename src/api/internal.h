@@ -154,6 +154,8 @@ enum MHD_Result api_registry(api_t *a, struct MHD_Connection *c, const char *pat
 enum MHD_Result api_registrar(api_t *a, struct MHD_Connection *c, const uint8_t pk[32],
 			      const char *path, const char *method, req_t *rq);
 bool api_registrar_post(const char *url, const char *method);
+/* GET /v1/registry/: the registries this node runs. */
+enum MHD_Result api_registrar_list(api_t *a, struct MHD_Connection *c, const char *method);
 
 /* query.c: GET /v1/resolve and /dns-query (RFC 8484 and the JSON form). */
 enum MHD_Result api_resolve_reply(struct MHD_Connection *c, req_t *rq);

@@ -2,6 +2,7 @@
  * The operations of a registry this node runs (option `registrar`, registrar/registrar.h) on
  * the API, next to its log (registry.c), JSON in and out (docs/api.md "Registrar"):
  *
+ *   GET  /v1/registry/                the registries this node runs
  *   GET  /v1/registry/<R>/policy          the published policy
  *   GET  /v1/registry/<R>/name/<label>    a label's registration, or its waiting claim
  *   POST /v1/registry/<R>/init            publish a policy and the log (writers only)
@@ -367,6 +368,16 @@ static enum MHD_Result get_name(struct MHD_Connection *c, registrar_t *r, const 
 		json_object_set_new(j, "sig", hex(it.sig, 64));
 	}
 	return api_reply_json(c, MHD_HTTP_OK, j);
+}
+
+enum MHD_Result api_registrar_list(api_t *a, struct MHD_Connection *c, const char *method)
+{
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return api_reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+	json_t *list = json_array();
+	for (size_t i = 0; list && i < a->ctx.n_registrars; i++)
+		json_array_append_new(list, z32(registrar_key(a->ctx.registrars[i])));
+	return api_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "registries", list));
 }
 
 bool api_registrar_post(const char *url, const char *method)

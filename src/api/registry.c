@@ -241,6 +241,8 @@ enum MHD_Result api_registry(api_t *a, struct MHD_Connection *c, const char *pat
 {
 	uint8_t pk[32];
 	char z32[SW_Z32_KEY_LEN + 1], msg[256];
+	if (path[0] == '\0')
+		return api_registrar_list(a, c, method);
 	const char *slash = strchr(path, '/');
 	if (slash == NULL || sw_z32_decode_key(path, (size_t)(slash - path), pk) != 0)
 		return api_reply_text(c, MHD_HTTP_BAD_REQUEST,

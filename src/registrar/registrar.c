@@ -83,14 +83,15 @@ int registrar_op_msg(const char *what, const uint8_t registry[REG_KEY_LEN], cons
 	return 0;
 }
 
-/* Whether sig is key's signature over registrar_op_msg(what, ...). */
+/* Whether sig is signer's signature over registrar_op_msg(what, ..., key, n). */
 static int op_sig_verify(const registrar_t *r, const char *what, const char *label,
-			 const uint8_t key[REG_KEY_LEN], uint64_t n, const uint8_t sig[REG_SIG_LEN])
+			 const uint8_t key[REG_KEY_LEN], uint64_t n,
+			 const uint8_t signer[REG_KEY_LEN], const uint8_t sig[REG_SIG_LEN])
 {
 	uint8_t msg[REG_MSG_MAX];
 	size_t len;
 	int ret = registrar_op_msg(what, r->pk, label, strlen(label), key, n, msg, &len);
-	return ret ? ret : sw_ed25519_verify(key, msg, len, sig);
+	return ret ? ret : sw_ed25519_verify(signer, msg, len, sig);
 }
 
 int registrar_open(store_t *s, const uint8_t sk[64], registrar_t **out)
@@ -424,13 +425,13 @@ int registrar_register(registrar_t *r, const registrar_claim_t *c, uint64_t now,
 		return ret;
 	if (reg_check_label(&pol, c->label, ll, &why))
 		return refuse_why(res, why);
-	if (op_sig_verify(r, "claim", c->label, c->owner, 0, c->owner_sig))
+	if (op_sig_verify(r, "claim", c->label, c->owner, 0, c->owner, c->owner_sig))
 		return refuse(res, SW_EBADSIG,
 			      "the claim is not signed by the owner key it names (sign with -k "
 			      "OWNER_KEY)");
 	/* closed: the registry alone gives out names (docs/registries.md "Policies"). */
-	if (pol.rules == 0 && (!c->has_registry_sig ||
-			       op_sig_verify(r, "claim", c->label, c->owner, 0, c->registry_sig)))
+	if (pol.rules == 0 && (!c->has_registry_sig || op_sig_verify(r, "claim", c->label, c->owner,
+								     0, r->pk, c->registry_sig)))
 		return refuse(res, SW_EBADSIG,
 			      "this registry is closed: only the holder of its key registers "
 			      "names (give --registry-key with the registry's key file)");
@@ -618,7 +619,7 @@ int registrar_renew(registrar_t *r, const char *label, const uint8_t sig[REG_SIG
 	int ret = need_current(r, label, &pol, &cur, &it, now, res);
 	if (ret)
 		return ret;
-	if (op_sig_verify(r, "renew", label, cur.owner, cur.index, sig))
+	if (op_sig_verify(r, "renew", label, cur.owner, cur.index, cur.owner, sig))
 		return refuse_why(res, REG_WHY_NOT_OWNER);
 	if (pol.expiry == 0)
 		return refuse(res, SW_EINVAL,
@@ -639,7 +640,7 @@ int registrar_release(registrar_t *r, const char *label, const uint8_t sig[REG_S
 	int ret = need_current(r, label, &pol, &cur, &it, now, res);
 	if (ret)
 		return ret;
-	if (op_sig_verify(r, "release", label, cur.owner, cur.index, sig))
+	if (op_sig_verify(r, "release", label, cur.owner, cur.index, cur.owner, sig))
 		return refuse_why(res, REG_WHY_NOT_OWNER);
 	if (reg_check_op(REG_OP_RELEASE, &pol, &cur, &cur, now, &why))
 		return refuse_why(res, why);
