@@ -267,3 +267,50 @@ def test_moderated_claim_waits_for_approval(swarmdns_bin, reg_node, make_key):
     assert cp.returncode == 0 and "rejected" in cp.stdout, describe(cp)
     assert node.api("GET", f"/v1/registry/{reg.z32}/name/bob").status == 404
     assert [entry_op(e)[:2] for e in check_log(node, reg)] == [("register", "alice")]
+
+
+def test_registry_items_reach_the_dht(swarmdns_bin, tmp_path, make_key):
+    """On a testnet: what the registrar signs is put into the DHT at once, and another node's
+    salted DHT get (GET /v1/dht/<R>?salt=) finds the label, `_policy` and `_log` items, as
+    signed, under the registry key."""
+    from conftest import Node, finish_all
+    from dhtutil import Testnet
+
+    reg, alice = make_key(), make_key()
+    testnet = Testnet(swarmdns_bin, 12, tmp_path, seconds=120).start()
+    nodes = []
+    try:
+        join = ["--bootstrap", f"127.0.0.1:{testnet.base}", "--dht-rate-limit", "100000"]
+        for name, extra in (("registrar", ["--registrar", str(reg.path)]), ("other", [])):
+            (tmp_path / name).mkdir()
+            nodes.append(Node(swarmdns_bin, tmp_path / name, tmp_path, join + extra).start())
+        a, b = nodes
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and \
+                min(n.status()["dht"]["good_nodes"] for n in nodes) < 4:
+            time.sleep(0.1)
+        cp = cli(swarmdns_bin, a, "registry", "init", "--policy", "closed")
+        assert cp.returncode == 0, describe(cp)
+        cp = cli(swarmdns_bin, a, "register", f"alice.{reg.z32}", "-k", alice.path,
+                 "--registry-key", reg.path)
+        assert cp.returncode == 0, describe(cp)
+        rec, _ = label_item(a, reg, "alice")
+        for salt, want_seq in (("alice", rec["seq"]), ("_policy", 1), ("_log", 2)):
+            got = None
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                r = b.api("GET", f"/v1/dht/{reg.z32}?salt={salt}", timeout=15)
+                got = r.json()
+                if r.status == 200 and got["seq"] == want_seq:
+                    break
+                time.sleep(0.3)
+            assert got and got.get("found") and got["seq"] == want_seq, (salt, got)
+            v = bytes.fromhex(got["v"])
+            Ed25519PublicKey.from_public_bytes(reg.pub).verify(
+                bytes.fromhex(got["sig"]), bep44_salted(salt.encode(), got["seq"], v))
+            if salt == "alice":
+                assert got["v"] == rec["v"]
+    finally:
+        errors = finish_all(nodes)
+        testnet.stop()
+    assert not errors, errors
