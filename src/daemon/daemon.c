@@ -490,7 +490,8 @@ static int open_registrars(node_t *n, const conf_t *c)
 		char why[CONF_PATH_LEN + 200], z32[SW_Z32_KEY_LEN + 1];
 		int ret = sw_keyfile_read(c->registrar[i], pk, sk, why, sizeof(why));
 		if (ret == 0)
-			ret = registrar_open(n->store, sk, &n->registrars[n->n_registrars]);
+			ret = registrar_open(n->store, sk, (uint64_t)time(NULL),
+					     &n->registrars[n->n_registrars]);
 		sw_memzero(sk, sizeof(sk));
 		if (ret) {
 			sw_err("registrar %s: %s", c->registrar[i],

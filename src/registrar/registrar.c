@@ -94,8 +94,12 @@ static int op_sig_verify(const registrar_t *r, const char *what, const char *lab
 	return ret ? ret : sw_ed25519_verify(signer, msg, len, sig);
 }
 
-int registrar_open(store_t *s, const uint8_t sk[64], registrar_t **out)
+static int head_sign(registrar_t *r, uint64_t now);
+
+int registrar_open(store_t *s, const uint8_t sk[64], uint64_t now, registrar_t **out)
 {
+	uint64_t hsize;
+	item_t head;
 	registrar_t *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return SW_ENOMEM;
@@ -105,6 +109,12 @@ int registrar_open(store_t *s, const uint8_t sk[64], registrar_t **out)
 	int ret = store_mlog_open(s, r->pk, false, &r->log);
 	if (ret == SW_ENOTFOUND)
 		ret = 0; /* not initialised yet: registrar_init() makes the log */
+	/* A crash between an append and its tree head leaves the head behind the log: sign one
+	 * that covers it all. */
+	if (ret == 0 && r->log &&
+	    (store_mlog_head_latest(r->log, &hsize, &head) != 0 ||
+	     hsize != store_mlog_size(r->log)))
+		ret = head_sign(r, now);
 	if (ret) {
 		registrar_close(r);
 		return ret;

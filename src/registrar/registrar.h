@@ -58,9 +58,10 @@ typedef struct {
 	uint64_t commit_index, pow_nonce;
 } registrar_claim_t;
 
-/* Opens the registry of key sk (libsodium form, seed || public key) held in s. Returns 0,
- * SW_ENOMEM or SW_ESTORE. */
-int registrar_open(store_t *s, const uint8_t sk[64], registrar_t **out);
+/* Opens the registry of key sk (libsodium form, seed || public key) held in s; a tree head
+ * that does not cover the whole log (a crash after an append) is signed again at now.
+ * Returns 0, SW_ENOMEM or SW_ESTORE. */
+int registrar_open(store_t *s, const uint8_t sk[64], uint64_t now, registrar_t **out);
 void registrar_close(registrar_t *r);
 void registrar_set_put(registrar_t *r, registrar_put_cb cb, void *ctx);
 const uint8_t *registrar_key(const registrar_t *r);

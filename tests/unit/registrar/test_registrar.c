@@ -72,7 +72,7 @@ static void reopen(fx_t *f)
 	registrar_close(f->r);
 	store_close(f->s);
 	assert_int_equal(store_open(f->data, &f->s), 0);
-	assert_int_equal(registrar_open(f->s, f->sk, &f->r), 0);
+	assert_int_equal(registrar_open(f->s, f->sk, 2000, &f->r), 0);
 	registrar_set_put(f->r, on_put, f);
 }
 
@@ -85,7 +85,7 @@ static int setup(void **state)
 		return -1;
 	snprintf(f->data, sizeof(f->data), "%s/data", f->base);
 	key(0x42, f->pk, f->sk);
-	if (store_open(f->data, &f->s) || registrar_open(f->s, f->sk, &f->r))
+	if (store_open(f->data, &f->s) || registrar_open(f->s, f->sk, 2000, &f->r))
 		return -1;
 	registrar_set_put(f->r, on_put, f);
 	*state = f;
@@ -450,6 +450,34 @@ static void test_open(void **state)
 	assert_int_equal(f->policies, 2);
 }
 
+/* A crash between an append and its tree head: the head is signed again at the next open. */
+static void test_stale_head_signed_at_open(void **state)
+{
+	fx_t *f = *state;
+	registrar_res_t res;
+	reg_policy_t pol;
+	store_mlog_t *m;
+	item_t head;
+	uint64_t size;
+	uint8_t e[REG_ENTRY_MAX], commit[32] = {1};
+	size_t len;
+	reg_entry_t en;
+	reg_policy_init(&pol);
+	assert_int_equal(registrar_init(f->r, &pol, 1000, &res), 0);
+	reg_entry_commit(1001, commit, &en);
+	assert_int_equal(reg_entry_write(&en, e, sizeof(e), &len), 0);
+	const uint8_t *entries[1] = {e};
+	assert_int_equal(store_mlog_open(f->s, f->pk, false, &m), 0);
+	assert_int_equal(store_mlog_append(m, entries, &len, 1, NULL), 0);
+	assert_int_equal(store_mlog_head_latest(m, &size, &head), 0);
+	assert_int_equal(size, 0);
+	store_mlog_close(m);
+	reopen(f);
+	assert_int_equal(store_mlog_head_latest(registrar_log(f->r), &size, &head), 0);
+	assert_int_equal(size, 1);
+	assert_int_equal(item_verify(&head), 0);
+}
+
 int main(void)
 {
 	if (sw_crypto_init())
@@ -460,6 +488,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_expiry_and_renewal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_moderated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_head_signed_at_open, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
