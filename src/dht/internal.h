@@ -74,6 +74,7 @@ typedef struct {
 	uint8_t token_len;
 	uint8_t token[DHT_CAND_TOKEN_MAX];
 	uint64_t patience; /* the end of the lookup waits for its answer until then */
+	uint64_t hard;	   /* ... and, while the lookup has no reply at all, until then */
 } cand_t;
 
 /* One of the disjoint paths of a lookup (docs/design.md §4): its own candidates, fed only by the

@@ -186,6 +186,7 @@ void dht_lookup_query(dht_t *dht, lookup_t *lk, cand_t *c, uint64_t now)
 	/* The end of the lookup waits for a slow node: twice its timeout after the first
 	 * query, and after the retransmission up to its timeout. */
 	c->patience = now + (c->tries == 1 ? 2 : 1) * (uint64_t)rto;
+	c->hard = now + dht_hard_for(dht, c->noid ? NULL : c->id);
 	lk->st.queries++;
 }
 
@@ -202,8 +203,11 @@ static void path_step(dht_t *dht, lookup_t *lk, path_t *p, uint64_t now)
 		cand_t *c = &p->c[i];
 		if (c->state == C_FAILED) {
 			/* A closer node that is only slow may still answer: the end waits for
-			 * it a little (twice its timeout), the search does not. */
-			waiting |= c->patience > now;
+			 * it a little (twice its timeout), the search does not. A lookup that
+			 * has had no reply at all waits until the hard timeout: on a busy host
+			 * every reply may come after a loopback timeout of a few ms, and ending
+			 * then would say "no DHT peers" of a DHT that answers. */
+			waiting |= c->patience > now || (lk->st.replies == 0 && c->hard > now);
 			continue;
 		}
 		live++;

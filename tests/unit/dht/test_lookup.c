@@ -1022,6 +1022,69 @@ static void w_count_to(const world_t *w, const dht_addr_t *a, size_t n, int *cou
  * to the next candidate; a dead node costs milliseconds, and a late reply to a timed-out query
  * still counts. Before issue 14 the soft timeout was at least 50 ms and a lookup's queries
  * past it held its slots until the 500 ms hard timeout. */
+/* A lookup none of whose nodes answered within twice their timeout (a busy host, where a
+ * loopback timeout is a few ms) does not end with "no peers" while their queries are still
+ * open: the late replies, before the hard timeout, still give the item. */
+static void test_late_replies_only(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	uint8_t target[20], ids[4][20];
+	item_t it;
+	pkt_t first[4], p;
+	(void)state;
+	w->rng = 21;
+	seq_item(&it, 5);
+	memcpy(target, it.target, 20);
+	dht_t *dht = w_node(w, &(dht_opts_t){.paths = 1});
+	dht_addr_t s[4];
+	for (int i = 0; i < 4; i++) {
+		s[i] = addr4(10, 2, 0, (uint8_t)(1 + i), 6881);
+		memcpy(ids[i], target, 20);
+		ids[i][19] ^= (uint8_t)(1 + i);
+		w_meet(w, dht, &s[i], ids[i]);
+	}
+	uint64_t t0 = w->now;
+	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+	dht_tick(dht);
+	assert_int_equal(w->npkt, 4);
+	memcpy(first, w->pkt, sizeof(first));
+	w->npkt = 0;
+	/* Nothing measured yet: a soft timeout of 1 s (RFC 6298 §2.1), the end's patience 2 s,
+	 * the hard timeout 3 s. At 2.5 s the lookup still waits. */
+	while (w->now < t0 + 2500) {
+		int ms = dht_tick(dht);
+		w->npkt = 0;
+		w->now +=
+		    ms > 0 && (uint64_t)ms < t0 + 2500 - w->now ? (uint64_t)ms : t0 + 2500 - w->now;
+	}
+	dht_tick(dht);
+	w->npkt = 0;
+	assert_false(w->last.done);
+	/* The first queries are answered now, late: the item. */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(
+		    dht_krpc_parse(&q, first[i].buf, first[i].len, nodes, DHT_BENCODE_MAX_NODES),
+		    0);
+		reply_init(&r, &q, ids[addr_index(&first[i].to, s, 4)]);
+		reply_item(&r, &it);
+		w_deliver(dht, &first[i].to, &r);
+	}
+	while (w_pop(w, &p, &q, nodes))
+		; /* the retransmissions' replies are not needed */
+	for (int i = 0; i < 100 && !w->last.done; i++) {
+		w->now += 100;
+		dht_tick(dht);
+		w->npkt = 0;
+	}
+	assert_true(w->last.done);
+	assert_int_equal(w->last.err, 0);
+	assert_int_equal(w->last_seq, 5);
+	dht_free(dht);
+	free(w);
+}
+
 static void test_soft_timeout(void **state)
 {
 	world_t *w = calloc(1, sizeof(*w));
@@ -1214,6 +1277,7 @@ int main(void)
 	    cmocka_unit_test(test_bootstrap_backoff),
 	    cmocka_unit_test(test_rt_diversity),
 	    cmocka_unit_test(test_soft_timeout),
+	    cmocka_unit_test(test_late_replies_only),
 	    cmocka_unit_test(test_stale_srtt),
 	    cmocka_unit_test(test_tick_sees_every_deadline),
 	};
