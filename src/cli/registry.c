@@ -507,37 +507,28 @@ static int reg_owner(reg_args_t *a, const char *cmd, const char *op, const char 
 	return 0;
 }
 
-/* Every entry of the log, its root computed here and compared with the signed tree head. */
-static int reg_log(reg_args_t *a, const char *reg)
+/* Called with each entry of the log, parsed, in order. Returns 0 to go on. */
+typedef int (*entry_cb)(void *ctx, uint64_t index, const reg_entry_t *e);
+
+/* Fetches entries 0..size-1 of registry's log from the API in pages, appends each to log and
+ * calls cb. Returns 0, or 1 (said on stderr: unreachable, an entry that does not parse, an
+ * answer that stops short). */
+static int walk_entries(const char *cmd, const char *api, const uint8_t registry[32], uint64_t size,
+			reg_mlog_t *log, entry_cb cb, void *ctx)
 {
-	uint8_t registry[32], root[32], ebuf[REG_ENTRY_MAX + 16];
-	char path[256], z[SW_Z32_KEY_LEN + 1];
-	int status, ret, bad = 0;
-	json_t *sth, *j;
-	if (sw_z32_decode_key(reg, strlen(reg), registry)) {
-		fprintf(stderr, "swarmdns registry log: '%s' is not a registry key (z-base32)\n",
-			reg);
-		return 2;
-	}
-	path_of(path, sizeof(path), registry, "log/sth");
-	if ((ret = call("registry log", a->api, "GET", path, NULL, &status, &sth)))
-		return ret;
-	uint64_t size = jint(sth, "size");
-	reg_mlog_mem_t *mem = reg_mlog_mem_new();
-	reg_mlog_store_t st = reg_mlog_mem_store(mem);
-	reg_mlog_t log;
-	reg_mlog_init(&log, &st, 0);
-	for (uint64_t start = 0; start < size && !bad;) {
-		char sub[96];
+	uint8_t ebuf[REG_ENTRY_MAX + 16];
+	char path[256], sub[96];
+	int status, ret;
+	json_t *j;
+	for (uint64_t start = 0; start < size;) {
 		snprintf(sub, sizeof(sub), "log/entries?start=%" PRIu64 "&end=%" PRIu64, start,
 			 size - 1);
 		path_of(path, sizeof(path), registry, sub);
-		if ((ret = call("registry log", a->api, "GET", path, NULL, &status, &j))) {
-			bad = ret;
-			break;
-		}
+		if ((ret = call(cmd, api, "GET", path, NULL, &status, &j)))
+			return ret;
 		json_t *list = json_object_get(j, "entries"), *e;
 		size_t i;
+		ret = 0;
 		json_array_foreach(list, i, e)
 		{
 			const char *hx = json_string_value(json_object_get(e, "entry"));
@@ -546,65 +537,126 @@ static int reg_log(reg_args_t *a, const char *reg)
 			if (hl == 0 || hl % 2 || hl / 2 > sizeof(ebuf) ||
 			    sw_hex_decode(hx, hl, ebuf, hl / 2) ||
 			    reg_entry_parse(ebuf, hl / 2, &en)) {
-				fprintf(stderr,
-					"swarmdns registry log: entry %" PRIu64 " does not parse\n",
-					start + i);
-				bad = 1;
+				fprintf(stderr, "swarmdns %s: entry %" PRIu64 " does not parse\n",
+					cmd, start + i);
+				ret = 1;
 				break;
 			}
-			reg_mlog_append(&log, ebuf, hl / 2, NULL);
-			time_t t = (time_t)en.time;
-			char when[32];
-			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-			if (en.op == REG_OP_COMMIT) {
-				printf("%6" PRIu64 "  %s  commit\n", start + i, when);
-			} else {
-				sw_z32_encode_key(en.owner, z);
-				printf("%6" PRIu64 "  %s  %-8s  %s  owner %s\n", start + i, when,
-				       reg_op_str(en.op), en.label, z);
-			}
+			if ((ret = reg_mlog_append(log, ebuf, hl / 2, NULL)) ||
+			    (ret = cb(ctx, start + i, &en)))
+				break;
+		}
+		json_decref(j);
+		if (ret)
+			return 1;
+		if (i == 0) {
+			fprintf(stderr,
+				"swarmdns %s: the node returned no entries from %" PRIu64
+				" of the %" PRIu64 " its tree head announces\n",
+				cmd, start, size);
+			return 1;
 		}
 		start += i;
-		if (i == 0)
-			bad = 1;
-		json_decref(j);
 	}
-	/* The signed tree head (the `_log` item) against what the entries give. */
-	json_t *head = json_object_get(sth, "head");
-	const char *v = json_string_value(json_object_get(head, "v"));
-	const char *sg = json_string_value(json_object_get(head, "sig"));
+	return 0;
+}
+
+/* A signed item as the API gives it ({"seq", "sig", "v"}) into it (v, seq) and sig.
+ * Returns 0, or -1 when a field is missing or not hex of the right length. */
+static int item_from_json(const json_t *j, item_t *it, uint8_t sig[64])
+{
+	const char *v = json_string_value(json_object_get(j, "v"));
+	const char *sg = json_string_value(json_object_get(j, "sig"));
+	if (v == NULL || sg == NULL || strlen(v) % 2 || strlen(v) / 2 > ITEM_V_MAX ||
+	    strlen(sg) != 128 || sw_hex_decode(v, strlen(v), it->v, strlen(v) / 2) ||
+	    sw_hex_decode(sg, 128, sig, 64))
+		return -1;
+	it->v_len = (uint16_t)(strlen(v) / 2);
+	it->seq = (int64_t)jint(j, "seq");
+	return 0;
+}
+
+/* Verifies the registry's signed tree head (the `_log` item, as the API's log/sth gives it)
+ * and that the entries in log give its root. Returns 0 with *h the head, or 1 (said). */
+static int verify_head(const char *cmd, const uint8_t registry[32], const json_t *head,
+		       const reg_mlog_t *log, reg_sth_t *h)
+{
 	item_t it;
-	reg_sth_t h;
+	uint8_t sig[64], root[32];
 	const uint8_t *pkt;
 	size_t plen;
-	uint8_t sig[64];
-	if (!bad && (v == NULL || sg == NULL || strlen(v) / 2 > ITEM_V_MAX ||
-		     sw_hex_decode(v, strlen(v), it.v, strlen(v) / 2) ||
-		     sw_hex_decode(sg, strlen(sg), sig, 64))) {
-		fprintf(stderr, "swarmdns registry log: the node has no signed tree head\n");
-		bad = 1;
+	if (item_from_json(head, &it, sig)) {
+		fprintf(stderr, "swarmdns %s: the node has no signed tree head\n", cmd);
+		return 1;
 	}
-	if (!bad) {
-		it.v_len = (uint16_t)(strlen(v) / 2);
-		if (item_str(&it, &pkt, &plen) ||
-		    reg_item_verify(registry, "_log", 4, jint(head, "seq"), pkt, plen, sig) ||
-		    reg_sth_parse(registry, pkt, plen, &h) || h.size > log.size ||
-		    reg_mlog_root(&log, h.size, root) || memcmp(root, h.root, 32) != 0) {
-			fprintf(stderr,
-				"swarmdns registry log: the entries do not match the registry's "
-				"signed tree head: this log is not the one the registry signed\n");
-			bad = 1;
-		} else {
-			char rh[65];
-			sw_hex_encode(h.root, 32, rh, sizeof(rh));
-			printf("%" PRIu64 " entries; signed tree head of size %" PRIu64
-			       ", root %s: verified\n",
-			       log.size, h.size, rh);
-		}
+	if (item_str(&it, &pkt, &plen) ||
+	    reg_item_verify(registry, "_log", 4, (uint64_t)it.seq, pkt, plen, sig) ||
+	    reg_sth_parse(registry, pkt, plen, h) || h->size > log->size ||
+	    reg_mlog_root(log, h->size, root) || memcmp(root, h->root, 32) != 0) {
+		fprintf(stderr,
+			"swarmdns %s: the entries do not match the registry's signed tree "
+			"head: this log is not the one the registry signed\n",
+			cmd);
+		return 1;
+	}
+	return 0;
+}
+
+static int print_entry(void *ctx, uint64_t index, const reg_entry_t *en)
+{
+	char z[SW_Z32_KEY_LEN + 1], when[32];
+	time_t t = (time_t)en->time;
+	(void)ctx;
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	if (en->op == REG_OP_COMMIT) {
+		printf("%6" PRIu64 "  %s  commit\n", index, when);
+	} else {
+		sw_z32_encode_key(en->owner, z);
+		printf("%6" PRIu64 "  %s  %-8s  %s  owner %s\n", index, when, reg_op_str(en->op),
+		       en->label, z);
+	}
+	return 0;
+}
+
+/* The registry key given on the command line. Returns 0 or 2 (said). */
+static int registry_arg(const char *cmd, const char *reg, uint8_t registry[32])
+{
+	if (sw_z32_decode_key(reg, strlen(reg), registry) == 0)
+		return 0;
+	fprintf(stderr, "swarmdns %s: '%s' is not a registry key (z-base32)\n", cmd, reg);
+	return 2;
+}
+
+/* Every entry of the log, its root computed here and compared with the signed tree head. */
+static int reg_log(reg_args_t *a, const char *reg)
+{
+	uint8_t registry[32];
+	char path[256], rh[65];
+	int status, ret;
+	json_t *sth;
+	reg_sth_t h;
+	if ((ret = registry_arg("registry log", reg, registry)))
+		return ret;
+	path_of(path, sizeof(path), registry, "log/sth");
+	if ((ret = call("registry log", a->api, "GET", path, NULL, &status, &sth)))
+		return ret;
+	reg_mlog_mem_t *mem = reg_mlog_mem_new();
+	reg_mlog_store_t st = reg_mlog_mem_store(mem);
+	reg_mlog_t log;
+	reg_mlog_init(&log, &st, 0);
+	ret = walk_entries("registry log", a->api, registry, jint(sth, "size"), &log, print_entry,
+			   NULL);
+	/* The signed tree head (the `_log` item) against what the entries give. */
+	if (ret == 0 && (ret = verify_head("registry log", registry, json_object_get(sth, "head"),
+					   &log, &h)) == 0) {
+		sw_hex_encode(h.root, 32, rh, sizeof(rh));
+		printf("%" PRIu64 " entries; signed tree head of size %" PRIu64
+		       ", root %s: verified\n",
+		       log.size, h.size, rh);
 	}
 	json_decref(sth);
 	reg_mlog_mem_free(mem);
-	return bad ? 1 : 0;
+	return ret ? 1 : 0;
 }
 
 int cli_registry(int argc, char **argv)
