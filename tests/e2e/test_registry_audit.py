@@ -1,0 +1,108 @@
+"""Auditing a registry's log (docs/registries.md "What an auditor checks", "Verifying a log"):
+`swarmdns registry verify` and a node's option `audit`, on a local testnet.
+
+A registrar gives out names, transfers one and releases another; `registry verify` finds the
+log consistent with its signed tree head and with every label item the DHT holds. Then the
+registrar forks its log: the same registry key serves another log (another run's data-dir,
+swapped in), which lacks the names the label items in the DHT hold. `registry verify
+--label` reports each such label item and exits 1.
+"""
+import time
+
+from conftest import Node, describe, finish_all, run_cli
+from dhtutil import Testnet
+
+
+def cli(binary, node, *args):
+    return run_cli(binary, *args, "--api", node.api_url)
+
+
+def wait_good(nodes, good=4, within=15):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and \
+            min(n.status()["dht"]["good_nodes"] for n in nodes) < good:
+        time.sleep(0.1)
+
+
+def wait_item(node, reg, salt, within=10):
+    """The salted item of reg the node's DHT get finds (GET /v1/dht/<R>?salt=)."""
+    deadline = time.monotonic() + within
+    got = None
+    while time.monotonic() < deadline:
+        r = node.api("GET", f"/v1/dht/{reg.z32}?salt={salt}", timeout=15)
+        got = r.json()
+        if r.status == 200:
+            return got
+        time.sleep(0.3)
+    return got
+
+
+def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
+    reg, alice, bob, carol, dave = (make_key() for _ in range(5))
+    testnet = Testnet(swarmdns_bin, 12, tmp_path, seconds=120).start()
+    nodes = []
+    try:
+        join = ["--bootstrap", f"127.0.0.1:{testnet.base}", "--dht-rate-limit", "100000"]
+        for name in ("registrar", "other"):
+            (tmp_path / name).mkdir()
+            extra = ["--registrar", str(reg.path)] if name == "registrar" else []
+            nodes.append(Node(swarmdns_bin, tmp_path / name, tmp_path, join + extra).start())
+        a, b = nodes
+        wait_good(nodes)
+        assert cli(swarmdns_bin, a, "registry", "init", "--policy", "closed").returncode == 0
+        for who, label in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+            cp = cli(swarmdns_bin, a, "register", f"{label}.{reg.z32}", "-k", who.path,
+                     "--registry-key", reg.path)
+            assert cp.returncode == 0, describe(cp)
+        cp = cli(swarmdns_bin, a, "registry", "transfer", f"bob.{reg.z32}", "--to", dave.z32,
+                 "-k", bob.path)
+        assert cp.returncode == 0, describe(cp)
+        cp = cli(swarmdns_bin, a, "registry", "release", f"carol.{reg.z32}", "-k", carol.path)
+        assert cp.returncode == 0, describe(cp)
+        for label in ("alice", "bob"):
+            assert wait_item(b, reg, label).get("found"), label
+
+        # The whole log, each entry, and the label items the other node finds in the DHT.
+        cp = run_cli(swarmdns_bin, "registry", "verify", reg.z32, "--api", a.api_url)
+        assert cp.returncode == 0, describe(cp)
+        assert "5 entries, 3 names" in cp.stdout and "verified" in cp.stdout, describe(cp)
+        assert "INCONSISTENT" not in cp.stdout and cp.stdout.rstrip().endswith("consistent"), \
+            describe(cp)
+        found = [ln for ln in cp.stdout.splitlines() if "have a label item in the DHT" in ln]
+        assert found and int(found[0].split()[0]) >= 2, describe(cp)
+
+        # The fork: the same key, another run's log (another data-dir), served by the node
+        # in place of the first. Its entry 0 is not alice's registration.
+        a.stop()
+        (tmp_path / "fork").mkdir()
+        f = Node(swarmdns_bin, tmp_path / "fork", tmp_path,
+                 ["--registrar", str(reg.path)]).start()
+        nodes.append(f)
+        assert cli(swarmdns_bin, f, "registry", "init", "--policy", "closed").returncode == 0
+        for i in range(8):
+            cp = cli(swarmdns_bin, f, "register", f"m{i}.{reg.z32}", "-k", alice.path,
+                     "--registry-key", reg.path)
+            assert cp.returncode == 0, describe(cp)
+        f.stop()
+        a.data_dir, f.data_dir = f.data_dir, a.data_dir
+        a.start()
+        # Its entries are consistent in themselves and with its signed head; the label
+        # items of the names the first log gave out are still in the DHT, and this log has
+        # no entry of them: the fork shows when verify looks them up.
+        cp = run_cli(swarmdns_bin, "registry", "verify", reg.z32, "--api", a.api_url)
+        assert cp.returncode == 0 and "8 entries, 8 names" in cp.stdout, describe(cp)
+        cp = run_cli(swarmdns_bin, "registry", "verify", reg.z32, "--label", "alice",
+                     "--label", "bob", "--api", a.api_url)
+        assert cp.returncode == 1, describe(cp)
+        for label in ("alice", "bob"):
+            assert f"INCONSISTENT: the label item of {label} (log index" in cp.stdout \
+                and f"the log has no entry of {label}" in cp.stdout, describe(cp)
+        assert "2 inconsistencies" in cp.stdout, describe(cp)
+        # The log alone is consistent in itself: only the DHT shows the fork.
+        cp = run_cli(swarmdns_bin, "registry", "verify", reg.z32, "--no-dht", "--api",
+                     a.api_url)
+        assert cp.returncode == 0 and "consistent" in cp.stdout, describe(cp)
+    finally:
+        errors = finish_all(nodes)
+        testnet.stop()
+    assert not errors, errors
