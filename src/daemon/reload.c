@@ -111,6 +111,8 @@ static const ropt_t ropts[] = {
     F("relay-max-requests", relay_max_requests, RESTART),
     F("relay-ca", relay_ca, RESTART),
     R("registrar", registrar, n_registrar, RESTART),
+    R("audit", audit, n_audit, RESTART),
+    F("audit-interval", audit_interval, RESTART),
 };
 #define NOPTS (sizeof(ropts) / sizeof(ropts[0]))
 

@@ -5,7 +5,9 @@ A registrar gives out names, transfers one and releases another; `registry verif
 log consistent with its signed tree head and with every label item the DHT holds. Then the
 registrar forks its log: the same registry key serves another log (another run's data-dir,
 swapped in), which lacks the names the label items in the DHT hold. `registry verify
---label` reports each such label item and exits 1.
+--label` reports each such label item and exits 1; a node with `audit R=URL` finds that the
+forked log's tree head does not extend the one it verified and says so in its log,
+/v1/status and /metrics, keeping the last verified head (in LMDB, across a restart).
 """
 import time
 
@@ -37,17 +39,33 @@ def wait_item(node, reg, salt, within=10):
     return got
 
 
+def wait_audit(node, cond, within=15):
+    """The node's /v1/status registries.audit row (one registry audited) once cond holds."""
+    deadline = time.monotonic() + within
+    row = None
+    while time.monotonic() < deadline:
+        row = node.status().get("registries", {}).get("audit", [None])[0]
+        if row and cond(row):
+            return row
+        time.sleep(0.2)
+    raise AssertionError(f"audit state not reached within {within} s: {row}")
+
+
 def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
     reg, alice, bob, carol, dave = (make_key() for _ in range(5))
     testnet = Testnet(swarmdns_bin, 12, tmp_path, seconds=120).start()
     nodes = []
     try:
         join = ["--bootstrap", f"127.0.0.1:{testnet.base}", "--dht-rate-limit", "100000"]
-        for name in ("registrar", "other"):
-            (tmp_path / name).mkdir()
-            extra = ["--registrar", str(reg.path)] if name == "registrar" else []
-            nodes.append(Node(swarmdns_bin, tmp_path / name, tmp_path, join + extra).start())
-        a, b = nodes
+        (tmp_path / "registrar").mkdir()
+        a = Node(swarmdns_bin, tmp_path / "registrar", tmp_path,
+                 join + ["--registrar", str(reg.path)]).start()
+        nodes.append(a)
+        # The auditor asks the registrar's node for consistency proofs.
+        (tmp_path / "auditor").mkdir()
+        b = Node(swarmdns_bin, tmp_path / "auditor", tmp_path,
+                 join + ["--audit", f"{reg.z32}={a.api_url}", "--audit-interval", "1"]).start()
+        nodes.append(b)
         wait_good(nodes)
         assert cli(swarmdns_bin, a, "registry", "init", "--policy", "closed").returncode == 0
         for who, label in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
@@ -71,6 +89,11 @@ def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
         found = [ln for ln in cp.stdout.splitlines() if "have a label item in the DHT" in ln]
         assert found and int(found[0].split()[0]) >= 2, describe(cp)
 
+        # The auditor has verified the registry's tree head of 5 entries.
+        audit = wait_audit(b, lambda r: r["verified_size"] == 5)
+        assert audit["state"] == "consistent" and audit["failures"] == 0, audit
+        assert audit["registry"] == reg.z32 and audit["source"] == a.api_url, audit
+
         # The fork: the same key, another run's log (another data-dir), served by the node
         # in place of the first. Its entry 0 is not alice's registration.
         a.stop()
@@ -86,11 +109,31 @@ def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
         f.stop()
         a.data_dir, f.data_dir = f.data_dir, a.data_dir
         a.start()
+        # One more registration: the forked log's tree head (9 entries, a higher seq) goes
+        # into the DHT; the auditor finds that it does not extend the 5 it verified.
+        cp = cli(swarmdns_bin, a, "register", f"m8.{reg.z32}", "-k", alice.path,
+                 "--registry-key", reg.path)
+        assert cp.returncode == 0, describe(cp)
+        audit = wait_audit(b, lambda r: r["failures"] >= 1)
+        assert audit["state"] == "inconsistent" and audit["verified_size"] == 5, audit
+        assert "fork" in audit["last_error"], audit
+        metrics = b.api("GET", "/metrics").body.decode()
+        line = f'swarmdns_registry_audit_failures_total{{registry="{reg.z32}"}} '
+        assert any(ln.startswith(line) and int(ln.split()[-1]) >= 1
+                   for ln in metrics.splitlines()), metrics
+        assert f'swarmdns_registry_audit_verified_size{{registry="{reg.z32}"}} 5' in metrics
+        assert "INCONSISTENT" in b.stderr_path.read_text(errors="replace")
+        # The auditor keeps it across a restart: the last verified head is in its LMDB.
+        b.stop()
+        b.start()
+        audit = wait_audit(b, lambda r: r["checked"] > 0)
+        assert audit["verified_size"] == 5, audit
+
         # Its entries are consistent in themselves and with its signed head; the label
         # items of the names the first log gave out are still in the DHT, and this log has
         # no entry of them: the fork shows when verify looks them up.
         cp = run_cli(swarmdns_bin, "registry", "verify", reg.z32, "--api", a.api_url)
-        assert cp.returncode == 0 and "8 entries, 8 names" in cp.stdout, describe(cp)
+        assert cp.returncode == 0 and "9 entries, 9 names" in cp.stdout, describe(cp)
         cp = run_cli(swarmdns_bin, "registry", "verify", reg.z32, "--label", "alice",
                      "--label", "bob", "--api", a.api_url)
         assert cp.returncode == 1, describe(cp)
