@@ -150,6 +150,9 @@ static const opt_t opts[] = {
      "/metrics (repeatable; docs/registries.md)"},
     {"audit-interval", T_UINT, offsetof(conf_t, audit_interval), 0, NOREP, 86400, 1, "300",
      "seconds between two checks of each audited registry's tree head"},
+    {"audit-mirror", T_BOOL, offsetof(conf_t, audit_mirror), 0, NOREP, 0, 0, "no",
+     "mirror each audited registry's log: copy the entries up to each verified tree head "
+     "into the data-dir and serve them on /v1/registry/<key>/log/ (docs/registries.md)"},
     {"relay-max-requests", T_UINT, offsetof(conf_t, relay_max_requests), 0, NOREP, 100000, 1, "64",
      "requests to relays in flight at once; more are not sent"},
     {"private-domain", T_STR, offsetof(conf_t, private_domain), CONF_PAIR_LEN,

@@ -99,6 +99,7 @@ typedef struct {
 	char audit[CONF_AUDIT_MAX][CONF_PAIR_LEN];
 	unsigned n_audit;
 	uint32_t audit_interval; /* seconds */
+	bool audit_mirror;	 /* keep a copy of each audited log and serve it */
 	/* Internal: which source last set each option (for repeatable replacement). */
 	uint8_t source[128];
 	/* Internal: where each value was set (config-file line, or command-line argument

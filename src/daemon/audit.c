@@ -38,6 +38,14 @@ typedef struct {
 	uint64_t checked, failures, failed;
 	char last_error[240];
 	net_http_req_t *req;
+	/* audit-mirror: the copy of the log in LMDB (NULL: not mirrored) and the entries of
+	 * the step under way, [base, base + nent) */
+	bool mirror;
+	store_mlog_t *mlog;
+	uint64_t base, target;
+	uint8_t (*ent)[STORE_MLOG_ENTRY_MAX];
+	size_t *ent_len, nent;
+	uint8_t target_root[REG_MLOG_HASH_LEN];
 } audited_t;
 
 struct daemon_audit {
@@ -61,6 +69,8 @@ static void done(audited_t *r)
 	r->req = NULL;
 }
 
+static void mirror_step(audited_t *r);
+
 /* The new head extends the last: it becomes the last, durably. */
 static void take(audited_t *r)
 {
@@ -74,7 +84,10 @@ static void take(audited_t *r)
 	r->last = r->next;
 	r->last_sth = r->next_sth;
 	r->has_last = true;
-	done(r);
+	if (r->mlog)
+		mirror_step(r);
+	else
+		done(r);
 }
 
 /* An inconsistency: evidence that the registry signed two views. The last verified head
@@ -157,6 +170,228 @@ static void fetch_proof(audited_t *r)
 	}
 }
 
+/* ---- audit-mirror: copying the verified log ---- */
+
+/* Entries copied per step: their hashes are computed in memory and checked against the signed
+ * head before one of them is written. */
+#define MIRROR_STEP 512
+#define MIRROR_BODY_MAX (1 << 20) /* a page of 256 entries in hex JSON is ~130 KiB */
+
+/* The Merkle log of the mirror with the step's new nodes in memory over the stored ones, so
+ * that the root of the longer log is known before anything is committed. */
+typedef struct {
+	const reg_mlog_store_t *under;
+	struct {
+		unsigned level;
+		uint64_t index;
+		uint8_t hash[REG_MLOG_HASH_LEN];
+	} * nodes;
+	size_t n, cap;
+} overlay_t;
+
+static int overlay_get(void *ctx, unsigned level, uint64_t index, uint8_t hash[REG_MLOG_HASH_LEN])
+{
+	overlay_t *o = ctx;
+	for (size_t i = o->n; i-- > 0;)
+		if (o->nodes[i].level == level && o->nodes[i].index == index) {
+			memcpy(hash, o->nodes[i].hash, REG_MLOG_HASH_LEN);
+			return 0;
+		}
+	return o->under->get(o->under->ctx, level, index, hash);
+}
+
+static int overlay_put(void *ctx, unsigned level, uint64_t index,
+		       const uint8_t hash[REG_MLOG_HASH_LEN])
+{
+	overlay_t *o = ctx;
+	if (o->n == o->cap)
+		return SW_ELIMIT;
+	o->nodes[o->n].level = level;
+	o->nodes[o->n].index = index;
+	memcpy(o->nodes[o->n].hash, hash, REG_MLOG_HASH_LEN);
+	o->n++;
+	return 0;
+}
+
+/* The root of the mirror's log with the step's entries appended, computed in memory. */
+static int step_root(audited_t *r, uint8_t root[REG_MLOG_HASH_LEN])
+{
+	const reg_mlog_t *log = store_mlog_log(r->mlog);
+	overlay_t o = {.under = &log->store, .cap = 2 * MIRROR_STEP + REG_MLOG_LEVELS};
+	reg_mlog_t tmp;
+	int ret = 0;
+	o.nodes = calloc(o.cap, sizeof(*o.nodes));
+	if (o.nodes == NULL)
+		return SW_ENOMEM;
+	reg_mlog_store_t st = {.get = overlay_get, .put = overlay_put, .ctx = &o};
+	reg_mlog_init(&tmp, &st, log->size);
+	for (size_t i = 0; i < r->nent && ret == 0; i++)
+		ret = reg_mlog_append(&tmp, r->ent[i], r->ent_len[i], NULL);
+	if (ret == 0)
+		ret = reg_mlog_root(&tmp, tmp.size, root);
+	free(o.nodes);
+	return ret;
+}
+
+/* The step's entries are the signed log's: write them (and the head once complete). */
+static void step_commit(audited_t *r)
+{
+	int ret = 0;
+	for (size_t i = 0; i < r->nent && ret == 0; i += STORE_MLOG_BATCH_MAX) {
+		const uint8_t *ents[STORE_MLOG_BATCH_MAX];
+		size_t n = r->nent - i < STORE_MLOG_BATCH_MAX ? r->nent - i : STORE_MLOG_BATCH_MAX;
+		for (size_t k = 0; k < n; k++)
+			ents[k] = r->ent[i + k];
+		ret = store_mlog_append(r->mlog, ents, r->ent_len + i, n, NULL);
+	}
+	if (ret == 0 && store_mlog_size(r->mlog) == r->last_sth.size)
+		ret = store_mlog_head_put(r->mlog, r->last_sth.size, &r->last);
+	if (ret) {
+		sw_warn("audit %s: cannot write the mirrored log: %s", r->z32, sw_strerror(ret));
+		done(r);
+		return;
+	}
+	sw_debug("audit %s: mirrored %" PRIu64 " of %" PRIu64 " entries", r->z32,
+		 store_mlog_size(r->mlog), r->last_sth.size);
+	mirror_step(r);
+}
+
+static void on_step_proof(void *ctx, net_http_req_t *req, const net_http_resp_t *resp)
+{
+	audited_t *r = ctx;
+	uint8_t proof[REG_MLOG_PROOF_MAX * REG_MLOG_HASH_LEN];
+	size_t count = 0;
+	(void)req;
+	r->req = NULL;
+	json_t *j = resp->err == 0 && resp->status == 200
+			? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
+			: NULL;
+	json_t *list = json_object_get(j, "proof");
+	bool ok = json_is_array(list) && json_array_size(list) <= REG_MLOG_PROOF_MAX;
+	for (size_t i = 0; ok && i < json_array_size(list); i++, count++) {
+		const char *h = json_string_value(json_array_get(list, i));
+		ok = h && strlen(h) == 2 * REG_MLOG_HASH_LEN &&
+		     sw_hex_decode(h, strlen(h), proof + count * REG_MLOG_HASH_LEN,
+				   REG_MLOG_HASH_LEN) == 0;
+	}
+	json_decref(j);
+	if (!ok) {
+		sw_warn("audit %s: no consistency proof from %s for the mirror; again next round",
+			r->z32, source(r));
+		done(r);
+		return;
+	}
+	if (reg_mlog_consistency_verify(r->target, r->last_sth.size, r->target_root,
+					r->last_sth.root, proof, count) != 0) {
+		r->next = r->last; /* for the message: the head is the verified one */
+		r->next_sth = r->last_sth;
+		fail(r, "the entries %s serves are not the log the registry signed", source(r));
+		return;
+	}
+	step_commit(r);
+}
+
+static void step_check(audited_t *r)
+{
+	int ret = step_root(r, r->target_root);
+	if (ret) {
+		sw_warn("audit %s: cannot hash the mirrored entries: %s", r->z32, sw_strerror(ret));
+		done(r);
+		return;
+	}
+	if (r->target == r->last_sth.size) {
+		if (memcmp(r->target_root, r->last_sth.root, REG_MLOG_HASH_LEN) != 0) {
+			r->next = r->last;
+			r->next_sth = r->last_sth;
+			fail(r, "the entries %s serves are not the log the registry signed",
+			     source(r));
+			return;
+		}
+		step_commit(r);
+		return;
+	}
+	/* Part of the way: the part must be a prefix of the signed log (RFC 9162 §2.1.4). */
+	char url[CONF_URL_LEN + 256];
+	snprintf(url, sizeof(url),
+		 "%s/v1/registry/%s/log/proof/consistency?first=%" PRIu64 "&second=%" PRIu64,
+		 source(r), r->z32, r->target, r->last_sth.size);
+	net_http_req_opts_t o = {
+	    .url = url, .timeout_ms = PROOF_TIMEOUT_MS, .max_body = PROOF_BODY_MAX};
+	if (net_http_request(r->a->http, &o, on_step_proof, r, &r->req) != 0)
+		done(r);
+}
+
+static void fetch_entries(audited_t *r);
+
+static void on_entries(void *ctx, net_http_req_t *req, const net_http_resp_t *resp)
+{
+	audited_t *r = ctx;
+	(void)req;
+	r->req = NULL;
+	json_t *j = resp->err == 0 && resp->status == 200
+			? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
+			: NULL;
+	json_t *list = json_object_get(j, "entries"), *e;
+	size_t i, got = 0;
+	json_array_foreach(list, i, e)
+	{
+		const char *hx = json_string_value(json_object_get(e, "entry"));
+		size_t hl = hx ? strlen(hx) : 0;
+		if (r->base + r->nent >= r->target ||
+		    (uint64_t)json_integer_value(json_object_get(e, "index")) !=
+			r->base + r->nent ||
+		    hl == 0 || hl % 2 || hl / 2 > STORE_MLOG_ENTRY_MAX ||
+		    sw_hex_decode(hx, hl, r->ent[r->nent], hl / 2))
+			break;
+		r->ent_len[r->nent++] = hl / 2;
+		got++;
+	}
+	json_decref(j);
+	if (got == 0) {
+		sw_warn("audit %s: no log entries from %s for the mirror; again next round", r->z32,
+			source(r));
+		done(r);
+		return;
+	}
+	if (r->base + r->nent < r->target)
+		fetch_entries(r);
+	else
+		step_check(r);
+}
+
+static void fetch_entries(audited_t *r)
+{
+	char url[CONF_URL_LEN + 256];
+	snprintf(url, sizeof(url), "%s/v1/registry/%s/log/entries?start=%" PRIu64 "&end=%" PRIu64,
+		 source(r), r->z32, r->base + r->nent, r->target - 1);
+	net_http_req_opts_t o = {
+	    .url = url, .timeout_ms = PROOF_TIMEOUT_MS, .max_body = MIRROR_BODY_MAX};
+	if (net_http_request(r->a->http, &o, on_entries, r, &r->req) != 0)
+		done(r);
+}
+
+/* Copies the next MIRROR_STEP entries up to the verified head, or ends the round. */
+static void mirror_step(audited_t *r)
+{
+	uint64_t have = store_mlog_size(r->mlog);
+	if (have >= r->last_sth.size || source(r)[0] == '\0') {
+		done(r);
+		return;
+	}
+	if (r->ent == NULL) {
+		r->ent = malloc(MIRROR_STEP * sizeof(*r->ent));
+		r->ent_len = malloc(MIRROR_STEP * sizeof(*r->ent_len));
+		if (r->ent == NULL || r->ent_len == NULL) {
+			done(r);
+			return;
+		}
+	}
+	r->base = have;
+	r->nent = 0;
+	r->target = r->last_sth.size - have > MIRROR_STEP ? have + MIRROR_STEP : r->last_sth.size;
+	fetch_entries(r);
+}
+
 static void on_policy(void *ctx, const dht_get_result_t *res)
 {
 	audited_t *r = ctx;
@@ -195,7 +430,10 @@ static void check_next(audited_t *r)
 	}
 	if (r->next.seq == r->last.seq && r->next.v_len == r->last.v_len &&
 	    memcmp(r->next.v, r->last.v, r->next.v_len) == 0) {
-		done(r);
+		if (r->mlog)
+			mirror_step(r); /* a copy left behind last round */
+		else
+			done(r);
 		return;
 	}
 	/* An older head than the last: BEP 44 keeps the highest seq; a node answered late. */
@@ -252,7 +490,7 @@ static void on_tick(uv_timer_t *t)
 }
 
 int daemon_audit_start(uv_loop_t *loop, net_dht_t *dht, store_t *store, const conf_t *c,
-		       daemon_audit_t **out)
+		       const uint8_t (*own)[32], size_t nown, daemon_audit_t **out)
 {
 	*out = NULL;
 	if (c->n_audit == 0)
@@ -287,6 +525,15 @@ int daemon_audit_start(uv_loop_t *loop, net_dht_t *dht, store_t *store, const co
 		if (r->has_last && (item_str(&r->last, &pkt, &len) ||
 				    reg_sth_parse(r->registry, pkt, len, &r->last_sth)))
 			r->has_last = false;
+		/* A registry this node runs has its log here already: it is not mirrored onto
+		 * itself. */
+		bool runs = false;
+		for (size_t k = 0; k < nown; k++)
+			runs = runs || memcmp(own[k], r->registry, 32) == 0;
+		if (c->audit_mirror && !runs &&
+		    (ret = store_mlog_open(store, r->registry, true, &r->mlog)) != 0)
+			sw_warn("audit %s: cannot open the mirror of its log: %s", r->z32,
+				sw_strerror(ret));
 		a->n++;
 	}
 	uv_timer_init(loop, &a->timer);
@@ -310,6 +557,11 @@ void daemon_audit_stop(daemon_audit_t *a)
 	if (a == NULL)
 		return;
 	net_http_free(a->http); /* requests cancelled: on_proof does not run */
+	for (size_t i = 0; i < a->n; i++) {
+		store_mlog_close(a->regs[i].mlog);
+		free(a->regs[i].ent);
+		free(a->regs[i].ent_len);
+	}
 	uv_close((uv_handle_t *)&a->timer, on_closed);
 }
 

@@ -601,7 +601,11 @@ static int start_dht(node_t *n, const conf_t *c)
 	n->republish.data = n->persist.data = n;
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_FIRST_MS, 0);
 	uv_timer_start(&n->persist, on_persist, PERSIST_EVERY_MS, PERSIST_EVERY_MS);
-	if ((ret = daemon_audit_start(&n->loop, n->dht, n->store, c, &n->audit)) != 0)
+	uint8_t own[CONF_REGISTRAR_MAX][32];
+	for (size_t i = 0; i < n->n_registrars; i++)
+		memcpy(own[i], registrar_key(n->registrars[i]), 32);
+	if ((ret = daemon_audit_start(&n->loop, n->dht, n->store, c, (const uint8_t(*)[32])own,
+				      n->n_registrars, &n->audit)) != 0)
 		return ret;
 	/* Last, so that a failure leaves nothing half made for node_stop(). */
 	if ((ret = daemon_join_start(&n->loop, n->dht, n->fwd, c, on_joined, n, &n->join)) != 0)

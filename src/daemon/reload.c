@@ -113,6 +113,7 @@ static const ropt_t ropts[] = {
     R("registrar", registrar, n_registrar, RESTART),
     R("audit", audit, n_audit, RESTART),
     F("audit-interval", audit_interval, RESTART),
+    F("audit-mirror", audit_mirror, RESTART),
 };
 #define NOPTS (sizeof(ropts) / sizeof(ropts[0]))
 

@@ -7,7 +7,8 @@ registrar forks its log: the same registry key serves another log (another run's
 swapped in), which lacks the names the label items in the DHT hold. `registry verify
 --label` reports each such label item and exits 1; a node with `audit R=URL` finds that the
 forked log's tree head does not extend the one it verified and says so in its log,
-/v1/status and /metrics, keeping the last verified head (in LMDB, across a restart).
+/v1/status and /metrics, keeping the last verified head (in LMDB, across a restart). With
+`audit-mirror`, the auditor serves a copy of the log it verified, and not the forked one.
 """
 import time
 
@@ -61,10 +62,11 @@ def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
         a = Node(swarmdns_bin, tmp_path / "registrar", tmp_path,
                  join + ["--registrar", str(reg.path)]).start()
         nodes.append(a)
-        # The auditor asks the registrar's node for consistency proofs.
+        # The auditor asks the registrar's node for consistency proofs, and mirrors the log.
         (tmp_path / "auditor").mkdir()
         b = Node(swarmdns_bin, tmp_path / "auditor", tmp_path,
-                 join + ["--audit", f"{reg.z32}={a.api_url}", "--audit-interval", "1"]).start()
+                 join + ["--audit", f"{reg.z32}={a.api_url}", "--audit-interval", "1",
+                         "--audit-mirror", "yes"]).start()
         nodes.append(b)
         wait_good(nodes)
         assert cli(swarmdns_bin, a, "registry", "init", "--policy", "closed").returncode == 0
@@ -93,6 +95,21 @@ def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
         audit = wait_audit(b, lambda r: r["verified_size"] == 5)
         assert audit["state"] == "consistent" and audit["failures"] == 0, audit
         assert audit["registry"] == reg.z32 and audit["source"] == a.api_url, audit
+
+        # The mirror serves the log it verified: verify checks it against the signed head.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            r = b.api("GET", f"/v1/registry/{reg.z32}/log/sth")
+            if r.status == 200 and r.json()["size"] == 5 and r.json()["head"]:
+                break
+            time.sleep(0.2)
+        assert r.status == 200 and r.json()["size"] == 5, r.body
+        cp = run_cli(swarmdns_bin, "registry", "verify", reg.z32, "--no-dht", "--api",
+                     b.api_url)
+        assert cp.returncode == 0 and "5 entries, 3 names" in cp.stdout, describe(cp)
+        mirrored = b.api("GET", f"/v1/registry/{reg.z32}/log/entries?start=0&end=4").json()
+        served = a.api("GET", f"/v1/registry/{reg.z32}/log/entries?start=0&end=4").json()
+        assert mirrored["entries"] == served["entries"]
 
         # The fork: the same key, another run's log (another data-dir), served by the node
         # in place of the first. Its entry 0 is not alice's registration.
@@ -123,6 +140,8 @@ def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
                    for ln in metrics.splitlines()), metrics
         assert f'swarmdns_registry_audit_verified_size{{registry="{reg.z32}"}} 5' in metrics
         assert "INCONSISTENT" in b.stderr_path.read_text(errors="replace")
+        # The mirror did not take the forked log's entries.
+        assert b.api("GET", f"/v1/registry/{reg.z32}/log/sth").json()["size"] == 5
         # The auditor keeps it across a restart: the last verified head is in its LMDB.
         b.stop()
         b.start()
