@@ -84,7 +84,10 @@ static const opt_t opts[] = {
      offsetof(conf_t, n_key_suffix), CONF_BOOTSTRAP_MAX, 0, "",
      "also accept <z32>.SUFFIX for key names, e.g. key (repeatable)"},
     {"pin", T_STR, offsetof(conf_t, pin), CONF_ADDR_LEN, offsetof(conf_t, n_pin), CONF_PIN_MAX, 0,
-     "", "keep this zone (<z32>) alive in the DHT from this node (repeatable)"},
+     "",
+     "keep this zone (<z32>) alive in the DHT from this node; for a registry whose log the "
+     "node mirrors (audit-mirror), its policy, tree head and live label items too "
+     "(repeatable)"},
     {"stale-max", T_UINT, offsetof(conf_t, stale_max), 0, NOREP, 86400 * 30, 0, "86400",
      "seconds an expired zone may still be served when the DHT has nothing newer"},
     {"unconverged-ttl", T_UINT, offsetof(conf_t, unconverged_ttl), 0, NOREP, 30, 1, "30",

@@ -32,6 +32,7 @@
 #include "net/tls.h"
 #include "registrar/registrar.h"
 #include "daemon/audit.h"
+#include "daemon/pinreg.h"
 #include "resolver/own.h"
 #include "resolver/resolver.h"
 #include "store/item.h"
@@ -73,7 +74,8 @@ typedef struct {
 	daemon_workers_t *workers;   /* the other serving threads; NULL: `workers 1` */
 	registrar_t *registrars[CONF_REGISTRAR_MAX]; /* the registries this node runs */
 	size_t n_registrars;
-	daemon_audit_t *audit; /* the registries this node audits; NULL: none */
+	daemon_audit_t *audit;			/* the registries this node audits; NULL: none */
+	daemon_pinreg_t *pinregs[CONF_PIN_MAX]; /* pinned registries' rounds */
 } node_t;
 
 /* ---- the resolver's view of the DHT (resolver_io_t) ---- */
@@ -467,6 +469,12 @@ static void republish_pins(node_t *n)
 			continue;
 		item_key_target(pk, NULL, 0, target);
 		dht_get(net_dht_node(n->dht), target, NULL, 0, true, on_pin_get, n);
+		/* A pinned registry whose log this node holds: its items too. */
+		if (n->pinregs[i] == NULL || daemon_pinreg_done(n->pinregs[i])) {
+			daemon_pinreg_free(n->pinregs[i]);
+			n->pinregs[i] = NULL;
+			daemon_pinreg_start(n->dht, n->store, pk, &n->pinregs[i]);
+		}
 	}
 }
 
@@ -646,6 +654,10 @@ static void node_stop(node_t *n)
 		n->dht = NULL;
 		daemon_audit_stop(n->audit);
 		n->audit = NULL;
+		for (unsigned i = 0; i < CONF_PIN_MAX; i++) {
+			daemon_pinreg_free(n->pinregs[i]);
+			n->pinregs[i] = NULL;
+		}
 	}
 	/* Queries in flight end without callbacks; the resolver answers their clients with
 	 * nothing when it is freed. */

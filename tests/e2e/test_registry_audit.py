@@ -8,7 +8,8 @@ swapped in), which lacks the names the label items in the DHT hold. `registry ve
 --label` reports each such label item and exits 1; a node with `audit R=URL` finds that the
 forked log's tree head does not extend the one it verified and says so in its log,
 /v1/status and /metrics, keeping the last verified head (in LMDB, across a restart). With
-`audit-mirror`, the auditor serves a copy of the log it verified, and not the forked one.
+`audit-mirror`, the auditor serves a copy of the log it verified, and not the forked one; with
+`pin <R>` it re-puts the registry's items, the label items of the names live in its copy.
 """
 import time
 
@@ -66,7 +67,7 @@ def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
         (tmp_path / "auditor").mkdir()
         b = Node(swarmdns_bin, tmp_path / "auditor", tmp_path,
                  join + ["--audit", f"{reg.z32}={a.api_url}", "--audit-interval", "1",
-                         "--audit-mirror", "yes"]).start()
+                         "--audit-mirror", "yes", "--pin", reg.z32]).start()
         nodes.append(b)
         wait_good(nodes)
         assert cli(swarmdns_bin, a, "registry", "init", "--policy", "closed").returncode == 0
@@ -147,6 +148,15 @@ def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
         b.start()
         audit = wait_audit(b, lambda r: r["checked"] > 0)
         assert audit["verified_size"] == 5, audit
+        # It pins the registry: with the log mirrored, it re-puts the policy, the tree head
+        # and the label items of the live names (alice and bob; carol was released).
+        deadline = time.monotonic() + 15
+        want = f"pinned registry {reg.z32}: 4 of its 4 items re-put (policy, tree head and " \
+            "2 live labels)"
+        while time.monotonic() < deadline and \
+                want not in b.stderr_path.read_text(errors="replace"):
+            time.sleep(0.2)
+        assert want in b.stderr_path.read_text(errors="replace"), b.stderr_tail()
 
         # Its entries are consistent in themselves and with its signed head; the label
         # items of the names the first log gave out are still in the DHT, and this log has
