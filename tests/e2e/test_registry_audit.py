@@ -6,7 +6,8 @@ log consistent with its signed tree head and with every label item the DHT holds
 registrar forks its log: the same registry key serves another log (another run's data-dir,
 swapped in), which lacks the names the label items in the DHT hold. `registry verify
 --label` reports each such label item and exits 1; a node with `audit R=URL` finds that the
-forked log's tree head does not extend the one it verified and says so in its log,
+forked log's tree head does not extend the one it verified (and so does a node with `audit R`
+alone, which asks the registrar URL of the policy) and says so in its log,
 /v1/status and /metrics, keeping the last verified head (in LMDB, across a restart). With
 `audit-mirror`, the auditor serves a copy of the log it verified, and not the forked one; with
 `pin <R>` it re-puts the registry's items, the label items of the names live in its copy.
@@ -69,8 +70,14 @@ def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
                  join + ["--audit", f"{reg.z32}={a.api_url}", "--audit-interval", "1",
                          "--audit-mirror", "yes", "--pin", reg.z32]).start()
         nodes.append(b)
+        # Another auditor is given no URL: it asks the registrar URL the policy publishes.
+        (tmp_path / "auditor2").mkdir()
+        c = Node(swarmdns_bin, tmp_path / "auditor2", tmp_path,
+                 join + ["--audit", reg.z32, "--audit-interval", "1"]).start()
+        nodes.append(c)
         wait_good(nodes)
-        assert cli(swarmdns_bin, a, "registry", "init", "--policy", "closed").returncode == 0
+        assert cli(swarmdns_bin, a, "registry", "init", "--policy", "closed", "--url",
+                   a.api_url).returncode == 0
         for who, label in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
             cp = cli(swarmdns_bin, a, "register", f"{label}.{reg.z32}", "-k", who.path,
                      "--registry-key", reg.path)
@@ -96,6 +103,8 @@ def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
         audit = wait_audit(b, lambda r: r["verified_size"] == 5)
         assert audit["state"] == "consistent" and audit["failures"] == 0, audit
         assert audit["registry"] == reg.z32 and audit["source"] == a.api_url, audit
+        audit = wait_audit(c, lambda r: r["verified_size"] == 5)
+        assert audit["state"] == "consistent", audit
 
         # The mirror serves the log it verified: verify checks it against the signed head.
         deadline = time.monotonic() + 10
@@ -119,7 +128,8 @@ def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
         f = Node(swarmdns_bin, tmp_path / "fork", tmp_path,
                  ["--registrar", str(reg.path)]).start()
         nodes.append(f)
-        assert cli(swarmdns_bin, f, "registry", "init", "--policy", "closed").returncode == 0
+        assert cli(swarmdns_bin, f, "registry", "init", "--policy", "closed", "--url",
+                   a.api_url).returncode == 0
         for i in range(8):
             cp = cli(swarmdns_bin, f, "register", f"m{i}.{reg.z32}", "-k", alice.path,
                      "--registry-key", reg.path)
@@ -135,6 +145,8 @@ def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
         audit = wait_audit(b, lambda r: r["failures"] >= 1)
         assert audit["state"] == "inconsistent" and audit["verified_size"] == 5, audit
         assert "fork" in audit["last_error"], audit
+        audit = wait_audit(c, lambda r: r["failures"] >= 1)
+        assert audit["verified_size"] == 5 and audit["source"] == a.api_url, audit
         metrics = b.api("GET", "/metrics").body.decode()
         line = f'swarmdns_registry_audit_failures_total{{registry="{reg.z32}"}} '
         assert any(ln.startswith(line) and int(ln.split()[-1]) >= 1
