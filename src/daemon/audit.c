@@ -58,6 +58,14 @@ struct daemon_audit {
 	size_t n;
 };
 
+/* A base URL without its final slashes: paths are appended to it. */
+static void trim_slash(char *url)
+{
+	size_t n = strlen(url);
+	while (n > 0 && url[n - 1] == '/')
+		url[--n] = '\0';
+}
+
 static const char *source(const audited_t *r)
 {
 	return r->url[0] ? r->url : r->policy_url;
@@ -156,12 +164,9 @@ static void fetch_proof(audited_t *r)
 {
 	char url[CONF_URL_LEN + 256];
 	const char *base = source(r);
-	size_t bl = strlen(base);
-	while (bl > 0 && base[bl - 1] == '/')
-		bl--;
 	snprintf(url, sizeof(url),
-		 "%.*s/v1/registry/%s/log/proof/consistency?first=%" PRIu64 "&second=%" PRIu64,
-		 (int)bl, base, r->z32, r->last_sth.size, r->next_sth.size);
+		 "%s/v1/registry/%s/log/proof/consistency?first=%" PRIu64 "&second=%" PRIu64, base,
+		 r->z32, r->last_sth.size, r->next_sth.size);
 	net_http_req_opts_t o = {
 	    .url = url, .timeout_ms = PROOF_TIMEOUT_MS, .max_body = PROOF_BODY_MAX};
 	if (net_http_request(r->a->http, &o, on_proof, r, &r->req) != 0) {
@@ -399,8 +404,10 @@ static void on_policy(void *ctx, const dht_get_result_t *res)
 	size_t len;
 	reg_policy_t pol;
 	if (res->item && item_str(res->item, &pkt, &len) == 0 &&
-	    reg_policy_parse(r->registry, pkt, len, &pol) == 0 && pol.api[0])
+	    reg_policy_parse(r->registry, pkt, len, &pol) == 0 && pol.api[0]) {
 		snprintf(r->policy_url, sizeof(r->policy_url), "%s", pol.api);
+		trim_slash(r->policy_url);
+	}
 	if (!res->done)
 		return;
 	if (r->policy_url[0] == '\0') {
@@ -517,8 +524,10 @@ int daemon_audit_start(uv_loop_t *loop, net_dht_t *dht, store_t *store, const co
 		}
 		r->a = a;
 		sw_z32_encode_key(r->registry, r->z32);
-		if (eq)
+		if (eq) {
 			snprintf(r->url, sizeof(r->url), "%s", eq + 1);
+			trim_slash(r->url);
+		}
 		r->has_last = store_mlog_audit_get(store, r->registry, &r->last) == 0;
 		const uint8_t *pkt;
 		size_t len;
