@@ -54,6 +54,15 @@ def wait_audit(node, cond, within=15):
     raise AssertionError(f"audit state not reached within {within} s: {row}")
 
 
+def test_verify_usage(swarmdns_bin):
+    cp = run_cli(swarmdns_bin, "registry", "verify", "--help")
+    assert cp.returncode == 0 and "registry verify REGISTRY" in cp.stdout, describe(cp)
+    cp = run_cli(swarmdns_bin, "registry", "verify", "not-a-key")
+    assert cp.returncode == 2 and "not a registry key" in cp.stderr, describe(cp)
+    cp = run_cli(swarmdns_bin, "registry", "verify", "x" * 52, "--label", "_policy")
+    assert cp.returncode == 2 and "--label takes a label" in cp.stderr, describe(cp)
+
+
 def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
     reg, alice, bob, carol, dave = (make_key() for _ in range(5))
     testnet = Testnet(swarmdns_bin, 12, tmp_path, seconds=120).start()
