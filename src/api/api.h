@@ -43,6 +43,18 @@ typedef struct {
 	size_t n_pins;
 } api_zones_info_t;
 
+/* One audited registry (option `audit`) as /v1/status and /metrics show it. */
+typedef struct {
+	uint8_t registry[32];
+	uint64_t verified_size; /* entries of the last tree head verified; 0 with seq 0: none */
+	int64_t verified_seq;
+	uint64_t checked;  /* unix time of the last check that got a tree head; 0: none yet */
+	uint64_t failures; /* inconsistencies found since the start */
+	uint64_t failed;   /* unix time of the last one; 0: none */
+	char last_error[240];
+	char source[256]; /* where consistency proofs come from; "": not known yet */
+} api_audit_row_t;
+
 typedef struct {
 	resolver_t *resolver;
 	store_t *store;
@@ -76,6 +88,9 @@ typedef struct {
 	 * /v1/registry/<R>/ (src/api/registrar.c). */
 	registrar_t *const *registrars;
 	size_t n_registrars;
+	/* The registries this node audits (option `audit`): fills up to cap rows, returns how
+	 * many; gets node_ctx. NULL: none. */
+	size_t (*audits)(void *ctx, api_audit_row_t *out, size_t cap);
 	void *node_ctx;
 	/* The resolver counters of every serving worker summed (docs/workers.md); gets
 	 * node_ctx. NULL: resolver's own. */

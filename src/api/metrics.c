@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "api/metrics.h"
+#include "common/codec.h"
 #include "dns/wire.h"
 #include "dht/krpc.h"
 
@@ -365,6 +366,31 @@ static void relay_metrics(FILE *f, const net_relay_t *rl)
 				rs.requests[op][r]);
 }
 
+/* The registries this node audits (option `audit`, docs/registries.md). */
+static void audit_metrics(FILE *f, const api_ctx_t *ctx)
+{
+	api_audit_row_t rows[CONF_AUDIT_MAX];
+	size_t n = ctx->audits(ctx->node_ctx, rows, CONF_AUDIT_MAX);
+	char z[SW_Z32_KEY_LEN + 1];
+	if (n == 0)
+		return;
+	static const char fails[] = "swarmdns_registry_audit_failures_total";
+	static const char size[] = "swarmdns_registry_audit_verified_size";
+	family(f, fails, "counter",
+	       "Inconsistencies found in an audited registry's log (audit): a tree head that does "
+	       "not extend the last verified one (a fork, a smaller head, a bad proof).");
+	for (size_t i = 0; i < n; i++) {
+		sw_z32_encode_key(rows[i].registry, z);
+		labelled(f, fails, "registry", z, rows[i].failures);
+	}
+	family(f, size, "gauge",
+	       "Entries of the last tree head of an audited registry verified consistent.");
+	for (size_t i = 0; i < n; i++) {
+		sw_z32_encode_key(rows[i].registry, z);
+		labelled(f, size, "registry", z, rows[i].verified_size);
+	}
+}
+
 /* The rows of swarmdns_limit_hits_total (metrics.h); also watched by the daemon's log. */
 size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api, uint64_t relay_limited,
 		      api_limit_row_t out[API_LIMIT_ROWS])
@@ -481,6 +507,8 @@ char *api_metrics_render(const api_ctx_t *ctx, const api_metrics_extra_t *x, siz
 		forward_metrics(f, ctx->fwd);
 	if (ctx->relays)
 		relay_metrics(f, ctx->relays);
+	if (ctx->audits)
+		audit_metrics(f, ctx);
 	limit_metrics(f, ctx, x);
 	family(f, "swarmdns_open_connections", "gauge",
 	       "Client connections open now, by transport (the HTTP API, DNS over TCP, DoT, DoH).");

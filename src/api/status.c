@@ -120,6 +120,31 @@ enum MHD_Result api_status_get(api_t *a, struct MHD_Connection *c)
 		json_object_set_new(dj, "puts_accepted", json_u64(dc.puts_accepted));
 		json_object_set_new(j, "dht", dj);
 	}
+	/* The registries this node audits (option `audit`, docs/registries.md). */
+	api_audit_row_t rows[CONF_AUDIT_MAX];
+	size_t nrows = a->ctx.audits ? a->ctx.audits(a->ctx.node_ctx, rows, CONF_AUDIT_MAX) : 0;
+	if (nrows) {
+		json_t *list = json_array();
+		for (size_t i = 0; i < nrows; i++) {
+			const api_audit_row_t *r = &rows[i];
+			char z[SW_Z32_KEY_LEN + 1];
+			sw_z32_encode_key(r->registry, z);
+			json_t *o = json_pack(
+			    "{s:s, s:s, s:o, s:o, s:o, s:o, s:s}", "registry", z, "state",
+			    r->failures	 ? "inconsistent"
+			    : r->checked ? "consistent"
+					 : "waiting",
+			    "verified_size", json_u64(r->verified_size), "verified_seq",
+			    json_u64((uint64_t)r->verified_seq), "checked", json_u64(r->checked),
+			    "failures", json_u64(r->failures), "source", r->source);
+			if (r->failures) {
+				json_object_set_new(o, "last_failure", json_u64(r->failed));
+				json_object_set_new(o, "last_error", json_string(r->last_error));
+			}
+			json_array_append_new(list, o);
+		}
+		json_object_set_new(j, "registries", json_pack("{s:o}", "audit", list));
+	}
 	/* Where the node stands (docs/design.md §11): state, since, good_nodes, last_lookup_ok. */
 	json_t *health = api_dht_health_json(a);
 	if (health && json_object_get(j, "dht"))

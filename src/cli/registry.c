@@ -1,12 +1,15 @@
 /*
- * `swarmdns register` and `swarmdns registry init|approve|reject|transfer|renew|release|log`:
- * the client side of a registry (docs/registries.md "Running a registry"). Each command
+ * `swarmdns register` and `swarmdns registry init|approve|reject|transfer|renew|release|log|
+ * verify`: the client side of a registry (docs/registries.md "Running a registry"). Each command
  * talks to the registrar's node over its API (src/api/registrar.c), signs what the registrar
  * asks for with the user's key (the claimant's, a moderator's, the owner's), and for an
  * `open` registry does the commit, the wait and the proof of work, with a progress line.
- * `registry log` fetches the whole log and checks it against the signed tree head.
+ * `registry log` fetches the whole log and checks it against the signed tree head;
+ * `registry verify` also replays every entry (registry/audit.h) and checks each label item
+ * the node finds in the DHT against the log and the policy (registry/check.h).
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 #include "common/err.h"
 #include "crypto/crypto.h"
 #include "registrar/registrar.h"
+#include "registry/audit.h"
 #include "registry/entry.h"
 #include "registry/pow.h"
 #include "registry/sign.h"
@@ -63,7 +67,8 @@ static void registry_usage(FILE *f)
 	    "       swarmdns registry approve|reject NAME -k MODERATOR_KEY [--api URL]\n"
 	    "       swarmdns registry transfer NAME --to KEY -k OWNER_KEY [--api URL]\n"
 	    "       swarmdns registry renew|release NAME -k OWNER_KEY [--api URL]\n"
-	    "       swarmdns registry log REGISTRY [--api URL]\n\n"
+	    "       swarmdns registry log REGISTRY [--api URL]\n"
+	    "       swarmdns registry verify REGISTRY [--no-dht] [--label L]... [--api URL]\n\n"
 	    "A registry gives out human-readable names, alice.<registry key>, under a policy\n"
 	    "it publishes, every registration in a public log (docs/registries.md). Its node\n"
 	    "holds its key (option 'registrar KEYFILE').\n\n"
@@ -72,7 +77,11 @@ static void registry_usage(FILE *f)
 	    "  transfer    give a name to another key, signed by its owner\n"
 	    "  renew       extend a name that expires, by its owner\n"
 	    "  release     give a name up, by its owner\n"
-	    "  log         print the log, checked against the registry's signed tree head\n\n"
+	    "  log         print the log, checked against the registry's signed tree head\n"
+	    "  verify      check the whole log: its signed tree head, each entry against the\n"
+	    "              ones before it, and every label item the node finds in the DHT\n"
+	    "              against the log and the policy; prints each inconsistency; exit 0\n"
+	    "              only when all is consistent (docs/registries.md \"Verifying a log\")\n\n"
 	    "init options:\n"
 	    "  -p, --policy POLICY   closed, open, moderated or open+moderated\n"
 	    "  -r, --registry KEY    the registry (z-base32) [default: the node's only one]\n"
@@ -87,7 +96,9 @@ static void registry_usage(FILE *f)
 	    "      --url URL         where claimants send registrations (published)\n"
 	    "other options:\n"
 	    "  -k, --key KEYFILE     the moderator's or owner's key file\n"
-	    "      --to KEY          transfer: the new owner (z-base32 key)\n" API_OPT);
+	    "      --to KEY          transfer: the new owner (z-base32 key)\n"
+	    "      --no-dht          verify: the log alone, no DHT lookups of label "
+	    "items\n" API_OPT);
 }
 
 /* NAME as label.<registry z32>[.]: the label (lower-cased) and the registry key. */
@@ -507,37 +518,28 @@ static int reg_owner(reg_args_t *a, const char *cmd, const char *op, const char 
 	return 0;
 }
 
-/* Every entry of the log, its root computed here and compared with the signed tree head. */
-static int reg_log(reg_args_t *a, const char *reg)
+/* Called with each entry of the log, parsed, in order. Returns 0 to go on. */
+typedef int (*entry_cb)(void *ctx, uint64_t index, const reg_entry_t *e);
+
+/* Fetches entries 0..size-1 of registry's log from the API in pages, appends each to log and
+ * calls cb. Returns 0, or 1 (said on stderr: unreachable, an entry that does not parse, an
+ * answer that stops short). */
+static int walk_entries(const char *cmd, const char *api, const uint8_t registry[32], uint64_t size,
+			reg_mlog_t *log, entry_cb cb, void *ctx)
 {
-	uint8_t registry[32], root[32], ebuf[REG_ENTRY_MAX + 16];
-	char path[256], z[SW_Z32_KEY_LEN + 1];
-	int status, ret, bad = 0;
-	json_t *sth, *j;
-	if (sw_z32_decode_key(reg, strlen(reg), registry)) {
-		fprintf(stderr, "swarmdns registry log: '%s' is not a registry key (z-base32)\n",
-			reg);
-		return 2;
-	}
-	path_of(path, sizeof(path), registry, "log/sth");
-	if ((ret = call("registry log", a->api, "GET", path, NULL, &status, &sth)))
-		return ret;
-	uint64_t size = jint(sth, "size");
-	reg_mlog_mem_t *mem = reg_mlog_mem_new();
-	reg_mlog_store_t st = reg_mlog_mem_store(mem);
-	reg_mlog_t log;
-	reg_mlog_init(&log, &st, 0);
-	for (uint64_t start = 0; start < size && !bad;) {
-		char sub[96];
+	uint8_t ebuf[REG_ENTRY_MAX + 16];
+	char path[256], sub[96];
+	int status, ret;
+	json_t *j;
+	for (uint64_t start = 0; start < size;) {
 		snprintf(sub, sizeof(sub), "log/entries?start=%" PRIu64 "&end=%" PRIu64, start,
 			 size - 1);
 		path_of(path, sizeof(path), registry, sub);
-		if ((ret = call("registry log", a->api, "GET", path, NULL, &status, &j))) {
-			bad = ret;
-			break;
-		}
+		if ((ret = call(cmd, api, "GET", path, NULL, &status, &j)))
+			return ret;
 		json_t *list = json_object_get(j, "entries"), *e;
 		size_t i;
+		ret = 0;
 		json_array_foreach(list, i, e)
 		{
 			const char *hx = json_string_value(json_object_get(e, "entry"));
@@ -546,65 +548,423 @@ static int reg_log(reg_args_t *a, const char *reg)
 			if (hl == 0 || hl % 2 || hl / 2 > sizeof(ebuf) ||
 			    sw_hex_decode(hx, hl, ebuf, hl / 2) ||
 			    reg_entry_parse(ebuf, hl / 2, &en)) {
-				fprintf(stderr,
-					"swarmdns registry log: entry %" PRIu64 " does not parse\n",
-					start + i);
-				bad = 1;
+				fprintf(stderr, "swarmdns %s: entry %" PRIu64 " does not parse\n",
+					cmd, start + i);
+				ret = 1;
 				break;
 			}
-			reg_mlog_append(&log, ebuf, hl / 2, NULL);
-			time_t t = (time_t)en.time;
-			char when[32];
-			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-			if (en.op == REG_OP_COMMIT) {
-				printf("%6" PRIu64 "  %s  commit\n", start + i, when);
-			} else {
-				sw_z32_encode_key(en.owner, z);
-				printf("%6" PRIu64 "  %s  %-8s  %s  owner %s\n", start + i, when,
-				       reg_op_str(en.op), en.label, z);
-			}
+			if ((ret = reg_mlog_append(log, ebuf, hl / 2, NULL)) ||
+			    (ret = cb(ctx, start + i, &en)))
+				break;
+		}
+		json_decref(j);
+		if (ret)
+			return 1;
+		if (i == 0) {
+			fprintf(stderr,
+				"swarmdns %s: the node returned no entries from %" PRIu64
+				" of the %" PRIu64 " its tree head announces\n",
+				cmd, start, size);
+			return 1;
 		}
 		start += i;
-		if (i == 0)
-			bad = 1;
-		json_decref(j);
 	}
-	/* The signed tree head (the `_log` item) against what the entries give. */
-	json_t *head = json_object_get(sth, "head");
-	const char *v = json_string_value(json_object_get(head, "v"));
-	const char *sg = json_string_value(json_object_get(head, "sig"));
+	return 0;
+}
+
+/* A signed item as the API gives it ({"seq", "sig", "v"}) into it (v, seq) and sig.
+ * Returns 0, or -1 when a field is missing or not hex of the right length. */
+static int item_from_json(const json_t *j, item_t *it, uint8_t sig[64])
+{
+	const char *v = json_string_value(json_object_get(j, "v"));
+	const char *sg = json_string_value(json_object_get(j, "sig"));
+	if (v == NULL || sg == NULL || strlen(v) % 2 || strlen(v) / 2 > ITEM_V_MAX ||
+	    strlen(sg) != 128 || sw_hex_decode(v, strlen(v), it->v, strlen(v) / 2) ||
+	    sw_hex_decode(sg, 128, sig, 64))
+		return -1;
+	it->v_len = (uint16_t)(strlen(v) / 2);
+	it->seq = (int64_t)jint(j, "seq");
+	return 0;
+}
+
+/* Verifies the registry's signed tree head (the `_log` item, as the API's log/sth gives it)
+ * and that the entries in log give its root. Returns 0 with *h the head, or 1 (said). */
+static int verify_head(const char *cmd, const uint8_t registry[32], const json_t *head,
+		       const reg_mlog_t *log, reg_sth_t *h)
+{
 	item_t it;
-	reg_sth_t h;
+	uint8_t sig[64], root[32];
 	const uint8_t *pkt;
 	size_t plen;
-	uint8_t sig[64];
-	if (!bad && (v == NULL || sg == NULL || strlen(v) / 2 > ITEM_V_MAX ||
-		     sw_hex_decode(v, strlen(v), it.v, strlen(v) / 2) ||
-		     sw_hex_decode(sg, strlen(sg), sig, 64))) {
-		fprintf(stderr, "swarmdns registry log: the node has no signed tree head\n");
-		bad = 1;
+	if (item_from_json(head, &it, sig)) {
+		fprintf(stderr, "swarmdns %s: the node has no signed tree head\n", cmd);
+		return 1;
 	}
-	if (!bad) {
-		it.v_len = (uint16_t)(strlen(v) / 2);
-		if (item_str(&it, &pkt, &plen) ||
-		    reg_item_verify(registry, "_log", 4, jint(head, "seq"), pkt, plen, sig) ||
-		    reg_sth_parse(registry, pkt, plen, &h) || h.size > log.size ||
-		    reg_mlog_root(&log, h.size, root) || memcmp(root, h.root, 32) != 0) {
-			fprintf(stderr,
-				"swarmdns registry log: the entries do not match the registry's "
-				"signed tree head: this log is not the one the registry signed\n");
-			bad = 1;
-		} else {
-			char rh[65];
-			sw_hex_encode(h.root, 32, rh, sizeof(rh));
-			printf("%" PRIu64 " entries; signed tree head of size %" PRIu64
-			       ", root %s: verified\n",
-			       log.size, h.size, rh);
-		}
+	if (item_str(&it, &pkt, &plen) ||
+	    reg_item_verify(registry, "_log", 4, (uint64_t)it.seq, pkt, plen, sig) ||
+	    reg_sth_parse(registry, pkt, plen, h) || h->size > log->size ||
+	    reg_mlog_root(log, h->size, root) || memcmp(root, h->root, 32) != 0) {
+		fprintf(stderr,
+			"swarmdns %s: the entries do not match the registry's signed tree "
+			"head: this log is not the one the registry signed\n",
+			cmd);
+		return 1;
+	}
+	return 0;
+}
+
+static int print_entry(void *ctx, uint64_t index, const reg_entry_t *en)
+{
+	char z[SW_Z32_KEY_LEN + 1], when[32];
+	time_t t = (time_t)en->time;
+	(void)ctx;
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	if (en->op == REG_OP_COMMIT) {
+		printf("%6" PRIu64 "  %s  commit\n", index, when);
+	} else {
+		sw_z32_encode_key(en->owner, z);
+		printf("%6" PRIu64 "  %s  %-8s  %s  owner %s\n", index, when, reg_op_str(en->op),
+		       en->label, z);
+	}
+	return 0;
+}
+
+/* The registry key given on the command line. Returns 0 or 2 (said). */
+static int registry_arg(const char *cmd, const char *reg, uint8_t registry[32])
+{
+	if (sw_z32_decode_key(reg, strlen(reg), registry) == 0)
+		return 0;
+	fprintf(stderr, "swarmdns %s: '%s' is not a registry key (z-base32)\n", cmd, reg);
+	return 2;
+}
+
+/* Every entry of the log, its root computed here and compared with the signed tree head. */
+static int reg_log(reg_args_t *a, const char *reg)
+{
+	uint8_t registry[32];
+	char path[256], rh[65];
+	int status, ret;
+	json_t *sth;
+	reg_sth_t h;
+	if ((ret = registry_arg("registry log", reg, registry)))
+		return ret;
+	path_of(path, sizeof(path), registry, "log/sth");
+	if ((ret = call("registry log", a->api, "GET", path, NULL, &status, &sth)))
+		return ret;
+	reg_mlog_mem_t *mem = reg_mlog_mem_new();
+	reg_mlog_store_t st = reg_mlog_mem_store(mem);
+	reg_mlog_t log;
+	reg_mlog_init(&log, &st, 0);
+	ret = walk_entries("registry log", a->api, registry, jint(sth, "size"), &log, print_entry,
+			   NULL);
+	/* The signed tree head (the `_log` item) against what the entries give. */
+	if (ret == 0 && (ret = verify_head("registry log", registry, json_object_get(sth, "head"),
+					   &log, &h)) == 0) {
+		sw_hex_encode(h.root, 32, rh, sizeof(rh));
+		printf("%" PRIu64 " entries; signed tree head of size %" PRIu64
+		       ", root %s: verified\n",
+		       log.size, h.size, rh);
 	}
 	json_decref(sth);
 	reg_mlog_mem_free(mem);
-	return bad ? 1 : 0;
+	return ret ? 1 : 0;
+}
+
+/* ---- registry verify ---- */
+
+#define VERIFY_LABELS_MAX 64 /* --label */
+
+typedef struct {
+	const char *api;
+	uint8_t registry[32];
+	reg_replay_t *replay;
+	uint64_t size; /* entries announced */
+	unsigned problems, notes;
+	bool has_policy, progress;
+	reg_policy_t pol;
+	uint64_t labels, done, found, now;
+	const char *const *extra; /* --label: names to look up besides the log's */
+	size_t nextra;
+} verify_t;
+
+__attribute__((format(printf, 2, 3))) static void problem(verify_t *v, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (v->progress)
+		fprintf(stderr, "\r%60s\r", "");
+	printf("INCONSISTENT: ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	v->problems++;
+}
+
+__attribute__((format(printf, 2, 3))) static void note(verify_t *v, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (v->progress)
+		fprintf(stderr, "\r%60s\r", "");
+	printf("note: ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	v->notes++;
+}
+
+static int verify_entry(void *ctx, uint64_t index, const reg_entry_t *e)
+{
+	verify_t *v = ctx;
+	char why[256];
+	int ret = reg_replay_add(v->replay, index, e, why, sizeof(why));
+	if (ret == SW_EPOLICY)
+		problem(v, "entry %" PRIu64 ": %s", index, why);
+	else if (ret)
+		return ret;
+	if (v->progress && (index + 1) % 1000 == 0) {
+		fprintf(stderr, "\rchecking entries: %" PRIu64 " of %" PRIu64, index + 1, v->size);
+		fflush(stderr);
+	}
+	return 0;
+}
+
+/* A salted item of the registry found by the node's DHT get (GET /v1/dht/<R>?salt=), its
+ * signature checked here under the registry key: 0 with its packet in it, SW_ENOTFOUND,
+ * SW_EBADSIG, or 1 (the node could not be asked, said). */
+static int dht_item(verify_t *v, const char *salt, item_t *it, const uint8_t **pkt, size_t *plen)
+{
+	char path[256], z[SW_Z32_KEY_LEN + 1];
+	uint8_t sig[64];
+	size_t n;
+	int status;
+	sw_z32_encode_key(v->registry, z);
+	snprintf(path, sizeof(path), "/v1/dht/%s?salt=%s", z, salt);
+	int ret = cli_api_call("registry verify", v->api, "GET", path, NULL, 0, &status, resp,
+			       sizeof(resp), &n);
+	if (ret)
+		return 1;
+	json_t *j = status == 200 ? json_loads((const char *)resp, 0, NULL) : NULL;
+	if (j == NULL)
+		return SW_ENOTFOUND;
+	ret = item_from_json(j, it, sig);
+	json_decref(j);
+	if (ret || item_str(it, pkt, plen) ||
+	    reg_item_verify(v->registry, salt, strlen(salt), (uint64_t)it->seq, *pkt, *plen, sig))
+		return SW_EBADSIG;
+	return 0;
+}
+
+/* Entry `index` of the log, from the API. Returns 0 or 1 (said). */
+static int log_entry(verify_t *v, uint64_t index, reg_entry_t *e)
+{
+	char path[256], sub[96];
+	uint8_t ebuf[REG_ENTRY_MAX + 16];
+	int status, ret;
+	json_t *j;
+	snprintf(sub, sizeof(sub), "log/entries?start=%" PRIu64 "&end=%" PRIu64, index, index);
+	path_of(path, sizeof(path), v->registry, sub);
+	if ((ret = call("registry verify", v->api, "GET", path, NULL, &status, &j)))
+		return ret;
+	const char *hx = json_string_value(
+	    json_object_get(json_array_get(json_object_get(j, "entries"), 0), "entry"));
+	size_t hl = hx ? strlen(hx) : 0;
+	ret = hl == 0 || hl % 2 || hl / 2 > sizeof(ebuf) || sw_hex_decode(hx, hl, ebuf, hl / 2) ||
+	      reg_entry_parse(ebuf, hl / 2, e);
+	json_decref(j);
+	if (ret)
+		fprintf(stderr, "swarmdns registry verify: entry %" PRIu64 " does not parse\n",
+			index);
+	return ret ? 1 : 0;
+}
+
+/* The label item of one label of the log, if the DHT has it: in the log at the index it
+ * claims, its transfer from the owner the log had before, its evidence as the policy wants. */
+static int verify_label(void *ctx, const char *label, const reg_replay_label_t *st)
+{
+	verify_t *v = ctx;
+	item_t it;
+	const uint8_t *pkt;
+	size_t plen, len = strlen(label);
+	reg_record_t rec;
+	reg_entry_t e, commit;
+	reg_why_t why;
+	v->done++;
+	if (v->progress) {
+		fprintf(stderr, "\rlooking up label items in the DHT: %" PRIu64 " of %" PRIu64,
+			v->done, v->labels);
+		fflush(stderr);
+	}
+	int ret = dht_item(v, label, &it, &pkt, &plen);
+	if (ret == 1)
+		return 1;
+	if (ret == SW_ENOTFOUND)
+		return 0;
+	v->found++;
+	if (ret == SW_EBADSIG || reg_label_parse(v->registry, label, len, pkt, plen, &rec, NULL)) {
+		problem(v, "the label item of %s in the DHT does not verify or parse", label);
+		return 0;
+	}
+	if (rec.index >= v->size) {
+		problem(v,
+			"the label item of %s claims log index %" PRIu64
+			", beyond the log's %" PRIu64 " entries",
+			label, rec.index, v->size);
+		return 0;
+	}
+	if ((ret = log_entry(v, rec.index, &e)))
+		return ret;
+	if (reg_entry_matches(&e, v->registry, label, len, &rec)) {
+		problem(v,
+			"the label item of %s claims log index %" PRIu64
+			", but that entry is a %s of %s: the item is not in the log",
+			label, rec.index, reg_op_str(e.op), e.op == REG_OP_COMMIT ? "-" : e.label);
+		return 0;
+	}
+	if (rec.index != st->index) {
+		note(v,
+		     "the label item of %s in the DHT is of entry %" PRIu64
+		     "; the log's latest for it is a %s at %" PRIu64 " (the DHT still holds an "
+		     "older item)",
+		     label, rec.index, reg_op_str(st->last_op), st->index);
+		return 0;
+	}
+	/* The signature is over the index that made the previous owner the owner (label.h
+	 * reg_xfer_msg); the log says which one that was. */
+	if (st->last_op == REG_OP_TRANSFER &&
+	    (!(rec.has & REG_HAS_FROM) || rec.from_index != st->prev_index ||
+	     memcmp(rec.from, st->prev_owner, 32) != 0)) {
+		problem(v,
+			"the transfer of %s at entry %" PRIu64
+			" is not signed by the owner the log had before it",
+			label, st->index);
+		return 0;
+	}
+	if (!v->has_policy)
+		return 0;
+	if (v->pol.rules & REG_RULE_DNS_PROOF) {
+		note(v, "%s: dns-proof evidence is not checked by verify", label);
+		return 0;
+	}
+	reg_check_in_t in = {.now = v->now};
+	if ((rec.has & REG_HAS_OPEN) && rec.commit_index < v->size) {
+		if ((ret = log_entry(v, rec.commit_index, &commit)))
+			return ret;
+		in.commit = &commit;
+	}
+	ret = reg_check_record(&v->pol, v->registry, label, len, &rec, &in, &why);
+	if (ret == SW_EPOLICY && why == REG_WHY_EXPIRED)
+		note(v, "%s: the registration has expired", label);
+	else if (ret == SW_EPOLICY)
+		problem(v, "the label item of %s does not satisfy the registry's policy: %s", label,
+			reg_why_str(why));
+	else if (ret)
+		problem(v, "the label item of %s could not be checked: %s", label,
+			sw_strerror(ret));
+	return 0;
+}
+
+/* The whole log against its signed tree head, each entry against the ones before it, and
+ * every label item the DHT holds against the log and the policy. */
+static int reg_verify(reg_args_t *a, const char *reg, bool dht, const char *const *extra,
+		      size_t nextra)
+{
+	uint8_t seed[16];
+	char path[256], rh[65];
+	int status, ret;
+	json_t *sth;
+	reg_sth_t h;
+	verify_t v = {.api = a->api,
+		      .progress = isatty(2),
+		      .now = (uint64_t)time(NULL),
+		      .extra = extra,
+		      .nextra = nextra};
+	if ((ret = registry_arg("registry verify", reg, v.registry)))
+		return ret;
+	path_of(path, sizeof(path), v.registry, "log/sth");
+	if ((ret = call("registry verify", a->api, "GET", path, NULL, &status, &sth)))
+		return ret;
+	reg_mlog_mem_t *mem = reg_mlog_mem_new();
+	reg_mlog_store_t st = reg_mlog_mem_store(mem);
+	reg_mlog_t log;
+	reg_mlog_init(&log, &st, 0);
+	sw_random_bytes(seed, sizeof(seed));
+	v.replay = reg_replay_new(seed);
+	v.size = jint(sth, "size");
+	if (mem == NULL || v.replay == NULL) {
+		fprintf(stderr, "swarmdns registry verify: out of memory\n");
+		ret = 1;
+		goto out;
+	}
+	if ((ret = walk_entries("registry verify", a->api, v.registry, v.size, &log, verify_entry,
+				&v)))
+		goto out;
+	if (v.progress)
+		fprintf(stderr, "\r%60s\r", "");
+	if ((ret = verify_head("registry verify", v.registry, json_object_get(sth, "head"), &log,
+			       &h)))
+		goto out;
+	sw_hex_encode(h.root, 32, rh, sizeof(rh));
+	printf("%" PRIu64 " entries, %zu names; signed tree head of size %" PRIu64
+	       ", root %s: verified\n",
+	       log.size, reg_replay_count(v.replay), h.size, rh);
+	/* Label items claim entries up to what the registrar signed. */
+	v.size = h.size;
+	if (dht) {
+		item_t it;
+		const uint8_t *pkt;
+		size_t plen;
+		ret = dht_item(&v, "_policy", &it, &pkt, &plen);
+		if (ret == 1)
+			goto out;
+		if (ret == 0 && reg_policy_parse(v.registry, pkt, plen, &v.pol) == 0)
+			v.has_policy = true;
+		else if (ret == SW_ENOTFOUND)
+			note(&v, "no policy item found in the DHT: evidence not checked");
+		else
+			problem(&v, "the policy item in the DHT does not verify or parse");
+		v.labels = reg_replay_count(v.replay);
+		if ((ret = reg_replay_foreach(v.replay, verify_label, &v)))
+			goto out;
+		/* A label item the log has no entry of: a name given out behind the log's back
+		 * (or a log rewritten without it). Only names someone knows of can be asked. */
+		for (size_t i = 0; i < v.nextra; i++) {
+			reg_replay_label_t ls;
+			reg_record_t rec;
+			const char *l = v.extra[i];
+			if (reg_replay_find(v.replay, l, strlen(l), &ls) == 0)
+				continue;
+			ret = dht_item(&v, l, &it, &pkt, &plen);
+			if (ret == 1)
+				goto out;
+			if (ret == 0 &&
+			    reg_label_parse(v.registry, l, strlen(l), pkt, plen, &rec, NULL) == 0)
+				problem(&v,
+					"the label item of %s (log index %" PRIu64
+					") is in the DHT, but the log has no entry of %s",
+					l, rec.index, l);
+			else if (ret == 0 || ret == SW_EBADSIG)
+				problem(&v,
+					"the label item of %s in the DHT does not verify or parse",
+					l);
+			else
+				printf("%s: no label item in the DHT, none in the log\n", l);
+		}
+		if (v.progress)
+			fprintf(stderr, "\r%60s\r", "");
+		printf("%" PRIu64 " of %" PRIu64 " names have a label item in the DHT\n", v.found,
+		       v.labels);
+	}
+	ret = 0;
+out:
+	if (ret == 0 && v.problems == 0)
+		printf("consistent\n");
+	else if (ret == 0)
+		printf("%u inconsistencies\n", v.problems);
+	json_decref(sth);
+	reg_replay_free(v.replay);
+	reg_mlog_mem_free(mem);
+	return ret || v.problems ? 1 : 0;
 }
 
 int cli_registry(int argc, char **argv)
@@ -622,7 +982,9 @@ int cli_registry(int argc, char **argv)
 		O_RMAX,
 		O_MOD,
 		O_MODK,
-		O_URL
+		O_URL,
+		O_NODHT,
+		O_LABEL
 	};
 	static const struct option lopts[] = {{"api", required_argument, NULL, 'a'},
 					      {"key", required_argument, NULL, 'k'},
@@ -641,6 +1003,8 @@ int cli_registry(int argc, char **argv)
 					      {"mod", required_argument, NULL, O_MOD},
 					      {"mod-k", required_argument, NULL, O_MODK},
 					      {"url", required_argument, NULL, O_URL},
+					      {"no-dht", no_argument, NULL, O_NODHT},
+					      {"label", required_argument, NULL, O_LABEL},
 					      {"help", no_argument, NULL, 'h'},
 					      {0}};
 	static const char *const uint_names[] = {
@@ -653,7 +1017,9 @@ int cli_registry(int argc, char **argv)
 	json_t *mods = json_array();
 	a.policy = json_object();
 	int ch, ret = 2;
-	bool has_policy = false;
+	bool has_policy = false, no_dht = false;
+	const char *extra[VERIFY_LABELS_MAX];
+	size_t nextra = 0;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "a:k:p:r:h", lopts, NULL)) != -1) {
 		char *end;
@@ -680,6 +1046,21 @@ int cli_registry(int argc, char **argv)
 			break;
 		case O_URL:
 			json_object_set_new(a.policy, "api", json_string(optarg));
+			break;
+		case O_NODHT:
+			no_dht = true;
+			break;
+		case O_LABEL:
+			if (nextra == VERIFY_LABELS_MAX ||
+			    reg_label_check(optarg, strlen(optarg))) {
+				fprintf(
+				    stderr,
+				    "swarmdns registry verify: --label takes a label (lower-case "
+				    "LDH), at most %d of them\n",
+				    VERIFY_LABELS_MAX);
+				goto out;
+			}
+			extra[nextra++] = optarg;
 			break;
 		case 'h':
 			registry_usage(stdout);
@@ -716,6 +1097,8 @@ int cli_registry(int argc, char **argv)
 		ret = reg_init(&a);
 	} else if (sub && strcmp(sub, "log") == 0 && rest == 1) {
 		ret = reg_log(&a, argv[optind + 1]);
+	} else if (sub && strcmp(sub, "verify") == 0 && rest == 1) {
+		ret = reg_verify(&a, argv[optind + 1], !no_dht, extra, nextra);
 	} else if (sub && rest == 1 &&
 		   (strcmp(sub, "approve") == 0 || strcmp(sub, "reject") == 0 ||
 		    strcmp(sub, "transfer") == 0 || strcmp(sub, "renew") == 0 ||
@@ -733,8 +1116,8 @@ int cli_registry(int argc, char **argv)
 	} else {
 		fprintf(stderr, "swarmdns registry: %s\n",
 			sub ? "unknown subcommand or wrong number of arguments"
-			    : "give a subcommand: init, approve, reject, transfer, renew, release "
-			      "or log");
+			    : "give a subcommand: init, approve, reject, transfer, renew, release, "
+			      "log or verify");
 		registry_usage(stderr);
 	}
 out:

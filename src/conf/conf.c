@@ -84,7 +84,10 @@ static const opt_t opts[] = {
      offsetof(conf_t, n_key_suffix), CONF_BOOTSTRAP_MAX, 0, "",
      "also accept <z32>.SUFFIX for key names, e.g. key (repeatable)"},
     {"pin", T_STR, offsetof(conf_t, pin), CONF_ADDR_LEN, offsetof(conf_t, n_pin), CONF_PIN_MAX, 0,
-     "", "keep this zone (<z32>) alive in the DHT from this node (repeatable)"},
+     "",
+     "keep this zone (<z32>) alive in the DHT from this node; for a registry whose log the "
+     "node mirrors (audit-mirror), its policy, tree head and live label items too "
+     "(repeatable)"},
     {"stale-max", T_UINT, offsetof(conf_t, stale_max), 0, NOREP, 86400 * 30, 0, "86400",
      "seconds an expired zone may still be served when the DHT has nothing newer"},
     {"unconverged-ttl", T_UINT, offsetof(conf_t, unconverged_ttl), 0, NOREP, 30, 1, "30",
@@ -142,6 +145,17 @@ static const opt_t opts[] = {
      CONF_REGISTRAR_MAX, 0, "",
      "run the registry of this key file: keep its policy, log and names, take registrations "
      "on the API and put its items into the DHT (repeatable; docs/registries.md)"},
+    {"audit", T_STR, offsetof(conf_t, audit), CONF_PAIR_LEN, offsetof(conf_t, n_audit),
+     CONF_AUDIT_MAX, 0, "",
+     "audit the registry of this key (z-base32): check each new signed tree head of its log "
+     "against the last with a consistency proof from <key>=URL, a node that serves the log, "
+     "or else the registrar's URL in its policy; failures go to the log, /v1/status and "
+     "/metrics (repeatable; docs/registries.md)"},
+    {"audit-interval", T_UINT, offsetof(conf_t, audit_interval), 0, NOREP, 86400, 1, "300",
+     "seconds between two checks of each audited registry's tree head"},
+    {"audit-mirror", T_BOOL, offsetof(conf_t, audit_mirror), 0, NOREP, 0, 0, "no",
+     "mirror each audited registry's log: copy the entries up to each verified tree head "
+     "into the data-dir and serve them on /v1/registry/<key>/log/ (docs/registries.md)"},
     {"relay-max-requests", T_UINT, offsetof(conf_t, relay_max_requests), 0, NOREP, 100000, 1, "64",
      "requests to relays in flight at once; more are not sent"},
     {"private-domain", T_STR, offsetof(conf_t, private_domain), CONF_PAIR_LEN,
@@ -658,6 +672,20 @@ int conf_check(const conf_t *c, char *err, size_t errcap)
 		uint8_t pk[32];
 		if (sw_z32_decode_key(c->pin[i], strlen(c->pin[i]), pk) != 0) {
 			snprintf(err, errcap, "pin %s: not a 52-character z-base32 key", c->pin[i]);
+			return SW_ECONF;
+		}
+	}
+	for (unsigned i = 0; i < c->n_audit; i++) {
+		const char *eq = strchr(c->audit[i], '=');
+		size_t klen = eq ? (size_t)(eq - c->audit[i]) : strlen(c->audit[i]);
+		uint8_t pk[32];
+		if (sw_z32_decode_key(c->audit[i], klen, pk) != 0 ||
+		    (eq && strncmp(eq + 1, "http://", 7) != 0 &&
+		     strncmp(eq + 1, "https://", 8) != 0)) {
+			snprintf(err, errcap,
+				 "audit %s: needs a registry's 52-character z-base32 key, or "
+				 "KEY=http(s)://node-serving-its-log",
+				 c->audit[i]);
 			return SW_ECONF;
 		}
 	}

@@ -22,6 +22,7 @@
 #define CONF_RELAY_MAX 8
 #define CONF_URL_LEN 256
 #define CONF_REGISTRAR_MAX 8
+#define CONF_AUDIT_MAX 8
 
 typedef struct {
 	char data_dir[CONF_PATH_LEN];
@@ -93,6 +94,12 @@ typedef struct {
 	/* Registries this node runs (docs/registries.md): their key files. */
 	char registrar[CONF_REGISTRAR_MAX][CONF_PATH_LEN];
 	unsigned n_registrar;
+	/* Registries whose tree heads this node audits: `<z32>` or `<z32>=<URL>` of a node that
+	 * serves the log (else the policy's api=), and how often (docs/registries.md). */
+	char audit[CONF_AUDIT_MAX][CONF_PAIR_LEN];
+	unsigned n_audit;
+	uint32_t audit_interval; /* seconds */
+	bool audit_mirror;	 /* keep a copy of each audited log and serve it */
 	/* Internal: which source last set each option (for repeatable replacement). */
 	uint8_t source[128];
 	/* Internal: where each value was set (config-file line, or command-line argument

@@ -31,6 +31,8 @@
 #include "net/relay.h"
 #include "net/tls.h"
 #include "registrar/registrar.h"
+#include "daemon/audit.h"
+#include "daemon/pinreg.h"
 #include "resolver/own.h"
 #include "resolver/resolver.h"
 #include "store/item.h"
@@ -72,6 +74,8 @@ typedef struct {
 	daemon_workers_t *workers;   /* the other serving threads; NULL: `workers 1` */
 	registrar_t *registrars[CONF_REGISTRAR_MAX]; /* the registries this node runs */
 	size_t n_registrars;
+	daemon_audit_t *audit;			/* the registries this node audits; NULL: none */
+	daemon_pinreg_t *pinregs[CONF_PIN_MAX]; /* pinned registries' rounds */
 } node_t;
 
 /* ---- the resolver's view of the DHT (resolver_io_t) ---- */
@@ -465,6 +469,12 @@ static void republish_pins(node_t *n)
 			continue;
 		item_key_target(pk, NULL, 0, target);
 		dht_get(net_dht_node(n->dht), target, NULL, 0, true, on_pin_get, n);
+		/* A pinned registry whose log this node holds: its items too. */
+		if (n->pinregs[i] == NULL || daemon_pinreg_done(n->pinregs[i])) {
+			daemon_pinreg_free(n->pinregs[i]);
+			n->pinregs[i] = NULL;
+			daemon_pinreg_start(n->dht, n->store, pk, &n->pinregs[i]);
+		}
 	}
 }
 
@@ -599,6 +609,12 @@ static int start_dht(node_t *n, const conf_t *c)
 	n->republish.data = n->persist.data = n;
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_FIRST_MS, 0);
 	uv_timer_start(&n->persist, on_persist, PERSIST_EVERY_MS, PERSIST_EVERY_MS);
+	uint8_t own[CONF_REGISTRAR_MAX][32];
+	for (size_t i = 0; i < n->n_registrars; i++)
+		memcpy(own[i], registrar_key(n->registrars[i]), 32);
+	if ((ret = daemon_audit_start(&n->loop, n->dht, n->store, c, (const uint8_t(*)[32])own,
+				      n->n_registrars, &n->audit)) != 0)
+		return ret;
 	/* Last, so that a failure leaves nothing half made for node_stop(). */
 	if ((ret = daemon_join_start(&n->loop, n->dht, n->fwd, c, on_joined, n, &n->join)) != 0)
 		return ret;
@@ -636,6 +652,12 @@ static void node_stop(node_t *n)
 		uv_close((uv_handle_t *)&n->persist, NULL);
 		net_dht_stop(n->dht);
 		n->dht = NULL;
+		daemon_audit_stop(n->audit);
+		n->audit = NULL;
+		for (unsigned i = 0; i < CONF_PIN_MAX; i++) {
+			daemon_pinreg_free(n->pinregs[i]);
+			n->pinregs[i] = NULL;
+		}
 	}
 	/* Queries in flight end without callbacks; the resolver answers their clients with
 	 * nothing when it is freed. */
@@ -846,6 +868,12 @@ static void node_zones_info(void *ctx, api_zones_info_t *out)
 			out->n_pins++;
 }
 
+static size_t node_audits(void *ctx, api_audit_row_t *out, size_t cap)
+{
+	const node_t *n = ctx;
+	return daemon_audit_rows(n->audit, out, cap);
+}
+
 static void node_stats(void *ctx, resolver_stats_t *out)
 {
 	node_t *n = ctx;
@@ -931,6 +959,7 @@ int daemon_run(const conf_t *c)
 				.zones_info = node_zones_info,
 				.registrars = n.registrars,
 				.n_registrars = n.n_registrars,
+				.audits = node_audits,
 				.node_ctx = &n,
 				.stats = node_stats};
 	uv_signal_init(&n.loop, &n.sigint);

@@ -111,6 +111,9 @@ static const ropt_t ropts[] = {
     F("relay-max-requests", relay_max_requests, RESTART),
     F("relay-ca", relay_ca, RESTART),
     R("registrar", registrar, n_registrar, RESTART),
+    R("audit", audit, n_audit, RESTART),
+    F("audit-interval", audit_interval, RESTART),
+    F("audit-mirror", audit_mirror, RESTART),
 };
 #define NOPTS (sizeof(ropts) / sizeof(ropts[0]))
 

@@ -266,3 +266,31 @@ int store_mlog_head_put(store_mlog_t *m, uint64_t size, const item_t *head)
 	}
 	return store_write(m->s, ops, n);
 }
+
+int store_mlog_audit_get(store_t *s, const uint8_t registry[32], item_t *head)
+{
+	uint8_t key[33], rec[STORE_ITEM_REC_MAX], target[ITEM_TARGET_LEN] = {0};
+	size_t len;
+	uint64_t stored_ms;
+	memcpy(key, registry, 32);
+	key[32] = 'a';
+	int ret = store_get(s, STORE_MLOG, key, sizeof(key), rec, sizeof(rec), &len);
+	if (ret == SW_ENOSPC)
+		return SW_ESTORE;
+	if (ret)
+		return ret;
+	if (store_item_rec_parse(target, sizeof(target), rec, len, head, &stored_ms))
+		return SW_ESTORE;
+	item_target(head, head->target);
+	return 0;
+}
+
+int store_mlog_audit_put(store_t *s, const uint8_t registry[32], const item_t *head)
+{
+	uint8_t key[33], rec[STORE_ITEM_REC_MAX];
+	size_t len;
+	memcpy(key, registry, 32);
+	key[32] = 'a';
+	int ret = store_item_rec_write(head, 0, rec, sizeof(rec), &len);
+	return ret ? ret : store_put(s, STORE_MLOG, key, sizeof(key), rec, len);
+}

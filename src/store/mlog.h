@@ -9,6 +9,9 @@
  *   R | 'n' | level (1) | i (8)   -> the hash of subtree (level, i), registry/mlog.h
  *   R | 'h' | size (8, BE)        -> a tree head item of that size (store/item.h's record)
  *   R | 'l'                       -> size (8, BE) of the latest tree head
+ *   R | 'a'                       -> the last tree head an auditor verified (option `audit`:
+ *                                    docs/registries.md "What an auditor checks"), a
+ *                                    store/item.h record, kept without the entries
  *
  * An append writes its entries, the hashes they complete and the new size in one transaction,
  * durably: a log read back after kill -9 is one that was acknowledged, never half an append.
@@ -64,3 +67,10 @@ int store_mlog_head_put(store_mlog_t *m, uint64_t size, const item_t *head);
 int store_mlog_head_get(const store_mlog_t *m, uint64_t size, item_t *head);
 /* The latest tree head and its size. Returns 0, SW_ENOTFOUND (none yet) or SW_ESTORE. */
 int store_mlog_head_latest(const store_mlog_t *m, uint64_t *size, item_t *head);
+
+/* The auditor's last verified tree head of registry R (the `_log` item as found in the DHT;
+ * its signature and consistency are the caller's to check, registry/audit.h). It needs no
+ * log held here. Returns 0, SW_ENOTFOUND (none yet) or SW_ESTORE. */
+int store_mlog_audit_get(store_t *s, const uint8_t registry[32], item_t *head);
+/* Keeps head as the last verified one, durably. Returns 0 or SW_ESTORE. */
+int store_mlog_audit_put(store_t *s, const uint8_t registry[32], const item_t *head);

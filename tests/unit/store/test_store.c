@@ -528,6 +528,37 @@ static void test_mlog_heads(void **state)
 	store_close(s);
 }
 
+/* The auditor's last verified tree head (store_mlog_audit_*): kept without any log of the
+ * registry held here, replaced by the next, and read back after a reopen. */
+static void test_mlog_audit_head(void **state)
+{
+	dirs_t *d = *state;
+	uint8_t r[32], k[32];
+	memset(r, 0x55, 32);
+	memset(k, 0x66, 32);
+	static item_t h1, h2, got;
+	store_t *s = NULL;
+	store_mlog_t *m = NULL;
+	assert_int_equal(item_init(&h1, k, (const uint8_t *)"_log", 4, 3), 0);
+	assert_int_equal(item_set_str(&h1, (const uint8_t *)"head one", 8), 0);
+	h2 = h1;
+	h2.seq = 4;
+	assert_int_equal(item_set_str(&h2, (const uint8_t *)"head two", 8), 0);
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_audit_get(s, r, &got), SW_ENOTFOUND);
+	assert_int_equal(store_mlog_audit_put(s, r, &h1), 0);
+	assert_int_equal(store_mlog_audit_put(s, r, &h2), 0);
+	/* It is not a log: the registry still has none here. */
+	assert_int_equal(store_mlog_open(s, r, false, &m), SW_ENOTFOUND);
+	store_close(s);
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_audit_get(s, r, &got), 0);
+	assert_true(got.seq == 4 && got.v_len == h2.v_len);
+	assert_memory_equal(got.v, h2.v, h2.v_len);
+	assert_memory_equal(got.target, h2.target, sizeof(got.target));
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -541,6 +572,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_item_records, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mlog_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mlog_heads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mlog_audit_head, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
