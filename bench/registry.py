@@ -270,6 +270,27 @@ def case_register(args, tmp: Path, binary: Path):
         rec = api.json("GET", f"/v1/registry/{reg_z32}/name/{labels[i]}")
         if rec.get("owner") != z32_encode(owners[i % len(owners)][1]):
             raise BenchError(f"{labels[i]}: owner {rec.get('owner')} after the run")
+    # The proofs as the registrar serves them (GET .../log/proof/...), at the log's size.
+    proof_ms = {}
+    rnd = random.Random(2)
+    for kind, q in (("inclusion", "index"), ("consistency", "first")):
+        ms = []
+        for _ in range(args.proofs):
+            v = rnd.randrange(sth["size"]) if kind == "inclusion" else \
+                rnd.randrange(1, sth["size"])
+            t = time.perf_counter()
+            st, body = api.request("GET", f"/v1/registry/{reg_z32}/log/proof/{kind}?{q}={v}")
+            ms.append((time.perf_counter() - t) * 1000)
+            if st != 200 or not json.loads(body).get("proof"):
+                raise BenchError(f"{kind} proof {q}={v}: {st} {body[:200]!r}")
+        proof_ms[kind] = {"p50": rnd3(percentile(ms, 50)), "p99": rnd3(percentile(ms, 99))}
+    st_ms = []
+    for _ in range(args.proofs):
+        t = time.perf_counter()
+        api.request("GET", f"/v1/registry/{reg_z32}/log/sth")
+        st_ms.append((time.perf_counter() - t) * 1000)
+    proof_ms["sth_peer"] = {"p50": rnd3(percentile(st_ms, 50)),
+                            "p99": rnd3(percentile(st_ms, 99))}
     api.close()
     rss = None
     with open(f"/proc/{proc.pid}/status") as f:
@@ -294,6 +315,7 @@ def case_register(args, tmp: Path, binary: Path):
         "registrar_rss_kb": rss, "data_dir_kb": data_kb,
         "goal_names_per_s_at_least_500": rate >= 500,
         "storage": storage,
+        "served_proofs_ms": proof_ms,
     }
     if storage:
         # A registration's storage: one durable transaction for the entry and the label item,
@@ -314,6 +336,12 @@ def case_register(args, tmp: Path, binary: Path):
               f" names/s at most; share of a registration's time: "
               f"{res['ratio_storage_time_per_registration']}")
     print(f"  goal (>= 500 names/s): {'met' if rate >= 500 else 'not met'}")
+    print(f"  proofs served over HTTP at {sth['size']} entries, keep-alive, {args.proofs} each: "
+          f"inclusion p50 {proof_ms['inclusion']['p50']} ms p99 {proof_ms['inclusion']['p99']}"
+          f" ms, consistency p50 {proof_ms['consistency']['p50']} ms p99 "
+          f"{proof_ms['consistency']['p99']} ms; the tree head (GET .../log/sth, same "
+          f"connection) p50 {proof_ms['sth_peer']['p50']} ms: ratio inclusion/sth "
+          f"{ratio(proof_ms['inclusion']['p50'], proof_ms['sth_peer']['p50'])}")
     return res, 0 if not fails else 1
 
 
@@ -477,6 +505,9 @@ def parse_args(argv):
                    help="owner keys the names are spread over (register; default 64)")
     p.add_argument("--storage-ops", type=int, default=2000,
                    help="durable transactions timed by bench-mlog -w (default 2000)")
+    p.add_argument("--proofs", type=int, default=1000,
+                   help="proofs of each kind fetched from the registrar after the run "
+                        "(register; default 1000)")
     p.add_argument("--nodes", type=int, help="swarm nodes (resolve; default 50)")
     p.add_argument("--fresh", type=int, help="fresh nodes, one registered and one key name "
                                              "each (resolve; default 20)")
