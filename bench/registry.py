@@ -75,6 +75,13 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def stat_ticks():
+    """(busy, total) ticks of all cores from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
 def binary_copy(tmp: Path) -> Path:
     src = Path(os.environ.get("SWARMDNS_BIN", ROOT / "build" / "swarmdns"))
     if not src.exists():
@@ -195,9 +202,11 @@ def sign_claims(reg_seed: bytes, reg_pub: bytes, owners, labels):
 
 def register_all(api_port: int, reg_z32: str, bodies, concurrency: int):
     """Sends every body once over `concurrency` keep-alive connections, each taking the next
-    unsent body. Returns (seconds, latencies in ms, failures as (status, text))."""
+    unsent body. Returns (seconds, latencies in ms, failures as (status, text), names/s in
+    each tenth of the run by order of completion)."""
     path = f"/v1/registry/{reg_z32}/register"
     lat = [None] * len(bodies)
+    done_at = [None] * len(bodies)
     fails = []
     nxt = iter(range(len(bodies)))
     lock = threading.Lock()
@@ -216,7 +225,8 @@ def register_all(api_port: int, reg_z32: str, bodies, concurrency: int):
                 st, body = api.request("POST", path, bodies[i])
             except (OSError, http.client.HTTPException) as e:
                 st, body = 0, repr(e).encode()
-            lat[i] = (time.perf_counter() - t) * 1000
+            done_at[i] = time.perf_counter()
+            lat[i] = (done_at[i] - t) * 1000
             if st != 200:
                 with lock:
                     fails.append((st, body[:200].decode(errors="replace")))
@@ -229,7 +239,14 @@ def register_all(api_port: int, reg_z32: str, bodies, concurrency: int):
     t0 = time.perf_counter()
     for t in threads:
         t.join()
-    return time.perf_counter() - t0, lat, fails
+    ends = sorted(done_at)
+    tenths, prev = [], t0
+    for k in range(1, 11):
+        j = len(ends) * k // 10 - 1
+        if j >= 0 and ends[j] > prev:
+            tenths.append(round((len(ends) // 10) / (ends[j] - prev), 1))
+            prev = ends[j]
+    return time.perf_counter() - t0, lat, fails, tenths
 
 
 def mlog_durable(tmp: Path, ops: int):
@@ -263,13 +280,19 @@ def case_register(args, tmp: Path, binary: Path):
     proc, api_port = start_node(binary, tmp, "registrar",
                                    ["--registrar", tmp / "registry.key"])
     registry_init(binary, api_port, reg_z32)
-    log(f"closed registry {reg_z32} on 127.0.0.1:{api_port}; "
-        f"machine busy {dht.cpu_busy(1.0)} % before the run")
+    busy = dht.cpu_busy(1.0)
+    log(f"closed registry {reg_z32} on 127.0.0.1:{api_port}; machine busy {busy} % before "
+        f"the run")
     c0 = cpu_ticks(proc.pid)
+    b0, t0 = stat_ticks()
     w0 = time.monotonic()
-    secs, lat, fails = register_all(api_port, reg_z32, bodies, args.concurrency)
+    secs, lat, fails, tenths = register_all(api_port, reg_z32, bodies, args.concurrency)
     cpu_s = (cpu_ticks(proc.pid) - c0) / CLK_TCK
     wall = time.monotonic() - w0
+    b1, t1 = stat_ticks()
+    # Both cores' busy share during the run, and what of it was neither the registrar nor
+    # this script (other processes on a shared machine).
+    busy_run = round(100.0 * (b1 - b0) / max(1, t1 - t0), 1)
     ok = args.names - len(fails)
     if fails:
         log(f"{len(fails)} registrations refused or failed, e.g. {fails[:3]}")
@@ -319,6 +342,8 @@ def case_register(args, tmp: Path, binary: Path):
         "concurrency": args.concurrency, "owners": args.owners,
         "log_size_after": sth["size"],
         "seconds": rnd3(secs), "names_per_s": round(rate, 1),
+        "names_per_s_by_tenth": tenths,
+        "machine_busy_pct_before": busy, "machine_busy_pct_during": busy_run,
         "latency_ms": {"p50": rnd3(percentile(lat, 50)), "p90": rnd3(percentile(lat, 90)),
                        "p99": rnd3(percentile(lat, 99)), "max": rnd3(max(lat))},
         "registrar_cpu_us_per_name": round(cpu_s * 1e6 / max(1, ok), 1),
@@ -338,6 +363,8 @@ def case_register(args, tmp: Path, binary: Path):
           f"{args.concurrency} connections (closed registry, no proof of work)")
     print(f"  {rate:,.0f} names/s; latency p50 {res['latency_ms']['p50']} ms, "
           f"p99 {res['latency_ms']['p99']} ms, max {res['latency_ms']['max']} ms")
+    print(f"  both cores busy {busy_run} % during the run ({busy} % before it, idle)")
+    print(f"  names/s in each tenth of the run: {tenths}")
     print(f"  registrar CPU {res['registrar_cpu_us_per_name']} us per name, on the CPU "
           f"{res['registrar_cpu_share_pct']} % of the run (the rest: waiting, mostly for fsync)")
     if storage:
@@ -438,7 +465,7 @@ def case_resolve(args, tmp: Path, binary: Path):
         if cp.returncode != 0:
             raise BenchError(f"publish {z}: {cp.stdout}{cp.stderr}")
     bodies = sign_claims(reg_seed, reg_pub, owners, labels)
-    secs, _, fails = register_all(api_port, reg_z32, bodies, 8)
+    secs, _, fails, _ = register_all(api_port, reg_z32, bodies, 8)
     if fails:
         raise BenchError(f"{len(fails)} registrations failed, e.g. {fails[:3]}")
     log(f"registered {args.names} names in {secs:.1f} s; measuring with {args.fresh} fresh "
