@@ -1,14 +1,23 @@
 /*
  * Benchmark of the registry's Merkle log (src/registry/mlog.c), the proof part of issue 11's
  * bench goal ("inclusion-proof and consistency-proof cost at 1,000,000 entries": under 1 ms):
- * appends a log of N entries to the in-memory store, then times the root, inclusion proofs and
- * consistency proofs (generation and verification) at random indices and sizes, and counts
- * the stored hashes each reads. One thread, CPU time of this process (CLOCK_PROCESS_CPUTIME_ID)
- * and wall time both reported.
+ * appends a log of N entries to the in-memory store or, with -d DIR, to the registrar's LMDB
+ * store (src/store/mlog.h, durable batches of STORE_MLOG_BATCH_MAX entries), then times the
+ * root, inclusion proofs and consistency proofs (generation from the store, verification from
+ * hashes alone) at random indices and sizes, and counts the stored hashes each reads. Next to
+ * them, measured in the same run as peers: one interior node hash (SHA-256 of 65 bytes) and
+ * one Ed25519 verification of a 600-byte message (what a resolver does for every item anyway);
+ * the ratios say what a proof adds. With -w K (and -d): K durable one-entry appends, alone and
+ * each followed by a tree head write, the two transactions of a registration at the registrar
+ * (src/registrar/registrar.c), what bench/registry.py compares its throughput with.
+ * One thread; CPU time of this process (CLOCK_PROCESS_CPUTIME_ID) and wall time reported, and
+ * per-operation wall-clock p50/p99 of each proof kind.
  *
- *   ninja -C build bench/bench-mlog && build/bench/bench-mlog [-n ENTRIES] [-q PROOFS] [-s SEED]
+ *   ninja -C build bench/bench-mlog && build/bench/bench-mlog [-n ENTRIES] [-q PROOFS]
+ *       [-s SEED] [-d DIR] [-w K]
  *
- * Defaults: 1,000,000 entries of 128 bytes, 10,000 proofs of each kind, seed 1. Prints one
+ * Defaults: 1,000,000 entries of 128 bytes, 10,000 proofs of each kind, seed 1, memory. With -d
+ * a log already in DIR of at least ENTRIES entries is reused (its first ENTRIES). Prints one
  * line per figure and exits 1 when a proof does not verify (it is a check as well).
  */
 #include <inttypes.h>
@@ -20,7 +29,10 @@
 
 #include "common/err.h"
 #include "crypto/crypto.h"
+#include "item/item.h"
 #include "registry/mlog.h"
+#include "store/mlog.h"
+#include "store/store.h"
 
 #define HL REG_MLOG_HASH_LEN
 #define ENTRY_LEN 128 /* about a registration record: label, owner key, index, evidence */
@@ -86,11 +98,113 @@ static void entry(uint64_t i, uint8_t e[ENTRY_LEN])
 	memcpy(e + 8, "registration record", 19);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts ns[0..q) and prints its p50 and p99 in microseconds; returns the p50. */
+static double percentiles(const char *what, uint64_t *ns, uint64_t q)
+{
+	qsort(ns, q, sizeof(*ns), cmp_u64);
+	double p50 = (double)ns[q / 2] / 1e3, p99 = (double)ns[q * 99 / 100] / 1e3;
+	printf("%-34s %9s p50 %8.2f us  p99 %8.2f us  max %8.2f us\n", what, "", p50, p99,
+	       (double)ns[q - 1] / 1e3);
+	return p50;
+}
+
+/* The peers: one interior node hash and one Ed25519 verification, each timed q times;
+ * medians in microseconds. */
+static void peers(uint64_t q, uint64_t *ns, double *hash_us, double *sig_us)
+{
+	uint8_t l[HL] = {1}, r[HL] = {2}, out[HL], seed[32] = {3}, pk[32], sk[64], sig[64];
+	uint8_t msg[600];
+	memset(msg, 'm', sizeof(msg));
+	sw_ed25519_from_seed(seed, pk, sk);
+	sw_ed25519_sign(sk, msg, sizeof(msg), sig);
+	for (uint64_t i = 0; i < q; i++) {
+		uint64_t t = now_ns();
+		reg_mlog_node_hash(l, r, out);
+		ns[i] = now_ns() - t;
+		l[0] = out[0];
+	}
+	*hash_us = percentiles("peer: node hash (SHA-256, 65 B)", ns, q);
+	for (uint64_t i = 0; i < q && i < 2000; i++) {
+		uint64_t t = now_ns();
+		if (sw_ed25519_verify(pk, msg, sizeof(msg), sig) != 0)
+			abort();
+		ns[i] = now_ns() - t;
+	}
+	*sig_us = percentiles("peer: Ed25519 verify (600 B)", ns, q < 2000 ? q : 2000);
+}
+
+/* -w: k durable one-entry appends, then k (append, tree head) pairs, the two transactions of
+ * a registration, on registry key {2} in the same environment. */
+static int durable(store_t *s, uint64_t k)
+{
+	uint8_t reg[32] = {2}, e[ENTRY_LEN], seed[32] = {4}, pk[32], sk[64], pkt[160];
+	const uint8_t *ents[1] = {e};
+	size_t len = ENTRY_LEN;
+	store_mlog_t *m = NULL;
+	item_t it;
+	mark_t a, b;
+	int ret = store_mlog_open(s, reg, true, &m);
+	if (ret)
+		goto done;
+	sw_ed25519_from_seed(seed, pk, sk);
+	memset(pkt, 'h', sizeof(pkt));
+	/* Untimed: the first writes grow the file and fault in the map. */
+	for (uint64_t i = 0; i < k / 4 + 1 && ret == 0; i++) {
+		entry(i, e);
+		ret = store_mlog_append(m, ents, &len, 1, NULL);
+	}
+	mark(&a);
+	for (uint64_t i = 0; i < k && ret == 0; i++) {
+		entry(i, e);
+		ret = store_mlog_append(m, ents, &len, 1, NULL);
+	}
+	mark(&b);
+	if (ret)
+		goto done;
+	report("durable append, 1 entry (1 txn)", &a, &b, k, 0);
+	double txn = secs(&a.wall, &b.wall) * 1e6 / (double)k;
+	/* A signed head of ~160 bytes: what head_sign() stores. */
+	mark(&a);
+	for (uint64_t i = 0; i < k && ret == 0; i++) {
+		entry(k + i, e);
+		if ((ret = store_mlog_append(m, ents, &len, 1, NULL)) == 0 &&
+		    (ret = item_init(&it, pk, (const uint8_t *)"_log", 4, (int64_t)i + 1)) == 0 &&
+		    (ret = item_set_str(&it, pkt, sizeof(pkt))) == 0 &&
+		    (ret = item_sign(&it, sk)) == 0)
+			ret = store_mlog_head_put(m, store_mlog_size(m), &it);
+	}
+	mark(&b);
+	if (ret)
+		goto done;
+	report("durable append + tree head (2 txns)", &a, &b, k, 0);
+	printf("storage txn_us=%.1f registration_like_us=%.1f\n", txn,
+	       secs(&a.wall, &b.wall) * 1e6 / (double)k);
+done:
+	if (ret)
+		fprintf(stderr, "bench-mlog: durable writes: %s\n", sw_strerror(ret));
+	store_mlog_close(m);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
-	uint64_t n = 1000000, q = 10000, seed = 1, gets;
+	uint64_t n = 1000000, q = 10000, seed = 1, gets, wk = 0;
+	const char *dir = NULL;
 	int opt, status = 1;
-	while ((opt = getopt(argc, argv, "n:q:s:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:q:s:d:w:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = strtoull(optarg, NULL, 10);
@@ -101,53 +215,116 @@ int main(int argc, char **argv)
 		case 's':
 			seed = strtoull(optarg, NULL, 10);
 			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'w':
+			wk = strtoull(optarg, NULL, 10);
+			break;
 		default:
-			fprintf(stderr,
-				"usage: %s [-n ENTRIES] [-q PROOFS] [-s SEED]\n"
-				"Appends ENTRIES (default 1000000) to an in-memory Merkle log and "
-				"times "
-				"PROOFS (default 10000)\nroots, inclusion and consistency proofs, "
-				"generation and verification.\n",
-				argv[0]);
+			fprintf(
+			    stderr,
+			    "usage: %s [-n ENTRIES] [-q PROOFS] [-s SEED] [-d DIR] [-w K]\n"
+			    "Appends ENTRIES (default 1000000; 0: none, with -w) to a Merkle "
+			    "log in memory, or in LMDB in DIR\n(reused when it holds enough), "
+			    "and times PROOFS (default 10000) roots, inclusion and\nconsistency "
+			    "proofs, generation and verification, next to a SHA-256 and an "
+			    "Ed25519 verify.\n-w K (with -d): K durable appends alone and with a "
+			    "tree head, a registration's storage.\n",
+			    argv[0]);
 			return opt == 'h' ? 0 : 2;
 		}
 	}
-	if (n < 2 || q < 1) {
-		fprintf(stderr, "%s: -n needs at least 2 entries and -q at least 1 proof\n",
+	if ((n < 2 && !(n == 0 && wk > 0)) || q < 1 || (wk > 0 && dir == NULL)) {
+		fprintf(stderr,
+			"%s: -n needs at least 2 entries (or 0 with -w), -q at least 1 proof, -w "
+			"a directory (-d)\n",
 			argv[0]);
 		return 2;
 	}
 	if (sw_crypto_init() < 0)
 		return 1;
 	rng_state = seed ? seed : 1;
-	printf("Merkle log: %" PRIu64 " entries of %d bytes, %" PRIu64 " proofs each, seed %" PRIu64
-	       "\n",
-	       n, ENTRY_LEN, q, seed);
 
-	reg_mlog_mem_t *mem = reg_mlog_mem_new();
-	counting_t c = {.inner = reg_mlog_mem_store(mem)};
+	reg_mlog_mem_t *mem = NULL;
+	store_t *s = NULL;
+	store_mlog_t *sm = NULL;
+	counting_t c;
 	reg_mlog_store_t st = {.get = counting_get, .put = counting_put, .ctx = &c};
 	reg_mlog_t log;
 	uint8_t e[ENTRY_LEN], root[HL], leaf[HL];
 	uint64_t *idx = malloc(q * sizeof(*idx)), *old = malloc(q * sizeof(*old));
+	uint64_t *ns = malloc(q * sizeof(*ns));
 	uint8_t(*proofs)[REG_MLOG_PROOF_MAX * HL] = malloc(q * sizeof(*proofs));
 	uint8_t(*old_roots)[HL] = malloc(q * sizeof(*old_roots));
 	size_t *counts = malloc(q * sizeof(*counts)), total_hashes = 0;
+	double hash_us, sig_us, p50;
 	mark_t a, b;
-	if (mem == NULL || idx == NULL || old == NULL || proofs == NULL || old_roots == NULL ||
+	int ret;
+	if (idx == NULL || old == NULL || ns == NULL || proofs == NULL || old_roots == NULL ||
 	    counts == NULL)
 		goto done;
-	reg_mlog_init(&log, &st, 0);
-
-	mark(&a);
-	for (uint64_t i = 0; i < n; i++) {
-		entry(i, e);
-		if (reg_mlog_append(&log, e, ENTRY_LEN, NULL) < 0)
+	if (dir) {
+		uint8_t reg[32] = {1};
+		if ((ret = store_open(dir, &s)) || (ret = store_mlog_open(s, reg, true, &sm))) {
+			fprintf(stderr, "bench-mlog: %s: %s\n", dir, sw_strerror(ret));
 			goto done;
+		}
+		if (wk > 0 && durable(s, wk))
+			goto done;
+		if (n == 0) {
+			status = 0;
+			goto done;
+		}
+		c.inner = store_mlog_log(sm)->store;
+	} else {
+		if ((mem = reg_mlog_mem_new()) == NULL)
+			goto done;
+		c.inner = reg_mlog_mem_store(mem);
 	}
-	mark(&b);
-	report("append (leaf hash + nodes)", &a, &b, n, 0);
-	printf("%-34s %9.0f appends/s cpu\n", "", (double)n / secs(&a.cpu, &b.cpu));
+	printf("Merkle log in %s: %" PRIu64 " entries of %d bytes, %" PRIu64
+	       " proofs each, seed %" PRIu64 "\n",
+	       dir ? "LMDB" : "memory", n, ENTRY_LEN, q, seed);
+	peers(q, ns, &hash_us, &sig_us);
+
+	if (sm && store_mlog_size(sm) >= n) {
+		printf("%-34s %9" PRIu64 " entries already in %s\n", "reusing the log",
+		       store_mlog_size(sm), dir);
+	} else if (sm) {
+		/* The registrar's way: durable transactions of up to STORE_MLOG_BATCH_MAX entries.
+		 */
+		static uint8_t batch[STORE_MLOG_BATCH_MAX][ENTRY_LEN];
+		const uint8_t *ents[STORE_MLOG_BATCH_MAX];
+		size_t lens[STORE_MLOG_BATCH_MAX];
+		uint64_t from = store_mlog_size(sm), done_n = 0;
+		mark(&a);
+		for (uint64_t i = from; i < n; i += done_n) {
+			done_n = n - i < STORE_MLOG_BATCH_MAX ? n - i : STORE_MLOG_BATCH_MAX;
+			for (uint64_t j = 0; j < done_n; j++) {
+				entry(i + j, batch[j]);
+				ents[j] = batch[j];
+				lens[j] = ENTRY_LEN;
+			}
+			if ((ret = store_mlog_append(sm, ents, lens, done_n, NULL))) {
+				fprintf(stderr, "bench-mlog: append: %s\n", sw_strerror(ret));
+				goto done;
+			}
+		}
+		mark(&b);
+		report("append, durable batches of 256", &a, &b, n - from, 0);
+	}
+	reg_mlog_init(&log, &st, mem ? 0 : n);
+	if (mem) {
+		mark(&a);
+		for (uint64_t i = 0; i < n; i++) {
+			entry(i, e);
+			if (reg_mlog_append(&log, e, ENTRY_LEN, NULL) < 0)
+				goto done;
+		}
+		mark(&b);
+		report("append (leaf hash + nodes)", &a, &b, n, 0);
+		printf("%-34s %9.0f appends/s cpu\n", "", (double)n / secs(&a.cpu, &b.cpu));
+	}
 
 	c.gets = 0;
 	mark(&a);
@@ -166,26 +343,36 @@ int main(int argc, char **argv)
 	c.gets = 0;
 	mark(&a);
 	for (uint64_t i = 0; i < q; i++) {
+		uint64_t t = now_ns();
 		if (reg_mlog_inclusion_proof(&log, idx[i], n, proofs[i], REG_MLOG_PROOF_MAX,
 					     &counts[i]) < 0)
 			goto done;
+		ns[i] = now_ns() - t;
 		total_hashes += counts[i];
 	}
 	mark(&b);
 	gets = c.gets;
 	report("inclusion proof: generate", &a, &b, q, gets);
 	printf("%-34s %9.1f hashes/proof\n", "", (double)total_hashes / (double)q);
+	p50 = percentiles("", ns, q);
+	printf("%-34s %9s p50 / Ed25519 verify %.3f, / node hash %.1f\n", "", "", p50 / sig_us,
+	       p50 / hash_us);
 	mark(&a);
 	for (uint64_t i = 0; i < q; i++) {
 		entry(idx[i], e);
+		uint64_t t = now_ns();
 		reg_mlog_leaf_hash(e, ENTRY_LEN, leaf);
 		if (reg_mlog_inclusion_verify(idx[i], n, leaf, proofs[i], counts[i], root) != 0) {
 			fprintf(stderr, "inclusion proof of %" PRIu64 " does not verify\n", idx[i]);
 			goto done;
 		}
+		ns[i] = now_ns() - t;
 	}
 	mark(&b);
 	report("inclusion proof: verify", &a, &b, q, 0);
+	p50 = percentiles("", ns, q);
+	printf("%-34s %9s p50 / Ed25519 verify %.3f, / node hash %.1f\n", "", "", p50 / sig_us,
+	       p50 / hash_us);
 
 	for (uint64_t i = 0; i < q; i++)
 		if (reg_mlog_root(&log, old[i], old_roots[i]) < 0)
@@ -194,34 +381,47 @@ int main(int argc, char **argv)
 	total_hashes = 0;
 	mark(&a);
 	for (uint64_t i = 0; i < q; i++) {
+		uint64_t t = now_ns();
 		if (reg_mlog_consistency_proof(&log, old[i], n, proofs[i], REG_MLOG_PROOF_MAX,
 					       &counts[i]) < 0)
 			goto done;
+		ns[i] = now_ns() - t;
 		total_hashes += counts[i];
 	}
 	mark(&b);
 	report("consistency proof: generate", &a, &b, q, c.gets);
 	printf("%-34s %9.1f hashes/proof\n", "", (double)total_hashes / (double)q);
+	p50 = percentiles("", ns, q);
+	printf("%-34s %9s p50 / Ed25519 verify %.3f, / node hash %.1f\n", "", "", p50 / sig_us,
+	       p50 / hash_us);
 	mark(&a);
 	for (uint64_t i = 0; i < q; i++) {
+		uint64_t t = now_ns();
 		if (reg_mlog_consistency_verify(old[i], n, old_roots[i], root, proofs[i],
 						counts[i]) != 0) {
 			fprintf(stderr, "consistency proof from %" PRIu64 " does not verify\n",
 				old[i]);
 			goto done;
 		}
+		ns[i] = now_ns() - t;
 	}
 	mark(&b);
 	report("consistency proof: verify", &a, &b, q, 0);
+	p50 = percentiles("", ns, q);
+	printf("%-34s %9s p50 / Ed25519 verify %.3f, / node hash %.1f\n", "", "", p50 / sig_us,
+	       p50 / hash_us);
 	status = 0;
 done:
 	if (status)
 		fprintf(stderr, "bench-mlog: failed\n");
 	free(idx);
 	free(old);
+	free(ns);
 	free(proofs);
 	free(old_roots);
 	free(counts);
 	reg_mlog_mem_free(mem);
+	store_mlog_close(sm);
+	store_close(s);
 	return status;
 }
