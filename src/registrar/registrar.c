@@ -182,27 +182,44 @@ int registrar_policy(const registrar_t *r, reg_policy_t *pol)
 	return ret;
 }
 
-/* Signs a new tree head over the whole log, keeps it and puts it. */
-static int head_sign(registrar_t *r, uint64_t now)
+/* The signed tree head item of a log of size entries with this root, at time now. */
+typedef struct {
+	registrar_t *r;
+	uint64_t now;
+} head_ctx_t;
+
+static int head_item(void *ctx, uint64_t size, const uint8_t root[32], item_t *it)
 {
-	reg_sth_t sth = {.size = store_mlog_size(r->log), .time = now};
+	const head_ctx_t *h = ctx;
+	reg_sth_t sth = {.size = size, .time = h->now};
 	uint8_t pkt[ZONE_PACKET_MAX];
 	size_t len;
 	uint64_t latest;
-	item_t it, prev;
+	item_t prev;
 	int64_t seq = 1;
-	int ret = reg_mlog_root(store_mlog_log(r->log), sth.size, sth.root);
-	if (ret)
-		return ret;
-	ret = store_mlog_head_latest(r->log, &latest, &prev);
+	memcpy(sth.root, root, sizeof(sth.root));
+	int ret = store_mlog_head_latest(h->r->log, &latest, &prev);
 	if (ret == 0)
 		seq = prev.seq + 1; /* every head supersedes the last (BEP 44 seq) */
 	else if (ret != SW_ENOTFOUND)
 		return ret;
-	if ((ret = reg_sth_write(r->pk, &sth, pkt, sizeof(pkt), &len)) ||
-	    (ret = item_init(&it, r->pk, (const uint8_t *)"_log", 4, seq)) ||
-	    (ret = item_set_str(&it, pkt, len)) || (ret = item_sign(&it, r->sk)) ||
-	    (ret = store_mlog_head_put(r->log, sth.size, &it)))
+	if ((ret = reg_sth_write(h->r->pk, &sth, pkt, sizeof(pkt), &len)) ||
+	    (ret = item_init(it, h->r->pk, (const uint8_t *)"_log", 4, seq)) ||
+	    (ret = item_set_str(it, pkt, len)))
+		return ret;
+	return item_sign(it, h->r->sk);
+}
+
+/* Signs a new tree head over the whole log, keeps it and puts it. */
+static int head_sign(registrar_t *r, uint64_t now)
+{
+	head_ctx_t h = {r, now};
+	uint64_t size = store_mlog_size(r->log);
+	uint8_t root[32];
+	item_t it;
+	int ret = reg_mlog_root(store_mlog_log(r->log), size, root);
+	if (ret || (ret = head_item(&h, size, root, &it)) ||
+	    (ret = store_mlog_head_put(r->log, size, &it)))
 		return ret;
 	put(r, &it);
 	return 0;
@@ -264,13 +281,16 @@ static int apply(registrar_t *r, const reg_entry_t *e, const char *label, const 
 		    (store_op_t){STORE_REGISTRAR, qkey, make_key(r, 'q', label, qkey), NULL, 0};
 	}
 	const uint8_t *entries[1] = {buf};
-	if ((ret = store_mlog_append_with(r->log, entries, &len, 1, extra, nextra, &res->index)))
+	head_ctx_t h = {r, now};
+	item_t head;
+	/* The entry, its label item and the new tree head in one durable transaction: one
+	 * synced write per operation (two halved the registration rate, bench/registry.py). */
+	if ((ret = store_mlog_append_head(r->log, entries, &len, 1, extra, nextra, head_item, &h,
+					  &res->index)))
 		return store_failed(res, ret);
 	res->time = e->time;
-	/* The entry is durable with its label item; a head that fails now is signed again at
-	 * the next operation (every head covers the whole log). */
-	if ((ret = head_sign(r, now)))
-		sw_warn("registry: cannot sign a tree head: %s", sw_strerror(ret));
+	if (store_mlog_head_latest(r->log, &(uint64_t){0}, &head) == 0)
+		put(r, &head);
 	if (it)
 		put(r, it);
 	return 0;

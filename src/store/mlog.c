@@ -156,9 +156,18 @@ int store_mlog_append(store_mlog_t *m, const uint8_t *const *entries, const size
 int store_mlog_append_with(store_mlog_t *m, const uint8_t *const *entries, const size_t *lens,
 			   size_t n, const store_op_t *extra, size_t nextra, uint64_t *first)
 {
+	return store_mlog_append_head(m, entries, lens, n, extra, nextra, NULL, NULL, first);
+}
+
+int store_mlog_append_head(store_mlog_t *m, const uint8_t *const *entries, const size_t *lens,
+			   size_t n, const store_op_t *extra, size_t nextra,
+			   store_mlog_head_fn head, void *ctx, uint64_t *first)
+{
 	uint64_t old = m->log.size;
-	uint8_t size_key[KEY_MAX], size_val[8];
-	size_t nops = 0;
+	uint8_t size_key[KEY_MAX], size_val[8], hkey[KEY_MAX], lkey[KEY_MAX], lval[8];
+	uint8_t hrec[STORE_ITEM_REC_MAX], root[REG_MLOG_HASH_LEN];
+	size_t nops = 0, hlen;
+	item_t it;
 	int ret = 0;
 
 	if (n == 0 || n > STORE_MLOG_BATCH_MAX || nextra > STORE_MLOG_EXTRA_MAX)
@@ -170,7 +179,7 @@ int store_mlog_append_with(store_mlog_t *m, const uint8_t *const *entries, const
 	if (m->ops == NULL) {
 		m->pending = calloc(PENDING_MAX, sizeof(*m->pending));
 		m->entry_keys = calloc(STORE_MLOG_BATCH_MAX, sizeof(*m->entry_keys));
-		m->ops = calloc(STORE_MLOG_BATCH_MAX + PENDING_MAX + 1 + STORE_MLOG_EXTRA_MAX,
+		m->ops = calloc(STORE_MLOG_BATCH_MAX + PENDING_MAX + 3 + STORE_MLOG_EXTRA_MAX,
 				sizeof(*m->ops));
 		if (m->pending == NULL || m->entry_keys == NULL || m->ops == NULL) {
 			free(m->ops);
@@ -200,7 +209,20 @@ int store_mlog_append_with(store_mlog_t *m, const uint8_t *const *entries, const
 				 size_val, sizeof(size_val)};
 		for (size_t i = 0; i < nextra; i++)
 			m->ops[nops++] = extra[i];
-		ret = store_write(m->s, m->ops, nops);
+		/* The root reads the hashes of this append from pending (node_get). */
+		if (head && (ret = reg_mlog_root(&m->log, m->log.size, root)) == 0 &&
+		    (ret = head(ctx, m->log.size, root, &it)) == 0 &&
+		    (ret = store_item_rec_write(&it, 0, hrec, sizeof(hrec), &hlen)) == 0) {
+			m->ops[nops++] =
+			    (store_op_t){STORE_MLOG, hkey,
+					 make_key(m, 'h', -1, true, m->log.size, hkey), hrec, hlen};
+			put_be(lval, m->log.size);
+			m->ops[nops++] =
+			    (store_op_t){STORE_MLOG, lkey, make_key(m, 'l', -1, false, 0, lkey),
+					 lval, sizeof(lval)};
+		}
+		if (ret == 0)
+			ret = store_write(m->s, m->ops, nops);
 	}
 	m->npending = 0;
 	if (ret) {

@@ -55,6 +55,14 @@ int store_mlog_append(store_mlog_t *m, const uint8_t *const *entries, const size
 #define STORE_MLOG_EXTRA_MAX 4
 int store_mlog_append_with(store_mlog_t *m, const uint8_t *const *entries, const size_t *lens,
 			   size_t n, const store_op_t *extra, size_t nextra, uint64_t *first);
+/* The same, and the tree head over the grown log in the same transaction: head() is called
+ * with the new size and root (RFC 9162 §2.1.1) before the commit and fills *out (the caller
+ * signs it); it becomes the latest head. One synced write per registration instead of two.
+ * head() returning non-zero aborts the append with that code. */
+typedef int (*store_mlog_head_fn)(void *ctx, uint64_t size, const uint8_t root[32], item_t *out);
+int store_mlog_append_head(store_mlog_t *m, const uint8_t *const *entries, const size_t *lens,
+			   size_t n, const store_op_t *extra, size_t nextra,
+			   store_mlog_head_fn head, void *ctx, uint64_t *first);
 /* Copies entry `index` into out. Returns 0, SW_EINVAL (index beyond the log), SW_ENOSPC,
  * SW_ENOTFOUND (a store that lost it) or SW_ESTORE. */
 int store_mlog_entry(const store_mlog_t *m, uint64_t index, uint8_t *out, size_t cap, size_t *len);

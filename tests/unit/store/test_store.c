@@ -528,6 +528,70 @@ static void test_mlog_heads(void **state)
 	store_close(s);
 }
 
+/* What store_mlog_append_head()'s callback saw: the grown log's size and root. */
+typedef struct {
+	uint64_t size;
+	uint8_t root[32];
+	int fail;
+} head_seen_t;
+
+static int head_cb(void *ctx, uint64_t size, const uint8_t root[32], item_t *out)
+{
+	head_seen_t *h = ctx;
+	uint8_t k[32];
+	memset(k, 0x77, 32);
+	h->size = size;
+	memcpy(h->root, root, 32);
+	if (h->fail)
+		return h->fail;
+	assert_int_equal(item_init(out, k, (const uint8_t *)"_log", 4, (int64_t)size), 0);
+	return item_set_str(out, root, 32);
+}
+
+/* An append with its tree head in the same transaction: the callback gets the root of the
+ * grown log (the same as reg_mlog_root() after it), the head is the latest and survives a
+ * reopen; a callback that fails leaves neither the entries nor a head. */
+static void test_mlog_append_head(void **state)
+{
+	dirs_t *d = *state;
+	uint8_t r[32], root[32];
+	memset(r, 0x99, 32);
+	static item_t got;
+	store_t *s = NULL;
+	store_mlog_t *m = NULL;
+	uint64_t size = 0, first = 0;
+	uint8_t x = 'x';
+	const uint8_t *e[3] = {&x, &x, &x};
+	size_t lens[3] = {1, 1, 1};
+	head_seen_t h = {0};
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_open(s, r, true, &m), 0);
+	assert_int_equal(store_mlog_append_head(m, e, lens, 3, NULL, 0, head_cb, &h, &first), 0);
+	assert_true(first == 0 && h.size == 3);
+	assert_int_equal(reg_mlog_root(store_mlog_log(m), 3, root), 0);
+	assert_memory_equal(h.root, root, 32);
+	h.fail = SW_EINVAL;
+	assert_int_equal(store_mlog_append_head(m, e, lens, 1, NULL, 0, head_cb, &h, NULL),
+			 SW_EINVAL);
+	assert_int_equal(store_mlog_size(m), 3);
+	store_mlog_close(m);
+	store_close(s);
+
+	s = NULL;
+	m = NULL;
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_open(s, r, false, &m), 0);
+	assert_int_equal(store_mlog_size(m), 3);
+	assert_int_equal(store_mlog_head_latest(m, &size, &got), 0);
+	assert_true(size == 3 && got.seq == 3);
+	const uint8_t *str;
+	size_t slen;
+	assert_int_equal(item_str(&got, &str, &slen), 0);
+	assert_true(slen == 32 && memcmp(str, root, 32) == 0);
+	store_mlog_close(m);
+	store_close(s);
+}
+
 /* The auditor's last verified tree head (store_mlog_audit_*): kept without any log of the
  * registry held here, replaced by the next, and read back after a reopen. */
 static void test_mlog_audit_head(void **state)
@@ -572,6 +636,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_item_records, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mlog_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mlog_heads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mlog_append_head, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mlog_audit_head, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
