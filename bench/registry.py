@@ -9,7 +9,7 @@
   /v1/registry/<R>/register requests over --concurrency keep-alive connections as fast as the
   node answers, and reports names/s, p50/p99 latency, the node's CPU time per registration
   and the share of the time its thread was on the CPU (the rest is waiting, mostly for the
-  disk: a registration is two durable LMDB transactions, store/mlog.h). Goal: >= 500 names/s.
+  disk: a registration is one durable LMDB transaction, store/mlog.h). Goal: >= 500 names/s.
   The same machine's cost of one durable LMDB transaction is bench-mlog -d's
   (bench/mlog.c), run next to it when built: the ratio says how much of a registration is the
   disk.
@@ -369,7 +369,7 @@ def case_register(args, tmp: Path, binary: Path):
           f"{res['registrar_cpu_share_pct']} % of the run (the rest: waiting, mostly for fsync)")
     if storage:
         print(f"  storage alone on the same file system (bench-mlog -w): one durable "
-              f"transaction {storage['txn_us']:.0f} us, the two of a registration "
+              f"transaction {storage['txn_us']:.0f} us, a registration's (with its tree head) "
               f"{storage['registration_like_us']:.0f} us = {res['storage_only_names_per_s']:,.0f}"
               f" names/s at most; share of a registration's time: "
               f"{res['ratio_storage_time_per_registration']}")
