@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,8 @@
 #include "dns/cookie.h"
 #include "dns/query.h"
 #include "dns/rrl.h"
+#include "registry/check.h"
+#include "resolver/regname.h"
 #include "resolver/resolver.h"
 #include "zone/packet.h"
 
@@ -19,8 +22,10 @@
 #define PENDING_MAX 4096   /* default of max_pending */
 #define CACHE_BUCKETS 4096
 #define SCRATCH_LEN 65535
-#define USE_SLOTS 16384	    /* cells of the recent demand of networks (power of two) */
-#define USE_WINDOW_MS 10000 /* demand counted over this window and the one before */
+#define USE_SLOTS 16384	      /* cells of the recent demand of networks (power of two) */
+#define USE_WINDOW_MS 10000   /* demand counted over this window and the one before */
+#define POLICY_SALT "_policy" /* docs/design.md §9 "Policy item" */
+#define REG_TEXT_MAX 200
 
 const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT] = {
     DNS_T_A,   DNS_T_AAAA, DNS_T_TXT, DNS_T_MX,	  DNS_T_NS,    DNS_T_CNAME, DNS_T_SOA,
@@ -79,6 +84,7 @@ typedef struct {
 	uint32_t ttl_left;     /* seconds a cached zone on the way stays fresh; 0: none */
 	const centry_t *given; /* the entry a lookup has just answered this query with */
 	bool filtered;	       /* rebinding protection removed records from the answer */
+	bool reg_off; /* no DHT peers for a registry's items: the apex zone answers alone */
 	size_t limit, qend;
 	uint16_t an, ns;
 	uint8_t rcode;
@@ -126,6 +132,19 @@ struct centry {
 	size_t pool_idx; /* where in the pool, while fetching */
 	req_t *waiters;
 	resolver_t *r;
+	/* A registry's item under pk (docs/design.md §9): salt is the label or `_policy`;
+	 * salt_len 0: the zone of pk. Its zone holds the item's records as a zone of pk. */
+	uint8_t salt[REG_LABEL_MAX + 1];
+	uint8_t salt_len;
+	/* Salted only: a converged lookup found no item (and none is cached): the name is not
+	 * registered, or the registry has no policy, until expires_ms. */
+	bool absent;
+	/* Label items: the check of the zone's item (seq chk_seq) against the policy item of
+	 * seq chk_pol (docs/registries.md "What a resolver checks of a label item"), made once
+	 * per pair, not per query; chk_expires the registration's expiry (unix s, 0: never). */
+	bool chk_done, chk_ok;
+	uint64_t chk_seq, chk_pol, chk_expires;
+	char text[REG_TEXT_MAX]; /* the EDE text of a refusal, an expiry or NXDOMAIN */
 };
 
 typedef struct {
@@ -384,12 +403,26 @@ const resolver_opts_t *resolver_opts(const resolver_t *r)
 
 /* ---- the zone cache ---- */
 
-static centry_t *cache_find(const resolver_t *r, const uint8_t *label, uint64_t h)
+/* The hash of the entry of key label (z-base32) with salt (salt_len 0: the zone); h the hash
+ * of the label alone. */
+static uint64_t salted_hash(const resolver_t *r, uint64_t h, const uint8_t *salt, size_t salt_len)
+{
+	return salt_len ? sw_hash(salt, salt_len, h ^ r->seed) : h;
+}
+
+static centry_t *cache_find_salted(const resolver_t *r, const uint8_t *label, uint64_t h,
+				   const uint8_t *salt, size_t salt_len)
 {
 	for (centry_t *e = r->cache[h % CACHE_BUCKETS]; e; e = e->next)
-		if (e->hash == h && memcmp(e->label, label, SW_Z32_KEY_LEN) == 0)
+		if (e->hash == h && memcmp(e->label, label, SW_Z32_KEY_LEN) == 0 &&
+		    e->salt_len == salt_len && memcmp(e->salt, salt, salt_len) == 0)
 			return e;
 	return NULL;
+}
+
+static centry_t *cache_find(const resolver_t *r, const uint8_t *label, uint64_t h)
+{
+	return cache_find_salted(r, label, h, NULL, 0);
 }
 
 static void cache_remove(resolver_t *r, centry_t *e)
@@ -432,6 +465,7 @@ static void cache_flush_one(resolver_t *r, centry_t *e)
 	zone_free(e->full);
 	e->zone = e->full = NULL;
 	e->converged = false;
+	e->absent = false;
 	e->expires_ms = 0;
 }
 
@@ -465,7 +499,8 @@ size_t resolver_cache_flush(resolver_t *r, const uint8_t *name)
 	return 1;
 }
 
-static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
+static centry_t *cache_add_salted(resolver_t *r, const uint8_t *label, uint64_t h,
+				  const uint8_t *salt, size_t salt_len)
 {
 	if (r->ncache >= r->opts.cache_size)
 		cache_evict(r);
@@ -479,10 +514,17 @@ static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
 	}
 	e->hash = h;
 	e->r = r;
+	memcpy(e->salt, salt, salt_len);
+	e->salt_len = (uint8_t)salt_len;
 	e->next = r->cache[h % CACHE_BUCKETS];
 	r->cache[h % CACHE_BUCKETS] = e;
 	r->ncache++;
 	return e;
+}
+
+static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
+{
+	return cache_add_salted(r, label, h, NULL, 0);
 }
 
 static void on_dht(void *cbctx, const resolver_dht_result_t *res);
@@ -696,7 +738,8 @@ static int start_fetch(resolver_t *r, centry_t *e, const struct sockaddr *peer, 
 	}
 	e->lk_same = false;
 	e->lk_nodes = 0;
-	int ret = r->opts.io.dht_get(r->opts.io.ctx, e->pk, on_dht, e);
+	int ret = r->opts.io.dht_get(r->opts.io.ctx, e->pk, e->salt_len ? e->salt : NULL,
+				     e->salt_len, on_dht, e);
 	if (ret == SW_ELIMIT)
 		r->stats.dht_pool_full++;
 	if (ret == 0) {
@@ -801,9 +844,8 @@ static int rebind_filter(resolver_t *r, const uint8_t pk[32], const item_t *it, 
 	if (ret == 0 && removed &&
 	    (ret = zone_packet_write(&keep, r->scratch, SCRATCH_LEN, &len)) == 0) {
 		/* Not the signed value any more: built from, never verified or handed on. */
-		item_t f = *it;
-		if ((ret = item_set_str(&f, r->scratch, len)) == 0 &&
-		    (ret = zone_build(pk, &f, &r->opts.zone, out)) == 0)
+		if ((ret = zone_build_packet(pk, (uint64_t)it->seq, it->sig, r->scratch, len,
+					     &r->opts.zone, out)) == 0)
 			r->stats.rebind_zones++;
 	}
 	zone_rrlist_deinit(&keep);
@@ -943,6 +985,234 @@ static void rebind_compare(resolver_t *r, ctx_t *c, const zone_t *full, uint32_t
 		res->rcode = DNS_RCODE_NOERROR; /* the SOA stays: RFC 2308 §2.2 NODATA */
 }
 
+enum { FZ_OK = 3 };
+
+/* The zone of key label (hash h; lower-case z-base32) from the cache, or the item of that key
+ * with salt (salt_len 0: the zone; else a registry's label or policy item, docs/design.md §9),
+ * starting a DHT lookup on a miss; items are cached, refreshed early, served stale and never
+ * rolled back as zones are. Returns FZ_OK with *zp and *fullp (NULL: a salted item that a
+ * converged lookup did not find, *ep->absent), *srcp and *ep set; STEP_WAIT_DHT with
+ * *wait_for set; or STEP_DONE after fail(). */
+static int cache_zone(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t h,
+		      const uint8_t *salt, size_t salt_len, uint64_t now, const zone_t **zp,
+		      const zone_t **fullp, resolver_source_t *srcp, centry_t **ep,
+		      centry_t **wait_for)
+{
+	*zp = *fullp = NULL;
+	centry_t *e = cache_find_salted(r, label, h, salt, salt_len);
+	*ep = e;
+	if (e && e->absent && e->zone == NULL && (now < e->expires_ms || c->given == e)) {
+		return FZ_OK; /* a converged lookup found no such item */
+	} else if (e && e->zone && (now < e->expires_ms || c->stale || c->given == e)) {
+		*zp = e->zone;
+		/* Filtered zones only: others have no full copy (no cost). */
+		if (e->full && rebind_trusted(r, c))
+			*zp = e->full;
+		else if (e->full)
+			*fullp = e->full;
+		e->last_used = now;
+		e->hits++;
+		*srcp = c->stale			 ? RES_SRC_STALE
+			: c->trace.source == RES_SRC_DHT ? RES_SRC_DHT
+							 : RES_SRC_CACHE;
+		c->trace.dht_nodes = e->nodes;
+		if (!e->converged && !c->stale)
+			c->ttl_cap = r->opts.unconverged_ttl;
+		if (!c->stale)
+			c->ttl_left = cache_ttl_left(e, now, c->ttl_left);
+		/* A query that waited for this zone's lookup was a miss, not a hit.
+		 */
+		if (*srcp == RES_SRC_CACHE)
+			r->stats.cache_hits++;
+		/* docs/design.md §3 step 6: a popular entry is refreshed before it
+		 * expires, so hot names never wait on the DHT. */
+		uint64_t ttl = (uint64_t)zone_min_ttl(e->zone) * 1000;
+		if (!c->stale && e->hits >= 2 && e->expires_ms < now + ttl / 10 &&
+		    start_fetch(r, e, c->client.peer, false) == 0)
+			r->stats.prefetches++;
+	} else if (r->opts.io.dht_get == NULL) {
+		fail(c, DNS_RCODE_REFUSED, DNS_EDE_NONE, NULL);
+		return STEP_DONE;
+	} else {
+		r->stats.cache_misses++;
+		/* A new lookup costs dozens of KRPC messages to others: one client
+		 * network may start only so many a second (lookup_rate). */
+		if ((e == NULL || !e->fetching) && r->lookup_rl &&
+		    dns_rrl_check(r->lookup_rl, c->client.peer, DNS_RRL_ERROR, NULL, 0, 0, now) !=
+			DNS_RRL_PASS) {
+			r->stats.lookups_limited++;
+			fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
+			     "too many DHT lookups from this network; try again "
+			     "later");
+			return STEP_DONE;
+		}
+		if (e == NULL && (e = cache_add_salted(r, label, h, salt, salt_len)) == NULL) {
+			fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
+			return STEP_DONE;
+		}
+		int ret = start_fetch(r, e, c->client.peer, true);
+		if (ret < 0) {
+			if (e->zone == NULL && e->waiters == NULL) {
+				cache_remove(r, e);
+				*ep = NULL;
+			}
+			/* Also when the DHT's own pool is full: that is not a want
+			 * of peers, and the client should hear so. */
+			if (ret == SW_ELIMIT) {
+				r->stats.lookups_busy++;
+				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, BUSY_TEXT);
+			} else {
+				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_NO_REACHABLE_AUTHORITY,
+				     "no DHT peers");
+			}
+			return STEP_DONE;
+		}
+		*ep = *wait_for = e;
+		return STEP_WAIT_DHT;
+	}
+	return FZ_OK;
+}
+
+/* The packet a cached item was signed with (before rebinding protection). */
+static const uint8_t *entry_packet(const centry_t *e, size_t *len)
+{
+	size_t n;
+	const uint8_t *relay = zone_relay(e->full ? e->full : e->zone, &n);
+	*len = n - 72; /* relay form: sig (64) || seq (8) || packet (docs/design.md §2) */
+	return relay + 72;
+}
+
+/* Checks label item le (label n) against policy item pe once per pair of seqs, not per query
+ * (docs/registries.md "What a resolver checks of a label item"); the signatures of both were
+ * verified when they entered the cache. The outcome stays in le: chk_ok, or le->text saying
+ * why the item is refused. */
+static void label_check(resolver_t *r, centry_t *le, const centry_t *pe,
+			const resolver_regname_t *n, uint64_t now)
+{
+	char rz[SW_Z32_KEY_LEN + 1];
+	reg_policy_t pol;
+	reg_record_t rec;
+	reg_why_t why = REG_WHY_OK;
+	size_t plen, llen;
+	const uint8_t *ppkt = entry_packet(pe, &plen), *lpkt = entry_packet(le, &llen);
+	sw_z32_encode_key(le->pk, rz);
+	le->chk_done = true;
+	le->chk_ok = false;
+	le->chk_seq = zone_seq(le->zone);
+	le->chk_pol = zone_seq(pe->zone);
+	le->chk_expires = 0;
+	int ret = reg_policy_parse(le->pk, ppkt, plen, &pol);
+	if (ret) {
+		snprintf(le->text, sizeof(le->text),
+			 "registry %s: its policy item (_policy) does not parse (%s); its names "
+			 "cannot be checked",
+			 rz, sw_strerror(ret));
+		goto refused;
+	}
+	ret = reg_label_parse(le->pk, n->label, n->label_len, lpkt, llen, &rec, NULL);
+	if (ret) {
+		snprintf(le->text, sizeof(le->text),
+			 "registry %s: the label item of %s does not parse (%s)", rz, n->label,
+			 sw_strerror(ret));
+		goto refused;
+	}
+	/* The TXT record of dns-proof must be looked up in ordinary DNS at each check; this
+	 * resolver does not do that yet, and refuses rather than accept unchecked evidence. */
+	if (pol.rules & REG_RULE_DNS_PROOF) {
+		snprintf(le->text, sizeof(le->text),
+			 "registry %s uses dns-proof, which this resolver does not check yet", rz);
+		goto refused;
+	}
+	reg_check_in_t in = {.now = now / 1000};
+	ret = reg_check_record(&pol, le->pk, n->label, n->label_len, &rec, &in, &why);
+	if (ret) {
+		snprintf(le->text, sizeof(le->text), "registry %s: label item of %s refused: %s",
+			 rz, n->label, ret == SW_EPOLICY ? reg_why_str(why) : sw_strerror(ret));
+		goto refused;
+	}
+	le->chk_ok = true;
+	le->chk_expires = rec.expires;
+	/* Said if the registration expires while the item stays cached. */
+	snprintf(le->text, sizeof(le->text), "registry %s: the registration of %s has expired", rz,
+		 n->label);
+	return;
+refused:
+	r->stats.reg_refused++;
+}
+
+/* docs/design.md §9: a name under label L of registry R (key label, hash h) that R's apex
+ * zone *zp does not hold itself: the label item (salt L), then the policy item (salt
+ * `_policy`) to check it against. Returns FZ_OK with *zp, *fullp and *srcp the label item's
+ * zone (its NS delegates to the owner's zone) or, for a label a converged lookup did not
+ * find, unchanged (R's apex answers NXDOMAIN with R's SOA, and the EDE names R); else
+ * STEP_WAIT_DHT or STEP_DONE after fail(). Names that are not under a registrable label go
+ * on in the apex. */
+static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t h, uint64_t now,
+			 const zone_t **zp, const zone_t **fullp, resolver_source_t *srcp,
+			 centry_t **wait_for)
+{
+	resolver_regname_t n;
+	if (c->reg_off || resolver_regname_parse(c->name, &n) != 0 ||
+	    !resolver_regname_in_label(&n) || reg_label_check(n.label, n.label_len) != 0)
+		return FZ_OK;
+	const uint8_t *lsalt = (const uint8_t *)n.label, *psalt = (const uint8_t *)POLICY_SALT;
+	size_t plen = sizeof(POLICY_SALT) - 1;
+	const zone_t *lz, *lfull, *pz, *pfull;
+	resolver_source_t lsrc = *srcp, psrc = *srcp;
+	centry_t *le, *pe;
+	int st = cache_zone(r, c, label, salted_hash(r, h, lsalt, n.label_len), lsalt, n.label_len,
+			    now, &lz, &lfull, &lsrc, &le, wait_for);
+	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY) {
+		/* Nothing can be learnt of R's labels: R's apex zone answers, as for any key. */
+		c->rcode = DNS_RCODE_NOERROR;
+		c->trace.ede = DNS_EDE_NONE;
+		c->trace.ede_text = NULL;
+		c->reg_off = true;
+		return FZ_OK;
+	}
+	if (st != FZ_OK)
+		return st;
+	if (lz == NULL) {
+		if (le->text[0] == 0) {
+			char rz[SW_Z32_KEY_LEN + 1];
+			sw_z32_encode_key(le->pk, rz);
+			snprintf(le->text, sizeof(le->text), "%s is not registered in registry %s",
+				 n.label, rz);
+		}
+		r->stats.reg_nxdomain++;
+		c->trace.ede = DNS_EDE_OTHER;
+		c->trace.ede_text = le->text;
+		return FZ_OK; /* R's apex answers: NXDOMAIN with R's SOA */
+	}
+	st = cache_zone(r, c, label, salted_hash(r, h, psalt, plen), psalt, plen, now, &pz, &pfull,
+			&psrc, &pe, wait_for);
+	if (st != FZ_OK)
+		return st;
+	if (pz == NULL) {
+		if (pe->text[0] == 0) {
+			char rz[SW_Z32_KEY_LEN + 1];
+			sw_z32_encode_key(pe->pk, rz);
+			snprintf(pe->text, sizeof(pe->text),
+				 "registry %s publishes no policy item (_policy): its names cannot "
+				 "be checked",
+				 rz);
+		}
+		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, pe->text);
+		return STEP_DONE;
+	}
+	if (!le->chk_done || le->chk_seq != zone_seq(le->zone) || le->chk_pol != zone_seq(pe->zone))
+		label_check(r, le, pe, &n, now);
+	if (!le->chk_ok || (le->chk_expires && now / 1000 >= le->chk_expires)) {
+		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, le->text);
+		return STEP_DONE;
+	}
+	c->aa = false; /* the registry's word, not one of our zones */
+	*zp = lz;
+	*fullp = lfull;
+	*srcp = lsrc;
+	return FZ_OK;
+}
+
 /* Runs the resolution as far as it can go without waiting. *wait_for gets the cache entry
  * when a DHT lookup must finish first. */
 static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
@@ -970,74 +1240,16 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			if (c->hops == 0)
 				c->aa = true;
 		} else {
-			centry_t *e = cache_find(r, label, h);
-			if (e && e->zone && (now < e->expires_ms || c->stale || c->given == e)) {
-				z = e->zone;
-				/* Filtered zones only: others have no full copy (no cost). */
-				if (e->full && rebind_trusted(r, c))
-					z = e->full;
-				else if (e->full)
-					full = e->full;
-				e->last_used = now;
-				e->hits++;
-				src = c->stale			       ? RES_SRC_STALE
-				      : c->trace.source == RES_SRC_DHT ? RES_SRC_DHT
-								       : RES_SRC_CACHE;
-				c->trace.dht_nodes = e->nodes;
-				if (!e->converged && !c->stale)
-					c->ttl_cap = r->opts.unconverged_ttl;
-				if (!c->stale)
-					c->ttl_left = cache_ttl_left(e, now, c->ttl_left);
-				/* A query that waited for this zone's lookup was a miss, not a hit.
-				 */
-				if (src == RES_SRC_CACHE)
-					r->stats.cache_hits++;
-				/* docs/design.md §3 step 6: a popular entry is refreshed before it
-				 * expires, so hot names never wait on the DHT. */
-				uint64_t ttl = (uint64_t)zone_min_ttl(e->zone) * 1000;
-				if (!c->stale && e->hits >= 2 && e->expires_ms < now + ttl / 10 &&
-				    start_fetch(r, e, c->client.peer, false) == 0)
-					r->stats.prefetches++;
-			} else if (r->opts.io.dht_get == NULL) {
-				fail(c, DNS_RCODE_REFUSED, DNS_EDE_NONE, NULL);
-				return STEP_DONE;
-			} else {
-				r->stats.cache_misses++;
-				/* A new lookup costs dozens of KRPC messages to others: one client
-				 * network may start only so many a second (lookup_rate). */
-				if ((e == NULL || !e->fetching) && r->lookup_rl &&
-				    dns_rrl_check(r->lookup_rl, c->client.peer, DNS_RRL_ERROR, NULL,
-						  0, 0, now) != DNS_RRL_PASS) {
-					r->stats.lookups_limited++;
-					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
-					     "too many DHT lookups from this network; try again "
-					     "later");
-					return STEP_DONE;
-				}
-				if (e == NULL && (e = cache_add(r, label, h)) == NULL) {
-					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
-					return STEP_DONE;
-				}
-				int ret = start_fetch(r, e, c->client.peer, true);
-				if (ret < 0) {
-					if (e->zone == NULL && e->waiters == NULL)
-						cache_remove(r, e);
-					/* Also when the DHT's own pool is full: that is not a want
-					 * of peers, and the client should hear so. */
-					if (ret == SW_ELIMIT) {
-						r->stats.lookups_busy++;
-						fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
-						     BUSY_TEXT);
-					} else {
-						fail(c, DNS_RCODE_SERVFAIL,
-						     DNS_EDE_NO_REACHABLE_AUTHORITY,
-						     "no DHT peers");
-					}
-					return STEP_DONE;
-				}
-				*wait_for = e;
-				return STEP_WAIT_DHT;
-			}
+			centry_t *e;
+			int st =
+			    cache_zone(r, c, label, h, NULL, 0, now, &z, &full, &src, &e, wait_for);
+			if (st != FZ_OK)
+				return st;
+		}
+		if (c->hops == 0 && r->opts.io.dht_get && !zone_holds(full ? full : z, c->name)) {
+			int st = registry_step(r, c, label, h, now, &z, &full, &src, wait_for);
+			if (st != FZ_OK)
+				return st;
 		}
 		c->trace.source = src;
 		c->trace.has_key = true;
@@ -1334,11 +1546,16 @@ static void take_item(resolver_t *r, centry_t *e, const resolver_dht_result_t *r
 	/* The zone's item again from what the DHT or a relay gave: key, seq, packet, sig. */
 	item_t it;
 	zone_t *z = NULL, *served = NULL;
-	bool ok = res->seq <= INT64_MAX && item_init(&it, e->pk, NULL, 0, (int64_t)res->seq) == 0 &&
+	bool ok = res->seq <= INT64_MAX &&
+		  item_init(&it, e->pk, e->salt, e->salt_len, (int64_t)res->seq) == 0 &&
 		  item_set_str(&it, res->packet, res->packet_len) == 0;
 	if (ok)
 		memcpy(it.sig, res->sig, 64);
-	if (!ok || item_verify(&it) != 0 || zone_build(e->pk, &it, &r->opts.zone, &z) != 0) {
+	/* A registry's item (salted, verified with its salt) holds records of pk's names as a
+	 * zone does: it is served as one (zone_build() takes unsalted items only). */
+	if (!ok || item_verify(&it) != 0 ||
+	    zone_build_packet(e->pk, res->seq, res->sig, res->packet, res->packet_len,
+			      &r->opts.zone, &z) != 0) {
 		r->stats.bad_items++;
 		return;
 	}
@@ -1374,6 +1591,7 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 			e->full = e->cand_full;
 			e->cand = e->cand_full = NULL;
 			e->converged = res->converged;
+			e->absent = false;
 			e->expires_ms = now + lifetime_ms(r, e->zone, e->converged);
 			fresh = true;
 		} else if (e->lk_same) {
@@ -1388,6 +1606,16 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 		}
 		if (fresh)
 			e->nodes = e->lk_nodes;
+	}
+	/* docs/design.md §9: a registry's item that a converged lookup did not find does not
+	 * exist (the name is not registered): cached as a negative answer for the negative TTL.
+	 * Before convergence, or with a copy cached, nothing is concluded. */
+	if (res->done && e->salt_len && e->zone == NULL && !res->has_item &&
+	    res->err == SW_ENOTFOUND && res->converged) {
+		e->absent = true;
+		e->converged = true;
+		e->expires_ms = now + (uint64_t)r->opts.zone.min_ttl * 1000;
+		fresh = true;
 	}
 	if (res->done) {
 		e->fetching = false;
@@ -1415,9 +1643,19 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 		} else if (e->zone && now - e->expires_ms <= (uint64_t)r->opts.stale_max * 1000) {
 			c->stale = true; /* RFC 8767 §4: the DHT gave nothing newer */
 		} else {
-			if (res->err == SW_ECONN)
+			if (res->err == SW_ECONN && e->salt_len) {
+				c->reg_off = true; /* see registry_step() */
+				advance(r, rq);
+				continue;
+			} else if (res->err == SW_ECONN)
 				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_NO_REACHABLE_AUTHORITY,
 				     "no DHT peers");
+			else if (e->salt_len)
+				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
+				     e->salt[0] == '_' ? "registry policy item not found in the "
+							 "DHT (lookup did not converge)"
+						       : "label item not found in the DHT "
+							 "(lookup did not converge)");
 			else
 				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
 				     "zone not found in the DHT");
@@ -1427,7 +1665,7 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 		advance(r, rq);
 	}
 	e->in_cb = false;
-	if (res->done && e->zone == NULL && e->waiters == NULL && !e->fetching)
+	if (res->done && e->zone == NULL && !e->absent && e->waiters == NULL && !e->fetching)
 		cache_remove(r, e);
 }
 
@@ -1466,6 +1704,7 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 	c.ttl_left = 0;
 	c.given = NULL;
 	c.filtered = false;
+	c.reg_off = false;
 	c.an = c.ns = 0;
 	c.rcode = DNS_RCODE_NOERROR;
 	memset(&c.trace, 0, sizeof(c.trace));

@@ -95,9 +95,11 @@ typedef void (*resolver_fwd_cb)(void *cbctx, const uint8_t *resp, size_t len, in
 typedef struct {
 	void *ctx;
 	uint64_t (*now_ms)(void *ctx);
-	/* Starts a DHT get of the zone of pk; cb reports improvements, then once with done.
-	 * NULL: no DHT. Returns 0 or an error. */
-	int (*dht_get)(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbctx);
+	/* Starts a DHT get of the item of pk with salt (salt_len 0: none, the zone of pk; else a
+	 * registry's label or `_policy` item, docs/design.md §9); cb reports improvements, then
+	 * once with done. NULL: no DHT. Returns 0 or an error. */
+	int (*dht_get)(void *ctx, const uint8_t pk[32], const uint8_t *salt, size_t salt_len,
+		       resolver_dht_cb cb, void *cbctx);
 	void (*dht_cancel)(void *ctx, void *cbctx);
 	/* The forwarder (docs/design.md §6). NULL: names outside the swarm are REFUSED. */
 	size_t (*fwd_cache)(void *ctx, const uint8_t *q, size_t qlen, uint8_t *out, size_t cap);
@@ -198,6 +200,8 @@ typedef struct {
 	uint64_t dht_pool_full;	    /* dht_get refused: the DHT's own lookups were all busy */
 	uint64_t rebind_zones;	    /* DHT zones that had private addresses removed */
 	uint64_t rebind_filtered;   /* answers that lost records to rebinding protection */
+	uint64_t reg_refused;	    /* label items refused: their evidence fails the policy */
+	uint64_t reg_nxdomain;	    /* names a registry said are not registered */
 } resolver_stats_t;
 
 #define RESOLVER_ASYNC ((size_t)-1)
