@@ -512,11 +512,24 @@ size_t resolver_cache_flush(resolver_t *r, const uint8_t *name)
 	dns_name_lower(c.name, name);
 	if (!find_key(r, &c, &label))
 		return 0;
-	centry_t *e = cache_find(r, label, sw_hash(label, SW_Z32_KEY_LEN, r->seed));
-	if (e == NULL)
-		return 0;
-	cache_flush_one(r, e);
-	return 1;
+	uint64_t h = sw_hash(label, SW_Z32_KEY_LEN, r->seed);
+	centry_t *e = cache_find(r, label, h);
+	if (e) {
+		cache_flush_one(r, e);
+		n++;
+	}
+	/* A name under a registry's label: its label item too (docs/design.md §9). */
+	resolver_regname_t rn;
+	if (resolver_regname_parse(c.name, &rn) == 0 && resolver_regname_in_label(&rn)) {
+		const uint8_t *salt = (const uint8_t *)rn.label;
+		e = cache_find_salted(r, label, salted_hash(r, h, salt, rn.label_len), salt,
+				      rn.label_len);
+		if (e) {
+			cache_flush_one(r, e);
+			n++;
+		}
+	}
+	return n;
 }
 
 static centry_t *cache_add_salted(resolver_t *r, const uint8_t *label, uint64_t h,

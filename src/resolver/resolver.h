@@ -225,7 +225,8 @@ size_t resolver_cache_count(const resolver_t *r);
 void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx), void *ctx);
 /* Empties the zone cache (`swarmdns flush`): name NULL drops every cached zone, else only
  * the zone that holds name (wire form; a key name, a name under a key-suffix or a root, as
- * queries are resolved). Own zones stay. An entry whose lookup is running or that has
+ * queries are resolved), and for a name under a registry's label the label item too
+ * (docs/design.md §9). Own zones stay. An entry whose lookup is running or that has
  * queries waiting keeps them but loses its zone, so the next answer comes from the DHT.
  * Returns the number of zones flushed (0 also when name is outside the swarm). */
 size_t resolver_cache_flush(resolver_t *r, const uint8_t *name);

@@ -1107,6 +1107,13 @@ static void test_registry_label_found(void **state)
 	assert_int_equal(resp->an, 1);
 	fx_resp_free(resp);
 	assert_int_equal(resolver_stats(w->r)->reg_refused, 0);
+	/* `swarmdns flush www.alice.<R>.`: R's zone and the label item go (not the policy). */
+	uint8_t name[DNS_NAME_MAX];
+	fx_name(&w->k, "www.alice", name);
+	assert_int_equal(resolver_cache_flush(w->r, name), 2);
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 4, true), 2); /* apex and label again */
+	expect_a(w->replies[1].wire, w->replies[1].len, "192.0.2.77", MIN_TTL, 1);
 }
 
 /* A label nobody registered: no answer while the salted lookup runs, SERVFAIL when it ends
