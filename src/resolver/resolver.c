@@ -158,6 +158,9 @@ struct centry {
 	uint64_t chk_seq, chk_pol, chk_expires;
 	char text[REG_TEXT_MAX]; /* the EDE text of a refusal, an expiry or NXDOMAIN */
 	proof_t *proof;		 /* NULL but for label items of dns-proof registries */
+	/* An absent label item of a registry without an apex zone: a zone of R without records,
+	 * whose synthesized SOA the NXDOMAIN carries (docs/design.md §3 step 3). */
+	zone_t *empty;
 };
 
 typedef struct {
@@ -285,6 +288,7 @@ void resolver_free(resolver_t *r)
 			if (e->proof && e->proof->state == PROOF_PENDING && r->opts.io.fwd_cancel)
 				r->opts.io.fwd_cancel(r->opts.io.ctx, e);
 			free(e->proof);
+			zone_free(e->empty);
 			zone_free(e->zone);
 			zone_free(e->full);
 			zone_free(e->cand);
@@ -450,6 +454,7 @@ static void cache_remove(resolver_t *r, centry_t *e)
 	if (e->proof && e->proof->state == PROOF_PENDING && r->opts.io.fwd_cancel)
 		r->opts.io.fwd_cancel(r->opts.io.ctx, e);
 	free(e->proof);
+	zone_free(e->empty);
 	zone_free(e->zone);
 	zone_free(e->full);
 	zone_free(e->cand);
@@ -561,6 +566,16 @@ static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
 }
 
 static void on_dht(void *cbctx, const resolver_dht_result_t *res);
+
+/* Is the name looked up one that a registry's label item may hold (docs/design.md §9): asked
+ * directly (not through a delegation or CNAME), under a label that is not the registry's own
+ * and is registrable? */
+static bool registry_name(const ctx_t *c)
+{
+	resolver_regname_t n;
+	return c->hops == 0 && !c->reg_off && resolver_regname_parse(c->name, &n) == 0 &&
+	       resolver_regname_in_label(&n) && reg_label_check(n.label, n.label_len) == 0;
+}
 
 /* ---- the lookup pool ---- */
 
@@ -1034,8 +1049,12 @@ static int cache_zone(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t h,
 	*zp = *fullp = NULL;
 	centry_t *e = cache_find_salted(r, label, h, salt, salt_len);
 	*ep = e;
-	if (e && e->absent && e->zone == NULL && (now < e->expires_ms || c->given == e)) {
+	if (e && e->absent && e->zone == NULL && (now < e->expires_ms || c->given == e) &&
+	    (salt_len || registry_name(c))) {
 		return FZ_OK; /* a converged lookup found no such item */
+	} else if (e && e->absent && e->zone == NULL && c->given == e) {
+		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "zone not found in the DHT");
+		return STEP_DONE;
 	} else if (e && e->zone && (now < e->expires_ms || c->stale || c->given == e)) {
 		*zp = e->zone;
 		/* Filtered zones only: others have no full copy (no cost). */
@@ -1345,6 +1364,20 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 			snprintf(le->text, sizeof(le->text), "%s is not registered in registry %s",
 				 n.label, rz);
 		}
+		/* R publishes no apex zone: an empty one gives the SOA. */
+		static const uint8_t empty_pkt[DNS_HDR_LEN] = {0, 0, 0x84, 0};
+		static const uint8_t no_sig[64];
+		if (*zp == NULL && le->empty == NULL &&
+		    zone_build_packet(le->pk, 0, no_sig, empty_pkt, sizeof(empty_pkt),
+				      &r->opts.zone, &le->empty) != 0) {
+			fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
+			return STEP_DONE;
+		}
+		if (*zp == NULL) {
+			*zp = le->empty;
+			*fullp = NULL;
+			*srcp = lsrc == RES_SRC_LOCAL ? RES_SRC_CACHE : lsrc;
+		}
 		r->stats.reg_nxdomain++;
 		c->trace.ede = DNS_EDE_OTHER;
 		c->trace.ede_text = le->text;
@@ -1416,10 +1449,15 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			if (st != FZ_OK)
 				return st;
 		}
-		if (c->hops == 0 && r->opts.io.dht_get && !zone_holds(full ? full : z, c->name)) {
+		if (c->hops == 0 && r->opts.io.dht_get &&
+		    (z == NULL || !zone_holds(full ? full : z, c->name))) {
 			int st = registry_step(r, c, label, h, now, &z, &full, &src, wait_for);
 			if (st != FZ_OK)
 				return st;
+		}
+		if (z == NULL) { /* no apex zone, and no label item holds the name */
+			fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "zone not found in the DHT");
+			return STEP_DONE;
 		}
 		c->trace.source = src;
 		c->trace.has_key = true;
@@ -1779,9 +1817,15 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 	}
 	/* docs/design.md §9: a registry's item that a converged lookup did not find does not
 	 * exist (the name is not registered): cached as a negative answer for the negative TTL.
-	 * Before convergence, or with a copy cached, nothing is concluded. */
-	if (res->done && e->salt_len && e->zone == NULL && !res->has_item &&
-	    res->err == SW_ENOTFOUND && res->converged) {
+	 * Before convergence, or with a copy cached, nothing is concluded. A zone is marked so
+	 * too when a name under a registry's label waits for it (a registry need not publish
+	 * an apex zone), but the mark serves only such names; other names of that key look the
+	 * zone up again, as before. */
+	bool reg = e->salt_len > 0;
+	for (const req_t *rq = e->waiters; rq && !reg; rq = rq->next)
+		reg = registry_name(&rq->c);
+	if (res->done && reg && e->zone == NULL && !res->has_item && res->err == SW_ENOTFOUND &&
+	    res->converged) {
 		e->absent = true;
 		e->converged = true;
 		e->expires_ms = now + (uint64_t)r->opts.zone.min_ttl * 1000;

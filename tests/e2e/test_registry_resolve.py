@@ -8,9 +8,9 @@ libsodium) and put with raw KRPC to every testnet node, as the registrar will. A
 
   - `www.alice.<R>.` and `www.alice.p2p.` to the owner's zone, through the label item;
   - `www.bob.<R>.` (never registered): NXDOMAIN with R's SOA and an EDE naming R;
-  - a label item signed by a registry R2 whose policy is `moderated` but without the
-    moderator's signature: SERVFAIL with an EDE saying it was refused, never the owner's
-    address;
+  - a label item signed by a registry R2 (which publishes no apex zone) whose policy is
+    `moderated` but without the moderator's signature: SERVFAIL with an EDE saying it was
+    refused, never the owner's address; a label R2 never gave out: NXDOMAIN with a SOA of R2;
   - under a `dns-proof` registry R3, with Knot DNS as the node's upstream holding the TXT
     record of one claim (`erin`) and not of another (`frank`): the first resolves, the
     second is refused;
@@ -81,7 +81,7 @@ def world(swarmdns_bin, tmp_path_factory):
         "policy": signed(r_seed, policy_packet(rz, "closed"), b"_policy"),
         "alice": signed(r_seed, label_packet(rz, "alice", oz), b"alice"),
         "owner": signed(o_seed, zone_packet(f"{oz}.", [("www", "A", "192.0.2.77")])),
-        "apex2": signed(r2_seed, zone_packet(f"{r2z}.", [("www", "A", "192.0.2.2")])),
+        # R2 publishes no apex zone (a registrar signs only its policy, log and labels).
         "policy2": signed(r2_seed, policy_packet(r2z, "moderated", ["mod-k=1", "mod=" + modz]),
                           b"_policy"),
         "carol": signed(r2_seed, label_packet(r2z, "carol", oz), b"carol"),
@@ -170,6 +170,15 @@ def test_label_item_lacking_evidence_is_never_served(world):
     texts = [t for _, t in ede_of(r)]
     assert any(t.startswith(f"registry {r2z}: label item of carol refused:") for t in texts), (
         texts, node.stderr_tail())
+
+
+def test_registry_without_apex_zone_says_nxdomain(world):
+    node, r2z = world["node"], world["r2z"]
+    r = ask(node, f"www.nobody.{r2z}.", want=dns.rcode.NXDOMAIN)
+    assert r.rcode() == dns.rcode.NXDOMAIN, f"{r}\n{ede_of(r)}\n{node.stderr_tail()}"
+    soa = [s for s in r.authority if s.rdtype == dns.rdatatype.SOA]
+    assert soa and str(soa[0].name) == f"{r2z}.", r
+    assert f"nobody is not registered in registry {r2z}" in [t for _, t in ede_of(r)], r
 
 
 def test_dns_proof_checked_through_knot_upstream(world, swarmdns_bin):

@@ -815,7 +815,8 @@ static void test_flush(void **state)
 	make_item(w, &it, 200, "192.0.2.2");
 	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
 	report(w, 0, &it, true, true, true, 0);
-	assert_int_equal(ask_from(w, &other, "www", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
+	/* (The apex name: under a label, the key would be asked as a registry too.) */
+	assert_int_equal(ask_from(w, &other, "@", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
 	report(w, 1, NULL, true, true, true, SW_ENOTFOUND); /* not found: no entry left */
 	assert_int_equal(resolver_cache_count(w->r), 1);
 	size_t n = ask(w, "www", DNS_T_A);
@@ -1351,6 +1352,44 @@ static void test_registry_dns_proof(void **state)
 	assert_string_equal(w->trace.ede_text, text);
 }
 
+/* A registry that publishes no apex zone (the registrar signs only its policy, log and label
+ * items): its names resolve all the same, a label nobody registered is NXDOMAIN with a SOA
+ * of R, and a name of R's that no label item can hold is "zone not found" as for any key. */
+static void test_registry_without_apex(void **state)
+{
+	world_t *w = *state;
+	reg_world_t g;
+	reg_setup(w, &g);
+	held_t held[] = {{&w->k, "", NULL},
+			 {&w->k, "alice", &g.label},
+			 {&w->k, "bob", NULL},
+			 {&w->k, "_policy", &g.policy},
+			 {&g.owner, "", &g.zone}};
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 5, true), 4);
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.77", MIN_TTL, 1);
+	/* The apex's absence is cached like the label's: no lookup of it for the next name. */
+	assert_int_equal(ask(w, "www.bob", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 5, true), 1);
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	assert_int_equal(resp->ns, 1);
+	const knot_rrset_t *soa = fx_rr(resp, KNOT_AUTHORITY, 0);
+	assert_int_equal(soa->type, DNS_T_SOA);
+	assert_memory_equal(soa->owner, w->k.apex, w->k.apex_len);
+	fx_resp_free(resp);
+	char want[200];
+	snprintf(want, sizeof(want), "bob is not registered in registry %s", w->k.z32);
+	assert_string_equal(w->trace.ede_text, want);
+	/* Not a label's name: the zone is looked up again and is not found, as before. */
+	assert_int_equal(ask(w, "_x", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 5, true), 1);
+	resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	assert_string_equal(w->trace.ede_text, "zone not found in the DHT");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1374,6 +1413,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_registry_policy_missing_or_bad, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_lower_seq_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_dns_proof, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_without_apex, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_own_zone_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_cache_offer, setup, teardown),
