@@ -1364,6 +1364,19 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 			snprintf(le->text, sizeof(le->text), "%s is not registered in registry %s",
 				 n.label, rz);
 		}
+		/* Without an apex zone, only a policy item makes R a registry that can say a
+		 * label is not registered; a key with neither is not found, as any key. */
+		if (*zp == NULL) {
+			st = cache_zone(r, c, label, salted_hash(r, h, psalt, plen), psalt, plen,
+					now, &pz, &pfull, &psrc, &pe, wait_for);
+			if (st != FZ_OK)
+				return st;
+			if (pz == NULL) {
+				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
+				     "zone not found in the DHT");
+				return STEP_DONE;
+			}
+		}
 		/* R publishes no apex zone: an empty one gives the SOA. */
 		static const uint8_t empty_pkt[DNS_HDR_LEN] = {0, 0, 0x84, 0};
 		static const uint8_t no_sig[64];

@@ -1368,7 +1368,8 @@ static void test_registry_without_apex(void **state)
 	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
 	assert_int_equal(play(w, held, 5, true), 4);
 	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.77", MIN_TTL, 1);
-	/* The apex's absence is cached like the label's: no lookup of it for the next name. */
+	/* The apex's absence is cached like the label's: no lookup of it for the next name
+	 * (the label's only; R's policy, cached, makes R a registry). */
 	assert_int_equal(ask(w, "www.bob", DNS_T_A), RESOLVER_ASYNC);
 	assert_int_equal(play(w, held, 5, true), 1);
 	fx_resp_t *resp = last_reply(w);
@@ -1384,6 +1385,16 @@ static void test_registry_without_apex(void **state)
 	/* Not a label's name: the zone is looked up again and is not found, as before. */
 	assert_int_equal(ask(w, "_x", DNS_T_A), RESOLVER_ASYNC);
 	assert_int_equal(play(w, held, 5, true), 1);
+	resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	assert_string_equal(w->trace.ede_text, "zone not found in the DHT");
+	/* A key with no zone, no label item and no policy is no registry: not found. */
+	fx_key_t none;
+	fx_key(&none, 10);
+	held_t nothing[] = {{&none, "", NULL}, {&none, "www", NULL}, {&none, "_policy", NULL}};
+	assert_int_equal(ask_from(w, &none, "www", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
+	assert_int_equal(play(w, nothing, 3, true), 3);
 	resp = last_reply(w);
 	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
 	fx_resp_free(resp);
