@@ -567,6 +567,25 @@ static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
 
 static void on_dht(void *cbctx, const resolver_dht_result_t *res);
 
+/* The EDE text of a registry's item that a converged lookup did not find (RFC 8914 §2:
+ * EXTRA-TEXT for the user): which registry says the label is not registered, or that it has
+ * no policy. Once, when the entry is marked absent, not per query. */
+static void absent_text(centry_t *e)
+{
+	char rz[SW_Z32_KEY_LEN + 1];
+	sw_z32_encode_key(e->pk, rz);
+	if (e->salt_len == 0)
+		e->text[0] = 0;
+	else if (e->salt[0] == '_')
+		snprintf(e->text, sizeof(e->text),
+			 "registry %s publishes no policy item (_policy): its names cannot be "
+			 "checked",
+			 rz);
+	else
+		snprintf(e->text, sizeof(e->text), "%.*s is not registered in registry %s",
+			 (int)e->salt_len, (const char *)e->salt, rz);
+}
+
 /* Is the name looked up one that a registry's label item may hold (docs/design.md §9): asked
  * directly (not through a delegation or CNAME), under a label that is not the registry's own
  * and is registrable? */
@@ -1035,6 +1054,13 @@ static void rebind_compare(resolver_t *r, ctx_t *c, const zone_t *full, uint32_t
 
 enum { FZ_OK = 3 };
 
+/* A key whose zone a converged lookup did not find, and which is no registry either. */
+static void not_found(ctx_t *c)
+{
+	fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "zone not found in the DHT");
+	c->trace.source = RES_SRC_NONE;
+}
+
 /* The zone of key label (hash h; lower-case z-base32) from the cache, or the item of that key
  * with salt (salt_len 0: the zone; else a registry's label or policy item, docs/design.md §9),
  * starting a DHT lookup on a miss; items are cached, refreshed early, served stale and never
@@ -1053,7 +1079,7 @@ static int cache_zone(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t h,
 	    (salt_len || registry_name(c))) {
 		return FZ_OK; /* a converged lookup found no such item */
 	} else if (e && e->absent && e->zone == NULL && c->given == e) {
-		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "zone not found in the DHT");
+		not_found(c);
 		return STEP_DONE;
 	} else if (e && e->zone && (now < e->expires_ms || c->stale || c->given == e)) {
 		*zp = e->zone;
@@ -1345,8 +1371,21 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 	const zone_t *lz, *lfull, *pz, *pfull;
 	resolver_source_t lsrc = *srcp, psrc = *srcp;
 	centry_t *le, *pe;
-	int st = cache_zone(r, c, label, salted_hash(r, h, lsalt, n.label_len), lsalt, n.label_len,
-			    now, &lz, &lfull, &lsrc, &le, wait_for);
+	int st;
+	/* Without an apex zone, only a policy item makes R a registry: asked first, so that a
+	 * name under a key that has nothing costs one lookup more, not two. */
+	if (*zp == NULL) {
+		st = cache_zone(r, c, label, salted_hash(r, h, psalt, plen), psalt, plen, now, &pz,
+				&pfull, &psrc, &pe, wait_for);
+		if (st != FZ_OK)
+			return st;
+		if (pz == NULL) {
+			not_found(c);
+			return STEP_DONE;
+		}
+	}
+	st = cache_zone(r, c, label, salted_hash(r, h, lsalt, n.label_len), lsalt, n.label_len, now,
+			&lz, &lfull, &lsrc, &le, wait_for);
 	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY) {
 		/* Nothing can be learnt of R's labels: R's apex zone answers, as for any key. */
 		c->rcode = DNS_RCODE_NOERROR;
@@ -1358,25 +1397,6 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 	if (st != FZ_OK)
 		return st;
 	if (lz == NULL) {
-		if (le->text[0] == 0) {
-			char rz[SW_Z32_KEY_LEN + 1];
-			sw_z32_encode_key(le->pk, rz);
-			snprintf(le->text, sizeof(le->text), "%s is not registered in registry %s",
-				 n.label, rz);
-		}
-		/* Without an apex zone, only a policy item makes R a registry that can say a
-		 * label is not registered; a key with neither is not found, as any key. */
-		if (*zp == NULL) {
-			st = cache_zone(r, c, label, salted_hash(r, h, psalt, plen), psalt, plen,
-					now, &pz, &pfull, &psrc, &pe, wait_for);
-			if (st != FZ_OK)
-				return st;
-			if (pz == NULL) {
-				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
-				     "zone not found in the DHT");
-				return STEP_DONE;
-			}
-		}
 		/* R publishes no apex zone: an empty one gives the SOA. */
 		static const uint8_t empty_pkt[DNS_HDR_LEN] = {0, 0, 0x84, 0};
 		static const uint8_t no_sig[64];
@@ -1401,14 +1421,6 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 	if (st != FZ_OK)
 		return st;
 	if (pz == NULL) {
-		if (pe->text[0] == 0) {
-			char rz[SW_Z32_KEY_LEN + 1];
-			sw_z32_encode_key(pe->pk, rz);
-			snprintf(pe->text, sizeof(pe->text),
-				 "registry %s publishes no policy item (_policy): its names cannot "
-				 "be checked",
-				 rz);
-		}
 		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, pe->text);
 		return STEP_DONE;
 	}
@@ -1469,7 +1481,7 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 				return st;
 		}
 		if (z == NULL) { /* no apex zone, and no label item holds the name */
-			fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "zone not found in the DHT");
+			not_found(c);
 			return STEP_DONE;
 		}
 		c->trace.source = src;
@@ -1843,6 +1855,7 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 		e->converged = true;
 		e->expires_ms = now + (uint64_t)r->opts.zone.min_ttl * 1000;
 		fresh = true;
+		absent_text(e);
 	}
 	if (res->done) {
 		e->fetching = false;

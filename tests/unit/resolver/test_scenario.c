@@ -1394,11 +1394,12 @@ static void test_registry_without_apex(void **state)
 	fx_key(&none, 10);
 	held_t nothing[] = {{&none, "", NULL}, {&none, "www", NULL}, {&none, "_policy", NULL}};
 	assert_int_equal(ask_from(w, &none, "www", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
-	assert_int_equal(play(w, nothing, 3, true), 3);
+	assert_int_equal(play(w, nothing, 3, true), 2); /* the zone, the policy: not the label */
 	resp = last_reply(w);
 	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
 	fx_resp_free(resp);
 	assert_string_equal(w->trace.ede_text, "zone not found in the DHT");
+	assert_int_equal(w->trace.source, RES_SRC_NONE);
 }
 
 int main(void)
