@@ -567,20 +567,15 @@ static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
 
 static void on_dht(void *cbctx, const resolver_dht_result_t *res);
 
-/* The EDE text of a registry's item that a converged lookup did not find (RFC 8914 §2:
- * EXTRA-TEXT for the user): which registry says the label is not registered, or that it has
- * no policy. Once, when the entry is marked absent, not per query. */
+/* The EDE text of a label item that a converged lookup did not find (RFC 8914 §2: EXTRA-TEXT
+ * for the user): which registry says the label is not registered. Once, when the entry is
+ * marked absent, not per query. */
 static void absent_text(centry_t *e)
 {
 	char rz[SW_Z32_KEY_LEN + 1];
 	sw_z32_encode_key(e->pk, rz);
-	if (e->salt_len == 0)
-		e->text[0] = 0;
-	else if (e->salt[0] == '_')
-		snprintf(e->text, sizeof(e->text),
-			 "registry %s publishes no policy item (_policy): its names cannot be "
-			 "checked",
-			 rz);
+	if (e->salt_len == 0 || e->salt[0] == '_')
+		e->text[0] = 0; /* a zone, or a policy: its absence is no registry's word */
 	else
 		snprintf(e->text, sizeof(e->text), "%.*s is not registered in registry %s",
 			 (int)e->salt_len, (const char *)e->salt, rz);
@@ -1351,13 +1346,13 @@ refused:
 	return 0;
 }
 
-/* docs/design.md §9: a name under label L of registry R (key label, hash h) that R's apex
- * zone *zp does not hold itself: the label item (salt L), then the policy item (salt
- * `_policy`) to check it against. Returns FZ_OK with *zp, *fullp and *srcp the label item's
- * zone (its NS delegates to the owner's zone) or, for a label a converged lookup did not
- * find, unchanged (R's apex answers NXDOMAIN with R's SOA, and the EDE names R); else
- * STEP_WAIT_DHT or STEP_DONE after fail(). Names that are not under a registrable label go
- * on in the apex. */
+/* docs/design.md §9: a name under label L of key R (key label, hash h) that R's apex zone *zp
+ * (NULL: R publishes none) does not hold itself: R's policy item (salt `_policy`; none: R is
+ * no registry and *zp answers alone), then the label item (salt L), checked against the
+ * policy. Returns FZ_OK with *zp, *fullp and *srcp the label item's zone (its NS delegates to
+ * the owner's zone) or, for a label a converged lookup did not find, R's apex (or an empty
+ * zone of R) to answer NXDOMAIN with R's SOA, the EDE naming R; else STEP_WAIT_DHT, or
+ * STEP_DONE after fail(). Names that are not under a registrable label go on in the apex. */
 static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t h, uint64_t now,
 			 const zone_t **zp, const zone_t **fullp, resolver_source_t *srcp,
 			 centry_t **wait_for)
@@ -1371,23 +1366,29 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 	const zone_t *lz, *lfull, *pz, *pfull;
 	resolver_source_t lsrc = *srcp, psrc = *srcp;
 	centry_t *le, *pe;
-	int st;
-	/* Without an apex zone, only a policy item makes R a registry: asked first, so that a
-	 * name under a key that has nothing costs one lookup more, not two. */
-	if (*zp == NULL) {
-		st = cache_zone(r, c, label, salted_hash(r, h, psalt, plen), psalt, plen, now, &pz,
-				&pfull, &psrc, &pe, wait_for);
-		if (st != FZ_OK)
-			return st;
-		if (pz == NULL) {
+	/* A key is a registry when it publishes a policy item: asked first, once per key and
+	 * cached (also its absence), so that names a zone does not hold under a key that is no
+	 * registry (a flood of random names, say) cost one lookup per key, not one per label. */
+	int st = cache_zone(r, c, label, salted_hash(r, h, psalt, plen), psalt, plen, now, &pz,
+			    &pfull, &psrc, &pe, wait_for);
+	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY) {
+		/* Nothing can be learnt of R's items: R's apex zone answers, as for any key. */
+		c->rcode = DNS_RCODE_NOERROR;
+		c->trace.ede = DNS_EDE_NONE;
+		c->trace.ede_text = NULL;
+		c->reg_off = true;
+		return FZ_OK;
+	}
+	if (st != FZ_OK)
+		return st;
+	if (pz == NULL) { /* no registry: the zone answers alone, or there is none */
+		if (*zp == NULL)
 			not_found(c);
-			return STEP_DONE;
-		}
+		return *zp == NULL ? STEP_DONE : FZ_OK;
 	}
 	st = cache_zone(r, c, label, salted_hash(r, h, lsalt, n.label_len), lsalt, n.label_len, now,
 			&lz, &lfull, &lsrc, &le, wait_for);
-	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY) {
-		/* Nothing can be learnt of R's labels: R's apex zone answers, as for any key. */
+	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY && *zp) {
 		c->rcode = DNS_RCODE_NOERROR;
 		c->trace.ede = DNS_EDE_NONE;
 		c->trace.ede_text = NULL;
@@ -1415,14 +1416,6 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 		c->trace.ede = DNS_EDE_OTHER;
 		c->trace.ede_text = le->text;
 		return FZ_OK; /* R's apex answers: NXDOMAIN with R's SOA */
-	}
-	st = cache_zone(r, c, label, salted_hash(r, h, psalt, plen), psalt, plen, now, &pz, &pfull,
-			&psrc, &pe, wait_for);
-	if (st != FZ_OK)
-		return st;
-	if (pz == NULL) {
-		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, pe->text);
-		return STEP_DONE;
 	}
 	if ((!le->chk_done || le->chk_seq != zone_seq(le->zone) ||
 	     le->chk_pol != zone_seq(pe->zone)) &&

@@ -3,7 +3,10 @@
  * query into a response for every transport. Own zones are answered authoritatively (AA=1);
  * other key names from the verified zone cache, else through a DHT lookup; names under a
  * `root` or a `key-suffix` are rewritten onto their key; NS and CNAME records that point at
- * key names are followed (depth 8); everything else goes to the upstream forwarder.
+ * key names are followed (depth 8); a name under a registry's label that the key's zone does
+ * not hold goes through the label item, checked against the policy item (docs/design.md §9,
+ * docs/registries.md "Resolving a registered name"); everything else goes to the upstream
+ * forwarder.
  *
  * The DHT and the forwarder are injected (resolver_io_t), so this module does no I/O and can
  * be driven by tests and fuzzers. Answers that need the network are completed later through
