@@ -123,8 +123,11 @@ static void on_zone_get(void *ctx, const dht_get_result_t *res)
 		free(l);
 }
 
-static int io_dht_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbctx)
+static int io_dht_get(void *ctx, const uint8_t pk[32], const uint8_t *salt, size_t salt_len,
+		      resolver_dht_cb cb, void *cbctx)
 {
+	(void)salt;
+	(void)salt_len;
 	uint8_t target[DHT_ID_LEN];
 	lookup_t *l = calloc(1, sizeof(*l));
 	if (l == NULL)

@@ -145,8 +145,11 @@ static void on_dht_timer(uv_timer_t *t)
 	}
 }
 
-static int fake_dht_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbctx)
+static int fake_dht_get(void *ctx, const uint8_t pk[32], const uint8_t *salt, size_t salt_len,
+			resolver_dht_cb cb, void *cbctx)
 {
+	(void)salt;
+	(void)salt_len;
 	lookup_t *l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return SW_ENOMEM;

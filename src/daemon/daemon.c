@@ -115,7 +115,8 @@ static void on_zone_fetched(void *ctx, const resolver_dht_result_t *rr)
 		free(l);
 }
 
-static int io_dht_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbctx)
+static int io_dht_get(void *ctx, const uint8_t pk[32], const uint8_t *salt, size_t salt_len,
+		      resolver_dht_cb cb, void *cbctx)
 {
 	node_t *n = ctx;
 	if (n->dht == NULL && n->relays == NULL)
@@ -126,7 +127,8 @@ static int io_dht_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void 
 	l->node = n;
 	l->cb = cb;
 	l->cbctx = cbctx;
-	int ret = daemon_zonefetch_start(n->dht, n->relays, pk, on_zone_fetched, l, &l->fetch);
+	int ret = daemon_zonefetch_start(n->dht, n->relays, pk, salt, salt_len, on_zone_fetched, l,
+					 &l->fetch);
 	if (ret) {
 		free(l);
 		return ret;

@@ -27,7 +27,7 @@
 /* ---- messages between the threads ---- */
 
 typedef enum {
-	M_GET,	  /* worker -> hub: look pk up for lookup id */
+	M_GET,	  /* worker -> hub: look pk (with salt) up for lookup id */
 	M_CANCEL, /* worker -> hub: lookup id is no longer wanted */
 	M_RESULT, /* hub -> worker: a report of lookup id */
 	M_LEARN,  /* hub -> worker: the zone of pk a lookup for another worker gave */
@@ -53,6 +53,8 @@ typedef struct msg {
 	unsigned worker;
 	uint64_t id;
 	uint8_t pk[32];
+	uint8_t salt[64]; /* M_GET: a registry's item (docs/design.md §9); salt_len 0: a zone */
+	uint8_t salt_len;
 	resolver_dht_result_t res; /* M_RESULT; sig and packet point into this message */
 	uint8_t sig[64];
 	reload_msg_t *reload; /* M_RELOAD, freed with the message */
@@ -190,6 +192,8 @@ struct hlookup {
 	hlookup_t *next;
 	daemon_workers_t *ws;
 	uint8_t pk[32];
+	uint8_t salt[64]; /* one lookup per (key, salt), shared by the workers */
+	uint8_t salt_len;
 	daemon_zonefetch_t *fetch;
 	struct {
 		unsigned worker;
@@ -225,9 +229,12 @@ static uint64_t wio_now_ms(void *ctx)
 	return uv_now(w->loop);
 }
 
-static int wio_dht_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbctx)
+static int wio_dht_get(void *ctx, const uint8_t pk[32], const uint8_t *salt, size_t salt_len,
+		       resolver_dht_cb cb, void *cbctx)
 {
 	worker_t *w = ctx;
+	if (salt_len > sizeof(((msg_t *)0)->salt))
+		return SW_EINVAL;
 	wlookup_t *l = malloc(sizeof(*l));
 	msg_t *m = msg_new(M_GET);
 	if (l == NULL || m == NULL) {
@@ -240,6 +247,8 @@ static int wio_dht_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void
 	l->cbctx = cbctx;
 	m->worker = w->idx;
 	memcpy(m->pk, pk, 32);
+	memcpy(m->salt, salt, salt_len);
+	m->salt_len = (uint8_t)salt_len;
 	if (inbox_post(&w->ws->hub, m, true) != 0) {
 		free(l);
 		return SW_ELIMIT;
@@ -490,8 +499,9 @@ static void on_hub_fetched(void *ctx, const resolver_dht_result_t *rr)
 	l->ready |= rr->ready || rr->done;
 	l->converged = rr->converged;
 	/* The other workers first, so that the zone is in every cache by the time the clients
-	 * of this lookup have their answers (and may ask again, of any worker). */
-	if ((rr->ready || rr->done) && l->has_best)
+	 * of this lookup have their answers (and may ask again, of any worker). A registry's
+	 * item is not a zone: workers that did not ask look it up when they need it. */
+	if ((rr->ready || rr->done) && l->has_best && l->salt_len == 0)
 		hub_learn(l);
 	for (size_t k = 0; k < l->nw; k++)
 		hub_result(l->ws, l->waiters[k].worker, l->waiters[k].id, rr);
@@ -503,13 +513,16 @@ static void hub_get(daemon_workers_t *ws, const msg_t *m)
 {
 	resolver_dht_result_t fail = {.done = true, .err = SW_ECONN};
 	hlookup_t *l = ws->lookups;
-	while (l && memcmp(l->pk, m->pk, 32) != 0)
+	while (l && (memcmp(l->pk, m->pk, 32) != 0 || l->salt_len != m->salt_len ||
+		     memcmp(l->salt, m->salt, m->salt_len) != 0))
 		l = l->next;
 	if (l == NULL && !ws->stopped && (l = calloc(1, sizeof(*l))) != NULL) {
 		l->ws = ws;
 		memcpy(l->pk, m->pk, 32);
-		int ret = daemon_zonefetch_start(ws->dht, ws->relays, m->pk, on_hub_fetched, l,
-						 &l->fetch);
+		memcpy(l->salt, m->salt, m->salt_len);
+		l->salt_len = m->salt_len;
+		int ret = daemon_zonefetch_start(ws->dht, ws->relays, m->pk, m->salt, m->salt_len,
+						 on_hub_fetched, l, &l->fetch);
 		if (ret) {
 			fail.err = ret;
 			free(l);

@@ -108,13 +108,16 @@ static void on_relay(void *ctx, const item_t *item, bool done, int err)
 }
 
 int daemon_zonefetch_start(net_dht_t *dht, net_relay_t *relays, const uint8_t pk[32],
-			   resolver_dht_cb cb, void *cbctx, daemon_zonefetch_t **out)
+			   const uint8_t *salt, size_t salt_len, resolver_dht_cb cb, void *cbctx,
+			   daemon_zonefetch_t **out)
 {
 	daemon_zonefetch_t *f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return SW_ENOMEM;
 	f->cb = cb;
 	f->cbctx = cbctx;
+	if (salt_len)
+		relays = NULL; /* a pkarr relay serves unsalted zones only */
 	/* With relays, a DHT without a good node (not joined, or UDP blocked) is not asked: its
 	 * lookup could only fail, and the relays answer alone (docs/design.md §7). */
 	if (dht && net_relay_count(relays) > 0) {
@@ -126,8 +129,8 @@ int daemon_zonefetch_start(net_dht_t *dht, net_relay_t *relays, const uint8_t pk
 	int ret = SW_ECONN;
 	if (dht) {
 		uint8_t target[DHT_ID_LEN];
-		item_key_target(pk, NULL, 0, target);
-		ret = dht_get(net_dht_node(dht), target, NULL, 0, true, on_dht, f);
+		item_key_target(pk, salt, salt_len, target);
+		ret = dht_get(net_dht_node(dht), target, salt, salt_len, true, on_dht, f);
 		if (ret == 0) {
 			f->dht = dht;
 			f->dht_running = true;

@@ -16,11 +16,14 @@
 
 typedef struct daemon_zonefetch daemon_zonefetch_t;
 
-/* Starts fetching the zone of pk from dht (NULL: none) and relays (NULL: none). cb reports
+/* Starts fetching the zone of pk (salt_len 0), or the item of pk with salt (a registry's,
+ * docs/design.md §9: from the DHT only, relays serve zones), from dht (NULL: none) and relays
+ * (NULL: none). cb reports
  * like a DHT lookup (improvements, then once with done), never inside this call. *out is
  * valid until the done report returns. Returns 0, SW_ECONN (neither the DHT nor a relay can
  * be asked), SW_ELIMIT or SW_ENOMEM. */
 int daemon_zonefetch_start(net_dht_t *dht, net_relay_t *relays, const uint8_t pk[32],
-			   resolver_dht_cb cb, void *cbctx, daemon_zonefetch_t **out);
+			   const uint8_t *salt, size_t salt_len, resolver_dht_cb cb, void *cbctx,
+			   daemon_zonefetch_t **out);
 /* Stops a fetch: no more reports. */
 void daemon_zonefetch_cancel(daemon_zonefetch_t *f);

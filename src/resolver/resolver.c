@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,8 @@
 #include "dns/cookie.h"
 #include "dns/query.h"
 #include "dns/rrl.h"
+#include "registry/check.h"
+#include "resolver/regname.h"
 #include "resolver/resolver.h"
 #include "zone/packet.h"
 
@@ -19,8 +22,11 @@
 #define PENDING_MAX 4096   /* default of max_pending */
 #define CACHE_BUCKETS 4096
 #define SCRATCH_LEN 65535
-#define USE_SLOTS 16384	    /* cells of the recent demand of networks (power of two) */
-#define USE_WINDOW_MS 10000 /* demand counted over this window and the one before */
+#define USE_SLOTS 16384	      /* cells of the recent demand of networks (power of two) */
+#define USE_WINDOW_MS 10000   /* demand counted over this window and the one before */
+#define POLICY_SALT "_policy" /* docs/design.md §9 "Policy item" */
+#define REG_TEXT_MAX 200
+#define PROOF_TXT_MAX 8 /* TXT records of a dns-proof name kept for the check */
 
 const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT] = {
     DNS_T_A,   DNS_T_AAAA, DNS_T_TXT, DNS_T_MX,	  DNS_T_NS,    DNS_T_CNAME, DNS_T_SOA,
@@ -66,6 +72,17 @@ static int qtype_index(uint16_t t)
 typedef struct centry centry_t;
 typedef struct req req_t;
 
+/* The dns-proof TXT records of a label item (docs/registries.md "dns-proof"), looked up in
+ * ordinary DNS through the forwarder; only label items of dns-proof registries have one. */
+typedef enum { PROOF_NONE, PROOF_PENDING, PROOF_DONE, PROOF_FAILED } proof_state_t;
+typedef struct {
+	proof_state_t state;
+	uint64_t seq, pol; /* the label and policy seqs it was looked up for */
+	size_t n;
+	char txt[PROOF_TXT_MAX][REG_DNS_PROOF_TXT_MAX];
+	size_t len[PROOF_TXT_MAX];
+} proof_t;
+
 /* The state of one query's resolution; on the stack while it runs at once, copied into a
  * req_t when it has to wait. */
 typedef struct {
@@ -79,6 +96,7 @@ typedef struct {
 	uint32_t ttl_left;     /* seconds a cached zone on the way stays fresh; 0: none */
 	const centry_t *given; /* the entry a lookup has just answered this query with */
 	bool filtered;	       /* rebinding protection removed records from the answer */
+	bool reg_off; /* no DHT peers for a registry's items: the apex zone answers alone */
 	size_t limit, qend;
 	uint16_t an, ns;
 	uint8_t rcode;
@@ -126,6 +144,23 @@ struct centry {
 	size_t pool_idx; /* where in the pool, while fetching */
 	req_t *waiters;
 	resolver_t *r;
+	/* A registry's item under pk (docs/design.md §9): salt is the label or `_policy`;
+	 * salt_len 0: the zone of pk. Its zone holds the item's records as a zone of pk. */
+	uint8_t salt[REG_LABEL_MAX + 1];
+	uint8_t salt_len;
+	/* Salted only: a converged lookup found no item (and none is cached): the name is not
+	 * registered, or the registry has no policy, until expires_ms. */
+	bool absent;
+	/* Label items: the check of the zone's item (seq chk_seq) against the policy item of
+	 * seq chk_pol (docs/registries.md "What a resolver checks of a label item"), made once
+	 * per pair, not per query; chk_expires the registration's expiry (unix s, 0: never). */
+	bool chk_done, chk_ok;
+	uint64_t chk_seq, chk_pol, chk_expires;
+	char text[REG_TEXT_MAX]; /* the EDE text of a refusal, an expiry or NXDOMAIN */
+	proof_t *proof;		 /* NULL but for label items of dns-proof registries */
+	/* An absent label item of a registry without an apex zone: a zone of R without records,
+	 * whose synthesized SOA the NXDOMAIN carries (docs/design.md §3 step 3). */
+	zone_t *empty;
 };
 
 typedef struct {
@@ -250,6 +285,10 @@ void resolver_free(resolver_t *r)
 			r->cache[i] = e->next;
 			if (e->fetching && r->opts.io.dht_cancel)
 				r->opts.io.dht_cancel(r->opts.io.ctx, e);
+			if (e->proof && e->proof->state == PROOF_PENDING && r->opts.io.fwd_cancel)
+				r->opts.io.fwd_cancel(r->opts.io.ctx, e);
+			free(e->proof);
+			zone_free(e->empty);
 			zone_free(e->zone);
 			zone_free(e->full);
 			zone_free(e->cand);
@@ -384,12 +423,26 @@ const resolver_opts_t *resolver_opts(const resolver_t *r)
 
 /* ---- the zone cache ---- */
 
-static centry_t *cache_find(const resolver_t *r, const uint8_t *label, uint64_t h)
+/* The hash of the entry of key label (z-base32) with salt (salt_len 0: the zone); h the hash
+ * of the label alone. */
+static uint64_t salted_hash(const resolver_t *r, uint64_t h, const uint8_t *salt, size_t salt_len)
+{
+	return salt_len ? sw_hash(salt, salt_len, h ^ r->seed) : h;
+}
+
+static centry_t *cache_find_salted(const resolver_t *r, const uint8_t *label, uint64_t h,
+				   const uint8_t *salt, size_t salt_len)
 {
 	for (centry_t *e = r->cache[h % CACHE_BUCKETS]; e; e = e->next)
-		if (e->hash == h && memcmp(e->label, label, SW_Z32_KEY_LEN) == 0)
+		if (e->hash == h && memcmp(e->label, label, SW_Z32_KEY_LEN) == 0 &&
+		    e->salt_len == salt_len && memcmp(e->salt, salt, salt_len) == 0)
 			return e;
 	return NULL;
+}
+
+static centry_t *cache_find(const resolver_t *r, const uint8_t *label, uint64_t h)
+{
+	return cache_find_salted(r, label, h, NULL, 0);
 }
 
 static void cache_remove(resolver_t *r, centry_t *e)
@@ -398,6 +451,10 @@ static void cache_remove(resolver_t *r, centry_t *e)
 	while (*pp != e)
 		pp = &(*pp)->next;
 	*pp = e->next;
+	if (e->proof && e->proof->state == PROOF_PENDING && r->opts.io.fwd_cancel)
+		r->opts.io.fwd_cancel(r->opts.io.ctx, e);
+	free(e->proof);
+	zone_free(e->empty);
 	zone_free(e->zone);
 	zone_free(e->full);
 	zone_free(e->cand);
@@ -414,6 +471,7 @@ static void cache_evict(resolver_t *r)
 		size_t b = (size_t)(r->evict_cursor++ % CACHE_BUCKETS);
 		for (centry_t *e = r->cache[b]; e; e = e->next)
 			if (!e->fetching && !e->waiters &&
+			    !(e->proof && e->proof->state == PROOF_PENDING) &&
 			    (victim == NULL || e->last_used < victim->last_used))
 				victim = e;
 	}
@@ -432,6 +490,7 @@ static void cache_flush_one(resolver_t *r, centry_t *e)
 	zone_free(e->full);
 	e->zone = e->full = NULL;
 	e->converged = false;
+	e->absent = false;
 	e->expires_ms = 0;
 }
 
@@ -458,14 +517,28 @@ size_t resolver_cache_flush(resolver_t *r, const uint8_t *name)
 	dns_name_lower(c.name, name);
 	if (!find_key(r, &c, &label))
 		return 0;
-	centry_t *e = cache_find(r, label, sw_hash(label, SW_Z32_KEY_LEN, r->seed));
-	if (e == NULL)
-		return 0;
-	cache_flush_one(r, e);
-	return 1;
+	uint64_t h = sw_hash(label, SW_Z32_KEY_LEN, r->seed);
+	centry_t *e = cache_find(r, label, h);
+	if (e) {
+		cache_flush_one(r, e);
+		n++;
+	}
+	/* A name under a registry's label: its label item too (docs/design.md §9). */
+	resolver_regname_t rn;
+	if (resolver_regname_parse(c.name, &rn) == 0 && resolver_regname_in_label(&rn)) {
+		const uint8_t *salt = (const uint8_t *)rn.label;
+		e = cache_find_salted(r, label, salted_hash(r, h, salt, rn.label_len), salt,
+				      rn.label_len);
+		if (e) {
+			cache_flush_one(r, e);
+			n++;
+		}
+	}
+	return n;
 }
 
-static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
+static centry_t *cache_add_salted(resolver_t *r, const uint8_t *label, uint64_t h,
+				  const uint8_t *salt, size_t salt_len)
 {
 	if (r->ncache >= r->opts.cache_size)
 		cache_evict(r);
@@ -479,13 +552,44 @@ static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
 	}
 	e->hash = h;
 	e->r = r;
+	memcpy(e->salt, salt, salt_len);
+	e->salt_len = (uint8_t)salt_len;
 	e->next = r->cache[h % CACHE_BUCKETS];
 	r->cache[h % CACHE_BUCKETS] = e;
 	r->ncache++;
 	return e;
 }
 
+static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
+{
+	return cache_add_salted(r, label, h, NULL, 0);
+}
+
 static void on_dht(void *cbctx, const resolver_dht_result_t *res);
+
+/* The EDE text of a label item that a converged lookup did not find (RFC 8914 §2: EXTRA-TEXT
+ * for the user): which registry says the label is not registered. Once, when the entry is
+ * marked absent, not per query. */
+static void absent_text(centry_t *e)
+{
+	char rz[SW_Z32_KEY_LEN + 1];
+	sw_z32_encode_key(e->pk, rz);
+	if (e->salt_len == 0 || e->salt[0] == '_')
+		e->text[0] = 0; /* a zone, or a policy: its absence is no registry's word */
+	else
+		snprintf(e->text, sizeof(e->text), "%.*s is not registered in registry %s",
+			 (int)e->salt_len, (const char *)e->salt, rz);
+}
+
+/* Is the name looked up one that a registry's label item may hold (docs/design.md §9): asked
+ * directly (not through a delegation or CNAME), under a label that is not the registry's own
+ * and is registrable? */
+static bool registry_name(const ctx_t *c)
+{
+	resolver_regname_t n;
+	return c->hops == 0 && !c->reg_off && resolver_regname_parse(c->name, &n) == 0 &&
+	       resolver_regname_in_label(&n) && reg_label_check(n.label, n.label_len) == 0;
+}
 
 /* ---- the lookup pool ---- */
 
@@ -696,7 +800,8 @@ static int start_fetch(resolver_t *r, centry_t *e, const struct sockaddr *peer, 
 	}
 	e->lk_same = false;
 	e->lk_nodes = 0;
-	int ret = r->opts.io.dht_get(r->opts.io.ctx, e->pk, on_dht, e);
+	int ret = r->opts.io.dht_get(r->opts.io.ctx, e->pk, e->salt_len ? e->salt : NULL,
+				     e->salt_len, on_dht, e);
 	if (ret == SW_ELIMIT)
 		r->stats.dht_pool_full++;
 	if (ret == 0) {
@@ -801,9 +906,8 @@ static int rebind_filter(resolver_t *r, const uint8_t pk[32], const item_t *it, 
 	if (ret == 0 && removed &&
 	    (ret = zone_packet_write(&keep, r->scratch, SCRATCH_LEN, &len)) == 0) {
 		/* Not the signed value any more: built from, never verified or handed on. */
-		item_t f = *it;
-		if ((ret = item_set_str(&f, r->scratch, len)) == 0 &&
-		    (ret = zone_build(pk, &f, &r->opts.zone, out)) == 0)
+		if ((ret = zone_build_packet(pk, (uint64_t)it->seq, it->sig, r->scratch, len,
+					     &r->opts.zone, out)) == 0)
 			r->stats.rebind_zones++;
 	}
 	zone_rrlist_deinit(&keep);
@@ -943,6 +1047,393 @@ static void rebind_compare(resolver_t *r, ctx_t *c, const zone_t *full, uint32_t
 		res->rcode = DNS_RCODE_NOERROR; /* the SOA stays: RFC 2308 §2.2 NODATA */
 }
 
+enum { FZ_OK = 3 };
+
+/* A key whose zone a converged lookup did not find, and which is no registry either. */
+static void not_found(ctx_t *c)
+{
+	fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "zone not found in the DHT");
+	c->trace.source = RES_SRC_NONE;
+}
+
+/* The zone of key label (hash h; lower-case z-base32) from the cache, or the item of that key
+ * with salt (salt_len 0: the zone; else a registry's label or policy item, docs/design.md §9),
+ * starting a DHT lookup on a miss; items are cached, refreshed early, served stale and never
+ * rolled back as zones are. Returns FZ_OK with *zp and *fullp (NULL: a salted item that a
+ * converged lookup did not find, *ep->absent), *srcp and *ep set; STEP_WAIT_DHT with
+ * *wait_for set; or STEP_DONE after fail(). */
+static int cache_zone(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t h,
+		      const uint8_t *salt, size_t salt_len, uint64_t now, const zone_t **zp,
+		      const zone_t **fullp, resolver_source_t *srcp, centry_t **ep,
+		      centry_t **wait_for)
+{
+	*zp = *fullp = NULL;
+	centry_t *e = cache_find_salted(r, label, h, salt, salt_len);
+	*ep = e;
+	if (e && e->absent && e->zone == NULL && (now < e->expires_ms || c->given == e) &&
+	    (salt_len || registry_name(c))) {
+		return FZ_OK; /* a converged lookup found no such item */
+	} else if (e && e->absent && e->zone == NULL && c->given == e) {
+		not_found(c);
+		return STEP_DONE;
+	} else if (e && e->zone && (now < e->expires_ms || c->stale || c->given == e)) {
+		*zp = e->zone;
+		/* Filtered zones only: others have no full copy (no cost). */
+		if (e->full && rebind_trusted(r, c))
+			*zp = e->full;
+		else if (e->full)
+			*fullp = e->full;
+		e->last_used = now;
+		e->hits++;
+		*srcp = c->stale			 ? RES_SRC_STALE
+			: c->trace.source == RES_SRC_DHT ? RES_SRC_DHT
+							 : RES_SRC_CACHE;
+		c->trace.dht_nodes = e->nodes;
+		if (!e->converged && !c->stale)
+			c->ttl_cap = r->opts.unconverged_ttl;
+		if (!c->stale)
+			c->ttl_left = cache_ttl_left(e, now, c->ttl_left);
+		/* A query that waited for this zone's lookup was a miss, not a hit.
+		 */
+		if (*srcp == RES_SRC_CACHE)
+			r->stats.cache_hits++;
+		/* docs/design.md §3 step 6: a popular entry is refreshed before it
+		 * expires, so hot names never wait on the DHT. */
+		uint64_t ttl = (uint64_t)zone_min_ttl(e->zone) * 1000;
+		if (!c->stale && e->hits >= 2 && e->expires_ms < now + ttl / 10 &&
+		    start_fetch(r, e, c->client.peer, false) == 0)
+			r->stats.prefetches++;
+	} else if (r->opts.io.dht_get == NULL) {
+		fail(c, DNS_RCODE_REFUSED, DNS_EDE_NONE, NULL);
+		return STEP_DONE;
+	} else {
+		r->stats.cache_misses++;
+		/* A new lookup costs dozens of KRPC messages to others: one client
+		 * network may start only so many a second (lookup_rate). */
+		if ((e == NULL || !e->fetching) && r->lookup_rl &&
+		    dns_rrl_check(r->lookup_rl, c->client.peer, DNS_RRL_ERROR, NULL, 0, 0, now) !=
+			DNS_RRL_PASS) {
+			r->stats.lookups_limited++;
+			fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
+			     "too many DHT lookups from this network; try again "
+			     "later");
+			return STEP_DONE;
+		}
+		if (e == NULL && (e = cache_add_salted(r, label, h, salt, salt_len)) == NULL) {
+			fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
+			return STEP_DONE;
+		}
+		int ret = start_fetch(r, e, c->client.peer, true);
+		if (ret < 0) {
+			if (e->zone == NULL && e->waiters == NULL) {
+				cache_remove(r, e);
+				*ep = NULL;
+			}
+			/* Also when the DHT's own pool is full: that is not a want
+			 * of peers, and the client should hear so. */
+			if (ret == SW_ELIMIT) {
+				r->stats.lookups_busy++;
+				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, BUSY_TEXT);
+			} else {
+				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_NO_REACHABLE_AUTHORITY,
+				     "no DHT peers");
+			}
+			return STEP_DONE;
+		}
+		*ep = *wait_for = e;
+		return STEP_WAIT_DHT;
+	}
+	return FZ_OK;
+}
+
+/* The packet a cached item was signed with (before rebinding protection). */
+static const uint8_t *entry_packet(const centry_t *e, size_t *len)
+{
+	size_t n;
+	const uint8_t *relay = zone_relay(e->full ? e->full : e->zone, &n);
+	*len = n - 72; /* relay form: sig (64) || seq (8) || packet (docs/design.md §2) */
+	return relay + 72;
+}
+
+static void advance(resolver_t *r, req_t *rq);
+
+/* The forwarder's answer to the dns-proof TXT query of label item e: its TXT records, each
+ * the concatenation of its character-strings (RFC 1035 §3.3.14), for reg_check_record();
+ * then everyone waiting on e goes on. An answer that does not parse, or none, is a failure
+ * (SERVFAIL, looked up again by the next query); NXDOMAIN or no TXT is no record. */
+static void on_proof(void *cbctx, const uint8_t *resp, size_t len, int err)
+{
+	centry_t *e = cbctx;
+	resolver_t *r = e->r;
+	proof_t *pr = e->proof;
+	uint8_t rcode = len >= DNS_HDR_LEN ? resp[3] & 0xF : DNS_RCODE_SERVFAIL;
+	pr->state = PROOF_FAILED;
+	pr->n = 0;
+	if (err == 0 && (rcode == DNS_RCODE_NOERROR || rcode == DNS_RCODE_NXDOMAIN)) {
+		dns_rd_t rd;
+		uint8_t name[DNS_NAME_MAX];
+		dns_rd_init(&rd, resp, len, DNS_HDR_LEN);
+		for (uint16_t i = 0, qd = dns_get_u16(resp + 4); i < qd; i++) {
+			dns_rd_name(&rd, name, true);
+			dns_rd_bytes(&rd, 4);
+		}
+		for (uint16_t i = 0, an = dns_get_u16(resp + 6); i < an && !rd.err; i++) {
+			dns_rd_name(&rd, name, true);
+			uint16_t type = dns_rd_u16(&rd);
+			dns_rd_bytes(&rd, 6); /* class, TTL */
+			uint16_t rdlen = dns_rd_u16(&rd);
+			const uint8_t *rdata = dns_rd_bytes(&rd, rdlen);
+			if (rd.err || type != DNS_T_TXT || pr->n == PROOF_TXT_MAX)
+				continue;
+			size_t out = 0;
+			for (size_t p = 0; p < rdlen; p += 1 + (size_t)rdata[p]) {
+				size_t sl = rdata[p];
+				if (p + 1 + sl > rdlen || out + sl > REG_DNS_PROOF_TXT_MAX) {
+					out = 0; /* malformed, or longer than any claim: not one */
+					break;
+				}
+				memcpy(pr->txt[pr->n] + out, rdata + p + 1, sl);
+				out += sl;
+			}
+			if (out > 0)
+				pr->len[pr->n++] = out;
+		}
+		if (!rd.err)
+			pr->state = PROOF_DONE;
+	}
+	req_t *w = e->waiters, *rq;
+	e->waiters = NULL;
+	while ((rq = waiter_next(&w)) != NULL)
+		advance(r, rq);
+	if (e->zone == NULL && e->waiters == NULL && !e->fetching)
+		cache_remove(r, e);
+}
+
+/* Asks the forwarder for the dns-proof TXT records of label item le (docs/registries.md
+ * "dns-proof": `<dns-prefix>.<domain>.`). Returns 1 (started: wait on le) or 0 with le->text
+ * saying why the item cannot be checked. */
+static int proof_start(resolver_t *r, centry_t *le, const reg_policy_t *pol,
+		       const reg_record_t *rec, const char *rz)
+{
+	char text[REG_DNS_PROOF_NAME_MAX];
+	uint8_t name[DNS_NAME_MAX], q[DNS_HDR_LEN + DNS_NAME_MAX + 4];
+	size_t nlen;
+	if (!(rec->has & REG_HAS_DNS) || reg_dns_proof_name(pol, rec, text, sizeof(text)) != 0 ||
+	    dns_name_from_str(text, name, &nlen) != 0) {
+		snprintf(le->text, sizeof(le->text), "registry %s: label item refused: %s", rz,
+			 reg_why_str(REG_WHY_EVIDENCE));
+		le->chk_done = true; /* the item itself lacks it: kept until a new seq */
+		r->stats.reg_refused++;
+		return 0;
+	}
+	if (r->opts.io.fwd_query == NULL) {
+		snprintf(le->text, sizeof(le->text),
+			 "registry %s uses dns-proof: checking it needs an upstream DNS server",
+			 rz);
+		return 0;
+	}
+	if (le->proof == NULL && (le->proof = calloc(1, sizeof(*le->proof))) == NULL) {
+		snprintf(le->text, sizeof(le->text), "out of memory");
+		return 0;
+	}
+	/* A query of our own: ID 0 (the forwarder sets its own), RD=1, one question. */
+	dns_wr_t w;
+	dns_wr_init(&w, q, sizeof(q), 0);
+	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, 0x0100);
+	dns_wr_u16(&w, 1);
+	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, 0);
+	dns_wr_bytes(&w, name, nlen);
+	dns_wr_u16(&w, DNS_T_TXT);
+	dns_wr_u16(&w, DNS_C_IN);
+	le->proof->seq = le->chk_seq;
+	le->proof->pol = le->chk_pol;
+	le->proof->state = PROOF_PENDING;
+	if (w.err || r->opts.io.fwd_query(r->opts.io.ctx, q, w.len, on_proof, le) != 0) {
+		le->proof->state = PROOF_NONE;
+		snprintf(le->text, sizeof(le->text),
+			 "registry %s: the dns-proof TXT record could not be looked up (upstream "
+			 "failed)",
+			 rz);
+		return 0;
+	}
+	return 1;
+}
+
+/* Checks label item le (label n) against policy item pe once per pair of seqs, not per query
+ * (docs/registries.md "What a resolver checks of a label item"); the signatures of both were
+ * verified when they entered the cache. The outcome stays in le: chk_ok, or le->text saying
+ * why the item is refused. Returns 0, or 1 when the check waits for the dns-proof TXT record
+ * (the caller waits on le, whose waiters go on when the upstream answered). */
+static int proof_start(resolver_t *r, centry_t *le, const reg_policy_t *pol,
+		       const reg_record_t *rec, const char *rz);
+
+static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const resolver_regname_t *n,
+		       uint64_t now)
+{
+	char rz[SW_Z32_KEY_LEN + 1];
+	reg_policy_t pol;
+	reg_record_t rec;
+	reg_why_t why = REG_WHY_OK;
+	size_t plen, llen;
+	const uint8_t *ppkt = entry_packet(pe, &plen), *lpkt = entry_packet(le, &llen);
+	sw_z32_encode_key(le->pk, rz);
+	le->chk_done = true;
+	le->chk_ok = false;
+	le->chk_seq = zone_seq(le->zone);
+	le->chk_pol = zone_seq(pe->zone);
+	le->chk_expires = 0;
+	int ret = reg_policy_parse(le->pk, ppkt, plen, &pol);
+	if (ret) {
+		snprintf(le->text, sizeof(le->text),
+			 "registry %s: its policy item (_policy) does not parse (%s); its names "
+			 "cannot be checked",
+			 rz, sw_strerror(ret));
+		goto refused;
+	}
+	ret = reg_label_parse(le->pk, n->label, n->label_len, lpkt, llen, &rec, NULL);
+	if (ret) {
+		snprintf(le->text, sizeof(le->text),
+			 "registry %s: the label item of %s does not parse (%s)", rz, n->label,
+			 sw_strerror(ret));
+		goto refused;
+	}
+	reg_check_in_t in = {.now = now / 1000};
+	const char *txt[PROOF_TXT_MAX];
+	if (pol.rules & REG_RULE_DNS_PROOF) {
+		proof_t *pr = le->proof;
+		if (pr == NULL || pr->seq != le->chk_seq || pr->pol != le->chk_pol ||
+		    pr->state == PROOF_NONE) {
+			le->chk_done = false; /* not checked yet */
+			return proof_start(r, le, &pol, &rec, rz);
+		}
+		if (pr->state == PROOF_PENDING) {
+			le->chk_done = false;
+			return 1;
+		}
+		if (pr->state == PROOF_FAILED) {
+			/* Not kept: the next query looks the record up again. */
+			pr->state = PROOF_NONE;
+			le->chk_done = false;
+			snprintf(le->text, sizeof(le->text),
+				 "registry %s: the dns-proof TXT record of %s could not be looked "
+				 "up (upstream failed)",
+				 rz, n->label);
+			return 0;
+		}
+		for (size_t i = 0; i < pr->n; i++)
+			txt[i] = pr->txt[i];
+		in.txt = txt;
+		in.txt_len = pr->len;
+		in.ntxt = pr->n;
+	}
+	ret = reg_check_record(&pol, le->pk, n->label, n->label_len, &rec, &in, &why);
+	if (ret) {
+		snprintf(le->text, sizeof(le->text), "registry %s: label item of %s refused: %s",
+			 rz, n->label, ret == SW_EPOLICY ? reg_why_str(why) : sw_strerror(ret));
+		goto refused;
+	}
+	le->chk_ok = true;
+	le->chk_expires = rec.expires;
+	/* Said if the registration expires while the item stays cached. */
+	snprintf(le->text, sizeof(le->text), "registry %s: the registration of %s has expired", rz,
+		 n->label);
+	return 0;
+refused:
+	r->stats.reg_refused++;
+	return 0;
+}
+
+/* docs/design.md §9: a name under label L of key R (key label, hash h) that R's apex zone *zp
+ * (NULL: R publishes none) does not hold itself: R's policy item (salt `_policy`; none: R is
+ * no registry and *zp answers alone), then the label item (salt L), checked against the
+ * policy. Returns FZ_OK with *zp, *fullp and *srcp the label item's zone (its NS delegates to
+ * the owner's zone) or, for a label a converged lookup did not find, R's apex (or an empty
+ * zone of R) to answer NXDOMAIN with R's SOA, the EDE naming R; else STEP_WAIT_DHT, or
+ * STEP_DONE after fail(). Names that are not under a registrable label go on in the apex. */
+static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t h, uint64_t now,
+			 const zone_t **zp, const zone_t **fullp, resolver_source_t *srcp,
+			 centry_t **wait_for)
+{
+	resolver_regname_t n;
+	if (c->reg_off || resolver_regname_parse(c->name, &n) != 0 ||
+	    !resolver_regname_in_label(&n) || reg_label_check(n.label, n.label_len) != 0)
+		return FZ_OK;
+	const uint8_t *lsalt = (const uint8_t *)n.label, *psalt = (const uint8_t *)POLICY_SALT;
+	size_t plen = sizeof(POLICY_SALT) - 1;
+	const zone_t *lz, *lfull, *pz, *pfull;
+	resolver_source_t lsrc = *srcp, psrc = *srcp;
+	centry_t *le, *pe;
+	/* A key is a registry when it publishes a policy item: asked first, once per key and
+	 * cached (also its absence), so that names a zone does not hold under a key that is no
+	 * registry (a flood of random names, say) cost one lookup per key, not one per label. */
+	int st = cache_zone(r, c, label, salted_hash(r, h, psalt, plen), psalt, plen, now, &pz,
+			    &pfull, &psrc, &pe, wait_for);
+	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY) {
+		/* Nothing can be learnt of R's items: R's apex zone answers, as for any key. */
+		c->rcode = DNS_RCODE_NOERROR;
+		c->trace.ede = DNS_EDE_NONE;
+		c->trace.ede_text = NULL;
+		c->reg_off = true;
+		return FZ_OK;
+	}
+	if (st != FZ_OK)
+		return st;
+	if (pz == NULL) { /* no registry: the zone answers alone, or there is none */
+		if (*zp == NULL)
+			not_found(c);
+		return *zp == NULL ? STEP_DONE : FZ_OK;
+	}
+	st = cache_zone(r, c, label, salted_hash(r, h, lsalt, n.label_len), lsalt, n.label_len, now,
+			&lz, &lfull, &lsrc, &le, wait_for);
+	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY && *zp) {
+		c->rcode = DNS_RCODE_NOERROR;
+		c->trace.ede = DNS_EDE_NONE;
+		c->trace.ede_text = NULL;
+		c->reg_off = true;
+		return FZ_OK;
+	}
+	if (st != FZ_OK)
+		return st;
+	if (lz == NULL) {
+		/* R publishes no apex zone: an empty one gives the SOA. */
+		static const uint8_t empty_pkt[DNS_HDR_LEN] = {0, 0, 0x84, 0};
+		static const uint8_t no_sig[64];
+		if (*zp == NULL && le->empty == NULL &&
+		    zone_build_packet(le->pk, 0, no_sig, empty_pkt, sizeof(empty_pkt),
+				      &r->opts.zone, &le->empty) != 0) {
+			fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
+			return STEP_DONE;
+		}
+		if (*zp == NULL) {
+			*zp = le->empty;
+			*fullp = NULL;
+			*srcp = lsrc == RES_SRC_LOCAL ? RES_SRC_CACHE : lsrc;
+		}
+		r->stats.reg_nxdomain++;
+		c->trace.ede = DNS_EDE_OTHER;
+		c->trace.ede_text = le->text;
+		return FZ_OK; /* R's apex answers: NXDOMAIN with R's SOA */
+	}
+	if ((!le->chk_done || le->chk_seq != zone_seq(le->zone) ||
+	     le->chk_pol != zone_seq(pe->zone)) &&
+	    label_check(r, le, pe, &n, now) == 1) {
+		*wait_for = le;
+		return STEP_WAIT_DHT;
+	}
+	if (!le->chk_ok || (le->chk_expires && now / 1000 >= le->chk_expires)) {
+		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, le->text);
+		return STEP_DONE;
+	}
+	c->aa = false; /* the registry's word, not one of our zones */
+	*zp = lz;
+	*fullp = lfull;
+	*srcp = lsrc;
+	return FZ_OK;
+}
+
 /* Runs the resolution as far as it can go without waiting. *wait_for gets the cache entry
  * when a DHT lookup must finish first. */
 static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
@@ -970,74 +1461,21 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			if (c->hops == 0)
 				c->aa = true;
 		} else {
-			centry_t *e = cache_find(r, label, h);
-			if (e && e->zone && (now < e->expires_ms || c->stale || c->given == e)) {
-				z = e->zone;
-				/* Filtered zones only: others have no full copy (no cost). */
-				if (e->full && rebind_trusted(r, c))
-					z = e->full;
-				else if (e->full)
-					full = e->full;
-				e->last_used = now;
-				e->hits++;
-				src = c->stale			       ? RES_SRC_STALE
-				      : c->trace.source == RES_SRC_DHT ? RES_SRC_DHT
-								       : RES_SRC_CACHE;
-				c->trace.dht_nodes = e->nodes;
-				if (!e->converged && !c->stale)
-					c->ttl_cap = r->opts.unconverged_ttl;
-				if (!c->stale)
-					c->ttl_left = cache_ttl_left(e, now, c->ttl_left);
-				/* A query that waited for this zone's lookup was a miss, not a hit.
-				 */
-				if (src == RES_SRC_CACHE)
-					r->stats.cache_hits++;
-				/* docs/design.md §3 step 6: a popular entry is refreshed before it
-				 * expires, so hot names never wait on the DHT. */
-				uint64_t ttl = (uint64_t)zone_min_ttl(e->zone) * 1000;
-				if (!c->stale && e->hits >= 2 && e->expires_ms < now + ttl / 10 &&
-				    start_fetch(r, e, c->client.peer, false) == 0)
-					r->stats.prefetches++;
-			} else if (r->opts.io.dht_get == NULL) {
-				fail(c, DNS_RCODE_REFUSED, DNS_EDE_NONE, NULL);
-				return STEP_DONE;
-			} else {
-				r->stats.cache_misses++;
-				/* A new lookup costs dozens of KRPC messages to others: one client
-				 * network may start only so many a second (lookup_rate). */
-				if ((e == NULL || !e->fetching) && r->lookup_rl &&
-				    dns_rrl_check(r->lookup_rl, c->client.peer, DNS_RRL_ERROR, NULL,
-						  0, 0, now) != DNS_RRL_PASS) {
-					r->stats.lookups_limited++;
-					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
-					     "too many DHT lookups from this network; try again "
-					     "later");
-					return STEP_DONE;
-				}
-				if (e == NULL && (e = cache_add(r, label, h)) == NULL) {
-					fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
-					return STEP_DONE;
-				}
-				int ret = start_fetch(r, e, c->client.peer, true);
-				if (ret < 0) {
-					if (e->zone == NULL && e->waiters == NULL)
-						cache_remove(r, e);
-					/* Also when the DHT's own pool is full: that is not a want
-					 * of peers, and the client should hear so. */
-					if (ret == SW_ELIMIT) {
-						r->stats.lookups_busy++;
-						fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
-						     BUSY_TEXT);
-					} else {
-						fail(c, DNS_RCODE_SERVFAIL,
-						     DNS_EDE_NO_REACHABLE_AUTHORITY,
-						     "no DHT peers");
-					}
-					return STEP_DONE;
-				}
-				*wait_for = e;
-				return STEP_WAIT_DHT;
-			}
+			centry_t *e;
+			int st =
+			    cache_zone(r, c, label, h, NULL, 0, now, &z, &full, &src, &e, wait_for);
+			if (st != FZ_OK)
+				return st;
+		}
+		if (c->hops == 0 && r->opts.io.dht_get &&
+		    (z == NULL || !zone_holds(full ? full : z, c->name))) {
+			int st = registry_step(r, c, label, h, now, &z, &full, &src, wait_for);
+			if (st != FZ_OK)
+				return st;
+		}
+		if (z == NULL) { /* no apex zone, and no label item holds the name */
+			not_found(c);
+			return STEP_DONE;
 		}
 		c->trace.source = src;
 		c->trace.has_key = true;
@@ -1334,11 +1772,16 @@ static void take_item(resolver_t *r, centry_t *e, const resolver_dht_result_t *r
 	/* The zone's item again from what the DHT or a relay gave: key, seq, packet, sig. */
 	item_t it;
 	zone_t *z = NULL, *served = NULL;
-	bool ok = res->seq <= INT64_MAX && item_init(&it, e->pk, NULL, 0, (int64_t)res->seq) == 0 &&
+	bool ok = res->seq <= INT64_MAX &&
+		  item_init(&it, e->pk, e->salt, e->salt_len, (int64_t)res->seq) == 0 &&
 		  item_set_str(&it, res->packet, res->packet_len) == 0;
 	if (ok)
 		memcpy(it.sig, res->sig, 64);
-	if (!ok || item_verify(&it) != 0 || zone_build(e->pk, &it, &r->opts.zone, &z) != 0) {
+	/* A registry's item (salted, verified with its salt) holds records of pk's names as a
+	 * zone does: it is served as one (zone_build() takes unsalted items only). */
+	if (!ok || item_verify(&it) != 0 ||
+	    zone_build_packet(e->pk, res->seq, res->sig, res->packet, res->packet_len,
+			      &r->opts.zone, &z) != 0) {
 		r->stats.bad_items++;
 		return;
 	}
@@ -1374,6 +1817,7 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 			e->full = e->cand_full;
 			e->cand = e->cand_full = NULL;
 			e->converged = res->converged;
+			e->absent = false;
 			e->expires_ms = now + lifetime_ms(r, e->zone, e->converged);
 			fresh = true;
 		} else if (e->lk_same) {
@@ -1388,6 +1832,23 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 		}
 		if (fresh)
 			e->nodes = e->lk_nodes;
+	}
+	/* docs/design.md §9: a registry's item that a converged lookup did not find does not
+	 * exist (the name is not registered): cached as a negative answer for the negative TTL.
+	 * Before convergence, or with a copy cached, nothing is concluded. A zone is marked so
+	 * too when a name under a registry's label waits for it (a registry need not publish
+	 * an apex zone), but the mark serves only such names; other names of that key look the
+	 * zone up again, as before. */
+	bool reg = e->salt_len > 0;
+	for (const req_t *rq = e->waiters; rq && !reg; rq = rq->next)
+		reg = registry_name(&rq->c);
+	if (res->done && reg && e->zone == NULL && !res->has_item && res->err == SW_ENOTFOUND &&
+	    res->converged) {
+		e->absent = true;
+		e->converged = true;
+		e->expires_ms = now + (uint64_t)r->opts.zone.min_ttl * 1000;
+		fresh = true;
+		absent_text(e);
 	}
 	if (res->done) {
 		e->fetching = false;
@@ -1415,9 +1876,19 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 		} else if (e->zone && now - e->expires_ms <= (uint64_t)r->opts.stale_max * 1000) {
 			c->stale = true; /* RFC 8767 §4: the DHT gave nothing newer */
 		} else {
-			if (res->err == SW_ECONN)
+			if (res->err == SW_ECONN && e->salt_len) {
+				c->reg_off = true; /* see registry_step() */
+				advance(r, rq);
+				continue;
+			} else if (res->err == SW_ECONN)
 				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_NO_REACHABLE_AUTHORITY,
 				     "no DHT peers");
+			else if (e->salt_len)
+				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
+				     e->salt[0] == '_' ? "registry policy item not found in the "
+							 "DHT (lookup did not converge)"
+						       : "label item not found in the DHT "
+							 "(lookup did not converge)");
 			else
 				fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER,
 				     "zone not found in the DHT");
@@ -1427,7 +1898,7 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 		advance(r, rq);
 	}
 	e->in_cb = false;
-	if (res->done && e->zone == NULL && e->waiters == NULL && !e->fetching)
+	if (res->done && e->zone == NULL && !e->absent && e->waiters == NULL && !e->fetching)
 		cache_remove(r, e);
 }
 
@@ -1466,6 +1937,7 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 	c.ttl_left = 0;
 	c.given = NULL;
 	c.filtered = false;
+	c.reg_off = false;
 	c.an = c.ns = 0;
 	c.rcode = DNS_RCODE_NOERROR;
 	memset(&c.trace, 0, sizeof(c.trace));

@@ -3,7 +3,10 @@
  * query into a response for every transport. Own zones are answered authoritatively (AA=1);
  * other key names from the verified zone cache, else through a DHT lookup; names under a
  * `root` or a `key-suffix` are rewritten onto their key; NS and CNAME records that point at
- * key names are followed (depth 8); everything else goes to the upstream forwarder.
+ * key names are followed (depth 8); a name under a registry's label that the key's zone does
+ * not hold goes through the label item, checked against the policy item (docs/design.md §9,
+ * docs/registries.md "Resolving a registered name"); everything else goes to the upstream
+ * forwarder.
  *
  * The DHT and the forwarder are injected (resolver_io_t), so this module does no I/O and can
  * be driven by tests and fuzzers. Answers that need the network are completed later through
@@ -95,9 +98,11 @@ typedef void (*resolver_fwd_cb)(void *cbctx, const uint8_t *resp, size_t len, in
 typedef struct {
 	void *ctx;
 	uint64_t (*now_ms)(void *ctx);
-	/* Starts a DHT get of the zone of pk; cb reports improvements, then once with done.
-	 * NULL: no DHT. Returns 0 or an error. */
-	int (*dht_get)(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbctx);
+	/* Starts a DHT get of the item of pk with salt (salt_len 0: none, the zone of pk; else a
+	 * registry's label or `_policy` item, docs/design.md §9); cb reports improvements, then
+	 * once with done. NULL: no DHT. Returns 0 or an error. */
+	int (*dht_get)(void *ctx, const uint8_t pk[32], const uint8_t *salt, size_t salt_len,
+		       resolver_dht_cb cb, void *cbctx);
 	void (*dht_cancel)(void *ctx, void *cbctx);
 	/* The forwarder (docs/design.md §6). NULL: names outside the swarm are REFUSED. */
 	size_t (*fwd_cache)(void *ctx, const uint8_t *q, size_t qlen, uint8_t *out, size_t cap);
@@ -198,6 +203,8 @@ typedef struct {
 	uint64_t dht_pool_full;	    /* dht_get refused: the DHT's own lookups were all busy */
 	uint64_t rebind_zones;	    /* DHT zones that had private addresses removed */
 	uint64_t rebind_filtered;   /* answers that lost records to rebinding protection */
+	uint64_t reg_refused;	    /* label items refused: their evidence fails the policy */
+	uint64_t reg_nxdomain;	    /* names a registry said are not registered */
 } resolver_stats_t;
 
 #define RESOLVER_ASYNC ((size_t)-1)
@@ -221,7 +228,8 @@ size_t resolver_cache_count(const resolver_t *r);
 void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx), void *ctx);
 /* Empties the zone cache (`swarmdns flush`): name NULL drops every cached zone, else only
  * the zone that holds name (wire form; a key name, a name under a key-suffix or a root, as
- * queries are resolved). Own zones stay. An entry whose lookup is running or that has
+ * queries are resolved), and for a name under a registry's label the label item too
+ * (docs/design.md §9). Own zones stay. An entry whose lookup is running or that has
  * queries waiting keeps them but loses its zone, so the next answer comes from the DHT.
  * Returns the number of zones flushed (0 also when name is outside the swarm). */
 size_t resolver_cache_flush(resolver_t *r, const uint8_t *name);

@@ -607,6 +607,18 @@ bool zone_delegation(const zone_t *z, const uint8_t *name, uint8_t out[DNS_NAME_
 	return false;
 }
 
+bool zone_holds(const zone_t *z, const uint8_t *name)
+{
+	int labels = dns_name_labels(name), apex_labels = dns_name_labels(z->apex);
+	for (int keep = apex_labels + 1; keep <= labels; keep++) {
+		const uint8_t *anc = dns_name_suffix(name, keep);
+		if (node_find(z, anc, dns_name_len(anc)))
+			return true;
+	}
+	const node_t *n = resolve_node(z, name);
+	return n && dns_name_labels(n->owner) > apex_labels + 1;
+}
+
 uint32_t zone_min_ttl(const zone_t *z)
 {
 	return z->min_ttl;

@@ -72,5 +72,11 @@ void zone_answer_name(const zone_t *z, const uint8_t *lookup, const uint8_t *own
  * `www.<b>.`) and returns true (docs/design.md §1 "Delegation"). */
 bool zone_delegation(const zone_t *z, const uint8_t *name, uint8_t out[DNS_NAME_MAX]);
 
+/* Whether the zone has records for name or for an ancestor of it below the apex, or a
+ * wildcard below the apex's own children that covers it: the names a registry's apex zone holds
+ * itself, before its label items are asked (docs/design.md §9 "R's apex zone first"). An apex
+ * wildcard `*.<z32>.` does not count: it would hide every label item. */
+bool zone_holds(const zone_t *z, const uint8_t *name);
+
 /* The lowest TTL in the zone after clamping: how long a cached copy stays fresh. */
 uint32_t zone_min_ttl(const zone_t *z);

@@ -6,7 +6,9 @@
  *
  * Covered: the freshness rule of docs/design.md §3 step 2 (nothing answered before the lookup is
  * ready, the highest seq answered, a short TTL before convergence, never below the cached
- * seq), serve-stale (RFC 8767), answering from the cache with a refresh in the background.
+ * seq), serve-stale (RFC 8767), answering from the cache with a refresh in the background;
+ * names under a registry (docs/design.md §9): the label and policy items looked up with their
+ * salts, NXDOMAIN only after convergence, evidence checked, no rollback of label items.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <netinet/in.h>
 
 #include "common/err.h"
+#include "registry/check.h"
 #include "resolver/resolver.h"
 #include "util.h"
 #include "zonefix.h"
@@ -37,6 +40,8 @@ typedef struct {
 
 typedef struct {
 	uint8_t pk[32];
+	char salt[65]; /* NUL-terminated; "" for a zone */
+	size_t salt_len;
 	resolver_dht_cb cb;
 	void *cbctx;
 	bool active;
@@ -60,6 +65,13 @@ typedef struct {
 	size_t nreplies;
 	uint8_t out[65535];
 	resolver_trace_t trace; /* of the last answer given at once */
+	/* The forwarder, when a test gives one (fwd_on): the last query asked of it. */
+	bool fwd_on;
+	resolver_fwd_cb fwd_cb;
+	void *fwd_ctx;
+	uint8_t fwd_q[512];
+	size_t fwd_qlen;
+	size_t nfwd;
 } world_t;
 
 static uint64_t io_now(void *ctx)
@@ -67,7 +79,8 @@ static uint64_t io_now(void *ctx)
 	return ((world_t *)ctx)->now;
 }
 
-static int io_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbctx)
+static int io_get(void *ctx, const uint8_t pk[32], const uint8_t *salt, size_t salt_len,
+		  resolver_dht_cb cb, void *cbctx)
 {
 	world_t *w = ctx;
 	if (w->get_ret)
@@ -75,10 +88,33 @@ static int io_get(void *ctx, const uint8_t pk[32], resolver_dht_cb cb, void *cbc
 	assert_true(w->nlk < LOOKUPS_MAX);
 	lookup_t *l = &w->lk[w->nlk++];
 	memcpy(l->pk, pk, 32);
+	assert_true(salt_len < sizeof(l->salt));
+	memcpy(l->salt, salt, salt_len);
+	l->salt[salt_len] = 0;
+	l->salt_len = salt_len;
 	l->cb = cb;
 	l->cbctx = cbctx;
 	l->active = true;
 	return 0;
+}
+
+static int io_fwd(void *ctx, const uint8_t *q, size_t qlen, resolver_fwd_cb cb, void *cbctx)
+{
+	world_t *w = ctx;
+	assert_true(qlen <= sizeof(w->fwd_q));
+	memcpy(w->fwd_q, q, qlen);
+	w->fwd_qlen = qlen;
+	w->fwd_cb = cb;
+	w->fwd_ctx = cbctx;
+	w->nfwd++;
+	return 0;
+}
+
+static void io_fwd_cancel(void *ctx, void *cbctx)
+{
+	world_t *w = ctx;
+	if (w->fwd_ctx == cbctx)
+		w->fwd_cb = NULL;
 }
 
 static void io_cancel(void *ctx, void *cbctx)
@@ -432,7 +468,8 @@ static void test_cached_ttl_counts_down(void **state)
 	expect_a(w->out, n, "192.0.2.7", MIN_TTL - 2, MIN_TTL - 2);
 	assert_int_equal(w->trace.source, RES_SRC_CACHE);
 	/* Every record of the answer: the SOA of an NXDOMAIN, both TXT records at the apex. */
-	n = ask(w, "nope", DNS_T_A);
+	/* (A name under `_`: not a registry label, docs/design.md §9, so the zone answers.) */
+	n = ask(w, "_nope", DNS_T_A);
 	fx_resp_t *resp = fx_resp_parse(w->out, n);
 	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
 	assert_int_equal(resp->ns, 1);
@@ -700,8 +737,9 @@ static void test_rebind_filtered(void **state)
 	addrs(wire, n, DNS_T_A, got, sizeof(got));
 	assert_string_equal(got, "198.51.100.7");
 	assert_int_equal(w->trace.ede, DNS_EDE_NONE);
-	/* A name that does not exist is still NXDOMAIN. */
-	n = ask_rebind(w, "nothere", DNS_T_A, &wire);
+	/* A name that does not exist is still NXDOMAIN (under `_`: not a registry label,
+	 * docs/design.md §9, so the zone answers at once). */
+	n = ask_rebind(w, "_nothere", DNS_T_A, &wire);
 	resp = fx_resp_parse(wire, n);
 	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
 	fx_resp_free(resp);
@@ -777,7 +815,8 @@ static void test_flush(void **state)
 	make_item(w, &it, 200, "192.0.2.2");
 	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
 	report(w, 0, &it, true, true, true, 0);
-	assert_int_equal(ask_from(w, &other, "www", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
+	/* (The apex name: under a label, the key would be asked as a registry too.) */
+	assert_int_equal(ask_from(w, &other, "@", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
 	report(w, 1, NULL, true, true, true, SW_ENOTFOUND); /* not found: no entry left */
 	assert_int_equal(resolver_cache_count(w->r), 1);
 	size_t n = ask(w, "www", DNS_T_A);
@@ -897,6 +936,479 @@ static void test_relay_cache_offer(void **state)
 	assert_null(resolver_cache_zone(w->r, k2.pk, &fresh));
 }
 
+/* ---- names under a registry (docs/design.md §9) ---- */
+
+/* A scripted DHT for registry scenarios: what each (key, salt) holds (NULL item: nothing). */
+typedef struct {
+	const fx_key_t *k;
+	const char *salt;
+	const sc_item_t *it;
+} held_t;
+
+/* Signs packet pkt (len) as the item of k with salt ("" none) at seq. */
+static void sign_salted(const fx_key_t *k, const char *salt, uint64_t seq, const uint8_t *pkt,
+			size_t len, sc_item_t *it)
+{
+	static item_t zi;
+	assert_int_equal(item_init(&zi, k->pk, (const uint8_t *)salt, strlen(salt), (int64_t)seq),
+			 0);
+	assert_int_equal(item_set_str(&zi, pkt, len), 0);
+	assert_int_equal(item_sign(&zi, k->sk), 0);
+	memcpy(it->pkt, pkt, len);
+	it->len = len;
+	memcpy(it->sig, zi.sig, 64);
+	it->seq = seq;
+}
+
+/* The zone of k at seq: www A addr. */
+static void make_zone(const fx_key_t *k, sc_item_t *it, uint64_t seq, const char *addr)
+{
+	zone_rrlist_t l;
+	uint8_t a[4], pkt[1024];
+	size_t len;
+	zone_rrlist_init(&l);
+	assert_int_equal(inet_pton(AF_INET, addr, a), 1);
+	fx_add(&l, k, "www", DNS_T_A, MIN_TTL, a, 4);
+	assert_int_equal(zone_packet_write(&l, pkt, sizeof(pkt), &len), 0);
+	zone_rrlist_deinit(&l);
+	sign_salted(k, "", seq, pkt, len, it);
+}
+
+/* The policy item of registry R at seq. */
+static void make_policy(const fx_key_t *R, const reg_policy_t *pol, uint64_t seq, sc_item_t *it)
+{
+	uint8_t pkt[1024];
+	size_t len;
+	assert_int_equal(reg_policy_write(R->pk, pol, pkt, sizeof(pkt), &len), 0);
+	sign_salted(R, "_policy", seq, pkt, len, it);
+}
+
+/* The label item of `label` under R at seq: NS to owner, the registration record. */
+static void make_label_dns(const fx_key_t *R, const char *label, const fx_key_t *owner,
+			   uint64_t seq, uint64_t registered, const char *dns, sc_item_t *it)
+{
+	zone_rrlist_t l;
+	reg_record_t rec;
+	uint8_t pkt[1024];
+	size_t len;
+	zone_rrlist_init(&l);
+	memset(&rec, 0, sizeof(rec));
+	memcpy(rec.owner, owner->pk, 32);
+	rec.index = 1;
+	rec.registered = registered;
+	if (dns) {
+		rec.has |= REG_HAS_DNS;
+		snprintf(rec.dns, sizeof(rec.dns), "%s", dns);
+	}
+	assert_int_equal(reg_label_add_ns(&l, R->pk, label, strlen(label), owner->pk), 0);
+	assert_int_equal(
+	    reg_label_write(R->pk, label, strlen(label), &rec, &l, pkt, sizeof(pkt), &len), 0);
+	zone_rrlist_deinit(&l);
+	sign_salted(R, label, seq, pkt, len, it);
+}
+
+static void make_label(const fx_key_t *R, const char *label, const fx_key_t *owner, uint64_t seq,
+		       uint64_t registered, sc_item_t *it)
+{
+	make_label_dns(R, label, owner, seq, registered, NULL, it);
+}
+
+/* Answers every running lookup from held (done; converged unless told otherwise), until none
+ * runs, and returns how many were answered; a lookup of something not in held fails the test.
+ */
+static size_t play(world_t *w, const held_t *held, size_t n, bool converged)
+{
+	size_t played = 0;
+	for (bool again = true; again;) {
+		again = false;
+		for (size_t i = 0; i < w->nlk; i++) {
+			if (!w->lk[i].active)
+				continue;
+			size_t j = 0;
+			while (j < n && (memcmp(held[j].k->pk, w->lk[i].pk, 32) != 0 ||
+					 strcmp(held[j].salt, w->lk[i].salt) != 0))
+				j++;
+			if (j == n)
+				fail_msg("unscripted lookup (salt \"%s\")", w->lk[i].salt);
+			report(w, i, held[j].it, true, converged, true,
+			       held[j].it ? 0 : SW_ENOTFOUND);
+			played++;
+			again = true;
+		}
+	}
+	return played;
+}
+
+/* The one reply a client got last; its trace in w->trace. */
+static fx_resp_t *last_reply(world_t *w)
+{
+	assert_true(w->nreplies > 0);
+	reply_t *rp = &w->replies[w->nreplies - 1];
+	w->trace = rp->trace;
+	return fx_resp_parse(rp->wire, rp->len);
+}
+
+typedef struct {
+	fx_key_t owner, other;
+	sc_item_t apex, policy, label, zone;
+	reg_policy_t pol;
+} reg_world_t;
+
+/* Registry w->k (apex zone: www), closed policy, `alice` registered to owner, whose zone
+ * has www A 192.0.2.77. */
+static void reg_setup(world_t *w, reg_world_t *g)
+{
+	fx_key(&g->owner, 8);
+	fx_key(&g->other, 9);
+	make_zone(&w->k, &g->apex, 100, "192.0.2.1");
+	reg_policy_init(&g->pol);
+	make_policy(&w->k, &g->pol, 100, &g->policy);
+	make_label(&w->k, "alice", &g->owner, 200, w->now / 1000 - 10, &g->label);
+	make_zone(&g->owner, &g->zone, 100, "192.0.2.77");
+}
+
+/* `www.alice.<R>.`: R's apex zone, the label item (salt alice), the policy (salt _policy),
+ * then the owner's zone; every item verified and looked up once; then from the cache. */
+static void test_registry_label_found(void **state)
+{
+	world_t *w = *state;
+	reg_world_t g;
+	reg_setup(w, &g);
+	held_t held[] = {{&w->k, "", &g.apex},
+			 {&w->k, "alice", &g.label},
+			 {&w->k, "_policy", &g.policy},
+			 {&g.owner, "", &g.zone}};
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 4, true), 4);
+	assert_string_equal(w->lk[1].salt, "_policy"); /* is R a registry? */
+	assert_string_equal(w->lk[2].salt, "alice");
+	assert_int_equal(w->nreplies, 1);
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.77", MIN_TTL, 1);
+	/* Again: from the cache, no lookup. */
+	size_t n = ask(w, "www.alice", DNS_T_A);
+	assert_int_not_equal(n, RESOLVER_ASYNC);
+	expect_a(w->out, n, "192.0.2.77", MIN_TTL, 1);
+	assert_int_equal(w->trace.source, RES_SRC_CACHE);
+	assert_int_equal(w->nlk, 4);
+	/* R's apex still answers its own names. */
+	n = ask(w, "www", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.1", MIN_TTL, 1);
+	/* The same name under a root: `root p2p=<R>`. */
+	resolver_opts_t o = *resolver_opts(w->r);
+	size_t len;
+	assert_int_equal(dns_name_from_str("p2p.", o.roots[0].suffix, &len), 0);
+	memcpy(o.roots[0].key, w->k.pk, 32);
+	o.n_roots = 1;
+	assert_int_equal(resolver_reconfigure(w->r, &o), 0);
+	uint8_t q[512];
+	size_t ql = tu_simple_query("www.alice.p2p.", DNS_T_A, 1, 1232, q);
+	n = resolver_handle(w->r, q, ql, SW_TP_UDP, w->out, sizeof(w->out));
+	fx_resp_t *resp = fx_resp_parse(w->out, n);
+	assert_int_equal(resp->rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(resp->an, 1);
+	fx_resp_free(resp);
+	assert_int_equal(resolver_stats(w->r)->reg_refused, 0);
+	/* `swarmdns flush www.alice.<R>.`: R's zone and the label item go (not the policy). */
+	uint8_t name[DNS_NAME_MAX];
+	fx_name(&w->k, "www.alice", name);
+	assert_int_equal(resolver_cache_flush(w->r, name), 2);
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 4, true), 2); /* apex and label again */
+	expect_a(w->replies[1].wire, w->replies[1].len, "192.0.2.77", MIN_TTL, 1);
+}
+
+/* A label nobody registered: no answer while the salted lookup runs, SERVFAIL when it ends
+ * without converging, NXDOMAIN with R's SOA and an EDE naming R only once it converged. */
+static void test_registry_label_missing(void **state)
+{
+	world_t *w = *state;
+	reg_world_t g;
+	reg_setup(w, &g);
+	held_t held[] = {{&w->k, "", &g.apex}, {&w->k, "bob", NULL}, {&w->k, "_policy", &g.policy}};
+	assert_int_equal(ask(w, "www.bob", DNS_T_A), RESOLVER_ASYNC);
+	report(w, 0, &g.apex, true, true, true, 0);
+	report(w, 1, &g.policy, true, true, true, 0);
+	assert_int_equal(w->nlk, 3);
+	assert_string_equal(w->lk[2].salt, "bob");
+	report(w, 2, NULL, false, false, false, 0);
+	assert_int_equal(w->nreplies, 0);
+	report(w, 2, NULL, true, false, true, SW_ENOTFOUND);
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	assert_string_equal(w->trace.ede_text, "label item not found in the DHT (lookup did not "
+					       "converge)");
+	/* Asked again: a new lookup, which converges without an item. */
+	assert_int_equal(ask(w, "www.bob", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 3, true), 1);
+	resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	assert_int_equal(resp->ns, 1);
+	const knot_rrset_t *soa = fx_rr(resp, KNOT_AUTHORITY, 0);
+	assert_int_equal(soa->type, DNS_T_SOA);
+	assert_memory_equal(soa->owner, w->k.apex, w->k.apex_len);
+	fx_resp_free(resp);
+	char want[200];
+	snprintf(want, sizeof(want), "bob is not registered in registry %s", w->k.z32);
+	assert_string_equal(w->trace.ede_text, want);
+	/* Cached like a zone: NXDOMAIN at once, with the same EDE. */
+	size_t n = ask(w, "x.bob", DNS_T_A);
+	assert_int_not_equal(n, RESOLVER_ASYNC);
+	resp = fx_resp_parse(w->out, n);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	fx_resp_free(resp);
+	assert_string_equal(w->trace.ede_text, want);
+	assert_int_equal(resolver_stats(w->r)->reg_nxdomain, 2);
+}
+
+/* A label item signed by R that lacks the evidence R's policy requires (moderated: one
+ * moderator signature) is never served: SERVFAIL with an EDE saying why. */
+static void test_registry_evidence_lacking(void **state)
+{
+	world_t *w = *state;
+	reg_world_t g;
+	reg_setup(w, &g);
+	g.pol.rules = REG_RULE_MODERATED;
+	g.pol.mod_k = g.pol.mod_n = 1;
+	memcpy(g.pol.mod[0], g.other.pk, 32);
+	make_policy(&w->k, &g.pol, 100, &g.policy);
+	held_t held[] = {{&w->k, "", &g.apex},
+			 {&w->k, "alice", &g.label},
+			 {&w->k, "_policy", &g.policy},
+			 {&g.owner, "", &g.zone}};
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 4, true), 3); /* never the owner's zone */
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	assert_int_equal(resp->an, 0);
+	fx_resp_free(resp);
+	char want[300];
+	snprintf(want, sizeof(want), "registry %s: label item of alice refused: %s", w->k.z32,
+		 reg_why_str(REG_WHY_MODERATORS));
+	assert_string_equal(w->trace.ede_text, want);
+	/* From the cache: still refused, checked once. */
+	size_t n = ask(w, "www.alice", DNS_T_A);
+	resp = fx_resp_parse(w->out, n);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	assert_string_equal(w->trace.ede_text, want);
+	assert_int_equal(resolver_stats(w->r)->reg_refused, 1);
+}
+
+/* No policy item (converged): R is no registry, its label items are not asked and its apex
+ * zone answers alone (NXDOMAIN, no registry EDE); a policy item that does not parse: SERVFAIL
+ * with an EDE saying so. */
+static void test_registry_policy_missing_or_bad(void **state)
+{
+	world_t *w = *state;
+	reg_world_t g;
+	reg_setup(w, &g);
+	held_t held[] = {
+	    {&w->k, "", &g.apex}, {&w->k, "alice", &g.label}, {&w->k, "_policy", NULL}};
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 3, true), 2); /* the apex and the policy only */
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	fx_resp_free(resp);
+	assert_int_equal(w->trace.ede, DNS_EDE_NONE);
+	/* Other names R's zone does not hold: at once, the policy's absence is cached. */
+	size_t n = ask(w, "x.carl", DNS_T_A);
+	assert_int_not_equal(n, RESOLVER_ASYNC);
+	resp = fx_resp_parse(w->out, n);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	fx_resp_free(resp);
+	assert_int_equal(w->nlk, 2);
+	char want[300];
+	/* A policy item with a rule this version does not know. */
+	sc_item_t bad;
+	zone_rrlist_t l;
+	uint8_t pkt[512];
+	size_t len;
+	zone_rrlist_init(&l);
+	fx_add_txt(&l, &w->k, "_policy", 3600, "rules=lottery");
+	assert_int_equal(zone_packet_write(&l, pkt, sizeof(pkt), &len), 0);
+	zone_rrlist_deinit(&l);
+	sign_salted(&w->k, "_policy", 300, pkt, len, &bad);
+	held[2].it = &bad;
+	w->now += (MIN_TTL + 1) * 1000; /* the negative answer expired */
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	play(w, held, 3, true);
+	resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	snprintf(want, sizeof(want), "registry %s: its policy item (_policy) does not parse",
+		 w->k.z32);
+	assert_non_null(strstr(w->trace.ede_text, want));
+}
+
+/* A label item of a lower seq than the cached one never replaces it: the name keeps going to
+ * its owner, even when a lookup finds only the old item (a replayed earlier registration). */
+static void test_registry_lower_seq_refused(void **state)
+{
+	world_t *w = *state;
+	reg_world_t g;
+	reg_setup(w, &g);
+	sc_item_t old, other_zone;
+	make_label(&w->k, "alice", &g.other, 150, w->now / 1000 - 10, &old);
+	make_zone(&g.other, &other_zone, 100, "192.0.2.99");
+	held_t held[] = {{&w->k, "", &g.apex},
+			 {&w->k, "alice", &g.label},
+			 {&w->k, "_policy", &g.policy},
+			 {&g.owner, "", &g.zone},
+			 {&g.other, "", &other_zone}};
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	play(w, held, 5, true);
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.77", MIN_TTL, 1);
+	uint64_t rb = resolver_stats(w->r)->rollbacks_refused;
+	/* Everything expired; the DHT now gives the old label item only. */
+	held[1].it = &old;
+	w->now += (MIN_TTL + 1) * 1000;
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	play(w, held, 5, true);
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_NOERROR);
+	fx_resp_free(resp);
+	reply_t *rp = &w->replies[w->nreplies - 1];
+	expect_a(rp->wire, rp->len, "192.0.2.77", 86400, 1);
+	assert_int_equal(resolver_stats(w->r)->rollbacks_refused, rb + 1);
+}
+
+/* The upstream's answer to the query the resolver forwarded last: one TXT record `text`, or
+ * none (NXDOMAIN) when text is NULL. */
+static void fwd_answer_txt(world_t *w, const char *text)
+{
+	uint8_t resp[600];
+	assert_non_null(w->fwd_cb);
+	memcpy(resp, w->fwd_q, w->fwd_qlen);
+	resp[2] = 0x81;
+	resp[3] = text ? 0x80 : 0x83;
+	size_t n = w->fwd_qlen;
+	if (text) {
+		size_t tl = strlen(text);
+		static const uint8_t rr[] = {0xC0, 12, 0, DNS_T_TXT, 0, 1, 0, 0, 0, 60};
+		resp[7] = 1;
+		memcpy(resp + n, rr, sizeof(rr));
+		n += sizeof(rr);
+		resp[n++] = 0;
+		resp[n++] = (uint8_t)(tl + 1);
+		resp[n++] = (uint8_t)tl;
+		memcpy(resp + n, text, tl);
+		n += tl;
+	}
+	resolver_fwd_cb cb = w->fwd_cb;
+	w->fwd_cb = NULL;
+	cb(w->fwd_ctx, resp, n, 0);
+}
+
+/* dns-proof (OpenNIC's rule): the label item names alice.example.org; the resolver asks its
+ * upstream for the TXT record at _swarmdns.alice.example.org. and serves the name only when
+ * the claim is there; without it, or with another registry's claim, the item is refused. */
+static void test_registry_dns_proof(void **state)
+{
+	world_t *w = *state;
+	resolver_opts_t o = *resolver_opts(w->r);
+	o.io.fwd_query = io_fwd;
+	o.io.fwd_cancel = io_fwd_cancel;
+	resolver_free(w->r);
+	assert_int_equal(resolver_new(&o, &w->r), 0);
+	reg_world_t g;
+	reg_setup(w, &g);
+	g.pol.rules = REG_RULE_DNS_PROOF;
+	snprintf(g.pol.dns_prefix, sizeof(g.pol.dns_prefix), "_swarmdns");
+	make_policy(&w->k, &g.pol, 100, &g.policy);
+	sc_item_t dave;
+	make_label_dns(&w->k, "alice", &g.owner, 200, w->now / 1000 - 10, "alice.example.org",
+		       &g.label);
+	make_label_dns(&w->k, "dave", &g.owner, 200, w->now / 1000 - 10, "dave.example.org", &dave);
+	held_t held[] = {{&w->k, "", &g.apex},
+			 {&w->k, "alice", &g.label},
+			 {&w->k, "dave", &dave},
+			 {&w->k, "_policy", &g.policy},
+			 {&g.owner, "", &g.zone}};
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	play(w, held, 5, true);
+	assert_int_equal(w->nreplies, 0); /* waits for the upstream */
+	assert_int_equal(w->nfwd, 1);
+	dns_query_t q;
+	assert_int_equal(dns_query_parse(w->fwd_q, w->fwd_qlen, &q), DNS_QUERY_OK);
+	uint8_t want[DNS_NAME_MAX];
+	tu_name("_swarmdns.alice.example.org.", want);
+	assert_memory_equal(q.qname_lower, want, q.qname_len);
+	assert_int_equal(q.qtype, DNS_T_TXT);
+	char claim[200];
+	snprintf(claim, sizeof(claim), "swarmdns-claim=%s,%s", w->k.z32, g.owner.z32);
+	fwd_answer_txt(w, claim);
+	play(w, held, 5, true); /* the owner's zone */
+	assert_int_equal(w->nreplies, 1);
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.77", MIN_TTL, 1);
+	/* Checked once: from the cache without asking the upstream again. */
+	size_t n = ask(w, "www.alice", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.77", MIN_TTL, 1);
+	assert_int_equal(w->nfwd, 1);
+	/* dave.example.org holds no claim: refused. */
+	assert_int_equal(ask(w, "www.dave", DNS_T_A), RESOLVER_ASYNC);
+	play(w, held, 5, true);
+	assert_int_equal(w->nfwd, 2);
+	fwd_answer_txt(w, NULL);
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	char text[300];
+	snprintf(text, sizeof(text), "registry %s: label item of dave refused: %s", w->k.z32,
+		 reg_why_str(REG_WHY_DNS_TXT));
+	assert_string_equal(w->trace.ede_text, text);
+}
+
+/* A registry that publishes no apex zone (the registrar signs only its policy, log and label
+ * items): its names resolve all the same, a label nobody registered is NXDOMAIN with a SOA
+ * of R, and a name of R's that no label item can hold is "zone not found" as for any key. */
+static void test_registry_without_apex(void **state)
+{
+	world_t *w = *state;
+	reg_world_t g;
+	reg_setup(w, &g);
+	held_t held[] = {{&w->k, "", NULL},
+			 {&w->k, "alice", &g.label},
+			 {&w->k, "bob", NULL},
+			 {&w->k, "_policy", &g.policy},
+			 {&g.owner, "", &g.zone}};
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 5, true), 4);
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.77", MIN_TTL, 1);
+	/* The apex's absence is cached like the label's: no lookup of it for the next name
+	 * (the label's only; R's policy, cached, makes R a registry). */
+	assert_int_equal(ask(w, "www.bob", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 5, true), 1);
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	assert_int_equal(resp->ns, 1);
+	const knot_rrset_t *soa = fx_rr(resp, KNOT_AUTHORITY, 0);
+	assert_int_equal(soa->type, DNS_T_SOA);
+	assert_memory_equal(soa->owner, w->k.apex, w->k.apex_len);
+	fx_resp_free(resp);
+	char want[200];
+	snprintf(want, sizeof(want), "bob is not registered in registry %s", w->k.z32);
+	assert_string_equal(w->trace.ede_text, want);
+	/* Not a label's name: the zone is looked up again and is not found, as before. */
+	assert_int_equal(ask(w, "_x", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 5, true), 1);
+	resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	assert_string_equal(w->trace.ede_text, "zone not found in the DHT");
+	/* A key with no zone, no label item and no policy is no registry: not found. */
+	fx_key_t none;
+	fx_key(&none, 10);
+	held_t nothing[] = {{&none, "", NULL}, {&none, "www", NULL}, {&none, "_policy", NULL}};
+	assert_int_equal(ask_from(w, &none, "www", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
+	assert_int_equal(play(w, nothing, 3, true), 2); /* the zone, the policy: not the label */
+	resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	assert_string_equal(w->trace.ede_text, "zone not found in the DHT");
+	assert_int_equal(w->trace.source, RES_SRC_NONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -914,6 +1426,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rebind_filtered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rebind_private_domain_and_off, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rebind_own_zone_untouched, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_label_found, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_label_missing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_evidence_lacking, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_policy_missing_or_bad, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_lower_seq_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_dns_proof, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_without_apex, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_own_zone_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_cache_offer, setup, teardown),
