@@ -111,35 +111,6 @@ static struct {
 	size_t ngone;
 } fz;
 
-typedef struct {
-	const uint8_t *p;
-	size_t len, pos;
-} rd_t;
-
-static uint8_t rd_u8(rd_t *r)
-{
-	return r->pos < r->len ? r->p[r->pos++] : 0;
-}
-
-/* n bytes into out, zeros past the end of the input. */
-static void rd_fixed(rd_t *r, uint8_t *out, size_t n)
-{
-	size_t have = r->len - r->pos < n ? r->len - r->pos : n;
-	memcpy(out, r->p + r->pos, have);
-	memset(out + have, 0, n - have);
-	r->pos += have;
-}
-
-/* Up to n bytes, as many as are left. */
-static const uint8_t *rd_span(rd_t *r, size_t *n)
-{
-	if (*n > r->len - r->pos)
-		*n = r->len - r->pos;
-	const uint8_t *p = r->p + r->pos;
-	r->pos += *n;
-	return p;
-}
-
 static int64_t seq_of(uint8_t code)
 {
 	return code < 0xf0 ? code : seq_edges[code - 0xf0];
@@ -476,28 +447,28 @@ static void check_item_sign(const put_t *p)
 }
 
 /* Reads one put; returns false at the end of the input. */
-static bool read_put(rd_t *r, put_t *p, int *step)
+static bool read_put(fuzz_in_t *r, put_t *p, int *step)
 {
 	if (r->pos >= r->len)
 		return false;
 	memset(p, 0, offsetof(put_t, v));
-	uint8_t f = rd_u8(r);
+	uint8_t f = fuzz_in_u8(r);
 	int kind = f & 3;
 	bool has_salt = f & 4, raw_v = f & 16, tamper = f & 32;
 	*step = f >> 6;
 	p->is_mutable = kind != 0;
 	p->has_cas = f & 8;
 	if (p->is_mutable)
-		p->seq = seq_of(rd_u8(r));
+		p->seq = seq_of(fuzz_in_u8(r));
 	if (p->has_cas)
-		p->cas = seq_of(rd_u8(r));
+		p->cas = seq_of(fuzz_in_u8(r));
 	if (has_salt) {
-		p->salt_len = rd_u8(r);
-		p->salt = rd_span(r, &p->salt_len);
+		p->salt_len = fuzz_in_u8(r);
+		p->salt = fuzz_in_take(r, p->salt_len, &p->salt_len);
 	}
-	size_t vlen = (size_t)rd_u8(r) << 8;
-	vlen = (vlen | rd_u8(r)) & V_RAW_MAX;
-	const uint8_t *v = rd_span(r, &vlen);
+	size_t vlen = (size_t)fuzz_in_u8(r) << 8;
+	vlen = (vlen | fuzz_in_u8(r)) & V_RAW_MAX;
+	const uint8_t *v = fuzz_in_take(r, vlen, &vlen);
 	if (raw_v) {
 		memcpy(p->v, v, vlen);
 		p->v_len = vlen;
@@ -509,10 +480,10 @@ static bool read_put(rd_t *r, put_t *p, int *step)
 		p->packet_len = vlen;
 	}
 	if (kind == 3) {
-		rd_fixed(r, p->k, 32);
+		fuzz_in_fixed(r, p->k, 32);
 		p->has_sig = !tamper;
 		if (p->has_sig)
-			rd_fixed(r, p->sig, 64);
+			fuzz_in_fixed(r, p->sig, 64);
 	} else if (kind != 0) {
 		/* Signed here over what BEP 44 signs, or, tampered, over something else. */
 		uint8_t buf[BUF_MAX], salt2[SALT_RAW_MAX + 1], v2[V_RAW_MAX + 8];
@@ -521,8 +492,8 @@ static bool read_put(rd_t *r, put_t *p, int *step)
 		int64_t seq = p->seq;
 		uint8_t what = 0, where = 0;
 		if (tamper) {
-			what = rd_u8(r) & 3;
-			where = rd_u8(r);
+			what = fuzz_in_u8(r) & 3;
+			where = fuzz_in_u8(r);
 		}
 		if (what == 1) {
 			seq ^= 1;
@@ -707,7 +678,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz.ndisk = fz.ntargets = fz.ngone = 0;
 	FUZZ_CHECK(dht_storage_new(&o, &hooks, size, secret, &fz.st) == 0, "dht_storage_new");
 
-	rd_t r = {data, size, 0};
+	fuzz_in_t r = {data, size, 0};
 	int step;
 	for (int n = 0; n < OPS_MAX && read_put(&r, &p, &step); n++)
 		apply(&p, step);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* libFuzzer's entry point (https://llvm.org/docs/LibFuzzer.html "Fuzz Target"). Each
  * target defines it; replay.c or libFuzzer calls it. */
@@ -67,3 +68,42 @@ extern const uint8_t fuzz_pkarr_pk[32];
  * targets' own decoder, independent of src/common/codec.c. Returns false on any breach or
  * when the result does not fit cap. */
 bool fuzz_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *outlen);
+
+/* The targets' reader of their input as a stream of choices: past the end it reads zeros, so
+ * that every input is a complete program. */
+typedef struct {
+	const uint8_t *p;
+	size_t len, pos;
+} fuzz_in_t;
+
+static inline uint8_t fuzz_in_u8(fuzz_in_t *r)
+{
+	return r->pos < r->len ? r->p[r->pos++] : 0;
+}
+
+/* bytes bytes, big-endian. */
+static inline uint64_t fuzz_in_be(fuzz_in_t *r, int bytes)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v = v << 8 | fuzz_in_u8(r);
+	return v;
+}
+
+/* n bytes into out, zeros past the end of the input. */
+static inline void fuzz_in_fixed(fuzz_in_t *r, uint8_t *out, size_t n)
+{
+	size_t have = r->len - r->pos < n ? r->len - r->pos : n;
+	memcpy(out, r->p + r->pos, have);
+	memset(out + have, 0, n - have);
+	r->pos += have;
+}
+
+/* Up to n bytes, as many as are left; *got receives how many. */
+static inline const uint8_t *fuzz_in_take(fuzz_in_t *r, size_t n, size_t *got)
+{
+	const uint8_t *p = r->p + r->pos;
+	*got = r->len - r->pos < n ? r->len - r->pos : n;
+	r->pos += *got;
+	return p;
+}

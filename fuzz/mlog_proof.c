@@ -43,30 +43,6 @@
 #define HL REG_MLOG_HASH_LEN
 #define RAW_MAX 255
 
-typedef struct {
-	const uint8_t *p;
-	size_t len, pos;
-} rd_t;
-
-static uint8_t rd_u8(rd_t *r)
-{
-	return r->pos < r->len ? r->p[r->pos++] : 0;
-}
-
-static uint64_t rd_be(rd_t *r, int bytes)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < bytes; i++)
-		v = v << 8 | rd_u8(r);
-	return v;
-}
-
-static void rd_fixed(rd_t *r, uint8_t *out, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		out[i] = rd_u8(r);
-}
-
 static reg_mlog_mem_t *mem;
 static reg_mlog_t tree;
 static uint8_t leaves[TREE][HL], roots[TREE + 1][HL];
@@ -115,23 +91,23 @@ static int verify(int consistency, uint64_t a, uint64_t n, const uint8_t *x, con
 	return ret;
 }
 
-static void run_tree(int consistency, rd_t *r)
+static void run_tree(int consistency, fuzz_in_t *r)
 {
 	uint8_t proof[(REG_MLOG_PROOF_MAX + 1) * HL], want[REG_MLOG_PROOF_MAX * HL];
-	uint64_t nv = rd_be(r, 2), av = rd_be(r, 2);
+	uint64_t nv = fuzz_in_be(r, 2), av = fuzz_in_be(r, 2);
 	uint64_t n = consistency ? nv % (TREE + 1) : 1 + nv % TREE;
 	uint64_t a = av % (consistency ? n + 1 : n);
 	uint64_t ta = a, tn = n; /* what the verifier is told */
-	if (rd_u8(r) & 1) {
-		uint64_t tav = rd_be(r, 2);
-		nv = rd_be(r, 2);
+	if (fuzz_in_u8(r) & 1) {
+		uint64_t tav = fuzz_in_be(r, 2);
+		nv = fuzz_in_be(r, 2);
 		tn = consistency ? nv % (TREE + 1) : 1 + nv % TREE;
 		/* Inclusion: any index up to TREE, so that one past the size is tried. */
 		ta = consistency ? tav % (tn + 1) : tav % TREE;
 	}
 	size_t count = proof_of(consistency, a, n, proof);
 	while (r->pos < r->len) {
-		uint8_t op = rd_u8(r), pos = rd_u8(r);
+		uint8_t op = fuzz_in_u8(r), pos = fuzz_in_u8(r);
 		switch (op % 4) {
 		case 0:
 			if (count)
@@ -149,7 +125,7 @@ static void run_tree(int consistency, rd_t *r)
 			if (count < REG_MLOG_PROOF_MAX + 1) {
 				size_t j = pos % (count + 1);
 				memmove(proof + (j + 1) * HL, proof + j * HL, (count - j) * HL);
-				rd_fixed(r, proof + j * HL, HL);
+				fuzz_in_fixed(r, proof + j * HL, HL);
 				count++;
 			}
 			break;
@@ -187,15 +163,15 @@ static void run_tree(int consistency, rd_t *r)
 			   a, n, ta, tn, ret);
 }
 
-static void run_raw(int consistency, rd_t *r)
+static void run_raw(int consistency, fuzz_in_t *r)
 {
 	static uint8_t proof[RAW_MAX * HL];
 	uint8_t x[HL], y[HL];
-	uint64_t a = rd_be(r, 8), n = rd_be(r, 8);
-	rd_fixed(r, x, HL);
-	rd_fixed(r, y, HL);
-	size_t count = rd_u8(r);
-	rd_fixed(r, proof, count * HL);
+	uint64_t a = fuzz_in_be(r, 8), n = fuzz_in_be(r, 8);
+	fuzz_in_fixed(r, x, HL);
+	fuzz_in_fixed(r, y, HL);
+	size_t count = fuzz_in_u8(r);
+	fuzz_in_fixed(r, proof, count * HL);
 	int ret = verify(consistency, a, n, x, y, proof, count);
 	FUZZ_CHECK(ret == 0 || ret == SW_EINVAL || ret == SW_EMALF || ret == SW_EBADSIG,
 		   "unexpected result %d", ret);
@@ -208,10 +184,10 @@ static void run_raw(int consistency, rd_t *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	rd_t r = {data, size, 0};
+	fuzz_in_t r = {data, size, 0};
 	if (mem == NULL)
 		tree_build();
-	uint8_t flags = rd_u8(&r);
+	uint8_t flags = fuzz_in_u8(&r);
 	if (flags & 2)
 		run_raw(flags & 1, &r);
 	else

@@ -61,33 +61,6 @@
 
 #define CHECK_MEM_MAX (1u << 20)
 
-typedef struct {
-	const uint8_t *p;
-	size_t len, pos;
-} rd_t;
-
-static uint8_t rd_u8(rd_t *r)
-{
-	return r->pos < r->len ? r->p[r->pos++] : 0;
-}
-
-static uint64_t rd_be(rd_t *r, int bytes)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < bytes; i++)
-		v = v << 8 | rd_u8(r);
-	return v;
-}
-
-/* The next n bytes (fewer when the input ends first); *got receives how many. */
-static const uint8_t *rd_take(rd_t *r, size_t n, size_t *got)
-{
-	const uint8_t *p = r->p + r->pos;
-	*got = r->len - r->pos < n ? r->len - r->pos : n;
-	r->pos += *got;
-	return p;
-}
-
 static uint8_t reg[REG_KEY_LEN];
 static char reg_z32[53];
 
@@ -301,16 +274,16 @@ static int check(const reg_policy_t *pol, const char *label, size_t llen, const 
 	return ret;
 }
 
-static void run_check(uint8_t flags, rd_t *r)
+static void run_check(uint8_t flags, fuzz_in_t *r)
 {
 	reg_policy_t pol;
 	reg_record_t rec, bad;
 	reg_why_t why;
 	size_t plen, llen, got;
-	const uint8_t *ppkt = rd_take(r, (size_t)rd_be(r, 2), &plen);
-	uint64_t now = rd_be(r, 8);
-	const char *label = (const char *)rd_take(r, rd_u8(r), &llen);
-	const uint8_t *lpkt = rd_take(r, r->len - r->pos, &got);
+	const uint8_t *ppkt = fuzz_in_take(r, (size_t)fuzz_in_be(r, 2), &plen);
+	uint64_t now = fuzz_in_be(r, 8);
+	const char *label = (const char *)fuzz_in_take(r, fuzz_in_u8(r), &llen);
+	const uint8_t *lpkt = fuzz_in_take(r, r->len - r->pos, &got);
 	if (run_policy(ppkt, plen, &pol) < 0 || run_label(label, llen, lpkt, got, &rec) < 0)
 		return;
 	if ((pol.rules & REG_RULE_OPEN) && pol.pow.memlimit > CHECK_MEM_MAX)
@@ -388,7 +361,7 @@ static void run_check(uint8_t flags, rd_t *r)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
-	rd_t r = {data, size, 0};
+	fuzz_in_t r = {data, size, 0};
 	size_t got;
 	reg_record_t rec;
 	reg_policy_t pol;
@@ -396,27 +369,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		init();
 		ready = 1;
 	}
-	uint8_t flags = rd_u8(&r);
+	uint8_t flags = fuzz_in_u8(&r);
 	switch ((flags & 7) % 5) {
 	case 0: {
 		size_t llen;
-		const char *label = (const char *)rd_take(&r, rd_u8(&r), &llen);
-		const uint8_t *pkt = rd_take(&r, size, &got);
+		const char *label = (const char *)fuzz_in_take(&r, fuzz_in_u8(&r), &llen);
+		const uint8_t *pkt = fuzz_in_take(&r, size, &got);
 		run_label(label, llen, pkt, got, &rec);
 		break;
 	}
 	case 1: {
-		const uint8_t *pkt = rd_take(&r, size, &got);
+		const uint8_t *pkt = fuzz_in_take(&r, size, &got);
 		run_policy(pkt, got, &pol);
 		break;
 	}
 	case 2: {
-		const uint8_t *pkt = rd_take(&r, size, &got);
+		const uint8_t *pkt = fuzz_in_take(&r, size, &got);
 		run_sth(pkt, got);
 		break;
 	}
 	case 3: {
-		const uint8_t *e = rd_take(&r, size, &got);
+		const uint8_t *e = fuzz_in_take(&r, size, &got);
 		run_entry(e, got);
 		break;
 	}

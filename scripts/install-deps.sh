@@ -4,7 +4,7 @@
 #          a C compiler, meson, ninja, pkg-config and the libraries' -dev packages
 #   test   run + what the tests use (`make test`, `unit`, `e2e`, `asan`, `fuzz`): cmocka,
 #          clang and its sanitizer runtime, the Python test libraries, dig and kdig, curl,
-#          reference servers (knot, nsd), stubby, and the tools test_install.py checks
+#          reference servers (knot, nsd, unbound), stubby, and the tools test_install.py checks
 #          the installed files with (dpkg-shlibdeps, groff)
 #   bench  test + the servers the benchmarks compare against
 # Idempotent: packages already present are skipped, so `make run` stays fast after the
@@ -17,7 +17,7 @@ libgnutls28-dev libnghttp2-dev libmicrohttpd-dev liblmdb-dev libjansson-dev \
 libcurl4-gnutls-dev libsystemd-dev"
 TEST="libcmocka-dev clang libclang-rt-14-dev python3-pytest python3-dnspython \
 python3-libtorrent python3-cryptography python3-prometheus-client dnsutils knot-dnsutils \
-curl stubby nghttp2-client knot nsd dpkg-dev groff-base"
+curl stubby nghttp2-client knot nsd unbound dpkg-dev groff-base"
 BENCH="knot nsd dnsperf unbound knot-resolver dnsdist nghttp2-client knot-dnsutils"
 
 case "${1:-test}" in

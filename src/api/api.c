@@ -177,7 +177,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		if (!is_put || rq->len + *upload_size > BODY_MAX)
+		if (!(is_put || api_registrar_post(url, method)) ||
+		    rq->len + *upload_size > BODY_MAX)
 			rq->too_big = true;
 		else
 			memcpy(rq->body + rq->len, upload, *upload_size);
@@ -228,7 +229,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return api_dht_get_start(a, c, rq, url + 8);
 	}
 	if (strncmp(url, "/v1/registry/", 13) == 0)
-		return api_registry(a, c, url + 13, method);
+		return api_registry(a, c, url + 13, method, rq);
 	if (api_control_path(url))
 		return api_control(a, c, url, method, rq);
 	uint8_t pk[32];

@@ -17,6 +17,7 @@
 #include "net/forward.h"
 #include "net/relay.h"
 #include "net/tls.h"
+#include "registrar/registrar.h"
 #include "resolver/resolver.h"
 #include "store/store.h"
 
@@ -71,6 +72,10 @@ typedef struct {
 	/* The `relay` client: PUT /<z32> sends the zone through it as well as into the DHT and
 	 * waits for both (docs/design.md §7), and /metrics counts its requests. NULL: none. */
 	net_relay_t *relays;
+	/* The registries this node runs (option `registrar`): their operations on
+	 * /v1/registry/<R>/ (src/api/registrar.c). */
+	registrar_t *const *registrars;
+	size_t n_registrars;
 	void *node_ctx;
 	/* The resolver counters of every serving worker summed (docs/workers.md); gets
 	 * node_ctx. NULL: resolver's own. */

@@ -148,7 +148,14 @@ json_t *api_dht_health_json(const api_t *a);
 
 /* registry.c: GET /v1/registry/<R>/log/... (path is what follows /v1/registry/). */
 enum MHD_Result api_registry(api_t *a, struct MHD_Connection *c, const char *path,
-			     const char *method);
+			     const char *method, req_t *rq);
+/* registrar.c: the operations of a registry this node runs, /v1/registry/<R>/<path> for any
+ * path but log/...; whether a request is a POST there (its JSON body is read into rq). */
+enum MHD_Result api_registrar(api_t *a, struct MHD_Connection *c, const uint8_t pk[32],
+			      const char *path, const char *method, req_t *rq);
+bool api_registrar_post(const char *url, const char *method);
+/* GET /v1/registry/: the registries this node runs. */
+enum MHD_Result api_registrar_list(api_t *a, struct MHD_Connection *c, const char *method);
 
 /* query.c: GET /v1/resolve and /dns-query (RFC 8484 and the JSON form). */
 enum MHD_Result api_resolve_reply(struct MHD_Connection *c, req_t *rq);

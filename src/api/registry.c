@@ -237,16 +237,21 @@ static const struct {
 };
 
 enum MHD_Result api_registry(api_t *a, struct MHD_Connection *c, const char *path,
-			     const char *method)
+			     const char *method, req_t *rq)
 {
 	uint8_t pk[32];
 	char z32[SW_Z32_KEY_LEN + 1], msg[256];
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return api_reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+	if (path[0] == '\0')
+		return api_registrar_list(a, c, method);
 	const char *slash = strchr(path, '/');
 	if (slash == NULL || sw_z32_decode_key(path, (size_t)(slash - path), pk) != 0)
 		return api_reply_text(c, MHD_HTTP_BAD_REQUEST,
 				      "give the registry's 52-character z-base32 key: " LOG_PATHS);
+	/* The operations of a registry this node runs (src/api/registrar.c). */
+	if (strncmp(slash + 1, "log/", 4) != 0)
+		return api_registrar(a, c, pk, slash + 1, method, rq);
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return api_reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
 	size_t h = 0, nh = sizeof(handlers) / sizeof(handlers[0]);
 	while (h < nh && strcmp(slash + 1, handlers[h].path) != 0)
 		h++;

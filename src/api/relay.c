@@ -521,17 +521,25 @@ enum MHD_Result api_dht_get_start(api_t *a, struct MHD_Connection *c, req_t *rq,
 {
 	uint8_t pk[32];
 	const char *imm = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "immutable");
+	/* A salted item (a registry's label, `_policy`, `_log`): the salt is part of the target
+	 * and of what a holder's answer is checked against (BEP 44 "Mutable items"). */
+	const char *salt = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "salt");
+	size_t salt_len = salt ? strlen(salt) : 0;
 	bool is_mutable = !(imm && strcmp(imm, "1") == 0);
-	if (sw_z32_decode_key(what, strlen(what), pk) == 0)
-		item_key_target(pk, NULL, 0, rq->target);
-	else if (sw_hex_decode(what, strlen(what), rq->target, DHT_ID_LEN) != 0)
+	if (salt_len > ITEM_SALT_MAX || (salt_len && !is_mutable))
 		return api_reply_text(c, MHD_HTTP_BAD_REQUEST,
-				      "give a 52-character z-base32 key or a 40-hex-digit target");
+				      "a salt is at most 64 bytes, of a mutable item (BEP 44)");
+	if (sw_z32_decode_key(what, strlen(what), pk) == 0)
+		item_key_target(pk, (const uint8_t *)salt, salt_len, rq->target);
+	else if (salt_len || sw_hex_decode(what, strlen(what), rq->target, DHT_ID_LEN) != 0)
+		return api_reply_text(c, MHD_HTTP_BAD_REQUEST,
+				      "give a 52-character z-base32 key (with ?salt= for a salted "
+				      "item) or a 40-hex-digit target");
 	if (a->ctx.dht == NULL)
 		return api_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 				      "the DHT node is not running");
-	if (dht_get(net_dht_node(a->ctx.dht), rq->target, NULL, 0, is_mutable, on_get_done, rq) !=
-	    0)
+	if (dht_get(net_dht_node(a->ctx.dht), rq->target, (const uint8_t *)salt, salt_len,
+		    is_mutable, on_get_done, rq) != 0)
 		return api_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 				      "too many DHT lookups are running; try again");
 	api_wait_begin(a, rq);

@@ -59,6 +59,11 @@ int cli_http_header(const char *name, char *out, size_t cap);
 int cli_api_call(const char *cmd, const char *api, const char *method, const char *path,
 		 const uint8_t *body, size_t len, int *status, uint8_t *resp, size_t cap,
 		 size_t *rlen);
+/* The same, but any HTTP answer returns 0 with its status and text, for a caller that words
+ * every status itself (a registry's refusals say why in their text). */
+int cli_api_request(const char *cmd, const char *api, const char *method, const char *path,
+		    const uint8_t *body, size_t len, int *status, uint8_t *resp, size_t cap,
+		    size_t *rlen);
 /* libcurl's words for the last failure of cli_http(). */
 const char *cli_http_error(void);
 
@@ -72,3 +77,6 @@ int cli_reload(int argc, char **argv);
 int cli_flush(int argc, char **argv);
 int cli_zone(int argc, char **argv);
 int cli_log_level(int argc, char **argv);
+/* src/cli/registry.c */
+int cli_register(int argc, char **argv);
+int cli_registry(int argc, char **argv);

@@ -225,9 +225,9 @@ int cli_http(const char *base_url, const char *method, const char *path, const u
 	}
 }
 
-int cli_api_call(const char *cmd, const char *api, const char *method, const char *path,
-		 const uint8_t *body, size_t len, int *status, uint8_t *resp, size_t cap,
-		 size_t *rlen)
+int cli_api_request(const char *cmd, const char *api, const char *method, const char *path,
+		    const uint8_t *body, size_t len, int *status, uint8_t *resp, size_t cap,
+		    size_t *rlen)
 {
 	api = cli_api_url(api);
 	quiet = true;
@@ -262,6 +262,17 @@ int cli_api_call(const char *cmd, const char *api, const char *method, const cha
 		return 1;
 	}
 	resp[*rlen < cap ? *rlen : cap - 1] = '\0';
+	return 0;
+}
+
+int cli_api_call(const char *cmd, const char *api, const char *method, const char *path,
+		 const uint8_t *body, size_t len, int *status, uint8_t *resp, size_t cap,
+		 size_t *rlen)
+{
+	int ret = cli_api_request(cmd, api, method, path, body, len, status, resp, cap, rlen);
+	if (ret)
+		return ret;
+	api = cli_api_url(api);
 	if ((*status >= 200 && *status < 300) || *status == 404)
 		return 0;
 	/* The node's own text ends with a newline; curl keeps it. */

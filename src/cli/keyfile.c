@@ -1,19 +1,20 @@
 /*
- * Key files (docs/design.md §2) and whole-file reads for the CLI. cli_key_read() is the one way a
- * key file is read: it refuses a file that group or others can read.
+ * Key files (docs/design.md §2) and whole-file reads for the CLI. cli_key_read() reads a key
+ * file as the node does (sw_keyfile_read(), crypto/keyfile.c) and says on stderr why not.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/codec.h"
 #include "common/err.h"
 #include "crypto/crypto.h"
+
+#define CLI_KEY_WHY_MAX (3 * 1024 + 200)
 
 int cli_file_read(const char *path, size_t max, char **data, size_t *len)
 {
@@ -71,41 +72,9 @@ int cli_key_write(const char *path, const uint8_t seed[32])
 
 int cli_key_read(const char *path, uint8_t pk[32], uint8_t sk[64])
 {
-	char *data = NULL;
-	size_t len;
-	uint8_t seed[32];
-	struct stat st;
-	/* Like ssh(1) with an identity file: a private key others can read is not used, so
-	 * that the mistake is found before the key leaks further. */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "swarmdns: key file %s is not a regular file\n", path);
-		return SW_EKEY;
-	}
-	if (stat(path, &st) == 0 && (st.st_mode & 077)) {
-		fprintf(
-		    stderr,
-		    "swarmdns: key file %s has mode %04o: group or others can read the private "
-		    "key; run 'chmod 600 %s' (and if others may have read it, make a new key)\n",
-		    path, (unsigned)(st.st_mode & 07777), path);
-		return SW_EKEY;
-	}
-	int ret = cli_file_read(path, 4096, &data, &len);
-	if (ret) {
-		fprintf(stderr, "swarmdns: cannot read key file %s: %s\n", path, sw_strerror(ret));
-		return ret;
-	}
-	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
-		len--;
-	ret = sw_hex_decode(data, len, seed, 32) == 0 ? 0 : SW_EKEY;
+	char why[CLI_KEY_WHY_MAX];
+	int ret = sw_keyfile_read(path, pk, sk, why, sizeof(why));
 	if (ret)
-		fprintf(stderr,
-			"swarmdns: %s is not a key file (64 hex characters, as 'swarmdns keygen' "
-			"writes)\n",
-			path);
-	if (ret == 0)
-		sw_ed25519_from_seed(seed, pk, sk);
-	sw_memzero(seed, sizeof(seed));
-	sw_memzero(data, len);
-	free(data);
+		fprintf(stderr, "swarmdns: %s\n", why);
 	return ret;
 }

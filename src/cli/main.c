@@ -28,6 +28,9 @@ static const struct {
     {"flush", cli_flush, "empty a running node's caches, or drop one name from them"},
     {"zone", cli_zone, "list, export (as a zone file) or remove a running node's own zones"},
     {"log-level", cli_log_level, "change what a running node logs"},
+    {"register", cli_register, "claim a name in a registry: alice.<registry key>"},
+    {"registry", cli_registry,
+     "run a registry through its node: init, approve, transfer, renew, release, log"},
 };
 
 static void usage(FILE *f)

@@ -138,6 +138,10 @@ static const opt_t opts[] = {
      "milliseconds a request to a relay may take"},
     {"relay-ca", T_FILE, STR(relay_ca), NOREP, 0, 0, "",
      "PEM CA certificates that https:// relays are checked against instead of the system's"},
+    {"registrar", T_FILE, offsetof(conf_t, registrar), CONF_PATH_LEN, offsetof(conf_t, n_registrar),
+     CONF_REGISTRAR_MAX, 0, "",
+     "run the registry of this key file: keep its policy, log and names, take registrations "
+     "on the API and put its items into the DHT (repeatable; docs/registries.md)"},
     {"relay-max-requests", T_UINT, offsetof(conf_t, relay_max_requests), 0, NOREP, 100000, 1, "64",
      "requests to relays in flight at once; more are not sent"},
     {"private-domain", T_STR, offsetof(conf_t, private_domain), CONF_PAIR_LEN,
@@ -820,10 +824,15 @@ int conf_foreach_file(const conf_t *c, int (*cb)(const char *name, const char *p
 		      void *ctx)
 {
 	for (size_t i = 0; i < NOPTS; i++) {
-		const char *v = (const char *)c + opts[i].off;
-		int ret;
-		if (opts[i].type == T_FILE && v[0] && (ret = cb(opts[i].name, v, ctx)) != 0)
-			return ret;
+		unsigned n = opts[i].count_off == NOREP
+				 ? 1
+				 : *(const unsigned *)((const char *)c + opts[i].count_off);
+		for (unsigned j = 0; opts[i].type == T_FILE && j < n; j++) {
+			const char *v = (const char *)c + opts[i].off + j * opts[i].size;
+			int ret;
+			if (v[0] && (ret = cb(opts[i].name, v, ctx)) != 0)
+				return ret;
+		}
 	}
 	return 0;
 }

@@ -21,6 +21,7 @@
 #define CONF_WHERE_MAX 320
 #define CONF_RELAY_MAX 8
 #define CONF_URL_LEN 256
+#define CONF_REGISTRAR_MAX 8
 
 typedef struct {
 	char data_dir[CONF_PATH_LEN];
@@ -89,6 +90,9 @@ typedef struct {
 	unsigned n_relay;
 	uint32_t relay_timeout, relay_max_requests; /* ms; requests in flight */
 	char relay_ca[CONF_PATH_LEN];		    /* PEM CA certificates; "": the system's */
+	/* Registries this node runs (docs/registries.md): their key files. */
+	char registrar[CONF_REGISTRAR_MAX][CONF_PATH_LEN];
+	unsigned n_registrar;
 	/* Internal: which source last set each option (for repeatable replacement). */
 	uint8_t source[128];
 	/* Internal: where each value was set (config-file line, or command-line argument

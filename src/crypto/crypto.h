@@ -25,6 +25,11 @@ void sw_ed25519_sign(const uint8_t sk[64], const uint8_t *msg, size_t len, uint8
 /* Returns 0 when sig is a valid signature of msg under pk, else SW_EBADSIG. */
 int sw_ed25519_verify(const uint8_t pk[32], const uint8_t *msg, size_t len, const uint8_t sig[64]);
 
+/* Reads a key file (keyfile.c): derives pk and sk (seed || pk). A file group or others can
+ * read is refused. On failure `why` (cap bytes) says what is wrong and what to do. Returns 0,
+ * -errno or SW_EKEY. */
+int sw_keyfile_read(const char *path, uint8_t pk[32], uint8_t sk[64], char *why, size_t cap);
+
 /* SipHash-2-4 of msg under a 16-byte key, 8 bytes out (the PRF of RFC 9018 §4.4). */
 void sw_siphash24(const uint8_t key[16], const uint8_t *msg, size_t len, uint8_t out[8]);
 

@@ -30,6 +30,7 @@
 #include "net/net.h"
 #include "net/relay.h"
 #include "net/tls.h"
+#include "registrar/registrar.h"
 #include "resolver/own.h"
 #include "resolver/resolver.h"
 #include "store/item.h"
@@ -69,6 +70,8 @@ typedef struct {
 	net_relay_t *relays;	     /* the `relay` option's pkarr relays; NULL: none */
 	uint64_t relayed_ms;	     /* uv_now() of the last re-put through relays; 0: none */
 	daemon_workers_t *workers;   /* the other serving threads; NULL: `workers 1` */
+	registrar_t *registrars[CONF_REGISTRAR_MAX]; /* the registries this node runs */
+	size_t n_registrars;
 } node_t;
 
 /* ---- the resolver's view of the DHT (resolver_io_t) ---- */
@@ -467,6 +470,45 @@ static void republish_pins(node_t *n)
 	}
 }
 
+/* docs/design.md §9 "Who keeps it alive": a registry's items go into the DHT when signed and
+ * with the own zones at every republish round. */
+static void on_registry_put(void *ctx, const dht_put_result_t *res)
+{
+	sw_debug("registry item put: stored by %d of %d DHT nodes", res->stored, res->asked);
+}
+
+static void registry_put(void *ctx, const item_t *it)
+{
+	node_t *n = ctx;
+	if (n->dht == NULL)
+		return;
+	dht_put(net_dht_node(n->dht), it, on_registry_put, n);
+	net_dht_kick_soon(n->dht);
+}
+
+/* The registries of the `registrar` key files; a key that cannot be read stops the start. */
+static int open_registrars(node_t *n, const conf_t *c)
+{
+	for (unsigned i = 0; i < c->n_registrar; i++) {
+		uint8_t pk[32], sk[64];
+		char why[CONF_PATH_LEN + 200], z32[SW_Z32_KEY_LEN + 1];
+		int ret = sw_keyfile_read(c->registrar[i], pk, sk, why, sizeof(why));
+		if (ret == 0)
+			ret = registrar_open(n->store, sk, (uint64_t)time(NULL),
+					     &n->registrars[n->n_registrars]);
+		sw_memzero(sk, sizeof(sk));
+		if (ret) {
+			sw_err("registrar %s: %s", c->registrar[i],
+			       ret == SW_EKEY || ret > -1000 ? why : sw_strerror(ret));
+			return ret;
+		}
+		registrar_set_put(n->registrars[n->n_registrars++], registry_put, n);
+		sw_z32_encode_key(pk, z32);
+		sw_info("running registry %s", z32);
+	}
+	return 0;
+}
+
 static void on_republish(uv_timer_t *t)
 {
 	node_t *n = t->data;
@@ -486,6 +528,8 @@ static void on_republish(uv_timer_t *t)
 	}
 	resolver_zone_foreach(n->resolver, republish_one, n);
 	republish_pins(n);
+	for (size_t i = 0; i < n->n_registrars; i++)
+		registrar_foreach_item(n->registrars[i], registry_put, n);
 	n->republished_ms = n->relayed_ms = now;
 	net_dht_kick(n->dht);
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_EVERY_MS, 0);
@@ -838,6 +882,8 @@ int daemon_run(const conf_t *c)
 	sw_random_bytes(&ropts.hash_seed, sizeof(ropts.hash_seed));
 	if ((ret = store_open(c->data_dir, &n.store)))
 		goto out;
+	if ((ret = open_registrars(&n, c)))
+		goto out;
 	if ((ret = start_forwarder(&n, c)))
 		goto out;
 	if (n.fwd == NULL) {
@@ -885,6 +931,8 @@ int daemon_run(const conf_t *c)
 				.reload_ctx = &n,
 				.dht_health = node_dht_health,
 				.zones_info = node_zones_info,
+				.registrars = n.registrars,
+				.n_registrars = n.n_registrars,
 				.node_ctx = &n,
 				.stats = node_stats};
 	uv_signal_init(&n.loop, &n.sigint);
@@ -922,6 +970,8 @@ out:
 	net_tls_creds_free(n.tls_creds);
 	reload_end();
 	free(n.queued);
+	for (size_t i = 0; i < n.n_registrars; i++)
+		registrar_close(n.registrars[i]);
 	store_close(n.store);
 	return ret;
 }

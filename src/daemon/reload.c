@@ -110,6 +110,7 @@ static const ropt_t ropts[] = {
     F("relay-timeout", relay_timeout, RESTART),
     F("relay-max-requests", relay_max_requests, RESTART),
     F("relay-ca", relay_ca, RESTART),
+    R("registrar", registrar, n_registrar, RESTART),
 };
 #define NOPTS (sizeof(ropts) / sizeof(ropts[0]))
 

@@ -181,9 +181,7 @@ int reg_label_write(const uint8_t registry[REG_KEY_LEN], const char *label, size
 	ret = zone_rrlist_add(&l, reg, DNS_T_TXT, DNS_C_IN, REG_TXT_TTL, txt, (uint16_t)tlen);
 	if (ret < 0)
 		goto out;
-	ret = zone_packet_write(&l, out, cap < ZONE_PACKET_MAX ? cap : ZONE_PACKET_MAX, pkt_len);
-	if (ret == SW_ENOSPC && cap >= ZONE_PACKET_MAX)
-		ret = SW_ETOOBIG;
+	ret = reg_packet_write(&l, out, cap, pkt_len);
 out:
 	zone_rrlist_deinit(&l);
 	return ret;

@@ -170,6 +170,12 @@ static size_t item_name(const uint8_t registry[32], const char *prefix, uint8_t 
 	return 3 + plen + SW_Z32_KEY_LEN;
 }
 
+int reg_packet_write(const zone_rrlist_t *l, uint8_t *out, size_t cap, size_t *pkt_len)
+{
+	int ret = zone_packet_write(l, out, cap < ZONE_PACKET_MAX ? cap : ZONE_PACKET_MAX, pkt_len);
+	return ret == SW_ENOSPC && cap >= ZONE_PACKET_MAX ? SW_ETOOBIG : ret;
+}
+
 int reg_txt_item_write(const uint8_t registry[32], const char *prefix, const uint8_t *rdata,
 		       size_t rdlen, uint8_t *out, size_t cap, size_t *pkt_len)
 {
@@ -183,9 +189,7 @@ int reg_txt_item_write(const uint8_t registry[32], const char *prefix, const uin
 	ret = zone_rrlist_add(&l, name, DNS_T_TXT, DNS_C_IN, REG_TXT_TTL, rdata, (uint16_t)rdlen);
 	if (ret < 0)
 		goto out;
-	ret = zone_packet_write(&l, out, cap < ZONE_PACKET_MAX ? cap : ZONE_PACKET_MAX, pkt_len);
-	if (ret == SW_ENOSPC && cap >= ZONE_PACKET_MAX)
-		ret = SW_ETOOBIG;
+	ret = reg_packet_write(&l, out, cap, pkt_len);
 out:
 	zone_rrlist_deinit(&l);
 	return ret;

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "zone/packet.h"
+
 #define REG_TXT_STR_MAX 255 /* RFC 1035 §3.3: a character-string is at most 255 bytes */
 #define REG_TXT_KEY_MAX 16  /* the longest key this format uses is shorter */
 #define REG_TXT_TTL 3600    /* TTL of the records the registry writes */
@@ -54,6 +56,11 @@ int reg_txt_u64(const reg_txt_kv_t *kv, uint64_t *v);
 int reg_txt_key(const reg_txt_kv_t *kv, uint8_t k[32]);		 /* 52 z-base32 characters */
 int reg_txt_hex(const reg_txt_kv_t *kv, uint8_t *b, size_t len); /* exactly 2 * len digits */
 int reg_txt_b64(const reg_txt_kv_t *kv, uint8_t *b, size_t len); /* exactly len bytes */
+
+/* Writes l as the zone packet of one registry item, at most ZONE_PACKET_MAX bytes (the value
+ * of one BEP 44 item): returns 0, SW_ETOOBIG (the records do not fit an item), SW_ENOSPC (cap
+ * below ZONE_PACKET_MAX and too small) or SW_ENOMEM. */
+int reg_packet_write(const zone_rrlist_t *l, uint8_t *out, size_t cap, size_t *pkt_len);
 
 /* The policy and tree-head items are zone packets of one TXT record at `<prefix>.<R>.`
  * (prefix `_policy` or `_log`). write: returns 0, SW_ETOOBIG (over ZONE_PACKET_MAX), SW_ENOSPC

@@ -150,12 +150,18 @@ uint64_t store_mlog_size(const store_mlog_t *m)
 int store_mlog_append(store_mlog_t *m, const uint8_t *const *entries, const size_t *lens, size_t n,
 		      uint64_t *first)
 {
+	return store_mlog_append_with(m, entries, lens, n, NULL, 0, first);
+}
+
+int store_mlog_append_with(store_mlog_t *m, const uint8_t *const *entries, const size_t *lens,
+			   size_t n, const store_op_t *extra, size_t nextra, uint64_t *first)
+{
 	uint64_t old = m->log.size;
 	uint8_t size_key[KEY_MAX], size_val[8];
 	size_t nops = 0;
 	int ret = 0;
 
-	if (n == 0 || n > STORE_MLOG_BATCH_MAX)
+	if (n == 0 || n > STORE_MLOG_BATCH_MAX || nextra > STORE_MLOG_EXTRA_MAX)
 		return SW_EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (lens[i] == 0 || lens[i] > STORE_MLOG_ENTRY_MAX)
@@ -164,7 +170,8 @@ int store_mlog_append(store_mlog_t *m, const uint8_t *const *entries, const size
 	if (m->ops == NULL) {
 		m->pending = calloc(PENDING_MAX, sizeof(*m->pending));
 		m->entry_keys = calloc(STORE_MLOG_BATCH_MAX, sizeof(*m->entry_keys));
-		m->ops = calloc(STORE_MLOG_BATCH_MAX + PENDING_MAX + 1, sizeof(*m->ops));
+		m->ops = calloc(STORE_MLOG_BATCH_MAX + PENDING_MAX + 1 + STORE_MLOG_EXTRA_MAX,
+				sizeof(*m->ops));
 		if (m->pending == NULL || m->entry_keys == NULL || m->ops == NULL) {
 			free(m->ops);
 			free(m->entry_keys);
@@ -191,6 +198,8 @@ int store_mlog_append(store_mlog_t *m, const uint8_t *const *entries, const size
 		m->ops[nops++] =
 		    (store_op_t){STORE_MLOG, size_key, make_key(m, 's', -1, false, 0, size_key),
 				 size_val, sizeof(size_val)};
+		for (size_t i = 0; i < nextra; i++)
+			m->ops[nops++] = extra[i];
 		ret = store_write(m->s, m->ops, nops);
 	}
 	m->npending = 0;

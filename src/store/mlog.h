@@ -46,6 +46,12 @@ uint64_t store_mlog_size(const store_mlog_t *m);
  * Returns 0, SW_EINVAL (n or a length out of bounds), SW_ELIMIT, SW_ENOMEM or SW_ESTORE. */
 int store_mlog_append(store_mlog_t *m, const uint8_t *const *entries, const size_t *lens, size_t n,
 		      uint64_t *first);
+/* The same, with up to STORE_MLOG_EXTRA_MAX more writes of the caller's (another database's
+ * records that the entries describe, such as the registrar's label items) in the same
+ * transaction: the log and what it describes never disagree after a crash. */
+#define STORE_MLOG_EXTRA_MAX 4
+int store_mlog_append_with(store_mlog_t *m, const uint8_t *const *entries, const size_t *lens,
+			   size_t n, const store_op_t *extra, size_t nextra, uint64_t *first);
 /* Copies entry `index` into out. Returns 0, SW_EINVAL (index beyond the log), SW_ENOSPC,
  * SW_ENOTFOUND (a store that lost it) or SW_ESTORE. */
 int store_mlog_entry(const store_mlog_t *m, uint64_t index, uint8_t *out, size_t cap, size_t *len);

@@ -16,7 +16,8 @@
 #define SCHEMA_VERSION 1
 #define MAP_SIZE ((size_t)1 << 30) /* 1 GiB of address space; the file grows as used */
 
-static const char *const db_names[STORE_DB_COUNT] = {"meta", "zones", "dht_items", "mlog"};
+static const char *const db_names[STORE_DB_COUNT] = {"meta", "zones", "dht_items", "mlog",
+						     "registrar"};
 
 struct store {
 	int lock_fd; /* LOCK_FILE, flock()ed while the store is open */

@@ -2,7 +2,8 @@
  * Persistent storage in one LMDB environment under data-dir (docs/design.md §8). Owns the
  * environment and its databases: `meta` (schema version, routing table snapshot), `zones`
  * (own zones: key -> relay form), `dht_items` (BEP 44 items stored for others: target ->
- * item record, store/item.h) and `mlog` (registries' transparency logs, store/mlog.h). A
+ * item record, store/item.h), `mlog` (registries' transparency logs, store/mlog.h) and
+ * `registrar` (the policy, label items and pending claims of registries this node runs). A
  * write returns only after its transaction committed to disk, so whatever was acknowledged
  * survives `kill -9`. Private keys are never stored.
  * Called from the loop thread; never on the answer path.
@@ -24,7 +25,8 @@ typedef enum {
 	STORE_META = 0,
 	STORE_ZONES,
 	STORE_DHT_ITEMS,
-	STORE_MLOG, /* registries' Merkle logs (store/mlog.h) */
+	STORE_MLOG,	 /* registries' Merkle logs (store/mlog.h) */
+	STORE_REGISTRAR, /* the registries this node runs (registrar/registrar.h) */
 	STORE_DB_COUNT
 } store_db_t;
 

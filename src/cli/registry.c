@@ -1,0 +1,744 @@
+/*
+ * `swarmdns register` and `swarmdns registry init|approve|reject|transfer|renew|release|log`:
+ * the client side of a registry (docs/registries.md "Running a registry"). Each command
+ * talks to the registrar's node over its API (src/api/registrar.c), signs what the registrar
+ * asks for with the user's key (the claimant's, a moderator's, the owner's), and for an
+ * `open` registry does the commit, the wait and the proof of work, with a progress line.
+ * `registry log` fetches the whole log and checks it against the signed tree head.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "common/codec.h"
+#include "common/err.h"
+#include "crypto/crypto.h"
+#include "registrar/registrar.h"
+#include "registry/entry.h"
+#include "registry/pow.h"
+#include "registry/sign.h"
+#include "registry/sth.h"
+
+#define RESP_MAX (1 << 20)
+static uint8_t resp[RESP_MAX];
+
+#define API_OPT                                                                                    \
+	"  -a, --api URL       the registrar's node [default: $SWARMDNS_API, "                     \
+	"else " CLI_DEFAULT_API "]\n"                                                              \
+	"  -h, --help          show this help\n"
+
+static void register_usage(FILE *f)
+{
+	fprintf(
+	    f, "Usage: swarmdns register NAME -k OWNER_KEY [--registry-key KEYFILE] [--api URL]\n\n"
+	       "Claims NAME, a label of a registry: alice.<registry key>. The registrar's node\n"
+	       "checks the claim against the registry's published policy and logs it. Prints\n"
+	       "the log index of the registration, or that the claim waits for moderators\n"
+	       "(a moderated registry; 'swarmdns registry approve'). For an open registry it\n"
+	       "first commits to the claim, waits the policy's delay (so that nobody who sees\n"
+	       "the claim can take the name first), and does the proof of work, showing its\n"
+	       "progress. The name then delegates to OWNER_KEY's zone.\n\n"
+	       "  -k, --key KEYFILE   the owner's key file ('swarmdns keygen')\n"
+	       "      --registry-key KEYFILE\n"
+	       "                      the registry's own key: a closed registry registers\n"
+	       "                      only names its key holder signs\n" API_OPT
+	       "\nExit status: 0 registered (or waiting for moderators); 1 refused or an error\n"
+	       "(said why: name taken, policy not met, bad label, registry unreachable);\n"
+	       "2 a usage error.\n");
+}
+
+static void registry_usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "Usage: swarmdns registry init --policy POLICY [policy options] [-r REGISTRY] [--api "
+	    "URL]\n"
+	    "       swarmdns registry approve|reject NAME -k MODERATOR_KEY [--api URL]\n"
+	    "       swarmdns registry transfer NAME --to KEY -k OWNER_KEY [--api URL]\n"
+	    "       swarmdns registry renew|release NAME -k OWNER_KEY [--api URL]\n"
+	    "       swarmdns registry log REGISTRY [--api URL]\n\n"
+	    "A registry gives out human-readable names, alice.<registry key>, under a policy\n"
+	    "it publishes, every registration in a public log (docs/registries.md). Its node\n"
+	    "holds its key (option 'registrar KEYFILE').\n\n"
+	    "  init        publish the policy and the log (from loopback or with --token)\n"
+	    "  approve     a moderator's approval of a waiting claim (reject: drop it)\n"
+	    "  transfer    give a name to another key, signed by its owner\n"
+	    "  renew       extend a name that expires, by its owner\n"
+	    "  release     give a name up, by its owner\n"
+	    "  log         print the log, checked against the registry's signed tree head\n\n"
+	    "init options:\n"
+	    "  -p, --policy POLICY   closed, open, moderated or open+moderated\n"
+	    "  -r, --registry KEY    the registry (z-base32) [default: the node's only one]\n"
+	    "      --label-min N, --label-max N   label lengths [1, 63]\n"
+	    "      --expiry S        seconds a registration lasts [0: never expires]\n"
+	    "      --renew S         seconds before expiry when renewal opens\n"
+	    "      --pow-difficulty BITS, --pow-ops N, --pow-mem BYTES   open: the work\n"
+	    "                        [8 bits, 1 pass, 65536 bytes]\n"
+	    "      --reveal-min S, --reveal-max S   open: delay from commit to reveal [2, 86400]\n"
+	    "      --mod KEY         moderated: a moderator key (repeat, in order)\n"
+	    "      --mod-k K         moderated: approvals needed [1]\n"
+	    "      --url URL         where claimants send registrations (published)\n"
+	    "other options:\n"
+	    "  -k, --key KEYFILE     the moderator's or owner's key file\n"
+	    "      --to KEY          transfer: the new owner (z-base32 key)\n" API_OPT);
+}
+
+/* NAME as label.<registry z32>[.]: the label (lower-cased) and the registry key. */
+static int name_parse(const char *cmd, const char *name, char label[REG_LABEL_MAX + 1],
+		      uint8_t registry[32])
+{
+	const char *dot = strchr(name, '.');
+	size_t ll = dot ? (size_t)(dot - name) : 0, rl = dot ? strlen(dot + 1) : 0;
+	if (dot && rl > 0 && dot[rl] == '.')
+		rl--;
+	if (dot == NULL || ll == 0 || ll > REG_LABEL_MAX ||
+	    sw_z32_decode_key(dot + 1, rl, registry)) {
+		fprintf(stderr,
+			"swarmdns %s: '%s' is not a registry name: give label.<registry key>, "
+			"e.g. alice.<52-character z-base32 key>\n",
+			cmd, name);
+		return 2;
+	}
+	for (size_t i = 0; i < ll; i++)
+		label[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+	label[ll] = '\0';
+	if (reg_label_check(label, ll)) {
+		fprintf(
+		    stderr,
+		    "swarmdns %s: '%s' is not a label a registry gives out: lower-case letters, "
+		    "digits and hyphens (not first or last), 1 to 63 of them, not starting "
+		    "with '_'\n",
+		    cmd, label);
+		return 1;
+	}
+	return 0;
+}
+
+static void path_of(char *out, size_t cap, const uint8_t registry[32], const char *what)
+{
+	char z[SW_Z32_KEY_LEN + 1];
+	sw_z32_encode_key(registry, z);
+	snprintf(out, cap, "/v1/registry/%s/%s", z, what);
+}
+
+/* A request to the registrar; *j gets the JSON of a 2xx answer. A refusal is said on stderr
+ * with the registrar's reason ("swarmdns register: refused: ..."). Returns 0, 1 or 2. */
+static int call(const char *cmd, const char *api, const char *method, const char *path,
+		json_t *body, int *status, json_t **j)
+{
+	char *b = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	size_t n;
+	json_decref(body);
+	int ret = cli_api_request(cmd, api, method, path, (const uint8_t *)b, b ? strlen(b) : 0,
+				  status, resp, sizeof(resp), &n);
+	free(b);
+	if (ret)
+		return ret;
+	*j = NULL;
+	if (*status >= 200 && *status < 300 &&
+	    (*j = json_loads((const char *)resp, 0, NULL)) != NULL)
+		return 0;
+	size_t tl = strlen((const char *)resp);
+	while (tl > 0 && (resp[tl - 1] == '\n' || resp[tl - 1] == '\r'))
+		tl--;
+	if (*status == 409)
+		fprintf(stderr, "swarmdns %s: taken: %.*s\n", cmd, (int)tl, (char *)resp);
+	else if (*status >= 400 && *status < 500)
+		fprintf(stderr, "swarmdns %s: refused by the registrar at %s (HTTP %d): %.*s\n",
+			cmd, cli_api_url(api), *status, (int)tl, (char *)resp);
+	else
+		fprintf(stderr, "swarmdns %s: the registrar at %s answered HTTP %d: %.*s\n", cmd,
+			cli_api_url(api), *status, (int)tl, (char *)resp);
+	return 1;
+}
+
+static json_t *hexj(const uint8_t *p, size_t len)
+{
+	char buf[2 * 64 + 1];
+	sw_hex_encode(p, len, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static json_t *z32j(const uint8_t key[32])
+{
+	char z[SW_Z32_KEY_LEN + 1];
+	sw_z32_encode_key(key, z);
+	return json_string(z);
+}
+
+static uint64_t jint(const json_t *j, const char *name)
+{
+	return (uint64_t)json_integer_value(json_object_get(j, name));
+}
+
+static int sign_op(const char *what, const uint8_t registry[32], const char *label,
+		   const uint8_t key[32], uint64_t n, const uint8_t sk[64], uint8_t sig[64])
+{
+	uint8_t msg[REG_MSG_MAX];
+	size_t len;
+	int ret = registrar_op_msg(what, registry, label, strlen(label), key, n, msg, &len);
+	if (ret == 0)
+		sw_ed25519_sign(sk, msg, len, sig);
+	return ret;
+}
+
+/* ---- open registries: commit, wait, work ---- */
+
+static void pow_progress(void *ctx, uint64_t attempts)
+{
+	const unsigned *bits = ctx;
+	fprintf(stderr,
+		"\rproof of work (%u bits, about %.0f attempts on average): %" PRIu64 " attempts",
+		*bits, *bits < 64 ? (double)(1ull << *bits) : 1.8e19, attempts);
+	fflush(stderr);
+}
+
+/* Commits to the claim, waits the policy's reveal-min, solves the work; fills the reveal
+ * fields of body. Returns 0 or 1 (said). */
+static int open_claim(const char *api, const json_t *pol, const uint8_t registry[32],
+		      const char *label, const uint8_t owner[32], json_t *body)
+{
+	uint8_t secret[32], commit[32], claim[REG_POW_CLAIM_MAX], salt[REG_POW_SALT_LEN];
+	size_t clen;
+	int status;
+	json_t *j;
+	char path[256];
+	sw_random_bytes(secret, sizeof(secret));
+	reg_commit_hash(registry, label, strlen(label), owner, secret, commit);
+	path_of(path, sizeof(path), registry, "commit");
+	int ret = call("register", api, "POST", path,
+		       json_pack("{s:o}", "commit", hexj(commit, 32)), &status, &j);
+	if (ret)
+		return ret;
+	uint64_t index = jint(j, "index"), wait = jint(pol, "reveal_min");
+	json_decref(j);
+	fprintf(stderr, "committed to the claim at log index %" PRIu64 "\n", index);
+	/* The registrar counts whole seconds: one more than the minimum is never too early. */
+	for (uint64_t left = wait + 1; left > 0; left--) {
+		fprintf(stderr, "\rwaiting %" PRIu64 " s before the reveal (commit-then-reveal) ",
+			left);
+		fflush(stderr);
+		sleep(1);
+	}
+	fprintf(stderr, "\n");
+	reg_pow_params_t p = {(uint32_t)jint(pol, "pow_difficulty"), (uint32_t)jint(pol, "pow_ops"),
+			      (uint32_t)jint(pol, "pow_mem")};
+	uint64_t nonce = 0, attempts = 0, first;
+	unsigned bits = p.difficulty;
+	sw_random_bytes(&first, sizeof(first));
+	first >>= 2; /* JSON integers are signed 64-bit (jansson): the nonce stays below 2^63 */
+	reg_pow_salt(registry, salt);
+	reg_pow_claim_write(label, strlen(label), owner, commit, claim, sizeof(claim), &clen);
+	reg_pow_solve_opts_t o = {
+	    .first_nonce = first, .progress_every = 16, .progress = pow_progress, .ctx = &bits};
+	ret = reg_pow_solve(&p, salt, claim, clen, &o, &nonce, &attempts);
+	if (ret) {
+		fprintf(stderr, "\nswarmdns register: the proof of work failed: %s\n",
+			sw_strerror(ret));
+		return 1;
+	}
+	fprintf(stderr, "\rproof of work done after %" PRIu64 " attempts%30s\n", attempts, "");
+	json_object_set_new(body, "secret", hexj(secret, 32));
+	json_object_set_new(body, "commit_index", json_integer((json_int_t)index));
+	json_object_set_new(body, "pow", json_integer((json_int_t)nonce));
+	return 0;
+}
+
+int cli_register(int argc, char **argv)
+{
+	static const struct option lopts[] = {{"key", required_argument, NULL, 'k'},
+					      {"registry-key", required_argument, NULL, 'R'},
+					      {"api", required_argument, NULL, 'a'},
+					      {"help", no_argument, NULL, 'h'},
+					      {0}};
+	const char *key = NULL, *regkey = NULL, *api = NULL;
+	int ch, status, ret;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "k:a:h", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			key = optarg;
+			break;
+		case 'R':
+			regkey = optarg;
+			break;
+		case 'a':
+			api = optarg;
+			break;
+		case 'h':
+			register_usage(stdout);
+			return 0;
+		default:
+			register_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind + 1 != argc || key == NULL) {
+		fprintf(stderr, "swarmdns register: give one NAME and -k OWNER_KEY\n");
+		register_usage(stderr);
+		return 2;
+	}
+	char label[REG_LABEL_MAX + 1], path[256], z[SW_Z32_KEY_LEN + 1];
+	uint8_t registry[32], pk[32], sk[64], sig[64], rpk[32], rsk[64];
+	json_t *pol, *j;
+	if ((ret = name_parse("register", argv[optind], label, registry)))
+		return ret;
+	if (cli_key_read(key, pk, sk))
+		return 1;
+	if (regkey && cli_key_read(regkey, rpk, rsk))
+		return 1;
+	if (regkey && memcmp(rpk, registry, 32) != 0) {
+		fprintf(stderr, "swarmdns register: %s is not the key of the registry in %s\n",
+			regkey, argv[optind]);
+		return 1;
+	}
+	path_of(path, sizeof(path), registry, "policy");
+	if ((ret = call("register", api, "GET", path, NULL, &status, &pol)))
+		return ret;
+	sign_op("claim", registry, label, pk, 0, sk, sig);
+	json_t *body =
+	    json_pack("{s:s, s:o, s:o}", "label", label, "owner", z32j(pk), "sig", hexj(sig, 64));
+	if (regkey) {
+		sign_op("claim", registry, label, pk, 0, rsk, sig);
+		json_object_set_new(body, "registry_sig", hexj(sig, 64));
+	}
+	sw_memzero(sk, sizeof(sk));
+	sw_memzero(rsk, sizeof(rsk));
+	const char *rules = json_string_value(json_object_get(pol, "rules"));
+	if (rules && strstr(rules, "open") &&
+	    (ret = open_claim(api, pol, registry, label, pk, body))) {
+		json_decref(body);
+		json_decref(pol);
+		return ret;
+	}
+	json_decref(pol);
+	path_of(path, sizeof(path), registry, "register");
+	if ((ret = call("register", api, "POST", path, body, &status, &j)))
+		return ret;
+	sw_z32_encode_key(registry, z);
+	if (status == 202)
+		printf("%s.%s: the claim waits for moderators (%" PRIu64 " of %" PRIu64
+		       " approvals)\n",
+		       label, z, jint(j, "approvals"), jint(j, "needed"));
+	else
+		printf("%s.%s: registered at log index %" PRIu64 "\n", label, z, jint(j, "index"));
+	json_decref(j);
+	return 0;
+}
+
+/* ---- swarmdns registry ---- */
+
+typedef struct {
+	const char *api, *key, *to, *registry;
+	json_t *policy; /* init's fields */
+} reg_args_t;
+
+static int reg_init(reg_args_t *a)
+{
+	uint8_t registry[32];
+	char path[256];
+	int status, ret;
+	json_t *j;
+	if (a->registry) {
+		if (sw_z32_decode_key(a->registry, strlen(a->registry), registry)) {
+			fprintf(stderr, "swarmdns registry init: '%s' is not a z-base32 key\n",
+				a->registry);
+			return 2;
+		}
+	} else {
+		/* The node's only registry. */
+		if ((ret =
+			 call("registry init", a->api, "GET", "/v1/registry/", NULL, &status, &j)))
+			return ret;
+		json_t *list = json_object_get(j, "registries");
+		const char *only = json_string_value(json_array_get(list, 0));
+		if (json_array_size(list) != 1 || sw_z32_decode_key(only, strlen(only), registry)) {
+			fprintf(
+			    stderr, "swarmdns registry init: the node runs %zu registries; %s\n",
+			    json_array_size(list),
+			    json_array_size(list)
+				? "name one with -r REGISTRY"
+				: "give it one with the option 'registrar KEYFILE' and restart it");
+			json_decref(j);
+			return 1;
+		}
+		json_decref(j);
+	}
+	path_of(path, sizeof(path), registry, "init");
+	json_incref(a->policy);
+	if ((ret = call("registry init", a->api, "POST", path, a->policy, &status, &j)))
+		return ret;
+	char z[SW_Z32_KEY_LEN + 1];
+	sw_z32_encode_key(registry, z);
+	printf("registry %s: policy %s published, log of %" PRIu64 " entries\n", z,
+	       json_string_value(json_object_get(j, "rules")), jint(j, "log_size"));
+	json_decref(j);
+	return 0;
+}
+
+/* approve, reject: as a moderator of the registry's policy. */
+static int reg_moderate(reg_args_t *a, const char *cmd, const char *name, bool approve)
+{
+	char label[REG_LABEL_MAX + 1], path[256], z[SW_Z32_KEY_LEN + 1];
+	uint8_t registry[32], pk[32], sk[64], sig[64], claimant[32], msg[REG_MSG_MAX];
+	size_t len, mod;
+	int status, ret;
+	json_t *pol, *cl, *j;
+	if ((ret = name_parse(cmd, name, label, registry)))
+		return ret;
+	if (cli_key_read(a->key, pk, sk))
+		return 1;
+	path_of(path, sizeof(path), registry, "policy");
+	if ((ret = call(cmd, a->api, "GET", path, NULL, &status, &pol)))
+		return ret;
+	json_t *mods = json_object_get(pol, "mods");
+	sw_z32_encode_key(pk, z);
+	for (mod = 0; mod < json_array_size(mods); mod++)
+		if (strcmp(json_string_value(json_array_get(mods, mod)), z) == 0)
+			break;
+	bool found = mod < json_array_size(mods);
+	json_decref(pol);
+	if (!found) {
+		fprintf(stderr, "swarmdns %s: %s is not a moderator of this registry\n", cmd, z);
+		return 1;
+	}
+	char sub[96], p2[256];
+	snprintf(sub, sizeof(sub), "name/%s", label);
+	path_of(p2, sizeof(p2), registry, sub);
+	if ((ret = call(cmd, a->api, "GET", p2, NULL, &status, &cl)))
+		return ret;
+	const char *st = json_string_value(json_object_get(cl, "state"));
+	const char *c = json_string_value(json_object_get(cl, "claimant"));
+	uint64_t registered = jint(cl, "registered");
+	if (st == NULL || strcmp(st, "pending") != 0 || c == NULL ||
+	    sw_z32_decode_key(c, strlen(c), claimant)) {
+		fprintf(stderr, "swarmdns %s: no claim of %s waits for moderators (%s)\n", cmd,
+			name, st ? st : "?");
+		json_decref(cl);
+		return 1;
+	}
+	json_decref(cl);
+	if (approve)
+		ret = reg_mod_msg(registry, label, strlen(label), claimant, registered, msg, &len);
+	else
+		ret = registrar_op_msg("reject", registry, label, strlen(label), claimant,
+				       registered, msg, &len);
+	if (ret == 0)
+		sw_ed25519_sign(sk, msg, len, sig);
+	sw_memzero(sk, sizeof(sk));
+	path_of(path, sizeof(path), registry, approve ? "approve" : "reject");
+	if ((ret = call(cmd, a->api, "POST", path,
+			json_pack("{s:s, s:i, s:o}", "label", label, "mod", (int)mod, "sig",
+				  hexj(sig, 64)),
+			&status, &j)))
+		return ret;
+	if (!approve)
+		printf("%s: claim rejected\n", name);
+	else if (status == 202)
+		printf("%s: approved (%" PRIu64 " of %" PRIu64 " approvals)\n", name,
+		       jint(j, "approvals"), jint(j, "needed"));
+	else
+		printf("%s: approved and registered at log index %" PRIu64 "\n", name,
+		       jint(j, "index"));
+	json_decref(j);
+	return 0;
+}
+
+/* transfer, renew, release: as the name's owner. */
+static int reg_owner(reg_args_t *a, const char *cmd, const char *op, const char *name)
+{
+	char label[REG_LABEL_MAX + 1], path[256], sub[96], z[SW_Z32_KEY_LEN + 1];
+	uint8_t registry[32], pk[32], sk[64], sig[64], owner[32], to[32], msg[REG_MSG_MAX];
+	size_t len;
+	int status, ret;
+	json_t *cur, *j;
+	if ((ret = name_parse(cmd, name, label, registry)))
+		return ret;
+	if (strcmp(op, "transfer") == 0 &&
+	    (a->to == NULL || sw_z32_decode_key(a->to, strlen(a->to), to))) {
+		fprintf(stderr, "swarmdns %s: give the new owner with --to KEY (z-base32)\n", cmd);
+		return 2;
+	}
+	if (cli_key_read(a->key, pk, sk))
+		return 1;
+	snprintf(sub, sizeof(sub), "name/%s", label);
+	path_of(path, sizeof(path), registry, sub);
+	if ((ret = call(cmd, a->api, "GET", path, NULL, &status, &cur)))
+		return ret;
+	const char *o = json_string_value(json_object_get(cur, "owner"));
+	uint64_t index = jint(cur, "index");
+	bool live = o && sw_z32_decode_key(o, strlen(o), owner) == 0 &&
+		    strcmp(json_string_value(json_object_get(cur, "state")), "registered") == 0;
+	json_decref(cur);
+	if (!live || memcmp(owner, pk, 32) != 0) {
+		sw_z32_encode_key(pk, z);
+		fprintf(stderr, "swarmdns %s: %s is not the owner of %s%s\n", cmd, z, name,
+			live ? "" : " (not registered)");
+		sw_memzero(sk, sizeof(sk));
+		return 1;
+	}
+	json_t *body = json_pack("{s:s}", "label", label);
+	if (strcmp(op, "transfer") == 0) {
+		reg_xfer_msg(registry, label, strlen(label), pk, to, index, msg, &len);
+		sw_ed25519_sign(sk, msg, len, sig);
+		json_object_set_new(body, "to", z32j(to));
+	} else {
+		sign_op(op, registry, label, pk, index, sk, sig);
+	}
+	sw_memzero(sk, sizeof(sk));
+	json_object_set_new(body, "sig", hexj(sig, 64));
+	path_of(path, sizeof(path), registry, op);
+	if ((ret = call(cmd, a->api, "POST", path, body, &status, &j)))
+		return ret;
+	if (strcmp(op, "transfer") == 0)
+		printf("%s: transferred to %s at log index %" PRIu64 "\n", name, a->to,
+		       jint(j, "index"));
+	else
+		printf("%s: %s at log index %" PRIu64 "\n", name,
+		       strcmp(op, "renew") == 0 ? "renewed" : "released", jint(j, "index"));
+	json_decref(j);
+	return 0;
+}
+
+/* Every entry of the log, its root computed here and compared with the signed tree head. */
+static int reg_log(reg_args_t *a, const char *reg)
+{
+	uint8_t registry[32], root[32], ebuf[REG_ENTRY_MAX + 16];
+	char path[256], z[SW_Z32_KEY_LEN + 1];
+	int status, ret, bad = 0;
+	json_t *sth, *j;
+	if (sw_z32_decode_key(reg, strlen(reg), registry)) {
+		fprintf(stderr, "swarmdns registry log: '%s' is not a registry key (z-base32)\n",
+			reg);
+		return 2;
+	}
+	path_of(path, sizeof(path), registry, "log/sth");
+	if ((ret = call("registry log", a->api, "GET", path, NULL, &status, &sth)))
+		return ret;
+	uint64_t size = jint(sth, "size");
+	reg_mlog_mem_t *mem = reg_mlog_mem_new();
+	reg_mlog_store_t st = reg_mlog_mem_store(mem);
+	reg_mlog_t log;
+	reg_mlog_init(&log, &st, 0);
+	for (uint64_t start = 0; start < size && !bad;) {
+		char sub[96];
+		snprintf(sub, sizeof(sub), "log/entries?start=%" PRIu64 "&end=%" PRIu64, start,
+			 size - 1);
+		path_of(path, sizeof(path), registry, sub);
+		if ((ret = call("registry log", a->api, "GET", path, NULL, &status, &j))) {
+			bad = ret;
+			break;
+		}
+		json_t *list = json_object_get(j, "entries"), *e;
+		size_t i;
+		json_array_foreach(list, i, e)
+		{
+			const char *hx = json_string_value(json_object_get(e, "entry"));
+			size_t hl = hx ? strlen(hx) : 0;
+			reg_entry_t en;
+			if (hl == 0 || hl % 2 || hl / 2 > sizeof(ebuf) ||
+			    sw_hex_decode(hx, hl, ebuf, hl / 2) ||
+			    reg_entry_parse(ebuf, hl / 2, &en)) {
+				fprintf(stderr,
+					"swarmdns registry log: entry %" PRIu64 " does not parse\n",
+					start + i);
+				bad = 1;
+				break;
+			}
+			reg_mlog_append(&log, ebuf, hl / 2, NULL);
+			time_t t = (time_t)en.time;
+			char when[32];
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+			if (en.op == REG_OP_COMMIT) {
+				printf("%6" PRIu64 "  %s  commit\n", start + i, when);
+			} else {
+				sw_z32_encode_key(en.owner, z);
+				printf("%6" PRIu64 "  %s  %-8s  %s  owner %s\n", start + i, when,
+				       reg_op_str(en.op), en.label, z);
+			}
+		}
+		start += i;
+		if (i == 0)
+			bad = 1;
+		json_decref(j);
+	}
+	/* The signed tree head (the `_log` item) against what the entries give. */
+	json_t *head = json_object_get(sth, "head");
+	const char *v = json_string_value(json_object_get(head, "v"));
+	const char *sg = json_string_value(json_object_get(head, "sig"));
+	item_t it;
+	reg_sth_t h;
+	const uint8_t *pkt;
+	size_t plen;
+	uint8_t sig[64];
+	if (!bad && (v == NULL || sg == NULL || strlen(v) / 2 > ITEM_V_MAX ||
+		     sw_hex_decode(v, strlen(v), it.v, strlen(v) / 2) ||
+		     sw_hex_decode(sg, strlen(sg), sig, 64))) {
+		fprintf(stderr, "swarmdns registry log: the node has no signed tree head\n");
+		bad = 1;
+	}
+	if (!bad) {
+		it.v_len = (uint16_t)(strlen(v) / 2);
+		if (item_str(&it, &pkt, &plen) ||
+		    reg_item_verify(registry, "_log", 4, jint(head, "seq"), pkt, plen, sig) ||
+		    reg_sth_parse(registry, pkt, plen, &h) || h.size > log.size ||
+		    reg_mlog_root(&log, h.size, root) || memcmp(root, h.root, 32) != 0) {
+			fprintf(stderr,
+				"swarmdns registry log: the entries do not match the registry's "
+				"signed tree head: this log is not the one the registry signed\n");
+			bad = 1;
+		} else {
+			char rh[65];
+			sw_hex_encode(h.root, 32, rh, sizeof(rh));
+			printf("%" PRIu64 " entries; signed tree head of size %" PRIu64
+			       ", root %s: verified\n",
+			       log.size, h.size, rh);
+		}
+	}
+	json_decref(sth);
+	reg_mlog_mem_free(mem);
+	return bad ? 1 : 0;
+}
+
+int cli_registry(int argc, char **argv)
+{
+	enum {
+		O_TO = 256,
+		O_LMIN,
+		O_LMAX,
+		O_EXP,
+		O_REN,
+		O_PD,
+		O_PO,
+		O_PM,
+		O_RMIN,
+		O_RMAX,
+		O_MOD,
+		O_MODK,
+		O_URL
+	};
+	static const struct option lopts[] = {{"api", required_argument, NULL, 'a'},
+					      {"key", required_argument, NULL, 'k'},
+					      {"policy", required_argument, NULL, 'p'},
+					      {"registry", required_argument, NULL, 'r'},
+					      {"to", required_argument, NULL, O_TO},
+					      {"label-min", required_argument, NULL, O_LMIN},
+					      {"label-max", required_argument, NULL, O_LMAX},
+					      {"expiry", required_argument, NULL, O_EXP},
+					      {"renew", required_argument, NULL, O_REN},
+					      {"pow-difficulty", required_argument, NULL, O_PD},
+					      {"pow-ops", required_argument, NULL, O_PO},
+					      {"pow-mem", required_argument, NULL, O_PM},
+					      {"reveal-min", required_argument, NULL, O_RMIN},
+					      {"reveal-max", required_argument, NULL, O_RMAX},
+					      {"mod", required_argument, NULL, O_MOD},
+					      {"mod-k", required_argument, NULL, O_MODK},
+					      {"url", required_argument, NULL, O_URL},
+					      {"help", no_argument, NULL, 'h'},
+					      {0}};
+	static const char *const uint_names[] = {
+	    [O_LMIN - O_LMIN] = "label_min",	[O_LMAX - O_LMIN] = "label_max",
+	    [O_EXP - O_LMIN] = "expiry",	[O_REN - O_LMIN] = "renew",
+	    [O_PD - O_LMIN] = "pow_difficulty", [O_PO - O_LMIN] = "pow_ops",
+	    [O_PM - O_LMIN] = "pow_mem",	[O_RMIN - O_LMIN] = "reveal_min",
+	    [O_RMAX - O_LMIN] = "reveal_max",	[O_MODK - O_LMIN] = "mod_k"};
+	reg_args_t a = {0};
+	json_t *mods = json_array();
+	a.policy = json_object();
+	int ch, ret = 2;
+	bool has_policy = false;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "a:k:p:r:h", lopts, NULL)) != -1) {
+		char *end;
+		unsigned long long v;
+		switch (ch) {
+		case 'a':
+			a.api = optarg;
+			break;
+		case 'k':
+			a.key = optarg;
+			break;
+		case 'p':
+			json_object_set_new(a.policy, "rules", json_string(optarg));
+			has_policy = true;
+			break;
+		case 'r':
+			a.registry = optarg;
+			break;
+		case O_TO:
+			a.to = optarg;
+			break;
+		case O_MOD:
+			json_array_append_new(mods, json_string(optarg));
+			break;
+		case O_URL:
+			json_object_set_new(a.policy, "api", json_string(optarg));
+			break;
+		case 'h':
+			registry_usage(stdout);
+			ret = 0;
+			goto out;
+		default:
+			if (ch >= O_LMIN && ch <= O_MODK && ch != O_MOD) {
+				v = strtoull(optarg, &end, 10);
+				if (*optarg == '\0' || *end != '\0' || *optarg == '-') {
+					fprintf(
+					    stderr,
+					    "swarmdns registry: --%s wants a number, not '%s'\n",
+					    uint_names[ch - O_LMIN], optarg);
+					goto out;
+				}
+				json_object_set_new(a.policy, uint_names[ch - O_LMIN],
+						    json_integer((json_int_t)v));
+				break;
+			}
+			registry_usage(stderr);
+			goto out;
+		}
+	}
+	if (json_array_size(mods))
+		json_object_set(a.policy, "mods", mods);
+	const char *sub = optind < argc ? argv[optind] : NULL;
+	int rest = argc - optind - 1;
+	if (sub && strcmp(sub, "init") == 0 && rest == 0) {
+		if (!has_policy) {
+			fprintf(stderr, "swarmdns registry init: give --policy (closed, open, "
+					"moderated or open+moderated)\n");
+			goto out;
+		}
+		ret = reg_init(&a);
+	} else if (sub && strcmp(sub, "log") == 0 && rest == 1) {
+		ret = reg_log(&a, argv[optind + 1]);
+	} else if (sub && rest == 1 &&
+		   (strcmp(sub, "approve") == 0 || strcmp(sub, "reject") == 0 ||
+		    strcmp(sub, "transfer") == 0 || strcmp(sub, "renew") == 0 ||
+		    strcmp(sub, "release") == 0)) {
+		char cmd[32];
+		snprintf(cmd, sizeof(cmd), "registry %s", sub);
+		if (a.key == NULL) {
+			fprintf(stderr, "swarmdns %s: give the key file with -k KEYFILE\n", cmd);
+			goto out;
+		}
+		if (strcmp(sub, "approve") == 0 || strcmp(sub, "reject") == 0)
+			ret = reg_moderate(&a, cmd, argv[optind + 1], sub[0] == 'a');
+		else
+			ret = reg_owner(&a, cmd, sub, argv[optind + 1]);
+	} else {
+		fprintf(stderr, "swarmdns registry: %s\n",
+			sub ? "unknown subcommand or wrong number of arguments"
+			    : "give a subcommand: init, approve, reject, transfer, renew, release "
+			      "or log");
+		registry_usage(stderr);
+	}
+out:
+	json_decref(mods);
+	json_decref(a.policy);
+	return ret;
+}
