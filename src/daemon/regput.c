@@ -13,9 +13,14 @@
 
 /* When the DHT refused a put for want of lookups and none of ours is running to call back. */
 #define RETRY_MS 100
+/* A put that no node stored (no token came back in time, as on a loaded machine) goes to the
+ * end of the queue again, this many times in all. */
+#define ATTEMPTS 3
 
 typedef struct entry {
-	struct entry *next;
+	struct entry *next, **pprev; /* pprev: in the running list */
+	struct daemon_regput *q;
+	unsigned attempts;
 	item_t it;
 } entry_t;
 
@@ -23,6 +28,7 @@ struct daemon_regput {
 	uv_timer_t retry;
 	net_dht_t *dht;
 	entry_t *head, *tail; /* label items and the policy, in order */
+	entry_t *puts;	      /* running, each the context of its put */
 	/* The newest tree head of each registry, put before the label items. */
 	item_t heads[CONF_REGISTRAR_MAX];
 	bool head_waiting[CONF_REGISTRAR_MAX];
@@ -31,11 +37,30 @@ struct daemon_regput {
 
 static void drain(daemon_regput_t *q);
 
+static void enqueue(daemon_regput_t *q, entry_t *e)
+{
+	e->next = NULL;
+	if (q->tail)
+		q->tail->next = e;
+	else
+		q->head = e;
+	q->tail = e;
+	q->waiting++;
+}
+
 static void on_put(void *ctx, const dht_put_result_t *res)
 {
-	daemon_regput_t *q = ctx;
+	entry_t *e = ctx;
+	daemon_regput_t *q = e->q;
 	sw_debug("registry item put: stored by %d of %d DHT nodes", res->stored, res->asked);
+	*e->pprev = e->next;
+	if (e->next)
+		e->next->pprev = e->pprev;
 	q->running--;
+	if (res->stored == 0 && e->attempts < ATTEMPTS)
+		enqueue(q, e);
+	else
+		free(e);
 	drain(q);
 }
 
@@ -44,17 +69,37 @@ static void on_retry(uv_timer_t *t)
 	drain(t->data);
 }
 
-/* 0, or SW_ELIMIT when the DHT has no lookup free (the item stays queued). */
-static int put_one(daemon_regput_t *q, const item_t *it)
+/* Starts the put of e (taking it), or 0 with e freed when the item cannot be put; SW_ELIMIT
+ * when the DHT has no lookup free (e is still the caller's). */
+static int put_one(daemon_regput_t *q, entry_t *e)
 {
-	int ret = dht_put(net_dht_node(q->dht), it, on_put, q);
+	int ret = dht_put(net_dht_node(q->dht), &e->it, on_put, e);
 	if (ret == SW_ELIMIT)
 		return ret;
-	if (ret)
+	if (ret) {
 		sw_warn("registry item not put: %s", sw_strerror(ret));
-	else
-		q->running++;
+		free(e);
+		return 0;
+	}
+	e->attempts++;
+	e->next = q->puts;
+	if (q->puts)
+		q->puts->pprev = &e->next;
+	e->pprev = &q->puts;
+	q->puts = e;
+	q->running++;
 	return 0;
+}
+
+static entry_t *entry_new(daemon_regput_t *q, const item_t *it)
+{
+	entry_t *e = malloc(sizeof(*e));
+	if (e) {
+		e->q = q;
+		e->attempts = 0;
+		e->it = *it;
+	}
+	return e;
 }
 
 static void drain(daemon_regput_t *q)
@@ -63,20 +108,24 @@ static void drain(daemon_regput_t *q)
 	for (size_t i = 0; i < CONF_REGISTRAR_MAX && q->running < DAEMON_REGPUT_INFLIGHT; i++) {
 		if (!q->head_waiting[i])
 			continue;
-		if (put_one(q, &q->heads[i]))
+		entry_t *e = entry_new(q, &q->heads[i]);
+		if (e == NULL)
+			break; /* the head waits for the next turn */
+		if (put_one(q, e)) {
+			free(e);
 			goto busy;
+		}
 		q->head_waiting[i] = false;
 		q->waiting--;
 		sent = true;
 	}
 	while (q->head && q->running < DAEMON_REGPUT_INFLIGHT) {
-		entry_t *e = q->head;
-		if (put_one(q, &e->it))
+		entry_t *e = q->head, *next = e->next;
+		if (put_one(q, e))
 			goto busy;
-		q->head = e->next;
+		q->head = next;
 		if (q->head == NULL)
 			q->tail = NULL;
-		free(e);
 		q->waiting--;
 		sent = true;
 	}
@@ -116,17 +165,10 @@ int daemon_regput_add(daemon_regput_t *q, const item_t *it)
 			return 0;
 		}
 	}
-	entry_t *e = malloc(sizeof(*e));
+	entry_t *e = entry_new(q, it);
 	if (e == NULL)
 		return SW_ENOMEM;
-	e->next = NULL;
-	e->it = *it;
-	if (q->tail)
-		q->tail->next = e;
-	else
-		q->head = e;
-	q->tail = e;
-	q->waiting++;
+	enqueue(q, e);
 	drain(q);
 	return 0;
 }
@@ -162,7 +204,12 @@ void daemon_regput_free(daemon_regput_t *q)
 {
 	if (q == NULL)
 		return;
-	dht_cancel(net_dht_node(q->dht), q);
+	while (q->puts) {
+		entry_t *e = q->puts;
+		q->puts = e->next;
+		dht_cancel(net_dht_node(q->dht), e);
+		free(e);
+	}
 	while (q->head) {
 		entry_t *e = q->head;
 		q->head = e->next;
