@@ -13,9 +13,12 @@
 
 /* When the DHT refused a put for want of lookups and none of ours is running to call back. */
 #define RETRY_MS 100
-/* A put that no node stored (no token came back in time, as on a loaded machine) goes to the
- * end of the queue again, this many times in all. */
+/* A put that fewer than STORED_MIN nodes stored (half of BEP 5's K = 8: replies that came
+ * too late, as on a loaded machine, and a lookup that ended with few tokens) goes to the end
+ * of the queue again, this many times in all. On a DHT of fewer nodes every put is tried
+ * ATTEMPTS times. */
 #define ATTEMPTS 3
+#define STORED_MIN 4
 
 typedef struct entry {
 	struct entry *next, **pprev; /* pprev: in the running list */
@@ -57,7 +60,7 @@ static void on_put(void *ctx, const dht_put_result_t *res)
 	if (e->next)
 		e->next->pprev = e->pprev;
 	q->running--;
-	if (res->stored == 0 && e->attempts < ATTEMPTS)
+	if (res->stored < STORED_MIN && e->attempts < ATTEMPTS)
 		enqueue(q, e);
 	else
 		free(e);

@@ -5,7 +5,7 @@
  * once, where dht_put() refuses the rest (SW_ELIMIT). The items wait here in order and go
  * out at most DAEMON_REGPUT_INFLIGHT at a time, so that resolving and the own zones keep the
  * rest of the DHT's lookups; a queued tree head is replaced by a newer one of its registry,
- * and a put that no node stored is tried again (a loaded node misses its replies).
+ * and a put that few nodes stored is tried again (a loaded node misses its replies).
  * Loop thread only.
  */
 #pragma once
