@@ -183,6 +183,11 @@ static void resolver_metrics(FILE *f, const api_ctx_t *ctx)
 	counter(f, "swarmdns_rebind_zones_total",
 		"Zones from the DHT that had such records removed when they entered the cache.",
 		st->rebind_zones);
+	counter(f, "swarmdns_registry_refused_total",
+		"Registry label items refused: their evidence does not meet the registry's policy.",
+		st->reg_refused);
+	counter(f, "swarmdns_registry_nxdomain_total",
+		"NXDOMAIN answers for labels a registry has not registered.", st->reg_nxdomain);
 	counter(f, "swarmdns_zone_bad_items_total",
 		"Zones from the DHT that did not verify or parse.", st->bad_items);
 	gauge(f, "swarmdns_own_zones", "Zones this node publishes and serves authoritatively.",

@@ -26,6 +26,7 @@
 #define USE_WINDOW_MS 10000   /* demand counted over this window and the one before */
 #define POLICY_SALT "_policy" /* docs/design.md §9 "Policy item" */
 #define REG_TEXT_MAX 200
+#define PROOF_TXT_MAX 8 /* TXT records of a dns-proof name kept for the check */
 
 const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT] = {
     DNS_T_A,   DNS_T_AAAA, DNS_T_TXT, DNS_T_MX,	  DNS_T_NS,    DNS_T_CNAME, DNS_T_SOA,
@@ -70,6 +71,17 @@ static int qtype_index(uint16_t t)
 
 typedef struct centry centry_t;
 typedef struct req req_t;
+
+/* The dns-proof TXT records of a label item (docs/registries.md "dns-proof"), looked up in
+ * ordinary DNS through the forwarder; only label items of dns-proof registries have one. */
+typedef enum { PROOF_NONE, PROOF_PENDING, PROOF_DONE, PROOF_FAILED } proof_state_t;
+typedef struct {
+	proof_state_t state;
+	uint64_t seq, pol; /* the label and policy seqs it was looked up for */
+	size_t n;
+	char txt[PROOF_TXT_MAX][REG_DNS_PROOF_TXT_MAX];
+	size_t len[PROOF_TXT_MAX];
+} proof_t;
 
 /* The state of one query's resolution; on the stack while it runs at once, copied into a
  * req_t when it has to wait. */
@@ -145,6 +157,10 @@ struct centry {
 	bool chk_done, chk_ok;
 	uint64_t chk_seq, chk_pol, chk_expires;
 	char text[REG_TEXT_MAX]; /* the EDE text of a refusal, an expiry or NXDOMAIN */
+	proof_t *proof;		 /* NULL but for label items of dns-proof registries */
+	/* An absent label item of a registry without an apex zone: a zone of R without records,
+	 * whose synthesized SOA the NXDOMAIN carries (docs/design.md §3 step 3). */
+	zone_t *empty;
 };
 
 typedef struct {
@@ -269,6 +285,10 @@ void resolver_free(resolver_t *r)
 			r->cache[i] = e->next;
 			if (e->fetching && r->opts.io.dht_cancel)
 				r->opts.io.dht_cancel(r->opts.io.ctx, e);
+			if (e->proof && e->proof->state == PROOF_PENDING && r->opts.io.fwd_cancel)
+				r->opts.io.fwd_cancel(r->opts.io.ctx, e);
+			free(e->proof);
+			zone_free(e->empty);
 			zone_free(e->zone);
 			zone_free(e->full);
 			zone_free(e->cand);
@@ -431,6 +451,10 @@ static void cache_remove(resolver_t *r, centry_t *e)
 	while (*pp != e)
 		pp = &(*pp)->next;
 	*pp = e->next;
+	if (e->proof && e->proof->state == PROOF_PENDING && r->opts.io.fwd_cancel)
+		r->opts.io.fwd_cancel(r->opts.io.ctx, e);
+	free(e->proof);
+	zone_free(e->empty);
 	zone_free(e->zone);
 	zone_free(e->full);
 	zone_free(e->cand);
@@ -447,6 +471,7 @@ static void cache_evict(resolver_t *r)
 		size_t b = (size_t)(r->evict_cursor++ % CACHE_BUCKETS);
 		for (centry_t *e = r->cache[b]; e; e = e->next)
 			if (!e->fetching && !e->waiters &&
+			    !(e->proof && e->proof->state == PROOF_PENDING) &&
 			    (victim == NULL || e->last_used < victim->last_used))
 				victim = e;
 	}
@@ -492,11 +517,24 @@ size_t resolver_cache_flush(resolver_t *r, const uint8_t *name)
 	dns_name_lower(c.name, name);
 	if (!find_key(r, &c, &label))
 		return 0;
-	centry_t *e = cache_find(r, label, sw_hash(label, SW_Z32_KEY_LEN, r->seed));
-	if (e == NULL)
-		return 0;
-	cache_flush_one(r, e);
-	return 1;
+	uint64_t h = sw_hash(label, SW_Z32_KEY_LEN, r->seed);
+	centry_t *e = cache_find(r, label, h);
+	if (e) {
+		cache_flush_one(r, e);
+		n++;
+	}
+	/* A name under a registry's label: its label item too (docs/design.md §9). */
+	resolver_regname_t rn;
+	if (resolver_regname_parse(c.name, &rn) == 0 && resolver_regname_in_label(&rn)) {
+		const uint8_t *salt = (const uint8_t *)rn.label;
+		e = cache_find_salted(r, label, salted_hash(r, h, salt, rn.label_len), salt,
+				      rn.label_len);
+		if (e) {
+			cache_flush_one(r, e);
+			n++;
+		}
+	}
+	return n;
 }
 
 static centry_t *cache_add_salted(resolver_t *r, const uint8_t *label, uint64_t h,
@@ -528,6 +566,30 @@ static centry_t *cache_add(resolver_t *r, const uint8_t *label, uint64_t h)
 }
 
 static void on_dht(void *cbctx, const resolver_dht_result_t *res);
+
+/* The EDE text of a label item that a converged lookup did not find (RFC 8914 §2: EXTRA-TEXT
+ * for the user): which registry says the label is not registered. Once, when the entry is
+ * marked absent, not per query. */
+static void absent_text(centry_t *e)
+{
+	char rz[SW_Z32_KEY_LEN + 1];
+	sw_z32_encode_key(e->pk, rz);
+	if (e->salt_len == 0 || e->salt[0] == '_')
+		e->text[0] = 0; /* a zone, or a policy: its absence is no registry's word */
+	else
+		snprintf(e->text, sizeof(e->text), "%.*s is not registered in registry %s",
+			 (int)e->salt_len, (const char *)e->salt, rz);
+}
+
+/* Is the name looked up one that a registry's label item may hold (docs/design.md §9): asked
+ * directly (not through a delegation or CNAME), under a label that is not the registry's own
+ * and is registrable? */
+static bool registry_name(const ctx_t *c)
+{
+	resolver_regname_t n;
+	return c->hops == 0 && !c->reg_off && resolver_regname_parse(c->name, &n) == 0 &&
+	       resolver_regname_in_label(&n) && reg_label_check(n.label, n.label_len) == 0;
+}
 
 /* ---- the lookup pool ---- */
 
@@ -987,6 +1049,13 @@ static void rebind_compare(resolver_t *r, ctx_t *c, const zone_t *full, uint32_t
 
 enum { FZ_OK = 3 };
 
+/* A key whose zone a converged lookup did not find, and which is no registry either. */
+static void not_found(ctx_t *c)
+{
+	fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "zone not found in the DHT");
+	c->trace.source = RES_SRC_NONE;
+}
+
 /* The zone of key label (hash h; lower-case z-base32) from the cache, or the item of that key
  * with salt (salt_len 0: the zone; else a registry's label or policy item, docs/design.md §9),
  * starting a DHT lookup on a miss; items are cached, refreshed early, served stale and never
@@ -1001,8 +1070,12 @@ static int cache_zone(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t h,
 	*zp = *fullp = NULL;
 	centry_t *e = cache_find_salted(r, label, h, salt, salt_len);
 	*ep = e;
-	if (e && e->absent && e->zone == NULL && (now < e->expires_ms || c->given == e)) {
+	if (e && e->absent && e->zone == NULL && (now < e->expires_ms || c->given == e) &&
+	    (salt_len || registry_name(c))) {
 		return FZ_OK; /* a converged lookup found no such item */
+	} else if (e && e->absent && e->zone == NULL && c->given == e) {
+		not_found(c);
+		return STEP_DONE;
 	} else if (e && e->zone && (now < e->expires_ms || c->stale || c->given == e)) {
 		*zp = e->zone;
 		/* Filtered zones only: others have no full copy (no cost). */
@@ -1082,12 +1155,123 @@ static const uint8_t *entry_packet(const centry_t *e, size_t *len)
 	return relay + 72;
 }
 
+static void advance(resolver_t *r, req_t *rq);
+
+/* The forwarder's answer to the dns-proof TXT query of label item e: its TXT records, each
+ * the concatenation of its character-strings (RFC 1035 §3.3.14), for reg_check_record();
+ * then everyone waiting on e goes on. An answer that does not parse, or none, is a failure
+ * (SERVFAIL, looked up again by the next query); NXDOMAIN or no TXT is no record. */
+static void on_proof(void *cbctx, const uint8_t *resp, size_t len, int err)
+{
+	centry_t *e = cbctx;
+	resolver_t *r = e->r;
+	proof_t *pr = e->proof;
+	uint8_t rcode = len >= DNS_HDR_LEN ? resp[3] & 0xF : DNS_RCODE_SERVFAIL;
+	pr->state = PROOF_FAILED;
+	pr->n = 0;
+	if (err == 0 && (rcode == DNS_RCODE_NOERROR || rcode == DNS_RCODE_NXDOMAIN)) {
+		dns_rd_t rd;
+		uint8_t name[DNS_NAME_MAX];
+		dns_rd_init(&rd, resp, len, DNS_HDR_LEN);
+		for (uint16_t i = 0, qd = dns_get_u16(resp + 4); i < qd; i++) {
+			dns_rd_name(&rd, name, true);
+			dns_rd_bytes(&rd, 4);
+		}
+		for (uint16_t i = 0, an = dns_get_u16(resp + 6); i < an && !rd.err; i++) {
+			dns_rd_name(&rd, name, true);
+			uint16_t type = dns_rd_u16(&rd);
+			dns_rd_bytes(&rd, 6); /* class, TTL */
+			uint16_t rdlen = dns_rd_u16(&rd);
+			const uint8_t *rdata = dns_rd_bytes(&rd, rdlen);
+			if (rd.err || type != DNS_T_TXT || pr->n == PROOF_TXT_MAX)
+				continue;
+			size_t out = 0;
+			for (size_t p = 0; p < rdlen; p += 1 + (size_t)rdata[p]) {
+				size_t sl = rdata[p];
+				if (p + 1 + sl > rdlen || out + sl > REG_DNS_PROOF_TXT_MAX) {
+					out = 0; /* malformed, or longer than any claim: not one */
+					break;
+				}
+				memcpy(pr->txt[pr->n] + out, rdata + p + 1, sl);
+				out += sl;
+			}
+			if (out > 0)
+				pr->len[pr->n++] = out;
+		}
+		if (!rd.err)
+			pr->state = PROOF_DONE;
+	}
+	req_t *w = e->waiters, *rq;
+	e->waiters = NULL;
+	while ((rq = waiter_next(&w)) != NULL)
+		advance(r, rq);
+	if (e->zone == NULL && e->waiters == NULL && !e->fetching)
+		cache_remove(r, e);
+}
+
+/* Asks the forwarder for the dns-proof TXT records of label item le (docs/registries.md
+ * "dns-proof": `<dns-prefix>.<domain>.`). Returns 1 (started: wait on le) or 0 with le->text
+ * saying why the item cannot be checked. */
+static int proof_start(resolver_t *r, centry_t *le, const reg_policy_t *pol,
+		       const reg_record_t *rec, const char *rz)
+{
+	char text[REG_DNS_PROOF_NAME_MAX];
+	uint8_t name[DNS_NAME_MAX], q[DNS_HDR_LEN + DNS_NAME_MAX + 4];
+	size_t nlen;
+	if (!(rec->has & REG_HAS_DNS) || reg_dns_proof_name(pol, rec, text, sizeof(text)) != 0 ||
+	    dns_name_from_str(text, name, &nlen) != 0) {
+		snprintf(le->text, sizeof(le->text), "registry %s: label item refused: %s", rz,
+			 reg_why_str(REG_WHY_EVIDENCE));
+		le->chk_done = true; /* the item itself lacks it: kept until a new seq */
+		r->stats.reg_refused++;
+		return 0;
+	}
+	if (r->opts.io.fwd_query == NULL) {
+		snprintf(le->text, sizeof(le->text),
+			 "registry %s uses dns-proof: checking it needs an upstream DNS server",
+			 rz);
+		return 0;
+	}
+	if (le->proof == NULL && (le->proof = calloc(1, sizeof(*le->proof))) == NULL) {
+		snprintf(le->text, sizeof(le->text), "out of memory");
+		return 0;
+	}
+	/* A query of our own: ID 0 (the forwarder sets its own), RD=1, one question. */
+	dns_wr_t w;
+	dns_wr_init(&w, q, sizeof(q), 0);
+	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, 0x0100);
+	dns_wr_u16(&w, 1);
+	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, 0);
+	dns_wr_bytes(&w, name, nlen);
+	dns_wr_u16(&w, DNS_T_TXT);
+	dns_wr_u16(&w, DNS_C_IN);
+	le->proof->seq = le->chk_seq;
+	le->proof->pol = le->chk_pol;
+	le->proof->state = PROOF_PENDING;
+	if (w.err || r->opts.io.fwd_query(r->opts.io.ctx, q, w.len, on_proof, le) != 0) {
+		le->proof->state = PROOF_NONE;
+		snprintf(le->text, sizeof(le->text),
+			 "registry %s: the dns-proof TXT record could not be looked up (upstream "
+			 "failed)",
+			 rz);
+		return 0;
+	}
+	return 1;
+}
+
 /* Checks label item le (label n) against policy item pe once per pair of seqs, not per query
  * (docs/registries.md "What a resolver checks of a label item"); the signatures of both were
  * verified when they entered the cache. The outcome stays in le: chk_ok, or le->text saying
- * why the item is refused. */
-static void label_check(resolver_t *r, centry_t *le, const centry_t *pe,
-			const resolver_regname_t *n, uint64_t now)
+ * why the item is refused. Returns 0, or 1 when the check waits for the dns-proof TXT record
+ * (the caller waits on le, whose waiters go on when the upstream answered). */
+static int proof_start(resolver_t *r, centry_t *le, const reg_policy_t *pol,
+		       const reg_record_t *rec, const char *rz);
+
+static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const resolver_regname_t *n,
+		       uint64_t now)
 {
 	char rz[SW_Z32_KEY_LEN + 1];
 	reg_policy_t pol;
@@ -1116,14 +1300,35 @@ static void label_check(resolver_t *r, centry_t *le, const centry_t *pe,
 			 sw_strerror(ret));
 		goto refused;
 	}
-	/* The TXT record of dns-proof must be looked up in ordinary DNS at each check; this
-	 * resolver does not do that yet, and refuses rather than accept unchecked evidence. */
-	if (pol.rules & REG_RULE_DNS_PROOF) {
-		snprintf(le->text, sizeof(le->text),
-			 "registry %s uses dns-proof, which this resolver does not check yet", rz);
-		goto refused;
-	}
 	reg_check_in_t in = {.now = now / 1000};
+	const char *txt[PROOF_TXT_MAX];
+	if (pol.rules & REG_RULE_DNS_PROOF) {
+		proof_t *pr = le->proof;
+		if (pr == NULL || pr->seq != le->chk_seq || pr->pol != le->chk_pol ||
+		    pr->state == PROOF_NONE) {
+			le->chk_done = false; /* not checked yet */
+			return proof_start(r, le, &pol, &rec, rz);
+		}
+		if (pr->state == PROOF_PENDING) {
+			le->chk_done = false;
+			return 1;
+		}
+		if (pr->state == PROOF_FAILED) {
+			/* Not kept: the next query looks the record up again. */
+			pr->state = PROOF_NONE;
+			le->chk_done = false;
+			snprintf(le->text, sizeof(le->text),
+				 "registry %s: the dns-proof TXT record of %s could not be looked "
+				 "up (upstream failed)",
+				 rz, n->label);
+			return 0;
+		}
+		for (size_t i = 0; i < pr->n; i++)
+			txt[i] = pr->txt[i];
+		in.txt = txt;
+		in.txt_len = pr->len;
+		in.ntxt = pr->n;
+	}
 	ret = reg_check_record(&pol, le->pk, n->label, n->label_len, &rec, &in, &why);
 	if (ret) {
 		snprintf(le->text, sizeof(le->text), "registry %s: label item of %s refused: %s",
@@ -1135,18 +1340,19 @@ static void label_check(resolver_t *r, centry_t *le, const centry_t *pe,
 	/* Said if the registration expires while the item stays cached. */
 	snprintf(le->text, sizeof(le->text), "registry %s: the registration of %s has expired", rz,
 		 n->label);
-	return;
+	return 0;
 refused:
 	r->stats.reg_refused++;
+	return 0;
 }
 
-/* docs/design.md §9: a name under label L of registry R (key label, hash h) that R's apex
- * zone *zp does not hold itself: the label item (salt L), then the policy item (salt
- * `_policy`) to check it against. Returns FZ_OK with *zp, *fullp and *srcp the label item's
- * zone (its NS delegates to the owner's zone) or, for a label a converged lookup did not
- * find, unchanged (R's apex answers NXDOMAIN with R's SOA, and the EDE names R); else
- * STEP_WAIT_DHT or STEP_DONE after fail(). Names that are not under a registrable label go
- * on in the apex. */
+/* docs/design.md §9: a name under label L of key R (key label, hash h) that R's apex zone *zp
+ * (NULL: R publishes none) does not hold itself: R's policy item (salt `_policy`; none: R is
+ * no registry and *zp answers alone), then the label item (salt L), checked against the
+ * policy. Returns FZ_OK with *zp, *fullp and *srcp the label item's zone (its NS delegates to
+ * the owner's zone) or, for a label a converged lookup did not find, R's apex (or an empty
+ * zone of R) to answer NXDOMAIN with R's SOA, the EDE naming R; else STEP_WAIT_DHT, or
+ * STEP_DONE after fail(). Names that are not under a registrable label go on in the apex. */
 static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t h, uint64_t now,
 			 const zone_t **zp, const zone_t **fullp, resolver_source_t *srcp,
 			 centry_t **wait_for)
@@ -1160,10 +1366,29 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 	const zone_t *lz, *lfull, *pz, *pfull;
 	resolver_source_t lsrc = *srcp, psrc = *srcp;
 	centry_t *le, *pe;
-	int st = cache_zone(r, c, label, salted_hash(r, h, lsalt, n.label_len), lsalt, n.label_len,
-			    now, &lz, &lfull, &lsrc, &le, wait_for);
+	/* A key is a registry when it publishes a policy item: asked first, once per key and
+	 * cached (also its absence), so that names a zone does not hold under a key that is no
+	 * registry (a flood of random names, say) cost one lookup per key, not one per label. */
+	int st = cache_zone(r, c, label, salted_hash(r, h, psalt, plen), psalt, plen, now, &pz,
+			    &pfull, &psrc, &pe, wait_for);
 	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY) {
-		/* Nothing can be learnt of R's labels: R's apex zone answers, as for any key. */
+		/* Nothing can be learnt of R's items: R's apex zone answers, as for any key. */
+		c->rcode = DNS_RCODE_NOERROR;
+		c->trace.ede = DNS_EDE_NONE;
+		c->trace.ede_text = NULL;
+		c->reg_off = true;
+		return FZ_OK;
+	}
+	if (st != FZ_OK)
+		return st;
+	if (pz == NULL) { /* no registry: the zone answers alone, or there is none */
+		if (*zp == NULL)
+			not_found(c);
+		return *zp == NULL ? STEP_DONE : FZ_OK;
+	}
+	st = cache_zone(r, c, label, salted_hash(r, h, lsalt, n.label_len), lsalt, n.label_len, now,
+			&lz, &lfull, &lsrc, &le, wait_for);
+	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY && *zp) {
 		c->rcode = DNS_RCODE_NOERROR;
 		c->trace.ede = DNS_EDE_NONE;
 		c->trace.ede_text = NULL;
@@ -1173,35 +1398,31 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 	if (st != FZ_OK)
 		return st;
 	if (lz == NULL) {
-		if (le->text[0] == 0) {
-			char rz[SW_Z32_KEY_LEN + 1];
-			sw_z32_encode_key(le->pk, rz);
-			snprintf(le->text, sizeof(le->text), "%s is not registered in registry %s",
-				 n.label, rz);
+		/* R publishes no apex zone: an empty one gives the SOA. */
+		static const uint8_t empty_pkt[DNS_HDR_LEN] = {0, 0, 0x84, 0};
+		static const uint8_t no_sig[64];
+		if (*zp == NULL && le->empty == NULL &&
+		    zone_build_packet(le->pk, 0, no_sig, empty_pkt, sizeof(empty_pkt),
+				      &r->opts.zone, &le->empty) != 0) {
+			fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
+			return STEP_DONE;
+		}
+		if (*zp == NULL) {
+			*zp = le->empty;
+			*fullp = NULL;
+			*srcp = lsrc == RES_SRC_LOCAL ? RES_SRC_CACHE : lsrc;
 		}
 		r->stats.reg_nxdomain++;
 		c->trace.ede = DNS_EDE_OTHER;
 		c->trace.ede_text = le->text;
 		return FZ_OK; /* R's apex answers: NXDOMAIN with R's SOA */
 	}
-	st = cache_zone(r, c, label, salted_hash(r, h, psalt, plen), psalt, plen, now, &pz, &pfull,
-			&psrc, &pe, wait_for);
-	if (st != FZ_OK)
-		return st;
-	if (pz == NULL) {
-		if (pe->text[0] == 0) {
-			char rz[SW_Z32_KEY_LEN + 1];
-			sw_z32_encode_key(pe->pk, rz);
-			snprintf(pe->text, sizeof(pe->text),
-				 "registry %s publishes no policy item (_policy): its names cannot "
-				 "be checked",
-				 rz);
-		}
-		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, pe->text);
-		return STEP_DONE;
+	if ((!le->chk_done || le->chk_seq != zone_seq(le->zone) ||
+	     le->chk_pol != zone_seq(pe->zone)) &&
+	    label_check(r, le, pe, &n, now) == 1) {
+		*wait_for = le;
+		return STEP_WAIT_DHT;
 	}
-	if (!le->chk_done || le->chk_seq != zone_seq(le->zone) || le->chk_pol != zone_seq(pe->zone))
-		label_check(r, le, pe, &n, now);
 	if (!le->chk_ok || (le->chk_expires && now / 1000 >= le->chk_expires)) {
 		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, le->text);
 		return STEP_DONE;
@@ -1246,10 +1467,15 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			if (st != FZ_OK)
 				return st;
 		}
-		if (c->hops == 0 && r->opts.io.dht_get && !zone_holds(full ? full : z, c->name)) {
+		if (c->hops == 0 && r->opts.io.dht_get &&
+		    (z == NULL || !zone_holds(full ? full : z, c->name))) {
 			int st = registry_step(r, c, label, h, now, &z, &full, &src, wait_for);
 			if (st != FZ_OK)
 				return st;
+		}
+		if (z == NULL) { /* no apex zone, and no label item holds the name */
+			not_found(c);
+			return STEP_DONE;
 		}
 		c->trace.source = src;
 		c->trace.has_key = true;
@@ -1609,13 +1835,20 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 	}
 	/* docs/design.md §9: a registry's item that a converged lookup did not find does not
 	 * exist (the name is not registered): cached as a negative answer for the negative TTL.
-	 * Before convergence, or with a copy cached, nothing is concluded. */
-	if (res->done && e->salt_len && e->zone == NULL && !res->has_item &&
-	    res->err == SW_ENOTFOUND && res->converged) {
+	 * Before convergence, or with a copy cached, nothing is concluded. A zone is marked so
+	 * too when a name under a registry's label waits for it (a registry need not publish
+	 * an apex zone), but the mark serves only such names; other names of that key look the
+	 * zone up again, as before. */
+	bool reg = e->salt_len > 0;
+	for (const req_t *rq = e->waiters; rq && !reg; rq = rq->next)
+		reg = registry_name(&rq->c);
+	if (res->done && reg && e->zone == NULL && !res->has_item && res->err == SW_ENOTFOUND &&
+	    res->converged) {
 		e->absent = true;
 		e->converged = true;
 		e->expires_ms = now + (uint64_t)r->opts.zone.min_ttl * 1000;
 		fresh = true;
+		absent_text(e);
 	}
 	if (res->done) {
 		e->fetching = false;

@@ -3,7 +3,10 @@
  * query into a response for every transport. Own zones are answered authoritatively (AA=1);
  * other key names from the verified zone cache, else through a DHT lookup; names under a
  * `root` or a `key-suffix` are rewritten onto their key; NS and CNAME records that point at
- * key names are followed (depth 8); everything else goes to the upstream forwarder.
+ * key names are followed (depth 8); a name under a registry's label that the key's zone does
+ * not hold goes through the label item, checked against the policy item (docs/design.md §9,
+ * docs/registries.md "Resolving a registered name"); everything else goes to the upstream
+ * forwarder.
  *
  * The DHT and the forwarder are injected (resolver_io_t), so this module does no I/O and can
  * be driven by tests and fuzzers. Answers that need the network are completed later through
@@ -225,7 +228,8 @@ size_t resolver_cache_count(const resolver_t *r);
 void resolver_zone_foreach(const resolver_t *r, void (*cb)(const zone_t *z, void *ctx), void *ctx);
 /* Empties the zone cache (`swarmdns flush`): name NULL drops every cached zone, else only
  * the zone that holds name (wire form; a key name, a name under a key-suffix or a root, as
- * queries are resolved). Own zones stay. An entry whose lookup is running or that has
+ * queries are resolved), and for a name under a registry's label the label item too
+ * (docs/design.md §9). Own zones stay. An entry whose lookup is running or that has
  * queries waiting keeps them but loses its zone, so the next answer comes from the DHT.
  * Returns the number of zones flushed (0 also when name is outside the swarm). */
 size_t resolver_cache_flush(resolver_t *r, const uint8_t *name);

@@ -8,9 +8,12 @@ libsodium) and put with raw KRPC to every testnet node, as the registrar will. A
 
   - `www.alice.<R>.` and `www.alice.p2p.` to the owner's zone, through the label item;
   - `www.bob.<R>.` (never registered): NXDOMAIN with R's SOA and an EDE naming R;
-  - a label item signed by a registry R2 whose policy is `moderated` but without the
-    moderator's signature: SERVFAIL with an EDE saying it was refused, never the owner's
-    address;
+  - a label item signed by a registry R2 (which publishes no apex zone) whose policy is
+    `moderated` but without the moderator's signature: SERVFAIL with an EDE saying it was
+    refused, never the owner's address; a label R2 never gave out: NXDOMAIN with a SOA of R2;
+  - under a `dns-proof` registry R3, with Knot DNS as the node's upstream holding the TXT
+    record of one claim (`erin`) and not of another (`frank`): the first resolves, the
+    second is refused;
 
 and libtorrent's `dht_get_mutable_item` with the salt returns the label item.
 """
@@ -21,9 +24,10 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import Node, finish_all, free_port, public_key, query, z32encode, zone_packet
+from conftest import finish_all, free_port, public_key, query, z32encode, zone_packet
 from dhtutil import KrpcClient, LtSession, Testnet, bencode, bep44_sign, mutable_target
-from resolveutil import ede_of
+from resolveutil import Knot, ede_of, have
+from test_resolve import ResolveNode
 
 N_TESTNET = 8
 JOIN_TIMEOUT = 15.0
@@ -58,8 +62,9 @@ def policy_packet(rz: str, rules: str, extra=()) -> bytes:
     return zone_packet(f"{rz}.", [("_policy", "TXT", " ".join(f'"{s}"' for s in strings))])
 
 
-def label_packet(rz: str, label: str, owner_z32: str) -> bytes:
-    reg = ["owner=" + owner_z32, "index=1", "expires=0", f"registered={int(time.time()) - 60}"]
+def label_packet(rz: str, label: str, owner_z32: str, extra=()) -> bytes:
+    reg = ["owner=" + owner_z32, "index=1", "expires=0", f"registered={int(time.time()) - 60}",
+           *extra]
     return zone_packet(f"{rz}.", [(label, "NS", f"{owner_z32}."),
                                   (f"_reg.{label}", "TXT", " ".join(f'"{s}"' for s in reg))])
 
@@ -67,18 +72,26 @@ def label_packet(rz: str, label: str, owner_z32: str) -> bytes:
 @pytest.fixture(scope="module")
 def world(swarmdns_bin, tmp_path_factory):
     base = tmp_path_factory.mktemp("registry-resolve")
-    r_seed, r2_seed, o_seed, mod_seed = (os.urandom(32) for _ in range(4))
+    r_seed, r2_seed, r3_seed, o_seed, mod_seed = (os.urandom(32) for _ in range(5))
     rz, r2z = z32encode(public_key(r_seed)), z32encode(public_key(r2_seed))
+    r3z = z32encode(public_key(r3_seed))
     oz, modz = z32encode(public_key(o_seed)), z32encode(public_key(mod_seed))
     items = {
         "apex": signed(r_seed, zone_packet(f"{rz}.", [("www", "A", "192.0.2.1")])),
         "policy": signed(r_seed, policy_packet(rz, "closed"), b"_policy"),
         "alice": signed(r_seed, label_packet(rz, "alice", oz), b"alice"),
         "owner": signed(o_seed, zone_packet(f"{oz}.", [("www", "A", "192.0.2.77")])),
-        "apex2": signed(r2_seed, zone_packet(f"{r2z}.", [("www", "A", "192.0.2.2")])),
+        # R2 publishes no apex zone (a registrar signs only its policy, log and labels).
         "policy2": signed(r2_seed, policy_packet(r2z, "moderated", ["mod-k=1", "mod=" + modz]),
                           b"_policy"),
         "carol": signed(r2_seed, label_packet(r2z, "carol", oz), b"carol"),
+        "apex3": signed(r3_seed, zone_packet(f"{r3z}.", [("www", "A", "192.0.2.3")])),
+        "policy3": signed(r3_seed, policy_packet(r3z, "dns-proof", ["dns-prefix=_swarmdns"]),
+                          b"_policy"),
+        "erin": signed(r3_seed, label_packet(r3z, "erin", oz, ["dns=erin.example.test"]),
+                       b"erin"),
+        "frank": signed(r3_seed, label_packet(r3z, "frank", oz, ["dns=frank.example.test"]),
+                        b"frank"),
     }
     tn = Testnet(swarmdns_bin, N_TESTNET, base, seconds=300).start()
     node = None
@@ -89,7 +102,7 @@ def world(swarmdns_bin, tmp_path_factory):
                 assert n >= N_TESTNET // 2, f"the {name} item was stored by {n} testnet nodes"
         d = base / "fresh"
         d.mkdir()
-        node = Node(swarmdns_bin, d, base, extra_args=[
+        node = ResolveNode(swarmdns_bin, d, base, extra_args=[
             "--bootstrap", f"127.0.0.1:{tn.base}", "--upstream", "none",
             "--root", f"p2p={rz}", "--dht-rate-limit", "100000"])
         node.start()
@@ -97,7 +110,8 @@ def world(swarmdns_bin, tmp_path_factory):
         while node.status()["dht"]["routing_table"] < N_TESTNET // 2:
             assert time.monotonic() < deadline, f"no routing table: {node.status()['dht']}"
             time.sleep(0.2)
-        yield {"node": node, "tn": tn, "rz": rz, "r2z": r2z, "oz": oz, "items": items}
+        yield {"node": node, "tn": tn, "rz": rz, "r2z": r2z, "r3z": r3z, "oz": oz,
+               "items": items, "base": base}
     finally:
         errors = finish_all([node] if node else [])
         tn.stop()
@@ -105,7 +119,7 @@ def world(swarmdns_bin, tmp_path_factory):
             pytest.fail("\n".join(errors), pytrace=False)
 
 
-def ask(node: Node, name: str, rdtype="A", want=None):
+def ask(node, name: str, rdtype="A", want=None):
     """Queries until the answer's rcode is want (or any but SERVFAIL) or the deadline."""
     deadline = time.monotonic() + ANSWER_TIMEOUT
     while True:
@@ -156,6 +170,59 @@ def test_label_item_lacking_evidence_is_never_served(world):
     texts = [t for _, t in ede_of(r)]
     assert any(t.startswith(f"registry {r2z}: label item of carol refused:") for t in texts), (
         texts, node.stderr_tail())
+
+
+def test_registry_without_apex_zone_says_nxdomain(world):
+    node, r2z = world["node"], world["r2z"]
+    r = ask(node, f"www.nobody.{r2z}.", want=dns.rcode.NXDOMAIN)
+    assert r.rcode() == dns.rcode.NXDOMAIN, f"{r}\n{ede_of(r)}\n{node.stderr_tail()}"
+    soa = [s for s in r.authority if s.rdtype == dns.rdatatype.SOA]
+    assert soa and str(soa[0].name) == f"{r2z}.", r
+    assert f"nobody is not registered in registry {r2z}" in [t for _, t in ede_of(r)], r
+
+
+def test_dns_proof_checked_through_knot_upstream(world, swarmdns_bin):
+    if not have(Knot.binary):
+        pytest.skip("knotd is not installed")
+    base, r3z, oz, tn = world["base"], world["r3z"], world["oz"], world["tn"]
+    zone = "\n".join([
+        "$ORIGIN example.test.", "$TTL 300",
+        "@ SOA ns.example.test. admin.example.test. 1 3600 600 86400 300",
+        "@ NS ns.example.test.", "ns A 127.0.0.1",
+        f'_swarmdns.erin TXT "swarmdns-claim={r3z},{oz}"',
+        # frank's domain shows a claim for another registry: not R3's.
+        f'_swarmdns.frank TXT "swarmdns-claim={world["rz"]},{oz}"']) + "\n"
+    knot = Knot(base / "knot", free_port(), {"example.test": zone})
+    d = base / "dnsproof"
+    d.mkdir()
+    node = ResolveNode(swarmdns_bin, d, base, extra_args=[
+        "--bootstrap", f"127.0.0.1:{tn.base}", "--upstream", f"127.0.0.1:{knot.port}",
+        "--dht-rate-limit", "100000"])
+    try:
+        knot.start()
+        node.start()
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        while node.status()["dht"]["routing_table"] < N_TESTNET // 2:
+            assert time.monotonic() < deadline, f"no routing table: {node.status()['dht']}"
+            time.sleep(0.2)
+        r = ask(node, f"www.erin.{r3z}.")
+        assert r.rcode() == dns.rcode.NOERROR and addrs(r) == ["192.0.2.77"], (
+            f"{r}\n{ede_of(r)}\n{node.stderr_tail()}\n{knot.log_tail()}")
+        r = ask(node, f"www.frank.{r3z}.", want=dns.rcode.SERVFAIL)
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while not any("refused" in t for _, t in ede_of(r)) and time.monotonic() < deadline:
+            time.sleep(0.3)
+            r = query(node.dns_port, f"www.frank.{r3z}.", "A", timeout=ANSWER_TIMEOUT,
+                      use_edns=0)
+        assert r.rcode() == dns.rcode.SERVFAIL and not r.answer, f"{r}\n{ede_of(r)}"
+        texts = [t for _, t in ede_of(r)]
+        assert any(t.startswith(f"registry {r3z}: label item of frank refused:")
+                   for t in texts), texts
+    finally:
+        errors = finish_all([node])
+        knot.stop()
+        if errors:
+            pytest.fail("\n".join(errors), pytrace=False)
 
 
 def test_libtorrent_gets_label_item_with_salt(world):

@@ -65,6 +65,13 @@ typedef struct {
 	size_t nreplies;
 	uint8_t out[65535];
 	resolver_trace_t trace; /* of the last answer given at once */
+	/* The forwarder, when a test gives one (fwd_on): the last query asked of it. */
+	bool fwd_on;
+	resolver_fwd_cb fwd_cb;
+	void *fwd_ctx;
+	uint8_t fwd_q[512];
+	size_t fwd_qlen;
+	size_t nfwd;
 } world_t;
 
 static uint64_t io_now(void *ctx)
@@ -89,6 +96,25 @@ static int io_get(void *ctx, const uint8_t pk[32], const uint8_t *salt, size_t s
 	l->cbctx = cbctx;
 	l->active = true;
 	return 0;
+}
+
+static int io_fwd(void *ctx, const uint8_t *q, size_t qlen, resolver_fwd_cb cb, void *cbctx)
+{
+	world_t *w = ctx;
+	assert_true(qlen <= sizeof(w->fwd_q));
+	memcpy(w->fwd_q, q, qlen);
+	w->fwd_qlen = qlen;
+	w->fwd_cb = cb;
+	w->fwd_ctx = cbctx;
+	w->nfwd++;
+	return 0;
+}
+
+static void io_fwd_cancel(void *ctx, void *cbctx)
+{
+	world_t *w = ctx;
+	if (w->fwd_ctx == cbctx)
+		w->fwd_cb = NULL;
 }
 
 static void io_cancel(void *ctx, void *cbctx)
@@ -789,7 +815,8 @@ static void test_flush(void **state)
 	make_item(w, &it, 200, "192.0.2.2");
 	assert_int_equal(ask(w, "www", DNS_T_A), RESOLVER_ASYNC);
 	report(w, 0, &it, true, true, true, 0);
-	assert_int_equal(ask_from(w, &other, "www", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
+	/* (The apex name: under a label, the key would be asked as a registry too.) */
+	assert_int_equal(ask_from(w, &other, "@", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
 	report(w, 1, NULL, true, true, true, SW_ENOTFOUND); /* not found: no entry left */
 	assert_int_equal(resolver_cache_count(w->r), 1);
 	size_t n = ask(w, "www", DNS_T_A);
@@ -957,8 +984,8 @@ static void make_policy(const fx_key_t *R, const reg_policy_t *pol, uint64_t seq
 }
 
 /* The label item of `label` under R at seq: NS to owner, the registration record. */
-static void make_label(const fx_key_t *R, const char *label, const fx_key_t *owner, uint64_t seq,
-		       uint64_t registered, sc_item_t *it)
+static void make_label_dns(const fx_key_t *R, const char *label, const fx_key_t *owner,
+			   uint64_t seq, uint64_t registered, const char *dns, sc_item_t *it)
 {
 	zone_rrlist_t l;
 	reg_record_t rec;
@@ -969,11 +996,21 @@ static void make_label(const fx_key_t *R, const char *label, const fx_key_t *own
 	memcpy(rec.owner, owner->pk, 32);
 	rec.index = 1;
 	rec.registered = registered;
+	if (dns) {
+		rec.has |= REG_HAS_DNS;
+		snprintf(rec.dns, sizeof(rec.dns), "%s", dns);
+	}
 	assert_int_equal(reg_label_add_ns(&l, R->pk, label, strlen(label), owner->pk), 0);
 	assert_int_equal(
 	    reg_label_write(R->pk, label, strlen(label), &rec, &l, pkt, sizeof(pkt), &len), 0);
 	zone_rrlist_deinit(&l);
 	sign_salted(R, label, seq, pkt, len, it);
+}
+
+static void make_label(const fx_key_t *R, const char *label, const fx_key_t *owner, uint64_t seq,
+		       uint64_t registered, sc_item_t *it)
+{
+	make_label_dns(R, label, owner, seq, registered, NULL, it);
 }
 
 /* Answers every running lookup from held (done; converged unless told otherwise), until none
@@ -1043,8 +1080,8 @@ static void test_registry_label_found(void **state)
 			 {&g.owner, "", &g.zone}};
 	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
 	assert_int_equal(play(w, held, 4, true), 4);
-	assert_string_equal(w->lk[1].salt, "alice");
-	assert_string_equal(w->lk[2].salt, "_policy");
+	assert_string_equal(w->lk[1].salt, "_policy"); /* is R a registry? */
+	assert_string_equal(w->lk[2].salt, "alice");
 	assert_int_equal(w->nreplies, 1);
 	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.77", MIN_TTL, 1);
 	/* Again: from the cache, no lookup. */
@@ -1071,6 +1108,13 @@ static void test_registry_label_found(void **state)
 	assert_int_equal(resp->an, 1);
 	fx_resp_free(resp);
 	assert_int_equal(resolver_stats(w->r)->reg_refused, 0);
+	/* `swarmdns flush www.alice.<R>.`: R's zone and the label item go (not the policy). */
+	uint8_t name[DNS_NAME_MAX];
+	fx_name(&w->k, "www.alice", name);
+	assert_int_equal(resolver_cache_flush(w->r, name), 2);
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 4, true), 2); /* apex and label again */
+	expect_a(w->replies[1].wire, w->replies[1].len, "192.0.2.77", MIN_TTL, 1);
 }
 
 /* A label nobody registered: no answer while the salted lookup runs, SERVFAIL when it ends
@@ -1080,14 +1124,15 @@ static void test_registry_label_missing(void **state)
 	world_t *w = *state;
 	reg_world_t g;
 	reg_setup(w, &g);
-	held_t held[] = {{&w->k, "", &g.apex}, {&w->k, "bob", NULL}};
+	held_t held[] = {{&w->k, "", &g.apex}, {&w->k, "bob", NULL}, {&w->k, "_policy", &g.policy}};
 	assert_int_equal(ask(w, "www.bob", DNS_T_A), RESOLVER_ASYNC);
 	report(w, 0, &g.apex, true, true, true, 0);
-	assert_int_equal(w->nlk, 2);
-	assert_string_equal(w->lk[1].salt, "bob");
-	report(w, 1, NULL, false, false, false, 0);
+	report(w, 1, &g.policy, true, true, true, 0);
+	assert_int_equal(w->nlk, 3);
+	assert_string_equal(w->lk[2].salt, "bob");
+	report(w, 2, NULL, false, false, false, 0);
 	assert_int_equal(w->nreplies, 0);
-	report(w, 1, NULL, true, false, true, SW_ENOTFOUND);
+	report(w, 2, NULL, true, false, true, SW_ENOTFOUND);
 	fx_resp_t *resp = last_reply(w);
 	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
 	fx_resp_free(resp);
@@ -1095,7 +1140,7 @@ static void test_registry_label_missing(void **state)
 					       "converge)");
 	/* Asked again: a new lookup, which converges without an item. */
 	assert_int_equal(ask(w, "www.bob", DNS_T_A), RESOLVER_ASYNC);
-	assert_int_equal(play(w, held, 2, true), 1);
+	assert_int_equal(play(w, held, 3, true), 1);
 	resp = last_reply(w);
 	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
 	assert_int_equal(resp->ns, 1);
@@ -1150,7 +1195,9 @@ static void test_registry_evidence_lacking(void **state)
 	assert_int_equal(resolver_stats(w->r)->reg_refused, 1);
 }
 
-/* No policy item (converged), or one that does not parse: SERVFAIL with an EDE saying so. */
+/* No policy item (converged): R is no registry, its label items are not asked and its apex
+ * zone answers alone (NXDOMAIN, no registry EDE); a policy item that does not parse: SERVFAIL
+ * with an EDE saying so. */
 static void test_registry_policy_missing_or_bad(void **state)
 {
 	world_t *w = *state;
@@ -1159,15 +1206,19 @@ static void test_registry_policy_missing_or_bad(void **state)
 	held_t held[] = {
 	    {&w->k, "", &g.apex}, {&w->k, "alice", &g.label}, {&w->k, "_policy", NULL}};
 	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
-	assert_int_equal(play(w, held, 3, true), 3);
+	assert_int_equal(play(w, held, 3, true), 2); /* the apex and the policy only */
 	fx_resp_t *resp = last_reply(w);
-	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
 	fx_resp_free(resp);
+	assert_int_equal(w->trace.ede, DNS_EDE_NONE);
+	/* Other names R's zone does not hold: at once, the policy's absence is cached. */
+	size_t n = ask(w, "x.carl", DNS_T_A);
+	assert_int_not_equal(n, RESOLVER_ASYNC);
+	resp = fx_resp_parse(w->out, n);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	fx_resp_free(resp);
+	assert_int_equal(w->nlk, 2);
 	char want[300];
-	snprintf(want, sizeof(want),
-		 "registry %s publishes no policy item (_policy): its names cannot be checked",
-		 w->k.z32);
-	assert_string_equal(w->trace.ede_text, want);
 	/* A policy item with a rule this version does not know. */
 	sc_item_t bad;
 	zone_rrlist_t l;
@@ -1222,6 +1273,142 @@ static void test_registry_lower_seq_refused(void **state)
 	assert_int_equal(resolver_stats(w->r)->rollbacks_refused, rb + 1);
 }
 
+/* The upstream's answer to the query the resolver forwarded last: one TXT record `text`, or
+ * none (NXDOMAIN) when text is NULL. */
+static void fwd_answer_txt(world_t *w, const char *text)
+{
+	uint8_t resp[600];
+	assert_non_null(w->fwd_cb);
+	memcpy(resp, w->fwd_q, w->fwd_qlen);
+	resp[2] = 0x81;
+	resp[3] = text ? 0x80 : 0x83;
+	size_t n = w->fwd_qlen;
+	if (text) {
+		size_t tl = strlen(text);
+		static const uint8_t rr[] = {0xC0, 12, 0, DNS_T_TXT, 0, 1, 0, 0, 0, 60};
+		resp[7] = 1;
+		memcpy(resp + n, rr, sizeof(rr));
+		n += sizeof(rr);
+		resp[n++] = 0;
+		resp[n++] = (uint8_t)(tl + 1);
+		resp[n++] = (uint8_t)tl;
+		memcpy(resp + n, text, tl);
+		n += tl;
+	}
+	resolver_fwd_cb cb = w->fwd_cb;
+	w->fwd_cb = NULL;
+	cb(w->fwd_ctx, resp, n, 0);
+}
+
+/* dns-proof (OpenNIC's rule): the label item names alice.example.org; the resolver asks its
+ * upstream for the TXT record at _swarmdns.alice.example.org. and serves the name only when
+ * the claim is there; without it, or with another registry's claim, the item is refused. */
+static void test_registry_dns_proof(void **state)
+{
+	world_t *w = *state;
+	resolver_opts_t o = *resolver_opts(w->r);
+	o.io.fwd_query = io_fwd;
+	o.io.fwd_cancel = io_fwd_cancel;
+	resolver_free(w->r);
+	assert_int_equal(resolver_new(&o, &w->r), 0);
+	reg_world_t g;
+	reg_setup(w, &g);
+	g.pol.rules = REG_RULE_DNS_PROOF;
+	snprintf(g.pol.dns_prefix, sizeof(g.pol.dns_prefix), "_swarmdns");
+	make_policy(&w->k, &g.pol, 100, &g.policy);
+	sc_item_t dave;
+	make_label_dns(&w->k, "alice", &g.owner, 200, w->now / 1000 - 10, "alice.example.org",
+		       &g.label);
+	make_label_dns(&w->k, "dave", &g.owner, 200, w->now / 1000 - 10, "dave.example.org", &dave);
+	held_t held[] = {{&w->k, "", &g.apex},
+			 {&w->k, "alice", &g.label},
+			 {&w->k, "dave", &dave},
+			 {&w->k, "_policy", &g.policy},
+			 {&g.owner, "", &g.zone}};
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	play(w, held, 5, true);
+	assert_int_equal(w->nreplies, 0); /* waits for the upstream */
+	assert_int_equal(w->nfwd, 1);
+	dns_query_t q;
+	assert_int_equal(dns_query_parse(w->fwd_q, w->fwd_qlen, &q), DNS_QUERY_OK);
+	uint8_t want[DNS_NAME_MAX];
+	tu_name("_swarmdns.alice.example.org.", want);
+	assert_memory_equal(q.qname_lower, want, q.qname_len);
+	assert_int_equal(q.qtype, DNS_T_TXT);
+	char claim[200];
+	snprintf(claim, sizeof(claim), "swarmdns-claim=%s,%s", w->k.z32, g.owner.z32);
+	fwd_answer_txt(w, claim);
+	play(w, held, 5, true); /* the owner's zone */
+	assert_int_equal(w->nreplies, 1);
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.77", MIN_TTL, 1);
+	/* Checked once: from the cache without asking the upstream again. */
+	size_t n = ask(w, "www.alice", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.77", MIN_TTL, 1);
+	assert_int_equal(w->nfwd, 1);
+	/* dave.example.org holds no claim: refused. */
+	assert_int_equal(ask(w, "www.dave", DNS_T_A), RESOLVER_ASYNC);
+	play(w, held, 5, true);
+	assert_int_equal(w->nfwd, 2);
+	fwd_answer_txt(w, NULL);
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	char text[300];
+	snprintf(text, sizeof(text), "registry %s: label item of dave refused: %s", w->k.z32,
+		 reg_why_str(REG_WHY_DNS_TXT));
+	assert_string_equal(w->trace.ede_text, text);
+}
+
+/* A registry that publishes no apex zone (the registrar signs only its policy, log and label
+ * items): its names resolve all the same, a label nobody registered is NXDOMAIN with a SOA
+ * of R, and a name of R's that no label item can hold is "zone not found" as for any key. */
+static void test_registry_without_apex(void **state)
+{
+	world_t *w = *state;
+	reg_world_t g;
+	reg_setup(w, &g);
+	held_t held[] = {{&w->k, "", NULL},
+			 {&w->k, "alice", &g.label},
+			 {&w->k, "bob", NULL},
+			 {&w->k, "_policy", &g.policy},
+			 {&g.owner, "", &g.zone}};
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 5, true), 4);
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.77", MIN_TTL, 1);
+	/* The apex's absence is cached like the label's: no lookup of it for the next name
+	 * (the label's only; R's policy, cached, makes R a registry). */
+	assert_int_equal(ask(w, "www.bob", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 5, true), 1);
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	assert_int_equal(resp->ns, 1);
+	const knot_rrset_t *soa = fx_rr(resp, KNOT_AUTHORITY, 0);
+	assert_int_equal(soa->type, DNS_T_SOA);
+	assert_memory_equal(soa->owner, w->k.apex, w->k.apex_len);
+	fx_resp_free(resp);
+	char want[200];
+	snprintf(want, sizeof(want), "bob is not registered in registry %s", w->k.z32);
+	assert_string_equal(w->trace.ede_text, want);
+	/* Not a label's name: the zone is looked up again and is not found, as before. */
+	assert_int_equal(ask(w, "_x", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 5, true), 1);
+	resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	assert_string_equal(w->trace.ede_text, "zone not found in the DHT");
+	/* A key with no zone, no label item and no policy is no registry: not found. */
+	fx_key_t none;
+	fx_key(&none, 10);
+	held_t nothing[] = {{&none, "", NULL}, {&none, "www", NULL}, {&none, "_policy", NULL}};
+	assert_int_equal(ask_from(w, &none, "www", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
+	assert_int_equal(play(w, nothing, 3, true), 2); /* the zone, the policy: not the label */
+	resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	assert_string_equal(w->trace.ede_text, "zone not found in the DHT");
+	assert_int_equal(w->trace.source, RES_SRC_NONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1244,6 +1431,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_registry_evidence_lacking, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_policy_missing_or_bad, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_lower_seq_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_dns_proof, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_without_apex, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_own_zone_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_cache_offer, setup, teardown),
