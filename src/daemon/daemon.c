@@ -21,6 +21,7 @@
 #include "daemon/join.h"
 #include "daemon/limitlog.h"
 #include "daemon/querylog.h"
+#include "daemon/regput.h"
 #include "daemon/reload.h"
 #include "daemon/workers.h"
 #include "daemon/zonefetch.h"
@@ -76,6 +77,7 @@ typedef struct {
 	size_t n_registrars;
 	daemon_audit_t *audit;			/* the registries this node audits; NULL: none */
 	daemon_pinreg_t *pinregs[CONF_PIN_MAX]; /* pinned registries' rounds */
+	daemon_regput_t *regput;		/* the registries' DHT puts, queued (NULL: no DHT) */
 } node_t;
 
 /* ---- the resolver's view of the DHT (resolver_io_t) ---- */
@@ -481,19 +483,12 @@ static void republish_pins(node_t *n)
 }
 
 /* docs/design.md §9 "Who keeps it alive": a registry's items go into the DHT when signed and
- * with the own zones at every republish round. */
-static void on_registry_put(void *ctx, const dht_put_result_t *res)
-{
-	sw_debug("registry item put: stored by %d of %d DHT nodes", res->stored, res->asked);
-}
-
+ * with the own zones at every republish round, through a queue (regput.h). */
 static void registry_put(void *ctx, const item_t *it)
 {
 	node_t *n = ctx;
-	if (n->dht == NULL)
-		return;
-	dht_put(net_dht_node(n->dht), it, on_registry_put, n);
-	net_dht_kick_soon(n->dht);
+	if (n->regput && daemon_regput_add(n->regput, it))
+		sw_warn("registry item not put: %s", sw_strerror(SW_ENOMEM));
 }
 
 /* The registries of the `registrar` key files; a key that cannot be read stops the start. */
@@ -590,6 +585,8 @@ static int start_dht(node_t *n, const conf_t *c)
 		ret = net_dht_start(&n->loop, (struct sockaddr *)&ss, &o, &hooks, &n->dht);
 	if (ret == 0)
 		net_dht_rcvbuf(n->dht, c->udp_rcvbuf);
+	if (ret == 0)
+		ret = daemon_regput_new(&n->loop, n->dht, &n->regput);
 	if (ret) {
 		sw_err("cannot start the DHT node on %s: %s (choose another with --dht-listen)",
 		       c->dht_listen, sw_strerror(ret));
@@ -652,6 +649,8 @@ static void node_stop(node_t *n)
 		n->join = NULL;
 		uv_close((uv_handle_t *)&n->republish, NULL);
 		uv_close((uv_handle_t *)&n->persist, NULL);
+		daemon_regput_free(n->regput);
+		n->regput = NULL;
 		net_dht_stop(n->dht);
 		n->dht = NULL;
 		daemon_audit_stop(n->audit);

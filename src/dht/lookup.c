@@ -628,6 +628,7 @@ void dht_put_answered(dht_t *dht, lookup_t *lk, bool ok, uint64_t now)
 		lk->done = true;
 		dht->cnt.lookups_done++;
 		put_report(lk, now);
+		dht->pending = true; /* dht_run_pending() frees the slot */
 	}
 }
 

@@ -831,6 +831,12 @@ static void test_put_every_path(void **state)
 	static const int want[12] = {1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0};
 	for (int i = 0; i < 12; i++)
 		assert_int_equal(puts[i], want[i]);
+	/* Every put answered: the lookup is over and its slot free at the next tick (it held one
+	 * of the DHT_LOOKUP_MAX until some other lookup's end); the tick may start a refresh. */
+	dht_counters_t c;
+	dht_tick(dht);
+	dht_counters(dht, &c);
+	assert_int_equal(c.lookups_active, c.lookups_started - c.lookups_done);
 	dht_free(dht);
 	free(w);
 }
