@@ -204,10 +204,14 @@ static void path_step(dht_t *dht, lookup_t *lk, path_t *p, uint64_t now)
 		if (c->state == C_FAILED) {
 			/* A closer node that is only slow may still answer: the end waits for
 			 * it a little (twice its timeout), the search does not. A lookup that
-			 * has had no reply at all waits until the hard timeout: on a busy host
-			 * every reply may come after a loopback timeout of a few ms, and ending
-			 * then would say "no DHT peers" of a DHT that answers. */
-			waiting |= c->patience > now || (lk->st.replies == 0 && c->hard > now);
+			 * has had no reply at all, or a get that has found no item, waits until
+			 * the hard timeout: on a busy host a reply may come after a loopback
+			 * timeout of a few ms, and ending then would say "no DHT peers" of a DHT
+			 * that answers, or that a name is not registered (a cached NXDOMAIN)
+			 * when its holders were only slow. */
+			bool negative =
+			    lk->st.replies == 0 || (lk->type == LK_GET && !lk->has_best);
+			waiting |= c->patience > now || (negative && c->hard > now);
 			continue;
 		}
 		live++;

@@ -1091,6 +1091,75 @@ static void test_late_replies_only(void **state)
 	free(w);
 }
 
+/* The same for a get that found no item while the others answered at once without one: the
+ * holder's late reply, before the hard timeout, is waited for, not taken as "no such item"
+ * (a registry label answered NXDOMAIN under load, tests/e2e/test_registry_scale.py). */
+static void test_late_holder(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	uint8_t target[20], ids[4][20];
+	item_t it;
+	pkt_t held, p;
+	bool have_held = false;
+	(void)state;
+	w->rng = 22;
+	seq_item(&it, 5);
+	memcpy(target, it.target, 20);
+	dht_t *dht = w_node(w, &(dht_opts_t){.paths = 1});
+	dht_addr_t s[4];
+	for (int i = 0; i < 4; i++) {
+		s[i] = addr4(10, 3, 0, (uint8_t)(1 + i), 6881);
+		memcpy(ids[i], target, 20);
+		ids[i][19] ^= (uint8_t)(1 + i);
+		w_meet(w, dht, &s[i], ids[i]);
+	}
+	uint64_t t0 = w->now;
+	assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+	dht_tick(dht);
+	/* s[0], the holder, is slow; the others answer at once with neither value nor nodes. */
+	while (w_pop(w, &p, &q, nodes)) {
+		size_t i = addr_index(&p.to, s, 4);
+		if (i == 0) {
+			if (!have_held)
+				held = p;
+			have_held = true;
+			continue;
+		}
+		reply_init(&r, &q, ids[i]);
+		w->now += 1;
+		w_deliver(dht, &s[i], &r);
+	}
+	assert_true(have_held);
+	/* Its query is sent again at its soft timeout (1 s: nothing measured yet); that one's
+	 * patience ends at 3 s, its hard timeout at 4 s. At 3.5 s the get still waits. */
+	while (w->now < t0 + 3500) {
+		int ms = dht_tick(dht);
+		while (w_pop(w, &p, &q, nodes))
+			if (addr_index(&p.to, s, 4) == 0)
+				held = p; /* the retransmission */
+		w->now +=
+		    ms > 0 && (uint64_t)ms < t0 + 3500 - w->now ? (uint64_t)ms : t0 + 3500 - w->now;
+	}
+	dht_tick(dht);
+	w->npkt = 0;
+	assert_false(w->last.done);
+	assert_int_equal(dht_krpc_parse(&q, held.buf, held.len, nodes, DHT_BENCODE_MAX_NODES), 0);
+	reply_init(&r, &q, ids[0]);
+	reply_item(&r, &it);
+	w_deliver(dht, &s[0], &r);
+	for (int i = 0; i < 100 && !w->last.done; i++) {
+		w->now += 100;
+		dht_tick(dht);
+		w->npkt = 0;
+	}
+	assert_true(w->last.done);
+	assert_int_equal(w->last_seq, 5);
+	dht_free(dht);
+	free(w);
+}
+
 static void test_soft_timeout(void **state)
 {
 	world_t *w = calloc(1, sizeof(*w));
@@ -1284,6 +1353,7 @@ int main(void)
 	    cmocka_unit_test(test_rt_diversity),
 	    cmocka_unit_test(test_soft_timeout),
 	    cmocka_unit_test(test_late_replies_only),
+	    cmocka_unit_test(test_late_holder),
 	    cmocka_unit_test(test_stale_srtt),
 	    cmocka_unit_test(test_tick_sees_every_deadline),
 	};
