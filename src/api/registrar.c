@@ -338,9 +338,12 @@ static enum MHD_Result get_name(struct MHD_Connection *c, registrar_t *r, const 
 	item_t it;
 	bool pending;
 	int ret = registrar_label(r, label, &rec, &it, &pending);
-	if (ret == SW_ENOTFOUND) {
+	/* A released name keeps a label item whose registration ended at the release. */
+	bool ended = ret == 0 && !pending && rec.expires && now_s() >= rec.expires;
+	if (ret == SW_ENOTFOUND || ended) {
 		char msg[160];
-		snprintf(msg, sizeof(msg), "'%.63s' is not registered in this registry", label);
+		snprintf(msg, sizeof(msg), "'%.63s' is not registered in this registry%s", label,
+			 ended ? " (its registration expired or was released)" : "");
 		return api_reply_text(c, MHD_HTTP_NOT_FOUND, msg);
 	}
 	if (ret) {

@@ -77,7 +77,7 @@ typedef struct {
 	size_t n_registrars;
 	daemon_audit_t *audit;			/* the registries this node audits; NULL: none */
 	daemon_pinreg_t *pinregs[CONF_PIN_MAX]; /* pinned registries' rounds */
-	daemon_regput_t *regput;		/* the registries' DHT puts, queued (NULL: no DHT) */
+	daemon_regput_t *regput; /* the registries' DHT puts, queued (NULL: no DHT) */
 } node_t;
 
 /* ---- the resolver's view of the DHT (resolver_io_t) ---- */
@@ -94,6 +94,13 @@ static uint64_t io_now_ms(void *ctx)
 {
 	node_t *n = ctx;
 	return uv_now(&n->loop);
+}
+
+/* resolver_io_t.unix_s: the date, for registries' expiries (shared by the workers). */
+uint64_t daemon_unix_s(void *ctx)
+{
+	(void)ctx;
+	return (uint64_t)time(NULL);
 }
 
 static void lookup_unlink(node_t *n, lookup_t *l)
@@ -898,6 +905,7 @@ int daemon_run(const conf_t *c)
 	resolver_opts_t ropts = {
 	    .io = {.ctx = &n,
 		   .now_ms = io_now_ms,
+		   .unix_s = daemon_unix_s,
 		   .dht_get = io_dht_get,
 		   .dht_cancel = io_dht_cancel,
 		   .fwd_cache = io_fwd_cache,

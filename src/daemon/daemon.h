@@ -23,3 +23,6 @@ void daemon_set_reload(daemon_conf_fn fn, const char *what);
  * a negative error with the old configuration still in use. msg (always written) says what
  * changed and what needs a restart, or why the reload failed. Loop thread only. */
 int daemon_reload(void *node, char *msg, size_t msgcap);
+
+/* resolver_io_t.unix_s for the node's resolvers: time(NULL). */
+uint64_t daemon_unix_s(void *ctx);

@@ -10,6 +10,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "daemon/daemon.h"
 #include "daemon/querylog.h"
 #include "daemon/reload.h"
 #include "daemon/workers.h"
@@ -298,8 +299,11 @@ static void wio_fwd_cancel(void *ctx, void *cbctx)
 
 static void worker_io(worker_t *w, resolver_io_t *io)
 {
-	*io = (resolver_io_t){
-	    .ctx = w, .now_ms = wio_now_ms, .dht_get = wio_dht_get, .dht_cancel = wio_dht_cancel};
+	*io = (resolver_io_t){.ctx = w,
+			      .now_ms = wio_now_ms,
+			      .unix_s = daemon_unix_s,
+			      .dht_get = wio_dht_get,
+			      .dht_cancel = wio_dht_cancel};
 	if (w->fwd) {
 		io->fwd_cache = wio_fwd_cache;
 		io->fwd_query = wio_fwd_query;

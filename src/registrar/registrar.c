@@ -677,9 +677,16 @@ int registrar_release(registrar_t *r, const char *label, const uint8_t sig[REG_S
 	if ((ret =
 		 reg_entry_from_record(REG_OP_RELEASE, now, r->pk, label, strlen(label), &cur, &e)))
 		return refuse(res, ret, "cannot write the log entry: %s", sw_strerror(ret));
-	/* The label item is no longer kept or re-put: it leaves the DHT within hours, and the
-	 * log says the name is free. */
-	return apply(r, &e, label, NULL, now, res);
+	/* What the DHT holds must say so at once, or the last item would resolve to the old
+	 * owner until it leaves the DHT: a label item of the release's log index (a higher seq)
+	 * whose registration ends now. Resolvers answer it NXDOMAIN; it is kept and re-put like
+	 * any label item until the name is registered again. */
+	reg_record_t next = cur;
+	next.index = store_mlog_size(r->log);
+	next.expires = now;
+	if ((ret = label_item(r, label, &next, &it)))
+		return refuse(res, ret, "cannot sign the label item: %s", sw_strerror(ret));
+	return apply(r, &e, label, &it, now, res);
 }
 
 typedef struct {

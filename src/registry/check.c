@@ -84,6 +84,10 @@ int reg_check_label(const reg_policy_t *pol, const char *label, size_t len, reg_
  * a renewal on the first day of the window could set it (expiry + renew from now). */
 static reg_why_t check_terms(const reg_policy_t *pol, const reg_record_t *rec, uint64_t now)
 {
+	/* Past: expired, also in a registry whose names never expire, where a release sets it
+	 * (docs/registries.md "Release"). */
+	if (rec->expires && now >= rec->expires)
+		return REG_WHY_EXPIRED;
 	if (pol->expiry == 0)
 		return rec->expires == 0 ? REG_WHY_OK : REG_WHY_TERMS;
 	if (rec->expires == 0)

@@ -114,10 +114,13 @@ int reg_entry_matches(const reg_entry_t *e, const uint8_t registry[REG_KEY_LEN],
 		      size_t len, const reg_record_t *rec)
 {
 	uint8_t ev[REG_HASH_LEN];
-	if (e->op != REG_OP_REGISTER && e->op != REG_OP_TRANSFER && e->op != REG_OP_RENEW)
+	/* A release's label item ends the registration at the release's time. */
+	uint64_t expires = e->op == REG_OP_RELEASE ? e->time : e->expires;
+	if (e->op != REG_OP_REGISTER && e->op != REG_OP_TRANSFER && e->op != REG_OP_RENEW &&
+	    e->op != REG_OP_RELEASE)
 		return SW_EBADSIG;
 	if (e->label_len != len || memcmp(e->label, label, len) != 0 ||
-	    memcmp(e->owner, rec->owner, REG_KEY_LEN) != 0 || e->expires != rec->expires)
+	    memcmp(e->owner, rec->owner, REG_KEY_LEN) != 0 || expires != rec->expires)
 		return SW_EBADSIG;
 	if (reg_record_evidence_hash(registry, label, len, rec, ev) < 0 ||
 	    memcmp(ev, e->evidence, REG_HASH_LEN) != 0)

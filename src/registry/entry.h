@@ -58,7 +58,9 @@ int reg_entry_from_record(unsigned op, uint64_t time, const uint8_t registry[REG
 void reg_entry_commit(uint64_t time, const uint8_t commit[REG_HASH_LEN], reg_entry_t *e);
 
 /* What an auditor checks of the entry at a label item's rec->index: a register, transfer or
- * renew of the same label, owner and expiry, with the record's evidence hash. Returns 0 or
+ * renew of the same label, owner and expiry, or a release of the same label and owner whose
+ * time is the record's expiry (the released item, docs/registries.md "Release"), with the
+ * record's evidence hash. Returns 0 or
  * SW_EBADSIG (the log says something else than the label item). */
 int reg_entry_matches(const reg_entry_t *e, const uint8_t registry[REG_KEY_LEN], const char *label,
 		      size_t len, const reg_record_t *rec);

@@ -154,7 +154,7 @@ struct centry {
 	/* Label items: the check of the zone's item (seq chk_seq) against the policy item of
 	 * seq chk_pol (docs/registries.md "What a resolver checks of a label item"), made once
 	 * per pair, not per query; chk_expires the registration's expiry (unix s, 0: never). */
-	bool chk_done, chk_ok;
+	bool chk_done, chk_ok, chk_free; /* chk_free: expired or released: not registered */
 	uint64_t chk_seq, chk_pol, chk_expires;
 	char text[REG_TEXT_MAX]; /* the EDE text of a refusal, an expiry or NXDOMAIN */
 	proof_t *proof;		 /* NULL but for label items of dns-proof registries */
@@ -209,6 +209,11 @@ struct resolver {
 static uint64_t now_ms(const resolver_t *r)
 {
 	return r->opts.io.now_ms ? r->opts.io.now_ms(r->opts.io.ctx) : 0;
+}
+
+static uint64_t unix_s(const resolver_t *r)
+{
+	return r->opts.io.unix_s ? r->opts.io.unix_s(r->opts.io.ctx) : now_ms(r) / 1000;
 }
 
 int resolver_new(const resolver_opts_t *opts, resolver_t **out)
@@ -1281,7 +1286,7 @@ static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const re
 	const uint8_t *ppkt = entry_packet(pe, &plen), *lpkt = entry_packet(le, &llen);
 	sw_z32_encode_key(le->pk, rz);
 	le->chk_done = true;
-	le->chk_ok = false;
+	le->chk_ok = le->chk_free = false;
 	le->chk_seq = zone_seq(le->zone);
 	le->chk_pol = zone_seq(pe->zone);
 	le->chk_expires = 0;
@@ -1300,7 +1305,7 @@ static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const re
 			 sw_strerror(ret));
 		goto refused;
 	}
-	reg_check_in_t in = {.now = now / 1000};
+	reg_check_in_t in = {.now = unix_s(r)};
 	const char *txt[PROOF_TXT_MAX];
 	if (pol.rules & REG_RULE_DNS_PROOF) {
 		proof_t *pr = le->proof;
@@ -1330,6 +1335,15 @@ static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const re
 		in.ntxt = pr->n;
 	}
 	ret = reg_check_record(&pol, le->pk, n->label, n->label_len, &rec, &in, &why);
+	if (ret == SW_EPOLICY && why == REG_WHY_EXPIRED) {
+		/* A release is a label item whose registration ends at once: the name is free. */
+		le->chk_free = true;
+		snprintf(le->text, sizeof(le->text),
+			 "%s is not registered in registry %s: its registration expired or was "
+			 "released",
+			 n->label, rz);
+		return 0;
+	}
 	if (ret) {
 		snprintf(le->text, sizeof(le->text), "registry %s: label item of %s refused: %s",
 			 rz, n->label, ret == SW_EPOLICY ? reg_why_str(why) : sw_strerror(ret));
@@ -1338,12 +1352,37 @@ static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const re
 	le->chk_ok = true;
 	le->chk_expires = rec.expires;
 	/* Said if the registration expires while the item stays cached. */
-	snprintf(le->text, sizeof(le->text), "registry %s: the registration of %s has expired", rz,
-		 n->label);
+	snprintf(le->text, sizeof(le->text),
+		 "%s is not registered in registry %s: its registration expired or was released",
+		 n->label, rz);
 	return 0;
 refused:
 	r->stats.reg_refused++;
 	return 0;
+}
+
+/* A label R does not give out (no item, or one whose registration ended): R's apex answers,
+ * or an empty zone of R when R publishes none: NXDOMAIN with R's SOA and le's EDE text. */
+static int label_absent(resolver_t *r, ctx_t *c, centry_t *le, resolver_source_t lsrc,
+			const zone_t **zp, const zone_t **fullp, resolver_source_t *srcp)
+{
+	static const uint8_t empty_pkt[DNS_HDR_LEN] = {0, 0, 0x84, 0};
+	static const uint8_t no_sig[64];
+	if (*zp == NULL && le->empty == NULL &&
+	    zone_build_packet(le->pk, 0, no_sig, empty_pkt, sizeof(empty_pkt), &r->opts.zone,
+			      &le->empty) != 0) {
+		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
+		return STEP_DONE;
+	}
+	if (*zp == NULL) {
+		*zp = le->empty;
+		*fullp = NULL;
+		*srcp = lsrc == RES_SRC_LOCAL ? RES_SRC_CACHE : lsrc;
+	}
+	r->stats.reg_nxdomain++;
+	c->trace.ede = DNS_EDE_OTHER;
+	c->trace.ede_text = le->text;
+	return FZ_OK;
 }
 
 /* docs/design.md §9: a name under label L of key R (key label, hash h) that R's apex zone *zp
@@ -1397,33 +1436,18 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 	}
 	if (st != FZ_OK)
 		return st;
-	if (lz == NULL) {
-		/* R publishes no apex zone: an empty one gives the SOA. */
-		static const uint8_t empty_pkt[DNS_HDR_LEN] = {0, 0, 0x84, 0};
-		static const uint8_t no_sig[64];
-		if (*zp == NULL && le->empty == NULL &&
-		    zone_build_packet(le->pk, 0, no_sig, empty_pkt, sizeof(empty_pkt),
-				      &r->opts.zone, &le->empty) != 0) {
-			fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "out of memory");
-			return STEP_DONE;
-		}
-		if (*zp == NULL) {
-			*zp = le->empty;
-			*fullp = NULL;
-			*srcp = lsrc == RES_SRC_LOCAL ? RES_SRC_CACHE : lsrc;
-		}
-		r->stats.reg_nxdomain++;
-		c->trace.ede = DNS_EDE_OTHER;
-		c->trace.ede_text = le->text;
-		return FZ_OK; /* R's apex answers: NXDOMAIN with R's SOA */
-	}
+	if (lz == NULL)
+		return label_absent(r, c, le, lsrc, zp, fullp, srcp);
 	if ((!le->chk_done || le->chk_seq != zone_seq(le->zone) ||
 	     le->chk_pol != zone_seq(pe->zone)) &&
 	    label_check(r, le, pe, &n, now) == 1) {
 		*wait_for = le;
 		return STEP_WAIT_DHT;
 	}
-	if (!le->chk_ok || (le->chk_expires && now / 1000 >= le->chk_expires)) {
+	/* Expired, or released (an item whose registration ended at once): not registered. */
+	if (le->chk_free || (le->chk_ok && le->chk_expires && unix_s(r) >= le->chk_expires))
+		return label_absent(r, c, le, lsrc, zp, fullp, srcp);
+	if (!le->chk_ok) {
 		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, le->text);
 		return STEP_DONE;
 	}

@@ -98,6 +98,10 @@ typedef void (*resolver_fwd_cb)(void *cbctx, const uint8_t *resp, size_t len, in
 typedef struct {
 	void *ctx;
 	uint64_t (*now_ms)(void *ctx);
+	/* Unix time in seconds, for what registries date (a registration's expiry, an open
+	 * claim's commitment); NULL: now_ms / 1000 (tests whose clock is unix time). now_ms is
+	 * the loop's monotonic clock and says nothing of the date. */
+	uint64_t (*unix_s)(void *ctx);
 	/* Starts a DHT get of the item of pk with salt (salt_len 0: none, the zone of pk; else a
 	 * registry's label or `_policy` item, docs/design.md §9); cb reports improvements, then
 	 * once with done. NULL: no DHT. Returns 0 or an error. */

@@ -307,13 +307,13 @@ def test_transferred_names_resolve_to_new_owner_at_fresh_node(scale):
     assert not scale["moved_wrong"], scale["moved_wrong"]
 
 
-@pytest.mark.xfail(strict=True, reason="a release puts nothing into the DHT: the last label "
-                   "item stays there (and resolves to the old owner) until it expires")
 def test_released_names_nxdomain_at_fresh_node(scale):
+    """A release puts a label item whose registration ended at the release (a higher seq):
+    a fresh node answers NXDOMAIN with R's SOA and the EDE naming R, not the old owner."""
     rz = scale["reg"].z32
     for i, r in zip(scale["freed"], scale["freed_answers"]):
         assert r.rcode() == dns.rcode.NXDOMAIN, f"{r}\n{ede_of(r)}"
         soa = [s for s in r.authority if s.rdtype == dns.rdatatype.SOA]
         assert soa and str(soa[0].name) == f"{rz}.", r
-        assert f"{label(i)} is not registered in registry {rz}" in [
-            t for _, t in ede_of(r)], ede_of(r)
+        assert any(t.startswith(f"{label(i)} is not registered in registry {rz}")
+                   for _, t in ede_of(r)), ede_of(r)

@@ -263,8 +263,13 @@ static void test_closed(void **state)
 	sign_op("release", f->pk, "alice", bpk, 1, bsk, sig);
 	assert_int_equal(registrar_release(f->r, "alice", sig, 1006, &res), 0);
 	assert_int_equal(res.index, 2);
-	assert_int_equal(registrar_label(f->r, "alice", &rec, &it, &pending), SW_ENOTFOUND);
-	assert_int_equal(registrar_release(f->r, "alice", sig, 1007, &res), SW_ENOTFOUND);
+	/* The released label item: the release's index and seq, its registration ended at the
+	 * release (what resolvers answer NXDOMAIN), signed by the registry. */
+	assert_int_equal(registrar_label(f->r, "alice", &rec, &it, &pending), 0);
+	assert_true(rec.index == 2 && rec.expires == 1006 && it.seq == 3);
+	assert_int_equal(item_verify(&it), 0);
+	assert_int_equal(registrar_release(f->r, "alice", sig, 1007, &res), SW_EPOLICY);
+	assert_int_equal(res.why, REG_WHY_EXPIRED);
 	claim_of(f, &c, "alice", apk, ask, true);
 	assert_int_equal(registrar_register(f->r, &c, 1008, &res), 0);
 	assert_int_equal(res.index, 3);

@@ -1161,6 +1161,49 @@ static void test_registry_label_missing(void **state)
 	assert_int_equal(resolver_stats(w->r)->reg_nxdomain, 2);
 }
 
+/* A released label (its item's registration ended at the release, at a higher seq, as the
+ * registrar puts it), and one whose registration expired while cached: NXDOMAIN with R's SOA
+ * and an EDE naming R, not the old owner's zone and not a refusal. The date is unix_s's. */
+static void test_registry_label_released(void **state)
+{
+	world_t *w = *state;
+	reg_world_t g;
+	reg_setup(w, &g);
+	zone_rrlist_t l;
+	reg_record_t rec;
+	uint8_t pkt[1024];
+	size_t len;
+	zone_rrlist_init(&l);
+	memset(&rec, 0, sizeof(rec));
+	memcpy(rec.owner, g.owner.pk, 32);
+	rec.index = 2;
+	rec.registered = w->now / 1000 - 10;
+	rec.expires = w->now / 1000 - 1; /* released a second ago */
+	assert_int_equal(reg_label_add_ns(&l, w->k.pk, "alice", 5, g.owner.pk), 0);
+	assert_int_equal(reg_label_write(w->k.pk, "alice", 5, &rec, &l, pkt, sizeof(pkt), &len), 0);
+	zone_rrlist_deinit(&l);
+	sign_salted(&w->k, "alice", 300, pkt, len, &g.label);
+	held_t held[] = {{&w->k, "", &g.apex},
+			 {&w->k, "alice", &g.label},
+			 {&w->k, "_policy", &g.policy},
+			 {&g.owner, "", &g.zone}};
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 4, true), 3); /* not the owner's zone */
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	const knot_rrset_t *soa = fx_rr(resp, KNOT_AUTHORITY, 0);
+	assert_int_equal(soa->type, DNS_T_SOA);
+	assert_memory_equal(soa->owner, w->k.apex, w->k.apex_len);
+	fx_resp_free(resp);
+	char want[200];
+	snprintf(want, sizeof(want),
+		 "alice is not registered in registry %s: its registration expired or was "
+		 "released",
+		 w->k.z32);
+	assert_string_equal(w->trace.ede_text, want);
+	assert_int_equal(resolver_stats(w->r)->reg_refused, 0);
+}
+
 /* A label item signed by R that lacks the evidence R's policy requires (moderated: one
  * moderator signature) is never served: SERVFAIL with an EDE saying why. */
 static void test_registry_evidence_lacking(void **state)
@@ -1433,6 +1476,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_registry_lower_seq_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_dns_proof, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_without_apex, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_label_released, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_own_zone_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_cache_offer, setup, teardown),
