@@ -195,8 +195,8 @@ static void test_label_syntax(void **state)
 	    "x-1",
 	    "0",
 	    "a--b",
-	    "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghija"
-	    "bc"};
+	    ("abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghija"
+	     "bc")}; /* 63 */
 	static const char *const bad[] = {
 	    "",
 	    "Alice",
@@ -206,8 +206,8 @@ static void test_label_syntax(void **state)
 	    "a b",
 	    "ä",
 	    "a_b",
-	    "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
-	    "abcd"};
+	    ("abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+	     "abcd")}; /* 64 */
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		assert_int_equal(reg_label_check(good[i], strlen(good[i])), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
