@@ -472,12 +472,30 @@ def case_resolve(args, tmp: Path, binary: Path):
     secs, _, fails, _ = register_all(api_port, reg_z32, bodies, 8)
     if fails:
         raise BenchError(f"{len(fails)} registrations failed, e.g. {fails[:3]}")
-    log(f"registered {args.names} names in {secs:.1f} s; measuring with {args.fresh} fresh "
-        f"nodes")
-
     reg_ms, key_ms, reg_fail, key_fail, samples = [], [], 0, 0, []
     order = list(range(args.names))
     rnd.shuffle(order)
+    # The registrar's DHT puts go through a queue (src/daemon/regput.c): the names measured
+    # must be in the DHT first, or a fresh node rightly says NXDOMAIN. Asked of the
+    # registrar's own node (GET /v1/dht/<R>?salt=L), which the fresh nodes do not share.
+    t_put = time.monotonic()
+    waiting = {labels[order[k % len(order)]] for k in range(args.fresh)}
+    while waiting and time.monotonic() - t_put < 120:
+        for lb in sorted(waiting):
+            conn = http.client.HTTPConnection("127.0.0.1", api_port, timeout=10)
+            try:
+                conn.request("GET", f"/v1/dht/{reg_z32}?salt={lb}")
+                if conn.getresponse().status == 200:
+                    waiting.discard(lb)
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                conn.close()
+        if waiting:
+            time.sleep(0.5)
+    log(f"registered {args.names} names in {secs:.1f} s; the measured ones in the DHT after "
+        f"{time.monotonic() - t_put:.1f} s more ({len(waiting)} not found); measuring with "
+        f"{args.fresh} fresh nodes")
     for k in range(args.fresh):
         i = order[k % len(order)]
         root = ["--root", f"p2p={reg_z32}"]
