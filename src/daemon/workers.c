@@ -248,7 +248,8 @@ static int wio_dht_get(void *ctx, const uint8_t pk[32], const uint8_t *salt, siz
 	l->cbctx = cbctx;
 	m->worker = w->idx;
 	memcpy(m->pk, pk, 32);
-	memcpy(m->salt, salt, salt_len);
+	if (salt_len)
+		memcpy(m->salt, salt, salt_len); /* salt may be NULL */
 	m->salt_len = (uint8_t)salt_len;
 	if (inbox_post(&w->ws->hub, m, true) != 0) {
 		free(l);

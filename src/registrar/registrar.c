@@ -34,7 +34,8 @@ static size_t make_key(const registrar_t *r, char tag, const char *label, uint8_
 	size_t n = label ? strlen(label) : 0;
 	memcpy(out, r->pk, REG_KEY_LEN);
 	out[REG_KEY_LEN] = (uint8_t)tag;
-	memcpy(out + REG_KEY_LEN + 1, label, n);
+	if (n)
+		memcpy(out + REG_KEY_LEN + 1, label, n); /* label may be NULL */
 	return REG_KEY_LEN + 1 + n;
 }
 

@@ -440,7 +440,8 @@ static centry_t *cache_find_salted(const resolver_t *r, const uint8_t *label, ui
 {
 	for (centry_t *e = r->cache[h % CACHE_BUCKETS]; e; e = e->next)
 		if (e->hash == h && memcmp(e->label, label, SW_Z32_KEY_LEN) == 0 &&
-		    e->salt_len == salt_len && memcmp(e->salt, salt, salt_len) == 0)
+		    e->salt_len == salt_len &&
+		    (salt_len == 0 || memcmp(e->salt, salt, salt_len) == 0))
 			return e;
 	return NULL;
 }
@@ -557,7 +558,9 @@ static centry_t *cache_add_salted(resolver_t *r, const uint8_t *label, uint64_t 
 	}
 	e->hash = h;
 	e->r = r;
-	memcpy(e->salt, salt, salt_len);
+	if (salt_len)
+		memcpy(e->salt, salt,
+		       salt_len); /* salt may be NULL (C11 §7.24.1: not even for 0) */
 	e->salt_len = (uint8_t)salt_len;
 	e->next = r->cache[h % CACHE_BUCKETS];
 	r->cache[h % CACHE_BUCKETS] = e;

@@ -89,7 +89,8 @@ static int io_get(void *ctx, const uint8_t pk[32], const uint8_t *salt, size_t s
 	lookup_t *l = &w->lk[w->nlk++];
 	memcpy(l->pk, pk, 32);
 	assert_true(salt_len < sizeof(l->salt));
-	memcpy(l->salt, salt, salt_len);
+	if (salt_len)
+		memcpy(l->salt, salt, salt_len);
 	l->salt[salt_len] = 0;
 	l->salt_len = salt_len;
 	l->cb = cb;
