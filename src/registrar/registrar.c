@@ -158,18 +158,8 @@ static void put(const registrar_t *r, const item_t *it)
 /* An item of ours read back from the registrar database. */
 static int item_load(const registrar_t *r, char tag, const char *label, item_t *it)
 {
-	uint8_t key[KEY_MAX], rec[STORE_ITEM_REC_MAX], target[ITEM_TARGET_LEN] = {0};
-	size_t klen = make_key(r, tag, label, key), len;
-	uint64_t stored_ms;
-	int ret = store_get(r->s, STORE_REGISTRAR, key, klen, rec, sizeof(rec), &len);
-	if (ret == SW_ENOSPC)
-		return SW_ESTORE;
-	if (ret)
-		return ret;
-	if (store_item_rec_parse(target, sizeof(target), rec, len, it, &stored_ms))
-		return SW_ESTORE;
-	item_target(it, it->target);
-	return 0;
+	uint8_t key[KEY_MAX];
+	return store_item_get(r->s, STORE_REGISTRAR, key, make_key(r, tag, label, key), it);
 }
 
 int registrar_policy(const registrar_t *r, reg_policy_t *pol)

@@ -81,3 +81,21 @@ int store_item_foreach(store_t *s, int (*cb)(const item_t *it, uint64_t stored_m
 	item_walk_t w = {.cb = cb, .ctx = ctx};
 	return store_foreach(s, STORE_DHT_ITEMS, item_walk, &w);
 }
+
+int store_item_get(store_t *s, store_db_t db, const void *key, size_t klen, item_t *it)
+{
+	uint8_t rec[STORE_ITEM_REC_MAX], target[ITEM_TARGET_LEN] = {0};
+	size_t len;
+	uint64_t stored_ms;
+	int ret = store_get(s, db, key, klen, rec, sizeof(rec), &len);
+	if (ret == SW_ENOSPC)
+		return SW_ESTORE;
+	if (ret)
+		return ret;
+	/* Keyed otherwise than by target: a zero target passes the parse, the real one is
+	 * computed from the item. */
+	if (store_item_rec_parse(target, sizeof(target), rec, len, it, &stored_ms))
+		return SW_ESTORE;
+	item_target(it, it->target);
+	return 0;
+}

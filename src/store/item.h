@@ -29,6 +29,10 @@ int store_item_rec_write(const item_t *it, uint64_t stored_ms, uint8_t *out, siz
 int store_item_rec_parse(const void *key, size_t klen, const void *rec, size_t len, item_t *it,
 			 uint64_t *stored_ms);
 
+/* Reads the record stored in db under key (any key: the target is computed again from the
+ * item) into *it. Returns 0, SW_ENOTFOUND or SW_ESTORE (unreadable or malformed). */
+int store_item_get(store_t *s, store_db_t db, const void *key, size_t klen, item_t *it);
+
 /* Calls cb for each well-formed record of `dht_items`, decoded (it is valid during the call);
  * malformed ones are skipped. A non-zero return from cb stops the walk and is returned.
  * Returns 0 or SW_ESTORE. */

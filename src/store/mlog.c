@@ -245,19 +245,8 @@ int store_mlog_entry(const store_mlog_t *m, uint64_t index, uint8_t *out, size_t
 
 int store_mlog_head_get(const store_mlog_t *m, uint64_t size, item_t *head)
 {
-	uint8_t key[KEY_MAX], rec[STORE_ITEM_REC_MAX], target[ITEM_TARGET_LEN] = {0};
-	size_t klen = make_key(m, 'h', -1, true, size, key), len;
-	uint64_t stored_ms;
-	int ret = store_get(m->s, STORE_MLOG, key, klen, rec, sizeof(rec), &len);
-	if (ret == SW_ENOSPC)
-		return SW_ESTORE;
-	if (ret)
-		return ret;
-	/* The record is keyed by size here, not by target: the target is computed again. */
-	if (store_item_rec_parse(target, sizeof(target), rec, len, head, &stored_ms))
-		return SW_ESTORE;
-	item_target(head, head->target);
-	return 0;
+	uint8_t key[KEY_MAX];
+	return store_item_get(m->s, STORE_MLOG, key, make_key(m, 'h', -1, true, size, key), head);
 }
 
 int store_mlog_head_latest(const store_mlog_t *m, uint64_t *size, item_t *head)
@@ -291,20 +280,10 @@ int store_mlog_head_put(store_mlog_t *m, uint64_t size, const item_t *head)
 
 int store_mlog_audit_get(store_t *s, const uint8_t registry[32], item_t *head)
 {
-	uint8_t key[33], rec[STORE_ITEM_REC_MAX], target[ITEM_TARGET_LEN] = {0};
-	size_t len;
-	uint64_t stored_ms;
+	uint8_t key[33];
 	memcpy(key, registry, 32);
 	key[32] = 'a';
-	int ret = store_get(s, STORE_MLOG, key, sizeof(key), rec, sizeof(rec), &len);
-	if (ret == SW_ENOSPC)
-		return SW_ESTORE;
-	if (ret)
-		return ret;
-	if (store_item_rec_parse(target, sizeof(target), rec, len, head, &stored_ms))
-		return SW_ESTORE;
-	item_target(head, head->target);
-	return 0;
+	return store_item_get(s, STORE_MLOG, key, sizeof(key), head);
 }
 
 int store_mlog_audit_put(store_t *s, const uint8_t registry[32], const item_t *head)
