@@ -123,6 +123,31 @@ static void judge(audited_t *r, const uint8_t *proof, size_t count)
 		fail(r, "%s", reg_audit_str(v));
 }
 
+/* The "proof" of a /log/proof/... answer (docs/api.md "Registry logs"): 1 when there is none
+ * (no answer, not JSON: the source may be down or behind), -1 when it is malformed (not hex
+ * hashes, too long), 0 with *count hashes in proof. */
+static int proof_parse(const net_http_resp_t *resp,
+		       uint8_t proof[REG_MLOG_PROOF_MAX * REG_MLOG_HASH_LEN], size_t *count)
+{
+	json_t *j = resp->err == 0 && resp->status == 200
+			? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
+			: NULL;
+	json_t *list = json_object_get(j, "proof");
+	if (j == NULL || !json_is_array(list)) {
+		json_decref(j);
+		return 1;
+	}
+	bool ok = json_array_size(list) <= REG_MLOG_PROOF_MAX;
+	for (*count = 0; ok && *count < json_array_size(list); (*count)++) {
+		const char *h = json_string_value(json_array_get(list, *count));
+		ok = h && strlen(h) == 2 * REG_MLOG_HASH_LEN &&
+		     sw_hex_decode(h, strlen(h), proof + *count * REG_MLOG_HASH_LEN,
+				   REG_MLOG_HASH_LEN) == 0;
+	}
+	json_decref(j);
+	return ok ? 0 : -1;
+}
+
 static void on_proof(void *ctx, net_http_req_t *req, const net_http_resp_t *resp)
 {
 	audited_t *r = ctx;
@@ -130,30 +155,17 @@ static void on_proof(void *ctx, net_http_req_t *req, const net_http_resp_t *resp
 	size_t count = 0;
 	(void)req;
 	r->req = NULL;
-	json_t *j = resp->err == 0 && resp->status == 200
-			? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
-			: NULL;
-	json_t *list = json_object_get(j, "proof");
-	if (j == NULL || !json_is_array(list)) {
+	int got = proof_parse(resp, proof, &count);
+	if (got > 0) {
 		/* Not a verdict: the source may be down or behind; the next round asks again. */
 		sw_warn("audit %s: no consistency proof from %s (%s%d): checked again in %" PRIu64
 			" s",
 			r->z32, source(r), resp->err ? resp->error : "HTTP ", resp->status,
 			r->a->interval_ms / 1000);
-		json_decref(j);
 		done(r);
 		return;
 	}
-	bool ok = json_array_size(list) <= REG_MLOG_PROOF_MAX;
-	for (size_t i = 0; ok && i < json_array_size(list); i++) {
-		const char *h = json_string_value(json_array_get(list, i));
-		ok = h && strlen(h) == 2 * REG_MLOG_HASH_LEN &&
-		     sw_hex_decode(h, strlen(h), proof + count * REG_MLOG_HASH_LEN,
-				   REG_MLOG_HASH_LEN) == 0;
-		count++;
-	}
-	json_decref(j);
-	if (!ok) {
+	if (got < 0) {
 		fail(r, "%s", reg_audit_str(REG_AUDIT_PROOF));
 		return;
 	}
@@ -268,19 +280,7 @@ static void on_step_proof(void *ctx, net_http_req_t *req, const net_http_resp_t 
 	size_t count = 0;
 	(void)req;
 	r->req = NULL;
-	json_t *j = resp->err == 0 && resp->status == 200
-			? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
-			: NULL;
-	json_t *list = json_object_get(j, "proof");
-	bool ok = json_is_array(list) && json_array_size(list) <= REG_MLOG_PROOF_MAX;
-	for (size_t i = 0; ok && i < json_array_size(list); i++, count++) {
-		const char *h = json_string_value(json_array_get(list, i));
-		ok = h && strlen(h) == 2 * REG_MLOG_HASH_LEN &&
-		     sw_hex_decode(h, strlen(h), proof + count * REG_MLOG_HASH_LEN,
-				   REG_MLOG_HASH_LEN) == 0;
-	}
-	json_decref(j);
-	if (!ok) {
+	if (proof_parse(resp, proof, &count) != 0) {
 		sw_warn("audit %s: no consistency proof from %s for the mirror; again next round",
 			r->z32, source(r));
 		done(r);
