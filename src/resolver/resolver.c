@@ -1364,6 +1364,17 @@ refused:
 	return 0;
 }
 
+/* Nothing can be learnt of R's items (no DHT peers): the failure is undone and R's apex zone
+ * answers, as for any key. */
+static int reg_unreachable(ctx_t *c)
+{
+	c->rcode = DNS_RCODE_NOERROR;
+	c->trace.ede = DNS_EDE_NONE;
+	c->trace.ede_text = NULL;
+	c->reg_off = true;
+	return FZ_OK;
+}
+
 /* A label R does not give out (no item, or one whose registration ended): R's apex answers,
  * or an empty zone of R when R publishes none: NXDOMAIN with R's SOA and le's EDE text. */
 static int label_absent(resolver_t *r, ctx_t *c, centry_t *le, resolver_source_t lsrc,
@@ -1413,14 +1424,8 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 	 * registry (a flood of random names, say) cost one lookup per key, not one per label. */
 	int st = cache_zone(r, c, label, salted_hash(r, h, psalt, plen), psalt, plen, now, &pz,
 			    &pfull, &psrc, &pe, wait_for);
-	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY) {
-		/* Nothing can be learnt of R's items: R's apex zone answers, as for any key. */
-		c->rcode = DNS_RCODE_NOERROR;
-		c->trace.ede = DNS_EDE_NONE;
-		c->trace.ede_text = NULL;
-		c->reg_off = true;
-		return FZ_OK;
-	}
+	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY)
+		return reg_unreachable(c);
 	if (st != FZ_OK)
 		return st;
 	if (pz == NULL) { /* no registry: the zone answers alone, or there is none */
@@ -1430,13 +1435,8 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 	}
 	st = cache_zone(r, c, label, salted_hash(r, h, lsalt, n.label_len), lsalt, n.label_len, now,
 			&lz, &lfull, &lsrc, &le, wait_for);
-	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY && *zp) {
-		c->rcode = DNS_RCODE_NOERROR;
-		c->trace.ede = DNS_EDE_NONE;
-		c->trace.ede_text = NULL;
-		c->reg_off = true;
-		return FZ_OK;
-	}
+	if (st == STEP_DONE && c->trace.ede == DNS_EDE_NO_REACHABLE_AUTHORITY && *zp)
+		return reg_unreachable(c);
 	if (st != FZ_OK)
 		return st;
 	if (lz == NULL)
