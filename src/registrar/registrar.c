@@ -173,10 +173,12 @@ int registrar_policy(const registrar_t *r, reg_policy_t *pol)
 	return ret;
 }
 
-/* The signed tree head item of a log of size entries with this root, at time now. */
+/* The signed tree head item of a log of size entries with this root, at time now; a copy in
+ * signed (NULL: none), to be put once it is stored. */
 typedef struct {
 	registrar_t *r;
 	uint64_t now;
+	item_t *signed_head;
 } head_ctx_t;
 
 static int head_item(void *ctx, uint64_t size, const uint8_t root[32], item_t *it)
@@ -196,15 +198,17 @@ static int head_item(void *ctx, uint64_t size, const uint8_t root[32], item_t *i
 		return ret;
 	if ((ret = reg_sth_write(h->r->pk, &sth, pkt, sizeof(pkt), &len)) ||
 	    (ret = item_init(it, h->r->pk, (const uint8_t *)"_log", 4, seq)) ||
-	    (ret = item_set_str(it, pkt, len)))
+	    (ret = item_set_str(it, pkt, len)) || (ret = item_sign(it, h->r->sk)))
 		return ret;
-	return item_sign(it, h->r->sk);
+	if (h->signed_head)
+		*h->signed_head = *it;
+	return 0;
 }
 
 /* Signs a new tree head over the whole log, keeps it and puts it. */
 static int head_sign(registrar_t *r, uint64_t now)
 {
-	head_ctx_t h = {r, now};
+	head_ctx_t h = {r, now, NULL};
 	uint64_t size = store_mlog_size(r->log);
 	uint8_t root[32];
 	item_t it;
@@ -252,8 +256,9 @@ int registrar_init(registrar_t *r, const reg_policy_t *pol, uint64_t now, regist
 	return 0;
 }
 
-/* Appends entry e; with label, in the same transaction stores its label item `it` (NULL:
- * deletes it, a release) and drops any waiting claim. Then a new tree head; then puts. */
+/* Appends entry e and, in the same transaction, the new tree head and, with label, its label
+ * item `it` (a release's too: its registration ends at the release), dropping any waiting
+ * claim of label. Then puts the head and the item. */
 static int apply(registrar_t *r, const reg_entry_t *e, const char *label, const item_t *it,
 		 uint64_t now, registrar_res_t *res)
 {
@@ -272,16 +277,15 @@ static int apply(registrar_t *r, const reg_entry_t *e, const char *label, const 
 		    (store_op_t){STORE_REGISTRAR, qkey, make_key(r, 'q', label, qkey), NULL, 0};
 	}
 	const uint8_t *entries[1] = {buf};
-	head_ctx_t h = {r, now};
 	item_t head;
+	head_ctx_t h = {r, now, &head};
 	/* The entry, its label item and the new tree head in one durable transaction: one
 	 * synced write per operation (two halved the registration rate, bench/registry.py). */
 	if ((ret = store_mlog_append_head(r->log, entries, &len, 1, extra, nextra, head_item, &h,
 					  &res->index)))
 		return store_failed(res, ret);
 	res->time = e->time;
-	if (store_mlog_head_latest(r->log, &(uint64_t){0}, &head) == 0)
-		put(r, &head);
+	put(r, &head);
 	if (it)
 		put(r, it);
 	return 0;
