@@ -14,7 +14,8 @@
   (bench/mlog.c), run next to it when built: the ratio says how much of a registration is the
   disk.
 
---case resolve: a fresh node resolving a random registered name `www.<label>.<R>.` against a
+--case resolve: a fresh node resolving a random registered name (`www.<label>.p2p.` under the
+  node's `root p2p=<R>` on two fresh nodes of four, `www.<label>.<R>.` on the others) against a
   plain key name `www.<owner z32>.` on the same local DHT swarm, as a ratio (goal <= 2).
   Needs the resolver side of issue 11; on a build without it the registered names answer
   NXDOMAIN or SERVFAIL and the script says "registered-name resolution not available in this
@@ -473,6 +474,7 @@ def case_resolve(args, tmp: Path, binary: Path):
     if fails:
         raise BenchError(f"{len(fails)} registrations failed, e.g. {fails[:3]}")
     reg_ms, key_ms, reg_fail, key_fail, samples = [], [], 0, 0, []
+    form_ms = {"p2p": [], "key": []}
     order = list(range(args.names))
     rnd.shuffle(order)
     # The registrar's DHT puts go through a queue (src/daemon/regput.c): the names measured
@@ -502,21 +504,32 @@ def case_resolve(args, tmp: Path, binary: Path):
         fproc, fport = start_node(binary, tmp, f"fresh{k}",
                                      ["--dht-rate-limit", "1000000", *root], bootstrap=boot)
         time.sleep(args.settle)
-        # Alternate which goes first, so neither always gets the warmer routing table.
-        names = [("registered", f"www.{labels[i]}.{reg_z32}."),
-                 ("key", f"www.{z32_encode(owners[i][1])}.")]
+        # Alternate which goes first, so neither always gets the warmer routing table; and
+        # which form the registered name has: `www.<label>.p2p.` (the node's `root p2p=<R>`
+        # names R a registry: its apex, policy and label items are asked for at once) or
+        # `www.<label>.<R>.` (R unknown to a fresh node: apex first, then R's policy).
+        form = "p2p" if k % 4 < 2 else "key"
+        reg_name = f"www.{labels[i]}.{'p2p' if form == 'p2p' else reg_z32}."
+        # The key name is another owner's: the registered name ends in its owner's zone,
+        # which must not be in the fresh node's cache from the key name (or the other way).
+        j = order[(k + len(order) // 2) % len(order)]
+        if j == i:
+            raise BenchError("--names must be at least 2")
+        names = [("registered", reg_name, i), ("key", f"www.{z32_encode(owners[j][1])}.", j)]
         if k % 2:
             names.reverse()
-        addr = f"198.18.{i // 256 % 256}.{i % 256}"
-        for kind, name in names:
+        for kind, name, o in names:
+            addr = f"198.18.{o // 256 % 256}.{o % 256}"
             ms, rcode, source, answer = resolve(fport, name, args.timeout)
             # A fast wrong answer is not speed: the owner's address or it failed.
             right = f'"{addr}"' in answer or f" {addr}" in answer
-            samples.append({"node": k, "kind": kind, "name": name, "ms": rnd3(ms),
-                            "rcode": rcode, "source": source, "right_address": right})
+            samples.append({"node": k, "kind": kind, "form": form if kind == "registered"
+                            else None, "name": name, "ms": rnd3(ms), "rcode": rcode,
+                            "source": source, "right_address": right})
             good = rcode == "NOERROR" and ms is not None and right
             if kind == "registered":
                 reg_ms.append(ms if good else float("inf"))
+                form_ms[form].append(ms if good else float("inf"))
                 reg_fail += not good
             else:
                 key_ms.append(ms if good else float("inf"))
@@ -545,6 +558,10 @@ def case_resolve(args, tmp: Path, binary: Path):
     res["ratio_registered_over_key"] = {
         "p50": ratio(percentile(reg_ms, 50), percentile(key_ms, 50)),
         "p99": ratio(percentile(reg_ms, 99), percentile(key_ms, 99))}
+    for form, ms in form_ms.items():
+        res[f"registered_name_{form}_form"] = {
+            "samples": len(ms), "p50_ms": fin(percentile(ms, 50)), "p99_ms": fin(percentile(ms, 99)),
+            "ratio_p50": ratio(percentile(ms, 50), percentile(key_ms, 50))}
     r50 = res["ratio_registered_over_key"]["p50"]
     res["goal_ratio_at_most_2"] = r50 is not None and r50 <= 2
     print(f"Fresh node, {args.fresh} samples each: key name p50 {res['key_name']['p50_ms']} ms "
@@ -553,6 +570,11 @@ def case_resolve(args, tmp: Path, binary: Path):
           f"({reg_fail} failed)")
     print(f"  ratio registered/key: p50 {r50}, p99 {res['ratio_registered_over_key']['p99']}; "
           f"goal (<= 2): {'met' if res['goal_ratio_at_most_2'] else 'not met'}")
+    for form, label in (("p2p", "www.<label>.p2p. (root p2p=<R>)"),
+                        ("key", "www.<label>.<R>.")):
+        f = res[f"registered_name_{form}_form"]
+        print(f"  {label}: {f['samples']} samples, p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms, "
+              f"ratio p50 {f['ratio_p50']}")
     return res, 0 if reg_fail == 0 and key_fail == 0 else 1
 
 

@@ -92,6 +92,7 @@ typedef struct {
 	uint8_t owner[DNS_NAME_MAX]; /* the owner written for it */
 	int hops;
 	bool aa, stale, mapped;
+	bool rooted; /* mapped through a `root`: its key was named a registry by the operator */
 	uint32_t ttl_cap;      /* TTL of an answer from a zone not confirmed by convergence */
 	uint32_t ttl_left;     /* seconds a cached zone on the way stays fresh; 0: none */
 	const centry_t *given; /* the entry a lookup has just answered this query with */
@@ -151,6 +152,9 @@ struct centry {
 	/* Salted only: a converged lookup found no item (and none is cached): the name is not
 	 * registered, or the registry has no policy, until expires_ms. */
 	bool absent;
+	/* An apex zone looked up for a name under a registry's label: a converged lookup that
+	 * finds none marks it absent as for salted items, whoever still waits for it. */
+	bool reg_apex;
 	/* Label items: the check of the zone's item (seq chk_seq) against the policy item of
 	 * seq chk_pol (docs/registries.md "What a resolver checks of a label item"), made once
 	 * per pair, not per query; chk_expires the registration's expiry (unix s, 0: never). */
@@ -794,18 +798,22 @@ static int pool_admit(resolver_t *r, uint64_t net, bool may_preempt)
 /* Starts a lookup of e's zone for a query from peer unless one runs. Returns 0 (started), 1
  * (one runs already), SW_ELIMIT (the lookup pool has no room for peer's network, or the DHT's
  * own pool is full) or another error of dht_get. */
+static int start_fetch_net(resolver_t *r, centry_t *e, uint64_t net, bool may_preempt);
+
 static int start_fetch(resolver_t *r, centry_t *e, const struct sockaddr *peer, bool may_preempt)
+{
+	return start_fetch_net(r, e, r->pool ? pool_net(r, peer) : 0, may_preempt);
+}
+
+/* start_fetch() for client network net (pool_net()). */
+static int start_fetch_net(resolver_t *r, centry_t *e, uint64_t net, bool may_preempt)
 {
 	if (e->fetching)
 		return 1;
 	if (r->opts.io.dht_get == NULL)
 		return SW_ECONN;
-	uint64_t net = 0;
-	if (r->pool) {
-		net = pool_net(r, peer);
-		if (pool_admit(r, net, may_preempt))
-			return SW_ELIMIT;
-	}
+	if (r->pool && pool_admit(r, net, may_preempt))
+		return SW_ELIMIT;
 	e->lk_same = false;
 	e->lk_nodes = 0;
 	int ret = r->opts.io.dht_get(r->opts.io.ctx, e->pk, e->salt_len ? e->salt : NULL,
@@ -982,7 +990,7 @@ static bool find_key(resolver_t *r, ctx_t *c, const uint8_t **label)
 		c->name[prefix] = SW_Z32_KEY_LEN;
 		sw_z32_encode_key(m->key, (char *)c->name + prefix + 1);
 		c->name[prefix + 1 + SW_Z32_KEY_LEN] = 0;
-		c->mapped = true;
+		c->mapped = c->rooted = true;
 		*label = c->name + prefix + 1;
 		(void)prev;
 		return true;
@@ -1164,6 +1172,7 @@ static const uint8_t *entry_packet(const centry_t *e, size_t *len)
 }
 
 static void advance(resolver_t *r, req_t *rq);
+static void wake_registry(resolver_t *r, const centry_t *e);
 
 /* The forwarder's answer to the dns-proof TXT query of label item e: its TXT records, each
  * the concatenation of its character-strings (RFC 1035 §3.3.14), for reg_check_record();
@@ -1399,16 +1408,49 @@ static int label_absent(resolver_t *r, ctx_t *c, centry_t *le, resolver_source_t
 	return FZ_OK;
 }
 
+/* Starts the lookup of key label's item with salt (h: the hash of the label alone) unless it
+ * is cached fresh, known absent or looked up already, without waiting for it: a registered
+ * name's apex zone, policy and label items are asked for at once, not one after the other
+ * (docs/registries.md "Resolving a registered name"). Counted against the client network's
+ * lookup_rate as any lookup; it never preempts another network's lookup. */
+static void prefetch_item(resolver_t *r, const ctx_t *c, const uint8_t *label, uint64_t h,
+			  const uint8_t *salt, size_t salt_len, uint64_t now)
+{
+	uint64_t sh = salted_hash(r, h, salt, salt_len);
+	centry_t *e = cache_find_salted(r, label, sh, salt, salt_len);
+	/* An entry without a zone that is not looked up is a lookup that just failed: the next
+	 * query that needs it asks again, not every wake-up of a waiter (wake_registry()). */
+	if (e && (e->fetching || (e->zone == NULL && !e->absent) || now < e->expires_ms))
+		return;
+	if (r->lookup_rl && dns_rrl_check(r->lookup_rl, c->client.peer, DNS_RRL_ERROR, NULL, 0, 0,
+					  now) != DNS_RRL_PASS) {
+		r->stats.lookups_limited++;
+		return;
+	}
+	if (e == NULL && (e = cache_add_salted(r, label, sh, salt, salt_len)) == NULL)
+		return;
+	if (start_fetch(r, e, c->client.peer, false) < 0 && e->zone == NULL && e->waiters == NULL)
+		cache_remove(r, e);
+}
+
+/* Is cache entry e's item (or zone) here to be used by c now? */
+static bool item_here(const centry_t *e, const ctx_t *c, uint64_t now)
+{
+	return e && e->zone && (now < e->expires_ms || c->given == e);
+}
+
 /* docs/design.md §9: a name under label L of key R (key label, hash h) that R's apex zone *zp
  * (NULL: R publishes none) does not hold itself: R's policy item (salt `_policy`; none: R is
  * no registry and *zp answers alone), then the label item (salt L), checked against the
  * policy. Returns FZ_OK with *zp, *fullp and *srcp the label item's zone (its NS delegates to
  * the owner's zone) or, for a label a converged lookup did not find, R's apex (or an empty
  * zone of R) to answer NXDOMAIN with R's SOA, the EDE naming R; else STEP_WAIT_DHT, or
- * STEP_DONE after fail(). Names that are not under a registrable label go on in the apex. */
+ * STEP_DONE after fail(). Names that are not under a registrable label go on in the apex.
+ * apex: R's apex zone is still looked up (registry_early()); whatever the apex would decide
+ * (no registry, a label not given out) waits for it: STEP_WAIT_DHT with *wait_for apex. */
 static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t h, uint64_t now,
 			 const zone_t **zp, const zone_t **fullp, resolver_source_t *srcp,
-			 centry_t **wait_for)
+			 centry_t **wait_for, centry_t *apex)
 {
 	resolver_regname_t n;
 	if (c->reg_off || resolver_regname_parse(c->name, &n) != 0 ||
@@ -1419,6 +1461,10 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 	const zone_t *lz, *lfull, *pz, *pfull;
 	resolver_source_t lsrc = *srcp, psrc = *srcp;
 	centry_t *le, *pe;
+	/* A key a `root` names is meant for a registry: its label item is asked for with the
+	 * policy, not after it. */
+	if (c->rooted)
+		prefetch_item(r, c, label, h, lsalt, n.label_len, now);
 	/* A key is a registry when it publishes a policy item: asked first, once per key and
 	 * cached (also its absence), so that names a zone does not hold under a key that is no
 	 * registry (a flood of random names, say) cost one lookup per key, not one per label. */
@@ -1429,6 +1475,10 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 	if (st != FZ_OK)
 		return st;
 	if (pz == NULL) { /* no registry: the zone answers alone, or there is none */
+		if (apex) {
+			*wait_for = apex;
+			return STEP_WAIT_DHT;
+		}
 		if (*zp == NULL)
 			not_found(c);
 		return *zp == NULL ? STEP_DONE : FZ_OK;
@@ -1439,6 +1489,10 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 		return reg_unreachable(c);
 	if (st != FZ_OK)
 		return st;
+	if (lz == NULL && apex) {
+		*wait_for = apex;
+		return STEP_WAIT_DHT;
+	}
 	if (lz == NULL)
 		return label_absent(r, c, le, lsrc, zp, fullp, srcp);
 	if ((!le->chk_done || le->chk_seq != zone_seq(le->zone) ||
@@ -1448,8 +1502,13 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 		return STEP_WAIT_DHT;
 	}
 	/* Expired, or released (an item whose registration ended at once): not registered. */
-	if (le->chk_free || (le->chk_ok && le->chk_expires && unix_s(r) >= le->chk_expires))
+	if (le->chk_free || (le->chk_ok && le->chk_expires && unix_s(r) >= le->chk_expires)) {
+		if (apex) {
+			*wait_for = apex;
+			return STEP_WAIT_DHT;
+		}
 		return label_absent(r, c, le, lsrc, zp, fullp, srcp);
+	}
 	if (!le->chk_ok) {
 		fail(c, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, le->text);
 		return STEP_DONE;
@@ -1459,6 +1518,42 @@ static int registry_step(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t
 	*fullp = lfull;
 	*srcp = lsrc;
 	return FZ_OK;
+}
+
+/* A name under label L of key R while R's apex zone is still looked up (*wait_for): when R's
+ * policy and label items are both here, the label item answers without waiting for the apex,
+ * which a registry need not publish (and a missing item takes its lookup's hard timeout to be
+ * sure of). Both are asked for along with the apex when R may be a registry: named by a
+ * `root`, its policy item cached, or a name below a label of R's. Returns what registry_step()
+ * does, or STEP_WAIT_DHT for the apex; the lookups of R's items wake the apex's waiters when they
+ * end (wake_registry()). A registry whose apex zone also holds names under a label it gave out
+ * answers them from either, whichever is here first (docs/registries.md "Resolving a registered
+ * name"). */
+static int registry_early(resolver_t *r, ctx_t *c, const uint8_t *label, uint64_t h, uint64_t now,
+			  const zone_t **zp, const zone_t **fullp, resolver_source_t *srcp,
+			  centry_t **wait_for)
+{
+	resolver_regname_t n;
+	centry_t *apex = *wait_for;
+	if (!registry_name(c) || resolver_regname_parse(c->name, &n) != 0)
+		return STEP_WAIT_DHT;
+	const uint8_t *lsalt = (const uint8_t *)n.label, *psalt = (const uint8_t *)POLICY_SALT;
+	size_t plen = sizeof(POLICY_SALT) - 1;
+	uint64_t ph = salted_hash(r, h, psalt, plen), lh = salted_hash(r, h, lsalt, n.label_len);
+	centry_t *pe = cache_find_salted(r, label, ph, psalt, plen);
+	/* A name two labels or more below a key not known to be no registry (`www.alice.<R>.`):
+	 * its policy and label items are asked for too, two lookups that a plain key's deep
+	 * names spend in vain, once per key while its policy's absence is cached. */
+	bool no_reg = pe && pe->absent && now < pe->expires_ms;
+	if (!c->rooted && !item_here(pe, c, now) && (n.label_off == 0 || no_reg))
+		return STEP_WAIT_DHT;
+	apex->reg_apex = true;
+	prefetch_item(r, c, label, h, psalt, plen, now);
+	prefetch_item(r, c, label, h, lsalt, n.label_len, now);
+	if (!item_here(cache_find_salted(r, label, ph, psalt, plen), c, now) ||
+	    !item_here(cache_find_salted(r, label, lh, lsalt, n.label_len), c, now))
+		return STEP_WAIT_DHT;
+	return registry_step(r, c, label, h, now, zp, fullp, srcp, wait_for, apex);
 }
 
 /* Runs the resolution as far as it can go without waiting. *wait_for gets the cache entry
@@ -1484,6 +1579,7 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 		uint64_t h = sw_hash(label, SW_Z32_KEY_LEN, r->seed);
 		const zone_t *z = slot_find(r, label, h)->zone, *full = NULL;
 		resolver_source_t src = RES_SRC_LOCAL;
+		bool early = false; /* a label item answers before R's apex: registry_early() */
 		if (z) {
 			if (c->hops == 0)
 				c->aa = true;
@@ -1491,12 +1587,17 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			centry_t *e;
 			int st =
 			    cache_zone(r, c, label, h, NULL, 0, now, &z, &full, &src, &e, wait_for);
+			if (st == STEP_WAIT_DHT && c->hops == 0) {
+				st = registry_early(r, c, label, h, now, &z, &full, &src, wait_for);
+				early = st == FZ_OK;
+			}
 			if (st != FZ_OK)
 				return st;
 		}
-		if (c->hops == 0 && r->opts.io.dht_get &&
+		if (!early && c->hops == 0 && r->opts.io.dht_get &&
 		    (z == NULL || !zone_holds(full ? full : z, c->name))) {
-			int st = registry_step(r, c, label, h, now, &z, &full, &src, wait_for);
+			int st =
+			    registry_step(r, c, label, h, now, &z, &full, &src, wait_for, NULL);
 			if (st != FZ_OK)
 				return st;
 		}
@@ -1547,7 +1648,7 @@ static int resolve(resolver_t *r, ctx_t *c, centry_t **wait_for)
 			return STEP_DONE;
 		memcpy(c->name, res.next, dns_name_len(res.next));
 		memcpy(c->owner, res.next, dns_name_len(res.next));
-		c->mapped = false;
+		c->mapped = c->rooted = false;
 		c->hops++;
 		c->trace.hops = c->hops;
 	}
@@ -1823,6 +1924,44 @@ static void take_item(resolver_t *r, centry_t *e, const resolver_dht_result_t *r
 	e->lk_nodes = res->nodes;
 }
 
+/* A label item's verified copy came before its lookup is ready: the lookup of the owner's
+ * zone it delegates to starts now, alongside the label's, rather than after it (the label
+ * item's newest version names the same owner but after a transfer; then one lookup was spent
+ * for nothing). For the label lookup's client network, which asked for both; it preempts
+ * nobody. */
+static void prefetch_owner(resolver_t *r, const centry_t *e, uint64_t now)
+{
+	uint8_t name[DNS_NAME_MAX], next[DNS_NAME_MAX], key[SW_Z32_KEY_LEN], pk[32];
+	size_t n = 0;
+	name[n++] = 1; /* `x.<label>.<R>.`: a name below the label, where its NS delegates */
+	name[n++] = 'x';
+	name[n++] = e->salt_len;
+	memcpy(name + n, e->salt, e->salt_len);
+	n += e->salt_len;
+	name[n++] = SW_Z32_KEY_LEN;
+	memcpy(name + n, e->label, SW_Z32_KEY_LEN);
+	name[n + SW_Z32_KEY_LEN] = 0;
+	if (!zone_delegation(e->cand_full ? e->cand_full : e->cand, name, next))
+		return;
+	const uint8_t *last = NULL;
+	dns_name_lower(next, next);
+	for (const uint8_t *p = next; *p; p += 1 + (size_t)*p)
+		last = p;
+	if (last == NULL || *last != SW_Z32_KEY_LEN)
+		return;
+	memcpy(key, last + 1, SW_Z32_KEY_LEN);
+	if (sw_z32_decode_key((const char *)key, SW_Z32_KEY_LEN, pk) != 0)
+		return;
+	uint64_t h = sw_hash(key, SW_Z32_KEY_LEN, r->seed);
+	centry_t *o = cache_find(r, key, h);
+	if (slot_find(r, key, h)->zone || (o && (o->fetching || (o->zone && now < o->expires_ms))))
+		return; /* our own zone, looked up already, or cached */
+	if (o == NULL && (o = cache_add_salted(r, key, h, NULL, 0)) == NULL)
+		return;
+	if (start_fetch_net(r, o, e->net, false) < 0 && o->zone == NULL && o->waiters == NULL)
+		cache_remove(r, o);
+}
+
 /* A DHT lookup reported (docs/design.md §3 step 2, "freshness before speed"): every item is
  * verified and the highest seq kept, but nothing is answered before the lookup says it is
  * ready (converged, a quorum agrees, or its deadline passed) or done. Then the waiters get
@@ -1836,6 +1975,9 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 	bool fresh = false;
 	if (res->has_item)
 		take_item(r, e, res);
+	if (res->has_item && !res->ready && !res->done && e->cand && e->salt_len &&
+	    e->salt[0] != '_')
+		prefetch_owner(r, e, now);
 	if (res->ready || res->done) {
 		if (e->cand) {
 			zone_free(e->zone);
@@ -1866,7 +2008,7 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 	 * too when a name under a registry's label waits for it (a registry need not publish
 	 * an apex zone), but the mark serves only such names; other names of that key look the
 	 * zone up again, as before. */
-	bool reg = e->salt_len > 0;
+	bool reg = e->salt_len > 0 || e->reg_apex;
 	for (const req_t *rq = e->waiters; rq && !reg; rq = rq->next)
 		reg = registry_name(&rq->c);
 	if (res->done && reg && e->zone == NULL && !res->has_item && res->err == SW_ENOTFOUND &&
@@ -1925,8 +2067,30 @@ static void on_dht(void *cbctx, const resolver_dht_result_t *res)
 		advance(r, rq);
 	}
 	e->in_cb = false;
+	if (e->salt_len)
+		wake_registry(r, e);
 	if (res->done && e->zone == NULL && !e->absent && e->waiters == NULL && !e->fetching)
 		cache_remove(r, e);
+}
+
+/* The lookup of registry item e ended or gave an item: the names under R's labels that wait
+ * for R's apex zone go on (registry_early()), since the label item may answer them now; the
+ * others keep waiting. */
+static void wake_registry(resolver_t *r, const centry_t *e)
+{
+	centry_t *apex = cache_find(r, e->label, sw_hash(e->label, SW_Z32_KEY_LEN, r->seed));
+	if (apex == NULL || apex->in_cb || apex->waiters == NULL)
+		return;
+	req_t *w = apex->waiters, *go = NULL, *rq;
+	apex->waiters = NULL;
+	while ((rq = w) != NULL) {
+		w = rq->next;
+		req_t **to = registry_name(&rq->c) ? &go : &apex->waiters;
+		rq->next = *to;
+		*to = rq;
+	}
+	while ((rq = waiter_next(&go)) != NULL)
+		advance(r, rq);
 }
 
 /* ---- the entry point ---- */
@@ -1959,7 +2123,7 @@ size_t resolver_handle_client(resolver_t *r, const uint8_t *query, size_t qlen,
 	}
 	c.client = *client;
 	c.hops = 0;
-	c.aa = c.stale = c.mapped = false;
+	c.aa = c.stale = c.mapped = c.rooted = false;
 	c.ttl_cap = 0;
 	c.ttl_left = 0;
 	c.given = NULL;

@@ -235,11 +235,19 @@ static void report(world_t *w, size_t i, const sc_item_t *it, bool ready, bool c
 
 /* Asks for `rel`.<z32 of k>. type qtype from `from` over UDP. Returns the length answered
  * now, or RESOLVER_ASYNC (the answer comes to w->replies). */
+static size_t ask_name(world_t *w, const char *name, uint16_t qtype, const char *from);
+
 static size_t ask_from(world_t *w, const fx_key_t *k, const char *rel, uint16_t qtype,
 		       const char *from)
 {
 	char name[300];
 	fx_text(k, rel, name, sizeof(name));
+	return ask_name(w, name, qtype, from);
+}
+
+/* Asks for name (text, absolute) type qtype from `from` over UDP; as ask_from(). */
+static size_t ask_name(world_t *w, const char *name, uint16_t qtype, const char *from)
+{
 	uint8_t q[512];
 	size_t ql = tu_simple_query(name, qtype, 1, 1232, q);
 	struct sockaddr_in sin = {.sin_family = AF_INET};
@@ -1239,8 +1247,9 @@ static void test_registry_evidence_lacking(void **state)
 	assert_int_equal(resolver_stats(w->r)->reg_refused, 1);
 }
 
-/* No policy item (converged): R is no registry, its label items are not asked and its apex
- * zone answers alone (NXDOMAIN, no registry EDE); a policy item that does not parse: SERVFAIL
+/* No policy item (converged): R is no registry, its label items are asked no more once that is
+ * known (the first name below a label asks for one with the policy) and its apex zone answers
+ * alone (NXDOMAIN, no registry EDE); a policy item that does not parse: SERVFAIL
  * with an EDE saying so. */
 static void test_registry_policy_missing_or_bad(void **state)
 {
@@ -1250,7 +1259,8 @@ static void test_registry_policy_missing_or_bad(void **state)
 	held_t held[] = {
 	    {&w->k, "", &g.apex}, {&w->k, "alice", &g.label}, {&w->k, "_policy", NULL}};
 	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
-	assert_int_equal(play(w, held, 3, true), 2); /* the apex and the policy only */
+	/* The apex, the policy and, asked for at once as a name below a label, the label. */
+	assert_int_equal(play(w, held, 3, true), 3);
 	fx_resp_t *resp = last_reply(w);
 	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
 	fx_resp_free(resp);
@@ -1261,7 +1271,7 @@ static void test_registry_policy_missing_or_bad(void **state)
 	resp = fx_resp_parse(w->out, n);
 	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
 	fx_resp_free(resp);
-	assert_int_equal(w->nlk, 2);
+	assert_int_equal(w->nlk, 3); /* nor a label item: R is no registry */
 	char want[300];
 	/* A policy item with a rule this version does not know. */
 	sc_item_t bad;
@@ -1403,6 +1413,68 @@ static void test_registry_dns_proof(void **state)
 	assert_string_equal(w->trace.ede_text, text);
 }
 
+/* Makes root p2p. name registry w->k (`root p2p=<R>`). */
+static void root_p2p(world_t *w)
+{
+	resolver_opts_t o = *resolver_opts(w->r);
+	size_t len;
+	assert_int_equal(dns_name_from_str("p2p.", o.roots[0].suffix, &len), 0);
+	memcpy(o.roots[0].key, w->k.pk, 32);
+	o.n_roots = 1;
+	assert_int_equal(resolver_reconfigure(w->r, &o), 0);
+}
+
+/* Under `root p2p=<R>`, R is meant to be a registry: `www.alice.p2p.` asks for R's apex zone,
+ * policy and label item at once, and the label item answers without waiting for the apex (a
+ * registry need not publish one; a missing item is slow to be sure of). A static name of the
+ * apex answers as soon as the apex is here, while its label lookup still runs. */
+static void test_registry_items_asked_at_once(void **state)
+{
+	world_t *w = *state;
+	reg_world_t g;
+	reg_setup(w, &g);
+	root_p2p(w);
+	assert_int_equal(ask_name(w, "www.alice.p2p.", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
+	assert_int_equal(w->nlk, 3);
+	assert_string_equal(w->lk[0].salt, "");
+	assert_true(w->lk[1].active && w->lk[2].active);
+	size_t pol = strcmp(w->lk[1].salt, "_policy") == 0 ? 1 : 2;
+	assert_string_equal(w->lk[3 - pol].salt, "alice");
+	report(w, 3 - pol, &g.label, true, true, true, 0);
+	assert_int_equal(w->nlk, 3); /* the label alone is not enough: the policy checks it */
+	report(w, pol, &g.policy, true, true, true, 0);
+	assert_int_equal(w->nlk, 4); /* the owner's zone, the apex still looked up */
+	assert_true(w->lk[0].active);
+	assert_memory_equal(w->lk[3].pk, g.owner.pk, 32);
+	report(w, 3, &g.zone, true, true, true, 0);
+	assert_int_equal(w->nreplies, 1);
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.77", MIN_TTL, 1);
+	/* The apex, absent, is marked so though nobody waits for it any more: the next name
+	 * under a label does not look it up again. */
+	report(w, 0, NULL, true, true, true, SW_ENOTFOUND);
+	assert_int_equal(ask_name(w, "www.bob.p2p.", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
+	assert_int_equal(w->nlk, 5);
+	assert_string_equal(w->lk[4].salt, "bob");
+	report(w, 4, NULL, true, true, true, SW_ENOTFOUND);
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	fx_resp_free(resp);
+	/* A static name of a registry's apex zone: answered when the apex is here. */
+	fx_key_t s;
+	fx_key(&s, 11);
+	sc_item_t apex;
+	make_zone(&s, &apex, 100, "192.0.2.5");
+	resolver_opts_t o = *resolver_opts(w->r);
+	memcpy(o.roots[0].key, s.pk, 32);
+	assert_int_equal(resolver_reconfigure(w->r, &o), 0);
+	size_t before = w->nreplies, first = w->nlk;
+	assert_int_equal(ask_name(w, "www.p2p.", DNS_T_A, "10.0.0.1"), RESOLVER_ASYNC);
+	assert_int_equal(w->nlk, first + 3);
+	report(w, first, &apex, true, true, true, 0);
+	assert_int_equal(w->nreplies, before + 1);
+	expect_a(w->replies[before].wire, w->replies[before].len, "192.0.2.5", MIN_TTL, 1);
+}
+
 /* A registry that publishes no apex zone (the registrar signs only its policy, log and label
  * items): its names resolve all the same, a label nobody registered is NXDOMAIN with a SOA
  * of R, and a name of R's that no label item can hold is "zone not found" as for any key. */
@@ -1476,6 +1548,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_registry_policy_missing_or_bad, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_lower_seq_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_dns_proof, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_items_asked_at_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_without_apex, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_label_released, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
