@@ -371,7 +371,7 @@ static enum MHD_Result op_init(api_t *a, struct MHD_Connection *c, registrar_t *
 	if (policy_from_json(j, &pol, err, sizeof(err)))
 		return api_reply_text(c, MHD_HTTP_BAD_REQUEST, err);
 	if ((pol.rules & REG_RULE_DNS_PROOF) && a->ctx.fwd == NULL)
-		return api_reply_text(c, MHD_HTTP_CONFLICT,
+		return api_reply_text(c, MHD_HTTP_BAD_REQUEST,
 				      "dns-proof needs an upstream: this node has no upstream DNS "
 				      "server to look claimants' TXT records up through; start it "
 				      "with one (swarmdns serve --upstream ADDR, option upstream) "
