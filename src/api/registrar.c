@@ -312,7 +312,11 @@ static int proof_for(api_t *a, struct MHD_Connection *c, req_t *rq, registrar_t 
 	if (registrar_policy(r, &pol) || !(pol.rules & REG_RULE_DNS_PROOF))
 		return 0;
 	memset(&rec, 0, sizeof(rec));
-	if (dns && dns[0] && reg_domain_check(dns, strlen(dns), 2) == 0) {
+	reg_why_t why;
+	/* A domain the registrar refuses anyway is not looked up: nobody makes it ask its
+	 * upstream for names outside the policy's suffixes. */
+	if (dns && dns[0] && reg_domain_check(dns, strlen(dns), 2) == 0 &&
+	    reg_check_dns_name(&pol, label, strlen(label), dns, &why) == 0) {
 		rec.has = REG_HAS_DNS;
 		strcpy(rec.dns, dns);
 	} else if (dns || registrar_label(r, label, &rec, NULL, &pending)) {

@@ -137,25 +137,29 @@ static reg_why_t check_moderated(const reg_policy_t *pol, const uint8_t registry
 	return rec->nmod >= pol->mod_k ? REG_WHY_OK : REG_WHY_MODERATORS;
 }
 
+int reg_check_dns_name(const reg_policy_t *pol, const char *label, size_t len, const char *dns,
+		       reg_why_t *why)
+{
+	/* OpenNIC's .p2p rule: the same name elsewhere, so the domain is `label.<suffix>`. */
+	size_t dlen = strlen(dns);
+	if (dlen <= len + 1 || memcmp(dns, label, len) != 0 || dns[len] != '.')
+		return refuse(why, REG_WHY_DNS_NAME);
+	for (unsigned i = 0; i < pol->ndns_suffix; i++)
+		if (strcmp(dns + len + 1, pol->dns_suffix[i]) == 0)
+			return refuse(why, REG_WHY_OK);
+	return refuse(why, pol->ndns_suffix ? REG_WHY_DNS_NAME : REG_WHY_OK);
+}
+
 static reg_why_t check_dns(const reg_policy_t *pol, const uint8_t registry[REG_KEY_LEN],
 			   const char *label, size_t len, const reg_record_t *rec,
 			   const reg_check_in_t *in)
 {
 	char want[REG_DNS_PROOF_TXT_MAX];
+	reg_why_t why;
 	if (!(rec->has & REG_HAS_DNS))
 		return REG_WHY_EVIDENCE;
-	/* OpenNIC's .p2p rule: the same name elsewhere, so the domain is `label.<suffix>`. */
-	size_t dlen = strlen(rec->dns);
-	if (dlen <= len + 1 || memcmp(rec->dns, label, len) != 0 || rec->dns[len] != '.')
-		return REG_WHY_DNS_NAME;
-	if (pol->ndns_suffix) {
-		unsigned i;
-		for (i = 0; i < pol->ndns_suffix; i++)
-			if (strcmp(rec->dns + len + 1, pol->dns_suffix[i]) == 0)
-				break;
-		if (i == pol->ndns_suffix)
-			return REG_WHY_DNS_NAME;
-	}
+	if (reg_check_dns_name(pol, label, len, rec->dns, &why))
+		return why;
 	reg_dns_proof_txt(registry, reg_record_claimant(rec), want, sizeof(want));
 	size_t wlen = strlen(want);
 	for (size_t i = 0; i < in->ntxt; i++)

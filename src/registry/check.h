@@ -83,6 +83,11 @@ int reg_check_label(const reg_policy_t *pol, const char *label, size_t len, reg_
 int reg_check_op(unsigned op, const reg_policy_t *pol, const reg_record_t *cur,
 		 const reg_record_t *next, uint64_t now, reg_why_t *why);
 
+/* dns-proof: whether dns (text without the final dot) is `label.<suffix>` with a suffix pol
+ * lists (any when it lists none). Returns 0, or SW_EPOLICY with *why REG_WHY_DNS_NAME. */
+int reg_check_dns_name(const reg_policy_t *pol, const char *label, size_t len, const char *dns,
+		       reg_why_t *why);
+
 #define REG_DNS_PROOF_NAME_MAX (REG_DNS_PREFIX_MAX + 1 + REG_DOMAIN_MAX + 2)
 #define REG_DNS_PROOF_TXT_MAX 128
 /* The name whose TXT record shows the claim: `<prefix>.<rec->dns>.`, as text. Returns 0,

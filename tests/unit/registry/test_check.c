@@ -262,8 +262,17 @@ static void test_dns_proof(void **state)
 	assert_int_equal(check(&pol, "alice", &rec, &in), REG_WHY_DNS_NAME);
 	strcpy(rec.dns, "alicex.example.org");
 	assert_int_equal(check(&pol, "alice", &rec, &in), REG_WHY_DNS_NAME);
+	/* What the registrar checks before it asks its upstream. */
+	reg_why_t why;
+	assert_int_equal(reg_check_dns_name(&pol, "alice", 5, "alice.example.org", &why), 0);
+	assert_int_equal(why, REG_WHY_OK);
+	assert_int_equal(reg_check_dns_name(&pol, "alice", 5, "alice.example.net", &why),
+			 SW_EPOLICY);
+	assert_int_equal(why, REG_WHY_DNS_NAME);
+	assert_int_equal(reg_check_dns_name(&pol, "alice", 5, "alice", &why), SW_EPOLICY);
 	/* Without a suffix list any parent domain is fine. */
 	pol.ndns_suffix = 0;
+	assert_int_equal(reg_check_dns_name(&pol, "alice", 5, "alice.example.net", &why), 0);
 	strcpy(rec.dns, "alice.example.net");
 	assert_int_equal(check(&pol, "alice", &rec, &in), REG_WHY_OK);
 	/* No dns= at all. */
