@@ -26,6 +26,7 @@ void api_req_free(req_t *rq)
 	net_relay_put_cancel(rq->relay_put);
 	sw_buf_free(&rq->msg);
 	free(rq->answer);
+	free(rq->proof);
 	free(rq);
 }
 
@@ -261,6 +262,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	req_t *rq = *con_cls;
 	if (rq && rq->state == REQ_WAITING && a->ctx.dht)
 		dht_cancel(net_dht_node(a->ctx.dht), rq);
+	if (rq && rq->state == REQ_WAITING && a->ctx.fwd)
+		net_forward_cancel(a->ctx.fwd, rq); /* a registrar's dns-proof lookup */
 	/* A resolution still running answers into a request that is gone: on_resolved()
 	 * frees it then. */
 	if (rq && rq->resolving) {
@@ -392,6 +395,8 @@ void api_stop(api_t *a)
 			dht_cancel(net_dht_node(a->ctx.dht), rq);
 		net_relay_put_cancel(rq->relay_put);
 		rq->relay_put = NULL;
+		if (a->ctx.fwd)
+			net_forward_cancel(a->ctx.fwd, rq);
 		api_wait_end(rq, REQ_ABORTED);
 	}
 	MHD_run(a->mhd);

@@ -86,6 +86,11 @@ struct req {
 	bool doh_post; /* a POST to /dns-query: the body is a DNS message */
 	bool doh_json; /* answer in the JSON form */
 	sw_buf_t msg;  /* the query: the POST body, or decoded from ?dns= */
+	/* A registrar's operation on a dns-proof registry (registrar.c): the TXT records at
+	 * proof_name, looked up through the forwarder; proof_err its failure (0: found) */
+	reg_dns_txt_t *proof;
+	int proof_err;
+	char proof_name[REG_DNS_PROOF_NAME_MAX];
 };
 
 void api_req_free(req_t *rq);

@@ -14,8 +14,15 @@
  * Every operation but init is signed by whoever asks (the claimant, the owner, a moderator)
  * and is open to any client: that is how names are given out. A refusal is a one-line text
  * saying why (registry/check.h's sentences): 400 a bad request or label, 403 a signature or
- * the policy's evidence, 404 no such registry, name or claim, 409 the name is taken. Loop
- * thread; the registrar's LMDB writes are durable before the answer.
+ * the policy's evidence, 404 no such registry, name or claim, 409 the name is taken.
+ *
+ * An operation that ends in a label item of a dns-proof registry (register, approve, transfer,
+ * renew: every resolver checks the TXT record of each label item) first looks up the TXT
+ * records at the claim's dns-proof name through the node's forwarder, the same upstream the
+ * resolver uses: the request is suspended meanwhile (MHD_suspend_connection) and answered when
+ * the upstream replied or the forwarder gave up (its per-server timeouts bound the wait); 502
+ * when no upstream answered, 503 when the node has none. Loop thread; the registrar's LMDB
+ * writes are durable before the answer.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +35,7 @@
 #include "api/internal.h"
 #include "common/codec.h"
 #include "common/err.h"
+#include "dns/wire.h"
 #include "registrar/registrar.h"
 
 static registrar_t *find(const api_t *a, const uint8_t pk[32])
@@ -76,6 +84,13 @@ static json_t *policy_json(const uint8_t registry[32], const reg_policy_t *pol)
 		json_object_set_new(j, "mod_k", json_integer(pol->mod_k));
 		json_object_set_new(j, "mods", m);
 	}
+	if (pol->rules & REG_RULE_DNS_PROOF) {
+		json_t *d = json_array();
+		for (unsigned i = 0; i < pol->ndns_suffix; i++)
+			json_array_append_new(d, json_string(pol->dns_suffix[i]));
+		json_object_set_new(j, "dns_prefix", json_string(pol->dns_prefix));
+		json_object_set_new(j, "dns_suffixes", d);
+	}
 	return j;
 }
 
@@ -121,7 +136,8 @@ static int policy_from_json(const json_t *j, reg_policy_t *pol, char *err, size_
 	const char *rules = json_string_value(json_object_get(j, "rules"));
 	reg_policy_init(pol);
 	if (rules == NULL || reg_policy_rules_from_str(rules, &pol->rules)) {
-		snprintf(err, cap, "give rules: closed, open, moderated, or open+moderated");
+		snprintf(err, cap,
+			 "give rules: closed, or open, moderated and dns-proof joined by '+'");
 		return -1;
 	}
 	if (pol->rules & REG_RULE_OPEN) {
@@ -182,6 +198,28 @@ static int policy_from_json(const json_t *j, reg_policy_t *pol, char *err, size_
 	}
 	if ((pol->rules & REG_RULE_MODERATED) && pol->mod_k == 0)
 		pol->mod_k = 1;
+	const char *prefix = json_string_value(json_object_get(j, "dns_prefix"));
+	if (prefix && strlen(prefix) <= REG_DNS_PREFIX_MAX)
+		strcpy(pol->dns_prefix, prefix);
+	else if (prefix) {
+		snprintf(err, cap, "dns_prefix: an underscore label of at most %d characters",
+			 REG_DNS_PREFIX_MAX);
+		return -1;
+	}
+	const json_t *sfx = json_object_get(j, "dns_suffixes");
+	if (sfx && (!json_is_array(sfx) || json_array_size(sfx) > REG_DNS_SUFFIX_MAX)) {
+		snprintf(err, cap, "dns_suffixes: give at most %d domains", REG_DNS_SUFFIX_MAX);
+		return -1;
+	}
+	for (size_t i = 0; sfx && i < json_array_size(sfx); i++) {
+		const char *d = json_string_value(json_array_get(sfx, i));
+		if (d == NULL || strlen(d) > REG_DOMAIN_MAX) {
+			snprintf(err, cap, "dns_suffixes: give domains of at most %d characters",
+				 REG_DOMAIN_MAX);
+			return -1;
+		}
+		strcpy(pol->dns_suffix[pol->ndns_suffix++], d);
+	}
 	return 0;
 }
 
@@ -194,7 +232,7 @@ static uint64_t now_s(void)
 static enum MHD_Result refused(struct MHD_Connection *c, int ret, const registrar_res_t *res)
 {
 	unsigned status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-	char msg[320];
+	char msg[sizeof(res->msg)];
 	switch (ret) {
 	case SW_EPOLICY:
 		status = res->why == REG_WHY_TAKEN ? MHD_HTTP_CONFLICT
@@ -245,6 +283,86 @@ static enum MHD_Result bad_field(struct MHD_Connection *c, const char *what)
 	return api_reply_text(c, MHD_HTTP_BAD_REQUEST, msg);
 }
 
+/* The forwarder's answer to a dns-proof TXT query: kept in rq, which is answered on MHD's
+ * next run. */
+static void on_proof(void *ctx, const uint8_t *resp, size_t len, int err)
+{
+	req_t *rq = ctx;
+	rq->proof_err = err ? err : reg_dns_txt_parse(resp, len, rq->proof);
+	api_wait_end(rq, REQ_DONE);
+	api_wake(rq->api);
+}
+
+/* dns-proof: the TXT records an operation on label needs (the claim's domain dns, or the
+ * label's current registration or waiting claim when dns is NULL). Returns 0 with *txt
+ * (NULL: the registry is not dns-proof, or the record names no domain, which the registrar
+ * refuses with its reason), or 1 with *reply: the request suspended while the upstream is
+ * asked, or a refusal (no upstream, the upstream failed). */
+static int proof_for(api_t *a, struct MHD_Connection *c, req_t *rq, registrar_t *r,
+		     const char *label, const char *dns, const reg_dns_txt_t **txt,
+		     enum MHD_Result *reply)
+{
+	reg_policy_t pol;
+	reg_record_t rec;
+	bool pending;
+	char name[REG_DNS_PROOF_NAME_MAX], msg[REG_DNS_PROOF_NAME_MAX + 200];
+	uint8_t q[DNS_NAME_MAX + 32];
+	size_t qlen;
+	*txt = NULL;
+	if (registrar_policy(r, &pol) || !(pol.rules & REG_RULE_DNS_PROOF))
+		return 0;
+	memset(&rec, 0, sizeof(rec));
+	reg_why_t why;
+	/* A domain the registrar refuses anyway is not looked up: nobody makes it ask its
+	 * upstream for names outside the policy's suffixes. */
+	if (dns && dns[0] && reg_domain_check(dns, strlen(dns), 2) == 0 &&
+	    reg_check_dns_name(&pol, label, strlen(label), dns, &why) == 0) {
+		rec.has = REG_HAS_DNS;
+		strcpy(rec.dns, dns);
+	} else if (dns || registrar_label(r, label, &rec, NULL, &pending)) {
+		return 0;
+	}
+	if (reg_dns_proof_name(&pol, &rec, name, sizeof(name)))
+		return 0;
+	if (rq->state == REQ_DONE && rq->proof && strcmp(rq->proof_name, name) == 0) {
+		if (rq->proof_err == 0) {
+			*txt = rq->proof;
+			return 0;
+		}
+		snprintf(msg, sizeof(msg),
+			 "dns-proof: the upstream did not answer the TXT query for %s (%s): the "
+			 "claim cannot be checked now; try again later",
+			 name, sw_strerror(rq->proof_err));
+		*reply = api_reply_text(c, MHD_HTTP_BAD_GATEWAY, msg);
+		return 1;
+	}
+	if (a->ctx.fwd == NULL) {
+		*reply =
+		    api_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				   "dns-proof: this registrar's node has no upstream DNS server "
+				   "to look the claim's TXT record up through; its operator "
+				   "must give it one (option upstream)");
+		return 1;
+	}
+	if (rq->proof == NULL && (rq->proof = calloc(1, sizeof(*rq->proof))) == NULL) {
+		*reply = api_reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return 1;
+	}
+	int ret = reg_dns_proof_query(name, q, sizeof(q), &qlen);
+	if (ret == 0)
+		ret = net_forward_query(a->ctx.fwd, q, qlen, on_proof, rq);
+	if (ret) {
+		snprintf(msg, sizeof(msg), "dns-proof: cannot ask the upstream for %s: %s", name,
+			 sw_strerror(ret));
+		*reply = api_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+		return 1;
+	}
+	snprintf(rq->proof_name, sizeof(rq->proof_name), "%s", name);
+	api_wait_begin(a, rq);
+	*reply = MHD_YES;
+	return 1;
+}
+
 static enum MHD_Result op_init(api_t *a, struct MHD_Connection *c, registrar_t *r, json_t *j)
 {
 	reg_policy_t pol;
@@ -256,6 +374,12 @@ static enum MHD_Result op_init(api_t *a, struct MHD_Connection *c, registrar_t *
 				      "loopback or with the api-token (--token)");
 	if (policy_from_json(j, &pol, err, sizeof(err)))
 		return api_reply_text(c, MHD_HTTP_BAD_REQUEST, err);
+	if ((pol.rules & REG_RULE_DNS_PROOF) && a->ctx.fwd == NULL)
+		return api_reply_text(c, MHD_HTTP_BAD_REQUEST,
+				      "dns-proof needs an upstream: this node has no upstream DNS "
+				      "server to look claimants' TXT records up through; start it "
+				      "with one (swarmdns serve --upstream ADDR, option upstream) "
+				      "and init again");
 	int ret = registrar_init(r, &pol, now_s(), &res);
 	if (ret)
 		return refused(c, ret, &res);
@@ -274,10 +398,12 @@ static enum MHD_Result op_commit(api_t *a, struct MHD_Connection *c, registrar_t
 	return ret ? refused(c, ret, &res) : done(c, r, NULL, &res);
 }
 
-static enum MHD_Result op_register(api_t *a, struct MHD_Connection *c, registrar_t *r, json_t *j)
+static enum MHD_Result op_register(api_t *a, struct MHD_Connection *c, registrar_t *r, json_t *j,
+				   req_t *rq)
 {
 	registrar_claim_t cl;
 	registrar_res_t res;
+	enum MHD_Result reply;
 	memset(&cl, 0, sizeof(cl));
 	if (get_label(j, cl.label))
 		return bad_field(c, "label: the label claimed, 1 to 63 characters");
@@ -294,38 +420,56 @@ static enum MHD_Result op_register(api_t *a, struct MHD_Connection *c, registrar
 				     get_uint(j, "pow", UINT64_MAX, &cl.pow_nonce) < 0)))
 		return bad_field(c, "secret (64 hex characters), commit_index and pow together");
 	cl.has_open = sec == 0;
+	const json_t *dns = json_object_get(j, "dns");
+	if (dns && (!json_is_string(dns) || json_string_length(dns) >= sizeof(cl.dns)))
+		return bad_field(c, "dns as the domain that shows the claim (dns-proof)");
+	if (dns)
+		strcpy(cl.dns, json_string_value(dns));
+	if (proof_for(a, c, rq, r, cl.label, cl.dns, &cl.txt, &reply))
+		return reply;
 	int ret = registrar_register(r, &cl, now_s(), &res);
 	return ret ? refused(c, ret, &res) : done(c, r, cl.label, &res);
 }
 
-static enum MHD_Result op_moderate(struct MHD_Connection *c, registrar_t *r, json_t *j,
-				   bool approve)
+static enum MHD_Result op_moderate(api_t *a, struct MHD_Connection *c, registrar_t *r, json_t *j,
+				   req_t *rq, bool approve)
 {
 	char label[REG_LABEL_MAX + 1];
 	uint8_t sig[REG_SIG_LEN];
 	uint64_t mod;
 	registrar_res_t res;
+	const reg_dns_txt_t *txt = NULL;
+	enum MHD_Result reply;
 	if (get_label(j, label) || get_uint(j, "mod", REG_MOD_MAX - 1, &mod) ||
 	    get_bytes(j, "sig", sig, sizeof(sig)))
 		return bad_field(c, "label, mod (the moderator's place in the policy) and sig");
-	int ret = registrar_moderate(r, label, approve, (unsigned)mod, sig, now_s(), &res);
+	if (approve && proof_for(a, c, rq, r, label, NULL, &txt, &reply))
+		return reply;
+	int ret = registrar_moderate(r, label, approve, (unsigned)mod, sig, txt, now_s(), &res);
 	return ret ? refused(c, ret, &res) : done(c, r, label, &res);
 }
 
-static enum MHD_Result op_owner(struct MHD_Connection *c, registrar_t *r, json_t *j, const char *op)
+static enum MHD_Result op_owner(api_t *a, struct MHD_Connection *c, registrar_t *r, json_t *j,
+				req_t *rq, const char *op)
 {
 	char label[REG_LABEL_MAX + 1];
 	uint8_t sig[REG_SIG_LEN], to[32];
 	registrar_res_t res;
+	const reg_dns_txt_t *txt = NULL;
+	enum MHD_Result reply;
 	int ret;
 	if (get_label(j, label) || get_bytes(j, "sig", sig, sizeof(sig)))
 		return bad_field(c, "label and sig (the owner's signature, 128 hex characters)");
-	if (strcmp(op, "transfer") == 0) {
-		if (get_bytes(j, "to", to, 0))
-			return bad_field(c, "to: the new owner's z-base32 key");
-		ret = registrar_transfer(r, label, to, sig, now_s(), &res);
+	bool xfer = strcmp(op, "transfer") == 0;
+	if (xfer && get_bytes(j, "to", to, 0))
+		return bad_field(c, "to: the new owner's z-base32 key");
+	/* A release ends the registration: no evidence to show. */
+	if (strcmp(op, "release") != 0 && proof_for(a, c, rq, r, label, NULL, &txt, &reply))
+		return reply;
+	if (xfer) {
+		ret = registrar_transfer(r, label, to, sig, txt, now_s(), &res);
 	} else if (strcmp(op, "renew") == 0) {
-		ret = registrar_renew(r, label, sig, now_s(), &res);
+		ret = registrar_renew(r, label, sig, txt, now_s(), &res);
 	} else {
 		ret = registrar_release(r, label, sig, now_s(), &res);
 	}
@@ -426,6 +570,8 @@ enum MHD_Result api_registrar(api_t *a, struct MHD_Connection *c, const uint8_t 
 	}
 	if (strcmp(method, "POST") != 0)
 		return api_reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST with a JSON body");
+	if (rq->state == REQ_ABORTED)
+		return api_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the node is stopping");
 	if (rq->too_big)
 		return api_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE,
 				      "the request body is too large");
@@ -443,11 +589,11 @@ enum MHD_Result api_registrar(api_t *a, struct MHD_Connection *c, const uint8_t 
 	else if (i == 1)
 		ret = op_commit(a, c, r, j);
 	else if (i == 2)
-		ret = op_register(a, c, r, j);
+		ret = op_register(a, c, r, j, rq);
 	else if (i <= 4)
-		ret = op_moderate(c, r, j, i == 3);
+		ret = op_moderate(a, c, r, j, rq, i == 3);
 	else
-		ret = op_owner(c, r, j, posts[i]);
+		ret = op_owner(a, c, r, j, rq, posts[i]);
 	json_decref(j);
 	return ret;
 }

@@ -41,21 +41,29 @@ static uint8_t resp[RESP_MAX];
 static void register_usage(FILE *f)
 {
 	fprintf(
-	    f, "Usage: swarmdns register NAME -k OWNER_KEY [--registry-key KEYFILE] [--api URL]\n\n"
-	       "Claims NAME, a label of a registry: alice.<registry key>. The registrar's node\n"
-	       "checks the claim against the registry's published policy and logs it. Prints\n"
-	       "the log index of the registration, or that the claim waits for moderators\n"
-	       "(a moderated registry; 'swarmdns registry approve'). For an open registry it\n"
-	       "first commits to the claim, waits the policy's delay (so that nobody who sees\n"
-	       "the claim can take the name first), and does the proof of work, showing its\n"
-	       "progress. The name then delegates to OWNER_KEY's zone.\n\n"
-	       "  -k, --key KEYFILE   the owner's key file ('swarmdns keygen')\n"
-	       "      --registry-key KEYFILE\n"
-	       "                      the registry's own key: a closed registry registers\n"
-	       "                      only names its key holder signs\n" API_OPT
-	       "\nExit status: 0 registered (or waiting for moderators); 1 refused or an error\n"
-	       "(said why: name taken, policy not met, bad label, registry unreachable);\n"
-	       "2 a usage error.\n");
+	    f,
+	    "Usage: swarmdns register NAME -k OWNER_KEY [--registry-key KEYFILE] [--dns DOMAIN]\n"
+	    "                         [--api URL]\n\n"
+	    "Claims NAME, a label of a registry: alice.<registry key>. The registrar's node\n"
+	    "checks the claim against the registry's published policy and logs it. Prints\n"
+	    "the log index of the registration, or that the claim waits for moderators\n"
+	    "(a moderated registry; 'swarmdns registry approve'). For an open registry it\n"
+	    "first commits to the claim, waits the policy's delay (so that nobody who sees\n"
+	    "the claim can take the name first), and does the proof of work, showing its\n"
+	    "progress. The name then delegates to OWNER_KEY's zone.\n\n"
+	    "  -k, --key KEYFILE   the owner's key file ('swarmdns keygen')\n"
+	    "      --registry-key KEYFILE\n"
+	    "                      the registry's own key: a closed registry registers\n"
+	    "                      only names its key holder signs\n"
+	    "      --dns DOMAIN    dns-proof: the domain in ordinary DNS that shows the claim,\n"
+	    "                      the same label under a suffix the policy allows, whose\n"
+	    "                      TXT record <dns-prefix>.DOMAIN says\n"
+	    "                      swarmdns-claim=<registry key>,<owner key> (the registrar\n"
+	    "                      looks it up through its upstream) [default: the label\n"
+	    "                      under the policy's suffix when it lists just one]\n" API_OPT
+	    "\nExit status: 0 registered (or waiting for moderators); 1 refused or an error\n"
+	    "(said why: name taken, policy not met, bad label, registry unreachable);\n"
+	    "2 a usage error.\n");
 }
 
 static void registry_usage(FILE *f)
@@ -83,7 +91,8 @@ static void registry_usage(FILE *f)
 	    "              against the log and the policy; prints each inconsistency; exit 0\n"
 	    "              only when all is consistent (docs/registries.md \"Verifying a log\")\n\n"
 	    "init options:\n"
-	    "  -p, --policy POLICY   closed, open, moderated or open+moderated\n"
+	    "  -p, --policy POLICY   closed, or open, moderated and dns-proof joined by '+'\n"
+	    "                        (open+moderated, dns-proof, moderated+dns-proof, ...)\n"
 	    "  -r, --registry KEY    the registry (z-base32) [default: the node's only one]\n"
 	    "      --label-min N, --label-max N   label lengths [1, 63]\n"
 	    "      --expiry S        seconds a registration lasts [0: never expires]\n"
@@ -93,6 +102,11 @@ static void registry_usage(FILE *f)
 	    "      --reveal-min S, --reveal-max S   open: delay from commit to reveal [2, 86400]\n"
 	    "      --mod KEY         moderated: a moderator key (repeat, in order)\n"
 	    "      --mod-k K         moderated: approvals needed [1]\n"
+	    "      --dns-prefix LABEL   dns-proof: the underscore label of the TXT record that\n"
+	    "                        shows a claim, <LABEL>.<claimant's domain> [_swarmdns]\n"
+	    "      --dns-suffix DOMAIN  dns-proof: a parent domain claims may name (repeat, at\n"
+	    "                        most 4) [any]; the registrar's node checks each claim's\n"
+	    "                        TXT record through its upstream, so it needs one\n"
 	    "      --url URL         where claimants send registrations (published)\n"
 	    "other options:\n"
 	    "  -k, --key KEYFILE     the moderator's or owner's key file\n"
@@ -264,12 +278,11 @@ static int open_claim(const char *api, const json_t *pol, const uint8_t registry
 
 int cli_register(int argc, char **argv)
 {
-	static const struct option lopts[] = {{"key", required_argument, NULL, 'k'},
-					      {"registry-key", required_argument, NULL, 'R'},
-					      {"api", required_argument, NULL, 'a'},
-					      {"help", no_argument, NULL, 'h'},
-					      {0}};
-	const char *key = NULL, *regkey = NULL, *api = NULL;
+	static const struct option lopts[] = {
+	    {"key", required_argument, NULL, 'k'}, {"registry-key", required_argument, NULL, 'R'},
+	    {"dns", required_argument, NULL, 'D'}, {"api", required_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},	   {0}};
+	const char *key = NULL, *regkey = NULL, *api = NULL, *dns = NULL;
 	int ch, status, ret;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "k:a:h", lopts, NULL)) != -1) {
@@ -279,6 +292,9 @@ int cli_register(int argc, char **argv)
 			break;
 		case 'R':
 			regkey = optarg;
+			break;
+		case 'D':
+			dns = optarg;
 			break;
 		case 'a':
 			api = optarg;
@@ -323,6 +339,17 @@ int cli_register(int argc, char **argv)
 	sw_memzero(sk, sizeof(sk));
 	sw_memzero(rsk, sizeof(rsk));
 	const char *rules = json_string_value(json_object_get(pol, "rules"));
+	/* dns-proof: the domain named, else the label under the policy's one suffix. */
+	const json_t *sfx = json_object_get(pol, "dns_suffixes");
+	char domain[REG_DOMAIN_MAX + 2];
+	if (dns) /* without the final dot, as the label item holds it */
+		snprintf(domain, sizeof(domain), "%.*s",
+			 (int)(strlen(dns) - (dns[0] && dns[strlen(dns) - 1] == '.')), dns);
+	else if (json_array_size(sfx) == 1)
+		snprintf(domain, sizeof(domain), "%s.%s", label,
+			 json_string_value(json_array_get(sfx, 0)));
+	if (dns || json_array_size(sfx) == 1)
+		json_object_set_new(body, "dns", json_string(domain));
 	if (rules && strstr(rules, "open") &&
 	    (ret = open_claim(api, pol, registry, label, pk, body))) {
 		json_decref(body);
@@ -984,7 +1011,9 @@ int cli_registry(int argc, char **argv)
 		O_MODK,
 		O_URL,
 		O_NODHT,
-		O_LABEL
+		O_LABEL,
+		O_DNSP,
+		O_DNSS
 	};
 	static const struct option lopts[] = {{"api", required_argument, NULL, 'a'},
 					      {"key", required_argument, NULL, 'k'},
@@ -1005,6 +1034,8 @@ int cli_registry(int argc, char **argv)
 					      {"url", required_argument, NULL, O_URL},
 					      {"no-dht", no_argument, NULL, O_NODHT},
 					      {"label", required_argument, NULL, O_LABEL},
+					      {"dns-prefix", required_argument, NULL, O_DNSP},
+					      {"dns-suffix", required_argument, NULL, O_DNSS},
 					      {"help", no_argument, NULL, 'h'},
 					      {0}};
 	static const char *const uint_names[] = {
@@ -1014,7 +1045,7 @@ int cli_registry(int argc, char **argv)
 	    [O_PM - O_LMIN] = "pow_mem",	[O_RMIN - O_LMIN] = "reveal_min",
 	    [O_RMAX - O_LMIN] = "reveal_max",	[O_MODK - O_LMIN] = "mod_k"};
 	reg_args_t a = {0};
-	json_t *mods = json_array();
+	json_t *mods = json_array(), *suffixes = json_array();
 	a.policy = json_object();
 	int ch, ret = 2;
 	bool has_policy = false, no_dht = false;
@@ -1046,6 +1077,12 @@ int cli_registry(int argc, char **argv)
 			break;
 		case O_URL:
 			json_object_set_new(a.policy, "api", json_string(optarg));
+			break;
+		case O_DNSP:
+			json_object_set_new(a.policy, "dns_prefix", json_string(optarg));
+			break;
+		case O_DNSS:
+			json_array_append_new(suffixes, json_string(optarg));
 			break;
 		case O_NODHT:
 			no_dht = true;
@@ -1086,12 +1123,14 @@ int cli_registry(int argc, char **argv)
 	}
 	if (json_array_size(mods))
 		json_object_set(a.policy, "mods", mods);
+	if (json_array_size(suffixes))
+		json_object_set(a.policy, "dns_suffixes", suffixes);
 	const char *sub = optind < argc ? argv[optind] : NULL;
 	int rest = argc - optind - 1;
 	if (sub && strcmp(sub, "init") == 0 && rest == 0) {
 		if (!has_policy) {
-			fprintf(stderr, "swarmdns registry init: give --policy (closed, open, "
-					"moderated or open+moderated)\n");
+			fprintf(stderr, "swarmdns registry init: give --policy (closed, or open, "
+					"moderated and dns-proof joined by '+')\n");
 			goto out;
 		}
 		ret = reg_init(&a);
@@ -1122,6 +1161,7 @@ int cli_registry(int argc, char **argv)
 	}
 out:
 	json_decref(mods);
+	json_decref(suffixes);
 	json_decref(a.policy);
 	return ret;
 }

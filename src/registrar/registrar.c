@@ -55,6 +55,22 @@ static int refuse_why(registrar_res_t *res, reg_why_t why)
 	return refuse(res, SW_EPOLICY, "%s", reg_why_str(why));
 }
 
+/* A refusal of rec's evidence: reg_why_str()'s sentence, or for a dns-proof TXT record not
+ * found, where the claimant must publish what. */
+static int refuse_record(const registrar_t *r, registrar_res_t *res, const reg_policy_t *pol,
+			 const reg_record_t *rec, reg_why_t why)
+{
+	char name[REG_DNS_PROOF_NAME_MAX], txt[REG_DNS_PROOF_TXT_MAX];
+	if (why != REG_WHY_DNS_TXT || reg_dns_proof_name(pol, rec, name, sizeof(name)) ||
+	    reg_dns_proof_txt(r->pk, reg_record_claimant(rec), txt, sizeof(txt)))
+		return refuse_why(res, why);
+	res->why = why;
+	return refuse(res, SW_EPOLICY,
+		      "policy not met (dns-proof): no TXT record %s saying \"%s\" was found "
+		      "through the registrar's upstream; publish it in your DNS zone and try again",
+		      name, txt);
+}
+
 static int store_failed(registrar_res_t *res, int ret)
 {
 	return refuse(res, ret, "the registrar's storage failed: %s (see the node's log)",
@@ -227,14 +243,12 @@ int registrar_init(registrar_t *r, const reg_policy_t *pol, uint64_t now, regist
 	item_t it, prev;
 	int64_t seq = 1;
 	memset(res, 0, sizeof(*res));
-	if (pol->rules & REG_RULE_DNS_PROOF)
-		return refuse(res, SW_EINVAL,
-			      "this registrar cannot check dns-proof claims yet (it would need "
-			      "its upstream's TXT answers): choose closed, open or moderated");
 	if (reg_policy_check(pol) || reg_policy_write(r->pk, pol, pkt, sizeof(pkt), &len))
-		return refuse(res, SW_EINVAL,
-			      "the policy is not consistent (label lengths, terms, proof-of-work "
-			      "bounds, moderators: docs/registries.md \"Policies\")");
+		return refuse(
+		    res, SW_EINVAL,
+		    "the policy is not consistent (label lengths, terms, proof-of-work "
+		    "bounds, moderators, dns-proof prefix and suffixes: docs/registries.md "
+		    "\"Policies\")");
 	int ret = item_load(r, 'p', NULL, &prev);
 	if (ret == 0)
 		seq = prev.seq + 1;
@@ -359,12 +373,15 @@ int registrar_label(const registrar_t *r, const char *label, reg_record_t *rec, 
 	return ret;
 }
 
-/* Checks next's evidence against pol (the commitment read from our own log), with its index
- * and expiry set as the registration at now would have them. */
+/* Checks next's evidence against pol (the commitment read from our own log, the dns-proof
+ * TXT records in txt), with its index and expiry set as the registration at now would have
+ * them. */
 static int check_evidence(const registrar_t *r, const reg_policy_t *pol, const char *label,
-			  reg_record_t *next, uint64_t now, registrar_res_t *res)
+			  reg_record_t *next, const reg_dns_txt_t *txt, uint64_t now,
+			  registrar_res_t *res)
 {
 	reg_check_in_t in = {.now = now};
+	reg_dns_txt_t found = {0};
 	uint8_t buf[STORE_MLOG_ENTRY_MAX];
 	reg_entry_t commit;
 	size_t len;
@@ -377,11 +394,14 @@ static int check_evidence(const registrar_t *r, const reg_policy_t *pol, const c
 		next->committed = commit.time;
 		in.commit = &commit;
 	}
+	if (txt)
+		found = *txt;
+	reg_dns_txt_in(&found, &in);
 	next->index = store_mlog_size(r->log);
 	next->expires = pol->expiry ? now + pol->expiry : 0;
 	int ret = reg_check_record(pol, r->pk, label, strlen(label), next, &in, &why);
 	if (ret == SW_EPOLICY)
-		return refuse_why(res, why);
+		return refuse_record(r, res, pol, next, why);
 	if (ret)
 		return refuse(res, ret, "cannot check the claim: %s", sw_strerror(ret));
 	return 0;
@@ -390,7 +410,8 @@ static int check_evidence(const registrar_t *r, const reg_policy_t *pol, const c
 /* Checks next against the policy and the label's current state, then logs its registration
  * and signs its label item. */
 static int finish_register(registrar_t *r, const reg_policy_t *pol, const char *label,
-			   reg_record_t *next, uint64_t now, registrar_res_t *res)
+			   reg_record_t *next, const reg_dns_txt_t *txt, uint64_t now,
+			   registrar_res_t *res)
 {
 	reg_entry_t e;
 	item_t cur_it, it;
@@ -401,7 +422,7 @@ static int finish_register(registrar_t *r, const reg_policy_t *pol, const char *
 		return store_failed(res, ret);
 	if (reg_check_op(REG_OP_REGISTER, pol, ret ? NULL : &cur, next, now, &why))
 		return refuse_why(res, why);
-	if ((ret = check_evidence(r, pol, label, next, now, res)))
+	if ((ret = check_evidence(r, pol, label, next, txt, now, res)))
 		return ret;
 	if ((ret = label_item(r, label, next, &it)) ||
 	    (ret = reg_entry_from_record(REG_OP_REGISTER, now, r->pk, label, strlen(label), next,
@@ -462,6 +483,18 @@ int registrar_register(registrar_t *r, const registrar_claim_t *c, uint64_t now,
 			      "names (give --registry-key with the registry's key file)");
 	if ((pol.rules & REG_RULE_OPEN) && !c->has_open)
 		return refuse_why(res, REG_WHY_EVIDENCE);
+	size_t dl = strnlen(c->dns, sizeof(c->dns));
+	if ((pol.rules & REG_RULE_DNS_PROOF) && dl == 0)
+		return refuse(res, SW_EPOLICY,
+			      "policy not met (dns-proof): the claim names no domain in ordinary "
+			      "DNS; give the one that shows it (swarmdns register --dns "
+			      "%s.example.org)",
+			      c->label);
+	if (dl && reg_domain_check(c->dns, dl, 2))
+		return refuse(res, SW_EINVAL,
+			      "dns: '%.*s' is not a domain (lower-case labels joined by dots, "
+			      "without the final dot)",
+			      (int)dl, c->dns);
 	memset(&next, 0, sizeof(next));
 	memcpy(next.owner, c->owner, REG_KEY_LEN);
 	next.registered = now;
@@ -470,6 +503,10 @@ int registrar_register(registrar_t *r, const registrar_claim_t *c, uint64_t now,
 		memcpy(next.secret, c->secret, REG_HASH_LEN);
 		next.commit_index = c->commit_index;
 		next.pow_nonce = c->pow_nonce;
+	}
+	if (dl && (pol.rules & REG_RULE_DNS_PROOF)) {
+		next.has |= REG_HAS_DNS;
+		memcpy(next.dns, c->dns, dl + 1);
 	}
 	if (pol.rules & REG_RULE_MODERATED) {
 		item_t it;
@@ -488,10 +525,11 @@ int registrar_register(registrar_t *r, const registrar_claim_t *c, uint64_t now,
 		if (ret != SW_ENOTFOUND)
 			return store_failed(res, ret);
 		/* The claim's evidence but the moderators' is checked now; their signatures
-		 * come with the approvals. */
+		 * come with the approvals (which check the dns-proof TXT record again). */
 		reg_policy_t open = pol;
-		open.rules &= REG_RULE_OPEN;
-		if (open.rules && (ret = check_evidence(r, &open, c->label, &next, now, res)))
+		open.rules &= REG_RULE_OPEN | REG_RULE_DNS_PROOF;
+		if (open.rules &&
+		    (ret = check_evidence(r, &open, c->label, &next, c->txt, now, res)))
 			return ret;
 		if ((ret = pending_store(r, c->label, &next)))
 			return store_failed(res, ret);
@@ -500,11 +538,12 @@ int registrar_register(registrar_t *r, const registrar_claim_t *c, uint64_t now,
 		res->time = now;
 		return 0;
 	}
-	return finish_register(r, &pol, c->label, &next, now, res);
+	return finish_register(r, &pol, c->label, &next, c->txt, now, res);
 }
 
 int registrar_moderate(registrar_t *r, const char *label, bool approve, unsigned mod,
-		       const uint8_t sig[REG_SIG_LEN], uint64_t now, registrar_res_t *res)
+		       const uint8_t sig[REG_SIG_LEN], const reg_dns_txt_t *txt, uint64_t now,
+		       registrar_res_t *res)
 {
 	reg_policy_t pol;
 	reg_record_t rec;
@@ -554,7 +593,7 @@ int registrar_moderate(registrar_t *r, const char *label, bool approve, unsigned
 	}
 	/* k moderators signed: the claim is registered as any other (apply() drops the
 	 * waiting claim in the same transaction). */
-	return finish_register(r, &pol, label, &rec, now, res);
+	return finish_register(r, &pol, label, &rec, txt, now, res);
 }
 
 /* The live registration of label, for an operation by its owner. */
@@ -578,9 +617,11 @@ static int need_current(const registrar_t *r, const char *label, reg_policy_t *p
 /* Logs op taking label from cur to next (checked by reg_check_op and the resolvers' checks)
  * and signs next's label item. */
 static int change(registrar_t *r, unsigned op, const reg_policy_t *pol, const char *label,
-		  const reg_record_t *cur, reg_record_t *next, uint64_t now, registrar_res_t *res)
+		  const reg_record_t *cur, reg_record_t *next, const reg_dns_txt_t *txt,
+		  uint64_t now, registrar_res_t *res)
 {
 	reg_check_in_t in = {.now = now};
+	reg_dns_txt_t found = {0};
 	uint8_t buf[STORE_MLOG_ENTRY_MAX];
 	reg_entry_t e, commit;
 	reg_why_t why;
@@ -595,10 +636,14 @@ static int change(registrar_t *r, unsigned op, const reg_policy_t *pol, const ch
 	    reg_entry_parse(buf, len, &commit) == 0)
 		in.commit = &commit;
 	/* The claim's evidence is checked again: a name whose evidence no longer meets the
-	 * policy (a stricter one published since) would not resolve anywhere. */
+	 * policy (a stricter one published since, a dns-proof TXT record taken away) would not
+	 * resolve anywhere. */
+	if (txt)
+		found = *txt;
+	reg_dns_txt_in(&found, &in);
 	ret = reg_check_record(pol, r->pk, label, ll, next, &in, &why);
 	if (ret == SW_EPOLICY)
-		return refuse_why(res, why);
+		return refuse_record(r, res, pol, next, why);
 	if (ret)
 		return refuse(res, ret, "cannot check the record: %s", sw_strerror(ret));
 	if ((ret = label_item(r, label, next, &it)) ||
@@ -608,7 +653,8 @@ static int change(registrar_t *r, unsigned op, const reg_policy_t *pol, const ch
 }
 
 int registrar_transfer(registrar_t *r, const char *label, const uint8_t to[REG_KEY_LEN],
-		       const uint8_t sig[REG_SIG_LEN], uint64_t now, registrar_res_t *res)
+		       const uint8_t sig[REG_SIG_LEN], const reg_dns_txt_t *txt, uint64_t now,
+		       registrar_res_t *res)
 {
 	reg_policy_t pol;
 	reg_record_t cur, next;
@@ -632,11 +678,11 @@ int registrar_transfer(registrar_t *r, const char *label, const uint8_t to[REG_K
 	memcpy(next.from, cur.owner, REG_KEY_LEN);
 	next.from_index = cur.index;
 	memcpy(next.from_sig, sig, REG_SIG_LEN);
-	return change(r, REG_OP_TRANSFER, &pol, label, &cur, &next, now, res);
+	return change(r, REG_OP_TRANSFER, &pol, label, &cur, &next, txt, now, res);
 }
 
-int registrar_renew(registrar_t *r, const char *label, const uint8_t sig[REG_SIG_LEN], uint64_t now,
-		    registrar_res_t *res)
+int registrar_renew(registrar_t *r, const char *label, const uint8_t sig[REG_SIG_LEN],
+		    const reg_dns_txt_t *txt, uint64_t now, registrar_res_t *res)
 {
 	reg_policy_t pol;
 	reg_record_t cur, next;
@@ -651,7 +697,7 @@ int registrar_renew(registrar_t *r, const char *label, const uint8_t sig[REG_SIG
 			      "names in this registry never expire: there is nothing to renew");
 	next = cur;
 	next.expires = cur.expires + pol.expiry;
-	return change(r, REG_OP_RENEW, &pol, label, &cur, &next, now, res);
+	return change(r, REG_OP_RENEW, &pol, label, &cur, &next, txt, now, res);
 }
 
 int registrar_release(registrar_t *r, const char *label, const uint8_t sig[REG_SIG_LEN],

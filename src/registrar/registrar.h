@@ -14,6 +14,10 @@
  *   R | 'l' | label    -> the label item of a live registration (store/item.h's record)
  *   R | 'q' | label    -> a moderated claim waiting for approvals: its label item's packet
  *
+ * A dns-proof registry's claims are checked against the TXT records the caller looked up at
+ * the claim's reg_dns_proof_name() through its upstream (the node's forwarder, src/api/
+ * registrar.c): this module does no I/O of its own and gets them as reg_dns_txt_t.
+ *
  * Requests are signed by whoever asks (registrar_op_msg): the claimant over its claim (and,
  * for a `closed` registry, the registry key too: only its holder gives out names), the owner
  * over a renewal or a release, a moderator over a rejection; approvals and transfers carry
@@ -43,7 +47,7 @@ typedef struct {
 	unsigned approvals; /* moderated: signatures so far, and how many are needed */
 	unsigned needed;
 	reg_why_t why; /* SW_EPOLICY: which rule refused it */
-	char msg[200]; /* any refusal: what is wrong and what to do */
+	char msg[512]; /* any refusal: what is wrong and what to do */
 } registrar_res_t;
 
 /* A claim of a label (registrar_register). */
@@ -56,6 +60,11 @@ typedef struct {
 	bool has_open; /* open: the reveal of commit-then-reveal and the proof of work */
 	uint8_t secret[REG_HASH_LEN];
 	uint64_t commit_index, pow_nonce;
+	/* dns-proof: the domain in ordinary DNS that shows the claim (`alice.example.org`, text
+	 * without the final dot; "" none), and the TXT records found at its dns-proof name
+	 * (NULL: not looked up) */
+	char dns[REG_DOMAIN_MAX + 1];
+	const reg_dns_txt_t *txt;
 } registrar_claim_t;
 
 /* Opens the registry of key sk (libsodium form, seed || public key) held in s; a tree head
@@ -72,8 +81,9 @@ int registrar_policy(const registrar_t *r, reg_policy_t *pol);
 const store_mlog_t *registrar_log(const registrar_t *r);
 
 /* Publishes pol (a new version when there is one) and the log (empty the first time) with a
- * tree head. Returns 0, SW_EINVAL (pol inconsistent, or a rule this registrar cannot check:
- * dns-proof) or a store error. */
+ * tree head. Returns 0, SW_EINVAL (pol inconsistent) or a store error. A dns-proof policy
+ * needs a caller that can look TXT records up (the API refuses it on a node without an
+ * upstream). */
 int registrar_init(registrar_t *r, const reg_policy_t *pol, uint64_t now, registrar_res_t *res);
 
 /* open: logs a commitment (label.h reg_commit_hash); res->index and res->time are what the
@@ -91,17 +101,21 @@ int registrar_register(registrar_t *r, const registrar_claim_t *c, uint64_t now,
 /* A moderator's approval (sig over label.h reg_mod_msg) or rejection (sig over
  * registrar_op_msg("reject", label, claimant, registered)) of a waiting claim, mod its place
  * in the policy's list. k approvals register the name. Returns as registrar_register();
- * SW_ENOTFOUND when no claim waits. */
+ * SW_ENOTFOUND when no claim waits. txt: as for transfer. */
 int registrar_moderate(registrar_t *r, const char *label, bool approve, unsigned mod,
-		       const uint8_t sig[REG_SIG_LEN], uint64_t now, registrar_res_t *res);
+		       const uint8_t sig[REG_SIG_LEN], const reg_dns_txt_t *txt, uint64_t now,
+		       registrar_res_t *res);
 
-/* Transfer to `to`, signed by the current owner over label.h reg_xfer_msg. */
+/* Transfer to `to`, signed by the current owner over label.h reg_xfer_msg. txt: a dns-proof
+ * registry's TXT records at the label's dns-proof name, checked again as every resolver
+ * checks the new label item (NULL: not looked up, refused in a dns-proof registry). */
 int registrar_transfer(registrar_t *r, const char *label, const uint8_t to[REG_KEY_LEN],
-		       const uint8_t sig[REG_SIG_LEN], uint64_t now, registrar_res_t *res);
+		       const uint8_t sig[REG_SIG_LEN], const reg_dns_txt_t *txt, uint64_t now,
+		       registrar_res_t *res);
 /* Renewal or release, signed by the owner over registrar_op_msg("renew"/"release", label,
- * owner, the index of the current registration). */
-int registrar_renew(registrar_t *r, const char *label, const uint8_t sig[REG_SIG_LEN], uint64_t now,
-		    registrar_res_t *res);
+ * owner, the index of the current registration). txt: renewal as transfer. */
+int registrar_renew(registrar_t *r, const char *label, const uint8_t sig[REG_SIG_LEN],
+		    const reg_dns_txt_t *txt, uint64_t now, registrar_res_t *res);
 int registrar_release(registrar_t *r, const char *label, const uint8_t sig[REG_SIG_LEN],
 		      uint64_t now, registrar_res_t *res);
 

@@ -8,6 +8,7 @@
 #include "common/codec.h"
 #include "common/err.h"
 #include "crypto/crypto.h"
+#include "dns/wire.h"
 #include "registry/check.h"
 #include "registry/pow.h"
 
@@ -136,25 +137,29 @@ static reg_why_t check_moderated(const reg_policy_t *pol, const uint8_t registry
 	return rec->nmod >= pol->mod_k ? REG_WHY_OK : REG_WHY_MODERATORS;
 }
 
+int reg_check_dns_name(const reg_policy_t *pol, const char *label, size_t len, const char *dns,
+		       reg_why_t *why)
+{
+	/* OpenNIC's .p2p rule: the same name elsewhere, so the domain is `label.<suffix>`. */
+	size_t dlen = strlen(dns);
+	if (dlen <= len + 1 || memcmp(dns, label, len) != 0 || dns[len] != '.')
+		return refuse(why, REG_WHY_DNS_NAME);
+	for (unsigned i = 0; i < pol->ndns_suffix; i++)
+		if (strcmp(dns + len + 1, pol->dns_suffix[i]) == 0)
+			return refuse(why, REG_WHY_OK);
+	return refuse(why, pol->ndns_suffix ? REG_WHY_DNS_NAME : REG_WHY_OK);
+}
+
 static reg_why_t check_dns(const reg_policy_t *pol, const uint8_t registry[REG_KEY_LEN],
 			   const char *label, size_t len, const reg_record_t *rec,
 			   const reg_check_in_t *in)
 {
 	char want[REG_DNS_PROOF_TXT_MAX];
+	reg_why_t why;
 	if (!(rec->has & REG_HAS_DNS))
 		return REG_WHY_EVIDENCE;
-	/* OpenNIC's .p2p rule: the same name elsewhere, so the domain is `label.<suffix>`. */
-	size_t dlen = strlen(rec->dns);
-	if (dlen <= len + 1 || memcmp(rec->dns, label, len) != 0 || rec->dns[len] != '.')
-		return REG_WHY_DNS_NAME;
-	if (pol->ndns_suffix) {
-		unsigned i;
-		for (i = 0; i < pol->ndns_suffix; i++)
-			if (strcmp(rec->dns + len + 1, pol->dns_suffix[i]) == 0)
-				break;
-		if (i == pol->ndns_suffix)
-			return REG_WHY_DNS_NAME;
-	}
+	if (reg_check_dns_name(pol, label, len, rec->dns, &why))
+		return why;
 	reg_dns_proof_txt(registry, reg_record_claimant(rec), want, sizeof(want));
 	size_t wlen = strlen(want);
 	for (size_t i = 0; i < in->ntxt; i++)
@@ -306,4 +311,78 @@ int reg_dns_proof_txt(const uint8_t registry[REG_KEY_LEN], const uint8_t claiman
 	sw_z32_encode_key(claimant, c);
 	int n = snprintf(out, cap, "swarmdns-claim=%s,%s", r, c);
 	return n < 0 || (size_t)n >= cap ? SW_ENOSPC : 0;
+}
+
+int reg_dns_proof_query(const char *name, uint8_t *out, size_t cap, size_t *len)
+{
+	uint8_t wire[DNS_NAME_MAX];
+	size_t nl;
+	dns_wr_t w;
+	if (dns_name_from_str(name, wire, &nl) != 0)
+		return SW_EINVAL;
+	dns_wr_init(&w, out, cap, 0);
+	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, 0x0100); /* RD: the upstream recurses for us */
+	dns_wr_u16(&w, 1);
+	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, 0);
+	dns_wr_u16(&w, 0);
+	dns_wr_bytes(&w, wire, nl);
+	dns_wr_u16(&w, DNS_T_TXT);
+	dns_wr_u16(&w, DNS_C_IN);
+	*len = w.len;
+	return w.err ? SW_ENOSPC : 0;
+}
+
+int reg_dns_txt_parse(const uint8_t *resp, size_t len, reg_dns_txt_t *t)
+{
+	dns_rd_t rd;
+	uint8_t name[DNS_NAME_MAX];
+	t->n = 0;
+	if (len < DNS_HDR_LEN)
+		return SW_EMALF;
+	uint8_t rcode = resp[3] & 0xF;
+	if (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN)
+		return SW_ECONN;
+	dns_rd_init(&rd, resp, len, DNS_HDR_LEN);
+	for (uint16_t i = 0, qd = dns_get_u16(resp + 4); i < qd && !rd.err; i++) {
+		dns_rd_name(&rd, name, true);
+		dns_rd_bytes(&rd, 4);
+	}
+	/* Every TXT record of the answer: the upstream followed any CNAME to them. */
+	for (uint16_t i = 0, an = dns_get_u16(resp + 6); i < an && !rd.err; i++) {
+		dns_rd_name(&rd, name, true);
+		uint16_t type = dns_rd_u16(&rd);
+		dns_rd_bytes(&rd, 6); /* class, TTL */
+		uint16_t rdlen = dns_rd_u16(&rd);
+		const uint8_t *rdata = dns_rd_bytes(&rd, rdlen);
+		if (rd.err || type != DNS_T_TXT || t->n == REG_DNS_PROOF_TXT_N)
+			continue;
+		size_t out = 0;
+		for (size_t p = 0; p < rdlen; p += 1 + (size_t)rdata[p]) {
+			size_t sl = rdata[p];
+			if (p + 1 + sl > rdlen || out + sl > REG_DNS_PROOF_TXT_MAX) {
+				out = 0; /* malformed, or longer than any claim: not one */
+				break;
+			}
+			memcpy(t->txt[t->n] + out, rdata + p + 1, sl);
+			out += sl;
+		}
+		if (out > 0)
+			t->len[t->n++] = out;
+	}
+	if (rd.err) {
+		t->n = 0;
+		return SW_EMALF;
+	}
+	return 0;
+}
+
+void reg_dns_txt_in(reg_dns_txt_t *t, reg_check_in_t *in)
+{
+	for (size_t i = 0; i < t->n; i++)
+		t->ptr[i] = t->txt[i];
+	in->txt = t->ptr;
+	in->txt_len = t->len;
+	in->ntxt = t->n;
 }

@@ -83,6 +83,11 @@ int reg_check_label(const reg_policy_t *pol, const char *label, size_t len, reg_
 int reg_check_op(unsigned op, const reg_policy_t *pol, const reg_record_t *cur,
 		 const reg_record_t *next, uint64_t now, reg_why_t *why);
 
+/* dns-proof: whether dns (text without the final dot) is `label.<suffix>` with a suffix pol
+ * lists (any when it lists none). Returns 0, or SW_EPOLICY with *why REG_WHY_DNS_NAME. */
+int reg_check_dns_name(const reg_policy_t *pol, const char *label, size_t len, const char *dns,
+		       reg_why_t *why);
+
 #define REG_DNS_PROOF_NAME_MAX (REG_DNS_PREFIX_MAX + 1 + REG_DOMAIN_MAX + 2)
 #define REG_DNS_PROOF_TXT_MAX 128
 /* The name whose TXT record shows the claim: `<prefix>.<rec->dns>.`, as text. Returns 0,
@@ -92,3 +97,25 @@ int reg_dns_proof_name(const reg_policy_t *pol, const reg_record_t *rec, char *o
  * "dns-proof"). Returns 0 or SW_ENOSPC. */
 int reg_dns_proof_txt(const uint8_t registry[REG_KEY_LEN], const uint8_t claimant[REG_KEY_LEN],
 		      char *out, size_t cap);
+
+/* The TXT records found at a dns-proof name, each the concatenation of its character-strings
+ * (RFC 1035 §3.3.14); records longer than any claim are left out, as are those past the
+ * first REG_DNS_PROOF_TXT_N. */
+#define REG_DNS_PROOF_TXT_N 8
+typedef struct {
+	size_t n;
+	char txt[REG_DNS_PROOF_TXT_N][REG_DNS_PROOF_TXT_MAX];
+	size_t len[REG_DNS_PROOF_TXT_N];
+	const char *ptr[REG_DNS_PROOF_TXT_N]; /* txt[i], for reg_check_in_t (reg_dns_txt_in) */
+} reg_dns_txt_t;
+
+/* The query for the TXT records at name (text, as reg_dns_proof_name() writes it): ID 0 (a
+ * forwarder sets its own), RD=1, one question, no EDNS. Returns 0, SW_EINVAL (not a name) or
+ * SW_ENOSPC. */
+int reg_dns_proof_query(const char *name, uint8_t *out, size_t cap, size_t *len);
+/* Reads the TXT records of the answer section of resp, an upstream's response to that query.
+ * NXDOMAIN and NODATA are no records (0 with t->n 0). Returns 0; SW_ECONN (another rcode:
+ * the upstream failed, SERVFAIL or REFUSED) or SW_EMALF (the response does not parse). */
+int reg_dns_txt_parse(const uint8_t *resp, size_t len, reg_dns_txt_t *t);
+/* Points in's TXT records at t's (t must outlive the check). */
+void reg_dns_txt_in(reg_dns_txt_t *t, reg_check_in_t *in);

@@ -2,6 +2,8 @@
 
 - `dig()`: runs dig(1) and parses what the tests look at (status, flags, answers, EDE);
 - `ede_of()`: the Extended DNS Errors (RFC 8914) of a dnspython response;
+- `ask()`, `addrs()`, `wait_joined()`: a node's answer once its lookup settled, the A
+  addresses of a response, a node's wait for a testnet's routing table;
 - `FakeDhtNode`: a Mainline DHT node in Python (a UDP socket in a thread) that answers
   ping, find_node, get_peers, announce_peer, put and get, and answers `get` for chosen
   targets with chosen items (forged, older...): an attacker close to a target;
@@ -22,7 +24,9 @@ from pathlib import Path
 import dns.edns
 import dns.flags
 import dns.rcode
+import dns.rdatatype
 
+from conftest import query
 from dhtutil import BencodeError, KrpcClient, bdecode, bencode
 
 # --------------------------------------------------------------------------------------------
@@ -94,6 +98,31 @@ def dig(port: int, name: str, rtype: str = "A", *opts, timeout: float = 2.0, tri
     t0 = time.monotonic()
     cp = subprocess.run(argv, capture_output=True, text=True, timeout=timeout * tries * 3 + 5)
     return DigResult(argv, cp, time.monotonic() - t0)
+
+
+def ask(node, name: str, rdtype="A", want=None, timeout: float = 15.0):
+    """Queries node until the answer's rcode is want (or any but SERVFAIL) or the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = query(node.dns_port, name, rdtype, timeout=timeout, use_edns=0)
+        done = r.rcode() == want if want is not None else r.rcode() != dns.rcode.SERVFAIL
+        if done or time.monotonic() >= deadline:
+            return r
+        time.sleep(0.3)
+
+
+def addrs(r):
+    """The A addresses of the answer, sorted."""
+    return sorted(rd.address for rrset in r.answer if rrset.rdtype == dns.rdatatype.A
+                  for rd in rrset)
+
+
+def wait_joined(node, n: int, timeout: float):
+    """Waits until node's routing table holds n nodes (a testnet joined)."""
+    deadline = time.monotonic() + timeout
+    while node.status()["dht"]["routing_table"] < n:
+        assert time.monotonic() < deadline, f"no routing table: {node.status()['dht']}"
+        time.sleep(0.2)
 
 
 # --------------------------------------------------------------------------------------------

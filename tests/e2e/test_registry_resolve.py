@@ -26,7 +26,7 @@ import pytest
 
 from conftest import finish_all, free_port, public_key, query, z32encode, zone_packet
 from dhtutil import KrpcClient, LtSession, Testnet, bencode, bep44_sign, mutable_target
-from resolveutil import Knot, ede_of, have
+from resolveutil import Knot, addrs, ask, ede_of, have, wait_joined
 from test_resolve import ResolveNode
 
 N_TESTNET = 8
@@ -106,10 +106,7 @@ def world(swarmdns_bin, tmp_path_factory):
             "--bootstrap", f"127.0.0.1:{tn.base}", "--upstream", "none",
             "--root", f"p2p={rz}", "--dht-rate-limit", "100000"])
         node.start()
-        deadline = time.monotonic() + JOIN_TIMEOUT
-        while node.status()["dht"]["routing_table"] < N_TESTNET // 2:
-            assert time.monotonic() < deadline, f"no routing table: {node.status()['dht']}"
-            time.sleep(0.2)
+        wait_joined(node, N_TESTNET // 2, JOIN_TIMEOUT)
         yield {"node": node, "tn": tn, "rz": rz, "r2z": r2z, "r3z": r3z, "oz": oz,
                "items": items, "base": base}
     finally:
@@ -117,22 +114,6 @@ def world(swarmdns_bin, tmp_path_factory):
         tn.stop()
         if errors:
             pytest.fail("\n".join(errors), pytrace=False)
-
-
-def ask(node, name: str, rdtype="A", want=None):
-    """Queries until the answer's rcode is want (or any but SERVFAIL) or the deadline."""
-    deadline = time.monotonic() + ANSWER_TIMEOUT
-    while True:
-        r = query(node.dns_port, name, rdtype, timeout=ANSWER_TIMEOUT, use_edns=0)
-        done = r.rcode() == want if want is not None else r.rcode() != dns.rcode.SERVFAIL
-        if done or time.monotonic() >= deadline:
-            return r
-        time.sleep(0.3)
-
-
-def addrs(r):
-    return sorted(rd.address for rrset in r.answer if rrset.rdtype == dns.rdatatype.A
-                  for rd in rrset)
 
 
 def test_registered_name_resolves_through_label_item(world):
@@ -201,10 +182,7 @@ def test_dns_proof_checked_through_knot_upstream(world, swarmdns_bin):
     try:
         knot.start()
         node.start()
-        deadline = time.monotonic() + JOIN_TIMEOUT
-        while node.status()["dht"]["routing_table"] < N_TESTNET // 2:
-            assert time.monotonic() < deadline, f"no routing table: {node.status()['dht']}"
-            time.sleep(0.2)
+        wait_joined(node, N_TESTNET // 2, JOIN_TIMEOUT)
         r = ask(node, f"www.erin.{r3z}.")
         assert r.rcode() == dns.rcode.NOERROR and addrs(r) == ["192.0.2.77"], (
             f"{r}\n{ede_of(r)}\n{node.stderr_tail()}\n{knot.log_tail()}")

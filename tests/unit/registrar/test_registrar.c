@@ -4,8 +4,9 @@
  * registrar.h; each operation's refusals (closed to strangers, taken, renewal too early,
  * another claimant while one waits, moderator signatures, the commitment, the reveal's delay),
  * what is put (policy, tree heads, label items, each verifying under the registry key with its
- * salt, label items at increasing seq), names that expire and are free again, and that
- * everything survives closing and reopening the store.
+ * salt, label items at increasing seq), names that expire and are free again, that
+ * everything survives closing and reopening the store, and dns-proof claims checked against
+ * the TXT records the caller found (a missing one refused with where to publish what).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -245,16 +246,16 @@ static void test_closed(void **state)
 	uint8_t msg[REG_MSG_MAX], sig[64];
 	assert_int_equal(reg_xfer_msg(f->pk, "alice", 5, apk, bpk, 0, msg, &len), 0);
 	sw_ed25519_sign(bsk, msg, len, sig);
-	assert_int_equal(registrar_transfer(f->r, "alice", bpk, sig, 1004, &res), SW_EPOLICY);
+	assert_int_equal(registrar_transfer(f->r, "alice", bpk, sig, NULL, 1004, &res), SW_EPOLICY);
 	assert_int_equal(res.why, REG_WHY_TRANSFER);
 	sw_ed25519_sign(ask, msg, len, sig);
-	assert_int_equal(registrar_transfer(f->r, "alice", bpk, sig, 1004, &res), 0);
+	assert_int_equal(registrar_transfer(f->r, "alice", bpk, sig, NULL, 1004, &res), 0);
 	assert_int_equal(res.index, 1);
 	assert_int_equal(registrar_label(f->r, "alice", &rec, &it, &pending), 0);
 	assert_memory_equal(rec.owner, bpk, 32);
 	assert_memory_equal(reg_record_claimant(&rec), apk, 32);
 	/* Replayed: the signature was over index 0. */
-	assert_int_equal(registrar_transfer(f->r, "alice", bpk, sig, 1005, &res), SW_EPOLICY);
+	assert_int_equal(registrar_transfer(f->r, "alice", bpk, sig, NULL, 1005, &res), SW_EPOLICY);
 
 	/* Release: by the owner, over its current index; then the name is free. */
 	sign_op("release", f->pk, "alice", apk, 1, ask, sig);
@@ -276,7 +277,7 @@ static void test_closed(void **state)
 
 	/* Renewal of a name that never expires. */
 	sign_op("renew", f->pk, "alice", apk, 3, ask, sig);
-	assert_int_equal(registrar_renew(f->r, "alice", sig, 1009, &res), SW_EINVAL);
+	assert_int_equal(registrar_renew(f->r, "alice", sig, NULL, 1009, &res), SW_EINVAL);
 
 	/* Every item to keep alive: policy, head, one label. */
 	int before = f->puts;
@@ -306,16 +307,16 @@ static void test_expiry_and_renewal(void **state)
 	assert_int_equal(rec.expires, 1100);
 
 	sign_op("renew", f->pk, "alice", apk, 0, ask, sig);
-	assert_int_equal(registrar_renew(f->r, "alice", sig, 1010, &res), SW_EPOLICY);
+	assert_int_equal(registrar_renew(f->r, "alice", sig, NULL, 1010, &res), SW_EPOLICY);
 	assert_int_equal(res.why, REG_WHY_RENEW_EARLY);
-	assert_int_equal(registrar_renew(f->r, "alice", sig, 1060, &res), 0);
+	assert_int_equal(registrar_renew(f->r, "alice", sig, NULL, 1060, &res), 0);
 	assert_int_equal(registrar_label(f->r, "alice", &rec, &it, &pending), 0);
 	assert_int_equal(rec.expires, 1200);
 	assert_int_equal(rec.index, 1);
 
 	/* Expired: nobody can renew it, and someone else may register it. */
 	sign_op("renew", f->pk, "alice", apk, 1, ask, sig);
-	assert_int_equal(registrar_renew(f->r, "alice", sig, 1200, &res), SW_EPOLICY);
+	assert_int_equal(registrar_renew(f->r, "alice", sig, NULL, 1200, &res), SW_EPOLICY);
 	assert_int_equal(res.why, REG_WHY_EXPIRED);
 	claim_of(f, &c, "alice", bpk, bsk, true);
 	assert_int_equal(registrar_register(f->r, &c, 1199, &res), SW_EPOLICY);
@@ -360,20 +361,21 @@ static void test_moderated(void **state)
 	assert_int_equal(reg_mod_msg(f->pk, "alice", 5, apk, 1001, msg, &len), 0);
 	/* A signature by someone else at moderator 0's place. */
 	sw_ed25519_sign(bsk, msg, len, sig);
-	assert_int_equal(registrar_moderate(f->r, "alice", true, 0, sig, 1003, &res), SW_EPOLICY);
+	assert_int_equal(registrar_moderate(f->r, "alice", true, 0, sig, NULL, 1003, &res),
+			 SW_EPOLICY);
 	assert_int_equal(res.why, REG_WHY_MOD_SIG);
 	sw_ed25519_sign(msk[0], msg, len, sig);
-	assert_int_equal(registrar_moderate(f->r, "alice", true, 0, sig, 1003, &res), 0);
+	assert_int_equal(registrar_moderate(f->r, "alice", true, 0, sig, NULL, 1003, &res), 0);
 	assert_true(res.pending);
 	assert_int_equal(res.approvals, 1);
 	/* The same moderator twice counts once. */
-	assert_int_equal(registrar_moderate(f->r, "alice", true, 0, sig, 1004, &res), 0);
+	assert_int_equal(registrar_moderate(f->r, "alice", true, 0, sig, NULL, 1004, &res), 0);
 	assert_int_equal(res.approvals, 1);
 	reopen(f);
 	assert_int_equal(registrar_label(f->r, "alice", &rec, &it, &pending), 0);
 	assert_true(pending);
 	sw_ed25519_sign(msk[2], msg, len, sig);
-	assert_int_equal(registrar_moderate(f->r, "alice", true, 2, sig, 1005, &res), 0);
+	assert_int_equal(registrar_moderate(f->r, "alice", true, 2, sig, NULL, 1005, &res), 0);
 	assert_false(res.pending);
 	assert_int_equal(res.index, 0);
 	assert_int_equal(registrar_label(f->r, "alice", &rec, &it, &pending), 0);
@@ -385,10 +387,12 @@ static void test_moderated(void **state)
 	assert_int_equal(registrar_register(f->r, &c, 1010, &res), 0);
 	size_t ml = expected_msg("reject", f->pk, "bob", bpk, 1010, msg);
 	sw_ed25519_sign(msk[1], msg, ml, sig);
-	assert_int_equal(registrar_moderate(f->r, "bob", false, 0, sig, 1011, &res), SW_EPOLICY);
-	assert_int_equal(registrar_moderate(f->r, "bob", false, 1, sig, 1011, &res), 0);
+	assert_int_equal(registrar_moderate(f->r, "bob", false, 0, sig, NULL, 1011, &res),
+			 SW_EPOLICY);
+	assert_int_equal(registrar_moderate(f->r, "bob", false, 1, sig, NULL, 1011, &res), 0);
 	assert_int_equal(registrar_label(f->r, "bob", &rec, &it, &pending), SW_ENOTFOUND);
-	assert_int_equal(registrar_moderate(f->r, "bob", false, 1, sig, 1012, &res), SW_ENOTFOUND);
+	assert_int_equal(registrar_moderate(f->r, "bob", false, 1, sig, NULL, 1012, &res),
+			 SW_ENOTFOUND);
 }
 
 static void test_open(void **state)
@@ -456,6 +460,119 @@ static void test_open(void **state)
 }
 
 /* A crash between an append and its tree head: the head is signed again at the next open. */
+/* The TXT records an upstream would give: one string each. */
+static void txt_of(reg_dns_txt_t *t, const char *const *txt, size_t n)
+{
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < n; i++) {
+		t->len[i] = strlen(txt[i]);
+		memcpy(t->txt[i], txt[i], t->len[i]);
+	}
+	t->n = n;
+}
+
+/* dns-proof (OpenNIC's rule): the claim names alice.example.test, whose TXT record at
+ * _swarmdns.alice.example.test. must say swarmdns-claim=<R>,<claimant>; the registrar gets
+ * what the upstream found from its caller. Transfer and renewal check it again (every
+ * resolver checks every label item); combined with moderated, the claim is checked at once
+ * and again at the last approval. */
+static void test_dns_proof(void **state)
+{
+	fx_t *f = *state;
+	registrar_res_t res;
+	registrar_claim_t c;
+	reg_policy_t pol;
+	reg_record_t rec;
+	reg_dns_txt_t t;
+	item_t it;
+	bool pending;
+	uint8_t apk[32], ask[64], bpk[32], bsk[64], mpk[32], msk[64], msg[REG_MSG_MAX], sig[64];
+	char want[REG_DNS_PROOF_TXT_MAX], other[REG_DNS_PROOF_TXT_MAX], text[600];
+	size_t len;
+	key(1, apk, ask);
+	key(2, bpk, bsk);
+	key(10, mpk, msk);
+	reg_policy_init(&pol);
+	pol.rules = REG_RULE_DNS_PROOF;
+	pol.expiry = 100;
+	pol.renew = 50;
+	pol.ndns_suffix = 1;
+	strcpy(pol.dns_suffix[0], "example.test");
+	assert_int_equal(registrar_init(f->r, &pol, 1000, &res), 0);
+	assert_int_equal(reg_dns_proof_txt(f->pk, apk, want, sizeof(want)), 0);
+	assert_int_equal(reg_dns_proof_txt(f->pk, bpk, other, sizeof(other)), 0);
+
+	/* No domain named; a domain that is not alice under the suffix. */
+	claim_of(f, &c, "alice", apk, ask, false);
+	assert_int_equal(registrar_register(f->r, &c, 1001, &res), SW_EPOLICY);
+	assert_non_null(strstr(res.msg, "--dns"));
+	strcpy(c.dns, "alice.example.org");
+	assert_int_equal(registrar_register(f->r, &c, 1001, &res), SW_EPOLICY);
+	assert_int_equal(res.why, REG_WHY_DNS_NAME);
+	/* No TXT record, or only someone else's claim: refused saying where to publish what. */
+	strcpy(c.dns, "alice.example.test");
+	assert_int_equal(registrar_register(f->r, &c, 1001, &res), SW_EPOLICY);
+	assert_int_equal(res.why, REG_WHY_DNS_TXT);
+	snprintf(text, sizeof(text), "no TXT record _swarmdns.alice.example.test. saying \"%s\"",
+		 want);
+	assert_non_null(strstr(res.msg, text));
+	assert_non_null(strstr(res.msg, "publish it in your DNS zone and try again"));
+	const char *wrong[] = {"v=spf1 -all", other};
+	txt_of(&t, wrong, 2);
+	c.txt = &t;
+	assert_int_equal(registrar_register(f->r, &c, 1001, &res), SW_EPOLICY);
+	assert_int_equal(res.why, REG_WHY_DNS_TXT);
+	assert_int_equal(store_mlog_size(registrar_log(f->r)), 0);
+	const char *right[] = {"v=spf1 -all", want};
+	txt_of(&t, right, 2);
+	assert_int_equal(registrar_register(f->r, &c, 1001, &res), 0);
+	assert_int_equal(res.index, 0);
+	assert_int_equal(registrar_label(f->r, "alice", &rec, &it, &pending), 0);
+	assert_true(rec.has & REG_HAS_DNS);
+	assert_string_equal(rec.dns, "alice.example.test");
+
+	/* Renewal and transfer: the record must still be there. */
+	sign_op("renew", f->pk, "alice", apk, 0, ask, sig);
+	assert_int_equal(registrar_renew(f->r, "alice", sig, NULL, 1060, &res), SW_EPOLICY);
+	assert_int_equal(res.why, REG_WHY_DNS_TXT);
+	assert_int_equal(registrar_renew(f->r, "alice", sig, &t, 1060, &res), 0);
+	assert_int_equal(res.index, 1);
+	assert_int_equal(reg_xfer_msg(f->pk, "alice", 5, apk, bpk, 1, msg, &len), 0);
+	sw_ed25519_sign(ask, msg, len, sig);
+	assert_int_equal(registrar_transfer(f->r, "alice", bpk, sig, NULL, 1061, &res), SW_EPOLICY);
+	assert_int_equal(res.why, REG_WHY_DNS_TXT);
+	/* The claimant's TXT record still shows the claim after a transfer. */
+	assert_int_equal(registrar_transfer(f->r, "alice", bpk, sig, &t, 1061, &res), 0);
+	assert_int_equal(res.index, 2);
+
+	/* moderated and dns-proof: a claim without the record does not wait for moderators. */
+	pol.rules = REG_RULE_MODERATED | REG_RULE_DNS_PROOF;
+	pol.mod_k = 1;
+	pol.mod_n = 1;
+	memcpy(pol.mod[0], mpk, 32);
+	assert_int_equal(registrar_init(f->r, &pol, 1100, &res), 0);
+	claim_of(f, &c, "bob", bpk, bsk, false);
+	strcpy(c.dns, "bob.example.test");
+	assert_int_equal(registrar_register(f->r, &c, 1101, &res), SW_EPOLICY);
+	assert_int_equal(res.why, REG_WHY_DNS_TXT);
+	const char *bobs[] = {other};
+	txt_of(&t, bobs, 1);
+	c.txt = &t;
+	assert_int_equal(registrar_register(f->r, &c, 1101, &res), 0);
+	assert_true(res.pending);
+	assert_int_equal(reg_mod_msg(f->pk, "bob", 3, bpk, 1101, msg, &len), 0);
+	sw_ed25519_sign(msk, msg, len, sig);
+	/* The record went away before the approval. */
+	assert_int_equal(registrar_moderate(f->r, "bob", true, 0, sig, NULL, 1102, &res),
+			 SW_EPOLICY);
+	assert_int_equal(res.why, REG_WHY_DNS_TXT);
+	assert_int_equal(registrar_moderate(f->r, "bob", true, 0, sig, &t, 1102, &res), 0);
+	assert_false(res.pending);
+	assert_int_equal(registrar_label(f->r, "bob", &rec, &it, &pending), 0);
+	assert_false(pending);
+	assert_string_equal(rec.dns, "bob.example.test");
+}
+
 static void test_stale_head_signed_at_open(void **state)
 {
 	fx_t *f = *state;
@@ -493,6 +610,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_expiry_and_renewal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_moderated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dns_proof, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_head_signed_at_open, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

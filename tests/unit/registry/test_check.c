@@ -262,14 +262,92 @@ static void test_dns_proof(void **state)
 	assert_int_equal(check(&pol, "alice", &rec, &in), REG_WHY_DNS_NAME);
 	strcpy(rec.dns, "alicex.example.org");
 	assert_int_equal(check(&pol, "alice", &rec, &in), REG_WHY_DNS_NAME);
+	/* What the registrar checks before it asks its upstream. */
+	reg_why_t why;
+	assert_int_equal(reg_check_dns_name(&pol, "alice", 5, "alice.example.org", &why), 0);
+	assert_int_equal(why, REG_WHY_OK);
+	assert_int_equal(reg_check_dns_name(&pol, "alice", 5, "alice.example.net", &why),
+			 SW_EPOLICY);
+	assert_int_equal(why, REG_WHY_DNS_NAME);
+	assert_int_equal(reg_check_dns_name(&pol, "alice", 5, "alice", &why), SW_EPOLICY);
 	/* Without a suffix list any parent domain is fine. */
 	pol.ndns_suffix = 0;
+	assert_int_equal(reg_check_dns_name(&pol, "alice", 5, "alice.example.net", &why), 0);
 	strcpy(rec.dns, "alice.example.net");
 	assert_int_equal(check(&pol, "alice", &rec, &in), REG_WHY_OK);
 	/* No dns= at all. */
 	rec.has &= ~(unsigned)REG_HAS_DNS;
 	assert_int_equal(check(&pol, "alice", &rec, &in), REG_WHY_EVIDENCE);
 	assert_int_equal(reg_dns_proof_name(&pol, &rec, name, sizeof(name)), SW_EINVAL);
+}
+
+/* An upstream's answer to reg_dns_proof_query(): the query's header and question, then rr. */
+static size_t answer_of(const uint8_t *q, size_t qlen, uint8_t rcode, const uint8_t *rr,
+			size_t rrlen, uint16_t an, uint8_t *out)
+{
+	memcpy(out, q, qlen);
+	out[2] |= 0x80; /* QR */
+	out[3] = (uint8_t)(0x80 | rcode);
+	out[6] = (uint8_t)(an >> 8);
+	out[7] = (uint8_t)an;
+	memcpy(out + qlen, rr, rrlen);
+	return qlen + rrlen;
+}
+
+/* The TXT query of a dns-proof name and the reading of its answer (what the registrar's API
+ * does with its upstream): the claim split over two character-strings is one record; other
+ * types, NXDOMAIN and NODATA give none; SERVFAIL is the upstream failing; a truncated
+ * record does not parse. */
+static void test_dns_proof_answer(void **state)
+{
+	(void)state;
+	uint8_t q[300], resp[600];
+	size_t qlen, n;
+	reg_dns_txt_t t;
+	static const uint8_t name[] = "\x09_swarmdns\x05"
+				      "alice\x07"
+				      "example\x03org"; /* \x05a would be one escape */
+	assert_int_equal(reg_dns_proof_query("_swarmdns.alice.example.org.", q, sizeof(q), &qlen),
+			 0);
+	assert_int_equal(qlen, 12 + sizeof(name) + 4);
+	assert_int_equal(q[2], 0x01); /* RD */
+	assert_int_equal(q[5], 1);    /* one question */
+	assert_memory_equal(q + 12, name, sizeof(name));
+	assert_int_equal(q[12 + sizeof(name) + 1], 16); /* TXT */
+	assert_int_equal(q[12 + sizeof(name) + 3], 1);	/* IN */
+	assert_int_equal(reg_dns_proof_query("a..b.", q, sizeof(q), &n), SW_EINVAL);
+	assert_int_equal(reg_dns_proof_query("_swarmdns.alice.example.org.", q, 20, &n), SW_ENOSPC);
+
+	/* An A record, then a TXT record "swarmdns-" "claim=x" (two strings). */
+	static const uint8_t rr[] = {0xc0, 12,	0, 1,	0,    1,   0,	0,   0,	  60,  0,   4,
+				     127,  0,	0, 1,	0xc0, 12,  0,	16,  0,	  1,   0,   0,
+				     0,	   60,	0, 18,	9,    's', 'w', 'a', 'r', 'm', 'd', 'n',
+				     's',  '-', 7, 'c', 'l',  'a', 'i', 'm', '=', 'x'};
+	n = answer_of(q, qlen, 0, rr, sizeof(rr), 2, resp);
+	assert_int_equal(reg_dns_txt_parse(resp, n, &t), 0);
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.len[0], 16);
+	assert_memory_equal(t.txt[0], "swarmdns-claim=x", 16);
+	reg_check_in_t in = {0};
+	reg_dns_txt_in(&t, &in);
+	assert_int_equal(in.ntxt, 1);
+	assert_ptr_equal(in.txt[0], t.txt[0]);
+	/* NXDOMAIN, NODATA: no records; SERVFAIL, REFUSED: the upstream failed. */
+	n = answer_of(q, qlen, 3, NULL, 0, 0, resp);
+	assert_int_equal(reg_dns_txt_parse(resp, n, &t), 0);
+	assert_int_equal(t.n, 0);
+	n = answer_of(q, qlen, 0, NULL, 0, 0, resp);
+	assert_int_equal(reg_dns_txt_parse(resp, n, &t), 0);
+	assert_int_equal(t.n, 0);
+	n = answer_of(q, qlen, 2, NULL, 0, 0, resp);
+	assert_int_equal(reg_dns_txt_parse(resp, n, &t), SW_ECONN);
+	n = answer_of(q, qlen, 5, NULL, 0, 0, resp);
+	assert_int_equal(reg_dns_txt_parse(resp, n, &t), SW_ECONN);
+	/* Cut short inside the TXT record, or shorter than a header. */
+	n = answer_of(q, qlen, 0, rr, sizeof(rr) - 3, 2, resp);
+	assert_int_equal(reg_dns_txt_parse(resp, n, &t), SW_EMALF);
+	assert_int_equal(t.n, 0);
+	assert_int_equal(reg_dns_txt_parse(resp, 11, &t), SW_EMALF);
 }
 
 /* A 2-of-3 moderated policy. */
@@ -577,13 +655,10 @@ static void test_reasons(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_closed_and_terms),
-	    cmocka_unit_test(test_transfer_evidence),
-	    cmocka_unit_test(test_dns_proof),
-	    cmocka_unit_test(test_moderated),
-	    cmocka_unit_test(test_open),
-	    cmocka_unit_test(test_all_rules),
-	    cmocka_unit_test(test_ops),
+	    cmocka_unit_test(test_closed_and_terms), cmocka_unit_test(test_transfer_evidence),
+	    cmocka_unit_test(test_dns_proof),	     cmocka_unit_test(test_dns_proof_answer),
+	    cmocka_unit_test(test_moderated),	     cmocka_unit_test(test_open),
+	    cmocka_unit_test(test_all_rules),	     cmocka_unit_test(test_ops),
 	    cmocka_unit_test(test_reasons),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
