@@ -26,7 +26,7 @@ typedef struct req req_t;
 
 #define API_RATE_SLOTS 1024
 
-/* A rate limit per client (relay-put-rate), by the generic cell rate algorithm:
+/* A rate limit per client (relay-put-rate, registrar-rate), by the generic cell rate algorithm:
  * each client has a theoretical arrival time that every request moves on by `step`; a request is
  * over the limit when that time is more than `burst` ahead of now. A fixed table keyed by a hash
  * with a secret seed (clients cannot plan collisions); zeroed memory is an empty table. */
@@ -58,6 +58,9 @@ struct api {
 	/* relay-put-rate (relay.c): the PUTs of the client addresses that may not write. */
 	api_rate_t relay_rate;
 	uint64_t relay_limited;
+	/* registrar-rate (registry.c): the requests to the registrar, per client network. */
+	api_rate_t registrar_rate;
+	uint64_t registrar_limited;
 };
 
 /* Per-request state: the body of a PUT, read in pieces, and what a request suspended for a
@@ -72,7 +75,8 @@ struct req {
 	uint8_t body[BODY_MAX];
 	size_t len;
 	bool too_big;
-	bool relay_own;	     /* PUT /<z32>: stored as an own zone (else only cached and put) */
+	bool rate_counted; /* counted by registrar-rate (a request resumed is not counted again) */
+	bool relay_own;	   /* PUT /<z32>: stored as an own zone (else only cached and put) */
 	uint8_t relay_rcode; /* GET /<z32>: the rcode of the lookup's answer (0xFF: none) */
 	/* PUT /<z32>: what it still waits for, and the relays' count (net_relay_put()). */
 	bool put_dht_wait, put_relays_wait;

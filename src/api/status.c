@@ -158,7 +158,7 @@ enum MHD_Result api_status_get(api_t *a, struct MHD_Connection *c)
 enum MHD_Result api_metrics_get(api_t *a, struct MHD_Connection *c)
 {
 	api_metrics_extra_t x = {uv_now(a->loop) - a->ctx.started_ms, api_connections(a), a->lim,
-				 api_relay_limited(a)};
+				 api_relay_limited(a), api_registrar_limited(a)};
 	size_t len = 0;
 	char *text = api_metrics_render(&a->ctx, &x, &len);
 	if (text == NULL)

@@ -161,6 +161,11 @@ static int call(const char *cmd, const char *api, const char *method, const char
 		tl--;
 	if (*status == 409)
 		fprintf(stderr, "swarmdns %s: taken: %.*s\n", cmd, (int)tl, (char *)resp);
+	else if (*status == 429) /* the text says how long to wait (Retry-After) */
+		fprintf(stderr,
+			"swarmdns %s: the registrar at %s is limiting requests from this network "
+			"(HTTP 429, its option registrar-rate): %.*s\n",
+			cmd, cli_api_url(api), (int)tl, (char *)resp);
 	else if (*status >= 400 && *status < 500)
 		fprintf(stderr, "swarmdns %s: refused by the registrar at %s (HTTP %d): %.*s\n",
 			cmd, cli_api_url(api), *status, (int)tl, (char *)resp);
