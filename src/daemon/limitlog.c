@@ -17,7 +17,7 @@
 
 /* Limits that act in normal operation: not an operator's event. */
 static const char *const g_ordinary[] = {"minimal-any", "tcp-idle-timeout", "tls-idle-timeout",
-					 "relay-put-rate", "registrar-rate"};
+					 "relay-put-rate"};
 
 struct daemon_limitlog {
 	uv_timer_t timer;

@@ -7,7 +7,8 @@
   saying what to give instead.
 - `registrar-rate`: requests to the registrar over the rate get 429 with Retry-After and a
   line saying how long to wait, which `swarmdns register` prints; the log's reads are not
-  counted; each refusal counts in swarmdns_limit_hits_total{limit="registrar-rate"}.
+  counted; each refusal counts in swarmdns_limit_hits_total{limit="registrar-rate"}, and the
+  node's log says once that the limit acts.
 """
 import time
 
@@ -88,3 +89,8 @@ def test_registrar_rate_limit(swarmdns_bin, node_factory, make_key):
     time.sleep(1.1)
     r = node.api("GET", f"/v1/registry/{reg.z32}/policy")
     assert r.status == 200 and r.json()["rules"] == "closed", (r.status, r.body)
+    # The operator hears of it once in the node's log (docs/limits.md).
+    deadline = time.monotonic() + 6
+    while "limit registrar-rate is acting" not in node.stderr_text():
+        assert time.monotonic() < deadline, node.stderr_tail()
+        time.sleep(0.2)
