@@ -13,10 +13,12 @@
 #include <microhttpd.h>
 
 #include "api/internal.h"
+#include "common/arena.h"
 #include "common/buf.h"
 #include "common/codec.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "crypto/crypto.h"
 #include "net/net.h"
 
 void api_req_free(req_t *rq)
@@ -106,6 +108,34 @@ unsigned api_connections(const api_t *a)
 	const union MHD_DaemonInfo *di =
 	    MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 	return di ? di->num_connections : 0;
+}
+
+bool api_rate_over(api_rate_t *t, const void *key, size_t len, uint64_t now_us, uint64_t step_us,
+		   uint64_t burst_us, unsigned *retry_s)
+{
+	while (t->seed == 0)
+		sw_random_bytes(&t->seed, sizeof(t->seed));
+	uint64_t h = sw_hash(key, len, t->seed) | 1;
+	/* Two slots per client: its own, an idle one, or the less busy one is taken. */
+	struct api_rate_slot *s0 = &t->slot[h % API_RATE_SLOTS],
+			     *s1 = &t->slot[(h % API_RATE_SLOTS) ^ 1], *s;
+	if (s0->key == h)
+		s = s0;
+	else if (s1->key == h)
+		s = s1;
+	else
+		s = s0->tat <= s1->tat ? s0 : s1;
+	if (s->key != h) {
+		s->key = h;
+		s->tat = now_us;
+	}
+	uint64_t tat = s->tat > now_us ? s->tat : now_us;
+	if (tat - now_us > burst_us) {
+		*retry_s = (unsigned)((tat - now_us - burst_us + 999999) / 1000000);
+		return true;
+	}
+	s->tat = tat + step_us;
+	return false;
 }
 
 static void on_timer(uv_timer_t *t);

@@ -88,6 +88,9 @@ typedef struct {
 	 * /v1/registry/<R>/ (src/api/registrar.c). */
 	registrar_t *const *registrars;
 	size_t n_registrars;
+	/* registrar-rate: their requests a second per client network (/24, /56); 0: no
+	 * limit */
+	unsigned registrar_rate;
 	/* The registries this node audits (option `audit`): fills up to cap rows, returns how
 	 * many; gets node_ctx. NULL: none. */
 	size_t (*audits)(void *ctx, api_audit_row_t *out, size_t cap);
@@ -112,3 +115,5 @@ void api_set_token(api_t *a, const char *token);
 void api_limits(const api_t *a, net_limit_stats_t *sum);
 /* PUT /<z32> requests refused by relay-put-rate (429). */
 uint64_t api_relay_limited(const api_t *a);
+/* Requests to the registries this node runs refused by registrar-rate (429). */
+uint64_t api_registrar_limited(const api_t *a);

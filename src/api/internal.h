@@ -26,6 +26,24 @@ typedef struct req req_t;
 
 #define API_RATE_SLOTS 1024
 
+/* A rate limit per client (relay-put-rate, registrar-rate), by the generic cell rate algorithm:
+ * each client has a theoretical arrival time that every request moves on by `step`; a request is
+ * over the limit when that time is more than `burst` ahead of now. A fixed table keyed by a hash
+ * with a secret seed (clients cannot plan collisions); zeroed memory is an empty table. */
+typedef struct {
+	struct api_rate_slot {
+		uint64_t key; /* the client's hash; 0: free */
+		uint64_t tat; /* us (uv_now): when the client's allowance is full again */
+	} slot[API_RATE_SLOTS];
+	uint64_t seed; /* 0: not drawn yet */
+} api_rate_t;
+
+/* Counts one request of the client `key` (its address or network, len bytes) at now_us. True
+ * when it is over the limit (and then not counted), with *retry_s the whole seconds until one
+ * more is allowed. */
+bool api_rate_over(api_rate_t *t, const void *key, size_t len, uint64_t now_us, uint64_t step_us,
+		   uint64_t burst_us, unsigned *retry_s);
+
 struct api {
 	struct MHD_Daemon *mhd;
 	req_t *waiting; /* suspended requests, waiting for the DHT */
@@ -37,14 +55,12 @@ struct api {
 	char token[128]; /* ctx.token points here: api_set_token() changes it */
 	int open_handles;
 	net_limit_stats_t lim; /* api-max-clients refusals, bodies over their limit (413) */
-	/* relay-put-rate (relay.c): the PUTs of the client addresses that may not write, in a
-	 * table keyed by a secret seed (clients cannot plan collisions). */
-	struct api_rate {
-		uint64_t key; /* the address's hash; 0: free */
-		uint64_t tat; /* ms (uv_now): when the address's allowance is full again */
-	} relay_rate[API_RATE_SLOTS];
-	uint64_t relay_seed; /* 0: not drawn yet */
+	/* relay-put-rate (relay.c): the PUTs of the client addresses that may not write. */
+	api_rate_t relay_rate;
 	uint64_t relay_limited;
+	/* registrar-rate (registry.c): the requests to the registrar, per client network. */
+	api_rate_t registrar_rate;
+	uint64_t registrar_limited;
 };
 
 /* Per-request state: the body of a PUT, read in pieces, and what a request suspended for a
@@ -59,7 +75,8 @@ struct req {
 	uint8_t body[BODY_MAX];
 	size_t len;
 	bool too_big;
-	bool relay_own;	     /* PUT /<z32>: stored as an own zone (else only cached and put) */
+	bool rate_counted; /* counted by registrar-rate (a request resumed is not counted again) */
+	bool relay_own;	   /* PUT /<z32>: stored as an own zone (else only cached and put) */
 	uint8_t relay_rcode; /* GET /<z32>: the rcode of the lookup's answer (0xFF: none) */
 	/* PUT /<z32>: what it still waits for, and the relays' count (net_relay_put()). */
 	bool put_dht_wait, put_relays_wait;

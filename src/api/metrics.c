@@ -398,7 +398,7 @@ static void audit_metrics(FILE *f, const api_ctx_t *ctx)
 
 /* The rows of swarmdns_limit_hits_total (metrics.h); also watched by the daemon's log. */
 size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api, uint64_t relay_limited,
-		      api_limit_row_t out[API_LIMIT_ROWS])
+		      uint64_t registrar_limited, api_limit_row_t out[API_LIMIT_ROWS])
 {
 	resolver_stats_t stats;
 	api_stats(ctx, &stats);
@@ -447,6 +447,7 @@ size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api, uint64
 	    {"api-max-clients", api->refused},
 	    {"api-request-size", api->too_large},
 	    {"relay-put-rate", relay_limited},
+	    {"registrar-rate", registrar_limited},
 	    {"upstream-max-waiters", fs.waiters_refused},
 	    {"unwanted-reply-threshold", fs.unwanted_tcp},
 	    {"relay-max-requests", rs.requests[NET_RELAY_GET][NET_RELAY_LIMITED] +
@@ -464,7 +465,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	api_stats(ctx, &stats);
 	const resolver_stats_t *st = &stats;
 	api_limit_row_t rows[API_LIMIT_ROWS];
-	api_limit_rows(ctx, &x->api_limits, x->relay_put_limited, rows);
+	api_limit_rows(ctx, &x->api_limits, x->relay_put_limited, x->registrar_limited, rows);
 	static const char name[] = "swarmdns_limit_hits_total";
 	family(
 	    f, name, "counter",
@@ -477,7 +478,7 @@ static void limit_metrics(FILE *f, const api_ctx_t *ctx, const api_metrics_extra
 	    "upstream questions over upstream-max-waiters or unwanted-reply-threshold, "
 	    "requests to relays over relay-max-requests, "
 	    "connections refused or closed idle, requests over a size limit, relay PUTs over "
-	    "relay-put-rate.");
+	    "relay-put-rate, registrar requests over registrar-rate.");
 	for (size_t i = 0; i < API_LIMIT_ROWS; i++)
 		labelled(f, name, "limit", rows[i].limit, rows[i].hits);
 	family(f, "swarmdns_rrl_limited_total", "counter",

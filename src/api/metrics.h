@@ -34,6 +34,7 @@ typedef struct {
 	unsigned api_connections; /* open HTTP connections of the API */
 	net_limit_stats_t api_limits;
 	uint64_t relay_put_limited; /* api_relay_limited() */
+	uint64_t registrar_limited; /* api_registrar_limited() */
 } api_metrics_extra_t;
 
 /* How often each limit acted, by the option that sets it (docs/limits.md): the rows of
@@ -42,9 +43,9 @@ typedef struct {
 	const char *limit;
 	uint64_t hits;
 } api_limit_row_t;
-#define API_LIMIT_ROWS 29
+#define API_LIMIT_ROWS 30
 size_t api_limit_rows(const api_ctx_t *ctx, const net_limit_stats_t *api, uint64_t relay_limited,
-		      api_limit_row_t out[API_LIMIT_ROWS]);
+		      uint64_t registrar_limited, api_limit_row_t out[API_LIMIT_ROWS]);
 
 /* Renders every metric. Returns a new NUL-terminated buffer (the caller frees it) and its
  * length in *len, or NULL when memory runs out. */

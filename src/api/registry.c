@@ -10,7 +10,8 @@
  *
  * Hashes and entries are hex, as elsewhere in this API. Ranges are bounded (at most
  * API_LOG_ENTRIES_MAX entries per request; fewer is not an error, as RFC 6962 §4.6 allows: the
- * client asks again from where the answer ended). Reads only; loop thread.
+ * client asks again from where the answer ended). Reads only; loop thread. Every other path
+ * under /v1/registry/<R>/ goes to the registrar (registrar.c), past the option registrar-rate.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "api/internal.h"
 #include "common/codec.h"
 #include "common/err.h"
+#include "dns/rrl.h"
 #include "store/mlog.h"
 
 #define API_LOG_ENTRIES_MAX 256
@@ -236,6 +238,42 @@ static const struct {
     {"log/proof/consistency", log_consistency},
 };
 
+/* registrar-rate: a request to the registrar counts against its client's network (/24, /56,
+ * as the DNS limits count: dns/rrl.h), loopback too (a reverse proxy's clients all come from
+ * there, and then share one budget rather than none), refused ones too. True when rq is over
+ * the limit and answered 429 with Retry-After (RFC 6585 §4) into *ret. */
+static bool registrar_limited(api_t *a, struct MHD_Connection *c, req_t *rq, enum MHD_Result *ret)
+{
+	unsigned rate = a->ctx.registrar_rate, retry;
+	uint8_t net[DNS_RRL_NET_KEY_MAX];
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (rate == 0 || rq->rate_counted || ci == NULL)
+		return false;
+	rq->rate_counted = true;
+	size_t len = dns_rrl_net_key(ci->client_addr, net);
+	/* A burst of `rate` requests, then one every second / rate. */
+	uint64_t step = 1000000 / rate;
+	if (len == 0 || !api_rate_over(&a->registrar_rate, net, len, uv_now(a->loop) * 1000, step,
+				       1000000 - step, &retry))
+		return false;
+	a->registrar_limited++;
+	char msg[256], hdr[32];
+	snprintf(msg, sizeof(msg),
+		 "too many requests to this registrar from your network (more than %u a second); "
+		 "wait %u s and send the request again\n",
+		 rate, retry);
+	snprintf(hdr, sizeof(hdr), "Retry-After: %u", retry);
+	*ret = api_reply_ext(c, MHD_HTTP_TOO_MANY_REQUESTS, "text/plain; charset=utf-8", msg,
+			     strlen(msg), hdr);
+	return true;
+}
+
+uint64_t api_registrar_limited(const api_t *a)
+{
+	return a->registrar_limited;
+}
+
 enum MHD_Result api_registry(api_t *a, struct MHD_Connection *c, const char *path,
 			     const char *method, req_t *rq)
 {
@@ -248,8 +286,11 @@ enum MHD_Result api_registry(api_t *a, struct MHD_Connection *c, const char *pat
 		return api_reply_text(c, MHD_HTTP_BAD_REQUEST,
 				      "give the registry's 52-character z-base32 key: " LOG_PATHS);
 	/* The operations of a registry this node runs (src/api/registrar.c). */
+	enum MHD_Result limited;
 	if (strncmp(slash + 1, "log/", 4) != 0)
-		return api_registrar(a, c, pk, slash + 1, method, rq);
+		return registrar_limited(a, c, rq, &limited)
+			   ? limited
+			   : api_registrar(a, c, pk, slash + 1, method, rq);
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return api_reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
 	size_t h = 0, nh = sizeof(handlers) / sizeof(handlers[0]);

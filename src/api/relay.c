@@ -92,9 +92,8 @@ enum MHD_Result api_relay_bad_key(struct MHD_Connection *c)
 /* ---- relay-put-rate ---- */
 
 /* Counts a PUT of c's address (IPv6: its /64, which one subscriber usually holds); true when
- * it is over the rate, with *retry_s until one more is allowed. The generic cell rate
- * algorithm: each address has a theoretical arrival time that every PUT moves on by a
- * minute / rate; a burst of `rate` PUTs is allowed, then one every minute / rate. */
+ * it is over the rate, with *retry_s until one more is allowed: a burst of `rate` PUTs, then
+ * one every minute / rate. */
 static bool put_limited(api_t *a, struct MHD_Connection *c, unsigned *retry_s)
 {
 	unsigned rate = a->ctx.relay_put_rate;
@@ -112,31 +111,12 @@ static bool put_limited(api_t *a, struct MHD_Connection *c, unsigned *retry_s)
 	} else {
 		return false;
 	}
-	while (a->relay_seed == 0)
-		sw_random_bytes(&a->relay_seed, sizeof(a->relay_seed));
-	uint64_t key = sw_hash(addr, sizeof(addr), a->relay_seed) | 1;
-	uint64_t now = uv_now(a->loop), step = 60000 / rate, burst = 60000 - step;
-	/* Two cells per address: its own, an idle one, or the less busy one is taken. */
-	struct api_rate *s0 = &a->relay_rate[key % API_RATE_SLOTS],
-			*s1 = &a->relay_rate[(key % API_RATE_SLOTS) ^ 1], *s;
-	if (s0->key == key)
-		s = s0;
-	else if (s1->key == key)
-		s = s1;
-	else
-		s = s0->tat <= s1->tat ? s0 : s1;
-	if (s->key != key) {
-		s->key = key;
-		s->tat = now;
-	}
-	uint64_t tat = s->tat > now ? s->tat : now;
-	if (tat - now > burst) {
-		*retry_s = (unsigned)((tat - now - burst + 999) / 1000);
-		a->relay_limited++;
-		return true;
-	}
-	s->tat = tat + step;
-	return false;
+	uint64_t step = 60000000 / rate;
+	if (!api_rate_over(&a->relay_rate, addr, sizeof(addr), uv_now(a->loop) * 1000, step,
+			   60000000 - step, retry_s))
+		return false;
+	a->relay_limited++;
+	return true;
 }
 
 uint64_t api_relay_limited(const api_t *a)

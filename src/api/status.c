@@ -13,6 +13,7 @@
 #include "api/internal.h"
 #include "api/metrics.h"
 #include "common/codec.h"
+#include "dns/wire.h"
 #include "net/net.h"
 
 static void status_zone(const zone_t *z, void *ctx)
@@ -120,6 +121,21 @@ enum MHD_Result api_status_get(api_t *a, struct MHD_Connection *c)
 		json_object_set_new(dj, "puts_accepted", json_u64(dc.puts_accepted));
 		json_object_set_new(j, "dht", dj);
 	}
+	/* The roots (option `root`, as the resolver has them since the last reload), name (no
+	 * final dot) to key: what `swarmdns register alice.p2p` maps onto a registry. */
+	const resolver_opts_t *ro = resolver_opts(a->ctx.resolver);
+	json_t *roots = json_object();
+	for (size_t i = 0; i < ro->n_roots; i++) {
+		char rn[DNS_NAME_MAX * 4 + 1], z[SW_Z32_KEY_LEN + 1];
+		if (dns_name_to_str(ro->roots[i].suffix, rn, sizeof(rn)))
+			continue;
+		size_t rl = strlen(rn);
+		if (rl > 1 && rn[rl - 1] == '.')
+			rn[rl - 1] = '\0';
+		sw_z32_encode_key(ro->roots[i].key, z);
+		json_object_set_new(roots, rn, json_string(z));
+	}
+	json_object_set_new(j, "roots", roots);
 	/* The registries this node audits (option `audit`, docs/registries.md). */
 	api_audit_row_t rows[CONF_AUDIT_MAX];
 	size_t nrows = a->ctx.audits ? a->ctx.audits(a->ctx.node_ctx, rows, CONF_AUDIT_MAX) : 0;
@@ -158,7 +174,7 @@ enum MHD_Result api_status_get(api_t *a, struct MHD_Connection *c)
 enum MHD_Result api_metrics_get(api_t *a, struct MHD_Connection *c)
 {
 	api_metrics_extra_t x = {uv_now(a->loop) - a->ctx.started_ms, api_connections(a), a->lim,
-				 api_relay_limited(a)};
+				 api_relay_limited(a), api_registrar_limited(a)};
 	size_t len = 0;
 	char *text = api_metrics_render(&a->ctx, &x, &len);
 	if (text == NULL)

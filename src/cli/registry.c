@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,7 +45,9 @@ static void register_usage(FILE *f)
 	    f,
 	    "Usage: swarmdns register NAME -k OWNER_KEY [--registry-key KEYFILE] [--dns DOMAIN]\n"
 	    "                         [--api URL]\n\n"
-	    "Claims NAME, a label of a registry: alice.<registry key>. The registrar's node\n"
+	    "Claims NAME, a label of a registry: alice.<registry key>, or alice.p2p where\n"
+	    "the node at --api maps the root p2p onto the registry (its option\n"
+	    "root p2p=<registry key>; GET /v1/status lists its roots). The registrar's node\n"
 	    "checks the claim against the registry's published policy and logs it. Prints\n"
 	    "the log index of the registration, or that the claim waits for moderators\n"
 	    "(a moderated registry; 'swarmdns registry approve'). For an open registry it\n"
@@ -62,8 +65,8 @@ static void register_usage(FILE *f)
 	    "                      looks it up through its upstream) [default: the label\n"
 	    "                      under the policy's suffix when it lists just one]\n" API_OPT
 	    "\nExit status: 0 registered (or waiting for moderators); 1 refused or an error\n"
-	    "(said why: name taken, policy not met, bad label, registry unreachable);\n"
-	    "2 a usage error.\n");
+	    "(said why: name taken, policy not met, bad label, a root the node does not\n"
+	    "know, registry unreachable, too many requests); 2 a usage error.\n");
 }
 
 static void registry_usage(FILE *f)
@@ -79,7 +82,8 @@ static void registry_usage(FILE *f)
 	    "       swarmdns registry verify REGISTRY [--no-dht] [--label L]... [--api URL]\n\n"
 	    "A registry gives out human-readable names, alice.<registry key>, under a policy\n"
 	    "it publishes, every registration in a public log (docs/registries.md). Its node\n"
-	    "holds its key (option 'registrar KEYFILE').\n\n"
+	    "holds its key (option 'registrar KEYFILE'). NAME is alice.<registry key>, or\n"
+	    "alice.p2p where the node at --api has the option root p2p=<registry key>.\n\n"
 	    "  init        publish the policy and the log (from loopback or with --token)\n"
 	    "  approve     a moderator's approval of a waiting claim (reject: drop it)\n"
 	    "  transfer    give a name to another key, signed by its owner\n"
@@ -115,35 +119,69 @@ static void registry_usage(FILE *f)
 	    "items\n" API_OPT);
 }
 
-/* NAME as label.<registry z32>[.]: the label (lower-cased) and the registry key. */
-static int name_parse(const char *cmd, const char *name, char label[REG_LABEL_MAX + 1],
-		      uint8_t registry[32])
+/* NAME, `label.<registry key>` or `label.<root>` (a root the node at api knows, option
+ * `root p2p=<R>`): the label (lower-cased) and the registry key. The node's roots come from
+ * its GET /v1/status ("roots"), asked only for a name that does not end in a key. Every
+ * command that takes a NAME goes through here. Returns 0, 1 (refused, said) or 2 (usage,
+ * said). */
+static int name_resolve(const char *cmd, const char *api, const char *name,
+			char label[REG_LABEL_MAX + 1], uint8_t registry[32])
 {
-	const char *dot = strchr(name, '.');
-	size_t ll = dot ? (size_t)(dot - name) : 0, rl = dot ? strlen(dot + 1) : 0;
-	if (dot && rl > 0 && dot[rl] == '.')
-		rl--;
-	if (dot == NULL || ll == 0 || ll > REG_LABEL_MAX ||
-	    sw_z32_decode_key(dot + 1, rl, registry)) {
+	const char *rest;
+	size_t rl, n;
+	int status, ret = reg_name_split(name, label, &rest, &rl);
+	if (ret == SW_EMALF) {
 		fprintf(stderr,
-			"swarmdns %s: '%s' is not a registry name: give label.<registry key>, "
-			"e.g. alice.<52-character z-base32 key>\n",
+			"swarmdns %s: '%s' is not a registry name: give label.<registry key> "
+			"(52 characters of z-base32) or label.<root>, a root the node knows (its "
+			"option root, e.g. alice.p2p under root p2p=<registry key>)\n",
 			cmd, name);
 		return 2;
 	}
-	for (size_t i = 0; i < ll; i++)
-		label[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-	label[ll] = '\0';
-	if (reg_label_check(label, ll)) {
-		fprintf(
-		    stderr,
-		    "swarmdns %s: '%s' is not a label a registry gives out: lower-case letters, "
-		    "digits and hyphens (not first or last), 1 to 63 of them, not starting "
-		    "with '_'\n",
-		    cmd, label);
+	if (ret) {
+		fprintf(stderr,
+			"swarmdns %s: '%.*s' is not a label a registry gives out: lower-case "
+			"letters, digits and hyphens (not first or last), 1 to 63 of them, not "
+			"starting with '_'\n",
+			cmd, (int)strcspn(name, "."), name);
 		return 1;
 	}
-	return 0;
+	if (sw_z32_decode_key(rest, rl, registry) == 0)
+		return 0;
+	if ((ret = cli_api_call(cmd, api, "GET", "/v1/status", NULL, 0, &status, resp, sizeof(resp),
+				&n)))
+		return ret;
+	json_t *st = status == 200 ? json_loads((const char *)resp, 0, NULL) : NULL;
+	json_t *roots = json_object_get(st, "roots"), *v;
+	const char *root;
+	char known[512] = "";
+	size_t kl = 0;
+	ret = -1;
+	json_object_foreach(roots, root, v)
+	{
+		const char *key = json_string_value(v);
+		if (strlen(root) == rl && strncasecmp(root, rest, rl) == 0 && key &&
+		    sw_z32_decode_key(key, strlen(key), registry) == 0)
+			ret = 0;
+		if (kl < sizeof(known))
+			kl += (size_t)snprintf(known + kl, sizeof(known) - kl, "%s%s",
+					       kl ? ", " : "", root);
+	}
+	if (ret && roots == NULL)
+		fprintf(stderr,
+			"swarmdns %s: the node at %s does not say its roots (an older version?); "
+			"give %s.<registry key>\n",
+			cmd, cli_api_url(api), label);
+	else if (ret)
+		fprintf(stderr,
+			"swarmdns %s: %.*s is not %s the node at %s knows (its roots: %s); give "
+			"%s.<registry key>, or add 'root %.*s=<registry key>' to the node's "
+			"configuration\n",
+			cmd, (int)rl, rest,
+			rl == SW_Z32_KEY_LEN ? "a registry key (z-base32), nor a root" : "a root",
+			cli_api_url(api), kl ? known : "none", label, (int)rl, rest);
+	json_decref(st);
+	return ret ? 1 : 0;
 }
 
 static void path_of(char *out, size_t cap, const uint8_t registry[32], const char *what)
@@ -175,6 +213,11 @@ static int call(const char *cmd, const char *api, const char *method, const char
 		tl--;
 	if (*status == 409)
 		fprintf(stderr, "swarmdns %s: taken: %.*s\n", cmd, (int)tl, (char *)resp);
+	else if (*status == 429) /* the text says how long to wait (Retry-After) */
+		fprintf(stderr,
+			"swarmdns %s: the registrar at %s is limiting requests from this network "
+			"(HTTP 429, its option registrar-rate): %.*s\n",
+			cmd, cli_api_url(api), (int)tl, (char *)resp);
 	else if (*status >= 400 && *status < 500)
 		fprintf(stderr, "swarmdns %s: refused by the registrar at %s (HTTP %d): %.*s\n",
 			cmd, cli_api_url(api), *status, (int)tl, (char *)resp);
@@ -315,7 +358,7 @@ int cli_register(int argc, char **argv)
 	char label[REG_LABEL_MAX + 1], path[256], z[SW_Z32_KEY_LEN + 1];
 	uint8_t registry[32], pk[32], sk[64], sig[64], rpk[32], rsk[64];
 	json_t *pol, *j;
-	if ((ret = name_parse("register", argv[optind], label, registry)))
+	if ((ret = name_resolve("register", api, argv[optind], label, registry)))
 		return ret;
 	if (cli_key_read(key, pk, sk))
 		return 1;
@@ -429,7 +472,7 @@ static int reg_moderate(reg_args_t *a, const char *cmd, const char *name, bool a
 	size_t len, mod;
 	int status, ret;
 	json_t *pol, *cl, *j;
-	if ((ret = name_parse(cmd, name, label, registry)))
+	if ((ret = name_resolve(cmd, a->api, name, label, registry)))
 		return ret;
 	if (cli_key_read(a->key, pk, sk))
 		return 1;
@@ -497,7 +540,7 @@ static int reg_owner(reg_args_t *a, const char *cmd, const char *op, const char 
 	size_t len;
 	int status, ret;
 	json_t *cur, *j;
-	if ((ret = name_parse(cmd, name, label, registry)))
+	if ((ret = name_resolve(cmd, a->api, name, label, registry)))
 		return ret;
 	if (strcmp(op, "transfer") == 0 &&
 	    (a->to == NULL || sw_z32_decode_key(a->to, strlen(a->to), to))) {

@@ -145,6 +145,9 @@ static const opt_t opts[] = {
      CONF_REGISTRAR_MAX, 0, "",
      "run the registry of this key file: keep its policy, log and names, take registrations "
      "on the API and put its items into the DHT (repeatable; docs/registries.md)"},
+    {"registrar-rate", T_UINT, offsetof(conf_t, registrar_rate), 0, NOREP, 1000000, 0, "2000",
+     "requests to the registries this node runs (/v1/registry/<key>/ but log/) a second from "
+     "one client network (/24, /56), with a burst of as many; more get 429 (0: no limit)"},
     {"audit", T_STR, offsetof(conf_t, audit), CONF_PAIR_LEN, offsetof(conf_t, n_audit),
      CONF_AUDIT_MAX, 0, "",
      "audit the registry of this key (z-base32): check each new signed tree head of its log "

@@ -94,6 +94,7 @@ typedef struct {
 	/* Registries this node runs (docs/registries.md): their key files. */
 	char registrar[CONF_REGISTRAR_MAX][CONF_PATH_LEN];
 	unsigned n_registrar;
+	uint32_t registrar_rate; /* their requests a second per client network (/24, /56) */
 	/* Registries whose tree heads this node audits: `<z32>` or `<z32>=<URL>` of a node that
 	 * serves the log (else the policy's api=), and how often (docs/registries.md). */
 	char audit[CONF_AUDIT_MAX][CONF_PAIR_LEN];

@@ -962,6 +962,7 @@ int daemon_run(const conf_t *c)
 				c->api_max_clients,
 				c->api_timeout,
 				.relay_put_rate = c->relay_put_rate,
+				.registrar_rate = c->registrar_rate,
 				.reload = daemon_reload,
 				.reload_ctx = &n,
 				.dht_health = node_dht_health,

@@ -43,7 +43,8 @@ static void on_tick(uv_timer_t *t)
 	api_limit_row_t rows[API_LIMIT_ROWS];
 	if (*l->api)
 		api_limits(*l->api, &api);
-	api_limit_rows(l->ctx, &api, *l->api ? api_relay_limited(*l->api) : 0, rows);
+	api_limit_rows(l->ctx, &api, *l->api ? api_relay_limited(*l->api) : 0,
+		       *l->api ? api_registrar_limited(*l->api) : 0, rows);
 	uint64_t now = uv_now(t->loop) + 1;
 	size_t prev = (l->pos + WINDOW - 1) % WINDOW;
 	/* The oldest sample of the ring, a minute ago once it is full. */

@@ -111,6 +111,7 @@ static const ropt_t ropts[] = {
     F("relay-max-requests", relay_max_requests, RESTART),
     F("relay-ca", relay_ca, RESTART),
     R("registrar", registrar, n_registrar, RESTART),
+    F("registrar-rate", registrar_rate, RESTART),
     R("audit", audit, n_audit, RESTART),
     F("audit-interval", audit_interval, RESTART),
     F("audit-mirror", audit_mirror, RESTART),

@@ -37,6 +37,25 @@ int reg_label_check(const char *label, size_t len)
 	return 0;
 }
 
+int reg_name_split(const char *name, char label[REG_LABEL_MAX + 1], const char **rest,
+		   size_t *rest_len)
+{
+	const char *dot = strchr(name, '.');
+	size_t ll = dot ? (size_t)(dot - name) : 0, rl = dot ? strlen(dot + 1) : 0;
+	if (rl > 0 && dot[rl] == '.')
+		rl--;
+	if (ll == 0 || rl == 0 || dot[1] == '.')
+		return SW_EMALF;
+	if (ll > REG_LABEL_MAX)
+		return SW_EINVAL;
+	for (size_t i = 0; i < ll; i++)
+		label[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+	label[ll] = '\0';
+	*rest = dot + 1;
+	*rest_len = rl;
+	return reg_label_check(label, ll);
+}
+
 int reg_domain_check(const char *d, size_t len, size_t min_labels)
 {
 	size_t start = 0, labels = 0;

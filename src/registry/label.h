@@ -77,6 +77,16 @@ typedef struct {
  * `_policy`, `_log`); SW_EINVAL for anything else. */
 int reg_label_check(const char *label, size_t len);
 
+/* A registry name as a user writes it: `L.REST` with an optional final dot, where REST is
+ * the registry's key (z-base32) or a root that stands for it (`alice.p2p` under `root
+ * p2p=<R>`, docs/design.md §1). Writes L lower-cased (as DNS compares names) into label, and
+ * points *rest at REST within name, *rest_len its length without the final dot. Which
+ * registry REST names is the caller's (a key, or a node's roots). Returns 0; SW_EMALF when
+ * name is not of that form (no dot, an empty label or REST); else reg_label_check()'s code
+ * for L (SW_EINVAL, SW_EOUTZONE). */
+int reg_name_split(const char *name, char label[REG_LABEL_MAX + 1], const char **rest,
+		   size_t *rest_len);
+
 /* Whether d (len bytes, text without the final dot) is a domain of at least min_labels
  * labels, each lower-case LDH as reg_label_check() wants, at most REG_DOMAIN_MAX bytes.
  * Returns 0 or SW_EINVAL. */

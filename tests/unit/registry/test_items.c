@@ -221,6 +221,45 @@ static void test_label_syntax(void **state)
 	assert_int_equal(reg_domain_check("Alice.com", 9, 2), SW_EINVAL);
 }
 
+/* NAME as `swarmdns register` takes it: the label lower-cased, and what follows it. */
+static void test_name_split(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name, *label, *rest;
+		int ret;
+	} cases[] = {
+	    {"alice.p2p", "alice", "p2p", 0},
+	    {"Alice.P2P.", "alice", "P2P", 0},
+	    {"alice.p2p.example", "alice", "p2p.example", 0},
+	    {"x-1.ybndrfg8ejkmcpqxot1uwisza345h769ybndrfg8ejkmcpqxot1uwisza3", "x-1",
+	     "ybndrfg8ejkmcpqxot1uwisza345h769ybndrfg8ejkmcpqxot1uwisza3", 0},
+	    {"alice", NULL, NULL, SW_EMALF},
+	    {"alice.", NULL, NULL, SW_EMALF},
+	    {".p2p", NULL, NULL, SW_EMALF},
+	    {"alice..p2p", NULL, NULL, SW_EMALF},
+	    {"", NULL, NULL, SW_EMALF},
+	    {"bad-.p2p", NULL, NULL, SW_EINVAL},
+	    {"a_b.p2p", NULL, NULL, SW_EINVAL},
+	    {"_policy.p2p", NULL, NULL, SW_EOUTZONE},
+	    {("abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+	      "abcd.p2p"),
+	     NULL, NULL, SW_EINVAL}, /* a label of 64 */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char label[REG_LABEL_MAX + 1];
+		const char *rest = NULL;
+		size_t rl = 0;
+		int ret = reg_name_split(cases[i].name, label, &rest, &rl);
+		assert_int_equal(ret, cases[i].ret);
+		if (ret)
+			continue;
+		assert_string_equal(label, cases[i].label);
+		assert_int_equal(rl, strlen(cases[i].rest));
+		assert_memory_equal(rest, cases[i].rest, rl);
+	}
+}
+
 /* A record with every group of fields. */
 static void full_record(reg_record_t *r)
 {
@@ -809,6 +848,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_txt_strings),
 	    cmocka_unit_test(test_label_syntax),
+	    cmocka_unit_test(test_name_split),
 	    cmocka_unit_test(test_label_round_trip),
 	    cmocka_unit_test(test_label_hostile),
 	    cmocka_unit_test(test_policy_round_trip),
