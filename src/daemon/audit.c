@@ -544,18 +544,19 @@ __attribute__((format(printf, 3, 4))) static void item_verdict(daemon_audit_t *a
 	pending_t *p = &a->wait[a->cur];
 	audited_t *r = &a->regs[p->reg];
 	uint64_t now = (uint64_t)time(NULL);
+	char msg[sizeof(r->items.last_error)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	r->items.checked++;
 	if (v != REG_AUDIT_OK) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(r->items.last_error, sizeof(r->items.last_error), fmt, ap);
-		va_end(ap);
+		memcpy(r->items.last_error, msg, sizeof(msg));
 		r->items.inconsistent++;
 		r->items.failed = now;
-		sw_err("audit %s: INCONSISTENT: %s", r->z32, r->items.last_error);
+		sw_err("audit %s: INCONSISTENT: %s", r->z32, msg);
 	} else {
-		sw_info("audit %s: the label item of %s (log index %" PRIu64 ") is in the log",
-			r->z32, p->label, p->index);
+		sw_info("audit %s: %s", r->z32, msg);
 	}
 	/* The item itself is the evidence: signed by R, and not what R's log says. */
 	item_t *it = v != REG_AUDIT_OK ? &p->item : NULL;
@@ -598,7 +599,13 @@ static void item_judge(daemon_audit_t *a, const uint8_t *proof, size_t count, co
 	}
 	reg_audit_t v = reg_audit_label(&a->cur_head, a->regs[p->reg].registry, p->label,
 					p->label_len, &rec, a->ient, a->ient_len, proof, count, &e);
-	if (v == REG_AUDIT_ENTRY_DIFFERS)
+	if (v == REG_AUDIT_OK)
+		item_verdict(a, v,
+			     "the label item of %s (log index %" PRIu64
+			     ") is in the log: its %s, in the tree head of %" PRIu64
+			     " entries (from %s)",
+			     p->label, p->index, reg_op_str(e.op), a->cur_head.size, from);
+	else if (v == REG_AUDIT_ENTRY_DIFFERS)
 		item_verdict(a, v,
 			     "the label item of %s (log index %" PRIu64 ", seq %" PRId64
 			     ") is signed by the registry, but its log's entry %" PRIu64

@@ -233,7 +233,8 @@ def resolve_until(node, name, cond, within=15):
             pass
         row = node.status().get("registries", {}).get("audit", [None])[0]
         if row and cond(row):
-            return row
+            # The row as it is now: cond may read the node's log, written after row.
+            return node.status()["registries"]["audit"][0]
         time.sleep(0.3)
     raise AssertionError(f"audit state not reached within {within} s: {row}")
 
@@ -257,8 +258,12 @@ def metric(node, name, reg):
     return got[0]
 
 
+def logged(node, text):
+    return text in node.stderr_path.read_text(errors="replace")
+
+
 def test_auditor_checks_label_items_it_resolves(swarmdns_bin, tmp_path, make_key):
-    reg, alice, mallory = (make_key() for _ in range(3))
+    reg, alice, carol, mallory = (make_key() for _ in range(4))
     testnet = Testnet(swarmdns_bin, 8, tmp_path, seconds=90).start()
     nodes = []
     try:
@@ -271,41 +276,64 @@ def test_auditor_checks_label_items_it_resolves(swarmdns_bin, tmp_path, make_key
         b = Node(swarmdns_bin, tmp_path / "auditor", tmp_path,
                  join + ["--audit", f"{reg.z32}={a.api_url}", "--audit-interval", "1"]).start()
         nodes.append(b)
+        # Another auditor mirrors the log: it checks label items against its own copy.
+        (tmp_path / "mirror").mkdir()
+        m = Node(swarmdns_bin, tmp_path / "mirror", tmp_path,
+                 join + ["--audit", f"{reg.z32}={a.api_url}", "--audit-interval", "1",
+                         "--audit-mirror", "yes"]).start()
+        nodes.append(m)
         wait_good(nodes)
         assert cli(swarmdns_bin, a, "registry", "init", "--policy", "closed", "--url",
                    a.api_url).returncode == 0
-        cp = cli(swarmdns_bin, a, "register", f"alice.{reg.z32}", "-k", alice.path,
-                 "--registry-key", reg.path)
+        for who, label in ((alice, "alice"), (carol, "carol")):
+            cp = cli(swarmdns_bin, a, "register", f"{label}.{reg.z32}", "-k", who.path,
+                     "--registry-key", reg.path)
+            assert cp.returncode == 0, describe(cp)
+        cp = cli(swarmdns_bin, a, "registry", "release", f"carol.{reg.z32}", "-k", carol.path)
         assert cp.returncode == 0, describe(cp)
         assert wait_item(b, reg, "alice").get("found")
         publish_zone(swarmdns_bin, a, alice, "www 300 IN A 192.0.2.7\n")
 
         # A registered name: its label item is entry 0 of the log, proved by inclusion.
-        row = resolve_until(b, f"www.alice.{reg.z32}.",
-                            lambda r: r["label_items"]["checked"] >= 1)
+        ok = "the label item of alice (log index 0) is in the log: its register"
+        row = resolve_until(b, f"www.alice.{reg.z32}.", lambda r: logged(b, ok))
         assert ask_a(b, f"www.alice.{reg.z32}.").rcode() == dns.rcode.NOERROR
         items = row["label_items"]
         assert items["checked"] == 1 and items["inconsistent"] == 0, row
         assert row["state"] == "consistent" and "last_problem" not in items, row
-        assert "the label item of alice (log index 0) is in the log" in \
-            b.stderr_path.read_text(errors="replace"), b.stderr_tail()
+        assert logged(b, f"{ok}, in the tree head of 3 entries (from {a.api_url})"), \
+            b.stderr_tail()
+        # A released name answers NXDOMAIN through its last label item, the release (2).
+        ok = "the label item of carol (log index 2) is in the log: its release"
+        row = resolve_until(b, f"www.carol.{reg.z32}.", lambda r: logged(b, ok))
+        assert row["label_items"]["checked"] == 2, row
+        # The mirror's auditor reads the entry and the proof from its own copy.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and \
+                m.api("GET", f"/v1/registry/{reg.z32}/log/sth").json().get("size") != 3:
+            time.sleep(0.2)
+        row = resolve_until(m, f"www.alice.{reg.z32}.",
+                            lambda r: r["label_items"]["checked"] >= 1)
+        assert row["label_items"]["inconsistent"] == 0, row
+        assert logged(m, "alice (log index 0) is in the log: its register, in the tree head "
+                      "of 3 entries (from this node's mirror)"), m.stderr_tail()
 
         # A label item R signed that its log does not hold: mallory claims entry 0, which
         # is alice's registration.
         with KrpcClient() as c:
             n = put_everywhere(c, testnet.ports, forged_label(reg, "mallory", mallory.z32, 0))
             assert n >= 4, f"the forged label item was stored by {n} testnet nodes"
-        row = resolve_until(b, f"www.mallory.{reg.z32}.",
-                            lambda r: r["label_items"]["inconsistent"] >= 1)
-        items = row["label_items"]
-        assert row["state"] == "inconsistent" and items["checked"] == 2, row
-        assert "mallory" in items["last_problem"] and \
-            "entry 0 is a register of alice" in items["last_problem"], row
-        assert row["failures"] == 0, row  # the log itself is consistent
-        assert metric(b, "swarmdns_registry_audit_items_checked_total", reg) == 2
-        assert metric(b, "swarmdns_registry_audit_items_inconsistent_total", reg) == 1
-        assert "INCONSISTENT: the label item of mallory" in \
-            b.stderr_path.read_text(errors="replace"), b.stderr_tail()
+        for node, checked in ((b, 3), (m, 2)):
+            row = resolve_until(node, f"www.mallory.{reg.z32}.",
+                                lambda r: r["label_items"]["inconsistent"] >= 1)
+            items = row["label_items"]
+            assert row["state"] == "inconsistent" and items["checked"] == checked, row
+            assert "mallory" in items["last_problem"] and \
+                "entry 0 is a register of alice" in items["last_problem"], row
+            assert row["failures"] == 0, row  # the log itself is consistent
+            assert metric(node, "swarmdns_registry_audit_items_checked_total", reg) == checked
+            assert metric(node, "swarmdns_registry_audit_items_inconsistent_total", reg) == 1
+            assert logged(node, "INCONSISTENT: the label item of mallory"), node.stderr_tail()
 
         # One beyond every tree head R signs: reported once a few heads have not covered it.
         with KrpcClient() as c:
@@ -321,15 +349,15 @@ def test_auditor_checks_label_items_it_resolves(swarmdns_bin, tmp_path, make_key
         b.stop()
         b.start()
         row = wait_audit(b, lambda r: r["checked"] > 0)
-        assert row["label_items"]["checked"] == 3, row
+        assert row["label_items"]["checked"] == 4, row
         assert row["label_items"]["inconsistent"] == 2 and row["state"] == "inconsistent", row
         # www.alice.<R> answers only through the label item, verified again after the
         # restart (the resolver's cache is in memory): its verdict is in LMDB already.
         r = ask_a(b, f"www.alice.{reg.z32}.")
         assert r.rcode() == dns.rcode.NOERROR and r.answer, r
         time.sleep(0.5)
-        assert b.status()["registries"]["audit"][0]["label_items"]["checked"] == 3
-        assert "label item of alice" not in b.stderr_path.read_text(errors="replace")
+        assert b.status()["registries"]["audit"][0]["label_items"]["checked"] == 4
+        assert not logged(b, "label item of alice"), b.stderr_tail()
     finally:
         errors = finish_all(nodes)
         testnet.stop()
