@@ -681,7 +681,7 @@ static void item_start(daemon_audit_t *a, size_t i)
 	if (p->index >= r->last_sth.size) {
 		item_verdict(a, REG_AUDIT_BEYOND,
 			     "the label item of %s (log index %" PRIu64 ", seq %" PRId64
-			     ") is signed by the registry, but no tree head it signed in %d "
+			     ") is signed by the registry, but no tree head verified in %d "
 			     "checks since covers that index (the last has %" PRIu64
 			     " entries): the label item is not in the log",
 			     p->label, p->index, p->item.seq, ITEM_ROUNDS_MAX, r->last_sth.size);

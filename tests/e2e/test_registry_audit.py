@@ -276,11 +276,12 @@ def test_auditor_checks_label_items_it_resolves(swarmdns_bin, tmp_path, make_key
         b = Node(swarmdns_bin, tmp_path / "auditor", tmp_path,
                  join + ["--audit", f"{reg.z32}={a.api_url}", "--audit-interval", "1"]).start()
         nodes.append(b)
-        # Another auditor mirrors the log: it checks label items against its own copy.
+        # Another auditor mirrors the log: it checks label items against its own copy. It
+        # serves on two threads: each worker's resolver reports to the one auditor.
         (tmp_path / "mirror").mkdir()
         m = Node(swarmdns_bin, tmp_path / "mirror", tmp_path,
                  join + ["--audit", f"{reg.z32}={a.api_url}", "--audit-interval", "1",
-                         "--audit-mirror", "yes"]).start()
+                         "--audit-mirror", "yes", "--workers", "2"]).start()
         nodes.append(m)
         wait_good(nodes)
         assert cli(swarmdns_bin, a, "registry", "init", "--policy", "closed", "--url",
