@@ -53,6 +53,11 @@ typedef struct {
 	uint64_t failed;   /* unix time of the last one; 0: none */
 	char last_error[240];
 	char source[256]; /* where consistency proofs come from; "": not known yet */
+	/* The label items this node resolved, checked against the log (kept across restarts):
+	 * checked, of which inconsistent (the last at unix time items_failed, item_error); and,
+	 * now, waiting for a tree head or a source, dropped (the queue was full). */
+	uint64_t items_checked, items_inconsistent, items_failed, items_waiting, items_dropped;
+	char item_error[240];
 } api_audit_row_t;
 
 typedef struct {

@@ -394,6 +394,26 @@ static void audit_metrics(FILE *f, const api_ctx_t *ctx)
 		sw_z32_encode_key(rows[i].registry, z);
 		labelled(f, size, "registry", z, rows[i].verified_size);
 	}
+	static const char *const items[][2] = {
+	    {"swarmdns_registry_audit_items_checked_total",
+	     "Label items of an audited registry this node resolved and checked against its log."},
+	    {"swarmdns_registry_audit_items_inconsistent_total",
+	     "Label items of an audited registry, signed by it, that are not what its log says "
+	     "(not in the log, another entry at their index, a failed inclusion proof)."},
+	    {"swarmdns_registry_audit_items_dropped_total",
+	     "Label items of an audited registry not checked: the auditor's queue was full."},
+	};
+	for (size_t k = 0; k < sizeof(items) / sizeof(items[0]); k++) {
+		family(f, items[k][0], "counter", items[k][1]);
+		for (size_t i = 0; i < n; i++) {
+			const api_audit_row_t *r = &rows[i];
+			sw_z32_encode_key(r->registry, z);
+			labelled(f, items[k][0], "registry", z,
+				 k == 0	  ? r->items_checked
+				 : k == 1 ? r->items_inconsistent
+					  : r->items_dropped);
+		}
+	}
 }
 
 /* The rows of swarmdns_limit_hits_total (metrics.h); also watched by the daemon's log. */

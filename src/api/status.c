@@ -147,9 +147,9 @@ enum MHD_Result api_status_get(api_t *a, struct MHD_Connection *c)
 			sw_z32_encode_key(r->registry, z);
 			json_t *o = json_pack(
 			    "{s:s, s:s, s:o, s:o, s:o, s:o, s:s}", "registry", z, "state",
-			    r->failures	 ? "inconsistent"
-			    : r->checked ? "consistent"
-					 : "waiting",
+			    r->failures || r->items_inconsistent ? "inconsistent"
+			    : r->checked			 ? "consistent"
+								 : "waiting",
 			    "verified_size", json_u64(r->verified_size), "verified_seq",
 			    json_u64((uint64_t)r->verified_seq), "checked", json_u64(r->checked),
 			    "failures", json_u64(r->failures), "source", r->source);
@@ -157,6 +157,17 @@ enum MHD_Result api_status_get(api_t *a, struct MHD_Connection *c)
 				json_object_set_new(o, "last_failure", json_u64(r->failed));
 				json_object_set_new(o, "last_error", json_string(r->last_error));
 			}
+			/* The label items this node resolved, against the log. */
+			json_t *it = json_pack(
+			    "{s:o, s:o, s:o, s:o}", "checked", json_u64(r->items_checked),
+			    "inconsistent", json_u64(r->items_inconsistent), "waiting",
+			    json_u64(r->items_waiting), "dropped", json_u64(r->items_dropped));
+			if (r->items_inconsistent) {
+				json_object_set_new(it, "last_problem_time",
+						    json_u64(r->items_failed));
+				json_object_set_new(it, "last_problem", json_string(r->item_error));
+			}
+			json_object_set_new(o, "label_items", it);
 			json_array_append_new(list, o);
 		}
 		json_object_set_new(j, "registries", json_pack("{s:o}", "audit", list));

@@ -152,8 +152,9 @@ static const opt_t opts[] = {
      CONF_AUDIT_MAX, 0, "",
      "audit the registry of this key (z-base32): check each new signed tree head of its log "
      "against the last with a consistency proof from <key>=URL, a node that serves the log, "
-     "or else the registrar's URL in its policy; failures go to the log, /v1/status and "
-     "/metrics (repeatable; docs/registries.md)"},
+     "or else the registrar's URL in its policy, and each of its label items this node "
+     "resolves against the log with an inclusion proof; failures go to the log, /v1/status "
+     "and /metrics (repeatable; docs/registries.md)"},
     {"audit-interval", T_UINT, offsetof(conf_t, audit_interval), 0, NOREP, 86400, 1, "300",
      "seconds between two checks of each audited registry's tree head"},
     {"audit-mirror", T_BOOL, offsetof(conf_t, audit_mirror), 0, NOREP, 0, 0, "no",

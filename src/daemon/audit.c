@@ -14,9 +14,11 @@
 #include "common/codec.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "crypto/crypto.h"
 #include "daemon/audit.h"
 #include "net/http.h"
 #include "registry/audit.h"
+#include "registry/label.h"
 #include "registry/policy.h"
 #include "registry/sth.h"
 #include "store/mlog.h"
@@ -46,7 +48,27 @@ typedef struct {
 	uint8_t (*ent)[STORE_MLOG_ENTRY_MAX];
 	size_t *ent_len, nent;
 	uint8_t target_root[REG_MLOG_HASH_LEN];
+	/* The label items this node resolved, checked against the log (see "label items"):
+	 * rounds counts the tree heads found, the kept counts, the items dropped (dropped_q
+	 * under a->mu: the offer queue was full) and whether the policy is being asked for a
+	 * source. */
+	uint64_t rounds;
+	store_mlog_audit_counts_t items;
+	uint64_t dropped, dropped_q;
+	bool asking_policy;
 } audited_t;
+
+/* A label item the resolver verified, offered to the auditor and waiting to be checked. */
+typedef struct {
+	size_t reg; /* in regs */
+	uint8_t label_len;
+	char label[REG_LABEL_MAX + 1];
+	item_t item;
+	uint8_t id[32]; /* SHA-256(label || v): the verdict's key in LMDB */
+	uint64_t index; /* the log index its record claims */
+	uint64_t since; /* the registry's rounds when it came */
+	uint64_t retry; /* not tried again before this round (a source that did not answer) */
+} pending_t;
 
 struct daemon_audit {
 	uv_timer_t timer;
@@ -56,6 +78,19 @@ struct daemon_audit {
 	uint64_t interval_ms;
 	audited_t regs[CONF_AUDIT_MAX];
 	size_t n;
+	/* Label items offered by the resolvers (any thread, under mu; async wakes the loop), then
+	 * waiting on the loop thread; cur: the one being checked (SIZE_MAX: none). */
+	uv_mutex_t mu;
+	uv_async_t async;
+	pending_t *q;
+	size_t qhead, qlen;
+	pending_t *wait;
+	size_t nwait, cur;
+	net_http_req_t *ireq;
+	reg_sth_t cur_head;
+	uint8_t ient[STORE_MLOG_ENTRY_MAX];
+	size_t ient_len;
+	int closing; /* handles still to close */
 };
 
 /* A base URL without its final slashes: paths are appended to it. */
@@ -71,10 +106,13 @@ static const char *source(const audited_t *r)
 	return r->url[0] ? r->url : r->policy_url;
 }
 
+static void pump(daemon_audit_t *a);
+
 static void done(audited_t *r)
 {
 	r->busy = false;
 	r->req = NULL;
+	pump(r->a); /* label items may wait for this round's head */
 }
 
 static void mirror_step(audited_t *r);
@@ -397,9 +435,9 @@ static void mirror_step(audited_t *r)
 	fetch_entries(r);
 }
 
-static void on_policy(void *ctx, const dht_get_result_t *res)
+/* The registrar URL of R's policy item found, if it names one. */
+static void policy_take(audited_t *r, const dht_get_result_t *res)
 {
-	audited_t *r = ctx;
 	const uint8_t *pkt;
 	size_t len;
 	reg_policy_t pol;
@@ -408,6 +446,12 @@ static void on_policy(void *ctx, const dht_get_result_t *res)
 		snprintf(r->policy_url, sizeof(r->policy_url), "%s", pol.api);
 		trim_slash(r->policy_url);
 	}
+}
+
+static void on_policy(void *ctx, const dht_get_result_t *res)
+{
+	audited_t *r = ctx;
+	policy_take(r, res);
 	if (!res->done)
 		return;
 	if (r->policy_url[0] == '\0') {
@@ -431,6 +475,7 @@ static void check_next(audited_t *r)
 		return;
 	}
 	r->checked = (uint64_t)time(NULL);
+	r->rounds++;
 	if (!r->has_last) {
 		take(r); /* the first head seen is trusted, as a log's first view always is */
 		return;
@@ -478,6 +523,324 @@ static void on_head(void *ctx, const dht_get_result_t *res)
 	check_next(r);
 }
 
+/* ---- label items: what this node resolved, against the log ---- */
+
+/* Offered label items not yet taken by the loop, and items waiting there (a tree head that
+ * covers them, a source that answers); more are dropped, counted. */
+#define ITEM_QUEUE_MAX 64
+#define ITEM_WAIT_MAX 256
+/* Rounds with a tree head found that an item whose index is beyond the verified head may wait:
+ * the registrar signs the head of an append in its transaction (docs/registries.md), so a
+ * label item whose entry no head covers after these is not in the log. */
+#define ITEM_ROUNDS_MAX 3
+#define ITEM_BODY_MAX 16384 /* one entry in hex JSON, or an inclusion proof of 64 hashes */
+
+static void item_next(daemon_audit_t *a);
+
+/* The verdict on the item being checked, kept with the counts in LMDB. */
+__attribute__((format(printf, 3, 4))) static void item_verdict(daemon_audit_t *a, reg_audit_t v,
+							       const char *fmt, ...)
+{
+	pending_t *p = &a->wait[a->cur];
+	audited_t *r = &a->regs[p->reg];
+	uint64_t now = (uint64_t)time(NULL);
+	char msg[sizeof(r->items.last_error)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->items.checked++;
+	if (v != REG_AUDIT_OK) {
+		memcpy(r->items.last_error, msg, sizeof(msg));
+		r->items.inconsistent++;
+		r->items.failed = now;
+		sw_err("audit %s: INCONSISTENT: %s", r->z32, msg);
+	} else {
+		sw_info("audit %s: %s", r->z32, msg);
+	}
+	/* The item itself is the evidence: signed by R, and not what R's log says. */
+	item_t *it = v != REG_AUDIT_OK ? &p->item : NULL;
+	int ret =
+	    store_mlog_audit_item_put(a->store, r->registry, p->id, (uint8_t)v, now, it, &r->items);
+	if (ret)
+		sw_warn("audit %s: cannot keep the verdict on the label item of %s: %s", r->z32,
+			p->label, sw_strerror(ret));
+	a->wait[a->cur] = a->wait[--a->nwait];
+	a->cur = SIZE_MAX;
+}
+
+/* The item being checked gets no answer from the source this round: tried again next round. */
+static void item_later(daemon_audit_t *a, const char *what, const net_http_resp_t *resp)
+{
+	pending_t *p = &a->wait[a->cur];
+	audited_t *r = &a->regs[p->reg];
+	sw_warn("audit %s: no %s for the label item of %s (log index %" PRIu64 ") from %s (%s%d): "
+		"checked again next round",
+		r->z32, what, p->label, p->index, source(r), resp->err ? resp->error : "HTTP ",
+		resp->status);
+	p->retry = r->rounds + 1;
+	a->cur = SIZE_MAX;
+}
+
+/* The entry the source served, with its inclusion proof, against the head and the item. */
+static void item_judge(daemon_audit_t *a, const uint8_t *proof, size_t count, const char *from)
+{
+	pending_t *p = &a->wait[a->cur];
+	const uint8_t *pkt;
+	size_t plen;
+	reg_record_t rec;
+	reg_entry_t e;
+	if (item_str(&p->item, &pkt, &plen) ||
+	    reg_label_parse(a->regs[p->reg].registry, p->label, p->label_len, pkt, plen, &rec,
+			    NULL)) {
+		a->wait[a->cur] = a->wait[--a->nwait]; /* parsed when it came: not reached */
+		a->cur = SIZE_MAX;
+		return;
+	}
+	reg_audit_t v = reg_audit_label(&a->cur_head, a->regs[p->reg].registry, p->label,
+					p->label_len, &rec, a->ient, a->ient_len, proof, count, &e);
+	if (v == REG_AUDIT_OK)
+		item_verdict(a, v,
+			     "the label item of %s (log index %" PRIu64
+			     ") is in the log: its %s, in the tree head of %" PRIu64
+			     " entries (from %s)",
+			     p->label, p->index, reg_op_str(e.op), a->cur_head.size, from);
+	else if (v == REG_AUDIT_ENTRY_DIFFERS)
+		item_verdict(a, v,
+			     "the label item of %s (log index %" PRIu64 ", seq %" PRId64
+			     ") is signed by the registry, but its log's entry %" PRIu64
+			     " is a %s of %s: %s",
+			     p->label, p->index, p->item.seq, p->index, reg_op_str(e.op),
+			     e.op == REG_OP_COMMIT ? "a commitment" : e.label, reg_audit_str(v));
+	else
+		item_verdict(a, v,
+			     "the label item of %s (log index %" PRIu64 ", seq %" PRId64
+			     ") against the tree head of %" PRIu64 " entries from %s: %s",
+			     p->label, p->index, p->item.seq, a->cur_head.size, from,
+			     reg_audit_str(v));
+}
+
+static void on_item_proof(void *ctx, net_http_req_t *req, const net_http_resp_t *resp)
+{
+	daemon_audit_t *a = ctx;
+	uint8_t proof[REG_MLOG_PROOF_MAX * REG_MLOG_HASH_LEN];
+	size_t count = 0;
+	(void)req;
+	a->ireq = NULL;
+	int got = proof_parse(resp, proof, &count);
+	if (got > 0)
+		item_later(a, "inclusion proof", resp);
+	else /* a malformed proof proves nothing: reg_audit_label() finds it does not verify */
+		item_judge(a, proof, got < 0 ? 0 : count, source(&a->regs[a->wait[a->cur].reg]));
+	item_next(a);
+}
+
+static void on_item_entry(void *ctx, net_http_req_t *req, const net_http_resp_t *resp)
+{
+	daemon_audit_t *a = ctx;
+	pending_t *p = &a->wait[a->cur];
+	audited_t *r = &a->regs[p->reg];
+	(void)req;
+	a->ireq = NULL;
+	json_t *j = resp->err == 0 && resp->status == 200
+			? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
+			: NULL;
+	json_t *e = json_array_get(json_object_get(j, "entries"), 0);
+	const char *hx = json_string_value(json_object_get(e, "entry"));
+	size_t hl = hx ? strlen(hx) : 0;
+	bool ok = (uint64_t)json_integer_value(json_object_get(e, "index")) == p->index && hl > 0 &&
+		  hl % 2 == 0 && hl / 2 <= sizeof(a->ient) &&
+		  sw_hex_decode(hx, hl, a->ient, hl / 2) == 0;
+	json_decref(j);
+	if (!ok) {
+		item_later(a, "log entry", resp);
+		item_next(a);
+		return;
+	}
+	a->ient_len = hl / 2;
+	char url[CONF_URL_LEN + 256];
+	snprintf(url, sizeof(url),
+		 "%s/v1/registry/%s/log/proof/inclusion?index=%" PRIu64 "&size=%" PRIu64, source(r),
+		 r->z32, p->index, a->cur_head.size);
+	net_http_req_opts_t o = {
+	    .url = url, .timeout_ms = PROOF_TIMEOUT_MS, .max_body = ITEM_BODY_MAX};
+	if (net_http_request(a->http, &o, on_item_proof, a, &a->ireq) != 0)
+		item_later(a, "inclusion proof",
+			   &(net_http_resp_t){.err = SW_ENOMEM, .error = "cannot ask"});
+	item_next(a);
+}
+
+/* Checks wait[i] against the last verified head: from the mirror when it holds the log up to
+ * that head (verified as it was copied), else from the source over HTTP. */
+static void item_start(daemon_audit_t *a, size_t i)
+{
+	pending_t *p = &a->wait[i];
+	audited_t *r = &a->regs[p->reg];
+	a->cur = i;
+	a->cur_head = r->last_sth;
+	if (p->index >= r->last_sth.size) {
+		item_verdict(a, REG_AUDIT_BEYOND,
+			     "the label item of %s (log index %" PRIu64 ", seq %" PRId64
+			     ") is signed by the registry, but no tree head verified in %d "
+			     "checks since covers that index (the last has %" PRIu64
+			     " entries): the label item is not in the log",
+			     p->label, p->index, p->item.seq, ITEM_ROUNDS_MAX, r->last_sth.size);
+		return;
+	}
+	if (r->mlog && store_mlog_size(r->mlog) >= r->last_sth.size) {
+		uint8_t proof[REG_MLOG_PROOF_MAX * REG_MLOG_HASH_LEN];
+		size_t count = 0;
+		int ret =
+		    store_mlog_entry(r->mlog, p->index, a->ient, sizeof(a->ient), &a->ient_len);
+		if (ret == 0)
+			ret = reg_mlog_inclusion_proof(store_mlog_log(r->mlog), p->index,
+						       r->last_sth.size, proof, REG_MLOG_PROOF_MAX,
+						       &count);
+		if (ret == 0) {
+			item_judge(a, proof, count, "this node's mirror");
+			return;
+		}
+		sw_warn("audit %s: cannot read entry %" PRIu64 " of the mirrored log: %s", r->z32,
+			p->index, sw_strerror(ret));
+	}
+	char url[CONF_URL_LEN + 256];
+	snprintf(url, sizeof(url), "%s/v1/registry/%s/log/entries?start=%" PRIu64 "&end=%" PRIu64,
+		 source(r), r->z32, p->index, p->index);
+	net_http_req_opts_t o = {
+	    .url = url, .timeout_ms = PROOF_TIMEOUT_MS, .max_body = ITEM_BODY_MAX};
+	if (net_http_request(a->http, &o, on_item_entry, a, &a->ireq) != 0)
+		item_later(a, "log entry",
+			   &(net_http_resp_t){.err = SW_ENOMEM, .error = "cannot ask"});
+}
+
+static void on_item_policy(void *ctx, const dht_get_result_t *res)
+{
+	audited_t *r = ctx;
+	policy_take(r, res);
+	if (!res->done)
+		return;
+	r->asking_policy = false;
+	pump(r->a);
+}
+
+/* Whether wait[i] can be checked now: a verified head covers its index (or has not in
+ * ITEM_ROUNDS_MAX rounds), and the log can be read (the mirror, or a source; without one,
+ * R's policy is asked for its registrar's URL). */
+static bool item_ready(daemon_audit_t *a, size_t i)
+{
+	pending_t *p = &a->wait[i];
+	audited_t *r = &a->regs[p->reg];
+	if (!r->has_last || r->rounds < p->retry)
+		return false;
+	if (p->index >= r->last_sth.size)
+		return r->rounds - p->since >= ITEM_ROUNDS_MAX;
+	if ((r->mlog && store_mlog_size(r->mlog) >= r->last_sth.size) || source(r)[0])
+		return true;
+	uint8_t target[DHT_ID_LEN];
+	if (!r->asking_policy) {
+		item_key_target(r->registry, (const uint8_t *)"_policy", 7, target);
+		r->asking_policy = dht_get(net_dht_node(a->dht), target, (const uint8_t *)"_policy",
+					   7, true, on_item_policy, r) == 0;
+	}
+	return false;
+}
+
+/* Takes an offered item into the wait list, unless it was checked before (its verdict is in
+ * LMDB) or is waiting already. */
+static void item_take(daemon_audit_t *a, pending_t *p)
+{
+	audited_t *r = &a->regs[p->reg];
+	const uint8_t *pkt;
+	size_t plen;
+	reg_record_t rec;
+	uint8_t verdict;
+	sw_sha256((const uint8_t *)p->label, p->label_len, p->item.v, p->item.v_len, p->id);
+	for (size_t i = 0; i < a->nwait; i++)
+		if (memcmp(a->wait[i].id, p->id, 32) == 0)
+			return;
+	if (store_mlog_audit_item_find(a->store, r->registry, p->id, &verdict) == 0)
+		return;
+	if (item_str(&p->item, &pkt, &plen) ||
+	    reg_label_parse(r->registry, p->label, p->label_len, pkt, plen, &rec, NULL))
+		return; /* the resolver verified it: not reached */
+	if (a->nwait == ITEM_WAIT_MAX) {
+		r->dropped++;
+		return;
+	}
+	/* The salt is the label (BEP 44): the item as evidence verifies by itself. */
+	memcpy(p->item.salt, p->label, p->label_len);
+	p->item.salt_len = p->label_len;
+	item_key_target(p->item.k, p->item.salt, p->item.salt_len, p->item.target);
+	p->index = rec.index;
+	p->since = r->rounds;
+	p->retry = 0;
+	a->wait[a->nwait++] = *p;
+}
+
+/* The next item that can be checked, if none is under way. */
+static void item_next(daemon_audit_t *a)
+{
+	while (a->cur == SIZE_MAX && a->closing == 0) {
+		size_t i = 0;
+		while (i < a->nwait && !item_ready(a, i))
+			i++;
+		if (i == a->nwait)
+			return;
+		item_start(a, i);
+	}
+}
+
+/* Offered items into the wait list, then the next check. Loop thread. */
+static void pump(daemon_audit_t *a)
+{
+	static pending_t p; /* loop thread only; an item is large for the stack */
+	for (;;) {
+		uv_mutex_lock(&a->mu);
+		bool got = a->qlen > 0;
+		if (got) {
+			p = a->q[a->qhead];
+			a->qhead = (a->qhead + 1) % ITEM_QUEUE_MAX;
+			a->qlen--;
+		}
+		uv_mutex_unlock(&a->mu);
+		if (!got)
+			break;
+		item_take(a, &p);
+	}
+	item_next(a);
+}
+
+static void on_offered(uv_async_t *h)
+{
+	pump(h->data);
+}
+
+void daemon_audit_offer(daemon_audit_t *a, const uint8_t registry[32], const char *label,
+			size_t len, const item_t *item)
+{
+	size_t i = 0;
+	if (a == NULL || len == 0 || len > REG_LABEL_MAX)
+		return;
+	while (i < a->n && memcmp(a->regs[i].registry, registry, 32) != 0)
+		i++;
+	if (i == a->n)
+		return; /* not audited */
+	uv_mutex_lock(&a->mu);
+	if (a->qlen == ITEM_QUEUE_MAX) {
+		a->regs[i].dropped_q++;
+		uv_mutex_unlock(&a->mu);
+		return;
+	}
+	pending_t *p = &a->q[(a->qhead + a->qlen++) % ITEM_QUEUE_MAX];
+	p->reg = i;
+	p->label_len = (uint8_t)len;
+	memcpy(p->label, label, len);
+	p->label[len] = '\0';
+	p->item = *item;
+	uv_mutex_unlock(&a->mu);
+	uv_async_send(&a->async);
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	daemon_audit_t *a = t->data;
@@ -513,12 +876,24 @@ int daemon_audit_start(uv_loop_t *loop, net_dht_t *dht, store_t *store, const co
 	a->dht = dht;
 	a->store = store;
 	a->interval_ms = (uint64_t)c->audit_interval * 1000;
+	a->cur = SIZE_MAX;
+	a->q = calloc(ITEM_QUEUE_MAX, sizeof(*a->q));
+	a->wait = calloc(ITEM_WAIT_MAX, sizeof(*a->wait));
+	if (a->q == NULL || a->wait == NULL) {
+		net_http_free(a->http);
+		free(a->q);
+		free(a->wait);
+		free(a);
+		return SW_ENOMEM;
+	}
 	for (unsigned i = 0; i < c->n_audit; i++) {
 		audited_t *r = &a->regs[a->n];
 		const char *eq = strchr(c->audit[i], '=');
 		size_t klen = eq ? (size_t)(eq - c->audit[i]) : strlen(c->audit[i]);
 		if (sw_z32_decode_key(c->audit[i], klen, r->registry)) {
 			net_http_free(a->http);
+			free(a->q);
+			free(a->wait);
 			free(a);
 			return SW_EINVAL;
 		}
@@ -529,6 +904,9 @@ int daemon_audit_start(uv_loop_t *loop, net_dht_t *dht, store_t *store, const co
 			trim_slash(r->url);
 		}
 		r->has_last = store_mlog_audit_get(store, r->registry, &r->last) == 0;
+		if ((ret = store_mlog_audit_counts_get(store, r->registry, &r->items)) != 0)
+			sw_warn("audit %s: cannot read its counts of label items: %s", r->z32,
+				sw_strerror(ret));
 		const uint8_t *pkt;
 		size_t len;
 		if (r->has_last && (item_str(&r->last, &pkt, &len) ||
@@ -547,6 +925,9 @@ int daemon_audit_start(uv_loop_t *loop, net_dht_t *dht, store_t *store, const co
 	}
 	uv_timer_init(loop, &a->timer);
 	a->timer.data = a;
+	uv_mutex_init(&a->mu);
+	uv_async_init(loop, &a->async, on_offered);
+	a->async.data = a;
 	/* The first round once the DHT has had a moment to join. */
 	uint64_t first = a->interval_ms < 2000 ? a->interval_ms : 2000;
 	uv_timer_start(&a->timer, on_tick, first, a->interval_ms);
@@ -558,7 +939,13 @@ int daemon_audit_start(uv_loop_t *loop, net_dht_t *dht, store_t *store, const co
 
 static void on_closed(uv_handle_t *h)
 {
-	free(h->data);
+	daemon_audit_t *a = h->data;
+	if (--a->closing > 0)
+		return;
+	uv_mutex_destroy(&a->mu);
+	free(a->q);
+	free(a->wait);
+	free(a);
 }
 
 void daemon_audit_stop(daemon_audit_t *a)
@@ -571,7 +958,9 @@ void daemon_audit_stop(daemon_audit_t *a)
 		free(a->regs[i].ent);
 		free(a->regs[i].ent_len);
 	}
+	a->closing = 2;
 	uv_close((uv_handle_t *)&a->timer, on_closed);
+	uv_close((uv_handle_t *)&a->async, on_closed);
 }
 
 size_t daemon_audit_rows(const daemon_audit_t *a, api_audit_row_t *out, size_t cap)
@@ -591,6 +980,15 @@ size_t daemon_audit_rows(const daemon_audit_t *a, api_audit_row_t *out, size_t c
 		o->failed = r->failed;
 		snprintf(o->last_error, sizeof(o->last_error), "%s", r->last_error);
 		snprintf(o->source, sizeof(o->source), "%s", source(r));
+		o->items_checked = r->items.checked;
+		o->items_inconsistent = r->items.inconsistent;
+		o->items_failed = r->items.failed;
+		snprintf(o->item_error, sizeof(o->item_error), "%s", r->items.last_error);
+		for (size_t k = 0; k < a->nwait; k++)
+			o->items_waiting += a->wait[k].reg == i;
+		uv_mutex_lock((uv_mutex_t *)&a->mu);
+		o->items_dropped = r->dropped + r->dropped_q;
+		uv_mutex_unlock((uv_mutex_t *)&a->mu);
 	}
 	return n;
 }

@@ -10,7 +10,12 @@
  * stays. With audit-mirror, the entries up to each verified head are copied from the same
  * source into this node's LMDB (store/mlog.h), MIRROR_STEP at a time, each step's root
  * checked against the signed head (equal, or by a consistency proof) before it is written,
- * and the API serves them as a registrar's (docs/api.md "Registry logs"). Loop thread only.
+ * and the API serves them as a registrar's (docs/api.md "Registry logs"). The label items of
+ * R that this node's resolvers verified are checked against R's log too: the entry at the
+ * item's index with an inclusion proof against the last verified head (from the mirror, or
+ * the same source), registry/audit.h reg_audit_label(); an item not in the log is reported
+ * like a forked log, the verdicts and counts kept in LMDB. Loop thread only, but for
+ * daemon_audit_offer().
  */
 #pragma once
 #include <stddef.h>
@@ -19,6 +24,7 @@
 
 #include "api/api.h"
 #include "conf/conf.h"
+#include "item/item.h"
 #include "net/dht_host.h"
 #include "store/store.h"
 
@@ -33,5 +39,11 @@ int daemon_audit_start(uv_loop_t *loop, net_dht_t *dht, store_t *store, const co
 /* Stops: no more checks, requests cancelled; freed once the loop has closed its timer. Call
  * after the DHT is stopped (its gets end without callbacks). NULL is a no-op. */
 void daemon_audit_stop(daemon_audit_t *a);
+/* A label item of registry R that a resolver verified (resolver_io_t.label_verified), to be
+ * checked against R's log when R is audited: queued (bounded; dropped and counted when full)
+ * and checked on the loop thread against the last verified tree head, once per version of
+ * the item (the verdicts are kept in LMDB). Any thread; never blocks on I/O. NULL a: no-op. */
+void daemon_audit_offer(daemon_audit_t *a, const uint8_t registry[32], const char *label,
+			size_t len, const item_t *item);
 /* The rows of /v1/status and /metrics (api.h api_ctx_t.audits). */
 size_t daemon_audit_rows(const daemon_audit_t *a, api_audit_row_t *out, size_t cap);

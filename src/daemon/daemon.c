@@ -96,6 +96,15 @@ static uint64_t io_now_ms(void *ctx)
 	return uv_now(&n->loop);
 }
 
+/* resolver_io_t.label_verified, from any worker's thread: n->audit is set before the workers
+ * start and cleared after they stopped. */
+static void io_label_verified(void *ctx, const uint8_t registry[32], const char *label, size_t len,
+			      const item_t *item)
+{
+	node_t *n = ctx;
+	daemon_audit_offer(n->audit, registry, label, len, item);
+}
+
 /* resolver_io_t.unix_s: the date, for registries' expiries (shared by the workers). */
 uint64_t daemon_unix_s(void *ctx)
 {
@@ -910,7 +919,9 @@ int daemon_run(const conf_t *c)
 		   .dht_cancel = io_dht_cancel,
 		   .fwd_cache = io_fwd_cache,
 		   .fwd_query = io_fwd_query,
-		   .fwd_cancel = io_fwd_cancel},
+		   .fwd_cancel = io_fwd_cancel,
+		   .label_verified = io_label_verified,
+		   .label_ctx = &n},
 	};
 	daemon_resolver_opts(c, &ropts);
 	sw_random_bytes(ropts.cookie_secret, sizeof(ropts.cookie_secret));

@@ -298,13 +298,16 @@ static void wio_fwd_cancel(void *ctx, void *cbctx)
 		net_forward_cancel(w->fwd, cbctx);
 }
 
+/* io's label_verified hook is kept: every worker reports to the main loop's auditor. */
 static void worker_io(worker_t *w, resolver_io_t *io)
 {
 	*io = (resolver_io_t){.ctx = w,
 			      .now_ms = wio_now_ms,
 			      .unix_s = daemon_unix_s,
 			      .dht_get = wio_dht_get,
-			      .dht_cancel = wio_dht_cancel};
+			      .dht_cancel = wio_dht_cancel,
+			      .label_verified = io->label_verified,
+			      .label_ctx = io->label_ctx};
 	if (w->fwd) {
 		io->fwd_cache = wio_fwd_cache;
 		io->fwd_query = wio_fwd_query;

@@ -24,6 +24,17 @@ const char *reg_audit_str(reg_audit_t a)
 		       "roots at one size, or no consistency proof between them)";
 	case REG_AUDIT_PROOF:
 		return "the consistency proof between the two tree heads is malformed";
+	case REG_AUDIT_BEYOND:
+		return "its log index is beyond the last tree head verified";
+	case REG_AUDIT_NOT_INCLUDED:
+		return "the entry served at its log index is not in the log the registry signed "
+		       "(the inclusion proof fails)";
+	case REG_AUDIT_ENTRY_MALFORMED:
+		return "the registry's signed log holds an entry at its log index that does not "
+		       "parse";
+	case REG_AUDIT_ENTRY_DIFFERS:
+		return "the registry's signed log says something else at its log index: the label "
+		       "item is not in the log";
 	}
 	return "unknown audit result";
 }
@@ -43,6 +54,29 @@ reg_audit_t reg_audit_heads(const reg_sth_t *last, const reg_sth_t *next, const 
 	int ret = reg_mlog_consistency_verify(last->size, next->size, last->root, next->root, proof,
 					      count);
 	return ret == 0 ? REG_AUDIT_OK : ret == SW_EMALF ? REG_AUDIT_PROOF : REG_AUDIT_FORKED;
+}
+
+reg_audit_t reg_audit_label(const reg_sth_t *head, const uint8_t registry[REG_KEY_LEN],
+			    const char *label, size_t len, const reg_record_t *rec,
+			    const uint8_t *entry, size_t entry_len, const uint8_t *proof,
+			    size_t count, reg_entry_t *e)
+{
+	reg_entry_t local;
+	uint8_t leaf[REG_MLOG_HASH_LEN];
+	if (e == NULL)
+		e = &local;
+	memset(e, 0, sizeof(*e));
+	if (rec->index >= head->size)
+		return REG_AUDIT_BEYOND;
+	/* RFC 9162 §2.1.3.2: the served bytes are leaf `index` of the tree the registry signed. */
+	reg_mlog_leaf_hash(entry, entry_len, leaf);
+	if (reg_mlog_inclusion_verify(rec->index, head->size, leaf, proof, count, head->root) != 0)
+		return REG_AUDIT_NOT_INCLUDED;
+	if (reg_entry_parse(entry, entry_len, e) != 0)
+		return REG_AUDIT_ENTRY_MALFORMED;
+	if (reg_entry_matches(e, registry, label, len, rec) != 0)
+		return REG_AUDIT_ENTRY_DIFFERS;
+	return REG_AUDIT_OK;
 }
 
 /* ---- replay ---- */

@@ -1287,6 +1287,16 @@ static int proof_start(resolver_t *r, centry_t *le, const reg_policy_t *pol,
 static int proof_start(resolver_t *r, centry_t *le, const reg_policy_t *pol,
 		       const reg_record_t *rec, const char *rz);
 
+/* Tells the auditor (resolver_io_t.label_verified) of label item le, checked. */
+static void label_verified(resolver_t *r, const centry_t *le, const resolver_regname_t *n)
+{
+	item_t it;
+	if (r->opts.io.label_verified == NULL)
+		return;
+	zone_item(le->zone, &it);
+	r->opts.io.label_verified(r->opts.io.label_ctx, le->pk, n->label, n->label_len, &it);
+}
+
 static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const resolver_regname_t *n,
 		       uint64_t now)
 {
@@ -1350,6 +1360,7 @@ static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const re
 	if (ret == SW_EPOLICY && why == REG_WHY_EXPIRED) {
 		/* A release is a label item whose registration ends at once: the name is free. */
 		le->chk_free = true;
+		label_verified(r, le, n);
 		snprintf(le->text, sizeof(le->text),
 			 "%s is not registered in registry %s: its registration expired or was "
 			 "released",
@@ -1363,6 +1374,7 @@ static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const re
 	}
 	le->chk_ok = true;
 	le->chk_expires = rec.expires;
+	label_verified(r, le, n);
 	/* Said if the registration expires while the item stays cached. */
 	snprintf(le->text, sizeof(le->text),
 		 "%s is not registered in registry %s: its registration expired or was released",

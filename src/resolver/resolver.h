@@ -112,6 +112,16 @@ typedef struct {
 	size_t (*fwd_cache)(void *ctx, const uint8_t *q, size_t qlen, uint8_t *out, size_t cap);
 	int (*fwd_query)(void *ctx, const uint8_t *q, size_t qlen, resolver_fwd_cb cb, void *cbctx);
 	void (*fwd_cancel)(void *ctx, void *cbctx);
+	/* A registry's label item the resolver verified and acts on: its signature, and its
+	 * evidence against R's policy (or a registration that ended: expired or released). item
+	 * is the label item of label (len bytes) of registry R as cached (its salt, the label, is
+	 * not filled in). For the auditor (option `audit`, docs/registries.md "What an auditor
+	 * checks"); NULL: none. Called on the resolver's thread once per version of a label item
+	 * checked, never per query; must not block. label_ctx is its own, not ctx: every
+	 * worker's resolver reports to the one auditor. */
+	void (*label_verified)(void *label_ctx, const uint8_t registry[32], const char *label,
+			       size_t len, const item_t *item);
+	void *label_ctx;
 } resolver_io_t;
 
 #define RESOLVER_ROOTS_MAX 16

@@ -295,3 +295,76 @@ int store_mlog_audit_put(store_t *s, const uint8_t registry[32], const item_t *h
 	int ret = store_item_rec_write(head, 0, rec, sizeof(rec), &len);
 	return ret ? ret : store_put(s, STORE_MLOG, key, sizeof(key), rec, len);
 }
+
+/* R | tag | id: the auditor's records of R's label items (no log of R needed here). */
+static size_t audit_key(const uint8_t registry[32], uint8_t tag, const uint8_t *id, uint8_t out[65])
+{
+	memcpy(out, registry, 32);
+	out[32] = tag;
+	if (id == NULL)
+		return 33;
+	memcpy(out + 33, id, 32);
+	return 65;
+}
+
+int store_mlog_audit_item_find(store_t *s, const uint8_t registry[32], const uint8_t id[32],
+			       uint8_t *verdict)
+{
+	uint8_t key[65], val[9 + STORE_ITEM_REC_MAX];
+	size_t len, klen = audit_key(registry, 'c', id, key);
+	int ret = store_get(s, STORE_MLOG, key, klen, val, sizeof(val), &len);
+	if (ret == 0 && len < 9)
+		ret = SW_ESTORE;
+	if (ret == SW_ENOSPC)
+		ret = SW_ESTORE;
+	if (ret == 0)
+		*verdict = val[0];
+	return ret;
+}
+
+/* Counts: checked (8) | inconsistent (8) | failed (8) | the last problem's text. */
+#define COUNTS_HDR 24
+
+int store_mlog_audit_item_put(store_t *s, const uint8_t registry[32], const uint8_t id[32],
+			      uint8_t verdict, uint64_t when, const item_t *evidence,
+			      const store_mlog_audit_counts_t *counts)
+{
+	uint8_t key[65], ckey[65], val[9 + STORE_ITEM_REC_MAX],
+	    cval[COUNTS_HDR + sizeof(counts->last_error)];
+	size_t len = 0, klen = audit_key(registry, 'c', id, key);
+	val[0] = verdict;
+	put_be(val + 1, when);
+	if (evidence) {
+		int ret =
+		    store_item_rec_write(evidence, when * 1000, val + 9, sizeof(val) - 9, &len);
+		if (ret)
+			return ret;
+	}
+	size_t tlen = strnlen(counts->last_error, sizeof(counts->last_error) - 1);
+	put_be(cval, counts->checked);
+	put_be(cval + 8, counts->inconsistent);
+	put_be(cval + 16, counts->failed);
+	memcpy(cval + COUNTS_HDR, counts->last_error, tlen);
+	store_op_t ops[2] = {
+	    {STORE_MLOG, key, klen, val, 9 + len},
+	    {STORE_MLOG, ckey, audit_key(registry, 'k', NULL, ckey), cval, COUNTS_HDR + tlen}};
+	return store_write(s, ops, 2);
+}
+
+int store_mlog_audit_counts_get(store_t *s, const uint8_t registry[32],
+				store_mlog_audit_counts_t *out)
+{
+	uint8_t key[65], val[COUNTS_HDR + sizeof(out->last_error)];
+	size_t len, klen = audit_key(registry, 'k', NULL, key);
+	memset(out, 0, sizeof(*out));
+	int ret = store_get(s, STORE_MLOG, key, klen, val, sizeof(val), &len);
+	if (ret == SW_ENOTFOUND)
+		return 0;
+	if (ret || len < COUNTS_HDR || len - COUNTS_HDR >= sizeof(out->last_error))
+		return SW_ESTORE;
+	out->checked = get_be(val);
+	out->inconsistent = get_be(val + 8);
+	out->failed = get_be(val + 16);
+	memcpy(out->last_error, val + COUNTS_HDR, len - COUNTS_HDR);
+	return 0;
+}

@@ -12,6 +12,13 @@
  *   R | 'a'                       -> the last tree head an auditor verified (option `audit`:
  *                                    docs/registries.md "What an auditor checks"), a
  *                                    store/item.h record, kept without the entries
+ *   R | 'c' | id (32)             -> the auditor's verdict on a label item it resolved (id: a
+ *                                    hash of the item, store_mlog_audit_item_put): verdict
+ *                                    (1, registry/audit.h reg_audit_t) | when (8, BE unix s),
+ *                                    then for an inconsistent one the label item itself (a
+ *                                    store/item.h record), the evidence
+ *   R | 'k'                       -> the auditor's counts of label items (checked,
+ *                                    inconsistent, the last problem), store_mlog_audit_counts_t
  *
  * An append writes its entries, the hashes they complete and the new size in one transaction,
  * durably: a log read back after kill -9 is one that was acknowledged, never half an append.
@@ -82,3 +89,25 @@ int store_mlog_head_latest(const store_mlog_t *m, uint64_t *size, item_t *head);
 int store_mlog_audit_get(store_t *s, const uint8_t registry[32], item_t *head);
 /* Keeps head as the last verified one, durably. Returns 0 or SW_ESTORE. */
 int store_mlog_audit_put(store_t *s, const uint8_t registry[32], const item_t *head);
+
+/* What the auditor has found of the label items of registry R it checked, since the first. */
+typedef struct {
+	uint64_t checked;      /* label items checked against the log */
+	uint64_t inconsistent; /* of which not what the log says */
+	uint64_t failed;       /* unix time of the last inconsistent one; 0: none */
+	char last_error[240];  /* what it was */
+} store_mlog_audit_counts_t;
+
+/* The verdict kept on the label item of id (a hash of the item, the caller's) of registry R.
+ * Returns 0 with *verdict, SW_ENOTFOUND (not checked yet) or SW_ESTORE. */
+int store_mlog_audit_item_find(store_t *s, const uint8_t registry[32], const uint8_t id[32],
+			       uint8_t *verdict);
+/* Keeps the verdict on the label item of id, checked at `when`, with the item itself when
+ * evidence is not NULL (an inconsistency), and the counts after it, in one durable
+ * transaction. Returns 0, SW_ENOSPC or SW_ESTORE. */
+int store_mlog_audit_item_put(store_t *s, const uint8_t registry[32], const uint8_t id[32],
+			      uint8_t verdict, uint64_t when, const item_t *evidence,
+			      const store_mlog_audit_counts_t *counts);
+/* The counts kept for R (all zero when none yet). Returns 0 or SW_ESTORE. */
+int store_mlog_audit_counts_get(store_t *s, const uint8_t registry[32],
+				store_mlog_audit_counts_t *out);

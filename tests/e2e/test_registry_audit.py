@@ -11,11 +11,21 @@ alone, which asks the registrar URL of the policy) and says so in its log,
 /v1/status and /metrics, keeping the last verified head (in LMDB, across a restart). With
 `audit-mirror`, the auditor serves a copy of the log it verified, and not the forked one; with
 `pin <R>` it re-puts the registry's items, the label items of the names live in its copy.
+
+A node with `audit R` also checks the label items it resolves against the log: a registered
+name's is in it; a label item signed by R by hand (the test holds R's key) and put into the
+DHT, which R's log does not hold (at an index where the log has another entry, or beyond
+every tree head), is reported in the node's log, /v1/status and /metrics, and the verdicts
+and counts stay across a restart.
 """
 import time
 
-from conftest import Node, describe, finish_all, run_cli
-from dhtutil import Testnet
+import dns.rcode
+
+from conftest import (Node, describe, finish_all, publish_zone, query, run_cli,
+                      zone_packet)
+from dhtutil import KrpcClient, Testnet
+from test_registry_resolve import put_everywhere, signed
 
 
 def cli(binary, node, *args):
@@ -195,6 +205,160 @@ def test_verify_consistent_then_forked(swarmdns_bin, tmp_path, make_key):
         cp = run_cli(swarmdns_bin, "registry", "verify", reg.z32, "--no-dht", "--api",
                      a.api_url)
         assert cp.returncode == 0 and "consistent" in cp.stdout, describe(cp)
+    finally:
+        errors = finish_all(nodes)
+        testnet.stop()
+    assert not errors, errors
+
+
+def forged_label(reg, label, owner_z32, index):
+    """A label item of label signed with R's key whose record claims log index `index`, as
+    the closed policy of `registry init` wants it (no expiry, no evidence), never logged."""
+    rec = [f"owner={owner_z32}", f"index={index}", "expires=0",
+           f"registered={int(time.time()) - 60}"]
+    packet = zone_packet(reg.origin, [
+        (label, "NS", f"{owner_z32}."),
+        (f"_reg.{label}", "TXT", " ".join(f'"{s}"' for s in rec))])
+    return signed(reg.seed, packet, label.encode())
+
+
+def resolve_until(node, name, cond, within=15):
+    """Asks node for name (A) until its audit row satisfies cond; returns the row."""
+    deadline = time.monotonic() + within
+    row = None
+    while time.monotonic() < deadline:
+        try:
+            query(node.dns_port, name, "A", timeout=3)
+        except Exception:  # a timeout while the lookup runs: ask again
+            pass
+        row = node.status().get("registries", {}).get("audit", [None])[0]
+        if row and cond(row):
+            # The row as it is now: cond may read the node's log, written after row.
+            return node.status()["registries"]["audit"][0]
+        time.sleep(0.3)
+    raise AssertionError(f"audit state not reached within {within} s: {row}")
+
+
+def ask_a(node, name, within=10):
+    """The A answer for name once it is not SERVFAIL (the owner's zone may still be on its
+    way into the DHT), or the last one."""
+    deadline = time.monotonic() + within
+    while True:
+        r = query(node.dns_port, name, "A", timeout=within)
+        if r.rcode() != dns.rcode.SERVFAIL or time.monotonic() >= deadline:
+            return r
+        time.sleep(0.3)
+
+
+def metric(node, name, reg):
+    lines = node.api("GET", "/metrics").body.decode().splitlines()
+    want = f'{name}{{registry="{reg.z32}"}} '
+    got = [int(ln.split()[-1]) for ln in lines if ln.startswith(want)]
+    assert got, f"no {want} in /metrics"
+    return got[0]
+
+
+def logged(node, text):
+    return text in node.stderr_path.read_text(errors="replace")
+
+
+def test_auditor_checks_label_items_it_resolves(swarmdns_bin, tmp_path, make_key):
+    reg, alice, carol, mallory = (make_key() for _ in range(4))
+    testnet = Testnet(swarmdns_bin, 8, tmp_path, seconds=90).start()
+    nodes = []
+    try:
+        join = ["--bootstrap", f"127.0.0.1:{testnet.base}", "--dht-rate-limit", "100000"]
+        (tmp_path / "registrar").mkdir()
+        a = Node(swarmdns_bin, tmp_path / "registrar", tmp_path,
+                 join + ["--registrar", str(reg.path)]).start()
+        nodes.append(a)
+        (tmp_path / "auditor").mkdir()
+        b = Node(swarmdns_bin, tmp_path / "auditor", tmp_path,
+                 join + ["--audit", f"{reg.z32}={a.api_url}", "--audit-interval", "1"]).start()
+        nodes.append(b)
+        # Another auditor mirrors the log: it checks label items against its own copy. It
+        # serves on two threads: each worker's resolver reports to the one auditor.
+        (tmp_path / "mirror").mkdir()
+        m = Node(swarmdns_bin, tmp_path / "mirror", tmp_path,
+                 join + ["--audit", f"{reg.z32}={a.api_url}", "--audit-interval", "1",
+                         "--audit-mirror", "yes", "--workers", "2"]).start()
+        nodes.append(m)
+        wait_good(nodes)
+        assert cli(swarmdns_bin, a, "registry", "init", "--policy", "closed", "--url",
+                   a.api_url).returncode == 0
+        for who, label in ((alice, "alice"), (carol, "carol")):
+            cp = cli(swarmdns_bin, a, "register", f"{label}.{reg.z32}", "-k", who.path,
+                     "--registry-key", reg.path)
+            assert cp.returncode == 0, describe(cp)
+        cp = cli(swarmdns_bin, a, "registry", "release", f"carol.{reg.z32}", "-k", carol.path)
+        assert cp.returncode == 0, describe(cp)
+        assert wait_item(b, reg, "alice").get("found")
+        publish_zone(swarmdns_bin, a, alice, "www 300 IN A 192.0.2.7\n")
+
+        # A registered name: its label item is entry 0 of the log, proved by inclusion.
+        ok = "the label item of alice (log index 0) is in the log: its register"
+        row = resolve_until(b, f"www.alice.{reg.z32}.", lambda r: logged(b, ok))
+        assert ask_a(b, f"www.alice.{reg.z32}.").rcode() == dns.rcode.NOERROR
+        items = row["label_items"]
+        assert items["checked"] == 1 and items["inconsistent"] == 0, row
+        assert row["state"] == "consistent" and "last_problem" not in items, row
+        assert logged(b, f"{ok}, in the tree head of 3 entries (from {a.api_url})"), \
+            b.stderr_tail()
+        # A released name answers NXDOMAIN through its last label item, the release (2).
+        ok = "the label item of carol (log index 2) is in the log: its release"
+        row = resolve_until(b, f"www.carol.{reg.z32}.", lambda r: logged(b, ok))
+        assert row["label_items"]["checked"] == 2, row
+        # The mirror's auditor reads the entry and the proof from its own copy.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and \
+                m.api("GET", f"/v1/registry/{reg.z32}/log/sth").json().get("size") != 3:
+            time.sleep(0.2)
+        row = resolve_until(m, f"www.alice.{reg.z32}.",
+                            lambda r: r["label_items"]["checked"] >= 1)
+        assert row["label_items"]["inconsistent"] == 0, row
+        assert logged(m, "alice (log index 0) is in the log: its register, in the tree head "
+                      "of 3 entries (from this node's mirror)"), m.stderr_tail()
+
+        # A label item R signed that its log does not hold: mallory claims entry 0, which
+        # is alice's registration.
+        with KrpcClient() as c:
+            n = put_everywhere(c, testnet.ports, forged_label(reg, "mallory", mallory.z32, 0))
+            assert n >= 4, f"the forged label item was stored by {n} testnet nodes"
+        for node, checked in ((b, 3), (m, 2)):
+            row = resolve_until(node, f"www.mallory.{reg.z32}.",
+                                lambda r: r["label_items"]["inconsistent"] >= 1)
+            items = row["label_items"]
+            assert row["state"] == "inconsistent" and items["checked"] == checked, row
+            assert "mallory" in items["last_problem"] and \
+                "entry 0 is a register of alice" in items["last_problem"], row
+            assert row["failures"] == 0, row  # the log itself is consistent
+            assert metric(node, "swarmdns_registry_audit_items_checked_total", reg) == checked
+            assert metric(node, "swarmdns_registry_audit_items_inconsistent_total", reg) == 1
+            assert logged(node, "INCONSISTENT: the label item of mallory"), node.stderr_tail()
+
+        # One beyond every tree head R signs: reported once a few heads have not covered it.
+        with KrpcClient() as c:
+            assert put_everywhere(c, testnet.ports,
+                                  forged_label(reg, "ghost", mallory.z32, 1000)) >= 4
+        row = resolve_until(b, f"www.ghost.{reg.z32}.",
+                            lambda r: r["label_items"]["inconsistent"] >= 2)
+        assert "ghost" in row["label_items"]["last_problem"] and \
+            "no tree head" in row["label_items"]["last_problem"], row
+
+        # The verdicts and counts are in the auditor's LMDB: kept across a restart, and a
+        # label item checked before is not checked again.
+        b.stop()
+        b.start()
+        row = wait_audit(b, lambda r: r["checked"] > 0)
+        assert row["label_items"]["checked"] == 4, row
+        assert row["label_items"]["inconsistent"] == 2 and row["state"] == "inconsistent", row
+        # www.alice.<R> answers only through the label item, verified again after the
+        # restart (the resolver's cache is in memory): its verdict is in LMDB already.
+        r = ask_a(b, f"www.alice.{reg.z32}.")
+        assert r.rcode() == dns.rcode.NOERROR and r.answer, r
+        time.sleep(0.5)
+        assert b.status()["registries"]["audit"][0]["label_items"]["checked"] == 4
+        assert not logged(b, "label item of alice"), b.stderr_tail()
     finally:
         errors = finish_all(nodes)
         testnet.stop()

@@ -4,7 +4,10 @@
  * smaller head and a truncated proof are each caught), and the replay of log entries (a name
  * registered twice while live, operations on names that are not registered, a renewal or
  * release that changes the owner, a transfer that changes the expiry, all refused with a
- * sentence; a release or an expiry lets the name be registered again).
+ * sentence; a release or an expiry lets the name be registered again), and a label item the
+ * node resolved against the log (in it at its index: consistent; beyond the head: no verdict
+ * yet; another entry there, an entry that is not leaf `index` of the signed head, or one that
+ * does not parse: each an inconsistency).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -180,12 +183,142 @@ static void test_replay_many(void **state)
 	reg_replay_free(r);
 }
 
+/* A log of real entries: alice registered at 0, renewed at 2, released at 3; bob registered at
+ * 1 and transferred to owner 9 at 4; a malformed entry at 5 (a registry can sign anything). */
+static void test_label(void **state)
+{
+	(void)state;
+	static const uint8_t reg[32] = {0x52};
+	uint8_t ents[6][REG_ENTRY_MAX], proof[REG_MLOG_PROOF_MAX * REG_MLOG_HASH_LEN];
+	size_t lens[6], count;
+	reg_record_t alice = {.owner = {1}, .index = 0, .expires = 1000, .registered = 10};
+	reg_record_t bob = {.owner = {2}, .index = 1, .expires = 0, .registered = 20};
+	reg_record_t alice2 = alice, alice3 = alice, bob2 = bob;
+	alice2.index = 2;
+	alice2.expires = 2000;
+	alice3.index = 3;
+	alice3.expires = 300; /* a release's label item ends at the release's time */
+	bob2.index = 4;
+	bob2.owner[0] = 9;
+	bob2.has |= REG_HAS_CLAIMANT;
+	memcpy(bob2.claimant, bob.owner, 32);
+	const struct {
+		unsigned op;
+		uint64_t time;
+		const char *label;
+		const reg_record_t *rec;
+	} ops[] = {{REG_OP_REGISTER, 10, "alice", &alice},
+		   {REG_OP_REGISTER, 20, "bob", &bob},
+		   {REG_OP_RENEW, 200, "alice", &alice2},
+		   {REG_OP_RELEASE, 300, "alice", &alice3},
+		   {REG_OP_TRANSFER, 400, "bob", &bob2}};
+	reg_mlog_mem_t *mem = reg_mlog_mem_new();
+	assert_non_null(mem);
+	reg_mlog_store_t st = reg_mlog_mem_store(mem);
+	reg_mlog_t log;
+	reg_mlog_init(&log, &st, 0);
+	for (size_t i = 0; i < 5; i++) {
+		reg_entry_t e;
+		const char *l = ops[i].label;
+		assert_int_equal(reg_entry_from_record(ops[i].op, ops[i].time, reg, l, strlen(l),
+						       ops[i].rec, &e),
+				 0);
+		if (ops[i].op == REG_OP_RELEASE)
+			e.expires =
+			    1000; /* the entry keeps the expiry; the item ends at its time */
+		assert_int_equal(reg_entry_write(&e, ents[i], sizeof(ents[i]), &lens[i]), 0);
+		assert_int_equal(reg_mlog_append(&log, ents[i], lens[i], NULL), 0);
+	}
+	memcpy(ents[5], "junk", 4);
+	lens[5] = 4;
+	assert_int_equal(reg_mlog_append(&log, ents[5], lens[5], NULL), 0);
+	reg_sth_t h6 = head(&log, 6), h2 = head(&log, 2);
+	reg_entry_t got;
+
+	/* Each label item in the log at its index is consistent with the head of 6 entries. */
+	for (size_t i = 0; i < 5; i++) {
+		const char *l = ops[i].label;
+		assert_int_equal(
+		    reg_mlog_inclusion_proof(&log, i, 6, proof, REG_MLOG_PROOF_MAX, &count), 0);
+		assert_int_equal(reg_audit_label(&h6, reg, l, strlen(l), ops[i].rec, ents[i],
+						 lens[i], proof, count, &got),
+				 REG_AUDIT_OK);
+		assert_int_equal(got.op, ops[i].op);
+	}
+	/* Beyond the head of 2 entries: no verdict, nothing read (no entry, no proof). */
+	assert_int_equal(reg_audit_label(&h2, reg, "alice", 5, &alice2, NULL, 0, NULL, 0, NULL),
+			 REG_AUDIT_BEYOND);
+	assert_non_null(strstr(reg_audit_str(REG_AUDIT_BEYOND), "beyond"));
+
+	/* A label item R signed but never logged: mallory at index 1, where bob's registration
+	 * is. */
+	reg_record_t mallory = bob;
+	mallory.owner[0] = 7;
+	assert_int_equal(reg_mlog_inclusion_proof(&log, 1, 6, proof, REG_MLOG_PROOF_MAX, &count),
+			 0);
+	assert_int_equal(
+	    reg_audit_label(&h6, reg, "mallory", 7, &mallory, ents[1], lens[1], proof, count, &got),
+	    REG_AUDIT_ENTRY_DIFFERS);
+	assert_string_equal(got.label, "bob");
+	/* bob's item with another owner, another expiry, other evidence; or of another R. */
+	reg_record_t b = bob;
+	b.owner[0] = 7;
+	assert_int_equal(
+	    reg_audit_label(&h6, reg, "bob", 3, &b, ents[1], lens[1], proof, count, NULL),
+	    REG_AUDIT_ENTRY_DIFFERS);
+	b = bob;
+	b.expires = 5;
+	assert_int_equal(
+	    reg_audit_label(&h6, reg, "bob", 3, &b, ents[1], lens[1], proof, count, NULL),
+	    REG_AUDIT_ENTRY_DIFFERS);
+	b = bob;
+	b.registered++;
+	assert_int_equal(
+	    reg_audit_label(&h6, reg, "bob", 3, &b, ents[1], lens[1], proof, count, NULL),
+	    REG_AUDIT_ENTRY_DIFFERS);
+	static const uint8_t other[32] = {0x53};
+	assert_int_equal(
+	    reg_audit_label(&h6, other, "bob", 3, &bob, ents[1], lens[1], proof, count, NULL),
+	    REG_AUDIT_ENTRY_DIFFERS);
+	/* The entry a source serves must be the signed log's: bob's entry with its time changed,
+	 * the right entry with another index's proof, a truncated proof, another head's root. */
+	uint8_t forged[REG_ENTRY_MAX];
+	memcpy(forged, ents[1], lens[1]);
+	forged[9] ^= 1;
+	assert_int_equal(
+	    reg_audit_label(&h6, reg, "bob", 3, &bob, forged, lens[1], proof, count, NULL),
+	    REG_AUDIT_NOT_INCLUDED);
+	assert_int_equal(
+	    reg_audit_label(&h6, reg, "bob", 3, &bob, ents[1], lens[1], proof, count - 1, NULL),
+	    REG_AUDIT_NOT_INCLUDED);
+	reg_sth_t h6b = h6;
+	h6b.root[0] ^= 1;
+	assert_int_equal(
+	    reg_audit_label(&h6b, reg, "bob", 3, &bob, ents[1], lens[1], proof, count, NULL),
+	    REG_AUDIT_NOT_INCLUDED);
+	assert_int_equal(reg_mlog_inclusion_proof(&log, 0, 6, proof, REG_MLOG_PROOF_MAX, &count),
+			 0);
+	assert_int_equal(
+	    reg_audit_label(&h6, reg, "bob", 3, &bob, ents[1], lens[1], proof, count, NULL),
+	    REG_AUDIT_NOT_INCLUDED);
+	/* A signed entry that does not parse. */
+	reg_record_t j = bob;
+	j.index = 5;
+	assert_int_equal(reg_mlog_inclusion_proof(&log, 5, 6, proof, REG_MLOG_PROOF_MAX, &count),
+			 0);
+	assert_int_equal(
+	    reg_audit_label(&h6, reg, "bob", 3, &j, ents[5], lens[5], proof, count, NULL),
+	    REG_AUDIT_ENTRY_MALFORMED);
+	reg_mlog_mem_free(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_heads),
 	    cmocka_unit_test(test_replay),
 	    cmocka_unit_test(test_replay_many),
+	    cmocka_unit_test(test_label),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,6 +138,26 @@ static void on_reply(const resolver_client_t *c, const uint8_t *resp, size_t len
 	rp->trace = *trace;
 }
 
+/* What resolver_io_t.label_verified reported: how many times, and the last one. */
+static struct {
+	unsigned n;
+	uint8_t registry[32];
+	char label[64];
+	int64_t seq;
+} verified;
+
+static void io_label_verified(void *ctx, const uint8_t registry[32], const char *label, size_t len,
+			      const item_t *item)
+{
+	assert_ptr_equal(ctx, &verified);
+	verified.n++;
+	memcpy(verified.registry, registry, 32);
+	assert_true(len < sizeof(verified.label));
+	memcpy(verified.label, label, len);
+	verified.label[len] = '\0';
+	verified.seq = item->seq;
+}
+
 static resolver_opts_t base_opts(world_t *w)
 {
 	resolver_opts_t o = {.udp_payload = 1232,
@@ -145,6 +165,8 @@ static resolver_opts_t base_opts(world_t *w)
 			     .stale_max = 86400};
 	o.io =
 	    (resolver_io_t){.ctx = w, .now_ms = io_now, .dht_get = io_get, .dht_cancel = io_cancel};
+	o.io.label_verified = io_label_verified;
+	o.io.label_ctx = &verified;
 	return o;
 }
 
@@ -157,6 +179,7 @@ static int setup(void **state)
 		return -1;
 	fx_key(&w->k, 7);
 	w->now = 1000000;
+	memset(&verified, 0, sizeof(verified));
 	resolver_opts_t o = base_opts(w);
 	if (resolver_new(&o, &w->r) != 0)
 		return -1;
@@ -1093,12 +1116,18 @@ static void test_registry_label_found(void **state)
 	assert_string_equal(w->lk[2].salt, "alice");
 	assert_int_equal(w->nreplies, 1);
 	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.77", MIN_TTL, 1);
+	/* The auditor's hook heard of the label item, verified. */
+	assert_int_equal(verified.n, 1);
+	assert_memory_equal(verified.registry, w->k.pk, 32);
+	assert_string_equal(verified.label, "alice");
+	assert_int_equal(verified.seq, 200);
 	/* Again: from the cache, no lookup. */
 	size_t n = ask(w, "www.alice", DNS_T_A);
 	assert_int_not_equal(n, RESOLVER_ASYNC);
 	expect_a(w->out, n, "192.0.2.77", MIN_TTL, 1);
 	assert_int_equal(w->trace.source, RES_SRC_CACHE);
 	assert_int_equal(w->nlk, 4);
+	assert_int_equal(verified.n, 1); /* once per version checked, not per query */
 	/* R's apex still answers its own names. */
 	n = ask(w, "www", DNS_T_A);
 	expect_a(w->out, n, "192.0.2.1", MIN_TTL, 1);
@@ -1124,6 +1153,7 @@ static void test_registry_label_found(void **state)
 	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
 	assert_int_equal(play(w, held, 4, true), 2); /* apex and label again */
 	expect_a(w->replies[1].wire, w->replies[1].len, "192.0.2.77", MIN_TTL, 1);
+	assert_int_equal(verified.n, 2);
 }
 
 /* A label nobody registered: no answer while the salted lookup runs, SERVFAIL when it ends
@@ -1211,6 +1241,9 @@ static void test_registry_label_released(void **state)
 		 w->k.z32);
 	assert_string_equal(w->trace.ede_text, want);
 	assert_int_equal(resolver_stats(w->r)->reg_refused, 0);
+	/* The release is told to the auditor's hook too: it checks the release entry. */
+	assert_int_equal(verified.n, 1);
+	assert_int_equal(verified.seq, 300);
 }
 
 /* A label item signed by R that lacks the evidence R's policy requires (moderated: one
@@ -1245,6 +1278,7 @@ static void test_registry_evidence_lacking(void **state)
 	fx_resp_free(resp);
 	assert_string_equal(w->trace.ede_text, want);
 	assert_int_equal(resolver_stats(w->r)->reg_refused, 1);
+	assert_int_equal(verified.n, 0); /* refused: nothing for the auditor */
 }
 
 /* No policy item (converged): R is no registry, its label items are asked no more once that is

@@ -623,6 +623,48 @@ static void test_mlog_audit_head(void **state)
 	store_close(s);
 }
 
+/* The auditor's verdicts on label items and its counts (store_mlog_audit_item_*): an
+ * inconsistent item is kept with its evidence, and both survive a reopen. */
+static void test_mlog_audit_items(void **state)
+{
+	dirs_t *d = *state;
+	uint8_t r[32], id1[32], id2[32], v = 0xff;
+	memset(r, 0x55, 32);
+	memset(id1, 1, 32);
+	memset(id2, 2, 32);
+	static item_t it;
+	store_t *s = NULL;
+	store_mlog_audit_counts_t c = {0}, got;
+	assert_int_equal(item_init(&it, r, (const uint8_t *)"alice", 5, 7), 0);
+	assert_int_equal(item_set_str(&it, (const uint8_t *)"label item", 10), 0);
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_audit_counts_get(s, r, &got), 0);
+	assert_true(got.checked == 0 && got.inconsistent == 0 && got.last_error[0] == '\0');
+	assert_int_equal(store_mlog_audit_item_find(s, r, id1, &v), SW_ENOTFOUND);
+	c.checked = 1;
+	assert_int_equal(store_mlog_audit_item_put(s, r, id1, 0, 1000, NULL, &c), 0);
+	c.checked = 2;
+	c.inconsistent = 1;
+	c.failed = 1001;
+	snprintf(c.last_error, sizeof(c.last_error), "the label item of alice is not in the log");
+	assert_int_equal(store_mlog_audit_item_put(s, r, id2, 6, 1001, &it, &c), 0);
+	store_close(s);
+	assert_int_equal(store_open(d->data, &s), 0);
+	assert_int_equal(store_mlog_audit_item_find(s, r, id1, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(store_mlog_audit_item_find(s, r, id2, &v), 0);
+	assert_int_equal(v, 6);
+	assert_int_equal(store_mlog_audit_counts_get(s, r, &got), 0);
+	assert_true(got.checked == 2 && got.inconsistent == 1 && got.failed == 1001);
+	assert_string_equal(got.last_error, c.last_error);
+	/* Another registry's are its own. */
+	r[0] ^= 1;
+	assert_int_equal(store_mlog_audit_item_find(s, r, id1, &v), SW_ENOTFOUND);
+	assert_int_equal(store_mlog_audit_counts_get(s, r, &got), 0);
+	assert_int_equal(got.checked, 0);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -638,6 +680,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_mlog_heads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mlog_append_head, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mlog_audit_head, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mlog_audit_items, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
