@@ -26,7 +26,6 @@
 #define USE_WINDOW_MS 10000   /* demand counted over this window and the one before */
 #define POLICY_SALT "_policy" /* docs/design.md §9 "Policy item" */
 #define REG_TEXT_MAX 200
-#define PROOF_TXT_MAX 8 /* TXT records of a dns-proof name kept for the check */
 
 const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT] = {
     DNS_T_A,   DNS_T_AAAA, DNS_T_TXT, DNS_T_MX,	  DNS_T_NS,    DNS_T_CNAME, DNS_T_SOA,
@@ -78,9 +77,7 @@ typedef enum { PROOF_NONE, PROOF_PENDING, PROOF_DONE, PROOF_FAILED } proof_state
 typedef struct {
 	proof_state_t state;
 	uint64_t seq, pol; /* the label and policy seqs it was looked up for */
-	size_t n;
-	char txt[PROOF_TXT_MAX][REG_DNS_PROOF_TXT_MAX];
-	size_t len[PROOF_TXT_MAX];
+	reg_dns_txt_t txt;
 } proof_t;
 
 /* The state of one query's resolution; on the stack while it runs at once, copied into a
@@ -1183,41 +1180,8 @@ static void on_proof(void *cbctx, const uint8_t *resp, size_t len, int err)
 	centry_t *e = cbctx;
 	resolver_t *r = e->r;
 	proof_t *pr = e->proof;
-	uint8_t rcode = len >= DNS_HDR_LEN ? resp[3] & 0xF : DNS_RCODE_SERVFAIL;
-	pr->state = PROOF_FAILED;
-	pr->n = 0;
-	if (err == 0 && (rcode == DNS_RCODE_NOERROR || rcode == DNS_RCODE_NXDOMAIN)) {
-		dns_rd_t rd;
-		uint8_t name[DNS_NAME_MAX];
-		dns_rd_init(&rd, resp, len, DNS_HDR_LEN);
-		for (uint16_t i = 0, qd = dns_get_u16(resp + 4); i < qd; i++) {
-			dns_rd_name(&rd, name, true);
-			dns_rd_bytes(&rd, 4);
-		}
-		for (uint16_t i = 0, an = dns_get_u16(resp + 6); i < an && !rd.err; i++) {
-			dns_rd_name(&rd, name, true);
-			uint16_t type = dns_rd_u16(&rd);
-			dns_rd_bytes(&rd, 6); /* class, TTL */
-			uint16_t rdlen = dns_rd_u16(&rd);
-			const uint8_t *rdata = dns_rd_bytes(&rd, rdlen);
-			if (rd.err || type != DNS_T_TXT || pr->n == PROOF_TXT_MAX)
-				continue;
-			size_t out = 0;
-			for (size_t p = 0; p < rdlen; p += 1 + (size_t)rdata[p]) {
-				size_t sl = rdata[p];
-				if (p + 1 + sl > rdlen || out + sl > REG_DNS_PROOF_TXT_MAX) {
-					out = 0; /* malformed, or longer than any claim: not one */
-					break;
-				}
-				memcpy(pr->txt[pr->n] + out, rdata + p + 1, sl);
-				out += sl;
-			}
-			if (out > 0)
-				pr->len[pr->n++] = out;
-		}
-		if (!rd.err)
-			pr->state = PROOF_DONE;
-	}
+	pr->state =
+	    err == 0 && reg_dns_txt_parse(resp, len, &pr->txt) == 0 ? PROOF_DONE : PROOF_FAILED;
 	req_t *w = e->waiters, *rq;
 	e->waiters = NULL;
 	while ((rq = waiter_next(&w)) != NULL)
@@ -1233,10 +1197,10 @@ static int proof_start(resolver_t *r, centry_t *le, const reg_policy_t *pol,
 		       const reg_record_t *rec, const char *rz)
 {
 	char text[REG_DNS_PROOF_NAME_MAX];
-	uint8_t name[DNS_NAME_MAX], q[DNS_HDR_LEN + DNS_NAME_MAX + 4];
-	size_t nlen;
+	uint8_t q[DNS_HDR_LEN + DNS_NAME_MAX + 4];
+	size_t qlen;
 	if (!(rec->has & REG_HAS_DNS) || reg_dns_proof_name(pol, rec, text, sizeof(text)) != 0 ||
-	    dns_name_from_str(text, name, &nlen) != 0) {
+	    reg_dns_proof_query(text, q, sizeof(q), &qlen) != 0) {
 		snprintf(le->text, sizeof(le->text), "registry %s: label item refused: %s", rz,
 			 reg_why_str(REG_WHY_EVIDENCE));
 		le->chk_done = true; /* the item itself lacks it: kept until a new seq */
@@ -1253,22 +1217,10 @@ static int proof_start(resolver_t *r, centry_t *le, const reg_policy_t *pol,
 		snprintf(le->text, sizeof(le->text), "out of memory");
 		return 0;
 	}
-	/* A query of our own: ID 0 (the forwarder sets its own), RD=1, one question. */
-	dns_wr_t w;
-	dns_wr_init(&w, q, sizeof(q), 0);
-	dns_wr_u16(&w, 0);
-	dns_wr_u16(&w, 0x0100);
-	dns_wr_u16(&w, 1);
-	dns_wr_u16(&w, 0);
-	dns_wr_u16(&w, 0);
-	dns_wr_u16(&w, 0);
-	dns_wr_bytes(&w, name, nlen);
-	dns_wr_u16(&w, DNS_T_TXT);
-	dns_wr_u16(&w, DNS_C_IN);
 	le->proof->seq = le->chk_seq;
 	le->proof->pol = le->chk_pol;
 	le->proof->state = PROOF_PENDING;
-	if (w.err || r->opts.io.fwd_query(r->opts.io.ctx, q, w.len, on_proof, le) != 0) {
+	if (r->opts.io.fwd_query(r->opts.io.ctx, q, qlen, on_proof, le) != 0) {
 		le->proof->state = PROOF_NONE;
 		snprintf(le->text, sizeof(le->text),
 			 "registry %s: the dns-proof TXT record could not be looked up (upstream "
@@ -1328,7 +1280,6 @@ static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const re
 		goto refused;
 	}
 	reg_check_in_t in = {.now = unix_s(r)};
-	const char *txt[PROOF_TXT_MAX];
 	if (pol.rules & REG_RULE_DNS_PROOF) {
 		proof_t *pr = le->proof;
 		if (pr == NULL || pr->seq != le->chk_seq || pr->pol != le->chk_pol ||
@@ -1350,11 +1301,7 @@ static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const re
 				 rz, n->label);
 			return 0;
 		}
-		for (size_t i = 0; i < pr->n; i++)
-			txt[i] = pr->txt[i];
-		in.txt = txt;
-		in.txt_len = pr->len;
-		in.ntxt = pr->n;
+		reg_dns_txt_in(&pr->txt, &in);
 	}
 	ret = reg_check_record(&pol, le->pk, n->label, n->label_len, &rec, &in, &why);
 	if (ret == SW_EPOLICY && why == REG_WHY_EXPIRED) {
