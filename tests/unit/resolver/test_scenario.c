@@ -1099,6 +1099,17 @@ static void reg_setup(world_t *w, reg_world_t *g)
 	make_zone(&g->owner, &g->zone, 100, "192.0.2.77");
 }
 
+/* Makes root p2p. name registry w->k (`root p2p=<R>`). */
+static void root_p2p(world_t *w)
+{
+	resolver_opts_t o = *resolver_opts(w->r);
+	size_t len;
+	assert_int_equal(dns_name_from_str("p2p.", o.roots[0].suffix, &len), 0);
+	memcpy(o.roots[0].key, w->k.pk, 32);
+	o.n_roots = 1;
+	assert_int_equal(resolver_reconfigure(w->r, &o), 0);
+}
+
 /* `www.alice.<R>.`: R's apex zone, the label item (salt alice), the policy (salt _policy),
  * then the owner's zone; every item verified and looked up once; then from the cache. */
 static void test_registry_label_found(void **state)
@@ -1132,12 +1143,7 @@ static void test_registry_label_found(void **state)
 	n = ask(w, "www", DNS_T_A);
 	expect_a(w->out, n, "192.0.2.1", MIN_TTL, 1);
 	/* The same name under a root: `root p2p=<R>`. */
-	resolver_opts_t o = *resolver_opts(w->r);
-	size_t len;
-	assert_int_equal(dns_name_from_str("p2p.", o.roots[0].suffix, &len), 0);
-	memcpy(o.roots[0].key, w->k.pk, 32);
-	o.n_roots = 1;
-	assert_int_equal(resolver_reconfigure(w->r, &o), 0);
+	root_p2p(w);
 	uint8_t q[512];
 	size_t ql = tu_simple_query("www.alice.p2p.", DNS_T_A, 1, 1232, q);
 	n = resolver_handle(w->r, q, ql, SW_TP_UDP, w->out, sizeof(w->out));
@@ -1445,17 +1451,6 @@ static void test_registry_dns_proof(void **state)
 	snprintf(text, sizeof(text), "registry %s: label item of dave refused: %s", w->k.z32,
 		 reg_why_str(REG_WHY_DNS_TXT));
 	assert_string_equal(w->trace.ede_text, text);
-}
-
-/* Makes root p2p. name registry w->k (`root p2p=<R>`). */
-static void root_p2p(world_t *w)
-{
-	resolver_opts_t o = *resolver_opts(w->r);
-	size_t len;
-	assert_int_equal(dns_name_from_str("p2p.", o.roots[0].suffix, &len), 0);
-	memcpy(o.roots[0].key, w->k.pk, 32);
-	o.n_roots = 1;
-	assert_int_equal(resolver_reconfigure(w->r, &o), 0);
 }
 
 /* Under `root p2p=<R>`, R is meant to be a registry: `www.alice.p2p.` asks for R's apex zone,
