@@ -290,7 +290,8 @@ static size_t answer_of(const uint8_t *q, size_t qlen, uint8_t rcode, const uint
 	out[3] = (uint8_t)(0x80 | rcode);
 	out[6] = (uint8_t)(an >> 8);
 	out[7] = (uint8_t)an;
-	memcpy(out + qlen, rr, rrlen);
+	if (rrlen) /* memcpy(3) from NULL is undefined even for 0 bytes */
+		memcpy(out + qlen, rr, rrlen);
 	return qlen + rrlen;
 }
 
