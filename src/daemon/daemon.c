@@ -96,6 +96,11 @@ static uint64_t io_now_ms(void *ctx)
 	return uv_now(&n->loop);
 }
 
+static int io_offload(void *ctx, void (*work)(void *arg), void (*done)(void *arg), void *arg)
+{
+	return daemon_offload(&((node_t *)ctx)->loop, work, done, arg);
+}
+
 /* resolver_io_t.label_verified, from any worker's thread: n->audit is set before the workers
  * start and cleared after they stopped. */
 static void io_label_verified(void *ctx, const uint8_t registry[32], const char *label, size_t len,
@@ -921,7 +926,8 @@ int daemon_run(const conf_t *c)
 		   .fwd_query = io_fwd_query,
 		   .fwd_cancel = io_fwd_cancel,
 		   .label_verified = io_label_verified,
-		   .label_ctx = &n},
+		   .label_ctx = &n,
+		   .offload = io_offload},
 	};
 	daemon_resolver_opts(c, &ropts);
 	sw_random_bytes(ropts.cookie_secret, sizeof(ropts.cookie_secret));

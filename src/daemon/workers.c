@@ -298,6 +298,47 @@ static void wio_fwd_cancel(void *ctx, void *cbctx)
 		net_forward_cancel(w->fwd, cbctx);
 }
 
+typedef struct {
+	uv_work_t req;
+	void (*work)(void *arg);
+	void (*done)(void *arg);
+	void *arg;
+} offload_t;
+
+static void on_offload_work(uv_work_t *req)
+{
+	offload_t *o = req->data;
+	o->work(o->arg);
+}
+
+static void on_offload_done(uv_work_t *req, int status)
+{
+	offload_t *o = req->data;
+	(void)status; /* UV_ECANCELED: the work did not run, which o->arg knows itself */
+	o->done(o->arg);
+	free(o);
+}
+
+int daemon_offload(uv_loop_t *loop, void (*work)(void *arg), void (*done)(void *arg), void *arg)
+{
+	offload_t *o = malloc(sizeof(*o));
+	if (o == NULL)
+		return SW_ENOMEM;
+	*o = (offload_t){.work = work, .done = done, .arg = arg};
+	o->req.data = o;
+	if (uv_queue_work(loop, &o->req, on_offload_work, on_offload_done) != 0) {
+		free(o);
+		return SW_ENOMEM;
+	}
+	return 0;
+}
+
+static int wio_offload(void *ctx, void (*work)(void *arg), void (*done)(void *arg), void *arg)
+{
+	worker_t *w = ctx;
+	return daemon_offload(w->loop, work, done, arg);
+}
+
 /* io's label_verified hook is kept: every worker reports to the main loop's auditor. */
 static void worker_io(worker_t *w, resolver_io_t *io)
 {
@@ -307,7 +348,8 @@ static void worker_io(worker_t *w, resolver_io_t *io)
 			      .dht_get = wio_dht_get,
 			      .dht_cancel = wio_dht_cancel,
 			      .label_verified = io->label_verified,
-			      .label_ctx = io->label_ctx};
+			      .label_ctx = io->label_ctx,
+			      .offload = wio_offload};
 	if (w->fwd) {
 		io->fwd_cache = wio_fwd_cache;
 		io->fwd_query = wio_fwd_query;

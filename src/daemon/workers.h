@@ -35,6 +35,11 @@ unsigned daemon_workers_count(const conf_t *c);
  * lookups for republishing (docs/limits.md, docs/workers.md). */
 unsigned daemon_workers_pool_share(unsigned pool, unsigned n, unsigned i);
 
+/* resolver_io_t.offload for a resolver whose thread runs loop: work(arg) on libuv's thread
+ * pool (UV_THREADPOOL_SIZE, 4 by default), then done(arg) on loop's thread, also when a stop
+ * cancelled the work before it ran. Returns 0 or SW_ENOMEM. */
+int daemon_offload(uv_loop_t *loop, void (*work)(void *arg), void (*done)(void *arg), void *arg);
+
 /* Makes the set of n workers (n >= 2) around loop, the main loop; fwd is the main loop's
  * forwarder (NULL: none), used by worker 0. Returns 0 or SW_ENOMEM. */
 int daemon_workers_new(uv_loop_t *loop, unsigned n, net_forward_t *fwd, daemon_workers_t **out);

@@ -26,6 +26,7 @@
 #define USE_WINDOW_MS 10000   /* demand counted over this window and the one before */
 #define POLICY_SALT "_policy" /* docs/design.md §9 "Policy item" */
 #define REG_TEXT_MAX 200
+#define CHECK_JOBS_MAX 4 /* label checks on other threads at once (up to 64 MiB each) */
 
 const uint16_t resolver_qtype_values[RESOLVER_QT_COUNT] = {
     DNS_T_A,   DNS_T_AAAA, DNS_T_TXT, DNS_T_MX,	  DNS_T_NS,    DNS_T_CNAME, DNS_T_SOA,
@@ -79,6 +80,23 @@ typedef struct {
 	uint64_t seq, pol; /* the label and policy seqs it was looked up for */
 	reg_dns_txt_t txt;
 } proof_t;
+
+/* The check of a label item against its policy, done on another thread (resolver_io_t.offload)
+ * when it includes an `open` registry's proof of work: everything it reads is copied in. */
+typedef struct check_job {
+	centry_t *e;	   /* NULL once the entry left the cache: the result is dropped */
+	uint64_t seq, pol; /* the label and policy seqs checked */
+	uint8_t pk[32];
+	char label[REG_LABEL_MAX + 1];
+	size_t label_len;
+	bool ran; /* not when the pool cancelled it at a stop */
+	reg_policy_t policy;
+	reg_record_t rec;
+	reg_dns_txt_t txt;
+	reg_check_in_t in;
+	int ret;
+	reg_why_t why;
+} check_job_t;
 
 /* The state of one query's resolution; on the stack while it runs at once, copied into a
  * req_t when it has to wait. */
@@ -159,6 +177,7 @@ struct centry {
 	uint64_t chk_seq, chk_pol, chk_expires;
 	char text[REG_TEXT_MAX]; /* the EDE text of a refusal, an expiry or NXDOMAIN */
 	proof_t *proof;		 /* NULL but for label items of dns-proof registries */
+	check_job_t *job;	 /* its check runs on another thread (label_check()) */
 	/* An absent label item of a registry without an apex zone: a zone of R without records,
 	 * whose synthesized SOA the NXDOMAIN carries (docs/design.md §3 step 3). */
 	zone_t *empty;
@@ -191,6 +210,7 @@ struct resolver {
 	uint64_t evict_cursor;
 	req_t *pending;
 	size_t npending;
+	size_t njobs;	      /* label checks on other threads (check_job_t) */
 	dns_rrl_t *rrl;	      /* NULL: rrl_rate 0 */
 	dns_rrl_t *lookup_rl; /* new DHT lookups per client network; NULL: lookup_rate 0 */
 	/* The lookup pool (lookup_pool; NULL: none): the entries whose lookups hold a slot, and
@@ -293,6 +313,8 @@ void resolver_free(resolver_t *r)
 				r->opts.io.dht_cancel(r->opts.io.ctx, e);
 			if (e->proof && e->proof->state == PROOF_PENDING && r->opts.io.fwd_cancel)
 				r->opts.io.fwd_cancel(r->opts.io.ctx, e);
+			if (e->job)
+				e->job->e = NULL;
 			free(e->proof);
 			zone_free(e->empty);
 			zone_free(e->zone);
@@ -460,6 +482,10 @@ static void cache_remove(resolver_t *r, centry_t *e)
 	*pp = e->next;
 	if (e->proof && e->proof->state == PROOF_PENDING && r->opts.io.fwd_cancel)
 		r->opts.io.fwd_cancel(r->opts.io.ctx, e);
+	if (e->job) { /* it frees itself when done */
+		e->job->e = NULL;
+		r->njobs--;
+	}
 	free(e->proof);
 	zone_free(e->empty);
 	zone_free(e->zone);
@@ -477,7 +503,7 @@ static void cache_evict(resolver_t *r)
 	for (int i = 0; i < 64; i++) {
 		size_t b = (size_t)(r->evict_cursor++ % CACHE_BUCKETS);
 		for (centry_t *e = r->cache[b]; e; e = e->next)
-			if (!e->fetching && !e->waiters &&
+			if (!e->fetching && !e->waiters && !e->job &&
 			    !(e->proof && e->proof->state == PROOF_PENDING) &&
 			    (victim == NULL || e->last_used < victim->last_used))
 				victim = e;
@@ -1240,18 +1266,138 @@ static int proof_start(resolver_t *r, centry_t *le, const reg_policy_t *pol,
 		       const reg_record_t *rec, const char *rz);
 
 /* Tells the auditor (resolver_io_t.label_verified) of label item le, checked. */
-static void label_verified(resolver_t *r, const centry_t *le, const resolver_regname_t *n)
+static void label_verified(resolver_t *r, const centry_t *le)
 {
 	item_t it;
 	if (r->opts.io.label_verified == NULL)
 		return;
 	zone_item(le->zone, &it);
-	r->opts.io.label_verified(r->opts.io.label_ctx, le->pk, n->label, n->label_len, &it);
+	r->opts.io.label_verified(r->opts.io.label_ctx, le->pk, (const char *)le->salt,
+				  le->salt_len, &it);
+}
+
+/* What the check of label item le against its policy gave (ret, why; rec its registration
+ * record): le's verdict and the EDE text of a refusal or an expiry. */
+static void check_result(resolver_t *r, centry_t *le, const reg_record_t *rec, int ret,
+			 reg_why_t why)
+{
+	char rz[SW_Z32_KEY_LEN + 1];
+	int ll = le->salt_len;
+	const char *l = (const char *)le->salt;
+	sw_z32_encode_key(le->pk, rz);
+	le->chk_done = true;
+	if (ret == SW_EPOLICY && why == REG_WHY_EXPIRED) {
+		/* A release is a label item whose registration ends at once: the name is free. */
+		le->chk_free = true;
+		label_verified(r, le);
+		snprintf(le->text, sizeof(le->text),
+			 "%.*s is not registered in registry %s: its registration expired or was "
+			 "released",
+			 ll, l, rz);
+		return;
+	}
+	if (ret) {
+		snprintf(le->text, sizeof(le->text), "registry %s: label item of %.*s refused: %s",
+			 rz, ll, l, ret == SW_EPOLICY ? reg_why_str(why) : sw_strerror(ret));
+		r->stats.reg_refused++;
+		return;
+	}
+	le->chk_ok = true;
+	le->chk_expires = rec->expires;
+	label_verified(r, le);
+	/* Said if the registration expires while the item stays cached. */
+	snprintf(le->text, sizeof(le->text),
+		 "%.*s is not registered in registry %s: its registration expired or was released",
+		 ll, l, rz);
+}
+
+/* On the pool's thread: the check itself, from the job's copies alone. */
+static void check_work(void *arg)
+{
+	check_job_t *j = arg;
+	j->ret =
+	    reg_check_record(&j->policy, j->pk, j->label, j->label_len, &j->rec, &j->in, &j->why);
+	j->ran = true;
+}
+
+/* Back on the resolver's thread: the verdict, unless the entry has a newer item or policy by
+ * now (then the next query checks again); everyone waiting on the entry goes on. */
+static void check_done(void *arg)
+{
+	check_job_t *j = arg;
+	centry_t *e = j->e;
+	if (e == NULL) {
+		free(j);
+		return;
+	}
+	resolver_t *r = e->r;
+	e->job = NULL;
+	r->njobs--;
+	if (j->ran && e->zone && zone_seq(e->zone) == j->seq && e->chk_seq == j->seq &&
+	    e->chk_pol == j->pol)
+		check_result(r, e, &j->rec, j->ret, j->why);
+	else
+		e->chk_done = false;
+	free(j);
+	req_t *w = e->waiters, *rq;
+	e->waiters = NULL;
+	while ((rq = waiter_next(&w)) != NULL)
+		advance(r, rq);
+	if (e->zone == NULL && e->waiters == NULL && !e->fetching)
+		cache_remove(r, e);
+}
+
+/* Starts the check of le on another thread (resolver_io_t.offload). Returns 1 (started:
+ * wait on le), or 0 when it cannot (le->text says why when the checks are busy, else the
+ * caller checks at once). */
+static int check_offload(resolver_t *r, centry_t *le, const reg_policy_t *pol,
+			 const reg_record_t *rec, const reg_check_in_t *in, const char *rz,
+			 bool *busy)
+{
+	*busy = false;
+	if (r->njobs >= CHECK_JOBS_MAX) {
+		*busy = true;
+		le->chk_done = false; /* the next query tries again */
+		snprintf(le->text, sizeof(le->text),
+			 "registry %s: too many label items being checked at once; try again", rz);
+		return 0;
+	}
+	check_job_t *j = malloc(sizeof(*j));
+	if (j == NULL)
+		return 0;
+	j->e = le;
+	j->seq = le->chk_seq;
+	j->pol = le->chk_pol;
+	memcpy(j->pk, le->pk, 32);
+	memcpy(j->label, le->salt, le->salt_len);
+	j->label[le->salt_len] = 0;
+	j->label_len = le->salt_len;
+	j->ran = false;
+	j->policy = *pol;
+	j->rec = *rec;
+	j->in = *in;
+	j->txt.n = 0;
+	if (le->proof && in->ntxt) {
+		j->txt = le->proof->txt;
+		reg_dns_txt_in(&j->txt, &j->in);
+	}
+	le->job = j;
+	r->njobs++;
+	if (r->opts.io.offload(r->opts.io.ctx, check_work, check_done, j) == 0) {
+		le->chk_done = false;
+		return 1;
+	}
+	le->job = NULL;
+	r->njobs--;
+	free(j);
+	return 0;
 }
 
 static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const resolver_regname_t *n,
 		       uint64_t now)
 {
+	if (le->job)
+		return 1; /* its check runs on another thread */
 	char rz[SW_Z32_KEY_LEN + 1];
 	reg_policy_t pol;
 	reg_record_t rec;
@@ -1303,29 +1449,14 @@ static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const re
 		}
 		reg_dns_txt_in(&pr->txt, &in);
 	}
+	/* An `open` registry's proof of work is up to 0.2 s of Argon2id: not on this thread,
+	 * which answers every other query meanwhile. */
+	bool busy;
+	if ((pol.rules & REG_RULE_OPEN) && r->opts.io.offload &&
+	    (check_offload(r, le, &pol, &rec, &in, rz, &busy) == 1 || busy))
+		return busy ? 0 : 1;
 	ret = reg_check_record(&pol, le->pk, n->label, n->label_len, &rec, &in, &why);
-	if (ret == SW_EPOLICY && why == REG_WHY_EXPIRED) {
-		/* A release is a label item whose registration ends at once: the name is free. */
-		le->chk_free = true;
-		label_verified(r, le, n);
-		snprintf(le->text, sizeof(le->text),
-			 "%s is not registered in registry %s: its registration expired or was "
-			 "released",
-			 n->label, rz);
-		return 0;
-	}
-	if (ret) {
-		snprintf(le->text, sizeof(le->text), "registry %s: label item of %s refused: %s",
-			 rz, n->label, ret == SW_EPOLICY ? reg_why_str(why) : sw_strerror(ret));
-		goto refused;
-	}
-	le->chk_ok = true;
-	le->chk_expires = rec.expires;
-	label_verified(r, le, n);
-	/* Said if the registration expires while the item stays cached. */
-	snprintf(le->text, sizeof(le->text),
-		 "%s is not registered in registry %s: its registration expired or was released",
-		 n->label, rz);
+	check_result(r, le, &rec, ret, why);
 	return 0;
 refused:
 	r->stats.reg_refused++;

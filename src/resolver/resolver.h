@@ -122,6 +122,13 @@ typedef struct {
 	void (*label_verified)(void *label_ctx, const uint8_t registry[32], const char *label,
 			       size_t len, const item_t *item);
 	void *label_ctx;
+	/* Runs work(arg) on another thread (a pool), then done(arg) on the resolver's thread,
+	 * also when the work could not run (it was cancelled at a stop: arg says so itself). For
+	 * the checks that cost a core for a long time: an `open` registry's Argon2id proof of
+	 * work (up to 0.2 s, docs/registries.md "Proof of work"), which would stop every other
+	 * query of the thread. Returns 0 or an error (the resolver then does the work itself).
+	 * NULL: the resolver does it itself (tests). */
+	int (*offload)(void *ctx, void (*work)(void *arg), void (*done)(void *arg), void *arg);
 } resolver_io_t;
 
 #define RESOLVER_ROOTS_MAX 16

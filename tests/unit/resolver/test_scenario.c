@@ -23,6 +23,8 @@
 
 #include "common/err.h"
 #include "registry/check.h"
+#include "registry/label.h"
+#include "registry/pow.h"
 #include "resolver/resolver.h"
 #include "util.h"
 #include "zonefix.h"
@@ -1016,27 +1018,39 @@ static void make_policy(const fx_key_t *R, const reg_policy_t *pol, uint64_t seq
 }
 
 /* The label item of `label` under R at seq: NS to owner, the registration record. */
-static void make_label_dns(const fx_key_t *R, const char *label, const fx_key_t *owner,
-			   uint64_t seq, uint64_t registered, const char *dns, sc_item_t *it)
+/* The label item of R with registration record rec, delegating to rec's owner. */
+static void make_label_rec(const fx_key_t *R, const char *label, const reg_record_t *rec,
+			   uint64_t seq, sc_item_t *it)
 {
 	zone_rrlist_t l;
-	reg_record_t rec;
 	uint8_t pkt[1024];
 	size_t len;
 	zone_rrlist_init(&l);
-	memset(&rec, 0, sizeof(rec));
-	memcpy(rec.owner, owner->pk, 32);
-	rec.index = 1;
-	rec.registered = registered;
+	assert_int_equal(reg_label_add_ns(&l, R->pk, label, strlen(label), rec->owner), 0);
+	assert_int_equal(
+	    reg_label_write(R->pk, label, strlen(label), rec, &l, pkt, sizeof(pkt), &len), 0);
+	zone_rrlist_deinit(&l);
+	sign_salted(R, label, seq, pkt, len, it);
+}
+
+static void base_rec(const fx_key_t *owner, uint64_t registered, reg_record_t *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	memcpy(rec->owner, owner->pk, 32);
+	rec->index = 1;
+	rec->registered = registered;
+}
+
+static void make_label_dns(const fx_key_t *R, const char *label, const fx_key_t *owner,
+			   uint64_t seq, uint64_t registered, const char *dns, sc_item_t *it)
+{
+	reg_record_t rec;
+	base_rec(owner, registered, &rec);
 	if (dns) {
 		rec.has |= REG_HAS_DNS;
 		snprintf(rec.dns, sizeof(rec.dns), "%s", dns);
 	}
-	assert_int_equal(reg_label_add_ns(&l, R->pk, label, strlen(label), owner->pk), 0);
-	assert_int_equal(
-	    reg_label_write(R->pk, label, strlen(label), &rec, &l, pkt, sizeof(pkt), &len), 0);
-	zone_rrlist_deinit(&l);
-	sign_salted(R, label, seq, pkt, len, it);
+	make_label_rec(R, label, &rec, seq, it);
 }
 
 static void make_label(const fx_key_t *R, const char *label, const fx_key_t *owner, uint64_t seq,
@@ -1504,6 +1518,118 @@ static void test_registry_items_asked_at_once(void **state)
 	expect_a(w->replies[before].wire, w->replies[before].len, "192.0.2.5", MIN_TTL, 1);
 }
 
+/* resolver_io_t.offload of the scenario: the job waits in the world until the test runs it. */
+static struct {
+	void (*work)(void *), (*done)(void *);
+	void *arg;
+	size_t n;
+} job;
+
+static int io_offload(void *ctx, void (*work)(void *), void (*done)(void *), void *arg)
+{
+	(void)ctx;
+	assert_int_equal(job.n, 0);
+	job.work = work;
+	job.done = done;
+	job.arg = arg;
+	job.n++;
+	return 0;
+}
+
+static void job_run(bool work)
+{
+	assert_int_equal(job.n, 1);
+	job.n = 0;
+	if (work)
+		job.work(job.arg);
+	job.done(job.arg);
+}
+
+/* An `open` registry's label item (tiny work): its check (Argon2id) runs on another thread
+ * (resolver_io_t.offload), the resolver answers other queries meanwhile and the name when
+ * the check is done; work that falls short is refused the same way; an entry that leaves
+ * the cache while its check runs drops the result. */
+static void test_registry_open_checked_off_thread(void **state)
+{
+	world_t *w = *state;
+	resolver_opts_t o = base_opts(w);
+	o.io.offload = io_offload;
+	resolver_free(w->r);
+	assert_int_equal(resolver_new(&o, &w->r), 0);
+	memset(&job, 0, sizeof(job));
+	reg_world_t g;
+	reg_setup(w, &g);
+	g.pol.rules = REG_RULE_OPEN;
+	g.pol.pow = (reg_pow_params_t){.difficulty = 3, .opslimit = 1, .memlimit = 8192};
+	g.pol.reveal_min = 60;
+	g.pol.reveal_max = 86400;
+	make_policy(&w->k, &g.pol, 100, &g.policy);
+	/* alice's claim: committed 900 s before the reveal, with the work done. */
+	reg_record_t rec;
+	uint8_t commit[32], salt[REG_POW_SALT_LEN], claim[REG_POW_CLAIM_MAX];
+	size_t clen;
+	base_rec(&g.owner, w->now / 1000 - 10, &rec);
+	rec.has |= REG_HAS_OPEN;
+	memset(rec.secret, 0x5e, 32);
+	rec.commit_index = 3;
+	rec.committed = rec.registered - 900;
+	assert_int_equal(reg_commit_hash(w->k.pk, "alice", 5, rec.owner, rec.secret, commit), 0);
+	reg_pow_salt(w->k.pk, salt);
+	assert_int_equal(
+	    reg_pow_claim_write("alice", 5, rec.owner, commit, claim, sizeof(claim), &clen), 0);
+	reg_pow_solve_opts_t so = {.first_nonce = 0};
+	assert_int_equal(reg_pow_solve(&g.pol.pow, salt, claim, clen, &so, &rec.pow_nonce, NULL),
+			 0);
+	make_label_rec(&w->k, "alice", &rec, 200, &g.label);
+	held_t held[] = {{&w->k, "", &g.apex},
+			 {&w->k, "alice", &g.label},
+			 {&w->k, "_policy", &g.policy},
+			 {&g.owner, "", &g.zone}};
+	assert_int_equal(ask(w, "www.alice", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held, 4, true), 3); /* not the owner's zone: not checked yet */
+	assert_int_equal(job.n, 1);
+	assert_int_equal(w->nreplies, 0);
+	/* The thread answers meanwhile. */
+	size_t n = ask(w, "www", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.1", MIN_TTL, 1);
+	job_run(true);
+	assert_int_equal(play(w, held, 4, true), 1);
+	assert_int_equal(w->nreplies, 1);
+	expect_a(w->replies[0].wire, w->replies[0].len, "192.0.2.77", MIN_TTL, 1);
+	assert_int_equal(verified.n, 1);
+	/* Checked once: from the cache, no job. */
+	n = ask(w, "www.alice", DNS_T_A);
+	expect_a(w->out, n, "192.0.2.77", MIN_TTL, 1);
+	assert_int_equal(job.n, 0);
+
+	/* Work that falls short: refused once the job is done. */
+	rec.pow_nonce++;
+	sc_item_t short_label;
+	make_label_rec(&w->k, "bob", &rec, 200, &short_label);
+	held_t held2[] = {{&w->k, "bob", &short_label}};
+	assert_int_equal(ask(w, "www.bob", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held2, 1, true), 1);
+	job_run(true);
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_SERVFAIL);
+	fx_resp_free(resp);
+	assert_non_null(strstr(w->trace.ede_text, "label item of bob refused"));
+
+	/* Cancelled (the work never ran): no verdict, the waiting query asks for it again. */
+	sc_item_t carol;
+	make_label_rec(&w->k, "carol", &rec, 200, &carol);
+	held_t held3[] = {{&w->k, "carol", &carol}};
+	assert_int_equal(ask(w, "www.carol", DNS_T_A), RESOLVER_ASYNC);
+	assert_int_equal(play(w, held3, 1, true), 1);
+	job_run(false);
+	assert_int_equal(job.n, 1); /* the waiting query asked for the check again */
+	/* The resolver goes while the check runs: the job's result is dropped. */
+	resolver_free(w->r);
+	w->r = NULL;
+	job_run(true);
+	assert_int_equal(resolver_new(&o, &w->r), 0);
+}
+
 /* A registry that publishes no apex zone (the registrar signs only its policy, log and label
  * items): its names resolve all the same, a label nobody registered is NXDOMAIN with a SOA
  * of R, and a name of R's that no label item can hold is "zone not found" as for any key. */
@@ -1578,6 +1704,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_registry_lower_seq_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_dns_proof, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_items_asked_at_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_open_checked_off_thread, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_without_apex, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_label_released, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
