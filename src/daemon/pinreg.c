@@ -99,7 +99,7 @@ static void round_end(daemon_pinreg_t *p)
 		sw_warn("pinned name %s: no label item of it found in the DHT (not registered, or "
 			"gone from the DHT: nothing to re-put this round)",
 			p->shown);
-	else if (p->n - p->put == p->n && !p->from_mirror && p->src == NULL)
+	else if (p->put == 0 && !p->from_mirror && p->src == NULL)
 		/* Neither a policy nor a log: a zone pinned as such, or a registry gone. */
 		sw_debug("pinned %s: no registry items found", p->z32);
 	else
