@@ -16,6 +16,7 @@
 #include "daemon/pinreg.h"
 #include "registry/audit.h"
 #include "registry/policy.h"
+#include "registry/sth.h"
 #include "store/mlog.h"
 
 /* Lookups of one round at once: a pinned registry of a million names must not take the
@@ -58,6 +59,7 @@ struct daemon_pinreg {
 	/* R's log read over HTTP, replayed, kept across rounds: read entries so far of size */
 	reg_replay_t *rp;
 	uint64_t read, size, round_from;
+	uint64_t signed_size; /* of the tree head got this round (UINT64_MAX: none found) */
 	net_http_req_t *req;
 };
 
@@ -122,10 +124,13 @@ static void on_get(void *ctx, const dht_get_result_t *res)
 	const uint8_t *pkt;
 	size_t len;
 	reg_policy_t pol;
-	if (p->label[0] == '\0' && g->idx == 0 && res->item &&
-	    item_str(res->item, &pkt, &len) == 0 &&
-	    reg_policy_parse(p->registry, pkt, len, &pol) == 0)
+	reg_sth_t sth;
+	bool first =
+	    p->label[0] == '\0' && g->idx < 2 && res->item && item_str(res->item, &pkt, &len) == 0;
+	if (first && g->idx == 0 && reg_policy_parse(p->registry, pkt, len, &pol) == 0)
 		snprintf(p->policy_url, sizeof(p->policy_url), "%s", pol.api);
+	if (first && g->idx == 1 && reg_sth_parse(p->registry, pkt, len, &sth) == 0)
+		p->signed_size = sth.size;
 	g->p = NULL;
 	p->inflight--;
 	p->ended++;
@@ -226,20 +231,24 @@ static void on_sth(void *ctx, net_http_req_t *req, const net_http_resp_t *resp)
 			: NULL;
 	json_t *size = json_object_get(j, "size");
 	bool ok = json_is_integer(size) && json_integer_value(size) >= 0;
-	if (ok)
-		p->size = (uint64_t)json_integer_value(size);
+	uint64_t served = ok ? (uint64_t)json_integer_value(size) : 0;
 	json_decref(j);
 	if (!ok) {
 		read_fail(p, "its size", resp);
 		return;
 	}
-	if (p->size < p->read) {
+	if (served < p->read) {
 		/* A shorter log than the one read: another source, or a registry that rewrote
 		 * its log (an auditor's matter): read it from the start. */
 		reg_replay_free(p->rp);
 		p->rp = NULL;
 		p->read = 0;
 	}
+	/* No further than R signed: a source cannot make the node read (and hold the labels
+	 * of) entries that R's tree head does not cover. */
+	p->size = served < p->signed_size ? served : p->signed_size;
+	if (p->size < p->read)
+		p->size = p->read;
 	uint8_t seed[16];
 	if (p->rp == NULL)
 		sw_random_bytes(seed, sizeof(seed));
@@ -367,6 +376,7 @@ void daemon_pinreg_round(daemon_pinreg_t *p, const char *log_url)
 		return;
 	p->n = p->next = p->inflight = p->ended = p->put = 0;
 	p->policy_url[0] = '\0';
+	p->signed_size = UINT64_MAX;
 	p->src = NULL;
 	p->from_mirror = false;
 	snprintf(p->log_url, sizeof(p->log_url), "%s", log_url ? log_url : "");

@@ -3,8 +3,9 @@ name", "Mirroring a log"), on a local testnet of 5 DHT nodes.
 
 The registrar's node gives out alice, bob and carol, then carol is released; it never joins
 the DHT (`--bootstrap none`), so nothing it signs reaches the DHT and it re-puts nothing.
-The test signs R's policy item (naming the registrar's URL, `api=`) and label items of the
-three names with R's key and puts them into one testnet node only. A fresh storage node
+The test signs R's policy item (naming the registrar's URL, `api=`), its tree head (the root
+the registrar serves) and label items of the three names with R's key and puts them into one
+testnet node only. A fresh storage node
 joins afterwards: it holds none of them (asked directly over KRPC). Then:
 
 - an owner's node with `pin alice.p2p` (under `root p2p=<R>`) re-puts alice's label item at
@@ -22,7 +23,7 @@ to grow before asking the policy, and copied nothing).
 """
 import time
 
-from conftest import Node, describe, finish_all, run_cli
+from conftest import Node, describe, finish_all, run_cli, zone_packet
 from dhtutil import KrpcClient, Testnet, mutable_target
 from test_registry_audit import cli, logged, wait_good
 from test_registry_resolve import label_packet, policy_packet, put_everywhere, signed
@@ -81,10 +82,15 @@ def test_owner_node_and_registry_pin_reput_label_items(swarmdns_bin, tmp_path, m
         cp = cli(swarmdns_bin, a, "registry", "release", f"carol.{reg.z32}", "-k", carol.path)
         assert cp.returncode == 0, describe(cp)
 
-        # R's items in one node of the testnet only.
+        # R's items in one node of the testnet only: its policy, its tree head (the root of
+        # the registrar's log) and the label items.
+        sth = a.api("GET", f"/v1/registry/{reg.z32}/log/sth").json()
+        assert sth["size"] == 4, sth
+        head = zone_packet(reg.origin, [("_log", "TXT", f'"size=4" "root={sth["root"]}" '
+                                         f'"time={int(time.time())}"')])
         with KrpcClient() as c:
             items = [signed(reg.seed, policy_packet(reg.z32, "closed", [f"api={a.api_url}"]),
-                            b"_policy")]
+                            b"_policy"), signed(reg.seed, head, b"_log")]
             for label, owner in (("alice", alice), ("bob", bob), ("carol", carol)):
                 items.append(signed(reg.seed, label_packet(reg.z32, label, owner.z32),
                                     label.encode()))
@@ -97,7 +103,7 @@ def test_owner_node_and_registry_pin_reput_label_items(swarmdns_bin, tmp_path, m
             nodes.append(f)
             wait_good([f])
             fport = f.dht_port()
-            for salt in ("_policy", "alice", "bob", "carol"):
+            for salt in ("_policy", "_log", "alice", "bob", "carol"):
                 assert holds(c, fport, reg, salt) is None, salt
 
             # The owner's node pins its own name, and a name nobody registered.
@@ -120,11 +126,12 @@ def test_owner_node_and_registry_pin_reput_label_items(swarmdns_bin, tmp_path, m
             nodes.append(p)
             wait_logged(p, f"pinned registry {reg.z32}: 4 new entries of its log read from "
                         f"{a.api_url} (4 of 4)")
-            # The policy and the live labels alice and bob; no tree head in the DHT.
-            wait_logged(p, f"pinned registry {reg.z32}: 3 of its 4 items re-put (policy, tree "
+            # The policy, the tree head and the live labels alice and bob.
+            wait_logged(p, f"pinned registry {reg.z32}: 4 of its 4 items re-put (policy, tree "
                         "head and 2 live labels)")
             assert wait_holds(c, fport, reg, "bob"), p.stderr_tail()
             assert wait_holds(c, fport, reg, "_policy"), p.stderr_tail()
+            assert wait_holds(c, fport, reg, "_log"), p.stderr_tail()
             assert holds(c, fport, reg, "carol") is None
     finally:
         errors = finish_all(nodes)
