@@ -12,10 +12,12 @@ joins afterwards: it holds none of them (asked directly over KRPC). Then:
   its first republish round (3 s after joining): the fresh node holds it, and not bob's; a
   pinned name nobody registered is reported in the log;
 - a node with `pin <R>` and no copy of R's log reads the log from the registrar URL of R's
-  policy, replays it, and re-puts the policy and the live label items: the fresh node holds
-  bob's too, and never carol's (released).
+  policy (another, from the URL of its `audit <R>=URL`), replays it, and re-puts the policy,
+  the tree head and the live label items: the fresh node holds bob's too, and never carol's
+  (released).
 
-Every check is of the fresh node's own storage, which only these nodes' puts fill.
+Every check is of the fresh node's own storage, which only these nodes' puts fill. The DHT
+has 9 nodes at most, so a put reaches every other node (BEP 44 puts to the K = 8 closest).
 
 And a node with `audit <R>` (no URL) and `audit-mirror yes`, started once R signs nothing
 new, copies R's log from the registrar URL of R's policy (it used to wait for R's tree head
@@ -119,13 +121,21 @@ def test_owner_node_and_registry_pin_reput_label_items(swarmdns_bin, tmp_path, m
             assert wait_holds(c, fport, reg, "alice"), o.stderr_tail()
             assert holds(c, fport, reg, "bob") is None
 
-            # A node pinning R without a copy of its log: the log from the policy's URL.
+            # Nodes pinning R without a copy of its log: the log from the policy's URL, and
+            # from the URL of the audit option (written with a final slash here, so that the
+            # log line shows which was read).
             (tmp_path / "pinner").mkdir()
             p = Node(swarmdns_bin, tmp_path / "pinner", tmp_path,
                      join + ["--pin", reg.z32]).start()
             nodes.append(p)
+            (tmp_path / "pinner2").mkdir()
+            p2 = Node(swarmdns_bin, tmp_path / "pinner2", tmp_path,
+                      join + ["--pin", reg.z32, "--audit", f"{reg.z32}={a.api_url}/"]).start()
+            nodes.append(p2)
             wait_logged(p, f"pinned registry {reg.z32}: 4 new entries of its log read from "
                         f"{a.api_url} (4 of 4)")
+            wait_logged(p2, f"pinned registry {reg.z32}: 4 new entries of its log read from "
+                        f"{a.api_url}/ (4 of 4)")
             # The policy, the tree head and the live labels alice and bob.
             wait_logged(p, f"pinned registry {reg.z32}: 4 of its 4 items re-put (policy, tree "
                         "head and 2 live labels)")
