@@ -2,11 +2,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/err.h"
 #include "common/codec.h"
 #include "conf/conf.h"
 #include "dns/wire.h"
+#include "registry/label.h"
 
 /* T_HOSTPORT: "host:port" where host may be a name (resolved later), or "none". */
 /* T_PAIR: "NAME=VALUE" (forward, root). */
@@ -85,9 +87,11 @@ static const opt_t opts[] = {
      "also accept <z32>.SUFFIX for key names, e.g. key (repeatable)"},
     {"pin", T_STR, offsetof(conf_t, pin), CONF_ADDR_LEN, offsetof(conf_t, n_pin), CONF_PIN_MAX, 0,
      "",
-     "keep this zone (<z32>) alive in the DHT from this node; for a registry whose log the "
-     "node mirrors (audit-mirror), its policy, tree head and live label items too "
-     "(repeatable)"},
+     "keep this zone (<z32>) alive in the DHT from this node; for a registry, its policy, "
+     "tree head and live label items too (the live labels from its log: the node's mirror, "
+     "else read from the URL of 'audit <z32>=URL' or of its policy); a registered name "
+     "(LABEL.<z32>, or LABEL.ROOT under a root): its label item, as an owner's node keeps "
+     "its own name alive (repeatable)"},
     {"stale-max", T_UINT, offsetof(conf_t, stale_max), 0, NOREP, 86400 * 30, 0, "86400",
      "seconds an expired zone may still be served when the DHT has nothing newer"},
     {"unconverged-ttl", T_UINT, offsetof(conf_t, unconverged_ttl), 0, NOREP, 30, 1, "30",
@@ -652,6 +656,26 @@ int conf_parse_text(conf_t *c, const char *text, size_t len, const char *filenam
 	return 0;
 }
 
+int conf_pin_parse(const conf_t *c, const char *value, uint8_t pk[32], char label[64])
+{
+	const char *rest;
+	size_t len;
+	label[0] = '\0';
+	if (sw_z32_decode_key(value, strlen(value), pk) == 0)
+		return 0;
+	if (reg_name_split(value, label, &rest, &len) != 0)
+		return SW_ECONF;
+	if (sw_z32_decode_key(rest, len, pk) == 0)
+		return 0;
+	for (unsigned i = 0; i < c->n_root; i++) {
+		const char *eq = strchr(c->root[i], '=');
+		size_t sl = (size_t)(eq - c->root[i]);
+		if (sl == len && strncasecmp(c->root[i], rest, len) == 0)
+			return sw_z32_decode_key(eq + 1, strlen(eq + 1), pk) == 0 ? 0 : SW_ECONF;
+	}
+	return SW_ECONF;
+}
+
 int conf_check(const conf_t *c, char *err, size_t errcap)
 {
 	if (c->min_ttl > c->max_ttl) {
@@ -674,8 +698,13 @@ int conf_check(const conf_t *c, char *err, size_t errcap)
 	}
 	for (unsigned i = 0; i < c->n_pin; i++) {
 		uint8_t pk[32];
-		if (sw_z32_decode_key(c->pin[i], strlen(c->pin[i]), pk) != 0) {
-			snprintf(err, errcap, "pin %s: not a 52-character z-base32 key", c->pin[i]);
+		char label[REG_LABEL_MAX + 1];
+		if (conf_pin_parse(c, c->pin[i], pk, label) != 0) {
+			snprintf(
+			    err, errcap,
+			    "pin %s: needs a 52-character z-base32 key, or a registered name "
+			    "LABEL.<registry key> or LABEL.ROOT under a 'root ROOT=<key>' option",
+			    c->pin[i]);
 			return SW_ECONF;
 		}
 	}

@@ -130,6 +130,10 @@ int conf_parse_text(conf_t *c, const char *text, size_t len, const char *filenam
 		    size_t errcap);
 /* Checks the options together (e.g. min-ttl <= max-ttl). Returns 0 or SW_ECONF. */
 int conf_check(const conf_t *c, char *err, size_t errcap);
+/* A `pin` value: a key (<z32>; label is set to "") or a registered name `L.<z32>` or `L.ROOT`
+ * under one of c's `root` options (docs/registries.md "Pinning a name"): pk receives the key
+ * (the registry's for a name), label L lower-cased. Returns 0 or SW_ECONF. */
+int conf_pin_parse(const conf_t *c, const char *value, uint8_t pk[32], char label[64]);
 /* Is `name` an option of the table? */
 bool conf_known(const char *name);
 /* Prints every option with its default and help text. */

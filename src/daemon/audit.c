@@ -27,7 +27,7 @@
 #define PROOF_BODY_MAX 16384
 #define PROOF_TIMEOUT_MS 10000
 
-typedef struct {
+typedef struct audited {
 	struct daemon_audit *a;
 	uint8_t registry[32];
 	char z32[SW_Z32_KEY_LEN + 1];
@@ -56,6 +56,9 @@ typedef struct {
 	store_mlog_audit_counts_t items;
 	uint64_t dropped, dropped_q;
 	bool asking_policy;
+	/* What follows the policy's DHT get of a round (ask_policy()). */
+	void (*policy_then)(struct audited *r);
+	const char *policy_what;
 } audited_t;
 
 /* A label item the resolver verified, offered to the auditor and waiting to be checked. */
@@ -413,12 +416,21 @@ static void fetch_entries(audited_t *r)
 		done(r);
 }
 
+static void ask_policy(audited_t *r, void (*then)(audited_t *), const char *what);
+
 /* Copies the next MIRROR_STEP entries up to the verified head, or ends the round. */
 static void mirror_step(audited_t *r)
 {
 	uint64_t have = store_mlog_size(r->mlog);
-	if (have >= r->last_sth.size || source(r)[0] == '\0') {
+	if (have >= r->last_sth.size) {
 		done(r);
+		return;
+	}
+	if (source(r)[0] == '\0') {
+		/* `audit <R>` without a URL: the policy names the source. Asked here too, not only
+		 * when a head grows, or a mirror started on a registry that signs nothing new
+		 * would never copy anything. */
+		ask_policy(r, mirror_step, "for the entries to mirror");
 		return;
 	}
 	if (r->ent == NULL) {
@@ -455,13 +467,26 @@ static void on_policy(void *ctx, const dht_get_result_t *res)
 	if (!res->done)
 		return;
 	if (r->policy_url[0] == '\0') {
-		sw_warn("audit %s: no node serving the log to ask for a consistency proof: give "
-			"one as 'audit %s=URL' (the registry's policy names none)",
-			r->z32, r->z32);
+		sw_warn("audit %s: no node serving the log to ask %s: give one as 'audit %s=URL' "
+			"(the registry's policy names none)",
+			r->z32, r->policy_what, r->z32);
 		done(r);
 		return;
 	}
-	fetch_proof(r);
+	r->policy_then(r);
+}
+
+/* R's policy item from the DHT for the registrar URL it names (`api=`), then `then`; the
+ * round ends when it names none (what: what the source is asked, for the warning). */
+static void ask_policy(audited_t *r, void (*then)(audited_t *), const char *what)
+{
+	uint8_t target[DHT_ID_LEN];
+	r->policy_then = then;
+	r->policy_what = what;
+	item_key_target(r->registry, (const uint8_t *)"_policy", 7, target);
+	if (dht_get(net_dht_node(r->a->dht), target, (const uint8_t *)"_policy", 7, true, on_policy,
+		    r) != 0)
+		done(r); /* lookups busy: the next round */
 }
 
 /* The head found in the DHT against the last: the cheap verdicts at once, else a proof. */
@@ -469,7 +494,6 @@ static void check_next(audited_t *r)
 {
 	const uint8_t *pkt;
 	size_t len;
-	uint8_t target[DHT_ID_LEN];
 	if (item_str(&r->next, &pkt, &len) || reg_sth_parse(r->registry, pkt, len, &r->next_sth)) {
 		fail(r, "the registry signed a tree head that does not parse");
 		return;
@@ -497,14 +521,10 @@ static void check_next(audited_t *r)
 		judge(r, NULL, 0);
 		return;
 	}
-	if (source(r)[0]) {
+	if (source(r)[0])
 		fetch_proof(r);
-		return;
-	}
-	item_key_target(r->registry, (const uint8_t *)"_policy", 7, target);
-	if (dht_get(net_dht_node(r->a->dht), target, (const uint8_t *)"_policy", 7, true, on_policy,
-		    r) != 0)
-		done(r);
+	else
+		ask_policy(r, fetch_proof, "for a consistency proof");
 }
 
 static void on_head(void *ctx, const dht_get_result_t *res)

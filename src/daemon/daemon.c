@@ -34,6 +34,7 @@
 #include "registrar/registrar.h"
 #include "daemon/audit.h"
 #include "daemon/pinreg.h"
+#include "registry/label.h"
 #include "resolver/own.h"
 #include "resolver/resolver.h"
 #include "store/item.h"
@@ -76,7 +77,8 @@ typedef struct {
 	registrar_t *registrars[CONF_REGISTRAR_MAX]; /* the registries this node runs */
 	size_t n_registrars;
 	daemon_audit_t *audit;			/* the registries this node audits; NULL: none */
-	daemon_pinreg_t *pinregs[CONF_PIN_MAX]; /* pinned registries' rounds */
+	daemon_pinreg_t *pinregs[CONF_PIN_MAX]; /* pinned registries and names (pinreg.h) */
+	net_http_t *pin_http;	 /* their registries' logs read over HTTP; NULL: none yet */
 	daemon_regput_t *regput; /* the registries' DHT puts, queued (NULL: no DHT) */
 } node_t;
 
@@ -486,20 +488,49 @@ static void on_pin_get(void *ctx, const dht_get_result_t *res)
 		net_relay_put(n->relays, res->item->k, body, len, NULL, NULL, NULL);
 }
 
+/* The URL of `audit <R>=URL` for registry pk, or "" (pinreg.h: where its log is read). */
+static const char *audit_url(const conf_t *c, const uint8_t pk[32])
+{
+	for (unsigned i = 0; i < c->n_audit; i++) {
+		const char *eq = strchr(c->audit[i], '=');
+		uint8_t k[32];
+		if (eq && sw_z32_decode_key(c->audit[i], (size_t)(eq - c->audit[i]), k) == 0 &&
+		    memcmp(k, pk, 32) == 0)
+			return eq + 1;
+	}
+	return "";
+}
+
 static void republish_pins(node_t *n)
 {
-	for (unsigned i = 0; i < n->conf->n_pin; i++) {
+	const conf_t *c = n->conf;
+	if (n->pin_http == NULL && c->n_pin > 0 &&
+	    net_http_new(&n->loop, &(net_http_opts_t){0}, &n->pin_http) != 0)
+		n->pin_http = NULL; /* pinned registries' logs are not read this round */
+	for (unsigned i = 0; i < CONF_PIN_MAX; i++) {
 		uint8_t pk[32], target[DHT_ID_LEN];
-		if (sw_z32_decode_key(n->conf->pin[i], strlen(n->conf->pin[i]), pk) != 0)
-			continue;
-		item_key_target(pk, NULL, 0, target);
-		dht_get(net_dht_node(n->dht), target, NULL, 0, true, on_pin_get, n);
-		/* A pinned registry whose log this node holds: its items too. */
-		if (n->pinregs[i] == NULL || daemon_pinreg_done(n->pinregs[i])) {
+		char label[REG_LABEL_MAX + 1];
+		bool ok = i < c->n_pin && conf_pin_parse(c, c->pin[i], pk, label) == 0;
+		/* A pin changed by a reload: its keeper goes once its round has ended. */
+		if (n->pinregs[i] && !(ok && daemon_pinreg_is(n->pinregs[i], pk, label))) {
+			if (daemon_pinreg_running(n->pinregs[i]))
+				continue;
 			daemon_pinreg_free(n->pinregs[i]);
 			n->pinregs[i] = NULL;
-			daemon_pinreg_start(n->dht, n->store, pk, &n->pinregs[i]);
 		}
+		if (!ok)
+			continue;
+		if (label[0] == '\0') {
+			item_key_target(pk, NULL, 0, target);
+			dht_get(net_dht_node(n->dht), target, NULL, 0, true, on_pin_get, n);
+		}
+		/* A registry's items (its policy, tree head and live label items), or a name's
+		 * label item (docs/registries.md "Pinning a registry", "Pinning a name"). */
+		if (n->pinregs[i] == NULL &&
+		    daemon_pinreg_new(n->dht, n->store, n->pin_http, pk, label, c->pin[i],
+				      &n->pinregs[i]) != 0)
+			continue;
+		daemon_pinreg_round(n->pinregs[i], audit_url(c, pk));
 	}
 }
 
@@ -676,6 +707,8 @@ static void node_stop(node_t *n)
 		n->dht = NULL;
 		daemon_audit_stop(n->audit);
 		n->audit = NULL;
+		net_http_free(n->pin_http); /* its requests cancelled: no callbacks */
+		n->pin_http = NULL;
 		for (unsigned i = 0; i < CONF_PIN_MAX; i++) {
 			daemon_pinreg_free(n->pinregs[i]);
 			n->pinregs[i] = NULL;

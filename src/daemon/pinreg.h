@@ -1,27 +1,47 @@
 /*
- * A pinned registry kept alive (option `pin <R>`, docs/design.md §9 "Who keeps it alive",
- * docs/registries.md "Pinning a registry"): when this node holds R's log (a mirror,
- * `audit-mirror`), each republish round replays the log to find the live labels, then gets
- * R's `_policy`, `_log` and every live label item from the DHT and puts each one found back
- * (anyone may re-put a signed item, BEP 44), a few lookups at a time so that the node's own
- * lookups keep room. Loop thread only.
+ * The registry items a `pin` keeps alive (docs/design.md §9 "Who keeps it alive",
+ * docs/registries.md "Pinning a registry", "Pinning a name"). Each republish round:
+ *
+ * - `pin <R>` gets R's `_policy` and `_log` items and every live label item from the DHT and
+ *   puts each one found back (anyone may re-put a signed item, BEP 44). The live labels come
+ *   from R's log: this node's copy when it holds one (a mirror, `audit-mirror`, or the
+ *   registrar's own), else the log read over HTTP from the node that serves it (the URL of
+ *   `audit <R>=URL`, else the registrar URL of R's policy item, `api=`), in pages, at most
+ *   PINREG_ENTRIES_ROUND entries a round, replayed in memory and kept across rounds so that
+ *   a round reads only the entries that are new;
+ * - `pin L.<R>` (or `pin L.ROOT` under a `root`): the owner's node keeps its own name's label
+ *   item alive the same way, the newest verified copy found put back.
+ *
+ * A few lookups at a time (PINREG_INFLIGHT), so that the node's own lookups keep room. A
+ * round logs how it went. Loop thread only.
  */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "net/dht_host.h"
+#include "net/http.h"
 #include "store/store.h"
+
+/* Log entries read over HTTP per round: a registry of a million names is read in four hours
+ * by a node that starts pinning it, and in one request or two per round after that. */
+#define PINREG_ENTRIES_ROUND 262144
 
 typedef struct daemon_pinreg daemon_pinreg_t;
 
-/* Starts a round for registry pk. Returns 0 with *out the round (its end is logged; free it
- * with daemon_pinreg_free() after daemon_pinreg_done() says so, or at stop), SW_ENOTFOUND
- * (no log of pk held here: pk is pinned as a zone only), SW_ENOMEM or a store error. */
-int daemon_pinreg_start(net_dht_t *dht, store_t *store, const uint8_t pk[32],
-			daemon_pinreg_t **out);
-/* Whether the round has ended (every item got and put, or not found). */
-bool daemon_pinreg_done(const daemon_pinreg_t *p);
-/* Frees a round; one still running stops (call after the DHT is stopped: its gets end
- * without callbacks). NULL is a no-op. */
+/* The keeper of one pin value: a registry pk (label "") or a name's label item (label L of
+ * registry pk); shown is the value as configured, for the log. Its rounds get and put over
+ * dht, read a mirror in store, and R's log over http (may be NULL: then a registry without
+ * a copy of its log here has only its policy and tree head re-put). Returns 0 or SW_ENOMEM. */
+int daemon_pinreg_new(net_dht_t *dht, store_t *store, net_http_t *http, const uint8_t pk[32],
+		      const char *label, const char *shown, daemon_pinreg_t **out);
+/* Whether p keeps pk (and label: "" for a registry). */
+bool daemon_pinreg_is(const daemon_pinreg_t *p, const uint8_t pk[32], const char *label);
+/* Starts a round unless one is running; log_url: where to read R's log ("" for the policy's
+ * `api=`). */
+void daemon_pinreg_round(daemon_pinreg_t *p, const char *log_url);
+/* Whether a round is running. */
+bool daemon_pinreg_running(const daemon_pinreg_t *p);
+/* Frees p; a round still running stops. Call with no round running, or after the DHT is
+ * stopped (its gets end without callbacks) and the HTTP client freed. NULL is a no-op. */
 void daemon_pinreg_free(daemon_pinreg_t *p);

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "common/codec.h"
 #include "common/err.h"
 #include "conf/conf.h"
 
@@ -543,6 +544,46 @@ static void test_check(void **state)
 	expect_msg(err, "data-dir");
 }
 
+/* `pin` takes a key, or a registered name under a key or a root (docs/registries.md "Pinning
+ * a name"). */
+static void test_pin_values(void **state)
+{
+	static const char key[] = "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy";
+	static const char reg[] = "yg4gxe7z1r7mr6orids9fh95y7gxhdsxjqi6nngsxxtakqaxr5no";
+	uint8_t pk[32], rk[32], want[32];
+	char label[64], v[200], err[ERRCAP] = "";
+	conf_t c;
+	conf_init(&c);
+	snprintf(v, sizeof(v), "p2p=%s", reg);
+	expect_ok(conf_set(&c, "root", v, CONF_SRC_FILE, err, sizeof(err)), err);
+	assert_int_equal(sw_z32_decode_key(key, strlen(key), want), 0);
+	assert_int_equal(sw_z32_decode_key(reg, strlen(reg), rk), 0);
+	/* A key: no label. */
+	assert_int_equal(conf_pin_parse(&c, key, pk, label), 0);
+	assert_memory_equal(pk, want, 32);
+	assert_string_equal(label, "");
+	/* A name under a key, and under the root (case and a final dot as DNS takes them). */
+	snprintf(v, sizeof(v), "Alice.%s", reg);
+	assert_int_equal(conf_pin_parse(&c, v, pk, label), 0);
+	assert_memory_equal(pk, rk, 32);
+	assert_string_equal(label, "alice");
+	assert_int_equal(conf_pin_parse(&c, "bob.P2P.", pk, label), 0);
+	assert_memory_equal(pk, rk, 32);
+	assert_string_equal(label, "bob");
+	/* Refused: a root the node does not map, a label a registry never gives out, a name
+	 * below a label, no label. */
+	assert_int_equal(conf_pin_parse(&c, "alice.p2q", pk, label), SW_ECONF);
+	assert_int_equal(conf_pin_parse(&c, "_policy.p2p", pk, label), SW_ECONF);
+	assert_int_equal(conf_pin_parse(&c, "www.alice.p2p", pk, label), SW_ECONF);
+	assert_int_equal(conf_pin_parse(&c, ".p2p", pk, label), SW_ECONF);
+	/* conf_check() says what a pin takes. */
+	expect_ok(conf_set(&c, "pin", "alice.p2p", CONF_SRC_FILE, err, sizeof(err)), err);
+	expect_ok(conf_check(&c, err, sizeof(err)), err);
+	expect_ok(conf_set(&c, "pin", "alice.p2q", CONF_SRC_FILE, err, sizeof(err)), err);
+	assert_int_equal(conf_check(&c, err, sizeof(err)), SW_ECONF);
+	expect_msg(err, "pin alice.p2q: needs a 52-character z-base32 key, or a registered name");
+}
+
 static void test_print_help(void **state)
 {
 	char *buf = NULL;
@@ -584,6 +625,7 @@ int main(void)
 	    cmocka_unit_test(test_print_config_full),
 	    cmocka_unit_test(test_foreach_file),
 	    cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_pin_values),
 	    cmocka_unit_test(test_print_help),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
