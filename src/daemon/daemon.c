@@ -585,8 +585,11 @@ static void on_republish(uv_timer_t *t)
 	}
 	resolver_zone_foreach(n->resolver, republish_one, n);
 	republish_pins(n);
-	for (size_t i = 0; i < n->n_registrars; i++)
-		registrar_foreach_item(n->registrars[i], registry_put, n);
+	for (size_t i = 0; i < n->n_registrars; i++) {
+		registrar_own_items(n->registrars[i], registry_put, n);
+		if (n->regput)
+			daemon_regput_walk(n->regput, n->registrars[i]);
+	}
 	n->republished_ms = n->relayed_ms = now;
 	net_dht_kick(n->dht);
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_EVERY_MS, 0);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/codec.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
@@ -36,6 +37,12 @@ struct daemon_regput {
 	item_t heads[CONF_REGISTRAR_MAX];
 	bool head_waiting[CONF_REGISTRAR_MAX];
 	size_t waiting, running;
+	/* The walks of the registries' label items (daemon_regput_walk()). */
+	struct {
+		const registrar_t *r; /* NULL: none */
+		char cursor[REG_LABEL_MAX + 1];
+		size_t n;
+	} walks[CONF_REGISTRAR_MAX];
 };
 
 static void drain(daemon_regput_t *q);
@@ -105,6 +112,38 @@ static entry_t *entry_new(daemon_regput_t *q, const item_t *it)
 	return e;
 }
 
+static void walk_item(void *ctx, const item_t *it)
+{
+	daemon_regput_t *q = ctx;
+	entry_t *e = entry_new(q, it);
+	if (e)
+		enqueue(q, e);
+}
+
+/* An empty queue takes the next label items of the registries' walks, as many as may run. */
+static void refill(daemon_regput_t *q)
+{
+	for (size_t i = 0; i < CONF_REGISTRAR_MAX && q->head == NULL; i++) {
+		if (q->walks[i].r == NULL)
+			continue;
+		bool end = false;
+		size_t before = q->waiting;
+		int ret = registrar_next_items(q->walks[i].r, q->walks[i].cursor,
+					       DAEMON_REGPUT_INFLIGHT, walk_item, q, &end);
+		q->walks[i].n += q->waiting - before;
+		if (ret || end) {
+			char z32[SW_Z32_KEY_LEN + 1];
+			sw_z32_encode_key(registrar_key(q->walks[i].r), z32);
+			if (ret)
+				sw_warn("registry %s: label items not re-put: %s", z32,
+					sw_strerror(ret));
+			sw_info("registry %s: %zu label items re-put this round", z32,
+				q->walks[i].n);
+			q->walks[i].r = NULL;
+		}
+	}
+}
+
 static void drain(daemon_regput_t *q)
 {
 	bool sent = false;
@@ -122,7 +161,11 @@ static void drain(daemon_regput_t *q)
 		q->waiting--;
 		sent = true;
 	}
-	while (q->head && q->running < DAEMON_REGPUT_INFLIGHT) {
+	while (q->running < DAEMON_REGPUT_INFLIGHT) {
+		if (q->head == NULL)
+			refill(q);
+		if (q->head == NULL)
+			break;
 		entry_t *e = q->head, *next = e->next;
 		if (put_one(q, e))
 			goto busy;
@@ -145,6 +188,24 @@ out:
 static bool is_head(const item_t *it)
 {
 	return it->salt_len == 4 && memcmp(it->salt, "_log", 4) == 0;
+}
+
+int daemon_regput_walk(daemon_regput_t *q, const registrar_t *r)
+{
+	size_t free_slot = CONF_REGISTRAR_MAX;
+	for (size_t i = 0; i < CONF_REGISTRAR_MAX; i++) {
+		if (q->walks[i].r == r)
+			return 0; /* still walking from the last round: it goes on */
+		if (q->walks[i].r == NULL && free_slot == CONF_REGISTRAR_MAX)
+			free_slot = i;
+	}
+	if (free_slot == CONF_REGISTRAR_MAX)
+		return SW_ENOMEM;
+	q->walks[free_slot].r = r;
+	q->walks[free_slot].cursor[0] = 0;
+	q->walks[free_slot].n = 0;
+	drain(q);
+	return 0;
 }
 
 int daemon_regput_add(daemon_regput_t *q, const item_t *it)

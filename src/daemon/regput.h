@@ -1,8 +1,9 @@
 /*
  * The DHT puts of the registries this node runs (docs/design.md §9 "Who keeps it alive").
  * A registrar signs a label item and a tree head for every operation and re-puts all of its
- * label items at every republish round: far more than the DHT's DHT_LOOKUP_MAX lookups at
- * once, where dht_put() refuses the rest (SW_ELIMIT). The items wait here in order and go
+ * label items at every republish round (read from its store as the queue empties:
+ * daemon_regput_walk()): far more than the DHT's DHT_LOOKUP_MAX lookups at once, where
+ * dht_put() refuses the rest (SW_ELIMIT). The items wait here in order and go
  * out at most DAEMON_REGPUT_INFLIGHT at a time, so that resolving and the own zones keep the
  * rest of the DHT's lookups; a queued tree head is replaced by a newer one of its registry,
  * and a put that few nodes stored is tried again (a loaded node misses its replies).
@@ -13,6 +14,7 @@
 
 #include "item/item.h"
 #include "net/dht_host.h"
+#include "registrar/registrar.h"
 
 /* Registry puts running at once: a quarter of the DHT's 128 lookups. */
 #define DAEMON_REGPUT_INFLIGHT 32
@@ -24,6 +26,12 @@ int daemon_regput_new(uv_loop_t *loop, net_dht_t *dht, daemon_regput_t **out);
 /* Puts a copy of it as soon as there is room. Returns 0 or SW_ENOMEM (the item is not put;
  * the registrar puts it again at the next republish round). */
 int daemon_regput_add(daemon_regput_t *q, const item_t *it);
+/* Re-puts every label item of r, read from its store a few at a time as the queue empties
+ * (a registry of a million names is not copied into memory at once), behind the items added.
+ * A walk of r that still runs from the last round goes on where it is. Logs the end of each
+ * walk. r must outlive the queue. Returns 0 or SW_ENOMEM (more registrars than
+ * CONF_REGISTRAR_MAX). */
+int daemon_regput_walk(daemon_regput_t *q, const registrar_t *r);
 /* Items waiting and puts running. */
 size_t daemon_regput_waiting(const daemon_regput_t *q);
 size_t daemon_regput_running(const daemon_regput_t *q);

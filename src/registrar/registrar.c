@@ -734,8 +734,12 @@ typedef struct {
 	const registrar_t *r;
 	registrar_put_cb cb;
 	void *ctx;
+	char *cursor;
+	size_t left;
+	bool end;
 } walk_t;
 
+/* 1: the walk is over, for now (max given) or for good (past R's label items: w->end). */
 static int walk_label(const void *key, size_t klen, const void *val, size_t vlen, void *ctx)
 {
 	walk_t *w = ctx;
@@ -744,15 +748,42 @@ static int walk_label(const void *key, size_t klen, const void *val, size_t vlen
 	item_t it;
 	const uint8_t *k = key;
 	if (klen <= REG_KEY_LEN + 1 || memcmp(k, w->r->pk, REG_KEY_LEN) != 0 ||
-	    k[REG_KEY_LEN] != 'l' ||
-	    store_item_rec_parse(target, sizeof(target), val, vlen, &it, &stored_ms))
-		return 0;
-	item_target(&it, it.target);
-	w->cb(w->ctx, &it);
+	    k[REG_KEY_LEN] != 'l') {
+		w->end = true;
+		return 1;
+	}
+	size_t llen = klen - REG_KEY_LEN - 1;
+	if (llen > REG_LABEL_MAX ||
+	    (strlen(w->cursor) == llen && memcmp(w->cursor, k + REG_KEY_LEN + 1, llen) == 0))
+		return 0; /* the cursor's own label: given last time */
+	if (w->left == 0)
+		return 1;
+	memcpy(w->cursor, k + REG_KEY_LEN + 1, llen);
+	w->cursor[llen] = 0;
+	w->left--;
+	if (store_item_rec_parse(target, sizeof(target), val, vlen, &it, &stored_ms) == 0) {
+		item_target(&it, it.target);
+		w->cb(w->ctx, &it);
+	}
 	return 0;
 }
 
-int registrar_foreach_item(const registrar_t *r, registrar_put_cb cb, void *ctx)
+int registrar_next_items(const registrar_t *r, char cursor[REG_LABEL_MAX + 1], size_t max,
+			 registrar_put_cb cb, void *ctx, bool *end)
+{
+	uint8_t from[REG_KEY_LEN + 1 + REG_LABEL_MAX];
+	size_t clen = strnlen(cursor, REG_LABEL_MAX);
+	memcpy(from, r->pk, REG_KEY_LEN);
+	from[REG_KEY_LEN] = 'l';
+	memcpy(from + REG_KEY_LEN + 1, cursor, clen);
+	walk_t w = {r, cb, ctx, cursor, max, false};
+	int ret =
+	    store_foreach_from(r->s, STORE_REGISTRAR, from, REG_KEY_LEN + 1 + clen, walk_label, &w);
+	*end = w.end || ret == 0; /* 0: the walk ran off the end of the database */
+	return ret < 0 ? ret : 0;
+}
+
+int registrar_own_items(const registrar_t *r, registrar_put_cb cb, void *ctx)
 {
 	item_t it;
 	uint64_t size;
@@ -762,6 +793,15 @@ int registrar_foreach_item(const registrar_t *r, registrar_put_cb cb, void *ctx)
 		cb(ctx, &it);
 	if (store_mlog_head_latest(r->log, &size, &it) == 0)
 		cb(ctx, &it);
-	walk_t w = {r, cb, ctx};
-	return store_foreach(r->s, STORE_REGISTRAR, walk_label, &w);
+	return 0;
+}
+
+int registrar_foreach_item(const registrar_t *r, registrar_put_cb cb, void *ctx)
+{
+	char cursor[REG_LABEL_MAX + 1] = "";
+	bool end = false;
+	int ret = registrar_own_items(r, cb, ctx);
+	while (ret == 0 && !end && r->log)
+		ret = registrar_next_items(r, cursor, 256, cb, ctx, &end);
+	return ret;
 }

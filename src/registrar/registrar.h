@@ -126,6 +126,14 @@ int registrar_label(const registrar_t *r, const char *label, reg_record_t *rec, 
 
 /* Calls cb with every item to keep alive: the policy, the latest tree head, each label item. */
 int registrar_foreach_item(const registrar_t *r, registrar_put_cb cb, void *ctx);
+/* Calls cb with the policy and the latest tree head (those it has). Returns 0. */
+int registrar_own_items(const registrar_t *r, registrar_put_cb cb, void *ctx);
+/* A walk over the label items in pieces, for a registry too large to copy at once: calls cb
+ * with at most max label items, in label order, after the label in cursor ("" at the start;
+ * updated to the last one given). *end is set when no label item follows. Returns 0 or
+ * SW_ESTORE. */
+int registrar_next_items(const registrar_t *r, char cursor[REG_LABEL_MAX + 1], size_t max,
+			 registrar_put_cb cb, void *ctx, bool *end);
 
 /* The message a request signs: "swarmdns registry <what> v1" || R || len(L) || L || key ||
  * n (8 bytes, big-endian), what one of "claim" (key the owner, n 0), "renew" and "release"

@@ -234,6 +234,14 @@ int store_foreach(store_t *s, store_db_t db,
 		  int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *ctx),
 		  void *ctx)
 {
+	return store_foreach_from(s, db, NULL, 0, cb, ctx);
+}
+
+int store_foreach_from(store_t *s, store_db_t db, const void *from, size_t from_len,
+		       int (*cb)(const void *key, size_t klen, const void *val, size_t vlen,
+				 void *ctx),
+		       void *ctx)
+{
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	int ret = map_err("begin", mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn));
@@ -243,8 +251,8 @@ int store_foreach(store_t *s, store_db_t db,
 		mdb_txn_abort(txn);
 		return ret;
 	}
-	MDB_val k, v;
-	int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	MDB_val k = {.mv_size = from_len, .mv_data = (void *)from}, v;
+	int rc = mdb_cursor_get(cur, &k, &v, from_len ? MDB_SET_RANGE : MDB_FIRST);
 	while (rc == 0) {
 		ret = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, ctx);
 		if (ret)

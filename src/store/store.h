@@ -56,6 +56,12 @@ int store_get(store_t *s, store_db_t db, const void *key, size_t klen, void *out
 int store_foreach(store_t *s, store_db_t db,
 		  int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *ctx),
 		  void *ctx);
+/* store_foreach() from the first key at or after from (from_len bytes, LMDB's order), in one
+ * read transaction; cb's nonzero return stops the walk and is returned. */
+int store_foreach_from(store_t *s, store_db_t db, const void *from, size_t from_len,
+		       int (*cb)(const void *key, size_t klen, const void *val, size_t vlen,
+				 void *ctx),
+		       void *ctx);
 
 /* Stores the own zone of pk (relay form) durably. Returns 0 or SW_ESTORE. */
 int store_zone_put(store_t *s, const uint8_t pk[32], const uint8_t *relay, size_t len);

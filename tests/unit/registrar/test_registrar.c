@@ -600,6 +600,61 @@ static void test_stale_head_signed_at_open(void **state)
 	assert_int_equal(item_verify(&head), 0);
 }
 
+typedef struct {
+	char labels[8][REG_LABEL_MAX + 1];
+	size_t n;
+} seen_t;
+
+static void on_piece(void *ctx, const item_t *it)
+{
+	seen_t *s = ctx;
+	assert_int_equal(item_verify(it), 0);
+	assert_true(s->n < 8);
+	memcpy(s->labels[s->n], it->salt, it->salt_len);
+	s->labels[s->n++][it->salt_len] = 0;
+}
+
+/* The republish round's walk over the label items, a few at a time (daemon/regput.c): every
+ * label once, in order, nothing of another registry's, the end said; the policy and tree head
+ * apart (registrar_own_items()). */
+static void test_label_items_in_pieces(void **state)
+{
+	fx_t *f = *state;
+	registrar_res_t res;
+	registrar_claim_t c;
+	reg_policy_t pol;
+	uint8_t apk[32], ask[64];
+	static const char *names[] = {"carol", "alice", "erin", "bob", "dave"};
+	key(1, apk, ask);
+	reg_policy_init(&pol);
+	assert_int_equal(registrar_init(f->r, &pol, 1000, &res), 0);
+	for (size_t i = 0; i < 5; i++) {
+		claim_of(f, &c, names[i], apk, ask, true);
+		assert_int_equal(registrar_register(f->r, &c, 1001 + i, &res), 0);
+	}
+	seen_t seen = {.n = 0};
+	char cursor[REG_LABEL_MAX + 1] = "";
+	bool end = false;
+	size_t calls = 0;
+	while (!end) {
+		size_t before = seen.n;
+		assert_int_equal(registrar_next_items(f->r, cursor, 2, on_piece, &seen, &end), 0);
+		assert_true(seen.n - before <= 2);
+		assert_true(++calls <= 4);
+	}
+	assert_int_equal(seen.n, 5);
+	static const char *sorted[] = {"alice", "bob", "carol", "dave", "erin"};
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(seen.labels[i], sorted[i]);
+	/* At the end already: nothing more. */
+	assert_int_equal(registrar_next_items(f->r, cursor, 2, on_piece, &seen, &end), 0);
+	assert_true(end);
+	assert_int_equal(seen.n, 5);
+	int before = f->puts;
+	assert_int_equal(registrar_own_items(f->r, on_walk, f), 0);
+	assert_int_equal(f->puts - before, 2);
+}
+
 int main(void)
 {
 	if (sw_crypto_init())
@@ -612,6 +667,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_open, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dns_proof, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_head_signed_at_open, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_label_items_in_pieces, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
