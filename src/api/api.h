@@ -41,6 +41,8 @@ typedef struct {
 	uint64_t next_republish;	/* unix time of the next; 0: none scheduled (no DHT) */
 	uint8_t pins[CONF_PIN_MAX][32]; /* the zones named by `pin`, kept alive by this node */
 	size_t n_pins;
+	/* The registries' DHT puts (option `registrar`, daemon/regput.h): waiting, running. */
+	size_t registry_puts_waiting, registry_puts_running;
 } api_zones_info_t;
 
 /* One audited registry (option `audit`) as /v1/status and /metrics show it. */

@@ -535,6 +535,16 @@ char *api_metrics_render(const api_ctx_t *ctx, const api_metrics_extra_t *x, siz
 		relay_metrics(f, ctx->relays);
 	if (ctx->audits)
 		audit_metrics(f, ctx);
+	if (ctx->n_registrars && ctx->zones_info) {
+		api_zones_info_t zi = {0};
+		ctx->zones_info(ctx->node_ctx, &zi);
+		gauge(f, "swarmdns_registry_puts_waiting",
+		      "Items of the registries this node runs waiting to be put into the DHT.",
+		      zi.registry_puts_waiting);
+		gauge(f, "swarmdns_registry_puts_running",
+		      "Puts of the registries' items into the DHT running now.",
+		      zi.registry_puts_running);
+	}
 	limit_metrics(f, ctx, x);
 	family(f, "swarmdns_open_connections", "gauge",
 	       "Client connections open now, by transport (the HTTP API, DNS over TCP, DoT, DoH).");

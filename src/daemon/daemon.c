@@ -924,6 +924,10 @@ static void node_zones_info(void *ctx, api_zones_info_t *out)
 		if (sw_z32_decode_key(n->conf->pin[i], strlen(n->conf->pin[i]),
 				      out->pins[out->n_pins]) == 0)
 			out->n_pins++;
+	if (n->regput) {
+		out->registry_puts_waiting = daemon_regput_waiting(n->regput);
+		out->registry_puts_running = daemon_regput_running(n->regput);
+	}
 }
 
 static size_t node_audits(void *ctx, api_audit_row_t *out, size_t cap)

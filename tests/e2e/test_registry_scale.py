@@ -72,15 +72,20 @@ def metric(node: Node, name: str) -> float:
 
 
 def wait_dht_idle(node: Node, within: float):
-    """Until every lookup the node's DHT started (its puts) has finished."""
+    """Until the registrar's put queue is empty and every lookup its DHT started (its puts)
+    has finished. (Lookups alone are not enough: when the DHT has no lookup free, the queue
+    waits for a timer with nothing running.)"""
     deadline = time.monotonic() + within
     while True:
+        waiting = metric(node, "swarmdns_registry_puts_waiting")
+        running = metric(node, "swarmdns_registry_puts_running")
         started = metric(node, "swarmdns_dht_lookups_started_total")
         done = metric(node, "swarmdns_dht_lookups_done_total")
-        if done >= started:
+        if waiting == 0 and running == 0 and done >= started:
             return
         assert time.monotonic() < deadline, (
-            f"the registrar's DHT puts did not finish: {started - done:.0f} lookups running")
+            f"the registrar's DHT puts did not finish: {waiting:.0f} waiting, "
+            f"{running:.0f} running, {started - done:.0f} lookups running")
         time.sleep(0.1)
 
 
