@@ -434,12 +434,18 @@ def case_resolve(args, tmp: Path, binary: Path):
     log(f"starting a swarm of {args.nodes} nodes")
     rnd = random.Random(args.seed)
     dht_ports = []
+    # Each label item is stored by the 8 nodes closest to it: a swarm of a few dozen nodes
+    # holds names * 8 / nodes items each, all put by one registrar (one network), where on
+    # the DHT each label goes to other nodes. Room for them, and no share per network.
+    items = max(4096, args.names * 16 // args.nodes)
+    store = ["--dht-max-items", str(items), "--dht-max-bytes", str(min(items * 1024, 1 << 30)),
+             "--dht-net-share", "100"]
     for i in range(args.nodes):
         boot = sorted(set(dht_ports[:1] + rnd.sample(dht_ports, min(3, len(dht_ports)))))
         # Every node is on 127.0.0.1: the per-IP limits would count the registrar's puts of
         # all labels at every node, where on the DHT each label goes to other nodes.
         start_node(binary, tmp, f"s{i:03d}", ["--dht-rate-limit", "1000000",
-                                               "--dht-puts-per-minute", "1000000"],
+                                               "--dht-puts-per-minute", "1000000", *store],
                    bootstrap=[f"127.0.0.1:{p}" for p in boot])
         dht_ports.append(dht_port(tmp / f"s{i:03d}.log"))
     boot = [f"127.0.0.1:{p}" for p in rnd.sample(dht_ports, min(4, len(dht_ports)))]
@@ -451,13 +457,14 @@ def case_resolve(args, tmp: Path, binary: Path):
                                     "--dht-rate-limit", "1000000"], bootstrap=boot)
     registry_init(binary, api_port, reg_z32)
     # Owners: a key and a zone each (www A), published from the registrar node, which
-    # puts them into the swarm; every owner also gets one registered label.
+    # puts them into the swarm; label i is registered to owner i % zones.
+    zones = min(args.names, args.zones)
     owners = []
-    for i in range(args.names):
+    for i in range(zones):
         seed, pub = keygen(binary, tmp / f"owner{i}.key")
         owners.append((seed, pub))
     labels = [f"n{i:06d}" for i in range(args.names)]
-    log(f"publishing {args.names} owner zones and registering {args.names} names")
+    log(f"publishing {zones} owner zones and registering {args.names} names")
     for i, (seed, pub) in enumerate(owners):
         z = z32_encode(pub)
         zone = tmp / f"owner{i}.zone"
@@ -482,7 +489,12 @@ def case_resolve(args, tmp: Path, binary: Path):
     # registrar's own node (GET /v1/dht/<R>?salt=L), which the fresh nodes do not share.
     t_put = time.monotonic()
     waiting = {labels[order[k % len(order)]] for k in range(args.fresh)}
-    while waiting and time.monotonic() - t_put < 120:
+    put_wait, said = 120 + args.names / 100, t_put
+    while waiting and time.monotonic() - t_put < put_wait:
+        if time.monotonic() - said > 30:
+            said = time.monotonic()
+            log(f"waiting for the registrar's puts: {args.fresh - len(waiting)} of the "
+                f"{args.fresh} measured labels in the DHT after {said - t_put:.0f} s")
         for lb in sorted(waiting):
             conn = http.client.HTTPConnection("127.0.0.1", api_port, timeout=10)
             try:
@@ -512,10 +524,12 @@ def case_resolve(args, tmp: Path, binary: Path):
         reg_name = f"www.{labels[i]}.{'p2p' if form == 'p2p' else reg_z32}."
         # The key name is another owner's: the registered name ends in its owner's zone,
         # which must not be in the fresh node's cache from the key name (or the other way).
-        j = order[(k + len(order) // 2) % len(order)]
-        if j == i:
+        oi = i % zones
+        j = (oi + zones // 2) % zones
+        if j == oi:
             raise BenchError("--names must be at least 2")
-        names = [("registered", reg_name, i), ("key", f"www.{z32_encode(owners[j][1])}.", j)]
+        names = [("registered", reg_name, oi),
+                 ("key", f"www.{z32_encode(owners[j][1])}.", j)]
         if k % 2:
             names.reverse()
         for kind, name, o in names:
@@ -538,7 +552,7 @@ def case_resolve(args, tmp: Path, binary: Path):
         shutil.rmtree(tmp / f"fresh{k}", ignore_errors=True)
     res = {
         "benchmark": "registry-resolve", "nodes": args.nodes, "names": args.names,
-        "fresh_nodes": args.fresh, "registry": reg_z32,
+        "zones": min(args.names, args.zones), "fresh_nodes": args.fresh, "registry": reg_z32,
         "key_name": {"p50_ms": fin(percentile(key_ms, 50)),
                      "p99_ms": fin(percentile(key_ms, 99)), "failed": key_fail},
         "registered_name": {"p50_ms": fin(percentile(reg_ms, 50)),
@@ -599,6 +613,8 @@ def parse_args(argv):
                    help="proofs of each kind fetched from the registrar after the run "
                         "(register; default 1000)")
     p.add_argument("--nodes", type=int, help="swarm nodes (resolve; default 50)")
+    p.add_argument("--zones", type=int, default=200,
+                   help="owner zones the names are spread over (resolve; default 200)")
     p.add_argument("--fresh", type=int, help="fresh nodes, one registered and one key name "
                                              "each (resolve; default 20)")
     p.add_argument("--settle", type=float, default=2.0,
