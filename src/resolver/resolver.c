@@ -1197,6 +1197,19 @@ static const uint8_t *entry_packet(const centry_t *e, size_t *len)
 static void advance(resolver_t *r, req_t *rq);
 static void wake_registry(resolver_t *r, const centry_t *e);
 
+/* A label item's check can go on (its dns-proof answer came, or its check on another thread
+ * ended): everyone waiting on e goes on; an entry left without a zone, waiters or lookup
+ * goes. */
+static void waiters_go(resolver_t *r, centry_t *e)
+{
+	req_t *w = e->waiters, *rq;
+	e->waiters = NULL;
+	while ((rq = waiter_next(&w)) != NULL)
+		advance(r, rq);
+	if (e->zone == NULL && e->waiters == NULL && !e->fetching)
+		cache_remove(r, e);
+}
+
 /* The forwarder's answer to the dns-proof TXT query of label item e: its TXT records, each
  * the concatenation of its character-strings (RFC 1035 §3.3.14), for reg_check_record();
  * then everyone waiting on e goes on. An answer that does not parse, or none, is a failure
@@ -1208,12 +1221,7 @@ static void on_proof(void *cbctx, const uint8_t *resp, size_t len, int err)
 	proof_t *pr = e->proof;
 	pr->state =
 	    err == 0 && reg_dns_txt_parse(resp, len, &pr->txt) == 0 ? PROOF_DONE : PROOF_FAILED;
-	req_t *w = e->waiters, *rq;
-	e->waiters = NULL;
-	while ((rq = waiter_next(&w)) != NULL)
-		advance(r, rq);
-	if (e->zone == NULL && e->waiters == NULL && !e->fetching)
-		cache_remove(r, e);
+	waiters_go(r, e);
 }
 
 /* Asks the forwarder for the dns-proof TXT records of label item le (docs/registries.md
@@ -1339,12 +1347,7 @@ static void check_done(void *arg)
 	else
 		e->chk_done = false;
 	free(j);
-	req_t *w = e->waiters, *rq;
-	e->waiters = NULL;
-	while ((rq = waiter_next(&w)) != NULL)
-		advance(r, rq);
-	if (e->zone == NULL && e->waiters == NULL && !e->fetching)
-		cache_remove(r, e);
+	waiters_go(r, e);
 }
 
 /* Starts the check of le on another thread (resolver_io_t.offload). Returns 1 (started:
