@@ -170,9 +170,7 @@ static void judge(audited_t *r, const uint8_t *proof, size_t count)
 static int proof_parse(const net_http_resp_t *resp,
 		       uint8_t proof[REG_MLOG_PROOF_MAX * REG_MLOG_HASH_LEN], size_t *count)
 {
-	json_t *j = resp->err == 0 && resp->status == 200
-			? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
-			: NULL;
+	json_t *j = net_http_json(resp);
 	json_t *list = json_object_get(j, "proof");
 	if (j == NULL || !json_is_array(list)) {
 		json_decref(j);
@@ -374,9 +372,7 @@ static void on_entries(void *ctx, net_http_req_t *req, const net_http_resp_t *re
 	audited_t *r = ctx;
 	(void)req;
 	r->req = NULL;
-	json_t *j = resp->err == 0 && resp->status == 200
-			? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
-			: NULL;
+	json_t *j = net_http_json(resp);
 	json_t *list = json_object_get(j, "entries"), *e;
 	size_t i, got = 0;
 	json_array_foreach(list, i, e)
@@ -662,9 +658,7 @@ static void on_item_entry(void *ctx, net_http_req_t *req, const net_http_resp_t 
 	audited_t *r = &a->regs[p->reg];
 	(void)req;
 	a->ireq = NULL;
-	json_t *j = resp->err == 0 && resp->status == 200
-			? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
-			: NULL;
+	json_t *j = net_http_json(resp);
 	json_t *e = json_array_get(json_object_get(j, "entries"), 0);
 	const char *hx = json_string_value(json_object_get(e, "entry"));
 	size_t hl = hx ? strlen(hx) : 0;

@@ -184,9 +184,7 @@ static void on_page(void *ctx, net_http_req_t *req, const net_http_resp_t *resp)
 	daemon_pinreg_t *p = ctx;
 	(void)req;
 	p->req = NULL;
-	json_t *j = resp->err == 0 && resp->status == 200
-			? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
-			: NULL;
+	json_t *j = net_http_json(resp);
 	json_t *list = json_object_get(j, "entries"), *e;
 	size_t i, got = 0;
 	bool bad = false;
@@ -226,9 +224,7 @@ static void on_sth(void *ctx, net_http_req_t *req, const net_http_resp_t *resp)
 	daemon_pinreg_t *p = ctx;
 	(void)req;
 	p->req = NULL;
-	json_t *j = resp->err == 0 && resp->status == 200
-			? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
-			: NULL;
+	json_t *j = net_http_json(resp);
 	json_t *size = json_object_get(j, "size");
 	bool ok = json_is_integer(size) && json_integer_value(size) >= 0;
 	uint64_t served = ok ? (uint64_t)json_integer_value(size) : 0;

@@ -448,3 +448,10 @@ unsigned net_http_active(const net_http_t *h)
 {
 	return h->active;
 }
+
+json_t *net_http_json(const net_http_resp_t *resp)
+{
+	if (resp->err || resp->status != 200)
+		return NULL;
+	return json_loadb((const char *)resp->body, resp->body_len, 0, NULL);
+}

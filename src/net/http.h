@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <uv.h>
 
 typedef struct net_http net_http_t;
@@ -55,6 +56,10 @@ typedef struct {
 } net_http_resp_t;
 
 typedef void (*net_http_done_cb)(void *ctx, net_http_req_t *req, const net_http_resp_t *resp);
+
+/* The JSON of a 200 response's body (the caller json_decref()s it), or NULL: no response,
+ * another status, or a body that is not JSON. */
+json_t *net_http_json(const net_http_resp_t *resp);
 
 /* Creates a client on loop. Returns 0, SW_ENOMEM or SW_EHTTP (libcurl failed to start). */
 int net_http_new(uv_loop_t *loop, const net_http_opts_t *opts, net_http_t **out);
