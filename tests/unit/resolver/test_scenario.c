@@ -1113,6 +1113,23 @@ static void reg_setup(world_t *w, reg_world_t *g)
 	make_zone(&g->owner, &g->zone, 100, "192.0.2.77");
 }
 
+/* The last reply: NXDOMAIN with R's SOA (R = w->k) and the EDE that R has not registered
+ * label; returns that EDE text (valid until the next call). */
+static const char *expect_not_registered(world_t *w, const char *label)
+{
+	static char want[200];
+	fx_resp_t *resp = last_reply(w);
+	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
+	assert_int_equal(resp->ns, 1);
+	const knot_rrset_t *soa = fx_rr(resp, KNOT_AUTHORITY, 0);
+	assert_int_equal(soa->type, DNS_T_SOA);
+	assert_memory_equal(soa->owner, w->k.apex, w->k.apex_len);
+	fx_resp_free(resp);
+	snprintf(want, sizeof(want), "%s is not registered in registry %s", label, w->k.z32);
+	assert_string_equal(w->trace.ede_text, want);
+	return want;
+}
+
 /* Makes root p2p. name registry w->k (`root p2p=<R>`). */
 static void root_p2p(world_t *w)
 {
@@ -1200,16 +1217,7 @@ static void test_registry_label_missing(void **state)
 	/* Asked again: a new lookup, which converges without an item. */
 	assert_int_equal(ask(w, "www.bob", DNS_T_A), RESOLVER_ASYNC);
 	assert_int_equal(play(w, held, 3, true), 1);
-	resp = last_reply(w);
-	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
-	assert_int_equal(resp->ns, 1);
-	const knot_rrset_t *soa = fx_rr(resp, KNOT_AUTHORITY, 0);
-	assert_int_equal(soa->type, DNS_T_SOA);
-	assert_memory_equal(soa->owner, w->k.apex, w->k.apex_len);
-	fx_resp_free(resp);
-	char want[200];
-	snprintf(want, sizeof(want), "bob is not registered in registry %s", w->k.z32);
-	assert_string_equal(w->trace.ede_text, want);
+	const char *want = expect_not_registered(w, "bob");
 	/* Cached like a zone: NXDOMAIN at once, with the same EDE. */
 	size_t n = ask(w, "x.bob", DNS_T_A);
 	assert_int_not_equal(n, RESOLVER_ASYNC);
@@ -1650,16 +1658,8 @@ static void test_registry_without_apex(void **state)
 	 * (the label's only; R's policy, cached, makes R a registry). */
 	assert_int_equal(ask(w, "www.bob", DNS_T_A), RESOLVER_ASYNC);
 	assert_int_equal(play(w, held, 5, true), 1);
-	fx_resp_t *resp = last_reply(w);
-	assert_int_equal(resp->rcode, DNS_RCODE_NXDOMAIN);
-	assert_int_equal(resp->ns, 1);
-	const knot_rrset_t *soa = fx_rr(resp, KNOT_AUTHORITY, 0);
-	assert_int_equal(soa->type, DNS_T_SOA);
-	assert_memory_equal(soa->owner, w->k.apex, w->k.apex_len);
-	fx_resp_free(resp);
-	char want[200];
-	snprintf(want, sizeof(want), "bob is not registered in registry %s", w->k.z32);
-	assert_string_equal(w->trace.ede_text, want);
+	expect_not_registered(w, "bob");
+	fx_resp_t *resp;
 	/* Not a label's name: the zone is looked up again and is not found, as before. */
 	assert_int_equal(ask(w, "_x", DNS_T_A), RESOLVER_ASYNC);
 	assert_int_equal(play(w, held, 5, true), 1);
