@@ -1351,19 +1351,16 @@ static void check_done(void *arg)
 }
 
 /* Starts the check of le on another thread (resolver_io_t.offload). Returns 1 (started:
- * wait on le), or 0 when it cannot (le->text says why when the checks are busy, else the
- * caller checks at once). */
+ * wait on le), SW_ELIMIT (CHECK_JOBS_MAX run already: le->text says so) or 0 (it cannot
+ * start: the caller checks at once). */
 static int check_offload(resolver_t *r, centry_t *le, const reg_policy_t *pol,
-			 const reg_record_t *rec, const reg_check_in_t *in, const char *rz,
-			 bool *busy)
+			 const reg_record_t *rec, const reg_check_in_t *in, const char *rz)
 {
-	*busy = false;
 	if (r->njobs >= CHECK_JOBS_MAX) {
-		*busy = true;
 		le->chk_done = false; /* the next query tries again */
 		snprintf(le->text, sizeof(le->text),
 			 "registry %s: too many label items being checked at once; try again", rz);
-		return 0;
+		return SW_ELIMIT;
 	}
 	check_job_t *j = malloc(sizeof(*j));
 	if (j == NULL)
@@ -1454,10 +1451,11 @@ static int label_check(resolver_t *r, centry_t *le, const centry_t *pe, const re
 	}
 	/* An `open` registry's proof of work is up to 0.2 s of Argon2id: not on this thread,
 	 * which answers every other query meanwhile. */
-	bool busy;
-	if ((pol.rules & REG_RULE_OPEN) && r->opts.io.offload &&
-	    (check_offload(r, le, &pol, &rec, &in, rz, &busy) == 1 || busy))
-		return busy ? 0 : 1;
+	if ((pol.rules & REG_RULE_OPEN) && r->opts.io.offload) {
+		int st = check_offload(r, le, &pol, &rec, &in, rz);
+		if (st != 0)
+			return st == 1; /* started: wait; busy: the text says so */
+	}
 	ret = reg_check_record(&pol, le->pk, n->label, n->label_len, &rec, &in, &why);
 	check_result(r, le, &rec, ret, why);
 	return 0;
