@@ -105,6 +105,10 @@ typedef struct {
 	/* The resolver counters of every serving worker summed (docs/workers.md); gets
 	 * node_ctx. NULL: resolver's own. */
 	void (*stats)(void *ctx, resolver_stats_t *out);
+	/* Where UDP queries go with workers 2 or more (docs/workers.md): true, spread over every
+	 * worker; false, to one; *changes, how often that changed. Gets node_ctx. NULL: one
+	 * worker, nothing to tell. */
+	bool (*udp_spread)(void *ctx, uint64_t *changes);
 } api_ctx_t;
 
 /* Starts listening on addr (NULL: on no socket; connections come only through

@@ -108,6 +108,17 @@ static void resolver_metrics(FILE *f, const api_ctx_t *ctx)
 	for (int tp = 0; tp < SW_TP_COUNT; tp++)
 		labelled(f, "swarmdns_queries_total", "transport", api_transport_name(tp, buf),
 			 st->queries[tp]);
+	if (ctx->udp_spread) {
+		uint64_t changes;
+		bool spread = ctx->udp_spread(ctx->node_ctx, &changes);
+		gauge(
+		    f, "swarmdns_udp_spread",
+		    "1: the kernel spreads UDP queries over every worker; 0: one worker takes them "
+		    "all until it is udp-spread-at busy (docs/workers.md).",
+		    spread);
+		counter(f, "swarmdns_udp_spread_changes_total",
+			"Times UDP queries went from one worker to every worker or back.", changes);
+	}
 	family(f, "swarmdns_queries_by_type_total", "counter",
 	       "DNS queries received, by query type (OTHER: every type not listed).");
 	for (int i = 0; i < RESOLVER_QT_COUNT; i++) {

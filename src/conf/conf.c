@@ -40,6 +40,9 @@ static const opt_t opts[] = {
     {"workers", T_UINT, offsetof(conf_t, workers), 0, NOREP, 256, 0, "0",
      "threads serving DNS, each with its own sockets on every listen address "
      "(SO_REUSEPORT); 0: one per online CPU; 1: one event loop for everything"},
+    {"udp-spread-at", T_UINT, offsetof(conf_t, udp_spread_at), 0, NOREP, 100, 0, "75",
+     "with workers 2 or more, UDP queries go to one worker until it is this busy (percent of "
+     "a core), then the kernel spreads them over every worker; 0: always spread"},
     {"listen-api", T_ADDR, STR(listen_api), NOREP, 0, 0, "127.0.0.1:8053",
      "address:port of the HTTP API and pkarr relay"},
     {"api-token", T_STR, STR(api_token), NOREP, 0, 0, "",

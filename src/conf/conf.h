@@ -35,7 +35,8 @@ typedef struct {
 	uint32_t max_ttl;
 	uint32_t udp_payload;
 	uint32_t udp_rcvbuf;
-	uint32_t workers; /* DNS serving threads; 0: one per online CPU (docs/workers.md) */
+	uint32_t workers;	/* DNS serving threads; 0: one per online CPU (docs/workers.md) */
+	uint32_t udp_spread_at; /* percent busy of the one worker taking UDP; 0: spread always */
 	uint32_t tcp_idle_timeout; /* milliseconds */
 	uint32_t tcp_max_clients;
 	char dht_listen[CONF_ADDR_LEN];

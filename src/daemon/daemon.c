@@ -942,6 +942,12 @@ static void node_stats(void *ctx, resolver_stats_t *out)
 	daemon_workers_stats(n->workers, n->resolver, out);
 }
 
+static bool node_udp_spread(void *ctx, uint64_t *changes)
+{
+	const node_t *n = ctx;
+	return daemon_workers_udp_spread(n->workers, changes);
+}
+
 int daemon_run(const conf_t *c)
 {
 	node_t n;
@@ -1028,7 +1034,8 @@ int daemon_run(const conf_t *c)
 				.n_registrars = n.n_registrars,
 				.audits = node_audits,
 				.node_ctx = &n,
-				.stats = node_stats};
+				.stats = node_stats,
+				.udp_spread = n.workers ? node_udp_spread : NULL};
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sigterm);
 	uv_signal_init(&n.loop, &n.sighup);

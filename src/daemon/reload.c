@@ -48,6 +48,7 @@ static const ropt_t ropts[] = {
     R("listen-dns", listen_dns, n_listen_dns, RESTART),
     F("listen-api", listen_api, RESTART),
     F("workers", workers, RESTART),
+    F("udp-spread-at", udp_spread_at, APPLY),
     F("api-token", api_token, APPLY),
     F("log-level", log_level, APPLY),
     F("min-ttl", min_ttl, APPLY),

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -220,6 +222,15 @@ struct daemon_workers {
 	net_dht_t *dht;
 	net_relay_t *relays;
 	bool stopped;
+	/* UDP on worker 1 alone until it is busy (docs/workers.md): the decision every
+	 * STEER_TICK_MS, from worker 1's CPU clock and every worker's UDP query count. */
+	unsigned spread_at; /* udp-spread-at; 0: the kernel spreads UDP always */
+	unsigned n_udp;	    /* listen-dns addresses: one SO_REUSEPORT group each */
+	daemon_steer_t steer;
+	uv_timer_t steer_timer;
+	bool steer_on;
+	clockid_t clk;
+	uint64_t last_ns, last_cpu, last_q;
 };
 
 /* ---- the workers' view of the DHT (resolver_io_t) ---- */
@@ -704,6 +715,141 @@ static void on_cache_offered(void *ctx, const uint8_t pk[32], const item_t *it)
 		post_all(ctx, &m);
 }
 
+/* ---- UDP on one worker until it is busy (docs/workers.md) ---- */
+
+/* The worker that takes UDP alone: 1, a serving thread with nothing else to do (worker 0's
+ * loop also runs the DHT node and the API). It joined every SO_REUSEPORT group second. */
+#define STEER_WORKER 1
+
+bool daemon_steer_tick(daemon_steer_t *s, unsigned spread_at, double busy, double qps)
+{
+	bool was = s->spread;
+	if (s->need == 0)
+		s->need = STEER_CALM_TICKS;
+	if (spread_at == 0) {
+		s->spread = true;
+	} else if (!s->spread) {
+		/* A minute on one worker: the load that made it flap is gone. */
+		if (++s->stable >= 60 * 1000 / STEER_TICK_MS)
+			s->need = STEER_CALM_TICKS;
+		if (qps >= 1000 && busy > 0) {
+			double c = busy / qps;
+			s->cost = s->cost > 0 ? 0.75 * s->cost + 0.25 * c : c;
+		}
+		/* Smoothed over about 3 ticks: a 100 ms burst is not a load. */
+		s->busy = s->busy * 0.7 + busy * 0.3;
+		if (s->busy * 100 > spread_at) {
+			s->spread = true;
+			s->calm = 0;
+			/* Back to spreading within 10 s: wait twice as long before trying one
+			 * worker again. */
+			if (s->stable < 10 * 1000 / STEER_TICK_MS)
+				s->need = s->need * 2 > STEER_CALM_TICKS_MAX ? STEER_CALM_TICKS_MAX
+									     : s->need * 2;
+		}
+	} else {
+		/* What one worker would be busy with: its cost per query as measured when it
+		 * took them all (costs fall with load, so this errs towards spreading), or 20
+		 * µs before any measurement. Back under 0.8 x spread_at, so that it does not
+		 * flap at the edge. */
+		double one = qps * (s->cost > 0 ? s->cost : 20e-6);
+		s->calm = one * 100 < 0.8 * spread_at ? s->calm + 1 : 0;
+		if (s->calm >= s->need) {
+			s->spread = false;
+			s->calm = 0;
+			s->stable = 0;
+			s->busy = one;
+		}
+	}
+	s->changes += was != s->spread;
+	return was != s->spread;
+}
+
+/* Points every UDP group at worker STEER_WORKER (spread false) or back to the kernel's hash.
+ * On an error (a kernel without SO_ATTACH_REUSEPORT_CBPF) the node spreads from then on. */
+static void steer_apply(daemon_workers_t *ws)
+{
+	int idx = ws->steer.spread ? -1 : STEER_WORKER;
+	for (unsigned i = 0; i < ws->n_udp; i++) {
+		int ret = net_udp_steer(ws->w[STEER_WORKER].udp[i], idx);
+		if (ret == 0)
+			continue;
+		sw_warn("cannot steer UDP queries to one worker (%s); the kernel spreads them over "
+			"every worker (set udp-spread-at 0 to silence this)",
+			sw_strerror(ret));
+		for (unsigned k = 0; k < ws->n_udp; k++)
+			net_udp_steer(ws->w[STEER_WORKER].udp[k], -1);
+		ws->steer.spread = true;
+		ws->spread_at = 0;
+		return;
+	}
+}
+
+static uint64_t clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+	if (clock_gettime(clk, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void on_steer_tick(uv_timer_t *t)
+{
+	daemon_workers_t *ws = t->data;
+	uint64_t now = clock_ns(CLOCK_MONOTONIC), cpu = clock_ns(ws->clk), q = 0;
+	for (unsigned i = 0; i < ws->n; i++) {
+		const resolver_t *r = ws->w[i].r;
+		if (r)
+			q += __atomic_load_n(&resolver_stats(r)->queries[SW_TP_UDP],
+					     __ATOMIC_RELAXED);
+	}
+	if (ws->last_ns && now > ws->last_ns && q >= ws->last_q) {
+		double dt = (double)(now - ws->last_ns) / 1e9;
+		double busy = (double)(cpu - ws->last_cpu) / 1e9 / dt;
+		double qps = (double)(q - ws->last_q) / dt;
+		if (daemon_steer_tick(&ws->steer, ws->spread_at, busy, qps)) {
+			steer_apply(ws);
+			if (ws->steer.spread)
+				sw_info(
+				    "UDP queries spread over %u workers: worker %u was %.0f%% busy "
+				    "(udp-spread-at %u)",
+				    ws->n, STEER_WORKER, ws->steer.busy * 100, ws->spread_at);
+			else
+				sw_info(
+				    "UDP queries on worker %u alone again: %.0f a second, about "
+				    "%.0f%% of a core there",
+				    STEER_WORKER, qps, qps * ws->steer.cost * 100);
+		}
+	}
+	ws->last_ns = now;
+	ws->last_cpu = cpu;
+	ws->last_q = q;
+}
+
+static void steer_start(daemon_workers_t *ws, const conf_t *c)
+{
+	ws->n_udp = c->n_listen_dns;
+	ws->spread_at = c->udp_spread_at;
+	ws->steer.spread = true;
+	if (ws->n < 2 || ws->spread_at == 0 ||
+	    pthread_getcpuclockid(ws->w[STEER_WORKER].thread, &ws->clk) != 0)
+		return;
+	ws->steer.spread = false;
+	steer_apply(ws);
+	if (ws->steer.spread)
+		return;
+	uv_timer_init(ws->main_loop, &ws->steer_timer);
+	ws->steer_timer.data = ws;
+	uv_timer_start(&ws->steer_timer, on_steer_tick, STEER_TICK_MS, STEER_TICK_MS);
+	ws->steer_on = true;
+}
+
+bool daemon_workers_udp_spread(const daemon_workers_t *ws, uint64_t *changes)
+{
+	*changes = ws ? ws->steer.changes : 0;
+	return ws && ws->steer.spread;
+}
+
 /* ---- starting and stopping ---- */
 
 unsigned daemon_workers_count(const conf_t *c)
@@ -897,14 +1043,30 @@ int daemon_workers_start(daemon_workers_t *ws, const conf_t *c, resolver_t *r, n
 			      .cache_flushed = on_cache_flushed,
 			      .cache_offered = on_cache_offered};
 	resolver_set_hooks(r, &h);
-	sw_info("serving DNS on %u workers (threads with SO_REUSEPORT sockets of their own)",
-		ws->n);
+	steer_start(ws, c);
+	if (ws->steer.spread)
+		sw_info(
+		    "serving DNS on %u workers (threads with SO_REUSEPORT sockets of their own)",
+		    ws->n);
+	else
+		sw_info(
+		    "serving DNS on %u workers (threads with SO_REUSEPORT sockets of their own); "
+		    "UDP on worker %u alone until it is %u%% busy (udp-spread-at)",
+		    ws->n, STEER_WORKER, ws->spread_at);
 	return 0;
 }
 
 void daemon_workers_reload(daemon_workers_t *ws, const conf_t *c, const resolver_t *r,
 			   net_tls_creds_t *creds)
 {
+	if (ws->steer_on) {
+		ws->spread_at = c->udp_spread_at; /* 0: spread at the next tick, and stay so */
+	} else if (c->udp_spread_at && !ws->stopped) {
+		steer_start(ws, c);
+		if (!ws->steer.spread)
+			sw_info("UDP on worker %u alone until it is %u%% busy (udp-spread-at)",
+				STEER_WORKER, ws->spread_at);
+	}
 	/* Waited for as post_all() does: when the reload answers, every worker applied it. */
 	uv_sem_t done;
 	unsigned posted = 0;
@@ -939,6 +1101,11 @@ void daemon_workers_stop(daemon_workers_t *ws)
 	if (ws == NULL || ws->stopped)
 		return;
 	ws->stopped = true;
+	if (ws->steer_on) {
+		uv_timer_stop(&ws->steer_timer);
+		uv_close((uv_handle_t *)&ws->steer_timer, NULL);
+		ws->steer_on = false;
+	}
 	if (ws->w[0].r)
 		resolver_set_hooks(ws->w[0].r, NULL);
 	for (unsigned i = 1; i < ws->n; i++) {

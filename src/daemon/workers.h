@@ -27,6 +27,31 @@
 
 typedef struct daemon_workers daemon_workers_t;
 
+/* UDP on one worker until it is busy (option `udp-spread-at`, docs/workers.md): whether the
+ * kernel spreads UDP queries over every worker or delivers them all to one, decided every
+ * STEER_TICK_MS. */
+#define STEER_TICK_MS 100
+#define STEER_CALM_TICKS 10	 /* ticks of little load before UDP goes back to one worker */
+#define STEER_CALM_TICKS_MAX 600 /* ... doubled after each quick return to spreading, up to */
+typedef struct {
+	bool spread;	 /* the kernel spreads UDP over every worker (its 4-tuple hash) */
+	double busy;	 /* the one worker's share of a core, smoothed */
+	double cost;	 /* seconds of CPU per UDP query of the one worker, while it took them all
+			    (smoothed); 0: not measured yet */
+	unsigned calm;	 /* ticks in a row that one worker would have been under 0.8 x spread_at */
+	unsigned need;	 /* calm ticks needed to go back to one worker */
+	unsigned stable; /* ticks since UDP went back to one worker */
+	uint64_t changes;
+} daemon_steer_t;
+
+/* One tick of the decision: busy, the share of a core the one worker used over the tick
+ * (counted while it takes UDP alone); qps, the UDP queries a second of every worker;
+ * spread_at, the option (percent; 0: always spread). Goes to spreading when the one worker,
+ * smoothed over a few ticks, is busier than spread_at, and back when qps at its measured cost
+ * would keep one worker under 0.8 x spread_at for s->need ticks (doubled after each quick
+ * return to spreading). Returns true when s->spread changed. */
+bool daemon_steer_tick(daemon_steer_t *s, unsigned spread_at, double busy, double qps);
+
 /* The number of serving threads for c: `workers`, or one per online CPU when 0. */
 unsigned daemon_workers_count(const conf_t *c);
 /* The share of `lookup-pool` (pool slots; 0: no pool) that worker i of n keeps: the pool split
@@ -60,6 +85,10 @@ int daemon_workers_start(daemon_workers_t *ws, const conf_t *c, resolver_t *r, n
  * now in use. */
 void daemon_workers_reload(daemon_workers_t *ws, const conf_t *c, const resolver_t *r,
 			   net_tls_creds_t *creds);
+
+/* Where UDP goes now (docs/workers.md): spread over every worker or to worker 1 alone, the
+ * changes so far and the option. ws NULL: false, 0. */
+bool daemon_workers_udp_spread(const daemon_workers_t *ws, uint64_t *changes);
 
 /* Stops every worker thread and joins it, then ends the hub's lookups; before the DHT and the
  * relays stop. NULL is a no-op. */

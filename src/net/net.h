@@ -52,6 +52,11 @@ int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r, u
 		  bool reuseport, net_udp_t **out);
 /* Stops and frees (asynchronously, in libuv's close callback). NULL is a no-op. */
 void net_udp_stop(net_udp_t *u);
+/* Where the kernel delivers the datagrams of u's SO_REUSEPORT group (every socket on its
+ * address): idx >= 0, to the socket that joined the group idx-th (0: the first bound); -1,
+ * spread by the hash of their 4-tuple, the kernel's default. Safe from any thread while u
+ * is open. Returns 0 or -errno. NULL u is a no-op. */
+int net_udp_steer(net_udp_t *u, int idx);
 
 int net_tcp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r,
 		  const net_tcp_opts_t *opts, net_tcp_t **out);

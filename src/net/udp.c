@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,29 @@ int net_udp_start(uv_loop_t *loop, const struct sockaddr *addr, resolver_t *r, u
 		return ret;
 	}
 	*out = u;
+	return 0;
+}
+
+/* docs/workers.md "UDP on one worker until it is busy": a classic BPF program on the
+ * SO_REUSEPORT group returns the index of the socket to deliver to, which is the order the
+ * sockets joined the group (socket(7) SO_ATTACH_REUSEPORT_CBPF); without one, or past the
+ * last socket, the kernel picks by the 4-tuple's hash. */
+int net_udp_steer(net_udp_t *u, int idx)
+{
+	if (u == NULL)
+		return 0;
+	if (idx < 0) {
+		int unused = 0; /* setsockopt(2) wants an int of every SOL_SOCKET option */
+		if (setsockopt(u->fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused,
+			       sizeof(unused)) != 0 &&
+		    errno != ENOENT)
+			return -errno;
+		return 0;
+	}
+	struct sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, (uint32_t)idx}};
+	struct sock_fprog prog = {.len = 1, .filter = code};
+	if (setsockopt(u->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) != 0)
+		return -errno;
 	return 0;
 }
 

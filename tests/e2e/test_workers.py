@@ -196,8 +196,11 @@ def test_two_workers_answer_every_transport_and_both_take_cpu(swarmdns_bin, node
     certdir = tmp_path / "tls"
     make_cert(swarmdns_bin, certdir)
     dot, doh = free_tcp_port(), free_tcp_port()
+    # udp-spread-at 0: the kernel spreads UDP over both workers at any load (by default one
+    # worker takes it until it is busy, test_udp_on_one_worker_until_it_is_busy).
     node = node_factory(extra_args=[
-        "--workers", "2", "--listen-dot", f"127.0.0.1:{dot}", "--listen-doh",
+        "--workers", "2", "--udp-spread-at", "0", "--listen-dot", f"127.0.0.1:{dot}",
+        "--listen-doh",
         f"127.0.0.1:{doh}", "--tls-cert", str(certdir / "cert.pem"), "--tls-key",
         str(certdir / "key.pem")]).start()
     key = publish_own(node, bytes([7] * 32), "192.0.2.7", 1)
@@ -247,7 +250,7 @@ def test_two_workers_answer_every_transport_and_both_take_cpu(swarmdns_bin, node
 
 
 def test_own_zone_published_or_removed_is_served_so_by_every_worker_at_once(node_factory):
-    node = node_factory(extra_args=["--workers", "2"]).start()
+    node = node_factory(extra_args=["--workers", "2", "--udp-spread-at", "0"]).start()
     key = publish_own(node, bytes([9] * 32), "192.0.2.9", 1)
     answers = burst_answers(node, key.name("www"), total=PORTS * 4)
     assert answers and all(a == (dns.rcode.NOERROR, ["192.0.2.9"]) for a in answers), \
@@ -272,7 +275,7 @@ def test_a_zone_one_worker_looked_up_is_served_by_every_worker(node_factory):
     # second lookup.
     key = publish_own(relay, bytes([5] * 32), "192.0.2.5", 1, ttl=60)
     node = node_factory(extra_args=[
-        "--workers", "2", "--relay", f"http://127.0.0.1:{relay.api_port}",
+        "--workers", "2", "--udp-spread-at", "0", "--relay", f"http://127.0.0.1:{relay.api_port}",
         "--min-ttl", "60"]).start()
     want = (dns.rcode.NOERROR, ["192.0.2.5"])
     # One client asks: one worker looks the name up, and shares the zone with the other.
@@ -293,14 +296,15 @@ def test_sighup_and_sigterm_reach_every_worker(swarmdns_bin, tmp_path):
     from conftest import finish_all
     from test_reload import FileNode
     # `workers` on the command line: conftest gives every node `--workers 1` there.
-    node = FileNode(swarmdns_bin, tmp_path / "n", ["bootstrap none"], ["--workers", "2"])
+    node = FileNode(swarmdns_bin, tmp_path / "n", ["bootstrap none", "udp-spread-at 0"],
+                    ["--workers", "2"])
     try:
         node.start()
         one = publish_own(node, bytes([3] * 32), "192.0.2.3", 1)
         two = publish_own(node, bytes([6] * 32), "192.0.2.6", 1)
         # SIGHUP with a new root name: once the reload is logged, every worker resolves it
         # (a worker that missed the reload would answer NXDOMAIN to its share of the burst).
-        node.write_conf(["bootstrap none", f"root two={two.z32}"])
+        node.write_conf(["bootstrap none", "udp-spread-at 0", f"root two={two.z32}"])
         log = node.hup_and_wait("reloaded ")
         assert "root" in log, log
         answers = burst_answers(node, "www.two.", total=PORTS * 4)
@@ -328,6 +332,72 @@ def test_sighup_and_sigterm_reach_every_worker(swarmdns_bin, tmp_path):
         assert "serving DNS on 2 workers" in log
     finally:
         errors = finish_all([node])
+    assert not errors, errors
+
+
+def spread(node) -> tuple:
+    m = node.metrics()
+    return m[("swarmdns_udp_spread", ())], m[("swarmdns_udp_spread_changes_total", ())]
+
+
+def wait_spread(node, want: int, timeout: float = 5.0) -> tuple:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = spread(node)
+        if got[0] == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+def test_udp_on_one_worker_until_it_is_busy(swarmdns_bin, node_factory, tmp_path):
+    # The default (udp-spread-at 75): a burst that keeps worker 1 well under 75 % busy is
+    # answered by worker 1 alone; the main loop (worker 0) takes no share of it.
+    node = node_factory(extra_args=["--workers", "2"]).start()
+    key = publish_own(node, bytes([8] * 32), "192.0.2.8", 1)
+    assert "UDP on worker 1 alone until it is 75% busy" in node.stderr_text()
+    assert spread(node) == (0, 0)
+    before = threads(node.proc.pid)
+    answers = burst_answers(node, key.name("www"))
+    after = threads(node.proc.pid)
+    assert len(answers) >= BURST * 0.99 and \
+        all(a == (dns.rcode.NOERROR, ["192.0.2.8"]) for a in answers)
+    main = after["swarmdns"] - before["swarmdns"]
+    w1 = after["swarmdns-w1"] - before["swarmdns-w1"]
+    assert w1 > 0 and main <= max(2, w1 // 4), f"CPU ticks in the burst: main {main}, w1 {w1}"
+    assert spread(node) == (0, 0)
+    assert node.stop() == 0
+
+    # udp-spread-at 1: the same burst makes worker 1 more than 1 % busy, so the kernel spreads
+    # UDP over both workers; a second after the burst ends, it is back on worker 1.
+    node = node_factory(extra_args=["--workers", "2", "--udp-spread-at", "1"]).start()
+    key = publish_own(node, bytes([8] * 32), "192.0.2.8", 1)
+    answers = burst_answers(node, key.name("www"), total=BURST * 2)
+    assert len(answers) >= BURST * 2 * 0.99 and \
+        all(a == (dns.rcode.NOERROR, ["192.0.2.8"]) for a in answers)
+    log = node.stderr_text()
+    assert "UDP queries spread over 2 workers: worker 1 was" in log, node.stderr_tail()
+    now, changes = wait_spread(node, 0)
+    assert now == 0 and changes >= 2, (now, changes, node.stderr_tail())
+    assert "UDP queries on worker 1 alone again" in node.stderr_text()
+    assert node.stop() == 0
+
+    # A reload applies it: 0 spreads at once, and a value again takes UDP back to one worker.
+    from conftest import finish_all
+    from test_reload import FileNode
+    fnode = FileNode(swarmdns_bin, tmp_path / "f", ["bootstrap none", "udp-spread-at 0"],
+                     ["--workers", "2"])
+    try:
+        fnode.start()
+        assert spread(fnode) == (1, 0)
+        fnode.write_conf(["bootstrap none", "udp-spread-at 50"])
+        fnode.hup_and_wait("reloaded ")
+        assert spread(fnode)[0] == 0
+        assert "UDP on worker 1 alone until it is 50% busy" in fnode.stderr_text()
+        fnode.write_conf(["bootstrap none", "udp-spread-at 0"])
+        fnode.hup_and_wait("reloaded ")
+        assert wait_spread(fnode, 1)[0] == 1
+    finally:
+        errors = finish_all([fnode])
     assert not errors, errors
 
 
