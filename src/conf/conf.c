@@ -214,7 +214,8 @@ static const opt_t opts[] = {
     {"dht-answer-deadline", T_UINT, offsetof(conf_t, dht_answer_deadline), 0, NOREP, 10000, 1,
      "400",
      "milliseconds after the first verified zone item until it may be answered with, "
-     "when the lookup has neither converged nor found a quorum"},
+     "when the lookup has neither converged nor found a quorum, once one of its paths "
+     "converged (at the latest 3 times this)"},
     {"dht-id-vote-nets", T_UINT, offsetof(conf_t, dht_id_vote_nets), 0, NOREP, 16, 1, "3",
      "distinct /16s of the queried nodes that must report our external address before our "
      "BEP 42 node ID changes"},

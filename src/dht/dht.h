@@ -29,6 +29,9 @@
 typedef struct dht dht_t;
 
 #define DHT_PATHS_MAX 8 /* disjoint paths of a lookup at most */
+/* A get is ready this many answer deadlines after its first verified item even when no path
+ * converged (docs/dht.md "The freshness rule"). */
+#define DHT_DEADLINE_CAP 3
 
 /* What the host provides. send's result only feeds the counters. */
 typedef struct {
@@ -61,7 +64,9 @@ typedef struct {
 	uint32_t quorum_paths;	   /* ... reached through this many distinct paths; 0: 1 */
 	uint32_t quorum_net_nodes; /* ... a network counts if the lookup saw at most this many
 				    * nodes in it; 0: 2 */
-	uint32_t answer_deadline;  /* get: ms after the first verified item until ready; 0: 400 */
+	uint32_t answer_deadline;  /* get: ms after the first verified item until ready, once a
+				      path converged (at the latest DHT_DEADLINE_CAP times it);
+				      0: 400 */
 	uint32_t id_vote_nets;	   /* distinct /16s (IPv6 /32s) of voters to change our ID; 0: 3 */
 } dht_opts_t;
 

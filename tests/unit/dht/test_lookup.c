@@ -508,8 +508,10 @@ static void test_freshness(void **state)
 	dht_free(dht);
 
 	/* Deadline: one holder, three silent nodes. Nothing is ready before answer_deadline
-	 * (400 ms) after the first verified item, and a report comes at the deadline without
-	 * a new item: dht_tick asks to be woken for it. */
+	 * (400 ms) after the first verified item; then only once a path converged, which the
+	 * silent nodes keep every path from doing (their patience is 2 s): ready at the cap,
+	 * DHT_DEADLINE_CAP deadlines after the first item, with a report that needs no new
+	 * item: dht_tick asks to be woken for it. */
 	dht = w_fresh(w, 3, &q3o, s, ids, 4);
 	hold_t d1[4] = {HOLD_ITEM, HOLD_SILENT, HOLD_SILENT, HOLD_SILENT};
 	run_get(w, dht, target, s, ids, d1, 4, &it);
@@ -529,6 +531,20 @@ static void test_freshness(void **state)
 	assert_int_equal(w->reports, reports);
 	assert_int_equal(w->ready_at, 0);
 	w->now = first + 400;
+	dht_tick(dht);
+	assert_int_equal(w->reports, reports);
+	uint64_t cap = first + DHT_DEADLINE_CAP * 400;
+	while (w->now < cap - 1) {
+		int ms = dht_tick(dht);
+		assert_true(ms > 0);
+		assert_true(w->now + (uint64_t)ms <= cap);
+		w->now += (uint64_t)ms < cap - 1 - w->now ? (uint64_t)ms : cap - 1 - w->now;
+		dht_tick(dht);
+		w->npkt = 0;
+	}
+	assert_int_equal(w->reports, reports);
+	assert_int_equal(w->ready_at, 0);
+	w->now = cap;
 	dht_tick(dht);
 	assert_int_equal(w->reports, reports + 1);
 	assert_true(w->last.ready);
