@@ -215,8 +215,11 @@ static void path_step(dht_t *dht, lookup_t *lk, path_t *p, uint64_t now)
 			continue;
 		}
 		live++;
-		if (c->state == C_NEW && active < DHT_ALPHA &&
-		    lk->outstanding < (uint32_t)(DHT_ALPHA + DHT_EXTRA) * lk->npaths) {
+		/* Once a verified item came, the key's neighbourhood is reached: more of it at
+		 * once brings a quorum or convergence sooner. */
+		uint32_t alpha = lk->has_best ? DHT_ALPHA_NEAR : DHT_ALPHA;
+		if (c->state == C_NEW && active < alpha &&
+		    lk->outstanding < (alpha + DHT_EXTRA) * lk->npaths) {
 			dht_lookup_query(dht, lk, c, now);
 			if (c->state == C_INFLIGHT)
 				active++;
