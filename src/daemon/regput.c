@@ -14,6 +14,16 @@
 
 /* When the DHT refused a put for want of lookups and none of ours is running to call back. */
 #define RETRY_MS 100
+/* A put that reached no DHT node although the routing table has some (every node it asked
+ * timed out: a loaded or restarting neighbourhood) says nothing about its item. The item goes
+ * back to the head of the queue without using an attempt, up to STALLS times, and the queue
+ * waits RETRY_MS, doubling while no put reaches a node (about 25 s in all). In tests/e2e a
+ * registrar whose 8 DHT nodes were busy saw 327 puts end so within one second, and the 3 quick
+ * attempts of 11 label items went by before any node answered again: those names were lost
+ * until the next republish round. With no node at all (`bootstrap none`) puts fail as
+ * before, so that the queue does not grow with every registration. */
+#define STALLS 8
+#define STALL_MAX_MS (RETRY_MS << (STALLS - 1))
 /* A put that fewer than STORED_MIN nodes stored (half of BEP 5's K = 8: replies that came
  * too late, as on a loaded machine, and a lookup that ended with few tokens) goes to the end
  * of the queue again, this many times in all. On a DHT of fewer nodes every put is tried
@@ -24,7 +34,7 @@
 typedef struct entry {
 	struct entry *next, **pprev; /* pprev: in the running list */
 	struct daemon_regput *q;
-	unsigned attempts;
+	unsigned attempts, stalls;
 	item_t it;
 } entry_t;
 
@@ -37,6 +47,7 @@ struct daemon_regput {
 	item_t heads[CONF_REGISTRAR_MAX];
 	bool head_waiting[CONF_REGISTRAR_MAX];
 	size_t waiting, running;
+	uint64_t stall_ms; /* the wait after a put reached no node; 0: not stalled */
 	/* The walks of the registries' label items (daemon_regput_walk()). */
 	struct {
 		const registrar_t *r; /* NULL: none */
@@ -58,6 +69,29 @@ static void enqueue(daemon_regput_t *q, entry_t *e)
 	q->waiting++;
 }
 
+/* The retry timer: after a refusal for want of lookups, or the wait of a stall (the puts it
+ * sends end it when one reaches a node, or double the wait). */
+static void on_retry(uv_timer_t *t)
+{
+	drain(t->data);
+}
+
+static void enqueue_front(daemon_regput_t *q, entry_t *e)
+{
+	e->next = q->head;
+	q->head = e;
+	if (q->tail == NULL)
+		q->tail = e;
+	q->waiting++;
+}
+
+static bool dht_has_nodes(const daemon_regput_t *q)
+{
+	dht_counters_t c;
+	dht_counters(net_dht_node(q->dht), &c);
+	return c.rt_nodes > 0;
+}
+
 static void on_put(void *ctx, const dht_put_result_t *res)
 {
 	entry_t *e = ctx;
@@ -67,16 +101,27 @@ static void on_put(void *ctx, const dht_put_result_t *res)
 	if (e->next)
 		e->next->pprev = e->pprev;
 	q->running--;
+	if (res->asked == 0 && e->stalls < STALLS && dht_has_nodes(q)) {
+		e->attempts--;
+		e->stalls++;
+		enqueue_front(q, e);
+		if (q->stall_ms == 0 || !uv_is_active((uv_handle_t *)&q->retry)) {
+			q->stall_ms = q->stall_ms == 0		       ? RETRY_MS
+				      : q->stall_ms * 2 > STALL_MAX_MS ? STALL_MAX_MS
+								       : q->stall_ms * 2;
+			uv_timer_start(&q->retry, on_retry, q->stall_ms, 0);
+		}
+		return;
+	}
+	if (q->stall_ms) { /* the DHT answers again */
+		q->stall_ms = 0;
+		uv_timer_stop(&q->retry);
+	}
 	if (res->stored < STORED_MIN && e->attempts < ATTEMPTS)
 		enqueue(q, e);
 	else
 		free(e);
 	drain(q);
-}
-
-static void on_retry(uv_timer_t *t)
-{
-	drain(t->data);
 }
 
 /* Starts the put of e (taking it), or 0 with e freed when the item cannot be put; SW_ELIMIT
@@ -107,6 +152,7 @@ static entry_t *entry_new(daemon_regput_t *q, const item_t *it)
 	if (e) {
 		e->q = q;
 		e->attempts = 0;
+		e->stalls = 0;
 		e->it = *it;
 	}
 	return e;
@@ -147,6 +193,9 @@ static void refill(daemon_regput_t *q)
 static void drain(daemon_regput_t *q)
 {
 	bool sent = false;
+	/* Stalled: the retry timer drains when it fires. */
+	if (q->stall_ms && uv_is_active((uv_handle_t *)&q->retry))
+		return;
 	for (size_t i = 0; i < CONF_REGISTRAR_MAX && q->running < DAEMON_REGPUT_INFLIGHT; i++) {
 		if (!q->head_waiting[i])
 			continue;

@@ -269,6 +269,67 @@ def test_moderated_claim_waits_for_approval(swarmdns_bin, reg_node, make_key):
     assert [entry_op(e)[:2] for e in check_log(node, reg)] == [("register", "alice")]
 
 
+def test_registry_puts_wait_out_a_dht_that_does_not_answer(swarmdns_bin, tmp_path, make_key):
+    """A label item whose put reached no DHT node (all of them silent for a moment, the
+    registrar's routing table not empty) goes out again as soon as they answer: it is not
+    dropped after three quick attempts (src/daemon/regput.c STALLS). Before, such names were
+    lost until the next republish round, which comes 3 s after the node joins again; here the
+    item must reach the DHT nodes before that round."""
+    import os
+    import signal
+    from conftest import Node, finish_all
+    from dhtutil import KrpcClient, Testnet, mutable_target
+    from resolveutil import raw_get
+
+    reg, alice = make_key(), make_key()
+    testnet = Testnet(swarmdns_bin, 8, tmp_path, seconds=120).start()
+    nodes = []
+    rounds = "label items re-put this round"
+    try:
+        (tmp_path / "registrar").mkdir()
+        a = Node(swarmdns_bin, tmp_path / "registrar", tmp_path, [
+            "--bootstrap", f"127.0.0.1:{testnet.base}", "--dht-rate-limit", "100000",
+            "--registrar", str(reg.path)]).start()
+        nodes.append(a)
+        cp = cli(swarmdns_bin, a, "registry", "init", "--policy", "closed")
+        assert cp.returncode == 0, describe(cp)
+        # The first republish round (3 s after joining) re-puts every label item: let it pass
+        # first, so that it cannot put the item this test is about.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and rounds not in a.stderr_text():
+            time.sleep(0.1)
+        assert a.stderr_text().count(rounds) == 1, a.stderr_tail()
+        # Every DHT node the registrar knows stops answering for a moment (one process).
+        os.kill(testnet.proc.pid, signal.SIGSTOP)
+        try:
+            cp = cli(swarmdns_bin, a, "register", f"dave.{reg.z32}", "-k", alice.path,
+                     "--registry-key", reg.path)
+            assert cp.returncode == 0, describe(cp)
+            # Three attempts whose queries all time out take well under a second here.
+            time.sleep(1.2)
+        finally:
+            os.kill(testnet.proc.pid, signal.SIGCONT)
+        rec, _ = label_item(a, reg, "dave")
+        # The testnet's nodes hold it (asked over KRPC: the registrar's own node would answer
+        # a get from its store, and prove nothing), and before the next round put it there.
+        target = mutable_target(reg.pub, b"dave")
+        held = []
+        deadline = time.monotonic() + 15
+        with KrpcClient() as c:
+            while time.monotonic() < deadline and a.stderr_text().count(rounds) == 1:
+                held = [(raw_get(c, p, target) or {}).get(b"seq") for p in testnet.ports]
+                if sum(seq == rec["seq"] for seq in held) >= 4:
+                    break
+                time.sleep(0.1)
+        assert sum(seq == rec["seq"] for seq in held) >= 4, (held, a.stderr_tail())
+        assert a.stderr_text().count(rounds) == 1, \
+            f"only the next republish round put it: {held}, {a.stderr_tail()}"
+    finally:
+        errors = finish_all(nodes)
+        testnet.stop()
+    assert not errors, errors
+
+
 def test_registry_items_reach_the_dht(swarmdns_bin, tmp_path, make_key):
     """On a testnet: what the registrar signs is put into the DHT at once, and another node's
     salted DHT get (GET /v1/dht/<R>?salt=) finds the label, `_policy` and `_log` items, as
