@@ -1,5 +1,5 @@
 /*
- * The registries' and the own zones' DHT puts, queued (regput.h).
+ * The registries' DHT puts, queued (regput.h).
  */
 #include "daemon/regput.h"
 
@@ -96,7 +96,7 @@ static void on_put(void *ctx, const dht_put_result_t *res)
 {
 	entry_t *e = ctx;
 	daemon_regput_t *q = e->q;
-	sw_debug("queued item put: stored by %d of %d DHT nodes", res->stored, res->asked);
+	sw_debug("registry item put: stored by %d of %d DHT nodes", res->stored, res->asked);
 	*e->pprev = e->next;
 	if (e->next)
 		e->next->pprev = e->pprev;
