@@ -796,13 +796,10 @@ static uint64_t clock_ns(clockid_t clk)
 static void on_steer_tick(uv_timer_t *t)
 {
 	daemon_workers_t *ws = t->data;
-	uint64_t now = clock_ns(CLOCK_MONOTONIC), cpu = clock_ns(ws->clk), q = 0;
-	for (unsigned i = 0; i < ws->n; i++) {
-		const resolver_t *r = ws->w[i].r;
-		if (r)
-			q += __atomic_load_n(&resolver_stats(r)->queries[SW_TP_UDP],
-					     __ATOMIC_RELAXED);
-	}
+	resolver_stats_t st;
+	daemon_workers_stats(ws, ws->w[0].r, &st);
+	uint64_t now = clock_ns(CLOCK_MONOTONIC), cpu = clock_ns(ws->clk),
+		 q = st.queries[SW_TP_UDP];
 	if (ws->last_ns && now > ws->last_ns && q >= ws->last_q) {
 		double dt = (double)(now - ws->last_ns) / 1e9;
 		double busy = (double)(cpu - ws->last_cpu) / 1e9 / dt;
