@@ -238,6 +238,10 @@ static void dht_metrics(FILE *f, net_dht_t *nd)
 		dc.send_failed);
 	counter(f, "swarmdns_dht_query_timeouts_total", "Queries of ours never answered.",
 		dc.timeouts);
+	counter(f, "swarmdns_dht_tx_full_total",
+		"DHT queries held back because 256 were outstanding already (each is sent when one "
+		"ends).",
+		dc.tx_full);
 	counter(f, "swarmdns_dht_late_replies_total",
 		"Replies that came after their lookup had stopped waiting.", dc.late_replies);
 	counter(f, "swarmdns_dht_lookups_started_total",

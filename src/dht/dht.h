@@ -128,6 +128,7 @@ typedef struct {
 	uint64_t out_reply;
 	uint64_t out_error;
 	uint64_t send_failed;
+	uint64_t tx_full;      /* queries held back: the transaction table was full */
 	uint64_t timeouts;     /* queries never answered */
 	uint64_t late_replies; /* answers that came after the lookup stopped waiting */
 	uint64_t lookups_started;

@@ -140,6 +140,10 @@ typedef struct {
 	item_t item;
 	uint16_t port;
 	int put_pending, put_ok, put_asked;
+	/* put phase: the chosen nodes (put_choose()); those from put_next on wait for a free
+	 * transaction slot */
+	uint8_t put_n, put_next;
+	cand_t *put_to[DHT_K];
 	/* get_peers */
 	size_t npeers;
 	dht_addr_t peers[DHT_PEERS_MAX];

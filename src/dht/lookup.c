@@ -234,10 +234,14 @@ static void path_step(dht_t *dht, lookup_t *lk, path_t *p, uint64_t now)
 		dht->pending = true;
 }
 
-/* The lookup is over when every path converged. */
+static void put_phase_send(dht_t *dht, lookup_t *lk, uint64_t now);
+
+/* The lookup is over when every path converged; a put phase sends what waited for slots. */
 void dht_lookup_step(dht_t *dht, lookup_t *lk, uint64_t now)
 {
 	bool all = true;
+	if (lk->put_phase && !lk->done && lk->put_next < lk->put_n)
+		put_phase_send(dht, lk, now);
 	if (lk->done || lk->finished || lk->put_phase)
 		return;
 	for (size_t p = 0; p < lk->npaths; p++) {
@@ -526,15 +530,15 @@ static size_t put_choose(lookup_t *lk, cand_t **out)
 }
 
 /* Put and announce: write to the chosen nodes that answered with a token (BEP 44 "put
- * message", BEP 5 "announce_peer"). */
-static void put_phase_start(dht_t *dht, lookup_t *lk, uint64_t now)
+ * message", BEP 5 "announce_peer"), as many as the transaction table takes now; the rest go
+ * when slots free up (dht_lookup_step() on dht->starved). A put that found its nodes is not
+ * reported "stored by 0 of 0" because the node's other lookups held every slot: hundreds of own
+ * zones or registry items re-put at once did that. */
+static void put_phase_send(dht_t *dht, lookup_t *lk, uint64_t now)
 {
 	size_t slot = lookup_slot(dht, lk);
-	cand_t *to[DHT_K];
-	size_t nto = put_choose(lk, to);
-	lk->put_phase = true;
-	for (size_t t = 0; t < nto; t++) {
-		cand_t *c = to[t];
+	for (; lk->put_next < lk->put_n; lk->put_next++) {
+		cand_t *c = lk->put_to[lk->put_next];
 		dht_krpc_msg_t m;
 		memset(&m, 0, sizeof(m));
 		m.token = c->token;
@@ -559,17 +563,28 @@ static void put_phase_start(dht_t *dht, lookup_t *lk, uint64_t now)
 				m.salt_len = lk->item.salt_len;
 			}
 		}
-		if (dht_tx_send(dht, &c->addr, c->noid ? NULL : c->id, &m, TX_PUT, lk, slot, now) ==
-		    SW_ELIMIT)
-			continue;
+		int ret =
+		    dht_tx_send(dht, &c->addr, c->noid ? NULL : c->id, &m, TX_PUT, lk, slot, now);
+		if (ret == SW_ELIMIT)
+			break;
+		/* (A send error leaves the transaction to time out.) */
 		lk->put_asked++;
 		lk->put_pending++;
 	}
-	if (lk->put_pending == 0) {
+	if (lk->put_pending == 0 && lk->put_next == lk->put_n) {
 		lk->done = true;
 		dht->cnt.lookups_done++;
 		put_report(lk, now);
+		dht->pending = true; /* dht_run_pending() frees the slot */
 	}
+}
+
+static void put_phase_start(dht_t *dht, lookup_t *lk, uint64_t now)
+{
+	lk->put_phase = true;
+	lk->put_n = (uint8_t)put_choose(lk, lk->put_to);
+	lk->put_next = 0;
+	put_phase_send(dht, lk, now);
 }
 
 /* find_node's result: the K closest nodes that answered, over all paths. */
@@ -663,7 +678,7 @@ void dht_put_answered(dht_t *dht, lookup_t *lk, bool ok, uint64_t now)
 	lk->put_pending--;
 	if (ok)
 		lk->put_ok++;
-	if (lk->put_pending == 0) {
+	if (lk->put_pending == 0 && lk->put_next == lk->put_n) {
 		lk->done = true;
 		dht->cnt.lookups_done++;
 		put_report(lk, now);

@@ -206,6 +206,7 @@ int dht_tx_send(dht_t *dht, const dht_addr_t *to, const uint8_t *id, dht_krpc_ms
 	tx_t *t = tx_alloc(dht);
 	if (!t) {
 		dht->starved = true;
+		dht->cnt.tx_full++;
 		return SW_ELIMIT;
 	}
 	size_t slot = (size_t)(t - dht->tx);

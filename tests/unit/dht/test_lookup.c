@@ -857,6 +857,89 @@ static void test_put_every_path(void **state)
 	free(w);
 }
 
+static void on_put_result(void *ctx, const dht_put_result_t *res)
+{
+	*(dht_put_result_t *)ctx = *res;
+}
+
+/* A put whose nodes gave tokens while every transaction slot was taken by other lookups
+ * sends its writes when slots free up, instead of ending "stored by 0 of 0" (a node re-putting
+ * hundreds of zones or registry items at once lost items so). */
+static void test_put_waits_for_tx_slots(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_bencode_node_t nodes[DHT_BENCODE_MAX_NODES];
+	dht_krpc_msg_t q, r;
+	dht_put_result_t res = {.asked = -1};
+	dht_counters_t c;
+	item_t it;
+	pkt_t p;
+	uint8_t id[3][20];
+	dht_addr_t a[3];
+	int nputs = 0;
+	(void)state;
+	w->rng = 11;
+	seq_item(&it, 5);
+	dht_t *dht = w_node(w, NULL);
+	for (int i = 0; i < 3; i++) {
+		a[i] = addr4(10, 0, 0, (uint8_t)(i + 1), 6881);
+		memcpy(id[i], it.target, 20);
+		id[i][0] ^= (uint8_t)(0x40 + i);
+		w_meet(w, dht, &a[i], id[i]);
+	}
+	assert_int_equal(dht_put(dht, &it, on_put_result, &res), 0);
+	/* Gets of other keys take every other slot, and more. */
+	for (int k = 0; k < 120; k++) {
+		uint8_t target[20];
+		memset(target, 0, sizeof(target));
+		target[0] = (uint8_t)k;
+		target[1] = 0x99;
+		if (dht_get(dht, target, NULL, 0, true, on_get, w))
+			break;
+	}
+	dht_counters(dht, &c);
+	assert_true(c.tx_full > 0);
+	/* The put's nodes answer with tokens: its lookup ends while the table is full. */
+	size_t n = w->npkt;
+	for (size_t k = 0; k < n; k++) {
+		assert_true(w_pop(w, &p, &q, nodes));
+		if (memcmp(q.target, it.target, 20) != 0) {
+			w->pkt[w->npkt++] = p; /* later */
+			continue;
+		}
+		size_t i = addr_index(&p.to, a, 3);
+		assert_true(i < 3);
+		reply_init(&r, &q, id[i]);
+		r.token = (const uint8_t *)"tok!";
+		r.token_len = 4;
+		w_deliver(dht, &p.to, &r);
+	}
+	/* The slot the last token reply freed may take one write; the others wait. */
+	for (size_t k = 0; k < w->npkt; k++) {
+		assert_true(dht_krpc_parse(&q, w->pkt[k].buf, w->pkt[k].len, nodes,
+					   DHT_BENCODE_MAX_NODES) == 0);
+		nputs += q.method == DHT_KRPC_PUT;
+	}
+	assert_true(nputs < 3);
+	nputs = 0;
+	assert_int_equal(res.asked, -1); /* not reported */
+	/* The other lookups' nodes answer: slots free up and the writes go out. */
+	while (w_pop(w, &p, &q, nodes)) {
+		size_t i = addr_index(&p.to, a, 3);
+		assert_true(i < 3);
+		reply_init(&r, &q, id[i]);
+		if (q.method == DHT_KRPC_PUT)
+			nputs++;
+		w->now += 1;
+		w_deliver(dht, &p.to, &r);
+	}
+	assert_int_equal(nputs, 3);
+	assert_int_equal(res.asked, 3);
+	assert_int_equal(res.stored, 3);
+	dht_free(dht);
+	free(w);
+}
+
 /* ---- joining ---- */
 
 /* Our BEP 42 ID follows votes only from nodes we queried, in several /16s. */
@@ -1369,6 +1452,7 @@ int main(void)
 	    cmocka_unit_test(test_quorum_paths),
 	    cmocka_unit_test(test_quorum_net_nodes),
 	    cmocka_unit_test(test_put_every_path),
+	    cmocka_unit_test(test_put_waits_for_tx_slots),
 	    cmocka_unit_test(test_votes),
 	    cmocka_unit_test(test_bootstrap_backoff),
 	    cmocka_unit_test(test_rt_diversity),
