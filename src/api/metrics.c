@@ -554,7 +554,8 @@ char *api_metrics_render(const api_ctx_t *ctx, const api_metrics_extra_t *x, siz
 		api_zones_info_t zi = {0};
 		ctx->zones_info(ctx->node_ctx, &zi);
 		gauge(f, "swarmdns_registry_puts_waiting",
-		      "Items of the registries this node runs waiting to be put into the DHT.",
+		      "Items of the registries this node runs waiting to be put into the DHT (own "
+		      "zones' re-puts wait in the same queue).",
 		      zi.registry_puts_waiting);
 		gauge(f, "swarmdns_registry_puts_running",
 		      "Puts of the registries' items into the DHT running now.",

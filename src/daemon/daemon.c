@@ -439,15 +439,6 @@ static void on_persist(uv_timer_t *t)
 	persist_nodes(t->data);
 }
 
-static void republish_one(const zone_t *z, void *ctx);
-
-static void on_republished(void *ctx, const dht_put_result_t *res)
-{
-	node_t *n = ctx;
-	sw_debug("own zone re-put: stored by %d of %d DHT nodes", res->stored, res->asked);
-	(void)n;
-}
-
 /* An own zone through the relays as well (docs/design.md §7), as pkarr's relay form. */
 static void relay_put_zone(const zone_t *z, void *ctx)
 {
@@ -457,12 +448,16 @@ static void relay_put_zone(const zone_t *z, void *ctx)
 	net_relay_put(n->relays, zone_key(z), body, len, NULL, NULL, NULL);
 }
 
+/* Through the put queue (regput.h), as the registries' items: dht_put() straight away took
+ * only as many own zones as the DHT had lookups free (128 at most) and refused the rest, which
+ * then were not re-put until the next round. */
 static void republish_one(const zone_t *z, void *ctx)
 {
 	node_t *n = ctx;
 	item_t it;
 	zone_item(z, &it);
-	dht_put(net_dht_node(n->dht), &it, on_republished, n);
+	if (daemon_regput_add(n->regput, &it))
+		sw_warn("own zone not re-put: %s", sw_strerror(SW_ENOMEM));
 	if (n->relays)
 		relay_put_zone(z, n);
 }

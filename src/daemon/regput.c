@@ -1,5 +1,5 @@
 /*
- * The registries' DHT puts, queued (regput.h).
+ * The registries' and the own zones' DHT puts, queued (regput.h).
  */
 #include "daemon/regput.h"
 
@@ -17,11 +17,12 @@
 /* A put that reached no DHT node although the routing table has some (every node it asked
  * timed out: a loaded or restarting neighbourhood) says nothing about its item. The item goes
  * back to the head of the queue without using an attempt, up to STALLS times, and the queue
- * waits RETRY_MS, doubling while no put reaches a node (about 25 s in all). In tests/e2e a
- * registrar whose 8 DHT nodes were busy saw 327 puts end so within one second, and the 3 quick
- * attempts of 11 label items went by before any node answered again: those names were lost
- * until the next republish round. With no node at all (`bootstrap none`) puts fail as
- * before, so that the queue does not grow with every registration. */
+ * waits RETRY_MS, doubling while no put reaches a node (about 25 s in all): without it, the 3
+ * quick attempts of an item went by while its nodes were stopped (tests/e2e/test_registry.py)
+ * and the name stayed out of the DHT until the next republish round. (The 327 puts within one
+ * second "stored by 0 of 0" that a registrar's log showed were writes dropped for a full
+ * transaction table, fixed in the DHT: put_phase_send().) With no node at all (`bootstrap
+ * none`) puts fail as before, so that the queue does not grow with every registration. */
 #define STALLS 8
 #define STALL_MAX_MS (RETRY_MS << (STALLS - 1))
 /* A put that fewer than STORED_MIN nodes stored (half of BEP 5's K = 8: replies that came
@@ -96,7 +97,7 @@ static void on_put(void *ctx, const dht_put_result_t *res)
 {
 	entry_t *e = ctx;
 	daemon_regput_t *q = e->q;
-	sw_debug("registry item put: stored by %d of %d DHT nodes", res->stored, res->asked);
+	sw_debug("queued item put: stored by %d of %d DHT nodes", res->stored, res->asked);
 	*e->pprev = e->next;
 	if (e->next)
 		e->next->pprev = e->pprev;

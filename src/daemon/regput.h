@@ -1,11 +1,13 @@
 /*
- * The DHT puts of the registries this node runs (docs/design.md §9 "Who keeps it alive").
+ * The queued DHT puts: the registries this node runs (docs/design.md §9 "Who keeps it alive")
+ * and the own zones at every republish round (docs/design.md §4).
  * A registrar signs a label item and a tree head for every operation and re-puts all of its
  * label items at every republish round (read from its store as the queue empties:
  * daemon_regput_walk()): far more than the DHT's DHT_LOOKUP_MAX lookups at once, where
  * dht_put() refuses the rest (SW_ELIMIT). The items wait here in order and go
- * out at most DAEMON_REGPUT_INFLIGHT at a time, so that resolving and the own zones keep the
- * rest of the DHT's lookups; a queued tree head is replaced by a newer one of its registry,
+ * out at most DAEMON_REGPUT_INFLIGHT at a time, so that resolving and publishing keep the
+ * rest of the DHT's lookups (a node with hundreds of own zones had the same problem at every
+ * round); a queued tree head is replaced by a newer one of its registry,
  * and a put that few nodes stored is tried again (a loaded node misses its replies).
  * Loop thread only.
  */

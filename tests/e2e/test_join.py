@@ -178,3 +178,65 @@ def test_joins_when_bootstrap_name_resolves_late(node_factory, late_testnet, ups
     log = node.stderr_text()
     assert "cannot resolve bootstrap host localhost" in log, node.stderr_tail()
     assert re.search(r"joined the DHT: \d+ nodes", log), node.stderr_tail()
+
+
+# Own zones re-put at a round go through the put queue (src/daemon/regput.c), 32 at a time:
+# before, each round called dht_put() for every own zone at once, the DHT took as many as it
+# had lookups free (128 at most) and refused the rest, which stayed out of the DHT until the
+# next round, an hour later. The holders are `serve` nodes that take any number of puts from
+# 127.0.0.1 (a testnet node takes 60 a minute from one sender).
+OWN_ZONES = 200
+HOLDERS = 4
+OPEN_DHT = ["--dht-rate-limit", "100000", "--dht-puts-per-minute", "100000",
+            "--dht-net-share", "100"]
+
+
+def with_arg(node, flag: str, value: str):
+    argv = node.argv
+
+    def replaced():
+        a = argv()
+        a[a.index(flag) + 1] = value
+        return a
+
+    node.argv = replaced
+    return node
+
+
+@pytest.mark.phase_timeout(90)
+def test_every_own_zone_is_put_when_the_node_joins(node_factory):
+    import dns.flags
+    from conftest import key_from_seed, relay_body
+    from dhtutil import KrpcClient, mutable_target
+    from resolveutil import raw_get
+
+    base = free_udp_range(HOLDERS)
+    node = with_bootstrap(node_factory(), f"127.0.0.1:{base}")
+    node.start()
+    pks = []
+    for i in range(OWN_ZONES):
+        seed = bytes([i % 256, i // 256]) + bytes(30)
+        key = key_from_seed(seed, node.data_dir / "k.key")
+        packet = dns.message.Message(id=0)
+        packet.flags = dns.flags.QR | dns.flags.AA
+        packet.answer.append(dns.rrset.from_text(key.name("www"), 300, "IN", "A", "192.0.2.1"))
+        r = node.put_relay(key.z32, relay_body(seed, 1, packet.to_wire()))
+        assert r.status in (200, 204), f"PUT /{key.z32}: {r.status} {r.body!r}"
+        pks.append(key.pub)
+    holders = []
+    for i in range(HOLDERS):
+        h = with_arg(node_factory(extra_args=OPEN_DHT), "--dht-listen", f"127.0.0.1:{base + i}")
+        holders.append(with_bootstrap(h, f"127.0.0.1:{base}").start())
+    started = time.monotonic()
+    assert wait_joined(node, started, started + JOIN_WITHIN) is not None, node.stderr_tail()
+    # The round comes 3 s after joining; then every zone is held by some holder.
+    missing = pks
+    deadline = time.monotonic() + 3 + REPUT_WITHIN + 10
+    with KrpcClient() as c:
+        while time.monotonic() < deadline and missing:
+            time.sleep(1.0)
+            missing = [pk for pk in missing
+                       if not any((raw_get(c, base + i, mutable_target(pk)) or {}).get(b"v")
+                                  for i in range(HOLDERS))]
+    assert not missing, (f"{len(missing)} of {OWN_ZONES} own zones on no DHT node after the "
+                         f"round: {node.stderr_tail()}")
