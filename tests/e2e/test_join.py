@@ -23,6 +23,7 @@ import pytest
 
 from conftest import publish_zone
 from dhtutil import Testnet, free_udp_range
+from test_control import with_option
 from upstreamutil import upstream_factory, with_upstream  # noqa: F401
 
 LATE = 5.0  # seconds between the node's start and the testnet's
@@ -57,15 +58,7 @@ class LateTestnet(Testnet):
 
 def with_bootstrap(node, value: str):
     """Replaces conftest's `--bootstrap none` (a repeated option would make a list)."""
-    argv = node.argv
-
-    def replaced():
-        a = argv()
-        a[a.index("--bootstrap") + 1] = value
-        return a
-
-    node.argv = replaced
-    return node
+    return with_option(node, "--bootstrap", value)
 
 
 @pytest.fixture
@@ -191,18 +184,6 @@ OPEN_DHT = ["--dht-rate-limit", "100000", "--dht-puts-per-minute", "100000",
             "--dht-net-share", "100"]
 
 
-def with_arg(node, flag: str, value: str):
-    argv = node.argv
-
-    def replaced():
-        a = argv()
-        a[a.index(flag) + 1] = value
-        return a
-
-    node.argv = replaced
-    return node
-
-
 @pytest.mark.phase_timeout(90)
 def test_every_own_zone_is_put_when_the_node_joins(node_factory):
     import dns.flags
@@ -225,7 +206,8 @@ def test_every_own_zone_is_put_when_the_node_joins(node_factory):
         pks.append(key.pub)
     holders = []
     for i in range(HOLDERS):
-        h = with_arg(node_factory(extra_args=OPEN_DHT), "--dht-listen", f"127.0.0.1:{base + i}")
+        h = with_option(node_factory(extra_args=OPEN_DHT), "--dht-listen",
+                        f"127.0.0.1:{base + i}")
         holders.append(with_bootstrap(h, f"127.0.0.1:{base}").start())
     started = time.monotonic()
     assert wait_joined(node, started, started + JOIN_WITHIN) is not None, node.stderr_tail()
