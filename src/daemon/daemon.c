@@ -61,8 +61,10 @@ typedef struct {
 	api_ctx_t api_ctx;
 	net_dht_t *dht;
 	uv_timer_t republish, persist;
-	uint64_t nodes_hash; /* of the routing table last written (0: none yet) */
-	item_op_t *queued;   /* ITEM_QUEUE_MAX item changes waiting for their commit */
+	uv_timer_t pin_retry;  /* the gets of pinned zones the DHT refused (pin_get_wait) */
+	uint64_t pin_get_wait; /* bit i: pin i's get waits for a free DHT lookup */
+	uint64_t nodes_hash;   /* of the routing table last written (0: none yet) */
+	item_op_t *queued;     /* ITEM_QUEUE_MAX item changes waiting for their commit */
 	size_t nqueued;
 	const conf_t *conf;
 	struct lookup *lookups;	     /* DHT lookups the resolver asked for */
@@ -463,24 +465,55 @@ static void republish_one(const zone_t *z, void *ctx)
 }
 
 /* docs/design.md §4: zones named by `pin` are kept alive by this node: fetched from the DHT and
- * put again (anyone may re-put a signed item). */
-static void on_pin_put(void *ctx, const dht_put_result_t *res)
-{
-	sw_debug("pinned zone re-put: stored by %d of %d DHT nodes", res->stored, res->asked);
-}
-
+ * put again (anyone may re-put a signed item), through the put queue as the own zones
+ * (regput.h: retried when few nodes stored it). */
 static void on_pin_get(void *ctx, const dht_get_result_t *res)
 {
 	node_t *n = ctx;
 	if (!res->done || res->item == NULL || n->dht == NULL)
 		return;
-	dht_put(net_dht_node(n->dht), res->item, on_pin_put, n);
-	net_dht_kick_soon(n->dht);
+	if (daemon_regput_add(n->regput, res->item))
+		sw_warn("pinned zone not re-put: %s", sw_strerror(SW_ENOMEM));
 	uint8_t body[ITEM_RELAY_MAX];
 	size_t len;
 	/* A zone's item (no salt, v a string) has a relay form; anything else is not sent. */
 	if (n->relays && item_relay_write(res->item, body, sizeof(body), &len) == 0)
 		net_relay_put(n->relays, res->item->k, body, len, NULL, NULL, NULL);
+}
+
+#define PIN_RETRY_MS 1000
+_Static_assert(CONF_PIN_MAX <= 64, "pin_get_wait has a bit per pin");
+
+/* The get of pinned zone pk; one the DHT refuses for want of lookups (all 128 busy with
+ * clients' names and the put queue) is tried again every PIN_RETRY_MS until it starts, not an
+ * hour later: two missed rounds and libtorrent nodes, which keep an item 2 hours, drop it. */
+static void pin_get(node_t *n, unsigned i, const uint8_t pk[32])
+{
+	uint8_t target[DHT_ID_LEN];
+	item_key_target(pk, NULL, 0, target);
+	if (dht_get(net_dht_node(n->dht), target, NULL, 0, true, on_pin_get, n) == SW_ELIMIT)
+		n->pin_get_wait |= UINT64_C(1) << i;
+	else
+		n->pin_get_wait &= ~(UINT64_C(1) << i);
+}
+
+static void on_pin_retry(uv_timer_t *t)
+{
+	node_t *n = t->data;
+	const conf_t *c = n->conf;
+	for (unsigned i = 0; i < CONF_PIN_MAX; i++) {
+		uint8_t pk[32];
+		char label[REG_LABEL_MAX + 1];
+		if (!(n->pin_get_wait & UINT64_C(1) << i))
+			continue;
+		if (i < c->n_pin && conf_pin_parse(c, c->pin[i], pk, label) == 0 &&
+		    label[0] == '\0')
+			pin_get(n, i, pk);
+		else
+			n->pin_get_wait &= ~(UINT64_C(1) << i); /* changed by a reload */
+	}
+	if (n->pin_get_wait)
+		uv_timer_start(&n->pin_retry, on_pin_retry, PIN_RETRY_MS, 0);
 }
 
 /* The URL of `audit <R>=URL` for registry pk, or "" (pinreg.h: where its log is read). */
@@ -503,7 +536,7 @@ static void republish_pins(node_t *n)
 	    net_http_new(&n->loop, &(net_http_opts_t){0}, &n->pin_http) != 0)
 		n->pin_http = NULL; /* pinned registries' logs are not read this round */
 	for (unsigned i = 0; i < CONF_PIN_MAX; i++) {
-		uint8_t pk[32], target[DHT_ID_LEN];
+		uint8_t pk[32];
 		char label[REG_LABEL_MAX + 1];
 		bool ok = i < c->n_pin && conf_pin_parse(c, c->pin[i], pk, label) == 0;
 		/* A pin changed by a reload: its keeper goes once its round has ended. */
@@ -515,10 +548,8 @@ static void republish_pins(node_t *n)
 		}
 		if (!ok)
 			continue;
-		if (label[0] == '\0') {
-			item_key_target(pk, NULL, 0, target);
-			dht_get(net_dht_node(n->dht), target, NULL, 0, true, on_pin_get, n);
-		}
+		if (label[0] == '\0')
+			pin_get(n, i, pk);
 		/* A registry's items (its policy, tree head and live label items), or a name's
 		 * label item (docs/registries.md "Pinning a registry", "Pinning a name"). */
 		if (n->pinregs[i] == NULL &&
@@ -527,6 +558,8 @@ static void republish_pins(node_t *n)
 			continue;
 		daemon_pinreg_round(n->pinregs[i], audit_url(c, pk));
 	}
+	if (n->pin_get_wait && !uv_is_active((uv_handle_t *)&n->pin_retry))
+		uv_timer_start(&n->pin_retry, on_pin_retry, PIN_RETRY_MS, 0);
 }
 
 /* docs/design.md §9 "Who keeps it alive": a registry's items go into the DHT when signed and
@@ -655,7 +688,8 @@ static int start_dht(node_t *n, const conf_t *c)
 	sw_info("DHT node on %s (UDP), %zu nodes remembered", addr, len / DHT_NODE4_LEN);
 	uv_timer_init(&n->loop, &n->republish);
 	uv_timer_init(&n->loop, &n->persist);
-	n->republish.data = n->persist.data = n;
+	uv_timer_init(&n->loop, &n->pin_retry);
+	n->republish.data = n->persist.data = n->pin_retry.data = n;
 	uv_timer_start(&n->republish, on_republish, REPUBLISH_FIRST_MS, 0);
 	uv_timer_start(&n->persist, on_persist, PERSIST_EVERY_MS, PERSIST_EVERY_MS);
 	uint8_t own[CONF_REGISTRAR_MAX][32];
@@ -699,6 +733,7 @@ static void node_stop(node_t *n)
 		n->join = NULL;
 		uv_close((uv_handle_t *)&n->republish, NULL);
 		uv_close((uv_handle_t *)&n->persist, NULL);
+		uv_close((uv_handle_t *)&n->pin_retry, NULL);
 		daemon_regput_free(n->regput);
 		n->regput = NULL;
 		net_dht_stop(n->dht);

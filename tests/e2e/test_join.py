@@ -222,3 +222,61 @@ def test_every_own_zone_is_put_when_the_node_joins(node_factory):
                                   for i in range(HOLDERS))]
     assert not missing, (f"{len(missing)} of {OWN_ZONES} own zones on no DHT node after the "
                          f"round: {node.stderr_tail()}")
+
+
+def zone_put_body(seed: bytes, key, seq: int = 1) -> bytes:
+    import dns.flags
+    from conftest import relay_body
+
+    packet = dns.message.Message(id=0)
+    packet.flags = dns.flags.QR | dns.flags.AA
+    packet.answer.append(dns.rrset.from_text(key.name("www"), 300, "IN", "A", "192.0.2.1"))
+    return relay_body(seed, seq, packet.to_wire())
+
+
+# `pin <key>` keeps another key's zone in the DHT (docs/design.md §4): at its round the node
+# gets the zone and puts it again, through the put queue as its own zones. Nodes that joined
+# after the owner left hold it afterwards; only the pinning node can have put it there.
+@pytest.mark.phase_timeout(90)
+def test_pinned_zone_is_put_to_nodes_that_came_after_its_owner(node_factory):
+    from conftest import key_from_seed
+    from dhtutil import KrpcClient, mutable_target
+    from resolveutil import raw_get
+
+    base = free_udp_range(2 * HOLDERS)
+
+    def holder(i):
+        h = with_option(node_factory(extra_args=OPEN_DHT), "--dht-listen",
+                        f"127.0.0.1:{base + i}")
+        return with_bootstrap(h, f"127.0.0.1:{base}").start()
+
+    for i in range(HOLDERS):
+        holder(i)
+    owner = with_bootstrap(node_factory(), f"127.0.0.1:{base}").start()
+    started = time.monotonic()
+    assert wait_joined(owner, started, started + JOIN_WITHIN) is not None, owner.stderr_tail()
+    seed = bytes([7, 7]) + bytes(30)
+    key = key_from_seed(seed, owner.data_dir / "k.key")
+    r = owner.put_relay(key.z32, zone_put_body(seed, key))
+    assert r.status in (200, 204), f"PUT /{key.z32}: {r.status} {r.body!r}"
+    assert int(r.headers.get("x-dht-stored", "0")) > 0, (r.headers, owner.stderr_tail())
+    owner.stop()
+    later = [holder(HOLDERS + i) for i in range(HOLDERS)]
+    target = mutable_target(key.pub)
+    with KrpcClient() as c:
+        assert not any((raw_get(c, base + HOLDERS + i, target) or {}).get(b"v")
+                       for i in range(HOLDERS)), "a node that came after the owner has its zone"
+        pinner = with_bootstrap(node_factory(extra_args=["--pin", key.z32]),
+                                f"127.0.0.1:{base}").start()
+        started = time.monotonic()
+        assert wait_joined(pinner, started, started + JOIN_WITHIN) is not None, \
+            pinner.stderr_tail()
+        # The round comes 3 s after joining: a get, then the put to the closest nodes.
+        deadline = time.monotonic() + 3 + REPUT_WITHIN + 10
+        holding = []
+        while time.monotonic() < deadline and len(holding) < 2:
+            time.sleep(1.0)
+            holding = [h for i, h in enumerate(later)
+                       if (raw_get(c, base + HOLDERS + i, target) or {}).get(b"v")]
+    assert len(holding) >= 2, (f"the pinned zone is on {len(holding)} of the {HOLDERS} nodes "
+                               f"that came after its owner: {pinner.stderr_tail()}")
