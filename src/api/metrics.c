@@ -555,11 +555,10 @@ char *api_metrics_render(const api_ctx_t *ctx, const api_metrics_extra_t *x, siz
 		ctx->zones_info(ctx->node_ctx, &zi);
 		gauge(f, "swarmdns_registry_puts_waiting",
 		      "Items of the registries this node runs waiting to be put into the DHT (own "
-		      "zones' re-puts wait in the same queue).",
+		      "zones' and pinned items' re-puts wait in the same queue).",
 		      zi.registry_puts_waiting);
 		gauge(f, "swarmdns_registry_puts_running",
-		      "Puts of the registries' items into the DHT running now.",
-		      zi.registry_puts_running);
+		      "Puts of that queue into the DHT running now.", zi.registry_puts_running);
 	}
 	limit_metrics(f, ctx, x);
 	family(f, "swarmdns_open_connections", "gauge",

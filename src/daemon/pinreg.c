@@ -39,6 +39,7 @@ typedef struct {
 
 struct daemon_pinreg {
 	net_dht_t *dht;
+	daemon_regput_t *regput;
 	store_t *store;
 	net_http_t *http;
 	uint8_t registry[32];
@@ -83,12 +84,6 @@ static int collect(void *ctx, const char *label, const reg_replay_label_t *st)
 	return st->registered ? salt_add(ctx, label) : 0;
 }
 
-static void on_put(void *ctx, const dht_put_result_t *res)
-{
-	(void)ctx;
-	sw_debug("pinned item re-put: stored by %d of %d DHT nodes", res->stored, res->asked);
-}
-
 static void step(daemon_pinreg_t *p);
 
 static void round_end(daemon_pinreg_t *p)
@@ -117,7 +112,7 @@ static void on_get(void *ctx, const dht_get_result_t *res)
 	if (!res->done)
 		return;
 	/* The highest seq of the verified copies found: the newest one goes back. */
-	if (res->item && dht_put(net_dht_node(p->dht), res->item, on_put, NULL) == 0) {
+	if (res->item && daemon_regput_add(p->regput, res->item) == 0) {
 		p->put++;
 		p->seq = res->item->seq;
 	}
@@ -401,13 +396,15 @@ void daemon_pinreg_round(daemon_pinreg_t *p, const char *log_url)
 	step(p);
 }
 
-int daemon_pinreg_new(net_dht_t *dht, store_t *store, net_http_t *http, const uint8_t pk[32],
-		      const char *label, const char *shown, daemon_pinreg_t **out)
+int daemon_pinreg_new(net_dht_t *dht, daemon_regput_t *regput, store_t *store, net_http_t *http,
+		      const uint8_t pk[32], const char *label, const char *shown,
+		      daemon_pinreg_t **out)
 {
 	daemon_pinreg_t *p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return SW_ENOMEM;
 	p->dht = dht;
+	p->regput = regput;
 	p->store = store;
 	p->http = http;
 	memcpy(p->registry, pk, 32);

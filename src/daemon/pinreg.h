@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/regput.h"
 #include "net/dht_host.h"
 #include "net/http.h"
 #include "store/store.h"
@@ -30,11 +31,13 @@
 typedef struct daemon_pinreg daemon_pinreg_t;
 
 /* The keeper of one pin value: a registry pk (label "") or a name's label item (label L of
- * registry pk); shown is the value as configured, for the log. Its rounds get and put over
- * dht, read a mirror in store, and R's log over http (may be NULL: then a registry without
+ * registry pk); shown is the value as configured, for the log. Its rounds get over dht and
+ * put through the node's put queue (regput.h: retried when few nodes stored an item), read a
+ * mirror in store, and R's log over http (may be NULL: then a registry without
  * a copy of its log here has only its policy and tree head re-put). Returns 0 or SW_ENOMEM. */
-int daemon_pinreg_new(net_dht_t *dht, store_t *store, net_http_t *http, const uint8_t pk[32],
-		      const char *label, const char *shown, daemon_pinreg_t **out);
+int daemon_pinreg_new(net_dht_t *dht, daemon_regput_t *regput, store_t *store, net_http_t *http,
+		      const uint8_t pk[32], const char *label, const char *shown,
+		      daemon_pinreg_t **out);
 /* Whether p keeps pk (and label: "" for a registry). */
 bool daemon_pinreg_is(const daemon_pinreg_t *p, const uint8_t pk[32], const char *label);
 /* Starts a round unless one is running; log_url: where to read R's log ("" for the policy's

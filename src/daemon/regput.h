@@ -1,6 +1,7 @@
 /*
- * The queued DHT puts: the registries this node runs (docs/design.md §9 "Who keeps it alive")
- * and the own zones at every republish round (docs/design.md §4).
+ * The queued DHT puts: the registries this node runs (docs/design.md §9 "Who keeps it alive"),
+ * and at every republish round the own zones and what `pin` keeps alive (docs/design.md §4,
+ * pinreg.h).
  * A registrar signs a label item and a tree head for every operation and re-puts all of its
  * label items at every republish round (read from its store as the queue empties:
  * daemon_regput_walk()): far more than the DHT's DHT_LOOKUP_MAX lookups at once, where
