@@ -239,8 +239,8 @@ static void dht_metrics(FILE *f, net_dht_t *nd)
 	counter(f, "swarmdns_dht_query_timeouts_total", "Queries of ours never answered.",
 		dc.timeouts);
 	counter(f, "swarmdns_dht_tx_full_total",
-		"DHT queries held back because 256 were outstanding already (each is sent when one "
-		"ends).",
+		"DHT queries held back because 8192 were outstanding already (each is sent when "
+		"one ends).",
 		dc.tx_full);
 	counter(f, "swarmdns_dht_late_replies_total",
 		"Replies that came after their lookup had stopped waiting.", dc.late_replies);

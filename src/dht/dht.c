@@ -192,6 +192,8 @@ static void opts_defaults(dht_opts_t *o)
 		o->answer_deadline = 400;
 	if (!o->id_vote_nets)
 		o->id_vote_nets = 3;
+	if (!o->tx_max || o->tx_max > DHT_TX_MAX)
+		o->tx_max = DHT_TX_MAX;
 }
 
 int dht_new(const dht_opts_t *opts, const dht_io_t *io, dht_t **out)
@@ -257,14 +259,15 @@ void dht_set_opts(dht_t *dht, const dht_opts_t *opts)
 {
 	dht_opts_t o = *opts;
 	opts_defaults(&o);
-	/* Fixed for the node's life: the address family, the ID, BEP 43 and the store's
-	 * sizes. A lookup keeps the number of paths it started with (lk->npaths); the other
-	 * bounds act from the next candidate, reply or query on. */
+	/* Fixed for the node's life: the address family, the ID, BEP 43, the store's sizes
+	 * and the transaction table's. A lookup keeps the number of paths it started with
+	 * (lk->npaths); the other bounds act from the next candidate, reply or query on. */
 	o.family = dht->opts.family;
 	o.fixed_id = dht->opts.fixed_id;
 	memcpy(o.id, dht->opts.id, sizeof(o.id));
 	o.read_only = dht->opts.read_only;
 	o.storage = dht->opts.storage;
+	o.tx_max = dht->opts.tx_max;
 	dht->opts = o;
 	dht_rt_set_diversity(dht->rt, o.ip_slots, o.net_slots);
 }
@@ -275,6 +278,8 @@ void dht_free(dht_t *dht)
 		return;
 	for (size_t i = 0; i < DHT_LOOKUP_MAX; i++)
 		free(dht->lk[i]);
+	for (size_t i = 0; i < dht->tx_cap / DHT_TX_CHUNK; i++)
+		free(dht->tx_chunk[i]);
 	free(dht->rl);
 	free(dht->rl_put);
 	dht_storage_free(dht->st);

@@ -68,6 +68,7 @@ typedef struct {
 				      path converged (at the latest DHT_DEADLINE_CAP times it);
 				      0: 400 */
 	uint32_t id_vote_nets;	   /* distinct /16s (IPv6 /32s) of voters to change our ID; 0: 3 */
+	uint32_t tx_max;	   /* queries out at once, in steps of 256; 0 (or more): 8192 */
 } dht_opts_t;
 
 /* A node of the network. */

@@ -155,17 +155,29 @@ void dht_rtt_sample(dht_t *dht, uint32_t rtt)
 	dht->rtt_p90 = v[(dht->rtt_n * 9) / 10];
 }
 
-static tx_t *tx_alloc(dht_t *dht)
+/* A free transaction slot, or DHT_TX_MAX when the table is full (at opts.tx_max, or a chunk
+ * could not be allocated). */
+static size_t tx_alloc(dht_t *dht)
 {
-	for (size_t k = 0; k < DHT_TX_MAX; k++) {
-		size_t i = (dht->tx_hint + k) % DHT_TX_MAX;
-		if (dht->tx[i].kind == TX_FREE) {
-			dht->tx_hint = (i + 1) % DHT_TX_MAX;
+	for (size_t k = 0; k < dht->tx_cap; k++) {
+		size_t i = (dht->tx_hint + k) % dht->tx_cap;
+		if (dht_tx_at(dht, i)->kind == TX_FREE) {
+			dht->tx_hint = (i + 1) % dht->tx_cap;
 			dht->tx_used++;
-			return &dht->tx[i];
+			return i;
 		}
 	}
-	return NULL;
+	if (dht->tx_cap >= dht->opts.tx_max)
+		return DHT_TX_MAX;
+	tx_t *chunk = calloc(DHT_TX_CHUNK, sizeof(*chunk));
+	if (!chunk)
+		return DHT_TX_MAX;
+	size_t i = dht->tx_cap;
+	dht->tx_chunk[i / DHT_TX_CHUNK] = chunk;
+	dht->tx_cap += DHT_TX_CHUNK;
+	dht->tx_hint = i + 1;
+	dht->tx_used++;
+	return i;
 }
 
 lookup_t *dht_tx_lookup(const dht_t *dht, const tx_t *t)
@@ -203,13 +215,13 @@ tx_t dht_tx_release(dht_t *dht, tx_t *t)
 int dht_tx_send(dht_t *dht, const dht_addr_t *to, const uint8_t *id, dht_krpc_msg_t *m,
 		tx_kind_t kind, lookup_t *lk, size_t lk_slot, uint64_t now)
 {
-	tx_t *t = tx_alloc(dht);
-	if (!t) {
+	size_t slot = tx_alloc(dht);
+	if (slot == DHT_TX_MAX) {
 		dht->starved = true;
 		dht->cnt.tx_full++;
 		return SW_ELIMIT;
 	}
-	size_t slot = (size_t)(t - dht->tx);
+	tx_t *t = dht_tx_at(dht, slot);
 	uint8_t nonce[2];
 	rnd(dht, nonce, sizeof(nonce));
 	t->kind = (uint8_t)kind;
@@ -255,9 +267,9 @@ tx_t *dht_tx_match(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_t *m)
 		return NULL;
 	size_t slot = (size_t)(m->tid[0] << 8 | m->tid[1]);
 	uint16_t nonce = (uint16_t)(m->tid[2] << 8 | m->tid[3]);
-	if (slot >= DHT_TX_MAX)
+	if (slot >= dht->tx_cap)
 		return NULL;
-	tx_t *t = &dht->tx[slot];
+	tx_t *t = dht_tx_at(dht, slot);
 	if (t->kind == TX_FREE || t->nonce != nonce || !dht_addr_equal(&t->addr, from))
 		return NULL;
 	return t;
@@ -271,8 +283,8 @@ tx_t *dht_tx_match(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_t *m)
  * wake-up was retransmitted up to the next maintenance or later: 0.7-2.9 s late (issue 14). */
 uint64_t dht_tx_timeouts(dht_t *dht, uint64_t now, uint64_t next)
 {
-	for (size_t i = 0; i < DHT_TX_MAX; i++) {
-		tx_t *t = &dht->tx[i];
+	for (size_t i = 0; i < dht->tx_cap; i++) {
+		tx_t *t = dht_tx_at(dht, i);
 		if (t->kind == TX_FREE || t->sent >= now)
 			continue; /* free, or sent in this pass (its deadlines lie ahead) */
 		if (!t->soft_done && now >= t->soft) {
@@ -318,8 +330,8 @@ uint64_t dht_tx_timeouts(dht_t *dht, uint64_t now, uint64_t next)
 				dht_put_answered(dht, lk, false, now);
 		}
 	}
-	for (size_t i = 0, seen = 0; i < DHT_TX_MAX && seen < dht->tx_used; i++) {
-		const tx_t *t = &dht->tx[i];
+	for (size_t i = 0, seen = 0; i < dht->tx_cap && seen < dht->tx_used; i++) {
+		const tx_t *t = dht_tx_at(dht, i);
 		if (t->kind == TX_FREE)
 			continue;
 		seen++;

@@ -880,7 +880,8 @@ static void test_put_waits_for_tx_slots(void **state)
 	(void)state;
 	w->rng = 11;
 	seq_item(&it, 5);
-	dht_t *dht = w_node(w, NULL);
+	/* A table of 256 (opts.tx_max): 120 gets of 3 queries fill it. */
+	dht_t *dht = w_node(w, &(dht_opts_t){.tx_max = 256});
 	for (int i = 0; i < 3; i++) {
 		a[i] = addr4(10, 0, 0, (uint8_t)(i + 1), 6881);
 		memcpy(id[i], it.target, 20);
@@ -936,6 +937,36 @@ static void test_put_waits_for_tx_slots(void **state)
 	assert_int_equal(nputs, 3);
 	assert_int_equal(res.asked, 3);
 	assert_int_equal(res.stored, 3);
+	dht_free(dht);
+	free(w);
+}
+
+/* The transaction table grows past its first 256 slots as lookups need (up to opts.tx_max):
+ * 256 in all starved a node running a dozen lookups with dead nodes among their candidates. */
+static void test_tx_table_grows(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	dht_counters_t c;
+	(void)state;
+	w->rng = 12;
+	dht_t *dht = w_node(w, NULL);
+	for (int i = 0; i < 40; i++) {
+		uint8_t id[20];
+		dht_addr_t a = addr4(10, 1, (uint8_t)i, 1, 6881);
+		memset(id, 0, sizeof(id));
+		id[0] = (uint8_t)(i * 6);
+		id[1] = (uint8_t)i;
+		w_meet(w, dht, &a, id);
+	}
+	for (int k = 0; k < 40; k++) {
+		uint8_t target[20];
+		memset(target, 0x5a, sizeof(target));
+		target[0] = (uint8_t)(k * 6 + 1);
+		assert_int_equal(dht_get(dht, target, NULL, 0, true, on_get, w), 0);
+	}
+	dht_counters(dht, &c);
+	assert_true(w->npkt > 256);
+	assert_int_equal(c.tx_full, 0);
 	dht_free(dht);
 	free(w);
 }
@@ -1453,6 +1484,7 @@ int main(void)
 	    cmocka_unit_test(test_quorum_net_nodes),
 	    cmocka_unit_test(test_put_every_path),
 	    cmocka_unit_test(test_put_waits_for_tx_slots),
+	    cmocka_unit_test(test_tx_table_grows),
 	    cmocka_unit_test(test_votes),
 	    cmocka_unit_test(test_bootstrap_backoff),
 	    cmocka_unit_test(test_rt_diversity),
