@@ -169,6 +169,7 @@ typedef struct {
 	bool has_id;
 	uint16_t nonce;
 	uint16_t lk_slot;
+	uint16_t slot; /* its own index in the table */
 	uint32_t lk_serial;
 	uint8_t id[DHT_ID_LEN];
 	dht_addr_t addr;
@@ -195,7 +196,8 @@ struct dht {
 	dht_storage_t *st;
 	tx_t *tx_chunk[DHT_TX_MAX / DHT_TX_CHUNK]; /* the transaction table (dht_tx_at()) */
 	size_t tx_cap;				   /* its slots: the chunks allocated so far */
-	size_t tx_hint;
+	uint16_t tx_chunk_used[DHT_TX_MAX / DHT_TX_CHUNK]; /* busy slots of each chunk */
+	uint8_t tx_chunk_hint[DHT_TX_MAX / DHT_TX_CHUNK];  /* where its next search starts */
 	size_t tx_used;
 	bool starved; /* a lookup could not send for want of transaction slots */
 	lookup_t *lk[DHT_LOOKUP_MAX];

@@ -156,28 +156,34 @@ void dht_rtt_sample(dht_t *dht, uint32_t rtt)
 }
 
 /* A free transaction slot, or DHT_TX_MAX when the table is full (at opts.tx_max, or a chunk
- * could not be allocated). */
+ * could not be allocated). The first chunk with a free slot is used, so that after a burst
+ * the higher chunks empty and the passes over the table skip them (dht_tx_timeouts()). */
 static size_t tx_alloc(dht_t *dht)
 {
-	for (size_t k = 0; k < dht->tx_cap; k++) {
-		size_t i = (dht->tx_hint + k) % dht->tx_cap;
-		if (dht_tx_at(dht, i)->kind == TX_FREE) {
-			dht->tx_hint = (i + 1) % dht->tx_cap;
+	size_t c = 0, nchunks = dht->tx_cap / DHT_TX_CHUNK;
+	while (c < nchunks && dht->tx_chunk_used[c] == DHT_TX_CHUNK)
+		c++;
+	if (c == nchunks) {
+		if (dht->tx_cap >= dht->opts.tx_max)
+			return DHT_TX_MAX;
+		tx_t *chunk = calloc(DHT_TX_CHUNK, sizeof(*chunk));
+		if (!chunk)
+			return DHT_TX_MAX;
+		dht->tx_chunk[c] = chunk;
+		dht->tx_cap += DHT_TX_CHUNK;
+	}
+	tx_t *chunk = dht->tx_chunk[c];
+	for (size_t k = 0; k < DHT_TX_CHUNK; k++) {
+		size_t j = (dht->tx_chunk_hint[c] + k) % DHT_TX_CHUNK;
+		if (chunk[j].kind == TX_FREE) {
+			dht->tx_chunk_hint[c] = (uint8_t)(j + 1);
+			dht->tx_chunk_used[c]++;
 			dht->tx_used++;
-			return i;
+			chunk[j].slot = (uint16_t)(c * DHT_TX_CHUNK + j);
+			return c * DHT_TX_CHUNK + j;
 		}
 	}
-	if (dht->tx_cap >= dht->opts.tx_max)
-		return DHT_TX_MAX;
-	tx_t *chunk = calloc(DHT_TX_CHUNK, sizeof(*chunk));
-	if (!chunk)
-		return DHT_TX_MAX;
-	size_t i = dht->tx_cap;
-	dht->tx_chunk[i / DHT_TX_CHUNK] = chunk;
-	dht->tx_cap += DHT_TX_CHUNK;
-	dht->tx_hint = i + 1;
-	dht->tx_used++;
-	return i;
+	return DHT_TX_MAX; /* (not reached: the chunk has a free slot) */
 }
 
 lookup_t *dht_tx_lookup(const dht_t *dht, const tx_t *t)
@@ -205,6 +211,7 @@ tx_t dht_tx_release(dht_t *dht, tx_t *t)
 {
 	tx_t copy = *t;
 	tx_uncount(dht, t);
+	dht->tx_chunk_used[t->slot / DHT_TX_CHUNK]--;
 	memset(t, 0, sizeof(*t));
 	dht->tx_used--;
 	return copy;
@@ -284,6 +291,10 @@ tx_t *dht_tx_match(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_t *m)
 uint64_t dht_tx_timeouts(dht_t *dht, uint64_t now, uint64_t next)
 {
 	for (size_t i = 0; i < dht->tx_cap; i++) {
+		if (i % DHT_TX_CHUNK == 0 && dht->tx_chunk_used[i / DHT_TX_CHUNK] == 0) {
+			i += DHT_TX_CHUNK - 1; /* an empty chunk */
+			continue;
+		}
 		tx_t *t = dht_tx_at(dht, i);
 		if (t->kind == TX_FREE || t->sent >= now)
 			continue; /* free, or sent in this pass (its deadlines lie ahead) */
@@ -331,6 +342,10 @@ uint64_t dht_tx_timeouts(dht_t *dht, uint64_t now, uint64_t next)
 		}
 	}
 	for (size_t i = 0, seen = 0; i < dht->tx_cap && seen < dht->tx_used; i++) {
+		if (i % DHT_TX_CHUNK == 0 && dht->tx_chunk_used[i / DHT_TX_CHUNK] == 0) {
+			i += DHT_TX_CHUNK - 1;
+			continue;
+		}
 		const tx_t *t = dht_tx_at(dht, i);
 		if (t->kind == TX_FREE)
 			continue;
