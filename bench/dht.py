@@ -669,6 +669,35 @@ class Bench:
             if pending:
                 time.sleep(0.02)
 
+    def start_clients(self, nodes, boot):
+        """Starts the swarmdns nodes `nodes` and libtorrent (L, joining through the ports
+        `boot`), and waits until the nodes are up."""
+        for x in nodes:
+            x.start()
+        self.L = LtClient(free_udp_range(1))
+        for p in boot:
+            self.L.add_node(p)
+        self.wait_started(nodes)
+        self.report["libtorrent_version"] = self.L.version
+
+    def wait_clients_joined(self, nodes, timeout: float = 30):
+        """Until libtorrent and each of `nodes` know 8 nodes, at most `timeout` s: both
+        clients need a routing table before anything is measured."""
+        t = time.monotonic()
+        while True:
+            lt_rt = self.L.routing_table()
+            rts = ", ".join(f"{x.name} {x.status()['dht']['routing_table']}" for x in nodes)
+            if lt_rt and lt_rt[0] >= 8 and all(
+                    x.status()["dht"]["routing_table"] >= 8 for x in nodes):
+                break
+            if time.monotonic() - t >= timeout:
+                self.note(f"after {timeout:g} s libtorrent knows {lt_rt} nodes, swarmdns {rts}")
+                break
+            log(f"waiting for the clients to join: libtorrent knows {lt_rt} nodes, "
+                f"swarmdns {rts}")
+            time.sleep(1)
+        self.report["clients_joined_after_s"] = round(time.monotonic() - t, 1)
+
     def wait_swarm_ready(self, timeout: float = 60, want: int = 8):
         """Every node's routing table holds at least `want` nodes (as testnet's 'ready').
         A node that joined early, when few others were there, learns of the later ones only
@@ -1001,13 +1030,7 @@ class Bench:
         self.A = ServeNode(self.binary, "A", self.tmp, boot_a, 1000000)
         self.B = ServeNode(self.binary, "B", self.tmp, boot_bl, 1000000)
         self.C = ServeNode(self.binary, "C", self.tmp, boot_bl, 1000000)
-        for x in (self.A, self.B, self.C):
-            x.start()
-        self.L = LtClient(free_udp_range(1))
-        for p in boot_bl:
-            self.L.add_node(p)
-        self.wait_started([self.A, self.B, self.C])
-        rep["libtorrent_version"] = self.L.version
+        self.start_clients([self.A, self.B, self.C], boot_bl)
 
         self.resolver = self.C.has_resolve()
         nsets = 4 if self.resolver else 2
@@ -1018,19 +1041,7 @@ class Bench:
             self.C = None
         log(f"making {nsets * a.items} keys and zones")
         items = self.make_items(nsets * a.items)
-        # Both clients need a routing table before anything is measured.
-        t = time.monotonic()
-        while time.monotonic() - t < 30:
-            lt_rt = self.L.routing_table()
-            b_rt = self.B.status()["dht"]["routing_table"]
-            if lt_rt and lt_rt[0] >= 8 and b_rt >= 8:
-                break
-            log(f"waiting for the clients to join: libtorrent knows {lt_rt} nodes, "
-                f"swarmdns B {b_rt}")
-            time.sleep(1)
-        else:
-            self.note(f"after 30 s libtorrent knows {lt_rt} nodes, swarmdns B {b_rt}")
-        rep["clients_joined_after_s"] = round(time.monotonic() - t, 1)
+        self.wait_clients_joined([self.B])
 
         log(f"publishing {len(items)} zones through node A (half for the healthy case, half "
             "for the case with nodes silenced)")
@@ -1113,6 +1124,18 @@ class Bench:
                                    and r["p99_ms"] <= 300 and r["failures"] == 0)
         rep["run_seconds"] = round(time.monotonic() - t_start, 1)
 
+    def print_notes(self):
+        if self.notes:
+            print("Notes:")
+            for n in self.notes:
+                print(f"  - {n}")
+
+    def fmt_p99(self, c):
+        """A client's p99 in a table, or "above the timeout" when it had lookups without an
+        answer past the 99th percentile."""
+        return (f"{c['p99_ms']:.1f}" if c["p99_ms"] is not None
+                else f">{self.a.timeout * 1000:.0f}")
+
     def fmt_ms(self, c, p):
         if c[f"{p}_ms"] is not None:
             return f"{c[p + '_ms']:.2f}"
@@ -1189,10 +1212,7 @@ class Bench:
               f"CPU busy before measuring: {rep.get('cpu_busy_pct_before_measuring')}%; goal "
               f"met: {rep.get('goal_met')}; issue 14 goal ({rep.get('goal_issue14')}) met: "
               f"{rep.get('goal_issue14_met')}")
-        if self.notes:
-            print("Notes:")
-            for n in self.notes:
-                print(f"  - {n}")
+        self.print_notes()
 
     def write_json(self):
         self.report["notes"] = self.notes
@@ -1414,24 +1434,8 @@ class HostileBench(Bench):
         boot = self.rnd.sample([p for p, _ in honest], 4)
         self.B = ServeNode(self.binary, "B", self.tmp, boot, 1000000)
         self.C = ServeNode(self.binary, "C", self.tmp, boot, 1000000)
-        for x in (self.B, self.C):
-            x.start()
-        self.L = LtClient(free_udp_range(1))
-        for p in boot:
-            self.L.add_node(p)
-        self.wait_started([self.B, self.C])
-        rep["libtorrent_version"] = self.L.version
-        t = time.monotonic()
-        while time.monotonic() - t < 30:
-            lt_rt = self.L.routing_table()
-            b_rt = self.B.status()["dht"]["routing_table"]
-            c_rt = self.C.status()["dht"]["routing_table"]
-            if lt_rt and lt_rt[0] >= 8 and b_rt >= 8 and c_rt >= 8:
-                break
-            time.sleep(1)
-        else:
-            self.note(f"after 30 s libtorrent knows {lt_rt} nodes, swarmdns B {b_rt}, C {c_rt}")
-        rep["clients_joined_after_s"] = round(time.monotonic() - t, 1)
+        self.start_clients([self.B, self.C], boot)
+        self.wait_clients_joined([self.B, self.C])
         rep["cpu_busy_pct_before_measuring"] = cpu_busy()
         log(f"measuring {len(items)} items x (B /v1/dht, libtorrent, C resolver)")
         rows = self.measure_hostile(items, deadline)
@@ -1454,8 +1458,7 @@ class HostileBench(Bench):
               f"{'p99 ms':>9}")
         for name, c in cl.items():
             other = c["lookups"] - c["results"].get("newest", 0) - c["old"]
-            p99 = (f"{c['p99_ms']:.1f}" if c["p99_ms"] is not None
-                   else f">{self.a.timeout * 1000:.0f}")
+            p99 = self.fmt_p99(c)
             p50 = f"{c['p50_ms']:.1f}" if c["p50_ms"] is not None else "n/a"
             print(f"{name:<26} {c['newest_share'] * 100:7.1f}% {c['old']:>5} {other:>6} "
                   f"{p50:>9} {p99:>9}")
@@ -1463,10 +1466,7 @@ class HostileBench(Bench):
               "returned the replayed older one; other: nothing (not found, timeout, SERVFAIL). "
               "Times: request to answer (swarmdns, HTTP API), dht_get_mutable_item to the alert "
               "(libtorrent); a lookup without an item counts as slower than the timeout.")
-        if self.notes:
-            print("Notes:")
-            for n in self.notes:
-                print(f"  - {n}")
+        self.print_notes()
 
     def close(self, failed: bool = False):
         if getattr(self, "hostile", None) is not None:
@@ -1510,25 +1510,11 @@ class ParallelBench(Bench):
                            1000000)
         # One client network asks for all names: no per-network lookup rate.
         self.C = ServeNode(self.binary, "C", self.tmp, boot, 1000000, ["--lookup-rate", "0"])
-        for x in (self.A, self.C):
-            x.start()
-        self.L = LtClient(free_udp_range(1))
-        for p in boot:
-            self.L.add_node(p)
-        self.wait_started([self.A, self.C])
-        rep["libtorrent_version"] = self.L.version
+        self.start_clients([self.A, self.C], boot)
         if not self.C.has_resolve():
             raise BenchError("this build has no GET /v1/resolve")
         items = self.make_items(a.items)
-        t = time.monotonic()
-        while time.monotonic() - t < 30:
-            lt_rt = self.L.routing_table()
-            c_rt = self.C.status()["dht"]["routing_table"]
-            if lt_rt and lt_rt[0] >= 8 and c_rt >= 8:
-                break
-            time.sleep(1)
-        else:
-            self.note(f"after 30 s libtorrent knows {lt_rt} nodes, swarmdns C {c_rt}")
+        self.wait_clients_joined([self.C])
         log(f"publishing {len(items)} zones through node A")
         items = self.publish(items)
         stored = [it["stored"] for it in items]
@@ -1594,16 +1580,12 @@ class ParallelBench(Bench):
         print(f"{'client':<24} {'answered':>9} {'p50 ms':>9} {'p99 ms':>9}")
         for name, c in cl.items():
             p50 = f"{c['p50_ms']:.1f}" if c["p50_ms"] is not None else "n/a"
-            p99 = (f"{c['p99_ms']:.1f}" if c["p99_ms"] is not None
-                   else f">{self.a.timeout * 1000:.0f}")
+            p99 = self.fmt_p99(c)
             print(f"{name:<24} {c['answered_share'] * 100:8.1f}% {p50:>9} {p99:>9}")
         print(f"swarmdns / libtorrent: p50 {rep['ratios']['p50']}, p99 {rep['ratios']['p99']}; "
               f"swarmdns queries held back for a full transaction table: "
               f"{rep.get('swarmdns_tx_full')}")
-        if self.notes:
-            print("Notes:")
-            for n in self.notes:
-                print(f"  - {n}")
+        self.print_notes()
 
 
 def main(argv=None):
