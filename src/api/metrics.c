@@ -550,12 +550,14 @@ char *api_metrics_render(const api_ctx_t *ctx, const api_metrics_extra_t *x, siz
 		relay_metrics(f, ctx->relays);
 	if (ctx->audits)
 		audit_metrics(f, ctx);
-	if (ctx->n_registrars && ctx->zones_info) {
+	/* The put queue (src/daemon/regput.c): named for the registries, which it was made for;
+	 * own zones and pins wait there too, so every node with a DHT shows it. */
+	if (ctx->dht && ctx->zones_info) {
 		api_zones_info_t zi = {0};
 		ctx->zones_info(ctx->node_ctx, &zi);
 		gauge(f, "swarmdns_registry_puts_waiting",
-		      "Items of the registries this node runs waiting to be put into the DHT (own "
-		      "zones' and pinned items' re-puts wait in the same queue).",
+		      "Items waiting in the put queue: the items of the registries this node runs, "
+		      "and at each republish round its own zones and pinned items.",
 		      zi.registry_puts_waiting);
 		gauge(f, "swarmdns_registry_puts_running",
 		      "Puts of that queue into the DHT running now.", zi.registry_puts_running);

@@ -222,6 +222,11 @@ def test_every_own_zone_is_put_when_the_node_joins(node_factory):
                                   for i in range(HOLDERS))]
     assert not missing, (f"{len(missing)} of {OWN_ZONES} own zones on no DHT node after the "
                          f"round: {node.stderr_tail()}")
+    # /metrics shows the put queue on a node that runs no registry, empty after the round.
+    text = node.api("GET", "/metrics").body.decode()
+    queue = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r"^swarmdns_registry_puts_(waiting|running) (\S+)$", text, re.M)}
+    assert queue == {"waiting": 0.0, "running": 0.0}, queue
 
 
 def zone_put_body(seed: bytes, key, seq: int = 1) -> bytes:
