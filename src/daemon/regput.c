@@ -1,5 +1,5 @@
 /*
- * The registries' and the own zones' DHT puts, queued (regput.h).
+ * The queued DHT puts: the registries', the own zones' and the pins' (regput.h).
  */
 #include "daemon/regput.h"
 

@@ -282,6 +282,15 @@ tx_t *dht_tx_match(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_t *m)
 	return t;
 }
 
+/* The first slot from i on in a chunk with a busy slot (dht->tx_cap: none): the passes over
+ * the table skip the chunks a burst left empty. */
+static size_t tx_skip_empty(const dht_t *dht, size_t i)
+{
+	while (i < dht->tx_cap && dht->tx_chunk_used[i / DHT_TX_CHUNK] == 0)
+		i = (i / DHT_TX_CHUNK + 1) * DHT_TX_CHUNK;
+	return i;
+}
+
 /* Runs the transactions' deadlines that passed; returns the next one (or `next`).
  * Two passes over the whole table: the first runs what is due, and may release slots and
  * start new transactions in any slot (a timed-out query is retransmitted, the lookup asks
@@ -290,11 +299,7 @@ tx_t *dht_tx_match(dht_t *dht, const dht_addr_t *from, const dht_krpc_msg_t *m)
  * wake-up was retransmitted up to the next maintenance or later: 0.7-2.9 s late (issue 14). */
 uint64_t dht_tx_timeouts(dht_t *dht, uint64_t now, uint64_t next)
 {
-	for (size_t i = 0; i < dht->tx_cap; i++) {
-		if (i % DHT_TX_CHUNK == 0 && dht->tx_chunk_used[i / DHT_TX_CHUNK] == 0) {
-			i += DHT_TX_CHUNK - 1; /* an empty chunk */
-			continue;
-		}
+	for (size_t i = tx_skip_empty(dht, 0); i < dht->tx_cap; i = tx_skip_empty(dht, i + 1)) {
 		tx_t *t = dht_tx_at(dht, i);
 		if (t->kind == TX_FREE || t->sent >= now)
 			continue; /* free, or sent in this pass (its deadlines lie ahead) */
@@ -341,11 +346,8 @@ uint64_t dht_tx_timeouts(dht_t *dht, uint64_t now, uint64_t next)
 				dht_put_answered(dht, lk, false, now);
 		}
 	}
-	for (size_t i = 0, seen = 0; i < dht->tx_cap && seen < dht->tx_used; i++) {
-		if (i % DHT_TX_CHUNK == 0 && dht->tx_chunk_used[i / DHT_TX_CHUNK] == 0) {
-			i += DHT_TX_CHUNK - 1;
-			continue;
-		}
+	for (size_t i = tx_skip_empty(dht, 0), seen = 0; i < dht->tx_cap && seen < dht->tx_used;
+	     i = tx_skip_empty(dht, i + 1)) {
 		const tx_t *t = dht_tx_at(dht, i);
 		if (t->kind == TX_FREE)
 			continue;
