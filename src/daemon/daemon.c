@@ -553,7 +553,7 @@ static void republish_pins(node_t *n)
 		/* A registry's items (its policy, tree head and live label items), or a name's
 		 * label item (docs/registries.md "Pinning a registry", "Pinning a name"). */
 		if (n->pinregs[i] == NULL &&
-		    daemon_pinreg_new(n->dht, n->regput, n->store, n->pin_http, pk, label,
+		    daemon_pinreg_new(&n->loop, n->dht, n->regput, n->store, n->pin_http, pk, label,
 				      c->pin[i], &n->pinregs[i]) != 0)
 			continue;
 		daemon_pinreg_round(n->pinregs[i], audit_url(c, pk));

@@ -28,6 +28,8 @@
 #define HTTP_TIMEOUT_MS 10000
 /* A progress line while a long log is read. */
 #define PROGRESS_EVERY 65536
+/* A get the DHT refused for want of lookups is tried again after this long. */
+#define RETRY_MS 1000
 
 enum { PH_FIRST, PH_READING, PH_LABELS };
 
@@ -38,6 +40,7 @@ typedef struct {
 } pin_get_t;
 
 struct daemon_pinreg {
+	uv_timer_t retry; /* a get refused for want of lookups (RETRY_MS) */
 	net_dht_t *dht;
 	daemon_regput_t *regput;
 	store_t *store;
@@ -89,6 +92,7 @@ static void step(daemon_pinreg_t *p);
 static void round_end(daemon_pinreg_t *p)
 {
 	p->running = false;
+	uv_timer_stop(&p->retry);
 	if (p->label[0] && p->put)
 		sw_info("pinned name %s: its label item (seq %" PRId64 ") re-put", p->shown,
 			p->seq);
@@ -132,6 +136,13 @@ static void on_get(void *ctx, const dht_get_result_t *res)
 	step(p);
 }
 
+static void on_retry(uv_timer_t *t)
+{
+	daemon_pinreg_t *p = t->data;
+	if (p->running)
+		step(p);
+}
+
 static void next_gets(daemon_pinreg_t *p)
 {
 	for (size_t k = 0; k < PINREG_INFLIGHT && p->next < p->n; k++) {
@@ -142,13 +153,23 @@ static void next_gets(daemon_pinreg_t *p)
 		p->gets[k] = (pin_get_t){p, p->next++};
 		item_key_target(p->registry, (const uint8_t *)salt, strlen(salt), target);
 		p->inflight++;
-		if (dht_get(net_dht_node(p->dht), target, (const uint8_t *)salt, strlen(salt), true,
-			    on_get, &p->gets[k]) != 0) {
-			/* Lookups busy: this item waits for the next round. */
-			p->gets[k].p = NULL;
-			p->inflight--;
-			p->ended++;
+		int ret = dht_get(net_dht_node(p->dht), target, (const uint8_t *)salt, strlen(salt),
+				  true, on_get, &p->gets[k]);
+		if (ret == 0)
+			continue;
+		p->gets[k].p = NULL;
+		p->inflight--;
+		if (ret != SW_ELIMIT) {
+			p->ended++; /* cannot be looked up: left out of this round */
+			continue;
 		}
+		/* Every DHT lookup busy (clients' names, the put queue): the item is tried again
+		 * in RETRY_MS, not at the next round an hour later; libtorrent nodes keep an item
+		 * 2 hours, so two missed rounds would lose it. */
+		p->next--;
+		if (!uv_is_active((uv_handle_t *)&p->retry))
+			uv_timer_start(&p->retry, on_retry, RETRY_MS, 0);
+		break;
 	}
 	net_dht_kick_soon(p->dht);
 }
@@ -396,13 +417,15 @@ void daemon_pinreg_round(daemon_pinreg_t *p, const char *log_url)
 	step(p);
 }
 
-int daemon_pinreg_new(net_dht_t *dht, daemon_regput_t *regput, store_t *store, net_http_t *http,
-		      const uint8_t pk[32], const char *label, const char *shown,
+int daemon_pinreg_new(uv_loop_t *loop, net_dht_t *dht, daemon_regput_t *regput, store_t *store,
+		      net_http_t *http, const uint8_t pk[32], const char *label, const char *shown,
 		      daemon_pinreg_t **out)
 {
 	daemon_pinreg_t *p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return SW_ENOMEM;
+	uv_timer_init(loop, &p->retry);
+	p->retry.data = p;
 	p->dht = dht;
 	p->regput = regput;
 	p->store = store;
@@ -429,11 +452,18 @@ bool daemon_pinreg_running(const daemon_pinreg_t *p)
 	return p->running;
 }
 
+static void on_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 void daemon_pinreg_free(daemon_pinreg_t *p)
 {
 	if (p == NULL)
 		return;
 	reg_replay_free(p->rp);
 	free(p->salts);
-	free(p);
+	p->salts = NULL;
+	p->rp = NULL;
+	uv_close((uv_handle_t *)&p->retry, on_closed);
 }

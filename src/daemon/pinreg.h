@@ -12,8 +12,9 @@
  * - `pin L.<R>` (or `pin L.ROOT` under a `root`): the owner's node keeps its own name's label
  *   item alive the same way, the newest verified copy found put back.
  *
- * A few lookups at a time (PINREG_INFLIGHT), so that the node's own lookups keep room. A
- * round logs how it went. Loop thread only.
+ * A few lookups at a time (PINREG_INFLIGHT), so that the node's own lookups keep room; a get
+ * the DHT refuses because all its lookups are busy is tried again a second later, the round
+ * waiting for it. A round logs how it went. Loop thread only.
  */
 #pragma once
 #include <stdbool.h>
@@ -33,10 +34,11 @@ typedef struct daemon_pinreg daemon_pinreg_t;
 /* The keeper of one pin value: a registry pk (label "") or a name's label item (label L of
  * registry pk); shown is the value as configured, for the log. Its rounds get over dht and
  * put through the node's put queue (regput.h: retried when few nodes stored an item), read a
- * mirror in store, and R's log over http (may be NULL: then a registry without
- * a copy of its log here has only its policy and tree head re-put). Returns 0 or SW_ENOMEM. */
-int daemon_pinreg_new(net_dht_t *dht, daemon_regput_t *regput, store_t *store, net_http_t *http,
-		      const uint8_t pk[32], const char *label, const char *shown,
+ * mirror in store (unused for a name's pin: may be NULL then), and R's log over http (may be
+ * NULL: then a registry without a copy of its log here has only its policy and tree head
+ * re-put); its retry timer runs on loop, dht's. Returns 0 or SW_ENOMEM. */
+int daemon_pinreg_new(uv_loop_t *loop, net_dht_t *dht, daemon_regput_t *regput, store_t *store,
+		      net_http_t *http, const uint8_t pk[32], const char *label, const char *shown,
 		      daemon_pinreg_t **out);
 /* Whether p keeps pk (and label: "" for a registry). */
 bool daemon_pinreg_is(const daemon_pinreg_t *p, const uint8_t pk[32], const char *label);
@@ -45,6 +47,7 @@ bool daemon_pinreg_is(const daemon_pinreg_t *p, const uint8_t pk[32], const char
 void daemon_pinreg_round(daemon_pinreg_t *p, const char *log_url);
 /* Whether a round is running. */
 bool daemon_pinreg_running(const daemon_pinreg_t *p);
-/* Frees p; a round still running stops. Call with no round running, or after the DHT is
- * stopped (its gets end without callbacks) and the HTTP client freed. NULL is a no-op. */
+/* Frees p (its memory once its timer is closed, on the loop's next turn); a round still
+ * running stops. Call with no round running, or after the DHT is stopped (its gets end
+ * without callbacks) and the HTTP client freed. NULL is a no-op. */
 void daemon_pinreg_free(daemon_pinreg_t *p);
