@@ -43,10 +43,11 @@
  *
  * SIM_DHT_PATHS, SIM_DHT_QUORUM, SIM_DHT_QUORUM_PRIVATE, SIM_DHT_QUORUM_PATHS,
  * SIM_DHT_QUORUM_NET_NODES and SIM_DHT_ANSWER_DEADLINE set the fresh nodes' lookup options
- * (dht_opts_t), to try other bounds against the same attacks. SIM_NET=<network> runs one
- * network only (public/sybil-id, public/bep42 or private); SIM_TIMES=1 prints per scenario
- * when the first item came and when lookups converged, and how long after the first item the
- * newest came where it was not the first ("never": it did not come).
+ * (dht_opts_t), to try other bounds against the same attacks; SIM_ONE_PER_NET=1 makes the
+ * attacker list at most one of its nodes per /24 (the residual of dht-quorum-net-nodes).
+ * SIM_NET=<network> runs one network only (public/sybil-id, public/bep42 or private); SIM_TIMES=1
+ * prints per scenario when the first item came and when lookups converged, and how long after the
+ * first item the newest came where it was not the first ("never": it did not come).
  *
  * SIM_SEED fixes the run (printed; the trace hash at the end is the same for the same seed).
  * The quick run (make test) has LOOKUPS_QUICK lookups per scenario and skips 10 % hostile;
@@ -176,6 +177,12 @@ typedef struct {
 	int fresh_next; /* fresh nodes are numbered on from honest, for their addresses */
 	uint64_t rng;
 } sim_t;
+
+/* SIM_ONE_PER_NET=1: the attacker's nodes lists name at most one of its nodes per /24, and
+ * none in the replier's own /24, so that a lookup hears of as few of its nodes per network as
+ * it can make it (an attacker that knows dht-quorum-net-nodes; honest nodes' lists may still
+ * name more). */
+static bool one_per_net;
 
 /* The fresh nodes' lookup options, SIM_DHT_* to explore (0: the defaults). */
 static dht_opts_t fresh_opts = {.read_only = true, .storage = {.max_items = 64}};
@@ -438,14 +445,27 @@ static void node_entry(uint8_t *out, const uint8_t *id, uint32_t ip)
 	dht_addr_compact_write(&a, out + DHT_ID_LEN, 6);
 }
 
-/* The attacker's own nodes closest to target t (active ones, not self). */
+/* The attacker's own nodes closest to target t (active ones, not self; with one_per_net, one
+ * per /24 and none in self's). */
 static size_t nodes_hostile(sim_t *s, int t, int self, uint8_t *out)
 {
 	size_t n = 0;
+	uint32_t nets[DHT_K + 1];
+	size_t nnets = 0;
+	if (one_per_net && self >= 0)
+		nets[nnets++] = s->h[self].ip >> 8;
 	for (int i = 0; i < s->t[t].nranked && n < DHT_K; i++) {
 		int k = s->t[t].ranked[i];
 		if (k >= s->nh_active || k == self)
 			continue;
+		if (one_per_net) {
+			size_t j = 0;
+			while (j < nnets && nets[j] != s->h[k].ip >> 8)
+				j++;
+			if (j < nnets)
+				continue;
+			nets[nnets++] = s->h[k].ip >> 8;
+		}
 		node_entry(out + n * DHT_NODE4_LEN, s->h[k].id, s->h[k].ip);
 		n++;
 	}
@@ -1057,6 +1077,7 @@ int main(void)
 	if ((env = getenv("SIM_NETS")) != NULL)
 		nets = atoi(env);
 	bool full = (env = getenv("SIM_FULL")) != NULL && atoi(env) != 0;
+	one_per_net = (env = getenv("SIM_ONE_PER_NET")) != NULL && atoi(env) != 0;
 	bool goals = (env = getenv("SIM_GOALS")) != NULL && atoi(env) != 0;
 	int lookups = full ? LOOKUPS_FULL : LOOKUPS_QUICK;
 	first_fraction = full ? 0 : 1;
@@ -1078,9 +1099,10 @@ int main(void)
 	}
 	printf(
 	    "sim-adversary: seed %" PRIu64 " (SIM_SEED=%" PRIu64
-	    " replays this run), %d honest nodes, attacker on %d /24s, %d lookups per "
+	    " replays this run), %d honest nodes, attacker on %d /24s%s, %d lookups per "
 	    "scenario%s, goals %s\n",
-	    seed, seed, honest, nets, lookups, full ? " (SIM_FULL)" : "",
+	    seed, seed, honest, nets, one_per_net ? " (one node per /24 in its lists)" : "",
+	    lookups, full ? " (SIM_FULL)" : "",
 	    goals ? "all asserted (SIM_GOALS=1)"
 		  : "asserted (healthy median at 1.4 x public, 2.8 x private; SIM_GOALS=1: 1.3 x)");
 	printf("fresh nodes' lookups: paths %u, quorum %u, quorum private %u, quorum paths %u, "
