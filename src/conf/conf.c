@@ -207,7 +207,7 @@ static const opt_t opts[] = {
     {"dht-quorum-paths", T_UINT, offsetof(conf_t, dht_quorum_paths), 0, NOREP, 8, 1, "1",
      "distinct lookup paths the dht-quorum holders must come through (2 resists a single "
      "trapped path, at a cost in time to answer)"},
-    {"dht-quorum-net-nodes", T_UINT, offsetof(conf_t, dht_quorum_net_nodes), 0, NOREP, 512, 1, "2",
+    {"dht-quorum-net-nodes", T_UINT, offsetof(conf_t, dht_quorum_net_nodes), 0, NOREP, 512, 1, "1",
      "a holder's network (/24, /48) counts toward dht-quorum only when the lookup saw at most "
      "this many nodes in it: a Sybil cluster fields many nodes per network near a key "
      "(512: no such check)"},

@@ -187,7 +187,7 @@ static void opts_defaults(dht_opts_t *o)
 	if (!o->quorum_paths)
 		o->quorum_paths = 1;
 	if (!o->quorum_net_nodes)
-		o->quorum_net_nodes = 2;
+		o->quorum_net_nodes = 1;
 	if (!o->answer_deadline)
 		o->answer_deadline = 400;
 	if (!o->id_vote_nets)

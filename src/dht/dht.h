@@ -63,7 +63,7 @@ typedef struct {
 	uint32_t quorum_private;   /* ... when one is on a loopback or private address; 0: none */
 	uint32_t quorum_paths;	   /* ... reached through this many distinct paths; 0: 1 */
 	uint32_t quorum_net_nodes; /* ... a network counts if the lookup saw at most this many
-				    * nodes in it; 0: 2 */
+				    * nodes in it; 0: 1 */
 	uint32_t answer_deadline;  /* get: ms after the first verified item until ready, once a
 				      path converged (at the latest DHT_DEADLINE_CAP times it);
 				      0: 400 */

@@ -316,12 +316,13 @@ static void lookup_stats_final(lookup_t *lk, uint64_t now)
 }
 
 /* Whether the lookup saw more than opts.quorum_net_nodes nodes in a's network (all paths,
- * every address it was told of): a Sybil cluster near a key fields many nodes of its few
+ * every address it was told of): a Sybil cluster near a key fields several nodes of its few
  * networks there, honest holders seldom share a /24 with another node of the lookup. In
- * tests/sim the attacker's 4 /24s made a quorum of 4 in 2 of 6,000 public lookups under attack
- * with dht-quorum 4; with this check in none, and no healthy get answered later. An attacker
- * that shows a lookup only opts.quorum_net_nodes nodes per network near the key is not
- * stopped by it (docs/dht.md). */
+ * tests/sim the attacker's 4 /24s made a quorum of 4 in 1 to 8 of 6,000 public lookups under
+ * attack (seeds 8 to 13) with at most 2 nodes per network, each time showing exactly 2; with
+ * at most 1 (the default) in none, and no healthy get answered later. An attacker that shows
+ * a lookup only opts.quorum_net_nodes nodes per network near the key is not stopped by it
+ * (docs/dht.md). */
 static bool net_crowded(const dht_t *dht, const lookup_t *lk, const dht_addr_t *a, unsigned bits)
 {
 	size_t same = 0;

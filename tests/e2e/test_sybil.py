@@ -28,7 +28,13 @@ Against the real binary, with hostile KRPC nodes written for the test (hostile.p
       section 4 "Joining": the ID changes only on votes from queried nodes in several
       distinct /16s, the liars are in one), it conforms to its real address once the honest
       nodes (12 /16s) have voted, and the node resolves names through the honest nodes it
-      was passed on to.
+      was passed on to;
+  (e) a cluster near a key: 8 hostile nodes, two in each of 4 /24s (198.19.40-43.0/24), with
+      BEP 42-valid IDs chosen closest to the key (their addresses picked for it), the only
+      holders of the name, replaying its item: its 4 networks agree, but the fresh node heard
+      of two nodes in each, so none counts toward the quorum (`dht-quorum-net-nodes` 1): the
+      get is never made ready on a quorum (it waits for convergence), and /metrics counts the
+      networks left out.
 
 Seeds (hostile IDs and choices) are printed; SWARMDNS_SYBIL_SEED=N replays one.
 """
@@ -319,6 +325,30 @@ FRESH_IPS = ["198.18.1.1", "198.18.3.1"]  # (c)'s fresh nodes, in two /24s
 LIE_ADDR = "198.51.100.77"  # where the eclipse attackers say the joiner is
 
 
+CLUSTER_NETS = 4  # (e): as many /24s as dht-quorum
+CLUSTER_PER_NET = 2
+CLUSTER_FRESH_IP = "198.18.4.1"
+
+
+def cluster_near(target: bytes):
+    """(e)'s cluster: in each of CLUSTER_NETS /24s, the CLUSTER_PER_NET addresses whose BEP
+    42-valid IDs come closest to target (the 139 free bits copied from it). [(ip, id)]."""
+    t = int.from_bytes(target, "big")
+    out = []
+    for j in range(CLUSTER_NETS):
+        best = {}
+        for x in range(1, 255):
+            ip = f"198.19.{40 + j}.{x}"
+            for r in range(8):
+                nid = bep42_id(ip, target[:19] + bytes([r]))
+                d = int.from_bytes(nid, "big") ^ t
+                if ip not in best or d < best[ip][0]:
+                    best[ip] = (d, nid)
+        ranked = sorted(best.items(), key=lambda e: e[1][0])[:CLUSTER_PER_NET]
+        out += [(ip, nid) for ip, (_, nid) in ranked]
+    return out
+
+
 def honest_ip(i):
     return f"100.{64 + i}.7.1"  # one /16 each (100.64.0.0/10, not exempt from BEP 42)
 
@@ -511,5 +541,65 @@ def test_eclipse_at_join_liars_in_one_network_do_not_choose_our_node_id(
     finally:
         hostile.close()
         errors = finish_all([node] if node else [])
+    if errors:
+        pytest.fail("\n".join(errors), pytrace=False)
+
+
+def test_public_addresses_a_cluster_of_quorum_networks_near_a_key_makes_no_quorum(
+        swarmdns_bin, world, tmp_path):
+    seed = _seed()
+    nm = make_names(tmp_path, 1)[0]
+    cluster = cluster_near(nm.target)
+    honest_best = closest(world.contacts, nm.target, 1)[0][2]
+    t = int.from_bytes(nm.target, "big")
+    assert all(int.from_bytes(nid, "big") ^ t < int.from_bytes(honest_best, "big") ^ t
+               for _, nid in cluster), "a cluster node is not closer to the key than every honest one"
+    world.ns.add(*[ip for ip, _ in cluster], CLUSTER_FRESH_IP)
+    fresh = []
+    with world.ns.inside():
+        hostile = Hostile([ip for ip, _ in cluster], [nm.target], ("replay",), seed=seed)
+    try:
+        for n, (_, nid) in zip(hostile.nodes, cluster):
+            n.id = nid
+        hostile.give(nm.target, nm.old)
+        hostile.join([(ip, p) for ip, p, _ in world.contacts])
+        time.sleep(2.0)  # the honest nodes meet the cluster
+        with world.ns.inside():
+            t0 = time.monotonic()
+            fresh = start_fresh(swarmdns_bin, tmp_path, 1,
+                                [(honest_ip(0), DHT_PORT), (honest_ip(1), DHT_PORT)],
+                                listen=f"{CLUSTER_FRESH_IP}:0")
+            results = resolve_round(fresh, [nm])
+            quorum = metric_value(fresh[0], "swarmdns_dht_gets_ready_total", 'reason="quorum"')
+            left_out = metric_value(fresh[0], "swarmdns_limit_hits_total",
+                                    'limit="dht-quorum-net-nodes"')
+            lines = metric_lines(fresh[0], "swarmdns_dht_gets_ready_total",
+                                 "swarmdns_limit_hits_total{limit=\"dht-quorum")
+        gets = [q for q in hostile.queries(method="get", target=nm.target, since=t0)
+                if q[2][0] == CLUSTER_FRESH_IP]
+        nets = {hostile.nodes[q[1]].ip.rsplit(".", 1)[0] for q in gets}
+        extra = (f"\ngets for the name from the fresh node to the cluster: {len(gets)}, in "
+                 f"{len(nets)} /24s {sorted(nets)}\n{lines}\n"
+                 f"{hostile.queries_text(src=CLUSTER_FRESH_IP)}\n{fresh[0].stderr_tail(2500)}")
+        answers = [rdatas(r) for _, _, r, _ in results]
+        print(f"test_sybil: cluster of {len(cluster)} nodes in {CLUSTER_NETS} /24s: answers "
+              f"{answers}, {len(gets)} gets to it from {len(nets)} /24s, ready on a quorum "
+              f"{quorum}, networks left out {left_out} (seed {seed})")
+        assert len(nets) == CLUSTER_NETS, (
+            f"the fresh node did not ask the cluster's {CLUSTER_NETS} /24s for the name: "
+            f"the test shows nothing{extra}")
+        assert answers == [[OLD_ADDR]], (
+            f"the name, whose only copies the cluster holds, was not answered with them: "
+            f"{answers}{extra}")
+        assert quorum == 0, (
+            f"a get was made ready on a quorum ({quorum}): the cluster's {CLUSTER_NETS} /24s "
+            f"counted though the node heard of {CLUSTER_PER_NET} nodes in each "
+            f"(dht-quorum-net-nodes 1, docs/dht.md 'The freshness rule'){extra}")
+        assert left_out and left_out >= 1, (
+            f"/metrics counts no network left out of a quorum "
+            f"(swarmdns_limit_hits_total{{limit=\"dht-quorum-net-nodes\"}}: {left_out}){extra}")
+    finally:
+        hostile.close()
+        errors = finish_all(fresh)
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
