@@ -38,6 +38,7 @@ Against the real binary, with hostile KRPC nodes written for the test (hostile.p
 
 Seeds (hostile IDs and choices) are printed; SWARMDNS_SYBIL_SEED=N replays one.
 """
+import contextlib
 import os
 import random
 import time
@@ -265,6 +266,20 @@ def start_fresh(binary, tmp_path, n, bootstrap, *extra, listen="127.0.0.1:0"):
         raise
 
 
+@contextlib.contextmanager
+def attack(hostile, nodes):
+    """Runs the block, then closes the hostile nodes and stops the serve nodes in `nodes` (a
+    list the block fills); what they logged wrong (finish_all) fails the test, unless the block
+    failed first."""
+    try:
+        yield
+    finally:
+        hostile.close()
+        errors = finish_all(nodes)
+    if errors:
+        pytest.fail("\n".join(errors), pytrace=False)
+
+
 @pytest.mark.parametrize("strategies", [
     ("replay",),             # (a) rollback
     ("sybil", "swallow"),    # (b) censorship through made-up IDs
@@ -437,7 +452,7 @@ def test_public_addresses_hostile_ids_not_conforming_to_bep42_are_not_used(
             put_old_then_new(c, names, lambda t: closest(world.contacts, t))
         hostile = Hostile([hostile_ip(i) for i in range(N_NS_HOSTILE)],
                           [nm.target for nm in names], ("sybil", "replay"), seed=seed)
-    try:
+    with attack(hostile, fresh):
         bad_ids = [n for n in hostile.nodes if not bep42_ok(n.ip, n.id)]
         assert len(bad_ids) == len(hostile.nodes), "a hostile ID conforms to BEP 42 by chance"
         for nm in names:
@@ -474,18 +489,13 @@ def test_public_addresses_hostile_ids_not_conforming_to_bep42_are_not_used(
                               f"not conforming to BEP 42 (swarmdns_dht_candidates_refused_total"
                               f"{{reason=\"bad_id\"}}: {refused}), though every hostile node "
                               f"claims such an ID in each of its replies{extra}")
-    finally:
-        hostile.close()
-        errors = finish_all(fresh)
-    if errors:
-        pytest.fail("\n".join(errors), pytrace=False)
 
 
 def test_eclipse_at_join_liars_in_one_network_do_not_choose_our_node_id(
         swarmdns_bin, world, tmp_path):
     seed = _seed()
     names = make_names(tmp_path, 2)
-    node = None
+    nodes = []
     with world.ns.inside():
         with KrpcClient(host="198.18.200.1") as c:
             put_old_then_new(c, names, lambda t: closest(world.contacts, t))
@@ -493,7 +503,7 @@ def test_eclipse_at_join_liars_in_one_network_do_not_choose_our_node_id(
         hostile = Hostile([hostile_ip(i % N_NS_HOSTILE) for i in range(2 * N_NS_HOSTILE)],
                           [nm.target for nm in names], ("swallow",), lie_ip=LIE_ADDR,
                           seed=seed)
-    try:
+    with attack(hostile, nodes):
         for n in hostile.nodes:
             n.id = bep42_id(n.ip)
         # They pass on only a few honest nodes: most of what the joiner meets first lies.
@@ -505,6 +515,7 @@ def test_eclipse_at_join_liars_in_one_network_do_not_choose_our_node_id(
             node = SybilNode(swarmdns_bin, d, tmp_path, dht_listen="198.18.2.1:0", extra_args=[
                 *[a for ip, p in hostile.addrs() for a in ("--bootstrap", f"{ip}:{p}")],
                 "--dht-rate-limit", "100000"])
+            nodes.append(node)
             node.start()
             ids = []
 
@@ -538,11 +549,6 @@ def test_eclipse_at_join_liars_in_one_network_do_not_choose_our_node_id(
         assert conforms, (f"the node's ID never conformed to BEP 42 for its real address "
                           f"198.18.2.1, with 4 good nodes, within 10 s, though 12 honest nodes "
                           f"in 12 /16s saw it there{extra}")
-    finally:
-        hostile.close()
-        errors = finish_all([node] if node else [])
-    if errors:
-        pytest.fail("\n".join(errors), pytrace=False)
 
 
 def test_public_addresses_a_cluster_of_quorum_networks_near_a_key_makes_no_quorum(
@@ -558,7 +564,7 @@ def test_public_addresses_a_cluster_of_quorum_networks_near_a_key_makes_no_quoru
     fresh = []
     with world.ns.inside():
         hostile = Hostile([ip for ip, _ in cluster], [nm.target], ("replay",), seed=seed)
-    try:
+    with attack(hostile, fresh):
         for n, (_, nid) in zip(hostile.nodes, cluster):
             n.id = nid
         hostile.give(nm.target, nm.old)
@@ -566,9 +572,9 @@ def test_public_addresses_a_cluster_of_quorum_networks_near_a_key_makes_no_quoru
         time.sleep(2.0)  # the honest nodes meet the cluster
         with world.ns.inside():
             t0 = time.monotonic()
-            fresh = start_fresh(swarmdns_bin, tmp_path, 1,
-                                [(honest_ip(0), DHT_PORT), (honest_ip(1), DHT_PORT)],
-                                listen=f"{CLUSTER_FRESH_IP}:0")
+            fresh += start_fresh(swarmdns_bin, tmp_path, 1,
+                                 [(honest_ip(0), DHT_PORT), (honest_ip(1), DHT_PORT)],
+                                 listen=f"{CLUSTER_FRESH_IP}:0")
             results = resolve_round(fresh, [nm])
             quorum = metric_value(fresh[0], "swarmdns_dht_gets_ready_total", 'reason="quorum"')
             left_out = metric_value(fresh[0], "swarmdns_limit_hits_total",
@@ -598,8 +604,3 @@ def test_public_addresses_a_cluster_of_quorum_networks_near_a_key_makes_no_quoru
         assert left_out and left_out >= 1, (
             f"/metrics counts no network left out of a quorum "
             f"(swarmdns_limit_hits_total{{limit=\"dht-quorum-net-nodes\"}}: {left_out}){extra}")
-    finally:
-        hostile.close()
-        errors = finish_all(fresh)
-    if errors:
-        pytest.fail("\n".join(errors), pytrace=False)
