@@ -38,8 +38,8 @@
  * public addresses, >= 99 % newest and 0 old on private ones; 33 % hostile, >= 99 % newest;
  * without an attacker every answer the newest, and the median and p99 time to answer no more
  * than 1.3 times BASE (measured on the lookups before the rewrite). That time goal is not
- * reached (docs/sim-adversary.md): the median is asserted at 1.4 times on public addresses,
- * 2.8 times (p99 1.8) on private ones, 1.3 only with SIM_GOALS=1.
+ * reached on private addresses (docs/sim-adversary.md), where 2.8 times the median (p99 1.8)
+ * is asserted, 1.3 only with SIM_GOALS=1.
  *
  * SIM_DHT_PATHS, SIM_DHT_QUORUM, SIM_DHT_QUORUM_PRIVATE, SIM_DHT_QUORUM_PATHS,
  * SIM_DHT_QUORUM_NET_NODES and SIM_DHT_ANSWER_DEADLINE set the fresh nodes' lookup options
@@ -1026,12 +1026,11 @@ static int check(const result_t *r, bool goals)
 		}
 		/* On private addresses holders make no quorum (dht-quorum-private 0): an
 		 * answer waits for convergence or the deadline, and the 1.3 x goal is not
-		 * reached there (median about 2.5 x, p99 1.5 x). On public ones the timeouts
-		 * of issue 14 made the median 1.35 x on public/bep42 (263 ms; 237 before, 1.2 x
-		 * on public/sybil-id). 1.3 x is asserted only with SIM_GOALS=1; 1.4 x (public
-		 * median), 2.8 x (private median) and 1.8 x (private p99) always, against
-		 * regressions. */
-		uint64_t lim50 = goals ? 13 : pub ? 14 : 28, lim99 = goals || pub ? 13 : 18;
+		 * reached there (median about 2.4 x, p99 1.5 x): 1.3 x is asserted there only
+		 * with SIM_GOALS=1, 2.8 x (median) and 1.8 x (p99) always, against regressions.
+		 * On public addresses the goal is met (seed 8: 1.12 x and 1.28 x the median)
+		 * and asserted always. */
+		uint64_t lim50 = goals || pub ? 13 : 28, lim99 = goals || pub ? 13 : 18;
 		if (r->t50 * 10 > BASE[r->net].t50 * lim50 ||
 		    r->t99 * 10 > BASE[r->net].t99 * lim99) {
 			printf("FAIL: %s healthy: answer median %" PRIu64 " / p99 %" PRIu64
@@ -1104,7 +1103,7 @@ int main(void)
 	    seed, seed, honest, nets, one_per_net ? " (one node per /24 in its lists)" : "",
 	    lookups, full ? " (SIM_FULL)" : "",
 	    goals ? "all asserted (SIM_GOALS=1)"
-		  : "asserted (healthy median at 1.4 x public, 2.8 x private; SIM_GOALS=1: 1.3 x)");
+		  : "asserted (healthy median at 1.3 x public, 2.8 x private; SIM_GOALS=1: 1.3 x)");
 	printf("fresh nodes' lookups: paths %u, quorum %u, quorum private %u, quorum paths %u, "
 	       "quorum net nodes %u, answer deadline %u ms (0: default)\n",
 	       fresh_opts.paths, fresh_opts.quorum, fresh_opts.quorum_private,
