@@ -60,6 +60,7 @@ struct zone {
 	rdata_t soa_rd;
 	uint16_t types[64];
 	size_t ntypes;
+	bool cuts; /* an NS record below the apex: zone_delegation() has something to look at */
 	uint8_t *relay;
 	size_t relay_len;
 	sw_arena_t arena;
@@ -453,10 +454,13 @@ int zone_build_packet(const uint8_t pk[32], uint64_t seq, const uint8_t sig[64],
 		goto fail;
 	/* How long a cached copy is fresh: the lowest TTL of the zone (docs/design.md §3). */
 	z->min_ttl = opts->max_ttl;
-	for (size_t i = 0; i < z->nnodes; i++)
+	for (size_t i = 0; i < z->nnodes; i++) {
 		for (uint16_t j = 0; j < z->nodes[i].nsets; j++)
 			if (z->nodes[i].sets[j].ttl < z->min_ttl)
 				z->min_ttl = z->nodes[i].sets[j].ttl;
+		/* nodes[0] is the apex, whose NS records delegate nothing. */
+		z->cuts |= i > 0 && node_rrset(&z->nodes[i], DNS_T_NS) != NULL;
+	}
 
 	size_t size = 4;
 	while (size < 2 * z->nnodes)
@@ -583,7 +587,10 @@ void zone_answer_name(const zone_t *z, const uint8_t *lookup, const uint8_t *own
 bool zone_delegation(const zone_t *z, const uint8_t *name, uint8_t out[DNS_NAME_MAX])
 {
 	/* The closest ancestor (below the apex) with an NS record whose target is a key name
-	 * delegates the rest of the name to that key (docs/design.md §1). */
+	 * delegates the rest of the name to that key (docs/design.md §1). Most zones have no NS
+	 * record below their apex: nothing to look up on every answer. */
+	if (!z->cuts)
+		return false;
 	int labels = dns_name_labels(name), apex_labels = dns_name_labels(z->apex);
 	for (int keep = apex_labels + 1; keep <= labels; keep++) {
 		const uint8_t *anc = dns_name_suffix(name, keep);

@@ -990,6 +990,46 @@ static void test_zone_build_accessors(void **state)
 	assert_null(z);
 }
 
+/* docs/design.md §1: an NS record below the apex whose target is a key name delegates the
+ * names at and under its owner to that key; NS records at the apex, and NS records with other
+ * targets, delegate nothing. */
+static void test_delegation(void **state)
+{
+	(void)state;
+	fx_key_t k, other;
+	fx_key(&k, 40);
+	fx_key(&other, 41);
+	char target[DNS_NAME_MAX];
+	snprintf(target, sizeof(target), "%s.", other.z32);
+	zone_rrlist_t l;
+	zone_rrlist_init(&l);
+	fx_add(&l, &k, "www", DNS_T_A, 300, "\x01\x02\x03\x04", 4);
+	fx_add_name(&l, &k, "@", DNS_T_NS, 300, target);
+	zone_t *plain = fx_build(&k, &l, 1, 60, 86400);
+	fx_add_name(&l, &k, "sub", DNS_T_NS, 300, target);
+	fx_add_name(&l, &k, "ext", DNS_T_NS, 300, "ns1.example.org.");
+	zone_t *cut = fx_build(&k, &l, 2, 60, 86400);
+	zone_rrlist_deinit(&l);
+
+	uint8_t name[DNS_NAME_MAX], out[DNS_NAME_MAX], want[DNS_NAME_MAX];
+	fx_name(&k, "a.b.sub", name);
+	assert_false(zone_delegation(plain, name, out));
+	assert_true(zone_delegation(cut, name, out));
+	fx_name(&other, "a.b", want);
+	assert_true(dns_name_equal(out, want));
+	fx_name(&k, "sub", name);
+	assert_true(zone_delegation(cut, name, out));
+	assert_true(dns_name_equal(out, other.apex));
+	const char *none[] = {"www", "@", "x.ext", "x.www"};
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		fx_name(&k, none[i], name);
+		assert_false(zone_delegation(plain, name, out));
+		assert_false(zone_delegation(cut, name, out));
+	}
+	zone_free(plain);
+	zone_free(cut);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1017,6 +1057,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_answer_apex_wildcard_and_loops, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_answer_own_soa, world_setup, world_teardown),
+	    cmocka_unit_test(test_delegation),
 	    cmocka_unit_test_setup_teardown(test_srv_compressed_target, world_setup,
 					    world_teardown),
 	};
