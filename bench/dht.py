@@ -1130,6 +1130,14 @@ class Bench:
             for n in self.notes:
                 print(f"  - {n}")
 
+    def table_clients(self):
+        """The clients of a one-case report (hostile, parallel), after the blank line that
+        opens their table; None (nothing printed) when the run measured none."""
+        cl = self.report.get("clients")
+        if cl:
+            print()
+        return cl
+
     def fmt_p99(self, c):
         """A client's p99 in a table, or "above the timeout" when it had lookups without an
         answer past the 99th percentile."""
@@ -1445,11 +1453,9 @@ class HostileBench(Bench):
         rep["run_seconds"] = round(time.monotonic() - t_start, 1)
 
     def print_table(self):
-        rep = self.report
-        cl = rep.get("clients")
+        rep, cl = self.report, self.table_clients()
         if not cl:
             return
-        print()
         print(f"DHT lookups through hostile nodes: {rep['swarm']['honest']} honest testnet "
               f"nodes, {rep['swarm']['hostile']} hostile ({'+'.join(rep['strategies'])}) next "
               f"to the keys, {rep['items']} items; old version replayed; timeout "
@@ -1569,11 +1575,9 @@ class ParallelBench(Bench):
         rep["cases"] = {"parallel": clients}
 
     def print_table(self):
-        rep = self.report
-        cl = rep.get("clients")
+        rep, cl = self.report, self.table_clients()
         if not cl:
             return
-        print()
         print(f"Cold names {rep['parallel']} at once: {rep['items']} items, {rep['swarm']['nodes']}"
               f"-node loopback swarm with {rep['silenced']} nodes silenced; timeout "
               f"{self.a.timeout:g} s")
