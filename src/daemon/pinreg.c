@@ -463,7 +463,5 @@ void daemon_pinreg_free(daemon_pinreg_t *p)
 		return;
 	reg_replay_free(p->rp);
 	free(p->salts);
-	p->salts = NULL;
-	p->rp = NULL;
-	uv_close((uv_handle_t *)&p->retry, on_closed);
+	uv_close((uv_handle_t *)&p->retry, on_closed); /* p itself is freed by on_closed */
 }
