@@ -55,7 +55,8 @@ static const opt_t opts[] = {
      "highest TTL served, seconds"},
     {"udp-rcvbuf", T_UINT, offsetof(conf_t, udp_rcvbuf), 0, NOREP, 1073741824, 0, "4194304",
      "receive buffer in bytes of the DNS and DHT UDP sockets, so that floods and short "
-     "stalls do not drop datagrams (capped by net.core.rmem_max; 0: the system's)"},
+     "stalls do not drop datagrams (past net.core.rmem_max only with CAP_NET_ADMIN; 0: the "
+     "system's)"},
     {"udp-payload", T_UINT, offsetof(conf_t, udp_payload), 0, NOREP, 4096, 512, "1232",
      "EDNS(0) UDP payload size offered and honoured, bytes"},
     {"tcp-idle-timeout", T_UINT, offsetof(conf_t, tcp_idle_timeout), 0, NOREP, 3600000, 100,

@@ -1,11 +1,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <uv.h>
 
 #include "common/err.h"
+#include "common/log.h"
 #include "conf/conf.h"
 #include "net/net.h"
 
@@ -64,9 +66,25 @@ int net_addr_is_loopback(const struct sockaddr *sa)
 
 void net_sock_rcvbuf(int fd, uint32_t bytes)
 {
-	int v = bytes > INT32_MAX ? INT32_MAX : (int)bytes;
-	if (bytes > 0)
+	static atomic_bool warned;
+	int v = bytes > INT32_MAX / 2 ? INT32_MAX / 2 : (int)bytes;
+	if (bytes == 0)
+		return;
+	/* socket(7): SO_RCVBUFFORCE lets a process with CAP_NET_ADMIN pass net.core.rmem_max,
+	 * whose default (208 KiB) a flood fills in a few milliseconds; others get SO_RCVBUF,
+	 * capped. The kernel doubles the value for its bookkeeping and reports the double. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) != 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	int got = 0;
+	socklen_t len = sizeof(got);
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) != 0 || got / 2 >= v ||
+	    atomic_exchange(&warned, true))
+		return;
+	sw_warn("udp-rcvbuf: the kernel gave the UDP sockets %d KiB of the %d KiB asked for "
+		"(net.core.rmem_max), so a flood can drop legitimate queries with the rest: run "
+		"swarmdns with the CAP_NET_ADMIN capability, or raise the cap with 'sysctl -w "
+		"net.core.rmem_max=%d'",
+		got / 2 / 1024, v / 1024, v);
 }
 
 const char *net_listen_hint(int err)

@@ -25,8 +25,9 @@ int net_addr_is_loopback(const struct sockaddr *sa);
  * the address, e.g. "(%s --listen-dns)". */
 const char *net_listen_hint(int err);
 /* Asks for a receive buffer of `bytes` on a datagram socket (0: leave the system's), so that
- * a burst or a moment's stall does not drop datagrams; the kernel caps it at
- * net.core.rmem_max. Best effort: failures are ignored. */
+ * a burst or a moment's stall does not drop datagrams. Past net.core.rmem_max only with
+ * CAP_NET_ADMIN; otherwise the kernel caps it, and the first socket capped in the process
+ * logs a warning that says how to lift the cap. Never fails. */
 void net_sock_rcvbuf(int fd, uint32_t bytes);
 
 /* How often the limits of a stream listener acted (docs/limits.md), for /metrics. */

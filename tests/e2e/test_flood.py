@@ -22,12 +22,16 @@ import multiprocessing
 import os
 import queue
 import random
+import re
 import select
+import shutil
 import socket
 import struct
+import subprocess
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import dns.flags
 import dns.message
@@ -601,3 +605,59 @@ def test_flood_legit_client_served_memory_bounded(node_factory, swarmdns_bin, pr
         failures.append(f"RRL slipped no truncated (TC=1) responses (metric {rrl_slip}, "
                         f"{dns_rep['tc']} received); rrl-slip defaults to 2")
     assert not failures, "\n".join(failures) + f"\n{summary}\n" + node.stderr_tail(2000)
+
+
+# --------------------------------------------------------------------------------------------
+# The receive buffer that holds a flood's burst (udp-rcvbuf, docs/limits.md)
+
+
+def socket_rcvbufs(port: int):
+    """sk_rcvbuf (`ss`'s rb: twice what was asked, socket(7)) of every UDP socket on port."""
+    out = subprocess.run(["ss", "-Huamn", f"sport = :{port}"], capture_output=True, text=True,
+                         timeout=10, check=True).stdout
+    return [int(m) for m in re.findall(r"\brb(\d+)", out)]
+
+
+def rcvbuf_node(node_factory, argv_prefix=()):
+    """A node that asks for 1 MiB more than net.core.rmem_max; returns (its DNS port, the rb
+    of its DNS and DHT sockets, its stderr, what it asked)."""
+    rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    want = rmem_max + (1 << 20)
+    node = node_factory(extra_args=["--udp-rcvbuf", str(want)])
+    node.proc = subprocess.Popen([*argv_prefix, *node.argv()], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        node.wait_ready()
+        rbs = socket_rcvbufs(node.dns_port) + socket_rcvbufs(node.dht_port())
+    finally:
+        node.expect_exit = True
+        node.proc.terminate()
+        _, err = node.proc.communicate(timeout=10)
+    return rbs, err, want, rmem_max
+
+
+def test_udp_rcvbuf_passes_rmem_max_with_cap_net_admin(node_factory):
+    """A flood fills net.core.rmem_max's default (208 KiB) in milliseconds and then drops
+    legitimate queries with the rest: a node with CAP_NET_ADMIN gets the whole udp-rcvbuf."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (CAP_NET_ADMIN)")
+    rbs, err, want, _ = rcvbuf_node(node_factory)
+    assert len(rbs) == 2 and all(rb >= 2 * want for rb in rbs), (rbs, want, err[-2000:])
+    assert "udp-rcvbuf" not in err, err[-2000:]
+
+
+def test_udp_rcvbuf_capped_says_how_to_lift_the_cap(node_factory):
+    """Without CAP_NET_ADMIN the kernel caps the buffer at net.core.rmem_max: the node says so
+    once, and how to lift it."""
+    prefix = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("setpriv is needed to drop CAP_NET_ADMIN as root")
+        prefix = ["setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin"]
+    rbs, err, want, rmem_max = rcvbuf_node(node_factory, prefix)
+    assert len(rbs) == 2 and all(rb == 2 * rmem_max for rb in rbs), (rbs, rmem_max)
+    lines = [ln for ln in err.splitlines() if "udp-rcvbuf" in ln]
+    assert len(lines) == 1, err[-2000:]
+    assert "[warn]" in lines[0] and f"{rmem_max // 1024} KiB of the {want // 1024} KiB" in \
+        lines[0], lines[0]
+    assert "CAP_NET_ADMIN" in lines[0] and f"net.core.rmem_max={want}" in lines[0], lines[0]
