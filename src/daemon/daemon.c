@@ -481,7 +481,6 @@ static void on_pin_get(void *ctx, const dht_get_result_t *res)
 		net_relay_put(n->relays, res->item->k, body, len, NULL, NULL, NULL);
 }
 
-#define PIN_RETRY_MS 1000
 _Static_assert(CONF_PIN_MAX <= 64, "pin_get_wait has a bit per pin");
 
 /* The get of pinned zone pk; one the DHT refuses for want of lookups (all 128 busy with

@@ -28,8 +28,6 @@
 #define HTTP_TIMEOUT_MS 10000
 /* A progress line while a long log is read. */
 #define PROGRESS_EVERY 65536
-/* A get the DHT refused for want of lookups is tried again after this long. */
-#define RETRY_MS 1000
 
 enum { PH_FIRST, PH_READING, PH_LABELS };
 
@@ -40,7 +38,7 @@ typedef struct {
 } pin_get_t;
 
 struct daemon_pinreg {
-	uv_timer_t retry; /* a get refused for want of lookups (RETRY_MS) */
+	uv_timer_t retry; /* a get refused for want of lookups (PIN_RETRY_MS) */
 	net_dht_t *dht;
 	daemon_regput_t *regput;
 	store_t *store;
@@ -164,11 +162,11 @@ static void next_gets(daemon_pinreg_t *p)
 			continue;
 		}
 		/* Every DHT lookup busy (clients' names, the put queue): the item is tried again
-		 * in RETRY_MS, not at the next round an hour later; libtorrent nodes keep an item
-		 * 2 hours, so two missed rounds would lose it. */
+		 * in PIN_RETRY_MS, not at the next round an hour later; libtorrent nodes keep an
+		 * item 2 hours, so two missed rounds would lose it. */
 		p->next--;
 		if (!uv_is_active((uv_handle_t *)&p->retry))
-			uv_timer_start(&p->retry, on_retry, RETRY_MS, 0);
+			uv_timer_start(&p->retry, on_retry, PIN_RETRY_MS, 0);
 		break;
 	}
 	net_dht_kick_soon(p->dht);

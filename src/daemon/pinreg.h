@@ -25,6 +25,10 @@
 #include "net/http.h"
 #include "store/store.h"
 
+/* How long a pin's get that the DHT refused for want of lookups waits before it is tried
+ * again: pinned zones (daemon.c) and registries and names (here) alike. */
+#define PIN_RETRY_MS 1000
+
 /* Log entries read over HTTP per round: a registry of a million names is read in four hours
  * by a node that starts pinning it, and in one request or two per round after that. */
 #define PINREG_ENTRIES_ROUND 262144
