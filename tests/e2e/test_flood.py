@@ -619,8 +619,8 @@ def socket_rcvbufs(port: int):
 
 
 def rcvbuf_node(node_factory, argv_prefix=()):
-    """A node that asks for 1 MiB more than net.core.rmem_max; returns (its DNS port, the rb
-    of its DNS and DHT sockets, its stderr, what it asked)."""
+    """A node that asks for 1 MiB more than net.core.rmem_max; returns (the rb of its DNS and
+    DHT sockets, its stderr, what it asked, net.core.rmem_max)."""
     rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
     want = rmem_max + (1 << 20)
     node = node_factory(extra_args=["--udp-rcvbuf", str(want)])
